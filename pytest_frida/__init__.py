@@ -1,0 +1,3 @@
+"""pytest-frida: broker capacity tests as pytest suites."""
+
+__version__ = "0.1.0"

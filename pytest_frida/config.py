@@ -1,0 +1,249 @@
+"""One validated settings object, built from command line, ini file and markers.
+
+Configuration flows one way: pytest options and ini keys -> `FridaSettings` (validated
+once, in pytest_configure, before any broker starts) -> `StepPlan` per test (marker values
+merged in) -> the parts that need them. Precedence: command line > marker > ini > default.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION, validate_version
+from pytest_frida.measure.slo import Slo, SloError, parse_slo
+
+KNOWN_SITES = ("local",)
+KNOWN_CLIENTS = ("kafka-python",)
+DEFAULT_SLO = "p99<=250ms, loss==0"
+
+
+class SettingsError(ValueError):
+    """A bad option, ini value or marker argument; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its command-line flag, ini key, default and help."""
+
+    name: str
+    help: str
+    default: str
+
+
+#: Every setting, in the order `pytest --help` shows them. Each is also an ini key frida_<name>.
+OPTIONS: tuple[Option, ...] = (
+    Option("site", "where brokers run: " + ", ".join(KNOWN_SITES), "local"),
+    Option("producers", "producer counts to run, overriding markers, e.g. 1,10,100", ""),
+    Option("rate", "messages per second per producer", "10"),
+    Option("duration", "measured seconds per step", "10"),
+    Option("warmup", "seconds per step sent before measuring starts", "2"),
+    Option("message-size", "bytes per message value (>= 64)", "256"),
+    Option("slo", "SLO asserted per step, overriding markers, e.g. 'p99<=250ms, loss==0'", ""),
+    Option("report-dir", "where run reports are written", ".frida/reports"),
+    Option("kafka-version", "Apache Kafka release to run", DEFAULT_KAFKA_VERSION),
+    Option("kafka-home", "an unpacked Apache Kafka to use instead of resolving jars", ""),
+    Option("brokers", "number of Kafka brokers (combined broker+controller nodes)", "1"),
+    Option("partitions", "partitions of each step's topic", "3"),
+    Option("client", "producer/consumer client library: " + ", ".join(KNOWN_CLIENTS),
+           "kafka-python"),
+)
+#: Marker arguments and the settings they stand for.
+MARKER_KEYS = ("producers", "rate", "duration", "warmup", "message_size", "slo", "partitions")
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """Everything one capacity test needs to run its steps (one per producer count)."""
+
+    producers: tuple[int, ...]
+    rate: float
+    duration: float
+    warmup: float
+    message_size: int
+    slo: Slo
+    partitions: int
+
+
+@dataclass(frozen=True)
+class FridaSettings:
+    """The session's validated configuration."""
+
+    site: str
+    report_dir: Path
+    kafka_version: str
+    kafka_home: Path | None
+    brokers: int
+    client: str
+    defaults: StepPlan
+    #: marker-level values given on the command line: they win over markers
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def plan_for(self, marker_kwargs: dict[str, Any]) -> StepPlan:
+        """Merge a capacity marker's arguments into the session defaults."""
+        unknown = sorted(set(marker_kwargs) - set(MARKER_KEYS))
+        if unknown:
+            raise SettingsError(
+                f"capacity marker: unknown argument(s) {', '.join(unknown)};"
+                f" accepted: {', '.join(MARKER_KEYS)}"
+            )
+        values: dict[str, Any] = {}
+        for key, raw in marker_kwargs.items():
+            values[key] = _PARSERS[key](raw, f"capacity marker argument {key}")
+        values.update(self.overrides)
+        return replace(self.defaults, **values)
+
+
+def _positive_int(raw: object, what: str) -> int:
+    try:
+        value = int(str(raw).strip()) if not isinstance(raw, int) else raw
+    except ValueError:
+        value = 0
+    if isinstance(raw, bool) or value <= 0 or str(raw).strip() != str(value):
+        raise SettingsError(f"{what}={raw!r}: expected a positive whole number")
+    return value
+
+
+def _positive_float(raw: object, what: str) -> float:
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        value = math.nan
+    if isinstance(raw, bool) or not (value > 0 and math.isfinite(value)):
+        raise SettingsError(f"{what}={raw!r}: expected a positive number")
+    return value
+
+
+def _non_negative_float(raw: object, what: str) -> float:
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        value = math.nan
+    if isinstance(raw, bool) or not (value >= 0 and math.isfinite(value)):
+        raise SettingsError(f"{what}={raw!r}: expected a number >= 0")
+    return value
+
+
+def parse_producers(raw: object, what: str = "producers") -> tuple[int, ...]:
+    """'1,10,100' or [1, 10, 100] -> (1, 10, 100); sorted, duplicates removed."""
+    items: list[object]
+    if isinstance(raw, int | str):
+        items = [p for p in str(raw).replace(" ", "").split(",")]
+    elif isinstance(raw, list | tuple | range):
+        items = list(raw)
+    else:
+        items = [raw]
+    if not items or items == [""]:
+        raise SettingsError(f"{what}={raw!r}: expected positive whole numbers like 1,10,100")
+    counts = []
+    for item in items:
+        try:
+            counts.append(_positive_int(item, what))
+        except SettingsError:
+            raise SettingsError(
+                f"{what}={raw!r}: {item!r} is not a positive whole number;"
+                " expected a list like 1,10,100"
+            ) from None
+    return tuple(sorted(set(counts)))
+
+
+def _slo(raw: object, what: str) -> Slo:
+    if isinstance(raw, Slo):
+        return raw
+    try:
+        return parse_slo(str(raw))
+    except SloError as exc:
+        raise SettingsError(f"{what}: {exc}") from None
+
+
+def _message_size(raw: object, what: str) -> int:
+    size = _positive_int(raw, what)
+    if not 64 <= size <= 1_000_000:
+        raise SettingsError(f"{what}={raw!r}: expected bytes between 64 and 1000000")
+    return size
+
+
+_PARSERS: dict[str, Any] = {
+    "producers": parse_producers,
+    "rate": _positive_float,
+    "duration": _positive_float,
+    "warmup": _non_negative_float,
+    "message_size": _message_size,
+    "slo": _slo,
+    "partitions": _positive_int,
+}
+
+
+def _choice(raw: str, what: str, known: tuple[str, ...]) -> str:
+    if raw not in known:
+        raise SettingsError(f"{what}={raw!r}: unknown; accepted: {', '.join(known)}")
+    return raw
+
+
+def _writable_dir(raw: str, what: str) -> Path:
+    path = Path(raw).expanduser()
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and (not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK)):
+        raise SettingsError(f"{what}={raw!r}: {probe} is not a writable directory")
+    return path
+
+
+def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> FridaSettings:
+    """Validate option values into settings; keys are option names ("message-size").
+
+    `cli` holds command-line values (None when not given), `ini` the ini keys (None or ""
+    when absent). Marker-level values given on the command line become overrides that win
+    over markers; `producers` overrides markers from the ini file too, so a CI config can
+    shrink every sweep at once.
+    """
+    given_cli = {k: str(v) for k, v in cli.items() if v not in (None, "")}
+    given_ini = {k: str(v) for k, v in ini.items() if v not in (None, "")}
+    defaults_by_name = {o.name: o.default for o in OPTIONS}
+
+    def value(name: str) -> str:
+        return given_cli.get(name) or given_ini.get(name) or defaults_by_name[name]
+
+    def flag(name: str) -> str:
+        return f"--frida-{name}" if name in given_cli else (
+            f"ini frida_{name.replace('-', '_')}" if name in given_ini else f"--frida-{name}")
+
+    site = _choice(value("site"), flag("site"), KNOWN_SITES)
+    try:
+        version = validate_version(value("kafka-version"))
+    except ValueError as exc:
+        raise SettingsError(f"{flag('kafka-version')}: {exc}") from None
+    home = value("kafka-home")
+    base = {
+        "rate": _positive_float(value("rate"), flag("rate")),
+        "duration": _positive_float(value("duration"), flag("duration")),
+        "warmup": _non_negative_float(value("warmup"), flag("warmup")),
+        "message_size": _message_size(value("message-size"), flag("message-size")),
+        "slo": _slo(value("slo") or DEFAULT_SLO, flag("slo")),
+        "partitions": _positive_int(value("partitions"), flag("partitions")),
+    }
+    overrides: dict[str, Any] = {}
+    for key in base:
+        name = key.replace("_", "-")
+        if name in given_cli:
+            overrides[key] = base[key]
+    producers_raw = value("producers")
+    if producers_raw:
+        overrides["producers"] = parse_producers(producers_raw, flag("producers"))
+    defaults = StepPlan(producers=(1, 5, 20), **base)
+    return FridaSettings(
+        site=site,
+        report_dir=_writable_dir(value("report-dir"), flag("report-dir")),
+        kafka_version=version,
+        kafka_home=Path(home).expanduser() if home else None,
+        brokers=_positive_int(value("brokers"), flag("brokers")),
+        client=_choice(value("client"), flag("client"), KNOWN_CLIENTS),
+        defaults=defaults,
+        overrides=overrides,
+    )

@@ -1,0 +1,85 @@
+"""The fixtures capacity tests use: the cluster, its bootstrap address, the step runner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_frida.config import FridaSettings, StepPlan
+from pytest_frida.measure.result import StepResult
+from pytest_frida.session import FridaRun
+from pytest_frida.sites.base import Cluster
+from pytest_frida.workload.step import StepRunner
+
+RUN_KEY = pytest.StashKey[FridaRun]()
+STEPS_KEY = pytest.StashKey[list[StepResult]]()
+
+
+class Step:
+    """Runs the current test's step (its producer count) and keeps the result for the
+    SLO check the plugin makes after the test body."""
+
+    def __init__(self, run: FridaRun, runner: StepRunner, item: pytest.Item, plan: StepPlan,
+                 producers: int) -> None:
+        self._run, self._runner, self._item = run, runner, item
+        self.plan, self.producers = plan, producers
+
+    def run(self) -> StepResult:
+        result = self._runner.run(self._item.nodeid, self.plan, self.producers)
+        self._run.record(result)
+        self._item.stash.setdefault(STEPS_KEY, []).append(result)
+        return result
+
+
+@pytest.fixture(scope="session")
+def frida_settings(request: pytest.FixtureRequest) -> FridaSettings:
+    """The session's validated pytest-frida settings."""
+    return request.config.stash[RUN_KEY].settings
+
+
+@pytest.fixture(scope="session")
+def frida_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """The Kafka cluster of the chosen site, started once per session."""
+    run = request.config.stash[RUN_KEY]
+    try:
+        yield run.cluster()
+    finally:
+        run.stop_cluster()
+
+
+@pytest.fixture(scope="session")
+def frida_bootstrap(frida_cluster: Cluster) -> str:
+    """host:port[,host:port...] of the cluster's brokers."""
+    return frida_cluster.bootstrap
+
+
+@pytest.fixture(scope="session")
+def frida_runner(request: pytest.FixtureRequest, frida_cluster: Cluster) -> StepRunner:
+    run = request.config.stash[RUN_KEY]
+    return StepRunner(frida_cluster, run.run_id, run.settings.client)
+
+
+@pytest.fixture
+def frida_producers() -> int:
+    """The producer count of this step; set by the capacity marker's parametrisation."""
+    pytest.fail("frida_producers/frida_step need @pytest.mark.capacity(...) on the test",
+                pytrace=False)
+
+
+@pytest.fixture
+def frida_step(request: pytest.FixtureRequest, frida_runner: StepRunner,
+               frida_producers: int) -> Step:
+    """Runs this test's step: `result = frida_step.run()`."""
+    run = request.config.stash[RUN_KEY]
+    item = request.node
+    assert isinstance(item, pytest.Item)
+    marker = item.get_closest_marker("capacity")
+    plan = run.settings.plan_for(dict(marker.kwargs) if marker else {})
+    return Step(run, frida_runner, item, plan, frida_producers)
+
+
+@pytest.fixture
+def frida_result(frida_step: Step) -> StepResult:
+    """The measured result of this test's step (the step runs when the fixture is set up)."""
+    return frida_step.run()

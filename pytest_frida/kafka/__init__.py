@@ -1,0 +1,1 @@
+"""The broker: finding a Kafka distribution, writing its config, running it."""

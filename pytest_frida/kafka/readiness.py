@@ -1,0 +1,54 @@
+"""Deciding a cluster is ready: every broker is in the metadata a client gets back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from pytest_frida.kafka.errors import KafkaSetupError
+
+
+def describe_brokers(bootstrap: str, timeout_s: float = 5.0) -> list[int]:
+    """Broker ids from a metadata request, or [] while the cluster does not answer."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(
+            timeout_s * 1000), client_id="frida-readiness")
+    except (KafkaError, OSError, ValueError):
+        return []
+    try:
+        cluster = admin.describe_cluster()
+        brokers = cluster.get("brokers", [])
+        return sorted(int(b.get("node_id", b.get("broker_id", -1))) for b in brokers)
+    except (KafkaError, OSError, ValueError):
+        return []
+    finally:
+        admin.close()
+
+
+def wait_until_ready(
+    bootstrap: str,
+    expected_brokers: int,
+    timeout_s: float,
+    still_alive: Callable[[], str | None],
+) -> float:
+    """Block until `expected_brokers` answer; returns seconds waited.
+
+    `still_alive` returns None while the servers run, or a description of the one that died
+    (with its log tail), which ends the wait at once instead of after the timeout.
+    """
+    started = time.monotonic()
+    while True:
+        dead = still_alive()
+        if dead:
+            raise KafkaSetupError(f"a Kafka server exited while starting: {dead}")
+        if len(describe_brokers(bootstrap)) >= expected_brokers:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout_s:
+            raise KafkaSetupError(
+                f"Kafka at {bootstrap} did not report {expected_brokers} broker(s) within"
+                f" {timeout_s:.0f}s; see the broker logs in the report directory"
+            )
+        time.sleep(0.25)

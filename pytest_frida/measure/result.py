@@ -1,0 +1,78 @@
+"""The outcome of one step: what was asked, what was measured, and the verdict."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pytest_frida.measure.accounting import DeliveryCounts
+from pytest_frida.measure.slo import ClauseVerdict
+
+#: a step met every SLO clause / violated at least one / was limited by the load generator,
+#: so it says nothing about the broker / could not be measured
+VERDICTS = ("pass", "fail", "generator_bound", "error")
+
+
+@dataclass
+class StepResult:
+    """One producer count of one capacity test. Latencies in ms, rates in msg/s."""
+
+    test: str
+    producers: int
+    rate_per_producer: float
+    duration_s: float
+    warmup_s: float
+    message_size: int
+    partitions: int
+    slo: str
+    started_at: str = ""
+    ended_at: str = ""
+    achieved_rate: float = 0.0
+    delivered_rate: float = 0.0
+    counts: DeliveryCounts | None = None
+    latency: dict[str, float | None] = field(default_factory=dict)
+    latency_from_send: dict[str, float | None] = field(default_factory=dict)
+    publish_latency: dict[str, float | None] = field(default_factory=dict)
+    publish_delay: dict[str, float | None] = field(default_factory=dict)
+    latency_curve: list[tuple[float, float]] = field(default_factory=list)
+    histograms: dict[str, str] = field(default_factory=dict)
+    generator_cpu: float = 0.0
+    generator_bound: bool = False
+    notes: list[str] = field(default_factory=list)
+    verdicts: list[ClauseVerdict] = field(default_factory=list)
+    verdict: str = "error"
+    error: str | None = None
+
+    @property
+    def target_rate(self) -> float:
+        return self.producers * self.rate_per_producer
+
+    @property
+    def rate_ratio(self) -> float:
+        return self.achieved_rate / self.target_rate if self.target_rate else 0.0
+
+    def slo_metrics(self) -> dict[str, float | None]:
+        """The values SLO clauses are evaluated against."""
+        metrics: dict[str, float | None] = dict(self.latency)
+        if self.counts is not None:
+            metrics.update(loss=self.counts.lost, duplicates=self.counts.duplicated,
+                           out_of_order=self.counts.out_of_order,
+                           delivered=self.counts.delivered_ratio)
+        return metrics
+
+    def failure_message(self) -> str:
+        """Measured against required, one line per SLO clause."""
+        lines = [f"SLO violated at {self.producers} producers x {self.rate_per_producer:g} msg/s"
+                 f" ({self.slo}):"]
+        lines += [f"  {v.describe()}" for v in self.verdicts]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["target_rate"] = self.target_rate
+        data["verdicts"] = [
+            {"clause": v.clause.text, "measured": v.measured, "passed": v.passed}
+            for v in self.verdicts
+        ]
+        data["counts"] = asdict(self.counts) if self.counts else None
+        return data

@@ -1,0 +1,122 @@
+"""The SLO language: `p99<=250ms, loss==0, delivered>=99.9%`.
+
+One small grammar shared by the capacity marker, ini files and the command line. A clause
+is `<metric> <op> <value>[unit]`; clauses are separated by commas or `and`.
+Latency metrics need a unit (us, ms, s); `delivered` takes a ratio or a percentage;
+counts (`loss`, `duplicates`, `out_of_order`) are plain integers.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+LATENCY_METRICS = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
+COUNT_METRICS = ("loss", "duplicates", "out_of_order")
+RATIO_METRICS = ("delivered",)
+METRICS = LATENCY_METRICS + COUNT_METRICS + RATIO_METRICS
+_ALIASES = {"p999": "p99.9", "lost": "loss", "duplicated": "duplicates"}
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    "<": operator.lt,
+    ">=": operator.ge,
+    ">": operator.gt,
+    "==": operator.eq,
+}
+_UNIT_TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+_CLAUSE = re.compile(
+    r"^\s*(?P<metric>[a-z_][a-z0-9_.]*)\s*(?P<op><=|>=|==|<|>)\s*"
+    r"(?P<value>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[a-z%]*)\s*$"
+)
+EXAMPLE = "p99<=250ms, loss==0"
+
+
+class SloError(ValueError):
+    """An SLO expression that does not parse; the message names the offending part."""
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One requirement, normalised: latencies in ms, ratios in 0..1."""
+
+    metric: str
+    op: str
+    threshold: float
+    text: str
+
+    def holds(self, measured: float) -> bool:
+        return _OPS[self.op](measured, self.threshold)
+
+
+@dataclass(frozen=True)
+class ClauseVerdict:
+    clause: Clause
+    measured: float | None
+
+    @property
+    def passed(self) -> bool:
+        return self.measured is not None and self.clause.holds(self.measured)
+
+    def describe(self) -> str:
+        unit = "ms" if self.clause.metric in LATENCY_METRICS else ""
+        measured = "not measured" if self.measured is None else f"{self.measured:g}{unit}"
+        mark = "ok" if self.passed else "VIOLATED"
+        return f"{self.clause.text}: measured {measured} [{mark}]"
+
+
+@dataclass(frozen=True)
+class Slo:
+    """A parsed SLO: every clause must hold for a step to pass."""
+
+    clauses: tuple[Clause, ...]
+    text: str
+
+    def evaluate(self, measured: Mapping[str, float | None]) -> list[ClauseVerdict]:
+        return [ClauseVerdict(c, measured.get(c.metric)) for c in self.clauses]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_slo(text: str) -> Slo:
+    """Parse an SLO expression; raise SloError naming the clause that is wrong."""
+    if not isinstance(text, str) or not text.strip():
+        raise SloError(f"empty SLO {text!r}: expected clauses like {EXAMPLE!r}")
+    parts = [p for p in re.split(r",|\band\b", text) if p.strip()]
+    clauses = tuple(_parse_clause(part, text) for part in parts)
+    return Slo(clauses=clauses, text=", ".join(c.text for c in clauses))
+
+
+def _parse_clause(part: str, whole: str) -> Clause:
+    m = _CLAUSE.match(part.lower())
+    where = f"in SLO {whole!r}: clause {part.strip()!r}"
+    if m is None:
+        raise SloError(f"{where} does not parse; expected <metric><op><value>, e.g. {EXAMPLE!r}")
+    metric = _ALIASES.get(m["metric"], m["metric"])
+    value = float(m["value"])
+    unit = m["unit"]
+    if metric not in METRICS:
+        raise SloError(f"{where}: unknown metric {m['metric']!r}; known: {', '.join(METRICS)}")
+    if metric in LATENCY_METRICS:
+        if unit not in _UNIT_TO_MS:
+            raise SloError(f"{where}: latency needs a unit us, ms or s (got {unit or 'none'!r})")
+        threshold = value * _UNIT_TO_MS[unit]
+        text = f"{metric}{m['op']}{m['value']}{unit}"
+    elif metric in RATIO_METRICS:
+        if unit == "%":
+            value = round(value / 100.0, 12)
+        elif unit:
+            raise SloError(f"{where}: {metric} takes a ratio (0.999) or a percentage (99.9%)")
+        if not 0.0 <= value <= 1.0:
+            raise SloError(f"{where}: {metric} must be between 0 and 1 (or 0% and 100%)")
+        threshold = value
+        text = f"{metric}{m['op']}{value:g}"
+    else:
+        if unit or value != int(value):
+            raise SloError(f"{where}: {metric} is a count of messages, a whole number")
+        threshold = value
+        text = f"{metric}{m['op']}{int(value)}"
+    return Clause(metric=metric, op=m["op"], threshold=threshold, text=text)

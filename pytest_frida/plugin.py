@@ -1,0 +1,121 @@
+"""pytest hooks, and only hooks: options, the capacity marker, parametrisation, verdicts,
+the terminal summary and the report at session end."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from pytest_frida.config import MARKER_KEYS, OPTIONS, SettingsError, build_settings
+from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by import
+    RUN_KEY,
+    STEPS_KEY,
+    frida_bootstrap,
+    frida_cluster,
+    frida_producers,
+    frida_result,
+    frida_runner,
+    frida_settings,
+    frida_step,
+)
+from pytest_frida.report.summary import format_table
+from pytest_frida.runtimes.process import install_exit_handlers
+from pytest_frida.session import FridaRun
+
+MARKER_DOC = (
+    "capacity(producers=[1, 10, 50], rate=20, slo='p99<=250ms, loss==0', duration=10,"
+    " warmup=2, message_size=256, partitions=3): a capacity test, run once per producer"
+    " count; the SLO is asserted for each step"
+)
+
+
+def _ini_name(option: str) -> str:
+    return "frida_" + option.replace("-", "_")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("frida", "broker capacity tests (pytest-frida)")
+    for opt in OPTIONS:
+        default = f" (default: {opt.default})" if opt.default else ""
+        group.addoption(f"--frida-{opt.name}", dest=_ini_name(opt.name), default=None,
+                        metavar=opt.name.upper().replace("-", "_"), help=opt.help + default)
+        parser.addini(_ini_name(opt.name), opt.help + default, default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_DOC)
+    # kafka-python loads its protocol schemas with importlib APIs Python deprecates
+    config.addinivalue_line("filterwarnings", "ignore:read_text is deprecated:DeprecationWarning")
+    config.addinivalue_line("filterwarnings", "ignore:open_text is deprecated:DeprecationWarning")
+    cli = {o.name: config.getoption(_ini_name(o.name)) for o in OPTIONS}
+    ini = {o.name: config.getini(_ini_name(o.name)) for o in OPTIONS}
+    try:
+        settings = build_settings(cli, ini)
+    except SettingsError as exc:
+        raise pytest.UsageError(f"pytest-frida: {exc}") from None
+    config.stash[RUN_KEY] = FridaRun(settings)
+    install_exit_handlers()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("capacity")
+    if marker is None:
+        return
+    if marker.args:
+        pytest.fail(f"{metafunc.definition.nodeid}: @pytest.mark.capacity takes keyword"
+                    f" arguments only ({', '.join(MARKER_KEYS)})", pytrace=False)
+    try:
+        plan = metafunc.config.stash[RUN_KEY].settings.plan_for(dict(marker.kwargs))
+    except SettingsError as exc:
+        pytest.fail(f"{metafunc.definition.nodeid}: {exc}", pytrace=False)
+    if "frida_producers" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("frida_producers")
+    metafunc.parametrize("frida_producers", plan.producers,
+                         ids=[f"producers={n}" for n in plan.producers])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    """After the test body: a step that missed its SLO fails the test, with measured vs
+    required; a generator-bound step is skipped (it says nothing about the broker)."""
+    outcome = yield
+    for step in item.stash.get(STEPS_KEY, []):
+        if step.verdict == "error":
+            pytest.fail(f"step with {step.producers} producers could not be measured:"
+                        f" {step.error}", pytrace=False)
+        if step.verdict == "fail":
+            pytest.fail(step.failure_message(), pytrace=False)
+    for step in item.stash.get(STEPS_KEY, []):
+        if step.verdict == "generator_bound":
+            pytest.skip(f"generator_bound: {'; '.join(step.notes)}")
+    return outcome
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    run = config.stash.get(RUN_KEY, None)
+    if run is None or not run.steps:
+        return
+    tr = terminalreporter
+    tr.write_sep("=", f"frida capacity report ({run.settings.site}, Kafka {run.info.kafka_version})")
+    for line in format_table(run.steps):
+        tr.write_line(line)
+    bound = [s for s in run.steps if s.verdict == "generator_bound"]
+    if bound:
+        tr.write_line(f"{len(bound)} step(s) were limited by the load generator, not the broker:"
+                      " they count neither as pass nor as fail.")
+    tr.write_line(f"report: {run.writer.json_path}  steps: {run.writer.csv_path}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    run = session.config.stash.get(RUN_KEY, None)
+    if run is not None:
+        run.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(RUN_KEY, None)
+    if run is not None:
+        run.stop_cluster()

@@ -1,0 +1,52 @@
+"""What a run report holds besides its steps: where, what, when."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import socket
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pytest_frida
+
+SCHEMA_VERSION = 1
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def machine_info() -> dict[str, Any]:
+    try:
+        mem_kib = int(next(line.split()[1] for line in open("/proc/meminfo")
+                           if line.startswith("MemTotal")))
+    except (OSError, StopIteration, ValueError):
+        mem_kib = 0
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory_mib": mem_kib // 1024,
+        "python": platform.python_version(),
+    }
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    started_at: str
+    site: str
+    client: str
+    kafka_version: str
+    settings: dict[str, Any]
+    finished_at: str | None = None
+    status: str = "running"  # running | finished | interrupted
+    machine: dict[str, Any] = field(default_factory=machine_info)
+    cluster: dict[str, Any] = field(default_factory=dict)
+    plugin_version: str = pytest_frida.__version__
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

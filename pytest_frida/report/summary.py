@@ -1,0 +1,39 @@
+"""The terminal summary: one row per step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pytest_frida.measure.result import StepResult
+
+HEADER = ("test", "producers", "target/s", "achieved/s", "p50 ms", "p99 ms", "max ms",
+          "lost", "verdict")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def summary_rows(steps: Sequence[StepResult]) -> list[tuple[str, ...]]:
+    rows = []
+    for s in steps:
+        rows.append((
+            s.test.split("::")[-1].split("[")[0], str(s.producers), f"{s.target_rate:g}",
+            f"{s.achieved_rate:.1f}", _ms(s.latency.get("p50")), _ms(s.latency.get("p99")),
+            _ms(s.latency.get("max")), "-" if s.counts is None else str(s.counts.lost),
+            s.verdict,
+        ))
+    return rows
+
+
+def format_table(steps: Sequence[StepResult]) -> list[str]:
+    rows = [HEADER, *summary_rows(steps)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(
+            zip(row, widths, strict=True))]
+        lines.append("  ".join(cells))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines

@@ -1,0 +1,80 @@
+"""report.json and steps.csv, rewritten after every step so nothing measured is lost."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_frida.measure.result import StepResult
+from pytest_frida.report.model import RunInfo
+
+LATENCY_KEYS = ("p50", "p90", "p99", "p99.9", "max", "mean")
+CSV_COLUMNS = (
+    "run_id", "test", "producers", "rate_per_producer", "target_rate", "achieved_rate",
+    "delivered_rate", "duration_s", "warmup_s", "message_size", "partitions",
+    "sent", "acked", "received", "lost", "duplicated", "out_of_order",
+    *(f"{k}_ms" for k in LATENCY_KEYS),
+    "publish_latency_p99_ms", "publish_delay_p99_ms", "generator_cpu", "generator_bound",
+    "verdict", "slo", "started_at", "ended_at", "error", "notes",
+)
+
+
+def step_row(run_id: str, step: StepResult) -> dict[str, Any]:
+    """One flat CSV row (pandas-ready: numbers stay numbers, missing values stay empty)."""
+    counts = step.counts
+    row: dict[str, Any] = {
+        "run_id": run_id, "test": step.test, "producers": step.producers,
+        "rate_per_producer": step.rate_per_producer, "target_rate": step.target_rate,
+        "achieved_rate": round(step.achieved_rate, 3),
+        "delivered_rate": round(step.delivered_rate, 3),
+        "duration_s": step.duration_s, "warmup_s": step.warmup_s,
+        "message_size": step.message_size, "partitions": step.partitions,
+        "publish_latency_p99_ms": step.publish_latency.get("p99"),
+        "publish_delay_p99_ms": step.publish_delay.get("p99"),
+        "generator_cpu": round(step.generator_cpu, 3),
+        "generator_bound": step.generator_bound, "verdict": step.verdict, "slo": step.slo,
+        "started_at": step.started_at, "ended_at": step.ended_at,
+        "error": step.error or "", "notes": "; ".join(step.notes),
+    }
+    for name in ("sent", "acked", "received", "lost", "duplicated", "out_of_order"):
+        row[name] = getattr(counts, name) if counts else None
+    for key in LATENCY_KEYS:
+        row[f"{key}_ms"] = step.latency.get(key)
+    return row
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class ReportWriter:
+    """Writes one run's report files into `run_dir`."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    @property
+    def json_path(self) -> Path:
+        return self.run_dir / "report.json"
+
+    @property
+    def csv_path(self) -> Path:
+        return self.run_dir / "steps.csv"
+
+    def write(self, info: RunInfo, steps: Sequence[StepResult]) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        doc = {**info.to_dict(), "steps": [s.to_dict() for s in steps]}
+        _atomic_write(self.json_path, json.dumps(doc, indent=2, default=str) + "\n")
+        tmp = self.csv_path.with_name("steps.csv.tmp")
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            for step in steps:
+                writer.writerow(step_row(info.run_id, step))
+        os.replace(tmp, self.csv_path)

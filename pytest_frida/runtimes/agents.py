@@ -1,0 +1,131 @@
+"""Starting workload agents and talking to them (JSON lines over stdin/stdout).
+
+A launcher knows where agents run; the step runner only sees `AgentHandle`s. The local
+launcher starts `python -m pytest_frida.workload.agent` as a child process; remote
+launchers run the same command elsewhere and keep the same pipes.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import IO, Any
+
+from pytest_frida.runtimes.process import ManagedProcess
+
+
+class AgentError(RuntimeError):
+    """An agent died, reported an error, or went silent past its deadline."""
+
+
+class AgentTimeout(AgentError):
+    """An agent sent nothing of the expected kind in time (it may still be working)."""
+
+
+class AgentHandle:
+    """A running agent: send it commands, wait for its events."""
+
+    def __init__(self, name: str, process: ManagedProcess, host: str = "localhost") -> None:
+        self.name = name
+        self.host = host
+        self.process = process
+        self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.last_progress: dict[str, Any] = {}
+        stdout = process.popen.stdout
+        assert stdout is not None
+        threading.Thread(target=self._pump, args=(stdout,), daemon=True,
+                         name=f"frida-{name}-reader").start()
+
+    def _pump(self, stdout: IO[bytes]) -> None:
+        for raw in stdout:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                if event.get("event") == "progress":
+                    self.last_progress = event
+                else:
+                    self._events.put(event)
+        self._events.put(None)
+
+    def send(self, message: dict[str, Any]) -> None:
+        stdin = self.process.popen.stdin
+        assert stdin is not None
+        try:
+            stdin.write((json.dumps(message) + "\n").encode())
+            stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            raise AgentError(f"agent {self.name} is gone: {exc}\n{self.process.log_tail()}") \
+                from exc
+
+    def wait_for(self, event: str, timeout_s: float) -> dict[str, Any]:
+        """The next event named `event`; AgentError on error, exit or timeout."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AgentTimeout(f"agent {self.name} sent no {event!r} within {timeout_s:.0f}s")
+            try:
+                got = self._events.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            if got is None:
+                self.process.popen.wait(5)
+                raise AgentError(
+                    f"agent {self.name} exited (code {self.process.returncode}) before {event!r}:"
+                    f"\n{self.process.log_tail()}"
+                )
+            if got.get("event") == "error":
+                raise AgentError(f"agent {self.name} failed: {got.get('message')}")
+            if got.get("event") == event:
+                return got
+
+    def stop(self) -> None:
+        stdin = self.process.popen.stdin
+        if stdin is not None:
+            try:
+                stdin.close()
+            except OSError:
+                pass
+        self.process.stop(timeout=10)
+
+
+class AgentLauncher(ABC):
+    """Starts agents somewhere; `hosts()` lists where, for the report."""
+
+    @abstractmethod
+    def launch(self, name: str, config: dict[str, Any]) -> AgentHandle: ...
+
+    @abstractmethod
+    def hosts(self) -> list[str]: ...
+
+
+class LocalAgentLauncher(AgentLauncher):
+    """Agents as child processes of pytest on this machine."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+
+    def launch(self, name: str, config: dict[str, Any]) -> AgentHandle:
+        proc = ManagedProcess(
+            name,
+            [sys.executable, "-m", "pytest_frida.workload.agent"],
+            log_path=self.log_dir / f"{name}.log",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        handle = AgentHandle(name, proc)
+        handle.send(config)
+        return handle
+
+    def hosts(self) -> list[str]:
+        import socket
+
+        return [socket.gethostname()]

@@ -1,0 +1,149 @@
+"""Local child processes that cannot outlive the test session.
+
+Every process started here gets its own process group (so a terminal Ctrl-C reaches
+pytest first, and pytest stops them in order), dies with pytest even on SIGKILL
+(PR_SET_PDEATHSIG), and is registered so that an atexit/SIGTERM handler can stop
+whatever is still running.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+_PR_SET_PDEATHSIG = 1
+_live: set[ManagedProcess] = set()
+_live_lock = threading.Lock()
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+class ManagedProcess:
+    """A child process with its output in a log file and a bounded, escalating stop."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        stdin: int | None = None,
+        stdout: int | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._log: IO[bytes] | None = None
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        out = stdout if stdout is not None else (self._log or subprocess.DEVNULL)
+        self.popen = subprocess.Popen(
+            self.argv,
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=out,
+            stderr=self._log or subprocess.DEVNULL,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread()
+            else None,
+        )
+        with _live_lock:
+            _live.add(self)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def is_running(self) -> bool:
+        return self.popen.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM the process group, SIGKILL it after `timeout` seconds; idempotent."""
+        try:
+            if self.popen.poll() is None:
+                self._signal_group(signal.SIGTERM)
+                try:
+                    self.popen.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self._signal_group(signal.SIGKILL)
+                    self.popen.wait(5)
+            else:
+                # the leader is gone; make sure nothing it spawned lingers in its group
+                self._signal_group(signal.SIGKILL)
+        finally:
+            with _live_lock:
+                _live.discard(self)
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+        return self.popen.returncode
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        try:
+            os.killpg(self.popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the process log, for error messages."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        data = self.log_path.read_bytes()[-16384:].decode("utf-8", "replace")
+        return "\n".join(data.splitlines()[-lines:])
+
+    def __repr__(self) -> str:
+        return f"ManagedProcess({self.name!r}, pid={self.popen.pid})"
+
+
+def stop_all(timeout: float = 10.0) -> None:
+    """Stop every process this module started that is still registered."""
+    with _live_lock:
+        procs = list(_live)
+    for proc in procs:
+        proc.stop(timeout)
+
+
+def wait_until(predicate: object, timeout: float, interval: float = 0.2) -> bool:
+    """Poll `predicate()` until it is truthy or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if callable(predicate) and predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    stop_all()
+    # let pytest unwind as on Ctrl-C, so session teardown and the report still happen
+    raise KeyboardInterrupt(f"received signal {signum}")
+
+
+def install_exit_handlers() -> None:
+    """Stop children at interpreter exit and turn SIGTERM into an orderly interrupt."""
+    atexit.register(stop_all)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)

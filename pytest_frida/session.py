@@ -1,0 +1,94 @@
+"""One capacity run per pytest session: its id, its cluster, its steps and its report.
+
+The cluster starts lazily, the first time a test needs it, so `pytest --collect-only` or
+a session without capacity tests never starts a broker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import asdict
+from pathlib import Path
+
+from pytest_frida.config import FridaSettings
+from pytest_frida.measure.result import StepResult
+from pytest_frida.report.model import RunInfo, utc_now
+from pytest_frida.report.writer import ReportWriter
+from pytest_frida.sites import create_site
+from pytest_frida.sites.base import Cluster, Site
+
+
+def new_run_id() -> str:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+class FridaRun:
+    def __init__(self, settings: FridaSettings) -> None:
+        self.settings = settings
+        self.run_id = new_run_id()
+        self.run_dir = settings.report_dir / self.run_id
+        self.steps: list[StepResult] = []
+        self.info = RunInfo(
+            run_id=self.run_id, started_at=utc_now(), site=settings.site,
+            client=settings.client, kafka_version=settings.kafka_version,
+            settings={
+                "brokers": settings.brokers,
+                "kafka_home": str(settings.kafka_home) if settings.kafka_home else None,
+                "defaults": {k: (str(v) if k == "slo" else v)
+                             for k, v in asdict(settings.defaults).items()},
+                "overrides": {k: str(v) for k, v in settings.overrides.items()},
+            },
+        )
+        self.writer = ReportWriter(self.run_dir)
+        self._site: Site | None = None
+        self._cluster: Cluster | None = None
+        self.cluster_error: str | None = None
+
+    @property
+    def report_dir(self) -> Path:
+        return self.run_dir
+
+    def cluster(self) -> Cluster:
+        """The session's cluster, started on first use."""
+        if self._cluster is not None:
+            return self._cluster
+        if self.cluster_error is not None:
+            raise RuntimeError(self.cluster_error)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._site = create_site(self.settings, self.run_dir)
+        try:
+            self._cluster = self._site.start()
+        except BaseException as exc:
+            self.cluster_error = f"the {self.settings.site} site could not start Kafka: {exc}"
+            self._site.stop()
+            self._site = None
+            raise
+        c = self._cluster
+        self.info.kafka_version = c.kafka_version
+        self.info.cluster = {
+            "bootstrap": c.bootstrap, "brokers": [asdict(b) for b in c.brokers],
+            "hosts": c.hosts, "ready_seconds": round(c.ready_seconds, 2), **c.details,
+        }
+        self.writer.write(self.info, self.steps)
+        return c
+
+    def record(self, step: StepResult) -> None:
+        """Keep a finished step and write the report at once (a crash loses nothing)."""
+        self.steps.append(step)
+        self.writer.write(self.info, self.steps)
+
+    def stop_cluster(self) -> None:
+        if self._site is not None:
+            self._site.stop()
+            self._site = None
+        self._cluster = None
+
+    def finish(self, interrupted: bool) -> None:
+        self.stop_cluster()
+        if not self.steps and not self.run_dir.exists():
+            return
+        self.info.finished_at = utc_now()
+        self.info.status = "interrupted" if interrupted else "finished"
+        self.writer.write(self.info, self.steps)

@@ -1,0 +1,17 @@
+"""WHERE nodes come from. A site yields a running cluster and a way to start agents."""
+
+from __future__ import annotations
+
+from pytest_frida.config import FridaSettings
+from pytest_frida.sites.base import Site
+
+
+def create_site(settings: FridaSettings, run_dir: object) -> Site:
+    """The site named by --frida-site (names are validated in config already)."""
+    from pathlib import Path
+
+    if settings.site == "local":
+        from pytest_frida.sites.local import LocalSite
+
+        return LocalSite(settings, Path(str(run_dir)))
+    raise ValueError(f"unknown site {settings.site!r}")  # config rejects this earlier

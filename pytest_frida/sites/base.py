@@ -1,0 +1,46 @@
+"""What every site provides: a running Kafka cluster and agent launching on its hosts."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from pytest_frida.runtimes.agents import AgentLauncher
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    node_id: int
+    host: str
+    port: int
+
+
+@dataclass
+class Cluster:
+    """A running Kafka cluster as the workload and the report see it."""
+
+    site: str
+    bootstrap: str
+    brokers: list[BrokerInfo]
+    kafka_version: str
+    #: where producer and consumer agents start
+    launcher: AgentLauncher
+    #: hosts that take part, for the report
+    hosts: list[str] = field(default_factory=list)
+    #: seconds from site start to metadata answering
+    ready_seconds: float = 0.0
+    details: dict[str, object] = field(default_factory=dict)
+
+
+class Site(ABC):
+    """Provision a cluster for the session and release everything afterwards."""
+
+    name: str
+
+    @abstractmethod
+    def start(self) -> Cluster:
+        """Start (or find) the cluster; raise with a clear message when it cannot."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop everything `start` created; safe to call twice and after a failed start."""

@@ -1,0 +1,117 @@
+"""The `local` site: KRaft brokers as JVM processes on free loopback ports of this machine.
+
+Storage lives in a temporary directory that is removed at the end; broker logs go to the
+run's report directory so they stay with the report.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from pytest_frida.config import FridaSettings
+from pytest_frida.kafka import commands, distribution
+from pytest_frida.kafka.errors import KafkaSetupError
+from pytest_frida.kafka.java import java_runtime
+from pytest_frida.kafka.readiness import wait_until_ready
+from pytest_frida.kafka.server_config import (
+    NodeAddress,
+    log4j_config,
+    new_cluster_id,
+    server_properties,
+    write_properties,
+)
+from pytest_frida.runtimes.agents import LocalAgentLauncher
+from pytest_frida.runtimes.process import ManagedProcess
+from pytest_frida.sites.base import BrokerInfo, Cluster, Site
+
+LOOPBACK = "127.0.0.1"
+READY_TIMEOUT_S = 120.0
+
+
+def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
+    """`count` distinct ports free on `host` right now (held open until all are picked)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class LocalSite(Site):
+    name = "local"
+
+    def __init__(self, settings: FridaSettings, run_dir: Path) -> None:
+        self.settings = settings
+        self.run_dir = run_dir
+        self.servers: list[ManagedProcess] = []
+        self._data_dir: Path | None = None
+
+    def start(self) -> Cluster:
+        started = time.monotonic()
+        dist = distribution.resolve(self.settings.kafka_version, self.settings.kafka_home)
+        java = java_runtime(dist.version)
+        self._data_dir = Path(tempfile.mkdtemp(prefix="frida-kafka-"))
+        count = self.settings.brokers
+        ports = free_ports(2 * count)
+        nodes = [NodeAddress(i, LOOPBACK, ports[2 * i], ports[2 * i + 1]) for i in range(count)]
+        cluster_id = new_cluster_id()
+        log_root = self.run_dir / "logs"
+        formats = []
+        for node in nodes:
+            conf_dir = self._data_dir / f"node-{node.node_id}"
+            props = conf_dir / "server.properties"
+            write_properties(props, server_properties(node, nodes, conf_dir / "data"))
+            log4j = conf_dir / ("log4j2.properties" if dist.uses_log4j2 else "log4j.properties")
+            log4j.write_text(log4j_config(log_root / f"broker-{node.node_id}" / "server.log",
+                                          dist.uses_log4j2))
+            formats.append((node, props, log4j, subprocess.Popen(
+                commands.format_storage(java.executable, dist, props, cluster_id, log4j),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+        for node, _, _, proc in formats:
+            out, _ = proc.communicate(timeout=120)
+            if proc.returncode != 0:
+                raise KafkaSetupError(f"formatting storage of broker {node.node_id} failed:"
+                                      f"\n{out.strip()[-2000:]}")
+        for node, props, log4j, _ in formats:
+            self.servers.append(ManagedProcess(
+                f"broker-{node.node_id}",
+                commands.kafka_server(java.executable, dist, props, log4j),
+                log_path=log_root / f"broker-{node.node_id}" / "stdout.log",
+            ))
+        bootstrap = ",".join(f"{n.host}:{n.broker_port}" for n in nodes)
+        wait_until_ready(bootstrap, count, READY_TIMEOUT_S, self._first_dead)
+        return Cluster(
+            site=self.name,
+            bootstrap=bootstrap,
+            brokers=[BrokerInfo(n.node_id, n.host, n.broker_port) for n in nodes],
+            kafka_version=dist.version,
+            launcher=LocalAgentLauncher(log_root / "agents"),
+            hosts=[socket.gethostname()],
+            ready_seconds=time.monotonic() - started,
+            details={"kafka_source": dist.source, "java": java.version,
+                     "kafka_libs": str(dist.libs)},
+        )
+
+    def _first_dead(self) -> str | None:
+        for server in self.servers:
+            if not server.is_running():
+                return f"{server.name} (exit code {server.returncode}):\n{server.log_tail()}"
+        return None
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop(timeout=20)
+        self.servers.clear()
+        if self._data_dir is not None:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+            self._data_dir = None

@@ -1,0 +1,35 @@
+"""Agent entry point: `python -m pytest_frida.workload.agent`, config on the first stdin line."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import traceback
+
+from pytest_frida.workload import protocol
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        config = protocol.read_message()
+        role = config.get("role")
+        if role == "producer":
+            from pytest_frida.workload import producer_agent
+
+            producer_agent.run(config)
+        elif role == "consumer":
+            from pytest_frida.workload import consumer_agent
+
+            consumer_agent.run(config)
+        else:
+            raise ValueError(f"unknown agent role {role!r}; expected producer or consumer")
+    except Exception as exc:  # noqa: BLE001 - reported to the controller, then exit non-zero
+        traceback.print_exc(file=sys.stderr)
+        protocol.emit("error", message=f"{type(exc).__name__}: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

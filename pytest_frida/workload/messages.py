@@ -1,0 +1,37 @@
+"""Market-data ticks on the wire: who sent it, which one, when it was meant to go."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+# producer id, sequence number, intended send time (ns), actual send time (ns), price
+_HEADER = struct.Struct("!IQqqd")
+HEADER_SIZE = _HEADER.size
+
+
+@dataclass(frozen=True)
+class Tick:
+    producer: int
+    seq: int
+    intended_ns: int
+    sent_ns: int
+    price: float
+
+
+def instrument_symbol(producer: int) -> bytes:
+    """The key of a producer's ticks: one instrument per producer, as in the original setup."""
+    return b"INS%07d" % producer
+
+
+def encode_tick(tick: Tick, size: int) -> bytes:
+    """`size` bytes: the header, then zero padding (the payload a real tick would carry)."""
+    header = _HEADER.pack(tick.producer, tick.seq, tick.intended_ns, tick.sent_ns, tick.price)
+    if size < HEADER_SIZE:
+        raise ValueError(f"message size {size} is below the {HEADER_SIZE}-byte tick header")
+    return header + bytes(size - HEADER_SIZE)
+
+
+def decode_tick(value: bytes) -> Tick:
+    producer, seq, intended_ns, sent_ns, price = _HEADER.unpack_from(value)
+    return Tick(producer, seq, intended_ns, sent_ns, price)

@@ -1,0 +1,217 @@
+"""The controller side of one step: topic, agents, schedule start, drain, merged result."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pytest_frida.config import StepPlan
+from pytest_frida.measure.accounting import ProducerReport, SequenceTracker, account
+from pytest_frida.measure.histogram import LatencyHistogram
+from pytest_frida.measure.result import StepResult
+from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentTimeout
+from pytest_frida.sites.base import Cluster
+
+#: a step is behind schedule when it achieves less than this share of the target rate
+RATE_TOLERANCE = 0.95
+#: ... or when the p99 gap between intended and actual send exceeds this (ms)
+PUBLISH_DELAY_LIMIT_MS = 50.0
+#: a producer agent using this share of one core is saturated (Python clients are GIL-bound)
+SATURATED_CPU = 0.85
+READY_TIMEOUT_S = 120.0
+START_LEAD_S = 1.0
+
+ProgressFn = Callable[[str], None]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def shards(producers: int, workers: int) -> list[tuple[int, int]]:
+    """Split producer ids 0..producers-1 into (first, count) ranges for `workers` agents."""
+    workers = max(1, min(workers, producers))
+    base, extra = divmod(producers, workers)
+    out, first = [], 0
+    for i in range(workers):
+        count = base + (1 if i < extra else 0)
+        out.append((first, count))
+        first += count
+    return out
+
+
+class StepRunner:
+    """Runs steps of capacity tests against one cluster."""
+
+    def __init__(self, cluster: Cluster, run_id: str, client: str,
+                 workers: int | None = None) -> None:
+        self.cluster = cluster
+        self.run_id = run_id
+        self.client = client
+        self.workers = workers or os.cpu_count() or 1
+        self._steps = 0
+
+    def run(self, test: str, plan: StepPlan, producers: int,
+            progress: ProgressFn | None = None) -> StepResult:
+        self._steps += 1
+        result = StepResult(
+            test=test, producers=producers, rate_per_producer=plan.rate,
+            duration_s=plan.duration, warmup_s=plan.warmup, message_size=plan.message_size,
+            partitions=plan.partitions, slo=str(plan.slo), started_at=_now(),
+        )
+        topic = re.sub(r"[^a-zA-Z0-9._-]", "-", f"frida-{self.run_id}-{self._steps}")
+        agents: list[AgentHandle] = []
+        try:
+            self._create_topic(topic, plan.partitions)
+            self._measure(result, plan, producers, topic, agents, progress)
+        except (AgentError, RuntimeError, OSError) as exc:
+            result.verdict = "error"
+            result.error = str(exc)
+        finally:
+            for agent in agents:
+                agent.stop()
+            self._delete_topic(topic)
+            result.ended_at = _now()
+        return result
+
+    def _measure(self, result: StepResult, plan: StepPlan, producers: int, topic: str,
+                 agents: list[AgentHandle], progress: ProgressFn | None) -> None:
+        launcher = self.cluster.launcher
+        common: dict[str, Any] = {
+            "bootstrap": self.cluster.bootstrap, "topic": topic, "client": self.client,
+            "warmup": plan.warmup, "duration": plan.duration,
+        }
+        consumer = launcher.launch(f"step{self._steps}-consumer",
+                                   {**common, "role": "consumer"})
+        agents.append(consumer)
+        consumer.wait_for("ready", READY_TIMEOUT_S)
+        producer_agents = []
+        for i, (first, count) in enumerate(shards(producers, self.workers)):
+            agent = launcher.launch(f"step{self._steps}-producers-{i}", {
+                **common, "role": "producer", "first_producer": first, "producer_count": count,
+                "total_producers": producers, "rate": plan.rate,
+                "message_size": plan.message_size,
+            })
+            agents.append(agent)
+            producer_agents.append(agent)
+        for agent in producer_agents:
+            agent.wait_for("ready", READY_TIMEOUT_S)
+        t0_ns = time.time_ns() + int(START_LEAD_S * 1e9)
+        for agent in agents:
+            agent.send({"cmd": "start", "t0_ns": t0_ns})
+        budget = START_LEAD_S + plan.warmup + plan.duration + 60.0
+        deadline = time.monotonic() + budget
+        produced = []
+        for agent in producer_agents:
+            while True:
+                try:
+                    produced.append(agent.wait_for("result", 1.0))
+                    break
+                except AgentTimeout:
+                    if time.monotonic() > deadline:
+                        raise
+                    if progress is not None:
+                        progress(self._progress_line(producer_agents, consumer, t0_ns, plan))
+        reports = {int(pid): ProducerReport(r["sent"], r["not_acked"])
+                   for res in produced for pid, r in res["producers"].items()}
+        expected = {pid: rep.sent - len(rep.not_acked) for pid, rep in reports.items()}
+        consumer.send({"cmd": "drain", "expected": expected, "timeout": 15})
+        consumed = consumer.wait_for("result", 30.0)
+        self._merge(result, plan, produced, consumed, reports)
+
+    @staticmethod
+    def _progress_line(agents: list[AgentHandle], consumer: AgentHandle, t0_ns: int,
+                       plan: StepPlan) -> str:
+        elapsed = max(0.0, (time.time_ns() - t0_ns) / 1e9)
+        sent = sum(int(a.last_progress.get("sent", 0)) for a in agents)
+        p99 = consumer.last_progress.get("p99_ms")
+        p99_text = "-" if p99 is None else f"{p99:.1f}ms"
+        return (f"{elapsed:5.1f}/{plan.warmup + plan.duration:g}s sent={sent}"
+                f" received={consumer.last_progress.get('received', 0)} p99={p99_text}")
+
+    def _merge(self, result: StepResult, plan: StepPlan, produced: list[dict[str, Any]],
+               consumed: dict[str, Any], reports: dict[int, ProducerReport]) -> None:
+        publish_delay, publish_latency = LatencyHistogram(), LatencyHistogram()
+        for res in produced:
+            publish_delay.add_encoded(res["publish_delay"])
+            publish_latency.add_encoded(res["publish_latency"])
+        e2e = LatencyHistogram.decode(consumed["e2e"])
+        e2e_send = LatencyHistogram.decode(consumed["e2e_from_send"])
+        trackers = {int(pid): SequenceTracker.from_dict(t)
+                    for pid, t in consumed["trackers"].items()}
+        result.counts = account(trackers, reports)
+        result.achieved_rate = sum(r["acked_in_window"] for r in produced) / plan.duration
+        result.delivered_rate = consumed["received_in_window"] / plan.duration
+        result.latency = e2e.summary_ms()
+        result.latency_from_send = e2e_send.summary_ms()
+        result.publish_latency = publish_latency.summary_ms()
+        result.publish_delay = publish_delay.summary_ms()
+        result.latency_curve = e2e.percentile_curve()
+        result.histograms = {"e2e": e2e.encode(), "publish_delay": publish_delay.encode()}
+        result.generator_cpu = max((float(r["cpu_share"]) for r in produced), default=0.0)
+        if not consumed.get("drained", True):
+            result.notes.append("consumer gave up waiting for all acknowledged messages")
+        self._judge(result, plan)
+
+    @staticmethod
+    def _judge(result: StepResult, plan: StepPlan) -> None:
+        delay_p99 = result.publish_delay.get("p99") or 0.0
+        behind = result.rate_ratio < RATE_TOLERANCE or delay_p99 > PUBLISH_DELAY_LIMIT_MS
+        if behind and result.generator_cpu >= SATURATED_CPU:
+            result.generator_bound = True
+            result.verdict = "generator_bound"
+            result.notes.append(
+                f"load generator saturated ({result.generator_cpu:.0%} of a core) and behind"
+                f" schedule (achieved {result.rate_ratio:.0%} of target, publish delay p99"
+                f" {delay_p99:.1f}ms): this step says nothing about the broker"
+            )
+            result.verdicts = plan.slo.evaluate(result.slo_metrics())
+            return
+        if behind:
+            result.notes.append(
+                f"producers fell behind schedule (achieved {result.rate_ratio:.0%} of target,"
+                f" publish delay p99 {delay_p99:.1f}ms) with the generator at"
+                f" {result.generator_cpu:.0%} of a core: back-pressure from the broker"
+            )
+        result.verdicts = plan.slo.evaluate(result.slo_metrics())
+        result.verdict = "pass" if all(v.passed for v in result.verdicts) else "fail"
+
+    def _admin(self) -> Any:
+        from kafka import KafkaAdminClient
+
+        return KafkaAdminClient(bootstrap_servers=self.cluster.bootstrap,
+                                client_id="frida-controller", request_timeout_ms=30_000)
+
+    def _create_topic(self, topic: str, partitions: int) -> None:
+        from kafka.admin import NewTopic
+
+        admin = self._admin()
+        try:
+            rf = min(3, len(self.cluster.brokers))
+            admin.create_topics([NewTopic(topic, partitions, rf)], timeout_ms=30_000)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # wait until every partition has a leader
+                meta = admin.describe_topics([topic])
+                parts = meta[0].get("partitions", []) if meta else []
+                if len(parts) == partitions and all(p.get("leader_id", -1) >= 0 for p in parts):
+                    return
+                time.sleep(0.2)
+            raise RuntimeError(f"topic {topic} got no leaders within 30s")
+        finally:
+            admin.close()
+
+    def _delete_topic(self, topic: str) -> None:
+        try:
+            admin = self._admin()
+        except Exception:  # noqa: BLE001 - the cluster may be gone; the site cleans up
+            return
+        try:
+            admin.delete_topics([topic], timeout_ms=10_000)
+        except Exception:  # noqa: BLE001, S110
+            pass
+        finally:
+            admin.close()
