@@ -220,7 +220,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     except ValueError as exc:
         raise SettingsError(f"{flag('kafka-version')}: {exc}") from None
     home = value("kafka-home")
-    base = {
+    base: dict[str, Any] = {
         "rate": _positive_float(value("rate"), flag("rate")),
         "duration": _positive_float(value("duration"), flag("duration")),
         "warmup": _non_negative_float(value("warmup"), flag("warmup")),

@@ -98,7 +98,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if run is None or not run.steps:
         return
     tr = terminalreporter
-    tr.write_sep("=", f"frida capacity report ({run.settings.site}, Kafka {run.info.kafka_version})")
+    title = f"frida capacity report ({run.settings.site}, Kafka {run.info.kafka_version})"
+    tr.write_sep("=", title)
     for line in format_table(run.steps):
         tr.write_line(line)
     bound = [s for s in run.steps if s.verdict == "generator_bound"]

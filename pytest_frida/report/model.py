@@ -20,8 +20,8 @@ def utc_now() -> str:
 
 def machine_info() -> dict[str, Any]:
     try:
-        mem_kib = int(next(line.split()[1] for line in open("/proc/meminfo")
-                           if line.startswith("MemTotal")))
+        with open("/proc/meminfo") as fh:
+            mem_kib = int(next(line.split()[1] for line in fh if line.startswith("MemTotal")))
     except (OSError, StopIteration, ValueError):
         mem_kib = 0
     return {

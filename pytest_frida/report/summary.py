@@ -15,7 +15,7 @@ def _ms(value: float | None) -> str:
 
 
 def summary_rows(steps: Sequence[StepResult]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for s in steps:
         rows.append((
             s.test.split("::")[-1].split("[")[0], str(s.producers), f"{s.target_rate:g}",

@@ -7,6 +7,7 @@ launchers run the same command elsewhere and keep the same pipes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import subprocess
@@ -90,10 +91,8 @@ class AgentHandle:
     def stop(self) -> None:
         stdin = self.process.popen.stdin
         if stdin is not None:
-            try:
+            with contextlib.suppress(OSError):
                 stdin.close()
-            except OSError:
-                pass
         self.process.stop(timeout=10)
 
 

@@ -9,6 +9,7 @@ whatever is still running.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import os
 import signal
@@ -101,10 +102,8 @@ class ManagedProcess:
         return self.popen.returncode
 
     def _signal_group(self, sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the process log, for error messages."""

@@ -24,7 +24,7 @@ def main() -> int:
             consumer_agent.run(config)
         else:
             raise ValueError(f"unknown agent role {role!r}; expected producer or consumer")
-    except Exception as exc:  # noqa: BLE001 - reported to the controller, then exit non-zero
+    except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         protocol.emit("error", message=f"{type(exc).__name__}: {exc}")
         return 1
