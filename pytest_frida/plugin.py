@@ -69,7 +69,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         plan = metafunc.config.stash[RUN_KEY].settings.plan_for(dict(marker.kwargs))
     except SettingsError as exc:
-        pytest.fail(f"{metafunc.definition.nodeid}: {exc}", pytrace=False)
+        problem = f"{metafunc.definition.nodeid}: {exc}"
+    else:
+        problem = None
+    if problem is not None:  # outside the except: no chained "During handling..." noise
+        pytest.fail(problem, pytrace=False)
     if "frida_producers" not in metafunc.fixturenames:
         metafunc.fixturenames.append("frida_producers")
     metafunc.parametrize("frida_producers", plan.producers,

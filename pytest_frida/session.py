@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class FridaRun:
         self._site: Site | None = None
         self._cluster: Cluster | None = None
         self.cluster_error: str | None = None
+        self._created = time.monotonic()
 
     @property
     def report_dir(self) -> Path:
@@ -69,7 +71,9 @@ class FridaRun:
         self.info.kafka_version = c.kafka_version
         self.info.cluster = {
             "bootstrap": c.bootstrap, "brokers": [asdict(b) for b in c.brokers],
-            "hosts": c.hosts, "ready_seconds": round(c.ready_seconds, 2), **c.details,
+            "hosts": c.hosts, "ready_seconds": round(c.ready_seconds, 2),
+            "ready_after_session_start_s": round(time.monotonic() - self._created, 2),
+            **c.details,
         }
         self.writer.write(self.info, self.steps)
         return c

@@ -80,8 +80,14 @@ def from_kafka_home(home: Path) -> KafkaDistribution:
 
 
 def _cached(version: str, root: Path) -> KafkaDistribution | None:
-    libs = root / f"kafka-{version}" / "libs"
-    if (root / f"kafka-{version}" / ".complete").exists() and any(libs.glob("*.jar")):
+    """The cached jars, if complete and resolved from the POM this version of us writes."""
+    home = root / f"kafka-{version}"
+    libs = home / "libs"
+    try:
+        same_recipe = (home / "pom.xml").read_text() == maven_pom(version)
+    except OSError:
+        same_recipe = False
+    if same_recipe and (home / ".complete").exists() and any(libs.glob("*.jar")):
         return KafkaDistribution(version=version, libs=libs, source="cache")
     return None
 
@@ -116,7 +122,9 @@ def _lock(path: Path) -> Iterator[None]:
 def maven_pom(version: str) -> str:
     """A throw-away POM whose runtime dependencies are a runnable broker plus Kafka's tools."""
     if int(version.split(".", 1)[0]) >= 4:
-        logging = [("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3"),
+        # kafka-clients declares slf4j-api 1.7 for old users; the broker logs through SLF4J 2
+        logging = [("org.slf4j", "slf4j-api", "2.0.17"),
+                   ("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3"),
                    ("org.apache.logging.log4j", "log4j-core", "2.24.3")]
     else:
         logging = [("org.slf4j", "slf4j-reload4j", "1.7.36")]

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 
 from pytest_frida.kafka.errors import KafkaSetupError
+
+
+def _accepting(bootstrap: str) -> bool:
+    """True when the first bootstrap address accepts TCP connections (cheap pre-check, so a
+    client is not built, and left waiting, against a port nobody listens on yet)."""
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 def describe_brokers(bootstrap: str, timeout_s: float = 5.0) -> list[int]:
@@ -44,7 +56,7 @@ def wait_until_ready(
         dead = still_alive()
         if dead:
             raise KafkaSetupError(f"a Kafka server exited while starting: {dead}")
-        if len(describe_brokers(bootstrap)) >= expected_brokers:
+        if _accepting(bootstrap) and len(describe_brokers(bootstrap)) >= expected_brokers:
             return time.monotonic() - started
         if time.monotonic() - started > timeout_s:
             raise KafkaSetupError(

@@ -1,0 +1,29 @@
+"""Finding what a run may leave behind: broker JVMs, agents, broker data dirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def kafka_pids() -> set[int]:
+    """PIDs of running Kafka server JVMs and workload agents on this machine."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if "State:\tZ" in status:
+            continue
+        if b"kafka.Kafka" in cmdline or b"pytest_frida.workload.agent" in cmdline:
+            pids.add(int(entry.name))
+    return pids
+
+
+def frida_temp_dirs() -> set[str]:
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    return {p.name for p in tmp.glob("frida-kafka-*")}

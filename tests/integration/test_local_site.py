@@ -1,0 +1,50 @@
+"""The local site's broker lifecycle and its errors, on a real Kafka."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from pytest_frida.config import build_settings
+from pytest_frida.kafka.errors import KafkaSetupError
+from pytest_frida.kafka.readiness import describe_brokers
+from pytest_frida.sites.local import LocalSite
+
+
+def test_three_broker_cluster_starts_answers_and_stops(tmp_path: Path, leak_check: None) -> None:
+    site = LocalSite(build_settings({"brokers": "3"}, {}), tmp_path)
+    try:
+        cluster = site.start()
+        assert describe_brokers(cluster.bootstrap) == [0, 1, 2]
+        assert all(b.host == "127.0.0.1" for b in cluster.brokers)
+        ports = [b.port for b in cluster.brokers]
+    finally:
+        site.stop()
+    for port in ports:
+        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            pass
+    for node in range(3):
+        assert (tmp_path / "logs" / f"broker-{node}" / "server.log").exists()
+    site.stop()  # idempotent
+
+
+def test_bad_kafka_home_is_a_clear_error(tmp_path: Path) -> None:
+    site = LocalSite(build_settings({"kafka-home": str(tmp_path / "nope")}, {}), tmp_path)
+    with pytest.raises(KafkaSetupError, match="has no libs/ directory"):
+        site.start()
+    site.stop()
+
+
+def test_java_too_old_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_home = tmp_path / "jdk8"
+    (fake_home / "bin").mkdir(parents=True)
+    java = fake_home / "bin" / "java"
+    java.write_text('#!/bin/sh\necho \'java version "1.8.0_392"\' >&2\n')
+    java.chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(fake_home))
+    site = LocalSite(build_settings({}, {}), tmp_path)
+    with pytest.raises(KafkaSetupError, match=r"needs Java 17 or later.*1\.8\.0_392"):
+        site.start()
+    site.stop()

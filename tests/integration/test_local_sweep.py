@@ -1,0 +1,62 @@
+"""A real capacity sweep on the local site: a real Kafka broker, real agents, real report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SUITE = """
+import pytest
+
+@pytest.mark.capacity(producers=[1, 5, 20], rate=10, slo="p99<=500ms, loss==0")
+def test_sweep(frida_result, frida_bootstrap):
+    assert frida_bootstrap.startswith("127.0.0.1:")
+    assert frida_result.counts.sent > 0
+
+@pytest.mark.capacity(producers=[1], rate=10, slo="p99<=1us")
+def test_impossible_slo(frida_step):
+    frida_step.run()
+"""
+
+
+def test_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path: Path,
+                                     leak_check: None) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    report_dir = tmp_path / "reports"
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--frida-report-dir={report_dir}",
+        "--frida-duration=4", "--frida-warmup=1", timeout=300,
+    )
+    result.assert_outcomes(passed=3, failed=1)
+    # the impossible SLO fails with measured vs required
+    result.stdout.fnmatch_lines(["*SLO violated at 1 producers x 10 msg/s*",
+                                 "*p99<=1us: measured *ms [[]VIOLATED[]]*"])
+    result.stdout.fnmatch_lines(["*frida capacity report (local, Kafka *)*"])
+
+    (run_dir,) = list(report_dir.iterdir())
+    steps = pd.read_csv(run_dir / "steps.csv")
+    sweep = steps[steps["test"].str.contains("test_sweep")].sort_values("producers")
+    assert list(sweep["producers"]) == [1, 5, 20]
+    # achieved within 5% of target and nothing lost, at every step of the sweep
+    ratio = sweep["achieved_rate"] / sweep["target_rate"]
+    assert ratio.between(0.95, 1.05).all(), sweep[["producers", "achieved_rate", "target_rate"]]
+    assert (sweep["lost"] == 0).all()
+    assert (sweep["duplicated"] == 0).all()
+    assert (sweep["acked"] == sweep["sent"]).all()
+    assert (sweep["verdict"] == "pass").all()
+    assert (sweep["p99_ms"] > 0).all()
+
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["site"] == "local"
+    assert report["status"] == "finished"
+    assert report["kafka_version"].count(".") == 2
+    assert report["client"] == "kafka-python"
+    assert report["machine"]["cpus"] >= 1
+    assert report["started_at"] <= report["finished_at"]
+    assert len(report["steps"]) == 4
+    assert (run_dir / "logs" / "broker-0" / "server.log").stat().st_size > 0
+    failed = [s for s in report["steps"] if s["verdict"] == "fail"]
+    assert len(failed) == 1 and failed[0]["verdicts"][0]["passed"] is False
