@@ -69,7 +69,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         plan = metafunc.config.stash[RUN_KEY].settings.plan_for(dict(marker.kwargs))
     except SettingsError as exc:
-        problem = f"{metafunc.definition.nodeid}: {exc}"
+        problem: str | None = f"{metafunc.definition.nodeid}: {exc}"
     else:
         problem = None
     if problem is not None:  # outside the except: no chained "During handling..." noise

@@ -8,7 +8,6 @@ import pytest
 from leaks import frida_temp_dirs, kafka_pids
 
 
-
 @pytest.fixture
 def leak_check() -> Iterator[None]:
     """Fails the test when it leaves a broker, an agent or a broker data dir behind."""

@@ -7,7 +7,6 @@ import contextlib
 
 import pytest
 
-
 # hypothesis's pytest plugin imports hypothesis in its terminal summary. pytester's
 # in-process runs forget modules first imported by the inner session, so every inner run
 # would import hypothesis again (about a second each); importing it once here avoids that.
