@@ -48,7 +48,7 @@ class KafkaDistribution:
 
 
 def validate_version(version: str) -> str:
-    if not _VERSION_RE.match(version):
+    if not _VERSION_RE.fullmatch(version):
         raise ValueError(
             f"Kafka version {version!r} is not a release number like {DEFAULT_KAFKA_VERSION}"
         )

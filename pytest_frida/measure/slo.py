@@ -81,11 +81,18 @@ class Slo:
         return self.text
 
 
+def _plain(value: float) -> str:
+    """A ratio written out in full (no exponent, no lost digits), so it parses back."""
+    return f"{value:.12f}".rstrip("0").rstrip(".") or "0"
+
+
 def parse_slo(text: str) -> Slo:
     """Parse an SLO expression; raise SloError naming the clause that is wrong."""
     if not isinstance(text, str) or not text.strip():
         raise SloError(f"empty SLO {text!r}: expected clauses like {EXAMPLE!r}")
-    parts = [p for p in re.split(r",|\band\b", text) if p.strip()]
+    parts = [p for p in re.split(r",|\band\b", text, flags=re.IGNORECASE) if p.strip()]
+    if not parts:
+        raise SloError(f"SLO {text!r} has no clauses: expected clauses like {EXAMPLE!r}")
     clauses = tuple(_parse_clause(part, text) for part in parts)
     return Slo(clauses=clauses, text=", ".join(c.text for c in clauses))
 
@@ -113,7 +120,7 @@ def _parse_clause(part: str, whole: str) -> Clause:
         if not 0.0 <= value <= 1.0:
             raise SloError(f"{where}: {metric} must be between 0 and 1 (or 0% and 100%)")
         threshold = value
-        text = f"{metric}{m['op']}{value:g}"
+        text = f"{metric}{m['op']}{_plain(value)}"
     else:
         if unit or value != int(value):
             raise SloError(f"{where}: {metric} is a count of messages, a whole number")

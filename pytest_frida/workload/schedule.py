@@ -42,9 +42,15 @@ class Schedule:
         return self.window.t0_ns + round((producer / self.total_producers + seq) * NS / self.rate)
 
     def messages_per_producer(self, producer: int) -> int:
-        """How many of this producer's intended times fall before the window ends."""
+        """How many of this producer's (rounded) intended times fall before the window ends."""
         span = (self.window.end_ns - self.window.t0_ns) * self.rate / NS
-        return max(0, math.ceil(span - producer / self.total_producers))
+        count = max(0, math.ceil(span - producer / self.total_producers))
+        # the estimate can be off by one where rounding to whole ns crosses the end
+        while count > 0 and self.intended_ns(producer, count - 1) >= self.window.end_ns:
+            count -= 1
+        while self.intended_ns(producer, count) < self.window.end_ns:
+            count += 1
+        return count
 
     def merged(self, producers: range) -> Iterator[tuple[int, int, int]]:
         """(intended_ns, producer, seq) for `producers`, in time order."""

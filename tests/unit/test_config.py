@@ -1,0 +1,275 @@
+"""Settings: precedence command line > marker > ini > default, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_frida.config import (
+    DEFAULT_SLO,
+    MARKER_KEYS,
+    OPTIONS,
+    FridaSettings,
+    SettingsError,
+    build_settings,
+    parse_producers,
+)
+from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the default report dir is relative: keep it (and its writability probe) in tmp_path
+    monkeypatch.chdir(tmp_path)
+
+
+def build(cli: dict[str, str] | None = None, ini: dict[str, str] | None = None) -> FridaSettings:
+    all_none: dict[str, str | None] = {o.name: None for o in OPTIONS}
+    all_empty: dict[str, str | None] = {o.name: "" for o in OPTIONS}
+    return build_settings({**all_none, **(cli or {})}, {**all_empty, **(ini or {})})
+
+
+def test_defaults():
+    s = build()
+    assert s.site == "local"
+    assert s.client == "kafka-python"
+    assert s.kafka_version == DEFAULT_KAFKA_VERSION
+    assert s.kafka_home is None
+    assert s.brokers == 1
+    assert s.report_dir == Path(".frida/reports")
+    assert s.overrides == {}
+    plan = s.plan_for({})
+    assert plan.producers == (1, 5, 20)
+    assert (plan.rate, plan.duration, plan.warmup) == (10.0, 10.0, 2.0)
+    assert (plan.message_size, plan.partitions) == (256, 3)
+    assert str(plan.slo) == DEFAULT_SLO
+
+
+def test_build_settings_accepts_partial_dicts():
+    s = build_settings({"rate": "3"}, {})
+    assert s.plan_for({}).rate == 3.0
+
+
+# (option name, marker key, cli value, marker value, ini value, expected for each, default)
+PRECEDENCE = [
+    ("rate", "rate", "50", 5, "7", (50.0, 5.0, 7.0), 10.0),
+    ("duration", "duration", "30", 20, "15", (30.0, 20.0, 15.0), 10.0),
+    ("warmup", "warmup", "4", 0, "1.5", (4.0, 0.0, 1.5), 2.0),
+    ("message-size", "message_size", "1024", 512, "128", (1024, 512, 128), 256),
+    ("partitions", "partitions", "6", 5, "4", (6, 5, 4), 3),
+    ("slo", "slo", "p99<=1s", "p99<=500ms", "p99<=100ms",
+     ("p99<=1s", "p99<=500ms", "p99<=100ms"), DEFAULT_SLO),
+]
+
+
+def _get(plan, key):
+    value = getattr(plan, key)
+    return str(value) if key == "slo" else value
+
+
+@pytest.mark.parametrize(("name", "key", "cli", "marker", "ini", "expected", "default"),
+                         PRECEDENCE, ids=[p[0] for p in PRECEDENCE])
+def test_precedence(name, key, cli, marker, ini, expected, default):
+    from_cli, from_marker, from_ini = expected
+    # command line wins over marker and ini
+    assert _get(build({name: cli}, {name: ini}).plan_for({key: marker}), key) == from_cli
+    # marker wins over ini
+    assert _get(build(ini={name: ini}).plan_for({key: marker}), key) == from_marker
+    # ini wins over the default (a marker without this key)
+    assert _get(build(ini={name: ini}).plan_for({"producers": [2]}), key) == from_ini
+    # the default
+    assert _get(build().plan_for({}), key) == default
+
+
+def test_only_command_line_values_become_overrides():
+    s = build({"rate": "50", "site": "local"}, {"duration": "15", "partitions": "4"})
+    assert s.overrides == {"rate": 50.0}
+    assert s.defaults.duration == 15.0
+    assert s.defaults.partitions == 4
+
+
+@pytest.mark.parametrize(
+    ("cli", "ini", "marker", "expected"),
+    [
+        ("20,5", "3", [1, 2], (5, 20)),  # command line over everything
+        (None, "3,1", [1, 2], (1, 3)),  # ini producers override markers too
+        (None, None, [2, 1, 2], (1, 2)),  # the marker
+        (None, None, None, (1, 5, 20)),  # the default
+        ("7", None, None, (7,)),
+    ],
+)
+def test_producers_precedence(cli, ini, marker, expected):
+    s = build({"producers": cli} if cli else None, {"producers": ini} if ini else None)
+    plan = s.plan_for({"producers": marker} if marker is not None else {})
+    assert plan.producers == expected
+
+
+def test_workers():
+    assert build().workers == (os.cpu_count() or 1)  # "auto"
+    assert build({"workers": "3"}, {"workers": "5"}).workers == 3
+    assert build(ini={"workers": "5"}).workers == 5
+
+
+def test_producer_config_merges_per_property():
+    s = build({"producer-config": "acks=all"}, {"producer-config": "linger.ms=5,acks=0"})
+    assert s.plan_for({}).producer_config == {"acks": "all", "linger.ms": "5"}
+    plan = s.plan_for({"producer_config": {"linger.ms": 7, "acks": 1, "batch.size": "1000"}})
+    # command line > marker > ini, one property at a time
+    assert plan.producer_config == {"acks": "all", "linger.ms": "7", "batch.size": "1000"}
+
+
+def test_bad_producer_config_names_it():
+    with pytest.raises(SettingsError) as info:
+        build({"producer-config": "acks"})
+    assert "'acks'" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_other_settings_cli_over_ini():
+    s = build({"brokers": "3", "kafka-home": "/opt/kafka"},
+              {"brokers": "2", "kafka-version": "3.9.0", "kafka-home": "/elsewhere"})
+    assert s.brokers == 3
+    assert s.kafka_version == "3.9.0"
+    assert s.kafka_home == Path("/opt/kafka")
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "value", "flag"),
+    [
+        ("cli", "rate", "0", "--frida-rate"),
+        ("cli", "rate", "-1", "--frida-rate"),
+        ("cli", "rate", "abc", "--frida-rate"),
+        ("ini", "rate", "nan", "ini frida_rate"),
+        ("cli", "rate", "inf", "--frida-rate"),
+        ("cli", "duration", "0", "--frida-duration"),
+        ("ini", "duration", "-inf", "ini frida_duration"),
+        ("cli", "warmup", "-1", "--frida-warmup"),
+        ("cli", "producers", "1,x", "--frida-producers"),
+        ("ini", "producers", "0", "ini frida_producers"),
+        ("cli", "producers", "1,,2", "--frida-producers"),
+        ("cli", "message-size", "10", "--frida-message-size"),
+        ("ini", "message-size", "2000000", "ini frida_message_size"),
+        ("cli", "partitions", "1.5", "--frida-partitions"),
+        ("cli", "brokers", "0", "--frida-brokers"),
+        ("cli", "site", "mars", "--frida-site"),
+        ("ini", "client", "librdkafka-go", "ini frida_client"),
+        ("cli", "workers", "0", "--frida-workers"),
+        ("cli", "kafka-version", "4.x", "--frida-kafka-version"),
+        ("cli", "kafka-version", "2.8.0", "--frida-kafka-version"),
+        ("ini", "kafka-version", "4.1", "ini frida_kafka_version"),
+        ("cli", "slo", "p99<=250", "--frida-slo"),
+    ],
+)
+def test_invalid_values_raise_one_line_naming_them(source, name, value, flag):
+    args = ({name: value}, None) if source == "cli" else (None, {name: value})
+    with pytest.raises(SettingsError) as info:
+        build(*args)
+    message = str(info.value)
+    assert "\n" not in message
+    assert repr(value) in message
+    assert message.startswith(flag)
+
+
+def test_producers_error_names_the_bad_item():
+    with pytest.raises(SettingsError) as info:
+        build({"producers": "1,x"})
+    assert "'x'" in str(info.value)
+    assert "'1,x'" in str(info.value)
+
+
+def test_report_dir_under_a_regular_file(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    raw = str(blocker / "reports")
+    with pytest.raises(SettingsError) as info:
+        build({"report-dir": raw})
+    message = str(info.value)
+    assert "\n" not in message
+    assert repr(raw) in message
+    assert "not a writable directory" in message
+
+
+def test_report_dir_that_does_not_exist_yet_is_fine(tmp_path):
+    target = tmp_path / "a" / "b" / "reports"
+    assert build({"report-dir": str(target)}).report_dir == target
+    assert not target.exists()  # validation does not create it
+
+
+def test_empty_ini_values_are_absent():
+    s = build(ini={"rate": "", "producers": ""})
+    assert s.defaults.rate == 10.0
+    assert "producers" not in s.overrides
+
+
+@pytest.mark.parametrize("raw", ["", " ", [], ()])
+def test_empty_producers_are_rejected(raw):
+    with pytest.raises(SettingsError, match="expected positive whole numbers"):
+        parse_producers(raw)
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "1,x", "2.5", [1, 0], [True], "1,,2", [None]])
+def test_bad_producers_are_rejected(raw):
+    with pytest.raises(SettingsError) as info:
+        parse_producers(raw, "producers")
+    assert "\n" not in str(info.value)
+    assert str(info.value).startswith(f"producers={raw!r}")
+
+
+@settings(max_examples=200)
+@given(counts=st.lists(st.integers(1, 10**6), min_size=1, max_size=20),
+       form=st.sampled_from(["list", "tuple", "csv", "csv-spaces"]))
+def test_parse_producers_sorts_and_deduplicates(counts, form):
+    raw: object = {
+        "list": counts,
+        "tuple": tuple(counts),
+        "csv": ",".join(map(str, counts)),
+        "csv-spaces": " , ".join(map(str, counts)),
+    }[form]
+    assert parse_producers(raw) == tuple(sorted(set(counts)))
+
+
+def test_parse_producers_single_int_and_range():
+    assert parse_producers(5) == (5,)
+    assert parse_producers(range(3, 0, -1)) == (1, 2, 3)
+
+
+def test_marker_unknown_argument():
+    with pytest.raises(SettingsError) as info:
+        build().plan_for({"rat": 5, "rate": 3, "producer": [1]})
+    message = str(info.value)
+    assert "\n" not in message
+    assert "producer, rat" in message
+    for key in MARKER_KEYS:
+        assert key in message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"rate": 0}, "capacity marker argument rate=0"),
+        ({"rate": True}, "capacity marker argument rate=True"),
+        ({"duration": "soon"}, "capacity marker argument duration='soon'"),
+        ({"producers": [1, "x"]}, "'x'"),
+        ({"message_size": 10}, "capacity marker argument message_size=10"),
+        ({"partitions": 0}, "capacity marker argument partitions=0"),
+        ({"slo": "p99<=5"}, "'p99<=5'"),
+    ],
+)
+def test_marker_invalid_values(kwargs, needle):
+    with pytest.raises(SettingsError) as info:
+        build().plan_for(kwargs)
+    assert needle in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_marker_values_are_parsed():
+    plan = build().plan_for({"rate": "2.5", "message_size": "512", "producers": "3,1",
+                             "slo": "p50<=1s and loss==0"})
+    assert plan.rate == 2.5
+    assert plan.message_size == 512
+    assert plan.producers == (1, 3)
+    assert [c.metric for c in plan.slo.clauses] == ["p50", "loss"]
