@@ -15,9 +15,11 @@ from typing import Any
 
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION, validate_version
 from pytest_frida.measure.slo import Slo, SloError, parse_slo
+from pytest_frida.workload.drivers import CLIENTS, load_driver
+from pytest_frida.workload.drivers.base import DriverConfigError
 
 KNOWN_SITES = ("local",)
-KNOWN_CLIENTS = ("kafka-python",)
+KNOWN_CLIENTS = CLIENTS
 DEFAULT_SLO = "p99<=250ms, loss==0"
 
 
@@ -48,11 +50,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("kafka-home", "an unpacked Apache Kafka to use instead of resolving jars", ""),
     Option("brokers", "number of Kafka brokers (combined broker+controller nodes)", "1"),
     Option("partitions", "partitions of each step's topic", "3"),
-    Option("client", "producer/consumer client library: " + ", ".join(KNOWN_CLIENTS),
+    Option("client", "producer/consumer client library: " + ", ".join(CLIENTS),
            "kafka-python"),
+    Option("producer-config", "producer settings by Kafka property name, passed to the"
+           " client, e.g. 'acks=1,linger.ms=5,compression.type=lz4'", ""),
+    Option("workers", "producer agent processes per host (default: one per core)", "auto"),
 )
 #: Marker arguments and the settings they stand for.
-MARKER_KEYS = ("producers", "rate", "duration", "warmup", "message_size", "slo", "partitions")
+MARKER_KEYS = ("producers", "rate", "duration", "warmup", "message_size", "slo", "partitions",
+               "producer_config")
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class StepPlan:
     message_size: int
     slo: Slo
     partitions: int
+    #: Kafka producer properties passed to the client (validated by its driver)
+    producer_config: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,7 @@ class FridaSettings:
     kafka_home: Path | None
     brokers: int
     client: str
+    workers: int
     defaults: StepPlan
     #: marker-level values given on the command line: they win over markers
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -93,7 +102,14 @@ class FridaSettings:
         values: dict[str, Any] = {}
         for key, raw in marker_kwargs.items():
             values[key] = _PARSERS[key](raw, f"capacity marker argument {key}")
+        marker_config = values.get("producer_config")
         values.update(self.overrides)
+        # producer properties merge one by one: command line > marker > ini
+        merged = {**self.defaults.producer_config, **(marker_config or {}),
+                  **self.overrides.get("producer_config", {})}
+        values["producer_config"] = merged
+        if marker_config is not None:
+            check_producer_config(self.client, merged, "capacity marker argument producer_config")
         return replace(self.defaults, **values)
 
 
@@ -166,6 +182,29 @@ def _message_size(raw: object, what: str) -> int:
     return size
 
 
+def parse_producer_config(raw: object, what: str) -> dict[str, str]:
+    """'acks=1,linger.ms=5' or {"acks": 1} -> {"acks": "1", "linger.ms": "5"}."""
+    if isinstance(raw, dict):
+        return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in raw.items()}
+    out: dict[str, str] = {}
+    for part in str(raw).split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise SettingsError(f"{what}={raw!r}: {part.strip()!r} is not name=value;"
+                                " expected e.g. 'acks=1,linger.ms=5'")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def check_producer_config(client: str, config: dict[str, str], what: str) -> None:
+    try:
+        load_driver(client).check_settings(config)
+    except (DriverConfigError, ValueError) as exc:
+        raise SettingsError(f"{what}: {exc}") from None
+
+
 _PARSERS: dict[str, Any] = {
     "producers": parse_producers,
     "rate": _positive_float,
@@ -174,6 +213,7 @@ _PARSERS: dict[str, Any] = {
     "message_size": _message_size,
     "slo": _slo,
     "partitions": _positive_int,
+    "producer_config": parse_producer_config,
 }
 
 
@@ -227,23 +267,39 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         "message_size": _message_size(value("message-size"), flag("message-size")),
         "slo": _slo(value("slo") or DEFAULT_SLO, flag("slo")),
         "partitions": _positive_int(value("partitions"), flag("partitions")),
+        # per property: command line over ini
+        "producer_config": {
+            **parse_producer_config(given_ini.get("producer-config", ""),
+                                    "ini frida_producer_config"),
+            **parse_producer_config(given_cli.get("producer-config", ""),
+                                    "--frida-producer-config"),
+        },
     }
     overrides: dict[str, Any] = {}
     for key in base:
         name = key.replace("_", "-")
         if name in given_cli:
             overrides[key] = base[key]
+    if "producer-config" in given_cli:
+        overrides["producer_config"] = parse_producer_config(given_cli["producer-config"],
+                                                             "--frida-producer-config")
     producers_raw = value("producers")
     if producers_raw:
         overrides["producers"] = parse_producers(producers_raw, flag("producers"))
     defaults = StepPlan(producers=(1, 5, 20), **base)
+    client = _choice(value("client"), flag("client"), CLIENTS)
+    check_producer_config(client, defaults.producer_config, flag("producer-config"))
+    workers_raw = value("workers")
+    workers = (os.cpu_count() or 1) if workers_raw == "auto" else _positive_int(
+        workers_raw, flag("workers"))
     return FridaSettings(
         site=site,
         report_dir=_writable_dir(value("report-dir"), flag("report-dir")),
         kafka_version=version,
         kafka_home=Path(home).expanduser() if home else None,
         brokers=_positive_int(value("brokers"), flag("brokers")),
-        client=_choice(value("client"), flag("client"), KNOWN_CLIENTS),
+        client=client,
+        workers=workers,
         defaults=defaults,
         overrides=overrides,
     )

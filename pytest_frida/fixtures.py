@@ -57,7 +57,7 @@ def frida_bootstrap(frida_cluster: Cluster) -> str:
 @pytest.fixture(scope="session")
 def frida_runner(request: pytest.FixtureRequest, frida_cluster: Cluster) -> StepRunner:
     run = request.config.stash[RUN_KEY]
-    return StepRunner(frida_cluster, run.run_id, run.settings.client)
+    return StepRunner(frida_cluster, run.run_id, run.settings.client, run.settings.workers)
 
 
 @pytest.fixture

@@ -37,6 +37,10 @@ class StepResult:
     latency_curve: list[tuple[float, float]] = field(default_factory=list)
     histograms: dict[str, str] = field(default_factory=dict)
     generator_cpu: float = 0.0
+    #: how late the last measured send went out: a delay that grows to the end of the step
+    #: means the generator never caught up
+    final_publish_delay_ms: float = 0.0
+    generator_rss_mib: float = 0.0
     generator_bound: bool = False
     notes: list[str] = field(default_factory=list)
     verdicts: list[ClauseVerdict] = field(default_factory=list)

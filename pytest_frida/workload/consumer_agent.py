@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from pytest_frida.measure.accounting import SequenceTracker
-from pytest_frida.measure.histogram import LatencyHistogram
+from pytest_frida.measure.histogram import BufferedRecorder
 from pytest_frida.workload import protocol
 from pytest_frida.workload.drivers import load_driver
 from pytest_frida.workload.messages import decode_tick
@@ -36,8 +36,8 @@ def run(config: dict[str, Any]) -> None:
     threading.Thread(target=_read_commands, args=(commands,), daemon=True).start()
     protocol.emit("ready")
 
-    e2e = LatencyHistogram()            # receive - intended send
-    e2e_from_send = LatencyHistogram()  # receive - actual send
+    e2e = BufferedRecorder()            # receive - intended send
+    e2e_from_send = BufferedRecorder()  # receive - actual send
     trackers: dict[int, SequenceTracker] = {}
     window: Window | None = None
     expected: dict[int, int] | None = None
@@ -71,19 +71,19 @@ def run(config: dict[str, Any]) -> None:
                 tracker = trackers[tick.producer] = SequenceTracker()
             if tracker.see(tick.seq) and window is not None and window.measured(tick.intended_ns):
                 received_in_window += 1
-                e2e.record_us((now_ns - tick.intended_ns) // 1000)
-                e2e_from_send.record_us((now_ns - tick.sent_ns) // 1000)
+                e2e.add((now_ns - tick.intended_ns) // 1000)
+                e2e_from_send.add((now_ns - tick.sent_ns) // 1000)
         if time.monotonic() >= next_progress:
             protocol.emit("progress", received=sum(t.unique for t in trackers.values()),
-                          p99_ms=e2e.percentile_ms(99))
+                          p99_ms=e2e.fold().percentile_ms(99))
             next_progress += 1.0
         if expected is not None and (complete() or time.monotonic() >= deadline):
             break
 
     protocol.emit(
         "result",
-        e2e=e2e.encode(),
-        e2e_from_send=e2e_from_send.encode(),
+        e2e=e2e.fold().encode(),
+        e2e_from_send=e2e_from_send.fold().encode(),
         received_in_window=received_in_window,
         trackers={str(pid): t.to_dict() for pid, t in trackers.items()},
         drained=complete(),

@@ -2,8 +2,12 @@
 
 Each logical producer is its own client instance with its own connections (the broker's
 cost per producer is what a capacity test measures). One scheduler loop walks the merged
-schedule of all producers in this process; acks come back on the clients' threads and
-are handed over through a deque, so no histogram is touched by two threads.
+schedule of all producers in this process. Acks come back on the clients' threads (or in
+`serve()`), are handed over through a deque, and latencies are buffered in arrays that are
+added to HdrHistograms in bulk, so the hot loop stays short.
+
+With rate 0 the agent sends as fast as the client takes messages (a throughput probe):
+then the intended send time is the actual one and publish delay is meaningless.
 """
 
 from __future__ import annotations
@@ -15,14 +19,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pytest_frida.measure.histogram import LatencyHistogram
+from pytest_frida.measure.histogram import BufferedRecorder
 from pytest_frida.workload import protocol
 from pytest_frida.workload.drivers import load_driver
-from pytest_frida.workload.drivers.base import Producer
+from pytest_frida.workload.drivers.base import Producer, QueueFull
+from pytest_frida.workload.limits import raise_fd_limit
 from pytest_frida.workload.messages import Tick, encode_tick, instrument_symbol
 from pytest_frida.workload.schedule import Schedule, Window
 
-_AckEvent = tuple[int, int, int, int, Exception | None]  # producer, seq, sent_ns, ack_ns, error
+# producer, seq, sent_ns, ack_ns, error, client-measured latency (s)
+_AckEvent = tuple[int, int, int, int, Exception | None, float | None]
+_SERVE_EVERY_S = 0.005
 
 
 def _cpu_seconds() -> float:
@@ -30,98 +37,155 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _max_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class _Shard:
+    """The producers of this agent and what happened to their messages."""
+
+    def __init__(self, producers: dict[int, Producer], window: Window) -> None:
+        self.producers = producers
+        self.window = window
+        self.acks: collections.deque[_AckEvent] = collections.deque()
+        self.pending: dict[int, set[int]] = {pid: set() for pid in producers}
+        self.failed: dict[int, list[int]] = {pid: [] for pid in producers}
+        self.sent = dict.fromkeys(producers, 0)
+        self.publish_delay = BufferedRecorder()
+        self.publish_latency = BufferedRecorder()
+        self.acked_total = self.acked_in_window = self.sends_in_window = 0
+        self.queue_full = 0
+
+    def drain_acks(self) -> None:
+        acks, window = self.acks, self.window
+        while acks:
+            pid, seq, sent_ns, ack_ns, error, latency_s = acks.popleft()
+            self.pending[pid].discard(seq)
+            if error is not None:
+                self.failed[pid].append(seq)
+                continue
+            self.acked_total += 1
+            if window.measured(sent_ns):
+                self.acked_in_window += 1
+                self.publish_latency.add(int(latency_s * 1e6) if latency_s is not None
+                                         else (ack_ns - sent_ns) // 1000)
+
+    def serve(self) -> None:
+        for producer in self.producers.values():
+            producer.serve()
+
+    def send(self, topic: str, pid: int, seq: int, intended_ns: int, size: int) -> int:
+        producer, acks = self.producers[pid], self.acks
+        while True:
+            sent_ns = time.time_ns()
+            value = encode_tick(Tick(pid, seq, intended_ns or sent_ns, sent_ns, 100.0), size)
+
+            def on_ack(error: Exception | None, latency_s: float | None, pid: int = pid,
+                       seq: int = seq, sent_ns: int = sent_ns) -> None:
+                acks.append((pid, seq, sent_ns, time.time_ns(), error, latency_s))
+
+            try:
+                producer.send(topic, instrument_symbol(pid), value, on_ack)
+                break
+            except QueueFull:
+                self.queue_full += 1
+                producer.serve()
+                time.sleep(0.0005)
+            except Exception as exc:  # a refused send is a failed message
+                on_ack(exc, None)
+                break
+        self.pending[pid].add(seq)
+        self.sent[pid] += 1
+        return sent_ns
+
+
 def run(config: dict[str, Any]) -> None:
     driver = load_driver(config["client"])
     first, count = int(config["first_producer"]), int(config["producer_count"])
     ids = range(first, first + count)
-    topic = config["topic"]
-    size = int(config["message_size"])
+    topic, size = config["topic"], int(config["message_size"])
+    settings = config.get("producer_settings", {})
+    raise_fd_limit(count)
 
     def make(pid: int) -> Producer:
-        producer = driver.producer(config["bootstrap"], f"frida-p{pid}",
-                                   config.get("producer_settings", {}))
+        producer = driver.producer(config["bootstrap"], f"frida-p{pid}", settings)
         producer.warm_up(topic)
         return producer
 
     with ThreadPoolExecutor(max_workers=min(16, count)) as pool:
         producers = dict(zip(ids, pool.map(make, ids), strict=True))
-    protocol.emit("ready", producers=count)
+    protocol.emit("ready", producers=count, rss_mib=_max_rss_mib())
 
     start = protocol.read_message()
     window = Window.of(int(start["t0_ns"]), float(config["warmup"]), float(config["duration"]))
-    schedule = Schedule(float(config["rate"]), int(config["total_producers"]), window)
-
-    acks: collections.deque[_AckEvent] = collections.deque()
-    pending: dict[int, set[int]] = {pid: set() for pid in ids}
-    failed: dict[int, list[int]] = {pid: [] for pid in ids}
-    sent = dict.fromkeys(ids, 0)
-    publish_delay = LatencyHistogram()    # actual send - intended send
-    publish_latency = LatencyHistogram()  # ack - actual send
-    acked_in_window = 0
-    acked_total = 0
-    sends_in_window = 0
+    shard = _Shard(producers, window)
+    rate = float(config["rate"])
     cpu_at_measure: float | None = None
     wall_at_measure = 0.0
-    next_progress = time.monotonic() + 1.0
+    last_delay_us = 0
+    next_serve = next_progress = time.monotonic()
 
-    def drain_acks() -> None:
-        nonlocal acked_in_window, acked_total
-        while acks:
-            pid, seq, sent_ns, ack_ns, error = acks.popleft()
-            pending[pid].discard(seq)
-            if error is not None:
-                failed[pid].append(seq)
-                continue
-            acked_total += 1
-            if window.measured(sent_ns):
-                acked_in_window += 1
-                publish_latency.record_us((ack_ns - sent_ns) // 1000)
-
-    for intended_ns, pid, seq in schedule.merged(ids):
-        delay = (intended_ns - time.time_ns()) / 1e9
-        if delay > 0:
-            time.sleep(delay)
+    def tick(intended_ns: int) -> None:
+        nonlocal cpu_at_measure, wall_at_measure, next_serve, next_progress
         if cpu_at_measure is None and intended_ns >= window.measure_start_ns:
             cpu_at_measure, wall_at_measure = _cpu_seconds(), time.monotonic()
-        sent_ns = time.time_ns()
-        value = encode_tick(Tick(pid, seq, intended_ns, sent_ns, 100.0 + seq % 100), size)
+        now = time.monotonic()
+        if now >= next_serve:
+            shard.serve()
+            next_serve = now + _SERVE_EVERY_S
+        if now >= next_progress:
+            shard.drain_acks()
+            protocol.emit("progress", sent=sum(shard.sent.values()), acked=shard.acked_total)
+            next_progress = now + 1.0
 
-        def on_ack(error: Exception | None, pid: int = pid, seq: int = seq,
-                   sent_ns: int = sent_ns) -> None:
-            acks.append((pid, seq, sent_ns, time.time_ns(), error))
-
-        pending[pid].add(seq)
-        sent[pid] += 1
-        try:
-            producers[pid].send(topic, instrument_symbol(pid), value, on_ack)
-        except Exception as exc:
-            on_ack(exc)
-        if window.measured(intended_ns):
-            sends_in_window += 1
-            publish_delay.record_us((sent_ns - intended_ns) // 1000)
-        if time.monotonic() >= next_progress:
-            drain_acks()
-            protocol.emit("progress", sent=sum(sent.values()), acked=acked_total)
-            next_progress += 1.0
+    if rate > 0:
+        schedule = Schedule(rate, int(config["total_producers"]), window)
+        for intended_ns, pid, seq in schedule.merged(ids):
+            delay = (intended_ns - time.time_ns()) / 1e9
+            if delay > 0.0002:
+                time.sleep(delay)
+            tick(intended_ns)
+            sent_ns = shard.send(topic, pid, seq, intended_ns, size)
+            if window.measured(intended_ns):
+                shard.sends_in_window += 1
+                last_delay_us = (sent_ns - intended_ns) // 1000
+                shard.publish_delay.add(last_delay_us)
+    else:
+        while time.time_ns() < window.t0_ns:
+            time.sleep(0.001)
+        seqs = dict.fromkeys(ids, 0)
+        while (now_ns := time.time_ns()) < window.end_ns:
+            for pid in ids:
+                tick(now_ns)
+                shard.send(topic, pid, seqs[pid], 0, size)
+                seqs[pid] += 1
+                if window.measured(now_ns):
+                    shard.sends_in_window += 1
 
     end_cpu, end_wall = _cpu_seconds(), time.monotonic()
     flush_deadline = time.monotonic() + float(config.get("flush_timeout", 30))
     for producer in producers.values():
         producer.flush(max(0.0, flush_deadline - time.monotonic()))
-    time.sleep(0.05)  # let the last callbacks land
-    drain_acks()
-    measured_wall = max(1e-9, end_wall - wall_at_measure) if cpu_at_measure is not None else 0.0
-    cpu_share = (end_cpu - cpu_at_measure) / measured_wall if cpu_at_measure is not None else 0.0
+    time.sleep(0.05)  # let the last threaded callbacks land
+    shard.serve()
+    shard.drain_acks()
+    measured_wall = end_wall - wall_at_measure
+    cpu_share = ((end_cpu - cpu_at_measure) / measured_wall
+                 if cpu_at_measure is not None and measured_wall > 0 else 0.0)
     protocol.emit(
         "result",
-        producers={str(pid): {"sent": sent[pid], "not_acked": sorted(failed[pid] + list(
-            pending[pid]))} for pid in ids},
-        acked_in_window=acked_in_window,
-        sends_in_window=sends_in_window,
-        publish_delay=publish_delay.encode(),
-        publish_latency=publish_latency.encode(),
+        producers={str(pid): {"sent": shard.sent[pid],
+                              "not_acked": sorted(shard.failed[pid] + list(shard.pending[pid]))}
+                   for pid in ids},
+        acked_in_window=shard.acked_in_window,
+        sends_in_window=shard.sends_in_window,
+        publish_delay=shard.publish_delay.fold().encode(),
+        publish_latency=shard.publish_latency.fold().encode(),
+        final_publish_delay_ms=last_delay_us / 1000.0,
         cpu_share=cpu_share,
-        errors=sum(len(f) for f in failed.values()),
+        rss_mib=_max_rss_mib(),
+        queue_full=shard.queue_full,
+        errors=sum(len(f) for f in shard.failed.values()),
     )
     with ThreadPoolExecutor(max_workers=min(16, count)) as pool:
         list(pool.map(lambda p: p.close(), producers.values()))

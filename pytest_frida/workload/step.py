@@ -94,7 +94,7 @@ class StepRunner:
             agent = launcher.launch(f"step{self._steps}-producers-{i}", {
                 **common, "role": "producer", "first_producer": first, "producer_count": count,
                 "total_producers": producers, "rate": plan.rate,
-                "message_size": plan.message_size,
+                "message_size": plan.message_size, "producer_settings": plan.producer_config,
             })
             agents.append(agent)
             producer_agents.append(agent)
@@ -153,6 +153,12 @@ class StepRunner:
         result.latency_curve = e2e.percentile_curve()
         result.histograms = {"e2e": e2e.encode(), "publish_delay": publish_delay.encode()}
         result.generator_cpu = max((float(r["cpu_share"]) for r in produced), default=0.0)
+        result.final_publish_delay_ms = max(
+            (float(r.get("final_publish_delay_ms", 0.0)) for r in produced), default=0.0)
+        result.generator_rss_mib = sum(float(r.get("rss_mib", 0.0)) for r in produced)
+        queue_full = sum(int(r.get("queue_full", 0)) for r in produced)
+        if queue_full:
+            result.notes.append(f"client send queues were full {queue_full} times")
         if not consumed.get("drained", True):
             result.notes.append("consumer gave up waiting for all acknowledged messages")
         self._judge(result, plan)
@@ -160,7 +166,8 @@ class StepRunner:
     @staticmethod
     def _judge(result: StepResult, plan: StepPlan) -> None:
         delay_p99 = result.publish_delay.get("p99") or 0.0
-        behind = result.rate_ratio < RATE_TOLERANCE or delay_p99 > PUBLISH_DELAY_LIMIT_MS
+        behind = (result.rate_ratio < RATE_TOLERANCE or delay_p99 > PUBLISH_DELAY_LIMIT_MS
+                  or result.final_publish_delay_ms > PUBLISH_DELAY_LIMIT_MS)
         if behind and result.generator_cpu >= SATURATED_CPU:
             result.generator_bound = True
             result.verdict = "generator_bound"

@@ -1,12 +1,25 @@
-"""The driver interface the agents program against."""
+"""The driver interface the agents program against: one narrow seam per client library.
+
+Producer settings use Kafka's own property names (`acks`, `linger.ms`, `batch.size`,
+`compression.type`, `enable.idempotence`, ...); each driver maps them to its library.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 
-#: called with (error or None) once the broker answers for one message
-AckCallback = Callable[[Exception | None], None]
+#: called once the broker answered for one message: (error or None, ack latency in seconds
+#: as measured by the client library, or None when the library does not measure it)
+AckCallback = Callable[[Exception | None, float | None], None]
+
+
+class DriverConfigError(ValueError):
+    """Producer settings the client library rejects; the message names the setting."""
+
+
+class QueueFull(Exception):
+    """The client's local send queue is full; serve callbacks and retry."""
 
 
 class Producer(ABC):
@@ -18,7 +31,11 @@ class Producer(ABC):
 
     @abstractmethod
     def send(self, topic: str, key: bytes, value: bytes, on_ack: AckCallback) -> None:
-        """Queue one message without waiting for the broker."""
+        """Queue one message without waiting for the broker; QueueFull when it cannot."""
+
+    def serve(self) -> None:  # noqa: B027 - optional hook, a no-op for threaded clients
+        """Run pending delivery callbacks (libraries that deliver them on the caller's
+        thread need this called regularly)."""
 
     @abstractmethod
     def flush(self, timeout_s: float) -> None:
@@ -43,7 +60,11 @@ class ClientDriver(ABC):
     name: str
 
     @abstractmethod
-    def producer(self, bootstrap: str, client_id: str, settings: Mapping[str, object]) -> Producer:
+    def check_settings(self, settings: Mapping[str, str]) -> None:
+        """Raise DriverConfigError for settings this library rejects (no broker needed)."""
+
+    @abstractmethod
+    def producer(self, bootstrap: str, client_id: str, settings: Mapping[str, str]) -> Producer:
         ...
 
     @abstractmethod
