@@ -36,7 +36,10 @@ class StepResult:
     publish_delay: dict[str, float | None] = field(default_factory=dict)
     latency_curve: list[tuple[float, float]] = field(default_factory=list)
     histograms: dict[str, str] = field(default_factory=dict)
+    #: CPU of the busiest producer agent, in cores (client threads included)
     generator_cpu: float = 0.0
+    #: share of time the busiest agent's scheduler thread ran or waited for a CPU
+    generator_busy: float = 0.0
     #: how late the last measured send went out: a delay that grows to the end of the step
     #: means the generator never caught up
     final_publish_delay_ms: float = 0.0

@@ -18,7 +18,8 @@ CSV_COLUMNS = (
     "delivered_rate", "duration_s", "warmup_s", "message_size", "partitions",
     "sent", "acked", "received", "lost", "duplicated", "out_of_order",
     *(f"{k}_ms" for k in LATENCY_KEYS),
-    "publish_latency_p99_ms", "publish_delay_p99_ms", "generator_cpu", "generator_bound",
+    "publish_latency_p99_ms", "publish_delay_p99_ms", "generator_cpu", "generator_busy",
+    "generator_bound",
     "verdict", "slo", "started_at", "ended_at", "error", "notes",
 )
 
@@ -36,6 +37,7 @@ def step_row(run_id: str, step: StepResult) -> dict[str, Any]:
         "publish_latency_p99_ms": step.publish_latency.get("p99"),
         "publish_delay_p99_ms": step.publish_delay.get("p99"),
         "generator_cpu": round(step.generator_cpu, 3),
+        "generator_busy": round(step.generator_busy, 3),
         "generator_bound": step.generator_bound, "verdict": step.verdict, "slo": step.slo,
         "started_at": step.started_at, "ended_at": step.ended_at,
         "error": step.error or "", "notes": "; ".join(step.notes),

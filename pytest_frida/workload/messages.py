@@ -24,6 +24,12 @@ def instrument_symbol(producer: int) -> bytes:
     return b"INS%07d" % producer
 
 
+#: the header alone, for hot loops that append cached padding themselves
+def pack_header(producer: int, seq: int, intended_ns: int, sent_ns: int,
+                price: float = 100.0) -> bytes:
+    return _HEADER.pack(producer, seq, intended_ns, sent_ns, price)
+
+
 def encode_tick(tick: Tick, size: int) -> bytes:
     """`size` bytes: the header, then zero padding (the payload a real tick would carry)."""
     header = _HEADER.pack(tick.producer, tick.seq, tick.intended_ns, tick.sent_ns, tick.price)

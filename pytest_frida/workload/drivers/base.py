@@ -6,6 +6,7 @@ Producer settings use Kafka's own property names (`acks`, `linger.ms`, `batch.si
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 
@@ -33,9 +34,11 @@ class Producer(ABC):
     def send(self, topic: str, key: bytes, value: bytes, on_ack: AckCallback) -> None:
         """Queue one message without waiting for the broker; QueueFull when it cannot."""
 
-    def serve(self) -> None:  # noqa: B027 - optional hook, a no-op for threaded clients
-        """Run pending delivery callbacks (libraries that deliver them on the caller's
-        thread need this called regularly)."""
+    def serve(self, timeout_s: float = 0.0) -> None:
+        """Run pending delivery callbacks, waiting up to `timeout_s` for some (libraries
+        that deliver them on the caller's thread need this called regularly)."""
+        if timeout_s > 0:
+            time.sleep(timeout_s)
 
     @abstractmethod
     def flush(self, timeout_s: float) -> None:

@@ -51,8 +51,8 @@ class _CKProducerAdapter(Producer):
         except BufferError as exc:
             raise QueueFull(str(exc)) from exc
 
-    def serve(self) -> None:
-        self._p.poll(0)
+    def serve(self, timeout_s: float = 0.0) -> None:
+        self._p.poll(timeout_s)
 
     def flush(self, timeout_s: float) -> None:
         self._p.flush(timeout_s)
@@ -75,7 +75,12 @@ class _CKConsumerAdapter(Consumer):
         self._c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
 
     def poll(self, timeout_s: float) -> list[bytes]:
-        msgs = self._c.consume(num_messages=10_000, timeout=timeout_s)
+        # consume(n, timeout) waits for n messages or the whole timeout, which at low rates
+        # adds the timeout to every latency: wait for one message, then take what is queued
+        first = self._c.poll(timeout_s)
+        if first is None:
+            return []
+        msgs = [first, *self._c.consume(num_messages=10_000, timeout=0)]
         return [m.value() or b"" for m in msgs if m.error() is None]
 
     def close(self) -> None:
