@@ -51,7 +51,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("brokers", "number of Kafka brokers (combined broker+controller nodes)", "1"),
     Option("partitions", "partitions of each step's topic", "3"),
     Option("client", "producer/consumer client library: " + ", ".join(CLIENTS),
-           "kafka-python"),
+           "confluent-kafka"),
     Option("producer-config", "producer settings by Kafka property name, passed to the"
            " client, e.g. 'acks=1,linger.ms=5,compression.type=lz4'", ""),
     Option("workers", "producer agent processes per host (default: one per core)", "auto"),

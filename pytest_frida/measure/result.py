@@ -30,6 +30,8 @@ class StepResult:
     achieved_rate: float = 0.0
     delivered_rate: float = 0.0
     counts: DeliveryCounts | None = None
+    #: when a step broke off: the counts the agents had reported so far
+    partial_counts: dict[str, int] = field(default_factory=dict)
     latency: dict[str, float | None] = field(default_factory=dict)
     latency_from_send: dict[str, float | None] = field(default_factory=dict)
     publish_latency: dict[str, float | None] = field(default_factory=dict)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pytest_frida.runtimes.agents import AgentLauncher
@@ -30,6 +31,8 @@ class Cluster:
     #: seconds from site start to metadata answering
     ready_seconds: float = 0.0
     details: dict[str, object] = field(default_factory=dict)
+    #: None while every broker answers, else what is wrong (checked after each step)
+    health: Callable[[], str | None] = lambda: None
 
 
 class Site(ABC):

@@ -17,7 +17,7 @@ from pytest_frida.config import FridaSettings
 from pytest_frida.kafka import commands, distribution
 from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.java import java_runtime
-from pytest_frida.kafka.readiness import wait_until_ready
+from pytest_frida.kafka.readiness import describe_brokers, wait_until_ready
 from pytest_frida.kafka.server_config import (
     NodeAddress,
     log4j_config,
@@ -100,7 +100,17 @@ class LocalSite(Site):
             ready_seconds=time.monotonic() - started,
             details={"kafka_source": dist.source, "java": java.version,
                      "kafka_libs": str(dist.libs)},
+            health=lambda: self._health(bootstrap, count),
         )
+
+    def _health(self, bootstrap: str, expected: int) -> str | None:
+        dead = self._first_dead()
+        if dead:
+            return dead
+        answering = len(describe_brokers(bootstrap, timeout_s=5.0))
+        if answering < expected:
+            return f"{answering} of {expected} brokers answer a metadata request"
+        return None
 
     def _first_dead(self) -> str | None:
         for server in self.servers:

@@ -72,7 +72,13 @@ class StepRunner:
         except (AgentError, RuntimeError, OSError) as exc:
             result.verdict = "error"
             result.error = str(exc)
+            result.partial_counts = self._partial_counts(agents)
         finally:
+            problem = self.cluster.health()
+            if problem is not None:
+                result.verdict = "error"
+                result.error = f"the cluster stopped answering during the step: {problem}" + (
+                    f"; {result.error}" if result.error else "")
             for agent in agents:
                 agent.stop()
             self._delete_topic(topic)
@@ -123,6 +129,15 @@ class StepRunner:
         consumer.send({"cmd": "drain", "expected": expected, "timeout": 15})
         consumed = consumer.wait_for("result", 30.0)
         self._merge(result, plan, produced, consumed, reports)
+
+    @staticmethod
+    def _partial_counts(agents: list[AgentHandle]) -> dict[str, int]:
+        """What the agents had reported when the step broke off (their last progress)."""
+        counts = {"sent": 0, "acked": 0, "received": 0}
+        for agent in agents:
+            for key in counts:
+                counts[key] += int(agent.last_progress.get(key, 0))
+        return counts
 
     @staticmethod
     def _progress_line(agents: list[AgentHandle], consumer: AgentHandle, t0_ns: int,

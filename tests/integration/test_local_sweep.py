@@ -53,7 +53,7 @@ def test_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path: Path,
     assert report["site"] == "local"
     assert report["status"] == "finished"
     assert report["kafka_version"].count(".") == 2
-    assert report["client"] == "kafka-python"
+    assert report["client"] == "confluent-kafka"
     assert report["machine"]["cpus"] >= 1
     assert report["started_at"] <= report["finished_at"]
     assert len(report["steps"]) == 4

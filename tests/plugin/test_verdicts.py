@@ -177,7 +177,7 @@ def test_summary_table_and_report_files(fake: pytest.Pytester) -> None:
     assert report["run_id"] == run_dir.name
     assert report["status"] == "finished"
     assert report["site"] == "local"
-    assert report["client"] == "kafka-python"
+    assert report["client"] == "confluent-kafka"
     assert report["finished_at"] >= report["started_at"]
     assert [s["producers"] for s in report["steps"]] == [1, 10, 50, 99]
     assert [s["verdict"] for s in report["steps"]] == ["pass", "fail", "generator_bound",

@@ -36,7 +36,7 @@ def build(cli: dict[str, str] | None = None, ini: dict[str, str] | None = None) 
 def test_defaults():
     s = build()
     assert s.site == "local"
-    assert s.client == "kafka-python"
+    assert s.client == "confluent-kafka"
     assert s.kafka_version == DEFAULT_KAFKA_VERSION
     assert s.kafka_home is None
     assert s.brokers == 1

@@ -1,0 +1,96 @@
+"""The workload engine on a real broker: both clients, generator honesty, a broker that dies
+mid-step, and the benchmark command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from pytest_frida.config import build_settings
+from pytest_frida.measure.slo import parse_slo
+from pytest_frida.sites.local import LocalSite
+from pytest_frida.workload.step import StepPlan, StepRunner
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    local = LocalSite(build_settings({}, {}), tmp_path_factory.mktemp("site"))
+    try:
+        yield local, local.start()
+    finally:
+        local.stop()
+
+
+def plan(rate: float, duration: float = 3.0, **kw: object) -> StepPlan:
+    return StepPlan(producers=(1,), rate=rate, duration=duration, warmup=1.0,
+                    message_size=128, slo=parse_slo("p99<=500ms, loss==0"), partitions=3,
+                    producer_config=dict(kw))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka"])
+def test_each_client_keeps_schedule_and_loses_nothing(site, client: str) -> None:  # type: ignore[no-untyped-def]
+    _, cluster = site
+    runner = StepRunner(cluster, f"t-{client}", client, workers=2)
+    result = runner.run("t", plan(20.0, acks="all"), 10)
+    assert result.error is None
+    assert result.verdict == "pass", result.notes
+    assert 0.95 <= result.rate_ratio <= 1.05
+    assert result.counts is not None
+    assert result.counts.sent == result.counts.acked == result.counts.received
+    assert (result.counts.lost, result.counts.duplicated) == (0, 0)
+    assert result.publish_latency["p50"] is not None
+    assert not result.generator_bound
+
+
+def test_saturated_generator_is_flagged_not_judged(site) -> None:  # type: ignore[no-untyped-def]
+    _, cluster = site
+    # one pure-Python producer asked for far more than its loop can schedule
+    runner = StepRunner(cluster, "t-bound", "kafka-python", workers=1)
+    result = runner.run("t", plan(60_000.0, duration=3.0), 1)
+    assert result.error is None
+    assert result.rate_ratio < 0.95
+    assert result.generator_busy >= 0.85
+    assert result.generator_bound
+    assert result.verdict == "generator_bound"
+    assert any("says nothing about the broker" in n for n in result.notes)
+
+
+def test_broker_dying_mid_step_is_an_error_with_counts_kept(tmp_path: Path) -> None:
+    local = LocalSite(build_settings({}, {}), tmp_path)
+    try:
+        cluster = local.start()
+        runner = StepRunner(cluster, "t-kill", "confluent-kafka", workers=1)
+        killer = threading.Timer(3.0, lambda: local.servers[0].popen.kill())
+        killer.start()
+        # a short delivery timeout so the producers give up on the dead broker quickly
+        result = runner.run("t", plan(50.0, duration=6.0, **{"message.timeout.ms": "3000"}), 2)
+        killer.join()
+    finally:
+        local.stop()
+    assert result.verdict == "error"
+    assert result.error is not None and "stopped answering" in result.error
+    assert "broker-0" in result.error
+    counted = result.counts.sent if result.counts else result.partial_counts.get("sent", 0)
+    assert counted > 0
+
+
+def test_bench_quick_writes_its_figures(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_frida.cli", "bench", "--quick", "--out", str(out)],
+        capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "max throughput, 1 producer" in proc.stdout
+    data = json.loads(out.read_text())
+    assert data["throughput"]["harness_msg_per_s"] > 1000
+    assert data["throughput"]["kafka_tool_msg_per_s"] > 1000
+    assert data["throughput"]["ratio"] > 0
+    assert data["latency_floor"]["harness"]["p50_ms"] > 0
+    assert data["latency_floor"]["kafka_tool"]["avg_ms"] > 0
+    assert [s["producers"] for s in data["density"]["steps"]][:1] == [20]
+    assert data["density"]["largest_sustained"] >= 20
