@@ -1,12 +1,94 @@
-"""The `frida` command: what pytest-frida does outside a pytest session."""
+"""The `frida` command: reports, comparisons, history and the benchmark, outside pytest.
+
+    frida report RUN          summary of a run, and its report.html rebuilt
+    frida compare A B         what changed from run A to run B (--fail capacity:10%,p99:20%)
+    frida history             capacity limits run after run
+    frida bench               the load generator against Kafka's own tools
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from pytest_frida.config import parse_producers
+
+DEFAULT_REPORT_DIR = Path(".frida/reports")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pytest_frida.measure.result import step_from_dict
+    from pytest_frida.report.capacity import limits_by_test
+    from pytest_frida.report.history import History
+    from pytest_frida.report.load import find_run_dir
+    from pytest_frida.report.model import run_info_from_dict
+    from pytest_frida.report.summary import format_table
+    from pytest_frida.report.writer import ReportWriter
+
+    run_dir = find_run_dir(args.run, args.report_dir)
+    doc = json.loads((run_dir / "report.json").read_text())
+    info = run_info_from_dict(doc)
+    steps = [step_from_dict(s) for s in doc.get("steps", [])]
+    print(f"run {info.run_id} ({info.status}) on {info.site}, Kafka {info.kafka_version},"
+          f" client {info.client}, {info.started_at} - {info.finished_at or '?'}")
+    for line in format_table(steps):
+        print(line)
+    for limit in limits_by_test(steps):
+        print(f"capacity limit of {limit.test}: {limit.describe()}")
+    history = History(run_dir.parent).load() if (run_dir.parent / "history.jsonl").exists() \
+        else []
+    writer = ReportWriter(run_dir)
+    writer.write_html(info, steps, history, [])
+    print(f"report: {writer.html_path}")
+    return 0
+
+
+def _entries(report_dir: Path, run_id: str) -> list:  # type: ignore[type-arg]
+    from pytest_frida.report.history import History
+
+    entries = [e for e in History(report_dir).load() if e.run_id == run_id]
+    if not entries:
+        raise LookupError(f"run {run_id!r} is not in {report_dir / 'history.jsonl'}")
+    return entries
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from pytest_frida.report.compare import compare, parse_thresholds
+
+    thresholds = parse_thresholds(args.fail) if args.fail else []
+    base = {e.test: e for e in _entries(args.report_dir, args.a)}
+    current = _entries(args.report_dir, args.b)
+    regressions = 0
+    for entry in current:
+        if entry.test not in base:
+            print(f"{entry.test}: not in run {args.a}")
+            continue
+        for change in compare(entry, base[entry.test], thresholds):
+            print(change.describe())
+            regressions += change.failed
+    if regressions:
+        print(f"{regressions} regression(s) past {args.fail}")
+        return 1
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from pytest_frida.report.history import History
+
+    entries = History(args.report_dir).load()
+    if args.test:
+        entries = [e for e in entries if args.test in e.test]
+    if args.site:
+        entries = [e for e in entries if e.site == args.site]
+    if not entries:
+        print(f"no runs recorded in {args.report_dir / 'history.jsonl'}")
+        return 0
+    for e in entries:
+        print(f"{e.run_id}  {e.site:<8} {(e.commit or '-')[:10]:<10} {e.status:<11}"
+              f" {e.test}  {e.limit.get('description', '')}")
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -27,8 +109,23 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="frida", description=__doc__)
+    parser = argparse.ArgumentParser(prog="frida", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR,
+                        help="where pytest-frida wrote its reports (default .frida/reports)")
     sub = parser.add_subparsers(dest="command", required=True)
+    report = sub.add_parser("report", help="summarise a run and rebuild its report.html")
+    report.add_argument("run", help="run id, run directory or report.json")
+    report.set_defaults(func=_report)
+    comp = sub.add_parser("compare", help="compare run B with baseline run A")
+    comp.add_argument("a")
+    comp.add_argument("b")
+    comp.add_argument("--fail", help="exit 1 past these thresholds, e.g. capacity:10%%,p99:20%%")
+    comp.set_defaults(func=_compare)
+    hist = sub.add_parser("history", help="capacity limits run after run")
+    hist.add_argument("--test", help="only tests whose id contains this")
+    hist.add_argument("--site", help="only this site")
+    hist.set_defaults(func=_history)
     bench = sub.add_parser("bench", help="measure the load generator against Kafka's own tools")
     bench.add_argument("--client", default="confluent-kafka",
                        choices=("confluent-kafka", "kafka-python"))
@@ -43,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a one-line error, not a traceback, for the command line
-        print(f"frida {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        print(f"frida {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION, validate_version
 from pytest_frida.measure.slo import Slo, SloError, parse_slo
+from pytest_frida.report.compare import CompareError, Threshold, parse_thresholds
+from pytest_frida.search import SearchSpec, SearchSpecError, parse_search
 from pytest_frida.workload.drivers import CLIENTS, load_driver
 from pytest_frida.workload.drivers.base import DriverConfigError
 
@@ -34,6 +37,8 @@ class Option:
     name: str
     help: str
     default: str
+    #: the value of a bare `--frida-NAME` given without `=VALUE` (None: a value is required)
+    const: str | None = None
 
 
 #: Every setting, in the order `pytest --help` shows them. Each is also an ini key frida_<name>.
@@ -55,6 +60,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("producer-config", "producer settings by Kafka property name, passed to the"
            " client, e.g. 'acks=1,linger.ms=5,compression.type=lz4'", ""),
     Option("workers", "producer agent processes per host (default: one per core)", "auto"),
+    Option("search", "find each capacity test's limit instead of a fixed sweep: LOW:HIGH"
+           "[:TOLERANCE], e.g. 1:2000:10%", ""),
+    Option("compare", "compare with the previous run of each test (or with run id RUN)",
+           "", const="last"),
+    Option("compare-fail", "fail the session on regressions past thresholds, e.g."
+           " capacity:10%,p99:20% (compares with the previous run unless --frida-compare"
+           " names one)", ""),
+    Option("influx", "also send each step to InfluxDB (1.x write endpoint), e.g."
+           " http://127.0.0.1:8086/write?db=frida", ""),
 )
 #: Marker arguments and the settings they stand for.
 MARKER_KEYS = ("producers", "rate", "duration", "warmup", "message_size", "slo", "partitions",
@@ -90,6 +104,12 @@ class FridaSettings:
     defaults: StepPlan
     #: marker-level values given on the command line: they win over markers
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: search for the limit instead of running the marker's producer list
+    search: SearchSpec | None = None
+    #: run id to compare with ("last": the previous run of each test), or None
+    compare: str | None = None
+    compare_fail: tuple[Threshold, ...] = ()
+    influx_url: str | None = None
 
     def plan_for(self, marker_kwargs: dict[str, Any]) -> StepPlan:
         """Merge a capacity marker's arguments into the session defaults."""
@@ -292,7 +312,28 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     workers_raw = value("workers")
     workers = (os.cpu_count() or 1) if workers_raw == "auto" else _positive_int(
         workers_raw, flag("workers"))
+    search = None
+    if value("search"):
+        try:
+            search = parse_search(value("search"))
+        except SearchSpecError as exc:
+            raise SettingsError(f"{flag('search')}: {exc}") from None
+    thresholds: tuple[Threshold, ...] = ()
+    if value("compare-fail"):
+        try:
+            thresholds = tuple(parse_thresholds(value("compare-fail")))
+        except CompareError as exc:
+            raise SettingsError(f"{flag('compare-fail')}: {exc}") from None
+    compare = value("compare") or ("last" if thresholds else None)
+    influx = value("influx") or None
+    if influx is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", influx):
+        raise SettingsError(f"{flag('influx')}={influx!r}: expected an http(s) URL such as"
+                            " http://127.0.0.1:8086/write?db=frida")
     return FridaSettings(
+        compare=compare,
+        compare_fail=thresholds,
+        influx_url=influx,
+        search=search,
         site=site,
         report_dir=_writable_dir(value("report-dir"), flag("report-dir")),
         kafka_version=version,

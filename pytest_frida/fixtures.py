@@ -8,6 +8,7 @@ import pytest
 
 from pytest_frida.config import FridaSettings, StepPlan
 from pytest_frida.measure.result import StepResult
+from pytest_frida.search import CapacitySearch
 from pytest_frida.session import FridaRun
 from pytest_frida.sites.base import Cluster
 from pytest_frida.workload.step import StepRunner
@@ -26,9 +27,34 @@ class Step:
         self.plan, self.producers = plan, producers
 
     def run(self) -> StepResult:
-        result = self._runner.run(self._item.nodeid, self.plan, self.producers)
+        """Run the step; in search mode (--frida-search) run the whole search and return the
+        step at the limit found (the last passing one, else the last one run)."""
+        search = self._run.settings.search
+        if search is None:
+            return self._one(self.producers)
+        finder = CapacitySearch(search)
+        results: list[StepResult] = []
+        while (count := finder.next_count()) is not None:
+            result = self._one(count)
+            results.append(result)
+            finder.record(count, result.verdict)
+        self._run.record_search(self._item.nodeid, str(search), finder.stopped or "",
+                                [r.producers for r in results])
+        passing = [r for r in results if r.verdict == "pass"]
+        return max(passing, key=lambda r: r.producers) if passing else results[-1]
+
+    def _one(self, producers: int) -> StepResult:
+        progress = self._run.progress
+        try:
+            result = self._runner.run(self._item.nodeid, self.plan, producers,
+                                      progress=progress)
+        finally:
+            if progress is not None:
+                progress.clear()
         self._run.record(result)
         self._item.stash.setdefault(STEPS_KEY, []).append(result)
+        for key, value in result.junit_properties().items():
+            self._item.user_properties.append((key, value))
         return result
 
 

@@ -20,6 +20,8 @@ from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by i
     frida_settings,
     frida_step,
 )
+from pytest_frida.progress import terminal_progress
+from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.summary import format_table
 from pytest_frida.runtimes.process import install_exit_handlers
 from pytest_frida.session import FridaRun
@@ -39,8 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("frida", "broker capacity tests (pytest-frida)")
     for opt in OPTIONS:
         default = f" (default: {opt.default})" if opt.default else ""
+        extra: dict[str, Any] = {"nargs": "?", "const": opt.const} if opt.const else {}
         group.addoption(f"--frida-{opt.name}", dest=_ini_name(opt.name), default=None,
-                        metavar=opt.name.upper().replace("-", "_"), help=opt.help + default)
+                        metavar=opt.name.upper().replace("-", "_"), help=opt.help + default,
+                        **extra)
         parser.addini(_ini_name(opt.name), opt.help + default, default="")
 
 
@@ -55,8 +59,19 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = build_settings(cli, ini)
     except SettingsError as exc:
         raise pytest.UsageError(f"pytest-frida: {exc}") from None
-    config.stash[RUN_KEY] = FridaRun(settings)
+    run = FridaRun(settings)
+    problem = run.check_compare_target()
+    if problem is not None:
+        raise pytest.UsageError(f"pytest-frida: {problem}")
+    config.stash[RUN_KEY] = run
     install_exit_handlers()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    run = session.config.stash.get(RUN_KEY, None)
+    if run is not None:  # the terminal reporter exists by now
+        run.progress = terminal_progress(session.config)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -76,6 +91,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         pytest.fail(problem, pytrace=False)
     if "frida_producers" not in metafunc.fixturenames:
         metafunc.fixturenames.append("frida_producers")
+    search = metafunc.config.stash[RUN_KEY].settings.search
+    if search is not None:  # one item that runs as many steps as the search needs
+        metafunc.parametrize("frida_producers", [search.low], ids=[f"search={search}"])
+        return
     metafunc.parametrize("frida_producers", plan.producers,
                          ids=[f"producers={n}" for n in plan.producers])
 
@@ -85,11 +104,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     """After the test body: a step that missed its SLO fails the test, with measured vs
     required; a generator-bound step is skipped (it says nothing about the broker)."""
     outcome = yield
+    searching = item.config.stash[RUN_KEY].settings.search is not None
     for step in item.stash.get(STEPS_KEY, []):
         if step.verdict == "error":
             pytest.fail(f"step with {step.producers} producers could not be measured:"
                         f" {step.error}", pytrace=False)
-        if step.verdict == "fail":
+        if step.verdict == "fail" and not searching:  # a search needs failing steps
             pytest.fail(step.failure_message(), pytrace=False)
     for step in item.stash.get(STEPS_KEY, []):
         if step.verdict == "generator_bound":
@@ -110,7 +130,23 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if bound:
         tr.write_line(f"{len(bound)} step(s) were limited by the load generator, not the broker:"
                       " they count neither as pass nor as fail.")
-    tr.write_line(f"report: {run.writer.json_path}  steps: {run.writer.csv_path}")
+    for limit in limits_by_test(run.steps):
+        tr.write_line(f"capacity limit of {limit.test}: {limit.describe()}")
+    for search in run.info.searches:
+        tr.write_line(f"search {search['spec']} for {search['test']}: {search['outcome']}"
+                      f" ({search['steps']} steps: {search['counts']})")
+    if run.changes:
+        tr.write_sep("-", f"compared with {run.settings.compare}")
+        for change in run.changes:
+            tr.write_line(change.describe())
+    for problem in run.problems:
+        tr.write_line(f"pytest-frida: {problem}", yellow=True)
+    if run.regressions:
+        tr.write_line(f"{len(run.regressions)} regression(s) past --frida-compare-fail"
+                      f" {','.join(str(t) for t in run.settings.compare_fail)}: session failed",
+                      red=True)
+    tr.write_line(f"report: {run.writer.html_path}  data: {run.writer.json_path},"
+                  f" {run.writer.csv_path}")
 
 
 @pytest.hookimpl(trylast=True)
@@ -118,6 +154,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(RUN_KEY, None)
     if run is not None:
         run.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+        if run.regressions and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

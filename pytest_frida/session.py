@@ -7,17 +7,42 @@ a session without capacity tests never starts a broker.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from pytest_frida.config import FridaSettings
 from pytest_frida.measure.result import StepResult
+from pytest_frida.progress import TerminalProgress
+from pytest_frida.report.compare import Change, compare
+from pytest_frida.report.history import (
+    History,
+    HistoryEntry,
+    HistoryError,
+    baseline_for,
+    entries_for_run,
+)
+from pytest_frida.report.influx import InfluxExporter
 from pytest_frida.report.model import RunInfo, utc_now
 from pytest_frida.report.writer import ReportWriter
 from pytest_frida.sites import create_site
 from pytest_frida.sites.base import Cluster, Site
+
+
+def current_commit() -> str | None:
+    """The commit under test: $FRIDA_COMMIT, else `git rev-parse HEAD` here, else None."""
+    explicit = os.environ.get("FRIDA_COMMIT")
+    if explicit:
+        return explicit
+    try:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
 def new_run_id() -> str:
@@ -42,10 +67,20 @@ class FridaRun:
                 "overrides": {k: str(v) for k, v in settings.overrides.items()},
             },
         )
+        self.info.commit = current_commit()
         self.writer = ReportWriter(self.run_dir)
         self._site: Site | None = None
         self._cluster: Cluster | None = None
         self.cluster_error: str | None = None
+        self.history = History(settings.report_dir)
+        #: comparisons with the baseline run, and those past --frida-compare-fail
+        self.changes: list[Change] = []
+        self.regressions: list[Change] = []
+        #: things the user should know that did not stop the run (shown in the summary)
+        self.problems: list[str] = []
+        self.influx = InfluxExporter(settings.influx_url) if settings.influx_url else None
+        #: live progress of a running step (set by the plugin where a terminal wants it)
+        self.progress: TerminalProgress | None = None
         self._created = time.monotonic()
 
     @property
@@ -78,9 +113,34 @@ class FridaRun:
         self.writer.write(self.info, self.steps)
         return c
 
+    def check_compare_target(self) -> str | None:
+        """Before anything runs: a compare request needs a readable history that has the
+        named run. Returns the problem, or None."""
+        if self.settings.compare is None:
+            return None
+        try:
+            entries = self.history.load()
+        except HistoryError as exc:
+            return str(exc)
+        if self.settings.compare != "last" and not any(
+                e.run_id == self.settings.compare for e in entries):
+            known = sorted({e.run_id for e in entries})[-5:]
+            return (f"--frida-compare={self.settings.compare}: no such run in"
+                    f" {self.history.path}; latest runs: {', '.join(known) or 'none'}")
+        return None
+
     def record(self, step: StepResult) -> None:
         """Keep a finished step and write the report at once (a crash loses nothing)."""
         self.steps.append(step)
+        self.writer.write(self.info, self.steps)
+        if self.influx is not None:
+            problem = self.influx.send(self.info, step)
+            if problem and problem not in self.problems:
+                self.problems.append(problem)
+
+    def record_search(self, test: str, spec: str, outcome: str, counts: list[int]) -> None:
+        self.info.searches.append({"test": test, "spec": spec, "outcome": outcome,
+                                   "steps": len(counts), "counts": counts})
         self.writer.write(self.info, self.steps)
 
     def stop_cluster(self) -> None:
@@ -96,3 +156,26 @@ class FridaRun:
         self.info.finished_at = utc_now()
         self.info.status = "interrupted" if interrupted else "finished"
         self.writer.write(self.info, self.steps)
+        entries = entries_for_run(self.info, self.steps)
+        try:
+            past = self.history.load()
+        except HistoryError as exc:
+            self.problems.append(f"{exc}; this run was not added to the history")
+            past = None
+        if past is not None:
+            self._compare(past, entries)
+            self.history.append(entries)
+            past += entries
+        self.writer.write_html(self.info, self.steps, past or [], self.changes)
+
+    def _compare(self, past: list[HistoryEntry], entries: list[HistoryEntry]) -> None:
+        if self.settings.compare is None:
+            return
+        for entry in entries:
+            baseline = baseline_for(past, entry, self.settings.compare)
+            if baseline is None:
+                self.problems.append(f"no earlier run of {entry.test} on site"
+                                     f" {entry.site} to compare with")
+                continue
+            self.changes += compare(entry, baseline, self.settings.compare_fail)
+        self.regressions = [c for c in self.changes if c.failed]

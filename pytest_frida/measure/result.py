@@ -76,6 +76,20 @@ class StepResult:
         lines += [f"  {v.describe()}" for v in self.verdicts]
         return "\n".join(lines)
 
+    def junit_properties(self) -> dict[str, str]:
+        """This step's figures as JUnit XML properties (prefixed by the producer count, so
+        the steps of a search stay apart)."""
+        prefix = f"frida_{self.producers}p_"
+        props = {"verdict": self.verdict, "target_rate": f"{self.target_rate:g}",
+                 "achieved_rate": f"{self.achieved_rate:.1f}"}
+        for key in ("p50", "p99", "max"):
+            value = self.latency.get(key)
+            if value is not None:
+                props[f"{key}_ms"] = f"{value:.3f}"
+        if self.counts is not None:
+            props["lost"] = str(self.counts.lost)
+        return {prefix + k: v for k, v in props.items()}
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["target_rate"] = self.target_rate
@@ -85,3 +99,21 @@ class StepResult:
         ]
         data["counts"] = asdict(self.counts) if self.counts else None
         return data
+
+
+def step_from_dict(data: dict[str, Any]) -> StepResult:
+    """Rebuild a StepResult from its report.json form (verdicts re-evaluated from the SLO)."""
+    from dataclasses import fields
+
+    from pytest_frida.measure.slo import SloError, parse_slo
+
+    names = {f.name for f in fields(StepResult)} - {"counts", "verdicts"}
+    step = StepResult(**{k: v for k, v in data.items() if k in names})
+    if data.get("counts"):
+        step.counts = DeliveryCounts(**data["counts"])
+    step.latency_curve = [tuple(p) for p in step.latency_curve]  # type: ignore[misc]
+    try:
+        step.verdicts = parse_slo(step.slo).evaluate(step.slo_metrics())
+    except SloError:
+        step.verdicts = []
+    return step

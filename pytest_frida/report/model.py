@@ -45,8 +45,21 @@ class RunInfo:
     status: str = "running"  # running | finished | interrupted
     machine: dict[str, Any] = field(default_factory=machine_info)
     cluster: dict[str, Any] = field(default_factory=dict)
+    #: --frida-search runs: test, spec, how the search ended, counts tried in order
+    searches: list[dict[str, Any]] = field(default_factory=list)
+    #: the capacity limit per test, computed from the steps
+    limits: list[dict[str, Any]] = field(default_factory=list)
+    #: git commit of the code under test, when run inside a git checkout
+    commit: str | None = None
     plugin_version: str = pytest_frida.__version__
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def run_info_from_dict(data: dict[str, Any]) -> RunInfo:
+    from dataclasses import fields
+
+    names = {f.name for f in fields(RunInfo)}
+    return RunInfo(**{k: v for k, v in data.items() if k in names})

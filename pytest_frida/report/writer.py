@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_frida.measure.result import StepResult
+from pytest_frida.report.capacity import limits_by_test
+from pytest_frida.report.compare import Change
+from pytest_frida.report.history import HistoryEntry
 from pytest_frida.report.model import RunInfo
 
 LATENCY_KEYS = ("p50", "p90", "p99", "p99.9", "max", "mean")
@@ -66,11 +69,16 @@ class ReportWriter:
         return self.run_dir / "report.json"
 
     @property
+    def html_path(self) -> Path:
+        return self.run_dir / "report.html"
+
+    @property
     def csv_path(self) -> Path:
         return self.run_dir / "steps.csv"
 
     def write(self, info: RunInfo, steps: Sequence[StepResult]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        info.limits = [limit.to_dict() for limit in limits_by_test(steps)]
         doc = {**info.to_dict(), "steps": [s.to_dict() for s in steps]}
         _atomic_write(self.json_path, json.dumps(doc, indent=2, default=str) + "\n")
         tmp = self.csv_path.with_name("steps.csv.tmp")
@@ -80,3 +88,10 @@ class ReportWriter:
             for step in steps:
                 writer.writerow(step_row(info.run_id, step))
         os.replace(tmp, self.csv_path)
+
+    def write_html(self, info: RunInfo, steps: Sequence[StepResult],
+                   history: Sequence[HistoryEntry], changes: Sequence[Change]) -> None:
+        from pytest_frida.report.html import render  # matplotlib only when a report is made
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.html_path, render(info, steps, history, changes))

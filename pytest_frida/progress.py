@@ -1,0 +1,45 @@
+"""Live progress of a running step, drawn after pytest's own text on the current line.
+
+The text is written with the cursor saved and restored (ESC 7 / ESC 8) and erased before
+the next update, so pytest keeps writing where it was. Only on a terminal, never under
+`-q` and never in CI logs (where a carriage-return animation is just noise).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+ProgressFn = Callable[[str], None]
+_SAVE, _RESTORE, _ERASE = "\0337", "\0338", "\033[K"
+
+
+class TerminalProgress:
+    def __init__(self, write: Callable[[str], Any], width: int) -> None:
+        self._write = write
+        self._width = width
+
+    def __call__(self, text: str) -> None:
+        room = max(0, min(self._width // 2, 70))
+        self._write(f"{_ERASE}{_SAVE}  [{text[:room]}]{_RESTORE}")
+
+    def clear(self) -> None:
+        self._write(_ERASE)
+
+
+def terminal_progress(config: pytest.Config) -> TerminalProgress | None:
+    """A progress writer for this session, or None where progress must stay quiet."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or config.get_verbosity() < 0 or os.environ.get("CI"):
+        return None
+    if not getattr(reporter, "isatty", False):
+        return None
+
+    def write(text: str) -> None:
+        reporter.write(text, flush=True)
+
+    return TerminalProgress(write, shutil.get_terminal_size().columns)

@@ -1,0 +1,108 @@
+"""report.html: one self-contained page that answers "how many producers, and since when"."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from pytest_frida.measure.result import StepResult
+from pytest_frida.report import plots
+from pytest_frida.report.capacity import base_test_id, capacity_limit
+from pytest_frida.report.compare import Change
+from pytest_frida.report.history import HistoryEntry
+from pytest_frida.report.model import RunInfo
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
+h1{font-size:1.5em} h2{margin-top:2em;border-bottom:1px solid #ddd}
+.limit{font-size:1.6em;font-weight:600;color:#2e7d32}
+.meta td{padding:2px 12px 2px 0;color:#444}
+table.steps{border-collapse:collapse;font-size:.85em}
+table.steps td,table.steps th{border:1px solid #ddd;padding:3px 6px;text-align:right}
+table.steps td:first-child{text-align:left}
+.pass{color:#2e7d32}.fail{color:#c62828;font-weight:600}.generator_bound{color:#777}
+.error{color:#000;font-weight:600}.regression{color:#c62828;font-weight:600}
+.note{color:#666;font-size:.85em}
+"""
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _steps_table(steps: Sequence[StepResult]) -> str:
+    head = ("producers", "target/s", "achieved/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms",
+            "sent", "lost", "dup", "gen. busy", "verdict")
+    rows = []
+    for s in sorted(steps, key=lambda s: s.producers):
+        c = s.counts
+        cells = (s.producers, f"{s.target_rate:g}", f"{s.achieved_rate:.1f}",
+                 _ms(s.latency.get("p50")), _ms(s.latency.get("p99")),
+                 _ms(s.latency.get("p99.9")), _ms(s.latency.get("max")),
+                 c.sent if c else "-", c.lost if c else "-", c.duplicated if c else "-",
+                 f"{s.generator_busy:.0%}")
+        note = "; ".join(s.notes + ([s.error] if s.error else []))
+        rows.append("<tr>" + "".join(f"<td>{_esc(x)}</td>" for x in cells)
+                    + f'<td class="{_esc(s.verdict)}" title="{_esc(note)}">{_esc(s.verdict)}'
+                    "</td></tr>")
+    return ('<table class="steps"><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
+            + "".join(rows) + "</table>")
+
+
+def render(info: RunInfo, steps: Sequence[StepResult], history: Sequence[HistoryEntry],
+           changes: Sequence[Change]) -> str:
+    grouped: dict[str, list[StepResult]] = {}
+    for step in steps:
+        grouped.setdefault(base_test_id(step.test), []).append(step)
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>frida {_esc(info.run_id)}"
+             f"</title><style>{_CSS}</style></head><body>",
+             f"<h1>Capacity report {_esc(info.run_id)}</h1>",
+             "<table class='meta'>"]
+    cluster = info.cluster
+    meta = [("status", info.status), ("site", info.site),
+            ("Kafka", f"{info.kafka_version} ({cluster.get('kafka_source', '?')})"),
+            ("client", info.client), ("brokers", len(cluster.get("brokers", [])) or "-"),
+            ("hosts", ", ".join(cluster.get("hosts", [])) or "-"),
+            ("started / finished", f"{info.started_at} / {info.finished_at or '-'}"),
+            ("commit", info.commit or "-"),
+            ("machine", f"{info.machine.get('hostname')}: {info.machine.get('cpus')} cpus,"
+                        f" {info.machine.get('memory_mib')} MiB, {info.machine.get('platform')}"),
+            ("settings", info.settings)]
+    parts += [f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in meta]
+    parts.append("</table>")
+    for test, group in grouped.items():
+        limit = capacity_limit(test, group)
+        slo = group[0].slo
+        parts.append(f"<h2>{_esc(test)}</h2>")
+        parts.append(f"<div class='limit'>Capacity limit: {_esc(limit.describe())}</div>")
+        parts.append(f"<p>SLO <code>{_esc(slo)}</code>, {group[0].rate_per_producer:g} msg/s"
+                     f" per producer, {group[0].duration_s:g}s measured per step"
+                     f" after {group[0].warmup_s:g}s warm-up, {group[0].message_size} B"
+                     " messages. Latency is end-to-end delivery time from the intended send"
+                     " time.</p>")
+        parts.append(plots.latency_vs_producers(group, limit, slo))
+        parts.append("<h3>Throughput</h3>" + plots.throughput(group))
+        parts.append("<h3>Latency distribution per step</h3>"
+                     + plots.latency_distributions(group))
+        runs = [e for e in history if e.test == test and e.site == info.site]
+        if len(runs) > 1:
+            parts.append(f"<h3>Capacity limit over runs ({info.site})</h3>"
+                         + plots.limit_over_runs(runs[-30:]))
+        parts.append("<h3>Steps</h3>" + _steps_table(group))
+        bound = [s for s in group if s.verdict == "generator_bound"]
+        if bound:
+            parts.append(f"<p class='note'>{len(bound)} step(s) were limited by the load"
+                         " generator: they count neither as pass nor as fail.</p>")
+    if changes:
+        parts.append("<h2>Comparison with the baseline</h2><ul>")
+        parts += [f"<li class='{'regression' if c.failed else ''}'>{_esc(c.describe())}</li>"
+                  for c in changes]
+        parts.append("</ul>")
+    parts.append("<p class='note'>report.json and steps.csv next to this file hold every"
+                 " figure; pytest_frida.load_report() reads them into pandas.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,119 @@
+"""The report's plots as inline SVG (matplotlib, no network, no files)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from pytest_frida.measure.result import StepResult
+from pytest_frida.measure.slo import LATENCY_METRICS, parse_slo
+from pytest_frida.report.capacity import CapacityLimit
+from pytest_frida.report.history import HistoryEntry
+
+_COLORS = {"p50": "#4c78a8", "p99": "#f58518", "max": "#b279a2"}
+_VERDICT_COLORS = {"pass": "#54a24b", "fail": "#e45756", "generator_bound": "#9d9d9d",
+                   "error": "#000000"}
+
+
+def _svg(fig: Figure) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def latency_vs_producers(steps: Sequence[StepResult], limit: CapacityLimit, slo: str) -> str:
+    """Delivery latency percentiles per producer count, the SLO lines and the limit."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    ordered = sorted(steps, key=lambda s: s.producers)
+    xs = [s.producers for s in ordered]
+    for key, color in _COLORS.items():
+        ys = [s.latency.get(key) for s in ordered]
+        ax.plot(xs, [y if y is not None else float("nan") for y in ys], "-", color=color,
+                label=key, linewidth=1.5)
+    for s in ordered:  # a marker per step in its verdict's colour
+        y = s.latency.get("p99")
+        if y is not None:
+            ax.plot([s.producers], [y], "o", color=_VERDICT_COLORS.get(s.verdict, "k"),
+                    markersize=7, markerfacecolor="none" if s.verdict != "pass" else None)
+    try:
+        clauses = parse_slo(slo).clauses
+    except ValueError:
+        clauses = ()
+    for clause in clauses:
+        if clause.metric in LATENCY_METRICS:
+            ax.axhline(clause.threshold, color="#e45756", linestyle="--", linewidth=1)
+            ax.annotate(f"SLO {clause.text}", (xs[0] if xs else 1, clause.threshold),
+                        textcoords="offset points", xytext=(2, 4), color="#e45756", fontsize=8)
+    if limit.limit is not None:
+        ax.axvline(limit.limit, color="#54a24b", linewidth=2, alpha=0.6)
+        ax.annotate(f"limit {limit.limit}", (limit.limit, ax.get_ylim()[1]),
+                    textcoords="offset points", xytext=(4, -12), color="#2e7d32", fontsize=9)
+    if len(set(xs)) > 1 and max(xs) / max(1, min(xs)) >= 20:
+        ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("producers")
+    ax.set_ylabel("end-to-end latency (ms, from intended send)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    return _svg(fig)
+
+
+def throughput(steps: Sequence[StepResult]) -> str:
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    ordered = sorted(steps, key=lambda s: s.producers)
+    xs = [s.producers for s in ordered]
+    ax.plot(xs, [s.target_rate for s in ordered], "--", color="#888", label="target")
+    ax.plot(xs, [s.achieved_rate for s in ordered], "o-", color="#4c78a8", label="achieved")
+    ax.set_xlabel("producers")
+    ax.set_ylabel("msg/s")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return _svg(fig)
+
+
+def latency_distributions(steps: Sequence[StepResult]) -> str:
+    """Percentile plots (x: 1/(1-p) on a log scale, so the tail gets the room)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    cmap = plt.get_cmap("viridis")
+    ordered = sorted(steps, key=lambda s: s.producers)
+    for i, s in enumerate(ordered):
+        curve = [(p, v) for p, v in s.latency_curve if p < 100.0]
+        if not curve:
+            continue
+        xs = [1.0 / (1.0 - p / 100.0) for p, _ in curve]
+        ax.plot(xs, [v for _, v in curve], "-", color=cmap(i / max(1, len(ordered) - 1)),
+                label=f"{s.producers} producers")
+    ticks = [1, 2, 10, 100, 1000, 10000, 100000]
+    ax.set_xscale("log")
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"])
+    ax.set_yscale("log")
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency (ms)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return _svg(fig)
+
+
+def limit_over_runs(entries: Sequence[HistoryEntry]) -> str:
+    fig, ax = plt.subplots(figsize=(7.5, 3.0))
+    xs = list(range(len(entries)))
+    ys = [e.limit_value if e.limit_value is not None else float("nan") for e in entries]
+    ax.plot(xs, ys, "o-", color="#54a24b")
+    for x, e in zip(xs, entries, strict=True):
+        if e.limit.get("status") == "not_reached":
+            ax.annotate(">=", (x, e.limit_value or 0), textcoords="offset points",
+                        xytext=(-4, 6), fontsize=8)
+    ax.set_xticks(xs)
+    ax.set_xticklabels([e.run_id[:15] for e in entries], rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("capacity limit (producers)")
+    ax.grid(True, alpha=0.3)
+    return _svg(fig)

@@ -1,0 +1,99 @@
+"""The capacity limit from steps, and the search that finds it in few steps."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_frida.measure.result import StepResult
+from pytest_frida.report.capacity import base_test_id, capacity_limit, limits_by_test
+from pytest_frida.search import CapacitySearch, SearchSpecError, parse_search
+
+
+def step(producers: int, verdict: str, test: str = "t.py::test_x") -> StepResult:
+    s = StepResult(test=f"{test}[producers={producers}]", producers=producers,
+                   rate_per_producer=1, duration_s=1, warmup_s=0, message_size=64,
+                   partitions=1, slo="p99<=1s")
+    s.verdict = verdict
+    return s
+
+
+@pytest.mark.parametrize(("verdicts", "status", "limit", "first_fail"), [
+    ({1: "pass", 10: "pass", 50: "fail"}, "bracketed", 10, 50),
+    ({1: "pass", 10: "pass"}, "not_reached", 10, None),
+    ({1: "fail", 10: "fail"}, "below_range", None, 1),
+    ({1: "pass", 10: "fail", 50: "pass"}, "inconsistent", 1, 10),
+    ({1: "generator_bound"}, "no_data", None, None),
+    # generator-bound and error steps never decide
+    ({1: "pass", 10: "generator_bound", 50: "error", 100: "fail"}, "bracketed", 1, 100),
+])
+def test_limit_from_verdicts(verdicts: dict[int, str], status: str, limit: int | None,
+                             first_fail: int | None) -> None:
+    got = capacity_limit("t", [step(n, v) for n, v in verdicts.items()])
+    assert (got.status, got.limit, got.first_fail) == (status, limit, first_fail)
+    assert got.describe()
+
+
+def test_repeated_count_failing_once_counts_as_failed() -> None:
+    got = capacity_limit("t", [step(10, "pass"), step(10, "fail"), step(5, "pass")])
+    assert (got.limit, got.first_fail) == (5, 10)
+
+
+def test_limits_group_steps_by_test_without_the_producer_parameter() -> None:
+    steps = [step(1, "pass", "a.py::t"), step(2, "fail", "a.py::t"), step(1, "pass", "b.py::u")]
+    assert [lim.test for lim in limits_by_test(steps)] == ["a.py::t", "b.py::u"]
+    assert base_test_id("a.py::t[producers=5]") == "a.py::t"
+    assert base_test_id("a.py::t[x-producers=5-y]") == "a.py::t[x-y]"
+    assert base_test_id("a.py::t[search=1:100:10%]") == "a.py::t"
+
+
+@pytest.mark.parametrize("text", ["", "5", "0:10", "10:5", "1:100:0", "1:100:100%", "a:b"])
+def test_bad_search_specs(text: str) -> None:
+    with pytest.raises(SearchSpecError):
+        parse_search(text)
+
+
+def run_search(spec: str, true_limit: int) -> tuple[CapacitySearch, list[int]]:
+    search = CapacitySearch(parse_search(spec))
+    tried = []
+    while (count := search.next_count()) is not None:
+        tried.append(count)
+        search.record(count, "pass" if count <= true_limit else "fail")
+        assert len(tried) < 100
+    return search, tried
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 5000), st.integers(1, 50), st.sampled_from(["%", ""]))
+def test_search_brackets_the_true_limit_within_tolerance(true_limit: int, tol: int,
+                                                         pct: str) -> None:
+    search, tried = run_search(f"1:4000:{tol}{pct}", true_limit)
+    if true_limit >= 4000:
+        assert search.last_pass == 4000 and search.first_fail is None
+        return
+    assert search.last_pass is not None and search.first_fail is not None
+    assert search.last_pass <= true_limit < search.first_fail
+    gap = search.first_fail - search.last_pass
+    allowed = max(1.0, search.last_pass * tol / 100) if pct else tol
+    assert gap <= max(1, allowed)
+    assert len(tried) == len(set(tried))  # never the same count twice
+
+
+def test_search_uses_fewer_steps_than_a_fine_sweep() -> None:
+    _, tried = run_search("1:2000:5%", 537)
+    sweep = len(range(25, 2001, 25))  # a sweep fine enough for 5% at ~500
+    assert len(tried) < sweep / 4
+
+
+def test_search_stops_on_an_undecided_step() -> None:
+    search = CapacitySearch(parse_search("1:100"))
+    search.record(1, "pass")
+    search.record(2, "generator_bound")
+    assert search.next_count() is None
+    assert search.stopped is not None and "generator_bound" in search.stopped
+
+
+def test_search_below_range() -> None:
+    search, tried = run_search("10:100", 5)
+    assert tried == [10] and search.stopped is not None and "below range" in search.stopped
