@@ -54,6 +54,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("kafka-version", "Apache Kafka release to run", DEFAULT_KAFKA_VERSION),
     Option("kafka-home", "an unpacked Apache Kafka to use instead of resolving jars", ""),
     Option("brokers", "number of Kafka brokers (combined broker+controller nodes)", "1"),
+    Option("broker-config", "extra server.properties for every broker, e.g."
+           " 'num.io.threads=2,log.flush.interval.messages=1'", ""),
     Option("partitions", "partitions of each step's topic", "3"),
     Option("client", "producer/consumer client library: " + ", ".join(CLIENTS),
            "confluent-kafka"),
@@ -99,6 +101,8 @@ class FridaSettings:
     kafka_version: str
     kafka_home: Path | None
     brokers: int
+    #: extra server.properties, applied over ours
+    broker_config: dict[str, str]
     client: str
     workers: int
     defaults: StepPlan
@@ -203,7 +207,8 @@ def _message_size(raw: object, what: str) -> int:
 
 
 def parse_producer_config(raw: object, what: str) -> dict[str, str]:
-    """'acks=1,linger.ms=5' or {"acks": 1} -> {"acks": "1", "linger.ms": "5"}."""
+    """'acks=1,linger.ms=5' or {"acks": 1} -> {"acks": "1", "linger.ms": "5"} (Kafka
+    properties as name=value pairs; used for producer and broker settings alike)."""
     if isinstance(raw, dict):
         return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in raw.items()}
     out: dict[str, str] = {}
@@ -339,6 +344,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         kafka_version=version,
         kafka_home=Path(home).expanduser() if home else None,
         brokers=_positive_int(value("brokers"), flag("brokers")),
+        broker_config=parse_producer_config(value("broker-config"), flag("broker-config")),
         client=client,
         workers=workers,
         defaults=defaults,

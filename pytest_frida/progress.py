@@ -39,7 +39,15 @@ def terminal_progress(config: pytest.Config) -> TerminalProgress | None:
     if not getattr(reporter, "isatty", False):
         return None
 
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
     def write(text: str) -> None:
-        reporter.write(text, flush=True)
+        # a test's output is being captured while the step runs: step around it, as
+        # pytest's live logging does
+        if capture is None:
+            reporter.write(text, flush=True)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write(text, flush=True)
 
     return TerminalProgress(write, shutil.get_terminal_size().columns)

@@ -11,8 +11,9 @@ import os
 import secrets
 import subprocess
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 from pytest_frida.config import FridaSettings
 from pytest_frida.measure.result import StepResult
@@ -45,6 +46,15 @@ def current_commit() -> str | None:
     return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
+def _plain(value: Any) -> Any:
+    """Settings as JSON-friendly values (an SLO as its text, tuples as lists)."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, int | float | str | dict | list) or value is None:
+        return value
+    return str(value)
+
+
 def new_run_id() -> str:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{secrets.token_hex(2)}"
@@ -61,10 +71,12 @@ class FridaRun:
             client=settings.client, kafka_version=settings.kafka_version,
             settings={
                 "brokers": settings.brokers,
+                "broker_config": settings.broker_config,
                 "kafka_home": str(settings.kafka_home) if settings.kafka_home else None,
-                "defaults": {k: (str(v) if k == "slo" else v)
-                             for k, v in asdict(settings.defaults).items()},
-                "overrides": {k: str(v) for k, v in settings.overrides.items()},
+                "defaults": {f.name: _plain(getattr(settings.defaults, f.name))
+                             for f in fields(settings.defaults)},
+                "overrides": {k: _plain(v) for k, v in settings.overrides.items()},
+                "search": str(settings.search) if settings.search else None,
             },
         )
         self.info.commit = current_commit()

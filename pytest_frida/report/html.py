@@ -34,6 +34,17 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _settings_rows(settings: dict[str, object]) -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = []
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            text = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+        else:
+            text = "-" if value in (None, "") else str(value)
+        rows.append((key.replace("_", " "), text))
+    return rows
+
+
 def _steps_table(steps: Sequence[StepResult]) -> str:
     head = ("producers", "target/s", "achieved/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms",
             "sent", "lost", "dup", "gen. busy", "verdict")
@@ -71,7 +82,7 @@ def render(info: RunInfo, steps: Sequence[StepResult], history: Sequence[History
             ("commit", info.commit or "-"),
             ("machine", f"{info.machine.get('hostname')}: {info.machine.get('cpus')} cpus,"
                         f" {info.machine.get('memory_mib')} MiB, {info.machine.get('platform')}"),
-            ("settings", info.settings)]
+            *_settings_rows(info.settings)]
     parts += [f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in meta]
     parts.append("</table>")
     for test, group in grouped.items():

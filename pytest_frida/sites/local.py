@@ -70,7 +70,8 @@ class LocalSite(Site):
         for node in nodes:
             conf_dir = self._data_dir / f"node-{node.node_id}"
             props = conf_dir / "server.properties"
-            write_properties(props, server_properties(node, nodes, conf_dir / "data"))
+            write_properties(props, server_properties(node, nodes, conf_dir / "data",
+                                                      self.settings.broker_config))
             log4j = conf_dir / ("log4j2.properties" if dist.uses_log4j2 else "log4j.properties")
             log4j.write_text(log4j_config(log_root / f"broker-{node.node_id}" / "server.log",
                                           dist.uses_log4j2))

@@ -1,0 +1,186 @@
+"""Reports, history, regressions, search and the InfluxDB export, on a real broker."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import pytest_frida
+
+SUITE = """
+import pytest
+
+@pytest.mark.capacity(producers=[1, 4], rate=10)
+def test_ingest(frida_result):
+    pass
+"""
+FAST = ("-p", "no:cacheprovider", "--frida-duration=2", "--frida-warmup=0.5")
+
+
+def run(pytester: pytest.Pytester, report_dir: Path, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(*FAST, f"--frida-report-dir={report_dir}", *args,
+                                         timeout=300)
+
+
+def test_history_compare_fail_and_html(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    reports = tmp_path / "reports"
+    first = run(pytester, reports, "--frida-slo=p99<=2s")
+    first.assert_outcomes(passed=2)
+    first.stdout.fnmatch_lines(["*capacity limit of test_suite.py::test_ingest: at least 4"
+                                " producers: not reached*"])
+    # the second run misses an impossible SLO: capacity falls below the smallest count
+    second = run(pytester, reports, "--frida-slo=p99<=1us", "--frida-compare-fail=capacity:10%")
+    assert second.ret == pytest.ExitCode.TESTS_FAILED
+    second.stdout.fnmatch_lines([
+        "*compared with last*",
+        "*test_suite.py::test_ingest: capacity limit: 4 -> None*REGRESSION*",
+        "*1 regression(s) past --frida-compare-fail capacity:10%: session failed*",
+    ])
+    history = [json.loads(line) for line in (reports / "history.jsonl").read_text().splitlines()]
+    assert [h["limit"]["status"] for h in history] == ["not_reached", "below_range"]
+    assert all(h["test"] == "test_suite.py::test_ingest" and h["site"] == "local"
+               for h in history)
+    run_dirs = sorted(p for p in reports.iterdir() if p.is_dir())
+    page = (run_dirs[-1] / "report.html").read_text()
+    assert page.count("<svg") >= 4  # latency, throughput, distributions, limit over runs
+    assert "Comparison with the baseline" in page and "REGRESSION" in page
+    # self-contained: nothing fetched (XML namespace names in the SVGs are not fetches)
+    for fetch in ('src="http', "src='http", 'href="http', "<link", "@import", "<script"):
+        assert fetch not in page
+    loaded = pytest_frida.load_report(run_dirs[-1])
+    assert list(loaded.steps["producers"]) == [1, 4]
+    assert list(loaded.limits["status"]) == ["below_range"]
+
+    # the frida command reads the same store
+    cli = subprocess.run(["frida", "--report-dir", str(reports), "compare",
+                          history[0]["run_id"], history[1]["run_id"], "--fail", "capacity:10%"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert cli.returncode == 1 and "REGRESSION" in cli.stdout
+    hist = subprocess.run(["frida", "--report-dir", str(reports), "history"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert hist.stdout.count("test_suite.py::test_ingest") == 2
+
+
+def test_corrupt_history_is_reported_and_never_rewritten(pytester: pytest.Pytester,
+                                                         tmp_path: Path) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "history.jsonl").write_text('{"half a line\n')
+    before = (reports / "history.jsonl").read_bytes()
+    # asking to compare with it: a usage error before any broker starts
+    bad = run(pytester, reports, "--frida-compare")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*history.jsonl:1: not JSON*"])
+    unknown = tmp_path / "other"
+    missing = run(pytester, unknown, "--frida-compare=20990101-000000-dead")
+    assert missing.ret == pytest.ExitCode.USAGE_ERROR
+    missing.stderr.fnmatch_lines(["*--frida-compare=20990101-000000-dead: no such run*"])
+    # without a compare the run goes on, says so, and leaves the file alone
+    ok = run(pytester, reports, "--frida-producers=1")
+    ok.assert_outcomes(passed=1)
+    ok.stdout.fnmatch_lines(["*not JSON*this run was not added to the history*"])
+    assert (reports / "history.jsonl").read_bytes() == before
+
+
+def test_search_mode(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    reports = tmp_path / "reports"
+    junit = tmp_path / "junit.xml"
+    result = run(pytester, reports, "--frida-search=1:8", "--frida-slo=p99<=2s",
+                 f"--junitxml={junit}")
+    result.assert_outcomes(passed=1)
+    # every step of the search shows up as JUnit properties of the one test case
+    props = dict(re.findall(r'<property name="([^"]+)" value="([^"]*)"', junit.read_text()))
+    assert {props[f"frida_{n}p_verdict"] for n in (1, 2, 4, 8)} == {"pass"}
+    assert float(props["frida_8p_p99_ms"]) > 0 and props["frida_8p_lost"] == "0"
+    result.stdout.fnmatch_lines([
+        "*search 1:8:10% for *test_ingest[[]search=1:8:10%[]]: not reached: passes at the"
+        " upper bound 8 (4 steps: [[]1, 2, 4, 8[]])*",
+    ])
+    impossible = run(pytester, reports, "--frida-search=2:8", "--frida-slo=p99<=1us")
+    impossible.assert_outcomes(passed=1)
+    impossible.stdout.fnmatch_lines(["*below range: fails at the lower bound 2 (1 steps*"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def influxdb(tmp_path: Path) -> Iterator[str]:
+    """A real InfluxDB 1.x (Debian's influxdb package) on loopback, in a temp dir."""
+    if shutil.which("influxd") is None:
+        pytest.skip("influxd not installed (apt-get install influxdb); .ci/run installs it")
+    http, rpc = _free_port(), _free_port()
+    conf = tmp_path / "influxdb.conf"
+    conf.write_text(f"""reporting-disabled = true
+bind-address = "127.0.0.1:{rpc}"
+[meta]
+  dir = "{tmp_path}/meta"
+[data]
+  dir = "{tmp_path}/data"
+  wal-dir = "{tmp_path}/wal"
+[http]
+  bind-address = "127.0.0.1:{http}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+""")
+    proc = subprocess.Popen(["influxd", "-config", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{http}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/ping", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        query(base, "CREATE DATABASE frida")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def query(base: str, q: str) -> dict:  # type: ignore[type-arg]
+    data = urllib.parse.urlencode({"q": q, "db": "frida"}).encode()
+    with urllib.request.urlopen(f"{base}/query", data=data, timeout=10) as resp:
+        return dict(json.loads(resp.read()))
+
+
+def test_steps_reach_influxdb(pytester: pytest.Pytester, tmp_path: Path, influxdb: str) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = run(pytester, tmp_path / "reports", f"--frida-influx={influxdb}/write?db=frida")
+    result.assert_outcomes(passed=2)
+    answer = query(influxdb, 'SELECT "producers", "p99_ms", "lost" FROM "frida_step"')
+    series = answer["results"][0]["series"][0]
+    rows = [dict(zip(series["columns"], v, strict=True)) for v in series["values"]]
+    assert sorted(r["producers"] for r in rows) == [1, 4]
+    assert all(r["p99_ms"] > 0 and r["lost"] == 0 for r in rows)
+    tags = query(influxdb, 'SHOW TAG VALUES FROM "frida_step" WITH KEY = "site"')
+    assert tags["results"][0]["series"][0]["values"] == [["site", "local"]]
+
+
+def test_unreachable_influxdb_costs_no_measurement(pytester: pytest.Pytester,
+                                                   tmp_path: Path) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    port = _free_port()  # nothing listens there
+    result = run(pytester, tmp_path / "reports", "--frida-producers=1",
+                 f"--frida-influx=http://127.0.0.1:{port}/write?db=frida")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*could not send steps to InfluxDB*"])
