@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,9 @@ class FridaSettings:
         values["producer_config"] = merged
         if marker_config is not None:
             check_producer_config(self.client, merged, "capacity marker argument producer_config")
-        return replace(self.defaults, **values)
+        plan = replace(self.defaults, **values)
+        check_schedule(plan, "capacity marker")
+        return plan
 
 
 def _positive_int(raw: object, what: str) -> int:
@@ -147,24 +150,22 @@ def _positive_int(raw: object, what: str) -> int:
     return value
 
 
-def _positive_float(raw: object, what: str) -> float:
+def _float(raw: object, what: str, ok: Callable[[float], bool], expected: str) -> float:
     try:
         value = float(str(raw).strip())
     except ValueError:
         value = math.nan
-    if isinstance(raw, bool) or not (value > 0 and math.isfinite(value)):
-        raise SettingsError(f"{what}={raw!r}: expected a positive number")
+    if isinstance(raw, bool) or not (math.isfinite(value) and ok(value)):
+        raise SettingsError(f"{what}={raw!r}: expected {expected}")
     return value
+
+
+def _positive_float(raw: object, what: str) -> float:
+    return _float(raw, what, lambda v: v > 0, "a positive number")
 
 
 def _non_negative_float(raw: object, what: str) -> float:
-    try:
-        value = float(str(raw).strip())
-    except ValueError:
-        value = math.nan
-    if isinstance(raw, bool) or not (value >= 0 and math.isfinite(value)):
-        raise SettingsError(f"{what}={raw!r}: expected a number >= 0")
-    return value
+    return _float(raw, what, lambda v: v >= 0, "a number >= 0")
 
 
 def parse_producers(raw: object, what: str = "producers") -> tuple[int, ...]:
@@ -204,6 +205,22 @@ def _message_size(raw: object, what: str) -> int:
     if not 64 <= size <= 1_000_000:
         raise SettingsError(f"{what}={raw!r}: expected bytes between 64 and 1000000")
     return size
+
+
+#: the fastest schedule one producer may follow (one send per microsecond)
+MAX_RATE = 1_000_000.0
+
+
+def check_schedule(plan: StepPlan, what: str) -> None:
+    """A rate the open-model schedule can express: at least one measured message per
+    producer, and no more than one send per microsecond."""
+    if plan.rate > MAX_RATE:
+        raise SettingsError(f"{what}: rate={plan.rate:g} msg/s per producer is beyond what a"
+                            f" schedule can express (at most {MAX_RATE:g}); use more producers")
+    if plan.rate * plan.duration < 1.0:
+        raise SettingsError(
+            f"{what}: rate={plan.rate:g} msg/s for duration={plan.duration:g}s gives each"
+            f" producer less than one measured message; raise the rate or the duration")
 
 
 def parse_producer_config(raw: object, what: str) -> dict[str, str]:
@@ -312,6 +329,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     if producers_raw:
         overrides["producers"] = parse_producers(producers_raw, flag("producers"))
     defaults = StepPlan(producers=(1, 5, 20), **base)
+    check_schedule(defaults, "--frida-rate/--frida-duration")
     client = _choice(value("client"), flag("client"), CLIENTS)
     check_producer_config(client, defaults.producer_config, flag("producer-config"))
     workers_raw = value("workers")

@@ -42,10 +42,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for opt in OPTIONS:
         default = f" (default: {opt.default})" if opt.default else ""
         extra: dict[str, Any] = {"nargs": "?", "const": opt.const} if opt.const else {}
+        text = opt.help + default
         group.addoption(f"--frida-{opt.name}", dest=_ini_name(opt.name), default=None,
-                        metavar=opt.name.upper().replace("-", "_"), help=opt.help + default,
+                        metavar=opt.name.upper().replace("-", "_"),
+                        help=text.replace("%", "%%"),  # argparse formats help with %
                         **extra)
-        parser.addini(_ini_name(opt.name), opt.help + default, default="")
+        parser.addini(_ini_name(opt.name), text, default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:

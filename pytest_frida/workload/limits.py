@@ -7,6 +7,9 @@ import resource
 #: sockets, pipes and eventfds one client instance holds, with room for a few brokers
 FDS_PER_CLIENT = 8
 BASE_FDS = 64
+#: threads one client instance runs (librdkafka: main, internal, one per broker and bootstrap)
+THREADS_PER_CLIENT = 6
+BASE_THREADS = 32
 
 
 class LimitError(RuntimeError):
@@ -26,3 +29,20 @@ def raise_fd_limit(clients: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
         return need
     return soft
+
+
+def check_thread_limit(clients: int) -> None:
+    """Raise the soft RLIMIT_NPROC if it is too low for `clients`; error when it cannot be.
+
+    (RLIMIT_NPROC counts all of the user's threads; root is usually unlimited.)
+    """
+    need = BASE_THREADS + clients * THREADS_PER_CLIENT
+    soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise LimitError(
+            f"{clients} producers in one agent need about {need} threads but the hard process"
+            f" limit is {hard}; raise it (ulimit -Hu / limits.conf) or use more --frida-workers"
+        )
+    resource.setrlimit(resource.RLIMIT_NPROC, (need, hard))

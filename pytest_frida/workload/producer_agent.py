@@ -23,7 +23,7 @@ from pytest_frida.measure.histogram import BufferedRecorder
 from pytest_frida.workload import protocol
 from pytest_frida.workload.drivers import load_driver
 from pytest_frida.workload.drivers.base import Producer, QueueFull
-from pytest_frida.workload.limits import raise_fd_limit
+from pytest_frida.workload.limits import check_thread_limit, raise_fd_limit
 from pytest_frida.workload.messages import HEADER_SIZE, instrument_symbol, pack_header
 from pytest_frida.workload.schedule import Schedule, Window
 
@@ -124,6 +124,7 @@ def run(config: dict[str, Any]) -> None:
     topic, size = config["topic"], int(config["message_size"])
     settings = config.get("producer_settings", {})
     raise_fd_limit(count)
+    check_thread_limit(count)
 
     def make(pid: int) -> Producer:
         producer = driver.producer(config["bootstrap"], f"frida-p{pid}", settings)

@@ -36,7 +36,7 @@ def test_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path: Path,
                                  "*p99<=1us: measured *ms [[]VIOLATED[]]*"])
     result.stdout.fnmatch_lines(["*frida capacity report (local, Kafka *)*"])
 
-    (run_dir,) = list(report_dir.iterdir())
+    (run_dir,) = [p for p in report_dir.iterdir() if p.is_dir()]
     steps = pd.read_csv(run_dir / "steps.csv")
     sweep = steps[steps["test"].str.contains("test_sweep")].sort_values("producers")
     assert list(sweep["producers"]) == [1, 5, 20]

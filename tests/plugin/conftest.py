@@ -12,6 +12,9 @@ import pytest
 # would import hypothesis again (about a second each); importing it once here avoids that.
 with contextlib.suppress(ImportError):
     import hypothesis.internal.observability  # noqa: F401
+# the same for matplotlib (the HTML report's plots), which also breaks when re-imported
+# into a process that still holds its compiled parts from the first import
+import pytest_frida.report.plots  # noqa: F401
 
 #: An inner conftest that makes any attempt to start a broker visible: it replaces the
 #: site factory the session uses, so starting a cluster writes BROKER_STARTED and fails.

@@ -36,7 +36,7 @@ SCRIPT = {
 class FakeRunner:
     """Stands in for StepRunner: returns a hand-built result instead of measuring."""
 
-    def run(self, test, plan, producers):
+    def run(self, test, plan, producers, progress=None):
         verdict, p99, lost = SCRIPT[producers]
         step = StepResult(
             test=test, producers=producers, rate_per_producer=plan.rate,
@@ -169,7 +169,8 @@ def test_summary_table_and_report_files(fake: pytest.Pytester) -> None:
     assert sum(line.startswith("test_ingest ") for line in result.outlines) == 4
 
     (run_dir,) = run_dirs(report_dir)
-    result.stdout.fnmatch_lines([f"report: {run_dir / 'report.json'}  steps: *steps.csv"])
+    result.stdout.fnmatch_lines([f"report: {run_dir / 'report.html'}  data:"
+                                 f" {run_dir / 'report.json'}, *steps.csv"])
     report = json.loads((run_dir / "report.json").read_text())
     for key in ("run_id", "site", "kafka_version", "client", "machine", "started_at",
                 "finished_at", "status", "steps"):

@@ -273,3 +273,16 @@ def test_marker_values_are_parsed():
     assert plan.message_size == 512
     assert plan.producers == (1, 3)
     assert [c.metric for c in plan.slo.clauses] == ["p50", "loss"]
+
+
+def test_schedule_must_give_each_producer_a_measured_message() -> None:
+    with pytest.raises(SettingsError, match="less than one measured message"):
+        build_settings({"rate": "0.05", "duration": "10"}, {})
+    settings = build_settings({}, {})
+    with pytest.raises(SettingsError, match=r"capacity marker: rate=0\.01 msg/s"):
+        settings.plan_for({"rate": 0.01})
+
+
+def test_schedule_rate_beyond_one_send_per_microsecond_is_refused() -> None:
+    with pytest.raises(SettingsError, match="beyond what a schedule can express"):
+        build_settings({"rate": "2000000"}, {})

@@ -29,3 +29,18 @@ def test_hard_limit_too_low_says_what_to_raise(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 4096))
     with pytest.raises(limits.LimitError, match=r"hard limit is 4096; raise it"):
         limits.raise_fd_limit(1000)
+
+
+def test_thread_limit_too_low_says_what_to_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (100, 200))
+    with pytest.raises(limits.LimitError, match=r"hard process limit is 200; raise it"):
+        limits.check_thread_limit(1000)
+
+
+def test_thread_limit_is_raised_when_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (100, resource.RLIM_INFINITY))
+    monkeypatch.setattr(resource, "setrlimit", lambda _, v: calls.append(v))
+    limits.check_thread_limit(100)
+    assert calls == [(limits.BASE_THREADS + 100 * limits.THREADS_PER_CLIENT,
+                      resource.RLIM_INFINITY)]
