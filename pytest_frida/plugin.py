@@ -23,13 +23,12 @@ from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by i
 from pytest_frida.progress import terminal_progress
 from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.summary import format_table
-from pytest_frida.runtimes.process import install_exit_handlers
 from pytest_frida.session import FridaRun
 
 MARKER_DOC = (
     "capacity(producers=[1, 10, 50], rate=20, slo='p99<=250ms, loss==0', duration=10,"
-    " warmup=2, message_size=256, partitions=3): a capacity test, run once per producer"
-    " count; the SLO is asserted for each step"
+    " warmup=2, message_size=256, partitions=3, producer_config={'acks': 'all'}): a capacity"
+    " test, run once per producer count; the SLO is asserted for each step"
 )
 
 
@@ -66,7 +65,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if problem is not None:
         raise pytest.UsageError(f"pytest-frida: {problem}")
     config.stash[RUN_KEY] = run
-    install_exit_handlers()
 
 
 @pytest.hookimpl(trylast=True)

@@ -29,6 +29,7 @@ from pytest_frida.report.history import (
 from pytest_frida.report.influx import InfluxExporter
 from pytest_frida.report.model import RunInfo, utc_now
 from pytest_frida.report.writer import ReportWriter
+from pytest_frida.runtimes.process import install_exit_handlers
 from pytest_frida.sites import create_site
 from pytest_frida.sites.base import Cluster, Site
 
@@ -106,6 +107,7 @@ class FridaRun:
         if self.cluster_error is not None:
             raise RuntimeError(self.cluster_error)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        install_exit_handlers()  # from here on there is something to clean up
         self._site = create_site(self.settings, self.run_dir)
         try:
             self._cluster = self._site.start()

@@ -119,7 +119,7 @@ def measure_latency_floor(settings: FridaSettings, runner: StepRunner, cfg: Benc
     say(f"latency floor: harness, 1 producer at {cfg.latency_rate:g} msg/s ...")
     plan = StepPlan(producers=(1,), rate=cfg.latency_rate, duration=cfg.latency_seconds,
                     warmup=2.0, message_size=RECORD_SIZE, slo=parse_slo("p99<=1s"),
-                    partitions=1, producer_config={"acks": "1"})
+                    partitions=1, producer_config={"acks": "1", "linger.ms": "0"})
     step = runner.run("bench-latency-floor", plan, 1)
     if step.error:
         raise RuntimeError(f"latency floor step failed: {step.error}")

@@ -141,8 +141,15 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"received signal {signum}")
 
 
+_installed = False
+
+
 def install_exit_handlers() -> None:
-    """Stop children at interpreter exit and turn SIGTERM into an orderly interrupt."""
+    """Stop children at interpreter exit and turn SIGTERM into an orderly interrupt (once)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
     atexit.register(stop_all)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)

@@ -123,8 +123,9 @@ def test_good_options_are_accepted(pytester: pytest.Pytester) -> None:
 
 def test_inprocess_run_leaves_outer_session_intact(pytester: pytest.Pytester,
                                                    pytestconfig: pytest.Config) -> None:
-    """The plugin's pytest_configure installs a SIGTERM handler and an atexit hook; an
-    in-process inner session must not take the outer session's run or handler away."""
+    """A session without capacity tests installs no SIGTERM handler (that happens when a
+    cluster starts), and an in-process inner session must not take the outer session's run
+    or handler away."""
     outer_run = pytestconfig.stash.get(RUN_KEY, None)
     handler = signal.getsignal(signal.SIGTERM)
     pytester.makepyfile("def test_plain():\n    pass\n")

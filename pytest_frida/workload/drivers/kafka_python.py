@@ -18,7 +18,7 @@ from pytest_frida.workload.drivers.base import (
     QueueFull,
 )
 
-_DEFAULTS: dict[str, str] = {"acks": "all", "linger.ms": "0", "retries": "5"}
+_DEFAULTS: dict[str, str] = {"acks": "all", "retries": "5"}
 _INT_KEYS = {"linger_ms", "batch_size", "retries", "buffer_memory",
              "max_in_flight_requests_per_connection", "request_timeout_ms",
              "delivery_timeout_ms", "max_block_ms", "max_request_size",
