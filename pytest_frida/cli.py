@@ -12,8 +12,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_frida.config import parse_producers
+
+if TYPE_CHECKING:
+    from pytest_frida.report.history import HistoryEntry
 
 DEFAULT_REPORT_DIR = Path(".frida/reports")
 
@@ -45,7 +49,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _entries(report_dir: Path, run_id: str) -> list:  # type: ignore[type-arg]
+def _entries(report_dir: Path, run_id: str) -> list[HistoryEntry]:
     from pytest_frida.report.history import History
 
     entries = [e for e in History(report_dir).load() if e.run_id == run_id]

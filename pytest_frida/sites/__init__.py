@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pytest_frida.config import FridaSettings
 from pytest_frida.sites.base import Site
 
 
-def create_site(settings: FridaSettings, run_dir: object) -> Site:
+def create_site(settings: FridaSettings, run_dir: Path) -> Site:
     """The site named by --frida-site (names are validated in config already)."""
-    from pathlib import Path
-
     if settings.site == "local":
         from pytest_frida.sites.local import LocalSite
 
-        return LocalSite(settings, Path(str(run_dir)))
+        return LocalSite(settings, run_dir)
     raise ValueError(f"unknown site {settings.site!r}")  # config rejects this earlier

@@ -6,6 +6,7 @@ run's report directory so they stay with the report.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -31,6 +32,33 @@ from pytest_frida.sites.base import BrokerInfo, Cluster, Site
 
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_S = 120.0
+DATA_DIR_PREFIX = "frida-kafka-"
+_OWNER_FILE = "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_data_dirs(tmp: Path | None = None) -> list[Path]:
+    """Remove broker data directories whose pytest is gone (killed outright, so it could
+    not clean up). Directories of live sessions, or without an owner file, are kept."""
+    removed = []
+    for path in Path(tmp or tempfile.gettempdir()).glob(DATA_DIR_PREFIX + "*"):
+        try:
+            owner = int((path / _OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if not _alive(owner):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
@@ -60,7 +88,9 @@ class LocalSite(Site):
         started = time.monotonic()
         dist = distribution.resolve(self.settings.kafka_version, self.settings.kafka_home)
         java = java_runtime(dist.version)
-        self._data_dir = Path(tempfile.mkdtemp(prefix="frida-kafka-"))
+        sweep_stale_data_dirs()
+        self._data_dir = Path(tempfile.mkdtemp(prefix=DATA_DIR_PREFIX))
+        (self._data_dir / _OWNER_FILE).write_text(f"{os.getpid()}\n")
         count = self.settings.brokers
         ports = free_ports(2 * count)
         nodes = [NodeAddress(i, LOOPBACK, ports[2 * i], ports[2 * i + 1]) for i in range(count)]

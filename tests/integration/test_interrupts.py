@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from leaks import frida_temp_dirs, kafka_pids
 
+from pytest_frida.sites.local import sweep_stale_data_dirs
+
 SUITE = """
 import pytest
 
@@ -96,7 +98,10 @@ def test_killed_pytest_takes_its_broker_along(tmp_path: Path) -> None:
         proc.kill()
     # the broker and agents get SIGTERM from the kernel when pytest dies (PR_SET_PDEATHSIG)
     assert _wait_for(lambda: not (kafka_pids() & started), 60), kafka_pids() & started
-    # a SIGKILLed pytest cannot remove the broker's temporary data directory; say so
+    # a SIGKILLed pytest cannot remove the broker's temporary data directory: the next
+    # local site sweeps directories whose owner is dead, and only those
     leftover = frida_temp_dirs() - dirs_before
-    for name in leftover:
-        subprocess.run(["rm", "-rf", f"/tmp/{name}"], check=False)
+    assert leftover, "expected the killed run's data directory to be left behind"
+    removed = {p.name for p in sweep_stale_data_dirs()}
+    assert leftover <= removed
+    assert not (frida_temp_dirs() - dirs_before)

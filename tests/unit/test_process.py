@@ -142,3 +142,21 @@ def test_stop_all_stops_registered_processes(started, monkeypatch):
     process.stop_all(timeout=5)
     assert all(not p.is_running() for p in procs)
     assert not any(p in process._live for p in procs)
+
+
+def test_stale_data_dirs_are_swept_only_when_their_owner_is_dead(tmp_path):
+    import subprocess as sp
+
+    from pytest_frida.sites.local import sweep_stale_data_dirs
+
+    dead = sp.Popen(["true"])
+    dead.wait()
+    (tmp_path / "frida-kafka-dead").mkdir()
+    (tmp_path / "frida-kafka-dead" / "owner.pid").write_text(f"{dead.pid}\n")
+    (tmp_path / "frida-kafka-live").mkdir()
+    (tmp_path / "frida-kafka-live" / "owner.pid").write_text(f"{os.getpid()}\n")
+    (tmp_path / "frida-kafka-unknown").mkdir()  # no owner file: never ours to judge
+    removed = sweep_stale_data_dirs(tmp_path)
+    assert [p.name for p in removed] == ["frida-kafka-dead"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frida-kafka-live",
+                                                          "frida-kafka-unknown"]
