@@ -60,11 +60,29 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = build_settings(cli, ini)
     except SettingsError as exc:
         raise pytest.UsageError(f"pytest-frida: {exc}") from None
-    run = FridaRun(settings)
-    problem = run.check_compare_target()
-    if problem is not None:
-        raise pytest.UsageError(f"pytest-frida: {problem}")
+    workerinput = getattr(config, "workerinput", None)  # set on pytest-xdist workers
+    if workerinput is not None:
+        run = FridaRun(settings, run_id=workerinput.get("frida_run_id"),
+                       worker=str(workerinput.get("workerid", "worker")))
+    else:
+        run = FridaRun(settings)
+        problem = run.check_compare_target()
+        if problem is not None:
+            raise pytest.UsageError(f"pytest-frida: {problem}")
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(XdistController(run), "frida-xdist-controller")
     config.stash[RUN_KEY] = run
+
+
+class XdistController:
+    """pytest-xdist hooks, registered only where xdist is: hand the run id to workers, so
+    their reports land below the controller's run and merge into one."""
+
+    def __init__(self, run: FridaRun) -> None:
+        self.run = run
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["frida_run_id"] = self.run.run_id
 
 
 @pytest.hookimpl(trylast=True)

@@ -7,6 +7,7 @@ a session without capacity tests never starts a broker.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import secrets
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_frida.config import FridaSettings
-from pytest_frida.measure.result import StepResult
+from pytest_frida.measure.result import StepResult, step_from_dict
 from pytest_frida.progress import TerminalProgress
 from pytest_frida.report.compare import Change, compare
 from pytest_frida.report.history import (
@@ -61,11 +62,21 @@ def new_run_id() -> str:
     return f"{stamp}-{secrets.token_hex(2)}"
 
 
+WORKERS_DIR = "workers"
+
+
 class FridaRun:
-    def __init__(self, settings: FridaSettings) -> None:
+    """One run. Under pytest-xdist each worker has its own (with the controller's run id,
+    writing below `<run>/workers/<id>/`), and the controller merges their steps at the end."""
+
+    def __init__(self, settings: FridaSettings, run_id: str | None = None,
+                 worker: str | None = None) -> None:
         self.settings = settings
-        self.run_id = new_run_id()
+        self.run_id = run_id or new_run_id()
+        self.worker = worker
         self.run_dir = settings.report_dir / self.run_id
+        if worker is not None:
+            self.run_dir = self.run_dir / WORKERS_DIR / worker
         self.steps: list[StepResult] = []
         self.info = RunInfo(
             run_id=self.run_id, started_at=utc_now(), site=settings.site,
@@ -165,11 +176,14 @@ class FridaRun:
 
     def finish(self, interrupted: bool) -> None:
         self.stop_cluster()
+        self._merge_workers()
         if not self.steps and not self.run_dir.exists():
             return
         self.info.finished_at = utc_now()
         self.info.status = "interrupted" if interrupted else "finished"
         self.writer.write(self.info, self.steps)
+        if self.worker is not None:
+            return  # history, comparison and HTML are the controller's, over all workers
         entries = entries_for_run(self.info, self.steps)
         try:
             past = self.history.load()
@@ -181,6 +195,23 @@ class FridaRun:
             self.history.append(entries)
             past += entries
         self.writer.write_html(self.info, self.steps, past or [], self.changes)
+
+    def _merge_workers(self) -> None:
+        """On an xdist controller: take every worker's steps from its report (written after
+        each step, so a crashed worker's finished steps are there too)."""
+        workers = sorted((self.run_dir / WORKERS_DIR).glob("*/report.json"))
+        for path in workers:
+            try:
+                doc = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                self.problems.append(f"could not read worker report {path}: {exc}")
+                continue
+            self.steps += [step_from_dict(s) for s in doc.get("steps", [])]
+            self.info.cluster.setdefault("workers", {})[path.parent.name] = doc.get("cluster")
+            if doc.get("kafka_version"):
+                self.info.kafka_version = doc["kafka_version"]
+        if workers:
+            self.steps.sort(key=lambda s: (s.started_at, s.test))
 
     def _compare(self, past: list[HistoryEntry], entries: list[HistoryEntry]) -> None:
         if self.settings.compare is None:

@@ -184,3 +184,20 @@ def test_unreachable_influxdb_costs_no_measurement(pytester: pytest.Pytester,
                  f"--frida-influx=http://127.0.0.1:{port}/write?db=frida")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*could not send steps to InfluxDB*"])
+
+
+def test_xdist_workers_merge_into_one_report(pytester: pytest.Pytester, tmp_path: Path,
+                                             leak_check: None) -> None:
+    pytester.makepyfile(test_suite=SUITE.replace("[1, 4]", "[1, 2, 3, 4]"))
+    reports = tmp_path / "reports"
+    result = run(pytester, reports, "-n", "2", "--frida-slo=p99<=2s")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*frida capacity report*",
+                                 "*capacity limit of test_suite.py::test_ingest: at least 4*"])
+    (run_dir,) = [p for p in reports.iterdir() if p.is_dir()]  # one run, not one per worker
+    assert sorted(p.name for p in (run_dir / "workers").iterdir()) == ["gw0", "gw1"]
+    report = json.loads((run_dir / "report.json").read_text())
+    assert sorted(s["producers"] for s in report["steps"]) == [1, 2, 3, 4]
+    assert sorted(report["cluster"]["workers"]) == ["gw0", "gw1"]
+    history = (reports / "history.jsonl").read_text().splitlines()
+    assert len(history) == 1 and json.loads(history[0])["limit"]["limit"] == 4
