@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from pytest_frida.config import FridaSettings, StepPlan
+from pytest_frida.faults import FaultPlan
 from pytest_frida.measure.result import StepResult
 from pytest_frida.search import CapacitySearch
 from pytest_frida.session import FridaRun
@@ -22,9 +23,10 @@ class Step:
     SLO check the plugin makes after the test body."""
 
     def __init__(self, run: FridaRun, runner: StepRunner, item: pytest.Item, plan: StepPlan,
-                 producers: int) -> None:
+                 producers: int, faults: FaultPlan | None = None) -> None:
         self._run, self._runner, self._item = run, runner, item
         self.plan, self.producers = plan, producers
+        self.faults = faults
 
     def run(self) -> StepResult:
         """Run the step; in search mode (--frida-search) run the whole search and return the
@@ -47,7 +49,8 @@ class Step:
         progress = self._run.progress
         try:
             result = self._runner.run(self._item.nodeid, self.plan, producers,
-                                      progress=progress)
+                                      progress=progress,
+                                      faults=self.faults.events if self.faults else ())
         finally:
             if progress is not None:
                 progress.clear()
@@ -103,7 +106,15 @@ def frida_step(request: pytest.FixtureRequest, frida_producers: int) -> Step:
     plan = run.settings.plan_for(dict(marker.kwargs) if marker else {})
     # asked for only now, so a test without a marker fails before any broker starts
     runner: StepRunner = request.getfixturevalue("frida_runner")
-    return Step(run, runner, item, plan, frida_producers)
+    faults = request.getfixturevalue("frida_faults") if "frida_faults" in request.fixturenames \
+        else None
+    return Step(run, runner, item, plan, frida_producers, faults)
+
+
+@pytest.fixture
+def frida_faults() -> FaultPlan:
+    """Faults to inject during this test's step: `frida_faults.at(3, "kill", broker=1)`."""
+    return FaultPlan()
 
 
 @pytest.fixture

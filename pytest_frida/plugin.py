@@ -14,6 +14,7 @@ from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by i
     STEPS_KEY,
     frida_bootstrap,
     frida_cluster,
+    frida_faults,
     frida_producers,
     frida_result,
     frida_runner,

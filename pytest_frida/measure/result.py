@@ -48,6 +48,8 @@ class StepResult:
     generator_rss_mib: float = 0.0
     generator_bound: bool = False
     notes: list[str] = field(default_factory=list)
+    #: faults injected during the step: planned and actual time, action, broker, outcome
+    faults: list[dict[str, Any]] = field(default_factory=list)
     verdicts: list[ClauseVerdict] = field(default_factory=list)
     verdict: str = "error"
     error: str | None = None

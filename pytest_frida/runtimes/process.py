@@ -101,6 +101,10 @@ class ManagedProcess:
                 self._log = None
         return self.popen.returncode
 
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Send `sig` to the whole process group (pause/resume/kill on purpose)."""
+        self._signal_group(sig)
+
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, sig)

@@ -16,6 +16,32 @@ class BrokerInfo:
     port: int
 
 
+class BrokerFaults(ABC):
+    """What a site can do to its brokers on purpose. `down` holds the nodes taken down
+    deliberately, so a health check does not count them as failures."""
+
+    def __init__(self) -> None:
+        self.down: set[int] = set()
+
+    def apply(self, action: str, broker: int) -> None:
+        getattr(self, action)(broker)
+
+    @abstractmethod
+    def kill(self, broker: int) -> None: ...
+
+    @abstractmethod
+    def stop(self, broker: int) -> None: ...
+
+    @abstractmethod
+    def restart(self, broker: int) -> None: ...
+
+    @abstractmethod
+    def pause(self, broker: int) -> None: ...
+
+    @abstractmethod
+    def resume(self, broker: int) -> None: ...
+
+
 @dataclass
 class Cluster:
     """A running Kafka cluster as the workload and the report see it."""
@@ -33,6 +59,8 @@ class Cluster:
     details: dict[str, object] = field(default_factory=dict)
     #: None while every broker answers, else what is wrong (checked after each step)
     health: Callable[[], str | None] = lambda: None
+    #: fault injection, where the site supports it
+    faults: BrokerFaults | None = None
 
 
 class Site(ABC):

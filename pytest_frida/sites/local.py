@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -28,10 +29,11 @@ from pytest_frida.kafka.server_config import (
 )
 from pytest_frida.runtimes.agents import LocalAgentLauncher
 from pytest_frida.runtimes.process import ManagedProcess
-from pytest_frida.sites.base import BrokerInfo, Cluster, Site
+from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
 
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_S = 120.0
+HEALTH_GRACE_S = 20.0
 DATA_DIR_PREFIX = "frida-kafka-"
 _OWNER_FILE = "owner.pid"
 
@@ -82,7 +84,9 @@ class LocalSite(Site):
         self.settings = settings
         self.run_dir = run_dir
         self.servers: list[ManagedProcess] = []
+        self._commands: dict[int, tuple[list[str], Path]] = {}
         self._data_dir: Path | None = None
+        self.faults = _LocalFaults(self)
 
     def start(self) -> Cluster:
         started = time.monotonic()
@@ -114,11 +118,10 @@ class LocalSite(Site):
                 raise KafkaSetupError(f"formatting storage of broker {node.node_id} failed:"
                                       f"\n{out.strip()[-2000:]}")
         for node, props, log4j, _ in formats:
-            self.servers.append(ManagedProcess(
-                f"broker-{node.node_id}",
+            self._commands[node.node_id] = (
                 commands.kafka_server(java.executable, dist, props, log4j),
-                log_path=log_root / f"broker-{node.node_id}" / "stdout.log",
-            ))
+                log_root / f"broker-{node.node_id}" / "stdout.log")
+            self.servers.append(self._launch(node.node_id))
         bootstrap = ",".join(f"{n.host}:{n.broker_port}" for n in nodes)
         wait_until_ready(bootstrap, count, READY_TIMEOUT_S, self._first_dead)
         return Cluster(
@@ -132,20 +135,28 @@ class LocalSite(Site):
             details={"kafka_source": dist.source, "java": java.version,
                      "kafka_libs": str(dist.libs)},
             health=lambda: self._health(bootstrap, count),
+            faults=self.faults,
         )
+
+    def _launch(self, node_id: int) -> ManagedProcess:
+        argv, log_path = self._commands[node_id]
+        return ManagedProcess(f"broker-{node_id}", argv, log_path=log_path)
 
     def _health(self, bootstrap: str, expected: int) -> str | None:
         dead = self._first_dead()
         if dead:
             return dead
-        answering = len(describe_brokers(bootstrap, timeout_s=5.0))
-        if answering < expected:
-            return f"{answering} of {expected} brokers answer a metadata request"
+        wanted = expected - len(self.faults.down)
+        deadline = time.monotonic() + HEALTH_GRACE_S  # a just-restarted broker may be rejoining
+        while (answering := len(describe_brokers(bootstrap, timeout_s=5.0))) < wanted:
+            if time.monotonic() > deadline:
+                return f"{answering} of {wanted} brokers answer a metadata request"
+            time.sleep(0.5)
         return None
 
     def _first_dead(self) -> str | None:
-        for server in self.servers:
-            if not server.is_running():
+        for node_id, server in enumerate(self.servers):
+            if not server.is_running() and node_id not in self.faults.down:
                 return f"{server.name} (exit code {server.returncode}):\n{server.log_tail()}"
         return None
 
@@ -156,3 +167,42 @@ class LocalSite(Site):
         if self._data_dir is not None:
             shutil.rmtree(self._data_dir, ignore_errors=True)
             self._data_dir = None
+
+
+class _LocalFaults(BrokerFaults):
+    """Faults on local broker processes: signals to their process groups, and a restart
+    with the same command line (storage stays, so the node rejoins as itself)."""
+
+    def __init__(self, site: LocalSite) -> None:
+        super().__init__()
+        self.site = site
+
+    def _server(self, broker: int) -> ManagedProcess:
+        if not 0 <= broker < len(self.site.servers):
+            raise ValueError(f"no broker {broker}; brokers are 0..{len(self.site.servers) - 1}")
+        return self.site.servers[broker]
+
+    def kill(self, broker: int) -> None:
+        self.down.add(broker)
+        server = self._server(broker)
+        server.send_signal(signal.SIGKILL)
+        server.popen.wait(10)
+
+    def stop(self, broker: int) -> None:
+        self.down.add(broker)
+        self._server(broker).stop(timeout=30)
+
+    def restart(self, broker: int) -> None:
+        server = self._server(broker)
+        if server.is_running():
+            server.stop(timeout=30)
+        self.site.servers[broker] = self.site._launch(broker)
+        self.down.discard(broker)
+
+    def pause(self, broker: int) -> None:
+        self.down.add(broker)
+        self._server(broker).send_signal(signal.SIGSTOP)
+
+    def resume(self, broker: int) -> None:
+        self._server(broker).send_signal(signal.SIGCONT)
+        self.down.discard(broker)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pytest_frida.config import StepPlan
+from pytest_frida.faults import FaultEvent
 from pytest_frida.measure.accounting import ProducerReport, SequenceTracker, account
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.measure.result import StepResult
@@ -57,7 +59,8 @@ class StepRunner:
         self._steps = 0
 
     def run(self, test: str, plan: StepPlan, producers: int,
-            progress: ProgressFn | None = None) -> StepResult:
+            progress: ProgressFn | None = None,
+            faults: Sequence[FaultEvent] = ()) -> StepResult:
         self._steps += 1
         result = StepResult(
             test=test, producers=producers, rate_per_producer=plan.rate,
@@ -68,7 +71,7 @@ class StepRunner:
         agents: list[AgentHandle] = []
         try:
             self.create_topic(topic, plan.partitions)
-            self._measure(result, plan, producers, topic, agents, progress)
+            self._measure(result, plan, producers, topic, agents, progress, faults)
         except (AgentError, RuntimeError, OSError) as exc:
             result.verdict = "error"
             result.error = str(exc)
@@ -86,7 +89,8 @@ class StepRunner:
         return result
 
     def _measure(self, result: StepResult, plan: StepPlan, producers: int, topic: str,
-                 agents: list[AgentHandle], progress: ProgressFn | None) -> None:
+                 agents: list[AgentHandle], progress: ProgressFn | None,
+                 faults: Sequence[FaultEvent] = ()) -> None:
         launcher = self.cluster.launcher
         common: dict[str, Any] = {
             "bootstrap": self.cluster.bootstrap, "topic": topic, "client": self.client,
@@ -110,6 +114,7 @@ class StepRunner:
         t0_ns = time.time_ns() + int(START_LEAD_S * 1e9)
         for agent in agents:
             agent.send({"cmd": "start", "t0_ns": t0_ns})
+        timers = self._schedule_faults(result, faults, t0_ns)
         budget = START_LEAD_S + plan.warmup + plan.duration + 60.0
         deadline = time.monotonic() + budget
         produced = []
@@ -123,12 +128,42 @@ class StepRunner:
                         raise
                     if progress is not None:
                         progress(self._progress_line(producer_agents, consumer, t0_ns, plan))
+        for timer in timers:  # a fault planned after the producers finished never fires
+            timer.cancel()
         reports = {int(pid): ProducerReport(r["sent"], r["not_acked"])
                    for res in produced for pid, r in res["producers"].items()}
         expected = {pid: rep.sent - len(rep.not_acked) for pid, rep in reports.items()}
         consumer.send({"cmd": "drain", "expected": expected, "timeout": 15})
         consumed = consumer.wait_for("result", 30.0)
         self._merge(result, plan, produced, consumed, reports)
+
+    def _schedule_faults(self, result: StepResult, faults: Sequence[FaultEvent],
+                         t0_ns: int) -> list[threading.Timer]:
+        if faults and self.cluster.faults is None:
+            raise RuntimeError(f"the {self.cluster.site} site cannot inject faults")
+        injector = self.cluster.faults
+        timers = []
+        for event in faults:
+            def fire(event: FaultEvent = event) -> None:
+                at = (time.time_ns() - t0_ns) / 1e9
+                try:
+                    assert injector is not None
+                    injector.apply(event.action, event.broker)
+                    outcome = "done"
+                except Exception as exc:  # recorded, and the step goes on
+                    outcome = f"failed: {exc}"
+                result.faults.append({"planned_s": event.at_s, "at_s": round(at, 3),
+                                      "action": event.action, "broker": event.broker,
+                                      "outcome": outcome})
+                result.notes.append(f"fault at +{at:.1f}s: {event.action} broker-{event.broker}"
+                                    f" ({outcome})")
+
+            delay = max(0.0, (t0_ns - time.time_ns()) / 1e9 + event.at_s)
+            timer = threading.Timer(delay, fire)
+            timer.daemon = True
+            timer.start()
+            timers.append(timer)
+        return timers
 
     @staticmethod
     def _partial_counts(agents: list[AgentHandle]) -> dict[str, int]:
