@@ -36,7 +36,7 @@ SCRIPT = {
 class FakeRunner:
     """Stands in for StepRunner: returns a hand-built result instead of measuring."""
 
-    def run(self, test, plan, producers, progress=None):
+    def run(self, test, plan, producers, progress=None, faults=()):
         verdict, p99, lost = SCRIPT[producers]
         step = StepResult(
             test=test, producers=producers, rate_per_producer=plan.rate,
