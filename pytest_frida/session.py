@@ -91,7 +91,6 @@ class FridaRun:
                 "search": str(settings.search) if settings.search else None,
             },
         )
-        self.info.commit = current_commit()
         self.writer = ReportWriter(self.run_dir)
         self._site: Site | None = None
         self._cluster: Cluster | None = None
@@ -119,6 +118,7 @@ class FridaRun:
             raise RuntimeError(self.cluster_error)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         install_exit_handlers()  # from here on there is something to clean up
+        self._note_commit()
         self._site = create_site(self.settings, self.run_dir)
         try:
             self._cluster = self._site.start()
@@ -137,6 +137,11 @@ class FridaRun:
         }
         self.writer.write(self.info, self.steps)
         return c
+
+    def _note_commit(self) -> None:
+        """Ask git once, and only for a run that reports (not at every pytest start)."""
+        if self.info.commit is None:
+            self.info.commit = current_commit()
 
     def check_compare_target(self) -> str | None:
         """Before anything runs: a compare request needs a readable history that has the
@@ -179,6 +184,7 @@ class FridaRun:
         self._merge_workers()
         if not self.steps and not self.run_dir.exists():
             return
+        self._note_commit()
         self.info.finished_at = utc_now()
         self.info.status = "interrupted" if interrupted else "finished"
         self.writer.write(self.info, self.steps)

@@ -65,15 +65,21 @@ class BenchReport:
     finished_at: str = ""
 
 
+@dataclass(frozen=True)
+class KafkaTools:
+    """Java and the Kafka jars the broker runs from: Kafka's own tools come from them too."""
+
+    java: Path
+    dist: distribution.KafkaDistribution
+
+
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
 def measure_throughput(cluster: Cluster, settings: FridaSettings, runner: StepRunner,
-                       cfg: BenchConfig, say: Say) -> dict[str, Any]:
+                       tools: KafkaTools, cfg: BenchConfig, say: Say) -> dict[str, Any]:
     """One producer agent, unthrottled, against ProducerPerformance on its own topic."""
-    dist = distribution.resolve(settings.kafka_version, settings.kafka_home)
-    java = java_runtime(dist.version)
     say(f"throughput: harness, 1 producer, {cfg.throughput_seconds:g}s unthrottled ...")
     runner.create_topic("bench-throughput-harness", 1)
     agent = cluster.launcher.launch("bench-throughput", {
@@ -93,7 +99,7 @@ def measure_throughput(cluster: Cluster, settings: FridaSettings, runner: StepRu
     load_harness = _load()
     say(f"throughput: harness {harness_rate:,.0f} msg/s; now ProducerPerformance ...")
     runner.create_topic("bench-throughput-kafka", 1)
-    perf = kafka_tools.producer_performance(java.executable, dist, cluster.bootstrap,
+    perf = kafka_tools.producer_performance(tools.java, tools.dist, cluster.bootstrap,
                                             "bench-throughput-kafka", cfg.perf_records,
                                             RECORD_SIZE, THROUGHPUT_PROPS)
     say(f"throughput: ProducerPerformance {perf.records_per_s:,.0f} msg/s")
@@ -112,10 +118,8 @@ def measure_throughput(cluster: Cluster, settings: FridaSettings, runner: StepRu
     }
 
 
-def measure_latency_floor(settings: FridaSettings, runner: StepRunner, cfg: BenchConfig,
+def measure_latency_floor(runner: StepRunner, tools: KafkaTools, cfg: BenchConfig,
                           say: Say) -> dict[str, Any]:
-    dist = distribution.resolve(settings.kafka_version, settings.kafka_home)
-    java = java_runtime(dist.version)
     say(f"latency floor: harness, 1 producer at {cfg.latency_rate:g} msg/s ...")
     plan = StepPlan(producers=(1,), rate=cfg.latency_rate, duration=cfg.latency_seconds,
                     warmup=2.0, message_size=RECORD_SIZE, slo=parse_slo("p99<=1s"),
@@ -125,7 +129,7 @@ def measure_latency_floor(settings: FridaSettings, runner: StepRunner, cfg: Benc
         raise RuntimeError(f"latency floor step failed: {step.error}")
     say("latency floor: now EndToEndLatency ...")
     runner.create_topic("bench-e2e-kafka", 1)
-    e2e = kafka_tools.end_to_end_latency(java.executable, dist, runner.cluster.bootstrap,
+    e2e = kafka_tools.end_to_end_latency(tools.java, tools.dist, runner.cluster.bootstrap,
                                          "bench-e2e-kafka", cfg.e2e_records, "1", RECORD_SIZE)
     p50, p99 = step.latency["p50"] or 0.0, step.latency["p99"] or 0.0
     mean = step.latency["mean"] or 0.0
@@ -192,8 +196,10 @@ def run_bench(cfg: BenchConfig, say: Say = lambda s: print(s, file=sys.stderr)) 
         cluster = site.start()
         report.kafka_version = cluster.kafka_version
         runner = StepRunner(cluster, "bench", settings.client, settings.workers)
-        report.throughput = measure_throughput(cluster, settings, runner, cfg, say)
-        report.latency_floor = measure_latency_floor(settings, runner, cfg, say)
+        dist = distribution.resolve(settings.kafka_version, settings.kafka_home)
+        tools = KafkaTools(java_runtime(dist.version).executable, dist)
+        report.throughput = measure_throughput(cluster, settings, runner, tools, cfg, say)
+        report.latency_floor = measure_latency_floor(runner, tools, cfg, say)
         report.density = measure_density(runner, cfg, say)
     finally:
         site.stop()

@@ -6,6 +6,7 @@ dashboard that reads the measurement written here (`frida_step`).
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 
@@ -48,8 +49,6 @@ class InfluxExporter:
     def send(self, info: RunInfo, step: StepResult) -> str | None:
         """POST one step; returns a problem description instead of raising (an unreachable
         InfluxDB must not cost the measurements, which are in the report anyway)."""
-        import time
-
         body = (line_protocol(info, step, time.time_ns()) + "\n").encode()
         request = urllib.request.Request(self.url, data=body, method="POST",
                                          headers={"Content-Type": "text/plain"})
