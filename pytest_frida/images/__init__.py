@@ -1,0 +1,19 @@
+"""Container images without a registry: build them here, copy them to nodes.
+
+    frida/base:bookworm   debootstrap + docker import
+    frida/kafka:<version> the resolved Kafka jars, apache/kafka's env contract
+    frida/agent:<version> this package and its client drivers
+"""
+
+from __future__ import annotations
+
+from pytest_frida import __version__
+
+BASE_IMAGE = "frida/base:bookworm"
+AGENT_IMAGE = f"frida/agent:{__version__}"
+#: the label holding a hash of what went into an image, to tell a stale one
+RECIPE_LABEL = "frida.recipe"
+
+
+def kafka_image(version: str) -> str:
+    return f"frida/kafka:{version}"

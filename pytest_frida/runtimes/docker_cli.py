@@ -1,0 +1,106 @@
+"""The `docker` command line, with timeouts and errors that say what to do.
+
+The CLI rather than the Python SDK: stacks (`docker stack deploy`) exist only in the CLI,
+`-H ssh://host` reaches remote daemons without extra code, and every call here is one a
+person can repeat by hand when something goes wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Sequence
+from typing import IO, Any
+
+DEFAULT_TIMEOUT_S = 60.0
+PING_TIMEOUT_S = 10.0
+
+
+class DockerError(RuntimeError):
+    """A docker command failed or timed out; the message names the command and what to do."""
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+class DockerCli:
+    """Runs `docker [-H host] ...` against one daemon."""
+
+    def __init__(self, host: str | None = None) -> None:
+        self.host = host
+        exe = shutil.which("docker")
+        if exe is None:
+            raise DockerError("the docker command is not installed; install Docker"
+                              " (Debian: apt-get install docker.io)")
+        self.exe = exe
+
+    def argv(self, *args: str) -> list[str]:
+        return [self.exe, *(("-H", self.host) if self.host else ()), *args]
+
+    @property
+    def where(self) -> str:
+        return self.host or "the default Docker daemon"
+
+    def run(self, *args: str, timeout: float = DEFAULT_TIMEOUT_S, check: bool = True,
+            stdin: IO[bytes] | None = None, input_text: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        """Run one command; DockerError (with docker's own last line) when it fails."""
+        cmd = self.argv(*args)
+        try:
+            if stdin is not None:
+                done_bytes = subprocess.run(cmd, stdin=stdin, capture_output=True,
+                                            timeout=timeout, check=False)
+                done = subprocess.CompletedProcess(
+                    cmd, done_bytes.returncode, done_bytes.stdout.decode(errors="replace"),
+                    done_bytes.stderr.decode(errors="replace"))
+            else:
+                done = subprocess.run(cmd, input=input_text, capture_output=True, text=True,
+                                      timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise DockerError(f"`docker {' '.join(args[:3])}` on {self.where} did not finish"
+                              f" within {timeout:.0f}s") from exc
+        if check and done.returncode != 0:
+            raise DockerError(f"`docker {' '.join(args[:3])}` failed on {self.where}:"
+                              f" {_first_line(done.stderr) or _first_line(done.stdout)}")
+        return done
+
+    def ping(self) -> str:
+        """The daemon's version; DockerError naming what to do when none answers."""
+        try:
+            done = self.run("version", "--format", "{{.Server.Version}}",
+                            timeout=PING_TIMEOUT_S, check=False)
+        except DockerError as exc:
+            raise DockerError(f"no Docker daemon answers at {self.where} within"
+                              f" {PING_TIMEOUT_S:.0f}s; start one (dockerd) or set DOCKER_HOST"
+                              ) from exc
+        if done.returncode != 0 or not done.stdout.strip():
+            raise DockerError(f"no Docker daemon answers at {self.where}"
+                              f" ({_first_line(done.stderr)}); start one (dockerd) or set"
+                              " DOCKER_HOST")
+        return done.stdout.strip()
+
+    def inspect(self, kind: str, names: Sequence[str]) -> list[dict[str, Any]]:
+        """`docker <kind> inspect` of existing objects (missing ones are left out)."""
+        if not names:
+            return []
+        done = self.run(kind, "inspect", *names, check=False)
+        try:
+            found = json.loads(done.stdout or "[]")
+        except ValueError:
+            return []
+        return [item for item in found if isinstance(item, dict)]
+
+    def image_label(self, image: str, label: str) -> str | None:
+        """A label of a local image, '' when the image has no such label, None if absent."""
+        found = self.inspect("image", [image])
+        if not found:
+            return None
+        labels = (found[0].get("Config") or {}).get("Labels") or {}
+        return str(labels.get(label, ""))
+
+    def lines(self, *args: str, timeout: float = DEFAULT_TIMEOUT_S) -> list[str]:
+        out = self.run(*args, timeout=timeout).stdout
+        return [line for line in out.splitlines() if line.strip()]

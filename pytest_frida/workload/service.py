@@ -1,0 +1,155 @@
+"""The agent image's entry point: a replica of the producer or consumer service.
+
+FRIDA_MODE=standby (what pytest-frida deploys): the replica idles until SIGTERM; the
+controller starts agents in it with `docker exec -i ... python -m pytest_frida.workload.agent`
+and speaks the usual JSON lines with them.
+
+FRIDA_MODE=run (a stack deployed by hand): the replica runs one step configured by
+environment, prints a JSON summary line to stdout (`docker service logs`) and exits.
+    FRIDA_ROLE producer|consumer   FRIDA_BOOTSTRAP kafka-1:9092    FRIDA_TOPIC frida
+    FRIDA_PRODUCERS per replica    FRIDA_RATE msg/s per producer   FRIDA_DURATION s
+    FRIDA_WARMUP s                 FRIDA_MESSAGE_SIZE bytes        FRIDA_CLIENT confluent
+    FRIDA_SLOT the task slot (1..n), so producer ids of replicas never overlap
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from typing import IO, Any
+
+from pytest_frida.measure.histogram import LatencyHistogram
+
+START_LEAD_S = 2.0
+
+
+class ServiceConfigError(ValueError):
+    """A FRIDA_* variable is missing or malformed."""
+
+
+def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str:
+    value = env.get(name, default)
+    if value is None or value == "":
+        raise ServiceConfigError(f"{name} is not set")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: str, kind: type = float) -> Any:
+    raw = _get(env, name, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ServiceConfigError(f"{name}={raw!r} is not a {kind.__name__}") from None
+    if value < 0:
+        raise ServiceConfigError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+def agent_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """The agent config a run-mode replica uses, from its environment."""
+    role = _get(env, "FRIDA_ROLE")
+    if role not in ("producer", "consumer"):
+        raise ServiceConfigError(f"FRIDA_ROLE={role!r}: expected producer or consumer")
+    duration = _number(env, "FRIDA_DURATION", "60")
+    warmup = _number(env, "FRIDA_WARMUP", "5")
+    config: dict[str, Any] = {
+        "role": role, "bootstrap": _get(env, "FRIDA_BOOTSTRAP", "kafka-1:9092"),
+        "topic": _get(env, "FRIDA_TOPIC", "frida"), "client": _get(env, "FRIDA_CLIENT",
+                                                                   "confluent"),
+        "warmup": warmup, "duration": duration,
+    }
+    if role == "producer":
+        count = _number(env, "FRIDA_PRODUCERS", "1", int)
+        slot = _number(env, "FRIDA_SLOT", "1", int)
+        if count < 1 or slot < 1:
+            raise ServiceConfigError("FRIDA_PRODUCERS and FRIDA_SLOT must be at least 1")
+        config.update(first_producer=(slot - 1) * count, producer_count=count,
+                      total_producers=slot * count, rate=_number(env, "FRIDA_RATE", "10"),
+                      message_size=_number(env, "FRIDA_MESSAGE_SIZE", "100", int),
+                      producer_settings={})
+    return config
+
+
+class _Agent:
+    """An agent child process driven the way the controller drives it."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "pytest_frida.workload.agent"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.send(config)
+
+    def send(self, message: dict[str, Any]) -> None:
+        stdin: IO[str] | None = self.proc.stdin
+        assert stdin is not None
+        stdin.write(json.dumps(message) + "\n")
+        stdin.flush()
+
+    def wait_for(self, event: str) -> dict[str, Any]:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        for line in stdout:
+            try:
+                got = json.loads(line)
+            except ValueError:
+                continue
+            if got.get("event") == "error":
+                raise RuntimeError(got.get("message"))
+            if got.get("event") == event:
+                return dict(got)
+        raise RuntimeError(f"agent exited before {event!r}")
+
+
+def run_once(env: Mapping[str, str]) -> dict[str, Any]:
+    """One step of this replica's role; the summary it prints."""
+    config = agent_config(env)
+    agent = _Agent(config)
+    agent.wait_for("ready")
+    agent.send({"cmd": "start", "t0_ns": time.time_ns() + int(START_LEAD_S * 1e9)})
+    if config["role"] == "producer":
+        res = agent.wait_for("result")
+        summary = {"role": "producer", "sent": sum(p["sent"] for p in res["producers"].values()),
+                   "acked_in_window": res["acked_in_window"],
+                   "achieved_rate": res["acked_in_window"] / max(config["duration"], 1e-9)}
+    else:
+        time.sleep(START_LEAD_S + config["warmup"] + config["duration"] + 5)
+        agent.send({"cmd": "drain", "expected": {}, "timeout": 1})
+        res = agent.wait_for("result")
+        e2e = LatencyHistogram.decode(res["e2e"]).summary_ms()
+        summary = {"role": "consumer", "received_in_window": res["received_in_window"],
+                   "latency_ms": e2e}
+    if agent.proc.stdin is not None:
+        agent.proc.stdin.close()
+    agent.proc.wait(30)
+    return summary
+
+
+def main(env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    mode = env.get("FRIDA_MODE", "standby")
+    if mode == "standby":
+        print(f"frida agent replica on {os.uname().nodename}: standby", flush=True)
+        stop.wait()
+        return 0
+    if mode != "run":
+        print(f"FRIDA_MODE={mode!r}: expected standby or run", file=sys.stderr)
+        return 2
+    try:
+        summary = run_once(env)
+    except (ServiceConfigError, RuntimeError) as exc:
+        print(f"frida agent replica: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
