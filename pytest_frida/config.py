@@ -22,7 +22,7 @@ from pytest_frida.search import SearchSpec, SearchSpecError, parse_search
 from pytest_frida.workload.drivers import CLIENTS, load_driver
 from pytest_frida.workload.drivers.base import DriverConfigError
 
-KNOWN_SITES = ("local",)
+KNOWN_SITES = ("local", "docker", "swarm")
 KNOWN_CLIENTS = CLIENTS
 DEFAULT_SLO = "p99<=250ms, loss==0"
 
@@ -70,6 +70,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("compare-fail", "fail the session on regressions past thresholds, e.g."
            " capacity:10%,p99:20% (compares with the previous run unless --frida-compare"
            " names one)", ""),
+    Option("kafka-image", "Kafka image for the docker and swarm sites (apache/kafka's env"
+           " contract); default apache/kafka:<kafka-version> if present, else the"
+           " frida/kafka:<kafka-version> that `frida images build` makes", ""),
+    Option("producers-per-replica", "swarm site: logical producers per producer service"
+           " replica", "10"),
     Option("influx", "also send each step to InfluxDB (1.x write endpoint), e.g."
            " http://127.0.0.1:8086/write?db=frida", ""),
 )
@@ -115,6 +120,10 @@ class FridaSettings:
     compare: str | None = None
     compare_fail: tuple[Threshold, ...] = ()
     influx_url: str | None = None
+    #: docker/swarm: the Kafka image, or None for the default choice
+    kafka_image: str | None = None
+    #: swarm: logical producers per replica of the producer service
+    producers_per_replica: int = 10
 
     def plan_for(self, marker_kwargs: dict[str, Any]) -> StepPlan:
         """Merge a capacity marker's arguments into the session defaults."""
@@ -356,7 +365,14 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     if influx is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", influx):
         raise SettingsError(f"{flag('influx')}={influx!r}: expected an http(s) URL such as"
                             " http://127.0.0.1:8086/write?db=frida")
+    image = value("kafka-image") or None
+    if image is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", image):
+        raise SettingsError(f"{flag('kafka-image')}={image!r}: expected an image reference"
+                            " such as apache/kafka:4.4.0")
     return FridaSettings(
+        kafka_image=image,
+        producers_per_replica=_positive_int(value("producers-per-replica"),
+                                            flag("producers-per-replica")),
         compare=compare,
         compare_fail=thresholds,
         influx_url=influx,

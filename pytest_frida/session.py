@@ -119,7 +119,8 @@ class FridaRun:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         install_exit_handlers()  # from here on there is something to clean up
         self._note_commit()
-        self._site = create_site(self.settings, self.run_dir)
+        instance = f"{self.run_id}-{self.worker}" if self.worker else self.run_id
+        self._site = create_site(self.settings, self.run_dir, instance)
         try:
             self._cluster = self._site.start()
         except BaseException as exc:

@@ -8,10 +8,18 @@ from pytest_frida.config import FridaSettings
 from pytest_frida.sites.base import Site
 
 
-def create_site(settings: FridaSettings, run_dir: Path) -> Site:
+def create_site(settings: FridaSettings, run_dir: Path, run_id: str) -> Site:
     """The site named by --frida-site (names are validated in config already)."""
     if settings.site == "local":
         from pytest_frida.sites.local import LocalSite
 
         return LocalSite(settings, run_dir)
+    if settings.site == "docker":
+        from pytest_frida.sites.docker import DockerSite
+
+        return DockerSite(settings, run_dir, run_id)
+    if settings.site == "swarm":
+        from pytest_frida.sites.swarm import SwarmSite
+
+        return SwarmSite(settings, run_dir, run_id)
     raise ValueError(f"unknown site {settings.site!r}")  # config rejects this earlier

@@ -26,7 +26,7 @@ import pytest_frida.session as _session
 _original_create_site = _session.create_site
 
 
-def _refuse_site(settings, run_dir):
+def _refuse_site(settings, run_dir, run_id):
     Path(__file__).with_name("BROKER_STARTED").write_text(str(run_dir))
     raise RuntimeError("a plugin test tried to start a broker")
 

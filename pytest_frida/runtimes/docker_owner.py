@@ -1,0 +1,75 @@
+"""Which Docker objects belong to which pytest, so a killed run's leftovers can be removed.
+
+Every container, network and service a run creates carries `frida.run`, `frida.owner-host`
+and `frida.owner-pid` labels. A pytest killed outright (SIGKILL) cannot clean up; the next
+run on the same host removes objects whose owner process is gone. Objects of live runs,
+of other hosts, or without labels are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pytest_frida.runtimes.docker_cli import DockerCli
+
+RUN_LABEL = "frida.run"
+HOST_LABEL = "frida.owner-host"
+PID_LABEL = "frida.owner-pid"
+
+
+def owner_labels(run_id: str) -> dict[str, str]:
+    return {RUN_LABEL: run_id, HOST_LABEL: socket.gethostname(), PID_LABEL: str(os.getpid())}
+
+
+def label_args(labels: dict[str, str], flag: str = "--label") -> list[str]:
+    out: list[str] = []
+    for key, value in labels.items():
+        out += [flag, f"{key}={value}"]
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _orphaned(labels: dict[str, str]) -> bool:
+    if labels.get(HOST_LABEL) != socket.gethostname():
+        return False
+    try:
+        return not _alive(int(labels.get(PID_LABEL, "")))
+    except ValueError:
+        return False
+
+
+def sweep_orphans(docker: DockerCli) -> list[str]:
+    """Remove services, containers and networks whose owning pytest on this host is dead."""
+    removed: list[str] = []
+    for kind, listing in (("service", ("service", "ls", "-q")),
+                          ("container", ("ps", "-aq")),
+                          ("network", ("network", "ls", "-q"))):
+        if kind == "service" and not swarm_manager(docker):
+            continue
+        ids = docker.lines(*listing, "--filter", f"label={RUN_LABEL}")
+        for item in docker.inspect(kind, ids):
+            spec = item.get("Spec") or {}
+            labels = (spec.get("Labels") if kind == "service" else
+                      (item.get("Config") or {}).get("Labels") if kind == "container" else
+                      item.get("Labels")) or {}
+            if _orphaned(labels):
+                rm = {"service": ("service", "rm"), "container": ("rm", "-f"),
+                      "network": ("network", "rm")}[kind]
+                if docker.run(*rm, str(item["Id"]), check=False).returncode == 0:
+                    removed.append(f"{kind} {spec.get('Name') or item.get('Name') or item['Id']}")
+    return removed
+
+
+def swarm_manager(docker: DockerCli) -> bool:
+    out = docker.run("info", "--format", "{{.Swarm.ControlAvailable}}", check=False).stdout
+    return out.strip() == "true"

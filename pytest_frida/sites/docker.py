@@ -1,0 +1,186 @@
+"""The `docker` site: Kafka nodes in containers (testcontainers), agents as local processes.
+
+Each run gets its own network and containers, labelled with the run and its owner process;
+everything is removed at the end, and leftovers of a killed run are removed at the next
+start. Broker logs are copied into the run's report directory before the containers go.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from pytest_frida.config import FridaSettings
+from pytest_frida.images import kafka_image
+from pytest_frida.kafka.errors import KafkaSetupError
+from pytest_frida.kafka.readiness import describe_brokers, wait_until_ready
+from pytest_frida.kafka.server_config import new_cluster_id
+from pytest_frida.runtimes.agents import LocalAgentLauncher
+from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
+from pytest_frida.runtimes.docker_owner import owner_labels, sweep_orphans
+from pytest_frida.runtimes.kafka_container import ApacheKafkaContainer, Network
+from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
+from pytest_frida.sites.local import free_ports
+
+START_TIMEOUT_S = 120.0
+HEALTH_GRACE_S = 20.0
+
+
+def choose_kafka_image(docker: DockerCli, explicit: str | None, version: str) -> str:
+    """The image to run: the one asked for, else apache/kafka:<version>, else our own build.
+
+    Never pulls: tests and testbeds without a registry must fail fast and say what to do.
+    """
+    candidates = [explicit] if explicit else [f"apache/kafka:{version}", kafka_image(version)]
+    for image in candidates:
+        if docker.inspect("image", [image]):
+            return image
+    if explicit:
+        raise KafkaSetupError(f"image {explicit} is not on {docker.where} (pytest-frida never"
+                              " pulls): docker load it, or run `frida images build` and pass"
+                              f" --frida-kafka-image={kafka_image(version)}")
+    raise KafkaSetupError(f"neither apache/kafka:{version} nor {kafka_image(version)} is on"
+                          f" {docker.where} (pytest-frida never pulls): run `frida images"
+                          " build`, or docker load apache/kafka")
+
+
+class DockerSite(Site):
+    name = "docker"
+
+    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str) -> None:
+        self.settings = settings
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.containers: list[ApacheKafkaContainer] = []
+        self._network: Network | None = None
+        self.faults = _DockerFaults(self)
+
+    def start(self) -> Cluster:
+        started = time.monotonic()
+        docker = DockerCli()
+        server = docker.ping()
+        sweep_orphans(docker)
+        image = choose_kafka_image(docker, self.settings.kafka_image, self.settings.kafka_version)
+        labels = owner_labels(self.run_id)
+        network = Network(docker_network_kw={"labels": labels})
+        network.name = f"frida-{self.run_id}"
+        network.create()
+        self._network = network
+        count = self.settings.brokers
+        ports = free_ports(count)
+        aliases = [f"frida-{self.run_id}-kafka-{i}" for i in range(count)]
+        voters = list(enumerate(aliases))
+        cluster_id = new_cluster_id()
+        nodes = []
+        for i in range(count):
+            node = ApacheKafkaContainer(image, i, aliases[i], voters, ports[i], network,
+                                        cluster_id, self.settings.broker_config, labels)
+            self.containers.append(node)
+            node.start()
+            nodes.append(node)
+        for node in nodes:
+            node.wait_started(START_TIMEOUT_S)
+        bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports)
+        wait_until_ready(bootstrap, count, START_TIMEOUT_S, self._first_dead)
+        image_id = docker.inspect("image", [image])[0].get("Id", "")
+        return Cluster(
+            site=self.name,
+            bootstrap=bootstrap,
+            brokers=[BrokerInfo(i, "127.0.0.1", p) for i, p in enumerate(ports)],
+            kafka_version=self.settings.kafka_version,
+            launcher=LocalAgentLauncher(self.run_dir / "logs" / "agents"),
+            hosts=[socket.gethostname()],
+            ready_seconds=time.monotonic() - started,
+            details={"kafka_image": image, "kafka_image_id": image_id,
+                     "docker_server": server, "containers": aliases},
+            health=lambda: self._health(bootstrap, count),
+            faults=self.faults,
+        )
+
+    def _node(self, broker: int) -> ApacheKafkaContainer:
+        if not 0 <= broker < len(self.containers):
+            raise ValueError(f"no broker {broker}; brokers are 0..{len(self.containers) - 1}")
+        return self.containers[broker]
+
+    def _first_dead(self) -> str | None:
+        for i, node in enumerate(self.containers):
+            if i in self.faults.down:
+                continue
+            wrapped = node.get_wrapped_container()
+            wrapped.reload()
+            if wrapped.status in ("exited", "dead"):
+                return f"container {node.alias} {wrapped.status}:\n{node.log_tail()}"
+        return None
+
+    def _health(self, bootstrap: str, expected: int) -> str | None:
+        dead = self._first_dead()
+        if dead:
+            return dead
+        wanted = expected - len(self.faults.down)
+        deadline = time.monotonic() + HEALTH_GRACE_S
+        while (answering := len(describe_brokers(bootstrap, timeout_s=5.0))) < wanted:
+            if time.monotonic() > deadline:
+                return f"{answering} of {wanted} brokers answer a metadata request"
+            time.sleep(0.5)
+        return None
+
+    def stop(self) -> None:
+        for i, node in enumerate(self.containers):
+            try:
+                logs = node.get_wrapped_container().logs()
+                path = self.run_dir / "logs" / f"broker-{i}" / "server.log"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(logs)
+            except Exception:  # the log is a courtesy; removal must go on
+                pass
+        for node in self.containers:
+            with contextlib.suppress(Exception):
+                node.stop()
+        self.containers.clear()
+        if self._network is not None:
+            try:
+                self._network.remove()
+            except Exception as exc:
+                raise DockerError(f"could not remove network frida-{self.run_id}: {exc}"
+                                  ) from exc
+            finally:
+                self._network = None
+
+
+class _DockerFaults(BrokerFaults):
+    """Faults through the Docker API: kill, stop, restart, pause and unpause a container.
+    A restarted node keeps its container file system, so it rejoins as itself."""
+
+    def __init__(self, site: DockerSite) -> None:
+        super().__init__()
+        self.site = site
+
+    def _container(self, broker: int) -> Any:
+        return self.site._node(broker).get_wrapped_container()
+
+    def kill(self, broker: int) -> None:
+        self.down.add(broker)
+        self._container(broker).kill()
+
+    def stop(self, broker: int) -> None:
+        self.down.add(broker)
+        self._container(broker).stop(timeout=30)
+
+    def restart(self, broker: int) -> None:
+        container = self._container(broker)
+        container.reload()
+        if container.status == "paused":
+            container.unpause()
+        container.restart(timeout=30)
+        self.down.discard(broker)
+
+    def pause(self, broker: int) -> None:
+        self.down.add(broker)
+        self._container(broker).pause()
+
+    def resume(self, broker: int) -> None:
+        self._container(broker).unpause()
+        self.down.discard(broker)
