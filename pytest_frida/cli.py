@@ -4,6 +4,8 @@
     frida compare A B         what changed from run A to run B (--fail capacity:10%,p99:20%)
     frida history             capacity limits run after run
     frida bench               the load generator against Kafka's own tools
+    frida images build        the Kafka and agent images, without any registry
+    frida images push-to H..  copy them to Docker daemons that cannot pull (save | load)
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_frida.config import parse_producers
+from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION
 
 if TYPE_CHECKING:
     from pytest_frida.report.history import HistoryEntry
@@ -112,6 +115,38 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _images_build(args: argparse.Namespace) -> int:
+    from pytest_frida.images.build import ImageBuilder
+    from pytest_frida.kafka.distribution import resolve
+    from pytest_frida.runtimes.docker_cli import DockerCli
+
+    builder = ImageBuilder(DockerCli(args.docker_host), progress=print)
+    builder.docker.ping()
+    wanted = args.only.split(",") if args.only else ["base", "kafka", "agent"]
+    unknown = sorted(set(wanted) - {"base", "kafka", "agent"})
+    if unknown:
+        raise ValueError(f"--only {','.join(unknown)}: expected base, kafka or agent")
+    built = []
+    if "base" in wanted:
+        built.append(builder.base(force=args.force))
+    if "kafka" in wanted:
+        built.append(builder.kafka(resolve(args.kafka_version, args.kafka_home), args.force))
+    if "agent" in wanted:
+        built.append(builder.agent(force=args.force))
+    print("images: " + ", ".join(built))
+    return 0
+
+
+def _images_push(args: argparse.Namespace) -> int:
+    from pytest_frida.images import AGENT_IMAGE, kafka_image
+    from pytest_frida.images.transfer import push_images
+    from pytest_frida.runtimes.docker_cli import DockerCli
+
+    images = args.image or [kafka_image(args.kafka_version), AGENT_IMAGE]
+    push_images(images, args.hosts, DockerCli(args.docker_host), progress=print)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="frida", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,6 +172,23 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--density", help="producer counts to try, e.g. 250,500,1000")
     bench.add_argument("--quick", action="store_true", help="a short smoke run")
     bench.set_defaults(func=_bench)
+    images = sub.add_parser("images", help="build frida's images, copy them to nodes")
+    images_sub = images.add_subparsers(dest="images_command", required=True)
+    build = images_sub.add_parser("build", help="build frida/base, frida/kafka, frida/agent")
+    push = images_sub.add_parser("push-to", help="docker save | docker load onto HOSTS")
+    for p in (build, push):
+        p.add_argument("--kafka-version", default=DEFAULT_KAFKA_VERSION)
+        p.add_argument("--docker-host", help="the daemon to build on / copy from"
+                       " (default: DOCKER_HOST or the local one)")
+    build.add_argument("--kafka-home", type=Path, help="an unpacked Kafka instead of Maven")
+    build.add_argument("--only", help="some of base,kafka,agent")
+    build.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    build.set_defaults(func=_images_build)
+    push.add_argument("hosts", nargs="+", help="node names (ssh://root@NAME) or docker -H"
+                      " addresses")
+    push.add_argument("--image", action="append", help="an image to copy (repeatable;"
+                      " default: the Kafka and agent images)")
+    push.set_defaults(func=_images_push)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from pytest_frida.config import FridaSettings, StepPlan
+from pytest_frida.errors import FridaSetupError
 from pytest_frida.faults import FaultPlan
 from pytest_frida.measure.result import StepResult
 from pytest_frida.search import CapacitySearch
@@ -72,7 +73,14 @@ def frida_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """The Kafka cluster of the chosen site, started once per session."""
     run = request.config.stash[RUN_KEY]
     try:
-        yield run.cluster()
+        problem = None
+        try:
+            cluster = run.cluster()
+        except FridaSetupError as exc:
+            problem = str(exc)
+        if problem is not None:  # one line that says what to do, not a traceback
+            pytest.fail(f"frida: {problem}", pytrace=False)
+        yield cluster
     finally:
         run.stop_cluster()
 

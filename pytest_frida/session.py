@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_frida.config import FridaSettings
+from pytest_frida.errors import FridaSetupError
 from pytest_frida.measure.result import StepResult, step_from_dict
 from pytest_frida.progress import TerminalProgress
 from pytest_frida.report.compare import Change, compare
@@ -115,7 +116,7 @@ class FridaRun:
         if self._cluster is not None:
             return self._cluster
         if self.cluster_error is not None:
-            raise RuntimeError(self.cluster_error)
+            raise FridaSetupError(self.cluster_error)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         install_exit_handlers()  # from here on there is something to clean up
         self._note_commit()
@@ -201,7 +202,10 @@ class FridaRun:
             self._compare(past, entries)
             self.history.append(entries)
             past += entries
-        self.writer.write_html(self.info, self.steps, past or [], self.changes)
+        try:
+            self.writer.write_html(self.info, self.steps, past or [], self.changes)
+        except Exception as exc:  # the HTML is a view: report.json and steps.csv stand
+            self.problems.append(f"report.html could not be drawn: {type(exc).__name__}: {exc}")
 
     def _merge_workers(self) -> None:
         """On an xdist controller: take every worker's steps from its report (written after

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pytest_frida.errors import FridaSetupError
 
-class StacksNotFound(RuntimeError):
+
+class StacksNotFound(FridaSetupError):
     """The stacks directory is missing (an install without the repository)."""
 
 

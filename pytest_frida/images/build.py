@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from pytest_frida.errors import FridaSetupError
 from pytest_frida.images import AGENT_IMAGE, BASE_IMAGE, RECIPE_LABEL, kafka_image
 from pytest_frida.kafka.distribution import KafkaDistribution
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
@@ -26,13 +27,15 @@ from pytest_frida.stacks import recipe_dir
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SUITE = "bookworm"
 BUILD_TIMEOUT_S = 1200.0
+#: the parts of this package that run inside agent replicas (their sources make the recipe)
+AGENT_SOURCES = ("__init__.py", "workload", "measure")
 #: what the agent image installs besides this package
 AGENT_DEPENDENCIES = ("confluent-kafka", "kafka-python", "hdrhistogram", "numpy")
 
 Progress = Callable[[str], None]
 
 
-class ImageBuildError(RuntimeError):
+class ImageBuildError(FridaSetupError):
     """An image could not be built; the message says which step and why."""
 
 
@@ -76,10 +79,12 @@ def _dependency_versions() -> list[str]:
 
 
 def agent_recipe() -> str:
-    """Hash of the agent image's Dockerfile, this package's sources and its pinned drivers."""
+    """Hash of the agent image's Dockerfile, the agent's sources and its pinned drivers."""
     root = package_root()
     parts = [p.read_bytes() for p in _files(recipe_dir("agent"))]
-    parts.extend(p.read_bytes() for p in _files(root / "pytest_frida", "*.py"))
+    for part in AGENT_SOURCES:
+        path = root / "pytest_frida" / part
+        parts.extend(p.read_bytes() for p in ([path] if path.is_file() else _files(path, "*.py")))
     parts.append((root / "pyproject.toml").read_bytes())
     parts.extend(pin.encode() for pin in _dependency_versions())
     return _digest(parts)

@@ -1,5 +1,7 @@
 """Errors about the broker's prerequisites, each saying what to do about it."""
 
+from pytest_frida.errors import FridaSetupError
 
-class KafkaSetupError(RuntimeError):
+
+class KafkaSetupError(FridaSetupError):
     """Java, Maven or a Kafka distribution is missing or unusable."""

@@ -58,7 +58,8 @@ def latency_vs_producers(steps: Sequence[StepResult], limit: CapacityLimit, slo:
                     textcoords="offset points", xytext=(4, -12), color="#2e7d32", fontsize=9)
     if len(set(xs)) > 1 and max(xs) / max(1, min(xs)) >= 20:
         ax.set_xscale("log")
-    ax.set_yscale("log")
+    if any((v or 0) > 0 for s in ordered for v in s.latency.values()):
+        ax.set_yscale("log")  # only when there is something to scale (all-error runs have not)
     ax.set_xlabel("producers")
     ax.set_ylabel("end-to-end latency (ms, from intended send)")
     ax.grid(True, which="both", alpha=0.3)
@@ -84,10 +85,12 @@ def latency_distributions(steps: Sequence[StepResult]) -> str:
     fig, ax = plt.subplots(figsize=(7.5, 4.0))
     cmap = plt.get_cmap("viridis")
     ordered = sorted(steps, key=lambda s: s.producers)
+    plotted = 0
     for i, s in enumerate(ordered):
-        curve = [(p, v) for p, v in s.latency_curve if p < 100.0]
+        curve = [(p, v) for p, v in s.latency_curve if p < 100.0 and v > 0]
         if not curve:
             continue
+        plotted += 1
         xs = [1.0 / (1.0 - p / 100.0) for p, _ in curve]
         ax.plot(xs, [v for _, v in curve], "-", color=cmap(i / max(1, len(ordered) - 1)),
                 label=f"{s.producers} producers")
@@ -95,7 +98,8 @@ def latency_distributions(steps: Sequence[StepResult]) -> str:
     ax.set_xscale("log")
     ax.set_xticks(ticks)
     ax.set_xticklabels(["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"])
-    ax.set_yscale("log")
+    if plotted:
+        ax.set_yscale("log")
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (ms)")
     ax.grid(True, which="both", alpha=0.3)

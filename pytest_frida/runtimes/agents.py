@@ -96,11 +96,31 @@ class AgentHandle:
         self.process.stop(timeout=10)
 
 
+def shards(producers: int, workers: int) -> list[tuple[int, int]]:
+    """Split producer ids 0..producers-1 into (first, count) ranges for `workers` agents."""
+    workers = max(1, min(workers, producers))
+    base, extra = divmod(producers, workers)
+    out, first = [], 0
+    for i in range(workers):
+        count = base + (1 if i < extra else 0)
+        out.append((first, count))
+        first += count
+    return out
+
+
 class AgentLauncher(ABC):
     """Starts agents somewhere; `hosts()` lists where, for the report."""
 
+    #: what `plan_producers` did to make room, for the step's notes (None: nothing)
+    placement_note: str | None = None
+
+    def plan_producers(self, producers: int, workers: int) -> list[tuple[int, int]]:
+        """How a step's producers split over agents; a launcher that must make room first
+        (scale a service) does it here. Agent i of the split is launched with slot=i."""
+        return shards(producers, workers)
+
     @abstractmethod
-    def launch(self, name: str, config: dict[str, Any]) -> AgentHandle: ...
+    def launch(self, name: str, config: dict[str, Any], slot: int = 0) -> AgentHandle: ...
 
     @abstractmethod
     def hosts(self) -> list[str]: ...
@@ -112,7 +132,7 @@ class LocalAgentLauncher(AgentLauncher):
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
 
-    def launch(self, name: str, config: dict[str, Any]) -> AgentHandle:
+    def launch(self, name: str, config: dict[str, Any], slot: int = 0) -> AgentHandle:
         proc = ManagedProcess(
             name,
             [sys.executable, "-m", "pytest_frida.workload.agent"],

@@ -8,16 +8,19 @@ person can repeat by hand when something goes wrong.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
+
+from pytest_frida.errors import FridaSetupError
 
 DEFAULT_TIMEOUT_S = 60.0
 PING_TIMEOUT_S = 10.0
 
 
-class DockerError(RuntimeError):
+class DockerError(FridaSetupError):
     """A docker command failed or timed out; the message names the command and what to do."""
 
 
@@ -45,20 +48,22 @@ class DockerCli:
         return self.host or "the default Docker daemon"
 
     def run(self, *args: str, timeout: float = DEFAULT_TIMEOUT_S, check: bool = True,
-            stdin: IO[bytes] | None = None, input_text: str | None = None
-            ) -> subprocess.CompletedProcess[str]:
-        """Run one command; DockerError (with docker's own last line) when it fails."""
+            stdin: IO[bytes] | None = None, input_text: str | None = None,
+            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run one command; DockerError (with docker's own last line) when it fails.
+        `env` adds variables (a stack file's ${...} are filled from them)."""
         cmd = self.argv(*args)
+        full_env = {**os.environ, **env} if env else None
         try:
             if stdin is not None:
                 done_bytes = subprocess.run(cmd, stdin=stdin, capture_output=True,
-                                            timeout=timeout, check=False)
+                                            timeout=timeout, check=False, env=full_env)
                 done = subprocess.CompletedProcess(
                     cmd, done_bytes.returncode, done_bytes.stdout.decode(errors="replace"),
                     done_bytes.stderr.decode(errors="replace"))
             else:
                 done = subprocess.run(cmd, input=input_text, capture_output=True, text=True,
-                                      timeout=timeout, check=False)
+                                      timeout=timeout, check=False, env=full_env)
         except subprocess.TimeoutExpired as exc:
             raise DockerError(f"`docker {' '.join(args[:3])}` on {self.where} did not finish"
                               f" within {timeout:.0f}s") from exc
@@ -83,10 +88,10 @@ class DockerCli:
         return done.stdout.strip()
 
     def inspect(self, kind: str, names: Sequence[str]) -> list[dict[str, Any]]:
-        """`docker <kind> inspect` of existing objects (missing ones are left out)."""
+        """`docker inspect --type <kind>` of existing objects (missing ones are left out)."""
         if not names:
             return []
-        done = self.run(kind, "inspect", *names, check=False)
+        done = self.run("inspect", "--type", kind, *names, check=False)
         try:
             found = json.loads(done.stdout or "[]")
         except ValueError:

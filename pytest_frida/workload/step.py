@@ -35,18 +35,6 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def shards(producers: int, workers: int) -> list[tuple[int, int]]:
-    """Split producer ids 0..producers-1 into (first, count) ranges for `workers` agents."""
-    workers = max(1, min(workers, producers))
-    base, extra = divmod(producers, workers)
-    out, first = [], 0
-    for i in range(workers):
-        count = base + (1 if i < extra else 0)
-        out.append((first, count))
-        first += count
-    return out
-
-
 class StepRunner:
     """Runs steps of capacity tests against one cluster."""
 
@@ -101,12 +89,15 @@ class StepRunner:
         agents.append(consumer)
         consumer.wait_for("ready", READY_TIMEOUT_S)
         producer_agents = []
-        for i, (first, count) in enumerate(shards(producers, self.workers)):
+        split = launcher.plan_producers(producers, self.workers)
+        if launcher.placement_note:
+            result.notes.append(launcher.placement_note)
+        for i, (first, count) in enumerate(split):
             agent = launcher.launch(f"step{self._steps}-producers-{i}", {
                 **common, "role": "producer", "first_producer": first, "producer_count": count,
                 "total_producers": producers, "rate": plan.rate,
                 "message_size": plan.message_size, "producer_settings": plan.producer_config,
-            })
+            }, slot=i)
             agents.append(agent)
             producer_agents.append(agent)
         for agent in producer_agents:

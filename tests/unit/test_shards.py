@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_frida.workload.step import shards
+from pytest_frida.runtimes.agents import shards
 
 
 @settings(max_examples=300)

@@ -1,0 +1,76 @@
+"""Agents inside the replicas of a swarm stack's producer and consumer services.
+
+Replicas of the agent image idle in standby; an agent is `docker exec -i <container> python
+-m pytest_frida.workload.agent` in one of them, so the controller keeps the same JSON-lines
+pipes as with local agents. Producers are split over replicas `producers_per_replica` at a
+time, and the producer service is scaled to that many replicas before each step.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pytest_frida.runtimes.agents import AgentHandle, AgentLauncher, shards
+from pytest_frida.runtimes.docker_cli import DockerCli
+from pytest_frida.runtimes.process import ManagedProcess
+from pytest_frida.runtimes.swarm import StackDeployment, Task
+
+AGENT_COMMAND = ("python", "-m", "pytest_frida.workload.agent")
+
+
+class SwarmAgentLauncher(AgentLauncher):
+    """Producer agents in `producer` replicas, the consumer agent in the `consumer` replica."""
+
+    def __init__(self, stack: StackDeployment, docker_for_node: Callable[[str], DockerCli],
+                 node_name: Callable[[str], str], producers_per_replica: int,
+                 internal_bootstrap: str, log_dir: Path,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.stack = stack
+        self.docker_for_node = docker_for_node
+        self.node_name = node_name
+        self.producers_per_replica = producers_per_replica
+        self.internal_bootstrap = internal_bootstrap
+        self.log_dir = log_dir
+        self.progress = progress
+        self._producer_tasks: list[Task] = []
+
+    def plan_producers(self, producers: int, workers: int) -> list[tuple[int, int]]:
+        replicas = math.ceil(producers / self.producers_per_replica)
+        started = time.monotonic()
+        self._producer_tasks = self.stack.scale("producer", replicas, progress=self.progress)
+        self.placement_note = (f"producer service scaled to {replicas} replica(s) of at most"
+                               f" {self.producers_per_replica} producers in"
+                               f" {time.monotonic() - started:.1f}s")
+        return shards(producers, replicas)
+
+    def _task(self, role: str, slot: int) -> Task:
+        if role == "producer":
+            if not 0 <= slot < len(self._producer_tasks):
+                raise ValueError(f"no producer replica for agent slot {slot}"
+                                 f" ({len(self._producer_tasks)} running)")
+            return self._producer_tasks[slot]
+        consumers = self.stack.tasks("consumer")
+        if not consumers:
+            raise RuntimeError(f"service {self.stack.service('consumer')} has no running"
+                               " replica")
+        return consumers[0]
+
+    def launch(self, name: str, config: dict[str, Any], slot: int = 0) -> AgentHandle:
+        task = self._task(str(config.get("role")), slot)
+        docker = self.docker_for_node(task.node_id)
+        proc = ManagedProcess(
+            name, docker.argv("exec", "-i", task.container_id, *AGENT_COMMAND),
+            log_path=self.log_dir / f"{name}.log",
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )
+        handle = AgentHandle(name, proc, host=self.node_name(task.node_id))
+        handle.send({**config, "bootstrap": self.internal_bootstrap})
+        return handle
+
+    def hosts(self) -> list[str]:
+        return sorted({self.node_name(t.node_id) for t in self._producer_tasks})

@@ -1,0 +1,190 @@
+"""The `swarm` site: the kafka and load stacks on a Docker swarm, producers as replicas.
+
+On an existing swarm (this daemon must be a manager) or on a one-node swarm made for the run
+and left afterwards. The stacks are the files in `stacks/`, deployed unchanged with
+`docker stack deploy`; what the run adds (owner labels, extra broker properties, ports)
+comes in a generated override file and environment variables. The stack is removed at the
+end of the session, and the swarm left if the run created it.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+from pytest_frida.config import FridaSettings
+from pytest_frida.images import AGENT_IMAGE, RECIPE_LABEL
+from pytest_frida.kafka.errors import KafkaSetupError
+from pytest_frida.kafka.readiness import describe_brokers, wait_until_ready
+from pytest_frida.kafka.server_config import new_cluster_id
+from pytest_frida.runtimes.container_agents import SwarmAgentLauncher
+from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
+from pytest_frida.runtimes.docker_owner import owner_labels, sweep_orphans
+from pytest_frida.runtimes.kafka_container import property_env
+from pytest_frida.runtimes.swarm import StackDeployment, SwarmMembership
+from pytest_frida.sites.base import BrokerInfo, Cluster, Site
+from pytest_frida.sites.docker import choose_kafka_image
+from pytest_frida.sites.local import free_ports
+from pytest_frida.stacks import stack_file
+
+START_TIMEOUT_S = 180.0
+HEALTH_GRACE_S = 20.0
+SWARM_BROKER_COUNTS = (1, 3)
+
+
+def check_agent_image(docker: DockerCli, image: str = AGENT_IMAGE) -> str:
+    """The agent image must exist, and match this source tree when run from one."""
+    label = docker.image_label(image, RECIPE_LABEL)
+    if label is None:
+        raise DockerError(f"image {image} is not on {docker.where} (pytest-frida never"
+                          " pulls): run `frida images build`")
+    try:
+        from pytest_frida.images.build import ImageBuildError, agent_recipe
+
+        current = agent_recipe()
+    except ImageBuildError:
+        return label  # an installed package: nothing to compare with
+    if label != current:
+        raise DockerError(f"image {image} was built from other sources than this checkout"
+                          f" (recipe {label or 'unlabelled'}, now {current}): run"
+                          " `frida images build` so the replicas run this code")
+    return label
+
+
+def _yaml_map(items: dict[str, str], indent: int) -> str:
+    pad = " " * indent
+    return "".join(f'{pad}{k}: "{v}"\n' for k, v in items.items())
+
+
+def override_file(path: Path, brokers: int, labels: dict[str, str],
+                  broker_env: dict[str, str]) -> Path:
+    """Compose override adding the run's labels to every service and network, and extra
+    KAFKA_* variables to every broker (JSON-compatible YAML, so no YAML library needed)."""
+    services = [f"kafka-{i}" for i in range(1, brokers + 1)] + ["producer", "consumer"]
+    text = 'version: "3.8"\nservices:\n'
+    for name in services:
+        text += f"  {name}:\n    deploy:\n      labels:\n{_yaml_map(labels, 8)}"
+        text += f"    labels:\n{_yaml_map(labels, 6)}"
+        if name.startswith("kafka-") and broker_env:
+            text += f"    environment:\n{_yaml_map(broker_env, 6)}"
+    text += f"networks:\n  frida:\n    driver: overlay\n    labels:\n{_yaml_map(labels, 6)}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+class SwarmSite(Site):
+    name = "swarm"
+
+    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str) -> None:
+        self.settings = settings
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.docker: DockerCli | None = None
+        self.membership: SwarmMembership | None = None
+        self.stack: StackDeployment | None = None
+        self._nodes: dict[str, str] = {}
+
+    def start(self) -> Cluster:
+        started = time.monotonic()
+        brokers = self.settings.brokers
+        if brokers not in SWARM_BROKER_COUNTS:
+            raise KafkaSetupError(f"--frida-brokers={brokers}: the swarm stacks hold 1 or 3"
+                                  " brokers (kafka.yml, kafka.yml + kafka-3.yml)")
+        docker = self.docker = DockerCli()
+        server = docker.ping()
+        kafka_image = choose_kafka_image(docker, self.settings.kafka_image,
+                                         self.settings.kafka_version)
+        check_agent_image(docker)
+        self.membership = SwarmMembership(docker)
+        self.membership.ensure()
+        sweep_orphans(docker)
+        ports = free_ports(brokers)
+        names = [f"kafka-{i}" for i in range(1, brokers + 1)]
+        env = {
+            "FRIDA_KAFKA_IMAGE": kafka_image, "FRIDA_AGENT_IMAGE": AGENT_IMAGE,
+            "FRIDA_MODE": "standby", "FRIDA_PRODUCER_REPLICAS": "0",
+            "FRIDA_EXTERNAL_HOST": "127.0.0.1", "FRIDA_CLUSTER_ID": new_cluster_id(),
+            "FRIDA_KAFKA_VOTERS": ",".join(f"{i}@{n}:9093" for i, n in enumerate(names, 1)),
+            "FRIDA_KAFKA_RF": str(min(3, brokers)), "FRIDA_KAFKA_MIN_ISR": str(min(2, brokers)),
+            "FRIDA_KAFKA_AUTO_CREATE": "false",
+            **{f"FRIDA_KAFKA_PORT_{i}": str(p) for i, p in enumerate(ports, 1)},
+        }
+        broker_env = {property_env(k): v for k, v in self.settings.broker_config.items()}
+        files = [stack_file("kafka"), *([stack_file("kafka-3")] if brokers == 3 else []),
+                 stack_file("load"),
+                 override_file(self.run_dir / "stack-override.yml", brokers,
+                               owner_labels(self.run_id), broker_env)]
+        stack_name = f"frida-{self.run_id}".replace(".", "-")
+        self.stack = StackDeployment(docker, stack_name, files, env)
+        self.stack.deploy()
+        for name in [*names, "consumer"]:
+            self.stack.wait_converged(name, 1, START_TIMEOUT_S)
+        bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports)
+        wait_until_ready(bootstrap, brokers, START_TIMEOUT_S, self._first_dead)
+        launcher = SwarmAgentLauncher(
+            self.stack, lambda node: docker, self._node_name,
+            self.settings.producers_per_replica, ",".join(f"{n}:9092" for n in names),
+            self.run_dir / "logs" / "agents")
+        return Cluster(
+            site=self.name,
+            bootstrap=bootstrap,
+            brokers=[BrokerInfo(i, "127.0.0.1", p) for i, p in enumerate(ports)],
+            kafka_version=self.settings.kafka_version,
+            launcher=launcher,
+            hosts=sorted({self._node_name(t.node_id) for n in names
+                          for t in self.stack.tasks(n)}),
+            ready_seconds=time.monotonic() - started,
+            details={"kafka_image": kafka_image, "agent_image": AGENT_IMAGE,
+                     "docker_server": server, "stack": stack_name,
+                     "swarm_created_for_run": self.membership.created,
+                     "producers_per_replica": self.settings.producers_per_replica},
+            health=lambda: self._health(bootstrap, brokers),
+        )
+
+    def _node_name(self, node_id: str) -> str:
+        if node_id not in self._nodes:
+            assert self.docker is not None
+            found = self.docker.inspect("node", [node_id]) if node_id else []
+            desc = (found[0].get("Description") or {}) if found else {}
+            self._nodes[node_id] = str(desc.get("Hostname") or socket.gethostname())
+        return self._nodes[node_id]
+
+    def _first_dead(self) -> str | None:
+        if self.stack is None:
+            return None
+        for i in range(1, self.settings.brokers + 1):
+            if not self.stack.tasks(f"kafka-{i}"):
+                errors = self.stack.failures(f"kafka-{i}")
+                return (f"service {self.stack.service(f'kafka-{i}')} has no running task"
+                        + (f": {errors[0]}" if errors else ""))
+        return None
+
+    def _health(self, bootstrap: str, expected: int) -> str | None:
+        dead = self._first_dead()
+        if dead:
+            return dead
+        deadline = time.monotonic() + HEALTH_GRACE_S
+        while (answering := len(describe_brokers(bootstrap, timeout_s=5.0))) < expected:
+            if time.monotonic() > deadline:
+                return f"{answering} of {expected} brokers answer a metadata request"
+            time.sleep(0.5)
+        return None
+
+    def stop(self) -> None:
+        try:
+            if self.stack is not None and self.stack.deployed:
+                for i in range(1, self.settings.brokers + 1):
+                    try:
+                        path = self.run_dir / "logs" / f"broker-{i - 1}" / "server.log"
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        path.write_bytes(self.stack.logs(f"kafka-{i}"))
+                    except (DockerError, OSError):
+                        pass  # the log is a courtesy; removal must go on
+                self.stack.remove()
+        finally:
+            self.stack = None
+            if self.membership is not None:
+                self.membership.release()
+                self.membership = None
