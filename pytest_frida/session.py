@@ -126,8 +126,12 @@ class FridaRun:
             self._cluster = self._site.start()
         except BaseException as exc:
             self.cluster_error = f"the {self.settings.site} site could not start Kafka: {exc}"
-            self._site.stop()
-            self._site = None
+            try:
+                self._site.stop()
+            finally:
+                self._site = None
+            if isinstance(exc, FridaSetupError):
+                raise FridaSetupError(self.cluster_error) from exc
             raise
         c = self._cluster
         self.info.kafka_version = c.kafka_version

@@ -103,14 +103,18 @@ class StackDeployment:
         return sorted(out, key=lambda t: t.slot)
 
     def failures(self, short: str) -> list[str]:
-        """Error messages of tasks that ended without being asked to (newest first)."""
+        """Why tasks ended without being asked to (a replica must keep running)."""
         errors = []
         for doc in self._task_docs(short):
             status = doc.get("Status") or {}
             assert isinstance(status, dict)
-            if (status.get("State") in _FINAL and doc.get("DesiredState") != "shutdown") \
-                    or status.get("Err"):
-                errors.append(str(status.get("Err") or status.get("Message") or "failed"))
+            state = status.get("State")
+            if state not in _FINAL or state == "shutdown":
+                continue
+            code = (status.get("ContainerStatus") or {}).get("ExitCode")
+            why = status.get("Err") or status.get("Message") or state
+            errors.append(f"task {state}: {why}" + (f" (exit code {code})" if code is not None
+                                                     else ""))
         return errors
 
     def scale(self, short: str, replicas: int, timeout_s: float = CONVERGE_TIMEOUT_S,
@@ -128,7 +132,7 @@ class StackDeployment:
             if len(running) == replicas and all(t.container_id for t in running):
                 return running
             errors = self.failures(short)
-            if errors and len(errors) >= 3:
+            if len(errors) >= 3 or any(e.startswith("task complete") for e in errors):
                 raise DockerError(f"service {self.service(short)} cannot start its replicas:"
                                   f" {errors[0]}")
             if progress is not None and len(running) != shown:
@@ -142,9 +146,17 @@ class StackDeployment:
             time.sleep(0.5)
 
     def logs(self, short: str) -> bytes:
-        done = self.docker.run("service", "logs", "--raw", "--no-trunc", self.service(short),
-                               check=False, timeout=60)
-        return (done.stdout + done.stderr).encode()
+        """Output of the service's task containers on this daemon, oldest task first
+        (`docker service logs` can hang on some daemons; container logs do not)."""
+        out = b""
+        for doc in reversed(self._task_docs(short)):
+            status = doc.get("Status") or {}
+            assert isinstance(status, dict)
+            cid = (status.get("ContainerStatus") or {}).get("ContainerID")
+            if cid:
+                done = self.docker.run("logs", cid, check=False, timeout=30)
+                out += (done.stdout + done.stderr).encode()
+        return out
 
     def remove(self, timeout_s: float = REMOVE_TIMEOUT_S) -> None:
         """`docker stack rm`, then wait until its containers and networks are gone."""

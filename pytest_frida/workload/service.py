@@ -8,7 +8,7 @@ FRIDA_MODE=run (a stack deployed by hand): the replica runs one step configured 
 environment, prints a JSON summary line to stdout (`docker service logs`) and exits.
     FRIDA_ROLE producer|consumer   FRIDA_BOOTSTRAP kafka-1:9092    FRIDA_TOPIC frida
     FRIDA_PRODUCERS per replica    FRIDA_RATE msg/s per producer   FRIDA_DURATION s
-    FRIDA_WARMUP s                 FRIDA_MESSAGE_SIZE bytes        FRIDA_CLIENT confluent
+    FRIDA_WARMUP s                 FRIDA_MESSAGE_SIZE bytes        FRIDA_CLIENT confluent-kafka
     FRIDA_SLOT the task slot (1..n), so producer ids of replicas never overlap
 """
 
@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from pytest_frida.measure.histogram import LatencyHistogram
+from pytest_frida.workload.drivers import CLIENTS
 
 START_LEAD_S = 2.0
 
@@ -56,12 +57,14 @@ def agent_config(env: Mapping[str, str]) -> dict[str, Any]:
     role = _get(env, "FRIDA_ROLE")
     if role not in ("producer", "consumer"):
         raise ServiceConfigError(f"FRIDA_ROLE={role!r}: expected producer or consumer")
+    client = _get(env, "FRIDA_CLIENT", "confluent-kafka")
+    if client not in CLIENTS:
+        raise ServiceConfigError(f"FRIDA_CLIENT={client!r}: expected one of {', '.join(CLIENTS)}")
     duration = _number(env, "FRIDA_DURATION", "60")
     warmup = _number(env, "FRIDA_WARMUP", "5")
     config: dict[str, Any] = {
         "role": role, "bootstrap": _get(env, "FRIDA_BOOTSTRAP", "kafka-1:9092"),
-        "topic": _get(env, "FRIDA_TOPIC", "frida"), "client": _get(env, "FRIDA_CLIENT",
-                                                                   "confluent"),
+        "topic": _get(env, "FRIDA_TOPIC", "frida"), "client": client,
         "warmup": warmup, "duration": duration,
     }
     if role == "producer":

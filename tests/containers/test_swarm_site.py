@@ -1,0 +1,136 @@
+"""The swarm site for real: a one-node swarm made for the run, the stacks in stacks/,
+producers as replicas of the producer service, everything removed afterwards."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pytest_frida.runtimes.docker_cli import DockerCli
+from pytest_frida.stacks import stacks_dir
+
+SWEEP = """
+import pytest
+
+@pytest.mark.capacity(producers=[6, 12, 24], rate=10, slo="p99<=500ms, loss==0")
+def test_sweep(frida_result, frida_cluster):
+    assert frida_cluster.site == "swarm"
+    assert frida_result.counts.sent > 0
+"""
+
+
+def test_swarm_sweep_scales_replicas_and_cleans_up(
+        pytester: pytest.Pytester, tmp_path: Path, docker: DockerCli,
+        frida_images: dict[str, str], docker_leak_check: None) -> None:
+    pytester.makepyfile(test_suite=SWEEP)
+    report_dir = tmp_path / "reports"
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--frida-site=swarm", f"--frida-report-dir={report_dir}",
+        f"--frida-kafka-image={frida_images['kafka']}", "--frida-producers-per-replica=2",
+        "--frida-duration=4", "--frida-warmup=1", timeout=600)
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*frida capacity report (swarm, Kafka *)*"])
+    (run_dir,) = [p for p in report_dir.iterdir() if p.is_dir()]
+    steps = pd.read_csv(run_dir / "steps.csv").sort_values("producers")
+    ratio = steps["achieved_rate"] / steps["target_rate"]
+    assert ratio.between(0.95, 1.05).all(), steps[["producers", "achieved_rate"]]
+    assert (steps["lost"] == 0).all() and (steps["duplicated"] == 0).all()
+    doc = json.loads((run_dir / "report.json").read_text())
+    notes = [s["notes"][0] for s in sorted(doc["steps"], key=lambda s: s["producers"])]
+    assert [n.split(" replica")[0] for n in notes] == [
+        "producer service scaled to 3", "producer service scaled to 6",
+        "producer service scaled to 12"]
+    assert doc["cluster"]["swarm_created_for_run"] is (docker_state_was_inactive(docker))
+    assert "Kafka Server started" in (run_dir / "logs/broker-0/server.log").read_text()
+
+
+def docker_state_was_inactive(docker: DockerCli) -> bool:
+    """After the run the swarm is as before: a swarm the run made is gone again."""
+    return docker.run("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() \
+        == "inactive"
+
+
+def test_stacks_deploy_by_hand_and_run_load(docker: DockerCli, frida_images: dict[str, str],
+                                            docker_leak_check: None) -> None:
+    """kafka.yml + load.yml with `docker stack deploy`, as a person would: replicas in
+    run mode produce, the consumer measures, both print a JSON summary."""
+    from pytest_frida.runtimes.swarm import StackDeployment, SwarmMembership
+
+    membership = SwarmMembership(docker)
+    membership.ensure()
+    root = stacks_dir()
+    stack = StackDeployment(docker, "frida-byhand", [root / "kafka.yml", root / "load.yml"], {
+        "FRIDA_KAFKA_IMAGE": frida_images["kafka"], "FRIDA_AGENT_IMAGE": frida_images["agent"],
+        "FRIDA_PRODUCER_REPLICAS": "2", "FRIDA_PRODUCERS_PER_REPLICA": "3",
+        "FRIDA_DURATION": "6", "FRIDA_WARMUP": "2", "FRIDA_RATE": "20",
+        "FRIDA_KAFKA_PORT_1": "0"})
+    try:
+        stack.deploy()
+        deadline = time.monotonic() + 180
+        summaries: dict[str, list[dict[str, object]]] = {}
+        while time.monotonic() < deadline:
+            summaries = {role: [json.loads(line) for line in stack.logs(role).decode()
+                                .splitlines() if line.startswith("{")]
+                         for role in ("producer", "consumer")}
+            if len(summaries["producer"]) == 2 and summaries["consumer"]:
+                break
+            time.sleep(2)
+        assert len(summaries["producer"]) == 2, summaries
+        for summary in summaries["producer"]:
+            assert summary["sent"] > 0
+            assert 0.9 * 3 * 20 <= float(summary["achieved_rate"]) <= 1.1 * 3 * 20
+        (consumer,) = summaries["consumer"]
+        assert consumer["received_in_window"] > 0
+        assert consumer["latency_ms"]["p99"] is not None
+    finally:
+        stack.remove()
+        membership.release()
+
+
+def _broken_stacks(tmp_path: Path, text: str) -> Path:
+    root = tmp_path / "stacks"
+    shutil.copytree(stacks_dir(), root)
+    (root / "kafka.yml").write_text(text)
+    return root
+
+
+@pytest.mark.parametrize(("kafka_yml", "expected"), [
+    ("services: [unclosed\n", "*frida: the swarm site could not start Kafka: `docker stack"
+     " deploy*failed*"),
+    ("version: '3.8'\nservices:\n  kafka-1:\n    image: nonsense: : :\n",
+     "*frida: the swarm site could not start Kafka: `docker stack deploy*failed*"),
+])
+def test_broken_stack_file_is_one_line_and_leaves_nothing(
+        pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        frida_images: dict[str, str], docker_leak_check: None, kafka_yml: str,
+        expected: str) -> None:
+    monkeypatch.setenv("FRIDA_STACKS_DIR", str(_broken_stacks(tmp_path, kafka_yml)))
+    pytester.makepyfile(test_suite=SWEEP)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--frida-site=swarm", "--frida-producers=6",
+        f"--frida-kafka-image={frida_images['kafka']}", f"--frida-report-dir={tmp_path}/r",
+        timeout=180)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([expected])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_service_that_never_runs_is_reported_in_bounded_time(
+        pytester: pytest.Pytester, tmp_path: Path, frida_images: dict[str, str],
+        docker_leak_check: None) -> None:
+    """An image without Kafka's start script: its tasks fail, the site says why."""
+    pytester.makepyfile(test_suite=SWEEP)
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--frida-site=swarm", "--frida-producers=6",
+        "--frida-kafka-image=frida/base:bookworm", f"--frida-report-dir={tmp_path}",
+        timeout=300)
+    assert time.monotonic() - started < 200
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*frida: the swarm site could not start Kafka: service"
+                                 " frida-*_kafka-1 cannot start its replicas: *"])
