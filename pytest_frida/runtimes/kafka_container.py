@@ -31,7 +31,7 @@ STARTED_LINE = b"Kafka Server started"
 
 def property_env(name: str) -> str:
     """The KAFKA_* variable apache/kafka reads a server property from."""
-    return "KAFKA_" + name.replace("-", "___").replace("_", "__").replace(".", "_").upper()
+    return "KAFKA_" + name.replace("_", "__").replace("-", "___").replace(".", "_").upper()
 
 
 class ApacheKafkaContainer(DockerContainer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pytest_frida.config import FridaSettings
+from pytest_frida.errors import FridaSetupError
 from pytest_frida.sites.base import Site
 
 
@@ -15,7 +16,11 @@ def create_site(settings: FridaSettings, run_dir: Path, run_id: str) -> Site:
 
         return LocalSite(settings, run_dir)
     if settings.site == "docker":
-        from pytest_frida.sites.docker import DockerSite
+        try:
+            from pytest_frida.sites.docker import DockerSite
+        except ImportError as exc:
+            raise FridaSetupError(f"the docker site needs testcontainers ({exc}): pip install"
+                                  " 'pytest-frida[docker]'") from exc
 
         return DockerSite(settings, run_dir, run_id)
     if settings.site == "swarm":
