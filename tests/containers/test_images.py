@@ -64,7 +64,8 @@ def test_push_to_copies_images_to_a_daemon_without_them(
     assert frida(["images", "push-to", second_daemon]) == 0
     assert "loading" in capsys.readouterr().out
     for image in frida_images.values():
-        assert remote.inspect("image", [image])[0]["Id"] == docker.inspect("image", [image])[0]["Id"]
+        local_id = docker.inspect("image", [image])[0]["Id"]
+        assert remote.inspect("image", [image])[0]["Id"] == local_id
     assert frida(["images", "push-to", second_daemon]) == 0  # the second time: nothing to do
     assert "images up to date" in capsys.readouterr().out
 
