@@ -31,7 +31,12 @@ from pytest_frida.report.history import (
 from pytest_frida.report.influx import InfluxExporter
 from pytest_frida.report.model import RunInfo, utc_now
 from pytest_frida.report.writer import ReportWriter
-from pytest_frida.runtimes.process import install_exit_handlers
+from pytest_frida.runtimes.process import (
+    install_exit_handlers,
+    interrupts_deferred,
+    register_cleanup,
+    unregister_cleanup,
+)
 from pytest_frida.sites import create_site
 from pytest_frida.sites.base import Cluster, Site
 
@@ -122,14 +127,16 @@ class FridaRun:
         self._note_commit()
         instance = f"{self.run_id}-{self.worker}" if self.worker else self.run_id
         self._site = create_site(self.settings, self.run_dir, instance)
+        register_cleanup(self.stop_cluster)  # even if pytest itself is interrupted twice
         try:
             self._cluster = self._site.start()
         except BaseException as exc:
             self.cluster_error = f"the {self.settings.site} site could not start Kafka: {exc}"
-            try:
-                self._site.stop()
-            finally:
-                self._site = None
+            with interrupts_deferred():
+                try:
+                    self._site.stop()
+                finally:
+                    self._site = None
             if isinstance(exc, FridaSetupError):
                 raise FridaSetupError(self.cluster_error) from exc
             raise
@@ -180,9 +187,13 @@ class FridaRun:
         self.writer.write(self.info, self.steps)
 
     def stop_cluster(self) -> None:
+        unregister_cleanup(self.stop_cluster)
         if self._site is not None:
-            self._site.stop()
-            self._site = None
+            with interrupts_deferred():
+                try:
+                    self._site.stop()
+                finally:
+                    self._site = None
         self._cluster = None
 
     def finish(self, interrupted: bool) -> None:

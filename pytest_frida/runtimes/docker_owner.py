@@ -70,6 +70,21 @@ def sweep_orphans(docker: DockerCli) -> list[str]:
     return removed
 
 
+def remove_run_objects(docker: DockerCli, run_id: str) -> list[str]:
+    """Remove every container and network labelled with this run (the safety net after an
+    orderly stop: an interrupt can land between the daemon creating a container and the
+    caller learning its id)."""
+    removed = []
+    flt = f"label={RUN_LABEL}={run_id}"
+    for cid in docker.lines("ps", "-aq", "--filter", flt):
+        if docker.run("rm", "-f", cid, check=False).returncode == 0:
+            removed.append(f"container {cid}")
+    for nid in docker.lines("network", "ls", "-q", "--filter", flt):
+        if docker.run("network", "rm", nid, check=False).returncode == 0:
+            removed.append(f"network {nid}")
+    return removed
+
+
 def swarm_manager(docker: DockerCli) -> bool:
     out = docker.run("info", "--format", "{{.Swarm.ControlAvailable}}", check=False).stdout
     return out.strip() == "true"

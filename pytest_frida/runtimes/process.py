@@ -14,9 +14,10 @@ import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -139,13 +140,85 @@ def wait_until(predicate: object, timeout: float, interval: float = 0.2) -> bool
         time.sleep(interval)
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    stop_all()
+def _on_interrupt(signum: int, frame: object) -> None:
+    """The first Ctrl-C or SIGTERM interrupts the run as Ctrl-C does; later ones are only
+    noted, so that the teardown that follows runs to its end."""
+    if _ignoring_interrupts:
+        _note_interrupt(signum, frame)
+        return
+    ignore_further_interrupts()
+    if signum == signal.SIGTERM:
+        stop_all()
     # let pytest unwind as on Ctrl-C, so session teardown and the report still happen
     raise KeyboardInterrupt(f"received signal {signum}")
 
 
 _installed = False
+
+
+_cleanups: list[Callable[[], None]] = []
+_ignoring_interrupts = False
+
+
+def register_cleanup(cleanup: Callable[[], None]) -> None:
+    """Run `cleanup` at interpreter exit unless unregistered first (containers, stacks:
+    things a process-group signal cannot reach)."""
+    _cleanups.append(cleanup)
+
+
+def unregister_cleanup(cleanup: Callable[[], None]) -> None:
+    with contextlib.suppress(ValueError):
+        _cleanups.remove(cleanup)
+
+
+def _note_interrupt(signum: int, frame: object) -> None:
+    print(f"\npytest-frida: signal {signum} ignored while cleaning up after the interrupt"
+          " (SIGKILL stops at once, and the next run removes what is left)", file=sys.stderr,
+          flush=True)
+
+
+def ignore_further_interrupts() -> None:
+    """After the first Ctrl-C or SIGTERM, later ones only print a note: pytest's teardown
+    and ours must run to their end, or containers and stacks outlive the run. Every
+    cleanup step has its own timeout."""
+    global _ignoring_interrupts
+    if _ignoring_interrupts or threading.current_thread() is not threading.main_thread():
+        return
+    _ignoring_interrupts = True
+    signal.signal(signal.SIGINT, _on_interrupt)
+    signal.signal(signal.SIGTERM, _on_interrupt)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Run a cleanup to its end even if Ctrl-C or SIGTERM arrives meanwhile; the interrupt
+    is raised once the cleanup is done (unless one is being handled already)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        if not received:
+            print("\npytest-frida: cleaning up, the interrupt takes effect when done",
+                  file=sys.stderr, flush=True)
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received and not _ignoring_interrupts:
+        raise KeyboardInterrupt(f"received signal {received[0]} during cleanup")
+
+
+def _at_exit() -> None:
+    stop_all()
+    for cleanup in list(_cleanups):
+        with contextlib.suppress(Exception):
+            cleanup()
 
 
 def install_exit_handlers() -> None:
@@ -154,6 +227,8 @@ def install_exit_handlers() -> None:
     if _installed:
         return
     _installed = True
-    atexit.register(stop_all)
+    atexit.register(_at_exit)
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGTERM, _on_interrupt)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _on_interrupt)

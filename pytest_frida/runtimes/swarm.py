@@ -21,25 +21,41 @@ STACK_LABEL = "com.docker.stack.namespace"
 _FINAL = ("failed", "rejected", "shutdown", "complete", "orphaned", "remove")
 
 
+#: node label marking a swarm that pytest-frida made (and so may leave again)
+CREATED_LABEL = "frida.created-swarm"
+#: stacks of pytest-frida runs are named frida-<run id>[-<xdist worker>]
+STACK_PREFIX = "frida-"
+
+
 class SwarmMembership:
     """This daemon as a swarm manager: an existing swarm, or a one-node swarm made for the
-    run (and left again at the end, so the machine is as it was)."""
+    run and left again when the last frida stack on it is gone (xdist workers share it), so
+    the machine ends as it was. A swarm frida did not make is never left."""
 
     def __init__(self, docker: DockerCli, advertise_addr: str = "127.0.0.1") -> None:
         self.docker = docker
         self.advertise_addr = advertise_addr
         self.created = False
 
-    def ensure(self) -> str:
-        """The node id of this manager."""
+    def _state(self) -> tuple[str, str, str]:
         fields = self.docker.run(
             "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"
             " {{.Swarm.NodeID}}").stdout.split()
         state, control, node = [*fields, "", "", ""][:3]
+        return state, control, node
+
+    def ensure(self) -> str:
+        """The node id of this manager."""
+        state, control, node = self._state()
         if state == "inactive":
-            self.docker.run("swarm", "init", "--advertise-addr", self.advertise_addr)
-            self.created = True
-            return self.ensure()
+            done = self.docker.run("swarm", "init", "--advertise-addr", self.advertise_addr,
+                                   check=False)
+            if done.returncode == 0:
+                self.created = True
+                _, _, node = self._state()
+                self.docker.run("node", "update", "--label-add", f"{CREATED_LABEL}=true", node)
+                return node
+            state, control, node = self._state()  # another worker made it meanwhile
         if state != "active":
             raise DockerError(f"the swarm on {self.docker.where} is {state!r}; expected active"
                               " or inactive (fix it with docker swarm leave --force)")
@@ -48,10 +64,23 @@ class SwarmMembership:
                               " manager (run it on a manager node, or point DOCKER_HOST there)")
         return node
 
+    def made_by_frida(self) -> bool:
+        state, _, node = self._state()
+        if state != "active":
+            return False
+        found = self.docker.inspect("node", [node])
+        labels = ((found[0].get("Spec") or {}).get("Labels") or {}) if found else {}
+        return labels.get(CREATED_LABEL) == "true"
+
     def release(self) -> None:
-        if self.created:
-            self.docker.run("swarm", "leave", "--force", check=False, timeout=60)
-            self.created = False
+        """Leave a swarm frida made, once no frida stack is left on it."""
+        if not self.made_by_frida():
+            return
+        stacks = self.docker.lines("stack", "ls", "--format", "{{.Name}}")
+        if any(name.startswith(STACK_PREFIX) for name in stacks):
+            return  # another worker's run still uses it; the last one leaves
+        self.docker.run("swarm", "leave", "--force", check=False, timeout=60)
+        self.created = False
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pytest_frida.kafka.readiness import describe_brokers, wait_until_ready
 from pytest_frida.kafka.server_config import new_cluster_id
 from pytest_frida.runtimes.agents import LocalAgentLauncher
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
-from pytest_frida.runtimes.docker_owner import owner_labels, sweep_orphans
+from pytest_frida.runtimes.docker_owner import owner_labels, remove_run_objects, sweep_orphans
 from pytest_frida.runtimes.kafka_container import ApacheKafkaContainer, Network
 from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
 from pytest_frida.sites.local import free_ports
@@ -56,11 +56,12 @@ class DockerSite(Site):
         self.run_id = run_id
         self.containers: list[ApacheKafkaContainer] = []
         self._network: Network | None = None
+        self._docker: DockerCli | None = None
         self.faults = _DockerFaults(self)
 
     def start(self) -> Cluster:
         started = time.monotonic()
-        docker = DockerCli()
+        docker = self._docker = DockerCli()
         server = docker.ping()
         sweep_orphans(docker)
         image = choose_kafka_image(docker, self.settings.kafka_image, self.settings.kafka_version)
@@ -141,13 +142,15 @@ class DockerSite(Site):
                 node.stop()
         self.containers.clear()
         if self._network is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._network.remove()
-            except Exception as exc:
-                raise DockerError(f"could not remove network frida-{self.run_id}: {exc}"
-                                  ) from exc
-            finally:
-                self._network = None
+            self._network = None
+        if self._docker is not None:
+            remove_run_objects(self._docker, self.run_id)
+            left = self._docker.lines("ps", "-aq", "--filter", f"label=frida.run={self.run_id}")
+            if left:
+                raise DockerError(f"containers of run {self.run_id} could not be removed:"
+                                  f" {' '.join(left)} (docker rm -f them)")
 
 
 class _DockerFaults(BrokerFaults):

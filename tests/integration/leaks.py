@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 
-def kafka_pids() -> set[int]:
-    """PIDs of running Kafka server JVMs and workload agents on this machine."""
+def _pids_running(*needles: bytes) -> set[int]:
     pids = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -19,9 +18,19 @@ def kafka_pids() -> set[int]:
             continue
         if "State:\tZ" in status:
             continue
-        if b"kafka.Kafka" in cmdline or b"pytest_frida.workload.agent" in cmdline:
+        if any(needle in cmdline for needle in needles):
             pids.add(int(entry.name))
     return pids
+
+
+def kafka_pids() -> set[int]:
+    """PIDs of running Kafka server JVMs and workload agents on this machine."""
+    return _pids_running(b"kafka.Kafka", b"pytest_frida.workload.agent")
+
+
+def agent_pids() -> set[int]:
+    """PIDs of running workload agents (local ones, and `docker exec` into replicas)."""
+    return _pids_running(b"pytest_frida.workload.agent")
 
 
 def frida_temp_dirs() -> set[str]:
