@@ -48,8 +48,12 @@ class StepResult:
     generator_rss_mib: float = 0.0
     generator_bound: bool = False
     notes: list[str] = field(default_factory=list)
-    #: faults injected during the step: planned and actual time, action, broker, outcome
+    #: faults injected during the step: planned and actual time, action, broker, outcome,
+    #: and `recovered_after_s` (None: latency was not back within bound when the step ended)
     faults: list[dict[str, Any]] = field(default_factory=list)
+    #: per second of intended send time since the step's start (warm-up included):
+    #: [second, messages received, worst latency in us]
+    timeline: list[list[int]] = field(default_factory=list)
     verdicts: list[ClauseVerdict] = field(default_factory=list)
     verdict: str = "error"
     error: str | None = None

@@ -43,6 +43,8 @@ def run(config: dict[str, Any]) -> None:
     expected: dict[int, int] | None = None
     deadline = float("inf")
     received_in_window = 0
+    # per second of intended send time since the step's start: [messages, worst latency us]
+    timeline: dict[int, list[int]] = {}
     next_progress = time.monotonic() + 1.0
 
     def complete() -> bool:
@@ -69,10 +71,17 @@ def run(config: dict[str, Any]) -> None:
             tracker = trackers.get(tick.producer)
             if tracker is None:
                 tracker = trackers[tick.producer] = SequenceTracker()
-            if tracker.see(tick.seq) and window is not None and window.measured(tick.intended_ns):
-                received_in_window += 1
-                e2e.add((now_ns - tick.intended_ns) // 1000)
-                e2e_from_send.add((now_ns - tick.sent_ns) // 1000)
+            fresh = tracker.see(tick.seq)
+            if fresh and window is not None:
+                latency_us = (now_ns - tick.intended_ns) // 1000
+                second = timeline.setdefault((tick.intended_ns - window.t0_ns) // 1_000_000_000,
+                                             [0, 0])
+                second[0] += 1
+                second[1] = max(second[1], latency_us)
+                if window.measured(tick.intended_ns):
+                    received_in_window += 1
+                    e2e.add(latency_us)
+                    e2e_from_send.add((now_ns - tick.sent_ns) // 1000)
         if time.monotonic() >= next_progress:
             protocol.emit("progress", received=sum(t.unique for t in trackers.values()),
                           p99_ms=e2e.fold().percentile_ms(99))
@@ -86,6 +95,7 @@ def run(config: dict[str, Any]) -> None:
         e2e_from_send=e2e_from_send.fold().encode(),
         received_in_window=received_in_window,
         trackers={str(pid): t.to_dict() for pid, t in trackers.items()},
+        timeline=[[sec, n, worst] for sec, (n, worst) in sorted(timeline.items())],
         drained=complete(),
     )
     consumer.close()

@@ -14,6 +14,7 @@ from pytest_frida.config import StepPlan
 from pytest_frida.faults import FaultEvent
 from pytest_frida.measure.accounting import ProducerReport, SequenceTracker, account
 from pytest_frida.measure.histogram import LatencyHistogram
+from pytest_frida.measure.recovery import latency_bound_ms, recovered_after_s
 from pytest_frida.measure.result import StepResult
 from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentTimeout
 from pytest_frida.sites.base import Cluster
@@ -193,6 +194,8 @@ class StepRunner:
         result.publish_latency = publish_latency.summary_ms()
         result.publish_delay = publish_delay.summary_ms()
         result.latency_curve = e2e.percentile_curve()
+        result.timeline = [list(map(int, row)) for row in consumed.get("timeline", [])]
+        self._recovery(result, plan)
         result.histograms = {"e2e": e2e.encode(), "publish_delay": publish_delay.encode()}
         result.generator_cpu = max((float(r["cpu_share"]) for r in produced), default=0.0)
         result.generator_busy = max((float(r.get("scheduler_busy", 0.0)) for r in produced),
@@ -206,6 +209,24 @@ class StepRunner:
         if not consumed.get("drained", True):
             result.notes.append("consumer gave up waiting for all acknowledged messages")
         self._judge(result, plan)
+
+    @staticmethod
+    def _recovery(result: StepResult, plan: StepPlan) -> None:
+        """When latency was back within bound after each fault (see measure.recovery)."""
+        if not result.faults:
+            return
+        timeline = [(int(s), int(n), int(w)) for s, n, w in result.timeline]
+        first_fault = min(float(f["at_s"]) for f in result.faults)
+        bound = latency_bound_ms(plan.slo, timeline, first_fault)
+        end = plan.warmup + plan.duration
+        for fault in result.faults:
+            after = recovered_after_s(timeline, float(fault["at_s"]), bound, end)
+            fault["recovered_after_s"] = None if after is None else round(after, 1)
+            fault["recovery_bound_ms"] = round(bound, 1)
+            result.notes.append(
+                f"{fault['action']} broker-{fault['broker']} at +{fault['at_s']:.1f}s: " + (
+                    f"latency back within {bound:g}ms after {after:.1f}s" if after is not None
+                    else f"latency not back within {bound:g}ms before the step ended"))
 
     @staticmethod
     def _judge(result: StepResult, plan: StepPlan) -> None:
