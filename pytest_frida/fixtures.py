@@ -55,7 +55,13 @@ class Step:
         finally:
             if progress is not None:
                 progress.clear()
-        self._run.record(result)
+        problem = None
+        try:
+            self._run.record(result)
+        except FridaSetupError as exc:  # the report cannot be written: stop saying why
+            problem = str(exc)
+        if problem is not None:
+            pytest.fail(f"frida: {problem}", pytrace=False)
         self._item.stash.setdefault(STEPS_KEY, []).append(result)
         for key, value in result.junit_properties().items():
             self._item.user_properties.append((key, value))

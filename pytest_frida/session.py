@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -135,6 +136,8 @@ class FridaRun:
             with interrupts_deferred():
                 try:
                     self._site.stop()
+                except Exception as stop_exc:  # the start's own error is the one to show
+                    self.problems.append(f"cleaning up after the failed start: {stop_exc}")
                 finally:
                     self._site = None
             if isinstance(exc, FridaSetupError):
@@ -204,7 +207,11 @@ class FridaRun:
         self._note_commit()
         self.info.finished_at = utc_now()
         self.info.status = "interrupted" if interrupted else "finished"
-        self.writer.write(self.info, self.steps)
+        try:
+            self.writer.write(self.info, self.steps)
+        except FridaSetupError as exc:
+            print(f"frida: {exc}", file=sys.stderr)
+            return
         if self.worker is not None:
             return  # history, comparison and HTML are the controller's, over all workers
         entries = entries_for_run(self.info, self.steps)

@@ -51,6 +51,8 @@ class StepResult:
     #: faults injected during the step: planned and actual time, action, broker, outcome,
     #: and `recovered_after_s` (None: latency was not back within bound when the step ended)
     faults: list[dict[str, Any]] = field(default_factory=list)
+    #: producer agents killed on purpose during the step (kill-producers)
+    killed_agents: int = 0
     #: per second of intended send time since the step's start (warm-up included):
     #: [second, messages received, worst latency in us]
     timeline: list[list[int]] = field(default_factory=list)

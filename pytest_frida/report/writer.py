@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_frida.errors import FridaSetupError
 from pytest_frida.measure.result import StepResult
 from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.compare import Change
@@ -52,10 +55,21 @@ def step_row(run_id: str, step: StepResult) -> dict[str, Any]:
     return row
 
 
+class ReportWriteError(FridaSetupError):
+    """The report directory cannot take the report (full, read-only, gone)."""
+
+
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ReportWriteError(f"cannot write {path.name} in {path.parent}:"
+                               f" {exc.strerror or exc}; free space or choose another"
+                               " --frida-report-dir") from exc
 
 
 class ReportWriter:
@@ -77,17 +91,20 @@ class ReportWriter:
         return self.run_dir / "steps.csv"
 
     def write(self, info: RunInfo, steps: Sequence[StepResult]) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ReportWriteError(f"cannot create {self.run_dir}: {exc.strerror or exc}"
+                                   ) from exc
         info.limits = [limit.to_dict() for limit in limits_by_test(steps)]
         doc = {**info.to_dict(), "steps": [s.to_dict() for s in steps]}
         _atomic_write(self.json_path, json.dumps(doc, indent=2, default=str) + "\n")
-        tmp = self.csv_path.with_name("steps.csv.tmp")
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
-            writer.writeheader()
-            for step in steps:
-                writer.writerow(step_row(info.run_id, step))
-        os.replace(tmp, self.csv_path)
+        buffer = io.StringIO(newline="")
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for step in steps:
+            writer.writerow(step_row(info.run_id, step))
+        _atomic_write(self.csv_path, buffer.getvalue())
 
     def write_html(self, info: RunInfo, steps: Sequence[StepResult],
                    history: Sequence[HistoryEntry], changes: Sequence[Change]) -> None:

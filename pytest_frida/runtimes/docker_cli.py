@@ -45,7 +45,7 @@ class DockerCli:
 
     @property
     def where(self) -> str:
-        return self.host or "the default Docker daemon"
+        return self.host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
     def run(self, *args: str, timeout: float = DEFAULT_TIMEOUT_S, check: bool = True,
             stdin: IO[bytes] | None = None, input_text: str | None = None,

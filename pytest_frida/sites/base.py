@@ -23,8 +23,21 @@ class BrokerFaults(ABC):
     def __init__(self) -> None:
         self.down: set[int] = set()
 
-    def apply(self, action: str, broker: int) -> None:
-        getattr(self, action)(broker)
+    def apply(self, action: str, broker: int, value: str | None = None) -> None:
+        if action in ("delay", "loss"):
+            self.netem(broker, f"{action} {value}")
+        elif action == "heal":
+            self.heal(broker)
+        else:
+            getattr(self, action)(broker)
+
+    def netem(self, broker: int, spec: str) -> None:
+        """Shape the broker's traffic with netem (`delay 100ms`, `loss 5%`)."""
+        raise NotImplementedError(f"this site cannot shape a broker's network ({spec}): on"
+                                  " local every broker shares loopback; use --frida-site=docker")
+
+    def heal(self, broker: int) -> None:
+        raise NotImplementedError("this site cannot shape a broker's network")
 
     @abstractmethod
     def kill(self, broker: int) -> None: ...

@@ -8,7 +8,9 @@ start. Broker logs are copied into the run's report directory before the contain
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -61,8 +63,9 @@ class DockerSite(Site):
 
     def start(self) -> Cluster:
         started = time.monotonic()
-        docker = self._docker = DockerCli()
+        docker = DockerCli()
         server = docker.ping()
+        self._docker = docker  # from here on there may be something to remove
         sweep_orphans(docker)
         image = choose_kafka_image(docker, self.settings.kafka_image, self.settings.kafka_version)
         labels = owner_labels(self.run_id)
@@ -187,3 +190,27 @@ class _DockerFaults(BrokerFaults):
     def resume(self, broker: int) -> None:
         self._container(broker).unpause()
         self.down.discard(broker)
+
+    def _tc(self, broker: int, *args: str) -> None:
+        """`tc` in the container's network namespace, run from this host (the image need
+        not have iproute2)."""
+        container = self._container(broker)
+        container.reload()
+        pid = str(container.attrs["State"]["Pid"])
+        for tool in ("nsenter", "tc"):
+            if shutil.which(tool) is None:
+                raise RuntimeError(f"network faults need {tool} on this host (iproute2,"
+                                   " util-linux)")
+        done = subprocess.run(["nsenter", "-t", pid, "-n", "tc", "qdisc", *args],
+                              capture_output=True, text=True, timeout=10, check=False)
+        if "qdisc kind is unknown" in done.stderr:
+            raise RuntimeError("this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is not"
+                               " set): network delay and loss faults need it")
+        if done.returncode != 0:
+            raise RuntimeError(f"tc qdisc {' '.join(args)}: {done.stderr.strip()}")
+
+    def netem(self, broker: int, spec: str) -> None:
+        self._tc(broker, "replace", "dev", "eth0", "root", "netem", *spec.split())
+
+    def heal(self, broker: int) -> None:
+        self._tc(broker, "del", "dev", "eth0", "root")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pytest_frida.config import FridaSettings
 from pytest_frida.kafka import commands, distribution
-from pytest_frida.kafka.errors import KafkaSetupError
+from pytest_frida.kafka.errors import KafkaSetupError, key_line
 from pytest_frida.kafka.java import java_runtime
 from pytest_frida.kafka.readiness import describe_brokers, wait_until_ready
 from pytest_frida.kafka.server_config import (
@@ -157,7 +157,14 @@ class LocalSite(Site):
     def _first_dead(self) -> str | None:
         for node_id, server in enumerate(self.servers):
             if not server.is_running() and node_id not in self.faults.down:
-                return f"{server.name} (exit code {server.returncode}):\n{server.log_tail()}"
+                tail = server.log_tail()
+                log = self.run_dir / "logs" / f"broker-{node_id}" / "server.log"
+                why = key_line(tail)
+                if log.exists():  # where Log4j puts the reason; stdout has the rest
+                    text = log.read_bytes()[-262144:].decode("utf-8", "replace")
+                    why = key_line(text)
+                    tail = "\n".join([*text.splitlines()[-10:], tail]).strip()
+                return f"{server.name} (exit code {server.returncode}): {why}\n{tail}"
         return None
 
     def stop(self) -> None:

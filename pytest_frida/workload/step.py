@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from pytest_frida.config import StepPlan
-from pytest_frida.faults import FaultEvent
+from pytest_frida.faults import PRODUCER_ACTIONS, FaultEvent
 from pytest_frida.measure.accounting import ProducerReport, SequenceTracker, account
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.measure.recovery import latency_bound_ms, recovered_after_s
@@ -106,12 +108,13 @@ class StepRunner:
         t0_ns = time.time_ns() + int(START_LEAD_S * 1e9)
         for agent in agents:
             agent.send({"cmd": "start", "t0_ns": t0_ns})
-        timers = self._schedule_faults(result, faults, t0_ns)
+        killed: set[str] = set()
+        timers = self._schedule_faults(result, faults, t0_ns, producer_agents, killed)
         budget = START_LEAD_S + plan.warmup + plan.duration + 60.0
         deadline = time.monotonic() + budget
         produced = []
         for agent in producer_agents:
-            while True:
+            while agent.name not in killed:
                 try:
                     produced.append(agent.wait_for("result", 1.0))
                     break
@@ -120,6 +123,9 @@ class StepRunner:
                         raise
                     if progress is not None:
                         progress(self._progress_line(producer_agents, consumer, t0_ns, plan))
+                except AgentError:
+                    if agent.name not in killed:
+                        raise
         for timer in timers:  # a fault planned after the producers finished never fires
             timer.cancel()
         reports = {int(pid): ProducerReport(r["sent"], r["not_acked"])
@@ -127,11 +133,19 @@ class StepRunner:
         expected = {pid: rep.sent - len(rep.not_acked) for pid, rep in reports.items()}
         consumer.send({"cmd": "drain", "expected": expected, "timeout": 15})
         consumed = consumer.wait_for("result", 30.0)
+        if killed:
+            result.killed_agents = len(killed)
+            result.notes.append(
+                f"{len(killed)} of {len(producer_agents)} producer agents killed on purpose:"
+                " their producers' messages count as received only (their acks died with"
+                " them), and the achieved rate no longer says whether the schedule was kept")
         self._merge(result, plan, produced, consumed, reports)
 
     def _schedule_faults(self, result: StepResult, faults: Sequence[FaultEvent],
-                         t0_ns: int) -> list[threading.Timer]:
-        if faults and self.cluster.faults is None:
+                         t0_ns: int, producer_agents: list[AgentHandle],
+                         killed: set[str]) -> list[threading.Timer]:
+        broker_faults = [e for e in faults if e.action not in PRODUCER_ACTIONS]
+        if broker_faults and self.cluster.faults is None:
             raise RuntimeError(f"the {self.cluster.site} site cannot inject faults")
         injector = self.cluster.faults
         timers = []
@@ -139,16 +153,18 @@ class StepRunner:
             def fire(event: FaultEvent = event) -> None:
                 at = (time.time_ns() - t0_ns) / 1e9
                 try:
-                    assert injector is not None
-                    injector.apply(event.action, event.broker)
+                    if event.action in PRODUCER_ACTIONS:
+                        self._kill_producers(producer_agents, float(event.value or 0), killed)
+                    else:
+                        assert injector is not None
+                        injector.apply(event.action, event.broker, event.value)
                     outcome = "done"
                 except Exception as exc:  # recorded, and the step goes on
                     outcome = f"failed: {exc}"
                 result.faults.append({"planned_s": event.at_s, "at_s": round(at, 3),
                                       "action": event.action, "broker": event.broker,
-                                      "outcome": outcome})
-                result.notes.append(f"fault at +{at:.1f}s: {event.action} broker-{event.broker}"
-                                    f" ({outcome})")
+                                      "value": event.value, "outcome": outcome})
+                result.notes.append(f"fault at +{at:.1f}s: {event.describe()} ({outcome})")
 
             delay = max(0.0, (t0_ns - time.time_ns()) / 1e9 + event.at_s)
             timer = threading.Timer(delay, fire)
@@ -156,6 +172,15 @@ class StepRunner:
             timer.start()
             timers.append(timer)
         return timers
+
+    @staticmethod
+    def _kill_producers(agents: list[AgentHandle], share: float, killed: set[str]) -> None:
+        """SIGKILL the first ceil(share x agents) producer agents: their producers stop
+        mid-schedule, their unacknowledged messages die with them."""
+        count = max(1, math.ceil(share * len(agents)))
+        for agent in agents[:count]:
+            killed.add(agent.name)
+            agent.process.send_signal(signal.SIGKILL)
 
     @staticmethod
     def _partial_counts(agents: list[AgentHandle]) -> dict[str, int]:
@@ -224,14 +249,15 @@ class StepRunner:
             fault["recovered_after_s"] = None if after is None else round(after, 1)
             fault["recovery_bound_ms"] = round(bound, 1)
             result.notes.append(
-                f"{fault['action']} broker-{fault['broker']} at +{fault['at_s']:.1f}s: " + (
+                f"{fault['action']} at +{fault['at_s']:.1f}s: " + (
                     f"latency back within {bound:g}ms after {after:.1f}s" if after is not None
                     else f"latency not back within {bound:g}ms before the step ended"))
 
     @staticmethod
     def _judge(result: StepResult, plan: StepPlan) -> None:
         delay_p99 = result.publish_delay.get("p99") or 0.0
-        behind = (result.rate_ratio < RATE_TOLERANCE or delay_p99 > PUBLISH_DELAY_LIMIT_MS
+        short = result.rate_ratio < RATE_TOLERANCE and not result.killed_agents
+        behind = (short or delay_p99 > PUBLISH_DELAY_LIMIT_MS
                   or result.final_publish_delay_ms > PUBLISH_DELAY_LIMIT_MS)
         if behind and result.generator_busy >= SATURATED:
             result.generator_bound = True

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from kernel import netem_supported
 
 from pytest_frida.runtimes.docker_cli import DockerCli
 
@@ -31,6 +32,41 @@ def test_container_killed_and_restarted(frida_step, frida_faults, frida_cluster)
     assert [(f["action"], f["outcome"]) for f in result.faults] == [
         ("kill", "done"), ("restart", "done")]
     assert result.counts.acked > 0
+    assert result.counts.lost == 0
+    (kill, restart) = result.faults
+    assert restart["recovered_after_s"] is not None  # latency back within bound by the end
+
+
+@pytest.mark.capacity(producers=[4], rate=20, slo="loss==0", producer_config={"acks": "all"})
+def test_half_the_producer_agents_killed(frida_step, frida_faults):
+    frida_faults.at(2.0, "kill-producers", value="0.5")
+    result = frida_step.run()
+    assert result.faults[0]["outcome"] == "done"
+    assert result.killed_agents == 1
+    # the killed agent's producers were received up to their death but never reported acks:
+    # they count as received only, so survivors' loss is still exact
+    assert result.counts.received > result.counts.acked > 0
+    assert result.counts.lost == 0
+"""
+
+
+NETWORK = """
+import pytest
+
+@pytest.mark.capacity(producers=[4], rate=20, slo="p50<=180ms, loss==0",
+                      producer_config={"acks": "all"})
+def test_broker_network_delayed_then_healed(frida_step, frida_faults):
+    frida_faults.at(2.0, "delay", broker=0, value="200ms").at(4.0, "heal", broker=0)
+    result = frida_step.run()
+    assert [(f["action"], f["outcome"]) for f in result.faults] == [
+        ("delay", "done"), ("heal", "done")]
+    # messages meant to go out while broker 0 was 200 ms away came late; after healing the
+    # step recovered within the SLO's latency bound, and nothing was lost
+    during = [worst for sec, n, worst in result.timeline if 2 < sec < 4]
+    assert during and max(during) >= 200_000
+    delay, heal = result.faults
+    assert delay["recovered_after_s"] is not None and delay["recovered_after_s"] >= 1.0
+    assert heal["recovery_bound_ms"] == 180
     assert result.counts.lost == 0
 """
 
@@ -64,14 +100,55 @@ def test_docker_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path:
     assert "Kafka Server started" in (run_dir / "logs/broker-0/server.log").read_text()
 
 
-def test_docker_broker_kill_loses_no_acknowledged_message(
+def test_docker_faults_lose_no_acknowledged_message(
         pytester: pytest.Pytester, tmp_path: Path, frida_images: dict[str, str],
         docker_leak_check: None) -> None:
     pytester.makepyfile(test_suite=FAULTS)
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--frida-site=docker", "--frida-brokers=3",
         f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=8",
+        "--frida-warmup=1", "--frida-workers=2", f"--frida-report-dir={tmp_path / 'reports'}",
+        timeout=400)
+    result.assert_outcomes(passed=2)
+
+
+@pytest.mark.skipif(not netem_supported(), reason="this kernel has no netem qdisc"
+                    " (CONFIG_NET_SCH_NETEM is not set)")
+def test_docker_broker_network_delay(pytester: pytest.Pytester, tmp_path: Path,
+                                     frida_images: dict[str, str],
+                                     docker_leak_check: None) -> None:
+    pytester.makepyfile(test_suite=NETWORK)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--frida-site=docker", "--frida-brokers=3",
+        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=8",
         "--frida-warmup=1", f"--frida-report-dir={tmp_path / 'reports'}", timeout=400)
+    result.assert_outcomes(passed=1)
+
+
+def test_network_fault_without_netem_is_a_clear_failure(
+        pytester: pytest.Pytester, tmp_path: Path, frida_images: dict[str, str],
+        docker_leak_check: None) -> None:
+    """Where the kernel lacks netem, the fault is recorded as failed with the reason, and
+    the step goes on."""
+    if netem_supported():
+        pytest.skip("this kernel has netem")
+    pytester.makepyfile(test_suite="""
+import pytest
+
+@pytest.mark.capacity(producers=[2], rate=10, slo="loss==0")
+def test_delay(frida_step, frida_faults):
+    frida_faults.at(1.0, "delay", broker=0, value="100ms")
+    result = frida_step.run()
+    (fault,) = result.faults
+    assert fault["outcome"] == ("failed: this kernel has no netem qdisc"
+                                " (CONFIG_NET_SCH_NETEM is not set): network delay and loss"
+                                " faults need it")
+    assert result.counts.lost == 0
+""")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--frida-site=docker",
+        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=3",
+        "--frida-warmup=1", f"--frida-report-dir={tmp_path / 'reports'}", timeout=300)
     result.assert_outcomes(passed=1)
 
 
@@ -86,7 +163,7 @@ def test_missing_image_is_one_line_and_leaves_nothing(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([
         "*frida: the docker site could not start Kafka: image frida/no-such-image:1 is not on"
-        " the default Docker daemon (pytest-frida never pulls)*frida images build*"])
+        " unix://* (pytest-frida never pulls)*frida images build*"])
     assert "Traceback" not in result.stdout.str()
 
 
@@ -100,7 +177,7 @@ def test_no_docker_daemon_fails_fast_with_what_to_do(
         f"--frida-report-dir={tmp_path}", timeout=120)
     assert time.monotonic() - started < 60
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*frida: the docker site could not start Kafka: no Docker"
-                                 " daemon answers at the default Docker daemon*start one"
-                                 " (dockerd) or set DOCKER_HOST*"])
+    result.stdout.fnmatch_lines([f"*frida: the docker site could not start Kafka: no Docker"
+                                 f" daemon answers at unix://{tmp_path}/no-daemon.sock*start"
+                                 " one (dockerd) or set DOCKER_HOST*"])
     assert "Traceback" not in result.stdout.str()

@@ -68,7 +68,7 @@ def test_stacks_deploy_by_hand_and_run_load(docker: DockerCli, frida_images: dic
         "FRIDA_KAFKA_IMAGE": frida_images["kafka"], "FRIDA_AGENT_IMAGE": frida_images["agent"],
         "FRIDA_PRODUCER_REPLICAS": "2", "FRIDA_PRODUCERS_PER_REPLICA": "3",
         "FRIDA_DURATION": "6", "FRIDA_WARMUP": "2", "FRIDA_RATE": "20",
-        "FRIDA_KAFKA_PORT_1": "0"})
+        "FRIDA_KAFKA_PORT_1": "0", "FRIDA_KAFKA_AUTO_CREATE": "false"})
     try:
         stack.deploy()
         deadline = time.monotonic() + 180
@@ -77,7 +77,7 @@ def test_stacks_deploy_by_hand_and_run_load(docker: DockerCli, frida_images: dic
             summaries = {role: [json.loads(line) for line in stack.logs(role).decode()
                                 .splitlines() if line.startswith("{")]
                          for role in ("producer", "consumer")}
-            if len(summaries["producer"]) == 2 and summaries["consumer"]:
+            if len(summaries["producer"]) >= 2 and summaries["consumer"]:
                 break
             time.sleep(2)
         assert len(summaries["producer"]) == 2, summaries
@@ -85,7 +85,7 @@ def test_stacks_deploy_by_hand_and_run_load(docker: DockerCli, frida_images: dic
             assert summary["sent"] > 0
             assert 0.9 * 3 * 20 <= float(summary["achieved_rate"]) <= 1.1 * 3 * 20
         (consumer,) = summaries["consumer"]
-        assert consumer["received_in_window"] > 0
+        assert consumer["received"] >= 2 * 3 * 20 * 6  # at least the measured messages
         assert consumer["latency_ms"]["p99"] is not None
     finally:
         stack.remove()

@@ -33,7 +33,7 @@ def test_broker_paused_and_resumed(frida_step, frida_faults):
 
 
 def test_unknown_fault_action(frida_faults):
-    with pytest.raises(ValueError, match="accepted: kill, stop, restart, pause, resume"):
+    with pytest.raises(ValueError, match="accepted: kill, stop, restart, pause, resume, delay"):
         frida_faults.at(1.0, "explode", broker=0)
 """
 

@@ -11,7 +11,8 @@ from pytest_frida.fixtures import RUN_KEY
 
 OPTION_NAMES = (
     "site", "producers", "rate", "duration", "warmup", "message-size", "slo", "report-dir",
-    "kafka-version", "kafka-home", "brokers", "partitions", "client",
+    "kafka-version", "kafka-home", "brokers", "partitions", "client", "kafka-image",
+    "producers-per-replica",
 )
 
 
@@ -45,7 +46,11 @@ def test_help_lists_every_option_and_ini_key(pytester: pytest.Pytester) -> None:
 # (command-line argument, fragments the error line must contain: the flag, the bad value and
 # what would have been accepted)
 BAD_OPTIONS = [
-    ("--frida-site=mars", ("--frida-site", "'mars'", "accepted: local")),
+    ("--frida-site=mars", ("--frida-site", "'mars'", "accepted: local, docker, swarm")),
+    ("--frida-kafka-image=Apache Kafka", ("--frida-kafka-image", "'Apache Kafka'",
+                                          "such as apache/kafka:4.4.0")),
+    ("--frida-producers-per-replica=0", ("--frida-producers-per-replica", "'0'",
+                                         "positive whole number")),
     ("--frida-producers=1,x", ("--frida-producers", "'x'", "1,10,100")),
     ("--frida-producers=0", ("--frida-producers", "'0'", "positive whole number")),
     ("--frida-producers=-5", ("--frida-producers", "'-5'", "positive whole number")),

@@ -113,3 +113,24 @@ def test_java_on_path_is_used_without_java_home(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(java.parent) + os.pathsep + os.environ.get("PATH", ""))
     assert find_java() == java
     assert java_runtime("4.4.0").major == 21
+
+
+def test_key_line_is_the_exception_of_the_first_error() -> None:
+    from pytest_frida.kafka.errors import key_line
+
+    log = """[t] INFO starting
+[t] ERROR Unable to start acceptor for PLAINTEXT (kafka.network.DataPlaneAcceptor)
+org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:1: \
+Address already in use.
+\tat kafka.network.Acceptor.openServerSocket(SocketServer.scala:736)
+Caused by: java.net.BindException: Address already in use
+[t] ERROR [BrokerServer id=0] Fatal error during broker startup. Prepare to shutdown
+java.lang.RuntimeException: Received a fatal error
+"""
+    assert key_line(log) == (
+        "org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:1:"
+        " Address already in use.")
+    assert key_line("a\nCaused by: java.io.IOException: disk\n\tat x") == \
+        "java.io.IOException: disk"
+    assert key_line("just a line") == "just a line"
+    assert key_line("") == "(no log)"

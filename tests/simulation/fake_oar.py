@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Fake OAR commands (oarsub, oarstat, oardel, oarprint) printing what Grid'5000's OAR 2.5
+prints today (the "# "-prefixed messages and `oarstat -f` field names of the g5k14+ builds),
+so that execo_g5k's real parsing code runs on them.
+
+One script, dispatched on the name it is called by (symlinks on PATH). The "scheduler" is a
+JSON file named by $FRIDA_FAKE_OAR_STATE:
+    {"nodes": ["uvb-1.sophia.grid5000.fr", ...], "cluster": "uvb", "cores_per_node": 2,
+     "start_after_s": 1.0, "mode": "normal" | "refuse" | "never_start", "jobs": {...}}
+A job waits `start_after_s`, then runs on the first free nodes; `refuse` answers as OAR does
+when no resources could ever match; `never_start` leaves jobs Waiting. Times are printed in
+Europe/Paris wall-clock time, as OAR does on Grid'5000.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import random
+import re
+import shlex
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+FIRST_JOB_ID = 1894417
+
+
+@contextmanager
+def _state() -> Any:
+    path = Path(os.environ["FRIDA_FAKE_OAR_STATE"])
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = json.loads(path.read_text())
+        state.setdefault("jobs", {})
+        _advance(state)
+        yield state
+        path.write_text(json.dumps(state, indent=1))
+
+
+def _paris(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, PARIS).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _walltime_text(seconds: int) -> str:
+    return f"{seconds // 3600}:{seconds % 3600 // 60}:{seconds % 60}"
+
+
+def _advance(state: dict[str, Any]) -> None:
+    """Start waiting jobs whose time has come, end running jobs past their walltime."""
+    now = time.time()
+    busy = {n for j in state["jobs"].values() if j["state"] == "Running" for n in j["nodes"]}
+    for job in sorted(state["jobs"].values(), key=lambda j: j["id"]):
+        if job["state"] == "Waiting" and state.get("mode") != "never_start" \
+                and now >= job["start_at"]:
+            free = [n for n in state["nodes"] if n not in busy]
+            if len(free) >= job["wanted_nodes"]:
+                job["nodes"] = free[:job["wanted_nodes"]]
+                busy.update(job["nodes"])
+                job["state"], job["start_time"] = "Running", job["start_at"]
+        if job["state"] == "Running" and now >= job["start_time"] + job["walltime"]:
+            job["state"], job["stop_time"] = "Error", job["start_time"] + job["walltime"]
+
+
+def _parse_walltime(text: str) -> int | None:
+    m = re.fullmatch(r"(\d+)(?::(\d+))?(?::(\d+))?", text)
+    if not m:
+        return None
+    h, mi, s = (int(g) if g else 0 for g in m.groups())
+    return h * 3600 + mi * 60 + s
+
+
+def oarsub(args: list[str]) -> int:
+    resources, types, name, queue, reservation = "", [], "", "default", None
+    it = iter(args)
+    command = ""
+    for arg in it:
+        if arg == "-l":
+            resources = next(it)
+        elif arg == "-t":
+            types.append(next(it))
+        elif arg == "-n":
+            name = next(it)
+        elif arg == "-q":
+            queue = next(it)
+        elif arg == "-r":
+            reservation = next(it)
+        elif arg in ("-p", "-d", "--project", "-i"):
+            next(it)
+        elif arg == "-k":
+            continue
+        else:
+            command = arg
+    walltime = 3600
+    wanted = 1
+    for part in resources.split(","):
+        if part.startswith("walltime="):
+            parsed = _parse_walltime(part.removeprefix("walltime="))
+            if parsed is None:
+                print(f"# Error: cannot recognize -- ,{part} -- resource", file=sys.stderr)
+                return 18
+            walltime = parsed
+        else:
+            m = re.search(r"(?:nodes|host)=(\d+)", part)
+            if m:
+                wanted = int(m.group(1))
+    start_at = time.time()
+    if reservation is not None:
+        try:
+            start_at = datetime.strptime(reservation, "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=PARIS).timestamp()
+        except ValueError:
+            print("# Error: syntax error in <start date> for the -r or --reservation option."
+                  " The date must be in the format YYYY-MM-DD hh:mm:ss", file=sys.stderr)
+            return 7
+    with _state() as state:
+        cluster = re.search(r"cluster\s*=\s*'([^']+)'", resources)
+        if state.get("mode") == "refuse" or wanted > len(state["nodes"]) or (
+                cluster and cluster.group(1) != state.get("cluster")):
+            print("# There are not enough resources for your request", file=sys.stderr)
+            print("# Error: please verify your job submission syntax.", file=sys.stderr)
+            return 8
+        job_id = FIRST_JOB_ID + len(state["jobs"])
+        state["jobs"][str(job_id)] = {
+            "id": job_id, "name": name, "state": "Waiting", "queue": queue, "types": types,
+            "wanted_nodes": wanted, "walltime": walltime, "nodes": [],
+            "submission_time": time.time(), "command": command,
+            "start_at": max(start_at, time.time()) + float(state.get("start_after_s", 1.0)),
+            "resources": resources, "reservation": reservation,
+        }
+    print(f"OAR_JOB_ID={job_id}")
+    if reservation is not None:
+        print("# Advance reservation request: waiting for validation...", file=sys.stderr)
+        print("# Reservation valid --> OK", file=sys.stderr)
+    return 0
+
+
+def _job_arg(args: list[str]) -> str | None:
+    for i, arg in enumerate(args):
+        if arg.startswith("-") and "j" in arg and len(arg) > 2 and arg[-1] == "j":
+            return args[i + 1] if i + 1 < len(args) else None
+        if arg == "-j":
+            return args[i + 1] if i + 1 < len(args) else None
+    return None
+
+
+def _full(job: dict[str, Any], cluster: str) -> str:
+    lines = [f"id: {job['id']}"]
+    fields = [
+        ("array_id", job["id"]), ("array_index", 1), ("name", job["name"]),
+        ("project", "default"), ("owner", os.environ.get("USER", "root")),
+        ("state", job["state"]),
+        ("wanted_resources", f"-l \"{{type = 'default'}}/host={job['wanted_nodes']},"
+                             f"walltime={_walltime_text(job['walltime'])}\" "),
+        ("types", ", ".join(job["types"])), ("dependencies", ""),
+        ("assigned_resources", "+".join(str(10 * i + 1) for i in range(len(job["nodes"])))),
+        ("assigned_hostnames", "+".join(sorted(job["nodes"]))), ("queue", job["queue"]),
+        ("command", job["command"]), ("launching_directory", os.getcwd()),
+        ("stdout_file", f"OAR.{job['id']}.stdout"), ("stderr_file", f"OAR.{job['id']}.stderr"),
+        ("type", "PASSIVE"), ("properties", "maintenance = 'NO'"),
+        ("reservation", "Scheduled" if job["reservation"] else "None"),
+        ("walltime", _walltime_text(job["walltime"])),
+        ("submission_time", _paris(job["submission_time"])),
+    ]
+    if job.get("start_time"):
+        fields.append(("start_time", _paris(job["start_time"])))
+    if job.get("stop_time"):
+        fields.append(("stop_time", _paris(job["stop_time"])))
+    fields += [
+        ("cpuset_name", f"{os.environ.get('USER', 'root')}_{job['id']}"),
+        ("initial_request", f"oarsub -l {job['resources']}"),
+        ("message", "FIFO scheduling OK" if job["state"] == "Waiting" else
+         f"R={2 * len(job['nodes'])},W={_walltime_text(job['walltime'])},J=B"),
+        ("scheduled_start", _paris(job["start_at"]) if job["state"] == "Waiting"
+         else "no prediction"),
+        ("resubmit_job_id", 0), ("events", ""),
+    ]
+    lines += [f"    {key} = {value}" for key, value in fields]
+    return "\n".join(lines) + "\n\n"
+
+
+def oarstat(args: list[str]) -> int:
+    job_id = _job_arg(args)
+    flags = "".join(a[1:] for a in args if a.startswith("-") and not a.startswith("--"))
+    with _state() as state:
+        jobs = state["jobs"]
+        cluster = state.get("cluster", "")
+        cores = int(state.get("cores_per_node", 2))
+        if job_id is None:  # oarstat / oarstat -u: the table of current jobs
+            current = [j for j in jobs.values() if j["state"] in ("Waiting", "Running")]
+            if current:
+                print("Job id     Name           User           Submission Date     S Queue")
+                print("---------- -------------- -------------- ------------------- - ----------")
+            for j in current:
+                print(f"{j['id']:<10} {j['name'][:14]:<14} {os.environ.get('USER', 'root'):<14}"
+                      f" {_paris(j['submission_time'])} {j['state'][0]} {j['queue']:<10}")
+            return 0
+        job = jobs.get(str(job_id))
+        if job is None:
+            return 0  # OAR prints nothing for an unknown job
+        if "s" in flags:
+            print(f"{job['id']}: {job['state']}")
+        elif "p" in flags:
+            for n, node in enumerate(job["nodes"]):
+                for core in range(cores):
+                    props = [("network_address", node), ("host", node),
+                             ("cluster", cluster), ("core", str(n * cores + core)),
+                             ("cpu", str(n)), ("type", "default")]
+                    random.shuffle(props)
+                    print(" " + " , ".join(f"{k} = '{v}'" for k, v in props) + " ")
+        elif "f" in flags:
+            sys.stdout.write(_full(job, cluster))
+    return 0
+
+
+def oardel(args: list[str]) -> int:
+    code = 0
+    with _state() as state:
+        for job_id in (a for a in args if a.isdigit()):
+            job = state["jobs"].get(job_id)
+            if job is None:
+                print(f"Deleting the job = {job_id} ...ERROR.")
+                print(f"Cannot frag {job_id} ; You are not the right user.", file=sys.stderr)
+                code = 1
+            elif job["state"] in ("Error", "Terminated"):
+                print(f"Deleting the job = {job_id} ...ERROR.")
+                print(f"Cannot frag {job_id} ; This job was already killed.", file=sys.stderr)
+                code = 6
+            else:
+                print(f"Deleting the job = {job_id} ...REGISTERED.")
+                print(f"The job(s) [ {job_id} ] will be deleted in the near future.")
+                job["state"], job["stop_time"] = "Error", time.time()
+    return code
+
+
+def oarprint(args: list[str]) -> int:
+    if not args or "-f" not in args:
+        print("Usage: oarprint <key property name> [-f <file>|-] ...", file=sys.stderr)
+        return 1
+    prop = args[0]
+    seen: dict[str, None] = {}
+    for line in sys.stdin:
+        pairs = dict(re.findall(r"(\w+) = '([^']*)'", line))
+        if pairs and prop not in pairs:
+            print(f"/usr/bin/oarprint: Unknown property '{prop}'", file=sys.stderr)
+            return 255
+        if prop in pairs:
+            seen.setdefault(pairs[prop])
+    values = list(seen)
+    random.shuffle(values)  # real oarprint prints hosts in no particular order
+    for value in values:
+        print(value)
+    return 0
+
+
+def main() -> int:
+    tool = Path(sys.argv[0]).name
+    args = sys.argv[1:]
+    if len(args) == 1 and " " in args[0]:  # called through a shell with one string
+        args = shlex.split(args[0])
+    commands = {"oarsub": oarsub, "oarstat": oarstat, "oardel": oardel, "oarprint": oarprint}
+    if tool not in commands:
+        print(f"fake_oar: called as {tool!r}; link it as one of {', '.join(commands)}",
+              file=sys.stderr)
+        return 2
+    with open(Path(os.environ["FRIDA_FAKE_OAR_STATE"]).with_suffix(".log"), "a") as log:
+        log.write(shlex.join([tool, *args]) + "\n")
+    return commands[tool](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
