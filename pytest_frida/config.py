@@ -44,7 +44,8 @@ class Option:
 
 #: Every setting, in the order `pytest --help` shows them. Each is also an ini key frida_<name>.
 OPTIONS: tuple[Option, ...] = (
-    Option("site", "where brokers run: " + ", ".join(KNOWN_SITES), "local"),
+    Option("site", "where brokers run: " + ", ".join(KNOWN_SITES) + ", hosts:FILE (machines"
+           " you have, over SSH) or a Grid'5000 site name such as sophia", "local"),
     Option("producers", "producer counts to run, overriding markers, e.g. 1,10,100", ""),
     Option("rate", "messages per second per producer", "10"),
     Option("duration", "measured seconds per step", "10"),
@@ -75,6 +76,25 @@ OPTIONS: tuple[Option, ...] = (
            " frida/kafka:<kafka-version> that `frida images build` makes", ""),
     Option("producers-per-replica", "swarm site: logical producers per producer service"
            " replica", "10"),
+    Option("nodes", "Grid'5000: nodes to reserve (brokers, then producer nodes; the consumer"
+           " runs on the first broker node); default brokers + 2", ""),
+    Option("cluster", "Grid'5000: the cluster to reserve on (default: any of the site)", ""),
+    Option("walltime", "Grid'5000: reservation length, H:MM:SS or seconds", "1:00:00"),
+    Option("queue", "Grid'5000: OAR queue (default, production, besteffort, ...)", ""),
+    Option("job-type", "Grid'5000: OAR job types, comma-separated, e.g. deploy,night", ""),
+    Option("reservation", "Grid'5000: advance reservation start, 'YYYY-MM-DD HH:MM:SS'"
+           " (Paris time)", ""),
+    Option("job-name", "Grid'5000: OAR job name (default frida-<run id>)", ""),
+    Option("job-id", "Grid'5000: use this running OAR job instead of reserving", ""),
+    Option("keep", "Grid'5000: keep the job at the end instead of deleting it", "",
+           const="yes"),
+    Option("job-start-timeout", "Grid'5000: seconds to wait for the job to start before"
+           " deleting it", "3600"),
+    Option("oar-poll", "Grid'5000: seconds between OAR status polls", "20"),
+    Option("g5k-api", "Grid'5000 reference API base URL (default: execo's)", ""),
+    Option("ssh-config", "hosts and Grid'5000: an ssh_config file for reaching the nodes", ""),
+    Option("clock-correction", "correct cross-host latencies by the measured clock offsets:"
+           " on or off", "on"),
     Option("influx", "also send each step to InfluxDB (1.x write endpoint), e.g."
            " http://127.0.0.1:8086/write?db=frida", ""),
 )
@@ -96,6 +116,42 @@ class StepPlan:
     partitions: int
     #: Kafka producer properties passed to the client (validated by its driver)
     producer_config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What to ask OAR for (validated here; the site and cluster against the API later)."""
+
+    site: str
+    nodes: int
+    cluster: str | None = None
+    walltime_s: int = 3600
+    queue: str | None = None
+    job_types: tuple[str, ...] = ()
+    reservation_date: str | None = None
+    job_name: str | None = None
+    job_id: int | None = None
+    keep: bool = False
+    start_timeout_s: float = 3600.0
+    poll_s: float = 20.0
+    api_url: str | None = None
+
+
+def parse_walltime(raw: str, what: str) -> int:
+    """H:MM:SS, H:MM or whole seconds."""
+    m = re.fullmatch(r"(\d+):(\d{1,2})(?::(\d{1,2}))?", raw.strip())
+    if m:
+        h, mi, sec = int(m[1]), int(m[2]), int(m[3] or 0)
+        if mi < 60 and sec < 60 and (h or mi or sec):
+            return h * 3600 + mi * 60 + sec
+    elif raw.strip().isdigit() and int(raw) > 0:
+        return int(raw)
+    raise SettingsError(f"{what}={raw!r}: expected a walltime like 1:30:00 (H:MM:SS), 90:00"
+                        " (H:MM) or seconds")
+
+
+_SITE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?$")
 
 
 @dataclass(frozen=True)
@@ -124,6 +180,12 @@ class FridaSettings:
     kafka_image: str | None = None
     #: swarm: logical producers per replica of the producer service
     producers_per_replica: int = 10
+    #: hosts:FILE
+    hosts_file: Path | None = None
+    #: Grid'5000 reservation, when site is a Grid'5000 site name
+    reservation: Reservation | None = None
+    ssh_config: Path | None = None
+    clock_correction: bool = True
 
     def plan_for(self, marker_kwargs: dict[str, Any]) -> StepPlan:
         """Merge a capacity marker's arguments into the session defaults."""
@@ -290,6 +352,36 @@ def _writable_dir(raw: str, what: str) -> Path:
     return path
 
 
+def _reservation(site: str, brokers: int, value: Callable[[str], str],
+                 flag: Callable[[str], str]) -> Reservation:
+    nodes = _positive_int(value("nodes"), flag("nodes")) if value("nodes") else brokers + 2
+    if nodes < brokers + 1:
+        raise SettingsError(f"{flag('nodes')}={nodes}: needs at least --frida-brokers + 1"
+                            f" = {brokers + 1} (brokers, then producer nodes)")
+    date = value("reservation") or None
+    if date is not None and not _DATE.match(date):
+        raise SettingsError(f"{flag('reservation')}={date!r}: expected 'YYYY-MM-DD HH:MM:SS'")
+    job_types = tuple(t.strip() for t in value("job-type").split(",") if t.strip())
+    for job_type in job_types:
+        if not re.fullmatch(r"[a-z][a-z0-9_=.-]*", job_type):
+            raise SettingsError(f"{flag('job-type')}: {job_type!r} is not an OAR job type"
+                                " (e.g. deploy, night, allow_classic_ssh)")
+    job_id = None
+    if value("job-id"):
+        job_id = _positive_int(value("job-id"), flag("job-id"))
+    api = value("g5k-api") or None
+    if api is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", api):
+        raise SettingsError(f"{flag('g5k-api')}={api!r}: expected an http(s) URL")
+    return Reservation(
+        site=site, nodes=nodes, cluster=value("cluster") or None,
+        walltime_s=parse_walltime(value("walltime"), flag("walltime")),
+        queue=value("queue") or None, job_types=job_types, reservation_date=date,
+        job_name=value("job-name") or None, job_id=job_id,
+        keep=value("keep") in ("yes", "true", "1", "on"),
+        start_timeout_s=_positive_float(value("job-start-timeout"), flag("job-start-timeout")),
+        poll_s=_positive_float(value("oar-poll"), flag("oar-poll")), api_url=api)
+
+
 def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> FridaSettings:
     """Validate option values into settings; keys are option names ("message-size").
 
@@ -309,7 +401,19 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         return f"--frida-{name}" if name in given_cli else (
             f"ini frida_{name.replace('-', '_')}" if name in given_ini else f"--frida-{name}")
 
-    site = _choice(value("site"), flag("site"), KNOWN_SITES)
+    site_raw = value("site")
+    hosts_file: Path | None = None
+    if site_raw.startswith("hosts:"):
+        hosts_file = Path(site_raw.removeprefix("hosts:")).expanduser()
+        if not hosts_file.is_file():
+            raise SettingsError(f"{flag('site')}={site_raw!r}: no such hosts file"
+                                f" {str(hosts_file)!r}")
+        site = "hosts"
+    elif site_raw in KNOWN_SITES or _SITE_NAME.match(site_raw):
+        site = site_raw
+    else:
+        raise SettingsError(f"{flag('site')}={site_raw!r}: expected {', '.join(KNOWN_SITES)},"
+                            " hosts:FILE or a Grid'5000 site name such as sophia")
     try:
         version = validate_version(value("kafka-version"))
     except ValueError as exc:
@@ -365,11 +469,26 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     if influx is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", influx):
         raise SettingsError(f"{flag('influx')}={influx!r}: expected an http(s) URL such as"
                             " http://127.0.0.1:8086/write?db=frida")
+    brokers = _positive_int(value("brokers"), flag("brokers"))
+    # validated whatever the site, so a typo is caught before it matters
+    reservation: Reservation | None = _reservation(site, brokers, value, flag)
+    if site in KNOWN_SITES or site == "hosts":
+        reservation = None
+    correction = value("clock-correction")
+    if correction not in ("on", "off"):
+        raise SettingsError(f"{flag('clock-correction')}={correction!r}: expected on or off")
+    ssh_config = Path(value("ssh-config")).expanduser() if value("ssh-config") else None
+    if ssh_config is not None and not ssh_config.is_file():
+        raise SettingsError(f"{flag('ssh-config')}={str(ssh_config)!r}: no such file")
     image = value("kafka-image") or None
     if image is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", image):
         raise SettingsError(f"{flag('kafka-image')}={image!r}: expected an image reference"
                             " such as apache/kafka:4.4.0")
     return FridaSettings(
+        hosts_file=hosts_file,
+        reservation=reservation,
+        ssh_config=ssh_config,
+        clock_correction=correction == "on",
         kafka_image=image,
         producers_per_replica=_positive_int(value("producers-per-replica"),
                                             flag("producers-per-replica")),
@@ -381,7 +500,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         report_dir=_writable_dir(value("report-dir"), flag("report-dir")),
         kafka_version=version,
         kafka_home=Path(home).expanduser() if home else None,
-        brokers=_positive_int(value("brokers"), flag("brokers")),
+        brokers=brokers,
         broker_config=parse_producer_config(value("broker-config"), flag("broker-config")),
         client=client,
         workers=workers,

@@ -131,8 +131,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
         if step.verdict == "fail" and not searching:  # a search needs failing steps
             pytest.fail(step.failure_message(), pytrace=False)
     for step in item.stash.get(STEPS_KEY, []):
-        if step.verdict == "generator_bound":
-            pytest.skip(f"generator_bound: {'; '.join(step.notes)}")
+        if step.verdict in ("generator_bound", "clock_untrusted"):
+            pytest.skip(f"{step.verdict}: {'; '.join(step.notes)}")
     return outcome
 
 
@@ -149,6 +149,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if bound:
         tr.write_line(f"{len(bound)} step(s) were limited by the load generator, not the broker:"
                       " they count neither as pass nor as fail.")
+    untrusted = [s for s in run.steps if s.verdict == "clock_untrusted"]
+    if untrusted:
+        tr.write_line(f"{len(untrusted)} step(s) had host clocks too far apart to judge"
+                      " latency: they count neither as pass nor as fail.")
     for limit in limits_by_test(run.steps):
         tr.write_line(f"capacity limit of {limit.test}: {limit.describe()}")
     for search in run.info.searches:

@@ -10,7 +10,8 @@ from pytest_frida.measure.slo import ClauseVerdict
 
 #: a step met every SLO clause / violated at least one / was limited by the load generator,
 #: so it says nothing about the broker / could not be measured
-VERDICTS = ("pass", "fail", "generator_bound", "error")
+#: / had clocks too far apart across hosts to judge latency
+VERDICTS = ("pass", "fail", "generator_bound", "error", "clock_untrusted")
 
 
 @dataclass
@@ -51,6 +52,9 @@ class StepResult:
     #: faults injected during the step: planned and actual time, action, broker, outcome,
     #: and `recovered_after_s` (None: latency was not back within bound when the step ended)
     faults: list[dict[str, Any]] = field(default_factory=list)
+    #: agent hosts' clock offsets before and after the step, the worst cross-host error and
+    #: whether latency could be trusted (only where agents run on several hosts)
+    clocks: dict[str, Any] = field(default_factory=dict)
     #: producer agents killed on purpose during the step (kill-producers)
     killed_agents: int = 0
     #: per second of intended send time since the step's start (warm-up included):

@@ -113,6 +113,12 @@ class AgentLauncher(ABC):
 
     #: what `plan_producers` did to make room, for the step's notes (None: nothing)
     placement_note: str | None = None
+    #: agents run on hosts with clocks of their own: the step measures their offsets
+    remote_clocks: bool = False
+
+    def host_of(self, role: str, slot: int = 0) -> str:
+        """The host the agent of `role` in `slot` runs on (after `plan_producers`)."""
+        return self.hosts()[0]
 
     def plan_producers(self, producers: int, workers: int) -> list[tuple[int, int]]:
         """How a step's producers split over agents; a launcher that must make room first

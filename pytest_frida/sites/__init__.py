@@ -27,4 +27,15 @@ def create_site(settings: FridaSettings, run_dir: Path, run_id: str) -> Site:
         from pytest_frida.sites.swarm import SwarmSite
 
         return SwarmSite(settings, run_dir, run_id)
+    if settings.site == "hosts":
+        from pytest_frida.sites.hosts import HostsSite
+
+        return HostsSite(settings, run_dir, run_id)
+    if settings.reservation is not None:
+        try:
+            from pytest_frida.sites.g5k import G5KSite
+        except ImportError as exc:
+            raise FridaSetupError(f"Grid'5000 sites need execo ({exc}): pip install"
+                                  " 'pytest-frida[g5k]'") from exc
+        return G5KSite(settings, run_dir, run_id)
     raise ValueError(f"unknown site {settings.site!r}")  # config rejects this earlier

@@ -9,6 +9,19 @@ import traceback
 from pytest_frida.workload import protocol
 
 
+def serve_clock() -> None:
+    """Answer pings with this host's clock until the controller hangs up."""
+    import time
+
+    protocol.emit("ready")
+    while True:
+        try:
+            message = protocol.read_message()
+        except EOFError:
+            return
+        protocol.emit("pong", id=message.get("id"), t_ns=time.time_ns())
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
@@ -22,8 +35,10 @@ def main() -> int:
             from pytest_frida.workload import consumer_agent
 
             consumer_agent.run(config)
+        elif role == "clock":
+            serve_clock()
         else:
-            raise ValueError(f"unknown agent role {role!r}; expected producer or consumer")
+            raise ValueError(f"unknown agent role {role!r}; expected producer, consumer or clock")
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         protocol.emit("error", message=f"{type(exc).__name__}: {exc}")

@@ -40,6 +40,7 @@ def run(config: dict[str, Any]) -> None:
     e2e_from_send = BufferedRecorder()  # receive - actual send
     trackers: dict[int, SequenceTracker] = {}
     window: Window | None = None
+    corrections: dict[int, int] = {}
     expected: dict[int, int] | None = None
     deadline = float("inf")
     received_in_window = 0
@@ -61,6 +62,9 @@ def run(config: dict[str, Any]) -> None:
         if command.get("cmd") == "start":
             window = Window.of(int(command["t0_ns"]), float(config["warmup"]),
                                float(config["duration"]))
+            # (first producer, count, ns): this host's clock minus that producer host's
+            corrections = {pid: int(ns) for first, count, ns in command.get("corrections", [])
+                           for pid in range(int(first), int(first) + int(count))}
         elif command.get("cmd") == "drain":
             expected = {int(k): int(v) for k, v in command["expected"].items()}
             deadline = time.monotonic() + float(command.get("timeout", 10))
@@ -73,7 +77,8 @@ def run(config: dict[str, Any]) -> None:
                 tracker = trackers[tick.producer] = SequenceTracker()
             fresh = tracker.see(tick.seq)
             if fresh and window is not None:
-                latency_us = (now_ns - tick.intended_ns) // 1000
+                skew_ns = corrections.get(tick.producer, 0)
+                latency_us = (now_ns - skew_ns - tick.intended_ns) // 1000
                 second = timeline.setdefault((tick.intended_ns - window.t0_ns) // 1_000_000_000,
                                              [0, 0])
                 second[0] += 1
@@ -81,7 +86,7 @@ def run(config: dict[str, Any]) -> None:
                 if window.measured(tick.intended_ns):
                     received_in_window += 1
                     e2e.add(latency_us)
-                    e2e_from_send.add((now_ns - tick.sent_ns) // 1000)
+                    e2e_from_send.add((now_ns - skew_ns - tick.sent_ns) // 1000)
         if time.monotonic() >= next_progress:
             protocol.emit("progress", received=sum(t.unique for t in trackers.values()),
                           p99_ms=e2e.fold().percentile_ms(99))

@@ -15,9 +15,13 @@ from typing import Any
 from pytest_frida.config import StepPlan
 from pytest_frida.faults import PRODUCER_ACTIONS, FaultEvent
 from pytest_frida.measure.accounting import ProducerReport, SequenceTracker, account
+from pytest_frida.measure.clocks import TRUST_SHARE, ClockOffset
+from pytest_frida.measure.clocks import judge as judge_clocks
+from pytest_frida.measure.clocks import probe as clock_probe
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.measure.recovery import latency_bound_ms, recovered_after_s
 from pytest_frida.measure.result import StepResult
+from pytest_frida.measure.slo import LATENCY_METRICS
 from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentTimeout
 from pytest_frida.sites.base import Cluster
 
@@ -42,11 +46,12 @@ class StepRunner:
     """Runs steps of capacity tests against one cluster."""
 
     def __init__(self, cluster: Cluster, run_id: str, client: str,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, clock_correction: bool = True) -> None:
         self.cluster = cluster
         self.run_id = run_id
         self.client = client
         self.workers = workers or os.cpu_count() or 1
+        self.clock_correction = clock_correction
         self._steps = 0
 
     def run(self, test: str, plan: StepPlan, producers: int,
@@ -95,6 +100,11 @@ class StepRunner:
         split = launcher.plan_producers(producers, self.workers)
         if launcher.placement_note:
             result.notes.append(launcher.placement_note)
+        consumer_host = launcher.host_of("consumer")
+        producer_hosts = [launcher.host_of("producer", i) for i in range(len(split))]
+        clocks_before: dict[str, ClockOffset] = {}
+        if launcher.remote_clocks:
+            clocks_before = self._probe_clocks({consumer_host, *producer_hosts})
         for i, (first, count) in enumerate(split):
             agent = launcher.launch(f"step{self._steps}-producers-{i}", {
                 **common, "role": "producer", "first_producer": first, "producer_count": count,
@@ -106,8 +116,15 @@ class StepRunner:
         for agent in producer_agents:
             agent.wait_for("ready", READY_TIMEOUT_S)
         t0_ns = time.time_ns() + int(START_LEAD_S * 1e9)
+        corrections = []
+        if clocks_before and self.clock_correction:
+            own = clocks_before[consumer_host].offset_ms
+            corrections = [[first, count, round((own - clocks_before[producer_hosts[i]]
+                                                 .offset_ms) * 1e6)]
+                           for i, (first, count) in enumerate(split)]
         for agent in agents:
-            agent.send({"cmd": "start", "t0_ns": t0_ns})
+            agent.send({"cmd": "start", "t0_ns": t0_ns,
+                        **({"corrections": corrections} if agent is consumer else {})})
         killed: set[str] = set()
         timers = self._schedule_faults(result, faults, t0_ns, producer_agents, killed)
         budget = START_LEAD_S + plan.warmup + plan.duration + 60.0
@@ -140,6 +157,49 @@ class StepRunner:
                 " their producers' messages count as received only (their acks died with"
                 " them), and the achieved rate no longer says whether the schedule was kept")
         self._merge(result, plan, produced, consumed, reports)
+        if clocks_before:
+            clocks_after = self._probe_clocks({consumer_host, *producer_hosts})
+            self._judge_clocks(result, plan, consumer_host, producer_hosts, clocks_before,
+                               clocks_after)
+
+    def _probe_clocks(self, hosts: set[str]) -> dict[str, ClockOffset]:
+        """Each host's clock offset against this controller, through a clock agent there."""
+        offsets = {}
+        for host in sorted(hosts):
+            agent = self.cluster.launcher.launch(f"step{self._steps}-clock-{host}",
+                                                 {"role": "clock", "host": host})
+            try:
+                agent.wait_for("ready", READY_TIMEOUT_S)
+
+                def ping(i: int, agent: AgentHandle = agent) -> int:
+                    agent.send({"id": i})
+                    return int(agent.wait_for("pong", 10.0)["t_ns"])
+
+                offsets[host] = clock_probe(host, ping)
+            finally:
+                agent.stop()
+        return offsets
+
+    def _judge_clocks(self, result: StepResult, plan: StepPlan, consumer_host: str,
+                      producer_hosts: list[str], before: dict[str, ClockOffset],
+                      after: dict[str, ClockOffset]) -> None:
+        verdict = judge_clocks(consumer_host, producer_hosts, before, after,
+                               self.clock_correction and bool(before),
+                               latency_bound_ms(plan.slo, [], 0.0)
+                               if any(c.metric in LATENCY_METRICS for c in plan.slo.clauses)
+                               else None)
+        result.clocks = {
+            "consumer_host": consumer_host, "corrected": verdict.corrected,
+            "error_ms": verdict.error_ms, "trusted": verdict.trusted,
+            "before": {h: o.to_dict() for h, o in before.items()},
+            "after": {h: o.to_dict() for h, o in after.items()},
+        }
+        if not verdict.trusted and result.verdict in ("pass", "fail"):
+            result.verdict = "clock_untrusted"
+            result.notes.append(
+                f"clocks untrusted: a cross-host latency may be off by {verdict.error_ms:.1f}ms,"
+                f" over {TRUST_SHARE:.0%} of the {verdict.bound_ms:g}ms latency bound"
+                f" ({verdict.detail}): the latency verdict is withheld")
 
     def _schedule_faults(self, result: StepResult, faults: Sequence[FaultEvent],
                          t0_ns: int, producer_agents: list[AgentHandle],

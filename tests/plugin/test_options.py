@@ -12,7 +12,8 @@ from pytest_frida.fixtures import RUN_KEY
 OPTION_NAMES = (
     "site", "producers", "rate", "duration", "warmup", "message-size", "slo", "report-dir",
     "kafka-version", "kafka-home", "brokers", "partitions", "client", "kafka-image",
-    "producers-per-replica",
+    "producers-per-replica", "nodes", "cluster", "walltime", "queue", "job-type",
+    "reservation", "job-name", "job-id", "keep", "ssh-config", "clock-correction",
 )
 
 
@@ -46,7 +47,9 @@ def test_help_lists_every_option_and_ini_key(pytester: pytest.Pytester) -> None:
 # (command-line argument, fragments the error line must contain: the flag, the bad value and
 # what would have been accepted)
 BAD_OPTIONS = [
-    ("--frida-site=mars", ("--frida-site", "'mars'", "accepted: local, docker, swarm")),
+    ("--frida-site=Mars!", ("--frida-site", "'Mars!'", "expected local, docker, swarm,"
+                            " hosts:FILE or a Grid'5000 site name such as sophia")),
+    ("--frida-walltime=forever", ("--frida-walltime", "'forever'", "H:MM:SS")),
     ("--frida-kafka-image=Apache Kafka", ("--frida-kafka-image", "'Apache Kafka'",
                                           "such as apache/kafka:4.4.0")),
     ("--frida-producers-per-replica=0", ("--frida-producers-per-replica", "'0'",
@@ -87,7 +90,7 @@ def test_bad_option_is_a_usage_error(pytester: pytest.Pytester, arg: str,
 # (ini line, fragments): the message names the ini key, not a command-line flag
 BAD_INI = [
     ("frida_rate = 0", ("ini frida_rate", "'0'", "expected a positive number")),
-    ("frida_site = mars", ("ini frida_site", "'mars'", "accepted: local")),
+    ("frida_site = Mars!", ("ini frida_site", "'Mars!'", "a Grid'5000 site name")),
     ("frida_producers = 1,0", ("ini frida_producers", "'0'", "positive whole number")),
     ("frida_slo = p99<=250", ("ini frida_slo", "'p99<=250'", "needs a unit")),
     ("frida_message_size = 10", ("ini frida_message_size", "'10'", "between 64")),

@@ -1,0 +1,202 @@
+"""Grid'5000 sites (sophia, lyon, nancy, ...): reserve nodes with OAR, deploy, release.
+
+Everything about OAR and the reference API goes through execo_g5k: the site and cluster
+are checked against the reference API before anything is reserved; `oarsub` submits the
+job, `wait_oar_job_start` waits for it (with progress), `get_oar_job_nodes` names the
+nodes, and `oardel` deletes it at the end, on failure and on Ctrl-C (unless --frida-keep).
+execo runs the OAR commands on this machine (the frontend) and is imported only here:
+it installs signal handlers at import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import logging
+import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pytest_frida.config import FridaSettings, Reservation
+from pytest_frida.errors import FridaSetupError
+from pytest_frida.runtimes.ssh import SshSettings
+from pytest_frida.sites.base import Cluster, Site
+from pytest_frida.sites.remote import RemoteKafka, Roles
+
+PARIS = ZoneInfo("Europe/Paris")
+#: Grid'5000 usage policy: 09:00-19:00 Paris time on working days is for short jobs
+DAY_START, DAY_END = 9, 19
+
+
+class ReservationError(FridaSetupError):
+    """OAR or the reference API refused, or the job never started."""
+
+
+def _length(walltime_s: int) -> str:
+    return f"{walltime_s // 3600}h{walltime_s % 3600 // 60:02d}"
+
+
+def daytime_warning(start: dt.datetime, walltime_s: int) -> str | None:
+    """What breaks the testbed's day-time rules, or None. Day time is 09:00-19:00 Paris
+    time, Monday to Friday: a job started then must end by 19:00 (unless it starts from
+    17:00 on); a night or weekend job must end before the next working day's 09:00."""
+    start = start.astimezone(PARIS)
+    end = start + dt.timedelta(seconds=walltime_s)
+    if start.weekday() < 5 and DAY_START <= start.hour < DAY_END:
+        day_end = start.replace(hour=DAY_END, minute=0, second=0, microsecond=0)
+        if end > day_end and start.hour < 17:
+            return (f"a {_length(walltime_s)} job starting {start:%a %H:%M} Paris time runs"
+                    " past 19:00: day-time jobs must end by 19:00 (reserve for the night"
+                    " with --frida-reservation, or shorten --frida-walltime)")
+        return None
+    morning = start.replace(hour=DAY_START, minute=0, second=0, microsecond=0)
+    if morning <= start:
+        morning += dt.timedelta(days=1)
+    while morning.weekday() >= 5:
+        morning += dt.timedelta(days=1)
+    if end > morning:
+        return (f"a {_length(walltime_s)} job starting {start:%a %H:%M} Paris time runs into"
+                f" {morning:%a} 09:00: night and weekend jobs must end before the next"
+                " working day begins")
+    return None
+
+
+def _execo() -> Any:
+    import execo_g5k
+    from execo.log import logger as execo_logger
+
+    execo_logger.setLevel(logging.CRITICAL)  # failures are reported by us, in one line
+    return execo_g5k
+
+
+class G5KSite(Site):
+    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str) -> None:
+        assert settings.reservation is not None
+        self.settings = settings
+        self.res: Reservation = settings.reservation
+        self.name = self.res.site
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.job_id: int | None = None
+        self.created_job = False
+        self.kafka: RemoteKafka | None = None
+        self.progress = print
+
+    def _check_reference(self, g5k: Any) -> None:
+        """Site, cluster and node count against the reference API, before reserving."""
+        from execo_g5k.config import g5k_configuration
+
+        if self.res.api_url:
+            g5k_configuration["api_uri"] = self.res.api_url
+        try:
+            sites = g5k.get_g5k_sites()
+        except Exception as exc:
+            raise ReservationError(f"the Grid'5000 reference API did not answer"
+                                   f" ({g5k_configuration['api_uri']}): {exc}") from exc
+        if self.res.site not in sites:
+            raise ReservationError(f"unknown Grid'5000 site {self.res.site!r}; known:"
+                                   f" {', '.join(sorted(sites))}")
+        if self.res.cluster:
+            clusters = g5k.get_site_clusters(self.res.site, queues=None)
+            if self.res.cluster not in clusters:
+                raise ReservationError(f"site {self.res.site} has no cluster"
+                                       f" {self.res.cluster!r}; it has:"
+                                       f" {', '.join(sorted(clusters))}")
+            available = len(g5k.get_cluster_hosts(self.res.cluster))
+            if self.res.nodes > available:
+                raise ReservationError(f"{self.res.nodes} nodes asked of cluster"
+                                       f" {self.res.cluster}, which has {available}")
+
+    def _submit(self, g5k: Any) -> int:
+        resources = (f"{{cluster='{self.res.cluster}'}}/nodes={self.res.nodes}"
+                     if self.res.cluster else f"nodes={self.res.nodes}")
+        submission = g5k.OarSubmission(
+            resources=resources, walltime=self.res.walltime_s,
+            job_type=list(self.res.job_types) or None, queue=self.res.queue,
+            reservation_date=self.res.reservation_date,
+            name=self.res.job_name or f"frida-{self.run_id}")
+        from execo.exception import ProcessesFailed
+
+        try:
+            ((job_id, _),) = g5k.oarsub([(submission, None)], abort_on_error=True)
+        except ProcessesFailed as exc:
+            proc = exc.processes[0] if exc.processes else None
+            why = " ".join(line.lstrip("# ").strip() for line in
+                           (getattr(proc, "stderr", "") or "").splitlines() if line.strip())
+            raise ReservationError(f"OAR refused the reservation ({resources},"
+                                   f" walltime {self.res.walltime_s}s): {why or 'no reason'}"
+                                   ) from exc
+        if job_id is None:
+            raise ReservationError("oarsub printed no OAR_JOB_ID")
+        return int(job_id)
+
+    def _wait_running(self, g5k: Any, job_id: int) -> None:
+        from execo_g5k.config import g5k_configuration
+
+        g5k_configuration["polling_interval"] = self.res.poll_s
+        g5k_configuration["tiny_polling_interval"] = min(self.res.poll_s, 10)
+        self.progress(f"frida: waiting for OAR job {job_id} to start")
+
+        def predicted(start: float | None) -> None:
+            if start:
+                when = dt.datetime.fromtimestamp(start, PARIS)
+                self.progress(f"frida: OAR job {job_id} predicted to start at"
+                              f" {when:%Y-%m-%d %H:%M:%S} Paris time")
+
+        if not g5k.wait_oar_job_start(job_id, None, timeout=self.res.start_timeout_s,
+                                      prediction_callback=predicted):
+            state = g5k.get_oar_job_info(job_id, None).get("state", "unknown")
+            raise ReservationError(f"OAR job {job_id} did not start within"
+                                   f" {self.res.start_timeout_s:.0f}s (state {state}); it was"
+                                   " deleted" + ("" if not self.res.keep else " (--frida-keep"
+                                                 " ignored: it never ran)"))
+
+    def start(self) -> Cluster:
+        started = time.monotonic()
+        g5k = _execo()
+        self._check_reference(g5k)
+        now = dt.datetime.now(PARIS)
+        when = (dt.datetime.strptime(self.res.reservation_date[:19], "%Y-%m-%d %H:%M:%S")
+                .replace(tzinfo=PARIS) if self.res.reservation_date else now)
+        warning = daytime_warning(when, self.res.walltime_s)
+        if warning:
+            self.progress(f"frida: warning: Grid'5000 usage policy: {warning}")
+        if self.res.job_id is not None:
+            self.job_id = self.res.job_id
+            state = g5k.get_oar_job_info(self.job_id, None).get("state")
+            if state != "Running":
+                raise ReservationError(f"--frida-job-id={self.job_id}: the job is"
+                                       f" {state or 'unknown to OAR'}, not Running")
+        else:
+            self.job_id = self._submit(g5k)
+            self.created_job = True
+            self.progress(f"frida: OAR job {self.job_id} submitted")
+            self._wait_running(g5k, self.job_id)
+        hosts = sorted(h.address for h in g5k.get_oar_job_nodes(self.job_id, None))
+        self.progress(f"frida: OAR job {self.job_id} runs on {', '.join(hosts)}")
+        roles = Roles.assign(hosts, self.settings.brokers)
+        self.kafka = RemoteKafka(self.settings, self.run_dir, self.run_id,
+                                 SshSettings(self.settings.ssh_config), roles)
+        cluster = self.kafka.start(started)
+        cluster.details.update(oar_job_id=self.job_id, g5k_site=self.res.site,
+                               g5k_cluster=self.res.cluster, walltime_s=self.res.walltime_s,
+                               job_kept=self.res.keep)
+        return cluster
+
+    def stop(self) -> None:
+        try:
+            if self.kafka is not None:
+                self.kafka.stop()
+                self.kafka = None
+        finally:
+            if self.job_id is not None and self.created_job and not self.res.keep:
+                g5k = _execo()
+                with contextlib.redirect_stdout(io.StringIO()):
+                    g5k.oardel([(self.job_id, None)])
+                self.progress(f"frida: OAR job {self.job_id} deleted")
+            elif self.job_id is not None:
+                self.progress(f"frida: OAR job {self.job_id} kept (--frida-keep or"
+                              " --frida-job-id): delete it with oardel when done")
+            self.job_id = None

@@ -1,0 +1,66 @@
+"""The `hosts:FILE` site: machines you already have, reached over SSH.
+
+The file lists one host per line (blank lines and `#` comments ignored); the first
+`--frida-brokers` hosts run the brokers and the consumer, the others run producers:
+
+    # brokers first
+    kafka-1.example.org
+    load-1.example.org
+    load-2.example.org
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from pytest_frida.config import FridaSettings
+from pytest_frida.runtimes.ssh import RemoteError, SshSettings
+from pytest_frida.sites.base import Cluster, Site
+from pytest_frida.sites.remote import RemoteKafka, Roles
+
+_HOST = re.compile(r"^(?:[A-Za-z0-9_.-]+@)?[A-Za-z0-9][A-Za-z0-9.-]*$")
+
+
+def read_hosts_file(path: Path) -> list[str]:
+    """The hosts of a hosts file; RemoteError naming the line that is not a host."""
+    hosts = []
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if not _HOST.match(line):
+            raise RemoteError(f"{path}:{number}: {line!r} is not a host name (one host per"
+                              " line, optionally user@host)")
+        if line in hosts:
+            raise RemoteError(f"{path}:{number}: host {line!r} is listed twice")
+        hosts.append(line)
+    if not hosts:
+        raise RemoteError(f"{path}: no hosts listed")
+    return hosts
+
+
+class HostsSite(Site):
+    name = "hosts"
+
+    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str) -> None:
+        assert settings.hosts_file is not None
+        self.settings = settings
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.kafka: RemoteKafka | None = None
+
+    def start(self) -> Cluster:
+        started = time.monotonic()
+        assert self.settings.hosts_file is not None
+        hosts = read_hosts_file(self.settings.hosts_file)
+        roles = Roles.assign(hosts, self.settings.brokers)
+        self.kafka = RemoteKafka(self.settings, self.run_dir, self.run_id,
+                                 SshSettings(self.settings.ssh_config), roles)
+        return self.kafka.start(started)
+
+    def stop(self) -> None:
+        if self.kafka is not None:
+            self.kafka.stop()
+            self.kafka = None

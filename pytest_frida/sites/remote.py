@@ -1,0 +1,156 @@
+"""Kafka and agents on machines reached over SSH: what the hosts and Grid'5000 sites share.
+
+Roles: the first `brokers` hosts run a combined broker+controller node each (on ports
+9092/9093, bound to the host's own name), the consumer runs on the first broker host, and
+the remaining hosts run producers. Each node needs Java and sees the controller's Kafka
+jars and Python installation at the same paths (a shared home, as on Grid'5000); the
+preparation checks that on every node at once and says which node lacks what.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_frida.config import FridaSettings
+from pytest_frida.kafka import commands, distribution
+from pytest_frida.kafka.errors import key_line
+from pytest_frida.kafka.readiness import describe_brokers, wait_until_ready
+from pytest_frida.kafka.server_config import (
+    NodeAddress,
+    log4j_config,
+    new_cluster_id,
+    server_properties,
+)
+from pytest_frida.runtimes.process import ManagedProcess
+from pytest_frida.runtimes.ssh import (
+    RemoteError,
+    SshSettings,
+    check_hosts,
+    remote_process,
+    tied_to_stdin,
+)
+from pytest_frida.runtimes.ssh_agents import SshAgentLauncher
+from pytest_frida.sites.base import BrokerInfo, Cluster
+
+BROKER_PORT = 9092
+CONTROLLER_PORT = 9093
+READY_TIMEOUT_S = 180.0
+HEALTH_GRACE_S = 20.0
+
+
+@dataclass(frozen=True)
+class Roles:
+    brokers: list[str]
+    producers: list[str]
+    consumer: str
+
+    @classmethod
+    def assign(cls, hosts: list[str], brokers: int) -> Roles:
+        if len(hosts) < brokers + 1:
+            raise RemoteError(f"{len(hosts)} host(s) for {brokers} broker(s): at least"
+                              f" {brokers + 1} are needed (brokers, then producer hosts)")
+        return cls(hosts[:brokers], hosts[brokers:], hosts[0])
+
+
+class RemoteKafka:
+    """Brokers on `roles.brokers` over SSH, started and stopped with the run."""
+
+    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str, ssh: SshSettings,
+                 roles: Roles) -> None:
+        self.settings = settings
+        self.run_dir = run_dir
+        self.ssh = ssh
+        self.roles = roles
+        self.remote_dir = f"/tmp/frida-kafka-{run_id}"
+        self.servers: list[ManagedProcess] = []
+
+    def prepare(self, dist: distribution.KafkaDistribution) -> None:
+        """Every node reaches us, runs our Python with pytest-frida; brokers have Java and
+        the Kafka jars."""
+        everyone = sorted({*self.roles.brokers, *self.roles.producers, self.roles.consumer})
+        check_hosts(everyone, self.ssh, f"{shlex.quote(sys.executable)} -c 'import"
+                    " pytest_frida'", f"running {sys.executable} with pytest-frida")
+        check_hosts(self.roles.brokers, self.ssh, f"java -version && test -d"
+                    f" {shlex.quote(str(dist.libs))}", f"Java and the Kafka jars in {dist.libs}")
+
+    def start(self, started: float) -> Cluster:
+        dist = distribution.resolve(self.settings.kafka_version, self.settings.kafka_home)
+        self.prepare(dist)
+        nodes = [NodeAddress(i, host, BROKER_PORT, CONTROLLER_PORT)
+                 for i, host in enumerate(self.roles.brokers)]
+        cluster_id = new_cluster_id()
+        for node in nodes:
+            base = f"{self.remote_dir}/node-{node.node_id}"
+            props = server_properties(node, nodes, Path(base) / "data",
+                                      self.settings.broker_config)
+            text = "".join(f"{k}={v}\n" for k, v in props.items())
+            log4j = log4j_config(Path(base) / "server.log", dist.uses_log4j2)
+            self.ssh.run(node.host, f"mkdir -p {base} && cat > {base}/server.properties",
+                         input_text=text)
+            self.ssh.run(node.host, f"cat > {base}/log4j.properties", input_text=log4j)
+            fmt = commands.format_storage(Path("java"), dist, Path(f"{base}/server.properties"),
+                                          cluster_id, Path(f"{base}/log4j.properties"))
+            self.ssh.run(node.host, shlex.join(fmt), timeout=120)
+        for node in nodes:
+            base = f"{self.remote_dir}/node-{node.node_id}"
+            argv = commands.kafka_server(Path("java"), dist, Path(f"{base}/server.properties"),
+                                         Path(f"{base}/log4j.properties"))
+            log = self.run_dir / "logs" / f"broker-{node.node_id}" / "stdout.log"
+            self.servers.append(remote_process(f"broker-{node.node_id}", self.ssh, node.host,
+                                               tied_to_stdin(shlex.join(argv)), log_path=log))
+        bootstrap = ",".join(f"{n.host}:{n.broker_port}" for n in nodes)
+        wait_until_ready(bootstrap, len(nodes), READY_TIMEOUT_S, self._first_dead)
+        launcher = SshAgentLauncher(self.ssh, self.roles.producers, self.roles.consumer,
+                                    self.run_dir / "logs" / "agents")
+        return Cluster(
+            site=self.settings.site, bootstrap=bootstrap,
+            brokers=[BrokerInfo(n.node_id, n.host, n.broker_port) for n in nodes],
+            kafka_version=dist.version, launcher=launcher,
+            hosts=sorted({*self.roles.brokers, *self.roles.producers}),
+            ready_seconds=time.monotonic() - started,
+            details={"roles": {"brokers": self.roles.brokers,
+                               "producers": self.roles.producers,
+                               "consumer": self.roles.consumer},
+                     "kafka_libs": str(dist.libs)},
+            health=lambda: self._health(bootstrap, len(nodes)),
+        )
+
+    def _first_dead(self) -> str | None:
+        for server in self.servers:
+            if not server.is_running():
+                tail = server.log_tail()
+                return f"{server.name} (exit code {server.returncode}): {key_line(tail)}"
+        return None
+
+    def _health(self, bootstrap: str, expected: int) -> str | None:
+        dead = self._first_dead()
+        if dead:
+            return dead
+        deadline = time.monotonic() + HEALTH_GRACE_S
+        while (answering := len(describe_brokers(bootstrap, timeout_s=5.0))) < expected:
+            if time.monotonic() > deadline:
+                return f"{answering} of {expected} brokers answer a metadata request"
+            time.sleep(0.5)
+        return None
+
+    def stop(self) -> None:
+        for i, (server, host) in enumerate(zip(self.servers, self.roles.brokers, strict=False)):
+            server.stop(timeout=30)  # closes stdin: the remote wrapper kills the broker
+            try:
+                log = self.ssh.run(host, f"cat {self.remote_dir}/node-{i}/server.log",
+                                   timeout=30)
+                path = self.run_dir / "logs" / f"broker-{i}" / "server.log"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(log)
+            except (RemoteError, OSError):
+                pass  # the log is a courtesy; the node may be gone
+        for host in self.roles.brokers:
+            with contextlib.suppress(RemoteError):
+                self.ssh.run(host, f"rm -rf {self.remote_dir}", timeout=30)
+        self.servers.clear()
+

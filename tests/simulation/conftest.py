@@ -1,0 +1,75 @@
+"""The simulated Grid'5000 site: real network-namespace nodes with sshd, fake OAR commands
+on PATH printing what OAR prints, and a fake reference API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fake_api import FakeReferenceApi, reference_data
+from testbed import Testbed
+
+# the process and data-directory leak probes are shared with tests/integration
+sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
+
+HERE = Path(__file__).parent
+
+
+def _can_simulate() -> str | None:
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    for tool in ("ip", "ssh", "ssh-keygen"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    if not Path("/usr/sbin/sshd").exists():
+        return "sshd is not installed (openssh-server)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
+    reason = _can_simulate()
+    if reason:
+        if os.environ.get("FRIDA_REQUIRE_SIMULATION") == "1":
+            pytest.fail(f"FRIDA_REQUIRE_SIMULATION=1 but {reason}")
+        pytest.skip(reason)
+    bed = Testbed(tmp_path_factory.mktemp("testbed"))
+    try:
+        yield bed.start()
+    finally:
+        bed.stop()
+
+
+@pytest.fixture
+def grid5000(testbed: Testbed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+             ) -> Iterator[dict[str, object]]:
+    """Fake OAR on PATH and the fake API: what a run needs to believe it is on a frontend."""
+    bin_dir = tmp_path / "oar-bin"
+    bin_dir.mkdir()
+    for tool in ("oarsub", "oarstat", "oardel", "oarprint"):
+        (bin_dir / tool).symlink_to(HERE / "fake_oar.py")
+    state = tmp_path / "oar-state.json"
+    state.write_text(json.dumps({"nodes": [n.name for n in testbed.nodes], "cluster": "uvb",
+                                 "cores_per_node": 2, "start_after_s": 1.0}))
+    api = FakeReferenceApi(reference_data("sophia", "uvb", [n.name for n in testbed.nodes]))
+    api.start()
+    home = tmp_path / "home"
+    home.mkdir()
+    from pytest_frida.kafka.distribution import cache_dir
+
+    monkeypatch.setenv("FRIDA_CACHE_DIR", str(cache_dir()))  # before HOME moves
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FRIDA_FAKE_OAR_STATE", str(state))
+    monkeypatch.setenv("HOME", str(home))  # execo's API cache stays with this test
+    try:
+        yield {"state": state, "api": api, "log": state.with_suffix(".log"),
+               "args": [f"--frida-g5k-api={api.url}", f"--frida-ssh-config={testbed.ssh_config}",
+                        "--frida-oar-poll=0.5", "--frida-cluster=uvb"]}
+    finally:
+        api.stop()
+

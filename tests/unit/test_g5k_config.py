@@ -1,0 +1,96 @@
+"""Grid'5000 and hosts settings: parsed and checked before anything is reserved."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from pytest_frida.config import SettingsError, build_settings, parse_walltime
+from pytest_frida.runtimes.ssh import RemoteError
+from pytest_frida.sites.g5k import PARIS, daytime_warning
+from pytest_frida.sites.hosts import read_hosts_file
+from pytest_frida.sites.remote import Roles
+
+
+def _settings(**cli: str) -> object:
+    return build_settings({k.replace("_", "-"): v for k, v in cli.items()}, {})
+
+
+def test_grid5000_site_builds_a_reservation() -> None:
+    s = build_settings({"site": "sophia", "cluster": "uvb", "walltime": "2:30:00",
+                        "job-type": "deploy,night", "reservation": "2026-11-27 19:00:00",
+                        "brokers": "1", "keep": "yes"}, {})
+    res = s.reservation
+    assert res is not None
+    assert (res.site, res.cluster, res.nodes, res.walltime_s) == ("sophia", "uvb", 3, 9000)
+    assert res.job_types == ("deploy", "night") and res.keep
+    assert res.reservation_date == "2026-11-27 19:00:00"
+    assert build_settings({"site": "local"}, {}).reservation is None
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("1:00:00", 3600), ("0:30", 1800),
+                                              ("90", 90), ("12:0:5", 43205)])
+def test_walltime_forms(raw: str, seconds: int) -> None:
+    assert parse_walltime(raw, "--frida-walltime") == seconds
+
+
+@pytest.mark.parametrize(("cli", "message"), [
+    ({"site": "sophia", "walltime": "1h"}, "--frida-walltime='1h': expected a walltime like"),
+    ({"site": "sophia", "walltime": "0:00:00"}, "--frida-walltime='0:00:00'"),
+    ({"site": "sophia", "walltime": "1:75:00"}, "--frida-walltime='1:75:00'"),
+    ({"site": "sophia", "nodes": "1"}, "--frida-nodes=1: needs at least --frida-brokers + 1"),
+    ({"site": "sophia", "reservation": "tomorrow"},
+     "--frida-reservation='tomorrow': expected 'YYYY-MM-DD HH:MM:SS'"),
+    ({"site": "sophia", "job-type": "deploy,Bad Type"}, "'Bad Type' is not an OAR job type"),
+    ({"site": "sophia", "job-id": "x"}, "--frida-job-id='x'"),
+    ({"site": "sophia", "g5k-api": "api.grid5000.fr"}, "expected an http(s) URL"),
+    ({"site": "Sophia!"}, "expected local, docker, swarm, hosts:FILE or a Grid'5000 site name"),
+    ({"site": "hosts:/no/such/file"}, "no such hosts file '/no/such/file'"),
+    ({"clock-correction": "maybe"}, "--frida-clock-correction='maybe': expected on or off"),
+    ({"ssh-config": "/no/such/config"}, "--frida-ssh-config='/no/such/config': no such file"),
+])
+def test_bad_grid5000_settings(cli: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        build_settings(cli, {})
+    assert message in str(info.value)
+
+
+def _paris(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=PARIS)
+
+
+@pytest.mark.parametrize(("start", "hours", "breaks"), [
+    ("2026-11-26 10:00", 1, False),    # Thursday morning, an hour: fine
+    ("2026-11-26 10:00", 10, True),    # runs past 19:00
+    ("2026-11-26 17:30", 4, False),    # from 17:00 on, it may cross 19:00
+    ("2026-11-26 20:00", 12, False),   # the night, ends 08:00
+    ("2026-11-26 20:00", 14, True),    # ends Friday 10:00
+    ("2026-11-27 20:00", 50, False),   # Friday night to Sunday 22:00
+    ("2026-11-28 10:00", 48, True),    # Saturday to Monday 10:00
+])
+def test_daytime_rules(start: str, hours: int, breaks: bool) -> None:
+    assert (daytime_warning(_paris(start), hours * 3600) is not None) is breaks
+
+
+def test_hosts_file(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    path.write_text("# brokers first\nkafka-1.example.org\n\nroot@load-1  # a comment\n")
+    assert read_hosts_file(path) == ["kafka-1.example.org", "root@load-1"]
+    path.write_text("good\nbad host\n")
+    with pytest.raises(RemoteError, match=r"hosts:2: 'bad host' is not a host name"):
+        read_hosts_file(path)
+    path.write_text("a\na\n")
+    with pytest.raises(RemoteError, match="listed twice"):
+        read_hosts_file(path)
+    path.write_text("# nothing\n")
+    with pytest.raises(RemoteError, match="no hosts listed"):
+        read_hosts_file(path)
+
+
+def test_roles() -> None:
+    roles = Roles.assign(["a", "b", "c", "d"], 2)
+    assert (roles.brokers, roles.producers, roles.consumer) == (["a", "b"], ["c", "d"], "a")
+    with pytest.raises(RemoteError, match="2 host\\(s\\) for 2 broker\\(s\\)"):
+        Roles.assign(["a", "b"], 2)
