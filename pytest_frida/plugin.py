@@ -21,7 +21,7 @@ from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by i
     frida_settings,
     frida_step,
 )
-from pytest_frida.progress import terminal_progress
+from pytest_frida.progress import terminal_notes, terminal_progress
 from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.summary import format_table
 from pytest_frida.session import FridaRun
@@ -91,6 +91,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     run = session.config.stash.get(RUN_KEY, None)
     if run is not None:  # the terminal reporter exists by now
         run.progress = terminal_progress(session.config)
+        run.notify = terminal_notes(session.config)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -51,3 +51,22 @@ def terminal_progress(config: pytest.Config) -> TerminalProgress | None:
             reporter.write(text, flush=True)
 
     return TerminalProgress(write, shutil.get_terminal_size().columns)
+
+
+def terminal_notes(config: pytest.Config) -> Callable[[str], None]:
+    """Whole lines for the terminal (or CI log) as long work proceeds, e.g. a reservation
+    waiting to start; silent under -q."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or config.get_verbosity() < 0:
+        return lambda line: None
+
+    def write(line: str) -> None:
+        if capture is None:
+            reporter.write_line(line, flush=True)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.ensure_newline()
+            reporter.write_line(line, flush=True)
+
+    return write

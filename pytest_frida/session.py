@@ -13,6 +13,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,8 @@ class FridaRun:
         self.influx = InfluxExporter(settings.influx_url) if settings.influx_url else None
         #: live progress of a running step (set by the plugin where a terminal wants it)
         self.progress: TerminalProgress | None = None
+        #: whole lines about long work (a reservation starting, nodes found)
+        self.notify: Callable[[str], None] = lambda line: None
         self._created = time.monotonic()
 
     @property
@@ -128,6 +131,7 @@ class FridaRun:
         self._note_commit()
         instance = f"{self.run_id}-{self.worker}" if self.worker else self.run_id
         self._site = create_site(self.settings, self.run_dir, instance)
+        self._site.notify = self.notify
         register_cleanup(self.stop_cluster)  # even if pytest itself is interrupted twice
         try:
             self._cluster = self._site.start()

@@ -76,10 +76,16 @@ class Cluster:
     faults: BrokerFaults | None = None
 
 
+def _silent(line: str) -> None:
+    pass
+
+
 class Site(ABC):
     """Provision a cluster for the session and release everything afterwards."""
 
     name: str
+    #: where to say what long work is doing (set by the session; silent by default)
+    notify: Callable[[str], None] = staticmethod(_silent)
 
     @abstractmethod
     def start(self) -> Cluster:

@@ -82,7 +82,6 @@ class G5KSite(Site):
         self.job_id: int | None = None
         self.created_job = False
         self.kafka: RemoteKafka | None = None
-        self.progress = print
 
     def _check_reference(self, g5k: Any) -> None:
         """Site, cluster and node count against the reference API, before reserving."""
@@ -137,12 +136,12 @@ class G5KSite(Site):
 
         g5k_configuration["polling_interval"] = self.res.poll_s
         g5k_configuration["tiny_polling_interval"] = min(self.res.poll_s, 10)
-        self.progress(f"frida: waiting for OAR job {job_id} to start")
+        self.notify(f"frida: waiting for OAR job {job_id} to start")
 
         def predicted(start: float | None) -> None:
             if start:
                 when = dt.datetime.fromtimestamp(start, PARIS)
-                self.progress(f"frida: OAR job {job_id} predicted to start at"
+                self.notify(f"frida: OAR job {job_id} predicted to start at"
                               f" {when:%Y-%m-%d %H:%M:%S} Paris time")
 
         if not g5k.wait_oar_job_start(job_id, None, timeout=self.res.start_timeout_s,
@@ -162,7 +161,7 @@ class G5KSite(Site):
                 .replace(tzinfo=PARIS) if self.res.reservation_date else now)
         warning = daytime_warning(when, self.res.walltime_s)
         if warning:
-            self.progress(f"frida: warning: Grid'5000 usage policy: {warning}")
+            self.notify(f"frida: warning: Grid'5000 usage policy: {warning}")
         if self.res.job_id is not None:
             self.job_id = self.res.job_id
             state = g5k.get_oar_job_info(self.job_id, None).get("state")
@@ -172,10 +171,10 @@ class G5KSite(Site):
         else:
             self.job_id = self._submit(g5k)
             self.created_job = True
-            self.progress(f"frida: OAR job {self.job_id} submitted")
+            self.notify(f"frida: OAR job {self.job_id} submitted")
             self._wait_running(g5k, self.job_id)
         hosts = sorted(h.address for h in g5k.get_oar_job_nodes(self.job_id, None))
-        self.progress(f"frida: OAR job {self.job_id} runs on {', '.join(hosts)}")
+        self.notify(f"frida: OAR job {self.job_id} runs on {', '.join(hosts)}")
         roles = Roles.assign(hosts, self.settings.brokers)
         self.kafka = RemoteKafka(self.settings, self.run_dir, self.run_id,
                                  SshSettings(self.settings.ssh_config), roles)
@@ -195,8 +194,8 @@ class G5KSite(Site):
                 g5k = _execo()
                 with contextlib.redirect_stdout(io.StringIO()):
                     g5k.oardel([(self.job_id, None)])
-                self.progress(f"frida: OAR job {self.job_id} deleted")
+                self.notify(f"frida: OAR job {self.job_id} deleted")
             elif self.job_id is not None:
-                self.progress(f"frida: OAR job {self.job_id} kept (--frida-keep or"
+                self.notify(f"frida: OAR job {self.job_id} kept (--frida-keep or"
                               " --frida-job-id): delete it with oardel when done")
             self.job_id = None
