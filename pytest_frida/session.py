@@ -32,6 +32,7 @@ from pytest_frida.report.history import (
 )
 from pytest_frida.report.influx import InfluxExporter
 from pytest_frida.report.model import RunInfo, utc_now
+from pytest_frida.report.redact import redact
 from pytest_frida.report.writer import ReportWriter
 from pytest_frida.runtimes.process import (
     install_exit_handlers,
@@ -97,6 +98,12 @@ class FridaRun:
                              for f in fields(settings.defaults)},
                 "overrides": {k: _plain(v) for k, v in settings.overrides.items()},
                 "search": str(settings.search) if settings.search else None,
+                "influx": redact(settings.influx_url) if settings.influx_url else None,
+                "reservation": {f.name: redact(v) if isinstance(v, str) else _plain(v)
+                                for f in fields(settings.reservation)
+                                for v in [getattr(settings.reservation, f.name)]}
+                if settings.reservation else None,
+                "clock_correction": settings.clock_correction,
             },
         )
         self.writer = ReportWriter(self.run_dir)

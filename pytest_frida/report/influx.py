@@ -12,6 +12,7 @@ import urllib.request
 
 from pytest_frida.measure.result import StepResult
 from pytest_frida.report.model import RunInfo
+from pytest_frida.report.redact import redact
 
 MEASUREMENT = "frida_step"
 
@@ -55,7 +56,7 @@ class InfluxExporter:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 if response.status >= 300:
-                    return f"InfluxDB at {self.url} answered {response.status}"
+                    return f"InfluxDB at {redact(self.url)} answered {response.status}"
         except (urllib.error.URLError, OSError) as exc:
-            return f"could not send steps to InfluxDB at {self.url}: {exc}"
+            return f"could not send steps to InfluxDB at {redact(self.url)}: {redact(str(exc))}"
         return None
