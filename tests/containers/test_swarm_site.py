@@ -132,5 +132,7 @@ def test_service_that_never_runs_is_reported_in_bounded_time(
         timeout=300)
     assert time.monotonic() - started < 200
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*frida: the swarm site could not start Kafka: service"
-                                 " frida-*_kafka-1 cannot start its replicas: *"])
+    # seen while converging, or once the task that ran for a moment is gone: either way
+    # one line naming the service and how its task ended
+    result.stdout.fnmatch_lines(["*frida: the swarm site could not start Kafka: *service"
+                                 " frida-*_kafka-1 * task complete: * (exit code 0)*"])
