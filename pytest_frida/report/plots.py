@@ -104,7 +104,8 @@ def latency_distributions(steps: Sequence[StepResult]) -> str:
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (ms)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    if plotted:
+        ax.legend(fontsize=7, ncol=2)
     return _svg(fig)
 
 

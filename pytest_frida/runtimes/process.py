@@ -143,6 +143,10 @@ def wait_until(predicate: object, timeout: float, interval: float = 0.2) -> bool
 def _on_interrupt(signum: int, frame: object) -> None:
     """The first Ctrl-C or SIGTERM interrupts the run as Ctrl-C does; later ones are only
     noted, so that the teardown that follows runs to its end."""
+    if os.getpid() != _owner_pid:
+        # a child forked by a library (execo forks a watchdog that later SIGTERMs its own
+        # process group): never let it unwind into a copy of pytest and tear down the run
+        os._exit(128 + signum)
     if _ignoring_interrupts:
         _note_interrupt(signum, frame)
         return
@@ -157,6 +161,8 @@ _installed = False
 
 
 _cleanups: list[Callable[[], None]] = []
+#: the process that installed the handlers (forked children must not act on its behalf)
+_owner_pid = os.getpid()
 _ignoring_interrupts = False
 
 
@@ -215,6 +221,8 @@ def interrupts_deferred() -> Iterator[None]:
 
 
 def _at_exit() -> None:
+    if os.getpid() != _owner_pid:
+        return  # a forked child's exit: the processes and the cluster are the parent's
     stop_all()
     for cleanup in list(_cleanups):
         with contextlib.suppress(Exception):
@@ -223,10 +231,11 @@ def _at_exit() -> None:
 
 def install_exit_handlers() -> None:
     """Stop children at interpreter exit and turn SIGTERM into an orderly interrupt (once)."""
-    global _installed
+    global _installed, _owner_pid
     if _installed:
         return
     _installed = True
+    _owner_pid = os.getpid()
     atexit.register(_at_exit)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_interrupt)

@@ -75,6 +75,11 @@ class Testbed:
         _run("ip", "link", "add", self.bridge, "type", "bridge")
         _run("ip", "addr", "add", f"{BRIDGE_ADDRESS}/24", "dev", self.bridge)
         _run("ip", "link", "set", self.bridge, "up")
+        # Docker sets the FORWARD policy to DROP, and with br_netfilter that applies to
+        # traffic between ports of our bridge too: node-to-node traffic must pass
+        if shutil.which("iptables"):
+            _run("iptables", "-I", "FORWARD", "-i", self.bridge, "-o", self.bridge, "-j",
+                 "ACCEPT", check=False)
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key))
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
              str(self.workdir / "host_key"))
@@ -133,7 +138,7 @@ class Testbed:
             f"StrictModes no\nUsePAM no\nPidFile {self.workdir / f'sshd-{node.short}.pid'}\n"
             "PasswordAuthentication no\nAcceptEnv FRIDA_*\nSetEnv"
             f" FRIDA_SIMULATED_NODE={node.name}"
-            + (f" LD_PRELOAD={FAKETIME_LIB} FAKETIME={node.skew} DONT_FAKE_MONOTONIC=1"
+            + (f" LD_PRELOAD={FAKETIME_LIB} FAKETIME={node.skew}"
                if node.skew else "") + "\n")
         env = dict(os.environ)
         Path("/run/sshd").mkdir(exist_ok=True)
@@ -187,6 +192,9 @@ class Testbed:
             _run("ip", "link", "del", node.veth, check=False)
             _run("ip", "netns", "del", node.netns, check=False)
         if self.bridge:
+            if shutil.which("iptables"):
+                _run("iptables", "-D", "FORWARD", "-i", self.bridge, "-o", self.bridge, "-j",
+                     "ACCEPT", check=False)
             _run("ip", "link", "del", self.bridge, check=False)
         self._strip_hosts()
         self.nodes.clear()

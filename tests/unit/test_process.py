@@ -160,3 +160,33 @@ def test_stale_data_dirs_are_swept_only_when_their_owner_is_dead(tmp_path):
     assert [p.name for p in removed] == ["frida-kafka-dead"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frida-kafka-live",
                                                           "frida-kafka-unknown"]
+
+
+def test_a_forked_child_never_unwinds_into_the_parents_teardown(tmp_path) -> None:
+    """execo forks a watchdog that later SIGTERMs its process group; our handler, inherited
+    by the fork, must end that child at once instead of raising into a copy of pytest."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "fork.py"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        "from pytest_frida.runtimes.process import install_exit_handlers\n"
+        "install_exit_handlers()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    try:\n"
+        "        while True:\n"
+        "            time.sleep(0.05)\n"
+        "    finally:\n"
+        "        open(sys.argv[1], 'w').write('unwound')\n"
+        "else:\n"
+        "    time.sleep(0.3)\n"
+        "    os.kill(pid, signal.SIGTERM)\n"
+        "    _, status = os.waitpid(pid, 0)\n"
+        "    print(os.waitstatus_to_exitcode(status))\n")
+    marker = tmp_path / "marker"
+    done = subprocess.run([sys.executable, str(script), str(marker)], capture_output=True,
+                          text=True, timeout=30, check=True)
+    assert done.stdout.strip() == str(128 + 15)
+    assert not marker.exists()
