@@ -100,7 +100,8 @@ def frida_bootstrap(frida_cluster: Cluster) -> str:
 @pytest.fixture(scope="session")
 def frida_runner(request: pytest.FixtureRequest, frida_cluster: Cluster) -> StepRunner:
     run = request.config.stash[RUN_KEY]
-    return StepRunner(frida_cluster, run.run_id, run.settings.client, run.settings.workers)
+    return StepRunner(frida_cluster, run.run_id, run.settings.client, run.settings.workers,
+                      clock_correction=run.settings.clock_correction)
 
 
 @pytest.fixture

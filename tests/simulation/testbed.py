@@ -47,6 +47,8 @@ class Node:
 class Testbed:
     """`count` nodes of `cluster` at `site`, under `workdir` (keys, sshd configs, logs)."""
 
+    __test__ = False  # not a test class, whatever pytest makes of the name
+
     workdir: Path
     site: str = "sophia"
     cluster: str = "uvb"
