@@ -64,3 +64,22 @@ def wait_until_ready(
                 f" {timeout_s:.0f}s; see the broker logs in the report directory"
             )
         time.sleep(0.25)
+
+
+#: a just-restarted broker may need this long to answer metadata requests again
+HEALTH_GRACE_S = 20.0
+
+
+def cluster_problem(bootstrap: str, wanted: int, first_dead: Callable[[], str | None],
+                    grace_s: float = HEALTH_GRACE_S) -> str | None:
+    """None while `wanted` brokers answer (within a grace period), else what is wrong: the
+    first dead server (from `first_dead`) or how many answer."""
+    dead = first_dead()
+    if dead:
+        return dead
+    deadline = time.monotonic() + grace_s
+    while (answering := len(describe_brokers(bootstrap, timeout_s=5.0))) < wanted:
+        if time.monotonic() > deadline:
+            return f"{answering} of {wanted} brokers answer a metadata request"
+        time.sleep(0.5)
+    return None

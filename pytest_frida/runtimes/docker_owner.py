@@ -12,6 +12,7 @@ import os
 import socket
 
 from pytest_frida.runtimes.docker_cli import DockerCli
+from pytest_frida.runtimes.process import process_alive
 
 RUN_LABEL = "frida.run"
 HOST_LABEL = "frida.owner-host"
@@ -29,21 +30,12 @@ def label_args(labels: dict[str, str], flag: str = "--label") -> list[str]:
     return out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def _orphaned(labels: dict[str, str]) -> bool:
     if labels.get(HOST_LABEL) != socket.gethostname():
         return False
     try:
-        return not _alive(int(labels.get(PID_LABEL, "")))
+        return not process_alive(int(labels.get(PID_LABEL, "")))
     except ValueError:
         return False
 

@@ -121,6 +121,17 @@ class ManagedProcess:
         return f"ManagedProcess({self.name!r}, pid={self.popen.pid})"
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists (owned by us or not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop_all(timeout: float = 10.0) -> None:
     """Stop every process this module started that is still registered."""
     with _live_lock:

@@ -18,7 +18,7 @@ from typing import Any
 from pytest_frida.config import FridaSettings
 from pytest_frida.images import kafka_image
 from pytest_frida.kafka.errors import KafkaSetupError
-from pytest_frida.kafka.readiness import describe_brokers, wait_until_ready
+from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
 from pytest_frida.kafka.server_config import new_cluster_id
 from pytest_frida.runtimes.agents import LocalAgentLauncher
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
@@ -28,7 +28,6 @@ from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
 from pytest_frida.sites.local import free_ports
 
 START_TIMEOUT_S = 120.0
-HEALTH_GRACE_S = 20.0
 
 
 def choose_kafka_image(docker: DockerCli, explicit: str | None, version: str) -> str:
@@ -100,7 +99,8 @@ class DockerSite(Site):
             ready_seconds=time.monotonic() - started,
             details={"kafka_image": image, "kafka_image_id": image_id,
                      "docker_server": server, "containers": aliases},
-            health=lambda: self._health(bootstrap, count),
+            health=lambda: cluster_problem(bootstrap, count - len(self.faults.down),
+                                           self._first_dead),
             faults=self.faults,
         )
 
@@ -119,17 +119,6 @@ class DockerSite(Site):
                 return f"container {node.alias} {wrapped.status}:\n{node.log_tail()}"
         return None
 
-    def _health(self, bootstrap: str, expected: int) -> str | None:
-        dead = self._first_dead()
-        if dead:
-            return dead
-        wanted = expected - len(self.faults.down)
-        deadline = time.monotonic() + HEALTH_GRACE_S
-        while (answering := len(describe_brokers(bootstrap, timeout_s=5.0))) < wanted:
-            if time.monotonic() > deadline:
-                return f"{answering} of {wanted} brokers answer a metadata request"
-            time.sleep(0.5)
-        return None
 
     def stop(self) -> None:
         for i, node in enumerate(self.containers):

@@ -19,7 +19,7 @@ from pytest_frida.config import FridaSettings
 from pytest_frida.kafka import commands, distribution
 from pytest_frida.kafka.errors import KafkaSetupError, key_line
 from pytest_frida.kafka.java import java_runtime
-from pytest_frida.kafka.readiness import describe_brokers, wait_until_ready
+from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
 from pytest_frida.kafka.server_config import (
     NodeAddress,
     log4j_config,
@@ -28,24 +28,14 @@ from pytest_frida.kafka.server_config import (
     write_properties,
 )
 from pytest_frida.runtimes.agents import LocalAgentLauncher
-from pytest_frida.runtimes.process import ManagedProcess
+from pytest_frida.runtimes.process import ManagedProcess, process_alive
 from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
 
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_S = 120.0
-HEALTH_GRACE_S = 20.0
 DATA_DIR_PREFIX = "frida-kafka-"
 _OWNER_FILE = "owner.pid"
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def sweep_stale_data_dirs(tmp: Path | None = None) -> list[Path]:
@@ -57,7 +47,7 @@ def sweep_stale_data_dirs(tmp: Path | None = None) -> list[Path]:
             owner = int((path / _OWNER_FILE).read_text().strip())
         except (OSError, ValueError):
             continue
-        if not _alive(owner):
+        if not process_alive(owner):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
@@ -134,7 +124,8 @@ class LocalSite(Site):
             ready_seconds=time.monotonic() - started,
             details={"kafka_source": dist.source, "java": java.version,
                      "kafka_libs": str(dist.libs)},
-            health=lambda: self._health(bootstrap, count),
+            health=lambda: cluster_problem(bootstrap, count - len(self.faults.down),
+                                           self._first_dead),
             faults=self.faults,
         )
 
@@ -142,17 +133,6 @@ class LocalSite(Site):
         argv, log_path = self._commands[node_id]
         return ManagedProcess(f"broker-{node_id}", argv, log_path=log_path)
 
-    def _health(self, bootstrap: str, expected: int) -> str | None:
-        dead = self._first_dead()
-        if dead:
-            return dead
-        wanted = expected - len(self.faults.down)
-        deadline = time.monotonic() + HEALTH_GRACE_S  # a just-restarted broker may be rejoining
-        while (answering := len(describe_brokers(bootstrap, timeout_s=5.0))) < wanted:
-            if time.monotonic() > deadline:
-                return f"{answering} of {wanted} brokers answer a metadata request"
-            time.sleep(0.5)
-        return None
 
     def _first_dead(self) -> str | None:
         for node_id, server in enumerate(self.servers):

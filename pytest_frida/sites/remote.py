@@ -19,7 +19,7 @@ from pathlib import Path
 from pytest_frida.config import FridaSettings
 from pytest_frida.kafka import commands, distribution
 from pytest_frida.kafka.errors import key_line
-from pytest_frida.kafka.readiness import describe_brokers, wait_until_ready
+from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
 from pytest_frida.kafka.server_config import (
     NodeAddress,
     log4j_config,
@@ -40,7 +40,6 @@ from pytest_frida.sites.base import BrokerInfo, Cluster
 BROKER_PORT = 9092
 CONTROLLER_PORT = 9093
 READY_TIMEOUT_S = 180.0
-HEALTH_GRACE_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ class RemoteKafka:
                                "producers": self.roles.producers,
                                "consumer": self.roles.consumer},
                      "kafka_libs": str(dist.libs)},
-            health=lambda: self._health(bootstrap, len(nodes)),
+            health=lambda: cluster_problem(bootstrap, len(nodes), self._first_dead),
         )
 
     def _first_dead(self) -> str | None:
@@ -127,16 +126,6 @@ class RemoteKafka:
                 return f"{server.name} (exit code {server.returncode}): {key_line(tail)}"
         return None
 
-    def _health(self, bootstrap: str, expected: int) -> str | None:
-        dead = self._first_dead()
-        if dead:
-            return dead
-        deadline = time.monotonic() + HEALTH_GRACE_S
-        while (answering := len(describe_brokers(bootstrap, timeout_s=5.0))) < expected:
-            if time.monotonic() > deadline:
-                return f"{answering} of {expected} brokers answer a metadata request"
-            time.sleep(0.5)
-        return None
 
     def stop(self) -> None:
         for i, (server, host) in enumerate(zip(self.servers, self.roles.brokers, strict=False)):

@@ -16,7 +16,7 @@ from pathlib import Path
 from pytest_frida.config import FridaSettings
 from pytest_frida.images import AGENT_IMAGE, RECIPE_LABEL
 from pytest_frida.kafka.errors import KafkaSetupError
-from pytest_frida.kafka.readiness import describe_brokers, wait_until_ready
+from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
 from pytest_frida.kafka.server_config import new_cluster_id
 from pytest_frida.runtimes.container_agents import SwarmAgentLauncher
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
@@ -29,7 +29,6 @@ from pytest_frida.sites.local import free_ports
 from pytest_frida.stacks import stack_file
 
 START_TIMEOUT_S = 180.0
-HEALTH_GRACE_S = 20.0
 SWARM_BROKER_COUNTS = (1, 3)
 
 
@@ -140,7 +139,7 @@ class SwarmSite(Site):
                      "docker_server": server, "stack": stack_name,
                      "swarm_created_for_run": self.membership.created,
                      "producers_per_replica": self.settings.producers_per_replica},
-            health=lambda: self._health(bootstrap, brokers),
+            health=lambda: cluster_problem(bootstrap, brokers, self._first_dead),
         )
 
     def _node_name(self, node_id: str) -> str:
@@ -161,16 +160,6 @@ class SwarmSite(Site):
                         + (f": {errors[0]}" if errors else ""))
         return None
 
-    def _health(self, bootstrap: str, expected: int) -> str | None:
-        dead = self._first_dead()
-        if dead:
-            return dead
-        deadline = time.monotonic() + HEALTH_GRACE_S
-        while (answering := len(describe_brokers(bootstrap, timeout_s=5.0))) < expected:
-            if time.monotonic() > deadline:
-                return f"{answering} of {expected} brokers answer a metadata request"
-            time.sleep(0.5)
-        return None
 
     def stop(self) -> None:
         try:
