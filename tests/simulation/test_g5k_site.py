@@ -170,3 +170,21 @@ def test_lost_node_keeps_results_and_releases_the_job(
     assert any(s["verdict"] == "error" for s in steps[1:]), out[-3000:]
     (job,) = _jobs(grid5000).values()
     assert job["state"] == "Error"  # released despite the failure
+
+
+def test_hosts_file_site_on_the_same_nodes(testbed: Testbed, tmp_path: Path) -> None:
+    """`--frida-site=hosts:FILE`: the same deployment on machines listed by hand."""
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("# brokers first\n" + "".join(f"{n.name}\n" for n in testbed.nodes))
+    (tmp_path / "test_suite.py").write_text(SWEEP.replace("[2, 4]", "[3]")
+                                            .replace('"sophia"', '"hosts"'))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_suite.py",
+         f"--frida-site=hosts:{hosts}", f"--frida-ssh-config={testbed.ssh_config}",
+         f"--frida-report-dir={tmp_path / 'reports'}", "--frida-duration=3",
+         "--frida-warmup=1"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        check=False)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    (step,) = _report(tmp_path / "reports")["steps"]  # type: ignore[misc]
+    assert step["verdict"] == "pass"
+    assert set(step["clocks"]["before"]) == {n.name for n in testbed.nodes}
