@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 
@@ -93,6 +94,40 @@ class Task:
     node_id: str
 
 
+def _status(doc: dict[str, object]) -> dict[str, Any]:
+    status = doc.get("Status") or {}
+    assert isinstance(status, dict)
+    return status
+
+
+def _running(docs: list[dict[str, object]]) -> list[Task]:
+    """The running replicas among `docker inspect` task documents, by slot."""
+    out = []
+    for doc in docs:
+        status = _status(doc)
+        if doc.get("DesiredState") != "running" or status.get("State") != "running":
+            continue
+        cid = (status.get("ContainerStatus") or {}).get("ContainerID", "")
+        out.append(Task(str(doc["ID"]), int(str(doc.get("Slot") or 0)), cid,
+                        str(doc.get("NodeID", ""))))
+    return sorted(out, key=lambda t: t.slot)
+
+
+def _ended(docs: list[dict[str, object]]) -> list[str]:
+    """How tasks ended that were not asked to stop (state, error, exit code)."""
+    errors = []
+    for doc in docs:
+        status = _status(doc)
+        state = status.get("State")
+        if state not in _FINAL or state == "shutdown":
+            continue
+        code = (status.get("ContainerStatus") or {}).get("ExitCode")
+        why = status.get("Err") or status.get("Message") or state
+        errors.append(f"task {state}: {why}" + (f" (exit code {code})" if code is not None
+                                                 else ""))
+    return errors
+
+
 class StackDeployment:
     """One stack of the run: deploy, scale its services, find their containers, remove it."""
 
@@ -120,31 +155,11 @@ class StackDeployment:
 
     def tasks(self, short: str) -> list[Task]:
         """Running replicas, by slot."""
-        out = []
-        for doc in self._task_docs(short):
-            status = doc.get("Status") or {}
-            assert isinstance(status, dict)
-            if doc.get("DesiredState") != "running" or status.get("State") != "running":
-                continue
-            cid = (status.get("ContainerStatus") or {}).get("ContainerID", "")
-            out.append(Task(str(doc["ID"]), int(str(doc.get("Slot") or 0)), cid,
-                            str(doc.get("NodeID", ""))))
-        return sorted(out, key=lambda t: t.slot)
+        return _running(self._task_docs(short))
 
     def failures(self, short: str) -> list[str]:
         """Why tasks ended without being asked to (a replica must keep running)."""
-        errors = []
-        for doc in self._task_docs(short):
-            status = doc.get("Status") or {}
-            assert isinstance(status, dict)
-            state = status.get("State")
-            if state not in _FINAL or state == "shutdown":
-                continue
-            code = (status.get("ContainerStatus") or {}).get("ExitCode")
-            why = status.get("Err") or status.get("Message") or state
-            errors.append(f"task {state}: {why}" + (f" (exit code {code})" if code is not None
-                                                     else ""))
-        return errors
+        return _ended(self._task_docs(short))
 
     def scale(self, short: str, replicas: int, timeout_s: float = CONVERGE_TIMEOUT_S,
               progress: Callable[[str], None] | None = None) -> list[Task]:
@@ -157,10 +172,11 @@ class StackDeployment:
         deadline = time.monotonic() + timeout_s
         shown = -1
         while True:
-            running = self.tasks(short)
+            docs = self._task_docs(short)  # one `service ps` + inspect per poll
+            running = _running(docs)
             if len(running) == replicas and all(t.container_id for t in running):
                 return running
-            errors = self.failures(short)
+            errors = _ended(docs)
             if len(errors) >= 3 or any(e.startswith("task complete") for e in errors):
                 raise DockerError(f"service {self.service(short)} cannot start its replicas:"
                                   f" {errors[0]}")
@@ -179,9 +195,7 @@ class StackDeployment:
         (`docker service logs` can hang on some daemons; container logs do not)."""
         out = b""
         for doc in reversed(self._task_docs(short)):
-            status = doc.get("Status") or {}
-            assert isinstance(status, dict)
-            cid = (status.get("ContainerStatus") or {}).get("ContainerID")
+            cid = (_status(doc).get("ContainerStatus") or {}).get("ContainerID")
             if cid:
                 done = self.docker.run("logs", cid, check=False, timeout=30)
                 out += (done.stdout + done.stderr).encode()
