@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pytest_frida.measure.slo import LATENCY_METRICS, Slo
+from pytest_frida.measure.slo import Slo
 
 #: one second of the timeline: (second since the step's start, messages, worst latency us)
 Second = tuple[int, int, int]
@@ -21,10 +21,8 @@ MIN_BOUND_MS = 10.0
 
 def latency_bound_ms(slo: Slo, timeline: Sequence[Second], before_s: float) -> float:
     """What "recovered" means for this step (see the module docstring)."""
-    bounds = [c.threshold for c in slo.clauses
-              if c.metric in LATENCY_METRICS and c.op in ("<", "<=")]
-    if bounds:
-        return min(bounds)
+    if slo.latency_bound_ms is not None:
+        return slo.latency_bound_ms
     before = [worst for sec, count, worst in timeline if sec < before_s and count]
     return max(MIN_BOUND_MS, 2 * max(before, default=0) / 1000.0)
 

@@ -77,6 +77,13 @@ class Slo:
     def evaluate(self, measured: Mapping[str, float | None]) -> list[ClauseVerdict]:
         return [ClauseVerdict(c, measured.get(c.metric)) for c in self.clauses]
 
+    @property
+    def latency_bound_ms(self) -> float | None:
+        """The tightest upper bound any latency clause sets (ms), or None without one."""
+        bounds = [c.threshold for c in self.clauses
+                  if c.metric in LATENCY_METRICS and c.op in ("<", "<=")]
+        return min(bounds) if bounds else None
+
     def __str__(self) -> str:
         return self.text
 

@@ -21,7 +21,6 @@ from pytest_frida.measure.clocks import probe as clock_probe
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.measure.recovery import latency_bound_ms, recovered_after_s
 from pytest_frida.measure.result import StepResult
-from pytest_frida.measure.slo import LATENCY_METRICS
 from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentTimeout
 from pytest_frida.sites.base import Cluster
 
@@ -185,9 +184,7 @@ class StepRunner:
                       after: dict[str, ClockOffset]) -> None:
         verdict = judge_clocks(consumer_host, producer_hosts, before, after,
                                self.clock_correction and bool(before),
-                               latency_bound_ms(plan.slo, [], 0.0)
-                               if any(c.metric in LATENCY_METRICS for c in plan.slo.clauses)
-                               else None)
+                               plan.slo.latency_bound_ms)
         result.clocks = {
             "consumer_host": consumer_host, "corrected": verdict.corrected,
             "error_ms": verdict.error_ms, "trusted": verdict.trusted,
