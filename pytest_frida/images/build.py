@@ -144,37 +144,39 @@ class ImageBuilder:
         except DockerError as exc:
             raise ImageBuildError(f"building {image} failed: {exc}") from exc
 
-    def kafka(self, dist: KafkaDistribution, force: bool = False) -> str:
-        image, recipe = kafka_image(dist.version), kafka_recipe(dist)
+    def _from_recipe(self, name: str, image: str, recipe: str, force: bool,
+                     fill: Callable[[Path], object]) -> str:
+        """Build `image` from stacks/images/<name> plus what `fill` adds to the context,
+        unless an image of the same recipe is there already."""
         if not force and self.current(image, recipe):
             self.progress(f"{image}: up to date")
             return image
         self.base()
-        with tempfile.TemporaryDirectory(prefix="frida-kafka-image-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"frida-{name}-image-") as tmp:
             context = Path(tmp)
-            shutil.copytree(recipe_dir("kafka"), context, dirs_exist_ok=True)
-            shutil.copytree(dist.libs, context / "libs")
+            shutil.copytree(recipe_dir(name), context, dirs_exist_ok=True)
+            fill(context)
             self._build(image, context, recipe)
         return image
 
+    def kafka(self, dist: KafkaDistribution, force: bool = False) -> str:
+        return self._from_recipe(
+            "kafka", kafka_image(dist.version), kafka_recipe(dist), force,
+            lambda context: shutil.copytree(dist.libs, context / "libs"))
+
     def agent(self, force: bool = False) -> str:
-        image, recipe = AGENT_IMAGE, agent_recipe()
-        if not force and self.current(image, recipe):
-            self.progress(f"{image}: up to date")
-            return image
-        self.base()
-        with tempfile.TemporaryDirectory(prefix="frida-agent-image-") as tmp:
-            context = Path(tmp)
-            shutil.copytree(recipe_dir("agent"), context, dirs_exist_ok=True)
-            wheels = context / "wheels"
-            self.progress(f"{image}: wheels of pytest-frida and {', '.join(AGENT_DEPENDENCIES)}")
-            pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels)]
-            for args in ([*pip, "--no-deps", "--no-build-isolation", str(package_root())],
-                         [*pip, *_dependency_versions()]):
-                done = subprocess.run(args, capture_output=True, text=True,
-                                      timeout=BUILD_TIMEOUT_S, check=False)
-                if done.returncode != 0:
-                    tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
-                    raise ImageBuildError(f"pip wheel failed: {' '.join(tail)}")
-            self._build(image, context, recipe)
-        return image
+        return self._from_recipe("agent", AGENT_IMAGE, agent_recipe(), force, self._wheels)
+
+    def _wheels(self, context: Path) -> None:
+        """Wheels of this package and its drivers, so the build needs no PyPI."""
+        wheels = context / "wheels"
+        self.progress(f"{AGENT_IMAGE}: wheels of pytest-frida and"
+                      f" {', '.join(AGENT_DEPENDENCIES)}")
+        pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels)]
+        for args in ([*pip, "--no-deps", "--no-build-isolation", str(package_root())],
+                     [*pip, *_dependency_versions()]):
+            done = subprocess.run(args, capture_output=True, text=True,
+                                  timeout=BUILD_TIMEOUT_S, check=False)
+            if done.returncode != 0:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+                raise ImageBuildError(f"pip wheel failed: {' '.join(tail)}")
