@@ -18,14 +18,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
 from pytest_frida.measure.histogram import LatencyHistogram
+from pytest_frida.runtimes.agents import AgentHandle, LocalAgentLauncher
 from pytest_frida.workload.drivers import CLIENTS
 
 START_LEAD_S = 2.0
@@ -82,35 +84,6 @@ def agent_config(env: Mapping[str, str]) -> dict[str, Any]:
     return config
 
 
-class _Agent:
-    """An agent child process driven the way the controller drives it."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "pytest_frida.workload.agent"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.send(config)
-
-    def send(self, message: dict[str, Any]) -> None:
-        stdin: IO[str] | None = self.proc.stdin
-        assert stdin is not None
-        stdin.write(json.dumps(message) + "\n")
-        stdin.flush()
-
-    def wait_for(self, event: str) -> dict[str, Any]:
-        stdout = self.proc.stdout
-        assert stdout is not None
-        for line in stdout:
-            try:
-                got = json.loads(line)
-            except ValueError:
-                continue
-            if got.get("event") == "error":
-                raise RuntimeError(got.get("message"))
-            if got.get("event") == event:
-                return dict(got)
-        raise RuntimeError(f"agent exited before {event!r}")
-
-
 def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 120.0) -> None:
     """Create the topic unless it exists, waiting for the broker to come up (replicas may
     start before Kafka does)."""
@@ -139,25 +112,32 @@ def run_once(env: Mapping[str, str]) -> dict[str, Any]:
     if config["role"] == "consumer":
         # replicas start at different times: measure everything received, not a window
         config.update(warmup=0.0, duration=config["warmup"] + config["duration"] + COLLECT_S)
-    agent = _Agent(config)
-    agent.wait_for("ready")
+    # the same launcher and JSON-lines handle the controller uses for local agents
+    launcher = LocalAgentLauncher(Path(tempfile.gettempdir()) / "frida-agent-logs")
+    agent = launcher.launch(f"{config['role']}-replica", config)
+    budget = START_LEAD_S + config["warmup"] + config["duration"] + 120.0
+    try:
+        return _one_step(agent, config, budget)  # an AgentError is a RuntimeError for main()
+    finally:
+        agent.stop()
+
+
+def _one_step(agent: AgentHandle, config: dict[str, Any], budget_s: float) -> dict[str, Any]:
+    agent.wait_for("ready", budget_s)
     agent.send({"cmd": "start", "t0_ns": time.time_ns() + int(START_LEAD_S * 1e9)})
     if config["role"] == "producer":
-        res = agent.wait_for("result")
+        res = agent.wait_for("result", budget_s)
         summary = {"role": "producer", "sent": sum(p["sent"] for p in res["producers"].values()),
                    "acked_in_window": res["acked_in_window"],
                    "achieved_rate": res["acked_in_window"] / max(config["duration"], 1e-9)}
     else:
         time.sleep(START_LEAD_S + config["duration"])
         agent.send({"cmd": "drain", "expected": {}, "timeout": 1})
-        res = agent.wait_for("result")
+        res = agent.wait_for("result", 60.0)
         e2e = LatencyHistogram.decode(res["e2e"]).summary_ms()
         summary = {"role": "consumer", "received": res["received_in_window"],
                    "latency_ms": e2e, "note": "latency of every message received, warm-up"
                    " included: replicas deployed by hand share no start time"}
-    if agent.proc.stdin is not None:
-        agent.proc.stdin.close()
-    agent.proc.wait(30)
     return summary
 
 
