@@ -25,9 +25,14 @@ def describe_brokers(bootstrap: str, timeout_s: float = 5.0) -> list[int]:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    limits = {"request_timeout_ms": int(timeout_s * 1000)}
+    if "bootstrap_timeout_ms" in KafkaAdminClient.DEFAULT_CONFIG:  # kafka-python 3
+        # bounded too: a port that accepts but never answers (a broker still binding, or
+        # something else on it) would otherwise hold the caller for 30 s
+        limits["bootstrap_timeout_ms"] = int(timeout_s * 1000)
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(
-            timeout_s * 1000), client_id="frida-readiness")
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="frida-readiness",
+                                 **limits)
     except (KafkaError, OSError, ValueError):
         return []
     try:

@@ -28,6 +28,7 @@ from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
 from pytest_frida.sites.local import free_ports
 
 START_TIMEOUT_S = 120.0
+STOP_GRACE_S = 5.0
 
 
 def choose_kafka_image(docker: DockerCli, explicit: str | None, version: str) -> str:
@@ -129,6 +130,15 @@ class DockerSite(Site):
                 path.write_bytes(logs)
             except Exception:  # the log is a courtesy; removal must go on
                 pass
+        if self._docker is not None and self.containers:
+            # all at once, with a short grace: stopped one by one, the last brokers lose
+            # their controller quorum and wait out docker's whole stop timeout
+            with contextlib.suppress(Exception):  # removal below must happen regardless
+                ids = [c.get_wrapped_container().id for c in self.containers
+                       if c.get_wrapped_container() is not None]
+                if ids:
+                    self._docker.run("stop", "-t", str(int(STOP_GRACE_S)), *ids,
+                                     check=False, timeout=60)
         for node in self.containers:
             with contextlib.suppress(Exception):
                 node.stop()

@@ -28,11 +28,13 @@ from pytest_frida.kafka.server_config import (
     write_properties,
 )
 from pytest_frida.runtimes.agents import LocalAgentLauncher
-from pytest_frida.runtimes.process import ManagedProcess, process_alive
+from pytest_frida.runtimes.process import ManagedProcess, process_alive, stop_together
 from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
 
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_S = 120.0
+#: seconds the brokers get to shut down together before they are killed
+STOP_GRACE_S = 5.0
 DATA_DIR_PREFIX = "frida-kafka-"
 _OWNER_FILE = "owner.pid"
 
@@ -148,8 +150,7 @@ class LocalSite(Site):
         return None
 
     def stop(self) -> None:
-        for server in self.servers:
-            server.stop(timeout=20)
+        stop_together(self.servers, STOP_GRACE_S)
         self.servers.clear()
         if self._data_dir is not None:
             shutil.rmtree(self._data_dir, ignore_errors=True)

@@ -64,6 +64,7 @@ class StepRunner:
         )
         topic = re.sub(r"[^a-zA-Z0-9._-]", "-", f"frida-{self.run_id}-{self._steps}")
         agents: list[AgentHandle] = []
+        interrupted = False
         try:
             self.create_topic(topic, plan.partitions)
             self._measure(result, plan, producers, topic, agents, progress, faults)
@@ -71,15 +72,21 @@ class StepRunner:
             result.verdict = "error"
             result.error = str(exc)
             result.partial_counts = self._partial_counts(agents)
+        except BaseException:  # Ctrl-C, SIGTERM: out of here fast, teardown does the rest
+            interrupted = True
+            raise
         finally:
-            problem = self.cluster.health()
+            problem = None if interrupted else self.cluster.health()
             if problem is not None:
                 result.verdict = "error"
                 result.error = f"the cluster stopped answering during the step: {problem}" + (
                     f"; {result.error}" if result.error else "")
             for agent in agents:
                 agent.stop()
-            self._delete_topic(topic)
+            if not interrupted and problem is None:
+                # a cluster that does not answer (or is going away) takes its topics along;
+                # asking it would only wait for the client's timeouts
+                self._delete_topic(topic)
             result.ended_at = _now()
         return result
 
@@ -162,20 +169,25 @@ class StepRunner:
                                clocks_after)
 
     def _probe_clocks(self, hosts: set[str]) -> dict[str, ClockOffset]:
-        """Each host's clock offset against this controller, through a clock agent there."""
+        """Each host's clock offset against this controller, through a clock agent there.
+        The agents start together (starting one is the slow part); the pings go one host at
+        a time, so no round trip waits behind another host's."""
         offsets = {}
-        for host in sorted(hosts):
-            agent = self.cluster.launcher.launch(f"step{self._steps}-clock-{host}",
-                                                 {"role": "clock", "host": host})
-            try:
+        agents: list[AgentHandle] = []
+        try:
+            for host in sorted(hosts):
+                agents.append(self.cluster.launcher.launch(
+                    f"step{self._steps}-clock-{host}", {"role": "clock", "host": host}))
+            for agent in agents:
                 agent.wait_for("ready", READY_TIMEOUT_S)
 
                 def ping(i: int, agent: AgentHandle = agent) -> int:
                     agent.send({"id": i})
                     return int(agent.wait_for("pong", 10.0)["t_ns"])
 
-                offsets[host] = clock_probe(host, ping)
-            finally:
+                offsets[agent.host] = clock_probe(agent.host, ping)
+        finally:
+            for agent in agents:
                 agent.stop()
         return offsets
 
