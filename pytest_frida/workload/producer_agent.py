@@ -37,19 +37,15 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _scheduler_busy_ns() -> int:
-    """Time this (scheduler) thread ran or waited for a CPU, in ns.
-
-    From /proc/thread-self/schedstat (run time + run-queue wait): a loop that is either
-    running or runnable nearly all the time is saturated, whether by its own work (the GIL)
-    or by other processes taking the cores (a shared host). Without schedstat, CPU time only.
-    """
-    try:
-        with open("/proc/thread-self/schedstat") as fh:
-            run_ns, wait_ns, _ = fh.read().split()
-        return int(run_ns) + int(wait_ns)
-    except (OSError, ValueError):
-        return time.thread_time_ns()
+def scheduler_busy(measured_wall_s: float, waited_s: float) -> float:
+    """The share of the measured wall time the scheduler thread had no slack: it was neither
+    sleeping until its next send nor waiting for the client to take a message (`waited_s`
+    holds those waits). The rest it spent running, waiting for a CPU (a shared host) or
+    waiting for the GIL (client threads in pure Python): a loop with no slack cannot keep a
+    faster schedule, whatever holds it back."""
+    if measured_wall_s <= 0:
+        return 0.0
+    return min(1.0, max(0.0, 1.0 - waited_s / measured_wall_s))
 
 
 def _max_rss_mib() -> float:
@@ -72,6 +68,8 @@ class _Shard:
         self.publish_latency = BufferedRecorder()
         self.acked_total = self.acked_in_window = self.sends_in_window = 0
         self.queue_full = 0
+        #: seconds spent waiting for a full client queue (back-pressure, not generator work)
+        self.queue_wait_s = 0.0
 
     def drain_acks(self) -> None:
         acks, window = self.acks, self.window
@@ -108,7 +106,9 @@ class _Shard:
             except QueueFull:
                 # the client holds as much as it may: let it deliver, then try again
                 self.queue_full += 1
+                waited = time.monotonic()
                 producer.serve(0.001)
+                self.queue_wait_s += time.monotonic() - waited
             except Exception as exc:  # a refused send is a failed message
                 on_ack(exc, None)
                 break
@@ -140,16 +140,18 @@ def run(config: dict[str, Any]) -> None:
     shard = _Shard(producers, window, size)
     rate = float(config["rate"])
     cpu_at_measure: float | None = None
-    busy_at_measure = 0
+    #: schedule sleeps and queue waits once measuring started (slack, not work)
+    slack_s = queue_wait_at_measure = 0.0
     wall_at_measure = 0.0
     last_delay_us = 0
     next_serve = next_progress = time.monotonic()
 
     def tick(intended_ns: int) -> None:
-        nonlocal cpu_at_measure, busy_at_measure, wall_at_measure, next_serve, next_progress
+        nonlocal cpu_at_measure, queue_wait_at_measure, wall_at_measure, next_serve
+        nonlocal next_progress
         if cpu_at_measure is None and intended_ns >= window.measure_start_ns:
             cpu_at_measure, wall_at_measure = _cpu_seconds(), time.monotonic()
-            busy_at_measure = _scheduler_busy_ns()
+            queue_wait_at_measure = shard.queue_wait_s
         now = time.monotonic()
         if now >= next_serve:
             shard.serve()
@@ -164,7 +166,10 @@ def run(config: dict[str, Any]) -> None:
         for intended_ns, pid, seq in schedule.merged(ids):
             delay = (intended_ns - time.time_ns()) / 1e9
             if delay > 0.0002:
+                slept = time.monotonic()
                 time.sleep(delay)
+                if cpu_at_measure is not None:
+                    slack_s += time.monotonic() - slept
             tick(intended_ns)
             sent_ns = shard.send(topic, pid, seq, intended_ns)
             if window.measured(intended_ns):
@@ -185,7 +190,8 @@ def run(config: dict[str, Any]) -> None:
                     if measured:
                         shard.sends_in_window += 1
 
-    end_cpu, end_wall, end_busy = _cpu_seconds(), time.monotonic(), _scheduler_busy_ns()
+    end_cpu, end_wall = _cpu_seconds(), time.monotonic()
+    slack_s += shard.queue_wait_s - queue_wait_at_measure
     flush_deadline = time.monotonic() + float(config.get("flush_timeout", 30))
     for producer in producers.values():
         producer.flush(max(0.0, flush_deadline - time.monotonic()))
@@ -195,7 +201,7 @@ def run(config: dict[str, Any]) -> None:
     measured_wall = end_wall - wall_at_measure
     measured = cpu_at_measure is not None and measured_wall > 0
     cpu_share = (end_cpu - (cpu_at_measure or 0.0)) / measured_wall if measured else 0.0
-    scheduler_busy = (end_busy - busy_at_measure) / 1e9 / measured_wall if measured else 0.0
+    busy = scheduler_busy(measured_wall, slack_s) if measured else 0.0
     protocol.emit(
         "result",
         producers={str(pid): {"sent": shard.sent[pid],
@@ -207,7 +213,7 @@ def run(config: dict[str, Any]) -> None:
         publish_latency=shard.publish_latency.fold().encode(),
         final_publish_delay_ms=last_delay_us / 1000.0,
         cpu_share=cpu_share,
-        scheduler_busy=scheduler_busy,
+        scheduler_busy=busy,
         rss_mib=_max_rss_mib(),
         queue_full=shard.queue_full,
         errors=sum(len(f) for f in shard.failed.values()),

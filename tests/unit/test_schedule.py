@@ -167,3 +167,12 @@ def test_intended_times_are_strictly_before_the_end():
     sched = Schedule(3.0, 1, Window(0, 0, 666_666_667))
     times = [t for t, _, _ in sched.merged(range(1))]
     assert times and all(t < sched.window.end_ns for t in times)
+
+
+def test_scheduler_busy_is_the_share_without_slack() -> None:
+    from pytest_frida.workload.producer_agent import scheduler_busy
+
+    assert abs(scheduler_busy(10.0, 9.0) - 0.1) < 1e-9  # slept 90%: a relaxed loop
+    assert scheduler_busy(10.0, 0.0) == 1.0  # never slept: no slack at all
+    assert scheduler_busy(10.0, 10.4) == 0.0  # oversleeping is not negative work
+    assert scheduler_busy(0.0, 0.0) == 0.0
