@@ -6,6 +6,8 @@
     frida bench               the load generator against Kafka's own tools
     frida images build        the Kafka and agent images, without any registry
     frida images push-to H..  copy them to Docker daemons that cannot pull (save | load)
+    frida images save DIR     write them as archives, for nodes fed from a frontend without
+                              Docker (pytest --frida-images=DIR)
 """
 
 from __future__ import annotations
@@ -147,6 +149,17 @@ def _images_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _images_save(args: argparse.Namespace) -> int:
+    from pytest_frida.images import AGENT_IMAGE, kafka_image
+    from pytest_frida.images.transfer import save_images
+    from pytest_frida.runtimes.docker_cli import DockerCli
+
+    images = args.image or [kafka_image(args.kafka_version), AGENT_IMAGE]
+    written = save_images(images, DockerCli(args.docker_host), args.directory, progress=print)
+    print("archives: " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="frida", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -176,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     images_sub = images.add_subparsers(dest="images_command", required=True)
     build = images_sub.add_parser("build", help="build frida/base, frida/kafka, frida/agent")
     push = images_sub.add_parser("push-to", help="docker save | docker load onto HOSTS")
-    for p in (build, push):
+    save = images_sub.add_parser("save", help="docker save the images into DIR (for"
+                                 " --frida-images=DIR)")
+    for p in (build, push, save):
         p.add_argument("--kafka-version", default=DEFAULT_KAFKA_VERSION)
         p.add_argument("--docker-host", help="the daemon to build on / copy from"
                        " (default: DOCKER_HOST or the local one)")
@@ -189,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--image", action="append", help="an image to copy (repeatable;"
                       " default: the Kafka and agent images)")
     push.set_defaults(func=_images_push)
+    save.add_argument("directory", type=Path, help="where to write the archives")
+    save.add_argument("--image", action="append", help="an image to save (repeatable;"
+                      " default: the Kafka and agent images)")
+    save.set_defaults(func=_images_save)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

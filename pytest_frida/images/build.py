@@ -27,8 +27,10 @@ from pytest_frida.stacks import recipe_dir
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SUITE = "bookworm"
 BUILD_TIMEOUT_S = 1200.0
-#: the parts of this package that run inside agent replicas (their sources make the recipe)
-AGENT_SOURCES = ("__init__.py", "workload", "measure")
+#: the parts of this package that run inside agent replicas (their sources make the recipe):
+#: the agents, and the launcher run-mode replicas drive them with
+AGENT_SOURCES = ("__init__.py", "workload", "measure", "runtimes/agents.py",
+                 "runtimes/process.py")
 #: what the agent image installs besides this package
 AGENT_DEPENDENCIES = ("confluent-kafka", "kafka-python", "hdrhistogram", "numpy")
 

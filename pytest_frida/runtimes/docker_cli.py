@@ -1,20 +1,24 @@
 """The `docker` command line, with timeouts and errors that say what to do.
 
 The CLI rather than the Python SDK: stacks (`docker stack deploy`) exist only in the CLI,
-`-H ssh://host` reaches remote daemons without extra code, and every call here is one a
-person can repeat by hand when something goes wrong.
+and every call here is one a person can repeat by hand when something goes wrong. A node's
+daemon is reached by running `docker` on the node over our own ssh (`DockerCli.on_node`),
+so ssh_config files, users and jump hosts work as for every other remote command, and the
+controller needs no Docker of its own.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 from pytest_frida.errors import FridaSetupError
+from pytest_frida.runtimes.ssh import SshSettings
 
 DEFAULT_TIMEOUT_S = 60.0
 PING_TIMEOUT_S = 10.0
@@ -30,21 +34,37 @@ def _first_line(text: str) -> str:
 
 
 class DockerCli:
-    """Runs `docker [-H host] ...` against one daemon."""
+    """Runs `docker [-H host] ...` against one daemon: this machine's (or `-H host`), or a
+    node's through `ssh node docker ...` (see `on_node`)."""
 
     def __init__(self, host: str | None = None) -> None:
         self.host = host
+        self.node: str | None = None
+        self.ssh: SshSettings | None = None
         exe = shutil.which("docker")
         if exe is None:
             raise DockerError("the docker command is not installed; install Docker"
                               " (Debian: apt-get install docker.io)")
         self.exe = exe
 
-    def argv(self, *args: str) -> list[str]:
+    @classmethod
+    def on_node(cls, ssh: SshSettings, node: str) -> DockerCli:
+        """The daemon of `node`, driven by the `docker` command there, over ssh."""
+        cli = cls.__new__(cls)
+        cli.host, cli.node, cli.ssh, cli.exe = None, node, ssh, "docker"
+        return cli
+
+    def argv(self, *args: str, env: Mapping[str, str] | None = None) -> list[str]:
+        """The command line running `docker args` (with `env` added) against this daemon."""
+        if self.ssh is not None and self.node is not None:
+            prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
+            return self.ssh.argv(self.node, shlex.join([*prefix, "docker", *args]))
         return [self.exe, *(("-H", self.host) if self.host else ()), *args]
 
     @property
     def where(self) -> str:
+        if self.node is not None:
+            return self.node
         return self.host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
     def run(self, *args: str, timeout: float = DEFAULT_TIMEOUT_S, check: bool = True,
@@ -52,8 +72,9 @@ class DockerCli:
             env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run one command; DockerError (with docker's own last line) when it fails.
         `env` adds variables (a stack file's ${...} are filled from them)."""
-        cmd = self.argv(*args)
-        full_env = {**os.environ, **env} if env else None
+        remote = self.node is not None
+        cmd = self.argv(*args, env=env if remote else None)
+        full_env = {**os.environ, **env} if env and not remote else None
         try:
             if stdin is not None:
                 done_bytes = subprocess.run(cmd, stdin=stdin, capture_output=True,

@@ -9,8 +9,12 @@ all nodes at once go through execo (`Remote`), which reports per host what faile
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import shutil
+import socket
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +23,8 @@ from pytest_frida.errors import FridaSetupError
 from pytest_frida.runtimes.process import ManagedProcess
 
 CONNECT_TIMEOUT_S = 10
+#: seconds a shared connection stays up after its last session (if nobody closes it)
+MULTIPLEX_PERSIST_S = 15
 
 
 class RemoteError(FridaSetupError):
@@ -27,19 +33,48 @@ class RemoteError(FridaSetupError):
 
 @dataclass(frozen=True)
 class SshSettings:
-    """How to reach the nodes: an ssh_config file (keys, users, jump hosts) or defaults."""
+    """How to reach the nodes: an ssh_config file (keys, users, jump hosts) or defaults.
+
+    With `multiplex_dir`, every command to a node shares one connection (ssh's
+    ControlMaster): a run makes hundreds of short ssh calls (docker commands, clock agents),
+    and each would otherwise pay a key exchange. The shared connection outlives its last
+    session by MULTIPLEX_PERSIST_S at most; `close` ends it at once.
+    """
 
     config: Path | None = None
     user: str | None = None
+    multiplex_dir: Path | None = None
 
     def options(self) -> list[str]:
         opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
-                "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
+                # a node silent for 9 s is gone: its sessions end instead of hanging
+                "-o", "ServerAliveInterval=3", "-o", "ServerAliveCountMax=3"]
+        if self.multiplex_dir is not None:
+            opts += ["-o", "ControlMaster=auto", "-o",
+                     f"ControlPath={self.multiplex_dir}/%C",
+                     "-o", f"ControlPersist={MULTIPLEX_PERSIST_S}"]
         if self.config is not None:
             opts += ["-F", str(self.config)]
         if self.user:
             opts += ["-l", self.user]
         return opts
+
+    @classmethod
+    def multiplexed(cls, config: Path | None, run_id: str) -> SshSettings:
+        """Settings whose connections are shared per node, below a directory of the run."""
+        directory = Path(tempfile.gettempdir()) / f"frida-ssh-{run_id}"
+        directory.mkdir(mode=0o700, exist_ok=True)
+        return cls(config, multiplex_dir=directory)
+
+    def close(self, hosts: Sequence[str]) -> None:
+        """End the shared connections to `hosts` and remove their directory."""
+        if self.multiplex_dir is None:
+            return
+        for host in hosts:
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+                subprocess.run(["ssh", *self.options(), "-O", "exit", host],
+                               capture_output=True, timeout=10, check=False)
+        shutil.rmtree(self.multiplex_dir, ignore_errors=True)
 
     def argv(self, host: str, command: str) -> list[str]:
         return ["ssh", *self.options(), host, command]
@@ -57,6 +92,48 @@ class SshSettings:
             why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
             raise RemoteError(f"{host}: `{command[:60]}` failed: {why}")
         return done.stdout
+
+    def address(self, host: str) -> str:
+        """The IPv4 address ssh reaches `host` at: the HostName its config gives
+        (`ssh -G`, so aliases in an ssh_config work), resolved on this machine."""
+        try:
+            done = subprocess.run(["ssh", *self.options(), "-G", host], capture_output=True,
+                                  text=True, timeout=10, check=False)
+        except subprocess.TimeoutExpired:
+            done = None
+        name = host.rsplit("@", 1)[-1]
+        for line in (done.stdout.splitlines() if done and done.returncode == 0 else []):
+            key, _, value = line.partition(" ")
+            if key == "hostname" and value.strip():
+                name = value.strip()
+                break
+        try:
+            return str(socket.getaddrinfo(name, None, socket.AF_INET)[0][4][0])
+        except OSError as exc:
+            raise RemoteError(f"{host}: cannot resolve {name!r} to an address: {exc}") from exc
+
+    def check(self, host: str) -> None:
+        """RemoteError naming `host` and ssh's reason when it cannot be logged into."""
+        try:
+            done = subprocess.run(self.argv(host, "true"), capture_output=True, text=True,
+                                  timeout=CONNECT_TIMEOUT_S + 20, check=False)
+        except subprocess.TimeoutExpired:
+            raise RemoteError(f"{host} does not answer over ssh (no login within"
+                              f" {CONNECT_TIMEOUT_S + 20}s)") from None
+        if done.returncode != 0:
+            why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+            raise RemoteError(f"{host} does not answer over ssh: {why}")
+
+    def reachable(self, host: str, timeout: float = 5.0) -> bool:
+        """Whether `host` answers over ssh within `timeout` seconds."""
+        # ssh keeps the first value of an option: this timeout goes before ours
+        argv = ["ssh", "-o", f"ConnectTimeout={max(1, int(timeout) - 1)}", *self.options(),
+                host, "true"]
+        try:
+            return subprocess.run(argv, capture_output=True, timeout=timeout,
+                                  check=False).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
 
     def execo_params(self) -> dict[str, object]:
         """The same connection for execo's Remote."""
@@ -80,11 +157,15 @@ def shell(argv: Sequence[str], env: Mapping[str, str] | None = None,
     return " ".join(parts)
 
 
-def tied_to_stdin(command: str) -> str:
-    """Run `command` in the background and kill it when stdin closes (the controller, or its
-    ssh, went away), so a broker never outlives its run."""
-    return ("sh -c " + shlex.quote(f"{command} & pid=$!; trap 'kill $pid 2>/dev/null' EXIT;"
-                                    " cat >/dev/null; kill $pid 2>/dev/null; wait $pid"))
+def tied_to_stdin(command: str, grace_s: int = 5) -> str:
+    """Run `command` in the background and stop it when stdin closes (the controller, or its
+    ssh, went away), so a broker never outlives its run: SIGTERM, then SIGKILL after
+    `grace_s` seconds (a broker whose quorum left can hang in controlled shutdown)."""
+    stop = ("kill $pid 2>/dev/null; i=0; while kill -0 $pid 2>/dev/null &&"
+            f" [ $i -lt {grace_s * 5} ]; do sleep 0.2; i=$((i+1)); done;"
+            " kill -9 $pid 2>/dev/null")
+    return ("sh -c " + shlex.quote(f"{command} & pid=$!; trap '{stop}' EXIT;"
+                                    " cat >/dev/null"))
 
 
 def remote_process(name: str, ssh: SshSettings, host: str, command: str,
