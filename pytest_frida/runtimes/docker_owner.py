@@ -30,8 +30,8 @@ def label_args(labels: dict[str, str], flag: str = "--label") -> list[str]:
     return out
 
 
-
-def _orphaned(labels: dict[str, str]) -> bool:
+def owned_by_dead_run(labels: dict[str, str]) -> bool:
+    """Labels of an object made by a pytest on this host whose process is gone."""
     if labels.get(HOST_LABEL) != socket.gethostname():
         return False
     try:
@@ -54,7 +54,7 @@ def sweep_orphans(docker: DockerCli) -> list[str]:
             labels = (spec.get("Labels") if kind == "service" else
                       (item.get("Config") or {}).get("Labels") if kind == "container" else
                       item.get("Labels")) or {}
-            if _orphaned(labels):
+            if owned_by_dead_run(labels):
                 rm = {"service": ("service", "rm"), "container": ("rm", "-f"),
                       "network": ("network", "rm")}[kind]
                 if docker.run(*rm, str(item["Id"]), check=False).returncode == 0:

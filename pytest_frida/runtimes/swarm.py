@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,13 +132,20 @@ def _ended(docs: list[dict[str, object]]) -> list[str]:
 class StackDeployment:
     """One stack of the run: deploy, scale its services, find their containers, remove it."""
 
-    def __init__(self, docker: DockerCli, name: str, files: Sequence[Path],
-                 env: Mapping[str, str]) -> None:
+    def __init__(self, docker: DockerCli, name: str, files: Sequence[Path | str],
+                 env: Mapping[str, str],
+                 docker_for_node: Callable[[str], DockerCli] | None = None,
+                 daemons: Callable[[], Sequence[DockerCli]] | None = None) -> None:
+        """`files` are paths the manager's `docker` reads; `docker_for_node` is the daemon
+        of a swarm node (by id), `daemons` every daemon that may hold the stack's
+        containers (both default to the manager alone)."""
         self.docker = docker
         self.name = name
         self.files = list(files)
         self.env = dict(env)
         self.deployed = False
+        self.docker_for_node = docker_for_node or (lambda node_id: docker)
+        self.daemons = daemons or (lambda: [docker])
 
     def service(self, short: str) -> str:
         return f"{self.name}_{short}"
@@ -191,13 +199,15 @@ class StackDeployment:
             time.sleep(0.5)
 
     def logs(self, short: str) -> bytes:
-        """Output of the service's task containers on this daemon, oldest task first
-        (`docker service logs` can hang on some daemons; container logs do not)."""
+        """Output of the service's task containers, from the daemons of the nodes that ran
+        them, oldest task first (`docker service logs` can hang on some daemons; container
+        logs do not)."""
         out = b""
         for doc in reversed(self._task_docs(short)):
             cid = (_status(doc).get("ContainerStatus") or {}).get("ContainerID")
             if cid:
-                done = self.docker.run("logs", cid, check=False, timeout=30)
+                docker = self.docker_for_node(str(doc.get("NodeID", "")))
+                done = docker.run("logs", cid, check=False, timeout=30)
                 out += (done.stdout + done.stderr).encode()
         return out
 
@@ -208,13 +218,153 @@ class StackDeployment:
         self.docker.run("stack", "rm", self.name, check=False, timeout=60)
         deadline = time.monotonic() + timeout_s
         flt = f"label={STACK_LABEL}={self.name}"
-        while True:
-            left = self.docker.lines("ps", "-aq", "--filter", flt) + \
-                self.docker.lines("network", "ls", "-q", "--filter", flt)
-            if not left:
-                self.deployed = False
-                return
-            if time.monotonic() > deadline:
-                raise DockerError(f"stack {self.name} still has {len(left)} container(s) or"
-                                  f" network(s) {timeout_s:.0f}s after docker stack rm")
-            time.sleep(0.5)
+        daemons = list(self.daemons())
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(daemons)))) as pool:
+            while True:
+                # every node's containers at once; the stack's overlay networks are the
+                # manager's to list (a worker's copy goes with its last task)
+                left = [item for found in pool.map(
+                    lambda docker: docker.lines("ps", "-aq", "--filter", flt), daemons)
+                    for item in found] + self.docker.lines("network", "ls", "-q", "--filter",
+                                                           flt)
+                if not left:
+                    break
+                if time.monotonic() > deadline:
+                    raise DockerError(f"stack {self.name} still has {len(left)} container(s)"
+                                      f" or network(s) {timeout_s:.0f}s after docker stack rm")
+                time.sleep(0.5)
+        self.deployed = False
+
+
+def _attempt(work: Callable[[SwarmNode], None], node: SwarmNode) -> Exception | None:
+    try:
+        work(node)
+    except Exception as exc:  # raised by the caller once every node was tried
+        return exc
+    return None
+
+
+@dataclass
+class SwarmNode:
+    """One machine of a swarm formed across nodes: its name in the run, its daemon, and the
+    address the swarm reaches it at."""
+
+    host: str
+    docker: DockerCli
+    address: str
+    node_id: str = ""
+
+
+def _swarm_state(docker: DockerCli) -> tuple[str, bool, str, list[str]]:
+    """(LocalNodeState, is a manager, node id, addresses of the managers it knows)."""
+    out = docker.run("info", "--format", "{{.Swarm.LocalNodeState}}|{{.Swarm.ControlAvailable}}"
+                     "|{{.Swarm.NodeID}}|{{range .Swarm.RemoteManagers}}{{.Addr}} {{end}}"
+                     ).stdout.strip()
+    state, control, node, managers = [*out.split("|"), "", "", "", ""][:4]
+    return state, control == "true", node, [m.rsplit(":", 1)[0] for m in managers.split()]
+
+
+class NodeSwarm:
+    """A swarm formed on the run's nodes: `swarm init` on the first (the manager), `swarm
+    join` on the others, node labels for placement; every node leaves it at the end.
+
+    A node already in a swarm is refused, unless that swarm was formed by a pytest-frida run
+    on this controller that is gone (killed outright): then the node leaves it first.
+    """
+
+    def __init__(self, manager: SwarmNode, owner_labels: dict[str, str],
+                 is_orphaned: Callable[[dict[str, str]], bool]) -> None:
+        self.manager = manager
+        self.owner_labels = owner_labels
+        self.is_orphaned = is_orphaned
+        self.members: list[SwarmNode] = []
+
+    def _free(self, nodes: Sequence[SwarmNode]) -> None:
+        """Every node out of any swarm, or DockerError naming the node and the fix. A node
+        may be left in a swarm by a run that died (its manager carries that run's owner
+        labels), or by a run that lost it mid-way (a worker whose managers are run nodes
+        no longer managing a swarm): those leave it; any other swarm is not ours to touch."""
+        states = {n.host: _swarm_state(n.docker) for n in nodes}
+        #: addresses of the nodes here that manage no swarm (now)
+        not_managing = {n.address for n in nodes
+                        if states[n.host][0] != "active" or not states[n.host][1]}
+        for node in nodes:  # managers first: they tell whose swarm it is
+            state, manager, node_id, _ = states[node.host]
+            if state == "active" and manager:
+                found = node.docker.inspect("node", [node_id])
+                labels = ((found[0].get("Spec") or {}).get("Labels") or {}) if found else {}
+                if not self.is_orphaned(labels):
+                    raise DockerError(f"{node.host} manages a swarm that is not one a dead"
+                                      " pytest-frida run of this machine left behind; leave"
+                                      " it there first (docker swarm leave --force)")
+                node.docker.run("swarm", "leave", "--force", timeout=60)
+                not_managing.add(node.address)
+        for node in nodes:
+            state, manager, _, managers = states[node.host]
+            if state in ("active", "pending", "error") and not manager:
+                if not managers or not set(managers) <= not_managing:
+                    raise DockerError(f"{node.host} is a worker of another swarm (managers"
+                                      f" {', '.join(managers) or 'unknown'}); leave it there"
+                                      " first (docker swarm leave --force)")
+                node.docker.run("swarm", "leave", "--force", timeout=60)
+            elif state not in ("active", "inactive"):
+                raise DockerError(f"the swarm state of {node.host} is {state!r}; expected"
+                                  " inactive (fix it with docker swarm leave --force)")
+
+    def form(self, workers: Sequence[SwarmNode]) -> None:
+        """Init the swarm on the manager and join `workers` to it."""
+        self._free([self.manager, *workers])
+        mgr = self.manager
+        mgr.docker.run("swarm", "init", "--advertise-addr", mgr.address,
+                       "--listen-addr", f"{mgr.address}:2377", timeout=60)
+        self.members.append(mgr)
+        mgr.node_id = _swarm_state(mgr.docker)[2]
+        self.label(mgr, self.owner_labels)
+        self.join(workers, already_free=True)
+
+    def join(self, nodes: Sequence[SwarmNode], already_free: bool = False) -> None:
+        """Join more nodes as workers (a swarm grows while the run goes on)."""
+        if not already_free:
+            self._free(nodes)
+        token = self.manager.docker.run("swarm", "join-token", "-q", "worker").stdout.strip()
+
+        def join(node: SwarmNode) -> None:
+            node.docker.run("swarm", "join", "--token", token, "--advertise-addr",
+                            node.address, f"{self.manager.address}:2377", timeout=60)
+            node.node_id = _swarm_state(node.docker)[2]
+
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(nodes)))) as pool:
+            outcomes = list(pool.map(lambda n: _attempt(join, n), nodes))
+        self.members += [node for node in nodes if node.node_id]  # joined: they must leave
+        for error in outcomes:
+            if error is not None:
+                raise error
+
+    def label(self, node: SwarmNode, labels: dict[str, str]) -> None:
+        args = [arg for k, v in labels.items() for arg in ("--label-add", f"{k}={v}")]
+        self.manager.docker.run("node", "update", *args, node.node_id)
+
+    def member(self, node_id: str) -> SwarmNode:
+        for node in self.members:
+            if node.node_id == node_id:
+                return node
+        raise KeyError(f"swarm node {node_id!r} is not one of the run's nodes")
+
+    def leave(self, reachable: Callable[[SwarmNode], bool] = lambda node: True) -> list[str]:
+        """The workers leave (all at once), then the manager, which takes the swarm with
+        it; what failed, per node."""
+        def leave_one(node: SwarmNode) -> str | None:
+            if not reachable(node):
+                return f"{node.host}: unreachable, still in the swarm"
+            done = node.docker.run("swarm", "leave", "--force", check=False, timeout=60)
+            if done.returncode != 0 and "not part of a swarm" not in done.stderr:
+                return f"{node.host}: {done.stderr.strip()[-200:]}"
+            return None
+
+        workers = [n for n in self.members if n is not self.manager]
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(workers)))) as pool:
+            outcomes = list(pool.map(leave_one, workers))
+        if self.manager in self.members:
+            outcomes.append(leave_one(self.manager))
+        self.members.clear()
+        return [problem for problem in outcomes if problem]

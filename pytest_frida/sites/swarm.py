@@ -14,63 +14,29 @@ import time
 from pathlib import Path
 
 from pytest_frida.config import FridaSettings
-from pytest_frida.images import AGENT_IMAGE, RECIPE_LABEL
+from pytest_frida.images import AGENT_IMAGE
 from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
-from pytest_frida.kafka.server_config import new_cluster_id
 from pytest_frida.runtimes.container_agents import SwarmAgentLauncher
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 from pytest_frida.runtimes.docker_owner import owner_labels, sweep_orphans
 from pytest_frida.runtimes.kafka_container import property_env
+from pytest_frida.runtimes.kafka_stack import (
+    STACK_BROKER_COUNTS,
+    BrokerPlacement,
+    broker_services,
+    check_agent_image,
+    internal_bootstrap,
+    override_file,
+    stack_files,
+    stack_variables,
+)
 from pytest_frida.runtimes.swarm import StackDeployment, SwarmMembership
 from pytest_frida.sites.base import BrokerInfo, Cluster, Site
 from pytest_frida.sites.docker import choose_kafka_image
 from pytest_frida.sites.local import free_ports
-from pytest_frida.stacks import stack_file
 
 START_TIMEOUT_S = 180.0
-SWARM_BROKER_COUNTS = (1, 3)
-
-
-def check_agent_image(docker: DockerCli, image: str = AGENT_IMAGE) -> str:
-    """The agent image must exist, and match this source tree when run from one."""
-    label = docker.image_label(image, RECIPE_LABEL)
-    if label is None:
-        raise DockerError(f"image {image} is not on {docker.where} (pytest-frida never"
-                          " pulls): run `frida images build`")
-    try:
-        from pytest_frida.images.build import ImageBuildError, agent_recipe
-
-        current = agent_recipe()
-    except ImageBuildError:
-        return label  # an installed package: nothing to compare with
-    if label != current:
-        raise DockerError(f"image {image} was built from other sources than this checkout"
-                          f" (recipe {label or 'unlabelled'}, now {current}): run"
-                          " `frida images build` so the replicas run this code")
-    return label
-
-
-def _yaml_map(items: dict[str, str], indent: int) -> str:
-    pad = " " * indent
-    return "".join(f'{pad}{k}: "{v}"\n' for k, v in items.items())
-
-
-def override_file(path: Path, brokers: int, labels: dict[str, str],
-                  broker_env: dict[str, str]) -> Path:
-    """Compose override adding the run's labels to every service and network, and extra
-    KAFKA_* variables to every broker (JSON-compatible YAML, so no YAML library needed)."""
-    services = [f"kafka-{i}" for i in range(1, brokers + 1)] + ["producer", "consumer"]
-    text = 'version: "3.8"\nservices:\n'
-    for name in services:
-        text += f"  {name}:\n    deploy:\n      labels:\n{_yaml_map(labels, 8)}"
-        text += f"    labels:\n{_yaml_map(labels, 6)}"
-        if name.startswith("kafka-") and broker_env:
-            text += f"    environment:\n{_yaml_map(broker_env, 6)}"
-    text += f"networks:\n  frida:\n    driver: overlay\n    labels:\n{_yaml_map(labels, 6)}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 class SwarmSite(Site):
@@ -88,7 +54,7 @@ class SwarmSite(Site):
     def start(self) -> Cluster:
         started = time.monotonic()
         brokers = self.settings.brokers
-        if brokers not in SWARM_BROKER_COUNTS:
+        if brokers not in STACK_BROKER_COUNTS:
             raise KafkaSetupError(f"--frida-brokers={brokers}: the swarm stacks hold 1 or 3"
                                   " brokers (kafka.yml, kafka.yml + kafka-3.yml)")
         docker = self.docker = DockerCli()
@@ -100,19 +66,10 @@ class SwarmSite(Site):
         self.membership.ensure()
         sweep_orphans(docker)
         ports = free_ports(brokers)
-        names = [f"kafka-{i}" for i in range(1, brokers + 1)]
-        env = {
-            "FRIDA_KAFKA_IMAGE": kafka_image, "FRIDA_AGENT_IMAGE": AGENT_IMAGE,
-            "FRIDA_MODE": "standby", "FRIDA_PRODUCER_REPLICAS": "0",
-            "FRIDA_EXTERNAL_HOST": "127.0.0.1", "FRIDA_CLUSTER_ID": new_cluster_id(),
-            "FRIDA_KAFKA_VOTERS": ",".join(f"{i}@{n}:9093" for i, n in enumerate(names, 1)),
-            "FRIDA_KAFKA_RF": str(min(3, brokers)), "FRIDA_KAFKA_MIN_ISR": str(min(2, brokers)),
-            "FRIDA_KAFKA_AUTO_CREATE": "false",
-            **{f"FRIDA_KAFKA_PORT_{i}": str(p) for i, p in enumerate(ports, 1)},
-        }
+        names = broker_services(brokers)
+        env = stack_variables(kafka_image, [BrokerPlacement("127.0.0.1", p) for p in ports])
         broker_env = {property_env(k): v for k, v in self.settings.broker_config.items()}
-        files = [stack_file("kafka"), *([stack_file("kafka-3")] if brokers == 3 else []),
-                 stack_file("load"),
+        files = [*stack_files(brokers),
                  override_file(self.run_dir / "stack-override.yml", brokers,
                                owner_labels(self.run_id), broker_env)]
         stack_name = f"frida-{self.run_id}".replace(".", "-")
@@ -124,7 +81,7 @@ class SwarmSite(Site):
         wait_until_ready(bootstrap, brokers, START_TIMEOUT_S, self._first_dead)
         launcher = SwarmAgentLauncher(
             self.stack, lambda node: docker, self._node_name,
-            self.settings.producers_per_replica, ",".join(f"{n}:9092" for n in names),
+            self.settings.producers_per_replica, internal_bootstrap(brokers),
             self.run_dir / "logs" / "agents")
         return Cluster(
             site=self.name,

@@ -1,19 +1,37 @@
-"""What the docker and swarm sites hand to Docker: env names, stack files, targets."""
+"""What the docker and swarm sites hand to Docker: env names, stack files, targets, image
+archives, and `docker` on a node over ssh."""
 
 from __future__ import annotations
 
+import io
 import json
+import shlex
 import shutil
 import subprocess
+import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_frida.images.transfer import docker_target
+from pytest_frida.images.transfer import (
+    ArchiveSource,
+    archive_image_id,
+    archive_name,
+    docker_target,
+)
+from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 from pytest_frida.runtimes.kafka_container import property_env
-from pytest_frida.sites.swarm import override_file
+from pytest_frida.runtimes.kafka_stack import (
+    BrokerPlacement,
+    internal_bootstrap,
+    override_file,
+    stack_files,
+    stack_variables,
+)
+from pytest_frida.runtimes.ssh import RemoteError, SshSettings
 from pytest_frida.stacks import stacks_dir
 from pytest_frida.workload.service import ServiceConfigError, agent_config
 
@@ -117,6 +135,99 @@ def test_stack_files_merge_with_the_run_override(tmp_path: Path) -> None:
     assert "EXTERNAL://127.0.0.1:40000" in kafka2["environment"]["KAFKA_ADVERTISED_LISTENERS"]
     assert kafka2["deploy"]["endpoint_mode"] == "dnsrr"
     assert services["producer"]["environment"]["FRIDA_SLOT"] == "{{.Task.Slot}}"
+
+
+@needs_docker_cli
+def test_stacks_across_nodes_pin_brokers_consumer_and_producers(tmp_path: Path) -> None:
+    """What the swarm runtime on reserved nodes deploys: broker i on the node labelled
+    frida.broker=i, advertised under that node's name; producers on producer nodes, at most
+    N replicas each; the consumer on its node."""
+    override = override_file(tmp_path / "o.yml", 3, {"frida.run": "r1"}, {},
+                             producer_replicas_per_node=4)
+    env = stack_variables(
+        "frida/kafka:4.4.0",
+        [BrokerPlacement(f"uvb-{i}.sophia.grid5000.fr", 9092, f"node.labels.frida.broker=={i}")
+         for i in (1, 2, 3)],
+        producer_constraint="node.labels.frida.producer==true",
+        consumer_constraint="node.labels.frida.consumer==true")
+    assert env["FRIDA_KAFKA_VOTERS"] == "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"
+    doc = _stack_config(*stack_files(3), override, env=env)
+    services = doc["services"]
+    for i in (1, 2, 3):
+        broker = services[f"kafka-{i}"]
+        assert broker["deploy"]["placement"]["constraints"] == [f"node.labels.frida.broker=={i}"]
+        assert (f"EXTERNAL://uvb-{i}.sophia.grid5000.fr:9092"
+                in broker["environment"]["KAFKA_ADVERTISED_LISTENERS"])
+    producer = services["producer"]["deploy"]["placement"]
+    assert producer["constraints"] == ["node.labels.frida.producer==true"]
+    assert producer["max_replicas_per_node"] == 4
+    assert services["consumer"]["deploy"]["placement"]["constraints"] == [
+        "node.labels.frida.consumer==true"]
+    assert internal_bootstrap(3) == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
+
+
+def _save_archive(path: Path, manifest: list[dict[str, object]]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        data = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("config", [f"{'ab' * 32}.json", f"blobs/sha256/{'ab' * 32}"])
+def test_archive_image_id_reads_both_save_layouts(tmp_path: Path, config: str) -> None:
+    archive = _save_archive(tmp_path / "a.tar", [{"Config": config, "RepoTags": ["x:1"]}])
+    assert archive_image_id(archive) == f"sha256:{'ab' * 32}"
+
+
+def test_archive_source_says_what_to_run(tmp_path: Path) -> None:
+    assert archive_name("frida/agent:0.1.0") == "frida_agent_0.1.0.tar"
+    with pytest.raises(DockerError, match=r"frida_kafka_4.4.0.tar is missing: run `frida"
+                                          r" images save .*` where Docker has frida/kafka"):
+        ArchiveSource(tmp_path).image_id("frida/kafka:4.4.0")
+    bad = _save_archive(tmp_path / "frida_x_1.tar", [{"Config": "not-a-digest"}])
+    with pytest.raises(DockerError, match="unexpected image config name"):
+        archive_image_id(bad)
+
+
+def test_docker_on_a_node_runs_over_ssh_with_every_argument_intact(tmp_path: Path) -> None:
+    """`docker` on a node is one remote shell command: arguments with spaces and Go
+    templates, and variables for a stack, must arrive as they were given."""
+    config = tmp_path / "ssh_config"
+    config.write_text("Host *\n  User root\n")
+    ssh = SshSettings(config)
+    docker = DockerCli.on_node(ssh, "uvb-1.sophia.grid5000.fr")
+    argv = docker.argv("info", "--format", "{{.Swarm.NodeID}} {{.Name}}",
+                       env={"FRIDA_KAFKA_HEAP": "-Xms1G -Xmx1G"})
+    assert argv[:2] == ["ssh", "-o"] and "-F" in argv and argv[-2] == "uvb-1.sophia.grid5000.fr"
+    assert shlex.split(argv[-1]) == ["env", "FRIDA_KAFKA_HEAP=-Xms1G -Xmx1G", "docker", "info",
+                                     "--format", "{{.Swarm.NodeID}} {{.Name}}"]
+    assert docker.where == "uvb-1.sophia.grid5000.fr"
+
+
+def test_ssh_resolves_a_node_through_its_config_alias(tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text("Host uvb-9.sophia.grid5000.fr\n  HostName 127.0.0.9\n")
+    assert SshSettings(config).address("uvb-9.sophia.grid5000.fr") == "127.0.0.9"
+    with pytest.raises(RemoteError, match=r"cannot resolve 'nowhere\.invalid'"):
+        SshSettings(config).address("nowhere.invalid")
+
+
+def test_shared_ssh_connections_live_below_the_run(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    tempfile.tempdir = None  # re-read TMPDIR
+    try:
+        ssh = SshSettings.multiplexed(None, "20261201-000000-abcd")
+    finally:
+        tempfile.tempdir = None
+    assert ssh.multiplex_dir == tmp_path / "frida-ssh-20261201-000000-abcd"
+    assert ssh.multiplex_dir.is_dir()
+    options = " ".join(ssh.options())
+    assert f"ControlPath={ssh.multiplex_dir}/%C" in options and "ControlMaster=auto" in options
+    ssh.close([])  # no connection was opened: only the directory goes
+    assert not ssh.multiplex_dir.exists()
 
 
 @needs_docker_cli

@@ -1,0 +1,120 @@
+"""The kafka and load stacks as pytest-frida deploys them, on one daemon or across nodes.
+
+The stack files in `stacks/` are deployed unchanged; what a run adds comes as variables
+(images, per-broker advertised host, port and placement, the quorum) and a generated
+override file (owner labels, extra broker properties, a per-node replica limit for
+producers). The single-daemon swarm site and the swarm formed on reserved nodes share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_frida.images import AGENT_IMAGE, RECIPE_LABEL
+from pytest_frida.kafka.server_config import new_cluster_id
+from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
+from pytest_frida.stacks import stack_file
+
+#: broker counts the stack files hold: kafka.yml, kafka.yml + kafka-3.yml
+STACK_BROKER_COUNTS = (1, 3)
+INTERNAL_PORT = 9092
+
+
+def broker_services(brokers: int) -> list[str]:
+    return [f"kafka-{i}" for i in range(1, brokers + 1)]
+
+
+def stack_files(brokers: int) -> list[Path]:
+    """kafka.yml (+ kafka-3.yml for three brokers) and load.yml."""
+    return [stack_file("kafka"), *([stack_file("kafka-3")] if brokers == 3 else []),
+            stack_file("load")]
+
+
+def internal_bootstrap(brokers: int) -> str:
+    """How agents inside the stack reach the brokers (the overlay network's names)."""
+    return ",".join(f"{name}:{INTERNAL_PORT}" for name in broker_services(brokers))
+
+
+@dataclass(frozen=True)
+class BrokerPlacement:
+    """Where broker i runs and how clients outside the swarm reach it."""
+
+    external_host: str
+    external_port: int
+    #: a swarm placement constraint, e.g. node.labels.frida.broker==1 (None: anywhere)
+    constraint: str | None = None
+
+
+def stack_variables(kafka_image: str, brokers: list[BrokerPlacement],
+                    producer_constraint: str | None = None,
+                    consumer_constraint: str | None = None) -> dict[str, str]:
+    """The variables the stack files are filled from, for a run in standby mode (replicas
+    idle until the controller starts agents in them)."""
+    names = broker_services(len(brokers))
+    env = {
+        "FRIDA_KAFKA_IMAGE": kafka_image, "FRIDA_AGENT_IMAGE": AGENT_IMAGE,
+        "FRIDA_MODE": "standby", "FRIDA_PRODUCER_REPLICAS": "0",
+        "FRIDA_CLUSTER_ID": new_cluster_id(),
+        "FRIDA_KAFKA_VOTERS": ",".join(f"{i}@{n}:9093" for i, n in enumerate(names, 1)),
+        "FRIDA_KAFKA_RF": str(min(3, len(brokers))),
+        "FRIDA_KAFKA_MIN_ISR": str(min(2, len(brokers))),
+        "FRIDA_KAFKA_AUTO_CREATE": "false",
+    }
+    for i, broker in enumerate(brokers, 1):
+        env[f"FRIDA_EXTERNAL_HOST_{i}"] = broker.external_host
+        env[f"FRIDA_KAFKA_PORT_{i}"] = str(broker.external_port)
+        if broker.constraint:
+            env[f"FRIDA_KAFKA_PLACEMENT_{i}"] = broker.constraint
+    if producer_constraint:
+        env["FRIDA_PRODUCER_PLACEMENT"] = producer_constraint
+    if consumer_constraint:
+        env["FRIDA_CONSUMER_PLACEMENT"] = consumer_constraint
+    return env
+
+
+def _yaml_map(items: dict[str, str], indent: int) -> str:
+    pad = " " * indent
+    return "".join(f'{pad}{k}: "{v}"\n' for k, v in items.items())
+
+
+def override_file(path: Path, brokers: int, labels: dict[str, str],
+                  broker_env: dict[str, str],
+                  producer_replicas_per_node: int | None = None) -> Path:
+    """Compose override adding the run's labels to every service and network, extra
+    KAFKA_* variables to every broker and, when given, a limit of producer replicas per
+    node (JSON-compatible YAML, so no YAML library needed)."""
+    services = [*broker_services(brokers), "producer", "consumer"]
+    text = 'version: "3.8"\nservices:\n'
+    for name in services:
+        text += f"  {name}:\n    deploy:\n      labels:\n{_yaml_map(labels, 8)}"
+        if name == "producer" and producer_replicas_per_node:
+            text += ("      placement:\n"
+                     f"        max_replicas_per_node: {producer_replicas_per_node}\n")
+        text += f"    labels:\n{_yaml_map(labels, 6)}"
+        if name.startswith("kafka-") and broker_env:
+            text += f"    environment:\n{_yaml_map(broker_env, 6)}"
+    text += f"networks:\n  frida:\n    driver: overlay\n    labels:\n{_yaml_map(labels, 6)}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def check_agent_image(docker: DockerCli, image: str = AGENT_IMAGE) -> str:
+    """The agent image must exist, and match this source tree when run from one."""
+    label = docker.image_label(image, RECIPE_LABEL)
+    if label is None:
+        raise DockerError(f"image {image} is not on {docker.where} (pytest-frida never"
+                          " pulls): run `frida images build`")
+    try:
+        from pytest_frida.images.build import ImageBuildError, agent_recipe
+
+        current = agent_recipe()
+    except ImageBuildError:
+        return label  # an installed package: nothing to compare with
+    if label != current:
+        raise DockerError(f"image {image} on {docker.where} was built from other sources"
+                          f" than this checkout (recipe {label or 'unlabelled'}, now"
+                          f" {current}): run `frida images build` so the replicas run this"
+                          " code")
+    return label
