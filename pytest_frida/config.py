@@ -23,6 +23,10 @@ from pytest_frida.workload.drivers import CLIENTS, load_driver
 from pytest_frida.workload.drivers.base import DriverConfigError
 
 KNOWN_SITES = ("local", "docker", "swarm")
+#: how a multi-node site (hosts, Grid'5000) runs things on its nodes
+RUNTIMES = ("swarm", "ssh")
+#: how such a site synchronises its nodes' clocks before the run
+CLOCK_SYNC = ("off", "chrony")
 KNOWN_CLIENTS = CLIENTS
 DEFAULT_SLO = "p99<=250ms, loss==0"
 
@@ -93,8 +97,20 @@ OPTIONS: tuple[Option, ...] = (
     Option("oar-poll", "Grid'5000: seconds between OAR status polls", "20"),
     Option("g5k-api", "Grid'5000 reference API base URL (default: execo's)", ""),
     Option("ssh-config", "hosts and Grid'5000: an ssh_config file for reaching the nodes", ""),
+    Option("runtime", "hosts and Grid'5000: how Kafka and the agents run on the nodes: swarm"
+           " (a Docker swarm formed on them, the stacks deployed) or ssh (processes over SSH)",
+           "swarm"),
+    Option("images", "hosts and Grid'5000 with the swarm runtime: a directory written by"
+           " `frida images save DIR`, for controllers without a Docker daemon holding the"
+           " images", ""),
+    Option("producers-per-node", "hosts and Grid'5000 with the swarm runtime: most producers"
+           " one node runs (a multiple of --frida-producers-per-replica); a step that needs"
+           " more nodes adds them (Grid'5000: a further reservation)", ""),
     Option("clock-correction", "correct cross-host latencies by the measured clock offsets:"
            " on or off", "on"),
+    Option("clock-sync", "hosts and Grid'5000: synchronise the nodes' clocks before they"
+           " take part: off, or chrony (installed and stepped through sudo-g5k on"
+           " Grid'5000, sudo elsewhere)", "off"),
     Option("influx", "also send each step to InfluxDB (1.x write endpoint), e.g."
            " http://127.0.0.1:8086/write?db=frida", ""),
 )
@@ -186,6 +202,14 @@ class FridaSettings:
     reservation: Reservation | None = None
     ssh_config: Path | None = None
     clock_correction: bool = True
+    #: hosts and Grid'5000: "swarm" or "ssh"
+    runtime: str = "swarm"
+    #: swarm on nodes: `frida images save` archives to load on the nodes
+    images_dir: Path | None = None
+    #: swarm on nodes: most producers per node (None: no limit, the run never grows)
+    producers_per_node: int | None = None
+    #: hosts and Grid'5000: "off" or "chrony"
+    clock_sync: str = "off"
 
     def plan_for(self, marker_kwargs: dict[str, Any]) -> StepPlan:
         """Merge a capacity marker's arguments into the session defaults."""
@@ -480,6 +504,20 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     ssh_config = Path(value("ssh-config")).expanduser() if value("ssh-config") else None
     if ssh_config is not None and not ssh_config.is_file():
         raise SettingsError(f"{flag('ssh-config')}={str(ssh_config)!r}: no such file")
+    runtime = _choice(value("runtime"), flag("runtime"), RUNTIMES)
+    clock_sync = _choice(value("clock-sync"), flag("clock-sync"), CLOCK_SYNC)
+    images_dir = Path(value("images")).expanduser() if value("images") else None
+    if images_dir is not None and not images_dir.is_dir():
+        raise SettingsError(f"{flag('images')}={str(images_dir)!r}: no such directory (write"
+                            " one with `frida images save DIR`)")
+    per_replica = _positive_int(value("producers-per-replica"), flag("producers-per-replica"))
+    per_node = None
+    if value("producers-per-node"):
+        per_node = _positive_int(value("producers-per-node"), flag("producers-per-node"))
+        if per_node % per_replica:
+            raise SettingsError(f"{flag('producers-per-node')}={per_node}: expected a multiple"
+                                f" of --frida-producers-per-replica={per_replica} (whole"
+                                " replicas per node)")
     image = value("kafka-image") or None
     if image is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", image):
         raise SettingsError(f"{flag('kafka-image')}={image!r}: expected an image reference"
@@ -490,8 +528,11 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         ssh_config=ssh_config,
         clock_correction=correction == "on",
         kafka_image=image,
-        producers_per_replica=_positive_int(value("producers-per-replica"),
-                                            flag("producers-per-replica")),
+        producers_per_replica=per_replica,
+        runtime=runtime,
+        images_dir=images_dir,
+        producers_per_node=per_node,
+        clock_sync=clock_sync,
         compare=compare,
         compare_fail=thresholds,
         influx_url=influx,

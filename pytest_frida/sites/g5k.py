@@ -23,11 +23,19 @@ from pytest_frida.config import FridaSettings, Reservation
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.runtimes.ssh import SshSettings
 from pytest_frida.sites.base import Cluster, Site
-from pytest_frida.sites.remote import RemoteKafka, Roles
+from pytest_frida.sites.nodes import (
+    NodeAccess,
+    NodeDeployment,
+    Roles,
+    check_before_reserving,
+    deployment_for,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 #: Grid'5000 usage policy: 09:00-19:00 Paris time on working days is for short jobs
 DAY_START, DAY_END = 9, 19
+#: what installs Docker on a Grid'5000 node (with its data in /tmp, which has room)
+G5K_DOCKER_SETUP = "g5k-setup-docker -t"
 
 
 class ReservationError(FridaSetupError):
@@ -80,8 +88,11 @@ class G5KSite(Site):
         self.run_dir = run_dir
         self.run_id = run_id
         self.job_id: int | None = None
-        self.created_job = False
-        self.kafka: RemoteKafka | None = None
+        #: jobs this run submitted (the main one, then growth), deleted at the end
+        self.created_jobs: list[int] = []
+        self.deployment: NodeDeployment | None = None
+        #: when the main job ends (epoch seconds), so further jobs end with it
+        self._job_end: float | None = None
 
     def _check_reference(self, g5k: Any) -> None:
         """Site, cluster and node count against the reference API, before reserving."""
@@ -108,14 +119,14 @@ class G5KSite(Site):
                 raise ReservationError(f"{self.res.nodes} nodes asked of cluster"
                                        f" {self.res.cluster}, which has {available}")
 
-    def _submit(self, g5k: Any) -> int:
-        resources = (f"{{cluster='{self.res.cluster}'}}/nodes={self.res.nodes}"
-                     if self.res.cluster else f"nodes={self.res.nodes}")
+    def _submit(self, g5k: Any, nodes: int, walltime_s: int, name: str,
+                reservation_date: str | None = None) -> int:
+        resources = (f"{{cluster='{self.res.cluster}'}}/nodes={nodes}"
+                     if self.res.cluster else f"nodes={nodes}")
         submission = g5k.OarSubmission(
-            resources=resources, walltime=self.res.walltime_s,
+            resources=resources, walltime=walltime_s,
             job_type=list(self.res.job_types) or None, queue=self.res.queue,
-            reservation_date=self.res.reservation_date,
-            name=self.res.job_name or f"frida-{self.run_id}")
+            reservation_date=reservation_date, name=name)
         from execo.exception import ProcessesFailed
 
         try:
@@ -125,10 +136,11 @@ class G5KSite(Site):
             why = " ".join(line.lstrip("# ").strip() for line in
                            (getattr(proc, "stderr", "") or "").splitlines() if line.strip())
             raise ReservationError(f"OAR refused the reservation ({resources},"
-                                   f" walltime {self.res.walltime_s}s): {why or 'no reason'}"
+                                   f" walltime {walltime_s}s): {why or 'no reason'}"
                                    ) from exc
         if job_id is None:
             raise ReservationError("oarsub printed no OAR_JOB_ID")
+        self.created_jobs.append(int(job_id))
         return int(job_id)
 
     def _wait_running(self, g5k: Any, job_id: int) -> None:
@@ -147,6 +159,9 @@ class G5KSite(Site):
         if not g5k.wait_oar_job_start(job_id, None, timeout=self.res.start_timeout_s,
                                       prediction_callback=predicted):
             state = g5k.get_oar_job_info(job_id, None).get("state", "unknown")
+            with contextlib.redirect_stdout(io.StringIO()):
+                g5k.oardel([(job_id, None)])  # a job that never ran is not kept
+            self.created_jobs.remove(job_id)
             raise ReservationError(f"OAR job {job_id} did not start within"
                                    f" {self.res.start_timeout_s:.0f}s (state {state}); it was"
                                    " deleted" + ("" if not self.res.keep else " (--frida-keep"
@@ -156,6 +171,7 @@ class G5KSite(Site):
         started = time.monotonic()
         g5k = _execo()
         self._check_reference(g5k)
+        check_before_reserving(self.settings)
         now = dt.datetime.now(PARIS)
         when = (dt.datetime.strptime(self.res.reservation_date[:19], "%Y-%m-%d %H:%M:%S")
                 .replace(tzinfo=PARIS) if self.res.reservation_date else now)
@@ -164,38 +180,64 @@ class G5KSite(Site):
             self.notify(f"frida: warning: Grid'5000 usage policy: {warning}")
         if self.res.job_id is not None:
             self.job_id = self.res.job_id
-            state = g5k.get_oar_job_info(self.job_id, None).get("state")
+            info = g5k.get_oar_job_info(self.job_id, None)
+            state = info.get("state")
             if state != "Running":
                 raise ReservationError(f"--frida-job-id={self.job_id}: the job is"
                                        f" {state or 'unknown to OAR'}, not Running")
         else:
-            self.job_id = self._submit(g5k)
-            self.created_job = True
+            self.job_id = self._submit(g5k, self.res.nodes, self.res.walltime_s,
+                                       self.res.job_name or f"frida-{self.run_id}",
+                                       self.res.reservation_date)
             self.notify(f"frida: OAR job {self.job_id} submitted")
             self._wait_running(g5k, self.job_id)
+            info = g5k.get_oar_job_info(self.job_id, None)
+        if info.get("start_date") and info.get("walltime"):
+            self._job_end = float(info["start_date"]) + float(info["walltime"])
         hosts = sorted(h.address for h in g5k.get_oar_job_nodes(self.job_id, None))
         self.notify(f"frida: OAR job {self.job_id} runs on {', '.join(hosts)}")
         roles = Roles.assign(hosts, self.settings.brokers)
-        self.kafka = RemoteKafka(self.settings, self.run_dir, self.run_id,
-                                 SshSettings(self.settings.ssh_config), roles)
-        cluster = self.kafka.start(started)
-        cluster.details.update(oar_job_id=self.job_id, g5k_site=self.res.site,
-                               g5k_cluster=self.res.cluster, walltime_s=self.res.walltime_s,
-                               job_kept=self.res.keep)
+        access = NodeAccess(SshSettings.multiplexed(self.settings.ssh_config, self.run_id),
+                            docker_setup=G5K_DOCKER_SETUP, sudo="sudo-g5k")
+        self.deployment = deployment_for(self.settings, self.run_dir, self.run_id, access,
+                                         roles, self.notify, grow=self.grow)
+        cluster = self.deployment.start(started)
+        cluster.details.update(oar_job_id=self.job_id, oar_jobs=self.created_jobs,
+                               g5k_site=self.res.site, g5k_cluster=self.res.cluster,
+                               walltime_s=self.res.walltime_s, job_kept=self.res.keep)
         return cluster
+
+    def grow(self, count: int) -> list[str]:
+        """A further reservation of `count` nodes for a running experiment, ending when the
+        main job ends; its nodes, once it runs."""
+        g5k = _execo()
+        walltime = self.res.walltime_s
+        if self._job_end is not None:
+            walltime = max(60, int(self._job_end - time.time()))
+        name = f"{self.res.job_name or f'frida-{self.run_id}'}-grow{len(self.created_jobs)}"
+        job_id = self._submit(g5k, count, walltime, name)
+        self.notify(f"frida: OAR job {job_id} submitted for {count} more node(s)")
+        self._wait_running(g5k, job_id)
+        hosts = sorted(h.address for h in g5k.get_oar_job_nodes(job_id, None))
+        self.notify(f"frida: OAR job {job_id} runs on {', '.join(hosts)}")
+        return hosts
 
     def stop(self) -> None:
         try:
-            if self.kafka is not None:
-                self.kafka.stop()
-                self.kafka = None
+            if self.deployment is not None:
+                self.deployment.stop()
+                self.deployment = None
         finally:
-            if self.job_id is not None and self.created_job and not self.res.keep:
+            if self.created_jobs and not self.res.keep:
                 g5k = _execo()
                 with contextlib.redirect_stdout(io.StringIO()):
-                    g5k.oardel([(self.job_id, None)])
-                self.notify(f"frida: OAR job {self.job_id} deleted")
-            elif self.job_id is not None:
-                self.notify(f"frida: OAR job {self.job_id} kept (--frida-keep or"
-                              " --frida-job-id): delete it with oardel when done")
+                    g5k.oardel([(job, None) for job in self.created_jobs])
+                for job in self.created_jobs:
+                    self.notify(f"frida: OAR job {job} deleted")
+            for job in self.created_jobs if self.res.keep else []:
+                self.notify(f"frida: OAR job {job} kept (--frida-keep): delete it with oardel"
+                            " when done")
+            if self.res.job_id is not None and self.job_id is not None:
+                self.notify(f"frida: OAR job {self.job_id} left running (--frida-job-id)")
+            self.created_jobs = []
             self.job_id = None

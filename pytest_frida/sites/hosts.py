@@ -18,7 +18,7 @@ from pathlib import Path
 from pytest_frida.config import FridaSettings
 from pytest_frida.runtimes.ssh import RemoteError, SshSettings
 from pytest_frida.sites.base import Cluster, Site
-from pytest_frida.sites.remote import RemoteKafka, Roles
+from pytest_frida.sites.nodes import NodeAccess, NodeDeployment, Roles, deployment_for
 
 _HOST = re.compile(r"^(?:[A-Za-z0-9_.-]+@)?[A-Za-z0-9][A-Za-z0-9.-]*$")
 
@@ -49,18 +49,20 @@ class HostsSite(Site):
         self.settings = settings
         self.run_dir = run_dir
         self.run_id = run_id
-        self.kafka: RemoteKafka | None = None
+        self.deployment: NodeDeployment | None = None
 
     def start(self) -> Cluster:
         started = time.monotonic()
         assert self.settings.hosts_file is not None
         hosts = read_hosts_file(self.settings.hosts_file)
         roles = Roles.assign(hosts, self.settings.brokers)
-        self.kafka = RemoteKafka(self.settings, self.run_dir, self.run_id,
-                                 SshSettings(self.settings.ssh_config), roles)
-        return self.kafka.start(started)
+        # machines of one's own: Docker must be there already, and nothing is reserved
+        access = NodeAccess(SshSettings.multiplexed(self.settings.ssh_config, self.run_id))
+        self.deployment = deployment_for(self.settings, self.run_dir, self.run_id, access,
+                                         roles, self.notify)
+        return self.deployment.start(started)
 
     def stop(self) -> None:
-        if self.kafka is not None:
-            self.kafka.stop()
-            self.kafka = None
+        if self.deployment is not None:
+            self.deployment.stop()
+            self.deployment = None

@@ -13,7 +13,6 @@ import contextlib
 import shlex
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_frida.config import FridaSettings
@@ -26,45 +25,36 @@ from pytest_frida.kafka.server_config import (
     new_cluster_id,
     server_properties,
 )
-from pytest_frida.runtimes.process import ManagedProcess
+from pytest_frida.runtimes.clock_sync import sync_clock
+from pytest_frida.runtimes.process import ManagedProcess, stop_together
 from pytest_frida.runtimes.ssh import (
     RemoteError,
-    SshSettings,
     check_hosts,
     remote_process,
     tied_to_stdin,
 )
 from pytest_frida.runtimes.ssh_agents import SshAgentLauncher
 from pytest_frida.sites.base import BrokerInfo, Cluster
+from pytest_frida.sites.nodes import NodeAccess, NodeDeployment, Roles, host_name
 
 BROKER_PORT = 9092
 CONTROLLER_PORT = 9093
 READY_TIMEOUT_S = 180.0
+STOP_GRACE_S = 5.0
 
 
-@dataclass(frozen=True)
-class Roles:
-    brokers: list[str]
-    producers: list[str]
-    consumer: str
-
-    @classmethod
-    def assign(cls, hosts: list[str], brokers: int) -> Roles:
-        if len(hosts) < brokers + 1:
-            raise RemoteError(f"{len(hosts)} host(s) for {brokers} broker(s): at least"
-                              f" {brokers + 1} are needed (brokers, then producer hosts)")
-        return cls(hosts[:brokers], hosts[brokers:], hosts[0])
-
-
-class RemoteKafka:
+class RemoteKafka(NodeDeployment):
     """Brokers on `roles.brokers` over SSH, started and stopped with the run."""
 
-    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str, ssh: SshSettings,
+    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str, access: NodeAccess,
                  roles: Roles) -> None:
         self.settings = settings
         self.run_dir = run_dir
-        self.ssh = ssh
+        self.access = access
+        self.ssh = access.ssh
         self.roles = roles
+        #: what chrony said on each node after synchronising it (--frida-clock-sync)
+        self.clock_sync: dict[str, dict[str, object]] = {}
         self.remote_dir = f"/tmp/frida-kafka-{run_id}"
         self.servers: list[ManagedProcess] = []
 
@@ -74,13 +64,16 @@ class RemoteKafka:
         everyone = sorted({*self.roles.brokers, *self.roles.producers, self.roles.consumer})
         check_hosts(everyone, self.ssh, f"{shlex.quote(sys.executable)} -c 'import"
                     " pytest_frida'", f"running {sys.executable} with pytest-frida")
+        if self.settings.clock_sync == "chrony":
+            for host in everyone:
+                self.clock_sync[host_name(host)] = sync_clock(self.ssh, self.access.sudo, host)
         check_hosts(self.roles.brokers, self.ssh, f"java -version && test -d"
                     f" {shlex.quote(str(dist.libs))}", f"Java and the Kafka jars in {dist.libs}")
 
     def start(self, started: float) -> Cluster:
         dist = distribution.resolve(self.settings.kafka_version, self.settings.kafka_home)
         self.prepare(dist)
-        nodes = [NodeAddress(i, host, BROKER_PORT, CONTROLLER_PORT)
+        nodes = [NodeAddress(i, host_name(host), BROKER_PORT, CONTROLLER_PORT)
                  for i, host in enumerate(self.roles.brokers)]
         cluster_id = new_cluster_id()
         for node in nodes:
@@ -89,18 +82,20 @@ class RemoteKafka:
                                       self.settings.broker_config)
             text = "".join(f"{k}={v}\n" for k, v in props.items())
             log4j = log4j_config(Path(base) / "server.log", dist.uses_log4j2)
-            self.ssh.run(node.host, f"mkdir -p {base} && cat > {base}/server.properties",
+            host = self.roles.brokers[node.node_id]
+            self.ssh.run(host, f"mkdir -p {base} && cat > {base}/server.properties",
                          input_text=text)
-            self.ssh.run(node.host, f"cat > {base}/log4j.properties", input_text=log4j)
+            self.ssh.run(host, f"cat > {base}/log4j.properties", input_text=log4j)
             fmt = commands.format_storage(Path("java"), dist, Path(f"{base}/server.properties"),
                                           cluster_id, Path(f"{base}/log4j.properties"))
-            self.ssh.run(node.host, shlex.join(fmt), timeout=120)
+            self.ssh.run(host, shlex.join(fmt), timeout=120)
         for node in nodes:
             base = f"{self.remote_dir}/node-{node.node_id}"
             argv = commands.kafka_server(Path("java"), dist, Path(f"{base}/server.properties"),
                                          Path(f"{base}/log4j.properties"))
             log = self.run_dir / "logs" / f"broker-{node.node_id}" / "stdout.log"
-            self.servers.append(remote_process(f"broker-{node.node_id}", self.ssh, node.host,
+            self.servers.append(remote_process(f"broker-{node.node_id}", self.ssh,
+                                               self.roles.brokers[node.node_id],
                                                tied_to_stdin(shlex.join(argv)), log_path=log))
         bootstrap = ",".join(f"{n.host}:{n.broker_port}" for n in nodes)
         wait_until_ready(bootstrap, len(nodes), READY_TIMEOUT_S, self._first_dead)
@@ -110,12 +105,12 @@ class RemoteKafka:
             site=self.settings.site, bootstrap=bootstrap,
             brokers=[BrokerInfo(n.node_id, n.host, n.broker_port) for n in nodes],
             kafka_version=dist.version, launcher=launcher,
-            hosts=sorted({*self.roles.brokers, *self.roles.producers}),
+            hosts=sorted({host_name(h) for h in self.roles.everyone()}),
             ready_seconds=time.monotonic() - started,
-            details={"roles": {"brokers": self.roles.brokers,
-                               "producers": self.roles.producers,
-                               "consumer": self.roles.consumer},
-                     "kafka_libs": str(dist.libs)},
+            details={"runtime": "ssh", "roles": self.roles.as_dict(),
+                     "kafka_libs": str(dist.libs),
+                     **({"clock_sync": self.clock_sync}
+                        if self.settings.clock_sync != "off" else {})},
             health=lambda: cluster_problem(bootstrap, len(nodes), self._first_dead),
         )
 
@@ -128,8 +123,9 @@ class RemoteKafka:
 
 
     def stop(self) -> None:
-        for i, (server, host) in enumerate(zip(self.servers, self.roles.brokers, strict=False)):
-            server.stop(timeout=30)  # closes stdin: the remote wrapper kills the broker
+        # ending the ssh clients closes the wrappers' stdin: they kill the brokers
+        stop_together(self.servers, STOP_GRACE_S)
+        for i, host in enumerate(self.roles.brokers[:len(self.servers)]):
             try:
                 log = self.ssh.run(host, f"cat {self.remote_dir}/node-{i}/server.log",
                                    timeout=30)
@@ -142,4 +138,5 @@ class RemoteKafka:
             with contextlib.suppress(RemoteError):
                 self.ssh.run(host, f"rm -rf {self.remote_dir}", timeout=30)
         self.servers.clear()
+        self.ssh.close(self.roles.everyone())
 

@@ -14,6 +14,7 @@ OPTION_NAMES = (
     "kafka-version", "kafka-home", "brokers", "partitions", "client", "kafka-image",
     "producers-per-replica", "nodes", "cluster", "walltime", "queue", "job-type",
     "reservation", "job-name", "job-id", "keep", "ssh-config", "clock-correction",
+    "runtime", "images", "producers-per-node", "clock-sync",
 )
 
 
@@ -54,6 +55,9 @@ BAD_OPTIONS = [
                                           "such as apache/kafka:4.4.0")),
     ("--frida-producers-per-replica=0", ("--frida-producers-per-replica", "'0'",
                                          "positive whole number")),
+    ("--frida-runtime=k8s", ("--frida-runtime", "'k8s'", "accepted: swarm, ssh")),
+    ("--frida-producers-per-node=7", ("--frida-producers-per-node", "7",
+                                      "multiple of --frida-producers-per-replica=10")),
     ("--frida-producers=1,x", ("--frida-producers", "'x'", "1,10,100")),
     ("--frida-producers=0", ("--frida-producers", "'0'", "positive whole number")),
     ("--frida-producers=-5", ("--frida-producers", "'-5'", "positive whole number")),

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_frida.measure.clocks import ClockOffset, judge, offset_from_samples
+from pytest_frida.runtimes.clock_sync import chrony_script, parse_tracking
 
 MS = 1_000_000
 
@@ -50,3 +51,31 @@ def test_drift_during_the_step_counts_even_when_corrected() -> None:
 def test_without_a_latency_clause_nothing_is_withheld() -> None:
     before = {"c": _off("c", 0), "p": _off("p", 900)}
     assert judge("c", ["p"], before, before, False, None).trusted
+
+
+TRACKING = """Reference ID    : C0248F82 (time.example.org)
+Stratum         : 4
+Ref time (UTC)  : Thu Dec 03 10:20:23 2026
+System time     : 0.000017432 seconds slow of NTP time
+Last offset     : +0.000011451 seconds
+RMS offset      : 0.000032218 seconds
+Frequency       : 13.307 ppm slow
+Leap status     : Normal
+"""
+
+
+def test_chrony_tracking_is_read_into_milliseconds() -> None:
+    got = parse_tracking(TRACKING)
+    assert got == {"reference": "C0248F82 (time.example.org)", "system_time_ms": -0.017432,
+                   "last_offset_ms": 0.011451}
+    fast = parse_tracking(TRACKING.replace("slow of NTP", "fast of NTP"))
+    assert fast["system_time_ms"] == 0.017432
+    with pytest.raises(ValueError, match="no 'System time' line"):
+        parse_tracking("506 Cannot talk to daemon\n")
+
+
+def test_chrony_script_runs_root_commands_through_the_site_prefix() -> None:
+    g5k = chrony_script("sudo-g5k")
+    assert g5k.startswith("set -e\nS=sudo-g5k\n")
+    assert "$S chronyc -a makestep" in g5k and g5k.rstrip().endswith("chronyc tracking")
+    assert "S='sudo -n'" in chrony_script(None)  # elsewhere: sudo, unless already root

@@ -11,7 +11,7 @@ from pytest_frida.config import SettingsError, build_settings, parse_walltime
 from pytest_frida.runtimes.ssh import RemoteError
 from pytest_frida.sites.g5k import PARIS, daytime_warning
 from pytest_frida.sites.hosts import read_hosts_file
-from pytest_frida.sites.remote import Roles
+from pytest_frida.sites.nodes import Roles, host_name
 
 
 def _settings(**cli: str) -> object:
@@ -50,6 +50,13 @@ def test_walltime_forms(raw: str, seconds: int) -> None:
     ({"site": "hosts:/no/such/file"}, "no such hosts file '/no/such/file'"),
     ({"clock-correction": "maybe"}, "--frida-clock-correction='maybe': expected on or off"),
     ({"ssh-config": "/no/such/config"}, "--frida-ssh-config='/no/such/config': no such file"),
+    ({"runtime": "kubernetes"}, "--frida-runtime='kubernetes': unknown; accepted: swarm, ssh"),
+    ({"clock-sync": "ntp"}, "--frida-clock-sync='ntp': unknown; accepted: off, chrony"),
+    ({"images": "/no/such/dir"}, "--frida-images='/no/such/dir': no such directory (write one"
+                                 " with `frida images save DIR`)"),
+    ({"producers-per-node": "0"}, "--frida-producers-per-node='0': expected a positive whole"),
+    ({"producers-per-node": "15"}, "--frida-producers-per-node=15: expected a multiple of"
+                                   " --frida-producers-per-replica=10"),
 ])
 def test_bad_grid5000_settings(cli: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError) as info:
@@ -89,8 +96,19 @@ def test_hosts_file(tmp_path: Path) -> None:
         read_hosts_file(path)
 
 
+def test_node_settings() -> None:
+    s = build_settings({"site": "sophia", "producers-per-replica": "5",
+                        "producers-per-node": "20", "runtime": "ssh"}, {})
+    assert (s.runtime, s.producers_per_replica, s.producers_per_node) == ("ssh", 5, 20)
+    defaults = build_settings({"site": "sophia"}, {})
+    assert (defaults.runtime, defaults.producers_per_node, defaults.images_dir) == (
+        "swarm", None, None)
+
+
 def test_roles() -> None:
     roles = Roles.assign(["a", "b", "c", "d"], 2)
     assert (roles.brokers, roles.producers, roles.consumer) == (["a", "b"], ["c", "d"], "a")
+    assert roles.everyone() == ["a", "b", "c", "d"]
+    assert host_name("root@load-1") == "load-1" and host_name("load-1") == "load-1"
     with pytest.raises(RemoteError, match="2 host\\(s\\) for 2 broker\\(s\\)"):
         Roles.assign(["a", "b"], 2)

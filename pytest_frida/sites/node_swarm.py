@@ -1,0 +1,378 @@
+"""The swarm runtime on a multi-node site: a Docker swarm formed across the site's nodes.
+
+For every node: Docker answers (or the site installs it: `g5k-setup-docker -t` on
+Grid'5000), the images it needs are loaded without a registry (from this machine's daemon,
+or from `frida images save` archives), and leftovers of a dead run are removed. Then the
+first broker node inits the swarm and the others join; node labels pin broker i to its
+node, the consumer to the first broker node and producer replicas to the producer nodes.
+The kafka and load stacks are deployed unchanged from the manager, agents are `docker exec`
+in the replicas through ssh to the node that runs them, and every node's clock is measured
+inside a replica there. A step that needs more producer nodes than the run has (with
+--frida-producers-per-node) makes the site add nodes, which join the swarm and take the new
+replicas, as the original experiment did by hand. At the end the stack is removed, every
+node leaves the swarm, and nothing of the run stays on the nodes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from pytest_frida.config import FridaSettings
+from pytest_frida.images import AGENT_IMAGE, kafka_image
+from pytest_frida.images.transfer import (
+    ArchiveSource,
+    DaemonSource,
+    ImageSource,
+    load_images,
+)
+from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
+from pytest_frida.runtimes.clock_sync import sync_clock
+from pytest_frida.runtimes.container_agents import SwarmAgentLauncher
+from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
+from pytest_frida.runtimes.docker_owner import (
+    owned_by_dead_run,
+    owner_labels,
+    remove_run_objects,
+    sweep_orphans,
+)
+from pytest_frida.runtimes.kafka_container import property_env
+from pytest_frida.runtimes.kafka_stack import (
+    STACK_BROKER_COUNTS,
+    BrokerPlacement,
+    broker_services,
+    check_agent_image,
+    internal_bootstrap,
+    override_file,
+    stack_files,
+    stack_variables,
+)
+from pytest_frida.runtimes.ssh import RemoteError
+from pytest_frida.runtimes.swarm import NodeSwarm, StackDeployment, SwarmNode
+from pytest_frida.sites.base import BrokerInfo, Cluster
+from pytest_frida.sites.nodes import GrowNodes, NodeAccess, NodeDeployment, Roles, host_name
+
+START_TIMEOUT_S = 300.0
+#: the port each broker node publishes its EXTERNAL listener on (one broker per node)
+EXTERNAL_PORT = 9092
+PARALLEL_NODES = 8
+T = TypeVar("T")
+
+
+def image_source(settings: FridaSettings) -> ImageSource:
+    """Where the nodes' images come from: --frida-images archives, else this machine's
+    Docker daemon; DockerError saying what to do when it lacks one of them."""
+    wanted = [settings.kafka_image or kafka_image(settings.kafka_version), AGENT_IMAGE]
+    if settings.images_dir is not None:
+        source: ImageSource = ArchiveSource(settings.images_dir)
+    else:
+        try:
+            local = DockerCli()
+            local.ping()
+        except DockerError as exc:
+            raise DockerError(f"the nodes need {', '.join(wanted)}, and without a registry"
+                              f" they come from a Docker daemon here: {exc}; or run `frida"
+                              " images save DIR` where Docker has them and pass"
+                              " --frida-images=DIR") from exc
+        source = DaemonSource(local)
+        check_agent_image(local)
+    for image in wanted:
+        source.image_id(image)
+    return source
+
+
+def check_swarm_runtime(settings: FridaSettings) -> None:
+    """What the swarm runtime needs from this machine, before any node is reserved."""
+    if settings.brokers not in STACK_BROKER_COUNTS:
+        raise DockerError(f"--frida-brokers={settings.brokers}: the swarm stacks hold 1 or 3"
+                          " brokers (use --frida-runtime=ssh for other counts)")
+    image_source(settings)
+
+
+def _each(hosts: Sequence[str], work: Callable[[str], T]) -> dict[str, T]:
+    """`work(host)` on every host at once; the first failure is raised (naming its host)."""
+    if not hosts:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_NODES, len(hosts))) as pool:
+        futures = {host: pool.submit(work, host) for host in hosts}
+        return {host: future.result() for host, future in futures.items()}
+
+
+class SwarmOnNodes(NodeDeployment):
+    """Kafka and the load stack on a swarm formed across `roles`' nodes."""
+
+    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str,
+                 access: NodeAccess, roles: Roles, notify: Callable[[str], None],
+                 grow: GrowNodes | None = None) -> None:
+        self.settings = settings
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.access = access
+        self.roles = roles
+        self.notify = notify
+        self.grow = grow
+        self.kafka_image = settings.kafka_image or kafka_image(settings.kafka_version)
+        self.nodes: dict[str, SwarmNode] = {}
+        self.producer_hosts: list[str] = list(roles.producers)
+        self.swarm: NodeSwarm | None = None
+        self.stack: StackDeployment | None = None
+        self.remote_dir = f"/tmp/frida-stack-{run_id}"
+        self.docker_servers: dict[str, str] = {}
+        self.images_loaded: dict[str, list[str]] = {}
+        self.growth: list[dict[str, object]] = []
+        #: what chrony said on each node after synchronising it (--frida-clock-sync)
+        self.clock_sync: dict[str, dict[str, object]] = {}
+        #: every node of the run, for the report (grows with the run)
+        self.hosts: list[str] = []
+        self._source: ImageSource | None = None
+        #: nodes that did not answer at teardown (nothing can be removed there)
+        self._unreachable: frozenset[str] = frozenset()
+
+    # -- nodes -------------------------------------------------------------------------
+
+    def _images_for(self, host: str) -> list[str]:
+        return ([self.kafka_image] if host in self.roles.brokers else []) + [AGENT_IMAGE]
+
+    def _image_source(self) -> ImageSource:
+        if self._source is None:
+            self._source = image_source(self.settings)
+        return self._source
+
+    def _docker_on(self, host: str) -> str:
+        """The node's Docker version, installing Docker where the site knows how."""
+        docker = DockerCli.on_node(self.access.ssh, host)
+        try:
+            return docker.ping()
+        except DockerError as first:
+            if self.access.docker_setup is None:
+                raise DockerError(f"{host}: no Docker daemon answers ({first}); install"
+                                  " Docker there, or use --frida-runtime=ssh") from None
+        self.notify(f"frida: {host}: installing Docker ({self.access.docker_setup})")
+        try:
+            self.access.ssh.run(host, self.access.docker_setup, timeout=900)
+        except RemoteError as exc:
+            raise DockerError(f"{host}: Docker setup failed: {exc}") from None
+        try:
+            return docker.ping()
+        except DockerError as exc:
+            raise DockerError(f"{host}: still no Docker daemon after"
+                              f" `{self.access.docker_setup}`: {exc}") from None
+
+    def _prepare(self, host: str) -> SwarmNode:
+        """One node ready to join: its clock synchronised (when asked), Docker, images, no
+        leftovers of dead runs."""
+        self.access.ssh.check(host)
+        if self.settings.clock_sync == "chrony":
+            self.clock_sync[host_name(host)] = sync_clock(self.access.ssh, self.access.sudo,
+                                                          host)
+        self.docker_servers[host] = self._docker_on(host)
+        docker = DockerCli.on_node(self.access.ssh, host)
+        self.images_loaded[host] = load_images(self._images_for(host), docker,
+                                               self._image_source(), progress=self.notify)
+        check_agent_image(docker)
+        sweep_orphans(docker)
+        return SwarmNode(host, docker, self.access.ssh.address(host))
+
+    def _prepare_all(self, hosts: Sequence[str]) -> list[SwarmNode]:
+        self._image_source()
+        clocks = "clocks (chrony), " if self.settings.clock_sync == "chrony" else ""
+        self.notify(f"frida: preparing {len(hosts)} node(s) for the swarm: {clocks}Docker,"
+                    " images")
+        prepared = _each(hosts, self._prepare)
+        self.nodes.update(prepared)
+        return [prepared[h] for h in hosts]
+
+    # -- start -------------------------------------------------------------------------
+
+    def start(self, started: float) -> Cluster:
+        brokers = self.settings.brokers
+        check_swarm_runtime(self.settings)
+        everyone = self.roles.everyone()
+        self.hosts.extend(sorted(host_name(h) for h in everyone))
+        nodes = self._prepare_all(everyone)
+        manager = self.nodes[self.roles.brokers[0]]
+        self.swarm = NodeSwarm(manager, owner_labels(self.run_id), owned_by_dead_run)
+        self.notify(f"frida: forming a swarm: manager {manager.host}, {len(nodes) - 1}"
+                    " worker(s)")
+        self.swarm.form([n for n in nodes if n is not manager])
+        for i, host in enumerate(self.roles.brokers, 1):
+            self.swarm.label(self.nodes[host], {"frida.broker": str(i)})
+        self.swarm.label(self.nodes[self.roles.consumer], {"frida.consumer": "true"})
+        for host in self.roles.producers:
+            self.swarm.label(self.nodes[host], {"frida.producer": "true"})
+        self.stack = self._deploy(manager)
+        names = broker_services(brokers)
+        for name in [*names, "consumer"]:
+            self.stack.wait_converged(name, 1, START_TIMEOUT_S, progress=self.notify)
+        placement = {name: self._host_of(self.stack.tasks(name)[0].node_id)
+                     for name in [*names, "consumer"]}
+        bootstrap = ",".join(f"{host_name(h)}:{EXTERNAL_PORT}" for h in self.roles.brokers)
+        wait_until_ready(bootstrap, brokers, START_TIMEOUT_S, self._first_dead)
+        launcher = SwarmAgentLauncher(
+            self.stack, self._docker_of, self._host_of, self.settings.producers_per_replica,
+            internal_bootstrap(brokers), self.run_dir / "logs" / "agents",
+            progress=self.notify, remote_clocks=True, make_room=self._make_room)
+        return Cluster(
+            site=self.settings.site, bootstrap=bootstrap,
+            brokers=[BrokerInfo(i, host_name(h), EXTERNAL_PORT)
+                     for i, h in enumerate(self.roles.brokers)],
+            kafka_version=self.settings.kafka_version, launcher=launcher,
+            hosts=self.hosts,
+            ready_seconds=time.monotonic() - started,
+            details={"runtime": "swarm", "roles": self.roles.as_dict(),
+                     "swarm_manager": manager.host, "stack": self.stack.name,
+                     "placement": placement,
+                     "kafka_image": self.kafka_image, "agent_image": AGENT_IMAGE,
+                     "docker_servers": self.docker_servers,
+                     "images_loaded": self.images_loaded,
+                     "producers_per_replica": self.settings.producers_per_replica,
+                     "producers_per_node": self.settings.producers_per_node,
+                     "growth": self.growth,
+                     **({"clock_sync": self.clock_sync}
+                        if self.settings.clock_sync != "off" else {})},
+            health=lambda: cluster_problem(bootstrap, brokers, self._first_dead),
+        )
+
+    def _deploy(self, manager: SwarmNode) -> StackDeployment:
+        """Copy the stack files to the manager and deploy them there."""
+        brokers = self.settings.brokers
+        per_node = self._replicas_per_node()
+        override = override_file(self.run_dir / "stack-override.yml", brokers,
+                                 owner_labels(self.run_id),
+                                 {property_env(k): v
+                                  for k, v in self.settings.broker_config.items()},
+                                 producer_replicas_per_node=per_node)
+        remote_files = []
+        self.access.ssh.run(manager.host, f"mkdir -p {shlex.quote(self.remote_dir)}")
+        for local in [*stack_files(brokers), override]:
+            remote = f"{self.remote_dir}/{local.name}"
+            self.access.ssh.run(manager.host, f"cat > {shlex.quote(remote)}",
+                                input_text=local.read_text())
+            remote_files.append(remote)
+        env = stack_variables(
+            self.kafka_image,
+            [BrokerPlacement(host_name(h), EXTERNAL_PORT, f"node.labels.frida.broker=={i}")
+             for i, h in enumerate(self.roles.brokers, 1)],
+            producer_constraint="node.labels.frida.producer==true",
+            consumer_constraint="node.labels.frida.consumer==true")
+        stack = StackDeployment(manager.docker, f"frida-{self.run_id}".replace(".", "-"),
+                                remote_files, env, docker_for_node=self._docker_of,
+                                daemons=self._reachable_daemons)
+        stack.deploy()
+        return stack
+
+    def _docker_of(self, node_id: str) -> DockerCli:
+        assert self.swarm is not None
+        return self.swarm.member(node_id).docker
+
+    def _host_of(self, node_id: str) -> str:
+        assert self.swarm is not None
+        return host_name(self.swarm.member(node_id).host)
+
+    def _first_dead(self) -> str | None:
+        if self.stack is None:
+            return None
+        for name in broker_services(self.settings.brokers):
+            if not self.stack.tasks(name):
+                errors = self.stack.failures(name)
+                return (f"service {self.stack.service(name)} has no running task"
+                        + (f": {errors[0]}" if errors else ""))
+        return None
+
+    # -- growing -----------------------------------------------------------------------
+
+    def _replicas_per_node(self) -> int | None:
+        per_node = self.settings.producers_per_node
+        return None if per_node is None else per_node // self.settings.producers_per_replica
+
+    def _make_room(self, replicas: int) -> str | None:
+        """Before a step: enough producer nodes for `replicas` replicas, adding nodes
+        through the site when the run has too few; a note for the step when it grew."""
+        per_node = self._replicas_per_node()
+        if per_node is None:
+            return None
+        needed = math.ceil(replicas / per_node)
+        missing = needed - len(self.producer_hosts)
+        if missing <= 0:
+            return None
+        what = (f"{replicas} producer replica(s) at {per_node} per node"
+                f" (--frida-producers-per-node={self.settings.producers_per_node}) need"
+                f" {needed} producer node(s); the run has {len(self.producer_hosts)}")
+        if self.grow is None:
+            raise RuntimeError(f"{what}, and this site cannot add nodes: list more hosts")
+        started = time.monotonic()
+        self.notify(f"frida: {what}: adding {missing} node(s)")
+        hosts = self.grow(missing)
+        assert self.swarm is not None
+        added = self._prepare_all(hosts)
+        self.swarm.join(added)
+        for node in added:
+            self.swarm.label(node, {"frida.producer": "true"})
+        self.producer_hosts += hosts
+        self.hosts[:] = sorted({*self.hosts, *map(host_name, hosts)})
+        took = time.monotonic() - started
+        self.growth.append({"nodes": [host_name(h) for h in hosts], "seconds": round(took, 1),
+                            "replicas": replicas})
+        return (f"grew by {len(hosts)} producer node(s) ({', '.join(map(host_name, hosts))})"
+                f" in {took:.0f}s")
+
+    # -- stop --------------------------------------------------------------------------
+
+    def _reachable_daemons(self) -> list[DockerCli]:
+        return [n.docker for n in self.nodes.values() if n.host not in self._unreachable]
+
+    def stop(self) -> None:
+        """Broker logs, the stack, the run's objects, the swarm, the copied stack files;
+        every part runs even when an earlier one failed, and the first failure is raised."""
+        if self.nodes:
+            alive = _each(list(self.nodes), self.access.ssh.reachable)
+            self._unreachable = frozenset(h for h, ok in alive.items() if not ok)
+            for host in sorted(self._unreachable):
+                self.notify(f"frida: {host} does not answer over ssh: nothing can be removed"
+                            " there (its reservation ending will)")
+        errors: list[str] = []
+
+        def attempt(what: str, work: Callable[[], object]) -> None:
+            try:
+                work()
+            except Exception as exc:  # teardown goes on; the first failure is raised
+                errors.append(f"{what}: {exc}")
+
+        if self.stack is not None and self.stack.deployed:
+            attempt("broker logs", self._save_broker_logs)
+            self.notify(f"frida: removing stack {self.stack.name} from the nodes")
+            attempt("stack removal", self.stack.remove)
+        for node in self.nodes.values():
+            if node.host not in self._unreachable:
+                attempt(f"{node.host} cleanup", functools.partial(
+                    remove_run_objects, node.docker, self.run_id))
+        if self.swarm is not None:
+            self.notify(f"frida: {len(self.swarm.members)} node(s) leaving the swarm")
+            problems = self.swarm.leave(lambda n: n.host not in self._unreachable)
+            errors += [p for p in problems if "unreachable" not in p]
+        manager = self.roles.brokers[0]
+        if self.stack is not None and manager not in self._unreachable:
+            with contextlib.suppress(RemoteError):
+                self.access.ssh.run(manager, f"rm -rf {shlex.quote(self.remote_dir)}")
+        self.stack = None
+        self.swarm = None
+        self.access.ssh.close([*self.roles.everyone(), *self.producer_hosts])
+        self.nodes.clear()
+        if errors:
+            raise DockerError(f"teardown on the nodes was incomplete: {errors[0]}")
+
+    def _save_broker_logs(self) -> None:
+        assert self.stack is not None
+        for i, name in enumerate(broker_services(self.settings.brokers)):
+            with contextlib.suppress(DockerError, OSError):
+                path = self.run_dir / "logs" / f"broker-{i}" / "server.log"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(self.stack.logs(name))
+

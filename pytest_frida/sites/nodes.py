@@ -1,0 +1,100 @@
+"""What the multi-node sites (hosts:FILE, Grid'5000) share: roles of the nodes, how nodes
+are reached and prepared, and the choice of runtime that deploys Kafka and agents on them.
+
+A site finds nodes (a hosts file, an OAR reservation); a deployment runs things on them:
+`swarm` forms a Docker swarm across the nodes and deploys the stacks (sites/node_swarm.py),
+`ssh` runs brokers and agents as processes over SSH (sites/remote.py).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_frida.config import FridaSettings
+from pytest_frida.runtimes.ssh import RemoteError, SshSettings
+from pytest_frida.sites.base import Cluster
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Brokers first, one per node; the consumer on the first broker node; the remaining
+    nodes run producers."""
+
+    brokers: list[str]
+    producers: list[str]
+    consumer: str
+
+    @classmethod
+    def assign(cls, hosts: list[str], brokers: int) -> Roles:
+        if len(hosts) < brokers + 1:
+            raise RemoteError(f"{len(hosts)} host(s) for {brokers} broker(s): at least"
+                              f" {brokers + 1} are needed (brokers, then producer hosts)")
+        return cls(hosts[:brokers], hosts[brokers:], hosts[0])
+
+    def everyone(self) -> list[str]:
+        return list(dict.fromkeys([*self.brokers, self.consumer, *self.producers]))
+
+    def as_dict(self) -> dict[str, object]:
+        return {"brokers": self.brokers, "producers": self.producers, "consumer": self.consumer}
+
+
+def host_name(host: str) -> str:
+    """The machine's name in `user@host` (what clients and the report call it)."""
+    return host.rsplit("@", 1)[-1]
+
+
+@dataclass(frozen=True)
+class NodeAccess:
+    """How a site's nodes are reached and prepared."""
+
+    ssh: SshSettings
+    #: command that installs and starts Docker on a node without it (None: it must be there)
+    docker_setup: str | None = None
+    #: prefix of commands that need root on a node (`sudo-g5k` on Grid'5000; None: `sudo -n`
+    #: unless the session is root)
+    sudo: str | None = None
+
+
+#: a site's way to add producer nodes while the run goes on: count -> the new hosts
+GrowNodes = Callable[[int], list[str]]
+
+
+class NodeDeployment(ABC):
+    """Kafka and agents on a site's nodes, started and stopped with the run."""
+
+    @abstractmethod
+    def start(self, started: float) -> Cluster:
+        """Deploy on the nodes; `started` is when the site began (for ready_seconds)."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Remove everything `start` made; safe after a failed start."""
+
+
+def check_before_reserving(settings: FridaSettings) -> None:
+    """What the runtime needs from this machine (images, Kafka jars), checked before any node
+    is reserved, so a missing piece costs no reservation."""
+    if settings.runtime == "ssh":
+        from pytest_frida.kafka import distribution
+
+        distribution.resolve(settings.kafka_version, settings.kafka_home)
+    else:
+        from pytest_frida.sites.node_swarm import check_swarm_runtime
+
+        check_swarm_runtime(settings)
+
+
+def deployment_for(settings: FridaSettings, run_dir: Path, run_id: str, access: NodeAccess,
+                   roles: Roles, notify: Callable[[str], None],
+                   grow: GrowNodes | None = None) -> NodeDeployment:
+    """The deployment --frida-runtime names."""
+    if settings.runtime == "ssh":
+        from pytest_frida.sites.remote import RemoteKafka
+
+        return RemoteKafka(settings, run_dir, run_id, access, roles)
+    from pytest_frida.sites.node_swarm import SwarmOnNodes
+
+    return SwarmOnNodes(settings, run_dir, run_id, access, roles, notify, grow)
