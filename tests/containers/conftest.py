@@ -18,6 +18,8 @@ from pytest_frida.errors import FridaSetupError
 
 # the process and data-directory leak probes are shared with tests/integration
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
+from image_builds import ensure_images
+
 from pytest_frida.runtimes.docker_cli import DockerCli
 
 
@@ -40,11 +42,7 @@ def docker() -> DockerCli:
 @pytest.fixture(scope="session")
 def frida_images(docker: DockerCli) -> dict[str, str]:
     """The Kafka and agent images, built if missing or stale."""
-    from pytest_frida.images.build import ImageBuilder
-    from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION, resolve
-
-    builder = ImageBuilder(docker, progress=lambda line: None)
-    return {"kafka": builder.kafka(resolve(DEFAULT_KAFKA_VERSION)), "agent": builder.agent()}
+    return ensure_images(docker)
 
 
 def docker_state(docker: DockerCli) -> dict[str, object]:

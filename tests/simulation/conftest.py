@@ -1,5 +1,6 @@
-"""The simulated Grid'5000 site: real network-namespace nodes with sshd, fake OAR commands
-on PATH printing what OAR prints, and a fake reference API on 127.0.0.1."""
+"""The simulated Grid'5000 site: real network-namespace nodes with sshd and a Docker daemon
+each, fake OAR commands on PATH printing what OAR prints, and a fake reference API on
+127.0.0.1."""
 
 from __future__ import annotations
 
@@ -14,8 +15,14 @@ import pytest
 from fake_api import FakeReferenceApi, reference_data
 from testbed import Testbed
 
-# the process and data-directory leak probes are shared with tests/integration
+# the process and data-directory leak probes are shared with tests/integration, the image
+# builds with tests/containers
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "containers"))
+from image_builds import ensure_images
+
+from pytest_frida.errors import FridaSetupError
+from pytest_frida.runtimes.docker_cli import DockerCli
 
 HERE = Path(__file__).parent
 
@@ -28,21 +35,39 @@ def _can_simulate() -> str | None:
             return f"{tool} is not installed"
     if not Path("/usr/sbin/sshd").exists():
         return "sshd is not installed (openssh-server)"
+    if shutil.which("dockerd") is None:
+        return "dockerd is not installed (docker.io): the nodes run Docker daemons"
     return None
+
+
+def _require(reason: str) -> None:
+    if os.environ.get("FRIDA_REQUIRE_SIMULATION") == "1":
+        pytest.fail(f"FRIDA_REQUIRE_SIMULATION=1 but {reason}")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
     reason = _can_simulate()
     if reason:
-        if os.environ.get("FRIDA_REQUIRE_SIMULATION") == "1":
-            pytest.fail(f"FRIDA_REQUIRE_SIMULATION=1 but {reason}")
-        pytest.skip(reason)
-    bed = Testbed(tmp_path_factory.mktemp("testbed"))
+        _require(reason)
+    # four nodes: runs reserve three, a growing run gets the fourth
+    bed = Testbed(tmp_path_factory.mktemp("testbed"), count=4)
     try:
         yield bed.start()
     finally:
         bed.stop()
+
+
+@pytest.fixture(scope="session")
+def node_images() -> dict[str, str]:
+    """The images the nodes get (from this machine's daemon, as a frontend with Docker)."""
+    try:
+        docker = DockerCli()
+        docker.ping()
+    except FridaSetupError as exc:
+        _require(str(exc))
+    return ensure_images(docker)
 
 
 @pytest.fixture

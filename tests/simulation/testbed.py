@@ -5,6 +5,13 @@ its own sshd reached with a key made for this testbed, and an entry in /etc/host
 `ssh uvb-1.sophia.grid5000.fr` from the controller reaches it exactly as on the testbed.
 The namespaces share this machine's file system (as Grid'5000 nodes share the NFS home)
 and its clock (skew is injected per node with libfaketime).
+
+Docker on a node: the node's PATH has a stand-in for Grid'5000's `g5k-setup-docker`,
+which starts a real dockerd of the node's own (its data under the testbed, its socket in
+the node's DOCKER_HOST, in the node's network namespace). Those daemons form real swarms
+with real overlay networks across the nodes. A node's clock skew reaches its containers
+too: the node's dockerd runs containers through a small OCI runtime wrapper that adds
+libfaketime to every container process and `docker exec`, with the node's current skew.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +30,69 @@ HOSTS_FILE = Path("/etc/hosts")
 SUBNET = "10.144.0"
 BRIDGE_ADDRESS = f"{SUBNET}.254"
 FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+#: per-node Docker sockets and exec roots (short paths: unix sockets live below them)
+RUN_ROOT = Path("/run/fridasim")
+HERE = Path(__file__).parent
+LINK_DELAY = HERE / "link_delay.py"
+
+SETUP_DOCKER = """#!/bin/sh
+# Stand-in for Grid'5000's g5k-setup-docker on a simulated node: starts this node's own
+# Docker daemon (in the node's network namespace, data in the testbed) and waits for it.
+set -eu
+short=${{FRIDA_SIMULATED_NODE%%.*}}
+run={run_root}/$short
+mkdir -p "$run" {workdir}/docker-$short
+if docker info >/dev/null 2>&1; then echo "Docker is already installed"; exit 0; fi
+echo "Installing Docker (simulated node $FRIDA_SIMULATED_NODE)..."
+env -u LD_PRELOAD -u FAKETIME setsid {dockerd} --data-root {workdir}/docker-$short \\
+    --exec-root "$run/exec" -H "unix://$run/docker.sock" --pidfile "$run/dockerd.pid" \\
+    --bridge=none --iptables=false --cgroup-parent=fridasim-$short \\
+    --add-runtime simclock={workdir}/simclock-$short --default-runtime=simclock \\
+    >{workdir}/dockerd-$short.log 2>&1 </dev/null &
+for i in $(seq 120); do
+  if docker info >/dev/null 2>&1; then echo "Docker is ready"; exit 0; fi
+  sleep 0.5
+done
+echo "dockerd did not come up; see {workdir}/dockerd-$short.log" >&2
+exit 1
+"""
+
+SIMCLOCK = """#!{python}
+# OCI runtime wrapper of a simulated node's dockerd: when the node's clock is skewed, every
+# container process and every `docker exec` gets libfaketime reading the node's clock file
+# ({skew_file}), so containers see the node's clock as its ssh sessions do; then it is
+# plain runc.
+import json, os, sys
+args = sys.argv[1:]
+LIB, CLOCK = {lib!r}, {skew_file!r}
+def skewed():
+    try:
+        return bool(open(CLOCK).read().strip())
+    except OSError:
+        return False
+def patch_process(process):
+    env = [e for e in process.get("env", []) if not e.startswith(("LD_PRELOAD=", "FAKETIME"))]
+    if skewed():
+        env += ["LD_PRELOAD=" + LIB, "FAKETIME_TIMESTAMP_FILE=" + CLOCK,
+                "FAKETIME_CACHE_DURATION=1"]
+    process["env"] = env
+def rewrite(path, change):
+    with open(path) as fh:
+        doc = json.load(fh)
+    change(doc)
+    with open(path, "w") as fh:
+        json.dump(doc, fh)
+def patch_config(doc):
+    patch_process(doc["process"])
+    for path in (LIB, CLOCK):
+        doc.setdefault("mounts", []).append({{"destination": path, "type": "bind",
+                                             "source": path, "options": ["rbind", "ro"]}})
+if "--bundle" in args and "create" in args:
+    rewrite(os.path.join(args[args.index("--bundle") + 1], "config.json"), patch_config)
+if "--process" in args and "exec" in args:
+    rewrite(args[args.index("--process") + 1], patch_process)
+os.execv({runc!r}, [{runc!r}, *args])
+"""
 
 
 def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -37,10 +108,17 @@ class Node:
     sshd: subprocess.Popen[bytes] | None = None
     #: libfaketime offset applied to everything started over ssh, e.g. "+0.5" (seconds)
     skew: str | None = None
+    #: the forwarder holding the node's frames (see Testbed.delay), while one runs
+    delayer: subprocess.Popen[str] | None = None
 
     @property
     def short(self) -> str:
         return self.name.split(".", 1)[0]
+
+    @property
+    def docker_host(self) -> str:
+        """The node's Docker daemon, as its DOCKER_HOST (reachable from this machine too)."""
+        return f"unix://{RUN_ROOT / self.short / 'docker.sock'}"
 
 
 @dataclass
@@ -64,6 +142,11 @@ class Testbed:
     @property
     def ssh_config(self) -> Path:
         return self.workdir / "ssh_config"
+
+    @property
+    def bin_dir(self) -> Path:
+        """Commands on every node's PATH that stand in for Grid'5000's own."""
+        return self.workdir / "node-bin"
 
     def ssh_options(self) -> list[str]:
         return ["-F", str(self.ssh_config)]
@@ -89,6 +172,7 @@ class Testbed:
             (self.workdir / "id_ed25519.pub").read_text())
         for i in range(1, self.count + 1):
             self._add_node(i)
+        self._write_node_tools()
         self._write_hosts()
         self.ssh_config.write_text(
             "".join(f"Host {n.name} {n.short}\n  HostName {n.address}\n" for n in self.nodes)
@@ -111,8 +195,33 @@ class Testbed:
         _run(*inside, "ip", "addr", "add", f"{node.address}/24", "dev", "eth0")
         _run(*inside, "ip", "link", "set", "eth0", "up")
         _run(*inside, "ip", "link", "set", "lo", "up")
-        _run(*inside, "ip", "route", "add", "default", "via", BRIDGE_ADDRESS)
+        # no default route: a node reaches the controller and the other nodes on the
+        # bridge and nothing else (a Docker daemon's pull attempt fails at once)
         self.nodes.append(node)
+
+    def _write_node_tools(self) -> None:
+        self.bin_dir.mkdir(exist_ok=True)
+        dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
+        setup = self.bin_dir / "g5k-setup-docker"
+        setup.write_text(SETUP_DOCKER.format(run_root=RUN_ROOT, workdir=self.workdir,
+                                             dockerd=dockerd))
+        setup.chmod(0o755)
+        sudo = self.bin_dir / "sudo-g5k"  # we are root on the simulated nodes already
+        sudo.write_text('#!/bin/sh\nexec "$@"\n')
+        sudo.chmod(0o755)
+        for tool in ("chronyd", "chronyc"):  # chrony, stepping the nodes' simulated clocks
+            (self.bin_dir / tool).symlink_to(HERE / "fake_chrony.py")
+        runc = shutil.which("runc") or "/usr/sbin/runc"
+        for node in self.nodes:
+            wrapper = self.workdir / f"simclock-{node.short}"
+            wrapper.write_text(SIMCLOCK.format(
+                python=sys.executable, skew_file=str(self.skew_file(node)),
+                lib=str(FAKETIME_LIB), runc=runc))
+            wrapper.chmod(0o755)
+            self.skew_file(node).write_text("")
+
+    def skew_file(self, node: Node) -> Path:
+        return self.workdir / f"skew-{node.short}"
 
     def _write_hosts(self) -> None:
         self._strip_hosts()
@@ -139,13 +248,17 @@ class Testbed:
             f"AuthorizedKeysFile {self.workdir / 'authorized_keys'}\nPermitRootLogin yes\n"
             f"StrictModes no\nUsePAM no\nPidFile {self.workdir / f'sshd-{node.short}.pid'}\n"
             "PasswordAuthentication no\nAcceptEnv FRIDA_*\nSetEnv"
-            f" FRIDA_SIMULATED_NODE={node.name}"
-            + (f" LD_PRELOAD={FAKETIME_LIB} FAKETIME={node.skew}"
-               if node.skew else "") + "\n")
+            f" FRIDA_SIMULATED_NODE={node.name} DOCKER_HOST={node.docker_host}"
+            f" FRIDA_SIM_DIR={self.workdir}"
+            f" PATH={self.bin_dir}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+            + (f" LD_PRELOAD={FAKETIME_LIB} FAKETIME_TIMESTAMP_FILE={self.skew_file(node)}"
+               " FAKETIME_CACHE_DURATION=1" if node.skew else "") + "\n")
         env = dict(os.environ)
         Path("/run/sshd").mkdir(exist_ok=True)
+        # nsenter rather than `ip netns exec`: the latter remounts /sys, and a dockerd
+        # started from such a session fails ("Devices cgroup isn't mounted")
         node.sshd = subprocess.Popen(
-            ["ip", "netns", "exec", node.netns, "unshare", "--uts", "sh", "-c",
+            ["nsenter", f"--net=/var/run/netns/{node.netns}", "unshare", "--uts", "sh", "-c",
              f"hostname {node.name} && exec /usr/sbin/sshd -D -e -f {config}"],
             env=env, stdout=subprocess.DEVNULL,
             stderr=(self.workdir / f"sshd-{node.short}.log").open("ab"),
@@ -165,19 +278,87 @@ class Testbed:
         node.sshd = None
 
     def set_skew(self, node: Node, skew: str | None) -> None:
-        """Restart the node's sshd so that what runs over ssh sees the clock `skew` off."""
+        """The node's clock `skew` off (e.g. "+0.5" seconds), as everything started on it
+        from now on sees it: ssh sessions (its sshd restarts) and containers. The offset is
+        read from the node's clock file, so stepping the clock there (as the simulated
+        chrony does) reaches running processes too."""
         self.stop_sshd(node)
         node.skew = skew
+        self.skew_file(node).write_text(f"{skew}\n" if skew else "")
         self.start_sshd(node)
+
+    def docker(self, node: Node, *args: str, check: bool = True
+               ) -> subprocess.CompletedProcess[str]:
+        """`docker` against the node's own daemon."""
+        return subprocess.run(["docker", "-H", node.docker_host, *args], capture_output=True,
+                              text=True, timeout=60, check=check)
+
+    def docker_running(self, node: Node) -> bool:
+        return self.docker(node, "info", check=False).returncode == 0
+
+    def stop_docker(self, node: Node) -> None:
+        """Stop the node's Docker daemon (its containers with it) and remove its data."""
+        run = RUN_ROOT / node.short
+        pidfile = run / "dockerd.pid"
+        if pidfile.exists():
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                pid = int(pidfile.read_text().strip())
+                if self.docker_running(node):
+                    self.docker(node, "swarm", "leave", "--force", check=False)
+                    ids = self.docker(node, "ps", "-aq", check=False).stdout.split()
+                    if ids:
+                        self.docker(node, "rm", "-f", *ids, check=False)
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+                    time.sleep(0.2)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        # whatever is left in the node's containers' cgroups
+        for procs in Path(f"/sys/fs/cgroup/pids/fridasim-{node.short}").glob("**/cgroup.procs"):
+            for pid_text in procs.read_text().split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid_text), signal.SIGKILL)
+        data = self.workdir / f"docker-{node.short}"
+        for root in (data, run):
+            mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text()
+                      .splitlines() if line.split()[4].startswith(str(root))]
+            for mount in sorted(mounts, key=len, reverse=True):
+                _run("umount", "-l", mount, check=False)
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(run, ignore_errors=True)
 
     def ssh(self, node: Node, command: str, check: bool = True
             ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["ssh", *self.ssh_options(), node.name, command],
                               capture_output=True, text=True, timeout=30, check=check)
 
-    def delay(self, node: Node, spec: str) -> None:
-        """netem on the node's link, e.g. "delay 20ms" (both directions see it once)."""
-        _run("tc", "qdisc", "replace", "dev", node.veth, "root", "netem", *spec.split())
+    def delay(self, node: Node, delay_ms: float) -> None:
+        """Hold every frame to and from the node for `delay_ms` (a round trip gains twice
+        that). This kernel may lack netem, so a forwarder does it in user space (see
+        link_delay.py). Offloads are turned off on the link: frames the forwarder copies
+        must be whole (within the MTU the bridge forwards, checksums filled in)."""
+        self.heal(node)
+        for where in ([], ["ip", "netns", "exec", node.netns]):
+            device = "eth0" if where else node.veth
+            _run(*where, "ethtool", "-K", device, "tx", "off", "tso", "off", "gso", "off",
+                 "gro", "off")
+        tap = f"{self.tag}t{node.short.rsplit('-', 1)[-1]}"
+        node.delayer = subprocess.Popen(
+            [sys.executable, str(LINK_DELAY), node.veth, self.bridge, tap, str(delay_ms)],
+            stdout=subprocess.PIPE, stderr=(self.workdir / f"delay-{node.short}.log").open("ab"),
+            text=True, start_new_session=True)
+        assert node.delayer.stdout is not None
+        if node.delayer.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the delayed link of {node.name} did not start: see"
+                               f" {self.workdir / f'delay-{node.short}.log'}")
+
+    def heal(self, node: Node) -> None:
+        """The node's link without delay again."""
+        if node.delayer is not None:
+            node.delayer.terminate()
+            node.delayer.wait(10)
+            node.delayer = None
 
     def cut(self, node: Node) -> None:
         """The node drops off the network (a lost node)."""
@@ -185,6 +366,8 @@ class Testbed:
 
     def stop(self) -> None:
         for node in self.nodes:
+            self.heal(node)
+            self.stop_docker(node)
             self.stop_sshd(node)
             # whatever a run left on the node dies with its namespace's processes
             pids = _run("ip", "netns", "pids", node.netns, check=False).stdout.split()
