@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -201,8 +202,12 @@ def run_bench(cfg: BenchConfig, say: Say = lambda s: print(s, file=sys.stderr)) 
         report.throughput = measure_throughput(cluster, settings, runner, tools, cfg, say)
         report.latency_floor = measure_latency_floor(runner, tools, cfg, say)
         report.density = measure_density(runner, cfg, say)
-    finally:
+    except BaseException:
         site.stop()
+        say(f"the broker's logs are in {work / 'logs'}")
+        raise
+    site.stop()
+    shutil.rmtree(work, ignore_errors=True)  # a finished bench keeps only its figures
     report.finished_at = utc_now()
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     cfg.out.write_text(json.dumps(asdict(report), indent=2) + "\n")

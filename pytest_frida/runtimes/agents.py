@@ -79,9 +79,10 @@ class AgentHandle:
                 continue
             if got is None:
                 self.process.popen.wait(5)
+                where = "" if self.host == "localhost" else f" on {self.host}"
                 raise AgentError(
-                    f"agent {self.name} exited (code {self.process.returncode}) before {event!r}:"
-                    f"\n{self.process.log_tail()}"
+                    f"agent {self.name}{where} exited (code {self.process.returncode}) before"
+                    f" {event!r}:\n{self.process.log_tail()}"
                 )
             if got.get("event") == "error":
                 raise AgentError(f"agent {self.name} failed: {got.get('message')}")
