@@ -24,6 +24,11 @@ from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by i
 from pytest_frida.progress import terminal_notes, terminal_progress
 from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.summary import format_table
+from pytest_frida.runtimes.process import (
+    interrupt_handled,
+    pending_interrupt,
+    raise_pending_interrupt,
+)
 from pytest_frida.session import FridaRun
 
 MARKER_DOC = (
@@ -119,11 +124,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                          ids=[f"producers={n}" for n in plan.producers])
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    raise_pending_interrupt()  # an interrupt swallowed since the last test must stop here
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    interrupt_handled()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     """After the test body: a step that missed its SLO fails the test, with measured vs
-    required; a generator-bound step is skipped (it says nothing about the broker)."""
-    outcome = yield
+    required; a generator-bound step is skipped (it says nothing about the broker). An
+    interrupt that arrived meanwhile comes first: its step's failure is its doing."""
+    try:
+        outcome = yield
+    finally:
+        raise_pending_interrupt()
     searching = item.config.stash[RUN_KEY].settings.search is not None
     for step in item.stash.get(STEPS_KEY, []):
         if step.verdict == "error":
@@ -176,6 +194,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(RUN_KEY, None)
+    if pending_interrupt() is not None:  # swallowed during the last test: still an interrupt
+        session.exitstatus = exitstatus = pytest.ExitCode.INTERRUPTED
     if run is not None:
         run.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
         if run.regressions and session.exitstatus == pytest.ExitCode.OK:

@@ -182,11 +182,38 @@ def _on_interrupt(signum: int, frame: object) -> None:
     if _ignoring_interrupts:
         _note_interrupt(signum, frame)
         return
+    global _pending_interrupt
+    _pending_interrupt = signum
     ignore_further_interrupts()
     if signum == signal.SIGTERM:
         stop_all()
     # let pytest unwind as on Ctrl-C, so session teardown and the report still happen
     raise KeyboardInterrupt(f"received signal {signum}")
+
+
+#: the signal of an interrupt pytest has not yet been seen to handle
+_pending_interrupt: int | None = None
+
+
+def raise_pending_interrupt() -> None:
+    """Raise again an interrupt whose KeyboardInterrupt was swallowed. A signal handler's
+    exception surfaces wherever the main thread happens to be, which may be a place that
+    ignores exceptions: logging's at-fork hook after a subprocess fork, a __del__, a
+    weakref callback. Without this the run would go on with further interrupts ignored.
+    Called at test boundaries, never during teardown."""
+    if _pending_interrupt is not None:
+        raise KeyboardInterrupt(f"received signal {_pending_interrupt}")
+
+
+def pending_interrupt() -> int | None:
+    """The signal of an interrupt pytest has not yet been seen to handle, if any."""
+    return _pending_interrupt
+
+
+def interrupt_handled() -> None:
+    """pytest has the interrupt in hand (its session is ending as interrupted)."""
+    global _pending_interrupt
+    _pending_interrupt = None
 
 
 _installed = False
