@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -365,9 +366,11 @@ class Testbed:
         _run("ip", "link", "set", node.veth, "down")
 
     def stop(self) -> None:
+        # the daemons stop together: each takes seconds to wind down its swarm and networks
+        with ThreadPoolExecutor(max_workers=max(1, len(self.nodes))) as pool:
+            list(pool.map(self.stop_docker, self.nodes))
         for node in self.nodes:
             self.heal(node)
-            self.stop_docker(node)
             self.stop_sshd(node)
             # whatever a run left on the node dies with its namespace's processes
             pids = _run("ip", "netns", "pids", node.netns, check=False).stdout.split()
