@@ -98,29 +98,49 @@ class StepRunner:
             "bootstrap": self.cluster.bootstrap, "topic": topic, "client": self.client,
             "warmup": plan.warmup, "duration": plan.duration,
         }
+        # every agent starts at once (starting is the slow part) and is waited for after
         consumer = launcher.launch(f"step{self._steps}-consumer",
                                    {**common, "role": "consumer"})
         agents.append(consumer)
-        consumer.wait_for("ready", READY_TIMEOUT_S)
         producer_agents = []
         split = launcher.plan_producers(producers, self.workers)
         if launcher.placement_note:
             result.notes.append(launcher.placement_note)
         consumer_host = launcher.host_of("consumer")
         producer_hosts = [launcher.host_of("producer", i) for i in range(len(split))]
-        clocks_before: dict[str, ClockOffset] = {}
-        if launcher.remote_clocks:
-            clocks_before = self._probe_clocks({consumer_host, *producer_hosts})
-        for i, (first, count) in enumerate(split):
-            agent = launcher.launch(f"step{self._steps}-producers-{i}", {
-                **common, "role": "producer", "first_producer": first, "producer_count": count,
-                "total_producers": producers, "rate": plan.rate,
-                "message_size": plan.message_size, "producer_settings": plan.producer_config,
-            }, slot=i)
-            agents.append(agent)
-            producer_agents.append(agent)
-        for agent in producer_agents:
-            agent.wait_for("ready", READY_TIMEOUT_S)
+        clock_agents: list[AgentHandle] = []
+        try:
+            if launcher.remote_clocks:
+                clock_agents = self._launch_clock_agents({consumer_host, *producer_hosts})
+            for i, (first, count) in enumerate(split):
+                agent = launcher.launch(f"step{self._steps}-producers-{i}", {
+                    **common, "role": "producer", "first_producer": first,
+                    "producer_count": count, "total_producers": producers, "rate": plan.rate,
+                    "message_size": plan.message_size,
+                    "producer_settings": plan.producer_config,
+                }, slot=i)
+                agents.append(agent)
+                producer_agents.append(agent)
+            for agent in [consumer, *clock_agents, *producer_agents]:
+                agent.wait_for("ready", READY_TIMEOUT_S)
+            # probed once everything is up and idle: no start-up load in the round trips
+            clocks_before = self._probe_clocks(clock_agents)
+            self._run_load(result, plan, faults, consumer, producer_agents, agents, split,
+                           consumer_host, producer_hosts, clocks_before, progress)
+            if clocks_before:
+                clocks_after = self._probe_clocks(clock_agents)
+                self._judge_clocks(result, plan, consumer_host, producer_hosts,
+                                   clocks_before, clocks_after)
+        finally:
+            for agent in clock_agents:
+                agent.stop()
+
+    def _run_load(self, result: StepResult, plan: StepPlan, faults: Sequence[FaultEvent],
+                  consumer: AgentHandle, producer_agents: list[AgentHandle],
+                  agents: list[AgentHandle], split: list[tuple[int, int]],
+                  consumer_host: str, producer_hosts: list[str],
+                  clocks_before: dict[str, ClockOffset], progress: ProgressFn | None) -> None:
+        """Start every agent at one instant, wait for the producers, drain, merge."""
         t0_ns = time.time_ns() + int(START_LEAD_S * 1e9)
         corrections = []
         if clocks_before and self.clock_correction:
@@ -163,32 +183,24 @@ class StepRunner:
                 " their producers' messages count as received only (their acks died with"
                 " them), and the achieved rate no longer says whether the schedule was kept")
         self._merge(result, plan, produced, consumed, reports)
-        if clocks_before:
-            clocks_after = self._probe_clocks({consumer_host, *producer_hosts})
-            self._judge_clocks(result, plan, consumer_host, producer_hosts, clocks_before,
-                               clocks_after)
 
-    def _probe_clocks(self, hosts: set[str]) -> dict[str, ClockOffset]:
-        """Each host's clock offset against this controller, through a clock agent there.
-        The agents start together (starting one is the slow part); the pings go one host at
+    def _launch_clock_agents(self, hosts: set[str]) -> list[AgentHandle]:
+        """A clock agent on each host; the same ones answer before and after the load."""
+        return [self.cluster.launcher.launch(f"step{self._steps}-clock-{host}",
+                                             {"role": "clock", "host": host})
+                for host in sorted(hosts)]
+
+    @staticmethod
+    def _probe_clocks(agents: list[AgentHandle]) -> dict[str, ClockOffset]:
+        """Each agent host's clock offset against this controller. The pings go one host at
         a time, so no round trip waits behind another host's."""
         offsets = {}
-        agents: list[AgentHandle] = []
-        try:
-            for host in sorted(hosts):
-                agents.append(self.cluster.launcher.launch(
-                    f"step{self._steps}-clock-{host}", {"role": "clock", "host": host}))
-            for agent in agents:
-                agent.wait_for("ready", READY_TIMEOUT_S)
+        for agent in agents:
+            def ping(i: int, agent: AgentHandle = agent) -> int:
+                agent.send({"id": i})
+                return int(agent.wait_for("pong", 10.0)["t_ns"])
 
-                def ping(i: int, agent: AgentHandle = agent) -> int:
-                    agent.send({"id": i})
-                    return int(agent.wait_for("pong", 10.0)["t_ns"])
-
-                offsets[agent.host] = clock_probe(agent.host, ping)
-        finally:
-            for agent in agents:
-                agent.stop()
+            offsets[agent.host] = clock_probe(agent.host, ping)
         return offsets
 
     def _judge_clocks(self, result: StepResult, plan: StepPlan, consumer_host: str,
