@@ -80,8 +80,9 @@ OPTIONS: tuple[Option, ...] = (
            " frida/kafka:<kafka-version> that `frida images build` makes", ""),
     Option("producers-per-replica", "swarm site: logical producers per producer service"
            " replica", "10"),
-    Option("nodes", "Grid'5000: nodes to reserve (brokers, then producer nodes; the consumer"
-           " runs on the first broker node); default brokers + 2", ""),
+    Option("nodes", "Grid'5000: nodes to reserve, a count (brokers, then producer nodes; the"
+           " consumer runs on the first broker node; default brokers + 2) or per role,"
+           " e.g. brokers=1,consumer=1,producers=2 (consumer=1: a node of its own)", ""),
     Option("cluster", "Grid'5000: the cluster to reserve on (default: any of the site)", ""),
     Option("walltime", "Grid'5000: reservation length, H:MM:SS or seconds", "1:00:00"),
     Option("queue", "Grid'5000: OAR queue (default, production, besteffort, ...)", ""),
@@ -141,6 +142,8 @@ class Reservation:
     site: str
     nodes: int
     cluster: str | None = None
+    #: the consumer on a node of its own (after the brokers) rather than the first broker's
+    consumer_node: bool = False
     walltime_s: int = 3600
     queue: str | None = None
     job_types: tuple[str, ...] = ()
@@ -376,12 +379,48 @@ def _writable_dir(raw: str, what: str) -> Path:
     return path
 
 
+#: the roles `--frida-nodes` may count
+NODE_ROLES = ("brokers", "consumer", "producers")
+
+
+def parse_nodes(raw: str, brokers: int, what: str) -> tuple[int, bool]:
+    """`--frida-nodes`: (nodes to reserve, whether the consumer gets a node of its own).
+    A count, or per role: brokers=B,consumer=0|1,producers=P (brokers as --frida-brokers)."""
+    if not raw.strip():
+        return brokers + 2, False
+    if "=" not in raw:
+        nodes = _positive_int(raw, what)
+        if nodes < brokers + 1:
+            raise SettingsError(f"{what}={nodes}: needs at least --frida-brokers + 1"
+                                f" = {brokers + 1} (brokers, then producer nodes)")
+        return nodes, False
+    counts: dict[str, int] = {}
+    for part in raw.split(","):
+        role, _, count = part.partition("=")
+        role = role.strip()
+        if role not in NODE_ROLES:
+            raise SettingsError(f"{what}={raw!r}: unknown role {role!r}; accepted:"
+                                f" {', '.join(NODE_ROLES)} (e.g. brokers=1,producers=2)")
+        if role in counts:
+            raise SettingsError(f"{what}={raw!r}: {role} is given twice")
+        if not count.strip().isdigit():
+            raise SettingsError(f"{what}={raw!r}: {role}={count.strip()!r} is not a count")
+        counts[role] = int(count)
+    if counts.get("brokers", brokers) != brokers:
+        raise SettingsError(f"{what}={raw!r}: brokers={counts['brokers']} but --frida-brokers"
+                            f" is {brokers}; give both the same")
+    if counts.get("consumer", 0) not in (0, 1):
+        raise SettingsError(f"{what}={raw!r}: consumer={counts['consumer']}: 0 (on the first"
+                            " broker node) or 1 (a node of its own)")
+    if counts.get("producers", 0) < 1:
+        raise SettingsError(f"{what}={raw!r}: producers=N with N >= 1 is needed")
+    consumer = counts.get("consumer", 0) == 1
+    return brokers + int(consumer) + counts["producers"], consumer
+
+
 def _reservation(site: str, brokers: int, value: Callable[[str], str],
                  flag: Callable[[str], str]) -> Reservation:
-    nodes = _positive_int(value("nodes"), flag("nodes")) if value("nodes") else brokers + 2
-    if nodes < brokers + 1:
-        raise SettingsError(f"{flag('nodes')}={nodes}: needs at least --frida-brokers + 1"
-                            f" = {brokers + 1} (brokers, then producer nodes)")
+    nodes, consumer_node = parse_nodes(value("nodes"), brokers, flag("nodes"))
     date = value("reservation") or None
     if date is not None and not _DATE.match(date):
         raise SettingsError(f"{flag('reservation')}={date!r}: expected 'YYYY-MM-DD HH:MM:SS'")
@@ -397,7 +436,7 @@ def _reservation(site: str, brokers: int, value: Callable[[str], str],
     if api is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", api):
         raise SettingsError(f"{flag('g5k-api')}={api!r}: expected an http(s) URL")
     return Reservation(
-        site=site, nodes=nodes, cluster=value("cluster") or None,
+        site=site, nodes=nodes, consumer_node=consumer_node, cluster=value("cluster") or None,
         walltime_s=parse_walltime(value("walltime"), flag("walltime")),
         queue=value("queue") or None, job_types=job_types, reservation_date=date,
         job_name=value("job-name") or None, job_id=job_id,

@@ -196,7 +196,7 @@ class G5KSite(Site):
             self._job_end = float(info["start_date"]) + float(info["walltime"])
         hosts = sorted(h.address for h in g5k.get_oar_job_nodes(self.job_id, None))
         self.notify(f"frida: OAR job {self.job_id} runs on {', '.join(hosts)}")
-        roles = Roles.assign(hosts, self.settings.brokers)
+        roles = Roles.assign(hosts, self.settings.brokers, self.res.consumer_node)
         access = NodeAccess(SshSettings.multiplexed(self.settings.ssh_config, self.run_id),
                             docker_setup=G5K_DOCKER_SETUP, sudo="sudo-g5k")
         self.deployment = deployment_for(self.settings, self.run_dir, self.run_id, access,

@@ -4,7 +4,7 @@ For every node: Docker answers (or the site installs it: `g5k-setup-docker -t` o
 Grid'5000), the images it needs are loaded without a registry (from this machine's daemon,
 or from `frida images save` archives), and leftovers of a dead run are removed. Then the
 first broker node inits the swarm and the others join; node labels pin broker i to its
-node, the consumer to the first broker node and producer replicas to the producer nodes.
+node, the consumer to its node (see Roles) and producer replicas to the producer nodes.
 The kafka and load stacks are deployed unchanged from the manager, agents are `docker exec`
 in the replicas through ssh to the node that runs them, and every node's clock is measured
 inside a replica there. A step that needs more producer nodes than the run has (with

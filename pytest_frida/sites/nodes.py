@@ -20,18 +20,24 @@ from pytest_frida.sites.base import Cluster
 
 @dataclass(frozen=True)
 class Roles:
-    """Brokers first, one per node; the consumer on the first broker node; the remaining
-    nodes run producers."""
+    """Brokers first, one per node; the consumer on the first broker node, or on the next
+    node when it has one of its own; the remaining nodes run producers."""
 
     brokers: list[str]
     producers: list[str]
     consumer: str
 
     @classmethod
-    def assign(cls, hosts: list[str], brokers: int) -> Roles:
-        if len(hosts) < brokers + 1:
-            raise RemoteError(f"{len(hosts)} host(s) for {brokers} broker(s): at least"
-                              f" {brokers + 1} are needed (brokers, then producer hosts)")
+    def assign(cls, hosts: list[str], brokers: int, consumer_node: bool = False) -> Roles:
+        needed = brokers + int(consumer_node) + 1
+        if len(hosts) < needed:
+            raise RemoteError(
+                f"{len(hosts)} host(s) for {brokers} broker(s)"
+                f"{' and a consumer node' if consumer_node else ''}: at least {needed} are"
+                f" needed (brokers, {'the consumer, ' if consumer_node else ''}then producer"
+                " hosts)")
+        if consumer_node:
+            return cls(hosts[:brokers], hosts[brokers + 1:], hosts[brokers])
         return cls(hosts[:brokers], hosts[brokers:], hosts[0])
 
     def everyone(self) -> list[str]:

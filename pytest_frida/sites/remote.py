@@ -1,10 +1,11 @@
 """Kafka and agents on machines reached over SSH: what the hosts and Grid'5000 sites share.
 
 Roles: the first `brokers` hosts run a combined broker+controller node each (on ports
-9092/9093, bound to the host's own name), the consumer runs on the first broker host, and
-the remaining hosts run producers. Each node needs Java and sees the controller's Kafka
-jars and Python installation at the same paths (a shared home, as on Grid'5000); the
-preparation checks that on every node at once and says which node lacks what.
+9092/9093, bound to the host's own name), the consumer runs on the first broker host (or
+on a host of its own, see Roles), and the remaining hosts run producers. Each node needs
+Java and sees the controller's Kafka jars and Python installation at the same paths (a
+shared home, as on Grid'5000); the preparation checks that on every node at once and says
+which node lacks what.
 """
 
 from __future__ import annotations

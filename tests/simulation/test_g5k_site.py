@@ -149,13 +149,26 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
 def test_skew_without_correction_is_clock_untrusted(
         testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str],
         tmp_path: Path) -> None:
-    """The same half second of skew, uncorrected: the step is neither passed nor failed."""
+    """The same half second of skew, uncorrected: the step is neither passed nor failed.
+    Reserved per role, the consumer on a node of its own: four nodes."""
     skewed = testbed.nodes[2]
     with _skewed(testbed, skewed, "+0.5"):
         done = _pytest(tmp_path, grid5000, SWEEP.replace("[2, 4]", "[4]"),
-                       "--frida-clock-correction=off", "--frida-producers-per-replica=1")
+                       "--frida-clock-correction=off", "--frida-producers-per-replica=1",
+                       "--frida-nodes=brokers=1,consumer=1,producers=2")
     out = done.stdout + done.stderr
-    (step,) = _report(tmp_path / "reports")["steps"]  # type: ignore[misc]
+    report = _report(tmp_path / "reports")
+    names = [n.name for n in testbed.nodes]
+    cluster = report["cluster"]
+    assert isinstance(cluster, dict), out[-3000:]
+    assert cluster["roles"] == {"brokers": names[:1], "consumer": names[1],
+                                "producers": names[2:]}
+    assert cluster["placement"] == {"kafka-1": names[0], "consumer": names[1]}
+    assert "oarsub -l '{cluster='\"'\"'uvb'\"'\"'}/nodes=4," in Path(
+        str(grid5000["log"])).read_text()
+    (step,) = report["steps"]  # type: ignore[misc]
+    # every agent host was measured: the consumer's own node and the producer nodes
+    assert set(step["clocks"]["before"]) == set(names[1:])
     assert step["verdict"] == "clock_untrusted", out[-3000:]
     assert 450 < step["clocks"]["before"][skewed.name]["offset_ms"] < 550
     assert done.returncode == 0 and "1 skipped" in out  # neither passed nor failed

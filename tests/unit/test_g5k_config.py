@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_frida.config import SettingsError, build_settings, parse_walltime
+from pytest_frida.config import SettingsError, build_settings, parse_nodes, parse_walltime
 from pytest_frida.runtimes.ssh import RemoteError
 from pytest_frida.sites.g5k import PARIS, daytime_warning
 from pytest_frida.sites.hosts import read_hosts_file
@@ -112,3 +112,42 @@ def test_roles() -> None:
     assert host_name("root@load-1") == "load-1" and host_name("load-1") == "load-1"
     with pytest.raises(RemoteError, match="2 host\\(s\\) for 2 broker\\(s\\)"):
         Roles.assign(["a", "b"], 2)
+    own = Roles.assign(["a", "b", "c", "d"], 1, consumer_node=True)
+    assert (own.brokers, own.consumer, own.producers) == (["a"], "b", ["c", "d"])
+    with pytest.raises(RemoteError, match="2 host\\(s\\) for 1 broker\\(s\\) and a consumer"
+                       " node: at least 3 are needed"):
+        Roles.assign(["a", "b"], 1, consumer_node=True)
+
+
+@pytest.mark.parametrize(("raw", "brokers", "expected"), [
+    ("", 1, (3, False)),
+    ("5", 1, (5, False)),
+    ("brokers=1,producers=2", 1, (3, False)),
+    ("producers=2, consumer=1", 1, (4, True)),       # brokers from --frida-brokers
+    ("brokers=3,consumer=1,producers=4", 3, (8, True)),
+    ("consumer=0,producers=1", 1, (2, False)),
+])
+def test_nodes_as_a_count_or_per_role(raw: str, brokers: int,
+                                      expected: tuple[int, bool]) -> None:
+    assert parse_nodes(raw, brokers, "--frida-nodes") == expected
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ("brokers=1,monitoring=1,producers=2", "unknown role 'monitoring'; accepted: brokers,"
+                                           " consumer, producers"),
+    ("brokers=2,producers=2", "brokers=2 but --frida-brokers is 1; give both the same"),
+    ("consumer=2,producers=2", "consumer=2: 0 (on the first broker node) or 1"),
+    ("brokers=1", "producers=N with N >= 1 is needed"),
+    ("producers=two", "producers='two' is not a count"),
+    ("producers=1,producers=2", "producers is given twice"),
+])
+def test_bad_per_role_nodes(raw: str, message: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        build_settings({"site": "sophia", "nodes": raw}, {})
+    assert message in str(info.value) and str(info.value).startswith(f"--frida-nodes={raw!r}")
+
+
+def test_per_role_nodes_reach_the_reservation() -> None:
+    res = build_settings({"site": "sophia", "nodes": "brokers=1,consumer=1,producers=2"},
+                         {}).reservation
+    assert res is not None and (res.nodes, res.consumer_node) == (4, True)
