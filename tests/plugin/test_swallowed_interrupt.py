@@ -17,6 +17,8 @@ import signal
 
 from pytest_frida.runtimes.process import install_exit_handlers
 
+# Ctrl-C as in a terminal: a shell that starts us in the background ignores SIGINT
+signal.signal(signal.SIGINT, signal.default_int_handler)
 install_exit_handlers()  # what a run does once it has a cluster to clean up
 
 
