@@ -141,7 +141,9 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
     assert set(grown["clocks"]["before"]) == set(names)  # the new node was measured too
     server_log = next((tmp_path / "reports").glob("*/logs/broker-0/server.log")).read_text()
     assert "Kafka Server started" in server_log  # fetched from the node's container
-    assert (kafka_pids(), frida_temp_dirs()) == before  # nothing left on any node
+    # nothing new left on any node (what ran before may still be dying: a lost node's
+    # agents outlive the run until their ssh sessions time out)
+    assert not kafka_pids() - before[0] and not frida_temp_dirs() - before[1]
     for containers, networks, swarm in _node_state(testbed).values():  # type: ignore[misc]
         assert (containers, networks, swarm) == ([], [], "inactive")
 
@@ -332,4 +334,5 @@ def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(
     assert -550 < sync[skewed.name]["last_offset_ms"] < -450
     assert all(abs(node["system_time_ms"]) < 1 for node in sync.values())
     assert abs(clocks["before"][skewed.name]["offset_ms"]) < 50
-    assert (kafka_pids(), frida_temp_dirs()) == before  # brokers and agents died with ssh
+    # brokers and agents died with their ssh sessions (nothing new is left)
+    assert not kafka_pids() - before[0] and not frida_temp_dirs() - before[1]
