@@ -248,8 +248,8 @@ def test_lost_node_keeps_results_and_releases_the_job(
         tmp_path: Path) -> None:
     """A producer node drops off the network while the second step runs: the first step
     stays in the report, the second is an error, teardown gets round the node that does
-    not answer, and the job is deleted. The next run on that node finds it still in the
-    dead swarm and takes it out (the tests after this one run on it)."""
+    not answer, and the job is deleted. The node stays in the dead swarm, which a later
+    swarm run there would leave first (no swarm run follows this test in the module)."""
     (tmp_path / "test_suite.py").write_text(SWEEP)
     report_dir = tmp_path / "reports"
     proc = subprocess.Popen(
