@@ -203,10 +203,10 @@ def run_bench(cfg: BenchConfig, say: Say = lambda s: print(s, file=sys.stderr)) 
         report.latency_floor = measure_latency_floor(runner, tools, cfg, say)
         report.density = measure_density(runner, cfg, say)
     except BaseException:
-        site.stop()
         say(f"the broker's logs are in {work / 'logs'}")
         raise
-    site.stop()
+    finally:
+        site.stop()
     shutil.rmtree(work, ignore_errors=True)  # a finished bench keeps only its figures
     report.finished_at = utc_now()
     cfg.out.parent.mkdir(parents=True, exist_ok=True)

@@ -109,36 +109,31 @@ class StepRunner:
         consumer_host = launcher.host_of("consumer")
         producer_hosts = [launcher.host_of("producer", i) for i in range(len(split))]
         clock_agents: list[AgentHandle] = []
-        try:
-            if launcher.remote_clocks:
-                clock_agents = self._launch_clock_agents({consumer_host, *producer_hosts})
-            for i, (first, count) in enumerate(split):
-                agent = launcher.launch(f"step{self._steps}-producers-{i}", {
-                    **common, "role": "producer", "first_producer": first,
-                    "producer_count": count, "total_producers": producers, "rate": plan.rate,
-                    "message_size": plan.message_size,
-                    "producer_settings": plan.producer_config,
-                }, slot=i)
-                agents.append(agent)
-                producer_agents.append(agent)
-            for agent in [consumer, *clock_agents, *producer_agents]:
-                agent.wait_for("ready", READY_TIMEOUT_S)
-            # probed once everything is up and idle: no start-up load in the round trips
-            clocks_before = self._probe_clocks(clock_agents)
-            self._run_load(result, plan, faults, consumer, producer_agents, agents, split,
-                           consumer_host, producer_hosts, clocks_before, progress)
-            if clocks_before:
-                clocks_after = self._probe_clocks(clock_agents)
-                self._judge_clocks(result, plan, consumer_host, producer_hosts,
-                                   clocks_before, clocks_after)
-        finally:
-            for agent in clock_agents:
-                agent.stop()
+        if launcher.remote_clocks:  # stopped with the others, by run()
+            clock_agents = self._launch_clock_agents({consumer_host, *producer_hosts})
+            agents.extend(clock_agents)
+        for i, (first, count) in enumerate(split):
+            agent = launcher.launch(f"step{self._steps}-producers-{i}", {
+                **common, "role": "producer", "first_producer": first, "producer_count": count,
+                "total_producers": producers, "rate": plan.rate,
+                "message_size": plan.message_size, "producer_settings": plan.producer_config,
+            }, slot=i)
+            agents.append(agent)
+            producer_agents.append(agent)
+        for agent in agents:
+            agent.wait_for("ready", READY_TIMEOUT_S)
+        # probed once everything is up and idle: no start-up load in the round trips
+        clocks_before = self._probe_clocks(clock_agents)
+        self._run_load(result, plan, faults, consumer, producer_agents, split, consumer_host,
+                       producer_hosts, clocks_before, progress)
+        if clocks_before:
+            clocks_after = self._probe_clocks(clock_agents)
+            self._judge_clocks(result, plan, consumer_host, producer_hosts, clocks_before,
+                               clocks_after)
 
     def _run_load(self, result: StepResult, plan: StepPlan, faults: Sequence[FaultEvent],
                   consumer: AgentHandle, producer_agents: list[AgentHandle],
-                  agents: list[AgentHandle], split: list[tuple[int, int]],
-                  consumer_host: str, producer_hosts: list[str],
+                  split: list[tuple[int, int]], consumer_host: str, producer_hosts: list[str],
                   clocks_before: dict[str, ClockOffset], progress: ProgressFn | None) -> None:
         """Start every agent at one instant, wait for the producers, drain, merge."""
         t0_ns = time.time_ns() + int(START_LEAD_S * 1e9)
@@ -148,7 +143,7 @@ class StepRunner:
             corrections = [[first, count, round((own - clocks_before[producer_hosts[i]]
                                                  .offset_ms) * 1e6)]
                            for i, (first, count) in enumerate(split)]
-        for agent in agents:
+        for agent in [consumer, *producer_agents]:
             agent.send({"cmd": "start", "t0_ns": t0_ns,
                         **({"corrections": corrections} if agent is consumer else {})})
         killed: set[str] = set()
