@@ -30,6 +30,7 @@ from pytest_frida.runtimes.process import (
     raise_pending_interrupt,
 )
 from pytest_frida.session import FridaRun
+from pytest_frida.tracebacks import make_printable
 
 MARKER_DOC = (
     "capacity(producers=[1, 10, 50], rate=20, slo='p99<=250ms, loss==0', duration=10,"
@@ -129,7 +130,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     raise_pending_interrupt()  # an interrupt swallowed since the last test must stop here
 
 
+@pytest.hookimpl(tryfirst=True)  # before the terminal reporter formats it
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    make_printable(excinfo)
     interrupt_handled()
 
 
