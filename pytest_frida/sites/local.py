@@ -33,6 +33,7 @@ from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
 
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_S = 120.0
+FORMAT_TIMEOUT_S = 120.0
 #: seconds the brokers get to shut down together before they are killed
 STOP_GRACE_S = 5.0
 DATA_DIR_PREFIX = "frida-kafka-"
@@ -92,23 +93,35 @@ class LocalSite(Site):
         nodes = [NodeAddress(i, LOOPBACK, ports[2 * i], ports[2 * i + 1]) for i in range(count)]
         cluster_id = new_cluster_id()
         log_root = self.run_dir / "logs"
-        formats = []
-        for node in nodes:
-            conf_dir = self._data_dir / f"node-{node.node_id}"
-            props = conf_dir / "server.properties"
-            write_properties(props, server_properties(node, nodes, conf_dir / "data",
-                                                      self.settings.broker_config))
-            log4j = conf_dir / ("log4j2.properties" if dist.uses_log4j2 else "log4j.properties")
-            log4j.write_text(log4j_config(log_root / f"broker-{node.node_id}" / "server.log",
-                                          dist.uses_log4j2))
-            formats.append((node, props, log4j, subprocess.Popen(
-                commands.format_storage(java.executable, dist, props, cluster_id, log4j),
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
-        for node, _, _, proc in formats:
-            out, _ = proc.communicate(timeout=120)
-            if proc.returncode != 0:
-                raise KafkaSetupError(f"formatting storage of broker {node.node_id} failed:"
-                                      f"\n{out.strip()[-2000:]}")
+        formats: list[tuple[NodeAddress, Path, Path, ManagedProcess]] = []
+        try:
+            for node in nodes:
+                conf_dir = self._data_dir / f"node-{node.node_id}"
+                props = conf_dir / "server.properties"
+                write_properties(props, server_properties(node, nodes, conf_dir / "data",
+                                                          self.settings.broker_config))
+                log4j = conf_dir / ("log4j2.properties" if dist.uses_log4j2
+                                    else "log4j.properties")
+                log4j.write_text(log4j_config(log_root / f"broker-{node.node_id}" / "server.log",
+                                              dist.uses_log4j2))
+                formats.append((node, props, log4j, ManagedProcess(
+                    f"format-{node.node_id}",
+                    commands.format_storage(java.executable, dist, props, cluster_id, log4j),
+                    log_path=conf_dir / "format.log")))
+            for node, _, _, proc in formats:
+                try:
+                    proc.popen.wait(FORMAT_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    raise KafkaSetupError(
+                        f"formatting storage of broker {node.node_id} did not finish within"
+                        f" {FORMAT_TIMEOUT_S:.0f}s:\n{proc.log_tail()}") from None
+                if proc.returncode != 0:
+                    raise KafkaSetupError(f"formatting storage of broker {node.node_id} failed"
+                                          f" (exit code {proc.returncode}):\n{proc.log_tail()}")
+        finally:
+            # interrupted or failed: a format still running would recreate the data
+            # directory that stop() removes
+            stop_together([proc for *_, proc in formats], 0.0)
         for node, props, log4j, _ in formats:
             self._commands[node.node_id] = (
                 commands.kafka_server(java.executable, dist, props, log4j),

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
+import signal
 import socket
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from leaks import frida_temp_dirs, kafka_pids
 
 from pytest_frida.config import build_settings
+from pytest_frida.kafka import commands
 from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.readiness import describe_brokers
 from pytest_frida.sites.local import LocalSite
@@ -48,3 +54,37 @@ def test_java_too_old_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(KafkaSetupError, match=r"needs Java 17 or later.*1\.8\.0_392"):
         site.start()
     site.stop()
+
+
+def test_interrupt_while_formatting_leaves_no_data_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the storage tool runs: the tool must not outlive the start, or it
+    writes the data directory again after stop() removed it (CI saw one left behind)."""
+    real = commands.format_storage
+
+    def delayed(java: Path, dist: Any, properties: Path, *args: Any) -> list[str]:
+        # the real tool, a second late, with its configuration already read (a copy the
+        # site's cleanup does not remove): what a slow JVM looks like when Ctrl-C comes
+        kept = tmp_path / f"read-by-tool-{properties.parent.name}.properties"
+        shutil.copy(properties, kept)
+        return ["sh", "-c", 'sleep 1.5; exec "$@"', "sh", *real(java, dist, kept, *args)]
+
+    monkeypatch.setattr(commands, "format_storage", delayed)
+    before_pids, before_dirs = kafka_pids(), frida_temp_dirs()
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    site = LocalSite(build_settings({}, {}), tmp_path)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)  # the tool is sleeping, not yet writing
+        with pytest.raises(KeyboardInterrupt):
+            site.start()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        site.stop()
+    time.sleep(4)  # long past the moment a surviving tool would have formatted
+    assert not frida_temp_dirs() - before_dirs
+    assert not kafka_pids() - before_pids
