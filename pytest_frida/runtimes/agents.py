@@ -15,10 +15,11 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from pytest_frida.runtimes.process import ManagedProcess
+from pytest_frida.runtimes.process import ManagedProcess, stop_together
 
 
 class AgentError(RuntimeError):
@@ -90,11 +91,25 @@ class AgentHandle:
                 return got
 
     def stop(self) -> None:
+        stop_agents([self])
+
+    def _hang_up(self) -> None:
         stdin = self.process.popen.stdin
         if stdin is not None:
             with contextlib.suppress(OSError):
                 stdin.close()
-        self.process.stop(timeout=10)
+
+
+#: how long stopped agents get to exit before SIGKILL
+STOP_GRACE_S = 10.0
+
+
+def stop_agents(agents: Sequence[AgentHandle], grace_s: float = STOP_GRACE_S) -> None:
+    """Hang up on every agent and stop them all at once: one grace period for the lot,
+    not one each (an agent still waiting for a broker that is gone can use all of it)."""
+    for agent in agents:
+        agent._hang_up()
+    stop_together([agent.process for agent in agents], grace_s)
 
 
 def shards(producers: int, workers: int) -> list[tuple[int, int]]:

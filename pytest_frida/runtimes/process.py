@@ -133,11 +133,12 @@ def process_alive(pid: int) -> bool:
 
 
 def stop_together(procs: Sequence[ManagedProcess], grace_s: float) -> None:
-    """SIGTERM every process at once, SIGKILL those still running after `grace_s`.
+    """SIGTERM every process at once, SIGKILL those still running after `grace_s`: the
+    whole lot takes one grace period at most, however many hang.
 
-    For the brokers of one cluster: stopped one after the other, the last ones lose their
-    controller quorum and hang in controlled shutdown until killed (20 s each, measured);
-    a cluster that is thrown away needs no more than a short grace to close its logs."""
+    Brokers of one cluster stopped one after the other lose their controller quorum and
+    hang in controlled shutdown until killed (20 s each, measured); a step's agents each
+    waiting for a broker that is gone would take their timeouts one after the other."""
     running = [p for p in procs if p.is_running()]
     for proc in running:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -154,11 +155,10 @@ def stop_together(procs: Sequence[ManagedProcess], grace_s: float) -> None:
 
 
 def stop_all(timeout: float = 10.0) -> None:
-    """Stop every process this module started that is still registered."""
+    """Stop every process this module started that is still registered, all at once."""
     with _live_lock:
         procs = list(_live)
-    for proc in procs:
-        proc.stop(timeout)
+    stop_together(procs, timeout)
 
 
 def wait_until(predicate: object, timeout: float, interval: float = 0.2) -> bool:

@@ -21,7 +21,7 @@ from pytest_frida.measure.clocks import probe as clock_probe
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.measure.recovery import latency_bound_ms, recovered_after_s
 from pytest_frida.measure.result import StepResult
-from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentTimeout
+from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentTimeout, stop_agents
 from pytest_frida.sites.base import Cluster
 
 #: a step is behind schedule when it achieves less than this share of the target rate
@@ -81,8 +81,7 @@ class StepRunner:
                 result.verdict = "error"
                 result.error = f"the cluster stopped answering during the step: {problem}" + (
                     f"; {result.error}" if result.error else "")
-            for agent in agents:
-                agent.stop()
+            stop_agents(agents)
             if not interrupted and problem is None:
                 # a cluster that does not answer (or is going away) takes its topics along;
                 # asking it would only wait for the client's timeouts
