@@ -13,6 +13,7 @@ then the intended send time is the actual one and publish delay is meaningless.
 from __future__ import annotations
 
 import collections
+import itertools
 import resource
 import sys
 import time
@@ -25,7 +26,7 @@ from pytest_frida.workload.drivers import load_driver
 from pytest_frida.workload.drivers.base import Producer, QueueFull
 from pytest_frida.workload.limits import check_thread_limit, raise_fd_limit
 from pytest_frida.workload.messages import HEADER_SIZE, instrument_symbol, pack_header
-from pytest_frida.workload.schedule import Schedule, Window
+from pytest_frida.workload.schedule import LATE_LIMIT_S, NS, Schedule, Window
 
 # producer, seq, sent_ns, ack_ns, error, client-measured latency (s)
 _AckEvent = tuple[int, int, int, int, Exception | None, float | None]
@@ -149,7 +150,9 @@ def run(config: dict[str, Any]) -> None:
     def tick(intended_ns: int) -> None:
         nonlocal cpu_at_measure, queue_wait_at_measure, wall_at_measure, next_serve
         nonlocal next_progress
-        if cpu_at_measure is None and intended_ns >= window.measure_start_ns:
+        # measuring starts with the window's wall time, or with its first message when the
+        # schedule is ahead: a generator too far behind to reach the window is measured too
+        if cpu_at_measure is None and max(intended_ns, time.time_ns()) >= window.measure_start_ns:
             cpu_at_measure, wall_at_measure = _cpu_seconds(), time.monotonic()
             queue_wait_at_measure = shard.queue_wait_s
         now = time.monotonic()
@@ -161,10 +164,27 @@ def run(config: dict[str, Any]) -> None:
             protocol.emit("progress", sent=sum(shard.sent.values()), acked=shard.acked_total)
             next_progress = now + 1.0
 
+    #: intended-in-window messages never sent, with their lateness when the agent gave up
+    unsent = 0
+    unsent_delay = BufferedRecorder()
     if rate > 0:
         schedule = Schedule(rate, int(config["total_producers"]), window)
-        for intended_ns, pid, seq in schedule.merged(ids):
-            delay = (intended_ns - time.time_ns()) / 1e9
+        give_up_ns = window.end_ns + round(LATE_LIMIT_S * NS)
+        pending_sends = schedule.merged(ids)
+        for intended_ns, pid, seq in pending_sends:
+            now_ns = time.time_ns()
+            if now_ns > give_up_ns:
+                # still this far behind when the step is over: the rest is never sent (the
+                # step would take as many times its length as the schedule is too fast);
+                # each counts with the delay it has reached, a lower bound, so no
+                # percentile improves by what was left out
+                for late_ns, *_ in itertools.chain([(intended_ns,)], pending_sends):
+                    unsent += 1
+                    if window.measured(late_ns):
+                        unsent_delay.add((now_ns - late_ns) // 1000)
+                last_delay_us = (now_ns - intended_ns) // 1000
+                break
+            delay = (intended_ns - now_ns) / 1e9
             if delay > 0.0002:
                 slept = time.monotonic()
                 time.sleep(delay)
@@ -202,6 +222,8 @@ def run(config: dict[str, Any]) -> None:
     measured = cpu_at_measure is not None and measured_wall > 0
     cpu_share = (end_cpu - (cpu_at_measure or 0.0)) / measured_wall if measured else 0.0
     busy = scheduler_busy(measured_wall, slack_s) if measured else 0.0
+    publish_delay = shard.publish_delay.fold()
+    publish_delay.add(unsent_delay.fold())
     protocol.emit(
         "result",
         producers={str(pid): {"sent": shard.sent[pid],
@@ -209,7 +231,9 @@ def run(config: dict[str, Any]) -> None:
                    for pid in ids},
         acked_in_window=shard.acked_in_window,
         sends_in_window=shard.sends_in_window,
-        publish_delay=shard.publish_delay.fold().encode(),
+        publish_delay=publish_delay.encode(),
+        unsent=unsent,
+        unsent_delay=unsent_delay.fold().encode(),
         publish_latency=shard.publish_latency.fold().encode(),
         final_publish_delay_ms=last_delay_us / 1000.0,
         cpu_share=cpu_share,

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 NS = 1_000_000_000
+#: a producer still this far behind when its window has ended stops: what it has not sent
+#: by then is never sent (and counts at the delay it had reached)
+LATE_LIMIT_S = 1.0
 
 
 @dataclass(frozen=True)

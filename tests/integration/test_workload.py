@@ -58,6 +58,12 @@ def test_saturated_generator_is_flagged_not_judged(site) -> None:  # type: ignor
     assert result.generator_bound
     assert result.verdict == "generator_bound"
     assert any("says nothing about the broker" in n for n in result.notes)
+    # it gave up a second after the window instead of sending the backlog for half a
+    # minute, and what it left unsent counts at the delay it had reached (over that second)
+    assert result.counts is not None and result.counts.sent < 60_000 * 4 / 2
+    assert any("scheduled messages were never sent" in n for n in result.notes)
+    assert (result.latency["p99"] or 0.0) > 1000.0
+    assert (result.publish_delay["p99"] or 0.0) > 1000.0
 
 
 def test_broker_dying_mid_step_is_an_error_with_counts_kept(tmp_path: Path) -> None:
