@@ -7,6 +7,7 @@ controller adds the encodings into one histogram before reading any percentile.
 from __future__ import annotations
 
 import math
+import operator
 from array import array
 from collections.abc import Sequence
 
@@ -51,6 +52,26 @@ class LatencyHistogram:
     def count(self) -> int:
         return int(self._h.get_total_count())
 
+    def _buckets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(count, highest value, middle value) of every non-empty bucket, lowest first.
+
+        Computed from the counts array in one vectorised pass, with HdrHistogram's own
+        index arithmetic: hdrh's Python iterators walk all 23,552 buckets once per
+        percentile, which cost 0.75 s of every step's read-out.
+        """
+        h = self._h
+        counts = np.ctypeslib.as_array(h.counts)[:h.counts_len]
+        index = np.flatnonzero(counts)
+        half, half_bits = h.sub_bucket_half_count, h.sub_bucket_half_count_magnitude
+        bucket = (index >> half_bits) - 1
+        sub_bucket = (index & (half - 1)) + half
+        first = bucket < 0  # the first bucket also holds the lower half of the sub-buckets
+        sub_bucket = np.where(first, sub_bucket - half, sub_bucket)
+        bucket = np.where(first, 0, bucket)
+        lowest = sub_bucket.astype(np.int64) << (bucket + h.unit_magnitude)
+        width = np.int64(1) << (bucket + h.unit_magnitude)
+        return counts[index].astype(np.int64), lowest + width - 1, lowest + (width >> 1)
+
     def percentile_ms(self, percentile: float) -> float | None:
         """The value at `percentile` (0-100) in ms, or None when nothing was recorded.
 
@@ -62,13 +83,11 @@ class LatencyHistogram:
         if total == 0:
             return None
         rank = max(1, math.ceil(percentile / 100.0 * total - 1e-9))
-        seen = 0
-        for item in self._h.get_recorded_iterator():
-            seen += item.count_at_value_iterated_to
-            if seen >= rank:
-                value = self._h.get_highest_equivalent_value(item.value_iterated_to)
-                return float(min(value, self._h.get_max_value())) / 1000.0
-        return self.max_ms()
+        counts, highest, _ = self._buckets()
+        at = int(np.searchsorted(np.cumsum(counts), rank))
+        if at >= len(counts):
+            return self.max_ms()
+        return float(min(int(highest[at]), self._h.get_max_value())) / 1000.0
 
     def max_ms(self) -> float | None:
         return None if self.count == 0 else float(self._h.get_max_value()) / 1000.0
@@ -77,7 +96,12 @@ class LatencyHistogram:
         return None if self.count == 0 else float(self._h.get_min_value()) / 1000.0
 
     def mean_ms(self) -> float | None:
-        return None if self.count == 0 else float(self._h.get_mean_value()) / 1000.0
+        """The mean of the buckets' middle values, as HdrHistogram defines it."""
+        if self.count == 0:
+            return None
+        counts, _, middle = self._buckets()
+        total = sum(map(operator.mul, counts.tolist(), middle.tolist()))  # no int64 overflow
+        return float(total / self.count) / 1000.0
 
     def encode(self) -> str:
         """A compact text form (base64 of the compressed HdrHistogram)."""

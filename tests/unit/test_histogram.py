@@ -212,3 +212,26 @@ def test_buffered_recorder_equals_direct_recording(values, limit):
     single = hist_of(values)
     assert hist.encode() == single.encode()
     assert (hist.max_ms(), hist.min_ms()) == (single.max_ms(), single.min_ms())
+
+
+def _walked(hist: LatencyHistogram, percentile: float) -> float:
+    """The nearest-rank percentile found by walking hdrh's own recorded iterator."""
+    h = hist._h
+    rank = max(1, math.ceil(percentile / 100.0 * hist.count - 1e-9))
+    seen = 0
+    for item in h.get_recorded_iterator():
+        seen += item.count_at_value_iterated_to
+        if seen >= rank:
+            value = h.get_highest_equivalent_value(item.value_iterated_to)
+            return float(min(value, h.get_max_value())) / 1000.0
+    raise AssertionError("rank past the last value")
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.integers(1, HIGHEST_US), min_size=1, max_size=200),
+       percentile=st.floats(0.0, 100.0))
+@example(values=[1, 2047, 2048, 2049, 4095, 4096, HIGHEST_US], percentile=99.0)
+def test_vectorised_read_outs_equal_hdrh_walking_its_buckets(values, percentile):
+    hist = hist_of(values)
+    assert hist.percentile_ms(percentile) == _walked(hist, percentile)
+    assert hist.mean_ms() == pytest.approx(hist._h.get_mean_value() / 1000.0, rel=1e-12)
