@@ -119,7 +119,9 @@ class LatencyHistogram:
                 self._h.add(other)
 
     def add(self, other: LatencyHistogram) -> None:
-        self._h.add(other._h)
+        """Add `other` into this one (an empty one is skipped, as in `add_encoded`)."""
+        if other.count:
+            self._h.add(other._h)
 
     @classmethod
     def decode(cls, encoded: str) -> LatencyHistogram:

@@ -103,6 +103,13 @@ def test_adding_empty_encoding_keeps_min():
     assert hist.min_ms() == pytest.approx(1.5, rel=1e-3)
 
 
+def test_adding_empty_histogram_keeps_min():
+    hist = hist_of([1500, 2500])
+    hist.add(LatencyHistogram())
+    assert hist.min_ms() == pytest.approx(1.5, rel=1e-3)
+    assert hist.count == 2
+
+
 def test_merge_starting_with_empty_part_keeps_min():
     merged = LatencyHistogram()
     for part in ([], [1500, 2500]):
