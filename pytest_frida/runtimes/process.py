@@ -255,9 +255,10 @@ def ignore_further_interrupts() -> None:
 
 
 @contextlib.contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Run a cleanup to its end even if Ctrl-C or SIGTERM arrives meanwhile; the interrupt
-    is raised once the cleanup is done (unless one is being handled already)."""
+def interrupts_deferred(doing: str = "cleaning up") -> Iterator[None]:
+    """Run a cleanup (or the creation of something a cleanup must know of) to its end even
+    if Ctrl-C or SIGTERM arrives meanwhile; the interrupt is raised once it is done (unless
+    one is being handled already)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -265,7 +266,7 @@ def interrupts_deferred() -> Iterator[None]:
 
     def note(signum: int, frame: object) -> None:
         if not received:
-            print("\npytest-frida: cleaning up, the interrupt takes effect when done",
+            print(f"\npytest-frida: {doing}, the interrupt takes effect when done",
                   file=sys.stderr, flush=True)
         received.append(signum)
 
@@ -276,7 +277,7 @@ def interrupts_deferred() -> Iterator[None]:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if received and not _ignoring_interrupts:
-        raise KeyboardInterrupt(f"received signal {received[0]} during cleanup")
+        raise KeyboardInterrupt(f"received signal {received[0]} while {doing}")
 
 
 def _at_exit() -> None:

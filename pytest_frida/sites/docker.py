@@ -24,6 +24,7 @@ from pytest_frida.runtimes.agents import LocalAgentLauncher
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 from pytest_frida.runtimes.docker_owner import owner_labels, remove_run_objects, sweep_orphans
 from pytest_frida.runtimes.kafka_container import ApacheKafkaContainer, Network
+from pytest_frida.runtimes.process import interrupts_deferred
 from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
 from pytest_frida.sites.local import free_ports
 
@@ -71,8 +72,11 @@ class DockerSite(Site):
         labels = owner_labels(self.run_id)
         network = Network(docker_network_kw={"labels": labels})
         network.name = f"frida-{self.run_id}"
-        network.create()
-        self._network = network
+        # an interrupt inside a create would leave the daemon finishing it after our
+        # cleanup has looked: each create runs to its end and is recorded first
+        with interrupts_deferred("creating the run's network"):
+            network.create()
+            self._network = network
         count = self.settings.brokers
         ports = free_ports(count)
         aliases = [f"frida-{self.run_id}-kafka-{i}" for i in range(count)]
@@ -82,8 +86,9 @@ class DockerSite(Site):
         for i in range(count):
             node = ApacheKafkaContainer(image, i, aliases[i], voters, ports[i], network,
                                         cluster_id, self.settings.broker_config, labels)
-            self.containers.append(node)
-            node.start()
+            with interrupts_deferred(f"creating {aliases[i]}"):
+                self.containers.append(node)
+                node.start()
             nodes.append(node)
         for node in nodes:
             node.wait_started(START_TIMEOUT_S)

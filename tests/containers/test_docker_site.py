@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from kernel import netem_supported
 
+from pytest_frida.config import build_settings
+from pytest_frida.runtimes import kafka_container
 from pytest_frida.runtimes.docker_cli import DockerCli
+from pytest_frida.sites.docker import DockerSite
 
 SWEEP = """
 import pytest
@@ -181,3 +188,36 @@ def test_no_docker_daemon_fails_fast_with_what_to_do(
                                  f" daemon answers at unix://{tmp_path}/no-daemon.sock*start"
                                  " one (dockerd) or set DOCKER_HOST*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_interrupt_inside_a_create_leaves_nothing(
+        tmp_path: Path, docker: DockerCli, frida_images: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch, docker_leak_check: None) -> None:
+    """Ctrl-C while the daemon is still creating the run's network: the daemon finishes
+    the create after the client gave up, so a cleanup that ran at once found nothing and
+    the network outlived the run (CI saw one). Creates now run to their end first."""
+    real = kafka_container.Network.create
+
+    def slow_create(self: Any) -> Any:  # the request is with the daemon, answered in 1 s
+        done: list[Any] = []
+        worker = threading.Thread(target=lambda: (time.sleep(1.0), done.append(real(self))))
+        worker.start()
+        worker.join()
+        return done[0]
+
+    monkeypatch.setattr(kafka_container.Network, "create", slow_create)
+
+    # Ctrl-C as in a terminal (a shell that starts us in the background ignores SIGINT)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    settings = build_settings({"site": "docker", "kafka-image": frida_images["kafka"]}, {})
+    site = DockerSite(settings, tmp_path, "interrupted-create")
+    ctrl_c = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        ctrl_c.start()  # while the network is being created
+        with pytest.raises(KeyboardInterrupt):
+            site.start()
+    finally:
+        ctrl_c.cancel()
+        signal.signal(signal.SIGINT, previous)
+        site.stop()
+    time.sleep(1.5)  # past the moment a create left to the daemon would have finished
