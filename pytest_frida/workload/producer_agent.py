@@ -222,8 +222,6 @@ def run(config: dict[str, Any]) -> None:
     measured = cpu_at_measure is not None and measured_wall > 0
     cpu_share = (end_cpu - (cpu_at_measure or 0.0)) / measured_wall if measured else 0.0
     busy = scheduler_busy(measured_wall, slack_s) if measured else 0.0
-    publish_delay = shard.publish_delay.fold()
-    publish_delay.add(unsent_delay.fold())
     protocol.emit(
         "result",
         producers={str(pid): {"sent": shard.sent[pid],
@@ -231,7 +229,7 @@ def run(config: dict[str, Any]) -> None:
                    for pid in ids},
         acked_in_window=shard.acked_in_window,
         sends_in_window=shard.sends_in_window,
-        publish_delay=publish_delay.encode(),
+        publish_delay=shard.publish_delay.fold().encode(),
         unsent=unsent,
         unsent_delay=unsent_delay.fold().encode(),
         publish_latency=shard.publish_latency.fold().encode(),

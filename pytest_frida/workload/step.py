@@ -288,6 +288,7 @@ class StepRunner:
         for res in produced:  # never sent, never received: their delay so far, a lower bound
             if res.get("unsent"):
                 e2e.add_encoded(res["unsent_delay"])
+                publish_delay.add_encoded(res["unsent_delay"])
         e2e_send = LatencyHistogram.decode(consumed["e2e_from_send"])
         trackers = {int(pid): SequenceTracker.from_dict(t)
                     for pid, t in consumed["trackers"].items()}
