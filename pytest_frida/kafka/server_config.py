@@ -1,4 +1,13 @@
-"""KRaft server.properties for brokers that are also their own controllers."""
+"""KRaft server.properties for brokers that are also their own controllers.
+
+A node gets Kafka's defaults except for what KRaft cannot start without (node id, roles,
+listeners, quorum, data directory) and the replication of Kafka's internal topics, which a
+cluster of fewer than three brokers cannot meet. Topic auto-creation, partition counts,
+retention and group settings stay Kafka's own, so `frida_bootstrap` is a stock broker for
+users' own clients. Every site (local, ssh, docker, the swarm stacks, the image's bundled
+config) sets the same keys; README "Broker settings" lists them with their reasons, and
+`--frida-broker-config` overrides any of them.
+"""
 
 from __future__ import annotations
 
@@ -35,18 +44,38 @@ def quorum_voters(nodes: Sequence[NodeAddress]) -> str:
     return ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in nodes)
 
 
+def replication_settings(brokers: int) -> dict[str, str]:
+    """Internal-topic replication a cluster of `brokers` can meet.
+
+    Kafka's defaults (replication factor 3, min ISR 2) are kept from three brokers on; with
+    fewer, the consumer-offsets, transaction-state and share-group-state topics would never
+    be created (groups, transactions and share groups would wait forever) or never accept a
+    write, so they shrink to the cluster. The values equal Kafka's defaults at 3+ brokers.
+    """
+    rf, isr = str(min(3, brokers)), str(min(2, brokers))
+    return {
+        "offsets.topic.replication.factor": rf,
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": isr,
+        "share.coordinator.state.topic.replication.factor": rf,
+        "share.coordinator.state.topic.min.isr": isr,
+    }
+
+
+#: keys every KRaft node of ours sets (besides `replication_settings`), on every site
+KRAFT_KEYS = ("process.roles", "node.id", "controller.quorum.voters", "listeners",
+              "advertised.listeners", "controller.listener.names",
+              "listener.security.protocol.map", "log.dirs")
+
+
 def server_properties(
     node: NodeAddress,
     nodes: Sequence[NodeAddress],
     log_dir: Path,
     overrides: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Properties for `node` in a combined-mode cluster of `nodes`.
-
-    Replication factors of internal topics follow the cluster size (at most 3), so a single
-    node works and a three-node cluster is a realistic one.
-    """
-    rf = str(min(3, len(nodes)))
+    """Properties for `node` in a combined-mode cluster of `nodes`: the KRaft essentials,
+    `replication_settings`, then `overrides` (`--frida-broker-config`) over both."""
     props = {
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
@@ -54,19 +83,13 @@ def server_properties(
         "listeners": f"PLAINTEXT://{node.host}:{node.broker_port},"
         f"CONTROLLER://{node.host}:{node.controller_port}",
         "advertised.listeners": f"PLAINTEXT://{node.host}:{node.broker_port}",
-        "inter.broker.listener.name": "PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
+        # CONTROLLER is no built-in listener name: say it is plaintext, as Kafka's own
+        # config/server.properties does (the brokers talk to each other on PLAINTEXT,
+        # Kafka's default inter-broker listener)
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "log.dirs": str(log_dir),
-        "num.partitions": "1",
-        "offsets.topic.replication.factor": rf,
-        "transaction.state.log.replication.factor": rf,
-        "transaction.state.log.min.isr": str(min(2, len(nodes))),
-        "share.coordinator.state.topic.replication.factor": rf,
-        "share.coordinator.state.topic.min.isr": str(min(2, len(nodes))),
-        "group.initial.rebalance.delay.ms": "0",
-        "auto.create.topics.enable": "false",
-        "delete.topic.enable": "true",
+        **replication_settings(len(nodes)),
     }
     props.update(overrides or {})
     return props

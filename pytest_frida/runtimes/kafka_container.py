@@ -20,8 +20,9 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
 from pytest_frida.kafka.errors import KafkaSetupError
+from pytest_frida.kafka.server_config import replication_settings
 
-__all__ = ["ApacheKafkaContainer", "Network", "property_env"]
+__all__ = ["ApacheKafkaContainer", "Network", "container_properties", "property_env"]
 
 EXTERNAL_PORT = 19092
 INTERNAL_PORT = 9092
@@ -34,6 +35,31 @@ def property_env(name: str) -> str:
     return "KAFKA_" + name.replace("_", "__").replace("-", "___").replace(".", "_").upper()
 
 
+def container_properties(node_id: int, alias: str, voters: Sequence[tuple[int, str]],
+                         host_port: int,
+                         overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The server properties of one node: the local site's keys (`kafka.server_config`)
+    with three listeners, then `overrides` (`--frida-broker-config`). apache/kafka ignores
+    its bundled config once any KAFKA_* is given, so every key a node needs is here."""
+    return {
+        "node.id": str(node_id),
+        "process.roles": "broker,controller",
+        "listeners": f"INTERNAL://:{INTERNAL_PORT},CONTROLLER://:{CONTROLLER_PORT},"
+                     f"EXTERNAL://:{EXTERNAL_PORT}",
+        "advertised.listeners": f"INTERNAL://{alias}:{INTERNAL_PORT},"
+                                f"EXTERNAL://127.0.0.1:{host_port}",
+        # brokers replicate over INTERNAL, which is no built-in listener name
+        "inter.broker.listener.name": "INTERNAL",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map":
+            "INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT,EXTERNAL:PLAINTEXT",
+        "controller.quorum.voters": ",".join(f"{i}@{a}:{CONTROLLER_PORT}" for i, a in voters),
+        "log.dirs": "/var/lib/kafka/data",
+        **replication_settings(len(voters)),
+        **(overrides or {}),
+    }
+
+
 class ApacheKafkaContainer(DockerContainer):
     """One combined broker+controller node of a cluster of `voters`."""
 
@@ -43,29 +69,7 @@ class ApacheKafkaContainer(DockerContainer):
                  labels: Mapping[str, str] | None = None, heap: str = "1G") -> None:
         super().__init__(image)
         self.node_id, self.alias, self.host_port = node_id, alias, host_port
-        size = len(voters)
-        props = {
-            "node.id": str(node_id),
-            "process.roles": "broker,controller",
-            "listeners": f"INTERNAL://:{INTERNAL_PORT},CONTROLLER://:{CONTROLLER_PORT},"
-                         f"EXTERNAL://:{EXTERNAL_PORT}",
-            "advertised.listeners": f"INTERNAL://{alias}:{INTERNAL_PORT},"
-                                    f"EXTERNAL://127.0.0.1:{host_port}",
-            "inter.broker.listener.name": "INTERNAL",
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map":
-                "INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT,EXTERNAL:PLAINTEXT",
-            "controller.quorum.voters": ",".join(f"{i}@{a}:{CONTROLLER_PORT}" for i, a in voters),
-            "log.dirs": "/var/lib/kafka/data",
-            "offsets.topic.replication.factor": str(min(3, size)),
-            "transaction.state.log.replication.factor": str(min(3, size)),
-            "transaction.state.log.min.isr": str(min(2, size)),
-            "share.coordinator.state.topic.replication.factor": str(min(3, size)),
-            "share.coordinator.state.topic.min.isr": str(min(2, size)),
-            "group.initial.rebalance.delay.ms": "0",
-            "auto.create.topics.enable": "false",
-            **(overrides or {}),
-        }
+        props = container_properties(node_id, alias, voters, host_port, overrides)
         for name, value in props.items():
             self.with_env(property_env(name), value)
         self.with_env("CLUSTER_ID", cluster_id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_frida.images import AGENT_IMAGE, RECIPE_LABEL
-from pytest_frida.kafka.server_config import new_cluster_id
+from pytest_frida.kafka.server_config import new_cluster_id, replication_settings
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 from pytest_frida.stacks import stack_file
 
@@ -52,14 +52,15 @@ def stack_variables(kafka_image: str, brokers: list[BrokerPlacement],
     """The variables the stack files are filled from, for a run in standby mode (replicas
     idle until the controller starts agents in them)."""
     names = broker_services(len(brokers))
+    replication = replication_settings(len(brokers))
     env = {
         "FRIDA_KAFKA_IMAGE": kafka_image, "FRIDA_AGENT_IMAGE": AGENT_IMAGE,
         "FRIDA_MODE": "standby", "FRIDA_PRODUCER_REPLICAS": "0",
         "FRIDA_CLUSTER_ID": new_cluster_id(),
         "FRIDA_KAFKA_VOTERS": ",".join(f"{i}@{n}:9093" for i, n in enumerate(names, 1)),
-        "FRIDA_KAFKA_RF": str(min(3, len(brokers))),
-        "FRIDA_KAFKA_MIN_ISR": str(min(2, len(brokers))),
-        "FRIDA_KAFKA_AUTO_CREATE": "false",
+        # kafka.yml sets the same keys as the other sites, these two from the cluster size
+        "FRIDA_KAFKA_RF": replication["offsets.topic.replication.factor"],
+        "FRIDA_KAFKA_MIN_ISR": replication["transaction.state.log.min.isr"],
     }
     for i, broker in enumerate(brokers, 1):
         env[f"FRIDA_EXTERNAL_HOST_{i}"] = broker.external_host

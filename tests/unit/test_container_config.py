@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -22,8 +23,14 @@ from pytest_frida.images.transfer import (
     archive_name,
     docker_target,
 )
+from pytest_frida.kafka.server_config import (
+    KRAFT_KEYS,
+    NodeAddress,
+    replication_settings,
+    server_properties,
+)
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
-from pytest_frida.runtimes.kafka_container import property_env
+from pytest_frida.runtimes.kafka_container import container_properties, property_env
 from pytest_frida.runtimes.kafka_stack import (
     BrokerPlacement,
     internal_bootstrap,
@@ -74,6 +81,90 @@ def test_kafka_image_run_script_applies_the_same_rule(tmp_path: Path) -> None:
     lines = sorted((tmp_path / "p").read_text().splitlines())
     assert lines == ["advertised.listeners=INTERNAL://k:9092,EXTERNAL://h:1=2",
                      "log.dirs=/var/lib/kafka/data", "log.flush.interval.messages=1"]
+
+
+#: what every node on every site sets: the local site's keys, plus the inter-broker
+#: listener the containers name (INTERNAL is no built-in listener name)
+CONTAINER_KEYS = {*KRAFT_KEYS, *replication_settings(1), "inter.broker.listener.name"}
+#: variables apache/kafka's start script reads itself, never server properties
+NOT_PROPERTIES = {"KAFKA_HEAP_OPTS"}
+
+
+def _interpolate(value: object, env: dict[str, str]) -> str:
+    """Compose's ${NAME} and ${NAME:-default}, as `docker stack deploy` fills them."""
+    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}",
+                  lambda m: env.get(m[1]) or (m[2] or ""), str(value))
+
+
+def _stack_broker_properties(brokers: int, env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Server properties of each broker service of the stack files for `brokers`, read
+    without Docker: KAFKA_* variables turned into properties by the image's rule."""
+    import yaml
+
+    out: dict[str, dict[str, str]] = {}
+    for path in stack_files(brokers):
+        doc = yaml.safe_load(path.read_text())
+        for name, service in doc["services"].items():
+            if name.startswith("kafka-"):
+                out[name] = {_env_to_property(k): _interpolate(v, env)
+                             for k, v in service["environment"].items()
+                             if k.startswith("KAFKA_") and k not in NOT_PROPERTIES}
+    return out
+
+
+@pytest.mark.parametrize("brokers", [1, 3])
+def test_container_sets_the_local_keys_and_no_others(brokers: int) -> None:
+    voters = [(i, f"k{i}") for i in range(brokers)]
+    local = [NodeAddress(i, "127.0.0.1", 9092 + i, 9192 + i) for i in range(brokers)]
+    for (node_id, alias), node in zip(voters, local, strict=True):
+        props = container_properties(node_id, alias, voters, 40000 + node_id)
+        assert set(props) == CONTAINER_KEYS
+        assert set(props) == {*server_properties(node, local, Path("/d")),
+                              "inter.broker.listener.name"}
+        assert {k: props[k] for k in replication_settings(brokers)} == \
+            replication_settings(brokers)
+        assert props["node.id"] == str(node_id)
+        assert "auto.create.topics.enable" not in props
+
+
+def test_container_broker_config_wins() -> None:
+    props = container_properties(0, "k0", [(0, "k0")], 40000,
+                                 {"auto.create.topics.enable": "false", "num.io.threads": "2",
+                                  "offsets.topic.replication.factor": "1"})
+    assert props["auto.create.topics.enable"] == "false"
+    assert props["num.io.threads"] == "2"
+
+
+@pytest.mark.parametrize("brokers", [1, 3])
+@pytest.mark.parametrize("filled", [True, False], ids=["by-frida", "by-hand"])
+def test_stack_brokers_set_what_the_other_sites_set(brokers: int, filled: bool) -> None:
+    """kafka.yml (+ kafka-3.yml) give each broker the containers' keys, no others, with the
+    replication the cluster size allows, whether pytest-frida fills the variables or a
+    person deploys the files with the variables kafka-3.yml's header asks for."""
+    by_hand = {} if brokers == 1 else {
+        "FRIDA_KAFKA_VOTERS": "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093",
+        "FRIDA_KAFKA_RF": "3", "FRIDA_KAFKA_MIN_ISR": "2"}
+    env = stack_variables("frida/kafka:4.4.0", [BrokerPlacement("127.0.0.1", 40000 + i)
+                                                for i in range(brokers)]) if filled else by_hand
+    assert not any("AUTO_CREATE" in name for name in env)
+    services = _stack_broker_properties(brokers, env)
+    assert sorted(services) == [f"kafka-{i}" for i in range(1, brokers + 1)]
+    for name, props in services.items():
+        assert set(props) == CONTAINER_KEYS, name
+        assert {k: props[k] for k in replication_settings(brokers)} == \
+            replication_settings(brokers), name
+        assert props["node.id"] == name.removeprefix("kafka-")
+        assert props["controller.quorum.voters"] == ",".join(
+            f"{i}@kafka-{i}:9093" for i in range(1, brokers + 1))
+
+
+def test_image_bundled_config_is_the_one_node_set() -> None:
+    """The Kafka image's own server.properties (used when no KAFKA_* is given)."""
+    text = (stacks_dir() / "images" / "kafka" / "server.properties").read_text()
+    props = dict(line.split("=", 1) for line in text.splitlines()
+                 if line and not line.startswith("#"))
+    assert set(props) == {*KRAFT_KEYS, *replication_settings(1)}
+    assert {k: props[k] for k in replication_settings(1)} == replication_settings(1)
 
 
 def test_docker_targets() -> None:

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from pytest_frida.kafka.server_config import (
+    KRAFT_KEYS,
     NodeAddress,
     log4j_config,
     new_cluster_id,
     quorum_voters,
+    replication_settings,
     server_properties,
     write_properties,
 )
@@ -36,7 +38,7 @@ def test_single_node(tmp_path):
                 "share.coordinator.state.topic.replication.factor"):
         assert props[key] == "1"
     assert props["transaction.state.log.min.isr"] == "1"
-    assert props["auto.create.topics.enable"] == "false"
+    assert props["share.coordinator.state.topic.min.isr"] == "1"
 
 
 @pytest.mark.parametrize(("n", "rf", "isr"), [(2, "2", "2"), (3, "3", "2"), (5, "3", "2")])
@@ -54,6 +56,47 @@ def test_multi_node(tmp_path, n, rf, isr):
         assert props["share.coordinator.state.topic.replication.factor"] == rf
         assert props["transaction.state.log.min.isr"] == isr
     assert quorum_voters(cluster) == voters
+
+
+#: Kafka's defaults for the internal-topic settings we shrink on small clusters
+KAFKA_DEFAULTS = {
+    "offsets.topic.replication.factor": "3",
+    "transaction.state.log.replication.factor": "3",
+    "transaction.state.log.min.isr": "2",
+    "share.coordinator.state.topic.replication.factor": "3",
+    "share.coordinator.state.topic.min.isr": "2",
+}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_only_kraft_essentials_and_internal_replication_are_set(tmp_path, n):
+    """Kafka's defaults for everything else: no auto.create.topics.enable=false, no
+    partition count, no group delay; users' own clients get a stock broker."""
+    cluster = nodes(n)
+    for node in cluster:
+        props = server_properties(node, cluster, tmp_path)
+        assert set(props) == {*KRAFT_KEYS, *replication_settings(n)}
+        for key in KRAFT_KEYS:
+            assert props[key], key
+        assert "auto.create.topics.enable" not in props
+        assert "num.partitions" not in props
+        assert "group.initial.rebalance.delay.ms" not in props
+
+
+def test_replication_settings_are_kafkas_defaults_from_three_brokers():
+    assert replication_settings(3) == replication_settings(7) == KAFKA_DEFAULTS
+    assert set(replication_settings(1)) == set(KAFKA_DEFAULTS)
+    assert set(replication_settings(1).values()) == {"1"}
+    assert replication_settings(2) == {k: "2" for k in KAFKA_DEFAULTS}
+
+
+def test_broker_config_overrides_ours_and_kafkas(tmp_path):
+    (node,) = nodes(1)
+    props = server_properties(node, [node], tmp_path, {"auto.create.topics.enable": "false",
+                                                       "offsets.topic.replication.factor": "1",
+                                                       "log.dirs": "/elsewhere"})
+    assert props["auto.create.topics.enable"] == "false"
+    assert props["log.dirs"] == "/elsewhere"
 
 
 def test_overrides_win(tmp_path):
