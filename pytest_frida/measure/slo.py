@@ -3,7 +3,11 @@
 One small grammar shared by the capacity marker, ini files and the command line. A clause
 is `<metric> <op> <value>[unit]`; clauses are separated by commas or `and`.
 Latency metrics need a unit (us, ms, s); `delivered` takes a ratio or a percentage;
-counts (`loss`, `duplicates`, `out_of_order`) are plain integers.
+counts (`loss`, `unacked`, `failed`, `duplicates`, `out_of_order`) are plain integers.
+
+`with_delivery_guards` completes an SLO with `loss==0, unacked==0, failed==0` for each of
+those it says nothing about (and none when it sets `delivered`), so no SLO passes a step
+that dropped a message by simply not mentioning it.
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
-COUNT_METRICS = ("loss", "duplicates", "out_of_order")
+COUNT_METRICS = ("loss", "unacked", "failed", "duplicates", "out_of_order")
 RATIO_METRICS = ("delivered",)
 METRICS = LATENCY_METRICS + COUNT_METRICS + RATIO_METRICS
-_ALIASES = {"p999": "p99.9", "lost": "loss", "duplicated": "duplicates"}
+_ALIASES = {"p999": "p99.9", "lost": "loss", "duplicated": "duplicates",
+            "not_acked": "unacked"}
+#: the counts of messages that did not get through, each required to be 0 unless the SLO
+#: says otherwise (a `delivered` ratio is the user's own tolerance for all three)
+DELIVERY_GUARDS = ("loss", "unacked", "failed")
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -78,6 +86,10 @@ class Slo:
         return [ClauseVerdict(c, measured.get(c.metric)) for c in self.clauses]
 
     @property
+    def latency_clauses(self) -> tuple[Clause, ...]:
+        return tuple(c for c in self.clauses if c.metric in LATENCY_METRICS)
+
+    @property
     def latency_bound_ms(self) -> float | None:
         """The tightest upper bound any latency clause sets (ms), or None without one."""
         bounds = [c.threshold for c in self.clauses
@@ -86,6 +98,19 @@ class Slo:
 
     def __str__(self) -> str:
         return self.text
+
+
+def with_delivery_guards(slo: Slo) -> Slo:
+    """`slo` plus `<count>==0` for each undelivered-message count it leaves unmentioned."""
+    named = {c.metric for c in slo.clauses}
+    if "delivered" in named:
+        return slo
+    extra = tuple(Clause(metric=m, op="==", threshold=0.0, text=f"{m}==0")
+                  for m in DELIVERY_GUARDS if m not in named)
+    if not extra:
+        return slo
+    clauses = slo.clauses + extra
+    return Slo(clauses=clauses, text=", ".join(c.text for c in clauses))
 
 
 def _plain(value: float) -> str:
