@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION, validate_version
-from pytest_frida.measure.slo import Slo, SloError, parse_slo
+from pytest_frida.measure.slo import Slo, SloError, parse_slo, with_delivery_guards
 from pytest_frida.report.compare import CompareError, Threshold, parse_thresholds
 from pytest_frida.search import SearchSpec, SearchSpecError, parse_search
 from pytest_frida.workload.drivers import CLIENTS, load_driver
@@ -28,7 +28,7 @@ RUNTIMES = ("swarm", "ssh")
 #: how such a site synchronises its nodes' clocks before the run
 CLOCK_SYNC = ("off", "chrony")
 KNOWN_CLIENTS = CLIENTS
-DEFAULT_SLO = "p99<=250ms, loss==0"
+DEFAULT_SLO = "p99<=250ms, loss==0, unacked==0, failed==0"
 
 
 class SettingsError(ValueError):
@@ -68,6 +68,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("producer-config", "producer settings by Kafka property name, passed to the"
            " client, e.g. 'acks=1,linger.ms=5,compression.type=lz4'", ""),
     Option("workers", "producer agent processes per host (default: one per core)", "auto"),
+    Option("consumers", "consumer agent processes per step, each reading its share of the"
+           " topic's partitions: auto (enough for the step's target rate) or a count, at"
+           " most the partitions", "auto"),
     Option("search", "find each capacity test's limit instead of a fixed sweep: LOW:HIGH"
            "[:TOLERANCE], e.g. 1:2000:10%", ""),
     Option("compare", "compare with the previous run of each test (or with run id RUN)",
@@ -117,7 +120,7 @@ OPTIONS: tuple[Option, ...] = (
 )
 #: Marker arguments and the settings they stand for.
 MARKER_KEYS = ("producers", "rate", "duration", "warmup", "message_size", "slo", "partitions",
-               "producer_config")
+               "producer_config", "consumers")
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,9 @@ class StepPlan:
     partitions: int
     #: Kafka producer properties passed to the client (validated by its driver)
     producer_config: dict[str, str] = field(default_factory=dict)
+    #: consumer agents per step (None: `auto`, enough for the target rate; see
+    #: workload.consumer_shards), at most `partitions`
+    consumers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +241,10 @@ class FridaSettings:
             check_producer_config(self.client, merged, "capacity marker argument producer_config")
         plan = replace(self.defaults, **values)
         check_schedule(plan, "capacity marker")
+        consumers_from = ("--frida-consumers" if "consumers" in self.overrides else
+                          "capacity marker argument consumers" if "consumers" in marker_kwargs
+                          else "ini frida_consumers")
+        check_consumers(plan, consumers_from)
         return plan
 
 
@@ -291,9 +301,9 @@ def parse_producers(raw: object, what: str = "producers") -> tuple[int, ...]:
 
 def _slo(raw: object, what: str) -> Slo:
     if isinstance(raw, Slo):
-        return raw
+        return with_delivery_guards(raw)
     try:
-        return parse_slo(str(raw))
+        return with_delivery_guards(parse_slo(str(raw)))
     except SloError as exc:
         raise SettingsError(f"{what}: {exc}") from None
 
@@ -319,6 +329,25 @@ def check_schedule(plan: StepPlan, what: str) -> None:
         raise SettingsError(
             f"{what}: rate={plan.rate:g} msg/s for duration={plan.duration:g}s gives each"
             f" producer less than one measured message; raise the rate or the duration")
+
+
+def parse_consumers(raw: object, what: str) -> int | None:
+    """`auto` (None: enough for the target rate) or a positive whole number."""
+    if raw is None or (isinstance(raw, str) and raw.strip() == "auto"):
+        return None
+    try:
+        return _positive_int(raw, what)
+    except SettingsError:
+        raise SettingsError(f"{what}={raw!r}: expected auto or a positive whole number"
+                            " (consumer agents, at most the topic's partitions)") from None
+
+
+def check_consumers(plan: StepPlan, what: str) -> None:
+    """No more consumers than partitions: each consumer reads at least one."""
+    if plan.consumers is not None and plan.consumers > plan.partitions:
+        raise SettingsError(f"{what}={plan.consumers!r}: more consumers than the"
+                            f" {plan.partitions} partitions of the test's topic; expected auto"
+                            f" or a whole number from 1 to {plan.partitions}")
 
 
 def parse_producer_config(raw: object, what: str) -> dict[str, str]:
@@ -358,6 +387,7 @@ _PARSERS: dict[str, Any] = {
     "slo": _slo,
     "partitions": _positive_int,
     "producer_config": parse_producer_config,
+    "consumers": parse_consumers,
 }
 
 
@@ -489,6 +519,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         "message_size": _message_size(value("message-size"), flag("message-size")),
         "slo": _slo(value("slo") or DEFAULT_SLO, flag("slo")),
         "partitions": _positive_int(value("partitions"), flag("partitions")),
+        "consumers": parse_consumers(value("consumers"), flag("consumers")),
         # per property: command line over ini
         "producer_config": {
             **parse_producer_config(given_ini.get("producer-config", ""),
@@ -510,6 +541,8 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         overrides["producers"] = parse_producers(producers_raw, flag("producers"))
     defaults = StepPlan(producers=(1, 5, 20), **base)
     check_schedule(defaults, "--frida-rate/--frida-duration")
+    if "partitions" in overrides:  # no marker can change them: every test would fail
+        check_consumers(defaults, flag("consumers"))
     client = _choice(value("client"), flag("client"), CLIENTS)
     check_producer_config(client, defaults.producer_config, flag("producer-config"))
     workers_raw = value("workers")

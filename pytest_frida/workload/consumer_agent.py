@@ -1,24 +1,58 @@
-"""Consumer agent: reads the step's topic and measures end-to-end delivery latency.
+"""Consumer agent: reads its share of the step's partitions and measures delivery latency,
+and itself.
 
 Latency is receive time minus the message's *intended* send time, so a producer that
 fell behind its schedule shows up as latency instead of hiding it. The time from the
 actual send is kept beside it for comparison.
+
+A step runs one agent per share of the topic's partitions (`consumer_shards`); each one
+says how hard it worked over the measured window, so a step whose consumers could not keep
+up is not mistaken for a slow broker:
+- `busy`: the largest of `loop_busy`, the share of the window its loop was not waiting in
+  poll for data (decoding, accounting), `cpu_wait`, the time its threads waited for a CPU
+  per second of window (a host too busy to run it: then its fetch threads starve and the
+  loop waits in poll for data that is there), and `throttled`, the share of its CPU
+  quota's periods that ran out (a container's CPU limit: see workload.cpu);
+- `cpu_share`: the process's CPU time over the window, in cores;
+- `lag_max` / `lag_end`: messages between its positions and the partitions' high
+  watermarks, sampled about once a second by a thread of its own (a watermark query is a
+  broker round trip, which must not stall the loop), at most over the window and just
+  after its end.
+
+The drain (after the producers reported) ends when every acknowledged message of its
+partitions arrived (`drain.DrainCheck`), when nothing new arrived for `stall_timeout`
+seconds, or at `cap` seconds; `drain_stop` says which.
 """
 
 from __future__ import annotations
 
+import os
 import queue
+import resource
+import socket
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from pytest_frida.measure.accounting import SequenceTracker
 from pytest_frida.measure.histogram import BufferedRecorder
 from pytest_frida.workload import protocol
+from pytest_frida.workload.cpu import ThrottleMeter, throttled_share
+from pytest_frida.workload.drain import DrainCheck
 from pytest_frida.workload.drivers import load_driver
+from pytest_frida.workload.drivers.base import Consumer
 from pytest_frida.workload.messages import decode_tick
 from pytest_frida.workload.schedule import Window
+
+#: seconds between lag samples
+LAG_EVERY_S = 1.0
+#: how long poll waits for a first message (also how soon a command is seen)
+POLL_S = 0.1
+#: drain defaults when the controller names none
+DEFAULT_STALL_S = 15.0
+DEFAULT_CAP_S = 120.0
 
 
 def _read_commands(commands: queue.Queue[dict[str, Any] | None]) -> None:
@@ -29,28 +63,254 @@ def _read_commands(commands: queue.Queue[dict[str, Any] | None]) -> None:
         commands.put(None)
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class LagSampler:
+    """Samples the consumer's lag on a thread of its own: about once a second, and at once
+    when asked (`now()`). Samples are (wall time ns when taken, lag summed over the
+    partitions); a query the broker did not answer leaves no sample."""
+
+    def __init__(self, consumer: Consumer, every_s: float = LAG_EVERY_S) -> None:
+        self._consumer = consumer
+        self._every_s = every_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.samples: list[tuple[int, int]] = []
+        self._thread = threading.Thread(target=self._run, name="frida-lag", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def now(self) -> None:
+        self._wake.set()
+
+    @property
+    def latest(self) -> int | None:
+        return self.samples[-1][1] if self.samples else None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()  # a `now()` during the query asks for the next one at once
+            taken_ns = time.time_ns()
+            lags = self._consumer.lag()
+            if lags is not None and not self._stop.is_set():
+                self.samples.append((taken_ns, sum(lags.values())))
+            self._wake.wait(self._every_s)
+
+    def stop(self, timeout_s: float) -> bool:
+        """Stop sampling; False when a query is still running after `timeout_s`."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+
+def lag_figures(samples: list[tuple[int, int]], window: Window) -> tuple[int, int, int]:
+    """(lag_max, lag_end, samples used): the largest lag sampled inside the window or at its
+    end, the first sample at or after its end (else the last one inside), and how many
+    samples that was (0: no figure, both are 0)."""
+    inside = [lag for t, lag in samples if window.measure_start_ns <= t < window.end_ns]
+    after = [lag for t, lag in samples if t >= window.end_ns]
+    end = after[0] if after else (inside[-1] if inside else None)
+    used = inside + ([end] if after and end is not None else [])
+    return max(used, default=0), end if end is not None else 0, len(used)
+
+
+_THROTTLE = ThrottleMeter()
+
+
+def run_delays() -> dict[int, int] | None:
+    """Per thread of this process, nanoseconds it spent runnable but waiting for a CPU
+    (Linux schedstat; a CPU quota's throttled time counts too). None without /proc."""
+    out = {}
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                out[int(tid)] = int(f.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that just ended
+    return out
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The consumer's counters at one instant."""
+
+    wall_s: float
+    cpu_s: float
+    #: seconds poll had waited for data, so far
+    wait_s: float
+    #: per thread, ns waited for a CPU so far (None: unknown here)
+    run_delay_ns: dict[int, int] | None
+    #: (quota periods, periods throttled) of this process's cgroup (None: no quota)
+    throttle: tuple[int, int] | None = None
+
+    @classmethod
+    def take(cls, consumer: Consumer) -> Snapshot:
+        return cls(time.monotonic(), _cpu_seconds(), consumer.wait_s, run_delays(),
+                   _THROTTLE.read())
+
+
+@dataclass(frozen=True)
+class Effort:
+    """How hard the consumer worked over the window."""
+
+    #: share of the window the loop was working rather than waiting in poll for data
+    loop_busy: float
+    #: seconds its threads (summed) waited for a CPU per second of window, at most 1: held
+    #: back by a CPU quota or by a host too busy to run it
+    cpu_wait: float
+    #: process CPU time over the window, in cores
+    cpu_share: float
+    #: share of its CPU quota's periods in which the quota ran out (workload.cpu)
+    throttled: float = 0.0
+
+    @property
+    def busy(self) -> float:
+        """The loop was working, or the process was kept from working for want of a CPU
+        (its fetch threads starved, or its quota spent: the loop then waits in poll for
+        data that is there)."""
+        return max(self.loop_busy, self.cpu_wait, self.throttled)
+
+    @classmethod
+    def between(cls, start: Snapshot, end: Snapshot) -> Effort:
+        wall = end.wall_s - start.wall_s
+        if wall <= 0:
+            return cls(0.0, 0.0, 0.0)
+        waited_ns = 0
+        if start.run_delay_ns is not None and end.run_delay_ns is not None:
+            waited_ns = sum(max(0, ns - start.run_delay_ns.get(tid, 0))
+                            for tid, ns in end.run_delay_ns.items())
+        return cls(loop_busy=min(1.0, max(0.0, 1.0 - (end.wait_s - start.wait_s) / wall)),
+                   cpu_wait=min(1.0, waited_ns / 1e9 / wall),
+                   cpu_share=max(0.0, (end.cpu_s - start.cpu_s) / wall),
+                   throttled=throttled_share(start.throttle, end.throttle))
+
+
+class _Measured:
+    """The consumer's counters at the window's start and end, as the loop saw them (it
+    notices each edge within one poll)."""
+
+    def __init__(self) -> None:
+        self.start: Snapshot | None = None
+        self.end: Snapshot | None = None
+
+    def effort(self, consumer: Consumer) -> Effort:
+        """Over the window (up to now when it has not ended; zeros before it began)."""
+        if self.start is None:
+            return Effort(0.0, 0.0, 0.0)
+        return Effort.between(self.start, self.end or Snapshot.take(consumer))
+
+
+class Books:
+    """What one consumer saw: sequence trackers, latencies, the per-second timeline and
+    the count received inside the window. `take` is the hot loop."""
+
+    def __init__(self, total_partitions: int) -> None:
+        self.total_partitions = total_partitions
+        self.window: Window | None = None
+        #: producer -> this host's clock minus that producer host's (ns)
+        self.corrections: dict[int, int] = {}
+        self.e2e = BufferedRecorder()            # receive - intended send
+        self.e2e_from_send = BufferedRecorder()  # receive - actual send
+        self.trackers: dict[int, SequenceTracker] = {}
+        #: distinct messages received while the window was open
+        self.received_in_window = 0
+        #: per second of intended send time since the step's start: [messages, worst us]
+        self.timeline: dict[int, list[int]] = {}
+
+    def start(self, window: Window, corrections: list[list[int]]) -> None:
+        """`corrections`: [first producer, count, ns] rows."""
+        self.window = window
+        self.corrections = {pid: int(ns) for first, count, ns in corrections
+                            for pid in range(int(first), int(first) + int(count))}
+
+    def received(self) -> int:
+        return sum(t.unique for t in self.trackers.values())
+
+    def take(self, values: list[bytes], now_ns: int) -> int:
+        """Account for messages received at `now_ns`; returns how many were new."""
+        trackers, partitions = self.trackers, self.total_partitions
+        window = self.window
+        fresh = 0
+        if window is None:  # nothing is sent before the start; count it all the same
+            for value in values:
+                tick = decode_tick(value)
+                tracker = trackers.get(tick.producer)
+                if tracker is None:
+                    tracker = trackers[tick.producer] = SequenceTracker(partitions)
+                fresh += tracker.see(tick.seq)
+            return fresh
+        corrections, timeline = self.corrections, self.timeline
+        e2e, e2e_from_send = self.e2e, self.e2e_from_send
+        t0_ns, start_ns, end_ns = window.t0_ns, window.measure_start_ns, window.end_ns
+        for value in values:
+            tick = decode_tick(value)
+            pid = tick.producer
+            tracker = trackers.get(pid)
+            if tracker is None:
+                tracker = trackers[pid] = SequenceTracker(partitions)
+            if not tracker.see(tick.seq):
+                continue
+            fresh += 1
+            skew_ns = corrections.get(pid, 0)
+            intended_ns = tick.intended_ns
+            latency_us = (now_ns - skew_ns - intended_ns) // 1000
+            sec = (intended_ns - t0_ns) // 1_000_000_000
+            second = timeline.get(sec)
+            if second is None:
+                second = timeline[sec] = [0, 0]
+            second[0] += 1
+            if latency_us > second[1]:
+                second[1] = latency_us
+            if start_ns <= intended_ns < end_ns:
+                e2e.add(latency_us)
+                e2e_from_send.add((now_ns - skew_ns - tick.sent_ns) // 1000)
+        if start_ns <= now_ns < end_ns:
+            self.received_in_window += fresh
+        return fresh
+
+    def figures(self) -> dict[str, Any]:
+        """The accounting part of the result event."""
+        return {
+            "e2e": self.e2e.fold().encode(),
+            "e2e_from_send": self.e2e_from_send.fold().encode(),
+            "received_in_window": self.received_in_window,
+            "trackers": {str(pid): t.to_dict() for pid, t in self.trackers.items()},
+            "timeline": [[sec, n, worst] for sec, (n, worst) in sorted(self.timeline.items())],
+        }
+
+
 def run(config: dict[str, Any]) -> None:
     driver = load_driver(config["client"])
-    consumer = driver.consumer(config["bootstrap"], config["topic"], "frida-consumer")
+    index = int(config.get("consumer_index", 0))
+    wanted = config.get("partitions")
+    consumer = driver.consumer(config["bootstrap"], config["topic"], f"frida-consumer-{index}",
+                               None if wanted is None else [int(p) for p in wanted])
+    total = int(config.get("total_partitions") or consumer.topic_partitions)
+    if total != consumer.topic_partitions:
+        raise RuntimeError(f"the step says the topic has {total} partitions, its metadata"
+                           f" {consumer.topic_partitions}")
     commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
     threading.Thread(target=_read_commands, args=(commands,), daemon=True).start()
-    protocol.emit("ready")
+    sampler = LagSampler(consumer)
+    sampler.start()
+    protocol.emit("ready", partitions=consumer.partitions)
 
-    e2e = BufferedRecorder()            # receive - intended send
-    e2e_from_send = BufferedRecorder()  # receive - actual send
-    trackers: dict[int, SequenceTracker] = {}
-    window: Window | None = None
-    corrections: dict[int, int] = {}
-    expected: dict[int, int] | None = None
-    deadline = float("inf")
-    received_in_window = 0
-    # per second of intended send time since the step's start: [messages, worst latency us]
-    timeline: dict[int, list[int]] = {}
+    books = Books(total)
+    measured = _Measured()
     next_progress = time.monotonic() + 1.0
-
-    def complete() -> bool:
-        assert expected is not None
-        return all(trackers.get(pid, SequenceTracker()).unique >= n for pid, n in expected.items())
+    drain: DrainCheck | None = None
+    drain_started = last_fresh = 0.0
+    stall_s, cap_s = DEFAULT_STALL_S, DEFAULT_CAP_S
+    drain_stop = ""
 
     while True:
         try:
@@ -58,50 +318,70 @@ def run(config: dict[str, Any]) -> None:
         except queue.Empty:
             command = {}
         if command is None:
+            sampler.stop(0.0)
             return  # controller went away
         if command.get("cmd") == "start":
-            window = Window.of(int(command["t0_ns"]), float(config["warmup"]),
-                               float(config["duration"]))
-            # (first producer, count, ns): this host's clock minus that producer host's
-            corrections = {pid: int(ns) for first, count, ns in command.get("corrections", [])
-                           for pid in range(int(first), int(first) + int(count))}
+            books.start(Window.of(int(command["t0_ns"]), float(config["warmup"]),
+                                  float(config["duration"])), command.get("corrections", []))
         elif command.get("cmd") == "drain":
-            expected = {int(k): int(v) for k, v in command["expected"].items()}
-            deadline = time.monotonic() + float(command.get("timeout", 10))
-        values = consumer.poll(0.1)
+            drain = DrainCheck(command.get("expected", {}), consumer.partitions, total)
+            stall_s = float(command.get("stall_timeout", DEFAULT_STALL_S))
+            cap_s = float(command.get("cap", command.get("timeout", DEFAULT_CAP_S)))
+            drain_started = last_fresh = time.monotonic()
+        values = consumer.poll(POLL_S)
         now_ns = time.time_ns()
-        for value in values:
-            tick = decode_tick(value)
-            tracker = trackers.get(tick.producer)
-            if tracker is None:
-                tracker = trackers[tick.producer] = SequenceTracker()
-            fresh = tracker.see(tick.seq)
-            if fresh and window is not None:
-                skew_ns = corrections.get(tick.producer, 0)
-                latency_us = (now_ns - skew_ns - tick.intended_ns) // 1000
-                second = timeline.setdefault((tick.intended_ns - window.t0_ns) // 1_000_000_000,
-                                             [0, 0])
-                second[0] += 1
-                second[1] = max(second[1], latency_us)
-                if window.measured(tick.intended_ns):
-                    received_in_window += 1
-                    e2e.add(latency_us)
-                    e2e_from_send.add((now_ns - skew_ns - tick.sent_ns) // 1000)
-        if time.monotonic() >= next_progress:
-            protocol.emit("progress", received=sum(t.unique for t in trackers.values()),
-                          p99_ms=e2e.fold().percentile_ms(99))
-            next_progress += 1.0
-        if expected is not None and (complete() or time.monotonic() >= deadline):
-            break
+        window = books.window
+        if window is not None:
+            if measured.start is None and now_ns >= window.measure_start_ns:
+                measured.start = Snapshot.take(consumer)
+                sampler.now()
+            if measured.end is None and now_ns >= window.end_ns:
+                measured.end = Snapshot.take(consumer)
+                sampler.now()
+        fresh = books.take(values, now_ns) if values else 0
+        now = time.monotonic()
+        if fresh:
+            last_fresh = now
+        if now >= next_progress:
+            protocol.emit("progress", received=books.received(),
+                          p99_ms=books.e2e.fold().percentile_ms(99), lag=sampler.latest)
+            next_progress = now + 1.0
+        if drain is not None:
+            if drain.complete(books.trackers):
+                drain_stop = "complete"
+            elif now - last_fresh >= stall_s:
+                drain_stop = "stalled"
+            elif now - drain_started >= cap_s:
+                drain_stop = "cap"
+            if drain_stop:
+                break
 
+    assert drain is not None
+    effort = measured.effort(consumer)
+    drain_s = time.monotonic() - drain_started
+    stopped = sampler.stop(2.0 * len(consumer.partitions) + 1.0)
+    lag_max, lag_end, lag_samples = (0, 0, 0) if books.window is None else \
+        lag_figures(sampler.samples, books.window)
     protocol.emit(
         "result",
-        e2e=e2e.fold().encode(),
-        e2e_from_send=e2e_from_send.fold().encode(),
-        received_in_window=received_in_window,
-        trackers={str(pid): t.to_dict() for pid, t in trackers.items()},
-        timeline=[[sec, n, worst] for sec, (n, worst) in sorted(timeline.items())],
-        drained=complete(),
+        **books.figures(),
+        drained=drain_stop == "complete",
+        drain_stop=drain_stop,
+        drain_s=round(drain_s, 3),
+        drain_missing=0 if drain_stop == "complete" else drain.missing(books.trackers),
+        busy=effort.busy,
+        loop_busy=effort.loop_busy,
+        cpu_wait=effort.cpu_wait,
+        throttled=effort.throttled,
+        cpu_share=effort.cpu_share,
+        lag_max=lag_max,
+        lag_end=lag_end,
+        lag_samples=lag_samples,
+        partitions=consumer.partitions,
+        partition_received={str(p): n for p, n in sorted(consumer.received().items())},
+        host=socket.gethostname(),
+        consumer_index=index,
     )
-    consumer.close()
     sys.stdout.flush()
+    if stopped:  # never close a client a lag query still uses
+        consumer.close()

@@ -20,8 +20,24 @@ class Tick:
 
 
 def instrument_symbol(producer: int) -> bytes:
-    """The key of a producer's ticks: one instrument per producer, as in the original setup."""
-    return b"INS%07d" % producer
+    """A producer's first instrument (lane 0)."""
+    return instrument_key(producer, 0)
+
+
+def lane_of(producer: int, seq: int, partitions: int) -> int:
+    """The partition message `seq` of `producer` is sent to.
+
+    Each producer publishes one instrument per partition and walks them round robin,
+    starting at its own id: every partition gets the same share of a step's messages
+    within one message per producer, whatever the producer count and whatever the
+    client's key hash (the partition is named explicitly, not hashed from the key).
+    Order is kept per (producer, partition), as Kafka keeps it per partition."""
+    return (producer + seq) % partitions
+
+
+def instrument_key(producer: int, lane: int) -> bytes:
+    """The key of a producer's instrument on partition `lane`."""
+    return b"INS%07d.%03d" % (producer, lane)
 
 
 #: the header alone, for hot loops that append cached padding themselves

@@ -14,7 +14,7 @@ OPTION_NAMES = (
     "kafka-version", "kafka-home", "brokers", "partitions", "client", "kafka-image",
     "producers-per-replica", "nodes", "cluster", "walltime", "queue", "job-type",
     "reservation", "job-name", "job-id", "keep", "ssh-config", "clock-correction",
-    "runtime", "images", "producers-per-node", "clock-sync",
+    "runtime", "images", "producers-per-node", "clock-sync", "consumers",
 )
 
 
@@ -73,6 +73,8 @@ BAD_OPTIONS = [
     ("--frida-kafka-version=banana", ("--frida-kafka-version", "'banana'", "release number like")),
     ("--frida-brokers=0", ("--frida-brokers", "'0'", "positive whole number")),
     ("--frida-partitions=abc", ("--frida-partitions", "'abc'", "positive whole number")),
+    ("--frida-consumers=0", ("--frida-consumers", "'0'", "expected auto or a positive whole")),
+    ("--frida-consumers=lots", ("--frida-consumers", "'lots'", "expected auto or a positive")),
     ("--frida-report-dir={file}/reports", ("--frida-report-dir", "{file}/reports",
                                            "not a writable directory")),
 ]
@@ -100,6 +102,7 @@ BAD_INI = [
     ("frida_message_size = 10", ("ini frida_message_size", "'10'", "between 64")),
     ("frida_warmup = -1", ("ini frida_warmup", "'-1'", "number >= 0")),
     ("frida_client = nope", ("ini frida_client", "'nope'", "accepted: confluent-kafka")),
+    ("frida_consumers = -1", ("ini frida_consumers", "'-1'", "expected auto or a positive")),
 ]
 
 
@@ -146,3 +149,23 @@ def test_inprocess_run_leaves_outer_session_intact(pytester: pytest.Pytester,
     assert signal.getsignal(signal.SIGTERM) is handler
     if outer_run is not None:
         assert outer_run.steps == []
+
+
+def test_more_consumers_than_partitions_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_never_runs():\n    raise AssertionError\n")
+    result = pytester.runpytest("--frida-consumers=4", "--frida-partitions=3")
+    assert_one_usage_error(result, "--frida-consumers=4", "more consumers than the 3"
+                           " partitions", "expected auto or a whole number from 1 to 3")
+
+
+def test_marker_with_more_consumers_than_its_partitions_fails_collection(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        "import pytest\n"
+        "@pytest.mark.capacity(producers=[1], partitions=2, consumers=3)\n"
+        "def test_capacity(frida_result):\n    raise AssertionError\n")
+    result = pytester.runpytest()
+    assert result.ret != pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*capacity marker argument consumers=3: more consumers than"
+                                 " the 2 partitions*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
