@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from pytest_frida.config import SettingsError, build_settings, parse_producer_config
 from pytest_frida.workload.drivers import CLIENTS, load_driver
-from pytest_frida.workload.drivers.base import DriverConfigError
+from pytest_frida.workload.drivers.base import DriverConfigError, QueueFull
+from pytest_frida.workload.drivers.confluent import delivery_timeout_s
 from pytest_frida.workload.drivers.kafka_python import _convert
 
 
@@ -82,3 +85,49 @@ def test_marker_producer_config_is_checked_by_the_client() -> None:
     settings = build_settings({"client": "confluent-kafka"}, {})
     with pytest.raises(SettingsError, match="capacity marker argument producer_config"):
         settings.plan_for({"producer_config": {"acks": "banana"}})
+
+
+def test_kafka_python_send_never_blocks_unless_asked() -> None:
+    # send() would otherwise wait up to 60 s for room or metadata inside the scheduler
+    assert _convert({})["max_block_ms"] == 0
+    assert _convert({"max.block.ms": "2500"})["max_block_ms"] == 2500
+    # the rest stays the client's own default, the delivery timeout included
+    assert "delivery_timeout_ms" not in _convert({})
+    assert _convert({"delivery.timeout.ms": "30000"})["delivery_timeout_ms"] == 30_000
+
+
+@pytest.mark.parametrize(("settings", "seconds"), [
+    ({}, 300.0),  # librdkafka's default message.timeout.ms
+    ({"message.timeout.ms": "3000"}, 3.0),
+    ({"delivery.timeout.ms": "45000"}, 45.0),  # its alias
+])
+def test_confluent_delivery_timeout_in_force(settings: dict[str, str], seconds: float) -> None:
+    assert delivery_timeout_s(settings) == seconds
+    load_driver("confluent-kafka").check_settings(settings)
+
+
+def test_confluent_producer_names_the_partition_and_acks_only_when_served() -> None:
+    """Against librdkafka's in-process mock cluster: acks wait for serve(), on the
+    caller's thread; a full queue is QueueFull at once; an unknown partition is refused."""
+    producer = load_driver("confluent-kafka").producer(
+        "127.0.0.1:1", "frida-test", {"test.mock.num.brokers": "1",
+                                      "queue.buffering.max.messages": "3"})
+    try:
+        assert not producer.callbacks_on_own_thread
+        assert producer.delivery_timeout_s == 300.0
+        producer.warm_up("t")
+        acks: list[Exception | None] = []
+        for partition in range(3):
+            producer.send("t", partition, b"k", b"v", acks.append)
+        with pytest.raises(QueueFull):
+            producer.send("t", 0, b"k", b"v", acks.append)
+        time.sleep(0.3)
+        assert acks == []  # delivered, but nobody served the reports yet
+        served, deadline = 0, time.monotonic() + 10
+        while len(acks) < 3 and time.monotonic() < deadline:
+            served += producer.serve(0.1)
+        assert (served, acks) == (3, [None, None, None])
+        with pytest.raises(Exception, match="Unknown partition"):
+            producer.send("t", 99, b"k", b"v", acks.append)
+    finally:
+        producer.close()

@@ -1,0 +1,25 @@
+"""The agent image's run mode (FRIDA_MODE=run): the configs its replicas give their agents."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_frida.workload.service import ServiceConfigError, agent_config
+
+
+def test_producer_replica_names_the_topics_partitions() -> None:
+    config = agent_config({"FRIDA_ROLE": "producer", "FRIDA_PARTITIONS": "6"})
+    assert config["partitions"] == 6
+    assert agent_config({"FRIDA_ROLE": "producer"})["partitions"] == 3
+
+
+def test_consumer_replica_reads_every_partition() -> None:
+    config = agent_config({"FRIDA_ROLE": "consumer", "FRIDA_PARTITIONS": "4"})
+    assert config["partitions"] == [0, 1, 2, 3]
+    assert (config["total_partitions"], config["consumer_index"], config["consumers"]) == (
+        4, 0, 1)
+
+
+def test_partitions_must_be_positive() -> None:
+    with pytest.raises(ServiceConfigError, match="FRIDA_PARTITIONS must be at least 1"):
+        agent_config({"FRIDA_ROLE": "producer", "FRIDA_PARTITIONS": "0"})
