@@ -40,7 +40,7 @@ class Step:
         while (count := finder.next_count()) is not None:
             result = self._one(count)
             results.append(result)
-            finder.record(count, result.verdict)
+            finder.record(count, result.verdict, result.cluster_down is not None)
         self._run.record_search(self._item.nodeid, str(search), finder.stopped or "",
                                 [r.producers for r in results])
         passing = [r for r in results if r.verdict == "pass"]

@@ -23,7 +23,7 @@ from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by i
 )
 from pytest_frida.progress import terminal_notes, terminal_progress
 from pytest_frida.report.capacity import limits_by_test
-from pytest_frida.report.summary import format_table
+from pytest_frida.report.summary import format_table, undecided_lines
 from pytest_frida.runtimes.process import (
     interrupt_handled,
     pending_interrupt,
@@ -34,7 +34,8 @@ from pytest_frida.tracebacks import make_printable
 
 MARKER_DOC = (
     "capacity(producers=[1, 10, 50], rate=20, slo='p99<=250ms, loss==0', duration=10,"
-    " warmup=2, message_size=256, partitions=3, producer_config={'acks': 'all'}): a capacity"
+    " warmup=2, message_size=256, partitions=3, consumers='auto',"
+    " producer_config={'acks': 'all'}): a capacity"
     " test, run once per producer count; the SLO is asserted for each step"
 )
 
@@ -139,7 +140,8 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     """After the test body: a step that missed its SLO fails the test, with measured vs
-    required; a generator-bound step is skipped (it says nothing about the broker). An
+    required; a step limited by the harness (generator, consumers, clocks) is skipped: it
+    says nothing about the broker's latency, and its count clauses held. An
     interrupt that arrived meanwhile comes first: its step's failure is its doing."""
     try:
         outcome = yield
@@ -149,12 +151,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     for step in item.stash.get(STEPS_KEY, []):
         if step.verdict == "error":
             pytest.fail(f"step with {step.producers} producers could not be measured:"
-                        f" {step.error}", pytrace=False)
+                        f" {'; '.join(step.reasons) or step.error}", pytrace=False)
         if step.verdict == "fail" and not searching:  # a search needs failing steps
             pytest.fail(step.failure_message(), pytrace=False)
     for step in item.stash.get(STEPS_KEY, []):
-        if step.verdict in ("generator_bound", "clock_untrusted"):
-            pytest.skip(f"{step.verdict}: {'; '.join(step.notes)}")
+        if step.verdict in ("generator_bound", "consumer_bound", "clock_untrusted"):
+            pytest.skip(f"{step.verdict}: {'; '.join(step.reasons)}")
     return outcome
 
 
@@ -167,14 +169,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr.write_sep("=", title)
     for line in format_table(run.steps):
         tr.write_line(line)
-    bound = [s for s in run.steps if s.verdict == "generator_bound"]
-    if bound:
-        tr.write_line(f"{len(bound)} step(s) were limited by the load generator, not the broker:"
-                      " they count neither as pass nor as fail.")
-    untrusted = [s for s in run.steps if s.verdict == "clock_untrusted"]
-    if untrusted:
-        tr.write_line(f"{len(untrusted)} step(s) had host clocks too far apart to judge"
-                      " latency: they count neither as pass nor as fail.")
+    for line in undecided_lines(run.steps):
+        tr.write_line(line, yellow=True)
     for limit in limits_by_test(run.steps):
         tr.write_line(f"capacity limit of {limit.test}: {limit.describe()}")
     for search in run.info.searches:

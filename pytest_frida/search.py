@@ -3,14 +3,17 @@
 `--frida-search=LO:HI[:TOL]` replaces a fixed sweep: start at LO, double while steps pass
 (never beyond HI), then bisect between the last pass and the first failure until they are
 within TOL (a count, or a percentage of the last pass). A step that does not judge the
-broker (generator-bound, error, untrusted clocks) stops the search: it cannot say which way
-to go, and the report says where it stopped.
+broker (generator- or consumer-bound, error, untrusted clocks) stops the search: it cannot
+say which way to go, and the report says where it stopped. A step whose cluster stopped
+answering is a failure that also ends the search: nothing after it can be measured.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from pytest_frida.measure.verdict import DECIDING
 
 _SPEC = re.compile(r"^(?P<lo>\d+):(?P<hi>\d+)(?::(?P<tol>\d+(?:\.\d+)?)(?P<pct>%)?)?$")
 DEFAULT_TOLERANCE = "10%"
@@ -69,15 +72,19 @@ class CapacitySearch:
         """The next count to run, or None when the search is over."""
         return None if self.stopped else self._next
 
-    def record(self, producers: int, verdict: str) -> None:
+    def record(self, producers: int, verdict: str, cluster_down: bool = False) -> None:
         """Feed back the verdict of the step run at `producers`."""
-        if verdict not in ("pass", "fail"):
+        if verdict not in DECIDING:
             self.stopped = f"step at {producers} producers was {verdict}: cannot decide"
             return
         if verdict == "pass":
             self.last_pass = max(self.last_pass or 0, producers)
         else:
             self.first_fail = min(self.first_fail or producers, producers)
+        if cluster_down:
+            self.stopped = (f"the cluster stopped answering at {producers} producers:"
+                            f" passes at {self.last_pass or 'no count'}, fails at {producers}")
+            return
         self._next = self._choose()
 
     def _choose(self) -> int | None:

@@ -7,11 +7,9 @@ from typing import Any
 
 from pytest_frida.measure.accounting import DeliveryCounts
 from pytest_frida.measure.slo import ClauseVerdict
+from pytest_frida.measure.verdict import DECIDING, VERDICTS
 
-#: a step met every SLO clause / violated at least one / was limited by the load generator,
-#: so it says nothing about the broker / could not be measured
-#: / had clocks too far apart across hosts to judge latency
-VERDICTS = ("pass", "fail", "generator_bound", "error", "clock_untrusted")
+__all__ = ["VERDICTS", "StepResult", "step_from_dict"]
 
 
 @dataclass
@@ -28,6 +26,8 @@ class StepResult:
     slo: str
     started_at: str = ""
     ended_at: str = ""
+    #: successful acks, and distinct messages received, whose arrival fell inside the
+    #: measured window, per second of it
     achieved_rate: float = 0.0
     delivered_rate: float = 0.0
     counts: DeliveryCounts | None = None
@@ -35,7 +35,10 @@ class StepResult:
     partial_counts: dict[str, int] = field(default_factory=dict)
     latency: dict[str, float | None] = field(default_factory=dict)
     latency_from_send: dict[str, float | None] = field(default_factory=dict)
+    #: actual send -> ack, timed where the delivery report is served; its timestamps are
+    #: late by at most `publish_latency_error_ms`
     publish_latency: dict[str, float | None] = field(default_factory=dict)
+    publish_latency_error_ms: float | None = None
     publish_delay: dict[str, float | None] = field(default_factory=dict)
     latency_curve: list[tuple[float, float]] = field(default_factory=list)
     histograms: dict[str, str] = field(default_factory=dict)
@@ -48,6 +51,21 @@ class StepResult:
     final_publish_delay_ms: float = 0.0
     generator_rss_mib: float = 0.0
     generator_bound: bool = False
+    #: per producer agent: busy, scheduled and sent in the window, publish delay, CPU
+    generators: list[dict[str, Any]] = field(default_factory=list)
+    #: per consumer agent: host, partitions, busy, CPU, lag, what it received
+    consumers: list[dict[str, Any]] = field(default_factory=list)
+    #: messages sent and received per partition ({"sent": {p: n}, "received": {p: n}})
+    partition_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: how the wait for acks ended: the client's delivery timeout and whether the step
+    #: stopped waiting before it
+    ack_wait: dict[str, Any] = field(default_factory=dict)
+    #: how the consumers' drain ended: complete, stalled or cap
+    drain_stop: str = ""
+    #: latency clauses measured but not allowed to judge (generator, consumers, clocks)
+    withheld: list[str] = field(default_factory=list)
+    #: why the verdict is what it is, in words (measure.verdict)
+    reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     #: faults injected during the step: planned and actual time, action, broker, outcome,
     #: and `recovered_after_s` (None: latency was not back within bound when the step ended)
@@ -63,6 +81,8 @@ class StepResult:
     verdicts: list[ClauseVerdict] = field(default_factory=list)
     verdict: str = "error"
     error: str | None = None
+    #: what the health check said when the cluster stopped answering during the step
+    cluster_down: str | None = None
 
     @property
     def target_rate(self) -> float:
@@ -72,11 +92,17 @@ class StepResult:
     def rate_ratio(self) -> float:
         return self.achieved_rate / self.target_rate if self.target_rate else 0.0
 
+    @property
+    def decides(self) -> str | None:
+        """Which way this step moves the capacity limit: pass, fail, or None."""
+        return self.verdict if self.verdict in DECIDING else None
+
     def slo_metrics(self) -> dict[str, float | None]:
         """The values SLO clauses are evaluated against."""
         metrics: dict[str, float | None] = dict(self.latency)
         if self.counts is not None:
-            metrics.update(loss=self.counts.lost, duplicates=self.counts.duplicated,
+            metrics.update(loss=self.counts.lost, unacked=self.counts.unacked,
+                           failed=self.counts.failed, duplicates=self.counts.duplicated,
                            out_of_order=self.counts.out_of_order,
                            delivered=self.counts.delivered_ratio)
         return metrics
@@ -85,7 +111,10 @@ class StepResult:
         """Measured against required, one line per SLO clause."""
         lines = [f"SLO violated at {self.producers} producers x {self.rate_per_producer:g} msg/s"
                  f" ({self.slo}):"]
-        lines += [f"  {v.describe()}" for v in self.verdicts]
+        lines += [f"  {v.describe()}"
+                  + (" (withheld)" if v.clause.text in self.withheld else "")
+                  for v in self.verdicts]
+        lines += [f"  {reason}" for reason in self.reasons]
         return "\n".join(lines)
 
     def junit_properties(self) -> dict[str, str]:
@@ -100,6 +129,8 @@ class StepResult:
                 props[f"{key}_ms"] = f"{value:.3f}"
         if self.counts is not None:
             props["lost"] = str(self.counts.lost)
+            props["unacked"] = str(self.counts.unacked)
+            props["failed"] = str(self.counts.failed)
         return {prefix + k: v for k, v in props.items()}
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,7 +140,9 @@ class StepResult:
             {"clause": v.clause.text, "measured": v.measured, "passed": v.passed}
             for v in self.verdicts
         ]
-        data["counts"] = asdict(self.counts) if self.counts else None
+        data["counts"] = ({**asdict(self.counts), "delivered": self.counts.delivered_ratio}
+                          if self.counts else None)
+        data["decides"] = self.decides
         return data
 
 
@@ -122,7 +155,9 @@ def step_from_dict(data: dict[str, Any]) -> StepResult:
     names = {f.name for f in fields(StepResult)} - {"counts", "verdicts"}
     step = StepResult(**{k: v for k, v in data.items() if k in names})
     if data.get("counts"):
-        step.counts = DeliveryCounts(**data["counts"])
+        counts = {f.name for f in fields(DeliveryCounts)}
+        step.counts = DeliveryCounts(**{k: v for k, v in data["counts"].items()
+                                        if k in counts})
     step.latency_curve = [tuple(p) for p in step.latency_curve]  # type: ignore[misc]
     try:
         step.verdicts = parse_slo(step.slo).evaluate(step.slo_metrics())

@@ -1,7 +1,8 @@
 """The capacity limit of a test: the largest producer count whose step met every SLO.
 
-Only steps that judged the broker count: `generator_bound` steps, steps that could not
-be measured and steps whose clocks are untrusted say nothing about it.
+Only steps whose verdict decides (`pass`, `fail`; see measure.verdict) move it; a step whose
+cluster stopped answering is a `fail` there. Steps limited by the harness (generator,
+consumers, clocks) or that it could not finish are listed, never silently dropped.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pytest_frida.measure.result import StepResult
-
-DECIDING = ("pass", "fail")
+from pytest_frida.measure.verdict import DECIDING
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,13 @@ class CapacityLimit:
     first_fail: int | None
     judged_steps: int
     ignored_steps: int
+    #: (producers, verdict) of every step that decided nothing, in the order run
+    undecided: tuple[tuple[int, str], ...] = ()
 
     def describe(self) -> str:
+        return self._verdict_text() + self._undecided_text()
+
+    def _verdict_text(self) -> str:
         if self.status == "bracketed":
             return (f"{self.limit} producers (passes at {self.last_pass},"
                     f" fails at {self.first_fail})")
@@ -45,7 +50,13 @@ class CapacityLimit:
         if self.status == "inconsistent":
             return (f"{self.limit} producers, but a larger count passed after a failure at"
                     f" {self.first_fail}: noisy; rerun with longer steps")
-        return "no step judged the broker (all generator-bound, untrusted or errors)"
+        return "no step judged the broker"
+
+    def _undecided_text(self) -> str:
+        if not self.undecided:
+            return ""
+        steps = ", ".join(f"{n} ({verdict})" for n, verdict in self.undecided)
+        return f"; decided nothing: {steps}"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "description": self.describe()}
@@ -54,27 +65,30 @@ class CapacityLimit:
 def capacity_limit(test: str, steps: Iterable[StepResult]) -> CapacityLimit:
     """The limit from `steps` of one test (any order; a count run twice: any failure wins)."""
     verdicts: dict[int, str] = {}
-    ignored = 0
+    undecided: list[tuple[int, str]] = []
     for step in steps:
         if step.verdict not in DECIDING:
-            ignored += 1
+            undecided.append((step.producers, step.verdict))
             continue
         if verdicts.get(step.producers) != "fail":
             verdicts[step.producers] = step.verdict
     counts = sorted(verdicts)
     passes = [n for n in counts if verdicts[n] == "pass"]
     fails = [n for n in counts if verdicts[n] == "fail"]
+    ignored, left = len(undecided), tuple(undecided)
     if not counts:
-        return CapacityLimit(test, "no_data", None, None, None, 0, ignored)
+        return CapacityLimit(test, "no_data", None, None, None, 0, ignored, left)
     if not fails:
         return CapacityLimit(test, "not_reached", passes[-1], passes[-1], None, len(counts),
-                             ignored)
+                             ignored, left)
     first_fail = fails[0]
     below = [n for n in passes if n < first_fail]
     if not below:
-        return CapacityLimit(test, "below_range", None, None, first_fail, len(counts), ignored)
+        return CapacityLimit(test, "below_range", None, None, first_fail, len(counts),
+                             ignored, left)
     status = "inconsistent" if any(n > first_fail for n in passes) else "bracketed"
-    return CapacityLimit(test, status, below[-1], below[-1], first_fail, len(counts), ignored)
+    return CapacityLimit(test, status, below[-1], below[-1], first_fail, len(counts), ignored,
+                         left)
 
 
 def limits_by_test(steps: Sequence[StepResult]) -> list[CapacityLimit]:

@@ -48,7 +48,8 @@ class HistoryEntry:
 
     def latency_at(self, producers: int, metric: str) -> float | None:
         for step in self.steps:
-            if step["producers"] == producers and step["verdict"] in ("pass", "fail"):
+            judged = step.get("latency_judged", step["verdict"] in ("pass", "fail"))
+            if step["producers"] == producers and judged:
                 value = step.get(metric)
                 return float(value) if value is not None else None
         return None
@@ -64,6 +65,10 @@ def entries_for_run(info: RunInfo, steps: Sequence[StepResult]) -> list[HistoryE
             site=info.site, client=info.client, kafka_version=info.kafka_version,
             commit=info.commit, test=test, limit=capacity_limit(test, group).to_dict(),
             steps=[{"producers": s.producers, "verdict": s.verdict,
+                    # a latency withheld (harness-bound) or never measured (cluster down)
+                    # is no figure to compare
+                    "latency_judged": s.decides is not None and not s.withheld
+                    and s.cluster_down is None,
                     "achieved_rate": round(s.achieved_rate, 3),
                     **{f"{k}_ms": s.latency.get(k) for k in ("p50", "p90", "p99", "p99.9",
                                                              "max")}}

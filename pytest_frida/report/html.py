@@ -47,16 +47,18 @@ def _settings_rows(settings: dict[str, object]) -> list[tuple[str, object]]:
 
 def _steps_table(steps: Sequence[StepResult]) -> str:
     head = ("producers", "target/s", "achieved/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms",
-            "sent", "lost", "dup", "gen. busy", "verdict")
+            "sent", "failed", "unacked", "lost", "dup", "gen. busy", "cons. busy", "verdict")
     rows = []
     for s in sorted(steps, key=lambda s: s.producers):
         c = s.counts
         cells = (s.producers, f"{s.target_rate:g}", f"{s.achieved_rate:.1f}",
                  _ms(s.latency.get("p50")), _ms(s.latency.get("p99")),
                  _ms(s.latency.get("p99.9")), _ms(s.latency.get("max")),
-                 c.sent if c else "-", c.lost if c else "-", c.duplicated if c else "-",
-                 f"{s.generator_busy:.0%}")
-        note = "; ".join(s.notes + ([s.error] if s.error else []))
+                 c.sent if c else "-", c.failed if c else "-", c.unacked if c else "-",
+                 c.lost if c else "-", c.duplicated if c else "-",
+                 f"{s.generator_busy:.0%}",
+                 max((f"{float(x.get('busy', 0.0)):.0%}" for x in s.consumers), default="-"))
+        note = "; ".join(s.reasons + s.notes + ([s.error] if s.error else []))
         rows.append("<tr>" + "".join(f"<td>{_esc(x)}</td>" for x in cells)
                     + f'<td class="{_esc(s.verdict)}" title="{_esc(note)}">{_esc(s.verdict)}'
                     "</td></tr>")
@@ -104,10 +106,11 @@ def render(info: RunInfo, steps: Sequence[StepResult], history: Sequence[History
             parts.append(f"<h3>Capacity limit over runs ({info.site})</h3>"
                          + plots.limit_over_runs(runs[-30:]))
         parts.append("<h3>Steps</h3>" + _steps_table(group))
-        bound = [s for s in group if s.verdict == "generator_bound"]
-        if bound:
-            parts.append(f"<p class='note'>{len(bound)} step(s) were limited by the load"
-                         " generator: they count neither as pass nor as fail.</p>")
+        for s in group:
+            if s.decides is None:
+                why = "; ".join(s.reasons) or s.error or ""
+                parts.append(f"<p class='note'>{s.producers} producers: {_esc(s.verdict)},"
+                             f" decides nothing: {_esc(why)}</p>")
     if changes:
         parts.append("<h2>Comparison with the baseline</h2><ul>")
         parts += [f"<li class='{'regression' if c.failed else ''}'>{_esc(c.describe())}</li>"

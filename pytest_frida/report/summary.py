@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pytest_frida.measure.result import StepResult
 
 HEADER = ("test", "producers", "target/s", "achieved/s", "p50 ms", "p99 ms", "max ms",
-          "lost", "verdict")
+          "lost", "unacked", "failed", "verdict")
 
 
 def _ms(value: float | None) -> str:
@@ -21,7 +21,9 @@ def summary_rows(steps: Sequence[StepResult]) -> list[tuple[str, ...]]:
             s.test.split("::")[-1].split("[")[0], str(s.producers), f"{s.target_rate:g}",
             f"{s.achieved_rate:.1f}", _ms(s.latency.get("p50")), _ms(s.latency.get("p99")),
             _ms(s.latency.get("max")), "-" if s.counts is None else str(s.counts.lost),
-            s.verdict,
+            "-" if s.counts is None else str(s.counts.unacked),
+            "-" if s.counts is None else str(s.counts.failed),
+            s.verdict + (" (latency withheld)" if s.withheld and s.verdict == "fail" else ""),
         ))
     return rows
 
@@ -36,4 +38,15 @@ def format_table(steps: Sequence[StepResult]) -> list[str]:
         lines.append("  ".join(cells))
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def undecided_lines(steps: Sequence[StepResult]) -> list[str]:
+    """One line per step that decided no limit, naming it and saying why."""
+    lines = []
+    for s in steps:
+        if s.decides is None:
+            why = "; ".join(s.reasons) or s.error or "no reason recorded"
+            lines.append(f"{s.test} at {s.producers} producers: {s.verdict}, decides"
+                         f" nothing: {why}")
     return lines

@@ -9,7 +9,8 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_frida.config import StepPlan
@@ -21,25 +22,91 @@ from pytest_frida.measure.clocks import probe as clock_probe
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.measure.recovery import latency_bound_ms, recovered_after_s
 from pytest_frida.measure.result import StepResult
+from pytest_frida.measure.verdict import ConsumerFacts, GeneratorFacts, StepFacts, judge
 from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentTimeout, stop_agents
 from pytest_frida.sites.base import Cluster
-from pytest_frida.workload.schedule import LATE_LIMIT_S
+from pytest_frida.workload.consumer_shards import consumer_count, consumer_partitions
+from pytest_frida.workload.schedule import LATE_LIMIT_S, Schedule, Window
 
-#: a step is behind schedule when it achieves less than this share of the target rate
-RATE_TOLERANCE = 0.95
-#: ... or when the p99 gap between intended and actual send exceeds this (ms)
-PUBLISH_DELAY_LIMIT_MS = 50.0
-#: a producer agent whose scheduler thread runs or waits for a CPU this share of the time is
-#: saturated (by its own work under the GIL, or by a host too busy to give it a core)
-SATURATED = 0.85
 READY_TIMEOUT_S = 120.0
 START_LEAD_S = 1.0
+#: producers stop waiting for acks this long after their last send (the agents'
+#: `flush_timeout`); the client's own delivery timeout is usually longer, and the step's
+#: `ack_wait` says when the cap cut the wait short
+FLUSH_CAP_S = 30.0
+#: a drain that received nothing new for this long, with acknowledged messages missing,
+#: stops: those messages are lost
+DRAIN_STALL_S = 15.0
+
+
+def drain_cap_s(plan: StepPlan) -> float:
+    """The longest a drain may go on while it still receives: a backlog four times the
+    step's length (consumers four times slower than the load) still drains."""
+    return max(120.0, 4.0 * (plan.warmup + plan.duration))
+
 
 ProgressFn = Callable[[str], None]
 
 
+class ClusterGone(RuntimeError):
+    """The cluster did not answer before the step began."""
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class _Facts:
+    """What a step gathered for its verdict, as it went."""
+
+    generators: list[GeneratorFacts] = field(default_factory=list)
+    consumers: list[ConsumerFacts] = field(default_factory=list)
+    clocks_trusted: bool | None = None
+    clock_detail: str = ""
+    cluster_down: str | None = None
+    harness_error: str | None = None
+    drain_stop: str = "complete"
+
+
+def _generator_facts(res: dict[str, Any]) -> GeneratorFacts:
+    delay_p99 = LatencyHistogram.decode(res["publish_delay"]).percentile_ms(99) or 0.0
+    if res.get("unsent"):  # the messages it never sent were as late as that at least
+        unsent_p99 = LatencyHistogram.decode(res["unsent_delay"]).percentile_ms(99) or 0.0
+        delay_p99 = max(delay_p99, unsent_p99)
+    return GeneratorFacts(
+        name=str(res.get("agent", "producer agent")),
+        busy=float(res.get("scheduler_busy", 0.0)),
+        intended=int(res.get("intended_in_window", 0)),
+        sent=int(res.get("sends_in_window", 0)),
+        publish_delay_p99_ms=delay_p99,
+        final_publish_delay_ms=float(res.get("final_publish_delay_ms", 0.0)))
+
+
+def _consumer_facts(res: dict[str, Any]) -> ConsumerFacts:
+    return ConsumerFacts(
+        name=str(res.get("agent", "consumer")), busy=float(res.get("busy", 0.0)),
+        cpu_share=float(res.get("cpu_share", 0.0)), lag_max=int(res.get("lag_max", 0)),
+        lag_end=int(res.get("lag_end", 0)))
+
+
+def _merge_timelines(timelines: Iterable[list[list[int]]]) -> list[list[int]]:
+    """Per-second [second, received, worst latency us] rows of several consumers as one."""
+    seconds: dict[int, list[int]] = {}
+    for timeline in timelines:
+        for second, count, worst in timeline:
+            row = seconds.setdefault(int(second), [0, 0])
+            row[0] += int(count)
+            row[1] = max(row[1], int(worst))
+    return [[sec, n, worst] for sec, (n, worst) in sorted(seconds.items())]
+
+
+def _sum_counts(parts: Iterable[dict[str, Any]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in parts:
+        for key, value in part.items():
+            total[str(key)] = total.get(str(key), 0) + int(value)
+    return dict(sorted(total.items(), key=lambda kv: int(kv[0])))
 
 
 class StepRunner:
@@ -65,12 +132,20 @@ class StepRunner:
         )
         topic = re.sub(r"[^a-zA-Z0-9._-]", "-", f"frida-{self.run_id}-{self._steps}")
         agents: list[AgentHandle] = []
+        facts = _Facts()
         interrupted = False
         try:
+            # a cluster already gone fails here, not after the admin client's timeouts
+            gone = self.cluster.health()
+            if gone is not None:
+                raise ClusterGone(gone)
             self.create_topic(topic, plan.partitions)
-            self._measure(result, plan, producers, topic, agents, progress, faults)
-        except (AgentError, RuntimeError, OSError) as exc:
-            result.verdict = "error"
+            self._measure(result, plan, producers, topic, agents, progress, faults, facts)
+        except ClusterGone:
+            pass  # said below, once
+        except Exception as exc:  # any failure to measure (client errors included) is
+            # this step's result; what it means is the verdict's business
+            facts.harness_error = f"{type(exc).__name__}: {exc}"
             result.error = str(exc)
             result.partial_counts = self._partial_counts(agents)
         except BaseException:  # Ctrl-C, SIGTERM: out of here fast, teardown does the rest
@@ -79,7 +154,7 @@ class StepRunner:
         finally:
             problem = None if interrupted else self.cluster.health()
             if problem is not None:
-                result.verdict = "error"
+                facts.cluster_down = result.cluster_down = problem
                 result.error = f"the cluster stopped answering during the step: {problem}" + (
                     f"; {result.error}" if result.error else "")
             stop_agents(agents)
@@ -88,20 +163,30 @@ class StepRunner:
                 # asking it would only wait for the client's timeouts
                 self._delete_topic(topic)
             result.ended_at = _now()
+            if not interrupted:
+                self._judge(result, plan, faults, facts)
         return result
 
     def _measure(self, result: StepResult, plan: StepPlan, producers: int, topic: str,
                  agents: list[AgentHandle], progress: ProgressFn | None,
-                 faults: Sequence[FaultEvent] = ()) -> None:
+                 faults: Sequence[FaultEvent], facts: _Facts) -> None:
         launcher = self.cluster.launcher
         common: dict[str, Any] = {
             "bootstrap": self.cluster.bootstrap, "topic": topic, "client": self.client,
             "warmup": plan.warmup, "duration": plan.duration,
         }
         # every agent starts at once (starting is the slow part) and is waited for after
-        consumer = launcher.launch(f"step{self._steps}-consumer",
-                                   {**common, "role": "consumer"})
-        agents.append(consumer)
+        shares = consumer_partitions(
+            consumer_count(plan.consumers, producers * plan.rate, plan.partitions),
+            plan.partitions)
+        consumers = []
+        for i, partitions in enumerate(shares):
+            consumer = launcher.launch(f"step{self._steps}-consumer-{i}", {
+                **common, "role": "consumer", "partitions": partitions,
+                "total_partitions": plan.partitions, "consumer_index": i,
+                "consumers": len(shares)}, slot=i)
+            agents.append(consumer)
+            consumers.append(consumer)
         producer_agents = []
         split = launcher.plan_producers(producers, self.workers)
         if launcher.placement_note:
@@ -117,6 +202,7 @@ class StepRunner:
                 **common, "role": "producer", "first_producer": first, "producer_count": count,
                 "total_producers": producers, "rate": plan.rate,
                 "message_size": plan.message_size, "producer_settings": plan.producer_config,
+                "partitions": plan.partitions,
             }, slot=i)
             agents.append(agent)
             producer_agents.append(agent)
@@ -124,17 +210,18 @@ class StepRunner:
             agent.wait_for("ready", READY_TIMEOUT_S)
         # probed once everything is up and idle: no start-up load in the round trips
         clocks_before = self._probe_clocks(clock_agents)
-        self._run_load(result, plan, faults, consumer, producer_agents, split, consumer_host,
-                       producer_hosts, clocks_before, progress)
+        self._run_load(result, plan, faults, consumers, producer_agents, split, consumer_host,
+                       producer_hosts, clocks_before, progress, facts)
         if clocks_before:
             clocks_after = self._probe_clocks(clock_agents)
             self._judge_clocks(result, plan, consumer_host, producer_hosts, clocks_before,
-                               clocks_after)
+                               clocks_after, facts)
 
     def _run_load(self, result: StepResult, plan: StepPlan, faults: Sequence[FaultEvent],
-                  consumer: AgentHandle, producer_agents: list[AgentHandle],
+                  consumers: list[AgentHandle], producer_agents: list[AgentHandle],
                   split: list[tuple[int, int]], consumer_host: str, producer_hosts: list[str],
-                  clocks_before: dict[str, ClockOffset], progress: ProgressFn | None) -> None:
+                  clocks_before: dict[str, ClockOffset], progress: ProgressFn | None,
+                  facts: _Facts) -> None:
         """Start every agent at one instant, wait for the producers, drain, merge."""
         t0_ns = time.time_ns() + int(START_LEAD_S * 1e9)
         corrections = []
@@ -143,41 +230,65 @@ class StepRunner:
             corrections = [[first, count, round((own - clocks_before[producer_hosts[i]]
                                                  .offset_ms) * 1e6)]
                            for i, (first, count) in enumerate(split)]
-        for agent in [consumer, *producer_agents]:
-            agent.send({"cmd": "start", "t0_ns": t0_ns,
-                        **({"corrections": corrections} if agent is consumer else {})})
+        for agent in consumers:
+            agent.send({"cmd": "start", "t0_ns": t0_ns, "corrections": corrections})
+        for agent in producer_agents:
+            agent.send({"cmd": "start", "t0_ns": t0_ns})
         killed: set[str] = set()
         timers = self._schedule_faults(result, faults, t0_ns, producer_agents, killed)
-        budget = START_LEAD_S + plan.warmup + plan.duration + 60.0
+        budget = START_LEAD_S + plan.warmup + plan.duration + FLUSH_CAP_S + 60.0
         deadline = time.monotonic() + budget
         produced = []
         for agent in producer_agents:
             while agent.name not in killed:
                 try:
-                    produced.append(agent.wait_for("result", 1.0))
+                    produced.append({**agent.wait_for("result", 1.0), "agent": agent.name,
+                                     "agent_host": agent.host})
                     break
                 except AgentTimeout:
                     if time.monotonic() > deadline:
                         raise
                     if progress is not None:
-                        progress(self._progress_line(producer_agents, consumer, t0_ns, plan))
+                        progress(self._progress_line(producer_agents, consumers, t0_ns, plan))
                 except AgentError:
                     if agent.name not in killed:
                         raise
         for timer in timers:  # a fault planned after the producers finished never fires
             timer.cancel()
-        reports = {int(pid): ProducerReport(r["sent"], r["not_acked"])
+        reports = {int(pid): ProducerReport(int(r["sent"]), list(r.get("failed", [])),
+                                            list(r.get("unacked", [])))
                    for res in produced for pid, r in res["producers"].items()}
-        expected = {pid: rep.sent - len(rep.not_acked) for pid, rep in reports.items()}
-        consumer.send({"cmd": "drain", "expected": expected, "timeout": 15})
-        consumed = consumer.wait_for("result", 30.0)
+        expected = {pid: {"sent": rep.sent, "not_acked": sorted(rep.not_acked)}
+                    for pid, rep in reports.items()}
+        cap = drain_cap_s(plan)
+        for agent in consumers:
+            agent.send({"cmd": "drain", "expected": expected, "stall_timeout": DRAIN_STALL_S,
+                        "cap": cap})
+        consumed = [self._wait_drained(agent, cap, producer_agents, consumers, t0_ns, plan,
+                                       progress) for agent in consumers]
         if killed:
             result.killed_agents = len(killed)
             result.notes.append(
                 f"{len(killed)} of {len(producer_agents)} producer agents killed on purpose:"
                 " their producers' messages count as received only (their acks died with"
                 " them), and the achieved rate no longer says whether the schedule was kept")
-        self._merge(result, plan, produced, consumed, reports)
+        window = Window.of(t0_ns, plan.warmup, plan.duration)
+        self._merge(result, plan, produced, consumed, reports, window, facts)
+
+    def _wait_drained(self, agent: AgentHandle, cap_s: float,
+                      producer_agents: list[AgentHandle], consumers: list[AgentHandle],
+                      t0_ns: int, plan: StepPlan, progress: ProgressFn | None
+                      ) -> dict[str, Any]:
+        """A consumer's result; its drain ends by itself (complete, stalled or capped)."""
+        deadline = time.monotonic() + cap_s + 30.0
+        while True:
+            try:
+                return {**agent.wait_for("result", 1.0), "agent": agent.name}
+            except AgentTimeout:
+                if time.monotonic() > deadline:
+                    raise
+                if progress is not None:
+                    progress(self._progress_line(producer_agents, consumers, t0_ns, plan))
 
     def _launch_clock_agents(self, hosts: set[str]) -> list[AgentHandle]:
         """A clock agent on each host; the same ones answer before and after the load."""
@@ -200,7 +311,7 @@ class StepRunner:
 
     def _judge_clocks(self, result: StepResult, plan: StepPlan, consumer_host: str,
                       producer_hosts: list[str], before: dict[str, ClockOffset],
-                      after: dict[str, ClockOffset]) -> None:
+                      after: dict[str, ClockOffset], facts: _Facts) -> None:
         verdict = judge_clocks(consumer_host, producer_hosts, before, after,
                                self.clock_correction and bool(before),
                                plan.slo.latency_bound_ms)
@@ -210,12 +321,11 @@ class StepRunner:
             "before": {h: o.to_dict() for h, o in before.items()},
             "after": {h: o.to_dict() for h, o in after.items()},
         }
-        if not verdict.trusted and result.verdict in ("pass", "fail"):
-            result.verdict = "clock_untrusted"
-            result.notes.append(
-                f"clocks untrusted: a cross-host latency may be off by {verdict.error_ms:.1f}ms,"
-                f" over {TRUST_SHARE:.0%} of the {verdict.bound_ms:g}ms latency bound"
-                f" ({verdict.detail}): the latency verdict is withheld")
+        facts.clocks_trusted = verdict.trusted
+        facts.clock_detail = (
+            f"a cross-host latency may be off by {verdict.error_ms:.1f}ms, over"
+            f" {TRUST_SHARE:.0%} of the {verdict.bound_ms:g}ms latency bound"
+            f" ({verdict.detail})")
 
     def _schedule_faults(self, result: StepResult, faults: Sequence[FaultEvent],
                          t0_ns: int, producer_agents: list[AgentHandle],
@@ -268,47 +378,85 @@ class StepRunner:
         return counts
 
     @staticmethod
-    def _progress_line(agents: list[AgentHandle], consumer: AgentHandle, t0_ns: int,
+    def _progress_line(agents: list[AgentHandle], consumers: list[AgentHandle], t0_ns: int,
                        plan: StepPlan) -> str:
         elapsed = max(0.0, (time.time_ns() - t0_ns) / 1e9)
         sent = sum(int(a.last_progress.get("sent", 0)) for a in agents)
-        p99 = consumer.last_progress.get("p99_ms")
-        p99_text = "-" if p99 is None else f"{p99:.1f}ms"
+        received = sum(int(c.last_progress.get("received", 0)) for c in consumers)
+        p99s = [float(p) for c in consumers if (p := c.last_progress.get("p99_ms")) is not None]
+        p99_text = f"{max(p99s):.1f}ms" if p99s else "-"
         return (f"{elapsed:5.1f}/{plan.warmup + plan.duration:g}s sent={sent}"
-                f" received={consumer.last_progress.get('received', 0)} p99={p99_text}")
+                f" received={received} p99={p99_text}")
 
     def _merge(self, result: StepResult, plan: StepPlan, produced: list[dict[str, Any]],
-               consumed: dict[str, Any], reports: dict[int, ProducerReport]) -> None:
+               consumed: list[dict[str, Any]], reports: dict[int, ProducerReport],
+               window: Window, facts: _Facts) -> None:
         publish_delay, publish_latency = LatencyHistogram(), LatencyHistogram()
         for res in produced:
             publish_delay.add_encoded(res["publish_delay"])
             publish_latency.add_encoded(res["publish_latency"])
-        e2e = LatencyHistogram.decode(consumed["e2e"])
+        e2e, e2e_send = LatencyHistogram(), LatencyHistogram()
+        trackers: dict[int, SequenceTracker] = {}
+        for res in consumed:
+            e2e.add_encoded(res["e2e"])
+            e2e_send.add_encoded(res["e2e_from_send"])
+            for pid, data in res["trackers"].items():
+                tracker = SequenceTracker.from_dict(data)
+                if int(pid) in trackers:
+                    trackers[int(pid)].merge(tracker)
+                else:
+                    trackers[int(pid)] = tracker
         unsent = sum(int(r.get("unsent", 0)) for r in produced)
         for res in produced:  # never sent, never received: their delay so far, a lower bound
             if res.get("unsent"):
                 e2e.add_encoded(res["unsent_delay"])
                 publish_delay.add_encoded(res["unsent_delay"])
-        e2e_send = LatencyHistogram.decode(consumed["e2e_from_send"])
-        trackers = {int(pid): SequenceTracker.from_dict(t)
-                    for pid, t in consumed["trackers"].items()}
+        unanswered = self._unanswered_ages(plan, result.producers, produced, trackers, window)
+        e2e.record_batch_us(unanswered)
         result.counts = account(trackers, reports)
-        result.achieved_rate = sum(r["acked_in_window"] for r in produced) / plan.duration
-        result.delivered_rate = consumed["received_in_window"] / plan.duration
+        result.achieved_rate = sum(int(r.get("acks_in_window", 0)) for r in produced) \
+            / plan.duration
+        result.delivered_rate = sum(int(c.get("received_in_window", 0)) for c in consumed) \
+            / plan.duration
         result.latency = e2e.summary_ms()
         result.latency_from_send = e2e_send.summary_ms()
         result.publish_latency = publish_latency.summary_ms()
+        result.publish_latency_error_ms = max(
+            (float(r.get("publish_latency_error_ms", 0.0)) for r in produced), default=None)
         result.publish_delay = publish_delay.summary_ms()
         result.latency_curve = e2e.percentile_curve()
-        result.timeline = [list(map(int, row)) for row in consumed.get("timeline", [])]
+        result.timeline = _merge_timelines(c.get("timeline", []) for c in consumed)
         self._recovery(result, plan)
         result.histograms = {"e2e": e2e.encode(), "publish_delay": publish_delay.encode()}
+        facts.generators = [_generator_facts(r) for r in produced]
+        facts.consumers = [_consumer_facts(c) for c in consumed]
+        result.generators = [{**asdict(g), "behind": g.behind, "saturated": g.saturated,
+                              "cpu_share": float(r.get("cpu_share", 0.0)),
+                              "rss_mib": float(r.get("rss_mib", 0.0))}
+                             for g, r in zip(facts.generators, produced, strict=True)]
+        result.consumers = [{**asdict(f), "saturated": f.saturated, "host": c.get("host"),
+                             "partitions": c.get("partitions", []),
+                             "received_in_window": c.get("received_in_window", 0),
+                             "drain_stop": c.get("drain_stop"),
+                             **{k: c[k] for k in ("loop_busy", "cpu_wait", "throttled",
+                                                  "lag_samples", "drain_missing") if k in c}}
+                            for f, c in zip(facts.consumers, consumed, strict=True)]
         result.generator_cpu = max((float(r["cpu_share"]) for r in produced), default=0.0)
-        result.generator_busy = max((float(r.get("scheduler_busy", 0.0)) for r in produced),
-                                    default=0.0)
+        result.generator_busy = max((g.busy for g in facts.generators), default=0.0)
         result.final_publish_delay_ms = max(
             (float(r.get("final_publish_delay_ms", 0.0)) for r in produced), default=0.0)
         result.generator_rss_mib = sum(float(r.get("rss_mib", 0.0)) for r in produced)
+        result.partition_counts = {
+            "sent": _sum_counts(r.get("partition_sent", {}) for r in produced),
+            "received": _sum_counts(c.get("partition_received", {}) for c in consumed)}
+        self._ack_wait(result, produced)
+        stops = {str(c.get("drain_stop", "complete" if c.get("drained", True) else "stalled"))
+                 for c in consumed}
+        facts.drain_stop = next((s for s in ("cap", "stalled") if s in stops), "complete")
+        result.drain_stop = facts.drain_stop
+        hosts = sorted({str(c.get("host")) for c in consumed if c.get("host")})
+        result.notes.append(f"{len(consumed)} consumer(s) on {', '.join(hosts) or 'one host'},"
+                            f" partitions {[c.get('partitions') for c in consumed]}")
         queue_full = sum(int(r.get("queue_full", 0)) for r in produced)
         if queue_full:
             result.notes.append(f"client send queues were full {queue_full} times")
@@ -317,9 +465,54 @@ class StepRunner:
                 f"producers were still over {LATE_LIMIT_S:g}s behind schedule when the step"
                 f" ended: {unsent} scheduled messages were never sent; those due in the"
                 " measured window count in latency and publish delay at the delay reached")
-        if not consumed.get("drained", True):
-            result.notes.append("consumer gave up waiting for all acknowledged messages")
-        self._judge(result, plan)
+        if unanswered:
+            result.notes.append(
+                f"{len(unanswered)} measured messages were neither acknowledged nor received:"
+                " they count in latency at the age they had reached when the step stopped"
+                " waiting (a lower bound)")
+        if facts.drain_stop == "stalled":
+            result.notes.append(
+                f"the consumers received nothing new for {DRAIN_STALL_S:g}s while acknowledged"
+                " messages were missing: those are counted as lost")
+        elif facts.drain_stop == "cap":
+            result.notes.append(
+                "the consumers were still receiving when the drain ended after"
+                f" {drain_cap_s(plan):g}s")
+
+    @staticmethod
+    def _unanswered_ages(plan: StepPlan, producers: int, produced: list[dict[str, Any]],
+                         trackers: dict[int, SequenceTracker], window: Window) -> list[int]:
+        """Latency (us) of measured messages never acknowledged nor received: their age
+        when their agent stopped waiting, a lower bound on the latency they would have had."""
+        if plan.rate <= 0:  # a throughput probe has no intended send times
+            return []
+        schedule = Schedule(plan.rate, producers, window)
+        ages = []
+        for res in produced:
+            gave_up_ns = int(res.get("gave_up_ns", 0))
+            for pid, rep in res["producers"].items():
+                tracker = trackers.get(int(pid))
+                for seq in rep.get("unacked", []):
+                    if tracker is not None and tracker.has(int(seq)):
+                        continue
+                    intended = schedule.intended_ns(int(pid), int(seq))
+                    if window.measured(intended):
+                        ages.append(max(0, gave_up_ns - intended) // 1000)
+        return ages
+
+    @staticmethod
+    def _ack_wait(result: StepResult, produced: list[dict[str, Any]]) -> None:
+        """How the wait for acks ended, against the client's own delivery timeout."""
+        timeouts = [float(r["delivery_timeout_s"]) for r in produced
+                    if r.get("delivery_timeout_s") is not None]
+        early = any(bool(r.get("gave_up_early")) for r in produced)
+        result.ack_wait = {"delivery_timeout_s": max(timeouts, default=None),
+                           "flush_cap_s": FLUSH_CAP_S, "gave_up_early": early}
+        if early:
+            result.notes.append(
+                f"the step stopped waiting for acks after {FLUSH_CAP_S:g}s, before the"
+                f" client's delivery timeout of {max(timeouts, default=0):g}s: messages still"
+                " pending then are counted unacked")
 
     @staticmethod
     def _recovery(result: StepResult, plan: StepPlan) -> None:
@@ -340,30 +533,20 @@ class StepRunner:
                     else f"latency not back within {bound:g}ms before the step ended"))
 
     @staticmethod
-    def _judge(result: StepResult, plan: StepPlan) -> None:
-        delay_p99 = result.publish_delay.get("p99") or 0.0
-        short = result.rate_ratio < RATE_TOLERANCE and not result.killed_agents
-        behind = (short or delay_p99 > PUBLISH_DELAY_LIMIT_MS
-                  or result.final_publish_delay_ms > PUBLISH_DELAY_LIMIT_MS)
-        if behind and result.generator_busy >= SATURATED:
-            result.generator_bound = True
-            result.verdict = "generator_bound"
-            result.notes.append(
-                f"load generator saturated (scheduler busy {result.generator_busy:.0%} of the"
-                f" time, agent CPU {result.generator_cpu:.0%} of a core) and behind"
-                f" schedule (achieved {result.rate_ratio:.0%} of target, publish delay p99"
-                f" {delay_p99:.1f}ms): this step says nothing about the broker"
-            )
-            result.verdicts = plan.slo.evaluate(result.slo_metrics())
-            return
-        if behind:
-            result.notes.append(
-                f"producers fell behind schedule (achieved {result.rate_ratio:.0%} of target,"
-                f" publish delay p99 {delay_p99:.1f}ms) while the generator was not saturated"
-                f" (scheduler busy {result.generator_busy:.0%}): back-pressure from the broker"
-            )
-        result.verdicts = plan.slo.evaluate(result.slo_metrics())
-        result.verdict = "pass" if all(v.passed for v in result.verdicts) else "fail"
+    def _judge(result: StepResult, plan: StepPlan, faults: Sequence[FaultEvent],
+               facts: _Facts) -> None:
+        """The verdict, made by measure.verdict from the facts gathered above."""
+        verdict = judge(StepFacts(
+            slo=plan.slo, metrics=result.slo_metrics(), generators=facts.generators,
+            consumers=facts.consumers, clocks_trusted=facts.clocks_trusted,
+            clock_detail=facts.clock_detail, cluster_down=facts.cluster_down,
+            planned_broker_fault=any(e.action not in PRODUCER_ACTIONS for e in faults),
+            harness_error=facts.harness_error, drain_stop=facts.drain_stop))
+        result.verdict = verdict.verdict
+        result.verdicts = list(verdict.clauses)
+        result.withheld = list(verdict.withheld)
+        result.generator_bound = any(g.bound for g in facts.generators)
+        result.reasons = list(verdict.reasons)
 
     def _admin(self) -> Any:
         from kafka import KafkaAdminClient

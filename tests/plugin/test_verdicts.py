@@ -53,7 +53,7 @@ class FakeRunner:
             step.latency = {"p50": 10.0, "p99": p99, "max": p99 + 5}
         if verdict == "generator_bound":
             step.generator_bound = True
-            step.notes = ["producer agents used 97% of a core"]
+            step.reasons = ["producer agents used 97% of a core"]
         step.verdicts = plan.slo.evaluate(step.slo_metrics())
         step.verdict = verdict
         return step
@@ -112,15 +112,22 @@ def test_failing_step_fails_with_measured_vs_required(fake: pytest.Pytester) -> 
     fake.makepyfile(test_sweep=sweep([10, 20]))
     result = fake.runpytest(f"--frida-report-dir={fake.path / 'r'}")
     result.assert_outcomes(failed=2)
+    # the SLO is completed with the delivery guards (unacked==0, failed==0)
     assert_block(result, [
-        "SLO violated at 10 producers x 20 msg/s (p99<=250ms, loss==0):",
+        "SLO violated at 10 producers x 20 msg/s (p99<=250ms, loss==0, unacked==0,"
+        " failed==0):",
         "  p99<=250ms: measured 300ms [VIOLATED]",
         "  loss==0: measured 0 [ok]",
+        "  unacked==0: measured 0 [ok]",
+        "  failed==0: measured 0 [ok]",
     ])
     assert_block(result, [
-        "SLO violated at 20 producers x 20 msg/s (p99<=250ms, loss==0):",
+        "SLO violated at 20 producers x 20 msg/s (p99<=250ms, loss==0, unacked==0,"
+        " failed==0):",
         "  p99<=250ms: measured 200ms [ok]",
         "  loss==0: measured 3 [VIOLATED]",
+        "  unacked==0: measured 0 [ok]",
+        "  failed==0: measured 0 [ok]",
     ])
     assert "Traceback" not in result.stdout.str()
 
@@ -137,7 +144,8 @@ def test_generator_bound_step_is_skipped(fake: pytest.Pytester) -> None:
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(
         ["SKIPPED [[]1[]] *: generator_bound: producer agents used 97% of a core"])
-    result.stdout.fnmatch_lines(["1 step(s) were limited by the load generator, not the*"])
+    result.stdout.fnmatch_lines(["*test_ingest[[]producers=50[]] at 50 producers:"
+                                 " generator_bound, decides nothing: producer agents used*"])
 
 
 def test_unmeasured_step_fails(fake: pytest.Pytester) -> None:
@@ -159,12 +167,12 @@ def test_summary_table_and_report_files(fake: pytest.Pytester) -> None:
     assert "frida capacity report (local, Kafka " in out
     result.stdout.fnmatch_lines([
         "*frida capacity report (local, Kafka *",
-        "test *producers*target/s*achieved/s*p50 ms*p99 ms*max ms*lost*verdict",
+        "test *producers*target/s*achieved/s*p50 ms*p99 ms*max ms*lost*unacked*failed*verdict",
         "-*",
-        "test_ingest *1 *20 *20.0 *10.0 *120.0 *125.0 *0 *pass",
-        "test_ingest *10 *200 *200.0 *10.0 *300.0 *305.0 *0 *fail",
-        "test_ingest *50 *1000 *1000.0 *10.0 *90.0 *95.0 *0 *generator_bound",
-        "test_ingest *99 *1980 *0.0 *- *- *- *- *error",
+        "test_ingest *1 *20 *20.0 *10.0 *120.0 *125.0 *0 *0 *0 *pass",
+        "test_ingest *10 *200 *200.0 *10.0 *300.0 *305.0 *0 *0 *0 *fail",
+        "test_ingest *50 *1000 *1000.0 *10.0 *90.0 *95.0 *0 *0 *0 *generator_bound",
+        "test_ingest *99 *1980 *0.0 *- *- *- *- *- *- *error",
     ])
     assert sum(line.startswith("test_ingest ") for line in result.outlines) == 4
 
@@ -186,6 +194,8 @@ def test_summary_table_and_report_files(fake: pytest.Pytester) -> None:
     assert report["steps"][1]["verdicts"] == [
         {"clause": "p99<=250ms", "measured": 300.0, "passed": False},
         {"clause": "loss==0", "measured": 0, "passed": True},
+        {"clause": "unacked==0", "measured": 0, "passed": True},
+        {"clause": "failed==0", "measured": 0, "passed": True},
     ]
 
     steps = pd.read_csv(run_dir / "steps.csv")
@@ -201,9 +211,11 @@ def test_summary_table_and_report_files(fake: pytest.Pytester) -> None:
 
 
 @pytest.mark.parametrize(("ini", "args", "rate", "slo"), [
-    ("", [], 20.0, "p99<=250ms, loss==0"),
-    ("frida_rate = 5\nfrida_slo = p99<=1s", [], 20.0, "p99<=250ms, loss==0"),
-    ("frida_rate = 5", ["--frida-rate=7", "--frida-slo=p99<=2s"], 7.0, "p99<=2s"),
+    ("", [], 20.0, "p99<=250ms, loss==0, unacked==0, failed==0"),
+    ("frida_rate = 5\nfrida_slo = p99<=1s", [], 20.0,
+     "p99<=250ms, loss==0, unacked==0, failed==0"),
+    ("frida_rate = 5", ["--frida-rate=7", "--frida-slo=p99<=2s"], 7.0,
+     "p99<=2s, loss==0, unacked==0, failed==0"),
 ], ids=["marker", "marker-beats-ini", "cli-beats-marker"])
 def test_precedence_reaches_the_step(fake: pytest.Pytester, ini: str, args: list[str],
                                      rate: float, slo: str) -> None:

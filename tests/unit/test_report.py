@@ -143,8 +143,8 @@ def test_format_table_aligns(steps):
 def test_summary_rows_values(steps):
     rows = summary_rows(steps)
     assert rows[0] == ("test_market_data_ingestion", "1", "10", "9.9", "3.2", "12.5", "37.5",
-                       "0", "pass")
-    assert rows[3][4:] == ("-", "-", "-", "-", "error")
+                       "0", "0", "0", "pass")
+    assert rows[3][4:] == ("-", "-", "-", "-", "-", "-", "error")
 
 
 def test_format_table_without_steps():
