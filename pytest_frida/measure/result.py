@@ -140,7 +140,8 @@ class StepResult:
             {"clause": v.clause.text, "measured": v.measured, "passed": v.passed}
             for v in self.verdicts
         ]
-        data["counts"] = ({**asdict(self.counts), "delivered": self.counts.delivered_ratio}
+        data["counts"] = ({**asdict(self.counts),
+                           "delivered_ratio": self.counts.delivered_ratio}
                           if self.counts else None)
         data["decides"] = self.decides
         return data

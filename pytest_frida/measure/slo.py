@@ -6,8 +6,9 @@ Latency metrics need a unit (us, ms, s); `delivered` takes a ratio or a percenta
 counts (`loss`, `unacked`, `failed`, `duplicates`, `out_of_order`) are plain integers.
 
 `with_delivery_guards` completes an SLO with `loss==0, unacked==0, failed==0` for each of
-those it says nothing about (and none when it sets `delivered`), so no SLO passes a step
-that dropped a message by simply not mentioning it.
+those it says nothing about, so no SLO passes a step that dropped a message by simply not
+mentioning it; a `delivered` ratio stands in for `unacked` and `failed` (messages the
+producers know did not get through), never for `loss` (acknowledged, then lost).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ METRICS = LATENCY_METRICS + COUNT_METRICS + RATIO_METRICS
 _ALIASES = {"p999": "p99.9", "lost": "loss", "duplicated": "duplicates",
             "not_acked": "unacked"}
 #: the counts of messages that did not get through, each required to be 0 unless the SLO
-#: says otherwise (a `delivered` ratio is the user's own tolerance for all three)
+#: names it (a `delivered` ratio is the user's tolerance for unacked and failed ones)
 DELIVERY_GUARDS = ("loss", "unacked", "failed")
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -104,7 +105,7 @@ def with_delivery_guards(slo: Slo) -> Slo:
     """`slo` plus `<count>==0` for each undelivered-message count it leaves unmentioned."""
     named = {c.metric for c in slo.clauses}
     if "delivered" in named:
-        return slo
+        named |= {"unacked", "failed"}
     extra = tuple(Clause(metric=m, op="==", threshold=0.0, text=f"{m}==0")
                   for m in DELIVERY_GUARDS if m not in named)
     if not extra:

@@ -10,13 +10,19 @@ and the harness can spoil timing in three ways, each of which withholds only the
   slack (`generator_bound`); behind with slack is back-pressure from the broker and judged;
 - the clocks: cross-host latency whose error may exceed a share of the bound
   (`clock_untrusted`);
-- the consumers: a consumer process that was saturated while latency missed the SLO
-  (`consumer_bound`); latency that met the SLO through a busy consumer is a pass.
+- the consumers: a consumer process that was saturated, with evidence that it held
+  messages back (a spent CPU quota, or a lag past what arrives within the latency bound),
+  while latency missed the SLO (`consumer_bound`); latency that met the SLO through a busy
+  consumer is a pass.
 
-A step whose cluster stopped answering (other than through a planned fault) fails: a
-broker that dies under load is the clearest capacity limit there is. A step the harness
-could not finish (an agent died, the drain ran out of time while still receiving) decides
-nothing and says why.
+A producer that could not send its schedule although its scheduler had slack was held
+back by the broker (its client queue stayed full): that fails the step even under an SLO
+with no latency clause. A step whose cluster stopped answering (other than through a
+planned fault) fails: a broker that dies under load is the clearest capacity limit there
+is. A step the harness could not finish (an agent died) decides nothing unless what it
+had counted already shows a message lost. Acknowledged messages still on their way when
+a drain was cut off are not counted lost: if only they would fail the step, loss is
+unknown and the step decides nothing.
 """
 
 from __future__ import annotations
@@ -55,9 +61,13 @@ class GeneratorFacts:
     final_publish_delay_ms: float
 
     @property
+    def short(self) -> bool:
+        """It sent less than RATE_TOLERANCE of what its schedule put in the window."""
+        return self.intended > 0 and self.sent < RATE_TOLERANCE * self.intended
+
+    @property
     def behind(self) -> bool:
-        short = self.intended > 0 and self.sent < RATE_TOLERANCE * self.intended
-        return (short or self.publish_delay_p99_ms > PUBLISH_DELAY_LIMIT_MS
+        return (self.short or self.publish_delay_p99_ms > PUBLISH_DELAY_LIMIT_MS
                 or self.final_publish_delay_ms > PUBLISH_DELAY_LIMIT_MS)
 
     @property
@@ -84,14 +94,32 @@ class ConsumerFacts:
     cpu_share: float = 0.0
     lag_max: int = 0
     lag_end: int = 0
+    #: share of its CPU quota's periods that ran out (a frozen consumer adds latency)
+    throttled: float = 0.0
+    #: messages that reach it within the SLO's latency bound: a lag above this delays
+    #: messages past the bound by itself (None: no bound, or the lag was not measured)
+    lag_limit: int | None = None
 
     @property
     def saturated(self) -> bool:
         return self.busy >= SATURATED
 
+    @property
+    def held_back(self) -> bool:
+        """Evidence that it delayed messages: a spent CPU quota, or a lag past its limit
+        (an unknown lag cannot clear it)."""
+        return (self.throttled >= SATURATED or self.lag_limit is None
+                or self.lag_max > self.lag_limit)
+
+    @property
+    def bound(self) -> bool:
+        return self.saturated and self.held_back
+
     def describe(self) -> str:
+        limit = "" if self.lag_limit is None else f" (limit {self.lag_limit})"
         return (f"{self.name}: busy {self.busy:.0%}, CPU {self.cpu_share:.2f} cores,"
-                f" lag max {self.lag_max} at end {self.lag_end}")
+                f" quota spent in {self.throttled:.0%} of periods, lag max"
+                f" {self.lag_max}{limit} at end {self.lag_end}")
 
 
 @dataclass(frozen=True)
@@ -114,6 +142,9 @@ class StepFacts:
     harness_error: str | None = None
     #: how the consumers' drain ended: complete, stalled (nothing new arrived) or cap
     drain_stop: str = "complete"
+    #: acknowledged messages still missing at consumers whose drain hit its cap while
+    #: still receiving: maybe lost, maybe on their way
+    undrained: int = 0
 
 
 @dataclass(frozen=True)
@@ -134,25 +165,25 @@ class Verdict:
 
 def judge(facts: StepFacts) -> Verdict:
     """The verdict of one step; see the module docstring for the rules."""
-    down = facts.cluster_down is not None and not facts.planned_broker_fault
-    if down:
-        return Verdict("fail", reasons=(
+    if facts.cluster_down is not None and not facts.planned_broker_fault:
+        return Verdict("fail", _counted(facts), reasons=(
             f"the cluster stopped answering during the step: {facts.cluster_down}",))
-    if facts.cluster_down is not None:
-        return Verdict("error", reasons=(
-            f"the cluster did not answer after a planned fault: {facts.cluster_down};"
-            " the step says nothing about capacity",))
-    if facts.harness_error is not None:
-        return Verdict("error", reasons=(
-            f"the harness could not finish the step: {facts.harness_error}",))
-    clauses = tuple(facts.slo.evaluate(facts.metrics))
+    clauses = _counted(facts)
     counts = [v for v in clauses if v.clause.metric not in LATENCY_METRICS]
+    missed = [v for v in counts if v.measured is not None and not v.passed]
+    if facts.cluster_down is not None or facts.harness_error is not None:
+        why = (f"the cluster did not answer after a planned fault: {facts.cluster_down}"
+               if facts.cluster_down is not None
+               else f"the harness could not finish the step: {facts.harness_error}")
+        if missed:  # what was counted before it ended still shows messages lost
+            return Verdict("fail", clauses, reasons=(_undelivered(missed), why))
+        return Verdict("error", clauses, reasons=(why, "the step says nothing about"
+                                                  " capacity"))
     latency = [v for v in clauses if v.clause.metric in LATENCY_METRICS]
-    reasons: list[str] = []
-    bound = [g for g in facts.generators if g.bound]
-    saturated_consumers = [c for c in facts.consumers if c.saturated]
     latency_missed = any(not v.passed for v in latency)
+    reasons: list[str] = []
     withholding: list[str] = []
+    bound = [g for g in facts.generators if g.bound]
     if bound:
         withholding.append("generator_bound")
         reasons.append("load generator saturated and behind schedule, so the broker never"
@@ -160,25 +191,33 @@ def judge(facts: StepFacts) -> Verdict:
     if facts.clocks_trusted is False:
         withholding.append("clock_untrusted")
         reasons.append(f"clocks untrusted: {facts.clock_detail}")
-    if saturated_consumers and latency_missed:
+    held = [c for c in facts.consumers if c.bound]
+    if held and latency_missed:
         withholding.append("consumer_bound")
-        reasons.append("consumers saturated while latency missed the SLO, so the latency"
-                       " is the consumers' as much as the broker's: "
-                       + "; ".join(c.describe() for c in saturated_consumers))
-    if facts.drain_stop == "cap" and any(not v.passed for v in counts):
-        return Verdict("error", clauses, reasons=(
-            "the consumers were still receiving when the drain ran out of time: the"
-            " messages not yet received may still be on their way, so loss is unknown",
-            *reasons))
-    if any(not v.passed for v in counts):
-        failed = ", ".join(v.describe() for v in counts if not v.passed)
-        return Verdict("fail", clauses, tuple(v.clause.text for v in latency)
-                       if withholding else (), (f"messages did not get through: {failed}",
-                                               *reasons))
+        reasons.append("consumers saturated and behind while latency missed the SLO, so"
+                       " the latency is the consumers' as much as the broker's: "
+                       + "; ".join(c.describe() for c in held))
+    withheld = tuple(v.clause.text for v in latency) if withholding else ()
+    pushed_back = [g for g in facts.generators if g.short and not g.saturated]
+    if missed:
+        return Verdict("fail", clauses, withheld, (_undelivered(missed), *reasons))
+    if facts.undrained and _fails_with_undrained(facts):
+        if latency_missed and not withholding:
+            return Verdict("fail", clauses, reasons=(
+                f"latency missed the SLO; {facts.undrained} acknowledged messages were still"
+                " on their way when the drain ended",))
+        return Verdict("error", clauses, withheld, (
+            f"the consumers were still receiving when the drain ran out of time:"
+            f" {facts.undrained} acknowledged messages may still be on their way, so loss"
+            " is unknown", *reasons))
     if withholding:
-        return Verdict(withholding[0], clauses, tuple(v.clause.text for v in latency),
-                       (*reasons, "the latency verdict is withheld; the count clauses"
-                        " held"))
+        return Verdict(withholding[0], clauses, withheld,
+                       (*reasons, "the latency verdict is withheld; the count clauses held"))
+    if pushed_back:
+        return Verdict("fail", clauses, reasons=(
+            "the broker held the producers back: they could not send their schedule while"
+            " their schedulers had slack (back-pressure): "
+            + "; ".join(g.describe() for g in pushed_back),))
     if latency_missed:
         behind = [g for g in facts.generators if g.behind]
         if behind:
@@ -188,3 +227,22 @@ def judge(facts: StepFacts) -> Verdict:
         return Verdict("fail", clauses, reasons=tuple(reasons))
     return Verdict("pass", clauses, reasons=tuple(reasons))
 
+
+def _counted(facts: StepFacts) -> tuple[ClauseVerdict, ...]:
+    """Every clause, with `loss` counting only what is known lost: acknowledged messages
+    still on their way to a consumer whose drain was cut off are not (yet) lost."""
+    metrics = dict(facts.metrics)
+    loss = metrics.get("loss")
+    if loss is not None and facts.undrained:
+        metrics["loss"] = max(0.0, loss - facts.undrained)
+    return tuple(facts.slo.evaluate(metrics))
+
+
+def _fails_with_undrained(facts: StepFacts) -> bool:
+    """Would the loss clauses fail if the undrained messages were lost too?"""
+    return any(not v.passed for v in facts.slo.evaluate(facts.metrics)
+               if v.clause.metric == "loss")
+
+
+def _undelivered(missed: list[ClauseVerdict]) -> str:
+    return "messages did not get through: " + ", ".join(v.describe() for v in missed)

@@ -164,8 +164,8 @@ class Effort:
 
     #: share of the window the loop was working rather than waiting in poll for data
     loop_busy: float
-    #: seconds its threads (summed) waited for a CPU per second of window, at most 1: held
-    #: back by a CPU quota or by a host too busy to run it
+    #: seconds its most delayed thread waited for a CPU per second of window, at most 1:
+    #: held back by a host too busy to run it
     cpu_wait: float
     #: process CPU time over the window, in cores
     cpu_share: float
@@ -186,8 +186,10 @@ class Effort:
             return cls(0.0, 0.0, 0.0)
         waited_ns = 0
         if start.run_delay_ns is not None and end.run_delay_ns is not None:
-            waited_ns = sum(max(0, ns - start.run_delay_ns.get(tid, 0))
-                            for tid, ns in end.run_delay_ns.items())
+            # the thread that waited most: a sum over a dozen mostly idle client threads
+            # reads as saturation on any crowded host
+            waited_ns = max((max(0, ns - start.run_delay_ns.get(tid, 0))
+                             for tid, ns in end.run_delay_ns.items()), default=0)
         return cls(loop_busy=min(1.0, max(0.0, 1.0 - (end.wait_s - start.wait_s) / wall)),
                    cpu_wait=min(1.0, waited_ns / 1e9 / wall),
                    cpu_share=max(0.0, (end.cpu_s - start.cpu_s) / wall),

@@ -67,6 +67,7 @@ class _Facts:
     cluster_down: str | None = None
     harness_error: str | None = None
     drain_stop: str = "complete"
+    undrained: int = 0
 
 
 def _generator_facts(res: dict[str, Any]) -> GeneratorFacts:
@@ -83,11 +84,19 @@ def _generator_facts(res: dict[str, Any]) -> GeneratorFacts:
         final_publish_delay_ms=float(res.get("final_publish_delay_ms", 0.0)))
 
 
-def _consumer_facts(res: dict[str, Any]) -> ConsumerFacts:
+def _consumer_facts(res: dict[str, Any], plan: StepPlan, producers: int) -> ConsumerFacts:
+    """Its figures, and the lag past which it delayed messages beyond the latency bound by
+    itself: what reaches its share of the partitions within that bound."""
+    bound_ms = plan.slo.latency_bound_ms
+    lag_limit = None
+    if bound_ms is not None and int(res.get("lag_samples", 1)) > 0:
+        share = len(res.get("partitions", [])) / plan.partitions if plan.partitions else 1.0
+        lag_limit = max(1, round(producers * plan.rate * share * bound_ms / 1000.0))
     return ConsumerFacts(
         name=str(res.get("agent", "consumer")), busy=float(res.get("busy", 0.0)),
         cpu_share=float(res.get("cpu_share", 0.0)), lag_max=int(res.get("lag_max", 0)),
-        lag_end=int(res.get("lag_end", 0)))
+        lag_end=int(res.get("lag_end", 0)), throttled=float(res.get("throttled", 0.0)),
+        lag_limit=lag_limit)
 
 
 def _merge_timelines(timelines: Iterable[list[list[int]]]) -> list[list[int]]:
@@ -429,12 +438,13 @@ class StepRunner:
         self._recovery(result, plan)
         result.histograms = {"e2e": e2e.encode(), "publish_delay": publish_delay.encode()}
         facts.generators = [_generator_facts(r) for r in produced]
-        facts.consumers = [_consumer_facts(c) for c in consumed]
+        facts.consumers = [_consumer_facts(c, plan, result.producers) for c in consumed]
         result.generators = [{**asdict(g), "behind": g.behind, "saturated": g.saturated,
                               "cpu_share": float(r.get("cpu_share", 0.0)),
                               "rss_mib": float(r.get("rss_mib", 0.0))}
                              for g, r in zip(facts.generators, produced, strict=True)]
-        result.consumers = [{**asdict(f), "saturated": f.saturated, "host": c.get("host"),
+        result.consumers = [{**asdict(f), "saturated": f.saturated,
+                             "held_back": f.held_back, "host": c.get("host"),
                              "partitions": c.get("partitions", []),
                              "received_in_window": c.get("received_in_window", 0),
                              "drain_stop": c.get("drain_stop"),
@@ -453,6 +463,8 @@ class StepRunner:
         stops = {str(c.get("drain_stop", "complete" if c.get("drained", True) else "stalled"))
                  for c in consumed}
         facts.drain_stop = next((s for s in ("cap", "stalled") if s in stops), "complete")
+        facts.undrained = sum(int(c.get("drain_missing", 0)) for c in consumed
+                              if c.get("drain_stop") == "cap")
         result.drain_stop = facts.drain_stop
         hosts = sorted({str(c.get("host")) for c in consumed if c.get("host")})
         result.notes.append(f"{len(consumed)} consumer(s) on {', '.join(hosts) or 'one host'},"
@@ -467,7 +479,7 @@ class StepRunner:
                 " measured window count in latency and publish delay at the delay reached")
         if unanswered:
             result.notes.append(
-                f"{len(unanswered)} measured messages were neither acknowledged nor received:"
+                f"{len(unanswered)} measured messages had no successful ack and never arrived:"
                 " they count in latency at the age they had reached when the step stopped"
                 " waiting (a lower bound)")
         if facts.drain_stop == "stalled":
@@ -482,8 +494,9 @@ class StepRunner:
     @staticmethod
     def _unanswered_ages(plan: StepPlan, producers: int, produced: list[dict[str, Any]],
                          trackers: dict[int, SequenceTracker], window: Window) -> list[int]:
-        """Latency (us) of measured messages never acknowledged nor received: their age
-        when their agent stopped waiting, a lower bound on the latency they would have had."""
+        """Latency (us) of measured messages without a successful ack (unanswered, or
+        refused) that never arrived: their age when their agent stopped waiting, a lower
+        bound on the latency they would have had."""
         if plan.rate <= 0:  # a throughput probe has no intended send times
             return []
         schedule = Schedule(plan.rate, producers, window)
@@ -492,7 +505,7 @@ class StepRunner:
             gave_up_ns = int(res.get("gave_up_ns", 0))
             for pid, rep in res["producers"].items():
                 tracker = trackers.get(int(pid))
-                for seq in rep.get("unacked", []):
+                for seq in [*rep.get("unacked", []), *rep.get("failed", [])]:
                     if tracker is not None and tracker.has(int(seq)):
                         continue
                     intended = schedule.intended_ns(int(pid), int(seq))
@@ -541,7 +554,8 @@ class StepRunner:
             consumers=facts.consumers, clocks_trusted=facts.clocks_trusted,
             clock_detail=facts.clock_detail, cluster_down=facts.cluster_down,
             planned_broker_fault=any(e.action not in PRODUCER_ACTIONS for e in faults),
-            harness_error=facts.harness_error, drain_stop=facts.drain_stop))
+            harness_error=facts.harness_error, drain_stop=facts.drain_stop,
+            undrained=facts.undrained))
         result.verdict = verdict.verdict
         result.verdicts = list(verdict.clauses)
         result.withheld = list(verdict.withheld)

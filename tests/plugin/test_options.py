@@ -68,7 +68,7 @@ BAD_OPTIONS = [
     ("--frida-warmup=-1", ("--frida-warmup", "'-1'", "expected a number >= 0")),
     ("--frida-slo=p99<=250", ("--frida-slo", "'p99<=250'", "needs a unit us, ms or s")),
     ("--frida-slo=p98<1ms", ("--frida-slo", "'p98'", "known: p50")),
-    ("--frida-message-size=10", ("--frida-message-size", "'10'", "between 64 and 1000000")),
+    ("--frida-message-size=10", ("--frida-message-size", "'10'", "between 64 and 999000")),
     ("--frida-client=nope", ("--frida-client", "'nope'", "accepted: confluent-kafka")),
     ("--frida-kafka-version=banana", ("--frida-kafka-version", "'banana'", "release number like")),
     ("--frida-brokers=0", ("--frida-brokers", "'0'", "positive whole number")),
