@@ -175,7 +175,10 @@ def test_skew_without_correction_is_clock_untrusted(
     assert 450 < step["clocks"]["before"][skewed.name]["offset_ms"] < 550
     assert done.returncode == 0 and "1 skipped" in out  # neither passed nor failed
     assert step["clocks"]["error_ms"] > 450 and not step["clocks"]["corrected"]
-    assert "clocks untrusted" in " ".join(step["notes"])
+    assert "clocks untrusted" in " ".join(step["reasons"])
+    # only the latency clauses are withheld; the count clauses judged, and held
+    assert step["withheld"], step
+    assert all(v["passed"] for v in step["verdicts"] if v["clause"] not in step["withheld"])
 
 
 def test_refused_reservation_is_one_line_and_reserves_nothing(
