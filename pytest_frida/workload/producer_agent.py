@@ -71,8 +71,11 @@ SERVE_EVERY_MIN_S = 0.001
 SERVE_FACTOR = 8.0
 #: ... and at least every this long
 SERVE_EVERY_MAX_S = 0.02
-#: the ack thread, polling for a sleeping scheduler, sleeps at least this long per round
-ACK_POLL_IDLE_MIN_S = 0.001
+#: the ack thread, polling for a sleeping scheduler, waits in a producer's poll for its
+#: next delivery report at most this long before polling the others (a blocking poll
+#: wakes when the report arrives: no wake-ups while none is due, which on a shared host
+#: cost more CPU than the polling itself)
+SERVE_BLOCK_S = 0.002
 #: the scheduler hands polling to the ack thread for sleeps longer than this
 HANDOVER_S = 0.001
 #: the ack thread does the books this often when it does not poll (a wake-up costs CPU)
@@ -131,10 +134,12 @@ class ServingGaps:
         self.rounds = 0
         self._prev_start_ns: int | None = None
 
-    def served(self, start_ns: int, end_ns: int, wall_end_ns: int) -> None:
+    def served(self, start_ns: int, end_ns: int, wall_end_ns: int,
+               counts: bool = True) -> None:
         """One round polled every producer from `start_ns` to `end_ns` (a monotonic clock);
-        it ended at wall time `wall_end_ns`."""
-        if self._prev_start_ns is not None and wall_end_ns >= self.from_ns:
+        it ended at wall time `wall_end_ns`. A round begun with no message pending
+        (`counts` False) ends no gap a report could have waited through."""
+        if counts and self._prev_start_ns is not None and wall_end_ns >= self.from_ns:
             self.worst_ns = max(self.worst_ns, end_ns - self._prev_start_ns)
             self.rounds += 1
         if self._prev_start_ns is None or start_ns > self._prev_start_ns:
@@ -213,14 +218,19 @@ class _Serving:
             producer.serve(0.0)
         return time.monotonic_ns() - started
 
-    def round(self) -> int:
-        """Poll every producer once; returns when the round ended (monotonic ns)."""
+    def round(self, wait_on: Producer | None = None, wait_s: float = 0.0,
+              counts: bool = True) -> int:
+        """Poll every producer once, first waiting up to `wait_s` in `wait_on`'s poll for
+        its next report; returns when the round ended (monotonic ns). A round begun with
+        nothing pending (`counts` False) cannot have kept a report waiting."""
         started = time.monotonic_ns()
+        if wait_on is not None:
+            wait_on.serve(wait_s)
         for producer in self.producers:
             producer.serve(0.0)
         ended = time.monotonic_ns()
         with self._lock:
-            self.gaps.served(started, ended, time.time_ns())
+            self.gaps.served(started, ended, time.time_ns(), counts)
         return ended
 
     def every_ns(self, floor_s: float = SERVE_EVERY_MIN_S) -> int:
@@ -263,6 +273,13 @@ class _Shard:
         self.queue_wait_s = 0.0
         #: called with the wall time after each such wait (measuring may start during one)
         self.waited: Callable[[int], None] = lambda now_ns: None
+
+    def a_pending_producer(self) -> Producer | None:
+        """A producer with a message awaiting its report (None: nothing is pending)."""
+        for pid, seqs in self.pending.items():
+            if seqs:
+                return self.producers[pid]
+        return None
 
     def handle_acks(self, limit: int) -> int:
         """Account for at most `limit` acks (on the ack thread); returns how many."""
@@ -362,8 +379,10 @@ class _AckThread:
         while True:
             stopping = self._stop.is_set()  # one last full round after the stop
             polling = serving.needed and serving.handed_over.is_set()
+            waiter = shard.a_pending_producer() if polling else None
             if polling:
-                serving.round()
+                serving.round(waiter, serving.every_ns(SERVE_BLOCK_S) / 1e9,
+                              counts=waiter is not None)
             handled = shard.handle_acks(ACK_SLICE)
             if handled < ACK_SLICE:
                 shard.publish_delay.fold_one()
@@ -378,8 +397,9 @@ class _AckThread:
                 continue
             if handled == ACK_SLICE:
                 time.sleep(0)  # more acks wait: let the scheduler have the GIL first
-            elif polling:  # (a plain sleep costs the least; the stop waits for it)
-                time.sleep(serving.every_ns(ACK_POLL_IDLE_MIN_S) / 1e9)
+            elif polling and waiter is None:  # nothing can be acked before the next send,
+                # which the scheduler polls for itself
+                time.sleep(BOOKS_IDLE_S)
             else:  # woken at once when the scheduler hands polling over
                 serving.handed_over.wait(BOOKS_IDLE_S)
 

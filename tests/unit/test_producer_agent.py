@@ -356,3 +356,15 @@ def test_books_and_folds_stay_off_the_scheduler_thread(monkeypatch: pytest.Monke
     assert res["sends_in_window"] == 500
     during = [name for name, at in calls if at < end_ns]
     assert during and set(during) == {"frida-acks"}
+
+
+def test_a_round_begun_with_nothing_pending_ends_no_gap() -> None:
+    # nothing was awaiting a report while the ack thread slept: that sleep kept no ack
+    # waiting, so it is no part of the error bound
+    from pytest_frida.workload.producer_agent import ServingGaps
+
+    gaps = ServingGaps(from_ns=0)
+    gaps.served(0, 10, wall_end_ns=1)
+    gaps.served(10_000_000, 10_000_050, wall_end_ns=2, counts=False)
+    gaps.served(10_000_100, 10_000_200, wall_end_ns=3)
+    assert gaps.error_ms == (10_000_200 - 10_000_000) / 1e6
