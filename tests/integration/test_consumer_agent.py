@@ -100,8 +100,9 @@ def test_consumer_reads_its_partitions_and_drains_the_acked_ones(
         cluster: Cluster, launcher: LocalAgentLauncher, client: str) -> None:
     topic = new_topic(cluster, f"consumer-fields-{client}")
     mine = [0, 2]
+    # a window long enough for a loaded host to produce every message inside it
     agent = launcher.launch("consumer", consumer_config(cluster, topic, client, mine, index=1,
-                                                        consumers=2))
+                                                        consumers=2, duration=8.0))
     try:
         t0_ns = start(agent)
         sleep_until(t0_ns + int(0.4e9))  # inside the measured window (from t0 + 0.3 s)
@@ -109,7 +110,7 @@ def test_consumer_reads_its_partitions_and_drains_the_acked_ones(
         # producer 0's seq 7 was not acknowledged but arrives all the same
         sent = [(pid, seq) for seq in range(30) for pid in (0, 1) if (pid, seq) != (1, 5)]
         produce(cluster, topic, sent)
-        sleep_until(t0_ns + int(2.5e9))  # the window is over
+        sleep_until(t0_ns + int(8.5e9))  # the window is over
         agent.send({"cmd": "drain", "stall_timeout": 10, "cap": 60, "expected": {
             "0": {"sent": 30, "not_acked": [7]}, "1": {"sent": 30, "not_acked": [5]}}})
         res = agent.wait_for("result", 60)
@@ -196,7 +197,7 @@ def test_cpu_quota_makes_a_consumer_the_bottleneck(
     assert res["drain_s"] > 1.0     # longer than the stall timeout, never cut off
     assert throttled > 0.5
     assert res["busy"] > 0.85       # starved of CPU: it could not have gone faster
-    assert res["cpu_wait"] > 0.5
+    assert res["throttled"] > 0.5   # its quota ran out in most periods
     assert res["cpu_share"] < 0.1   # 2% of a core, and slack for the measure
     assert res["lag_max"] > 1000
     assert res["lag_end"] > 0
