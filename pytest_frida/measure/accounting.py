@@ -13,6 +13,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 
+def seq_mask(seqs: Iterable[int], limit: int) -> int:
+    """Bit n set for each n in `seqs` with 0 <= n < limit."""
+    if limit <= 0:
+        return 0
+    bits = bytearray((limit + 7) // 8)
+    for seq in seqs:
+        if 0 <= seq < limit:
+            bits[seq >> 3] |= 1 << (seq & 7)
+    return int.from_bytes(bits, "little")
+
+
 class SequenceTracker:
     """The sequence numbers seen from one producer.
 
@@ -148,11 +159,7 @@ class SequenceTracker:
         """How many acknowledged messages among 0..sent-1 never arrived."""
         if sent <= 0:
             return 0
-        skip = bytearray((sent + 7) // 8)
-        for seq in not_acked:
-            if 0 <= seq < sent:
-                skip[seq >> 3] |= 1 << (seq & 7)
-        wanted = ((1 << sent) - 1) & ~int.from_bytes(skip, "little")
+        wanted = ((1 << sent) - 1) & ~seq_mask(not_acked, sent)
         return self.unseen(wanted).bit_count()
 
 

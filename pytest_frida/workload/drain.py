@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pytest_frida.measure.accounting import SequenceTracker
+from pytest_frida.measure.accounting import SequenceTracker, seq_mask
 
 
 def lane_mask(sent: int, residues: Iterable[int], partitions: int) -> int:
@@ -37,17 +37,6 @@ def lane_mask(sent: int, residues: Iterable[int], partitions: int) -> int:
     nbytes = (sent + 7) // 8
     pattern = bytes(period) * (nbytes // partitions + 1)
     return int.from_bytes(pattern[:nbytes], "little") & ((1 << sent) - 1)
-
-
-def seq_mask(seqs: Iterable[int], limit: int) -> int:
-    """Bit n set for each n in `seqs` with 0 <= n < limit."""
-    if limit <= 0:
-        return 0
-    bits = bytearray((limit + 7) // 8)
-    for seq in seqs:
-        if 0 <= seq < limit:
-            bits[seq >> 3] |= 1 << (seq & 7)
-    return int.from_bytes(bits, "little")
 
 
 class DrainCheck:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_frida.measure.accounting import SequenceTracker
+from pytest_frida.measure.accounting import SequenceTracker, seq_mask
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.workload.consumer_agent import (
     Books,
@@ -19,7 +19,7 @@ from pytest_frida.workload.consumer_agent import (
     lag_figures,
     run_delays,
 )
-from pytest_frida.workload.drain import DrainCheck, lane_mask, seq_mask
+from pytest_frida.workload.drain import DrainCheck, lane_mask
 from pytest_frida.workload.drivers.base import Consumer
 from pytest_frida.workload.messages import lane_of, pack_header
 from pytest_frida.workload.schedule import Window
