@@ -20,6 +20,7 @@ from pytest_frida.runtimes.agents import AgentHandle, LocalAgentLauncher, stop_a
 from pytest_frida.sites.base import Cluster
 from pytest_frida.sites.local import LocalSite
 from pytest_frida.workload.messages import instrument_key, lane_of, pack_header
+from pytest_frida.workload.step import StepRunner
 
 PARTITIONS = 3
 PAD = bytes(100)
@@ -40,22 +41,9 @@ def launcher(tmp_path: Path) -> LocalAgentLauncher:
 
 
 def new_topic(cluster: Cluster, name: str, partitions: int = PARTITIONS) -> str:
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
-    try:
-        admin.create_topics([NewTopic(name, partitions, 1)], timeout_ms=30_000)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            meta = admin.describe_topics([name])
-            parts = meta[0].get("partitions", []) if meta else []
-            if len(parts) == partitions and all(p.get("leader_id", -1) >= 0 for p in parts):
-                return name
-            time.sleep(0.2)
-        raise RuntimeError(f"topic {name} got no leaders")
-    finally:
-        admin.close()
+    """A topic made the way a step makes its own (every partition with a leader)."""
+    StepRunner(cluster, "consumer-tests", "kafka-python").create_topic(name, partitions)
+    return name
 
 
 def produce(cluster: Cluster, topic: str, messages: list[tuple[int, int]],

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.admin import NewTopic
+from kafka import KafkaConsumer, TopicPartition
 
 from pytest_frida.config import build_settings
 from pytest_frida.measure.histogram import LatencyHistogram
@@ -21,6 +20,7 @@ from pytest_frida.runtimes.agents import AgentHandle, shards, stop_agents
 from pytest_frida.sites.base import Cluster
 from pytest_frida.sites.local import LocalSite
 from pytest_frida.workload.messages import decode_tick, instrument_key, lane_of
+from pytest_frida.workload.step import StepRunner
 
 CLIENTS = ["confluent-kafka", "kafka-python"]
 
@@ -38,20 +38,10 @@ _topics = iter(range(1_000_000))
 
 
 def create_topic(cluster: Cluster, partitions: int) -> str:
+    """A fresh topic made the way a step makes its own (every partition with a leader)."""
     topic = f"producer-agent-{os.getpid()}-{next(_topics)}"
-    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, client_id="test-admin")
-    try:
-        admin.create_topics([NewTopic(topic, partitions, 1)], timeout_ms=30_000)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            meta = admin.describe_topics([topic])
-            parts = meta[0].get("partitions", []) if meta else []
-            if len(parts) == partitions and all(p.get("leader_id", -1) >= 0 for p in parts):
-                return topic
-            time.sleep(0.2)
-        raise AssertionError(f"topic {topic} got no leaders")
-    finally:
-        admin.close()
+    StepRunner(cluster, "producer-tests", "kafka-python").create_topic(topic, partitions)
+    return topic
 
 
 def producer_config(cluster: Cluster, topic: str, client: str, first: int, count: int,
