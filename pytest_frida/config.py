@@ -54,6 +54,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("rate", "messages per second per producer", "10"),
     Option("duration", "measured seconds per step", "10"),
     Option("warmup", "seconds per step sent before measuring starts", "2"),
+    Option("max-duration", "most measured seconds a step is lengthened to when its planned"
+           " window holds fewer messages than its SLO's percentiles need (p99: 1,000;"
+           " p99.9: 10,000)", "60"),
     Option("message-size", "bytes per message value (>= 64)", "256"),
     Option("slo", "SLO asserted per step, overriding markers, e.g. 'p99<=250ms, loss==0'", ""),
     Option("report-dir", "where run reports are written", ".frida/reports"),
@@ -120,7 +123,7 @@ OPTIONS: tuple[Option, ...] = (
 )
 #: Marker arguments and the settings they stand for.
 MARKER_KEYS = ("producers", "rate", "duration", "warmup", "message_size", "slo", "partitions",
-               "producer_config", "consumers")
+               "producer_config", "consumers", "search")
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,10 @@ class StepPlan:
     #: consumer agents per step (None: `auto`, enough for the target rate; see
     #: workload.consumer_shards), at most `partitions`
     consumers: int | None = None
+    #: the longest a step's measured window may be lengthened to (measure.samples)
+    max_duration: float = 60.0
+    #: search for the limit instead of running `producers` (None: a fixed sweep)
+    search: SearchSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +202,7 @@ class FridaSettings:
     defaults: StepPlan
     #: marker-level values given on the command line: they win over markers
     overrides: dict[str, Any] = field(default_factory=dict)
-    #: search for the limit instead of running the marker's producer list
+    #: the session-wide search (command line or ini); a marker's `search` is in its plan
     search: SearchSpec | None = None
     #: run id to compare with ("last": the previous run of each test), or None
     compare: str | None = None
@@ -395,7 +402,15 @@ _PARSERS: dict[str, Any] = {
     "partitions": _positive_int,
     "producer_config": parse_producer_config,
     "consumers": parse_consumers,
+    "search": lambda raw, what: _search(str(raw), what),
 }
+
+
+def _search(raw: str, what: str) -> SearchSpec:
+    try:
+        return parse_search(raw)
+    except SearchSpecError as exc:
+        raise SettingsError(f"{what}: {exc}") from None
 
 
 def _choice(raw: str, what: str, known: tuple[str, ...]) -> str:
@@ -527,6 +542,8 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         "slo": _slo(value("slo") or DEFAULT_SLO, flag("slo")),
         "partitions": _positive_int(value("partitions"), flag("partitions")),
         "consumers": parse_consumers(value("consumers"), flag("consumers")),
+        "max_duration": _positive_float(value("max-duration"), flag("max-duration")),
+        "search": _search(value("search"), flag("search")) if value("search") else None,
         # per property: command line over ini
         "producer_config": {
             **parse_producer_config(given_ini.get("producer-config", ""),
@@ -555,12 +572,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     workers_raw = value("workers")
     workers = (os.cpu_count() or 1) if workers_raw == "auto" else _positive_int(
         workers_raw, flag("workers"))
-    search = None
-    if value("search"):
-        try:
-            search = parse_search(value("search"))
-        except SearchSpecError as exc:
-            raise SettingsError(f"{flag('search')}: {exc}") from None
+    search = defaults.search
     thresholds: tuple[Threshold, ...] = ()
     if value("compare-fail"):
         try:

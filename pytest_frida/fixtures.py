@@ -10,6 +10,8 @@ from pytest_frida.config import FridaSettings, StepPlan
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.faults import FaultPlan
 from pytest_frida.measure.result import StepResult
+from pytest_frida.measure.trials import Trials
+from pytest_frida.report.capacity import base_test_id
 from pytest_frida.search import CapacitySearch
 from pytest_frida.session import FridaRun
 from pytest_frida.sites.base import Cluster
@@ -30,11 +32,11 @@ class Step:
         self.faults = faults
 
     def run(self) -> StepResult:
-        """Run the step; in search mode (--frida-search) run the whole search and return the
-        step at the limit found (the last passing one, else the last one run)."""
-        search = self._run.settings.search
+        """Run the step; in search mode (`search`) run the whole search and return the step
+        at the limit found (the last passing one, else the last one run)."""
+        search = self.plan.search
         if search is None:
-            return self._one(self.producers)
+            return self._sweep_step()
         finder = CapacitySearch(search)
         results: list[StepResult] = []
         while (count := finder.next_count()) is not None:
@@ -45,6 +47,31 @@ class Step:
                                 [r.producers for r in results])
         passing = [r for r in results if r.verdict == "pass"]
         return max(passing, key=lambda r: r.producers) if passing else results[-1]
+
+    def _sweep_step(self) -> StepResult:
+        """One count of a fixed sweep, confirmed where it sits at the knee: a failure is
+        measured again until two trials agree (best two of three), and so is the last
+        pass below the first confirmed failure (measure.trials), so a sweep's limit rests
+        on confirmed ends as a search's does. Counts another xdist worker ran are not
+        seen here."""
+        test = base_test_id(self._item.nodeid)
+        mine = [self._one(self.producers)]
+        while True:
+            earlier = [s for s in self._run.steps if base_test_id(s.test) == test]
+            trials = Trials.of((s.producers, s.verdict) for s in earlier)
+            unsure = trials.verdict(self.producers) == "fail" or self.producers in trials.tied()
+            if unsure and not trials.settled(self.producers):
+                mine.append(self._one(self.producers))
+                continue
+            last_pass, first_fail = trials.bracket()
+            if (first_fail is not None and last_pass is not None
+                    and trials.confirmed(first_fail) and not trials.settled(last_pass)):
+                self._one(last_pass)  # kept in the report; this item's verdict is its own
+                continue
+            break
+        verdict = trials.verdict(self.producers)
+        same = [r for r in mine if r.verdict == verdict]
+        return (same or mine)[-1]
 
     def _one(self, producers: int) -> StepResult:
         progress = self._run.progress

@@ -21,6 +21,8 @@ from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by i
     frida_settings,
     frida_step,
 )
+from pytest_frida.measure.trials import Trials
+from pytest_frida.measure.verdict import WITHHELD
 from pytest_frida.progress import terminal_notes, terminal_progress
 from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.summary import format_table, undecided_lines
@@ -35,8 +37,9 @@ from pytest_frida.tracebacks import make_printable
 MARKER_DOC = (
     "capacity(producers=[1, 10, 50], rate=20, slo='p99<=250ms, loss==0', duration=10,"
     " warmup=2, message_size=256, partitions=3, consumers='auto',"
-    " producer_config={'acks': 'all'}): a capacity"
-    " test, run once per producer count; the SLO is asserted for each step"
+    " producer_config={'acks': 'all'}, search='1:64:10%'): a capacity"
+    " test, run once per producer count (or searched for its limit); the SLO is asserted"
+    " for each step"
 )
 
 
@@ -118,7 +121,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         pytest.fail(problem, pytrace=False)
     if "frida_producers" not in metafunc.fixturenames:
         metafunc.fixturenames.append("frida_producers")
-    search = metafunc.config.stash[RUN_KEY].settings.search
+    search = plan.search
     if search is not None:  # one item that runs as many steps as the search needs
         metafunc.parametrize("frida_producers", [search.low], ids=[f"search={search}"])
         return
@@ -147,16 +150,29 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
         outcome = yield
     finally:
         raise_pending_interrupt()
-    searching = item.config.stash[RUN_KEY].settings.search is not None
-    for step in item.stash.get(STEPS_KEY, []):
+    marker = item.get_closest_marker("capacity")
+    searching = marker is not None and item.config.stash[RUN_KEY].settings.plan_for(
+        dict(marker.kwargs)).search is not None
+    steps = item.stash.get(STEPS_KEY, [])
+    for step in steps:
         if step.verdict == "error":
             pytest.fail(f"step with {step.producers} producers could not be measured:"
                         f" {'; '.join(step.reasons) or step.error}", pytrace=False)
-        if step.verdict == "fail" and not searching:  # a search needs failing steps
-            pytest.fail(step.failure_message(), pytrace=False)
-    for step in item.stash.get(STEPS_KEY, []):
-        if step.verdict in ("generator_bound", "consumer_bound", "clock_untrusted"):
-            pytest.skip(f"{step.verdict}: {'; '.join(step.reasons)}")
+    if not steps or searching:  # a search needs failing steps
+        return outcome
+    # a sweep item goes by the majority of the trials at its own count (the first step);
+    # others re-measured the knee below it for the report
+    own = [s for s in steps if s.producers == steps[0].producers]
+    trials = Trials.of((s.producers, s.verdict) for s in own)
+    if trials.verdict(own[0].producers) == "fail":
+        failing = [s for s in own if s.verdict == "fail"][-1]
+        passes, fails = trials.tally(own[0].producers)
+        extra = f"\n  failed {fails} of {passes + fails} trials" if len(own) > 1 else ""
+        pytest.fail(failing.failure_message() + extra, pytrace=False)
+    if trials.verdict(own[0].producers) is None:
+        for step in own:
+            if step.verdict in WITHHELD:
+                pytest.skip(f"{step.verdict}: {'; '.join(step.reasons)}")
     return outcome
 
 

@@ -1,8 +1,9 @@
 """Finding the capacity limit in few steps: exponential probe, then bisection.
 
-`--frida-search=LO:HI[:TOL]` replaces a fixed sweep: start at LO, double while steps pass
-(never beyond HI), then bisect between the last pass and the first failure until they are
-within TOL (a count, or a percentage of the last pass). A step that does not judge the
+`--frida-search=LO:HI[:TOL]` (or a marker's `search=`) replaces a fixed sweep: start at LO,
+double while steps pass (never beyond HI), then bisect between the last pass and the first
+failure until they are within TOL (a count, or a percentage of the last pass), and measure
+both ends again until each is confirmed (measure.trials). A step that does not judge the
 broker (generator- or consumer-bound, error, untrusted clocks) stops the search: it cannot
 say which way to go, and the report says where it stopped. A step whose cluster stopped
 answering is a failure that also ends the search: nothing after it can be measured.
@@ -10,9 +11,11 @@ answering is a failure that also ends the search: nothing after it can be measur
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
+from pytest_frida.measure.trials import Trials
 from pytest_frida.measure.verdict import DECIDING
 
 _SPEC = re.compile(r"^(?P<lo>\d+):(?P<hi>\d+)(?::(?P<tol>\d+(?:\.\d+)?)(?P<pct>%)?)?$")
@@ -58,15 +61,39 @@ def parse_search(text: str) -> SearchSpec:
     return SearchSpec(low, high, tol, relative)
 
 
+#: a search runs at most this many times the steps a noiseless one needs: a bracket that
+#: keeps moving after that is noise
+STEP_BUDGET_FACTOR = 2
+
+
 class CapacitySearch:
-    """Tells which producer count to try next, given the verdicts so far."""
+    """Tells which producer count to try next, given the verdicts so far.
+
+    Bisection finds a bracket within tolerance from one trial per count; then both its
+    ends are measured again until each is confirmed (measure.trials: best two of three).
+    A confirmation that overturns an end moves the bracket and the bisection resumes. A
+    step that cannot decide while probing upwards for too few samples (`insufficient`)
+    moves the probe up; any other undecided step stops the search: it cannot say which
+    way to go.
+    """
 
     def __init__(self, spec: SearchSpec) -> None:
         self.spec = spec
-        self.last_pass: int | None = None
-        self.first_fail: int | None = None
+        self.trials = Trials()
+        self.steps = 0
+        # probing (doubling), bisecting the last doubling, two trials at each end
+        ideal = 2 * math.ceil(math.log2(spec.high / spec.low)) + 4
+        self.budget = STEP_BUDGET_FACTOR * ideal
         self.stopped: str | None = None
         self._next: int | None = spec.low
+
+    @property
+    def last_pass(self) -> int | None:
+        return self.trials.bracket()[0]
+
+    @property
+    def first_fail(self) -> int | None:
+        return self.trials.bracket()[1]
 
     def next_count(self) -> int | None:
         """The next count to run, or None when the search is over."""
@@ -74,21 +101,33 @@ class CapacitySearch:
 
     def record(self, producers: int, verdict: str, cluster_down: bool = False) -> None:
         """Feed back the verdict of the step run at `producers`."""
+        self.steps += 1
         if verdict not in DECIDING:
+            if verdict == "insufficient" and not self.trials.by_count:
+                if producers >= self.spec.high:
+                    self.stopped = (f"no count up to {self.spec.high} measured enough"
+                                    " messages for the SLO's percentiles")
+                    return
+                self._next = min(self.spec.high, producers * 2)
+                return
             self.stopped = f"step at {producers} producers was {verdict}: cannot decide"
             return
-        if verdict == "pass":
-            self.last_pass = max(self.last_pass or 0, producers)
-        else:
-            self.first_fail = min(self.first_fail or producers, producers)
+        self.trials.record(producers, verdict)
         if cluster_down:
             self.stopped = (f"the cluster stopped answering at {producers} producers:"
                             f" passes at {self.last_pass or 'no count'}, fails at {producers}")
             return
+        if self.steps >= self.budget:
+            self.stopped = (f"noisy: no confirmed bracket after {self.steps} steps")
+            return
         self._next = self._choose()
 
     def _choose(self) -> int | None:
-        lo, hi = self.last_pass, self.first_fail
+        trials = self.trials
+        tied = trials.tied()
+        if tied:  # a split count gets its deciding trial first
+            return tied[0]
+        lo, hi = trials.bracket()
         if hi is None:  # still probing upwards
             assert lo is not None
             if lo >= self.spec.high:
@@ -96,9 +135,26 @@ class CapacitySearch:
                 return None
             return min(self.spec.high, lo * 2)
         if lo is None:
+            if not trials.settled(hi):
+                return hi
             self.stopped = f"below range: fails at the lower bound {hi}"
             return None
-        if self.spec.close_enough(lo, hi):
-            self.stopped = f"bracketed within tolerance {self.spec}: passes at {lo}, fails at {hi}"
+        if not self.spec.close_enough(lo, hi):
+            return (lo + hi) // 2
+        for end in (lo, hi):
+            if not trials.settled(end):
+                return end
+        if not (trials.confirmed(lo) and trials.confirmed(hi)):
+            self.stopped = (f"noisy: {trials.describe(lo)} and {trials.describe(hi)} did not"
+                            " confirm")
             return None
-        return (lo + hi) // 2
+        for above in trials.contradictions():  # a pass above the bracket: one-off?
+            if not trials.settled(above):
+                return above
+        spread = trials.spread()
+        if spread is not None:
+            self.stopped = f"noisy: fails at {spread[0]} yet passes at {spread[1]}"
+            return None
+        self.stopped = (f"confirmed within tolerance {self.spec}: passes at"
+                        f" {trials.describe(lo)}, fails at {trials.describe(hi)}")
+        return None

@@ -15,6 +15,10 @@ and the harness can spoil timing in three ways, each of which withholds only the
   while latency missed the SLO (`consumer_bound`); latency that met the SLO through a busy
   consumer is a pass.
 
+A fourth withholds them too, and is no fault of anyone's: too few measured messages for
+the percentile a clause names (`insufficient`, the rule in measure.samples), whichever way
+the latency went: a p99 read from a hundred messages flatters as often as it condemns.
+
 A producer that could not send its schedule although its scheduler had slack was held
 back by the broker (its client queue stayed full): that fails the step even under an SLO
 with no latency clause. A step whose cluster stopped answering (other than through a
@@ -42,7 +46,10 @@ PUBLISH_DELAY_LIMIT_MS = 50.0
 SATURATED = 0.85
 
 #: verdicts a step can get; `DECIDING` ones say which way the limit goes
-VERDICTS = ("pass", "fail", "generator_bound", "consumer_bound", "clock_untrusted", "error")
+VERDICTS = ("pass", "fail", "generator_bound", "consumer_bound", "clock_untrusted",
+            "insufficient", "error")
+#: verdicts that withhold the latency clauses for a limit of the harness or the method
+WITHHELD = ("generator_bound", "consumer_bound", "clock_untrusted", "insufficient")
 DECIDING = ("pass", "fail")
 
 
@@ -145,6 +152,10 @@ class StepFacts:
     #: acknowledged messages still missing at consumers whose drain hit its cap while
     #: still receiving: maybe lost, maybe on their way
     undrained: int = 0
+    #: end-to-end latencies measured in the window (None: not counted), and the fewest the
+    #: SLO's latency clauses need (measure.samples)
+    samples: int | None = None
+    required_samples: int = 0
 
 
 @dataclass(frozen=True)
@@ -197,6 +208,11 @@ def judge(facts: StepFacts) -> Verdict:
         reasons.append("consumers saturated and behind while latency missed the SLO, so"
                        " the latency is the consumers' as much as the broker's: "
                        + "; ".join(c.describe() for c in held))
+    if latency and facts.samples is not None and facts.samples < facts.required_samples:
+        withholding.append("insufficient")
+        reasons.append(f"{facts.samples} latency samples measured, the SLO's latency clauses"
+                       f" need at least {facts.required_samples}: lengthen --frida-duration"
+                       " or raise --frida-max-duration")
     withheld = tuple(v.clause.text for v in latency) if withholding else ()
     pushed_back = [g for g in facts.generators if g.short and not g.saturated]
     if missed:

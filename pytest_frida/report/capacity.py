@@ -1,6 +1,7 @@
 """The capacity limit of a test: the largest producer count whose step met every SLO.
 
-Only steps whose verdict decides (`pass`, `fail`; see measure.verdict) move it; a step whose
+Only steps whose verdict decides (`pass`, `fail`; see measure.verdict) move it, a count
+measured more than once by the majority of its trials (measure.trials); a step whose
 cluster stopped answering is a `fail` there. Steps limited by the harness (generator,
 consumers, clocks) or that it could not finish are listed, never silently dropped.
 """
@@ -13,17 +14,21 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pytest_frida.measure.result import StepResult
+from pytest_frida.measure.trials import Trials
 from pytest_frida.measure.verdict import DECIDING
 
 
 @dataclass(frozen=True)
 class CapacityLimit:
-    """What the steps of one test say about its capacity.
+    """What the steps of one test say about its capacity (measure.trials: a count's
+    verdict is the majority of its trials, confirmed once two agree).
 
-    status: "bracketed" (passes up to `limit`, fails at `first_fail`), "not_reached"
-    (every judged step passed: the limit is at least `limit`), "below_range" (even the
-    smallest judged count failed), "inconsistent" (a pass above a fail: noisy or flaky; the
-    limit is the largest pass below the first failure), or "no_data".
+    status: "confirmed" (passes up to `limit`, fails at `first_fail`, both ends confirmed),
+    "bracketed" (the same, an end measured once only: a single step decided it),
+    "not_reached" (every judged count passed: the limit is at least `limit`),
+    "below_range" (even the smallest judged count failed), "noisy" (a pass above the first
+    failure, in `spread`: no limit is claimed beyond the largest pass below the failure),
+    or "no_data".
     """
 
     test: str
@@ -35,21 +40,41 @@ class CapacityLimit:
     ignored_steps: int
     #: (producers, verdict) of every step that decided nothing, in the order run
     undecided: tuple[tuple[int, str], ...] = ()
+    #: (producers, passes, failures) of every judged count, lowest first
+    trials: tuple[tuple[int, int, int], ...] = ()
+    #: (first failure, highest pass above it) when noisy
+    spread: tuple[int, int] | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status == "confirmed"
 
     def describe(self) -> str:
         return self._verdict_text() + self._undecided_text()
 
+    def _end(self, producers: int | None) -> str:
+        for n, passes, fails in self.trials:
+            if n == producers:
+                total = passes + fails
+                agree = max(passes, fails)
+                return f"{n} ({agree} of {total})" if total > 1 else f"{n} (once)"
+        return str(producers)
+
     def _verdict_text(self) -> str:
+        ends = f"passes at {self._end(self.last_pass)}, fails at {self._end(self.first_fail)}"
+        if self.status == "confirmed":
+            return f"{self.limit} producers, confirmed ({ends})"
         if self.status == "bracketed":
-            return (f"{self.limit} producers (passes at {self.last_pass},"
-                    f" fails at {self.first_fail})")
+            return (f"{self.limit} producers, not confirmed ({ends}): a single step decided"
+                    " an end")
         if self.status == "not_reached":
             return f"at least {self.limit} producers: not reached, every judged step passed"
         if self.status == "below_range":
             return f"below {self.first_fail} producers: not bracketed, the smallest step failed"
-        if self.status == "inconsistent":
-            return (f"{self.limit} producers, but a larger count passed after a failure at"
-                    f" {self.first_fail}: noisy; rerun with longer steps")
+        if self.status == "noisy" and self.spread is not None:
+            return (f"noisy: fails at {self._end(self.spread[0])} yet passes at"
+                    f" {self._end(self.spread[1])}; no limit claimed above {self.limit};"
+                    " rerun with longer steps or on a quieter machine")
         return "no step judged the broker"
 
     def _undecided_text(self) -> str:
@@ -63,32 +88,38 @@ class CapacityLimit:
 
 
 def capacity_limit(test: str, steps: Iterable[StepResult]) -> CapacityLimit:
-    """The limit from `steps` of one test (any order; a count run twice: any failure wins)."""
-    verdicts: dict[int, str] = {}
+    """The limit from `steps` of one test (any order; a count run more than once goes by
+    the majority of its trials)."""
+    trials = Trials()
     undecided: list[tuple[int, str]] = []
+    judged = 0
     for step in steps:
         if step.verdict not in DECIDING:
             undecided.append((step.producers, step.verdict))
             continue
-        if verdicts.get(step.producers) != "fail":
-            verdicts[step.producers] = step.verdict
-    counts = sorted(verdicts)
-    passes = [n for n in counts if verdicts[n] == "pass"]
-    fails = [n for n in counts if verdicts[n] == "fail"]
+        judged += 1
+        trials.record(step.producers, step.verdict)
+    tally = tuple((n, *trials.tally(n)) for n in sorted(trials.by_count))
     ignored, left = len(undecided), tuple(undecided)
-    if not counts:
-        return CapacityLimit(test, "no_data", None, None, None, 0, ignored, left)
-    if not fails:
-        return CapacityLimit(test, "not_reached", passes[-1], passes[-1], None, len(counts),
-                             ignored, left)
-    first_fail = fails[0]
-    below = [n for n in passes if n < first_fail]
-    if not below:
-        return CapacityLimit(test, "below_range", None, None, first_fail, len(counts),
-                             ignored, left)
-    status = "inconsistent" if any(n > first_fail for n in passes) else "bracketed"
-    return CapacityLimit(test, status, below[-1], below[-1], first_fail, len(counts), ignored,
-                         left)
+
+    def limit(status: str, value: int | None, last_pass: int | None,
+              first_fail: int | None, spread: tuple[int, int] | None = None) -> CapacityLimit:
+        return CapacityLimit(test, status, value, last_pass, first_fail, judged, ignored,
+                             left, tally, spread)
+
+    passes = trials.counts("pass")
+    last_pass, first_fail = trials.bracket()
+    if not passes and first_fail is None:
+        return limit("no_data", None, None, None)
+    if first_fail is None:
+        return limit("not_reached", passes[-1], passes[-1], None)
+    if last_pass is None:
+        return limit("below_range", None, None, first_fail)
+    spread = trials.spread()
+    if spread is not None:
+        return limit("noisy", last_pass, last_pass, first_fail, spread)
+    confirmed = trials.confirmed(last_pass) and trials.confirmed(first_fail)
+    return limit("confirmed" if confirmed else "bracketed", last_pass, last_pass, first_fail)
 
 
 def limits_by_test(steps: Sequence[StepResult]) -> list[CapacityLimit]:

@@ -18,8 +18,8 @@ from pytest_frida.report.history import HistoryEntry
 
 _COLORS = {"p50": "#4c78a8", "p99": "#f58518", "max": "#b279a2"}
 _VERDICT_COLORS = {"pass": "#54a24b", "fail": "#e45756", "generator_bound": "#9d9d9d",
-                   "clock_untrusted": "#f58518",
-                   "error": "#000000"}
+                   "clock_untrusted": "#f58518", "consumer_bound": "#bab0ac",
+                   "insufficient": "#d8b5a5", "error": "#000000"}
 
 
 def _svg(fig: Figure) -> str:

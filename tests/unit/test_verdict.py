@@ -58,6 +58,7 @@ WITHHOLDING = {
     "generator": {"generators": [BOUND]},
     "clocks": {"clocks_trusted": False, "clock_detail": "off by 400ms"},
     "consumer": {"consumers": [SATURATED_CONSUMER]},
+    "samples": {"samples": 100, "required_samples": 1000},
     "all three": {"generators": [BOUND], "clocks_trusted": False,
                   "consumers": [SATURATED_CONSUMER]},
 }
@@ -77,6 +78,8 @@ def test_withholding_verdicts_without_loss() -> None:
     assert judge(facts({"p99": 900.0}, clocks_trusted=False)).verdict == "clock_untrusted"
     assert judge(facts({"p99": 900.0}, consumers=[SATURATED_CONSUMER])).verdict \
         == "consumer_bound"
+    assert judge(facts({"p99": 900.0}, samples=999, required_samples=1000)).verdict \
+        == "insufficient"
     for extra in WITHHOLDING.values():
         v = judge(facts({"p99": 900.0}, **extra))  # type: ignore[arg-type]
         assert v.decides is None
@@ -266,3 +269,15 @@ def test_a_step_survives_its_report_round_trip() -> None:
     assert back.counts == step.counts
     assert back.counts is not None and back.counts.delivered_ratio == 0.995
     assert all(v.passed for v in back.verdicts)
+
+
+def test_too_few_samples_withhold_a_passing_latency_too() -> None:
+    # a p99 read from 100 messages flatters as often as it condemns
+    v = judge(facts(samples=100, required_samples=1000))
+    assert v.verdict == "insufficient" and v.withheld == ("p99<=250ms",)
+    assert "100 latency samples" in v.reasons[0]
+    assert judge(facts(samples=1000, required_samples=1000)).verdict == "pass"
+    # an SLO without a latency clause needs no samples
+    counts_only = StepFacts(slo=with_delivery_guards(parse_slo("loss==0")), metrics=GOOD,
+                            samples=3, required_samples=0)
+    assert judge(counts_only).verdict == "pass"
