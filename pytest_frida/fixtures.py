@@ -128,7 +128,7 @@ def frida_bootstrap(frida_cluster: Cluster) -> str:
 def frida_runner(request: pytest.FixtureRequest, frida_cluster: Cluster) -> StepRunner:
     run = request.config.stash[RUN_KEY]
     return StepRunner(frida_cluster, run.run_id, run.settings.client, run.settings.workers,
-                      clock_correction=run.settings.clock_correction)
+                      clock_correction=run.settings.clock_correction, prime=True)
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 from pytest_frida.measure.slo import Slo
 
-#: one second of the timeline: (second since the step's start, messages, worst latency us)
-Second = tuple[int, int, int]
+#: one second of the timeline: (second since the step's start, messages, worst latency us),
+#: and any further figures of that second (the latency sum), which recovery does not use
+Second = Sequence[int]
 MIN_BOUND_MS = 10.0
 
 
@@ -23,7 +24,7 @@ def latency_bound_ms(slo: Slo, timeline: Sequence[Second], before_s: float) -> f
     """What "recovered" means for this step (see the module docstring)."""
     if slo.latency_bound_ms is not None:
         return slo.latency_bound_ms
-    before = [worst for sec, count, worst in timeline if sec < before_s and count]
+    before = [s[2] for s in timeline if s[0] < before_s and s[1]]
     return max(MIN_BOUND_MS, 2 * max(before, default=0) / 1000.0)
 
 
@@ -31,7 +32,7 @@ def recovered_after_s(timeline: Sequence[Second], at_s: float, bound_ms: float,
                       end_s: float) -> float | None:
     """Seconds from `at_s` until latency is back within `bound_ms` for good, or None when
     the step ended before that."""
-    seconds = {sec: (count, worst) for sec, count, worst in timeline}
+    seconds = {s[0]: (s[1], s[2]) for s in timeline}
     first = int(at_s)
     last = int(end_s) - 1
     if last < first:

@@ -24,6 +24,12 @@ class StepResult:
     message_size: int
     partitions: int
     slo: str
+    #: the Kafka producer properties the agents were given
+    producer_config: dict[str, str] = field(default_factory=dict)
+    #: the sample rule (measure.samples): latencies the SLO needs ("required"), planned in
+    #: the window ("planned"), measured ("measured"), and the window as planned
+    #: ("planned_duration_s") when it was lengthened to reach them
+    samples: dict[str, Any] = field(default_factory=dict)
     started_at: str = ""
     ended_at: str = ""
     #: successful acks, and distinct messages received, whose arrival fell inside the
@@ -76,8 +82,12 @@ class StepResult:
     #: producer agents killed on purpose during the step (kill-producers)
     killed_agents: int = 0
     #: per second of intended send time since the step's start (warm-up included):
-    #: [second, messages received, worst latency in us]
+    #: [second, messages received, worst latency in us, sum of latencies in us] (no sum
+    #: where an agent image predates it)
     timeline: list[list[int]] = field(default_factory=list)
+    #: the trend of per-second mean latency over the measured window (measure.steady):
+    #: verdict steady, trend or unknown, slope, rise, p-value; empty when not analysed
+    steady: dict[str, Any] = field(default_factory=dict)
     verdicts: list[ClauseVerdict] = field(default_factory=list)
     verdict: str = "error"
     error: str | None = None

@@ -6,6 +6,7 @@ import html
 from collections.abc import Sequence
 
 from pytest_frida.measure.result import StepResult
+from pytest_frida.measure.steady import label as steady_label
 from pytest_frida.report import plots
 from pytest_frida.report.capacity import base_test_id, capacity_limit
 from pytest_frida.report.compare import Change
@@ -47,7 +48,8 @@ def _settings_rows(settings: dict[str, object]) -> list[tuple[str, object]]:
 
 def _steps_table(steps: Sequence[StepResult]) -> str:
     head = ("producers", "target/s", "achieved/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms",
-            "sent", "failed", "unacked", "lost", "dup", "gen. busy", "cons. busy", "verdict")
+            "sent", "failed", "unacked", "lost", "dup", "gen. busy", "cons. busy", "steady",
+            "verdict")
     rows = []
     for s in sorted(steps, key=lambda s: s.producers):
         c = s.counts
@@ -60,10 +62,21 @@ def _steps_table(steps: Sequence[StepResult]) -> str:
                  max((f"{float(x.get('busy', 0.0)):.0%}" for x in s.consumers), default="-"))
         note = "; ".join(s.reasons + s.notes + ([s.error] if s.error else []))
         rows.append("<tr>" + "".join(f"<td>{_esc(x)}</td>" for x in cells)
+                    + f'<td title="{_esc(_steady_title(s.steady))}">'
+                      f"{_esc(steady_label(s.steady))}</td>"
                     + f'<td class="{_esc(s.verdict)}" title="{_esc(note)}">{_esc(s.verdict)}'
                     "</td></tr>")
     return ('<table class="steps"><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
             + "".join(rows) + "</table>")
+
+
+def _steady_title(steady: dict[str, object]) -> str:
+    """The figures behind the steady cell (measure.steady), or why there are none."""
+    if steady.get("verdict") in ("steady", "trend"):
+        return (f"per-second mean latency: {steady.get('slope_ms_per_s')} ms/s over"
+                f" {steady.get('seconds')} s, a change of {steady.get('rise_pct')}% of its"
+                f" median {steady.get('median_ms')} ms, Mann-Kendall p={steady.get('p_value')}")
+    return str(steady.get("reason") or "not analysed")
 
 
 def render(info: RunInfo, steps: Sequence[StepResult], history: Sequence[HistoryEntry],

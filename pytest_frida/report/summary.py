@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pytest_frida.measure.result import StepResult
+from pytest_frida.measure.steady import trend_note
 
 HEADER = ("test", "producers", "target/s", "achieved/s", "p50 ms", "p99 ms", "max ms",
           "lost", "unacked", "failed", "verdict")
@@ -29,6 +30,7 @@ def summary_rows(steps: Sequence[StepResult]) -> list[tuple[str, ...]]:
 
 
 def format_table(steps: Sequence[StepResult]) -> list[str]:
+    """The aligned table, then a line per step whose measured window had a latency trend."""
     rows = [HEADER, *summary_rows(steps)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
     lines = []
@@ -38,7 +40,13 @@ def format_table(steps: Sequence[StepResult]) -> list[str]:
         lines.append("  ".join(cells))
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
-    return lines
+    return lines + steady_lines(steps)
+
+
+def steady_lines(steps: Sequence[StepResult]) -> list[str]:
+    """A trend is a note, not a verdict: it goes under the table, not into it."""
+    return [f"{s.test.split('::')[-1].split('[')[0]} at {s.producers} producers: {note}"
+            for s in steps for note in trend_note(s.steady, s.warmup_s)]
 
 
 def undecided_lines(steps: Sequence[StepResult]) -> list[str]:

@@ -26,7 +26,7 @@ CSV_COLUMNS = (
     "delivered", *(f"{k}_ms" for k in LATENCY_KEYS),
     "publish_latency_p99_ms", "publish_latency_error_ms", "publish_delay_p99_ms",
     "generator_cpu", "generator_busy", "generator_bound", "consumers", "consumer_busy",
-    "consumer_lag_max", "partition_spread", "drain_stop",
+    "consumer_lag_max", "partition_spread", "drain_stop", "steady",
     "verdict", "decides", "withheld", "slo", "started_at", "ended_at", "error", "notes",
 )
 
@@ -62,6 +62,7 @@ def step_row(run_id: str, step: StepResult) -> dict[str, Any]:
         "consumer_lag_max": max((int(c.get("lag_max", 0)) for c in step.consumers),
                                 default=None),
         "partition_spread": partition_spread(step), "drain_stop": step.drain_stop,
+        "steady": step.steady.get("verdict", ""),
         "generator_bound": step.generator_bound, "verdict": step.verdict,
         "decides": step.decides or "", "withheld": ", ".join(step.withheld), "slo": step.slo,
         "started_at": step.started_at, "ended_at": step.ended_at,

@@ -225,7 +225,8 @@ class Books:
         self.trackers: dict[int, SequenceTracker] = {}
         #: distinct messages received while the window was open
         self.received_in_window = 0
-        #: per second of intended send time since the step's start: [messages, worst us]
+        #: per second of intended send time since the step's start: [messages, worst us,
+        #: sum us] (the sum gives the second's mean, for measure.steady)
         self.timeline: dict[int, list[int]] = {}
 
     def start(self, window: Window, corrections: list[list[int]]) -> None:
@@ -268,10 +269,11 @@ class Books:
             sec = (intended_ns - t0_ns) // 1_000_000_000
             second = timeline.get(sec)
             if second is None:
-                second = timeline[sec] = [0, 0]
+                second = timeline[sec] = [0, 0, 0]
             second[0] += 1
             if latency_us > second[1]:
                 second[1] = latency_us
+            second[2] += latency_us
             if start_ns <= intended_ns < end_ns:
                 e2e.add(latency_us)
                 e2e_from_send.add((now_ns - skew_ns - tick.sent_ns) // 1000)
@@ -286,7 +288,7 @@ class Books:
             "e2e_from_send": self.e2e_from_send.fold().encode(),
             "received_in_window": self.received_in_window,
             "trackers": {str(pid): t.to_dict() for pid, t in self.trackers.items()},
-            "timeline": [[sec, n, worst] for sec, (n, worst) in sorted(self.timeline.items())],
+            "timeline": [[sec, *row] for sec, row in sorted(self.timeline.items())],
         }
 
 

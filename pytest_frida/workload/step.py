@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from pytest_frida.config import StepPlan
@@ -22,6 +22,8 @@ from pytest_frida.measure.clocks import probe as clock_probe
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.measure.recovery import latency_bound_ms, recovered_after_s
 from pytest_frida.measure.result import StepResult
+from pytest_frida.measure.samples import measured_window
+from pytest_frida.measure.steady import steady_state, trend_note
 from pytest_frida.measure.verdict import ConsumerFacts, GeneratorFacts, StepFacts, judge
 from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentTimeout, stop_agents
 from pytest_frida.sites.base import Cluster
@@ -100,14 +102,19 @@ def _consumer_facts(res: dict[str, Any], plan: StepPlan, producers: int) -> Cons
 
 
 def _merge_timelines(timelines: Iterable[list[list[int]]]) -> list[list[int]]:
-    """Per-second [second, received, worst latency us] rows of several consumers as one."""
+    """Per-second [second, received, worst latency us, latency sum us] rows of several
+    consumers as one. A consumer without sums (an agent image built before them) leaves
+    every row without its sum: a partial sum would give a wrong mean."""
     seconds: dict[int, list[int]] = {}
+    sums = True
     for timeline in timelines:
-        for second, count, worst in timeline:
-            row = seconds.setdefault(int(second), [0, 0])
+        for second, count, worst, *total in timeline:
+            row = seconds.setdefault(int(second), [0, 0, 0])
             row[0] += int(count)
             row[1] = max(row[1], int(worst))
-    return [[sec, n, worst] for sec, (n, worst) in sorted(seconds.items())]
+            row[2] += int(total[0]) if total else 0
+            sums = sums and bool(total)
+    return [[sec, *(row if sums else row[:2])] for sec, row in sorted(seconds.items())]
 
 
 def _sum_counts(parts: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -118,27 +125,49 @@ def _sum_counts(parts: Iterable[dict[str, Any]]) -> dict[str, int]:
     return dict(sorted(total.items(), key=lambda kv: int(kv[0])))
 
 
+#: seconds of unmeasured load a fresh cluster gets before its first measured step
+PRIME_S = 5.0
+
+
 class StepRunner:
     """Runs steps of capacity tests against one cluster."""
 
     def __init__(self, cluster: Cluster, run_id: str, client: str,
-                 workers: int | None = None, clock_correction: bool = True) -> None:
+                 workers: int | None = None, clock_correction: bool = True,
+                 prime: bool = False) -> None:
         self.cluster = cluster
         self.run_id = run_id
         self.client = client
         self.workers = workers or os.cpu_count() or 1
         self.clock_correction = clock_correction
         self._steps = 0
+        #: prime the cluster before its first measured step (see _prime)
+        self._primed = not prime
 
     def run(self, test: str, plan: StepPlan, producers: int,
             progress: ProgressFn | None = None,
             faults: Sequence[FaultEvent] = ()) -> StepResult:
+        primed = ""
+        if not self._primed and not faults:
+            primed = self._prime(test, plan, producers, progress)
         self._steps += 1
+        window = measured_window(plan.slo, producers, plan.rate, plan.duration,
+                                 plan.max_duration)
+        planned_duration = plan.duration
+        plan = replace(plan, duration=window.duration_s)
         result = StepResult(
             test=test, producers=producers, rate_per_producer=plan.rate,
             duration_s=plan.duration, warmup_s=plan.warmup, message_size=plan.message_size,
-            partitions=plan.partitions, slo=str(plan.slo), started_at=_now(),
+            partitions=plan.partitions, slo=str(plan.slo),
+            producer_config=dict(plan.producer_config), started_at=_now(),
+            samples={"required": window.required_samples, "planned": window.planned_samples},
         )
+        if window.lengthened:
+            result.samples["planned_duration_s"] = planned_duration
+        if window.describe():
+            result.notes.append(window.describe())
+        if primed:
+            result.notes.append(primed)
         topic = re.sub(r"[^a-zA-Z0-9._-]", "-", f"frida-{self.run_id}-{self._steps}")
         agents: list[AgentHandle] = []
         facts = _Facts()
@@ -175,6 +204,18 @@ class StepRunner:
             if not interrupted:
                 self._judge(result, plan, faults, facts)
         return result
+
+    def _prime(self, test: str, plan: StepPlan, producers: int,
+               progress: ProgressFn | None) -> str:
+        """Before the cluster's first measured step: the same load, unmeasured, for
+        PRIME_S. A broker just started runs its first seconds interpreted and with cold
+        caches, and its first step measured that rather than the load."""
+        self._primed = True
+        primer = replace(plan, duration=PRIME_S, warmup=0.0, max_duration=PRIME_S)
+        result = self.run(test, primer, producers, progress)
+        return (f"the cluster's first step: primed by an unmeasured {PRIME_S:g}s run at this"
+                f" load first (it measured p99 {result.latency.get('p99')} ms, verdict"
+                f" {result.verdict})")
 
     def _measure(self, result: StepResult, plan: StepPlan, producers: int, topic: str,
                  agents: list[AgentHandle], progress: ProgressFn | None,
@@ -428,6 +469,7 @@ class StepRunner:
         result.delivered_rate = sum(int(c.get("received_in_window", 0)) for c in consumed) \
             / plan.duration
         result.latency = e2e.summary_ms()
+        result.samples["measured"] = e2e.count
         result.latency_from_send = e2e_send.summary_ms()
         result.publish_latency = publish_latency.summary_ms()
         result.publish_latency_error_ms = max(
@@ -435,6 +477,8 @@ class StepRunner:
         result.publish_delay = publish_delay.summary_ms()
         result.latency_curve = e2e.percentile_curve()
         result.timeline = _merge_timelines(c.get("timeline", []) for c in consumed)
+        result.steady = steady_state(result.timeline, plan.warmup, plan.duration).to_dict()
+        result.notes += trend_note(result.steady, plan.warmup)
         self._recovery(result, plan)
         result.histograms = {"e2e": e2e.encode(), "publish_delay": publish_delay.encode()}
         facts.generators = [_generator_facts(r) for r in produced]
@@ -532,7 +576,7 @@ class StepRunner:
         """When latency was back within bound after each fault (see measure.recovery)."""
         if not result.faults:
             return
-        timeline = [(int(s), int(n), int(w)) for s, n, w in result.timeline]
+        timeline = [(int(s), int(n), int(w)) for s, n, w, *_ in result.timeline]
         first_fault = min(float(f["at_s"]) for f in result.faults)
         bound = latency_bound_ms(plan.slo, timeline, first_fault)
         end = plan.warmup + plan.duration
@@ -555,7 +599,8 @@ class StepRunner:
             clock_detail=facts.clock_detail, cluster_down=facts.cluster_down,
             planned_broker_fault=any(e.action not in PRODUCER_ACTIONS for e in faults),
             harness_error=facts.harness_error, drain_stop=facts.drain_stop,
-            undrained=facts.undrained))
+            undrained=facts.undrained, samples=result.samples.get("measured"),
+            required_samples=int(result.samples.get("required", 0))))
         result.verdict = verdict.verdict
         result.verdicts = list(verdict.clauses)
         result.withheld = list(verdict.withheld)

@@ -210,8 +210,9 @@ def test_books_account_latency_and_window_by_receive_time() -> None:
     figures = books.figures()
     assert set(figures["trackers"]) == {"0", "1"}
     assert SequenceTracker.from_dict(figures["trackers"]["1"]).partitions == 3
-    # per second of intended time since t0: [messages, worst latency us]
-    assert figures["timeline"] == [[0, 1, 1_099_000], [1, 1, 99_000], [2, 1, 199_000]]
+    # per second of intended time since t0: [messages, worst latency us, latency sum us]
+    assert figures["timeline"] == [[0, 1, 1_099_000, 1_099_000], [1, 1, 99_000, 99_000],
+                                   [2, 1, 199_000, 199_000]]
 
 
 def test_books_before_the_start_only_count() -> None:

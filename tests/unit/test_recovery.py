@@ -58,3 +58,11 @@ def test_after_recovery_every_second_is_within_bound(worst: list[float], at: flo
         assert all(w / 1000 <= bound for s, _, w in timeline if s >= first_good)
         if first_good > int(at):  # and the second before it was bad
             assert worst[first_good - 1] > bound
+
+
+def test_seconds_with_a_latency_sum_read_the_same() -> None:
+    worst = [5, 5, 5, 900, 800, 5, 5, 5]
+    with_sums = [(sec, n, w, w * n) for sec, n, w in _timeline(worst)]
+    assert recovered_after_s(with_sums, 3.2, 250, 8) == recovered_after_s(
+        _timeline(worst), 3.2, 250, 8) == pytest.approx(1.8)
+    assert latency_bound_ms(parse_slo("loss==0"), with_sums, 3.0) == 10
