@@ -4,6 +4,8 @@
     frida compare A B         what changed from run A to run B (--fail capacity:10%,p99:20%)
     frida history             capacity limits run after run
     frida bench               the load generator against Kafka's own tools
+    frida repeat N -- ARGS    the same pytest suite N times: spread of its limits, and the
+                              gate's false alarms between identical runs
     frida images build        the Kafka and agent images, without any registry
     frida images push-to H..  copy them to Docker daemons that cannot pull (save | load)
     frida images save DIR     write them as archives, for nodes fed from a frontend without
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from pytest_frida.report.history import HistoryEntry
 
 DEFAULT_REPORT_DIR = Path(".frida/reports")
+#: the gate `frida repeat` applies between its runs: what a CI job would use
+DEFAULT_GATE = "capacity:10%,p99:20%"
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -117,6 +121,28 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _repeat(args: argparse.Namespace) -> int:
+    from pytest_frida.bench.repeat import run_repeats, spreads, write_summary
+    from pytest_frida.report.compare import parse_thresholds
+    from pytest_frida.report.history import History
+
+    if args.count < 2:
+        raise ValueError(f"N={args.count}: expected at least 2 repetitions")
+    thresholds = parse_thresholds(args.gate)
+    pytest_args = [a for a in args.pytest_args if a != "--"]
+    run_ids = run_repeats(args.count, pytest_args, args.report_dir)
+    results = spreads(History(args.report_dir).load(), run_ids, thresholds)
+    print(f"== {len(run_ids)} runs of: pytest {' '.join(pytest_args)}")
+    for result in results:
+        for line in result.describe():
+            print(line)
+    if run_ids:
+        out = args.report_dir / f"repeat-{run_ids[0]}.json"
+        write_summary(out, run_ids, results, thresholds)
+        print(f"figures written to {out}")
+    return 0 if len(run_ids) == args.count else 1
+
+
 def _images_build(args: argparse.Namespace) -> int:
     from pytest_frida.images.build import ImageBuilder
     from pytest_frida.kafka.distribution import resolve
@@ -185,6 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--density", help="producer counts to try, e.g. 250,500,1000")
     bench.add_argument("--quick", action="store_true", help="a short smoke run")
     bench.set_defaults(func=_bench)
+    repeat = sub.add_parser("repeat", help="run a pytest suite N times: spread of its limits"
+                            " and the gate's false alarms")
+    repeat.add_argument("count", type=int, metavar="N")
+    repeat.add_argument("--gate", default=DEFAULT_GATE,
+                        help=f"thresholds applied to every pair of runs (default {DEFAULT_GATE})"
+                        .replace("%", "%%"))
+    repeat.add_argument("pytest_args", nargs=argparse.REMAINDER,
+                        help="-- then the pytest arguments, e.g. -- tests/capacity")
+    repeat.set_defaults(func=_repeat)
     images = sub.add_parser("images", help="build frida's images, copy them to nodes")
     images_sub = images.add_subparsers(dest="images_command", required=True)
     build = images_sub.add_parser("build", help="build frida/base, frida/kafka, frida/agent")

@@ -131,6 +131,8 @@ class CapacitySearch:
         if hi is None:  # still probing upwards
             assert lo is not None
             if lo >= self.spec.high:
+                if not trials.settled(lo):  # "at least HIGH" is a claim too
+                    return lo
                 self.stopped = f"not reached: passes at the upper bound {self.spec.high}"
                 return None
             return min(self.spec.high, lo * 2)

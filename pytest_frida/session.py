@@ -28,6 +28,8 @@ from pytest_frida.report.history import (
     HistoryEntry,
     HistoryError,
     baseline_for,
+    differences,
+    earlier_runs,
     entries_for_run,
 )
 from pytest_frida.report.influx import InfluxExporter
@@ -263,8 +265,24 @@ class FridaRun:
         for entry in entries:
             baseline = baseline_for(past, entry, self.settings.compare)
             if baseline is None:
-                self.problems.append(f"no earlier run of {entry.test} on site"
-                                     f" {entry.site} to compare with")
+                self.problems.append(self._no_baseline(past, entry))
                 continue
-            self.changes += compare(entry, baseline, self.settings.compare_fail)
+            self.changes += compare(entry, baseline, self.settings.compare_fail, past)
         self.regressions = [c for c in self.changes if c.failed]
+
+    def _no_baseline(self, past: list[HistoryEntry], entry: HistoryEntry) -> str:
+        """Why `entry` has nothing to compare with, and what kept the nearest run out."""
+        if self.settings.compare != "last":
+            return f"run {self.settings.compare} has no entry for {entry.test} to compare with"
+        earlier = earlier_runs(past, entry)
+        if not earlier:
+            return f"no earlier run of {entry.test} to compare with"
+        latest = earlier[-1]
+        if latest.plan is None:
+            why = f"has no plan recorded (history schema {latest.schema})"
+        else:
+            why = "differs in " + "; ".join(
+                d for d in differences(latest, entry)
+                if d.startswith("plan.") or d.startswith("system.kafka_version"))
+        return (f"no earlier run of {entry.test} with the same plan and Kafka version to"
+                f" compare with; the latest, {latest.run_id}, {why}")

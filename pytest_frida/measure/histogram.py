@@ -89,6 +89,26 @@ class LatencyHistogram:
             return self.max_ms()
         return float(min(int(highest[at]), self._h.get_max_value())) / 1000.0
 
+    def value_at_rank_ms(self, rank: int, lowest: bool = False) -> float | None:
+        """The `rank`-th smallest value (1-based) in ms; None outside 1..count.
+
+        The top of its bucket, as `percentile_ms` reports it (percentile_ms(p) is the value
+        at rank ceil(p/100 * count)); with `lowest`, the bottom of the bucket, so that
+        [lowest at r1, top at r2] holds the r1-th to r2-th recorded values despite the 3
+        significant digits.
+        """
+        total = self.count
+        if not 1 <= rank <= total:
+            return None
+        counts, highest, _ = self._buckets()
+        at = int(np.searchsorted(np.cumsum(counts), rank))
+        top = int(highest[min(at, len(counts) - 1)])
+        if lowest:
+            value = max(int(self._h.get_lowest_equivalent_value(top)), self._h.get_min_value())
+        else:
+            value = min(top, self._h.get_max_value())
+        return float(value) / 1000.0
+
     def max_ms(self) -> float | None:
         return None if self.count == 0 else float(self._h.get_max_value()) / 1000.0
 

@@ -1,9 +1,12 @@
 """The history store: one JSON line per (run, test), appended, never rewritten.
 
-`<report-dir>/history.jsonl` keys every entry by test, site and commit, so a run can be
-compared with the previous run of the same test on the same site. A line that does not
-parse or comes from another schema is an error naming the file and line: we never guess,
-and never rewrite what is there.
+`<report-dir>/history.jsonl` keeps, per test, the whole plan the steps ran (rate, duration,
+sizes, brokers, SLO, client, site, machine) and what was under test (Kafka version, broker
+settings, commit), so that a run is compared with a run of the same plan: a p99 measured at
+another rate or on another machine says nothing about the code. Each step keeps its sample
+count and the 95% interval of every latency percentile, so a gate can tell a change from
+noise. A line that does not parse or comes from an unknown schema is an error naming the
+file and line: we never guess, and never rewrite what is there.
 """
 
 from __future__ import annotations
@@ -15,12 +18,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_frida.measure.intervals import latency_intervals
 from pytest_frida.measure.result import StepResult
+from pytest_frida.measure.trials import Trials
 from pytest_frida.report.capacity import base_test_id, capacity_limit
 from pytest_frida.report.model import RunInfo
 
 HISTORY_FILE = "history.jsonl"
-HISTORY_SCHEMA = 1
+HISTORY_SCHEMA = 2
+#: schema 1 has no plan: it loads, and is never a like-with-like baseline
+READABLE_SCHEMAS = (1, 2)
+#: the latency read-outs each step keeps, with their 95% intervals (max as the 100th)
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9, "max": 100.0}
+#: the machine facts that make two runs comparable (the controller's machine): its class,
+#: not its name, so that CI runners of one size compare with each other
+MACHINE_KEYS = ("cpu_model", "cpus", "memory_gib")
 
 
 class HistoryError(ValueError):
@@ -39,6 +51,10 @@ class HistoryEntry:
     test: str
     limit: dict[str, Any]
     steps: list[dict[str, Any]] = field(default_factory=list)
+    #: the workload as planned and where it ran (None in schema-1 entries)
+    plan: dict[str, Any] | None = None
+    #: what is under test: kafka_version, broker_config, commit (None in schema 1)
+    system: dict[str, Any] | None = None
     schema: int = HISTORY_SCHEMA
 
     @property
@@ -46,13 +62,88 @@ class HistoryEntry:
         value = self.limit.get("limit")
         return int(value) if value is not None else None
 
+    def judged_step(self, producers: int) -> dict[str, Any] | None:
+        """The step at `producers` whose latency judged the broker, if any; of several
+        trials, the last one that agrees with their majority (measure.trials), so a
+        transient outvoted at that count is not what a comparison reads."""
+        judged = [s for s in self.steps if s["producers"] == producers
+                  and s.get("latency_judged", s["verdict"] in ("pass", "fail"))]
+        majority = Trials.of((s["producers"], s["verdict"]) for s in judged).verdict(producers)
+        agreeing = [s for s in judged if s["verdict"] == majority]
+        pick = agreeing or judged
+        return pick[-1] if pick else None
+
     def latency_at(self, producers: int, metric: str) -> float | None:
-        for step in self.steps:
-            judged = step.get("latency_judged", step["verdict"] in ("pass", "fail"))
-            if step["producers"] == producers and judged:
-                value = step.get(metric)
-                return float(value) if value is not None else None
-        return None
+        step = self.judged_step(producers)
+        value = step.get(metric) if step is not None else None
+        return float(value) if value is not None else None
+
+    def interval_at(self, producers: int, name: str) -> tuple[float | None, float | None]:
+        """The 95% interval of latency `name` (e.g. "p99") at `producers`; (None, None)
+        where it was not judged or not recorded (schema 1)."""
+        step = self.judged_step(producers)
+        bounds = step.get(f"{name}_ci_ms") if step is not None else None
+        if not isinstance(bounds, list) or len(bounds) != 2:
+            return None, None
+        low, high = bounds
+        return (float(low) if low is not None else None,
+                float(high) if high is not None else None)
+
+
+def _broker_count(info: RunInfo) -> int | None:
+    """Brokers the cluster had (an xdist worker's, else the settings' count)."""
+    workers = info.cluster.get("workers")
+    for cluster in [info.cluster, *(workers.values() if isinstance(workers, dict) else [])]:
+        brokers = cluster.get("brokers") if isinstance(cluster, dict) else None
+        if isinstance(brokers, list) and brokers:
+            return len(brokers)
+    count = info.settings.get("brokers")
+    return int(count) if count is not None else None
+
+
+def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
+    """What one test's steps were asked to do, and where: equal plans, comparable runs.
+
+    The producer counts are left out: runs are compared at the counts both judged. The
+    replication factor is the step runner's (workload.step create_topic: min(3, brokers)).
+    """
+    first = steps[0]
+    brokers = _broker_count(info)
+    return {
+        # as planned: a step lengthened for its samples (measure.samples) says so
+        "rate": first.rate_per_producer,
+        "duration": first.samples.get("planned_duration_s", first.duration_s),
+        "warmup": first.warmup_s, "message_size": first.message_size,
+        "partitions": first.partitions, "brokers": brokers,
+        "replication": min(3, brokers) if brokers is not None else None,
+        "slo": first.slo, "producer_config": dict(sorted(first.producer_config.items())),
+        "client": info.client, "site": info.site,
+        "machine": {k: info.machine.get(k) for k in MACHINE_KEYS},
+    }
+
+
+def system_under_test(info: RunInfo) -> dict[str, Any]:
+    """What a comparison exists to tell apart: Kafka, its settings, our commit."""
+    return {"kafka_version": info.kafka_version,
+            "broker_config": info.settings.get("broker_config"), "commit": info.commit}
+
+
+def step_record(step: StepResult) -> dict[str, Any]:
+    """One step's figures as history keeps them: percentiles with their 95% intervals."""
+    intervals = latency_intervals(step.histograms.get("e2e", ""), PERCENTILES)
+    record: dict[str, Any] = {
+        "producers": step.producers, "verdict": step.verdict,
+        # a latency withheld (harness-bound) or never measured (cluster down) is no
+        # figure to compare
+        "latency_judged": step.decides is not None and not step.withheld
+        and step.cluster_down is None,
+        "achieved_rate": round(step.achieved_rate, 3),
+        "samples": next(iter(intervals.values())).samples,
+    }
+    for name, interval in intervals.items():
+        record[f"{name}_ms"] = step.latency.get(name)
+        record[f"{name}_ci_ms"] = interval.as_list()
+    return record
 
 
 def entries_for_run(info: RunInfo, steps: Sequence[StepResult]) -> list[HistoryEntry]:
@@ -64,15 +155,8 @@ def entries_for_run(info: RunInfo, steps: Sequence[StepResult]) -> list[HistoryE
             run_id=info.run_id, started_at=info.started_at, status=info.status,
             site=info.site, client=info.client, kafka_version=info.kafka_version,
             commit=info.commit, test=test, limit=capacity_limit(test, group).to_dict(),
-            steps=[{"producers": s.producers, "verdict": s.verdict,
-                    # a latency withheld (harness-bound) or never measured (cluster down)
-                    # is no figure to compare
-                    "latency_judged": s.decides is not None and not s.withheld
-                    and s.cluster_down is None,
-                    "achieved_rate": round(s.achieved_rate, 3),
-                    **{f"{k}_ms": s.latency.get(k) for k in ("p50", "p90", "p99", "p99.9",
-                                                             "max")}}
-                   for s in group],
+            steps=[step_record(s) for s in group], plan=workload_plan(info, group),
+            system=system_under_test(info),
         )
         for test, group in grouped.items()
     ]
@@ -100,10 +184,12 @@ class History:
         except ValueError as exc:
             raise HistoryError(f"{where}: not JSON ({exc}); the history is left as it is,"
                                " fix or move that line") from None
-        if not isinstance(data, dict) or data.get("schema") != HISTORY_SCHEMA:
-            found = data.get("schema") if isinstance(data, dict) else None
+        found = data.get("schema") if isinstance(data, dict) else None
+        if not isinstance(found, int) or isinstance(found, bool) \
+                or found not in READABLE_SCHEMAS:
             raise HistoryError(f"{where}: history schema {found!r}, this pytest-frida reads"
-                               f" schema {HISTORY_SCHEMA}; use a fresh --frida-report-dir")
+                               f" schemas {', '.join(map(str, READABLE_SCHEMAS))}; use a"
+                               " fresh --frida-report-dir")
         try:
             return HistoryEntry(**data)
         except TypeError as exc:
@@ -123,14 +209,62 @@ class History:
             os.close(fd)
 
 
+def is_like(entry: HistoryEntry, current: HistoryEntry) -> bool:
+    """Same plan and same Kafka version: a difference in the broker settings or the commit
+    is what a comparison is for. An entry without a plan (schema 1) is like nothing."""
+    return (entry.plan is not None and entry.plan == current.plan
+            and entry.kafka_version == current.kafka_version)
+
+
+def earlier_runs(entries: Sequence[HistoryEntry], current: HistoryEntry) -> list[HistoryEntry]:
+    """Entries of the same test from other runs started no later, oldest first."""
+    return [e for e in entries if e.test == current.test and e.run_id != current.run_id
+            and e.started_at <= current.started_at]
+
+
+def like_runs(entries: Sequence[HistoryEntry], current: HistoryEntry) -> list[HistoryEntry]:
+    """Earlier runs of the same test, plan and Kafka version: its run-to-run noise."""
+    return [e for e in earlier_runs(entries, current) if is_like(e, current)]
+
+
 def baseline_for(entries: Sequence[HistoryEntry], current: HistoryEntry,
                  run_id: str | None) -> HistoryEntry | None:
-    """The entry to compare `current` with: the named run's entry for the same test, or the
-    latest earlier run of the same test on the same site."""
-    same = [e for e in entries if e.test == current.test and e.run_id != current.run_id]
+    """The entry to compare `current` with: the named run's entry for the same test
+    (whatever its plan), or the latest earlier like run (`is_like`)."""
     if run_id is not None and run_id != "last":
-        named = [e for e in same if e.run_id == run_id]
+        named = [e for e in entries if e.test == current.test and e.run_id == run_id
+                 and e.run_id != current.run_id]
         return named[-1] if named else None
-    candidates = [e for e in same if e.site == current.site
-                  and e.started_at <= current.started_at]
-    return candidates[-1] if candidates else None
+    like = like_runs(entries, current)
+    return like[-1] if like else None
+
+
+def _show(value: Any) -> str:
+    return "unset" if value is None else str(value)
+
+
+def differences(baseline: HistoryEntry, current: HistoryEntry) -> list[str]:
+    """Every plan and system field that differs, as "plan.rate: 10 -> 20" (dict fields key
+    by key); empty when the baseline has no plan (schema 1) to compare."""
+    if baseline.plan is None or current.plan is None:
+        return []
+    out = []
+    for part in ("plan", "system"):
+        old: dict[str, Any] = getattr(baseline, part) or {}
+        new: dict[str, Any] = getattr(current, part) or {}
+        for key in [*new, *(k for k in old if k not in new)]:
+            a, b = old.get(key), new.get(key)
+            if a == b:
+                continue
+            if isinstance(a, dict) and isinstance(b, dict):
+                out += [f"{part}.{key}.{sub}: {_show(a.get(sub))} -> {_show(b.get(sub))}"
+                        for sub in [*b, *(s for s in a if s not in b)]
+                        if a.get(sub) != b.get(sub)]
+            else:
+                out.append(f"{part}.{key}: {_show(a)} -> {_show(b)}")
+    return out
+
+
+def plan_differs(baseline: HistoryEntry, current: HistoryEntry) -> bool:
+    """True unless both have a plan and it is the same (schema 1 differs from anything)."""
+    return baseline.plan is None or baseline.plan != current.plan

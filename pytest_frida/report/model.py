@@ -28,9 +28,23 @@ def machine_info() -> dict[str, Any]:
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
         "memory_mib": mem_kib // 1024,
+        # what a machine class has: two VMs of one size differ by a few MiB
+        "memory_gib": round(mem_kib / 1024 / 1024),
         "python": platform.python_version(),
     }
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 @dataclass

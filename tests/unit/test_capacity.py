@@ -111,7 +111,7 @@ def test_one_off_failures_do_not_move_the_limit(true_limit: int, tol: int, pct: 
     # transients anywhere, the bracket's own ends included
     near = data.draw(st.frozensets(st.integers(max(1, true_limit - 3), true_limit + 3),
                                    max_size=2))
-    search, tried = run_search(f"1:4000:{tol}{pct}", true_limit, others | near)
+    search, _ = run_search(f"1:4000:{tol}{pct}", true_limit, others | near)
     assert_bracketed(search, true_limit, tol, pct)
 
 

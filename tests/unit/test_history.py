@@ -1,37 +1,62 @@
-"""History store and comparisons: append-only, strict about what it reads."""
+"""History store: append-only, strict about what it reads, keeps the whole plan."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from pytest_frida.measure.accounting import DeliveryCounts
+from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.measure.result import StepResult
-from pytest_frida.report.compare import CompareError, compare, parse_thresholds
 from pytest_frida.report.history import (
+    HISTORY_SCHEMA,
     History,
+    HistoryEntry,
     HistoryError,
     baseline_for,
+    differences,
     entries_for_run,
+    like_runs,
 )
 from pytest_frida.report.model import RunInfo
 
+MACHINE = {"hostname": "ci-1", "platform": "Linux", "cpus": 2, "memory_mib": 7900,
+           "cpu_model": "AMD EPYC 7B13", "memory_gib": 8,
+           "python": "3.11.9"}
+
 
 def run(run_id: str, verdicts: dict[int, tuple[str, float]], site: str = "local",
-        started: str = "2026-01-01T00:00:00+00:00") -> tuple[RunInfo, list[StepResult]]:
+        started: str = "2026-01-01T00:00:00+00:00", rate: float = 1, kafka: str = "4.4.0",
+        broker_config: dict[str, str] | None = None, commit: str = "abc",
+        samples: int = 0, **info_fields: Any) -> tuple[RunInfo, list[StepResult]]:
+    info_fields.setdefault("machine", dict(MACHINE))
     info = RunInfo(run_id=run_id, started_at=started, site=site, client="c",
-                   kafka_version="4.4.0", settings={}, status="finished", commit="abc")
+                   kafka_version=kafka, status="finished", commit=commit,
+                   settings={"brokers": 1, "broker_config": broker_config or {}},
+                   **info_fields)
     steps = []
     for producers, (verdict, p99) in verdicts.items():
         s = StepResult(test=f"t.py::cap[producers={producers}]", producers=producers,
-                       rate_per_producer=1, duration_s=1, warmup_s=0, message_size=64,
-                       partitions=1, slo="p99<=1s")
+                       rate_per_producer=rate, duration_s=1, warmup_s=0, message_size=64,
+                       partitions=1, slo="p99<=1s", producer_config={"acks": "all"})
         s.verdict, s.latency = verdict, {"p50": p99 / 2, "p99": p99, "max": p99 * 2}
         s.counts = DeliveryCounts(10, 10, 10, 0, 0, 0)
+        if samples:
+            hist = LatencyHistogram()
+            hist.record_batch_us(np.linspace(1, p99 * 1000 / 0.99, samples).astype(np.int64))
+            s.histograms = {"e2e": hist.encode()}
+            s.latency = {k: v for k, v in hist.summary_ms().items() if v is not None}
         steps.append(s)
     return info, steps
+
+
+def entry_of(*args: Any, **kwargs: Any) -> HistoryEntry:
+    (entry,) = entries_for_run(*run(*args, **kwargs))
+    return entry
 
 
 def test_append_and_load_round_trip(tmp_path: Path) -> None:
@@ -41,8 +66,52 @@ def test_append_and_load_round_trip(tmp_path: Path) -> None:
     (entry,) = history.load()
     assert (entry.run_id, entry.test, entry.site, entry.commit) == ("r1", "t.py::cap", "local",
                                                                     "abc")
+    assert entry.schema == HISTORY_SCHEMA == 2
     assert entry.limit_value == 1
     assert entry.latency_at(10, "p99_ms") == 50.0
+
+
+def test_entry_keeps_the_whole_plan_and_the_system(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    history.append(entries_for_run(*run("r1", {1: ("pass", 5.0)},
+                                        broker_config={"num.io.threads": "8"})))
+    (entry,) = history.load()
+    assert entry.plan == {
+        "rate": 1, "duration": 1, "warmup": 0, "message_size": 64, "partitions": 1,
+        "brokers": 1, "replication": 1, "slo": "p99<=1s", "producer_config": {"acks": "all"},
+        "client": "c", "site": "local",
+        # the machine's class, not its name: CI runners of one size compare
+        "machine": {"cpu_model": "AMD EPYC 7B13", "cpus": 2, "memory_gib": 8},
+    }
+    assert entry.system == {"kafka_version": "4.4.0",
+                            "broker_config": {"num.io.threads": "8"}, "commit": "abc"}
+
+
+def test_replication_is_the_step_runners_min_of_three_and_the_brokers() -> None:
+    brokers = [{"node_id": i, "host": "h", "port": 9092 + i} for i in range(5)]
+    entry = entry_of("r1", {1: ("pass", 5.0)}, cluster={"brokers": brokers})
+    assert entry.plan is not None
+    assert (entry.plan["brokers"], entry.plan["replication"]) == (5, 3)
+    # an xdist controller runs no cluster: its workers' clusters say how many
+    entry = entry_of("r2", {1: ("pass", 5.0)}, cluster={"workers": {"gw0": {"brokers":
+                                                                             brokers[:2]}}})
+    assert entry.plan is not None
+    assert (entry.plan["brokers"], entry.plan["replication"]) == (2, 2)
+
+
+def test_steps_keep_samples_and_the_intervals_of_every_percentile() -> None:
+    entry = entry_of("r1", {10: ("pass", 20.0)}, samples=5000)
+    (step,) = entry.steps
+    assert step["samples"] == 5000
+    low, high = step["p99_ci_ms"]
+    assert low < step["p99_ms"] < high
+    assert entry.interval_at(10, "p99") == (low, high)
+    assert step["p50_ci_ms"][0] < step["p50_ms"] < step["p50_ci_ms"][1]
+    assert step["p99.9_ci_ms"][1] is None  # 5000 samples cannot bound p99.9 from above
+    assert step["max_ci_ms"][1] is None  # nor the maximum, ever
+    # a step without a histogram (broke off before measuring): no samples, no interval
+    bare = entry_of("r2", {10: ("pass", 20.0)})
+    assert bare.steps[0]["samples"] == 0 and bare.interval_at(10, "p99") == (None, None)
 
 
 def test_corrupt_line_is_an_error_naming_it_and_the_file_is_untouched(tmp_path: Path) -> None:
@@ -57,46 +126,82 @@ def test_corrupt_line_is_an_error_naming_it_and_the_file_is_untouched(tmp_path: 
     assert history.path.read_bytes() == before
 
 
-def test_other_schema_is_an_error(tmp_path: Path) -> None:
-    (tmp_path / "history.jsonl").write_text(json.dumps({"schema": 99}) + "\n")
-    with pytest.raises(HistoryError, match="schema 99"):
+@pytest.mark.parametrize("schema", [99, 0, "2", None, True])
+def test_unknown_schema_is_an_error_naming_file_and_line(tmp_path: Path, schema: Any) -> None:
+    (tmp_path / "history.jsonl").write_text("\n" + json.dumps({"schema": schema}) + "\n")
+    with pytest.raises(HistoryError, match=rf"history.jsonl:2: history schema {schema!r}"):
         History(tmp_path).load()
 
 
-def test_baseline_is_previous_run_of_same_test_and_site(tmp_path: Path) -> None:
-    entries = []
-    for rid, site, started in [("r1", "local", "2026-01-01"), ("r2", "docker", "2026-01-02"),
-                               ("r3", "local", "2026-01-03"), ("r4", "local", "2026-01-04")]:
-        info, steps = run(rid, {1: ("pass", 5.0)}, site=site, started=started)
-        entries += entries_for_run(info, steps)
-    current = entries[-1]
-    assert baseline_for(entries, current, "last").run_id == "r3"  # type: ignore[union-attr]
-    assert baseline_for(entries, current, "r1").run_id == "r1"  # type: ignore[union-attr]
+SCHEMA_1 = {"run_id": "old", "started_at": "2025-12-01T00:00:00+00:00", "status": "finished",
+            "site": "local", "client": "c", "kafka_version": "4.4.0", "commit": "abc",
+            "test": "t.py::cap", "limit": {"status": "bracketed", "limit": 1, "last_pass": 1,
+                                           "first_fail": 10},
+            "steps": [{"producers": 1, "verdict": "pass", "latency_judged": True,
+                       "achieved_rate": 1.0, "p50_ms": 2.0, "p90_ms": 4.0, "p99_ms": 5.0,
+                       "p99.9_ms": 6.0, "max_ms": 7.0}],
+            "schema": 1}
+
+
+def test_schema_1_loads_and_is_never_a_like_baseline(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    history.path.write_text(json.dumps(SCHEMA_1) + "\n")
+    history.append(entries_for_run(*run("r1", {1: ("pass", 5.0)})))
+    old, current = history.load()
+    assert (old.schema, old.plan, old.system) == (1, None, None)
+    assert old.latency_at(1, "p99_ms") == 5.0 and old.interval_at(1, "p99") == (None, None)
+    assert baseline_for([old, current], current, "last") is None
+    assert baseline_for([old, current], current, "old") is old  # named: used all the same
+    assert differences(old, current) == []  # nothing to list: it has no plan
+
+
+def test_last_is_the_latest_earlier_run_of_the_same_plan_and_kafka_version() -> None:
+    entries = [
+        entry_of("r1", {1: ("pass", 5.0)}, started="2026-01-01"),
+        entry_of("r2", {1: ("pass", 5.0)}, started="2026-01-02", rate=2),  # another plan
+        entry_of("r3", {1: ("pass", 5.0)}, started="2026-01-03", site="docker"),
+        entry_of("r4", {1: ("pass", 5.0)}, started="2026-01-04", kafka="4.3.0"),
+        entry_of("r5", {1: ("pass", 5.0)}, started="2026-01-05", commit="def",
+                 broker_config={"num.io.threads": "16"}),  # what a comparison is for
+        entry_of("r6", {1: ("pass", 5.0)}, started="2026-01-06"),
+        entry_of("r7", {1: ("pass", 5.0)}, started="2026-01-09"),  # later than the current
+    ]
+    current = entries[5]
+    assert baseline_for(entries, current, "last") is entries[4]
+    assert baseline_for(entries, current, None) is entries[4]
+    assert baseline_for(entries[:4] + entries[5:], current, "last") is entries[0]
+    assert baseline_for(entries, current, "r2") is entries[1]  # named: any plan
     assert baseline_for(entries, current, "nope") is None
+    assert [e.run_id for e in like_runs(entries, current)] == ["r1", "r5"]
 
 
-def test_thresholds_parse_and_reject() -> None:
-    assert [str(t) for t in parse_thresholds("capacity:10%, p99:20%")] == ["capacity:10%",
-                                                                          "p99:20%"]
-    for bad in ["capacity", "p98:10%", "capacity:10", "p99:x%"]:
-        with pytest.raises(CompareError):
-            parse_thresholds(bad)
+def test_differences_name_each_field_old_and_new() -> None:
+    base = entry_of("a", {1: ("pass", 5.0)}, rate=1, kafka="4.3.0")
+    cur = entry_of("b", {1: ("pass", 5.0)}, rate=2, commit="def",
+                   broker_config={"num.io.threads": "16"})
+    assert differences(base, cur) == [
+        "plan.rate: 1 -> 2",
+        "system.kafka_version: 4.3.0 -> 4.4.0",
+        "system.broker_config.num.io.threads: unset -> 16",
+        "system.commit: abc -> def",
+    ]
+    assert differences(base, base) == []
 
 
-def test_capacity_drop_past_threshold_is_a_regression() -> None:
-    base = entries_for_run(*run("a", {10: ("pass", 5.0), 20: ("pass", 6.0), 40: ("fail", 9)}))
-    cur = entries_for_run(*run("b", {10: ("pass", 5.0), 20: ("fail", 6.0), 40: ("fail", 9)}))
-    changes = compare(cur[0], base[0], parse_thresholds("capacity:10%"))
-    cap = next(c for c in changes if c.what == "capacity limit")
-    assert (cap.baseline, cap.current, cap.failed) == (20, 10, True)
-    assert compare(cur[0], base[0], parse_thresholds("capacity:60%"))[0].failed is False
+def test_runners_of_one_machine_class_are_like_whatever_their_names() -> None:
+    a = entry_of("r1", {1: ("pass", 5.0)})
+    b = entry_of("r2", {1: ("pass", 5.0)}, started="2026-01-02T00:00:00+00:00",
+                 machine={**MACHINE, "hostname": "ci-2", "memory_mib": 7893})
+    assert baseline_for([a], b, "last") is a
+    bigger = entry_of("r3", {1: ("pass", 5.0)}, started="2026-01-03T00:00:00+00:00",
+                      machine={**MACHINE, "cpus": 8})
+    assert baseline_for([a], bigger, "last") is None
 
 
-def test_latency_growth_past_threshold_is_a_regression() -> None:
-    base = entries_for_run(*run("a", {10: ("pass", 5.0)}))
-    cur = entries_for_run(*run("b", {10: ("pass", 7.0)}))
-    p99 = [c for c in compare(cur[0], base[0], parse_thresholds("p99:20%"))
-           if c.what == "p99 ms"]
-    assert len(p99) == 1 and p99[0].failed and p99[0].change_pct == pytest.approx(40.0)
-    ok = [c for c in compare(cur[0], base[0], parse_thresholds("p99:50%")) if c.failed]
-    assert ok == []
+def test_a_count_measured_thrice_is_read_at_its_majority() -> None:
+    info, steps = run("r1", {10: ("fail", 900.0)})
+    again = [StepResult(**{**vars(steps[0]), "verdict": v, "latency": {"p99": p}})
+             for v, p in (("pass", 20.0), ("pass", 25.0))]
+    (entry,) = entries_for_run(info, [*steps, *again])
+    # the one-off failure at 900 ms is outvoted: the comparison reads the last pass
+    assert entry.latency_at(10, "p99_ms") == 25.0

@@ -1,0 +1,117 @@
+"""`frida repeat N -- PYTEST ARGS`: the same suite N times, and how far its figures move.
+
+Each repetition is a separate pytest session (its own run id, its own broker), so the
+spread includes everything that differs between two runs on the same machine. Printed
+per test: the limit of every run with its status, the spread of the confirmed ones
+((max - min) / min), and the default gate applied to every ordered pair of runs
+(earlier as baseline, later as current): with an unchanged system each regression it
+reports is a false alarm.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pytest_frida.report.compare import Threshold, compare
+from pytest_frida.report.history import History, HistoryEntry
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class TestSpread:
+    """One test's limits over the repetitions, and the gate's pairwise verdicts."""
+
+    test: str
+    #: (run id, limit, status) per run, in run order
+    limits: list[tuple[str, int | None, str]] = field(default_factory=list)
+    pairs: int = 0
+    #: "baseline -> current: change" for every pair the gate called a regression
+    false_alarms: list[str] = field(default_factory=list)
+
+    @property
+    def confirmed(self) -> list[int]:
+        return [limit for _, limit, status in self.limits
+                if status == "confirmed" and limit is not None]
+
+    @property
+    def spread_pct(self) -> float | None:
+        """(max - min) / min of the confirmed limits, in percent (None: fewer than two)."""
+        values = self.confirmed
+        if len(values) < 2 or min(values) == 0:
+            return None
+        return (max(values) - min(values)) / min(values) * 100.0
+
+    def describe(self) -> list[str]:
+        limits = ", ".join(f"{limit if limit is not None else '-'} ({status})"
+                           for _, limit, status in self.limits)
+        spread = self.spread_pct
+        confirmed = self.confirmed
+        lines = [f"{self.test}: limits {limits}"]
+        if spread is None:
+            lines.append(f"  {len(confirmed)} of {len(self.limits)} runs confirmed a limit:"
+                         " no spread to state")
+        else:
+            lines.append(f"  {len(confirmed)} of {len(self.limits)} confirmed, from"
+                         f" {min(confirmed)} to {max(confirmed)}: spread {spread:.1f}%")
+        lines.append(f"  gate on {self.pairs} ordered pairs of runs: {len(self.false_alarms)}"
+                     " regression(s) reported (each a false alarm: nothing changed)")
+        lines += [f"    {alarm}" for alarm in self.false_alarms]
+        return lines
+
+
+def spreads(entries: Sequence[HistoryEntry], run_ids: Sequence[str],
+            thresholds: Sequence[Threshold]) -> list[TestSpread]:
+    """The spread of each test over the runs `run_ids` (in that order)."""
+    order = {run: i for i, run in enumerate(run_ids)}
+    mine = sorted((e for e in entries if e.run_id in order), key=lambda e: order[e.run_id])
+    by_test: dict[str, list[HistoryEntry]] = {}
+    for entry in mine:
+        by_test.setdefault(entry.test, []).append(entry)
+    out = []
+    for test, runs in by_test.items():
+        spread = TestSpread(test, [(e.run_id, e.limit_value, str(e.limit.get("status")))
+                                   for e in runs])
+        for i, base in enumerate(runs):
+            for current in runs[i + 1:]:
+                spread.pairs += 1
+                failed = [c for c in compare(current, base, thresholds) if c.failed]
+                spread.false_alarms += [f"{base.run_id} -> {current.run_id}: {c.describe()}"
+                                        for c in failed]
+        out.append(spread)
+    return out
+
+
+def run_repeats(count: int, pytest_args: Sequence[str], report_dir: Path,
+                say: Say = print) -> list[str]:
+    """Run the suite `count` times; returns the run ids recorded, in order. Stops early
+    on an interrupt or on a session that could not run its tests (exit status >= 2)."""
+    history = History(report_dir)
+    run_ids: list[str] = []
+    for i in range(1, count + 1):
+        before = {e.run_id for e in history.load()}
+        say(f"== repetition {i} of {count}")
+        proc = subprocess.run([sys.executable, "-m", "pytest", *pytest_args,
+                               f"--frida-report-dir={report_dir}", "-p", "no:cacheprovider"],
+                              check=False)
+        new = sorted({e.run_id for e in history.load()} - before)
+        run_ids += new
+        if proc.returncode >= 2 or not new:
+            say(f"repetition {i} ended with exit status {proc.returncode}"
+                f"{'' if new else ' and recorded no run'}: stopping")
+            break
+    return run_ids
+
+
+def write_summary(path: Path, run_ids: Sequence[str], results: Sequence[TestSpread],
+                  thresholds: Sequence[Threshold]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "runs": list(run_ids), "gate": [str(t) for t in thresholds],
+        "tests": [{**asdict(r), "spread_pct": r.spread_pct, "confirmed": r.confirmed}
+                  for r in results]}, indent=2))

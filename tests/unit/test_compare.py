@@ -1,0 +1,290 @@
+"""Comparisons: like with like, and gates that fail on regressions, not on noise."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pytest_frida.config import build_settings
+from pytest_frida.measure.accounting import DeliveryCounts
+from pytest_frida.measure.histogram import LatencyHistogram
+from pytest_frida.measure.result import StepResult
+from pytest_frida.report.compare import (
+    Change,
+    CompareError,
+    Note,
+    compare,
+    parse_thresholds,
+)
+from pytest_frida.report.history import History, HistoryEntry
+from pytest_frida.session import FridaRun
+
+PLAN = {"rate": 10.0, "duration": 30.0, "warmup": 5.0, "message_size": 512, "partitions": 6,
+        "brokers": 3, "replication": 3, "slo": "p99<=250ms", "producer_config": {},
+        "client": "kafka-python", "site": "local",
+        "machine": {"cpu_model": "AMD EPYC 7B13", "cpus": 2, "memory_gib": 8}}
+
+
+def limit(status: str, value: int | None, last_pass: int | None,
+          first_fail: int | None) -> dict[str, Any]:
+    return {"status": status, "limit": value, "last_pass": last_pass, "first_fail": first_fail}
+
+
+def step(producers: int, p99: float, ci: tuple[float | None, float | None] | None,
+         judged: bool = True) -> dict[str, Any]:
+    return {"producers": producers, "verdict": "pass", "latency_judged": judged,
+            "samples": 6000, "p99_ms": p99, "p99_ci_ms": list(ci) if ci else [None, None]}
+
+
+def entry(run_id: str, steps: list[dict[str, Any]] | None = None,
+          lim: dict[str, Any] | None = None, started: str = "", kafka: str = "4.4.0",
+          plan: dict[str, Any] | None = None, broker_config: dict[str, str] | None = None,
+          commit: str = "c1") -> HistoryEntry:
+    return HistoryEntry(
+        run_id=run_id, started_at=started or f"2026-01-01T00:00:{run_id[-2:]}", status="finished",
+        site="local", client="kafka-python", kafka_version=kafka, commit=commit,
+        test="t.py::cap", limit=lim or limit("no_data", None, None, None), steps=steps or [],
+        plan=dict(plan or PLAN),
+        system={"kafka_version": kafka, "broker_config": broker_config or {}, "commit": commit})
+
+
+def only(changes: list[Change], what: str) -> Change:
+    (found,) = [c for c in changes if c.what == what and not isinstance(c, Note)]
+    return found
+
+
+def notes(changes: list[Change]) -> list[str]:
+    return [c.describe() for c in changes if isinstance(c, Note)]
+
+
+def test_thresholds_parse_and_reject() -> None:
+    assert [str(t) for t in parse_thresholds("capacity:10%, p99:20%")] == ["capacity:10%",
+                                                                          "p99:20%"]
+    for bad in ["capacity", "p98:10%", "capacity:10", "p99:x%"]:
+        with pytest.raises(CompareError):
+            parse_thresholds(bad)
+
+
+# -- capacity: confirmed limits only, and brackets that do not overlap ---------------------
+
+CAP = parse_thresholds("capacity:10%")
+
+
+def test_confirmed_limit_drop_with_disjoint_brackets_is_a_regression() -> None:
+    base = entry("r01", lim=limit("confirmed", 40, 40, 50))
+    cur = entry("r02", lim=limit("confirmed", 20, 20, 30))  # fails at 30, base passed 40
+    cap = only(compare(cur, base, CAP), "capacity limit")
+    assert (cap.baseline, cap.current, cap.failed) == (40, 20, True)
+    assert cap.describe() == "t.py::cap: capacity limit: 40 -> 20 (-50.0%) REGRESSION"
+    assert not only(compare(cur, base, parse_thresholds("capacity:60%")),
+                    "capacity limit").failed
+
+
+def test_limit_drop_within_overlapping_brackets_is_no_regression() -> None:
+    base = entry("r01", lim=limit("confirmed", 40, 40, 80))
+    cur = entry("r02", lim=limit("confirmed", 30, 30, 45))  # 45 > 40: the brackets overlap
+    cap = only(compare(cur, base, CAP), "capacity limit")
+    assert not cap.failed and cap.why == "brackets overlap"
+    assert cap.describe().endswith("(-25.0%, brackets overlap)")
+
+
+@pytest.mark.parametrize(("base_status", "cur_status", "why"), [
+    ("confirmed", "bracketed", "current limit not confirmed (bracketed)"),
+    ("confirmed", "noisy", "current limit not confirmed (noisy)"),
+    ("bracketed", "confirmed", "baseline limit not confirmed (bracketed)"),
+    ("not_reached", "confirmed", "baseline limit not confirmed (not_reached)"),
+])
+def test_only_confirmed_limits_are_compared_as_ceilings(base_status: str, cur_status: str,
+                                                        why: str) -> None:
+    base = entry("r01", lim=limit(base_status, 40, 40, 50 if base_status != "not_reached"
+                                  else None))
+    cur = entry("r02", lim=limit(cur_status, 10, 10, 20))
+    cap = only(compare(cur, base, CAP), "capacity limit")
+    assert (cap.failed, cap.why) == (False, why)
+
+
+def test_limit_gone_below_the_range_is_reported_never_failed_unconfirmed() -> None:
+    base = entry("r01", lim=limit("confirmed", 4, 4, 8))
+    cur = entry("r02", lim=limit("below_range", None, None, 1))
+    cap = only(compare(cur, base, CAP), "capacity limit")
+    assert (cap.current, cap.failed, cap.why) == (None, False,
+                                                  "current limit not confirmed (below_range)")
+
+
+def test_limit_drop_within_the_threshold_says_nothing_more() -> None:
+    base = entry("r01", lim=limit("confirmed", 40, 40, 50))
+    cur = entry("r02", lim=limit("confirmed", 38, 38, 39))
+    cap = only(compare(cur, base, CAP), "capacity limit")
+    assert (cap.failed, cap.why) == (False, "")
+
+
+# -- latency: past the threshold, intervals apart, beyond run-to-run noise -----------------
+
+P99 = parse_thresholds("p99:20%")
+
+
+def test_latency_growth_with_disjoint_intervals_is_a_regression() -> None:
+    base = entry("r01", [step(20, 12.1, (11.8, 12.6))])
+    cur = entry("r02", [step(20, 15.3, (14.9, 16.0))])
+    p99 = only(compare(cur, base, P99), "p99 ms")
+    assert p99.failed and p99.change_pct == pytest.approx(26.446, abs=1e-3)
+    assert p99.describe() == ("t.py::cap: p99 ms at 20 producers: 12.1 [11.8, 12.6] ->"
+                              " 15.3 [14.9, 16.0] (+26.4%) REGRESSION")
+    assert not only(compare(cur, base, parse_thresholds("p99:30%")), "p99 ms").failed
+
+
+def test_latency_growth_with_overlapping_intervals_is_noise() -> None:
+    base = entry("r01", [step(20, 12.1, (11.0, 15.0))])
+    cur = entry("r02", [step(20, 15.3, (14.9, 16.0))])
+    p99 = only(compare(cur, base, P99), "p99 ms")
+    assert not p99.failed
+    assert p99.describe().endswith("(+26.4%, within noise: intervals overlap)")
+
+
+@pytest.mark.parametrize(("base_ci", "cur_ci"), [
+    ((11.8, None), (14.9, 16.0)),  # too few samples to bound the baseline from above
+    ((11.8, 12.6), (None, 16.0)),
+    (None, (14.9, 16.0)),
+])
+def test_latency_growth_with_an_unknown_bound_claims_nothing(
+        base_ci: tuple[float | None, float | None] | None,
+        cur_ci: tuple[float | None, float | None]) -> None:
+    base = entry("r01", [step(20, 12.1, base_ci)])
+    cur = entry("r02", [step(20, 15.3, cur_ci)])
+    p99 = only(compare(cur, base, P99), "p99 ms")
+    assert (p99.failed, p99.why) == (False, "interval unknown")
+    assert "?" in p99.describe() or base_ci is None
+
+
+def like_history(values: list[float], plan: dict[str, Any] | None = None,
+                 first: int = 0) -> list[HistoryEntry]:
+    return [entry(f"h{i:02d}", [step(20, v, (v - 0.3, v + 0.3))], plan=plan)
+            for i, v in enumerate(values, first)]
+
+
+def test_latency_within_the_run_to_run_spread_of_three_like_runs_is_noise() -> None:
+    base = entry("r08", [step(20, 12.1, (11.8, 12.6))])
+    cur = entry("r09", [step(20, 15.3, (14.9, 16.0))])
+    history = [*like_history([12.0, 15.8, 12.5]), base]
+    p99 = only(compare(cur, base, P99, history), "p99 ms")
+    assert not p99.failed
+    assert p99.why == "within run-to-run noise: 4 earlier like runs measured up to 15.8"
+
+
+def test_run_to_run_noise_needs_three_like_runs_of_the_same_plan() -> None:
+    base = entry("r08", [step(20, 12.1, (11.8, 12.6))])
+    cur = entry("r09", [step(20, 15.3, (14.9, 16.0))])
+    # two like runs (one of them the baseline); the spread is in runs of another plan
+    other = {**PLAN, "rate": 20.0}
+    history = [*like_history([15.9, 16.0, 16.1], plan=other), *like_history([15.8], first=3),
+               base]
+    assert only(compare(cur, base, P99, history), "p99 ms").failed
+    # a third like run: now 15.8 is what this plan does from run to run
+    history.insert(-1, entry("r05", [step(20, 12.3, (12.0, 12.6))]))
+    p99 = only(compare(cur, base, P99, history), "p99 ms")
+    assert (p99.failed, p99.why) == (
+        False, "within run-to-run noise: 3 earlier like runs measured up to 15.8")
+    # beyond everything three like runs measured: a regression
+    history = [*like_history([12.0, 12.4, 12.9]), base]
+    assert only(compare(cur, base, P99, history), "p99 ms").failed
+
+
+def test_unjudged_latencies_are_not_compared() -> None:
+    base = entry("r01", [step(20, 12.1, (11.8, 12.6), judged=False)])
+    cur = entry("r02", [step(20, 99.0, (98.0, 100.0))])
+    assert [c for c in compare(cur, base, P99) if not isinstance(c, Note)] == []
+
+
+# -- which baseline, and what differs ----------------------------------------------------
+
+def test_like_baseline_is_named_and_its_system_differences_listed() -> None:
+    base = entry("r01", [step(20, 12.1, (11.8, 12.6))], broker_config={"a": "1"})
+    cur = entry("r02", [step(20, 15.3, (14.9, 16.0))], broker_config={"a": "2"}, commit="c2")
+    changes = compare(cur, base, P99)
+    assert notes(changes) == ["t.py::cap: baseline r01: same plan",
+                              "t.py::cap: differs from r01: system.broker_config.a: 1 -> 2",
+                              "t.py::cap: differs from r01: system.commit: c1 -> c2"]
+    assert only(changes, "p99 ms").failed  # a broker setting's effect: what compare is for
+
+
+def test_named_baseline_of_another_plan_lists_differences_and_never_fails() -> None:
+    slow = {**PLAN, "rate": 20.0, "machine": {**PLAN["machine"], "cpus": 8}}  # type: ignore[dict-item]
+    base = entry("r01", [step(20, 12.1, (11.8, 12.6))], lim=limit("confirmed", 40, 40, 50),
+                 plan=slow)
+    cur = entry("r02", [step(20, 50.0, (49.0, 51.0))], lim=limit("confirmed", 10, 10, 20))
+    changes = compare(cur, base, parse_thresholds("capacity:10%,p99:20%"))
+    assert notes(changes) == [
+        "t.py::cap: baseline r01: another plan; nothing here fails",
+        "t.py::cap: differs from r01: plan.rate: 20.0 -> 10.0",
+        "t.py::cap: differs from r01: plan.machine.cpus: 8 -> 2",
+    ]
+    assert not any(c.failed for c in changes)
+    assert {c.why for c in changes if not isinstance(c, Note)} == {"plan differs"}
+
+
+def test_named_baseline_of_another_kafka_version_may_fail() -> None:
+    base = entry("r01", [step(20, 12.1, (11.8, 12.6))], lim=limit("confirmed", 40, 40, 50),
+                 kafka="4.3.0")
+    cur = entry("r02", [step(20, 15.3, (14.9, 16.0))], lim=limit("confirmed", 10, 10, 20))
+    changes = compare(cur, base, parse_thresholds("capacity:10%,p99:20%"))
+    assert "t.py::cap: differs from r01: system.kafka_version: 4.3.0 -> 4.4.0" in notes(changes)
+    assert only(changes, "capacity limit").failed and only(changes, "p99 ms").failed
+
+
+def test_schema_1_baseline_is_compared_says_so_and_never_fails() -> None:
+    base = HistoryEntry(
+        run_id="old", started_at="2025-01-01", status="finished", site="local", client="c",
+        kafka_version="4.4.0", commit="c0", test="t.py::cap",
+        limit=limit("bracketed", 40, 40, 50),
+        steps=[{"producers": 20, "verdict": "pass", "latency_judged": True, "p99_ms": 5.0}],
+        schema=1)
+    cur = entry("r02", [step(20, 50.0, (49.0, 51.0))], lim=limit("confirmed", 10, 10, 20))
+    changes = compare(cur, base, parse_thresholds("capacity:10%,p99:20%"))
+    assert notes(changes) == ["t.py::cap: baseline old: a schema-1 entry without its plan,"
+                              " not like with like; nothing here fails"]
+    assert not any(c.failed for c in changes)
+    assert only(changes, "p99 ms").why == "baseline without a plan (schema 1)"
+
+
+# -- the session: baseline choice and what it says when there is none ----------------------
+
+def session_run(tmp_path: Path, run_id: str, rate: float, p99_us: int,
+                compare_to: str | None = None) -> FridaRun:
+    cli: dict[str, str | None] = {"report-dir": str(tmp_path), "site": "local"}
+    if compare_to:
+        cli |= {"compare": compare_to, "compare-fail": "p99:20%"}
+    frida = FridaRun(build_settings(cli, {}), run_id=run_id)
+    frida.info.commit = "c1"
+    hist = LatencyHistogram()
+    hist.record_batch_us(np.full(20_000, p99_us) - np.arange(20_000) % 1000)
+    s = StepResult(test="t.py::test_cap[producers=10]", producers=10, rate_per_producer=rate,
+                   duration_s=30, warmup_s=5, message_size=512, partitions=6, slo="p99<=1s",
+                   histograms={"e2e": hist.encode()}, verdict="pass",
+                   counts=DeliveryCounts(10, 10, 10, 0, 0, 0))
+    s.latency = hist.summary_ms()
+    frida.steps = [s]
+    frida.run_dir.mkdir(parents=True)
+    frida.finish(interrupted=False)
+    return frida
+
+
+def test_session_compares_with_the_last_like_run_and_explains_an_unlike_one(
+        tmp_path: Path) -> None:
+    session_run(tmp_path, "20260101-000001-aaaa", rate=10, p99_us=10_000)
+    unlike = session_run(tmp_path, "20260101-000002-bbbb", rate=20, p99_us=10_000,
+                         compare_to="last")
+    assert unlike.changes == [] and unlike.regressions == []
+    assert unlike.problems == [
+        "no earlier run of t.py::test_cap with the same plan and Kafka version to compare"
+        " with; the latest, 20260101-000001-aaaa, differs in plan.rate: 10 -> 20"]
+    worse = session_run(tmp_path, "20260101-000003-cccc", rate=10, p99_us=20_000,
+                        compare_to="last")
+    assert notes(worse.changes)[0] == "t.py::test_cap: baseline 20260101-000001-aaaa: same plan"
+    assert [c.what for c in worse.regressions] == ["p99 ms"]
+    lines = (tmp_path / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["schema"] for line in lines] == [2, 2, 2]
+    assert len(History(tmp_path).load()) == 3
