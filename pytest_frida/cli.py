@@ -69,16 +69,18 @@ def _entries(report_dir: Path, run_id: str) -> list[HistoryEntry]:
 
 def _compare(args: argparse.Namespace) -> int:
     from pytest_frida.report.compare import compare, parse_thresholds
+    from pytest_frida.report.history import History
 
     thresholds = parse_thresholds(args.fail) if args.fail else []
     base = {e.test: e for e in _entries(args.report_dir, args.a)}
     current = _entries(args.report_dir, args.b)
+    history = History(args.report_dir).load()  # the run-to-run noise of like runs
     regressions = 0
     for entry in current:
         if entry.test not in base:
             print(f"{entry.test}: not in run {args.a}")
             continue
-        for change in compare(entry, base[entry.test], thresholds):
+        for change in compare(entry, base[entry.test], thresholds, history):
             print(change.describe())
             regressions += change.failed
     if regressions:

@@ -53,25 +53,30 @@ class Step:
         measured again until two trials agree (best two of three), and so is the last
         pass below the first confirmed failure (measure.trials), so a sweep's limit rests
         on confirmed ends as a search's does. Counts another xdist worker ran are not
-        seen here."""
+        seen here; nor is anything measured again once the cluster stopped answering."""
         test = base_test_id(self._item.nodeid)
         mine = [self._one(self.producers)]
-        while True:
-            earlier = [s for s in self._run.steps if base_test_id(s.test) == test]
-            trials = Trials.of((s.producers, s.verdict) for s in earlier)
+        latest = mine[-1]
+        while latest.cluster_down is None:  # a cluster gone measures nothing more
+            trials = self._trials(test)
             unsure = trials.verdict(self.producers) == "fail" or self.producers in trials.tied()
             if unsure and not trials.settled(self.producers):
-                mine.append(self._one(self.producers))
+                latest = self._one(self.producers)
+                mine.append(latest)
                 continue
             last_pass, first_fail = trials.bracket()
             if (first_fail is not None and last_pass is not None
                     and trials.confirmed(first_fail) and not trials.settled(last_pass)):
-                self._one(last_pass)  # kept in the report; this item's verdict is its own
+                latest = self._one(last_pass)  # in the report; this item goes by its own
                 continue
             break
-        verdict = trials.verdict(self.producers)
+        verdict = self._trials(test).verdict(self.producers)
         same = [r for r in mine if r.verdict == verdict]
         return (same or mine)[-1]
+
+    def _trials(self, test: str) -> Trials:
+        return Trials.of((s.producers, s.verdict) for s in self._run.steps
+                         if base_test_id(s.test) == test)
 
     def _one(self, producers: int) -> StepResult:
         progress = self._run.progress

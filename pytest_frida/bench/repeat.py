@@ -80,7 +80,7 @@ def spreads(entries: Sequence[HistoryEntry], run_ids: Sequence[str],
         for i, base in enumerate(runs):
             for current in runs[i + 1:]:
                 spread.pairs += 1
-                failed = [c for c in compare(current, base, thresholds) if c.failed]
+                failed = [c for c in compare(current, base, thresholds, entries) if c.failed]
                 spread.false_alarms += [f"{base.run_id} -> {current.run_id}: {c.describe()}"
                                         for c in failed]
         out.append(spread)

@@ -1,8 +1,9 @@
 """Comparing a run with a baseline, and failing only on regressions that are not noise.
 
 `--frida-compare-fail=capacity:10%,p99:20%`: a change past its threshold fails the session
-only when it is also significant. A capacity limit counts when both limits are confirmed
-(measured twice, agreed) and their brackets do not overlap; a latency percentile when its
+only when it is also significant. A capacity drop counts when the current run confirmed a
+failure (two trials agreed) at a count where the baseline confirmed a pass, so that their
+brackets cannot overlap; a latency percentile when its
 95% intervals do not overlap and, given at least `NOISE_RUNS` earlier runs of the same plan
 and Kafka version, it exceeds everything they measured. A baseline of another plan is
 compared and never fails.
@@ -15,6 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pytest_frida.measure.trials import CONFIRMING
 from pytest_frida.report.history import HistoryEntry, differences, like_runs, plan_differs
 
 LATENCY_METRICS = ("p50", "p90", "p99", "p99.9", "max")
@@ -125,15 +127,34 @@ def _context(current: HistoryEntry, baseline: HistoryEntry) -> tuple[list[Change
             *(_note(test, "difference", f"differs from {run}: {d}") for d in diffs)], why
 
 
+def _end_confirmed(limit: dict[str, object], producers: int, verdict: str) -> bool:
+    """Whether `limit`'s trials confirmed `verdict` at `producers` (measure.trials); an
+    entry without its trials goes by its status."""
+    trials = limit.get("trials")
+    if not isinstance(trials, list) or not trials:
+        return limit.get("status") == "confirmed"
+    for n, passes, fails in trials:
+        if n == producers:
+            agree, other = (passes, fails) if verdict == "pass" else (fails, passes)
+            return bool(agree >= CONFIRMING and agree > other)
+    return False
+
+
 def _limit_gate(current: dict[str, object], baseline: dict[str, object]) -> str:
-    """Why a drop of the limit is not a regression ("" when it is one)."""
-    if current.get("status") != "confirmed":
-        return f"current limit not confirmed ({current.get('status')})"
-    if baseline.get("status") != "confirmed":
-        return f"baseline limit not confirmed ({baseline.get('status')})"
+    """Why a drop of the limit is not a regression ("" when it is one). A drop is one when
+    the current run confirmed a failure at a count where the baseline confirmed a pass:
+    whatever their statuses (a confirmed failure below the range, a confirmed "at least
+    N"), the two brackets then cannot overlap."""
+    for name, limit in (("current", current), ("baseline", baseline)):
+        if limit.get("status") == "noisy":
+            return f"{name} limit noisy"
     first_fail, last_pass = current.get("first_fail"), baseline.get("last_pass")
     if not isinstance(first_fail, int) or not isinstance(last_pass, int):
         return "bracket unknown"
+    if not _end_confirmed(current, first_fail, "fail"):
+        return f"current limit not confirmed ({current.get('status')})"
+    if not _end_confirmed(baseline, last_pass, "pass"):
+        return f"baseline limit not confirmed ({baseline.get('status')})"
     # the current run failed where the baseline passed, or the drop is within the brackets
     return "" if first_fail <= last_pass else "brackets overlap"
 

@@ -22,7 +22,7 @@ from pytest_frida.sites.docker import DockerSite
 SWEEP = """
 import pytest
 
-@pytest.mark.capacity(producers=[1, 5, 20], rate=10, slo="p99<=500ms, loss==0")
+@pytest.mark.capacity(producers=[1, 5, 20], rate=10, slo="p50<=500ms, loss==0")
 def test_sweep(frida_result, frida_cluster):
     assert frida_cluster.site == "docker"
     assert frida_result.counts.sent > 0

@@ -21,7 +21,7 @@ from pytest_frida.runtimes.docker_cli import DockerCli
 SUITE = """
 import pytest
 
-@pytest.mark.capacity(producers=[1, 2, 3], rate=5, slo="p99<=1s")
+@pytest.mark.capacity(producers=[1, 2, 3], rate=5, slo="max<=5s")
 def test_steps(frida_result):
     pass
 """

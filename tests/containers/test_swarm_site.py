@@ -17,7 +17,7 @@ from pytest_frida.stacks import stacks_dir
 SWEEP = """
 import pytest
 
-@pytest.mark.capacity(producers=[6, 12, 24], rate=10, slo="p99<=500ms, loss==0")
+@pytest.mark.capacity(producers=[6, 12, 24], rate=10, slo="p90<=500ms, loss==0")
 def test_sweep(frida_result, frida_cluster):
     assert frida_cluster.site == "swarm"
     assert frida_result.counts.sent > 0

@@ -20,7 +20,7 @@ from testbed import Node, Testbed
 SWEEP = """
 import pytest
 
-@pytest.mark.capacity(producers=[2, 4], rate=10, slo="p99<=500ms, loss==0")
+@pytest.mark.capacity(producers=[2, 4], rate=10, slo="p50<=500ms, loss==0")
 def test_sweep(frida_result, frida_cluster):
     assert frida_cluster.site == "sophia"
     assert frida_result.counts.sent > 0
@@ -74,7 +74,7 @@ def _skewed(testbed: Testbed, node: Node, skew: str) -> Iterator[None]:
 
 GROWING = SWEEP + """
 
-@pytest.mark.capacity(producers=[6], rate=10, slo="p99<=500ms, loss==0")
+@pytest.mark.capacity(producers=[6], rate=10, slo="p50<=500ms, loss==0")
 def test_grown(frida_result):
     assert frida_result.counts.sent > 0
 """
@@ -303,7 +303,7 @@ def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(
     hosts.write_text("# brokers first\n" + "".join(f"{n.name}\n" for n in testbed.nodes[:3]))
     (tmp_path / "test_suite.py").write_text(SWEEP.replace("[2, 4]", "[3]")
                                             .replace('"sophia"', '"hosts"')
-                                            .replace("p99<=500ms", "p99<=100ms"))
+                                            .replace("p50<=500ms", "p50<=100ms"))
     before = kafka_pids(), frida_temp_dirs()
     broker, skewed = testbed.nodes[0], testbed.nodes[2]
     testbed.delay(broker, 15)

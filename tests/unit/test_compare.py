@@ -94,7 +94,7 @@ def test_limit_drop_within_overlapping_brackets_is_no_regression() -> None:
 
 @pytest.mark.parametrize(("base_status", "cur_status", "why"), [
     ("confirmed", "bracketed", "current limit not confirmed (bracketed)"),
-    ("confirmed", "noisy", "current limit not confirmed (noisy)"),
+    ("confirmed", "noisy", "current limit noisy"),
     ("bracketed", "confirmed", "baseline limit not confirmed (bracketed)"),
     ("not_reached", "confirmed", "baseline limit not confirmed (not_reached)"),
 ])
@@ -113,6 +113,23 @@ def test_limit_gone_below_the_range_is_reported_never_failed_unconfirmed() -> No
     cap = only(compare(cur, base, CAP), "capacity limit")
     assert (cap.current, cap.failed, cap.why) == (None, False,
                                                   "current limit not confirmed (below_range)")
+
+
+def test_a_confirmed_failure_where_the_baseline_confirmed_a_pass_is_a_regression() -> None:
+    # "at least 4" measured twice at 4, then a failure confirmed at 1: no overlap possible
+    base = entry("r01", lim={**limit("not_reached", 4, 4, None),
+                             "trials": [[1, 1, 0], [2, 1, 0], [4, 2, 0]]})
+    cur = entry("r02", lim={**limit("below_range", None, None, 1), "trials": [[1, 0, 2]]})
+    cap = only(compare(cur, base, CAP), "capacity limit")
+    assert cap.failed and cap.why == ""
+    # the same failure seen once is not enough
+    once = entry("r03", lim={**limit("below_range", None, None, 1), "trials": [[1, 0, 1]]})
+    cap = only(compare(once, base, CAP), "capacity limit")
+    assert not cap.failed and cap.why == "current limit not confirmed (below_range)"
+    # nor a baseline pass seen once (2:1 at 4 is confirmed; 1:1 is not)
+    split = entry("r04", lim={**limit("not_reached", 4, 4, None), "trials": [[4, 1, 1]]})
+    cap = only(compare(cur, split, CAP), "capacity limit")
+    assert not cap.failed and cap.why == "baseline limit not confirmed (not_reached)"
 
 
 def test_limit_drop_within_the_threshold_says_nothing_more() -> None:
