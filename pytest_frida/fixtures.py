@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
 
 import pytest
@@ -11,8 +12,8 @@ from pytest_frida.errors import FridaSetupError
 from pytest_frida.faults import FaultPlan
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.trials import Trials
-from pytest_frida.report.capacity import base_test_id
-from pytest_frida.search import CapacitySearch
+from pytest_frida.report.capacity import base_test_id, capacity_limit
+from pytest_frida.search import CapacitySearch, knee_next
 from pytest_frida.session import FridaRun
 from pytest_frida.sites.base import Cluster
 from pytest_frida.workload.step import StepRunner
@@ -33,7 +34,8 @@ class Step:
 
     def run(self) -> StepResult:
         """Run the step; in search mode (`search`) run the whole search and return the step
-        at the limit found (the last passing one, else the last one run)."""
+        at the limit found (the last trial agreeing with the majority at the last pass,
+        else the last step run)."""
         search = self.plan.search
         if search is None:
             return self._sweep_step()
@@ -42,41 +44,40 @@ class Step:
         while (count := finder.next_count()) is not None:
             result = self._one(count)
             results.append(result)
-            finder.record(count, result.verdict, result.cluster_down is not None)
+            finder.record(count, result.verdict, result.cluster_down is not None,
+                          result.definitive)
         self._run.record_search(self._item.nodeid, str(search), finder.stopped or "",
                                 [r.producers for r in results])
-        passing = [r for r in results if r.verdict == "pass"]
-        return max(passing, key=lambda r: r.producers) if passing else results[-1]
+        limit = capacity_limit(self._item.nodeid, results)
+        at_limit = [r for r in results if r.producers == limit.last_pass
+                    and r.verdict == "pass"]
+        return (at_limit or results)[-1]
 
     def _sweep_step(self) -> StepResult:
-        """One count of a fixed sweep, confirmed where it sits at the knee: a failure is
-        measured again until two trials agree (best two of three), and so is the last
-        pass below the first confirmed failure (measure.trials), so a sweep's limit rests
-        on confirmed ends as a search's does. Counts another xdist worker ran are not
-        seen here; nor is anything measured again once the cluster stopped answering."""
+        """One count of a fixed sweep, confirmed where its limit rests (search.knee_next):
+        a failure is measured again until two trials agree, and so are the last pass below
+        the first confirmed failure and any pass above it. The item returns the last trial
+        at its own count agreeing with the majority. Counts another xdist worker ran are
+        not seen here, and nothing is measured again once the cluster stopped answering."""
         test = base_test_id(self._item.nodeid)
         mine = [self._one(self.producers)]
         latest = mine[-1]
         while latest.cluster_down is None:  # a cluster gone measures nothing more
-            trials = self._trials(test)
-            unsure = trials.verdict(self.producers) == "fail" or self.producers in trials.tied()
-            if unsure and not trials.settled(self.producers):
-                latest = self._one(self.producers)
+            steps = self._test_steps(test)
+            trials = Trials.of(s.trial() for s in steps)
+            attempts = collections.Counter(s.producers for s in steps)
+            count = knee_next(trials, attempts, self.producers)
+            if count is None:
+                break
+            latest = self._one(count)  # another count: in the report, not this outcome
+            if count == self.producers:
                 mine.append(latest)
-                continue
-            last_pass, first_fail = trials.bracket()
-            if (first_fail is not None and last_pass is not None
-                    and trials.confirmed(first_fail) and not trials.settled(last_pass)):
-                latest = self._one(last_pass)  # in the report; this item goes by its own
-                continue
-            break
-        verdict = self._trials(test).verdict(self.producers)
+        verdict = Trials.of(s.trial() for s in mine).verdict(self.producers)
         same = [r for r in mine if r.verdict == verdict]
         return (same or mine)[-1]
 
-    def _trials(self, test: str) -> Trials:
-        return Trials.of((s.producers, s.verdict) for s in self._run.steps
-                         if base_test_id(s.test) == test)
+    def _test_steps(self, test: str) -> list[StepResult]:
+        return [s for s in self._run.steps if base_test_id(s.test) == test]
 
     def _one(self, producers: int) -> StepResult:
         progress = self._run.progress

@@ -43,6 +43,10 @@ MARKER_DOC = (
 )
 
 
+#: sites whose broker and agents share one machine
+SINGLE_HOST_SITES = ("local", "docker", "swarm")
+
+
 def _ini_name(option: str) -> str:
     return "frida_" + option.replace("-", "_")
 
@@ -158,21 +162,30 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
         if step.verdict == "error":
             pytest.fail(f"step with {step.producers} producers could not be measured:"
                         f" {'; '.join(step.reasons) or step.error}", pytrace=False)
-    if not steps or searching:  # a search needs failing steps
+    if not steps:
         return outcome
-    # a sweep item goes by the majority of the trials at its own count (the first step);
-    # others re-measured the knee below it for the report
+    if searching:  # a search needs failing steps; one that decided nothing is skipped
+        if not any(s.decides for s in steps):
+            pytest.skip(f"the search decided nothing: {steps[-1].verdict}:"
+                        f" {'; '.join(steps[-1].reasons)}")
+        return outcome
+    # a sweep item goes by the trials at its own count (the first step): a failure that
+    # lost messages at once, else the majority; other counts were measured again for the
+    # limit and are in the report
     own = [s for s in steps if s.producers == steps[0].producers]
-    trials = Trials.of((s.producers, s.verdict) for s in own)
+    trials = Trials.of(s.trial() for s in own)
     if trials.verdict(own[0].producers) == "fail":
-        failing = [s for s in own if s.verdict == "fail"][-1]
+        failing = [s for s in own if s.definitive] or [s for s in own if s.verdict == "fail"]
         passes, fails = trials.tally(own[0].producers)
         extra = f"\n  failed {fails} of {passes + fails} trials" if len(own) > 1 else ""
-        pytest.fail(failing.failure_message() + extra, pytrace=False)
+        pytest.fail(failing[-1].failure_message() + extra, pytrace=False)
     if trials.verdict(own[0].producers) is None:
         for step in own:
             if step.verdict in WITHHELD:
                 pytest.skip(f"{step.verdict}: {'; '.join(step.reasons)}")
+        if own[0].producers in trials.tied():
+            passes, fails = trials.tally(own[0].producers)
+            pytest.skip(f"split {passes}:{fails} over its trials: decides nothing")
     return outcome
 
 
@@ -187,8 +200,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line(line)
     for line in undecided_lines(run.steps):
         tr.write_line(line, yellow=True)
-    for limit in limits_by_test(run.steps):
+    limits = limits_by_test(run.steps)
+    for limit in limits:
         tr.write_line(f"capacity limit of {limit.test}: {limit.describe()}")
+    if limits and run.settings.site in SINGLE_HOST_SITES:
+        cores = run.info.machine.get("cpus")
+        tr.write_line(f"on one host ({cores} cores) the broker, the producers and the consumers"
+                      " share the same CPUs: these limits are the host's, all of them"
+                      " together, not the broker's alone")
     for search in run.info.searches:
         tr.write_line(f"search {search['spec']} for {search['test']}: {search['outcome']}"
                       f" ({search['steps']} steps: {search['counts']})")

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pytest_frida.measure.trials import Trials
+from pytest_frida.measure.trials import MOST_TRIALS, Trials
 from pytest_frida.measure.verdict import DECIDING
 
 _SPEC = re.compile(r"^(?P<lo>\d+):(?P<hi>\d+)(?::(?P<tol>\d+(?:\.\d+)?)(?P<pct>%)?)?$")
@@ -99,8 +100,10 @@ class CapacitySearch:
         """The next count to run, or None when the search is over."""
         return None if self.stopped else self._next
 
-    def record(self, producers: int, verdict: str, cluster_down: bool = False) -> None:
-        """Feed back the verdict of the step run at `producers`."""
+    def record(self, producers: int, verdict: str, cluster_down: bool = False,
+               definitive: bool = False) -> None:
+        """Feed back the verdict of the step run at `producers` (`definitive`: a failure
+        that lost messages, which no pass outvotes)."""
         self.steps += 1
         if verdict not in DECIDING:
             if verdict == "insufficient" and not self.trials.by_count:
@@ -112,7 +115,7 @@ class CapacitySearch:
                 return
             self.stopped = f"step at {producers} producers was {verdict}: cannot decide"
             return
-        self.trials.record(producers, verdict)
+        self.trials.record(producers, verdict, definitive or cluster_down)
         if cluster_down:
             self.stopped = (f"the cluster stopped answering at {producers} producers:"
                             f" passes at {self.last_pass or 'no count'}, fails at {producers}")
@@ -160,3 +163,29 @@ class CapacitySearch:
         self.stopped = (f"confirmed within tolerance {self.spec}: passes at"
                         f" {trials.describe(lo)}, fails at {trials.describe(hi)}")
         return None
+
+
+def knee_next(trials: Trials, attempts: Mapping[int, int], current: int) -> int | None:
+    """The count a fixed sweep measures again after its step at `current`, or None.
+
+    A sweep confirms what its limit rests on, as a search does: a tied count first, then a
+    failure at `current`, then (once the first failure is confirmed) any pass above it and
+    the last pass below it. No count runs more than MOST_TRIALS steps, whatever they
+    decided.
+    """
+    def open_(n: int) -> bool:
+        return not trials.settled(n) and attempts.get(n, 0) < MOST_TRIALS
+
+    for n in trials.tied():
+        if open_(n):
+            return n
+    if trials.verdict(current) == "fail" and open_(current):
+        return current
+    last_pass, first_fail = trials.bracket()
+    if first_fail is not None and trials.confirmed(first_fail):
+        for n in trials.contradictions():
+            if open_(n):
+                return n
+        if last_pass is not None and open_(last_pass):
+            return last_pass
+    return None

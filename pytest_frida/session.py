@@ -106,6 +106,10 @@ class FridaRun:
                                 for v in [getattr(settings.reservation, f.name)]}
                 if settings.reservation else None,
                 "clock_correction": settings.clock_correction,
+                # how the load is spread: part of a plan (report.history)
+                "workers": settings.workers, "runtime": settings.runtime,
+                "producers_per_replica": settings.producers_per_replica,
+                "producers_per_node": settings.producers_per_node,
             },
         )
         self.writer = ReportWriter(self.run_dir)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_frida.measure.accounting import DeliveryCounts
-from pytest_frida.measure.slo import ClauseVerdict
+from pytest_frida.measure.slo import LATENCY_METRICS, ClauseVerdict
 from pytest_frida.measure.verdict import DECIDING, VERDICTS
 
 __all__ = ["VERDICTS", "StepResult", "step_from_dict"]
@@ -26,6 +26,8 @@ class StepResult:
     slo: str
     #: the Kafka producer properties the agents were given
     producer_config: dict[str, str] = field(default_factory=dict)
+    #: consumer agents as planned: "auto" (one per 10k msg/s) or a count
+    consumer_setting: str = "auto"
     #: the sample rule (measure.samples): latencies the SLO needs ("required"), planned in
     #: the window ("planned"), measured ("measured"), and the window as planned
     #: ("planned_duration_s") when it was lengthened to reach them
@@ -101,6 +103,17 @@ class StepResult:
     @property
     def rate_ratio(self) -> float:
         return self.achieved_rate / self.target_rate if self.target_rate else 0.0
+
+    @property
+    def definitive(self) -> bool:
+        """A failure no later pass outvotes: a count clause failed (messages did not get
+        through) or the cluster stopped answering (measure.trials)."""
+        return self.verdict == "fail" and (self.cluster_down is not None or any(
+            not v.passed for v in self.verdicts if v.clause.metric not in LATENCY_METRICS))
+
+    def trial(self) -> tuple[int, str, bool]:
+        """This step as one trial of its count (measure.trials)."""
+        return self.producers, self.verdict, self.definitive
 
     @property
     def decides(self) -> str | None:

@@ -3,7 +3,9 @@
 One step decides nothing for certain: a transient stall fails a count far below the
 limit, a quiet second passes one above it. So a count's verdict is the majority of its
 trials, and it is *confirmed* once CONFIRMING trials agree (best two of three: a third
-trial is run only when the first two disagree). A capacity limit is confirmed when both
+trial is run only when the first two disagree). A failure that counted messages lost
+(or a cluster that stopped answering) is *definitive*: no number of passes outvotes a
+lost message, so the count fails, confirmed, at once. A capacity limit is confirmed when both
 ends of its bracket, the last pass and the first failure above it, are confirmed; a
 confirmed pass above a confirmed failure is noise, never a limit.
 """
@@ -25,18 +27,23 @@ class Trials:
     """pass/fail trials per producer count, in the order they were run."""
 
     by_count: dict[int, list[str]] = field(default_factory=dict)
+    #: counts with a definitive failure (messages lost, cluster gone)
+    definitive: set[int] = field(default_factory=set)
 
     @classmethod
-    def of(cls, results: Iterable[tuple[int, str]]) -> Trials:
+    def of(cls, results: Iterable[tuple[int, str] | tuple[int, str, bool]]) -> Trials:
+        """From (producers, verdict[, definitive]) of each step."""
         trials = cls()
-        for producers, verdict in results:
-            trials.record(producers, verdict)
+        for producers, verdict, *rest in results:
+            trials.record(producers, verdict, bool(rest and rest[0]))
         return trials
 
-    def record(self, producers: int, verdict: str) -> None:
+    def record(self, producers: int, verdict: str, definitive: bool = False) -> None:
         """Keep a deciding verdict; others (harness-bound, error) say nothing here."""
         if verdict in DECIDING:
             self.by_count.setdefault(producers, []).append(verdict)
+            if definitive and verdict == "fail":
+                self.definitive.add(producers)
 
     def tally(self, producers: int) -> tuple[int, int]:
         """(passes, failures) at `producers`."""
@@ -44,13 +51,18 @@ class Trials:
         return runs.count("pass"), runs.count("fail")
 
     def verdict(self, producers: int) -> str | None:
-        """The majority verdict, or None when untried or tied."""
+        """The majority verdict, or None when untried or tied; "fail" after a
+        definitive failure."""
+        if producers in self.definitive:
+            return "fail"
         passes, fails = self.tally(producers)
         if passes == fails:
             return None
         return "pass" if passes > fails else "fail"
 
     def confirmed(self, producers: int) -> bool:
+        if producers in self.definitive:
+            return True
         passes, fails = self.tally(producers)
         return max(passes, fails) >= CONFIRMING and passes != fails
 
@@ -83,6 +95,8 @@ class Trials:
         return (self.counts("fail")[0], above[-1]) if above else None
 
     def describe(self, producers: int) -> str:
+        if producers in self.definitive:
+            return f"{producers} (messages lost)"
         passes, fails = self.tally(producers)
         total = passes + fails
         verdict = self.verdict(producers)

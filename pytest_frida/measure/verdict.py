@@ -152,10 +152,14 @@ class StepFacts:
     #: acknowledged messages still missing at consumers whose drain hit its cap while
     #: still receiving: maybe lost, maybe on their way
     undrained: int = 0
-    #: end-to-end latencies measured in the window (None: not counted), and the fewest the
-    #: SLO's latency clauses need (measure.samples)
+    #: messages the schedule put in the measured window (None: not counted), and the
+    #: fewest the SLO's latency clauses need (measure.samples); the schedule's count, not
+    #: what arrived, so that messages that never came cannot make a failure "insufficient"
     samples: int | None = None
     required_samples: int = 0
+    #: messages lost by an unmeasured run of the same cluster just before (its priming):
+    #: the broker's loss all the same
+    earlier_loss: str | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,8 @@ def judge(facts: StepFacts) -> Verdict:
         return Verdict("fail", _counted(facts), reasons=(
             f"the cluster stopped answering during the step: {facts.cluster_down}",))
     clauses = _counted(facts)
+    if facts.earlier_loss is not None:
+        return Verdict("fail", clauses, reasons=(facts.earlier_loss,))
     counts = [v for v in clauses if v.clause.metric not in LATENCY_METRICS]
     missed = [v for v in counts if v.measured is not None and not v.passed]
     if facts.cluster_down is not None or facts.harness_error is not None:
@@ -226,6 +232,11 @@ def judge(facts: StepFacts) -> Verdict:
             f"the consumers were still receiving when the drain ran out of time:"
             f" {facts.undrained} acknowledged messages may still be on their way, so loss"
             " is unknown", *reasons))
+    if pushed_back and "generator_bound" not in withholding:
+        return Verdict("fail", clauses, reasons=(
+            "the broker held the producers back: they could not send their schedule while"
+            " their schedulers had slack (back-pressure): "
+            + "; ".join(g.describe() for g in pushed_back),))
     if withholding:
         return Verdict(withholding[0], clauses, withheld,
                        (*reasons, "the latency verdict is withheld; the count clauses held"))

@@ -98,7 +98,7 @@ def capacity_limit(test: str, steps: Iterable[StepResult]) -> CapacityLimit:
             undecided.append((step.producers, step.verdict))
             continue
         judged += 1
-        trials.record(step.producers, step.verdict)
+        trials.record(*step.trial())
     tally = tuple((n, *trials.tally(n)) for n in sorted(trials.by_count))
     ignored, left = len(undecided), tuple(undecided)
 

@@ -5,7 +5,10 @@ only when it is also significant. A capacity drop counts when the current run co
 failure (two trials agreed) at a count where the baseline confirmed a pass, so that their
 brackets cannot overlap; a latency percentile when its
 95% intervals do not overlap and, given at least `NOISE_RUNS` earlier runs of the same plan
-and Kafka version, it exceeds everything they measured. A baseline of another plan is
+and of the baseline's system (Kafka version, broker config, commit), it exceeds everything
+the latest `NOISE_WINDOW` of them measured. The intervals assume independent samples;
+latencies come in bursts, so they are narrower than the truth, which is why the
+run-to-run rule exists. A baseline of another plan is
 compared and never fails.
 """
 
@@ -20,8 +23,10 @@ from pytest_frida.measure.trials import CONFIRMING
 from pytest_frida.report.history import HistoryEntry, differences, like_runs, plan_differs
 
 LATENCY_METRICS = ("p50", "p90", "p99", "p99.9", "max")
-#: earlier like runs needed before their spread is taken as the run-to-run noise
+#: earlier like runs needed before their spread is taken as the run-to-run noise, and the
+#: most recent ones that spread is read from
 NOISE_RUNS = 3
+NOISE_WINDOW = 5
 _THRESHOLD = re.compile(r"^(?P<metric>[a-z0-9.]+):(?P<pct>\d+(?:\.\d+)?)%$")
 
 
@@ -127,36 +132,58 @@ def _context(current: HistoryEntry, baseline: HistoryEntry) -> tuple[list[Change
             *(_note(test, "difference", f"differs from {run}: {d}") for d in diffs)], why
 
 
-def _end_confirmed(limit: dict[str, object], producers: int, verdict: str) -> bool:
-    """Whether `limit`'s trials confirmed `verdict` at `producers` (measure.trials); an
-    entry without its trials goes by its status."""
+def _counts(limit: dict[str, object], verdict: str) -> list[tuple[int, bool]] | None:
+    """(count, confirmed) of every count whose majority is `verdict`, from a limit's
+    trials (a tuple in memory, a list read back from JSON); None without trials."""
     trials = limit.get("trials")
-    if not isinstance(trials, list) or not trials:
-        return limit.get("status") == "confirmed"
+    if not isinstance(trials, list | tuple) or not trials:
+        return None
+    out = []
     for n, passes, fails in trials:
-        if n == producers:
-            agree, other = (passes, fails) if verdict == "pass" else (fails, passes)
-            return bool(agree >= CONFIRMING and agree > other)
-    return False
+        agree, other = (passes, fails) if verdict == "pass" else (fails, passes)
+        if agree > other:
+            out.append((int(n), agree >= CONFIRMING))
+    return out
 
 
 def _limit_gate(current: dict[str, object], baseline: dict[str, object]) -> str:
-    """Why a drop of the limit is not a regression ("" when it is one). A drop is one when
-    the current run confirmed a failure at a count where the baseline confirmed a pass:
-    whatever their statuses (a confirmed failure below the range, a confirmed "at least
-    N"), the two brackets then cannot overlap."""
-    for name, limit in (("current", current), ("baseline", baseline)):
-        if limit.get("status") == "noisy":
-            return f"{name} limit noisy"
-    first_fail, last_pass = current.get("first_fail"), baseline.get("last_pass")
-    if not isinstance(first_fail, int) or not isinstance(last_pass, int):
-        return "bracket unknown"
-    if not _end_confirmed(current, first_fail, "fail"):
+    """Why a drop of the limit is not a regression ("" when it is one).
+
+    A drop is one when the current run failed at a count `a` and the baseline passed at a
+    count `b >= a`, each established twice: the failure confirmed at `a` or seen at two
+    counts up to `b`, the pass confirmed at `b` or seen at two counts from `a` (capacity
+    grows no larger with more producers). Then the brackets cannot overlap, whatever the
+    statuses: two confirmed limits, a failure below the range against "at least N", or a
+    noisy run.
+    """
+    fails, passes = _counts(current, "fail"), _counts(baseline, "pass")
+    if fails is None or passes is None:  # no trials recorded: go by the statuses
+        for name, limit in (("current", current), ("baseline", baseline)):
+            if limit.get("status") != "confirmed":
+                return f"{name} limit not confirmed ({limit.get('status')})"
+        first_fail, last_pass = current.get("first_fail"), baseline.get("last_pass")
+        if not isinstance(first_fail, int) or not isinstance(last_pass, int):
+            return "bracket unknown"
+        return "" if first_fail <= last_pass else "brackets overlap"
+    if not fails:
         return f"current limit not confirmed ({current.get('status')})"
-    if not _end_confirmed(baseline, last_pass, "pass"):
+    if not passes:
         return f"baseline limit not confirmed ({baseline.get('status')})"
-    # the current run failed where the baseline passed, or the drop is within the brackets
-    return "" if first_fail <= last_pass else "brackets overlap"
+    overlapping = True
+    for a, a_confirmed in fails:
+        for b, b_confirmed in passes:
+            if a > b:
+                continue
+            overlapping = False
+            a_ok = a_confirmed or sum(1 for n, _ in fails if n <= b) >= CONFIRMING
+            b_ok = b_confirmed or sum(1 for n, _ in passes if n >= a) >= CONFIRMING
+            if a_ok and b_ok:
+                return ""
+    if overlapping:
+        return "brackets overlap"
+    return (f"current limit not confirmed ({current.get('status')})"
+            if not any(c for _, c in fails) else
+            f"baseline limit not confirmed ({baseline.get('status')})")
 
 
 def _capacity(current: HistoryEntry, baseline: HistoryEntry, threshold: float | None,
@@ -197,7 +224,10 @@ def compare(current: HistoryEntry, baseline: HistoryEntry,
     capacity = _capacity(current, baseline, limits.get("capacity"), gate_off)
     if capacity is not None:
         changes.append(capacity)
-    like = like_runs(history, current)
+    # the noise of the baseline's own system: runs of another commit or broker config may
+    # carry the very regression being looked for, and would excuse it for good
+    like = [e for e in like_runs(history, current) if e.system == baseline.system]
+    like = like[-NOISE_WINDOW:]
     counts = sorted({s["producers"] for s in current.steps}
                     & {s["producers"] for s in baseline.steps})
     for metric in LATENCY_METRICS:

@@ -106,6 +106,7 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
 
     The producer counts are left out: runs are compared at the counts both judged. The
     replication factor is the step runner's (workload.step create_topic: min(3, brokers)).
+    On Grid'5000 the machine is the frontend's; the reserved cluster names the nodes'.
     """
     first = steps[0]
     brokers = _broker_count(info)
@@ -117,7 +118,12 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
         "partitions": first.partitions, "brokers": brokers,
         "replication": min(3, brokers) if brokers is not None else None,
         "slo": first.slo, "producer_config": dict(sorted(first.producer_config.items())),
-        "client": info.client, "site": info.site,
+        "consumers": first.consumer_setting, "client": info.client, "site": info.site,
+        # how the load was spread, and on which nodes
+        **{k: info.settings.get(k) for k in ("workers", "runtime", "producers_per_replica",
+                                              "producers_per_node")},
+        **{f"reservation_{k}": (info.settings.get("reservation") or {}).get(k)
+           for k in ("cluster", "nodes", "consumer_node")},
         "machine": {k: info.machine.get(k) for k in MACHINE_KEYS},
     }
 

@@ -70,6 +70,7 @@ class _Facts:
     harness_error: str | None = None
     drain_stop: str = "complete"
     undrained: int = 0
+    earlier_loss: str | None = None
 
 
 def _generator_facts(res: dict[str, Any]) -> GeneratorFacts:
@@ -147,9 +148,11 @@ class StepRunner:
     def run(self, test: str, plan: StepPlan, producers: int,
             progress: ProgressFn | None = None,
             faults: Sequence[FaultEvent] = ()) -> StepResult:
-        primed = ""
-        if not self._primed and not faults:
-            primed = self._prime(test, plan, producers, progress)
+        primer: StepResult | None = None
+        if not self._primed:  # the cluster's first step, and only that one
+            self._primed = True
+            if not faults:  # a fault's step measures its fault, not a warm broker
+                primer = self._prime(test, plan, producers, progress)
         self._steps += 1
         window = measured_window(plan.slo, producers, plan.rate, plan.duration,
                                  plan.max_duration)
@@ -159,18 +162,28 @@ class StepRunner:
             test=test, producers=producers, rate_per_producer=plan.rate,
             duration_s=plan.duration, warmup_s=plan.warmup, message_size=plan.message_size,
             partitions=plan.partitions, slo=str(plan.slo),
-            producer_config=dict(plan.producer_config), started_at=_now(),
+            producer_config=dict(plan.producer_config),
+            consumer_setting="auto" if plan.consumers is None else str(plan.consumers),
+            started_at=_now(),
             samples={"required": window.required_samples, "planned": window.planned_samples},
         )
         if window.lengthened:
             result.samples["planned_duration_s"] = planned_duration
         if window.describe():
             result.notes.append(window.describe())
-        if primed:
-            result.notes.append(primed)
+        if primer is not None:
+            result.notes.append(
+                f"the cluster's first step: primed by an unmeasured {PRIME_S:g}s run at"
+                f" this load first (p99 {primer.latency.get('p99')} ms, verdict"
+                f" {primer.verdict})")
+        earlier_loss = None
+        if primer is not None and primer.definitive:
+            earlier_loss = ("the unmeasured priming run just before this step"
+                            " counted messages that did not get through: "
+                            + "; ".join(v.describe() for v in primer.verdicts if not v.passed))
         topic = re.sub(r"[^a-zA-Z0-9._-]", "-", f"frida-{self.run_id}-{self._steps}")
         agents: list[AgentHandle] = []
-        facts = _Facts()
+        facts = _Facts(earlier_loss=earlier_loss)
         interrupted = False
         try:
             # a cluster already gone fails here, not after the admin client's timeouts
@@ -206,16 +219,13 @@ class StepRunner:
         return result
 
     def _prime(self, test: str, plan: StepPlan, producers: int,
-               progress: ProgressFn | None) -> str:
+               progress: ProgressFn | None) -> StepResult:
         """Before the cluster's first measured step: the same load, unmeasured, for
         PRIME_S. A broker just started runs its first seconds interpreted and with cold
-        caches, and its first step measured that rather than the load."""
-        self._primed = True
+        caches, and its first step measured that rather than the load. Its latency is
+        thrown away; messages it lost fail the step after it (StepFacts.earlier_loss)."""
         primer = replace(plan, duration=PRIME_S, warmup=0.0, max_duration=PRIME_S)
-        result = self.run(test, primer, producers, progress)
-        return (f"the cluster's first step: primed by an unmeasured {PRIME_S:g}s run at this"
-                f" load first (it measured p99 {result.latency.get('p99')} ms, verdict"
-                f" {result.verdict})")
+        return self.run(test, primer, producers, progress)
 
     def _measure(self, result: StepResult, plan: StepPlan, producers: int, topic: str,
                  agents: list[AgentHandle], progress: ProgressFn | None,
@@ -599,8 +609,9 @@ class StepRunner:
             clock_detail=facts.clock_detail, cluster_down=facts.cluster_down,
             planned_broker_fault=any(e.action not in PRODUCER_ACTIONS for e in faults),
             harness_error=facts.harness_error, drain_stop=facts.drain_stop,
-            undrained=facts.undrained, samples=result.samples.get("measured"),
-            required_samples=int(result.samples.get("required", 0))))
+            undrained=facts.undrained, samples=result.samples.get("planned"),
+            required_samples=int(result.samples.get("required", 0)),
+            earlier_loss=facts.earlier_loss))
         result.verdict = verdict.verdict
         result.verdicts = list(verdict.clauses)
         result.withheld = list(verdict.withheld)

@@ -286,3 +286,37 @@ def test_a_one_off_failure_in_a_sweep_is_outvoted(fake: pytest.Pytester) -> None
     (run_dir,) = run_dirs(report_dir)
     steps = pd.read_csv(run_dir / "steps.csv")
     assert steps["producers"].tolist() == [1, 5, 5, 5, 20, 20]
+
+
+LOST_ONCE = '''
+
+class LostOnceRunner(FakeRunner):
+    """Count 20 loses 5 acknowledged messages once, then passes."""
+
+    runs = 0
+
+    def run(self, test, plan, producers, progress=None, faults=()):
+        if producers == 20:
+            LostOnceRunner.runs += 1
+            SCRIPT[20] = ("fail", 120.0, 5) if LostOnceRunner.runs == 1 else ("pass", 120.0, 0)
+        return super().run(test, plan, producers, progress, faults)
+
+
+@pytest.fixture(scope="session")
+def frida_runner():
+    return LostOnceRunner()
+'''
+
+
+def test_lost_messages_are_never_outvoted(fake: pytest.Pytester) -> None:
+    conftest = fake.path / "conftest.py"
+    conftest.write_text(conftest.read_text() + LOST_ONCE)
+    report_dir = fake.path / "reports"
+    fake.makepyfile(test_sweep=sweep([1, 20]))
+    result = fake.runpytest(f"--frida-report-dir={report_dir}")
+    # no second trial: a lost message is a failure no pass can outvote
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*loss==0: measured 5 [[]VIOLATED[]]*"])
+    (run_dir,) = run_dirs(report_dir)
+    steps = pd.read_csv(run_dir / "steps.csv")
+    assert steps["producers"].tolist() == [1, 20, 1]  # the pass below re-measured only

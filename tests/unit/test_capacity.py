@@ -7,8 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_frida.measure.result import StepResult
+from pytest_frida.measure.slo import parse_slo
+from pytest_frida.measure.trials import MOST_TRIALS, Trials
 from pytest_frida.report.capacity import base_test_id, capacity_limit, limits_by_test
-from pytest_frida.search import CapacitySearch, SearchSpecError, parse_search
+from pytest_frida.search import CapacitySearch, SearchSpecError, knee_next, parse_search
 
 
 def step(producers: int, verdict: str, test: str = "t.py::test_x") -> StepResult:
@@ -148,3 +150,31 @@ def test_search_stops_on_an_undecided_step() -> None:
 def test_search_below_range_is_confirmed_first() -> None:
     search, tried = run_search("10:100", 5)
     assert tried == [10, 10] and search.stopped is not None and "below range" in search.stopped
+
+
+def lossy(producers: int) -> StepResult:
+    s = step(producers, "fail")
+    s.verdicts = parse_slo("loss==0").evaluate({"loss": 5})
+    return s
+
+
+def test_a_count_that_lost_messages_is_never_outvoted() -> None:
+    steps = [step(10, "pass"), step(10, "pass"), lossy(20), step(20, "pass"), step(20, "pass"),
+             step(40, "fail"), step(40, "fail")]
+    got = capacity_limit("t", steps)
+    assert (got.status, got.limit, got.first_fail) == ("confirmed", 10, 20)
+    trials = Trials.of(s.trial() for s in steps)
+    assert trials.confirmed(20) and trials.verdict(20) == "fail"
+
+
+def test_a_sweep_resolves_ties_first_and_caps_every_count() -> None:
+    trials = Trials.of([(10, "pass"), (10, "fail"), (20, "fail"), (20, "fail")])
+    # 10 split 1:1 gets its deciding trial before anything else
+    assert knee_next(trials, {10: 2, 20: 2}, 20) == 10
+    # a count that keeps deciding nothing stops after MOST_TRIALS steps of any kind
+    undecided = Trials.of([(20, "fail")])
+    assert knee_next(undecided, {20: 1}, 20) == 20
+    assert knee_next(undecided, {20: MOST_TRIALS}, 20) is None
+    # a pass above a confirmed failure is measured again before anything is claimed
+    above = Trials.of([(10, "pass"), (10, "pass"), (20, "fail"), (20, "fail"), (40, "pass")])
+    assert knee_next(above, {10: 2, 20: 2, 40: 1}, 40) == 40

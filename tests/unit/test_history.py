@@ -79,7 +79,10 @@ def test_entry_keeps_the_whole_plan_and_the_system(tmp_path: Path) -> None:
     assert entry.plan == {
         "rate": 1, "duration": 1, "warmup": 0, "message_size": 64, "partitions": 1,
         "brokers": 1, "replication": 1, "slo": "p99<=1s", "producer_config": {"acks": "all"},
-        "client": "c", "site": "local",
+        "consumers": "auto", "client": "c", "site": "local",
+        "workers": None, "runtime": None, "producers_per_replica": None,
+        "producers_per_node": None, "reservation_cluster": None, "reservation_nodes": None,
+        "reservation_consumer_node": None,
         # the machine's class, not its name: CI runners of one size compare
         "machine": {"cpu_model": "AMD EPYC 7B13", "cpus": 2, "memory_gib": 8},
     }

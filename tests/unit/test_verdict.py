@@ -281,3 +281,16 @@ def test_too_few_samples_withhold_a_passing_latency_too() -> None:
     counts_only = StepFacts(slo=with_delivery_guards(parse_slo("loss==0")), metrics=GOOD,
                             samples=3, required_samples=0)
     assert judge(counts_only).verdict == "pass"
+
+
+def test_too_few_samples_never_hide_back_pressure() -> None:
+    # the broker held a producer with slack back: a failure whatever the samples say
+    held = gen("p4", busy=0.1, sent=500)
+    v = judge(facts(generators=[held], samples=100, required_samples=1000))
+    assert v.verdict == "fail" and "back-pressure" in v.reasons[0]
+
+
+def test_messages_lost_by_the_priming_run_fail_the_step_after_it() -> None:
+    v = judge(facts(earlier_loss="the unmeasured priming run just before this step counted"
+                                 " messages that did not get through: loss==0: measured 3"))
+    assert v.verdict == "fail" and "priming" in v.reasons[0]
