@@ -142,6 +142,9 @@ class StepRunner:
         self.workers = workers or os.cpu_count() or 1
         self.clock_correction = clock_correction
         self._steps = 0
+        #: what this step's agents and topic are named after: step<N>, or prime
+        self._label = "step0"
+        self._priming = False
         #: prime the cluster before its first measured step (see _prime)
         self._primed = not prime
 
@@ -153,7 +156,11 @@ class StepRunner:
             self._primed = True
             if not faults:  # a fault's step measures its fault, not a warm broker
                 primer = self._prime(test, plan, producers, progress)
-        self._steps += 1
+        if self._priming:  # numbered steps are measured ones (logs, topics)
+            self._label = "prime"
+        else:
+            self._steps += 1
+            self._label = f"step{self._steps}"
         window = measured_window(plan.slo, producers, plan.rate, plan.duration,
                                  plan.max_duration)
         planned_duration = plan.duration
@@ -181,7 +188,7 @@ class StepRunner:
             earlier_loss = ("the unmeasured priming run just before this step"
                             " counted messages that did not get through: "
                             + "; ".join(v.describe() for v in primer.verdicts if not v.passed))
-        topic = re.sub(r"[^a-zA-Z0-9._-]", "-", f"frida-{self.run_id}-{self._steps}")
+        topic = re.sub(r"[^a-zA-Z0-9._-]", "-", f"frida-{self.run_id}-{self._label}")
         agents: list[AgentHandle] = []
         facts = _Facts(earlier_loss=earlier_loss)
         interrupted = False
@@ -225,7 +232,11 @@ class StepRunner:
         caches, and its first step measured that rather than the load. Its latency is
         thrown away; messages it lost fail the step after it (StepFacts.earlier_loss)."""
         primer = replace(plan, duration=PRIME_S, warmup=0.0, max_duration=PRIME_S)
-        return self.run(test, primer, producers, progress)
+        self._priming = True
+        try:
+            return self.run(test, primer, producers, progress)
+        finally:
+            self._priming = False
 
     def _measure(self, result: StepResult, plan: StepPlan, producers: int, topic: str,
                  agents: list[AgentHandle], progress: ProgressFn | None,
@@ -241,7 +252,7 @@ class StepRunner:
             plan.partitions)
         consumers = []
         for i, partitions in enumerate(shares):
-            consumer = launcher.launch(f"step{self._steps}-consumer-{i}", {
+            consumer = launcher.launch(f"{self._label}-consumer-{i}", {
                 **common, "role": "consumer", "partitions": partitions,
                 "total_partitions": plan.partitions, "consumer_index": i,
                 "consumers": len(shares)}, slot=i)
@@ -258,7 +269,7 @@ class StepRunner:
             clock_agents = self._launch_clock_agents({consumer_host, *producer_hosts})
             agents.extend(clock_agents)
         for i, (first, count) in enumerate(split):
-            agent = launcher.launch(f"step{self._steps}-producers-{i}", {
+            agent = launcher.launch(f"{self._label}-producers-{i}", {
                 **common, "role": "producer", "first_producer": first, "producer_count": count,
                 "total_producers": producers, "rate": plan.rate,
                 "message_size": plan.message_size, "producer_settings": plan.producer_config,
@@ -352,7 +363,7 @@ class StepRunner:
 
     def _launch_clock_agents(self, hosts: set[str]) -> list[AgentHandle]:
         """A clock agent on each host; the same ones answer before and after the load."""
-        return [self.cluster.launcher.launch(f"step{self._steps}-clock-{host}",
+        return [self.cluster.launcher.launch(f"{self._label}-clock-{host}",
                                              {"role": "clock", "host": host})
                 for host in sorted(hosts)]
 

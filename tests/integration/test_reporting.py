@@ -24,7 +24,9 @@ import pytest
 def test_ingest(frida_result):
     pass
 """
-FAST = ("-p", "no:cacheprovider", "--frida-duration=2", "--frida-warmup=0.5")
+# a latency clause a 2 s step of a few producers at 10 msg/s has the samples to judge
+FAST = ("-p", "no:cacheprovider", "--frida-duration=2", "--frida-warmup=0.5",
+        "--frida-slo=max<=5s")
 
 
 def run(pytester: pytest.Pytester, report_dir: Path, *args: str) -> pytest.RunResult:

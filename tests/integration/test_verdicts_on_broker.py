@@ -45,7 +45,10 @@ def test_a_broker_dead_mid_sweep_gives_a_limit_below_that_step(
         "--frida-duration=2", "--frida-warmup=0.5", timeout=400)
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines([
-        "*capacity limit of test_dies.py::test_sweep: 1 producers (passes at 1, fails at 2)*"])
+        # the dead cluster's failure is definitive; the pass below it cannot be measured
+        # again, so the limit is not confirmed
+        "*capacity limit of test_dies.py::test_sweep: 1 producers, not confirmed (passes at"
+        " 1 (once), fails at 2*"])
     (run_dir,) = [p for p in report_dir.iterdir() if p.is_dir()]
     report = json.loads((run_dir / "report.json").read_text())
     steps = {s["producers"]: s for s in report["steps"]}
