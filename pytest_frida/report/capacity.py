@@ -44,6 +44,8 @@ class CapacityLimit:
     trials: tuple[tuple[int, int, int], ...] = ()
     #: (first failure, highest pass above it) when noisy
     spread: tuple[int, int] | None = None
+    #: counts whose failure lost messages or the cluster: failed, confirmed, at once
+    definitive: tuple[int, ...] = ()
 
     @property
     def confirmed(self) -> bool:
@@ -53,6 +55,8 @@ class CapacityLimit:
         return self._verdict_text() + self._undecided_text()
 
     def _end(self, producers: int | None) -> str:
+        if producers in self.definitive:
+            return f"{producers} (messages lost or cluster gone)"
         for n, passes, fails in self.trials:
             if n == producers:
                 total = passes + fails
@@ -105,7 +109,7 @@ def capacity_limit(test: str, steps: Iterable[StepResult]) -> CapacityLimit:
     def limit(status: str, value: int | None, last_pass: int | None,
               first_fail: int | None, spread: tuple[int, int] | None = None) -> CapacityLimit:
         return CapacityLimit(test, status, value, last_pass, first_fail, judged, ignored,
-                             left, tally, spread)
+                             left, tally, spread, tuple(sorted(trials.definitive)))
 
     passes = trials.counts("pass")
     last_pass, first_fail = trials.bracket()

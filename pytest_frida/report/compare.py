@@ -138,10 +138,13 @@ def _counts(limit: dict[str, object], verdict: str) -> list[tuple[int, bool]] | 
     trials = limit.get("trials")
     if not isinstance(trials, list | tuple) or not trials:
         return None
+    definitive = limit.get("definitive") or ()
     out = []
     for n, passes, fails in trials:
         agree, other = (passes, fails) if verdict == "pass" else (fails, passes)
-        if agree > other:
+        if verdict == "fail" and isinstance(definitive, list | tuple) and n in definitive:
+            out.append((int(n), True))  # lost messages: failed, confirmed, at once
+        elif agree > other:
             out.append((int(n), agree >= CONFIRMING))
     return out
 

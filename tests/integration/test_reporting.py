@@ -74,7 +74,7 @@ def test_history_compare_fail_and_html(pytester: pytest.Pytester, tmp_path: Path
     for fetch in ('src="http', "src='http", 'href="http', "<link", "@import", "<script"):
         assert fetch not in page
     loaded = pytest_frida.load_report(run_dirs[1])
-    assert list(loaded.steps["producers"]) == [1, 1]
+    assert list(loaded.steps["producers"]) == [1]  # lost messages: no second trial
     assert list(loaded.limits["status"]) == ["below_range"]
 
     # the frida command reads the same store: like runs fail, unlike ones never do

@@ -347,3 +347,10 @@ def test_run_to_run_noise_comes_from_the_baselines_own_system() -> None:
     p99 = only(compare(again, good[-1], [Threshold("p99", 20.0)], history), "p99 ms")
     # the bad commit's 16.0 is not this baseline's noise: the regression is caught again
     assert p99.failed, p99.describe()
+
+
+def test_a_failure_that_lost_messages_needs_no_second_trial() -> None:
+    base = entry("r01", lim={**limit("not_reached", 2, 2, None), "trials": [[1, 1, 0], [2, 2, 0]]})
+    cur = entry("r02", lim={**limit("below_range", None, None, 1), "trials": [[1, 0, 1]],
+                            "definitive": [1]})
+    assert only(compare(cur, base, CAP), "capacity limit").failed
