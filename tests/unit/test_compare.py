@@ -200,7 +200,10 @@ def test_run_to_run_noise_needs_three_like_runs_of_the_same_plan() -> None:
     other = {**PLAN, "rate": 20.0}
     history = [*like_history([15.9, 16.0, 16.1], plan=other), *like_history([15.8], first=3),
                base]
-    assert only(compare(cur, base, P99, history), "p99 ms").failed
+    p99 = only(compare(cur, base, P99, history), "p99 ms")
+    # how far identical runs wander is not known yet: nothing fails
+    assert (p99.failed, p99.why) == (
+        False, "run-to-run noise unknown: 2 of 3 earlier like runs needed")
     # a third like run: now 15.8 is what this plan does from run to run
     history.insert(-1, entry("r05", [step(20, 12.3, (12.0, 12.6))]))
     p99 = only(compare(cur, base, P99, history), "p99 ms")
@@ -302,10 +305,19 @@ def test_session_compares_with_the_last_like_run_and_explains_an_unlike_one(
     worse = session_run(tmp_path, "20260101-000003-cccc", rate=10, p99_us=20_000,
                         compare_to="last")
     assert notes(worse.changes)[0] == "t.py::test_cap: baseline 20260101-000001-aaaa: same plan"
-    assert [c.what for c in worse.regressions] == ["p99 ms"]
+    # one like run tells nothing of run-to-run noise: reported, not failed
+    assert worse.regressions == []
+    assert only(worse.changes, "p99 ms").why.startswith("run-to-run noise unknown: 1 of 3")
+    for i in (4, 5):  # identical runs at 10 ms
+        session_run(tmp_path, f"20260101-00000{i}-dddd", rate=10, p99_us=10_000)
+    again = session_run(tmp_path, "20260101-000006-eeee", rate=10, p99_us=20_000,
+                        compare_to="last")
+    # three earlier like runs measured 10 ms and 20 (the worse one, within the window);
+    # the doubled p99 is within what they measured
+    assert [c.what for c in again.regressions] == []
     lines = (tmp_path / "history.jsonl").read_text().splitlines()
-    assert [json.loads(line)["schema"] for line in lines] == [2, 2, 2]
-    assert len(History(tmp_path).load()) == 3
+    assert [json.loads(line)["schema"] for line in lines] == [2] * 6
+    assert len(History(tmp_path).load()) == 6
 
 
 def test_the_gate_reads_trials_built_in_memory_as_it_reads_them_from_json() -> None:
@@ -335,18 +347,26 @@ def test_the_gate_reads_trials_built_in_memory_as_it_reads_them_from_json() -> N
     assert cap.failed, cap.describe()
 
 
-def test_run_to_run_noise_comes_from_the_baselines_own_system() -> None:
-    def at20(run_id: str, p99: float, commit: str) -> HistoryEntry:
+def test_run_to_run_noise_is_the_latest_like_runs_of_the_baselines_broker_config() -> None:
+    def at20(run_id: str, p99: float, commit: str = "a",
+             broker_config: dict[str, str] | None = None) -> HistoryEntry:
         return entry(run_id, [step(20, p99, (p99 * 0.97, p99 * 1.03))],
-                     lim=limit("confirmed", 40, 40, 50), commit=commit)
+                     lim=limit("confirmed", 40, 40, 50), commit=commit,
+                     broker_config=broker_config)
 
-    good = [at20("r01", 10.0, "a"), at20("r02", 10.1, "a"), at20("r03", 10.0, "a")]
-    bad = at20("r04", 16.0, "b")  # a regression caught once, then reverted
-    again = at20("r05", 15.9, "c")
-    history = [*good, bad]
-    p99 = only(compare(again, good[-1], [Threshold("p99", 20.0)], history), "p99 ms")
-    # the bad commit's 16.0 is not this baseline's noise: the regression is caught again
-    assert p99.failed, p99.describe()
+    gate = [Threshold("p99", 20.0)]
+    good = [at20(f"r{i:02d}", 10.0 + i / 100) for i in range(1, 4)]
+    bad = at20("r04", 16.0, commit="b")  # a regression let in once
+    again = at20("r20", 15.9, commit="c")
+    # within the window the bad run widens the noise ...
+    p99 = only(compare(again, good[-1], gate, [*good, bad]), "p99 ms")
+    assert not p99.failed and p99.why.startswith("within run-to-run noise")
+    # ... for NOISE_WINDOW runs at most
+    later = [at20(f"r{i:02d}", 10.0) for i in range(5, 10)]
+    assert only(compare(again, later[-1], gate, [*good, bad, *later]), "p99 ms").failed
+    # runs of another broker config are a deliberate change, not noise
+    slowed = [at20(f"s{i:02d}", 16.0, broker_config={"x": "1"}) for i in range(3)]
+    assert only(compare(again, good[-1], gate, [*good, *slowed]), "p99 ms").failed
 
 
 def test_a_failure_that_lost_messages_needs_no_second_trial() -> None:
