@@ -125,7 +125,7 @@ def test_a_saturated_generator_that_lost_acknowledged_messages_fails(
         cluster: Cluster) -> None:
     original = cluster.launcher
     runner = StepRunner(cluster, "lossy", "confluent-kafka", workers=1)
-    topic = "frida-lossy-1"  # the runner's first step
+    topic = "frida-lossy-step1"  # the runner's first measured step
     with CpuQuota(0.02) as quota:
         spy = _Spy(original, quota, select=is_producer)  # the producer agent is starved
         cluster.launcher = spy
