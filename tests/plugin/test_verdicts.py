@@ -252,24 +252,30 @@ def test_inprocess_and_subprocess_agree(fake: pytest.Pytester) -> None:
                                                                         "pass"]
 
 
-ONE_OFF = '''
+def sequenced(sequence: dict[int, list[tuple[str, float, int]]]) -> str:
+    """A conftest addition whose runner measures each count's scripted (verdict, p99 ms,
+    messages lost) in turn, and a pass once its script is spent or where it has none."""
+    return f'''
 
-SEQUENCE = {5: ["fail", "pass", "pass"], 20: ["fail", "fail"]}
+SEQUENCE = {sequence!r}
 
 
-class OneOffRunner(FakeRunner):
-    """Count 5 fails once (a transient) then passes; count 20 fails every time."""
-
+class SequenceRunner(FakeRunner):
     def run(self, test, plan, producers, progress=None, faults=()):
-        verdict = SEQUENCE[producers].pop(0) if producers in SEQUENCE else "pass"
-        SCRIPT[producers] = (verdict, 300.0 if verdict == "fail" else 120.0, 0)
+        script = SEQUENCE.get(producers)
+        SCRIPT[producers] = script.pop(0) if script else ("pass", 120.0, 0)
         return super().run(test, plan, producers, progress, faults)
 
 
 @pytest.fixture(scope="session")
 def frida_runner():
-    return OneOffRunner()
+    return SequenceRunner()
 '''
+
+
+#: count 5 fails once (a transient) then passes; count 20 fails every time
+ONE_OFF = sequenced({5: [("fail", 300.0, 0), ("pass", 120.0, 0), ("pass", 120.0, 0)],
+                     20: [("fail", 300.0, 0), ("fail", 300.0, 0)]})
 
 
 def test_a_one_off_failure_in_a_sweep_is_outvoted(fake: pytest.Pytester) -> None:
@@ -288,24 +294,8 @@ def test_a_one_off_failure_in_a_sweep_is_outvoted(fake: pytest.Pytester) -> None
     assert steps["producers"].tolist() == [1, 5, 5, 5, 20, 20]
 
 
-LOST_ONCE = '''
-
-class LostOnceRunner(FakeRunner):
-    """Count 20 loses 5 acknowledged messages once, then passes."""
-
-    runs = 0
-
-    def run(self, test, plan, producers, progress=None, faults=()):
-        if producers == 20:
-            LostOnceRunner.runs += 1
-            SCRIPT[20] = ("fail", 120.0, 5) if LostOnceRunner.runs == 1 else ("pass", 120.0, 0)
-        return super().run(test, plan, producers, progress, faults)
-
-
-@pytest.fixture(scope="session")
-def frida_runner():
-    return LostOnceRunner()
-'''
+#: count 20 loses 5 acknowledged messages once, then passes
+LOST_ONCE = sequenced({20: [("fail", 120.0, 5)]})
 
 
 def test_lost_messages_are_never_outvoted(fake: pytest.Pytester) -> None:
