@@ -170,7 +170,7 @@ def test_skew_without_correction_is_clock_untrusted(
         str(grid5000["log"])).read_text()
     (step,) = report["steps"]  # type: ignore[misc]
     # every agent host was measured: the consumer's own node and the producer nodes
-    assert set(step["clocks"]["before"]) == set(names[1:])
+    assert set(step["clocks"].get("before", ())) == set(names[1:]), (step, out[-3000:])
     assert step["verdict"] == "clock_untrusted", out[-3000:]
     assert 450 < step["clocks"]["before"][skewed.name]["offset_ms"] < 550
     assert done.returncode == 0 and "1 skipped" in out  # neither passed nor failed
@@ -278,7 +278,7 @@ def test_lost_node_keeps_results_and_releases_the_job(
     report = _report(report_dir)
     steps = report["steps"]
     assert isinstance(steps, list)
-    assert steps[0]["verdict"] == "pass"  # measured before the loss: kept
+    assert steps[0]["verdict"] == "pass", (steps[0], out[-3000:])  # measured before the loss
     assert steps[1]["verdict"] == "error", out[-3000:]
     assert f"{lost.name} does not answer over ssh" in out  # teardown said what it skipped
     (job,) = _jobs(grid5000).values()
