@@ -10,8 +10,8 @@ only when it is significant both within the run and between runs.
 - Between: on a shared two-core machine identical runs' limits spread 30% and their p99s
   moved by a factor of two and more, far beyond a run's own intervals. So no gate fails
   before `NOISE_RUNS` earlier like runs (same plan, Kafka version and broker config, any
-  commit) tell how far identical runs wander, nor within what the latest `NOISE_WINDOW` of
-  them measured.
+  commit) tell how far identical runs wander, nor within the 99% prediction bound that the
+  latest `NOISE_WINDOW` of them give (`report.noise`).
 
 A baseline of another plan is compared and never fails.
 """
@@ -25,12 +25,13 @@ from dataclasses import dataclass
 
 from pytest_frida.measure.trials import CONFIRMING
 from pytest_frida.report.history import HistoryEntry, differences, like_runs, plan_differs
+from pytest_frida.report.noise import prediction_bound
 
 LATENCY_METRICS = ("p50", "p90", "p99", "p99.9", "max")
 #: earlier like runs needed before their spread is taken as the run-to-run noise, and the
 #: most recent ones that spread is read from
 NOISE_RUNS = 3
-NOISE_WINDOW = 5
+NOISE_WINDOW = 10
 _THRESHOLD = re.compile(r"^(?P<metric>[a-z0-9.]+):(?P<pct>\d+(?:\.\d+)?)%$")
 
 
@@ -196,14 +197,14 @@ def _limit_gate(current: dict[str, object], baseline: dict[str, object]) -> str:
 def _noise_gate(value: float, noise: Sequence[float], higher_is_worse: bool) -> str:
     """Why a change the run's own measurements call significant may still be the machine
     ("" when it is not): fewer than NOISE_RUNS recent like runs say nothing of how far
-    identical runs wander, and a value within what they measured is no change."""
+    identical runs wander, and a value within their prediction bound (report.noise) is
+    no change."""
     if len(noise) < NOISE_RUNS:
         return (f"run-to-run noise unknown: {len(noise)} of {NOISE_RUNS} earlier like runs"
                 " needed")
-    worst = max(noise) if higher_is_worse else min(noise)
-    if (value <= worst) if higher_is_worse else (value >= worst):
-        return (f"within run-to-run noise: {len(noise)} earlier like runs measured"
-                f" {'up to' if higher_is_worse else 'down to'} {_fmt(worst)}")
+    bound = prediction_bound(noise, higher_is_worse)
+    if not bound.exceeded_by(value):
+        return f"within run-to-run noise: {bound.describe()}"
     return ""
 
 
