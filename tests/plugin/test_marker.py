@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 MARKET_DATA = Path(__file__).parents[1] / "capacity" / "test_market_data.py"
+HOST_LIMIT = Path(__file__).parents[1] / "capacity" / "test_host_limit.py"
 
 def collected_ids(result: pytest.RunResult) -> list[str]:
     """The test ids `--collect-only -q` printed, in order."""
@@ -134,10 +135,12 @@ def test_disabled_plugin_leaves_plain_tests_alone(pytester: pytest.Pytester,
 
 def test_collect_only_starts_no_broker_and_writes_no_report(no_broker: pytest.Pytester) -> None:
     report_dir = no_broker.path / "reports"
-    no_broker.makepyfile(test_market_data=MARKET_DATA.read_text())
+    # README's main job, collected as it is (CI leaves running it to people)
+    no_broker.makepyfile(test_market_data=MARKET_DATA.read_text(),
+                         test_host_limit=HOST_LIMIT.read_text())
     result = no_broker.runpytest("--collect-only", "-q", f"--frida-report-dir={report_dir}")
     assert result.ret == pytest.ExitCode.OK
-    assert collected_ids(result) == [
+    assert collected_ids(result) == ["test_host_capacity[search=4:64:10%]"] + [
         f"test_market_data_ingestion[producers={n}]" for n in (1, 5, 20, 50)]
     assert not (no_broker.path / "BROKER_STARTED").exists()
     assert not report_dir.exists()
