@@ -7,6 +7,7 @@ merged in) -> the parts that need them. Precedence: command line > marker > ini 
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -183,6 +184,11 @@ def parse_walltime(raw: str, what: str) -> int:
 
 
 _SITE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+#: Grid'5000's sites as its reference repository lists them; a name close to one of
+#: these (or to a site of ours) is a typo, refused here without asking the API, while a
+#: name unlike all of them is left to the reference API, where a new site would show up
+G5K_SITES = ("bordeaux", "grenoble", "lille", "louvain", "luxembourg", "lyon", "nancy",
+             "nantes", "rennes", "sophia", "strasbourg", "toulouse")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?$")
 
 
@@ -524,7 +530,15 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
             raise SettingsError(f"{flag('site')}={site_raw!r}: no such hosts file"
                                 f" {str(hosts_file)!r}")
         site = "hosts"
-    elif site_raw in KNOWN_SITES or _SITE_NAME.match(site_raw):
+    elif site_raw in KNOWN_SITES or site_raw in G5K_SITES:
+        site = site_raw
+    elif _SITE_NAME.match(site_raw):
+        typo = difflib.get_close_matches(site_raw, (*KNOWN_SITES, *G5K_SITES), n=1,
+                                         cutoff=0.75)
+        if typo:
+            raise SettingsError(f"{flag('site')}={site_raw!r}: did you mean {typo[0]!r}?"
+                                f" Sites: {', '.join(KNOWN_SITES)}, hosts:FILE or one of"
+                                f" Grid'5000's: {', '.join(G5K_SITES)}")
         site = site_raw
     else:
         raise SettingsError(f"{flag('site')}={site_raw!r}: expected {', '.join(KNOWN_SITES)},"

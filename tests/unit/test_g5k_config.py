@@ -151,3 +151,23 @@ def test_per_role_nodes_reach_the_reservation() -> None:
     res = build_settings({"site": "sophia", "nodes": "brokers=1,consumer=1,producers=2"},
                          {}).reservation
     assert res is not None and (res.nodes, res.consumer_node) == (4, True)
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("sohpia", "sophia"), ("nanct", "nancy"),
+                                               ("grenobel", "grenoble"), ("lcoal", "local")])
+def test_site_typo_is_refused_offline(typed: str, meant: str) -> None:
+    """A typo is caught from Grid'5000's site list, before any reference API request (off
+    the testbed such a request fails with a connection error, once per test)."""
+    with pytest.raises(SettingsError) as err:
+        build_settings({"site": typed}, {})
+    message = str(err.value)
+    assert message.startswith(f"--frida-site={typed!r}: did you mean {meant!r}?")
+    assert "sophia" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["sophia", "louvain", "strasbourg", "mars"])
+def test_listed_and_unlike_site_names_reach_the_reservation(name: str) -> None:
+    """Listed sites are accepted; a name unlike every listed one is asked of the reference
+    API when the run starts (a site opened since the list was written)."""
+    res = build_settings({"site": name}, {}).reservation
+    assert res is not None and res.site == name
