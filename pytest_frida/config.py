@@ -7,6 +7,7 @@ merged in) -> the parts that need them. Precedence: command line > marker > ini 
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import math
 import os
@@ -94,14 +95,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("walltime", "Grid'5000: reservation length, H:MM:SS or seconds", "1:00:00"),
     Option("queue", "Grid'5000: OAR queue (default, production, besteffort, ...)", ""),
     Option("job-type", "Grid'5000: OAR job types, comma-separated, e.g. deploy,night", ""),
-    Option("reservation", "Grid'5000: advance reservation start, 'YYYY-MM-DD HH:MM:SS'"
-           " (Paris time)", ""),
+    Option("reservation", "Grid'5000: advance reservation start, 'YYYY-MM-DD HH:MM[:SS]'"
+           " (Paris time, whatever this machine's zone)", ""),
     Option("job-name", "Grid'5000: OAR job name (default frida-<run id>)", ""),
     Option("job-id", "Grid'5000: use this running OAR job instead of reserving", ""),
     Option("keep", "Grid'5000: keep the job at the end instead of deleting it", "",
            const="yes"),
-    Option("job-start-timeout", "Grid'5000: seconds to wait for the job to start before"
-           " deleting it", "3600"),
+    Option("job-start-timeout", "Grid'5000: seconds to wait for the job to start (past the"
+           " reserved start, for an advance reservation) before deleting it", "3600"),
     Option("oar-poll", "Grid'5000: seconds between OAR status polls", "20"),
     Option("g5k-api", "Grid'5000 reference API base URL (default: execo's)", ""),
     Option("ssh-config", "hosts and Grid'5000: an ssh_config file for reaching the nodes", ""),
@@ -476,12 +477,26 @@ def parse_nodes(raw: str, brokers: int, what: str) -> tuple[int, bool]:
     return brokers + int(consumer) + counts["producers"], consumer
 
 
+def _reservation_date(raw: str, what: str) -> str:
+    """'YYYY-MM-DD HH:MM[:SS]' as a real date, always with seconds (what OAR and the
+    daytime rules read); the time is Grid'5000's own, Europe/Paris."""
+    expected = "expected 'YYYY-MM-DD HH:MM[:SS]', Paris time"
+    if not _DATE.match(raw):
+        raise SettingsError(f"{what}={raw!r}: {expected}")
+    full = raw if raw.count(":") == 2 else f"{raw}:00"
+    try:
+        dt.datetime.strptime(full, "%Y-%m-%d %H:%M:%S")
+    except ValueError as exc:
+        raise SettingsError(f"{what}={raw!r}: {exc}; {expected}") from None
+    return full
+
+
 def _reservation(site: str, brokers: int, value: Callable[[str], str],
                  flag: Callable[[str], str]) -> Reservation:
     nodes, consumer_node = parse_nodes(value("nodes"), brokers, flag("nodes"))
     date = value("reservation") or None
-    if date is not None and not _DATE.match(date):
-        raise SettingsError(f"{flag('reservation')}={date!r}: expected 'YYYY-MM-DD HH:MM:SS'")
+    if date is not None:
+        date = _reservation_date(date, flag("reservation"))
     job_types = tuple(t.strip() for t in value("job-type").split(",") if t.strip())
     for job_type in job_types:
         if not re.fullmatch(r"[a-z][a-z0-9_=.-]*", job_type):

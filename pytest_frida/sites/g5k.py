@@ -29,9 +29,16 @@ from pytest_frida.sites.nodes import (
     Roles,
     check_before_reserving,
     deployment_for,
+    node_order,
 )
 
 PARIS = ZoneInfo("Europe/Paris")
+
+
+def reservation_start(date: str) -> dt.datetime:
+    """An advance reservation's 'YYYY-MM-DD HH:MM:SS', read as Grid'5000 reads it: Paris
+    time, whatever this machine's time zone."""
+    return dt.datetime.strptime(date, "%Y-%m-%d %H:%M:%S").replace(tzinfo=PARIS)
 #: Grid'5000 usage policy: 09:00-19:00 Paris time on working days is for short jobs
 DAY_START, DAY_END = 9, 19
 #: what installs Docker on a Grid'5000 node (with its data in /tmp, which has room)
@@ -120,7 +127,9 @@ class G5KSite(Site):
                                        f" {self.res.cluster}, which has {available}")
 
     def _submit(self, g5k: Any, nodes: int, walltime_s: int, name: str,
-                reservation_date: str | None = None) -> int:
+                reservation_date: float | None = None) -> int:
+        """`reservation_date` is a Unix time: execo writes it for OAR in Paris time, where
+        a date string would be read in this machine's zone first."""
         resources = (f"{{cluster='{self.res.cluster}'}}/nodes={nodes}"
                      if self.res.cluster else f"nodes={nodes}")
         submission = g5k.OarSubmission(
@@ -143,7 +152,7 @@ class G5KSite(Site):
         self.created_jobs.append(int(job_id))
         return int(job_id)
 
-    def _wait_running(self, g5k: Any, job_id: int) -> None:
+    def _wait_running(self, g5k: Any, job_id: int, until_start_s: float = 0.0) -> None:
         from execo_g5k.config import g5k_configuration
 
         g5k_configuration["polling_interval"] = self.res.poll_s
@@ -156,7 +165,8 @@ class G5KSite(Site):
                 self.notify(f"frida: OAR job {job_id} predicted to start at"
                               f" {when:%Y-%m-%d %H:%M:%S} Paris time")
 
-        if not g5k.wait_oar_job_start(job_id, None, timeout=self.res.start_timeout_s,
+        if not g5k.wait_oar_job_start(job_id, None,
+                                      timeout=until_start_s + self.res.start_timeout_s,
                                       prediction_callback=predicted):
             state = g5k.get_oar_job_info(job_id, None).get("state", "unknown")
             with contextlib.redirect_stdout(io.StringIO()):
@@ -173,8 +183,9 @@ class G5KSite(Site):
         self._check_reference(g5k)
         check_before_reserving(self.settings)
         now = dt.datetime.now(PARIS)
-        when = (dt.datetime.strptime(self.res.reservation_date[:19], "%Y-%m-%d %H:%M:%S")
-                .replace(tzinfo=PARIS) if self.res.reservation_date else now)
+        reserved = (reservation_start(self.res.reservation_date)
+                    if self.res.reservation_date else None)
+        when = reserved or now
         warning = daytime_warning(when, self.res.walltime_s)
         if warning:
             self.notify(f"frida: warning: Grid'5000 usage policy: {warning}")
@@ -188,13 +199,16 @@ class G5KSite(Site):
         else:
             self.job_id = self._submit(g5k, self.res.nodes, self.res.walltime_s,
                                        self.res.job_name or f"frida-{self.run_id}",
-                                       self.res.reservation_date)
+                                       reserved.timestamp() if reserved else None)
             self.notify(f"frida: OAR job {self.job_id} submitted")
-            self._wait_running(g5k, self.job_id)
+            # an advance reservation's start timeout counts from the start it reserved
+            self._wait_running(g5k, self.job_id,
+                               max(0.0, (reserved - now).total_seconds()) if reserved else 0.0)
             info = g5k.get_oar_job_info(self.job_id, None)
         if info.get("start_date") and info.get("walltime"):
             self._job_end = float(info["start_date"]) + float(info["walltime"])
-        hosts = sorted(h.address for h in g5k.get_oar_job_nodes(self.job_id, None))
+        hosts = sorted((h.address for h in g5k.get_oar_job_nodes(self.job_id, None)),
+                       key=node_order)
         self.notify(f"frida: OAR job {self.job_id} runs on {', '.join(hosts)}")
         roles = Roles.assign(hosts, self.settings.brokers, self.res.consumer_node)
         access = NodeAccess(SshSettings.multiplexed(self.settings.ssh_config, self.run_id),
@@ -218,7 +232,8 @@ class G5KSite(Site):
         job_id = self._submit(g5k, count, walltime, name)
         self.notify(f"frida: OAR job {job_id} submitted for {count} more node(s)")
         self._wait_running(g5k, job_id)
-        hosts = sorted(h.address for h in g5k.get_oar_job_nodes(job_id, None))
+        hosts = sorted((h.address for h in g5k.get_oar_job_nodes(job_id, None)),
+                       key=node_order)
         self.notify(f"frida: OAR job {job_id} runs on {', '.join(hosts)}")
         return hosts
 

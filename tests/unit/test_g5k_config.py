@@ -42,7 +42,9 @@ def test_walltime_forms(raw: str, seconds: int) -> None:
     ({"site": "sophia", "walltime": "1:75:00"}, "--frida-walltime='1:75:00'"),
     ({"site": "sophia", "nodes": "1"}, "--frida-nodes=1: needs at least --frida-brokers + 1"),
     ({"site": "sophia", "reservation": "tomorrow"},
-     "--frida-reservation='tomorrow': expected 'YYYY-MM-DD HH:MM:SS'"),
+     "--frida-reservation='tomorrow': expected 'YYYY-MM-DD HH:MM[:SS]', Paris time"),
+    ({"site": "sophia", "reservation": "2026-02-30 19:00"},
+     "--frida-reservation='2026-02-30 19:00': day is out of range for month"),
     ({"site": "sophia", "job-type": "deploy,Bad Type"}, "'Bad Type' is not an OAR job type"),
     ({"site": "sophia", "job-id": "x"}, "--frida-job-id='x'"),
     ({"site": "sophia", "g5k-api": "api.grid5000.fr"}, "expected an http(s) URL"),
@@ -171,3 +173,43 @@ def test_listed_and_unlike_site_names_reach_the_reservation(name: str) -> None:
     API when the run starts (a site opened since the list was written)."""
     res = build_settings({"site": name}, {}).reservation
     assert res is not None and res.site == name
+
+
+def test_node_names_sort_by_their_numbers() -> None:
+    """OAR lists a job's nodes through `sort`, which puts uvb-10 before uvb-9; roles go by
+    order, so the first broker must be the lowest-numbered node."""
+    from pytest_frida.sites.nodes import node_order
+
+    oar = ["uvb-10.sophia.grid5000.fr", "uvb-11.sophia.grid5000.fr",
+           "uvb-12.sophia.grid5000.fr", "uvb-9.sophia.grid5000.fr"]
+    assert sorted(oar, key=node_order) == [oar[3], *oar[:3]]
+    assert sorted(["b-2", "a-10", "a-9"], key=node_order) == ["a-9", "a-10", "b-2"]
+
+
+def test_reservation_without_seconds_is_a_full_date() -> None:
+    res = build_settings({"site": "sophia", "reservation": "2026-12-03 19:00"}, {}).reservation
+    assert res is not None and res.reservation_date == "2026-12-03 19:00:00"
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Tokyo"])
+def test_reservation_reaches_oar_in_paris_time_from_any_zone(
+        zone: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """execo reads a date string in this machine's zone and writes OAR's in Paris time, so
+    19:00 typed on a UTC laptop became 20:00 at the frontend; the Unix time the site hands
+    execo is the same instant wherever the controller runs."""
+    import time
+
+    from execo_g5k.oar import format_oar_date
+
+    from pytest_frida.sites.g5k import reservation_start
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        start = reservation_start("2026-12-03 19:00:00").timestamp()
+        assert format_oar_date(start) == "2026-12-03 19:00:00"
+        # what handing execo the string did: shifted by the zone's distance from Paris
+        assert format_oar_date("2026-12-03 19:00:00") != "2026-12-03 19:00:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
