@@ -271,7 +271,12 @@ class FridaRun:
             if baseline is None:
                 self.problems.append(self._no_baseline(past, entry))
                 continue
-            self.changes += compare(entry, baseline, self.settings.compare_fail, past)
+            changes = compare(entry, baseline, self.settings.compare_fail, past)
+            # recorded with the run, so the next one is not measured against it
+            entry.regressed = [c.what + (f" at {c.producers} producers"
+                                         if c.producers is not None else "")
+                               for c in changes if c.failed]
+            self.changes += changes
         self.regressions = [c for c in self.changes if c.failed]
 
     def _no_baseline(self, past: list[HistoryEntry], entry: HistoryEntry) -> str:

@@ -9,9 +9,12 @@ only when it is significant both within the run and between runs.
   bursts, so they are narrower than the truth).
 - Between: on a shared two-core machine identical runs' limits spread 30% and their p99s
   moved by a factor of two and more, far beyond a run's own intervals. So no gate fails
-  before `NOISE_RUNS` earlier like runs (same plan, Kafka version and broker config, any
-  commit) tell how far identical runs wander, nor within the 99% prediction bound that the
-  latest `NOISE_WINDOW` of them give (`report.noise`).
+  before `NOISE_RUNS` earlier like runs (the same plan on the baseline's Kafka version and
+  broker config, any commit, finished and not caught as regressions themselves; for a
+  capacity limit, confirmed ones) tell how far identical runs wander, nor within the 99%
+  prediction bound that the latest `NOISE_WINDOW` of them give (`report.noise`).
+- A run the gate failed is never a later run's 'last' baseline nor its noise: a caught
+  regression stays caught until a run is compared with it by name and passes.
 
 A baseline of another plan is compared and never fails.
 """
@@ -24,7 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pytest_frida.measure.trials import CONFIRMING
-from pytest_frida.report.history import HistoryEntry, differences, like_runs, plan_differs
+from pytest_frida.report.history import (
+    HistoryEntry,
+    differences,
+    earlier_runs,
+    plan_differs,
+)
 from pytest_frida.report.noise import prediction_bound
 
 LATENCY_METRICS = ("p50", "p90", "p99", "p99.9", "max")
@@ -194,11 +202,27 @@ def _limit_gate(current: dict[str, object], baseline: dict[str, object]) -> str:
             f"baseline limit not confirmed ({baseline.get('status')})")
 
 
+def noise_runs(history: Sequence[HistoryEntry], current: HistoryEntry,
+               baseline: HistoryEntry) -> list[HistoryEntry]:
+    """The runs whose spread says how far the baseline's system wanders from run to run:
+    earlier runs of the current plan on the baseline's Kafka version and broker config
+    (another version or config is the change under test, never its noise), any commit so
+    CI builds them up, finished and not themselves caught as regressions, and only the
+    latest NOISE_WINDOW, so a regression once let in excuses itself for a while at most."""
+    system = baseline.system or {}
+    return [e for e in earlier_runs(history, current)
+            if e.plan is not None and e.plan == current.plan and e.trusted
+            and e.kafka_version == baseline.kafka_version
+            and (e.system or {}).get("broker_config") == system.get("broker_config")
+            ][-NOISE_WINDOW:]
+
+
 def _noise_gate(value: float, noise: Sequence[float], higher_is_worse: bool) -> str:
     """Why a change the run's own measurements call significant may still be the machine
     ("" when it is not): fewer than NOISE_RUNS recent like runs say nothing of how far
     identical runs wander, and a value within their prediction bound (report.noise) is
     no change."""
+    noise = [v for v in noise if math.isfinite(v)]
     if len(noise) < NOISE_RUNS:
         return (f"run-to-run noise unknown: {len(noise)} of {NOISE_RUNS} earlier like runs"
                 " needed")
@@ -219,7 +243,9 @@ def _capacity(current: HistoryEntry, baseline: HistoryEntry, threshold: float | 
         cur is None or (pct is not None and -pct > threshold))
     why = (gate_off or _limit_gate(current.limit, baseline.limit)) if dropped else ""
     if dropped and not why and like is not None:
-        limits = [float(v) for e in like if (v := e.limit_value) is not None]
+        # only confirmed limits: "at least 6" from a short run says nothing of the spread
+        limits = [float(v) for e in like
+                  if (v := e.limit_value) is not None and e.limit.get("status") == "confirmed"]
         why = _noise_gate(float(cur or 0), limits, higher_is_worse=False)
     return Change(current.test, "capacity limit", None, base, cur, pct, dropped and not why,
                   why=why)
@@ -245,13 +271,7 @@ def compare(current: HistoryEntry, baseline: HistoryEntry,
     session, `frida compare` and `frida repeat` always pass it)."""
     limits = {t.metric: t.percent for t in thresholds}
     changes, gate_off = _context(current, baseline)
-    # run-to-run noise: the latest like runs with the baseline's broker config (another
-    # config is a deliberate change, not noise); any commit, so CI builds it up, and only
-    # the latest few, so a regression once let in excuses itself for a while at most
-    like = None if history is None else [
-        e for e in like_runs(history, current)
-        if (e.system or {}).get("broker_config") == (baseline.system or {}).get(
-            "broker_config")][-NOISE_WINDOW:]
+    like = None if history is None else noise_runs(history, current, baseline)
     capacity = _capacity(current, baseline, limits.get("capacity"), gate_off, like)
     if capacity is not None:
         changes.append(capacity)

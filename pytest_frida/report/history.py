@@ -55,7 +55,16 @@ class HistoryEntry:
     plan: dict[str, Any] | None = None
     #: what is under test: kafka_version, broker_config, commit (None in schema 1)
     system: dict[str, Any] | None = None
+    #: the figures the gate called regressions when this run was recorded; such a run is
+    #: neither a 'last' baseline nor run-to-run noise (a caught regression would otherwise
+    #: be what the next run is measured against)
+    regressed: list[str] = field(default_factory=list)
     schema: int = HISTORY_SCHEMA
+
+    @property
+    def trusted(self) -> bool:
+        """A run that finished and passed its gate: what later runs may be measured by."""
+        return self.status == "finished" and not self.regressed
 
     @property
     def limit_value(self) -> int | None:
@@ -236,12 +245,13 @@ def like_runs(entries: Sequence[HistoryEntry], current: HistoryEntry) -> list[Hi
 def baseline_for(entries: Sequence[HistoryEntry], current: HistoryEntry,
                  run_id: str | None) -> HistoryEntry | None:
     """The entry to compare `current` with: the named run's entry for the same test
-    (whatever its plan), or the latest earlier like run (`is_like`)."""
+    (whatever its plan), or the latest earlier like run (`is_like`) that finished and
+    passed its own gate (`HistoryEntry.trusted`)."""
     if run_id is not None and run_id != "last":
         named = [e for e in entries if e.test == current.test and e.run_id == run_id
                  and e.run_id != current.run_id]
         return named[-1] if named else None
-    like = like_runs(entries, current)
+    like = [e for e in like_runs(entries, current) if e.trusted]
     return like[-1] if like else None
 
 

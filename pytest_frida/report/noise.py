@@ -42,10 +42,9 @@ class NoiseBound:
     higher_is_worse: bool
 
     def exceeded_by(self, value: float) -> bool:
-        """Whether `value` is beyond both the bound and every earlier run."""
-        if self.higher_is_worse:
-            return value > self.bound and value > self.extreme
-        return value < self.bound and value < self.extreme
+        """Whether `value` is beyond the bound (which, up to ten runs, always lies beyond
+        every earlier run: their largest is at most (k-1)/sqrt(k) deviations out)."""
+        return value > self.bound if self.higher_is_worse else value < self.bound
 
     def describe(self) -> str:
         side = "up to" if self.higher_is_worse else "down to"
@@ -55,6 +54,7 @@ class NoiseBound:
 
 def prediction_bound(values: Sequence[float], higher_is_worse: bool) -> NoiseBound:
     """The bound from at least two earlier like runs' values of one figure."""
+    values = [v for v in values if math.isfinite(v)]
     if len(values) < 2:
         raise ValueError(f"a prediction bound needs two or more runs, got {len(values)}")
     logs = [math.log(max(v, FLOOR_VALUE)) for v in values]

@@ -22,7 +22,7 @@ from pytest_frida.report.compare import (
     compare,
     parse_thresholds,
 )
-from pytest_frida.report.history import History, HistoryEntry
+from pytest_frida.report.history import History, HistoryEntry, baseline_for
 from pytest_frida.session import FridaRun
 
 PLAN = {"rate": 10.0, "duration": 30.0, "warmup": 5.0, "message_size": 512, "partitions": 6,
@@ -382,3 +382,71 @@ def test_a_failure_that_lost_messages_needs_no_second_trial() -> None:
     cur = entry("r02", lim={**limit("below_range", None, None, 1), "trials": [[1, 0, 1]],
                             "definitive": [1]})
     assert only(compare(cur, base, CAP), "capacity limit").failed
+
+
+# -- what may stand as a baseline or as noise ------------------------------------------
+
+def test_a_caught_regression_is_recorded_and_never_the_next_baseline(tmp_path: Path) -> None:
+    """Recorded like any run, a run the gate failed became the next run's 'last' baseline
+    and widened the noise: the same regression passed from the next build on."""
+    for i in range(1, 5):
+        session_run(tmp_path, f"20260101-00000{i}-aaaa", rate=10, p99_us=10_000)
+    worse = session_run(tmp_path, "20260101-000005-bbbb", rate=10, p99_us=40_000,
+                        compare_to="last")
+    assert [c.what for c in worse.regressions] == ["p99 ms"]
+    assert History(tmp_path).load()[-1].regressed == ["p99 ms at 10 producers"]
+    still = session_run(tmp_path, "20260101-000006-cccc", rate=10, p99_us=40_500,
+                        compare_to="last")
+    assert notes(still.changes)[0] == "t.py::test_cap: baseline 20260101-000004-aaaa: same plan"
+    assert [c.what for c in still.regressions] == ["p99 ms"]
+    # compared by name with the caught run (the change accepted), it passes, and runs
+    # like it are baselines from then on
+    accepted = session_run(tmp_path, "20260101-000007-dddd", rate=10, p99_us=40_200,
+                           compare_to="20260101-000005-bbbb")
+    assert accepted.regressions == [] and History(tmp_path).load()[-1].regressed == []
+    history = History(tmp_path).load()
+    assert baseline_for(history, history[-1], "last") is not None
+    assert baseline_for(history, history[-1], "last").run_id == "20260101-000004-aaaa"  # type: ignore[union-attr]
+
+
+def test_capacity_noise_is_confirmed_limits_of_finished_runs_only() -> None:
+    gate = parse_thresholds("capacity:10%")
+
+    def run(run_id: str, lim: dict[str, Any], status: str = "finished") -> HistoryEntry:
+        found = entry(run_id, lim=lim)
+        found.status = status
+        return found
+
+    confirmed = [run(f"r{i:02d}", limit("confirmed", n, n, n + 2))
+                 for i, n in enumerate([24, 26, 20, 24], 1)]
+    current = run("r09", limit("confirmed", 10, 10, 12))
+    assert only(compare(current, confirmed[-1], gate, confirmed), "capacity limit").failed
+    # a quick run that only reached 6 ('at least 6') and an interrupted one say nothing
+    # of how far confirmed limits wander
+    short = run("r05", limit("not_reached", 6, 6, None))
+    cut = run("r06", limit("confirmed", 3, 3, 4), status="interrupted")
+    history = [*confirmed, short, cut]
+    cap = only(compare(current, confirmed[-1], gate, history), "capacity limit")
+    assert cap.failed, cap.describe()
+
+
+def test_a_kafka_upgrade_is_judged_by_the_old_versions_noise() -> None:
+    """Noise picked by the current run's version was the upgraded runs themselves: an
+    upgrade that tripled p99 passed once three such runs existed."""
+    gate = [Threshold("p99", 20.0)]
+    old = [entry(f"o{i:02d}", [step(20, 12.0 + i / 10, (11.8, 12.6))], kafka="4.3.0")
+           for i in range(1, 5)]
+    new = [entry(f"n{i:02d}", [step(20, 40.0 + i / 10, (39.5, 40.6))]) for i in range(5, 8)]
+    current = entry("n08", [step(20, 40.2, (39.8, 40.7))])
+    p99 = only(compare(current, old[-1], gate, [*old, *new]), "p99 ms")
+    assert p99.failed, p99.describe()
+
+
+def test_the_noise_window_is_ten_runs_and_skips_figures_that_are_not_numbers() -> None:
+    assert NOISE_WINDOW == 10  # README says ten
+    gate = [Threshold("p99", 20.0)]
+    history = [entry(f"r{i:02d}", [step(20, v, (v - 0.3, v + 0.3))])
+               for i, v in enumerate([12.0, float("nan"), 12.4, 12.2, 12.1], 1)]
+    current = entry("r09", [step(20, 30.0, (29.5, 30.5))])
+    p99 = only(compare(current, history[-1], gate, history), "p99 ms")
+    assert p99.failed, p99.describe()

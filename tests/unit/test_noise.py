@@ -31,10 +31,14 @@ def test_identical_runs_still_leave_room_for_one_grid_step() -> None:
     assert not bound.exceeded_by(22) and bound.exceeded_by(15)
 
 
-def test_a_value_must_pass_the_bound_and_every_earlier_run() -> None:
-    bound = prediction_bound([10.0, 10.5, 11.0, 30.0], higher_is_worse=True)
-    assert not bound.exceeded_by(bound.bound * 0.99)
-    assert bound.bound > 30.0 and bound.exceeded_by(bound.bound * 1.01)
+@pytest.mark.parametrize("runs", range(2, 11))
+def test_up_to_ten_runs_the_bound_lies_beyond_every_earlier_one(runs: int) -> None:
+    """Their largest is at most (k-1)/sqrt(k) deviations from their mean, less than
+    t(0.99, k-1) * sqrt(1 + 1/k): beyond the bound is beyond them all, so the bound alone
+    decides. The most lopsided case: one run far from all the others."""
+    bound = prediction_bound([10.0] * (runs - 1) + [30.0], higher_is_worse=True)
+    assert bound.bound > 30.0
+    assert not bound.exceeded_by(bound.bound * 0.99) and bound.exceeded_by(bound.bound * 1.01)
     # a lower-is-worse figure (a capacity limit)
     limits = prediction_bound([24, 26, 20], higher_is_worse=False)
     assert limits.exceeded_by(4) and not limits.exceeded_by(19)
@@ -43,6 +47,8 @@ def test_a_value_must_pass_the_bound_and_every_earlier_run() -> None:
 def test_fewer_than_two_runs_have_no_spread() -> None:
     with pytest.raises(ValueError, match="two or more runs, got 1"):
         prediction_bound([12.0], higher_is_worse=True)
+    with pytest.raises(ValueError, match="two or more runs, got 1"):  # NaN is no run
+        prediction_bound([12.0, float("nan")], higher_is_worse=True)
 
 
 @pytest.mark.parametrize("runs", [3, 5, 10])
