@@ -11,8 +11,9 @@ only when it is significant both within the run and between runs.
   moved by a factor of two and more, far beyond a run's own intervals. So no gate fails
   before `NOISE_RUNS` earlier like runs (the same plan on the baseline's Kafka version and
   broker config, any commit, finished and not caught as regressions themselves; for a
-  capacity limit, confirmed ones) tell how far identical runs wander, nor within the 99%
-  prediction bound that the latest `NOISE_WINDOW` of them give (`report.noise`).
+  capacity limit, confirmed ones or "at least N" no lower than the baseline's) tell how
+  far identical runs wander, nor within the 99% prediction bound that the latest
+  `NOISE_WINDOW` of them give (`report.noise`).
 - A run the gate failed is never a later run's 'last' baseline nor its noise: a caught
   regression stays caught until a run is compared with it by name and passes.
 
@@ -243,9 +244,12 @@ def _capacity(current: HistoryEntry, baseline: HistoryEntry, threshold: float | 
         cur is None or (pct is not None and -pct > threshold))
     why = (gate_off or _limit_gate(current.limit, baseline.limit)) if dropped else ""
     if dropped and not why and like is not None:
-        # only confirmed limits: "at least 6" from a short run says nothing of the spread
-        limits = [float(v) for e in like
-                  if (v := e.limit_value) is not None and e.limit.get("status") == "confirmed"]
+        # measured limits: confirmed ones, and "at least N" where N is no lower than the
+        # baseline's (a run that never reached the baseline's range, a quick one up to 6
+        # producers beside limits of 24, says nothing of how far they wander)
+        limits = [float(v) for e in like if (v := e.limit_value) is not None and (
+            e.limit.get("status") == "confirmed"
+            or (e.limit.get("status") == "not_reached" and v >= (base or 0)))]
         why = _noise_gate(float(cur or 0), limits, higher_is_worse=False)
     return Change(current.test, "capacity limit", None, base, cur, pct, dropped and not why,
                   why=why)

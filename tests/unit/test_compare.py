@@ -428,6 +428,13 @@ def test_capacity_noise_is_confirmed_limits_of_finished_runs_only() -> None:
     history = [*confirmed, short, cut]
     cap = only(compare(current, confirmed[-1], gate, history), "capacity limit")
     assert cap.failed, cap.describe()
+    # "at least 2" three times, where the baseline also reached the top of its range: the
+    # same censored value each time is the plan's noise, and a run below the range fails
+    capped = [run(f"r{i:02d}", {**limit("not_reached", 2, 2, None),
+                                "trials": [[1, 1, 0], [2, 2, 0]]}) for i in range(1, 5)]
+    gone = run("r09", {**limit("below_range", None, None, 1), "trials": [[1, 0, 2]]})
+    cap = only(compare(gone, capped[-1], gate, capped), "capacity limit")
+    assert cap.failed, cap.describe()
 
 
 def test_a_kafka_upgrade_is_judged_by_the_old_versions_noise() -> None:
