@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -172,20 +173,69 @@ def wait_until(predicate: object, timeout: float, interval: float = 0.2) -> bool
         time.sleep(interval)
 
 
+#: the signals that end a run in order: Ctrl-C, SIGTERM, and SIGHUP (the terminal, often
+#: an ssh session to a frontend, went away); SIGHUP only where it was not ignored (nohup)
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _handled_interrupts() -> list[signal.Signals]:
+    return [sig for sig in _INTERRUPTS if signal.getsignal(sig) is _on_interrupt]
+
+
+def _open_fds() -> list[int]:
+    try:
+        return [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        return list(range(256))
+
+
+def _terminal_devices() -> set[int]:
+    """The device numbers of the terminals this process has open (isatty() stops
+    answering for a terminal once it has hung up, so they are noted while it works)."""
+    devices = set()
+    for fd in _open_fds():
+        with contextlib.suppress(OSError):
+            if os.isatty(fd):
+                devices.add(os.fstat(fd).st_rdev)
+    return devices
+
+
+#: the terminals open when the handlers were installed (see _leave_dead_terminal)
+_terminals: set[int] = set()
+
+
+def _leave_dead_terminal() -> None:
+    """After a hang-up, writes to the terminal fail (EIO) and would break pytest's own
+    teardown and summary: point every descriptor on that terminal at /dev/null. Not only
+    0-2: pytest's capture keeps its own copies of the terminal while fd 1 holds a test's
+    output. The report files keep everything measured."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in _open_fds():
+            with contextlib.suppress(OSError):
+                st = os.fstat(fd)
+                if fd != devnull and stat.S_ISCHR(st.st_mode) and st.st_rdev in _terminals:
+                    os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
 def _on_interrupt(signum: int, frame: object) -> None:
-    """The first Ctrl-C or SIGTERM interrupts the run as Ctrl-C does; later ones are only
-    noted, so that the teardown that follows runs to its end."""
+    """The first Ctrl-C, SIGTERM or SIGHUP interrupts the run as Ctrl-C does; later ones
+    are only noted, so that the teardown that follows runs to its end."""
     if os.getpid() != _owner_pid:
         # a child forked by a library (execo forks a watchdog that later SIGTERMs its own
         # process group): never let it unwind into a copy of pytest and tear down the run
         os._exit(128 + signum)
+    if signum == signal.SIGHUP:
+        _leave_dead_terminal()
     if _ignoring_interrupts:
         _note_interrupt(signum, frame)
         return
     global _pending_interrupt
     _pending_interrupt = signum
     ignore_further_interrupts()
-    if signum == signal.SIGTERM:
+    if signum in (signal.SIGTERM, signal.SIGHUP):
         stop_all()
     # let pytest unwind as on Ctrl-C, so session teardown and the report still happen
     raise KeyboardInterrupt(f"received signal {signum}")
@@ -252,6 +302,8 @@ def ignore_further_interrupts() -> None:
     _ignoring_interrupts = True
     signal.signal(signal.SIGINT, _on_interrupt)
     signal.signal(signal.SIGTERM, _on_interrupt)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _on_interrupt)
 
 
 @contextlib.contextmanager
@@ -270,7 +322,8 @@ def interrupts_deferred(doing: str = "cleaning up") -> Iterator[None]:
                   file=sys.stderr, flush=True)
         received.append(signum)
 
-    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, note)
+                for sig in {signal.SIGINT, signal.SIGTERM, *_handled_interrupts()}}
     try:
         yield
     finally:
@@ -290,7 +343,8 @@ def _at_exit() -> None:
 
 
 def install_exit_handlers() -> None:
-    """Stop children at interpreter exit and turn SIGTERM into an orderly interrupt (once)."""
+    """Stop children at interpreter exit and turn SIGTERM and SIGHUP into an orderly
+    interrupt (once)."""
     global _installed, _owner_pid
     if _installed:
         return
@@ -301,3 +355,6 @@ def install_exit_handlers() -> None:
         signal.signal(signal.SIGTERM, _on_interrupt)
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, _on_interrupt)
+        if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:  # not under nohup
+            _terminals.update(_terminal_devices())
+            signal.signal(signal.SIGHUP, _on_interrupt)

@@ -85,6 +85,58 @@ def test_signal_mid_step_stops_everything_and_keeps_results(
     assert steps[0]["verdict"] == "pass"
 
 
+def test_terminal_hang_up_stops_everything_and_keeps_results(
+    tmp_path: Path, leak_check: None
+) -> None:
+    """The ssh session to a frontend drops: pytest runs on a terminal that hangs up, gets
+    SIGHUP as its controlling process, and every later write to that terminal fails. The
+    run must end as interrupted, with the steps it measured and nothing left behind."""
+    import fcntl
+    import pty
+    import termios
+
+    (tmp_path / "test_long.py").write_text(SUITE)
+    report_dir = tmp_path / "reports"
+    master, slave = pty.openpty()
+
+    def own_terminal() -> None:  # a new session whose controlling terminal is the pty
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_long.py"),
+         f"--frida-report-dir={report_dir}", "--frida-duration=3", "--frida-warmup=0"],
+        cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+        preexec_fn=own_terminal)
+    os.close(slave)
+    os.set_blocking(master, False)
+    seen = bytearray()
+
+    def read_terminal() -> None:
+        try:
+            while chunk := os.read(master, 65536):
+                seen.extend(chunk)
+        except (BlockingIOError, OSError):
+            pass
+
+    try:
+        assert _wait_for(lambda: (read_terminal(), _steps_done(report_dir, 1))[1], 120), (
+            "first step never finished", bytes(seen[-2000:]))
+        time.sleep(2.5)  # now inside the second step
+        assert len(kafka_pids()) > 0
+        os.close(master)  # the terminal hangs up: SIGHUP to its session's foreground
+        proc.wait(timeout=90)
+    finally:
+        proc.kill()
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED
+    report = _report(report_dir)
+    assert report is not None
+    assert report["status"] == "interrupted"
+    steps = report["steps"]
+    assert isinstance(steps, list) and steps[0]["producers"] == 1
+    assert steps[0]["verdict"] == "pass"
+
+
 def test_killed_pytest_takes_its_broker_along(tmp_path: Path) -> None:
     before, dirs_before = kafka_pids(), frida_temp_dirs()
     proc, report_dir = _start(tmp_path)
