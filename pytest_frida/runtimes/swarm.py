@@ -18,6 +18,8 @@ from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 
 CONVERGE_TIMEOUT_S = 120.0
 REMOVE_TIMEOUT_S = 60.0
+#: a stack's removal gives up after this long even while it still progresses
+REMOVE_CAP_S = 600.0
 STACK_LABEL = "com.docker.stack.namespace"
 #: task states after which a task will never run
 _FINAL = ("failed", "rejected", "shutdown", "complete", "orphaned", "remove")
@@ -217,33 +219,48 @@ class StackDeployment:
         The services go first, so nothing is rescheduled; then each node's containers of
         the stack are removed at once rather than left to the nodes' swarm agents, which
         take seconds to hear of the removal (the measurements are done: Kafka need not
-        shut down cleanly)."""
+        shut down cleanly). A network `stack rm` could not remove while a container was
+        still attached is removed once the containers are gone. The wait follows
+        progress: it gives up only after `timeout_s` with nothing more removed (a busy
+        node is slow, not stuck), and after REMOVE_CAP_S in all."""
         if not self.deployed:
             return
         self.docker.run("stack", "rm", self.name, check=False, timeout=60)
-        deadline = time.monotonic() + timeout_s
+        started = time.monotonic()
         flt = f"label={STACK_LABEL}={self.name}"
         daemons = list(self.daemons())
 
+        def containers(docker: DockerCli) -> list[str]:
+            return docker.lines("ps", "-aq", "--filter", flt)
+
         def force_remove(docker: DockerCli) -> None:
-            ids = docker.lines("ps", "-aq", "--filter", flt)
+            ids = containers(docker)
             if ids:
                 docker.run("rm", "-f", *ids, check=False, timeout=60)
 
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(daemons)))) as pool:
             list(pool.map(force_remove, daemons))
+            fewest, progress_at, rounds = None, started, 0
             while True:
                 # every node's containers at once; the stack's overlay networks are the
                 # manager's to list (a worker's copy goes with its last task)
-                left = [item for found in pool.map(
-                    lambda docker: docker.lines("ps", "-aq", "--filter", flt), daemons)
-                    for item in found] + self.docker.lines("network", "ls", "-q", "--filter",
-                                                           flt)
-                if not left:
+                left = [c for found in pool.map(containers, daemons) for c in found]
+                networks = self.docker.lines("network", "ls", "-q", "--filter", flt)
+                if not left and not networks:
                     break
-                if time.monotonic() > deadline:
-                    raise DockerError(f"stack {self.name} still has {len(left)} container(s)"
-                                      f" or network(s) {timeout_s:.0f}s after docker stack rm")
+                now = time.monotonic()
+                if fewest is None or len(left) + len(networks) < fewest:
+                    fewest, progress_at = len(left) + len(networks), now
+                if now - progress_at > timeout_s or now - started > REMOVE_CAP_S:
+                    raise DockerError(
+                        f"stack {self.name} still has {len(left)} container(s) and"
+                        f" {len(networks)} network(s) {now - started:.0f}s after docker stack"
+                        f" rm, none removed in the last {now - progress_at:.0f}s")
+                rounds += 1
+                if not left:
+                    self.docker.run("network", "rm", *networks, check=False, timeout=60)
+                elif rounds % 10 == 0:  # a removal that failed or timed out: again
+                    list(pool.map(force_remove, daemons))
                 time.sleep(0.5)
         self.deployed = False
 

@@ -140,3 +140,37 @@ def test_service_that_never_runs_is_reported_in_bounded_time(
     # one line naming the service and how its task ended
     result.stdout.fnmatch_lines(["*frida: the swarm site could not start Kafka: *service"
                                  " frida-*_kafka-1 * task complete: * (exit code 0)*"])
+
+
+def test_stack_network_held_by_a_straggler_is_removed_with_the_stack(
+        docker: DockerCli, frida_images: dict[str, str], tmp_path: Path,
+        docker_leak_check: None) -> None:
+    """`docker stack rm` cannot remove a network while a container of the stack is still
+    attached, and it does not try again: the wait for the stack to be gone used to run out
+    at 60 s ("still has 1 container(s) or network(s)") on a busy machine."""
+    from pytest_frida.runtimes.swarm import STACK_LABEL, StackDeployment, SwarmMembership
+
+    membership = SwarmMembership(docker)
+    membership.ensure()
+    (tmp_path / "idle.yml").write_text(
+        "version: '3.8'\nservices:\n  idle:\n    image: ${IMAGE}\n"
+        "    command: [sleep, infinity]\nnetworks:\n  default:\n    attachable: true\n")
+    stack = StackDeployment(docker, "frida-straggler", [tmp_path / "idle.yml"],
+                            {"IMAGE": frida_images["agent"]})
+    try:
+        stack.deploy()
+        stack.wait_converged("idle", 1)
+        # a container of the stack that its services do not own, attached to its network
+        docker.run("run", "-d", "--network", "frida-straggler_default", "--label",
+                   f"{STACK_LABEL}=frida-straggler", frida_images["agent"], "sleep", "infinity")
+        started = time.monotonic()
+        stack.remove(timeout_s=30)
+        took = time.monotonic() - started
+    finally:
+        if stack.deployed:
+            docker.run("rm", "-f", *docker.lines(
+                "ps", "-aq", "--filter", f"label={STACK_LABEL}=frida-straggler"), check=False)
+            docker.run("network", "rm", "frida-straggler_default", check=False)
+        membership.release()
+    assert not docker.lines("network", "ls", "-q", "--filter",
+                            f"label={STACK_LABEL}=frida-straggler"), f"after {took:.0f}s"
