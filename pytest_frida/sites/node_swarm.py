@@ -57,7 +57,14 @@ from pytest_frida.runtimes.kafka_stack import (
 from pytest_frida.runtimes.ssh import RemoteError
 from pytest_frida.runtimes.swarm import NodeSwarm, StackDeployment, SwarmNode
 from pytest_frida.sites.base import BrokerInfo, Cluster
-from pytest_frida.sites.nodes import GrowNodes, NodeAccess, NodeDeployment, Roles, host_name
+from pytest_frida.sites.nodes import (
+    GrowNodes,
+    NodeAccess,
+    NodeDeployment,
+    Roles,
+    host_name,
+    node_order,
+)
 
 START_TIMEOUT_S = 300.0
 #: the port each broker node publishes its EXTERNAL listener on (one broker per node)
@@ -195,7 +202,7 @@ class SwarmOnNodes(NodeDeployment):
         brokers = self.settings.brokers
         check_swarm_runtime(self.settings)
         everyone = self.roles.everyone()
-        self.hosts.extend(sorted(host_name(h) for h in everyone))
+        self.hosts.extend(sorted((host_name(h) for h in everyone), key=node_order))
         nodes = self._prepare_all(everyone)
         manager = self.nodes[self.roles.brokers[0]]
         self.swarm = NodeSwarm(manager, owner_labels(self.run_id), owned_by_dead_run)
@@ -316,7 +323,7 @@ class SwarmOnNodes(NodeDeployment):
         for node in added:
             self.swarm.label(node, {"frida.producer": "true"})
         self.producer_hosts += hosts
-        self.hosts[:] = sorted({*self.hosts, *map(host_name, hosts)})
+        self.hosts[:] = sorted({*self.hosts, *map(host_name, hosts)}, key=node_order)
         took = time.monotonic() - started
         self.growth.append({"nodes": [host_name(h) for h in hosts], "seconds": round(took, 1),
                             "replicas": replicas})

@@ -8,6 +8,7 @@ A site finds nodes (a hosts file, an OAR reservation); a deployment runs things 
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,13 @@ class Roles:
 
     def as_dict(self) -> dict[str, object]:
         return {"brokers": self.brokers, "producers": self.producers, "consumer": self.consumer}
+
+
+def node_order(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that reads a name's numbers as numbers: uvb-9 before uvb-10, as OAR and
+    Grid'5000's pages list nodes (a plain sort puts uvb-10 first, and roles go by order)."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part)
+                 for part in re.split(r"(\d+)", name) if part)
 
 
 def host_name(host: str) -> str:

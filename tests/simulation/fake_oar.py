@@ -5,7 +5,7 @@ so that execo_g5k's real parsing code runs on them.
 
 One script, dispatched on the name it is called by (symlinks on PATH). The "scheduler" is a
 JSON file named by $FRIDA_FAKE_OAR_STATE:
-    {"nodes": ["uvb-1.sophia.grid5000.fr", ...], "cluster": "uvb", "cores_per_node": 2,
+    {"nodes": ["uvb-9.sophia.grid5000.fr", ...], "cluster": "uvb", "cores_per_node": 2,
      "start_after_s": 1.0, "mode": "normal" | "refuse" | "never_start", "jobs": {...}}
 A job waits `start_after_s`, then runs on the first free nodes; `refuse` answers as OAR does
 when no resources could ever match; `never_start` leaves jobs Waiting. Times are printed in

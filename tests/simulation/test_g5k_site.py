@@ -17,6 +17,8 @@ import pytest
 from leaks import frida_temp_dirs, kafka_pids
 from testbed import Node, Testbed
 
+from pytest_frida.sites.nodes import node_order
+
 SWEEP = """
 import pytest
 
@@ -108,8 +110,9 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
                                 "consumer": names[0]}
     # Kafka and the consumer replica ran on the first node, as swarm tasks of its daemon
     assert cluster["placement"] == {"kafka-1": names[0], "consumer": names[0]}
-    assert sorted(cluster["docker_servers"]) == names  # the added node's daemon too
-    assert cluster["hosts"] == sorted(names)
+    # the added node's daemon too; nodes in their numbers' order (uvb-9 before uvb-10)
+    assert sorted(cluster["docker_servers"], key=node_order) == names
+    assert cluster["hosts"] == names
     assert cluster["bootstrap"] == f"{names[0]}:9092"
     assert [g["nodes"] for g in cluster["growth"]] == [[names[3]]]
     jobs = sorted(_jobs(grid5000).values(), key=lambda j: j["id"])
@@ -333,7 +336,7 @@ def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(
     assert clocks["before"][testbed.nodes[1].name]["uncertainty_ms"] < 5
     # chrony stepped the skewed node before it took part: its offset is gone
     sync = report["cluster"]["clock_sync"]  # type: ignore[index]
-    assert sorted(sync) == [n.name for n in testbed.nodes[:3]]
+    assert sorted(sync, key=node_order) == [n.name for n in testbed.nodes[:3]]
     assert -550 < sync[skewed.name]["last_offset_ms"] < -450
     assert all(abs(node["system_time_ms"]) < 1 for node in sync.values())
     assert abs(clocks["before"][skewed.name]["offset_ms"]) < 50

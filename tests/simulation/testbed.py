@@ -2,7 +2,7 @@
 
 Each node has its own address on a private bridge, its own host name (a UTS namespace),
 its own sshd reached with a key made for this testbed, and an entry in /etc/hosts, so that
-`ssh uvb-1.sophia.grid5000.fr` from the controller reaches it exactly as on the testbed.
+`ssh uvb-9.sophia.grid5000.fr` from the controller reaches it exactly as on the testbed.
 The namespaces share this machine's file system (as Grid'5000 nodes share the NFS home)
 and its clock (skew is injected per node with libfaketime).
 
@@ -102,7 +102,7 @@ def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 @dataclass
 class Node:
-    name: str  # uvb-1.sophia.grid5000.fr
+    name: str  # uvb-9.sophia.grid5000.fr
     netns: str
     address: str
     veth: str
@@ -132,6 +132,9 @@ class Testbed:
     site: str = "sophia"
     cluster: str = "uvb"
     count: int = 3
+    #: the first node's number: Sophia's default-queue nodes are uvb-9..uvb-12, so names
+    #: cross from one digit to two as on the testbed (a text sort puts uvb-10 first)
+    first: int = 9
     tag: str = "fridasim"
     nodes: list[Node] = field(default_factory=list)
     bridge: str = ""
@@ -171,7 +174,7 @@ class Testbed:
              str(self.workdir / "host_key"))
         (self.workdir / "authorized_keys").write_text(
             (self.workdir / "id_ed25519.pub").read_text())
-        for i in range(1, self.count + 1):
+        for i in range(self.first, self.first + self.count):
             self._add_node(i)
         self._write_node_tools()
         self._write_hosts()
