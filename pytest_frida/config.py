@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION, validate_version
 from pytest_frida.measure.slo import Slo, SloError, parse_slo, with_delivery_guards
@@ -485,9 +486,14 @@ def _reservation_date(raw: str, what: str) -> str:
         raise SettingsError(f"{what}={raw!r}: {expected}")
     full = raw if raw.count(":") == 2 else f"{raw}:00"
     try:
-        dt.datetime.strptime(full, "%Y-%m-%d %H:%M:%S")
+        wall = dt.datetime.strptime(full, "%Y-%m-%d %H:%M:%S")
     except ValueError as exc:
         raise SettingsError(f"{what}={raw!r}: {exc}; {expected}") from None
+    paris = ZoneInfo("Europe/Paris")
+    if wall.replace(tzinfo=paris).astimezone(dt.timezone.utc).astimezone(paris).replace(
+            tzinfo=None) != wall:
+        raise SettingsError(f"{what}={raw!r}: no such time in Paris (the clocks go forward"
+                            " that night); pick another")
     return full
 
 

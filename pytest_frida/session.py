@@ -31,6 +31,8 @@ from pytest_frida.report.history import (
     differences,
     earlier_runs,
     entries_for_run,
+    like_runs,
+    trusted,
 )
 from pytest_frida.report.influx import InfluxExporter
 from pytest_frida.report.model import RunInfo, utc_now
@@ -266,16 +268,26 @@ class FridaRun:
     def _compare(self, past: list[HistoryEntry], entries: list[HistoryEntry]) -> None:
         if self.settings.compare is None:
             return
+        gated = bool(self.settings.compare_fail)
         for entry in entries:
             baseline = baseline_for(past, entry, self.settings.compare)
             if baseline is None:
-                self.problems.append(self._no_baseline(past, entry))
+                caught = (trusted(like_runs(past, entry))[1]
+                          if self.settings.compare == "last" else None)
+                if caught is not None and gated:  # nothing passed since it was caught
+                    entry.regressed = list(caught.regressed or [])
+                    self.changes.append(Change(
+                        entry.test, f"{'; '.join(entry.regressed)} caught in run"
+                        f" {caught.run_id} and not accepted since (compare with that run by"
+                        " name to accept the change)", None, None, None, None, True))
+                else:
+                    self.problems.append(self._no_baseline(past, entry))
                 continue
             changes = compare(entry, baseline, self.settings.compare_fail, past)
-            # recorded with the run, so the next one is not measured against it
-            entry.regressed = [c.what + (f" at {c.producers} producers"
-                                         if c.producers is not None else "")
-                               for c in changes if c.failed]
+            if gated:  # recorded with the run: a caught one is no later run's baseline
+                entry.regressed = [c.what + (f" at {c.producers} producers"
+                                             if c.producers is not None else "")
+                                   for c in changes if c.failed]
             self.changes += changes
         self.regressions = [c for c in self.changes if c.failed]
 
@@ -286,6 +298,13 @@ class FridaRun:
         earlier = earlier_runs(past, entry)
         if not earlier:
             return f"no earlier run of {entry.test} to compare with"
+        like = like_runs(past, entry)
+        if like:  # like runs, none of them trusted
+            why = ("was interrupted" if like[-1].status != "finished" else
+                   "came after a caught regression and no gate judged it")
+            return (f"no earlier run of {entry.test} with the same plan and Kafka version"
+                    f" to compare with that finished and passed a gate; the latest,"
+                    f" {like[-1].run_id}, {why}")
         latest = earlier[-1]
         if latest.plan is None:
             why = f"has no plan recorded (history schema {latest.schema})"

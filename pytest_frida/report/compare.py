@@ -10,7 +10,7 @@ only when it is significant both within the run and between runs.
 - Between: on a shared two-core machine identical runs' limits spread 30% and their p99s
   moved by a factor of two and more, far beyond a run's own intervals. So no gate fails
   before `NOISE_RUNS` earlier like runs (the same plan on the baseline's Kafka version and
-  broker config, any commit, finished and not caught as regressions themselves; for a
+  broker config, any commit, `trusted`: not caught as regressions themselves; for a
   capacity limit, confirmed ones or "at least N" no lower than the baseline's) tell how
   far identical runs wander, nor within the 99% prediction bound that the latest
   `NOISE_WINDOW` of them give (`report.noise`).
@@ -33,6 +33,7 @@ from pytest_frida.report.history import (
     differences,
     earlier_runs,
     plan_differs,
+    trusted,
 )
 from pytest_frida.report.noise import prediction_bound
 
@@ -211,11 +212,12 @@ def noise_runs(history: Sequence[HistoryEntry], current: HistoryEntry,
     CI builds them up, finished and not themselves caught as regressions, and only the
     latest NOISE_WINDOW, so a regression once let in excuses itself for a while at most."""
     system = baseline.system or {}
-    return [e for e in earlier_runs(history, current)
-            if e.plan is not None and e.plan == current.plan and e.trusted
-            and e.kafka_version == baseline.kafka_version
-            and (e.system or {}).get("broker_config") == system.get("broker_config")
-            ][-NOISE_WINDOW:]
+    runs, _ = trusted([e for e in earlier_runs(history, current)
+                       if e.plan is not None and e.plan == current.plan
+                       and e.kafka_version == baseline.kafka_version
+                       and (e.system or {}).get("broker_config") == system.get(
+                           "broker_config")])
+    return runs[-NOISE_WINDOW:]
 
 
 def _noise_gate(value: float, noise: Sequence[float], higher_is_worse: bool) -> str:
@@ -271,8 +273,9 @@ def compare(current: HistoryEntry, baseline: HistoryEntry,
             history: Sequence[HistoryEntry] | None = None) -> list[Change]:
     """Capacity and latency changes of one test between two runs, with the baseline and
     its differences first. `history` (earlier entries) gives the run-to-run noise of the
-    current plan; None judges the two runs alone, by their own trials and intervals (the
-    session, `frida compare` and `frida repeat` always pass it)."""
+    current plan on the baseline's system (`noise_runs`); None judges the two runs alone,
+    by their own trials and intervals (the session, `frida compare` and `frida repeat`
+    always pass it)."""
     limits = {t.metric: t.percent for t in thresholds}
     changes, gate_off = _context(current, baseline)
     like = None if history is None else noise_runs(history, current, baseline)

@@ -25,9 +25,9 @@ from pytest_frida.report.capacity import base_test_id, capacity_limit
 from pytest_frida.report.model import RunInfo
 
 HISTORY_FILE = "history.jsonl"
-HISTORY_SCHEMA = 2
+HISTORY_SCHEMA = 3
 #: schema 1 has no plan: it loads, and is never a like-with-like baseline
-READABLE_SCHEMAS = (1, 2)
+READABLE_SCHEMAS = (1, 2, 3)
 #: the latency read-outs each step keeps, with their 95% intervals (max as the 100th)
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9, "max": 100.0}
 #: the machine facts that make two runs comparable (the controller's machine): its class,
@@ -55,16 +55,10 @@ class HistoryEntry:
     plan: dict[str, Any] | None = None
     #: what is under test: kafka_version, broker_config, commit (None in schema 1)
     system: dict[str, Any] | None = None
-    #: the figures the gate called regressions when this run was recorded; such a run is
-    #: neither a 'last' baseline nor run-to-run noise (a caught regression would otherwise
-    #: be what the next run is measured against)
-    regressed: list[str] = field(default_factory=list)
+    #: what the gate called regressions when this run was recorded ([] it passed; None
+    #: no gate judged it); see `trusted`
+    regressed: list[str] | None = None
     schema: int = HISTORY_SCHEMA
-
-    @property
-    def trusted(self) -> bool:
-        """A run that finished and passed its gate: what later runs may be measured by."""
-        return self.status == "finished" and not self.regressed
 
     @property
     def limit_value(self) -> int | None:
@@ -238,20 +232,39 @@ def earlier_runs(entries: Sequence[HistoryEntry], current: HistoryEntry) -> list
 
 
 def like_runs(entries: Sequence[HistoryEntry], current: HistoryEntry) -> list[HistoryEntry]:
-    """Earlier runs of the same test, plan and Kafka version: its run-to-run noise."""
+    """Earlier runs of the same test, plan and Kafka version, oldest first."""
     return [e for e in earlier_runs(entries, current) if is_like(e, current)]
+
+
+def trusted(runs: Sequence[HistoryEntry]) -> tuple[list[HistoryEntry], HistoryEntry | None]:
+    """Of like runs (oldest first), those a later run may be measured by, and the caught
+    regression still outstanding, if any. A run the gate failed is not trusted, nor are
+    the runs after it that no gate judged (compare off, or nothing to compare with): a
+    caught regression would otherwise become the baseline one run later. The first run a
+    gate passes (one compared by name with the caught run accepts the change) ends that.
+    Interrupted runs are never trusted."""
+    out: list[HistoryEntry] = []
+    caught: HistoryEntry | None = None
+    for run in runs:
+        if run.status != "finished":
+            continue
+        if run.regressed:
+            caught = run
+        elif run.regressed is not None or caught is None:
+            caught = None
+            out.append(run)
+    return out, caught
 
 
 def baseline_for(entries: Sequence[HistoryEntry], current: HistoryEntry,
                  run_id: str | None) -> HistoryEntry | None:
     """The entry to compare `current` with: the named run's entry for the same test
-    (whatever its plan), or the latest earlier like run (`is_like`) that finished and
-    passed its own gate (`HistoryEntry.trusted`)."""
+    (whatever its plan), or the latest earlier like run (`is_like`) that is `trusted`."""
     if run_id is not None and run_id != "last":
         named = [e for e in entries if e.test == current.test and e.run_id == run_id
                  and e.run_id != current.run_id]
         return named[-1] if named else None
-    like = [e for e in like_runs(entries, current) if e.trusted]
+    like, _ = trusted(like_runs(entries, current))
     return like[-1] if like else None
 
 

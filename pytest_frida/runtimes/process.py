@@ -2,8 +2,8 @@
 
 Every process started here gets its own process group (so a terminal Ctrl-C reaches
 pytest first, and pytest stops them in order), dies with pytest even on SIGKILL
-(PR_SET_PDEATHSIG), and is registered so that an atexit/SIGTERM handler can stop
-whatever is still running.
+(PR_SET_PDEATHSIG), and is registered so that an atexit, SIGTERM or SIGHUP handler can
+stop whatever is still running.
 """
 
 from __future__ import annotations
@@ -286,30 +286,39 @@ def unregister_cleanup(cleanup: Callable[[], None]) -> None:
         _cleanups.remove(cleanup)
 
 
+def _say_on_stderr(signum: int, text: str) -> None:
+    """A note from a signal handler; after a hang-up the terminal is dropped first, and a
+    note that cannot be written never breaks the cleanup it interrupted."""
+    if signum == signal.SIGHUP:
+        _leave_dead_terminal()
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)
+
+
 def _note_interrupt(signum: int, frame: object) -> None:
-    print(f"\npytest-frida: signal {signum} ignored while cleaning up after the interrupt"
-          " (SIGKILL stops at once, and the next run removes what is left)", file=sys.stderr,
-          flush=True)
+    _say_on_stderr(signum, f"\npytest-frida: signal {signum} ignored while cleaning up after"
+                   " the interrupt (SIGKILL stops at once, and the next run removes what is"
+                   " left)")
 
 
 def ignore_further_interrupts() -> None:
-    """After the first Ctrl-C or SIGTERM, later ones only print a note: pytest's teardown
-    and ours must run to their end, or containers and stacks outlive the run. Every
-    cleanup step has its own timeout."""
+    """After the first Ctrl-C, SIGTERM or SIGHUP, later ones only print a note: pytest's
+    teardown and ours must run to their end, or containers and stacks outlive the run.
+    Every cleanup step has its own timeout."""
     global _ignoring_interrupts
     if _ignoring_interrupts or threading.current_thread() is not threading.main_thread():
         return
     _ignoring_interrupts = True
     signal.signal(signal.SIGINT, _on_interrupt)
     signal.signal(signal.SIGTERM, _on_interrupt)
-    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+    if signal.getsignal(signal.SIGHUP) in (signal.SIG_DFL, _on_interrupt):  # not nohup's
         signal.signal(signal.SIGHUP, _on_interrupt)
 
 
 @contextlib.contextmanager
 def interrupts_deferred(doing: str = "cleaning up") -> Iterator[None]:
     """Run a cleanup (or the creation of something a cleanup must know of) to its end even
-    if Ctrl-C or SIGTERM arrives meanwhile; the interrupt is raised once it is done (unless
+    if Ctrl-C, SIGTERM or SIGHUP arrives meanwhile; the interrupt is raised once it is done (unless
     one is being handled already)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -318,8 +327,8 @@ def interrupts_deferred(doing: str = "cleaning up") -> Iterator[None]:
 
     def note(signum: int, frame: object) -> None:
         if not received:
-            print(f"\npytest-frida: {doing}, the interrupt takes effect when done",
-                  file=sys.stderr, flush=True)
+            _say_on_stderr(signum, f"\npytest-frida: {doing}, the interrupt takes effect"
+                           " when done")
         received.append(signum)
 
     previous = {sig: signal.signal(sig, note)

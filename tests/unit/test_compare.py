@@ -324,7 +324,7 @@ def test_session_compares_with_the_last_like_run_and_explains_an_unlike_one(
     # the doubled p99 is within what they measured
     assert [c.what for c in again.regressions] == []
     lines = (tmp_path / "history.jsonl").read_text().splitlines()
-    assert [json.loads(line)["schema"] for line in lines] == [2] * 6
+    assert [json.loads(line)["schema"] for line in lines] == [3] * 6
     assert len(History(tmp_path).load()) == 6
 
 
@@ -399,6 +399,12 @@ def test_a_caught_regression_is_recorded_and_never_the_next_baseline(tmp_path: P
                         compare_to="last")
     assert notes(still.changes)[0] == "t.py::test_cap: baseline 20260101-000004-aaaa: same plan"
     assert [c.what for c in still.regressions] == ["p99 ms"]
+    # a run no gate judged (compare off) after the caught one is no baseline either
+    session_run(tmp_path, "20260101-000006-cccd", rate=10, p99_us=40_300)
+    unjudged = session_run(tmp_path, "20260101-000006-ccce", rate=10, p99_us=40_400,
+                           compare_to="last")
+    assert notes(unjudged.changes)[0].endswith("baseline 20260101-000004-aaaa: same plan")
+    assert [c.what for c in unjudged.regressions] == ["p99 ms"]
     # compared by name with the caught run (the change accepted), it passes, and runs
     # like it are baselines from then on
     accepted = session_run(tmp_path, "20260101-000007-dddd", rate=10, p99_us=40_200,
@@ -457,3 +463,24 @@ def test_the_noise_window_is_ten_runs_and_skips_figures_that_are_not_numbers() -
     current = entry("r09", [step(20, 30.0, (29.5, 30.5))])
     p99 = only(compare(current, history[-1], gate, history), "p99 ms")
     assert p99.failed, p99.describe()
+
+
+def test_a_caught_upgrade_stays_caught_while_no_like_run_passed_a_gate(tmp_path: Path) -> None:
+    """The first run on a new plan compared by name with the old one is caught; later runs
+    of the new plan find no trusted like run: they fail, not pass with a problem note."""
+    for i in range(1, 5):
+        session_run(tmp_path, f"20260101-00000{i}-aaaa", rate=10, p99_us=10_000)
+    first = session_run(tmp_path, "20260101-000005-bbbb", rate=10, p99_us=40_000,
+                        compare_to="last")
+    assert [c.what for c in first.regressions] == ["p99 ms"]
+    # the caught run is the only like one: no baseline, and yet the change stands
+    history = History(tmp_path).load()
+    for entry in history[:4]:
+        entry.status = "interrupted"  # as if the good runs did not count
+    (tmp_path / "history.jsonl").write_text("".join(
+        json.dumps({**json.loads(json.dumps(e.__dict__))}) + "\n" for e in history))
+    later = session_run(tmp_path, "20260101-000006-cccc", rate=10, p99_us=40_000,
+                        compare_to="last")
+    (failed,) = later.regressions
+    assert failed.what.startswith("p99 ms at 10 producers caught in run 20260101-000005-bbbb")
+    assert History(tmp_path).load()[-1].regressed == ["p99 ms at 10 producers"]

@@ -45,6 +45,8 @@ def test_walltime_forms(raw: str, seconds: int) -> None:
      "--frida-reservation='tomorrow': expected 'YYYY-MM-DD HH:MM[:SS]', Paris time"),
     ({"site": "sophia", "reservation": "2026-02-30 19:00"},
      "--frida-reservation='2026-02-30 19:00': day is out of range for month"),
+    ({"site": "sophia", "reservation": "2026-03-29 02:30"},
+     "--frida-reservation='2026-03-29 02:30': no such time in Paris"),
     ({"site": "sophia", "job-type": "deploy,Bad Type"}, "'Bad Type' is not an OAR job type"),
     ({"site": "sophia", "job-id": "x"}, "--frida-job-id='x'"),
     ({"site": "sophia", "g5k-api": "api.grid5000.fr"}, "expected an http(s) URL"),

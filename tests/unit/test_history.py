@@ -66,7 +66,7 @@ def test_append_and_load_round_trip(tmp_path: Path) -> None:
     (entry,) = history.load()
     assert (entry.run_id, entry.test, entry.site, entry.commit) == ("r1", "t.py::cap", "local",
                                                                     "abc")
-    assert entry.schema == HISTORY_SCHEMA == 2
+    assert entry.schema == HISTORY_SCHEMA == 3
     assert entry.limit_value == 1
     assert entry.latency_at(10, "p99_ms") == 50.0
 
