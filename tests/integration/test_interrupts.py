@@ -101,7 +101,10 @@ def test_terminal_hang_up_stops_everything_and_keeps_results(
 
     def own_terminal() -> None:  # a new session whose controlling terminal is the pty
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        # as a login shell on a terminal leaves them, even where this test itself runs
+        # under nohup (SIGHUP ignored) or from a script (SIGINT ignored)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_long.py"),
