@@ -9,6 +9,7 @@ import pytest
 SUITE = r'''
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -35,10 +36,18 @@ def _listening(pid):
 
 
 def test_brokers_listen_on_loopback_only(frida_cluster):
-    pids = subprocess.run(["pgrep", "-f", "kafka.Kafka"], capture_output=True,
-                          text=True).stdout.split()
+    # a cluster answers once its brokers registered; a broker's own client listener can
+    # open a moment later on a loaded machine, so the sockets are read until every
+    # broker and controller port is there (bounded: never a pass on fewer)
+    deadline = time.monotonic() + 60
+    while True:
+        pids = subprocess.run(["pgrep", "-f", "kafka.Kafka"], capture_output=True,
+                              text=True).stdout.split()
+        addresses = [a for pid in pids for a in _listening(pid)]
+        if len(addresses) >= 2 * len(frida_cluster.brokers) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert pids
-    addresses = [a for pid in pids for a in _listening(pid)]
     assert len(addresses) >= 2 * len(frida_cluster.brokers)  # broker and controller ports
     loopback = {"0100007F", "0000000000000000FFFF00000100007F"}  # 127.0.0.1, v4 or v4-in-v6
     for address in addresses:
