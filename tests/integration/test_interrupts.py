@@ -57,6 +57,16 @@ def _report(report_dir: Path) -> dict[str, object] | None:
     return None
 
 
+def _assert_interrupted_after_first_step(report_dir: Path) -> None:
+    """The report says interrupted and keeps the first step, measured before the signal."""
+    report = _report(report_dir)
+    assert report is not None
+    assert report["status"] == "interrupted"
+    steps = report["steps"]
+    assert isinstance(steps, list) and steps[0]["producers"] == 1
+    assert steps[0]["verdict"] == "pass"
+
+
 def _steps_done(report_dir: Path, n: int) -> bool:
     report = _report(report_dir)
     return report is not None and len(report["steps"]) >= n  # type: ignore[arg-type]
@@ -77,12 +87,7 @@ def test_signal_mid_step_stops_everything_and_keeps_results(
         proc.kill()
     text = out.decode(errors="replace")
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, text[-3000:]
-    report = _report(report_dir)
-    assert report is not None
-    assert report["status"] == "interrupted"
-    steps = report["steps"]
-    assert isinstance(steps, list) and steps[0]["producers"] == 1
-    assert steps[0]["verdict"] == "pass"
+    _assert_interrupted_after_first_step(report_dir)
 
 
 def test_terminal_hang_up_stops_everything_and_keeps_results(
@@ -132,12 +137,7 @@ def test_terminal_hang_up_stops_everything_and_keeps_results(
     finally:
         proc.kill()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED
-    report = _report(report_dir)
-    assert report is not None
-    assert report["status"] == "interrupted"
-    steps = report["steps"]
-    assert isinstance(steps, list) and steps[0]["producers"] == 1
-    assert steps[0]["verdict"] == "pass"
+    _assert_interrupted_after_first_step(report_dir)
 
 
 def test_killed_pytest_takes_its_broker_along(tmp_path: Path) -> None:
