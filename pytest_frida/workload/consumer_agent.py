@@ -71,14 +71,17 @@ def _cpu_seconds() -> float:
 class LagSampler:
     """Samples the consumer's lag on a thread of its own: about once a second, and at once
     when asked (`now()`). Samples are (wall time ns when taken, lag summed over the
-    partitions); a query the broker did not answer leaves no sample."""
+    partitions); a query the broker did not answer leaves no sample and counts in
+    `failed`."""
 
     def __init__(self, consumer: Consumer, every_s: float = LAG_EVERY_S) -> None:
         self._consumer = consumer
         self._every_s = every_s
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._taken = threading.Condition()
         self.samples: list[tuple[int, int]] = []
+        self.failed = 0
         self._thread = threading.Thread(target=self._run, name="frida-lag", daemon=True)
 
     def start(self) -> None:
@@ -96,9 +99,27 @@ class LagSampler:
             self._wake.clear()  # a `now()` during the query asks for the next one at once
             taken_ns = time.time_ns()
             lags = self._consumer.lag()
-            if lags is not None and not self._stop.is_set():
-                self.samples.append((taken_ns, sum(lags.values())))
+            with self._taken:
+                if lags is None:
+                    self.failed += 1
+                else:  # kept even when stopping: the query answered, the figure is true
+                    self.samples.append((taken_ns, sum(lags.values())))
+                self._taken.notify_all()
             self._wake.wait(self._every_s)
+
+    def sample_after(self, after_ns: int, timeout_s: float) -> bool:
+        """Ask for a sample taken at or after `after_ns` and wait for it, `timeout_s` at
+        most: the lag at a window's end is a figure of the step, not a matter of timing.
+        False when none came (the broker did not answer in time)."""
+        deadline = time.monotonic() + timeout_s
+        with self._taken:
+            while not (self.samples and self.samples[-1][0] >= after_ns):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    return False
+                self._wake.set()
+                self._taken.wait(min(left, self._every_s))
+        return True
 
     def stop(self, timeout_s: float) -> bool:
         """Stop sampling; False when a query is still running after `timeout_s`."""
@@ -363,7 +384,10 @@ def run(config: dict[str, Any]) -> None:
     assert drain is not None
     effort = measured.effort(consumer)
     drain_s = time.monotonic() - drain_started
-    stopped = sampler.stop(2.0 * len(consumer.partitions) + 1.0)
+    query_s = 2.0 * len(consumer.partitions) + 1.0
+    if books.window is not None:
+        sampler.sample_after(books.window.end_ns, 2 * query_s)
+    stopped = sampler.stop(query_s)
     lag_max, lag_end, lag_samples = (0, 0, 0) if books.window is None else \
         lag_figures(sampler.samples, books.window)
     protocol.emit(
@@ -381,6 +405,7 @@ def run(config: dict[str, Any]) -> None:
         lag_max=lag_max,
         lag_end=lag_end,
         lag_samples=lag_samples,
+        lag_failed=sampler.failed,
         partitions=consumer.partitions,
         partition_received={str(p): n for p, n in sorted(consumer.received().items())},
         host=socket.gethostname(),

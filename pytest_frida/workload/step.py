@@ -514,7 +514,8 @@ class StepRunner:
                              "received_in_window": c.get("received_in_window", 0),
                              "drain_stop": c.get("drain_stop"),
                              **{k: c[k] for k in ("loop_busy", "cpu_wait", "throttled",
-                                                  "lag_samples", "drain_missing") if k in c}}
+                                                  "lag_samples", "lag_failed", "drain_missing")
+                                        if k in c}}
                             for f, c in zip(facts.consumers, consumed, strict=True)]
         result.generator_cpu = max((float(r["cpu_share"]) for r in produced), default=0.0)
         result.generator_busy = max((g.busy for g in facts.generators), default=0.0)

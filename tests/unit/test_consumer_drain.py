@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -338,7 +339,53 @@ def test_lag_sampler_samples_on_its_thread_and_when_asked() -> None:
     assert sampler.stop(5.0)
     assert [lag for _, lag in sampler.samples] == [11, 13]
     assert sampler.latest == 13
+    assert sampler.failed == 1
     assert all(t > 0 for t, _ in sampler.samples)
+
+
+class SlowLag(FakeConsumer):
+    """A watermark query that takes `delay_s`, or never answers (None)."""
+
+    def __init__(self, delay_s: float, answers: bool = True) -> None:
+        super().__init__()
+        self.delay_s, self.answers = delay_s, answers
+        self.asked = threading.Event()
+
+    def lag(self) -> dict[int, int] | None:
+        self.asked.set()
+        time.sleep(self.delay_s)
+        return {0: 4} if self.answers else None
+
+
+def test_the_lag_after_a_window_is_waited_for_not_left_to_timing() -> None:
+    # the one-a-second cadence would take its next sample 30 s later; the end of the
+    # window asks for one and waits while a slow query answers
+    sampler = LagSampler(SlowLag(0.3), every_s=30.0)
+    sampler.start()
+    end_ns = time.time_ns()
+    assert sampler.sample_after(end_ns, 20.0)
+    assert sampler.samples[-1][0] >= end_ns
+    assert sampler.stop(5.0)
+
+
+def test_a_broker_that_never_answers_leaves_no_lag_figure_and_says_so() -> None:
+    sampler = LagSampler(SlowLag(0.05, answers=False), every_s=0.05)
+    sampler.start()
+    started = time.monotonic()
+    assert not sampler.sample_after(time.time_ns(), 0.5)
+    assert time.monotonic() - started >= 0.5
+    assert sampler.stop(5.0)
+    assert sampler.samples == [] and sampler.failed >= 1
+    assert lag_figures(sampler.samples, Window.of(0, 0.0, 1.0)) == (0, 0, 0)
+
+
+def test_a_sample_answered_while_stopping_is_kept() -> None:
+    consumer = SlowLag(0.3)
+    sampler = LagSampler(consumer, every_s=30.0)
+    sampler.start()
+    assert consumer.asked.wait(20.0)  # the first query is under way
+    assert sampler.stop(20.0)
+    assert [lag for _, lag in sampler.samples] == [4]
 
 
 def test_a_spent_cpu_quota_makes_the_consumer_busy():
