@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import io
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,12 @@ from pytest_frida.config import FridaSettings, Reservation
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.runtimes.ssh import SshSettings
 from pytest_frida.sites.base import Cluster, Site
+from pytest_frida.sites.g5k_request import (
+    ClusterFacts,
+    check_node_count,
+    choose_queue,
+    node_states,
+)
 from pytest_frida.sites.nodes import (
     NodeAccess,
     NodeDeployment,
@@ -41,8 +48,9 @@ def reservation_start(date: str) -> dt.datetime:
     return dt.datetime.strptime(date, "%Y-%m-%d %H:%M:%S").replace(tzinfo=PARIS)
 #: Grid'5000 usage policy: 09:00-19:00 Paris time on working days is for short jobs
 DAY_START, DAY_END = 9, 19
-#: what installs Docker on a Grid'5000 node (with its data in /tmp, which has room)
-G5K_DOCKER_SETUP = "g5k-setup-docker -t"
+#: what installs Docker on a Grid'5000 node (its data in /tmp, which has room), by full
+#: path: /grid5000/code/bin is on PATH for login shells only, and `ssh node CMD` is none
+G5K_DOCKER_SETUP = "sudo-g5k /grid5000/code/bin/g5k-setup-docker -t"
 
 
 class ReservationError(FridaSetupError):
@@ -78,6 +86,32 @@ def daytime_warning(start: dt.datetime, walltime_s: int) -> str | None:
     return None
 
 
+def _cluster_facts(g5k: Any, name: str) -> ClusterFacts:
+    attributes = g5k.get_cluster_attributes(name)
+    # execo's own rule for a cluster whose description names no queues
+    queues = attributes.get("queues") or ["admin", "default", "besteffort"]
+    return ClusterFacts(name, tuple(queues), tuple(g5k.get_cluster_hosts(name)))
+
+
+def walltime_field_s(oarstat_full: str) -> int | None:
+    """The `walltime` of `oarstat -f` output, in seconds: OAR 2.5 prints H:M:S (which
+    execo reads), OAR 3 whole seconds (which execo leaves out)."""
+    m = re.search(r"^\s*walltime = (?:(\d+):(\d{1,2}):(\d{1,2})|(\d+))\s*$", oarstat_full,
+                  re.MULTILINE)
+    if not m:
+        return None
+    if m.group(4):
+        return int(m.group(4))
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
+
+
+def _oar3_walltime_s(job_id: int) -> int | None:
+    from execo import Process
+
+    proc = Process(f"oarstat -fj {job_id}", nolog_exit_code=True, nolog_error=True).run()
+    return walltime_field_s(proc.stdout or "")
+
+
 def _execo() -> Any:
     import execo_g5k
     from execo.log import logger as execo_logger
@@ -95,6 +129,8 @@ class G5KSite(Site):
         self.run_dir = run_dir
         self.run_id = run_id
         self.job_id: int | None = None
+        #: the OAR queue jobs go to (None: OAR's default), from the reference API
+        self.queue: str | None = None
         #: jobs this run submitted (the main one, then growth), deleted at the end
         self.created_jobs: list[int] = []
         self.deployment: NodeDeployment | None = None
@@ -102,7 +138,8 @@ class G5KSite(Site):
         self._job_end: float | None = None
 
     def _check_reference(self, g5k: Any) -> None:
-        """Site, cluster and node count against the reference API, before reserving."""
+        """Site, cluster, queue and node count against the reference and status APIs,
+        before reserving; sets the queue to submit to."""
         from execo_g5k.config import g5k_configuration
 
         if self.res.api_url:
@@ -112,19 +149,47 @@ class G5KSite(Site):
         except Exception as exc:
             raise ReservationError(f"the Grid'5000 reference API did not answer"
                                    f" ({g5k_configuration['api_uri']}): {exc}") from exc
-        if self.res.site not in sites:
-            raise ReservationError(f"unknown Grid'5000 site {self.res.site!r}; known:"
+        site = self.res.site
+        if site not in sites:
+            raise ReservationError(f"unknown Grid'5000 site {site!r}; known:"
                                    f" {', '.join(sorted(sites))}")
+        names = g5k.get_site_clusters(site, queues=None)
+        if self.res.cluster and self.res.cluster not in names:
+            raise ReservationError(f"site {site} has no cluster {self.res.cluster!r}; it"
+                                   f" has: {', '.join(sorted(names))}")
+        states = self._node_states(site)
         if self.res.cluster:
-            clusters = g5k.get_site_clusters(self.res.site, queues=None)
-            if self.res.cluster not in clusters:
-                raise ReservationError(f"site {self.res.site} has no cluster"
-                                       f" {self.res.cluster!r}; it has:"
-                                       f" {', '.join(sorted(clusters))}")
-            available = len(g5k.get_cluster_hosts(self.res.cluster))
-            if self.res.nodes > available:
-                raise ReservationError(f"{self.res.nodes} nodes asked of cluster"
-                                       f" {self.res.cluster}, which has {available}")
+            cluster = _cluster_facts(g5k, self.res.cluster)
+            self.queue = choose_queue(cluster, self.res.queue)
+            if self.queue:
+                self.notify(f"frida: cluster {cluster.name} is in the {self.queue} queue:"
+                            f" submitting with -q {self.queue}")
+            check_node_count(self.res.nodes, f"cluster {cluster.name}", cluster.hosts,
+                             states)
+            return
+        queue = self.res.queue or "default"
+        in_queue = [c for c in (_cluster_facts(g5k, name) for name in sorted(names))
+                    if queue in c.queues]
+        if not in_queue:
+            raise ReservationError(f"--frida-queue={queue}: site {site} has no cluster in"
+                                   " that queue")
+        self.queue = None if queue == "default" else queue
+        check_node_count(self.res.nodes, f"the {queue} queue of {site}"
+                         f" ({', '.join(c.name for c in in_queue)})",
+                         [h for c in in_queue for h in c.hosts], states)
+
+    def _node_states(self, site: str) -> dict[str, str]:
+        """Node states from the status API; {} (every node counted) when it does not
+        answer, said once."""
+        from execo_g5k.api_utils import get_resource_attributes
+
+        try:
+            return node_states(get_resource_attributes(f"/sites/{site}/status"))
+        except Exception as exc:  # any failure: the look-up only narrows the check
+            why = (str(exc).splitlines() or [type(exc).__name__])[0]
+            self.notify(f"frida: warning: node states unknown (the status API of {site}:"
+                        f" {why}); dead nodes are not ruled out")
+            return {}
 
     def _submit(self, g5k: Any, nodes: int, walltime_s: int, name: str,
                 reservation_date: float | None = None) -> int:
@@ -134,7 +199,7 @@ class G5KSite(Site):
                      if self.res.cluster else f"nodes={nodes}")
         submission = g5k.OarSubmission(
             resources=resources, walltime=walltime_s,
-            job_type=list(self.res.job_types) or None, queue=self.res.queue,
+            job_type=list(self.res.job_types) or None, queue=self.queue,
             reservation_date=reservation_date, name=name)
         from execo.exception import ProcessesFailed
 
@@ -205,8 +270,9 @@ class G5KSite(Site):
             self._wait_running(g5k, self.job_id,
                                max(0.0, (reserved - now).total_seconds()) if reserved else 0.0)
             info = g5k.get_oar_job_info(self.job_id, None)
-        if info.get("start_date") and info.get("walltime"):
-            self._job_end = float(info["start_date"]) + float(info["walltime"])
+        walltime = info.get("walltime") or _oar3_walltime_s(self.job_id)
+        if info.get("start_date") and walltime:
+            self._job_end = float(info["start_date"]) + float(walltime)
         hosts = sorted((h.address for h in g5k.get_oar_job_nodes(self.job_id, None)),
                        key=node_order)
         self.notify(f"frida: OAR job {self.job_id} runs on {', '.join(hosts)}")

@@ -1,7 +1,11 @@
-"""A stand-in for the Grid'5000 reference API on 127.0.0.1: sites, clusters, nodes.
+"""A stand-in for the Grid'5000 reference and status APIs on 127.0.0.1: sites, clusters,
+nodes, and the nodes' states.
 
 It answers the paths execo_g5k's api_utils asks for, with the JSON shapes the real API
-returns (items lists of objects with a `uid`), for the nodes of a simulated testbed.
+returns (items lists of objects with a `uid`; the status document's `nodes` keyed by full
+node name with a `hard` state), for the nodes of a simulated testbed. As on the testbed, a
+site may have clusters in the `production` queue beside its default-queue one, and a node
+may be dead.
 """
 
 from __future__ import annotations
@@ -14,6 +18,22 @@ from typing import Any
 
 def reference_data(site: str, cluster: str, nodes: list[str]) -> dict[str, Any]:
     """Path (without leading slash, after the API version) -> JSON document."""
+    return {
+        "": {"version": "simulated-1", "type": "grid", "uid": "grid5000"},
+        "sites": {"items": [{"uid": site, "type": "site"}], "total": 1, "offset": 0},
+        f"sites/{site}": {"uid": site, "type": "site", "name": site.capitalize(),
+                          "location": "Sophia Antipolis, France", "frontend_ip": "127.0.0.1"},
+        f"sites/{site}/clusters": {"items": [], "total": 0, "offset": 0},
+        f"sites/{site}/status": {"nodes": {}, "disks": {}, "vlans": {}},
+        "network_equipments": {"items": [], "total": 0, "offset": 0},
+        f"sites/{site}/network_equipments": {"items": [], "total": 0, "offset": 0},
+    } | add_cluster({}, site, cluster, nodes)
+
+
+def add_cluster(data: dict[str, Any], site: str, cluster: str, nodes: list[str],
+                queues: tuple[str, ...] = ("default", "admin", "besteffort")
+                ) -> dict[str, Any]:
+    """`data` with one more cluster at `site` (its nodes alive); returns `data`."""
     node_docs = [{
         "uid": name.split(".", 1)[0], "type": "node", "cluster_uid": cluster,
         "architecture": {"nb_cores": 2, "nb_procs": 1, "nb_threads": 2, "platform_type":
@@ -24,21 +44,24 @@ def reference_data(site: str, cluster: str, nodes: list[str]) -> dict[str, Any]:
                               "network_address": name}],
         "supported_job_types": {"deploy": True, "besteffort": True, "virtual": "ivt"},
     } for name in nodes]
-    return {
-        "": {"version": "simulated-1", "type": "grid", "uid": "grid5000"},
-        "sites": {"items": [{"uid": site, "type": "site"}], "total": 1, "offset": 0},
-        f"sites/{site}": {"uid": site, "type": "site", "name": site.capitalize(),
-                          "location": "Sophia Antipolis, France", "frontend_ip": "127.0.0.1"},
-        f"sites/{site}/clusters": {"items": [{"uid": cluster, "type": "cluster"}],
-                                   "total": 1, "offset": 0},
-        f"sites/{site}/clusters/{cluster}": {
-            "uid": cluster, "type": "cluster", "queues": ["default", "admin", "besteffort"],
-            "model": "simulated", "created_at": "Thu, 01 Jan 2026 00:00:00 GMT"},
-        f"sites/{site}/clusters/{cluster}/nodes": {"items": node_docs,
-                                                   "total": len(node_docs), "offset": 0},
-        "network_equipments": {"items": [], "total": 0, "offset": 0},
-        f"sites/{site}/network_equipments": {"items": [], "total": 0, "offset": 0},
-    }
+    clusters = data.setdefault(f"sites/{site}/clusters", {"items": [], "offset": 0})
+    clusters["items"].append({"uid": cluster, "type": "cluster"})
+    clusters["total"] = len(clusters["items"])
+    data[f"sites/{site}/clusters/{cluster}"] = {
+        "uid": cluster, "type": "cluster", "queues": list(queues), "model": "simulated",
+        "created_at": "Thu, 01 Jan 2026 00:00:00 GMT"}
+    data[f"sites/{site}/clusters/{cluster}/nodes"] = {"items": node_docs,
+                                                      "total": len(node_docs), "offset": 0}
+    status = data.setdefault(f"sites/{site}/status", {"nodes": {}, "disks": {}, "vlans": {}})
+    for name in nodes:
+        status["nodes"][name] = {"hard": "alive", "soft": "free", "comment": "OK",
+                                 "reservations": []}
+    return data
+
+
+def set_node_state(data: dict[str, Any], site: str, node: str, hard: str) -> None:
+    """The status API's `hard` state of `node` (alive, dead, suspected, absent)."""
+    data[f"sites/{site}/status"]["nodes"][node]["hard"] = hard
 
 
 class FakeReferenceApi:

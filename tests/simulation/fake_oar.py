@@ -6,10 +6,15 @@ so that execo_g5k's real parsing code runs on them.
 One script, dispatched on the name it is called by (symlinks on PATH). The "scheduler" is a
 JSON file named by $FRIDA_FAKE_OAR_STATE:
     {"nodes": ["uvb-9.sophia.grid5000.fr", ...], "cluster": "uvb", "cores_per_node": 2,
-     "start_after_s": 1.0, "mode": "normal" | "refuse" | "never_start", "jobs": {...}}
+     "start_after_s": 1.0, "mode": "normal" | "refuse" | "never_start", "jobs": {...},
+     "dead": [node, ...], "production_clusters": [name, ...], "oar_version": "2.5" | "3"}
 A job waits `start_after_s`, then runs on the first free nodes; `refuse` answers as OAR does
-when no resources could ever match; `never_start` leaves jobs Waiting. Times are printed in
-Europe/Paris wall-clock time, as OAR does on Grid'5000.
+when no resources could ever match; `never_start` leaves jobs Waiting. As on the testbed, a
+dead node is never handed out (a job that needs it waits for ever), and a cluster of the
+production queue matches no resource of the default queue: submitted without
+`-q production` it is refused; with it, it waits (its nodes are not simulated). Times are
+printed in Europe/Paris wall-clock time, as OAR does on Grid'5000; OAR 3 prints `oarstat -f`
+walltimes in seconds where 2.5 prints H:M:S.
 """
 
 from __future__ import annotations
@@ -56,9 +61,10 @@ def _advance(state: dict[str, Any]) -> None:
     """Start waiting jobs whose time has come, end running jobs past their walltime."""
     now = time.time()
     busy = {n for j in state["jobs"].values() if j["state"] == "Running" for n in j["nodes"]}
+    busy.update(state.get("dead", []))
     for job in sorted(state["jobs"].values(), key=lambda j: j["id"]):
         if job["state"] == "Waiting" and state.get("mode") != "never_start" \
-                and now >= job["start_at"]:
+                and job["queue"] != "production" and now >= job["start_at"]:
             free = [n for n in state["nodes"] if n not in busy]
             if len(free) >= job["wanted_nodes"]:
                 job["nodes"] = free[:job["wanted_nodes"]]
@@ -121,8 +127,11 @@ def oarsub(args: list[str]) -> int:
             return 7
     with _state() as state:
         cluster = re.search(r"cluster\s*=\s*'([^']+)'", resources)
-        if state.get("mode") == "refuse" or wanted > len(state["nodes"]) or (
-                cluster and cluster.group(1) != state.get("cluster")):
+        production = state.get("production_clusters", [])
+        in_queue = production if queue == "production" else [state.get("cluster")]
+        if state.get("mode") == "refuse" or (
+                queue != "production" and wanted > len(state["nodes"])) or (
+                cluster and cluster.group(1) not in in_queue):
             print("# There are not enough resources for your request", file=sys.stderr)
             print("# Error: please verify your job submission syntax.", file=sys.stderr)
             return 8
@@ -150,7 +159,7 @@ def _job_arg(args: list[str]) -> str | None:
     return None
 
 
-def _full(job: dict[str, Any], cluster: str) -> str:
+def _full(job: dict[str, Any], oar_version: str) -> str:
     lines = [f"id: {job['id']}"]
     fields = [
         ("array_id", job["id"]), ("array_index", 1), ("name", job["name"]),
@@ -165,7 +174,7 @@ def _full(job: dict[str, Any], cluster: str) -> str:
         ("stdout_file", f"OAR.{job['id']}.stdout"), ("stderr_file", f"OAR.{job['id']}.stderr"),
         ("type", "PASSIVE"), ("properties", "maintenance = 'NO'"),
         ("reservation", "Scheduled" if job["reservation"] else "None"),
-        ("walltime", _walltime_text(job["walltime"])),
+        ("walltime", job["walltime"] if oar_version == "3" else _walltime_text(job["walltime"])),
         ("submission_time", _paris(job["submission_time"])),
     ]
     if job.get("start_time"):
@@ -215,7 +224,7 @@ def oarstat(args: list[str]) -> int:
                     random.shuffle(props)
                     print(" " + " , ".join(f"{k} = '{v}'" for k, v in props) + " ")
         elif "f" in flags:
-            sys.stdout.write(_full(job, cluster))
+            sys.stdout.write(_full(job, str(state.get("oar_version", "2.5"))))
     return 0
 
 

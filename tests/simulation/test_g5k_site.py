@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_api import add_cluster, set_node_state
 from leaks import frida_temp_dirs, kafka_pids
 from testbed import Node, Testbed
 
@@ -32,6 +33,11 @@ def test_sweep(frida_result, frida_cluster):
 def _jobs(grid5000: dict[str, object]) -> dict[str, dict[str, object]]:
     state = json.loads(Path(str(grid5000["state"])).read_text())
     return dict(state.get("jobs", {}))
+
+
+def _oar_state(grid5000: dict[str, object], **changes: object) -> None:
+    path = Path(str(grid5000["state"]))
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
 
 
 def _report(report_dir: Path) -> dict[str, object]:
@@ -93,6 +99,7 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
     producer node, so the run reserves one more (a second OAR job), which joins the swarm
     and takes the new replicas; both jobs are deleted at the end."""
     before = kafka_pids(), frida_temp_dirs()
+    _oar_state(grid5000, oar_version="3")  # walltimes in seconds: execo cannot read them
     skewed = testbed.nodes[2]
     with _skewed(testbed, skewed, "+0.5"):
         done = _pytest(tmp_path, grid5000, GROWING, "--frida-producers-per-replica=1",
@@ -120,7 +127,8 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
     assert cluster["oar_job_id"] == jobs[0]["id"]
     assert cluster["oar_jobs"] == [j["id"] for j in jobs]
     assert all(j["state"] == "Error" and j["stop_time"] for j in jobs)  # both oardel'd
-    assert jobs[1]["walltime"] <= jobs[0]["walltime"]  # the added job ends with the first
+    # the added job ends with the first: its walltime is what the first had left
+    assert jobs[1]["walltime"] < jobs[0]["walltime"]
     log = Path(str(grid5000["log"])).read_text()
     assert "oarsub -l '{cluster='\"'\"'uvb'\"'\"'}/nodes=3,walltime=1:0:0'" in log
     assert f"oardel {jobs[0]['id']}" in log and f"oardel {jobs[1]['id']}" in log
@@ -226,6 +234,48 @@ def test_bad_request_is_refused_before_reserving(
     assert message in out, out[-3000:]
     assert "Traceback" not in out
     assert _jobs(grid5000) == {}
+
+
+def test_dead_node_is_ruled_out_before_reserving(
+        testbed: Testbed, grid5000: dict[str, object], tmp_path: Path) -> None:
+    """OAR never hands out a node the status API marks dead: four nodes of uvb with one
+    dead would wait for ever. The run says so before it reserves anything."""
+    dead = testbed.nodes[2]
+    set_node_state(grid5000["api"].data, "sophia", dead.name, "dead")  # type: ignore[attr-defined]
+    _oar_state(grid5000, dead=[dead.name])
+    done = _pytest(tmp_path, grid5000, SWEEP, "--frida-nodes=4",
+                   "--frida-job-start-timeout=5")
+    out = done.stdout + done.stderr
+    assert (f"4 nodes asked of cluster uvb, which has 3 of 4 usable now (status API:"
+            f" {dead.short} dead)") in out, out[-3000:]
+    assert "Traceback" not in out
+    assert _jobs(grid5000) == {}
+
+
+def test_production_cluster_goes_to_its_queue(
+        testbed: Testbed, grid5000: dict[str, object], tmp_path: Path) -> None:
+    """A production cluster matches nothing in OAR's default queue: submitted without
+    `-q production` it is refused. Its queue comes from the reference API, and a queue
+    it is not in is refused before reserving."""
+    nodes = [f"esterel41-{i}.sophia.grid5000.fr" for i in range(1, 5)]
+    add_cluster(grid5000["api"].data, "sophia", "esterel41", nodes,  # type: ignore[attr-defined]
+                queues=("production", "admin"))
+    _oar_state(grid5000, production_clusters=["esterel41"])
+    done = _pytest(tmp_path, grid5000, SWEEP, "--frida-cluster=esterel41",
+                   "--frida-queue=default")
+    out = done.stdout + done.stderr
+    assert ("--frida-queue=default: cluster esterel41 takes jobs in the production queue,"
+            " not default") in out, out[-3000:]
+    assert _jobs(grid5000) == {}
+    # its nodes are not simulated: the job waits until the start timeout deletes it
+    done = _pytest(tmp_path, grid5000, SWEEP, "--frida-cluster=esterel41",
+                   "--frida-job-start-timeout=3")
+    out = done.stdout + done.stderr
+    assert "cluster esterel41 is in the production queue: submitting with -q production" in out
+    assert "did not start within 3s" in out, out[-3000:]
+    (job,) = _jobs(grid5000).values()
+    assert (job["queue"], job["state"]) == ("production", "Error")
+    assert "Traceback" not in out
 
 
 def test_unreachable_node_is_named_and_the_job_deleted(

@@ -6,12 +6,14 @@ its own sshd reached with a key made for this testbed, and an entry in /etc/host
 The namespaces share this machine's file system (as Grid'5000 nodes share the NFS home)
 and its clock (skew is injected per node with libfaketime).
 
-Docker on a node: the node's PATH has a stand-in for Grid'5000's `g5k-setup-docker`,
-which starts a real dockerd of the node's own (its data under the testbed, its socket in
-the node's DOCKER_HOST, in the node's network namespace). Those daemons form real swarms
-with real overlay networks across the nodes. A node's clock skew reaches its containers
-too: the node's dockerd runs containers through a small OCI runtime wrapper that adds
-libfaketime to every container process and `docker exec`, with the node's current skew.
+Docker on a node: a stand-in for Grid'5000's `g5k-setup-docker` sits where the testbed
+keeps it, /grid5000/code/bin, which is on no PATH of an `ssh node CMD` session (only login
+shells add it on the testbed); it starts a real dockerd of the node's own (its data under
+the testbed, its socket in the node's DOCKER_HOST, in the node's network namespace). Those
+daemons form real swarms with real overlay networks across the nodes. A node's clock skew
+reaches its containers too: the node's dockerd runs containers through a small OCI runtime
+wrapper that adds libfaketime to every container process and `docker exec`, with the node's
+current skew.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ BRIDGE_ADDRESS = f"{SUBNET}.254"
 FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 #: per-node Docker sockets and exec roots (short paths: unix sockets live below them)
 RUN_ROOT = Path("/run/fridasim")
+#: where Grid'5000 keeps its own tools on nodes and frontends
+G5K_CODE_BIN = Path("/grid5000/code/bin")
 HERE = Path(__file__).parent
 LINK_DELAY = HERE / "link_delay.py"
 
@@ -206,7 +210,8 @@ class Testbed:
     def _write_node_tools(self) -> None:
         self.bin_dir.mkdir(exist_ok=True)
         dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
-        setup = self.bin_dir / "g5k-setup-docker"
+        G5K_CODE_BIN.mkdir(parents=True, exist_ok=True)
+        setup = G5K_CODE_BIN / "g5k-setup-docker"
         setup.write_text(SETUP_DOCKER.format(run_root=RUN_ROOT, workdir=self.workdir,
                                              dockerd=dockerd))
         setup.chmod(0o755)
@@ -389,3 +394,8 @@ class Testbed:
             _run("ip", "link", "del", self.bridge, check=False)
         self._strip_hosts()
         self.nodes.clear()
+        # the stand-in goes, and the directories with it where nothing else is in them
+        (G5K_CODE_BIN / "g5k-setup-docker").unlink(missing_ok=True)
+        for directory in (G5K_CODE_BIN, *G5K_CODE_BIN.parents[:2]):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
