@@ -95,7 +95,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("cluster", "Grid'5000: the cluster to reserve on (default: any of the site)", ""),
     Option("walltime", "Grid'5000: reservation length, H:MM:SS or seconds", "1:00:00"),
     Option("queue", "Grid'5000: OAR queue (default, production, besteffort, ...)", ""),
-    Option("job-type", "Grid'5000: OAR job types, comma-separated, e.g. deploy,night", ""),
+    Option("job-type", "Grid'5000: OAR job types, comma-separated, e.g. night,exotic (not"
+           " deploy: nothing here runs kadeploy3)", ""),
     Option("reservation", "Grid'5000: advance reservation start, 'YYYY-MM-DD HH:MM[:SS]'"
            " (Paris time, whatever this machine's zone)", ""),
     Option("job-name", "Grid'5000: OAR job name (default frida-<run id>)", ""),
@@ -507,10 +508,15 @@ def _reservation(site: str, brokers: int, value: Callable[[str], str],
     for job_type in job_types:
         if not re.fullmatch(r"[a-z][a-z0-9_=.-]*", job_type):
             raise SettingsError(f"{flag('job-type')}: {job_type!r} is not an OAR job type"
-                                " (e.g. deploy, night, allow_classic_ssh)")
+                                " (e.g. night, exotic, allow_classic_ssh)")
     job_id = None
     if value("job-id"):
         job_id = _positive_int(value("job-id"), flag("job-id"))
+    if "deploy" in job_types and job_id is None:
+        # a deploy job's nodes run nothing until kadeploy3 puts an environment on them
+        raise SettingsError(f"{flag('job-type')}=deploy: frida uses the nodes' standard"
+                            " environment and does not run kadeploy3; leave deploy out, or"
+                            " deploy the nodes yourself and pass --frida-job-id")
     api = value("g5k-api") or None
     if api is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", api):
         raise SettingsError(f"{flag('g5k-api')}={api!r}: expected an http(s) URL")

@@ -74,3 +74,13 @@ def java_runtime(kafka_version: str) -> JavaRuntime:
             f" install a newer JDK and set JAVA_HOME, or choose an older --frida-kafka-version"
         )
     return JavaRuntime(executable=exe, major=major, version=full)
+
+
+def too_old(kafka_version: str, version_output: str, where: str) -> str | None:
+    """Why the Java that printed `version_output` (`java -version`) cannot run
+    `kafka_version`, naming `where` it is; None when it can."""
+    major, full = parse_java_version(version_output)
+    need = required_java_major(kafka_version)
+    if major >= need:
+        return None
+    return f"{where} has Java {full}; Kafka {kafka_version} needs Java {need} or later"

@@ -92,7 +92,8 @@ class SwarmAgentLauncher(AgentLauncher):
                                                                                       slot)
         docker = self.docker_for_node(task.node_id)
         proc = ManagedProcess(
-            name, docker.argv("exec", "-i", task.container_id, *AGENT_COMMAND),
+            name, docker.argv("exec", "-i", task.container_id, *AGENT_COMMAND,
+                              long_lived=True),
             log_path=self.log_dir / f"{name}.log",
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )

@@ -54,11 +54,14 @@ class DockerCli:
         cli.host, cli.node, cli.ssh, cli.exe = None, node, ssh, "docker"
         return cli
 
-    def argv(self, *args: str, env: Mapping[str, str] | None = None) -> list[str]:
-        """The command line running `docker args` (with `env` added) against this daemon."""
+    def argv(self, *args: str, env: Mapping[str, str] | None = None,
+             long_lived: bool = False) -> list[str]:
+        """The command line running `docker args` (with `env` added) against this daemon;
+        `long_lived` for one that stays open (an agent's `docker exec -i`)."""
         if self.ssh is not None and self.node is not None:
             prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
-            return self.ssh.argv(self.node, shlex.join([*prefix, "docker", *args]))
+            return self.ssh.argv(self.node, shlex.join([*prefix, "docker", *args]),
+                                 long_lived=long_lived)
         return [self.exe, *(("-H", self.host) if self.host else ()), *args]
 
     @property

@@ -15,8 +15,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_frida.errors import FridaSetupError
@@ -25,10 +26,39 @@ from pytest_frida.runtimes.process import ManagedProcess
 CONNECT_TIMEOUT_S = 10
 #: seconds a shared connection stays up after its last session (if nobody closes it)
 MULTIPLEX_PERSIST_S = 15
+#: long-lived sessions one shared connection carries: sshd refuses an eleventh session on
+#: a connection (OpenSSH's MaxSessions 10, which Grid'5000's nodes keep), and short
+#: commands go over a connection of their own
+SESSIONS_PER_CONNECTION = 8
 
 
 class RemoteError(FridaSetupError):
     """A node cannot be reached or cannot run what we need; the message names the node."""
+
+
+class _Lanes:
+    """Per host, how many long-lived sessions were opened: every SESSIONS_PER_CONNECTION
+    of them share a connection of their own (its lane), opened before its first session
+    so that they do not race to open it, each with a key exchange of its own (sshd drops
+    concurrent ones beyond MaxStartups). Counts only grow: a lane whose sessions ended
+    closes MULTIPLEX_PERSIST_S later, and a new one is a new connection."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._opened: dict[str, int] = {}
+
+    def next(self, host: str, open_lane: Callable[[int], None]) -> int:
+        with self._lock:  # held while a lane opens: its sessions wait for it
+            opened = self._opened.get(host, 0)
+            self._opened[host] = opened + 1
+            lane = opened // SESSIONS_PER_CONNECTION
+            if opened % SESSIONS_PER_CONNECTION == 0:
+                open_lane(lane)
+            return lane
+
+    def used(self, host: str) -> range:
+        with self._lock:
+            return range(-(-self._opened.get(host, 0) // SESSIONS_PER_CONNECTION))
 
 
 @dataclass(frozen=True)
@@ -37,21 +67,26 @@ class SshSettings:
 
     With `multiplex_dir`, every command to a node shares one connection (ssh's
     ControlMaster): a run makes hundreds of short ssh calls (docker commands, clock agents),
-    and each would otherwise pay a key exchange. The shared connection outlives its last
-    session by MULTIPLEX_PERSIST_S at most; `close` ends it at once.
+    and each would otherwise pay a key exchange. Long-lived sessions (agents, brokers) go
+    over connections of their own, SESSIONS_PER_CONNECTION at a time, so no connection
+    meets sshd's limit of sessions. A shared connection outlives its last session by
+    MULTIPLEX_PERSIST_S at most; `close` ends them at once.
     """
 
     config: Path | None = None
     user: str | None = None
     multiplex_dir: Path | None = None
+    _lanes: _Lanes = field(default_factory=_Lanes, compare=False, repr=False)
 
-    def options(self) -> list[str]:
+    def options(self, lane: int | None = None) -> list[str]:
+        """ssh's options; `lane` names the shared connection of long-lived sessions to use
+        (None: the one of short commands)."""
         opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
                 # a node silent for 9 s is gone: its sessions end instead of hanging
                 "-o", "ServerAliveInterval=3", "-o", "ServerAliveCountMax=3"]
         if self.multiplex_dir is not None:
-            opts += ["-o", "ControlMaster=auto", "-o",
-                     f"ControlPath={self.multiplex_dir}/%C",
+            path = f"{self.multiplex_dir}/%C" + ("" if lane is None else f"-{lane}")
+            opts += ["-o", "ControlMaster=auto", "-o", f"ControlPath={path}",
                      "-o", f"ControlPersist={MULTIPLEX_PERSIST_S}"]
         if self.config is not None:
             opts += ["-F", str(self.config)]
@@ -71,13 +106,28 @@ class SshSettings:
         if self.multiplex_dir is None:
             return
         for host in hosts:
-            with contextlib.suppress(subprocess.TimeoutExpired, OSError):
-                subprocess.run(["ssh", *self.options(), "-O", "exit", host],
-                               capture_output=True, timeout=10, check=False)
+            for lane in [None, *self._lanes.used(host)]:
+                with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+                    subprocess.run(["ssh", *self.options(lane), "-O", "exit", host],
+                                   capture_output=True, timeout=10, check=False)
         shutil.rmtree(self.multiplex_dir, ignore_errors=True)
 
-    def argv(self, host: str, command: str) -> list[str]:
-        return ["ssh", *self.options(), host, command]
+    def argv(self, host: str, command: str, long_lived: bool = False) -> list[str]:
+        """ssh running `command` on `host`; a `long_lived` session (it stays open for a
+        step or a run) takes a place on a connection for such sessions."""
+        lane = None
+        if long_lived and self.multiplex_dir:
+            lane = self._lanes.next(host, lambda lane: self._open_lane(host, lane))
+        return ["ssh", *self.options(lane), host, command]
+
+    def _open_lane(self, host: str, lane: int) -> None:
+        """Start the shared connection of `lane` in the background (ssh -f returns once it
+        is up). A failure is left to the sessions, whose own ssh then says why."""
+        with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+            subprocess.run(["ssh", *self.options(lane), "-f", "-N", host],
+                           stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           timeout=CONNECT_TIMEOUT_S + 20, check=False)
 
     def run(self, host: str, command: str, input_text: str | None = None,
             timeout: float = 60.0) -> str:
@@ -171,7 +221,7 @@ def tied_to_stdin(command: str, grace_s: int = 5) -> str:
 def remote_process(name: str, ssh: SshSettings, host: str, command: str,
                    log_path: Path | None = None, agent: bool = False) -> ManagedProcess:
     """`command` on `host` as a child of pytest (stdin and, for agents, stdout piped)."""
-    return ManagedProcess(name, ssh.argv(host, command), log_path=log_path,
+    return ManagedProcess(name, ssh.argv(host, command, long_lived=True), log_path=log_path,
                           stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE if agent else None)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from pytest_frida.config import FridaSettings
 from pytest_frida.kafka import commands, distribution
 from pytest_frida.kafka.errors import key_line
+from pytest_frida.kafka.java import too_old
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
 from pytest_frida.kafka.server_config import (
     NodeAddress,
@@ -70,6 +71,12 @@ class RemoteKafka(NodeDeployment):
                 self.clock_sync[host_name(host)] = sync_clock(self.ssh, self.access.sudo, host)
         check_hosts(self.roles.brokers, self.ssh, f"java -version && test -d"
                     f" {shlex.quote(str(dist.libs))}", f"Java and the Kafka jars in {dist.libs}")
+        for host in self.roles.brokers:  # Grid'5000's standard environment has Java 11
+            why = too_old(dist.version, self.ssh.run(host, "java -version 2>&1"), host)
+            if why:
+                raise RemoteError(f"{why}: install a newer JDK on the broker nodes (first on"
+                                  " the PATH of `ssh NODE CMD`), or run Kafka in a container"
+                                  " (--frida-runtime=swarm)")
 
     def start(self, started: float) -> Cluster:
         dist = distribution.resolve(self.settings.kafka_version, self.settings.kafka_home)

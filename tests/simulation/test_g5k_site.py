@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -18,6 +19,9 @@ from fake_api import add_cluster, set_node_state
 from leaks import frida_temp_dirs, kafka_pids
 from testbed import Node, Testbed
 
+from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION
+from pytest_frida.runtimes.process import stop_together
+from pytest_frida.runtimes.ssh import SshSettings, remote_process
 from pytest_frida.sites.nodes import node_order
 
 SWEEP = """
@@ -278,6 +282,32 @@ def test_production_cluster_goes_to_its_queue(
     assert "Traceback" not in out
 
 
+def test_a_node_holds_more_agents_than_sshd_allows_sessions_per_connection(
+        testbed: Testbed, tmp_path: Path) -> None:
+    """sshd refuses an eleventh session on one connection (MaxSessions 10, kept on
+    Grid'5000's nodes), and every agent or broker is a session that stays open: 200
+    producers at 10 per replica on two nodes hold ten agents per node. Twenty long-lived
+    sessions on one node all start, and short commands still get through beside them."""
+    run_id = f"t{os.getpid()}"  # as short as a run's: ssh's socket paths have a limit
+    ssh = SshSettings.multiplexed(testbed.ssh_config, run_id)
+    node = testbed.nodes[0].name
+    sessions = [remote_process(f"session-{i}", ssh, node, "echo up; exec cat >/dev/null",
+                               log_path=tmp_path / f"session-{i}.log", agent=True)
+                for i in range(20)]
+    try:
+        for session in sessions:
+            assert session.popen.stdout is not None
+            assert session.popen.stdout.readline() == b"up\n", session.log_tail()
+        assert ssh.run(node, "echo short").strip() == "short"
+    finally:
+        stop_together(sessions, 10)
+        ssh.close([node])
+    # no shared connection outlives close(): every one was asked to exit
+    masters = subprocess.run(["pgrep", "-f", f"frida-ssh-{run_id}/"],
+                             capture_output=True, text=True, check=False).stdout.split()
+    assert masters == []
+
+
 def test_unreachable_node_is_named_and_the_job_deleted(
         testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str],
         tmp_path: Path) -> None:
@@ -342,6 +372,33 @@ def test_lost_node_keeps_results_and_releases_the_job(
             assert (containers, networks, swarm) == ([], [], "inactive")
     # the lost node never heard the swarm end: the next run there must take it out
     assert state[lost.short][2] != "inactive"  # type: ignore[index]
+
+
+def test_a_broker_node_with_an_old_java_is_refused_before_kafka_starts(
+        testbed: Testbed, tmp_path: Path) -> None:
+    """The ssh runtime runs Kafka with the nodes' own `java`; Grid'5000's standard
+    environment has Java 11 and Kafka 4 needs 17. The run says so, naming the node, before
+    it formats or starts a broker, and leaves nothing behind."""
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("".join(f"{n.name}\n" for n in testbed.nodes[:2]))
+    (tmp_path / "test_suite.py").write_text(SWEEP.replace('"sophia"', '"hosts"'))
+    before = kafka_pids(), frida_temp_dirs()
+    broker = testbed.nodes[0]
+    testbed.set_java(broker, "11.0.20")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_suite.py",
+             f"--frida-site=hosts:{hosts}", f"--frida-ssh-config={testbed.ssh_config}",
+             "--frida-runtime=ssh", f"--frida-report-dir={tmp_path / 'reports'}"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        testbed.set_java(broker, None)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert (f"{broker.name} has Java 11.0.20; Kafka {DEFAULT_KAFKA_VERSION} needs Java 17 or"
+            " later: install a newer JDK on the broker nodes") in out, out[-3000:]
+    assert "Traceback" not in out
+    assert not kafka_pids() - before[0] and not frida_temp_dirs() - before[1]
 
 
 def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(

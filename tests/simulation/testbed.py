@@ -62,6 +62,22 @@ echo "dockerd did not come up; see {workdir}/dockerd-$short.log" >&2
 exit 1
 """
 
+JAVA = """#!/bin/sh
+# Java on a simulated node: this machine's, unless the test gave the node an older one
+# (a file naming its version, as Grid'5000's standard environment has Debian 11's Java 11).
+old={workdir}/java-${{FRIDA_SIMULATED_NODE%%.*}}
+if [ -f "$old" ]; then
+  if [ "$1" = "-version" ]; then
+    echo "openjdk version \\"$(cat "$old")\\" 2023-07-18" >&2
+    echo "OpenJDK Runtime Environment (build $(cat "$old")+8-post-Debian-1deb11u1)" >&2
+    exit 0
+  fi
+  echo "Error: LinkageError occurred while loading main class (class file version 61.0)" >&2
+  exit 1
+fi
+exec {java} "$@"
+"""
+
 SIMCLOCK = """#!{python}
 # OCI runtime wrapper of a simulated node's dockerd: when the node's clock is skewed, every
 # container process and every `docker exec` gets libfaketime reading the node's clock file
@@ -218,6 +234,9 @@ class Testbed:
         sudo = self.bin_dir / "sudo-g5k"  # we are root on the simulated nodes already
         sudo.write_text('#!/bin/sh\nexec "$@"\n')
         sudo.chmod(0o755)
+        java = self.bin_dir / "java"
+        java.write_text(JAVA.format(workdir=self.workdir, java=shutil.which("java") or "java"))
+        java.chmod(0o755)
         for tool in ("chronyd", "chronyc"):  # chrony, stepping the nodes' simulated clocks
             (self.bin_dir / tool).symlink_to(HERE / "fake_chrony.py")
         runc = shutil.which("runc") or "/usr/sbin/runc"
@@ -228,6 +247,15 @@ class Testbed:
                 lib=str(FAKETIME_LIB), runc=runc))
             wrapper.chmod(0o755)
             self.skew_file(node).write_text("")
+
+    def set_java(self, node: Node, version: str | None) -> None:
+        """The node's `java` is of `version` (e.g. "11.0.20", too old to run anything of
+        ours), or this machine's again (None)."""
+        path = self.workdir / f"java-{node.short}"
+        if version is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(version)
 
     def skew_file(self, node: Node) -> Path:
         return self.workdir / f"skew-{node.short}"
@@ -256,7 +284,8 @@ class Testbed:
             f"ListenAddress {node.address}\nHostKey {self.workdir / 'host_key'}\n"
             f"AuthorizedKeysFile {self.workdir / 'authorized_keys'}\nPermitRootLogin yes\n"
             f"StrictModes no\nUsePAM no\nPidFile {self.workdir / f'sshd-{node.short}.pid'}\n"
-            "PasswordAuthentication no\nAcceptEnv FRIDA_*\nSetEnv"
+            # OpenSSH's default, written out: Grid'5000's nodes keep it
+            "PasswordAuthentication no\nMaxSessions 10\nAcceptEnv FRIDA_*\nSetEnv"
             f" FRIDA_SIMULATED_NODE={node.name} DOCKER_HOST={node.docker_host}"
             f" FRIDA_SIM_DIR={self.workdir}"
             f" PATH={self.bin_dir}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"

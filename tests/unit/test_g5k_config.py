@@ -20,12 +20,15 @@ def _settings(**cli: str) -> object:
 
 def test_grid5000_site_builds_a_reservation() -> None:
     s = build_settings({"site": "sophia", "cluster": "uvb", "walltime": "2:30:00",
-                        "job-type": "deploy,night", "reservation": "2026-11-27 19:00:00",
+                        "job-type": "exotic,night", "reservation": "2026-11-27 19:00:00",
                         "brokers": "1", "keep": "yes"}, {})
     res = s.reservation
     assert res is not None
     assert (res.site, res.cluster, res.nodes, res.walltime_s) == ("sophia", "uvb", 3, 9000)
-    assert res.job_types == ("deploy", "night") and res.keep
+    assert res.job_types == ("exotic", "night") and res.keep
+    # a job deployed by hand is the user's: its nodes are used as they are
+    assert build_settings({"site": "sophia", "job-type": "deploy", "job-id": "42"},
+                          {}).reservation.job_types == ("deploy",)  # type: ignore[union-attr]
     assert res.reservation_date == "2026-11-27 19:00:00"
     assert build_settings({"site": "local"}, {}).reservation is None
 
@@ -47,7 +50,10 @@ def test_walltime_forms(raw: str, seconds: int) -> None:
      "--frida-reservation='2026-02-30 19:00': day is out of range for month"),
     ({"site": "sophia", "reservation": "2026-03-29 02:30"},
      "--frida-reservation='2026-03-29 02:30': no such time in Paris"),
-    ({"site": "sophia", "job-type": "deploy,Bad Type"}, "'Bad Type' is not an OAR job type"),
+    ({"site": "sophia", "job-type": "night,Bad Type"}, "'Bad Type' is not an OAR job type"),
+    ({"site": "sophia", "job-type": "night,deploy"},
+     "--frida-job-type=deploy: frida uses the nodes' standard environment and does not run"
+     " kadeploy3"),
     ({"site": "sophia", "job-id": "x"}, "--frida-job-id='x'"),
     ({"site": "sophia", "g5k-api": "api.grid5000.fr"}, "expected an http(s) URL"),
     ({"site": "Sophia!"}, "expected local, docker, swarm, hosts:FILE or a Grid'5000 site name"),

@@ -13,6 +13,7 @@ from pytest_frida.kafka.java import (
     java_runtime,
     parse_java_version,
     required_java_major,
+    too_old,
 )
 
 OPENJDK_17 = """openjdk version "17.0.15" 2025-04-15
@@ -134,3 +135,11 @@ java.lang.RuntimeException: Received a fatal error
         "java.io.IOException: disk"
     assert key_line("just a line") == "just a line"
     assert key_line("") == "(no log)"
+
+
+def test_a_nodes_java_too_old_for_the_kafka_is_named() -> None:
+    debian11 = 'openjdk version "11.0.20" 2023-07-18\nOpenJDK Runtime Environment (build ...)'
+    assert too_old("4.4.0", debian11, "uvb-9") == (
+        "uvb-9 has Java 11.0.20; Kafka 4.4.0 needs Java 17 or later")
+    assert too_old("3.9.1", debian11, "uvb-9") is None
+    assert too_old("4.4.0", 'openjdk version "17.0.15" 2025-04-15', "uvb-9") is None
