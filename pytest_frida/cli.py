@@ -236,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--only", help="some of base,kafka,agent")
     build.add_argument("--force", action="store_true", help="rebuild even if up to date")
     build.set_defaults(func=_images_build)
-    push.add_argument("hosts", nargs="+", help="node names (ssh://root@NAME) or docker -H"
-                      " addresses")
+    push.add_argument("hosts", nargs="+", help="node names (ssh://NAME, your ssh config's"
+                      " user) or docker -H addresses")
     push.add_argument("--image", action="append", help="an image to copy (repeatable;"
                       " default: the Kafka and agent images)")
     push.set_defaults(func=_images_push)

@@ -8,7 +8,8 @@ already holds an image with the same id is skipped.
 
 For `frida images push-to`, a target named on the command line is anything `docker -H`
 accepts (`ssh://user@node`, `tcp://...`, `unix:///...`); a bare host name means
-`ssh://root@<name>`, as on Grid'5000 nodes after deployment.
+`ssh://<name>`, logged into as your ssh configuration says (Grid'5000's standard nodes take
+your own user, not root).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def docker_target(host: str) -> str:
     if not host or any(c.isspace() for c in host):
         raise ValueError(f"host {host!r} is not a host name or a docker -H address"
                          " (ssh://user@node, tcp://..., unix:///...)")
-    return f"ssh://{host}" if "@" in host else f"ssh://root@{host}"
+    return f"ssh://{host}"
 
 
 def archive_name(image: str) -> str:

@@ -168,7 +168,8 @@ def test_image_bundled_config_is_the_one_node_set() -> None:
 
 
 def test_docker_targets() -> None:
-    assert docker_target("uvb-1.sophia.grid5000.fr") == "ssh://root@uvb-1.sophia.grid5000.fr"
+    # your ssh configuration's user: standard Grid'5000 nodes refuse root
+    assert docker_target("uvb-1.sophia.grid5000.fr") == "ssh://uvb-1.sophia.grid5000.fr"
     assert docker_target("alice@node") == "ssh://alice@node"
     assert docker_target("unix:///tmp/d.sock") == "unix:///tmp/d.sock"
     with pytest.raises(ValueError, match="not a host name"):
