@@ -10,6 +10,8 @@
     frida images push-to H..  copy them to Docker daemons that cannot pull (save | load)
     frida images save DIR     write them as archives, for nodes fed from a frontend without
                               Docker (pytest --frida-images=DIR)
+    frida g5k jobs [--delete] this user's frida-* OAR jobs on this frontend's site (and
+                              oardel them): what a run that died left reserved
 """
 
 from __future__ import annotations
@@ -188,6 +190,25 @@ def _images_save(args: argparse.Namespace) -> int:
     return 0
 
 
+def _g5k_jobs(args: argparse.Namespace) -> int:
+    import time
+
+    from pytest_frida.sites.g5k_jobs import delete_jobs, frida_jobs
+
+    jobs = frida_jobs(args.prefix)
+    if not jobs:
+        print(f"no waiting or running OAR job named {args.prefix}*")
+        return 0
+    now = time.time()
+    for job in jobs:
+        print(job.describe(now))
+    if args.delete:
+        delete_jobs(jobs, print)
+    else:
+        print(f"{len(jobs)} job(s); `frida g5k jobs --delete` deletes them")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="frida", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -245,6 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     save.add_argument("--image", action="append", help="an image to save (repeatable;"
                       " default: the Kafka and agent images)")
     save.set_defaults(func=_images_save)
+    g5k = sub.add_parser("g5k", help="Grid'5000: this user's frida jobs on the site")
+    g5k_sub = g5k.add_subparsers(dest="g5k_command", required=True)
+    jobs = g5k_sub.add_parser("jobs", help="list (and --delete) waiting and running OAR jobs"
+                              " named frida-*")
+    jobs.add_argument("--delete", action="store_true", help="oardel them")
+    jobs.add_argument("--prefix", default="frida-", help="job names to match (default frida-;"
+                      " a --frida-job-name of your own)")
+    jobs.set_defaults(func=_g5k_jobs)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -105,14 +105,20 @@ def walltime_field_s(oarstat_full: str) -> int | None:
     return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
 
 
-def _oar3_walltime_s(job_id: int) -> int | None:
+def job_walltime_s(job_id: int, info: dict[str, Any]) -> int | None:
+    """A job's walltime from execo's `get_oar_job_info`, else (OAR 3, whose seconds execo
+    does not read) from `oarstat -f` read here."""
+    if info.get("walltime"):
+        return int(info["walltime"])
     from execo import Process
 
     proc = Process(f"oarstat -fj {job_id}", nolog_exit_code=True, nolog_error=True).run()
     return walltime_field_s(proc.stdout or "")
 
 
-def _execo() -> Any:
+def load_execo() -> Any:
+    """execo_g5k, imported on first use (execo installs signal handlers at import), with
+    its logging silenced: failures are reported by us, in one line."""
     import execo_g5k
     from execo.log import logger as execo_logger
 
@@ -244,7 +250,7 @@ class G5KSite(Site):
 
     def start(self) -> Cluster:
         started = time.monotonic()
-        g5k = _execo()
+        g5k = load_execo()
         self._check_reference(g5k)
         check_before_reserving(self.settings)
         now = dt.datetime.now(PARIS)
@@ -270,7 +276,7 @@ class G5KSite(Site):
             self._wait_running(g5k, self.job_id,
                                max(0.0, (reserved - now).total_seconds()) if reserved else 0.0)
             info = g5k.get_oar_job_info(self.job_id, None)
-        walltime = info.get("walltime") or _oar3_walltime_s(self.job_id)
+        walltime = job_walltime_s(self.job_id, info)
         if info.get("start_date") and walltime:
             self._job_end = float(info["start_date"]) + float(walltime)
         hosts = sorted((h.address for h in g5k.get_oar_job_nodes(self.job_id, None)),
@@ -290,7 +296,7 @@ class G5KSite(Site):
     def grow(self, count: int) -> list[str]:
         """A further reservation of `count` nodes for a running experiment, ending when the
         main job ends; its nodes, once it runs."""
-        g5k = _execo()
+        g5k = load_execo()
         walltime = self.res.walltime_s
         if self._job_end is not None:
             walltime = max(60, int(self._job_end - time.time()))
@@ -310,7 +316,7 @@ class G5KSite(Site):
                 self.deployment = None
         finally:
             if self.created_jobs and not self.res.keep:
-                g5k = _execo()
+                g5k = load_execo()
                 with contextlib.redirect_stdout(io.StringIO()):
                     g5k.oardel([(job, None) for job in self.created_jobs])
                 for job in self.created_jobs:

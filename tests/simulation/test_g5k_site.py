@@ -308,6 +308,37 @@ def test_a_node_holds_more_agents_than_sshd_allows_sessions_per_connection(
     assert masters == []
 
 
+def test_frida_g5k_jobs_lists_and_deletes_what_dead_runs_left(
+        testbed: Testbed, grid5000: dict[str, object], tmp_path: Path) -> None:
+    """A run killed with -9 deletes nothing. `frida g5k jobs` lists this user's frida-*
+    jobs on the site, and `--delete` deletes them and nothing else."""
+    for name in ("frida-20261203-101500-ab12", "someone-elses-experiment",
+                 "frida-20261203-111500-cd34"):
+        subprocess.run(["oarsub", "-l", "{cluster='uvb'}/nodes=1,walltime=2:0:0", "-n", name,
+                        "sleep 7200"], check=True, capture_output=True, text=True)
+    _oar_state(grid5000, oar_version="3")  # its walltimes too
+    frida = [sys.executable, "-m", "pytest_frida.cli", "g5k", "jobs"]
+    listed = subprocess.run(frida, capture_output=True, text=True, check=False, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    jobs = sorted(_jobs(grid5000).values(), key=lambda j: j["id"])
+    ours = [j for j in jobs if str(j["name"]).startswith("frida-")]
+    lines = listed.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == [str(j["id"]) for j in ours]
+    assert all(" left" in line for line in lines[:-1])  # running, walltime read (OAR 3)
+    assert lines[-1] == "2 job(s); `frida g5k jobs --delete` deletes them"
+    deleted = subprocess.run([*frida, "--delete"], capture_output=True, text=True,
+                             check=False, timeout=120)
+    assert deleted.returncode == 0, deleted.stderr
+    assert [f"deleted {j['id']} ({j['name']})" for j in ours] == \
+        deleted.stdout.splitlines()[-2:]
+    after = _jobs(grid5000)
+    assert {j["name"]: j["state"] for j in after.values()} == {
+        "frida-20261203-101500-ab12": "Error", "frida-20261203-111500-cd34": "Error",
+        "someone-elses-experiment": "Running"}
+    again = subprocess.run(frida, capture_output=True, text=True, check=False, timeout=120)
+    assert again.stdout.strip() == "no waiting or running OAR job named frida-*"
+
+
 def test_unreachable_node_is_named_and_the_job_deleted(
         testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str],
         tmp_path: Path) -> None:
