@@ -122,6 +122,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("clock-sync", "hosts and Grid'5000: synchronise the nodes' clocks before they"
            " take part: off, or chrony (installed and stepped through sudo-g5k on"
            " Grid'5000, sudo elsewhere)", "off"),
+    Option("plan", "print what the run would do (the site's reservation, the nodes, each"
+           " test's steps and their load time) and stop: nothing is reserved or started",
+           "", const="yes"),
     Option("influx", "also send each step to InfluxDB (1.x write endpoint), e.g."
            " http://127.0.0.1:8086/write?db=frida", ""),
 )
@@ -235,6 +238,8 @@ class FridaSettings:
     producers_per_node: int | None = None
     #: hosts and Grid'5000: "off" or "chrony"
     clock_sync: str = "off"
+    #: --frida-plan: say what the run would do, and do nothing
+    plan_only: bool = False
 
     def plan_for(self, marker_kwargs: dict[str, Any]) -> StepPlan:
         """Merge a capacity marker's arguments into the session defaults."""
@@ -498,6 +503,16 @@ def _reservation_date(raw: str, what: str) -> str:
     return full
 
 
+def _flag(raw: str, what: str) -> bool:
+    """A yes/no option: bare, yes/true/1/on or no/false/0/off (empty: no)."""
+    text = raw.strip().lower()
+    if text in ("", "no", "false", "0", "off"):
+        return False
+    if text in ("yes", "true", "1", "on"):
+        return True
+    raise SettingsError(f"{what}={raw!r}: expected yes or no")
+
+
 def _reservation(site: str, brokers: int, value: Callable[[str], str],
                  flag: Callable[[str], str]) -> Reservation:
     nodes, consumer_node = parse_nodes(value("nodes"), brokers, flag("nodes"))
@@ -665,6 +680,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         images_dir=images_dir,
         producers_per_node=per_node,
         clock_sync=clock_sync,
+        plan_only=_flag(value("plan"), flag("plan")),
         compare=compare,
         compare_fail=thresholds,
         influx_url=influx,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_frida.config import MARKER_KEYS, OPTIONS, SettingsError, build_settings
+from pytest_frida.config import MARKER_KEYS, OPTIONS, SettingsError, StepPlan, build_settings
 from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by import
     RUN_KEY,
     STEPS_KEY,
@@ -23,6 +23,7 @@ from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by i
 )
 from pytest_frida.measure.trials import Trials
 from pytest_frida.measure.verdict import WITHHELD
+from pytest_frida.preview import plan_report
 from pytest_frida.progress import terminal_notes, terminal_progress
 from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.summary import format_table, undecided_lines
@@ -75,6 +76,9 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = build_settings(cli, ini)
     except SettingsError as exc:
         raise pytest.UsageError(f"pytest-frida: {exc}") from None
+    if settings.plan_only and getattr(config.option, "numprocesses", None):
+        raise pytest.UsageError("pytest-frida: --frida-plan says what one run would do: run"
+                                " it without -n")
     workerinput = getattr(config, "workerinput", None)  # set on pytest-xdist workers
     if workerinput is not None:
         run = FridaRun(settings, run_id=workerinput.get("frida_run_id"),
@@ -131,6 +135,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     metafunc.parametrize("frida_producers", plan.producers,
                          ids=[f"producers={n}" for n in plan.producers])
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    run = config.stash.get(RUN_KEY, None)
+    if run is None or not run.settings.plan_only or getattr(config, "workerinput", None):
+        return
+    tests: dict[str, StepPlan] = {}
+    for item in items:
+        marker = item.get_closest_marker("capacity")
+        if marker is not None:
+            tests.setdefault(item.nodeid.split("[", 1)[0],
+                             run.settings.plan_for(dict(marker.kwargs)))
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    for line in plan_report(run.settings, tests, run.run_dir, run.run_id):
+        if reporter is not None:
+            reporter.write_line(line)
+    config.hook.pytest_deselected(items=list(items))
+    items[:] = []
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -228,6 +252,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(RUN_KEY, None)
+    if run is not None and run.settings.plan_only \
+            and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK  # the plan was the job
     if pending_interrupt() is not None:  # swallowed during the last test: still an interrupt
         session.exitstatus = exitstatus = pytest.ExitCode.INTERRUPTED
     if run is not None:

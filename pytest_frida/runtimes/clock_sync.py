@@ -1,12 +1,16 @@
-"""Synchronising a node's clock before a run: chrony, installed and stepped on the node.
+"""Synchronising a node's clock before a run, and saying honestly whether it is.
 
 The measured offsets of every step are what the latency verdicts rely on (see
 measure/clocks.py); synchronising first makes them small, so that an uncorrected run can be
-trusted too and drift during a step stays low. With `chrony`, each node gets chrony if it
-lacks it (apt-get), its daemon started if none answers, a burst of measurements against the
-node's own configured sources (on Grid'5000, the site's), a wait for synchronisation and a
-clock step. What `chronyc tracking` says afterwards goes into the report. Commands that
-need root go through the site's prefix (`sudo-g5k` on Grid'5000).
+trusted too and drift during a step stays low. A node whose ntpd answers keeps it (Grid'5000's
+nodes run ntpd against their site's servers, and the testbed's own checks rely on it): its
+offset and state are read (`ntpq -c rv`) and nothing is changed. Elsewhere the node gets
+chrony if it lacks it (apt-get update, then install), its daemon started if none answers, a
+burst of measurements against its configured sources, a wait for synchronisation and a clock
+step. What the daemon then says goes into the report, with `synchronised` false (and why)
+where it follows no source: such a node is said to be unsynchronised, never passed off as
+synchronised. Commands that need root go through the site's prefix (`sudo-g5k` on
+Grid'5000).
 """
 
 from __future__ import annotations
@@ -21,12 +25,20 @@ SYNC_TIMEOUT_S = 300.0
 _SCRIPT = """set -e
 S={sudo}
 if [ -z "$S" ] && [ "$(id -u)" != 0 ]; then S='sudo -n'; fi
+if command -v ntpq >/dev/null 2>&1 && rv=$(ntpq -c rv 2>/dev/null); then
+  echo 'frida-daemon: ntpd'
+  echo "$rv"
+  exit 0
+fi
 if ! command -v chronyc >/dev/null 2>&1; then
+  $S env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
   $S env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chrony >/dev/null
 fi
 chronyc tracking >/dev/null 2>&1 || $S chronyd
 $S chronyc -a 'burst 4/4' >/dev/null
-chronyc waitsync 30 0 0 1 >/dev/null || echo 'frida: chrony found no source to follow' >&2
+echo 'frida-daemon: chrony'
+if chronyc waitsync 30 0 0 1 >/dev/null; then echo 'frida-waitsync: ok'
+else echo 'frida-waitsync: no source to follow within 30 s'; fi
 $S chronyc -a makestep >/dev/null
 chronyc tracking
 """
@@ -63,11 +75,48 @@ def parse_tracking(text: str) -> dict[str, object]:
     return out
 
 
+def parse_ntpq_rv(text: str) -> dict[str, object]:
+    """What the report keeps of `ntpq -c rv`: the reference, the system clock's error (ms,
+    positive when fast: ntpd's offset is the reference's, so the sign flips), the stratum
+    and whether ntpd is synchronised (leap 11 or sync_unspec: not)."""
+    fields = dict(re.findall(r"(\w+)=(\"[^\"]*\"|[^,\s]+)", text))
+    if "offset" not in fields:
+        raise ValueError(f"no offset in ntpq -c rv output: {text[:200]!r}")
+    synchronised = fields.get("leap") != "11" and "sync_unspec" not in text
+    out: dict[str, object] = {
+        "daemon": "ntpd", "synchronised": synchronised,
+        "reference": fields.get("refid", ""),
+        "system_time_ms": round(-float(fields["offset"]), 6),
+        "stratum": int(fields["stratum"]) if fields.get("stratum", "").isdigit() else None}
+    if not synchronised:
+        out["problem"] = "ntpd is not synchronised (leap alarm)"
+    return out
+
+
+def parse_sync_output(text: str) -> dict[str, object]:
+    """The report's record of one node's synchronisation, from the script's output."""
+    daemon = re.search(r"^frida-daemon: (\w+)$", text, re.MULTILINE)
+    if daemon and daemon.group(1) == "ntpd":
+        return parse_ntpq_rv(text)
+    out: dict[str, object] = {"daemon": "chrony", **parse_tracking(text)}
+    waited = re.search(r"^frida-waitsync: (.*)$", text, re.MULTILINE)
+    leap = re.search(r"^Leap status\s*:\s*(.*)$", text, re.MULTILINE)
+    problems = []
+    if waited and waited.group(1) != "ok":
+        problems.append(f"chrony found {waited.group(1)}")
+    if leap and leap.group(1).strip() == "Not synchronised":
+        problems.append("chrony is not synchronised")
+    out["synchronised"] = not problems
+    if problems:
+        out["problem"] = "; ".join(problems)
+    return out
+
+
 def sync_clock(ssh: SshSettings, sudo: str | None, host: str) -> dict[str, object]:
-    """Synchronise `host`'s clock with chrony; what chrony then reports (RemoteError, naming
-    the node, when it cannot)."""
+    """Synchronise `host`'s clock (or read its ntpd); what the daemon then reports, with
+    `synchronised` (RemoteError, naming the node, when neither can be run)."""
     out = ssh.run(host, f"sh -c {shlex.quote(chrony_script(sudo))}", timeout=SYNC_TIMEOUT_S)
     try:
-        return parse_tracking(out)
+        return parse_sync_output(out)
     except ValueError as exc:
-        raise RemoteError(f"{host}: clock synchronisation with chrony: {exc}") from None
+        raise RemoteError(f"{host}: clock synchronisation: {exc}") from None

@@ -94,3 +94,8 @@ class Site(ABC):
     @abstractmethod
     def stop(self) -> None:
         """Stop everything `start` created; safe to call twice and after a failed start."""
+
+    def plan_lines(self) -> list[str]:
+        """What `start` would reserve and start, said without doing it (--frida-plan)."""
+        return [f"site {self.name}: nothing to reserve; the brokers start with the first"
+                " test that needs them"]

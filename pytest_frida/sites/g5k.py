@@ -15,7 +15,9 @@ import datetime as dt
 import io
 import logging
 import re
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -116,6 +118,28 @@ def job_walltime_s(job_id: int, info: dict[str, Any]) -> int | None:
     return walltime_field_s(proc.stdout or "")
 
 
+#: how long a failed API read waits for execo's threads still fetching
+API_THREADS_JOIN_S = 30.0
+
+
+@contextlib.contextmanager
+def quiet_api_threads() -> Iterator[None]:
+    """execo reads the reference API on threads of its own, and when the first read fails
+    it leaves the others running, to fail later as tracebacks at exit; the failure is
+    reported once, as our one-line error, instead. Those threads are waited for (boundedly)
+    before errors of threads are shown again."""
+    before = set(threading.enumerate())
+    previous = threading.excepthook
+    threading.excepthook = lambda args: None
+    try:
+        yield
+    finally:
+        deadline = time.monotonic() + API_THREADS_JOIN_S
+        for thread in set(threading.enumerate()) - before:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        threading.excepthook = previous
+
+
 def load_execo() -> Any:
     """execo_g5k, imported on first use (execo installs signal handlers at import), with
     its logging silenced: failures are reported by us, in one line."""
@@ -197,16 +221,69 @@ class G5KSite(Site):
                         f" {why}); dead nodes are not ruled out")
             return {}
 
+    def _submission(self, g5k: Any, nodes: int, walltime_s: int, name: str,
+                    reservation_date: float | None = None) -> Any:
+        """execo's OarSubmission for `nodes` nodes of the cluster (or the queue)."""
+        resources = (f"{{cluster='{self.res.cluster}'}}/nodes={nodes}"
+                     if self.res.cluster else f"nodes={nodes}")
+        return g5k.OarSubmission(
+            resources=resources, walltime=walltime_s,
+            job_type=list(self.res.job_types) or None, queue=self.queue,
+            reservation_date=reservation_date, name=name)
+
+    def plan_lines(self) -> list[str]:
+        """What `start` would reserve and deploy, checked against the reference and status
+        APIs as `start` checks it (read only: nothing is submitted)."""
+        g5k = load_execo()
+        said: list[str] = []
+        self.notify, quiet = said.append, self.notify
+        try:
+            with quiet_api_threads():
+                self._check_reference(g5k)
+        except ReservationError as exc:
+            return [*said, f"would stop before reserving: {exc}"]
+        finally:
+            self.notify = quiet
+        lines = [f"site {self.res.site}"
+                 + (f", cluster {self.res.cluster}" if self.res.cluster else "")
+                 + f", queue {self.queue or 'default'}", *said]
+        reserved = (reservation_start(self.res.reservation_date)
+                    if self.res.reservation_date else None)
+        if self.res.job_id is not None:
+            lines.append(f"uses running OAR job {self.res.job_id} (nothing submitted)")
+        else:
+            submission = self._submission(g5k, self.res.nodes, self.res.walltime_s,
+                                          self.res.job_name or f"frida-{self.run_id}",
+                                          reserved.timestamp() if reserved else None)
+            from execo_g5k.oar import get_oarsub_commandline
+
+            lines.append(f"would submit: {get_oarsub_commandline(submission)}")
+        when = reserved or dt.datetime.now(PARIS)
+        warning = daytime_warning(when, self.res.walltime_s)
+        lines.append(f"usage policy: {warning}" if warning else
+                     f"usage policy: a {_length(self.res.walltime_s)} job from"
+                     f" {when.astimezone(PARIS):%a %H:%M} Paris time keeps to it")
+        names = [f"node{i + 1}" for i in range(self.res.nodes)]
+        roles = Roles.assign(names, self.settings.brokers, self.res.consumer_node)
+        lines.append(f"nodes, in their numbers' order: brokers {', '.join(roles.brokers)};"
+                     f" consumer on {roles.consumer}; producers {', '.join(roles.producers)}")
+        lines.append(f"runtime {self.settings.runtime}: " + (
+            "Kafka and the agents as processes over ssh (Java and Python of the nodes)"
+            if self.settings.runtime == "ssh" else
+            f"a Docker swarm on the nodes (`{G5K_DOCKER_SETUP}` where Docker is missing),"
+            " Kafka and the agents as its stacks"))
+        try:
+            check_before_reserving(self.settings)
+        except FridaSetupError as exc:
+            lines.append(f"would stop before reserving: {exc}")
+        return lines
+
     def _submit(self, g5k: Any, nodes: int, walltime_s: int, name: str,
                 reservation_date: float | None = None) -> int:
         """`reservation_date` is a Unix time: execo writes it for OAR in Paris time, where
         a date string would be read in this machine's zone first."""
-        resources = (f"{{cluster='{self.res.cluster}'}}/nodes={nodes}"
-                     if self.res.cluster else f"nodes={nodes}")
-        submission = g5k.OarSubmission(
-            resources=resources, walltime=walltime_s,
-            job_type=list(self.res.job_types) or None, queue=self.queue,
-            reservation_date=reservation_date, name=name)
+        submission = self._submission(g5k, nodes, walltime_s, name, reservation_date)
+        resources = submission.resources
         from execo.exception import ProcessesFailed
 
         try:
@@ -251,7 +328,8 @@ class G5KSite(Site):
     def start(self) -> Cluster:
         started = time.monotonic()
         g5k = load_execo()
-        self._check_reference(g5k)
+        with quiet_api_threads():
+            self._check_reference(g5k)
         check_before_reserving(self.settings)
         now = dt.datetime.now(PARIS)
         reserved = (reservation_start(self.res.reservation_date)

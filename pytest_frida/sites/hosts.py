@@ -66,3 +66,15 @@ class HostsSite(Site):
         if self.deployment is not None:
             self.deployment.stop()
             self.deployment = None
+
+    def plan_lines(self) -> list[str]:
+        assert self.settings.hosts_file is not None
+        try:
+            hosts = read_hosts_file(self.settings.hosts_file)
+            roles = Roles.assign(hosts, self.settings.brokers)
+        except RemoteError as exc:
+            return [f"would stop: {exc}"]
+        return [f"site hosts:{self.settings.hosts_file}: nothing to reserve",
+                f"brokers {', '.join(roles.brokers)}; consumer on {roles.consumer};"
+                f" producers {', '.join(roles.producers)}",
+                f"runtime {self.settings.runtime}"]

@@ -177,8 +177,11 @@ class SwarmOnNodes(NodeDeployment):
         leftovers of dead runs."""
         self.access.ssh.check(host)
         if self.settings.clock_sync == "chrony":
-            self.clock_sync[host_name(host)] = sync_clock(self.access.ssh, self.access.sudo,
-                                                          host)
+            sync = sync_clock(self.access.ssh, self.access.sudo, host)
+            self.clock_sync[host_name(host)] = sync
+            if not sync.get("synchronised", True):
+                self.notify(f"frida: {host}: clock not synchronised ({sync.get('problem')});"
+                            " each step still measures and corrects its offset")
         self.docker_servers[host] = self._docker_on(host)
         docker = DockerCli.on_node(self.access.ssh, host)
         self.images_loaded[host] = load_images(self._images_for(host), docker,

@@ -183,3 +183,39 @@ def test_frida_result_without_marker_fails_before_the_broker(
     result.assert_outcomes(errors=1)
     assert not (no_broker.path / "BROKER_STARTED").exists()
     result.stdout.fnmatch_lines(["*@pytest.mark.capacity(...)*"])
+
+
+def test_plan_says_what_the_capacity_suites_would_do_and_starts_nothing(
+        pytester: pytest.Pytester) -> None:
+    """`--frida-plan` on the README's two suites: every test's steps and load time, and
+    nothing started, reserved or written."""
+    pytester.copy_example(str(MARKET_DATA))
+    pytester.copy_example(str(HOST_LIMIT))
+    result = pytester.runpytest("--frida-plan", "-p", "no:cacheprovider",
+                                "--frida-report-dir=reports")
+    assert result.ret == pytest.ExitCode.OK, result.outlines[-20:]
+    out = "\n".join(result.outlines)
+    assert "frida plan: nothing is reserved or started" in out
+    assert "site local: nothing to reserve" in out
+    # the sweep: 1,000 samples at 1 x 10 msg/s would take 100 s, past the 60 s cap: left
+    # at 10 s, and said to be insufficient; 5 producers get 20 s
+    assert "test_market_data.py::test_market_data_ingestion: 10 msg/s per producer" in out
+    assert "4 steps at 1, 5, 20, 50 producers: 58s of load" in out
+    assert "windows lengthened for the SLO's samples at 5 (20s)" in out
+    assert "insufficient (deciding nothing) at 1 (100 of 1000)" in out
+    # the search: a failure at 4 confirmed at least, its noisy budget at most
+    assert "test_host_limit.py::test_host_capacity: 500 msg/s per producer" in out
+    assert "search 4:64:10%: 2 to 24 steps" in out
+    assert "load time, at least:" in out
+    assert "5 deselected" in out
+    assert not (pytester.path / "reports").exists()
+
+
+def test_plan_with_xdist_is_refused_rather_than_running_the_suite(
+        pytester: pytest.Pytester) -> None:
+    # xdist's workers collect, and the controller has no items to print a plan for
+    pytester.copy_example(str(MARKET_DATA))
+    result = pytester.runpytest("--frida-plan", "-n", "2", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "ERROR: pytest-frida: --frida-plan says what one run would do: run it without -n" \
+        in result.errlines

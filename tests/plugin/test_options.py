@@ -14,7 +14,7 @@ OPTION_NAMES = (
     "kafka-version", "kafka-home", "brokers", "partitions", "client", "kafka-image",
     "producers-per-replica", "nodes", "cluster", "walltime", "queue", "job-type",
     "reservation", "job-name", "job-id", "keep", "ssh-config", "clock-correction",
-    "runtime", "images", "producers-per-node", "clock-sync", "consumers",
+    "runtime", "images", "producers-per-node", "clock-sync", "consumers", "plan",
 )
 
 

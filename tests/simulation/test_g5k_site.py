@@ -20,6 +20,7 @@ from leaks import frida_temp_dirs, kafka_pids
 from testbed import Node, Testbed
 
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION
+from pytest_frida.runtimes.clock_sync import sync_clock
 from pytest_frida.runtimes.process import stop_together
 from pytest_frida.runtimes.ssh import SshSettings, remote_process
 from pytest_frida.sites.nodes import node_order
@@ -240,6 +241,33 @@ def test_bad_request_is_refused_before_reserving(
     assert _jobs(grid5000) == {}
 
 
+def test_plan_shows_the_oarsub_line_nodes_and_steps_and_reserves_nothing(
+        testbed: Testbed, grid5000: dict[str, object], tmp_path: Path) -> None:
+    """`--frida-plan` on a frontend: execo's own oarsub command line, the queue the
+    reference API gives the cluster, the roles, the usage policy, the steps and whether
+    they fit the walltime; no job, no node touched, no report."""
+    nodes = [f"esterel41-{i}.sophia.grid5000.fr" for i in range(1, 5)]
+    add_cluster(grid5000["api"].data, "sophia", "esterel41", nodes,  # type: ignore[attr-defined]
+                queues=("production", "admin"))
+    done = _pytest(tmp_path, grid5000, SWEEP, "--frida-plan", "--frida-cluster=esterel41",
+                   "--frida-walltime=5", "--frida-job-name=frida-plan-demo")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    assert "frida plan: nothing is reserved or started" in out, out[:3000]
+    assert "site sophia, cluster esterel41, queue production" in out, out[:3000]
+    assert ("would submit: oarsub -l \"{cluster='esterel41'}/nodes=3,walltime=0:0:5\""
+            ' -t "origin=execo" -q "production" -n "frida-plan-demo" "sleep 31536000"'
+            ) in out, out[:3000]
+    assert "nodes, in their numbers' order: brokers node1; consumer on node1; producers" \
+           " node2, node3" in out
+    assert "usage policy:" in out
+    assert "2 steps at 2, 4 producers" in out
+    assert "walltime 5s is shorter than the longest load time (8s)" in out
+    assert _jobs(grid5000) == {}
+    assert not (tmp_path / "reports").exists()
+    assert "Traceback" not in out
+
+
 def test_dead_node_is_ruled_out_before_reserving(
         testbed: Testbed, grid5000: dict[str, object], tmp_path: Path) -> None:
     """OAR never hands out a node the status API marks dead: four nodes of uvb with one
@@ -403,6 +431,34 @@ def test_lost_node_keeps_results_and_releases_the_job(
             assert (containers, networks, swarm) == ([], [], "inactive")
     # the lost node never heard the swarm end: the next run there must take it out
     assert state[lost.short][2] != "inactive"  # type: ignore[index]
+
+
+def test_a_nodes_ntpd_is_read_and_a_chrony_without_source_is_not_called_synchronised(
+        testbed: Testbed) -> None:
+    """Grid'5000's nodes run ntpd against their site's servers, and the testbed's checks
+    rely on it: a node whose ntpd answers keeps it and its state is read, not replaced by
+    chrony. A chrony that reaches no source is reported as not synchronised."""
+    ssh = SshSettings(testbed.ssh_config)
+    with_ntpd, lost = testbed.nodes[1], testbed.nodes[3]
+    testbed.set_time_daemons(with_ntpd, ntpd="synced")
+    testbed.set_time_daemons(lost, chrony_source=False)
+    try:
+        with _skewed(testbed, with_ntpd, "+0.2"):
+            got = sync_clock(ssh, "sudo-g5k", with_ntpd.name)
+            assert (got["daemon"], got["synchronised"]) == ("ntpd", True), got
+            assert 150 < float(got["system_time_ms"]) < 250  # type: ignore[arg-type]
+            # chrony was neither started nor allowed to step the clock ntpd keeps
+            assert not (testbed.workdir / f"chronyd-{with_ntpd.short}.running").exists()
+            assert testbed.skew_file(with_ntpd).read_text().strip() == "+0.2"
+        testbed.set_time_daemons(with_ntpd, ntpd="alarm")
+        alarm = sync_clock(ssh, "sudo-g5k", with_ntpd.name)
+        assert alarm["synchronised"] is False and "not synchronised" in str(alarm["problem"])
+        got = sync_clock(ssh, "sudo-g5k", lost.name)
+        assert (got["daemon"], got["synchronised"]) == ("chrony", False), got
+        assert "no source to follow" in str(got["problem"])
+    finally:
+        testbed.set_time_daemons(with_ntpd)
+        testbed.set_time_daemons(lost)
 
 
 def test_a_broker_node_with_an_old_java_is_refused_before_kafka_starts(

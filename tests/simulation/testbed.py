@@ -237,7 +237,8 @@ class Testbed:
         java = self.bin_dir / "java"
         java.write_text(JAVA.format(workdir=self.workdir, java=shutil.which("java") or "java"))
         java.chmod(0o755)
-        for tool in ("chronyd", "chronyc"):  # chrony, stepping the nodes' simulated clocks
+        # chrony, stepping the nodes' simulated clocks, and ntpd's query tool
+        for tool in ("chronyd", "chronyc", "ntpq"):
             (self.bin_dir / tool).symlink_to(HERE / "fake_chrony.py")
         runc = shutil.which("runc") or "/usr/sbin/runc"
         for node in self.nodes:
@@ -256,6 +257,19 @@ class Testbed:
             path.unlink(missing_ok=True)
         else:
             path.write_text(version)
+
+    def set_time_daemons(self, node: Node, ntpd: str | None = None,
+                         chrony_source: bool = True) -> None:
+        """The node runs ntpd ("synced", or "alarm": it lost its servers) or none (None), and
+        its chrony, once started, reaches a source or not."""
+        state, no_source = self.workdir / f"ntpd-{node.short}", \
+            self.workdir / f"chrony-nosource-{node.short}"
+        state.unlink(missing_ok=True)
+        no_source.unlink(missing_ok=True)
+        if ntpd is not None:
+            state.write_text(ntpd)
+        if not chrony_source:
+            no_source.write_text("")
 
     def skew_file(self, node: Node) -> Path:
         return self.workdir / f"skew-{node.short}"

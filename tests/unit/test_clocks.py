@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_frida.measure.clocks import ClockOffset, judge, offset_from_samples
-from pytest_frida.runtimes.clock_sync import chrony_script, parse_tracking
+from pytest_frida.runtimes.clock_sync import chrony_script, parse_sync_output, parse_tracking
 
 MS = 1_000_000
 
@@ -79,3 +79,39 @@ def test_chrony_script_runs_root_commands_through_the_site_prefix() -> None:
     assert g5k.startswith("set -e\nS=sudo-g5k\n")
     assert "$S chronyc -a makestep" in g5k and g5k.rstrip().endswith("chronyc tracking")
     assert "S='sudo -n'" in chrony_script(None)  # elsewhere: sudo, unless already root
+
+
+NTPQ_RV = """associd=0 status=0615 leap_none, sync_ntp, 1 event, clock_sync,
+version="ntpd 4.2.8p15@1.3728-o Wed Sep 23 11:46:38 UTC 2020 (1)",
+processor="x86_64", system="Linux/5.10.0-23-amd64", leap=00, stratum=3,
+precision=-23, rootdelay=0.612, rootdisp=14.310, refid=172.16.143.1,
+reftime=e8c1d2a4.5d5b0000  Thu, Oct  5 2023 10:00:04.364,
+clock=e8c1d2f0.b4b1c2d3  Thu, Oct  5 2023 10:01:20.705, peer=12345, tc=10,
+mintc=3, offset=-0.028114, frequency=-12.345, sys_jitter=0.012345,
+clk_jitter=0.021, clk_wander=0.002, tai=37, leapsec=201701010000,
+expire=202312280000
+"""
+
+
+def test_a_nodes_ntpd_is_read_not_replaced() -> None:
+    script = chrony_script("sudo-g5k")
+    assert script.index("ntpq -c rv") < script.index("apt-get")  # asked first
+    assert "apt-get update" in script  # a fresh node's package lists are stale
+    got = parse_sync_output("frida-daemon: ntpd\n" + NTPQ_RV)
+    # ntpd's offset is the reference's: this clock is 0.028 ms fast
+    assert got == {"daemon": "ntpd", "synchronised": True, "reference": "172.16.143.1",
+                   "system_time_ms": 0.028114, "stratum": 3}
+    lost = parse_sync_output("frida-daemon: ntpd\n" + NTPQ_RV.replace(
+        "leap_none, sync_ntp", "leap_alarm, sync_unspec").replace("leap=00", "leap=11"))
+    assert lost["synchronised"] is False and "not synchronised" in str(lost["problem"])
+
+
+def test_a_chrony_without_a_source_is_not_called_synchronised() -> None:
+    synced = parse_sync_output("frida-daemon: chrony\nfrida-waitsync: ok\n" + TRACKING)
+    assert synced["synchronised"] is True and synced["daemon"] == "chrony"
+    lost = parse_sync_output(
+        "frida-daemon: chrony\nfrida-waitsync: no source to follow within 30 s\n"
+        + TRACKING.replace("Leap status     : Normal", "Leap status     : Not synchronised"))
+    assert lost["synchronised"] is False
+    assert lost["problem"] == ("chrony found no source to follow within 30 s; chrony is not"
+                               " synchronised")
