@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import logging
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pytest_frida.config import FridaSettings, Reservation
+from pytest_frida.config import G5K_SITES, FridaSettings, Reservation
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.runtimes.ssh import SshSettings
 from pytest_frida.sites.base import Cluster, Site
@@ -93,6 +94,17 @@ def _cluster_facts(g5k: Any, name: str) -> ClusterFacts:
     # execo's own rule for a cluster whose description names no queues
     queues = attributes.get("queues") or ["admin", "default", "besteffort"]
     return ClusterFacts(name, tuple(queues), tuple(g5k.get_cluster_hosts(name)))
+
+
+def frontend_site(hostname: str) -> str | None:
+    """The Grid'5000 site whose frontend this machine is, from its host name (fsophia, or
+    fsophia.sophia.grid5000.fr as execo reads it), or None elsewhere: OAR commands run
+    here reserve at this site, whatever --frida-site says."""
+    m = re.fullmatch(r"[^.]+\.([a-z]+)\.grid5000\.fr", hostname)
+    if m and m.group(1) in G5K_SITES:
+        return m.group(1)
+    short = hostname.split(".", 1)[0]
+    return short[1:] if short.startswith("f") and short[1:] in G5K_SITES else None
 
 
 def walltime_field_s(oarstat_full: str) -> int | None:
@@ -174,6 +186,12 @@ class G5KSite(Site):
 
         if self.res.api_url:
             g5k_configuration["api_uri"] = self.res.api_url
+        here = g5k_configuration.get("default_frontend") or frontend_site(socket.gethostname())
+        if here and here != self.res.site:
+            raise ReservationError(
+                f"--frida-site={self.res.site} on {here}'s frontend: OAR here reserves at"
+                f" {here}. Run from {self.res.site}'s frontend (ssh {self.res.site}), or"
+                f" use --frida-site={here}")
         try:
             sites = g5k.get_g5k_sites()
         except Exception as exc:

@@ -43,6 +43,11 @@ BROKER_PORT = 9092
 CONTROLLER_PORT = 9093
 READY_TIMEOUT_S = 180.0
 STOP_GRACE_S = 5.0
+#: run by the controller's Python path on every node: a shared home gives the nodes the
+#: same interpreter, but a path that exists there may be another one (Debian 11's 3.9)
+NODE_PYTHON_CHECK = ("import sys; v = sys.version_info[:2]; sys.exit('Python %d.%d there;"
+                     " pytest-frida needs 3.10 or later' % v) if v < (3, 10) else None;"
+                     " import pytest_frida")
 
 
 class RemoteKafka(NodeDeployment):
@@ -64,8 +69,9 @@ class RemoteKafka(NodeDeployment):
         """Every node reaches us, runs our Python with pytest-frida; brokers have Java and
         the Kafka jars."""
         everyone = sorted({*self.roles.brokers, *self.roles.producers, self.roles.consumer})
-        check_hosts(everyone, self.ssh, f"{shlex.quote(sys.executable)} -c 'import"
-                    " pytest_frida'", f"running {sys.executable} with pytest-frida")
+        check_hosts(everyone, self.ssh, f"{shlex.quote(sys.executable)} -c"
+                    f" {shlex.quote(NODE_PYTHON_CHECK)}",
+                    f"running {sys.executable} with pytest-frida")
         if self.settings.clock_sync == "chrony":
             for host in everyone:
                 self.clock_sync[host_name(host)] = sync_clock(self.ssh, self.access.sudo, host)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -266,6 +267,27 @@ def test_plan_shows_the_oarsub_line_nodes_and_steps_and_reserves_nothing(
     assert _jobs(grid5000) == {}
     assert not (tmp_path / "reports").exists()
     assert "Traceback" not in out
+
+
+def test_another_sites_frontend_is_refused_before_oar_reserves_there(
+        testbed: Testbed, grid5000: dict[str, object], tmp_path: Path) -> None:
+    """OAR commands reserve at the site of the frontend they run on: `--frida-site=sophia`
+    typed on Nancy's frontend would reserve at Nancy. This machine becomes Nancy's frontend
+    (its own host name, in a UTS namespace) and the run stops before OAR is asked."""
+    (tmp_path / "test_suite.py").write_text(SWEEP)
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_suite.py",
+            "--frida-site=sophia", f"--frida-report-dir={tmp_path / 'reports'}",
+            *grid5000["args"]]  # type: ignore[misc]
+    done = subprocess.run(
+        ["unshare", "--uts", "sh", "-c",
+         f"hostname fnancy.nancy.grid5000.fr && exec {shlex.join(argv)}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    out = done.stdout + done.stderr
+    assert ("--frida-site=sophia on nancy's frontend: OAR here reserves at nancy. Run from"
+            " sophia's frontend (ssh sophia), or use --frida-site=nancy") in out, out[:3000]
+    assert "Traceback" not in out
+    assert _jobs(grid5000) == {}
+    assert not Path(str(grid5000["log"])).exists()  # no OAR command ran at all
 
 
 def test_dead_node_is_ruled_out_before_reserving(

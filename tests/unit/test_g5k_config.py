@@ -221,3 +221,20 @@ def test_reservation_reaches_oar_in_paris_time_from_any_zone(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_the_node_python_check_passes_here_and_names_an_old_python() -> None:
+    import subprocess
+    import sys
+
+    from pytest_frida.sites.remote import NODE_PYTHON_CHECK
+
+    here = subprocess.run([sys.executable, "-c", NODE_PYTHON_CHECK], capture_output=True,
+                          text=True, check=False, timeout=60)
+    assert here.returncode == 0, here.stderr
+    # as Debian 11's 3.9 would see it: the version test is the same expression
+    old = subprocess.run([sys.executable, "-c", NODE_PYTHON_CHECK.replace(
+        "sys.version_info[:2]", "(3, 9)")], capture_output=True, text=True, check=False,
+        timeout=60)
+    assert old.returncode == 1
+    assert old.stderr.strip() == "Python 3.9 there; pytest-frida needs 3.10 or later"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_frida.sites.g5k import walltime_field_s
+from pytest_frida.sites.g5k import frontend_site, walltime_field_s
 from pytest_frida.sites.g5k_request import (
     ClusterFacts,
     RequestError,
@@ -70,3 +70,12 @@ def test_a_request_beyond_the_usable_nodes_is_refused_naming_them() -> None:
 ])
 def test_walltime_in_both_oarstat_formats(text: str, seconds: int | None) -> None:
     assert walltime_field_s("id: 1\n    state = Running\n" + text) == seconds
+
+
+@pytest.mark.parametrize(("hostname", "site"), [
+    ("fsophia", "sophia"), ("fsophia.sophia.grid5000.fr", "sophia"),
+    ("fnancy.nancy.grid5000.fr", "nancy"), ("uvb-9.sophia.grid5000.fr", "sophia"),
+    ("fmars", None), ("frodo", None), ("ci-runner-12", None), ("localhost", None),
+])
+def test_the_frontends_site_from_its_host_name(hostname: str, site: str | None) -> None:
+    assert frontend_site(hostname) == site
