@@ -29,7 +29,7 @@ KNOWN_SITES = ("local", "docker", "swarm")
 #: how a multi-node site (hosts, Grid'5000) runs things on its nodes
 RUNTIMES = ("swarm", "ssh")
 #: how such a site synchronises its nodes' clocks before the run
-CLOCK_SYNC = ("off", "chrony")
+CLOCK_SYNC = ("off", "chrony", "ptpd")
 KNOWN_CLIENTS = CLIENTS
 DEFAULT_SLO = "p99<=250ms, loss==0, unacked==0, failed==0"
 
@@ -120,8 +120,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("clock-correction", "correct cross-host latencies by the measured clock offsets:"
            " on or off", "on"),
     Option("clock-sync", "hosts and Grid'5000: synchronise the nodes' clocks before they"
-           " take part: off, or chrony (installed and stepped through sudo-g5k on"
-           " Grid'5000, sudo elsewhere)", "off"),
+           " take part: off; chrony (a running ntpd is kept and read; else chrony installed"
+           " and stepped through sudo-g5k on Grid'5000, sudo elsewhere); or ptpd (a PTP"
+           " master on the first node, slaves on the others, for the whole run)", "off"),
     Option("plan", "print what the run would do (the site's reservation, the nodes, each"
            " test's steps and their load time) and stop: nothing is reserved or started",
            "", const="yes"),

@@ -54,6 +54,7 @@ from pytest_frida.runtimes.kafka_stack import (
     stack_files,
     stack_variables,
 )
+from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import RemoteError
 from pytest_frida.runtimes.swarm import NodeSwarm, StackDeployment, SwarmNode
 from pytest_frida.sites.base import BrokerInfo, Cluster
@@ -136,6 +137,8 @@ class SwarmOnNodes(NodeDeployment):
         self.growth: list[dict[str, object]] = []
         #: what chrony said on each node after synchronising it (--frida-clock-sync)
         self.clock_sync: dict[str, dict[str, object]] = {}
+        #: --frida-clock-sync=ptpd: the nodes' ptpd, for the whole run
+        self.ptp: PtpDomain | None = None
         #: every node of the run, for the report (grows with the run)
         self.hosts: list[str] = []
         self._source: ImageSource | None = None
@@ -190,6 +193,17 @@ class SwarmOnNodes(NodeDeployment):
         sweep_orphans(docker)
         return SwarmNode(host, docker, self.access.ssh.address(host))
 
+    def _start_ptp(self, hosts: Sequence[str]) -> None:
+        """ptpd on `hosts` (the first of the run is the master), waited for and recorded."""
+        if self.settings.clock_sync != "ptpd":
+            return
+        if self.ptp is None:
+            self.ptp = PtpDomain(self.access.ssh, self.access.sudo, self.run_id,
+                                 self.run_dir / "logs")
+        self.ptp.start(hosts, self.notify)
+        for host, record in self.ptp.wait(hosts, self.notify).items():
+            self.clock_sync[host_name(host)] = record
+
     def _prepare_all(self, hosts: Sequence[str]) -> list[SwarmNode]:
         self._image_source()
         clocks = "clocks (chrony), " if self.settings.clock_sync == "chrony" else ""
@@ -207,6 +221,7 @@ class SwarmOnNodes(NodeDeployment):
         everyone = self.roles.everyone()
         self.hosts.extend(sorted((host_name(h) for h in everyone), key=node_order))
         nodes = self._prepare_all(everyone)
+        self._start_ptp(everyone)
         manager = self.nodes[self.roles.brokers[0]]
         self.swarm = NodeSwarm(manager, owner_labels(self.run_id), owned_by_dead_run)
         self.notify(f"frida: forming a swarm: manager {manager.host}, {len(nodes) - 1}"
@@ -322,6 +337,7 @@ class SwarmOnNodes(NodeDeployment):
         hosts = self.grow(missing)
         assert self.swarm is not None
         added = self._prepare_all(hosts)
+        self._start_ptp(hosts)
         self.swarm.join(added)
         for node in added:
             self.swarm.label(node, {"frida.producer": "true"})
@@ -373,6 +389,9 @@ class SwarmOnNodes(NodeDeployment):
                 self.access.ssh.run(manager, f"rm -rf {shlex.quote(self.remote_dir)}")
         self.stack = None
         self.swarm = None
+        if self.ptp is not None:
+            attempt("ptpd", self.ptp.stop)
+            self.ptp = None
         self.access.ssh.close([*self.roles.everyone(), *self.producer_hosts])
         self.nodes.clear()
         if errors:

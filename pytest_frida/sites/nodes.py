@@ -109,7 +109,7 @@ def deployment_for(settings: FridaSettings, run_dir: Path, run_id: str, access: 
     if settings.runtime == "ssh":
         from pytest_frida.sites.remote import RemoteKafka
 
-        return RemoteKafka(settings, run_dir, run_id, access, roles)
+        return RemoteKafka(settings, run_dir, run_id, access, roles, notify)
     from pytest_frida.sites.node_swarm import SwarmOnNodes
 
     return SwarmOnNodes(settings, run_dir, run_id, access, roles, notify, grow)

@@ -14,6 +14,7 @@ import contextlib
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pytest_frida.config import FridaSettings
@@ -29,6 +30,7 @@ from pytest_frida.kafka.server_config import (
 )
 from pytest_frida.runtimes.clock_sync import sync_clock
 from pytest_frida.runtimes.process import ManagedProcess, stop_together
+from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import (
     RemoteError,
     check_hosts,
@@ -54,7 +56,8 @@ class RemoteKafka(NodeDeployment):
     """Brokers on `roles.brokers` over SSH, started and stopped with the run."""
 
     def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str, access: NodeAccess,
-                 roles: Roles) -> None:
+                 roles: Roles, notify: Callable[[str], None] = lambda line: None) -> None:
+        self.notify = notify
         self.settings = settings
         self.run_dir = run_dir
         self.access = access
@@ -64,6 +67,9 @@ class RemoteKafka(NodeDeployment):
         self.clock_sync: dict[str, dict[str, object]] = {}
         self.remote_dir = f"/tmp/frida-kafka-{run_id}"
         self.servers: list[ManagedProcess] = []
+        self.run_id = run_id
+        #: --frida-clock-sync=ptpd: the nodes' ptpd, for the whole run
+        self.ptp: PtpDomain | None = None
 
     def prepare(self, dist: distribution.KafkaDistribution) -> None:
         """Every node reaches us, runs our Python with pytest-frida; brokers have Java and
@@ -75,6 +81,13 @@ class RemoteKafka(NodeDeployment):
         if self.settings.clock_sync == "chrony":
             for host in everyone:
                 self.clock_sync[host_name(host)] = sync_clock(self.ssh, self.access.sudo, host)
+        elif self.settings.clock_sync == "ptpd":
+            ordered = self.roles.everyone()  # the first broker's node is the master
+            self.ptp = PtpDomain(self.ssh, self.access.sudo, self.run_id,
+                                 self.run_dir / "logs")
+            self.ptp.start(ordered, self.notify)
+            for host, record in self.ptp.wait(ordered, self.notify).items():
+                self.clock_sync[host_name(host)] = record
         check_hosts(self.roles.brokers, self.ssh, f"java -version && test -d"
                     f" {shlex.quote(str(dist.libs))}", f"Java and the Kafka jars in {dist.libs}")
         for host in self.roles.brokers:  # Grid'5000's standard environment has Java 11
@@ -139,6 +152,9 @@ class RemoteKafka(NodeDeployment):
     def stop(self) -> None:
         # ending the ssh clients closes the wrappers' stdin: they kill the brokers
         stop_together(self.servers, STOP_GRACE_S)
+        if self.ptp is not None:
+            self.ptp.stop()
+            self.ptp = None
         for i, host in enumerate(self.roles.brokers[:len(self.servers)]):
             try:
                 log = self.ssh.run(host, f"cat {self.remote_dir}/node-{i}/server.log",

@@ -23,6 +23,7 @@ from testbed import Node, Testbed
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION
 from pytest_frida.runtimes.clock_sync import sync_clock
 from pytest_frida.runtimes.process import stop_together
+from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import SshSettings, remote_process
 from pytest_frida.sites.nodes import node_order
 
@@ -97,19 +98,20 @@ def test_grown(frida_result):
 def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
         testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str],
         tmp_path: Path) -> None:
-    """The done-when run: three nodes reserved, Kafka on one and producers on two through
-    a swarm formed across them, a sweep, the job deleted. One producer node's clock is
-    half a second ahead: its containers see that clock, the clock agent in a replica there
-    measures it, and the corrected latencies pass. Then the experiment grows, as the
-    original one did by hand: at two producers per node, six producers need a third
-    producer node, so the run reserves one more (a second OAR job), which joins the swarm
-    and takes the new replicas; both jobs are deleted at the end."""
+    """The done-when run: three nodes reserved, Kafka on one and producers on two through a
+    swarm formed across them, ptpd between them, a sweep, the job deleted. One producer
+    node's clock is half a second ahead: its containers see that clock, the clock agent
+    in a replica there measures it, and the corrected latencies pass. Then the
+    experiment grows, as the original one did by hand: at two producers per node, six
+    producers need a third producer node, so the run reserves one more (a second OAR
+    job), which joins the swarm and takes the new replicas; both jobs are deleted at the
+    end."""
     before = kafka_pids(), frida_temp_dirs()
     _oar_state(grid5000, oar_version="3")  # walltimes in seconds: execo cannot read them
     skewed = testbed.nodes[2]
     with _skewed(testbed, skewed, "+0.5"):
         done = _pytest(tmp_path, grid5000, GROWING, "--frida-producers-per-replica=1",
-                       "--frida-producers-per-node=2")
+                       "--frida-producers-per-node=2", "--frida-clock-sync=ptpd")
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
     assert "frida capacity report (sophia, Kafka" in out and "3 passed" in out
@@ -128,6 +130,12 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
     assert cluster["hosts"] == names
     assert cluster["bootstrap"] == f"{names[0]}:9092"
     assert [g["nodes"] for g in cluster["growth"]] == [[names[3]]]
+    # ptpd: the first node the master, every other one (the grown one too) a slave
+    sync = cluster["clock_sync"]
+    assert sync[names[0]] == {"daemon": "ptpd", "role": "master", "synchronised": True}
+    assert sorted(sync, key=node_order) == names
+    assert all((sync[n]["role"], sync[n]["state"], sync[n]["synchronised"])
+               == ("slave", "slv", True) for n in names[1:]), sync
     jobs = sorted(_jobs(grid5000).values(), key=lambda j: j["id"])
     assert [j["wanted_nodes"] for j in jobs] == [3, 1]
     assert cluster["oar_job_id"] == jobs[0]["id"]
@@ -161,6 +169,8 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
     # nothing new left on any node (what ran before may still be dying: a lost node's
     # agents outlive the run until their ssh sessions time out)
     assert not kafka_pids() - before[0] and not frida_temp_dirs() - before[1]
+    assert subprocess.run(["pgrep", "-f", "frida-ptpd-"], capture_output=True,
+                          check=False).returncode == 1  # no ptpd left
     for containers, networks, swarm in _node_state(testbed).values():  # type: ignore[misc]
         assert (containers, networks, swarm) == ([], [], "inactive")
 
@@ -481,6 +491,36 @@ def test_a_nodes_ntpd_is_read_and_a_chrony_without_source_is_not_called_synchron
     finally:
         testbed.set_time_daemons(with_ntpd)
         testbed.set_time_daemons(lost)
+
+
+def test_ptpd_master_and_slaves_report_their_offsets_and_stop_with_the_run(
+        testbed: Testbed, tmp_path: Path) -> None:
+    """`--frida-clock-sync=ptpd` as the original experiment ran it: Debian's ptpd, a
+    master on the first node and slaves on the others over the nodes' network. Each slave
+    follows the master, and its offset and delay go into the record; nothing of it is
+    left running after stop()."""
+    run_id = f"p{os.getpid()}"
+    ssh = SshSettings.multiplexed(testbed.ssh_config, run_id)
+    hosts = [n.name for n in testbed.nodes[:3]]
+    ptp = PtpDomain(ssh, "sudo-g5k", run_id, tmp_path)
+    said: list[str] = []
+    try:
+        ptp.start(hosts, said.append)
+        records = ptp.wait(hosts, said.append)
+    finally:
+        ptp.stop()
+        ssh.close(hosts)
+    assert said[0] == f"frida: ptpd: master {hosts[0]}, slaves {hosts[1]}, {hosts[2]}"
+    assert records[hosts[0]] == {"daemon": "ptpd", "role": "master", "synchronised": True}
+    for host in hosts[1:]:
+        record = records[host]
+        assert (record["role"], record["state"], record["synchronised"]) == (
+            "slave", "slv", True), (record, (tmp_path / f"ptpd-{host}.log").read_text()[-2000:])
+        # one clock shared by all: what ptpd measures is its own error, well under a ms
+        assert abs(float(record["offset_from_master_ms"])) < 5  # type: ignore[arg-type]
+    left = subprocess.run(["pgrep", "-f", f"frida-ptpd-{run_id}-"], capture_output=True,
+                          text=True, check=False).stdout.split()
+    assert left == []
 
 
 def test_a_broker_node_with_an_old_java_is_refused_before_kafka_starts(

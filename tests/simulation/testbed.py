@@ -6,6 +6,9 @@ its own sshd reached with a key made for this testbed, and an entry in /etc/host
 The namespaces share this machine's file system (as Grid'5000 nodes share the NFS home)
 and its clock (skew is injected per node with libfaketime).
 
+PTP: Debian's real ptpd runs on the nodes over the bridge, told never to adjust the clock
+(the nodes share this machine's), so it measures and reports offsets as on the testbed.
+
 Docker on a node: a stand-in for Grid'5000's `g5k-setup-docker` sits where the testbed
 keeps it, /grid5000/code/bin, which is on no PATH of an `ssh node CMD` session (only login
 shells add it on the testbed); it starts a real dockerd of the node's own (its data under
@@ -220,7 +223,9 @@ class Testbed:
         _run(*inside, "ip", "link", "set", "eth0", "up")
         _run(*inside, "ip", "link", "set", "lo", "up")
         # no default route: a node reaches the controller and the other nodes on the
-        # bridge and nothing else (a Docker daemon's pull attempt fails at once)
+        # bridge and nothing else (a Docker daemon's pull attempt fails at once); multicast
+        # stays on the bridge, as on a testbed LAN (PTP's messages)
+        _run(*inside, "ip", "route", "add", "224.0.0.0/4", "dev", "eth0")
         self.nodes.append(node)
 
     def _write_node_tools(self) -> None:
@@ -234,6 +239,10 @@ class Testbed:
         sudo = self.bin_dir / "sudo-g5k"  # we are root on the simulated nodes already
         sudo.write_text('#!/bin/sh\nexec "$@"\n')
         sudo.chmod(0o755)
+        # Debian's ptpd, told never to adjust the clock: the nodes share this machine's
+        ptpd = self.bin_dir / "ptpd"
+        ptpd.write_text('#!/bin/sh\nexec /usr/sbin/ptpd -n "$@"\n')  # -n: no_adjust
+        ptpd.chmod(0o755)
         java = self.bin_dir / "java"
         java.write_text(JAVA.format(workdir=self.workdir, java=shutil.which("java") or "java"))
         java.chmod(0o755)

@@ -61,7 +61,7 @@ def test_walltime_forms(raw: str, seconds: int) -> None:
     ({"clock-correction": "maybe"}, "--frida-clock-correction='maybe': expected on or off"),
     ({"ssh-config": "/no/such/config"}, "--frida-ssh-config='/no/such/config': no such file"),
     ({"runtime": "kubernetes"}, "--frida-runtime='kubernetes': unknown; accepted: swarm, ssh"),
-    ({"clock-sync": "ntp"}, "--frida-clock-sync='ntp': unknown; accepted: off, chrony"),
+    ({"clock-sync": "ntp"}, "--frida-clock-sync='ntp': unknown; accepted: off, chrony, ptpd"),
     ({"images": "/no/such/dir"}, "--frida-images='/no/such/dir': no such directory (write one"
                                  " with `frida images save DIR`)"),
     ({"producers-per-node": "0"}, "--frida-producers-per-node='0': expected a positive whole"),
