@@ -190,6 +190,14 @@ def _images_save(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job_prefix(value: str) -> str:
+    """A prefix of at least 3 characters: an empty one would match every job of yours."""
+    if len(value.strip()) < 3:
+        raise argparse.ArgumentTypeError(f"{value!r}: give at least 3 characters of the job"
+                                         " names (default frida-)")
+    return value
+
+
 def _g5k_jobs(args: argparse.Namespace) -> int:
     import time
 
@@ -203,7 +211,7 @@ def _g5k_jobs(args: argparse.Namespace) -> int:
     for job in jobs:
         print(job.describe(now))
     if args.delete:
-        delete_jobs(jobs, print)
+        delete_jobs(jobs, print, force=args.force)
     else:
         print(f"{len(jobs)} job(s); `frida g5k jobs --delete` deletes them")
     return 0
@@ -270,9 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     g5k_sub = g5k.add_subparsers(dest="g5k_command", required=True)
     jobs = g5k_sub.add_parser("jobs", help="list (and --delete) waiting and running OAR jobs"
                               " named frida-*")
-    jobs.add_argument("--delete", action="store_true", help="oardel them")
-    jobs.add_argument("--prefix", default="frida-", help="job names to match (default frida-;"
-                      " a --frida-job-name of your own)")
+    jobs.add_argument("--delete", action="store_true", help="oardel them, except those a"
+                      " run still going on this machine holds")
+    jobs.add_argument("--force", action="store_true", help="with --delete: those too")
+    jobs.add_argument("--prefix", default="frida-", type=_job_prefix,
+                      help="job names to match (default frida-; a --frida-job-name of your"
+                      " own)")
     jobs.set_defaults(func=_g5k_jobs)
     args = parser.parse_args(argv)
     try:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from pytest_frida.config import G5K_SITES, FridaSettings, Reservation
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.runtimes.ssh import SshSettings
+from pytest_frida.sites import job_marks
 from pytest_frida.sites.base import Cluster, Site
 from pytest_frida.sites.g5k_request import (
     ClusterFacts,
@@ -142,21 +143,32 @@ def quiet_api_threads() -> Iterator[None]:
     before errors of threads are shown again."""
     before = set(threading.enumerate())
     previous = threading.excepthook
-    threading.excepthook = lambda args: None
+
+    def hook(args: Any) -> None:  # only the threads started inside are silenced
+        if args.thread in before:
+            previous(args)
+
+    threading.excepthook = hook
     try:
         yield
     finally:
-        deadline = time.monotonic() + API_THREADS_JOIN_S
-        for thread in set(threading.enumerate()) - before:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        threading.excepthook = previous
+        try:
+            deadline = time.monotonic() + API_THREADS_JOIN_S
+            for thread in set(threading.enumerate()) - before:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        finally:  # a Ctrl-C while joining still gives errors of threads back
+            threading.excepthook = previous
 
 
 def load_execo() -> Any:
     """execo_g5k, imported on first use (execo installs signal handlers at import), with
     its logging silenced: failures are reported by us, in one line."""
-    import execo_g5k
-    from execo.log import logger as execo_logger
+    try:
+        import execo_g5k
+        from execo.log import logger as execo_logger
+    except ImportError as exc:  # execo is a dependency; a broken install says so in a line
+        raise FridaSetupError(f"execo cannot be imported ({exc}): reinstall pytest-frida"
+                              " (pip install pytest-frida) in this environment") from exc
 
     execo_logger.setLevel(logging.CRITICAL)  # failures are reported by us, in one line
     return execo_g5k
@@ -316,6 +328,7 @@ class G5KSite(Site):
         if job_id is None:
             raise ReservationError("oarsub printed no OAR_JOB_ID")
         self.created_jobs.append(int(job_id))
+        job_marks.mark(int(job_id))
         return int(job_id)
 
     def _wait_running(self, g5k: Any, job_id: int, until_start_s: float = 0.0) -> None:
@@ -338,6 +351,7 @@ class G5KSite(Site):
             with contextlib.redirect_stdout(io.StringIO()):
                 g5k.oardel([(job_id, None)])  # a job that never ran is not kept
             self.created_jobs.remove(job_id)
+            job_marks.unmark(job_id)
             raise ReservationError(f"OAR job {job_id} did not start within"
                                    f" {self.res.start_timeout_s:.0f}s (state {state}); it was"
                                    " deleted" + ("" if not self.res.keep else " (--frida-keep"
@@ -358,6 +372,7 @@ class G5KSite(Site):
             self.notify(f"frida: warning: Grid'5000 usage policy: {warning}")
         if self.res.job_id is not None:
             self.job_id = self.res.job_id
+            job_marks.mark(self.job_id)
             info = g5k.get_oar_job_info(self.job_id, None)
             state = info.get("state")
             if state != "Running":
@@ -422,5 +437,7 @@ class G5KSite(Site):
                             " when done")
             if self.res.job_id is not None and self.job_id is not None:
                 self.notify(f"frida: OAR job {self.job_id} left running (--frida-job-id)")
+            for job in [*self.created_jobs, *([self.job_id] if self.job_id else [])]:
+                job_marks.unmark(job)
             self.created_jobs = []
             self.job_id = None

@@ -3,8 +3,9 @@ request (`frida g5k jobs [--delete]`): a run that died without its cleanup (a ki
 frontend session, a lost laptop) leaves nothing reserved for long.
 
 A job is frida's when its name starts with `frida-`, the name every run gives its jobs
-(`--frida-job-name` changes it; `--prefix` finds those). OAR runs here, through execo, as
-for the runs themselves.
+(`--frida-job-name` changes it; `--prefix` finds those). A job that a run still going on
+this machine holds is listed but not deleted (see job_marks). OAR runs here, through
+execo, as for the runs themselves.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from pytest_frida.sites import job_marks
 from pytest_frida.sites.g5k import PARIS, job_walltime_s, load_execo
 
 JOB_PREFIX = "frida-"
@@ -57,8 +59,15 @@ def frida_jobs(prefix: str = JOB_PREFIX) -> list[OarJob]:
     return sorted(jobs, key=lambda j: j.job_id)
 
 
-def delete_jobs(jobs: Sequence[OarJob], say: Callable[[str], None]) -> None:
-    """`oardel` each job, saying so."""
+def delete_jobs(jobs: Sequence[OarJob], say: Callable[[str], None],
+                force: bool = False) -> None:
+    """`oardel` each job, saying so; a job a live run on this machine holds is kept (and
+    said to be) unless `force`."""
+    if not force:
+        for job in [j for j in jobs if job_marks.holder(j.job_id) is not None]:
+            say(f"kept {job.job_id} ({job.name}): a live run holds it (pid"
+                f" {job_marks.holder(job.job_id)}); --force deletes it too")
+        jobs = [j for j in jobs if job_marks.holder(j.job_id) is None]
     if not jobs:
         return
     g5k = load_execo()

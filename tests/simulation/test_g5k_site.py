@@ -25,6 +25,7 @@ from pytest_frida.runtimes.clock_sync import sync_clock
 from pytest_frida.runtimes.process import stop_together
 from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import SshSettings, remote_process
+from pytest_frida.sites import job_marks
 from pytest_frida.sites.nodes import node_order
 
 SWEEP = """
@@ -386,11 +387,23 @@ def test_frida_g5k_jobs_lists_and_deletes_what_dead_runs_left(
     assert [line.split()[0] for line in lines[:-1]] == [str(j["id"]) for j in ours]
     assert all(" left" in line for line in lines[:-1])  # running, walltime read (OAR 3)
     assert lines[-1] == "2 job(s); `frida g5k jobs --delete` deletes them"
-    deleted = subprocess.run([*frida, "--delete"], capture_output=True, text=True,
-                             check=False, timeout=120)
-    assert deleted.returncode == 0, deleted.stderr
-    assert [f"deleted {j['id']} ({j['name']})" for j in ours] == \
-        deleted.stdout.splitlines()[-2:]
+    # a run still going here holds the second one (this test's own pid stands for it)
+    held = ours[1]
+    job_marks.mark(int(held["id"]))  # type: ignore[call-overload]
+    try:
+        deleted = subprocess.run([*frida, "--delete"], capture_output=True, text=True,
+                                 check=False, timeout=120)
+        assert deleted.returncode == 0, deleted.stderr
+        assert deleted.stdout.splitlines()[-2:] == [
+            f"kept {held['id']} ({held['name']}): a live run holds it (pid {os.getpid()});"
+            " --force deletes it too", f"deleted {ours[0]['id']} ({ours[0]['name']})"]
+        assert {j["name"]: j["state"] for j in _jobs(grid5000).values()}[
+            str(held["name"])] == "Running"
+        forced = subprocess.run([*frida, "--delete", "--force"], capture_output=True,
+                                text=True, check=False, timeout=120)
+        assert forced.stdout.splitlines()[-1] == f"deleted {held['id']} ({held['name']})"
+    finally:
+        job_marks.unmark(int(held["id"]))  # type: ignore[call-overload]
     after = _jobs(grid5000)
     assert {j["name"]: j["state"] for j in after.values()} == {
         "frida-20261203-101500-ab12": "Error", "frida-20261203-111500-cd34": "Error",
