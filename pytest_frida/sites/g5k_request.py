@@ -37,8 +37,11 @@ class ClusterFacts:
 
 
 def choose_queue(cluster: ClusterFacts, asked: str | None) -> str | None:
-    """The queue to submit to: the one asked when the cluster is in it; else None (OAR's
-    default queue) when the cluster is there, else the first user queue it is in."""
+    """The queue to submit to: the one asked when the cluster is in it (besteffort always);
+    else None (OAR's default queue) when the cluster is there, else the first user queue
+    it is in."""
+    if asked == "besteffort":
+        return asked  # every cluster takes besteffort jobs; the API's queues never list it
     if asked:
         if asked not in cluster.queues:
             raise RequestError(

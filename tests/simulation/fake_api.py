@@ -31,7 +31,7 @@ def reference_data(site: str, cluster: str, nodes: list[str]) -> dict[str, Any]:
 
 
 def add_cluster(data: dict[str, Any], site: str, cluster: str, nodes: list[str],
-                queues: tuple[str, ...] = ("default", "admin", "besteffort")
+                queues: tuple[str, ...] = ("admin", "default")
                 ) -> dict[str, Any]:
     """`data` with one more cluster at `site` (its nodes alive); returns `data`."""
     node_docs = [{

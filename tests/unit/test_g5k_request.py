@@ -15,14 +15,16 @@ from pytest_frida.sites.g5k_request import (
     usable_hosts,
 )
 
-UVB = ClusterFacts("uvb", ("default", "admin", "besteffort"), ("uvb-9", "uvb-10", "uvb-11"))
+UVB = ClusterFacts("uvb", ("admin", "default"), ("uvb-9", "uvb-10", "uvb-11"))
 PROD = ClusterFacts("esterel", ("production", "admin"), ("esterel-1", "esterel-2"))
 
 
 def test_a_default_cluster_goes_to_oars_default_queue() -> None:
     assert choose_queue(UVB, None) is None
     assert choose_queue(UVB, "default") is None
+    # besteffort is a job type every cluster takes: the reference API never lists it
     assert choose_queue(UVB, "besteffort") == "besteffort"
+    assert choose_queue(PROD, "besteffort") == "besteffort"
 
 
 def test_a_production_cluster_goes_to_the_production_queue() -> None:
