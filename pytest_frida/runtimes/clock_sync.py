@@ -25,7 +25,9 @@ SYNC_TIMEOUT_S = 300.0
 _SCRIPT = """set -e
 S={sudo}
 if [ -z "$S" ] && [ "$(id -u)" != 0 ]; then S='sudo -n'; fi
-if command -v ntpq >/dev/null 2>&1 && rv=$(ntpq -c rv 2>/dev/null); then
+# ntpq exits 0 even when no ntpd answers: only an answer with an offset counts
+if command -v ntpq >/dev/null 2>&1 && rv=$(ntpq -c rv 2>/dev/null) \
+    && printf '%s' "$rv" | grep -q 'offset='; then
   echo 'frida-daemon: ntpd'
   echo "$rv"
   exit 0
@@ -120,3 +122,11 @@ def sync_clock(ssh: SshSettings, sudo: str | None, host: str) -> dict[str, objec
         return parse_sync_output(out)
     except ValueError as exc:
         raise RemoteError(f"{host}: clock synchronisation: {exc}") from None
+
+
+def unsynchronised_note(host: str, record: dict[str, object]) -> str | None:
+    """The line a run says when `host`'s daemon did not synchronise it, else None."""
+    if record.get("synchronised", True):
+        return None
+    return (f"frida: {host}: clock not synchronised ({record.get('problem')}); each step"
+            " still measures and corrects its offset")

@@ -34,7 +34,7 @@ from pytest_frida.images.transfer import (
     load_images,
 )
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
-from pytest_frida.runtimes.clock_sync import sync_clock
+from pytest_frida.runtimes.clock_sync import sync_clock, unsynchronised_note
 from pytest_frida.runtimes.container_agents import SwarmAgentLauncher
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 from pytest_frida.runtimes.docker_owner import (
@@ -182,9 +182,9 @@ class SwarmOnNodes(NodeDeployment):
         if self.settings.clock_sync == "chrony":
             sync = sync_clock(self.access.ssh, self.access.sudo, host)
             self.clock_sync[host_name(host)] = sync
-            if not sync.get("synchronised", True):
-                self.notify(f"frida: {host}: clock not synchronised ({sync.get('problem')});"
-                            " each step still measures and corrects its offset")
+            note = unsynchronised_note(host, sync)
+            if note:
+                self.notify(note)
         self.docker_servers[host] = self._docker_on(host)
         docker = DockerCli.on_node(self.access.ssh, host)
         self.images_loaded[host] = load_images(self._images_for(host), docker,

@@ -28,7 +28,7 @@ from pytest_frida.kafka.server_config import (
     new_cluster_id,
     server_properties,
 )
-from pytest_frida.runtimes.clock_sync import sync_clock
+from pytest_frida.runtimes.clock_sync import sync_clock, unsynchronised_note
 from pytest_frida.runtimes.process import ManagedProcess, stop_together
 from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import (
@@ -80,7 +80,11 @@ class RemoteKafka(NodeDeployment):
                     f"running {sys.executable} with pytest-frida")
         if self.settings.clock_sync == "chrony":
             for host in everyone:
-                self.clock_sync[host_name(host)] = sync_clock(self.ssh, self.access.sudo, host)
+                sync = self.clock_sync[host_name(host)] = sync_clock(self.ssh,
+                                                                      self.access.sudo, host)
+                note = unsynchronised_note(host, sync)
+                if note:
+                    self.notify(note)
         elif self.settings.clock_sync == "ptpd":
             ordered = self.roles.everyone()  # the first broker's node is the master
             self.ptp = PtpDomain(self.ssh, self.access.sudo, self.run_id,
