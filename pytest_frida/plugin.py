@@ -76,9 +76,11 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = build_settings(cli, ini)
     except SettingsError as exc:
         raise pytest.UsageError(f"pytest-frida: {exc}") from None
-    if settings.plan_only and getattr(config.option, "numprocesses", None):
+    if settings.plan_only and (getattr(config.option, "numprocesses", None)
+                               or getattr(config.option, "tx", None)
+                               or getattr(config.option, "dist", "no") != "no"):
         raise pytest.UsageError("pytest-frida: --frida-plan says what one run would do: run"
-                                " it without -n")
+                                " it without -n, --dist and --tx")
     workerinput = getattr(config, "workerinput", None)  # set on pytest-xdist workers
     if workerinput is not None:
         run = FridaRun(settings, run_id=workerinput.get("frida_run_id"),
@@ -137,18 +139,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                          ids=[f"producers={n}" for n in plan.producers])
 
 
+def _plan_key(item: pytest.Item) -> str:
+    """One capacity test of the plan: its id without the producer counts the plugin
+    parametrises (other parameters make other tests, each with its own steps)."""
+    base = item.nodeid.split("[", 1)[0]
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    other = [f"{k}={v}" for k, v in sorted(params.items()) if k != "frida_producers"]
+    return f"{base}[{', '.join(other)}]" if other else base
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
     run = config.stash.get(RUN_KEY, None)
-    if run is None or not run.settings.plan_only or getattr(config, "workerinput", None):
+    if run is None or not run.settings.plan_only:
+        return
+    if getattr(config, "workerinput", None):  # nothing runs under a plan, workers neither
+        config.hook.pytest_deselected(items=list(items))
+        items[:] = []
         return
     tests: dict[str, StepPlan] = {}
     for item in items:
         marker = item.get_closest_marker("capacity")
         if marker is not None:
-            tests.setdefault(item.nodeid.split("[", 1)[0],
-                             run.settings.plan_for(dict(marker.kwargs)))
+            tests.setdefault(_plan_key(item), run.settings.plan_for(dict(marker.kwargs)))
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     for line in plan_report(run.settings, tests, run.run_dir, run.run_id):
         if reporter is not None:

@@ -217,5 +217,31 @@ def test_plan_with_xdist_is_refused_rather_than_running_the_suite(
     pytester.copy_example(str(MARKET_DATA))
     result = pytester.runpytest("--frida-plan", "-n", "2", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "ERROR: pytest-frida: --frida-plan says what one run would do: run it without -n" \
-        in result.errlines
+    refusal = ("ERROR: pytest-frida: --frida-plan says what one run would do: run it"
+               " without -n, --dist and --tx")
+    assert refusal in result.errlines
+    for args in (("--dist", "load", "--tx", "popen"), ("--tx", "2*popen")):
+        result = pytester.runpytest("--frida-plan", *args, "-p", "no:cacheprovider")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, result.outlines[-10:]
+        assert refusal in result.errlines
+
+
+def test_plan_counts_each_parametrisation_of_a_capacity_test(
+        pytester: pytest.Pytester) -> None:
+    """A capacity test parametrised by something else than producers is several tests,
+    each with its own steps and load time."""
+    pytester.makepyfile(test_two="""
+import pytest
+
+@pytest.mark.parametrize("size", [100, 1000])
+@pytest.mark.capacity(producers=[1, 2], rate=10, duration=10, slo="loss==0")
+def test_sizes(frida_result, size):
+    pass
+""")
+    result = pytester.runpytest("--frida-plan", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK, result.outlines[-20:]
+    out = "\n".join(result.outlines)
+    assert "test_two.py::test_sizes[size=100]: 10 msg/s per producer" in out, out
+    assert "test_two.py::test_sizes[size=1000]: 10 msg/s per producer" in out, out
+    assert out.count("2 steps at 1, 2 producers") == 2, out
+    assert "4 deselected" in out
