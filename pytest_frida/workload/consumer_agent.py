@@ -48,6 +48,9 @@ from pytest_frida.workload.schedule import Window
 
 #: seconds between lag samples
 LAG_EVERY_S = 1.0
+#: at most this long for the last lag sample after the drain, and again for the sampler to
+#: stop (the controller's deadline leaves 30 s past the drain's cap)
+LAG_WAIT_CAP_S = 8.0
 #: how long poll waits for a first message (also how soon a command is seen)
 POLL_S = 0.1
 #: drain defaults when the controller names none
@@ -384,9 +387,11 @@ def run(config: dict[str, Any]) -> None:
     assert drain is not None
     effort = measured.effort(consumer)
     drain_s = time.monotonic() - drain_started
-    query_s = 2.0 * len(consumer.partitions) + 1.0
+    # the controller waits for this result only so long past the drain: the lag sampler
+    # gets a bounded share of it, whatever the partition count
+    query_s = min(2.0 * len(consumer.partitions) + 1.0, LAG_WAIT_CAP_S)
     if books.window is not None:
-        sampler.sample_after(books.window.end_ns, 2 * query_s)
+        sampler.sample_after(books.window.end_ns, query_s)
     stopped = sampler.stop(query_s)
     lag_max, lag_end, lag_samples = (0, 0, 0) if books.window is None else \
         lag_figures(sampler.samples, books.window)
