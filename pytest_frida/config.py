@@ -511,7 +511,11 @@ def _flag(raw: str, what: str) -> bool:
         return False
     if text in ("yes", "true", "1", "on"):
         return True
-    raise SettingsError(f"{what}={raw!r}: expected yes or no")
+    hint = ""
+    if "/" in raw or raw.endswith(".py") or Path(raw).exists():
+        hint = (f" ({raw} was taken as its value: put {what} after the paths, or write"
+                f" {what}=yes)")
+    raise SettingsError(f"{what}={raw!r}: expected yes or no{hint}")
 
 
 def _reservation(site: str, brokers: int, value: Callable[[str], str],
@@ -541,7 +545,7 @@ def _reservation(site: str, brokers: int, value: Callable[[str], str],
         walltime_s=parse_walltime(value("walltime"), flag("walltime")),
         queue=value("queue") or None, job_types=job_types, reservation_date=date,
         job_name=value("job-name") or None, job_id=job_id,
-        keep=value("keep") in ("yes", "true", "1", "on"),
+        keep=_flag(value("keep"), flag("keep")),
         start_timeout_s=_positive_float(value("job-start-timeout"), flag("job-start-timeout")),
         poll_s=_positive_float(value("oar-poll"), flag("oar-poll")), api_url=api)
 

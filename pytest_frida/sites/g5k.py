@@ -127,7 +127,8 @@ def job_walltime_s(job_id: int, info: dict[str, Any]) -> int | None:
         return int(info["walltime"])
     from execo import Process
 
-    proc = Process(f"oarstat -fj {job_id}", nolog_exit_code=True, nolog_error=True).run()
+    proc = Process(f"oarstat -fj {job_id}", timeout=60, nolog_exit_code=True,
+                   nolog_error=True, nolog_timeout=True).run()
     return walltime_field_s(proc.stdout or "")
 
 

@@ -238,3 +238,17 @@ def test_the_node_python_check_passes_here_and_names_an_old_python() -> None:
         timeout=60)
     assert old.returncode == 1
     assert old.stderr.strip() == "Python 3.9 there; pytest-frida needs 3.10 or later"
+
+
+def test_a_path_taken_as_a_flags_value_is_named_as_such(tmp_path: Path) -> None:
+    """`--frida-plan tests/` hands `tests/` to the option (it takes an optional value):
+    the error says so instead of a bare "expected yes or no", and `--frida-keep tests/`
+    is refused the same way rather than silently read as no."""
+    for name in ("plan", "keep"):
+        with pytest.raises(SettingsError, match=(
+                rf"^--frida-{name}='tests/': expected yes or no \(tests/ was taken as its"
+                rf" value: put --frida-{name} after the paths, or write --frida-{name}=yes\)$")):
+            build_settings({"site": "sophia", name: "tests/"}, {})
+    assert build_settings({"site": "sophia", "keep": "yes"}, {}).reservation.keep  # type: ignore[union-attr]
+    with pytest.raises(SettingsError, match=r"^--frida-keep='maybe': expected yes or no$"):
+        build_settings({"site": "sophia", "keep": "maybe"}, {})
