@@ -139,6 +139,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                          ids=[f"producers={n}" for n in plan.producers])
 
 
+#: whether the plan said the run would stop (the session then exits 1)
+PLAN_STOPS_KEY = pytest.StashKey[bool]()
+
+
 def _plan_key(item: pytest.Item) -> str:
     """One capacity test of the plan: its id without the producer counts the plugin
     parametrises (other parameters make other tests, each with its own steps)."""
@@ -164,9 +168,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if marker is not None:
             tests.setdefault(_plan_key(item), run.settings.plan_for(dict(marker.kwargs)))
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    for line in plan_report(run.settings, tests, run.run_dir, run.run_id):
+    lines = plan_report(run.settings, tests, run.run_dir, run.run_id)
+    for line in lines:
         if reporter is not None:
             reporter.write_line(line)
+    config.stash[PLAN_STOPS_KEY] = any("would stop" in line for line in lines)
     config.hook.pytest_deselected(items=list(items))
     items[:] = []
 
@@ -268,7 +274,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(RUN_KEY, None)
     if run is not None and run.settings.plan_only \
             and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
-        session.exitstatus = pytest.ExitCode.OK  # the plan was the job
+        # the plan was the job; a plan that says the run would stop fails, for scripts
+        session.exitstatus = (pytest.ExitCode.TESTS_FAILED
+                              if session.config.stash.get(PLAN_STOPS_KEY, False)
+                              else pytest.ExitCode.OK)
     if pending_interrupt() is not None:  # swallowed during the last test: still an interrupt
         session.exitstatus = exitstatus = pytest.ExitCode.INTERRUPTED
     if run is not None:

@@ -226,6 +226,19 @@ def test_plan_with_xdist_is_refused_rather_than_running_the_suite(
         assert refusal in result.errlines
 
 
+def test_a_plan_that_says_the_run_would_stop_exits_1(pytester: pytest.Pytester) -> None:
+    """Scripts (and CI) read the exit status: a plan that found the run cannot go is a
+    failure, not a success that printed a warning."""
+    pytester.copy_example(str(MARKET_DATA))
+    hosts = pytester.path / "hosts.txt"
+    hosts.write_text("only-one-host\n")
+    result = pytester.runpytest("--frida-plan", f"--frida-site=hosts:{hosts}",
+                                "--frida-brokers=3", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.outlines[-20:]
+    assert ("  would stop: 1 host(s) for 3 broker(s): at least 4 are needed (brokers, then"
+            " producer hosts)") in result.outlines
+
+
 def test_plan_counts_each_parametrisation_of_a_capacity_test(
         pytester: pytest.Pytester) -> None:
     """A capacity test parametrised by something else than producers is several tests,
