@@ -363,9 +363,15 @@ def test_a_node_holds_more_agents_than_sshd_allows_sessions_per_connection(
     finally:
         stop_together(sessions, 10)
         ssh.close([node])
-    # no shared connection outlives close(): every one was asked to exit
-    masters = subprocess.run(["pgrep", "-f", f"frida-ssh-{run_id}/"],
-                             capture_output=True, text=True, check=False).stdout.split()
+    # no shared connection outlives close(): every one was asked to exit (`-O exit`
+    # returns before the master has gone, so it gets a while to go)
+    deadline = time.monotonic() + 30
+    while True:
+        masters = subprocess.run(["pgrep", "-f", f"frida-ssh-{run_id}/"],
+                                 capture_output=True, text=True, check=False).stdout.split()
+        if not masters or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert masters == []
 
 
