@@ -57,6 +57,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("rate", "messages per second per producer", "10"),
     Option("duration", "measured seconds per step", "10"),
     Option("warmup", "seconds per step sent before measuring starts", "2"),
+    Option("prime", "seconds of unmeasured load, at the first step's load, before a"
+           " cluster's first measured step (a broker just started runs cold); 0: none, and"
+           " the first step says it ran unprimed", "5"),
     Option("max-duration", "most measured seconds a step is lengthened to when its planned"
            " window holds fewer messages than its SLO's percentiles need (p99: 1,000;"
            " p99.9: 10,000)", "60"),
@@ -212,6 +215,8 @@ class FridaSettings:
     broker_config: dict[str, str]
     client: str
     workers: int
+    #: seconds of unmeasured load before a cluster's first measured step (0: none)
+    prime: float
     defaults: StepPlan
     #: marker-level values given on the command line: they win over markers
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -698,6 +703,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         broker_config=parse_producer_config(value("broker-config"), flag("broker-config")),
         client=client,
         workers=workers,
+        prime=_non_negative_float(value("prime"), flag("prime")),
         defaults=defaults,
         overrides=overrides,
     )

@@ -134,7 +134,8 @@ def frida_bootstrap(frida_cluster: Cluster) -> str:
 def frida_runner(request: pytest.FixtureRequest, frida_cluster: Cluster) -> StepRunner:
     run = request.config.stash[RUN_KEY]
     return StepRunner(frida_cluster, run.run_id, run.settings.client, run.settings.workers,
-                      clock_correction=run.settings.clock_correction, prime=True)
+                      clock_correction=run.settings.clock_correction,
+                      prime_s=run.settings.prime)
 
 
 @pytest.fixture

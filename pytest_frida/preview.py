@@ -2,11 +2,11 @@
 
 Per capacity test: its steps (the producer counts, or the search with the fewest and the
 most steps it can take), each step's warm-up and measured window (lengthened where the
-SLO's percentiles need more messages) and their sum. The site says what it would reserve
-and deploy (on Grid'5000 the oarsub command line, the queue and the nodes the reference
-and status APIs allow, checked as a run checks them). The sums are load time only: each
-step also starts its agents and drains, and a site starts, which is why the total is a
-floor, compared with the walltime on Grid'5000.
+SLO's percentiles need more messages) and their sum, plus the cluster's one priming. The
+site says what it would reserve and deploy (on Grid'5000 the oarsub command line, the
+queue and the nodes the reference and status APIs allow, checked as a run checks them).
+The sums are load time only: each step also starts its agents and drains, and a site
+starts, which is why the total is a floor, compared with the walltime on Grid'5000.
 """
 
 from __future__ import annotations
@@ -79,12 +79,15 @@ def preview_test(test: str, plan: StepPlan) -> TestPreview:
 
 
 def total_lines(settings: FridaSettings, tests: list[TestPreview]) -> list[str]:
-    least = sum(t.least_s for t in tests)
-    most = sum(t.most_s for t in tests)
+    # the cluster's first measured step is primed once per session (--frida-prime)
+    prime = settings.prime if tests else 0.0
+    least = sum(t.least_s for t in tests) + prime
+    most = sum(t.most_s for t in tests) + prime
     span = f"{least / 60:.1f} min" if least == most else \
         f"{least / 60:.1f} to {most / 60:.1f} min"
-    lines = [f"load time, at least: {span} (agents' start, drains and the site's own start"
-             " come on top)"]
+    primed = f", the {prime:g}s priming included" if prime else ""
+    lines = [f"load time, at least: {span}{primed} (agents' start, drains and the site's own"
+             " start come on top)"]
     res = settings.reservation
     if res is not None and res.job_id is None:
         if most > res.walltime_s:

@@ -110,6 +110,7 @@ class FridaRun:
                 "clock_correction": settings.clock_correction,
                 # how the load is spread: part of a plan (report.history)
                 "workers": settings.workers, "runtime": settings.runtime,
+                "prime": settings.prime,
                 "producers_per_replica": settings.producers_per_replica,
                 "producers_per_node": settings.producers_per_node,
             },

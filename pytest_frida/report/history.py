@@ -33,6 +33,8 @@ PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9, "max": 100.
 #: the machine facts that make two runs comparable (the controller's machine): its class,
 #: not its name, so that CI runners of one size compare with each other
 MACHINE_KEYS = ("cpu_model", "cpus", "memory_gib")
+#: the priming of every run whose plan has no "prime" (before --frida-prime existed)
+LEGACY_PRIME_S = 5.0
 
 
 class HistoryError(ValueError):
@@ -124,7 +126,7 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
         "consumers": first.consumer_setting, "client": info.client, "site": info.site,
         # how the load was spread, and on which nodes
         **{k: info.settings.get(k) for k in ("workers", "runtime", "producers_per_replica",
-                                              "producers_per_node")},
+                                              "producers_per_node", "prime")},
         **{f"reservation_{k}": (info.settings.get("reservation") or {}).get(k)
            for k in ("cluster", "nodes", "consumer_node")},
         "machine": {k: info.machine.get(k) for k in MACHINE_KEYS},
@@ -199,6 +201,9 @@ class History:
             raise HistoryError(f"{where}: history schema {found!r}, this pytest-frida reads"
                                f" schemas {', '.join(map(str, READABLE_SCHEMAS))}; use a"
                                " fresh --frida-report-dir")
+        plan = data.get("plan")
+        if isinstance(plan, dict):  # written before --frida-prime, when every cluster's
+            plan.setdefault("prime", LEGACY_PRIME_S)  # first step was primed this long
         try:
             return HistoryEntry(**data)
         except TypeError as exc:

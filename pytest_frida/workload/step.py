@@ -126,16 +126,12 @@ def _sum_counts(parts: Iterable[dict[str, Any]]) -> dict[str, int]:
     return dict(sorted(total.items(), key=lambda kv: int(kv[0])))
 
 
-#: seconds of unmeasured load a fresh cluster gets before its first measured step
-PRIME_S = 5.0
-
-
 class StepRunner:
     """Runs steps of capacity tests against one cluster."""
 
     def __init__(self, cluster: Cluster, run_id: str, client: str,
                  workers: int | None = None, clock_correction: bool = True,
-                 prime: bool = False) -> None:
+                 prime_s: float | None = None) -> None:
         self.cluster = cluster
         self.run_id = run_id
         self.client = client
@@ -145,13 +141,17 @@ class StepRunner:
         #: what this step's agents and topic are named after: step<N>, or prime
         self._label = "step0"
         self._priming = False
-        #: prime the cluster before its first measured step (see _prime)
-        self._primed = not prime
+        #: seconds of unmeasured load before the cluster's first measured step (see
+        #: _prime): None for a runner that leaves that to its owner (bench, tests), 0 for
+        #: a session asked not to prime, whose first step then says so
+        self._prime_s = prime_s
+        self._primed = not prime_s
 
     def run(self, test: str, plan: StepPlan, producers: int,
             progress: ProgressFn | None = None,
             faults: Sequence[FaultEvent] = ()) -> StepResult:
         primer: StepResult | None = None
+        unprimed = self._prime_s == 0 and self._steps == 0 and not self._priming
         if not self._primed:  # the cluster's first step, and only that one
             self._primed = True
             if not faults:  # a fault's step measures its fault, not a warm broker
@@ -178,9 +178,12 @@ class StepRunner:
             result.samples["planned_duration_s"] = planned_duration
         if window.describe():
             result.notes.append(window.describe())
+        if unprimed:
+            result.notes.append("the cluster's first step: not primed (prime 0 s), so its"
+                                " first seconds may have met a broker still cold")
         if primer is not None:
             result.notes.append(
-                f"the cluster's first step: primed by an unmeasured {PRIME_S:g}s run at"
+                f"the cluster's first step: primed by an unmeasured {self._prime_s:g}s run at"
                 f" this load first (p99 {primer.latency.get('p99')} ms, verdict"
                 f" {primer.verdict})")
         earlier_loss = None
@@ -228,10 +231,11 @@ class StepRunner:
     def _prime(self, test: str, plan: StepPlan, producers: int,
                progress: ProgressFn | None) -> StepResult:
         """Before the cluster's first measured step: the same load, unmeasured, for
-        PRIME_S. A broker just started runs its first seconds interpreted and with cold
+        `prime_s`. A broker just started runs its first seconds interpreted and with cold
         caches, and its first step measured that rather than the load. Its latency is
         thrown away; messages it lost fail the step after it (StepFacts.earlier_loss)."""
-        primer = replace(plan, duration=PRIME_S, warmup=0.0, max_duration=PRIME_S)
+        seconds = self._prime_s or 0.0
+        primer = replace(plan, duration=seconds, warmup=0.0, max_duration=seconds)
         self._priming = True
         try:
             return self.run(test, primer, producers, progress)

@@ -90,7 +90,7 @@ def test_docker_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path:
     report_dir = tmp_path / "reports"
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--frida-site=docker", f"--frida-report-dir={report_dir}",
-        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=4",
+        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=4", "--frida-prime=0",
         "--frida-warmup=1", timeout=300)
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*frida capacity report (docker, Kafka *)*"])
@@ -113,7 +113,7 @@ def test_docker_faults_lose_no_acknowledged_message(
     pytester.makepyfile(test_suite=FAULTS)
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--frida-site=docker", "--frida-brokers=3",
-        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=8",
+        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=8", "--frida-prime=0",
         "--frida-warmup=1", "--frida-workers=2", f"--frida-report-dir={tmp_path / 'reports'}",
         timeout=400)
     result.assert_outcomes(passed=2)
@@ -127,7 +127,7 @@ def test_docker_broker_network_delay(pytester: pytest.Pytester, tmp_path: Path,
     pytester.makepyfile(test_suite=NETWORK)
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--frida-site=docker", "--frida-brokers=3",
-        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=8",
+        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=8", "--frida-prime=0",
         "--frida-warmup=1", f"--frida-report-dir={tmp_path / 'reports'}", timeout=400)
     result.assert_outcomes(passed=1)
 
@@ -154,7 +154,7 @@ def test_delay(frida_step, frida_faults):
 """)
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--frida-site=docker",
-        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=3",
+        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=3", "--frida-prime=0",
         "--frida-warmup=1", f"--frida-report-dir={tmp_path / 'reports'}", timeout=300)
     result.assert_outcomes(passed=1)
 

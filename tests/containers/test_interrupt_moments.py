@@ -112,7 +112,7 @@ def test_interrupt_leaves_nothing_and_keeps_results(
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_steps.py",
          f"--frida-site={moment.site}", f"--frida-report-dir={report_dir}",
-         "--frida-duration=2", "--frida-warmup=0", *extra],
+         "--frida-duration=2", "--frida-prime=0", "--frida-warmup=0", *extra],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:

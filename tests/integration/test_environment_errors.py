@@ -69,7 +69,7 @@ def _run(tmp_path: Path, prepare: Callable[[Path, dict[str, str]], list[str]]
     extra = prepare(tmp_path, env)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_steps.py",
-         "--frida-duration=1", "--frida-warmup=0", *extra],
+         "--frida-duration=1", "--frida-prime=0", "--frida-warmup=0", *extra],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     return done, done.stdout + done.stderr
 

@@ -30,7 +30,8 @@ def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
     report_dir = tmp_path / "reports"
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_long.py"),
-         f"--frida-report-dir={report_dir}", "--frida-duration=20", "--frida-warmup=0", *extra],
+         f"--frida-report-dir={report_dir}", "--frida-duration=20",
+         "--frida-prime=0", "--frida-warmup=0", *extra],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         # a shell without job control starts background jobs with SIGINT ignored, and Python
         # keeps it ignored; give the child the default so Ctrl-C means KeyboardInterrupt
@@ -113,7 +114,8 @@ def test_terminal_hang_up_stops_everything_and_keeps_results(
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_long.py"),
-         f"--frida-report-dir={report_dir}", "--frida-duration=3", "--frida-warmup=0"],
+         f"--frida-report-dir={report_dir}", "--frida-duration=3",
+         "--frida-prime=0", "--frida-warmup=0"],
         cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
         preexec_fn=own_terminal)
     os.close(slave)

@@ -28,7 +28,7 @@ def test_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path: Path,
     report_dir = tmp_path / "reports"
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", f"--frida-report-dir={report_dir}",
-        "--frida-duration=4", "--frida-warmup=1", timeout=300,
+        "--frida-duration=4", "--frida-prime=0", "--frida-warmup=1", timeout=300,
     )
     result.assert_outcomes(passed=3, failed=1)
     # the impossible SLO fails with measured vs required
@@ -58,6 +58,10 @@ def test_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path: Path,
     assert report["started_at"] <= report["finished_at"]
     # the impossible SLO's failure is measured again, and confirmed
     assert len(report["steps"]) == 5
+    # --frida-prime=0: the cluster's first step was not primed, and only it says so
+    assert ["not primed" in " ".join(s["notes"]) for s in report["steps"]] == [
+        True, False, False, False, False]
+    assert report["settings"]["prime"] == 0.0
     assert (run_dir / "logs" / "broker-0" / "server.log").stat().st_size > 0
     failed = [s for s in report["steps"] if s["verdict"] == "fail"]
     assert len(failed) == 2 and all(f["verdicts"][0]["passed"] is False for f in failed)

@@ -59,7 +59,7 @@ def _pytest(tmp_path: Path, grid5000: dict[str, object], suite: str, *extra: str
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_suite.py",
          "--frida-site=sophia", f"--frida-report-dir={tmp_path / 'reports'}",
-         "--frida-duration=3", "--frida-warmup=1", *grid5000["args"], *extra],  # type: ignore[misc]
+         "--frida-duration=3", "--frida-prime=0", "--frida-warmup=1", *grid5000["args"], *extra],  # type: ignore[misc]
         cwd=tmp_path, capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -451,6 +451,7 @@ def test_lost_node_keeps_results_and_releases_the_job(
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_suite.py",
          "--frida-site=sophia", f"--frida-report-dir={report_dir}", "--frida-duration=3",
+         "--frida-prime=0",
          "--frida-warmup=1", "--frida-producers-per-replica=1",
          *grid5000["args"]],  # type: ignore[misc]
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -592,6 +593,7 @@ def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(
                  f"--frida-site=hosts:{hosts}", f"--frida-ssh-config={testbed.ssh_config}",
                  "--frida-runtime=ssh", "--frida-clock-sync=chrony",
                  f"--frida-report-dir={tmp_path / 'reports'}", "--frida-duration=3",
+                 "--frida-prime=0",
                  "--frida-warmup=1"], cwd=tmp_path, capture_output=True, text=True,
                 timeout=300, check=False)
     finally:

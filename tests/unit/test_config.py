@@ -42,6 +42,7 @@ def test_defaults():
     assert s.brokers == 1
     assert s.report_dir == Path(".frida/reports")
     assert s.overrides == {}
+    assert s.prime == 5.0
     plan = s.plan_for({})
     assert plan.producers == (1, 5, 20)
     assert (plan.rate, plan.duration, plan.warmup) == (10.0, 10.0, 2.0)
@@ -149,6 +150,8 @@ def test_other_settings_cli_over_ini():
         ("cli", "duration", "0", "--frida-duration"),
         ("ini", "duration", "-inf", "ini frida_duration"),
         ("cli", "warmup", "-1", "--frida-warmup"),
+        ("cli", "prime", "-5", "--frida-prime"),
+        ("ini", "prime", "5s", "ini frida_prime"),
         ("cli", "producers", "1,x", "--frida-producers"),
         ("ini", "producers", "0", "ini frida_producers"),
         ("cli", "producers", "1,,2", "--frida-producers"),

@@ -21,6 +21,7 @@ from pytest_frida.report.history import (
     differences,
     entries_for_run,
     like_runs,
+    plan_differs,
 )
 from pytest_frida.report.model import RunInfo
 
@@ -36,7 +37,8 @@ def run(run_id: str, verdicts: dict[int, tuple[str, float]], site: str = "local"
     info_fields.setdefault("machine", dict(MACHINE))
     info = RunInfo(run_id=run_id, started_at=started, site=site, client="c",
                    kafka_version=kafka, status="finished", commit=commit,
-                   settings={"brokers": 1, "broker_config": broker_config or {}},
+                   settings={"brokers": 1, "broker_config": broker_config or {},
+                             **info_fields.pop("settings", {})},
                    **info_fields)
     steps = []
     for producers, (verdict, p99) in verdicts.items():
@@ -81,13 +83,33 @@ def test_entry_keeps_the_whole_plan_and_the_system(tmp_path: Path) -> None:
         "brokers": 1, "replication": 1, "slo": "p99<=1s", "producer_config": {"acks": "all"},
         "consumers": "auto", "client": "c", "site": "local",
         "workers": None, "runtime": None, "producers_per_replica": None,
-        "producers_per_node": None, "reservation_cluster": None, "reservation_nodes": None,
+        "producers_per_node": None, "prime": None, "reservation_cluster": None,
+        "reservation_nodes": None,
         "reservation_consumer_node": None,
         # the machine's class, not its name: CI runners of one size compare
         "machine": {"cpu_model": "AMD EPYC 7B13", "cpus": 2, "memory_gib": 8},
     }
     assert entry.system == {"kafka_version": "4.4.0",
                             "broker_config": {"num.io.threads": "8"}, "commit": "abc"}
+
+
+def test_a_plan_from_before_the_prime_option_is_like_a_run_primed_five_seconds(
+        tmp_path: Path) -> None:
+    """Runs written before --frida-prime all primed their first step 5 s: still like a run
+    at the default, unlike one that did not prime."""
+    history = History(tmp_path)
+    old, steps = run("old", {1: ("pass", 5.0)})
+    (entry,) = entries_for_run(old, steps)
+    assert entry.plan is not None
+    del entry.plan["prime"]
+    history.append([entry])
+    (loaded,) = history.load()
+    primed = entry_of("primed", {1: ("pass", 5.0)}, settings={"prime": 5.0})
+    unprimed = entry_of("unprimed", {1: ("pass", 5.0)}, settings={"prime": 0.0})
+    assert loaded.plan is not None and loaded.plan["prime"] == 5.0
+    assert not plan_differs(loaded, primed)
+    assert plan_differs(loaded, unprimed)
+    assert "plan.prime: 5.0 -> 0.0" in differences(loaded, unprimed)
 
 
 def test_replication_is_the_step_runners_min_of_three_and_the_brokers() -> None:
