@@ -21,6 +21,8 @@ from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by i
     frida_settings,
     frida_step,
 )
+from pytest_frida.measure import host_speed
+from pytest_frida.measure.host_speed import SINGLE_HOST_SITES
 from pytest_frida.measure.trials import Trials
 from pytest_frida.measure.verdict import WITHHELD
 from pytest_frida.preview import plan_report
@@ -42,10 +44,6 @@ MARKER_DOC = (
     " test, run once per producer count (or searched for its limit); the SLO is asserted"
     " for each step"
 )
-
-
-#: sites whose broker and agents share one machine
-SINGLE_HOST_SITES = ("local", "docker", "swarm")
 
 
 def _ini_name(option: str) -> str:
@@ -252,6 +250,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line(f"on one host ({cores} cores) the broker, the producers and the consumers"
                       " share the same CPUs: these limits are the host's, all of them"
                       " together, not the broker's alone")
+        host = host_speed.describe(run.info.host)
+        if host is not None:
+            tr.write_line(host)
     for search in run.info.searches:
         tr.write_line(f"search {search['spec']} for {search['test']}: {search['outcome']}"
                       f" ({search['steps']} steps: {search['counts']})")

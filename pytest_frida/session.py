@@ -20,6 +20,7 @@ from typing import Any
 
 from pytest_frida.config import FridaSettings
 from pytest_frida.errors import FridaSetupError
+from pytest_frida.measure import host_speed
 from pytest_frida.measure.result import StepResult, step_from_dict
 from pytest_frida.progress import TerminalProgress
 from pytest_frida.report.compare import Change, compare
@@ -118,6 +119,7 @@ class FridaRun:
         self.writer = ReportWriter(self.run_dir)
         self._site: Site | None = None
         self._cluster: Cluster | None = None
+        self._cpu_at_start: host_speed.CpuTimes | None = None
         self.cluster_error: str | None = None
         self.history = History(settings.report_dir)
         #: comparisons with the baseline run, and those past --frida-compare-fail
@@ -146,6 +148,7 @@ class FridaRun:
         install_exit_handlers()  # from here on there is something to clean up
         self._note_commit()
         instance = f"{self.run_id}-{self.worker}" if self.worker else self.run_id
+        self._probe_host("before")
         self._site = create_site(self.settings, self.run_dir, instance)
         self._site.notify = self.notify
         register_cleanup(self.stop_cluster)  # even if pytest itself is interrupted twice
@@ -173,6 +176,18 @@ class FridaRun:
         }
         self.writer.write(self.info, self.steps)
         return c
+
+    def _probe_host(self, when: str) -> None:
+        """This host's speed before the cluster starts ("before") or after it stopped
+        ("after", with the run's CPU shares in between): see measure.host_speed."""
+        self.info.host[when] = host_speed.probe().to_dict()
+        now = host_speed.read_cpu_times()
+        if when == "before":
+            self._cpu_at_start = now
+        elif now is not None and self._cpu_at_start is not None:
+            shares = self._cpu_at_start.shares(now)
+            if shares is not None:
+                self.info.host["run"] = shares
 
     def _note_commit(self) -> None:
         """Ask git once, and only for a run that reports (not at every pytest start)."""
@@ -221,6 +236,8 @@ class FridaRun:
 
     def finish(self, interrupted: bool) -> None:
         self.stop_cluster()
+        if "before" in self.info.host and not interrupted:
+            self._probe_host("after")
         self._merge_workers()
         if not self.steps and not self.run_dir.exists():
             return

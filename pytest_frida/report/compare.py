@@ -27,6 +27,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pytest_frida.measure.host_speed import SINGLE_HOST_SITES, slower_pct
 from pytest_frida.measure.trials import CONFIRMING
 from pytest_frida.report.history import (
     HistoryEntry,
@@ -42,6 +43,8 @@ LATENCY_METRICS = ("p50", "p90", "p99", "p99.9", "max")
 #: most recent ones that spread is read from
 NOISE_RUNS = 3
 NOISE_WINDOW = 10
+#: a host's probed speed or stolen CPU share worth a line next to a comparison, in percent
+HOST_TOLERANCE_PCT = 5.0
 _THRESHOLD = re.compile(r"^(?P<metric>[a-z0-9.]+):(?P<pct>\d+(?:\.\d+)?)%$")
 
 
@@ -144,7 +147,31 @@ def _context(current: HistoryEntry, baseline: HistoryEntry) -> tuple[list[Change
     else:
         head, why = f"baseline {run}: same plan", ""
     return [_note(test, "baseline", head),
-            *(_note(test, "difference", f"differs from {run}: {d}") for d in diffs)], why
+            *(_note(test, "difference", f"differs from {run}: {d}") for d in diffs),
+            *(_note(test, "host", text) for text in host_notes(current, baseline))], why
+
+
+def host_notes(current: HistoryEntry, baseline: HistoryEntry) -> list[str]:
+    """On a single-host site, what the host itself did differently (measure.host_speed): a
+    core slower or faster than the baseline's past the probes' noise and `HOST_TOLERANCE_PCT`,
+    and CPU time stolen from this VM. Context, never a failure by itself."""
+    if current.site not in SINGLE_HOST_SITES or not current.host:
+        return []
+    notes = []
+    slower = slower_pct(baseline.host, current.host) if baseline.host else None
+    if slower is not None and baseline.host:
+        pct, noise = slower
+        if abs(pct) > max(HOST_TOLERANCE_PCT, noise):
+            notes.append(
+                f"this host probed {abs(pct):.0f}% {'slower' if pct > 0 else 'faster'} than"
+                f" in {baseline.run_id} (SHA-256 on one core: {baseline.host['mib_per_s']}"
+                f" -> {current.host['mib_per_s']} MiB/s, probes within {noise:g}%): broker"
+                " and harness share it, so its limit and latencies move with it")
+    steal = current.host.get("steal_pct")
+    if isinstance(steal, (int, float)) and steal >= HOST_TOLERANCE_PCT:
+        notes.append(f"{steal:g}% of this host's CPU time was stolen by other tenants of"
+                     " its VM host during the run")
+    return notes
 
 
 def _counts(limit: dict[str, object], verdict: str) -> list[tuple[int, bool]] | None:

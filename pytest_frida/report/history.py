@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_frida.measure.host_speed import run_summary
 from pytest_frida.measure.intervals import latency_intervals
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.trials import Trials
@@ -60,6 +61,9 @@ class HistoryEntry:
     #: what the gate called regressions when this run was recorded ([] it passed; None
     #: no gate judged it); see `trusted`
     regressed: list[str] | None = None
+    #: this host's probed speed and the run's CPU shares (measure.host_speed.run_summary;
+    #: None before the probe existed, or for a run without a cluster of its own)
+    host: dict[str, Any] | None = None
     schema: int = HISTORY_SCHEMA
 
     @property
@@ -167,7 +171,7 @@ def entries_for_run(info: RunInfo, steps: Sequence[StepResult]) -> list[HistoryE
             site=info.site, client=info.client, kafka_version=info.kafka_version,
             commit=info.commit, test=test, limit=capacity_limit(test, group).to_dict(),
             steps=[step_record(s) for s in group], plan=workload_plan(info, group),
-            system=system_under_test(info),
+            system=system_under_test(info), host=run_summary(info.host),
         )
         for test, group in grouped.items()
     ]

@@ -59,6 +59,9 @@ class RunInfo:
     status: str = "running"  # running | finished | interrupted
     machine: dict[str, Any] = field(default_factory=machine_info)
     cluster: dict[str, Any] = field(default_factory=dict)
+    #: this host's speed probed before the cluster started and after it stopped, and the
+    #: run's busy and stolen CPU shares (measure.host_speed); empty before a cluster
+    host: dict[str, Any] = field(default_factory=dict)
     #: --frida-search runs: test, spec, how the search ended, counts tried in order
     searches: list[dict[str, Any]] = field(default_factory=list)
     #: the capacity limit per test, computed from the steps

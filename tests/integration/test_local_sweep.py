@@ -62,6 +62,15 @@ def test_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path: Path,
     assert ["not primed" in " ".join(s["notes"]) for s in report["steps"]] == [
         True, False, False, False, False]
     assert report["settings"]["prime"] == 0.0
+    # the host's speed, probed before the broker started and after it stopped
+    host = report["host"]
+    assert host["before"]["mib_per_s"] > 0 and host["after"]["mib_per_s"] > 0
+    assert 0 < host["run"]["busy_pct"] <= 100 and host["run"]["steal_pct"] >= 0
+    result.stdout.fnmatch_lines(["*this host's speed: one core hashed * MiB/s before and *"])
+    history = [json.loads(line)
+               for line in (report_dir / "history.jsonl").read_text().splitlines()]
+    (entry,) = [e for e in history if e["test"] == "test_suite.py::test_sweep"]
+    assert entry["host"]["mib_per_s"] > 0
     assert (run_dir / "logs" / "broker-0" / "server.log").stat().st_size > 0
     failed = [s for s in report["steps"] if s["verdict"] == "fail"]
     assert len(failed) == 2 and all(f["verdicts"][0]["passed"] is False for f in failed)
