@@ -390,8 +390,8 @@ def run(config: dict[str, Any]) -> None:
     # the controller waits for this result only so long past the drain: the lag sampler
     # gets a bounded share of it, whatever the partition count
     query_s = min(2.0 * len(consumer.partitions) + 1.0, LAG_WAIT_CAP_S)
-    if books.window is not None:
-        sampler.sample_after(books.window.end_ns, query_s)
+    end_sampled = books.window is not None and sampler.sample_after(books.window.end_ns,
+                                                                    query_s)
     stopped = sampler.stop(query_s)
     lag_max, lag_end, lag_samples = (0, 0, 0) if books.window is None else \
         lag_figures(sampler.samples, books.window)
@@ -410,6 +410,7 @@ def run(config: dict[str, Any]) -> None:
         lag_max=lag_max,
         lag_end=lag_end,
         lag_samples=lag_samples,
+        lag_end_sampled=end_sampled,
         lag_failed=sampler.failed,
         partitions=consumer.partitions,
         partition_received={str(p): n for p, n in sorted(consumer.received().items())},

@@ -89,10 +89,14 @@ def _generator_facts(res: dict[str, Any]) -> GeneratorFacts:
 
 def _consumer_facts(res: dict[str, Any], plan: StepPlan, producers: int) -> ConsumerFacts:
     """Its figures, and the lag past which it delayed messages beyond the latency bound by
-    itself: what reaches its share of the partitions within that bound."""
+    itself: what reaches its share of the partitions within that bound. Lag figures with a
+    hole in them (no sample at the window's end, a failed query) give no limit: the lag is
+    unknown, and an unknown lag never clears a saturated consumer (measure.verdict)."""
     bound_ms = plan.slo.latency_bound_ms
     lag_limit = None
-    if bound_ms is not None and int(res.get("lag_samples", 1)) > 0:
+    complete = (int(res.get("lag_samples", 1)) > 0 and bool(res.get("lag_end_sampled", True))
+                and int(res.get("lag_failed", 0)) == 0)
+    if bound_ms is not None and complete:
         share = len(res.get("partitions", [])) / plan.partitions if plan.partitions else 1.0
         lag_limit = max(1, round(producers * plan.rate * share * bound_ms / 1000.0))
     return ConsumerFacts(
