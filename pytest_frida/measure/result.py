@@ -95,6 +95,10 @@ class StepResult:
     error: str | None = None
     #: what the health check said when the cluster stopped answering during the step
     cluster_down: str | None = None
+    #: on the cluster's first measured step only: seconds of unmeasured priming run just
+    #: before it (0.0: priming turned off); None on every other step, and on a first step
+    #: with planned faults, which is never primed
+    primed_s: float | None = None
 
     @property
     def target_rate(self) -> float:

@@ -34,8 +34,8 @@ PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9, "max": 100.
 #: the machine facts that make two runs comparable (the controller's machine): its class,
 #: not its name, so that CI runners of one size compare with each other
 MACHINE_KEYS = ("cpu_model", "cpus", "memory_gib")
-#: the priming of every run whose plan has no "prime" (before --frida-prime existed)
-LEGACY_PRIME_S = 5.0
+#: --frida-prime's default, which every run before the option primed its first step with
+DEFAULT_PRIME_S = 5.0
 
 
 class HistoryError(ValueError):
@@ -130,11 +130,22 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
         "consumers": first.consumer_setting, "client": info.client, "site": info.site,
         # how the load was spread, and on which nodes
         **{k: info.settings.get(k) for k in ("workers", "runtime", "producers_per_replica",
-                                              "producers_per_node", "prime")},
+                                              "producers_per_node")},
+        **_first_step_priming(steps),
         **{f"reservation_{k}": (info.settings.get("reservation") or {}).get(k)
            for k in ("cluster", "nodes", "consumer_node")},
         "machine": {k: info.machine.get(k) for k in MACHINE_KEYS},
     }
+
+
+def _first_step_priming(steps: Sequence[StepResult]) -> dict[str, float]:
+    """The test that ran the cluster's first measured step, primed otherwise than every run
+    before --frida-prime was (5 s), is unlike those runs; the key is absent for the default
+    and for the tests that ran no first step, which priming never touched."""
+    primed = next((s.primed_s for s in steps if s.primed_s is not None), None)
+    if primed is None or primed == DEFAULT_PRIME_S:
+        return {}
+    return {"first_step_primed_s": primed}
 
 
 def system_under_test(info: RunInfo) -> dict[str, Any]:
@@ -205,9 +216,6 @@ class History:
             raise HistoryError(f"{where}: history schema {found!r}, this pytest-frida reads"
                                f" schemas {', '.join(map(str, READABLE_SCHEMAS))}; use a"
                                " fresh --frida-report-dir")
-        plan = data.get("plan")
-        if isinstance(plan, dict):  # written before --frida-prime, when every cluster's
-            plan.setdefault("prime", LEGACY_PRIME_S)  # first step was primed this long
         try:
             return HistoryEntry(**data)
         except TypeError as exc:

@@ -182,6 +182,8 @@ class StepRunner:
             result.samples["planned_duration_s"] = planned_duration
         if window.describe():
             result.notes.append(window.describe())
+        if primer is not None or unprimed:
+            result.primed_s = self._prime_s
         if unprimed:
             result.notes.append("the cluster's first step: not primed (prime 0 s), so its"
                                 " first seconds may have met a broker still cold")

@@ -70,6 +70,10 @@ def test_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path: Path,
     history = [json.loads(line)
                for line in (report_dir / "history.jsonl").read_text().splitlines()]
     (entry,) = [e for e in history if e["test"] == "test_suite.py::test_sweep"]
+    (other,) = [e for e in history if e["test"] == "test_suite.py::test_impossible_slo"]
+    # the unprimed first step makes its test's plan unlike primed runs; not the other's
+    assert entry["plan"]["first_step_primed_s"] == 0.0
+    assert "first_step_primed_s" not in other["plan"]
     assert entry["host"]["mib_per_s"] > 0
     assert (run_dir / "logs" / "broker-0" / "server.log").stat().st_size > 0
     failed = [s for s in report["steps"] if s["verdict"] == "fail"]

@@ -83,8 +83,7 @@ def test_entry_keeps_the_whole_plan_and_the_system(tmp_path: Path) -> None:
         "brokers": 1, "replication": 1, "slo": "p99<=1s", "producer_config": {"acks": "all"},
         "consumers": "auto", "client": "c", "site": "local",
         "workers": None, "runtime": None, "producers_per_replica": None,
-        "producers_per_node": None, "prime": None, "reservation_cluster": None,
-        "reservation_nodes": None,
+        "producers_per_node": None, "reservation_cluster": None, "reservation_nodes": None,
         "reservation_consumer_node": None,
         # the machine's class, not its name: CI runners of one size compare
         "machine": {"cpu_model": "AMD EPYC 7B13", "cpus": 2, "memory_gib": 8},
@@ -93,23 +92,22 @@ def test_entry_keeps_the_whole_plan_and_the_system(tmp_path: Path) -> None:
                             "broker_config": {"num.io.threads": "8"}, "commit": "abc"}
 
 
-def test_a_plan_from_before_the_prime_option_is_like_a_run_primed_five_seconds(
-        tmp_path: Path) -> None:
-    """Runs written before --frida-prime all primed their first step 5 s: still like a run
-    at the default, unlike one that did not prime."""
-    history = History(tmp_path)
-    old, steps = run("old", {1: ("pass", 5.0)})
-    (entry,) = entries_for_run(old, steps)
-    assert entry.plan is not None
-    del entry.plan["prime"]
-    history.append([entry])
-    (loaded,) = history.load()
-    primed = entry_of("primed", {1: ("pass", 5.0)}, settings={"prime": 5.0})
-    unprimed = entry_of("unprimed", {1: ("pass", 5.0)}, settings={"prime": 0.0})
-    assert loaded.plan is not None and loaded.plan["prime"] == 5.0
-    assert not plan_differs(loaded, primed)
-    assert plan_differs(loaded, unprimed)
-    assert "plan.prime: 5.0 -> 0.0" in differences(loaded, unprimed)
+def test_only_the_test_of_an_unprimed_first_step_changes_its_plan() -> None:
+    """Priming touches the cluster's first measured step alone: the test that ran it at
+    other than the default 5 s is unlike its earlier runs; every other test, and a first
+    step primed 5 s as every run before --frida-prime was, keeps its plan."""
+    def entry(run_id: str, primed: float | None) -> HistoryEntry:
+        info, steps = run(run_id, {1: ("pass", 5.0), 2: ("pass", 6.0)})
+        steps[0].primed_s = primed
+        (e,) = entries_for_run(info, steps)
+        return e
+
+    default, before_option = entry("primed", 5.0), entry("old", None)
+    unprimed, longer = entry("unprimed", 0.0), entry("longer", 30.0)
+    assert default.plan is not None and "first_step_primed_s" not in default.plan
+    assert not plan_differs(before_option, default)
+    assert plan_differs(default, unprimed) and plan_differs(unprimed, longer)
+    assert "plan.first_step_primed_s: unset -> 0.0" in differences(default, unprimed)
 
 
 def test_replication_is_the_step_runners_min_of_three_and_the_brokers() -> None:
