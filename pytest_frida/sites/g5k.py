@@ -32,6 +32,7 @@ from pytest_frida.sites.g5k_request import (
     ClusterFacts,
     check_node_count,
     choose_queue,
+    clusters_in_queue,
     node_states,
 )
 from pytest_frida.sites.nodes import (
@@ -229,8 +230,8 @@ class G5KSite(Site):
                              states)
             return
         queue = self.res.queue or "default"
-        in_queue = [c for c in (_cluster_facts(g5k, name) for name in sorted(names))
-                    if queue in c.queues]
+        in_queue = clusters_in_queue([_cluster_facts(g5k, name) for name in sorted(names)],
+                                     queue)
         if not in_queue:
             raise ReservationError(f"--frida-queue={queue}: site {site} has no cluster in"
                                    " that queue")

@@ -58,6 +58,14 @@ def choose_queue(cluster: ClusterFacts, asked: str | None) -> str | None:
                        f" {', '.join(cluster.queues) or 'none'})")
 
 
+def clusters_in_queue(clusters: Sequence[ClusterFacts], queue: str) -> list[ClusterFacts]:
+    """The clusters a job in `queue` may land on when no cluster is named: those the
+    reference API lists in it, and for besteffort every one (the API never lists it)."""
+    if queue == "besteffort":
+        return list(clusters)
+    return [c for c in clusters if queue in c.queues]
+
+
 def node_states(status: Mapping[str, Any] | None) -> dict[str, str]:
     """Short node name -> its `hard` state, from a status API document
     (`{"nodes": {"uvb-9.sophia.grid5000.fr": {"hard": "alive", ...}}}`); {} when the

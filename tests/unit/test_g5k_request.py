@@ -11,12 +11,20 @@ from pytest_frida.sites.g5k_request import (
     RequestError,
     check_node_count,
     choose_queue,
+    clusters_in_queue,
     node_states,
     usable_hosts,
 )
 
 UVB = ClusterFacts("uvb", ("admin", "default"), ("uvb-9", "uvb-10", "uvb-11"))
 PROD = ClusterFacts("esterel", ("production", "admin"), ("esterel-1", "esterel-2"))
+
+
+def test_without_a_cluster_besteffort_may_land_on_any_and_other_queues_on_theirs() -> None:
+    assert clusters_in_queue([UVB, PROD], "besteffort") == [UVB, PROD]
+    assert clusters_in_queue([UVB, PROD], "default") == [UVB]
+    assert clusters_in_queue([UVB, PROD], "production") == [PROD]
+    assert clusters_in_queue([UVB, PROD], "testing") == []
 
 
 def test_a_default_cluster_goes_to_oars_default_queue() -> None:
