@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,12 +44,13 @@ else
   dev=$(ip -o route get {master} | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p')
 fi
 [ -n "$dev" ] || {{ echo "no interface towards the PTP master {master}" >&2; exit 1; }}
-rm -f {stats}
-echo $$ > {stats}.pid
-exec $S ptpd -i "$dev" {mode} -C -L -S {stats}
+$S rm -f {stats} {stats}.pid
+# the pid file names ptpd itself, not the root prefix that starts it (sudo forks)
+exec $S sh -c 'echo $$ > "$0"; exec "$@"' {stats}.pid ptpd -i "$dev" {mode} -d {domain} \\
+  -C -L -S {stats}
 """
 
-#: stops the ptpd a start script ran (its pid: the script's, kept through exec), and waits
+#: stops the ptpd a start script ran (its pid file), and waits
 _STOP = """S={sudo}
 if [ -z "$S" ] && [ "$(id -u)" != 0 ]; then S='sudo -n'; fi
 pid=$(cat {stats}.pid 2>/dev/null) || exit 0
@@ -56,22 +58,33 @@ $S kill "$pid" 2>/dev/null || true
 i=0
 while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
 $S kill -9 "$pid" 2>/dev/null || true
-rm -f {stats}.pid
+$S rm -f {stats}.pid
 """
 
 
-def start_script(sudo: str | None, master_address: str, master: bool, stats: str) -> str:
-    """The shell script that runs ptpd on one node (in the foreground)."""
+def start_script(sudo: str | None, master_address: str, master: bool, stats: str,
+                 domain: int = 0) -> str:
+    """The shell script that runs ptpd on one node (in the foreground), in PTP `domain`."""
     return _START.format(sudo=shlex.quote(sudo or ""), master=shlex.quote(master_address),
                          is_master=int(master), mode="-M" if master else "-s",
-                         stats=shlex.quote(stats))
+                         stats=shlex.quote(stats), domain=int(domain))
+
+
+def run_domain(run_id: str) -> int:
+    """A PTP domain of the run's own (4 to 127: 0 is the default, 1 to 3 the standard's
+    alternates), so a slave never follows another run's or the site's own master on the
+    same network; the clock id it follows is checked against our master's as well."""
+    return 4 + zlib.crc32(run_id.encode()) % 124
 
 
 @dataclass(frozen=True)
 class PtpState:
-    """The last line of a slave's statistics file."""
+    """The last line of a node's statistics file."""
 
     state: str
+    #: the grandmaster clock the node follows (a master: its own), e.g.
+    #: `3aaacefffedca123(unknown)/1`; "" before it knows one
+    clock_id: str
     #: slave minus master, ms (None: not measured yet)
     offset_ms: float | None
     one_way_delay_ms: float | None
@@ -92,7 +105,7 @@ def parse_statistics(text: str) -> PtpState | None:
         except (IndexError, ValueError):
             return None
 
-    return PtpState(state, ms(4), ms(3))
+    return PtpState(state, fields[2] if len(fields) > 2 else "", ms(4), ms(3))
 
 
 class PtpDomain:
@@ -123,43 +136,76 @@ class PtpDomain:
             f" {', '.join(h for h in self.daemons if h != self.master) or 'none'}")
 
     def _launch(self, host: str, master: bool) -> None:
-        script = start_script(self.sudo, self.master_address, master, self.stats_path(host))
+        script = start_script(self.sudo, self.master_address, master, self.stats_path(host),
+                              run_domain(self.run_id))
         self.daemons[host] = remote_process(
             f"ptpd-{host}", self.ssh, host, tied_to_stdin(f"sh -c {shlex.quote(script)}"),
             log_path=self.log_dir / f"ptpd-{host.split('@')[-1]}.log")
 
-    def read(self, host: str) -> dict[str, object]:
-        """What the report keeps of `host`'s PTP: its role, state and offset."""
-        if host == self.master:
-            return {"daemon": "ptpd", "role": "master", "synchronised": True}
+    def _state(self, host: str) -> tuple[PtpState | None, str | None]:
+        """The last line of `host`'s statistics file, or the reason it could not be read."""
         try:
             text = self.ssh.run(host, f"cat {shlex.quote(self.stats_path(host))} 2>/dev/null"
                                 " | tail -n 5", timeout=30)
         except RemoteError as exc:
-            return {"daemon": "ptpd", "role": "slave", "synchronised": False,
-                    "problem": str(exc)}
-        state = parse_statistics(text)
-        out: dict[str, object] = {"daemon": "ptpd", "role": "slave",
-                                  "synchronised": state is not None and state.state == "slv"}
+            return None, str(exc)
+        return parse_statistics(text), None
+
+    def _exited(self, host: str) -> int | None:
+        daemon = self.daemons.get(host)
+        return daemon.returncode if daemon is not None else None
+
+    def read(self, host: str, master_clock: str | None = None) -> dict[str, object]:
+        """What the report keeps of `host`'s PTP: its role, state and offset. The master is
+        synchronised while its ptpd runs as master (`mst`); a slave while it follows
+        (`slv`) the clock id `master_clock` that our master announced, no other."""
+        role = "master" if host == self.master else "slave"
+        out: dict[str, object] = {"daemon": "ptpd", "role": role, "synchronised": False}
+        state, problem = self._state(host)
         if state is not None:
-            out.update(state=state.state, offset_from_master_ms=state.offset_ms,
-                       one_way_delay_ms=state.one_way_delay_ms)
-        if not out["synchronised"]:
-            dead = self.daemons[host].returncode if host in self.daemons else None
-            out["problem"] = (f"ptpd exited ({dead}); see its log" if dead is not None else
-                              f"not following the master after {SETTLE_S:.0f}s (state"
-                              f" {state.state if state else 'none yet'})")
+            out.update(state=state.state, clock_id=state.clock_id)
+            if role == "slave":
+                out.update(offset_from_master_ms=state.offset_ms,
+                           one_way_delay_ms=state.one_way_delay_ms)
+        dead = self._exited(host)
+        if problem is None and dead is not None:
+            problem = f"ptpd exited ({dead}); see its log"
+        elif problem is None and role == "master":
+            if state is None or state.state != "mst":
+                problem = (f"not master after {SETTLE_S:.0f}s (state"
+                           f" {state.state if state else 'none yet'})")
+        elif problem is None:
+            master_dead = self._exited(self.master) if self.master else None
+            if master_dead is not None:
+                problem = f"the PTP master {self.master} exited ({master_dead})"
+            elif state is None or state.state != "slv":
+                problem = (f"not following the master after {SETTLE_S:.0f}s (state"
+                           f" {state.state if state else 'none yet'})")
+            elif not master_clock:
+                problem = "the master announced no clock id to check against"
+            elif state.clock_id != master_clock:
+                problem = (f"follows clock {state.clock_id}, not our master's {master_clock}"
+                           " (another PTP master on this network?)")
+        out["synchronised"] = problem is None
+        if problem is not None:
+            out["problem"] = problem
         return out
 
     def wait(self, hosts: Sequence[str], say: Callable[[str], None]) -> dict[str, dict[str,
                                                                                      object]]:
-        """Each host's PTP record once every slave follows the master, SETTLE_S at most."""
+        """Each host's PTP record once the master is master and every slave follows it,
+        SETTLE_S at most; at once when the master's ptpd has exited."""
         deadline = time.monotonic() + SETTLE_S
         while True:
-            records = {h: self.read(h) for h in hosts}
+            master = self.read(self.master) if self.master else None
+            clock = str(master.get("clock_id", "")) if master and master["synchronised"] \
+                else None
+            records = {h: master if h == self.master and master is not None
+                       else self.read(h, clock) for h in hosts}
             waiting = [h for h, r in records.items() if not r["synchronised"]
-                       and self.daemons[h].returncode is None]
-            if not waiting or time.monotonic() >= deadline:
+                       and self._exited(h) is None]
+            master_gone = self.master is not None and self._exited(self.master) is not None
+            if not waiting or master_gone or time.monotonic() >= deadline:
                 break
             time.sleep(POLL_S)
         for host, record in records.items():

@@ -6,7 +6,14 @@ import os
 import subprocess
 from pathlib import Path
 
-from pytest_frida.runtimes.ptp import PtpState, parse_statistics, start_script
+from pytest_frida.runtimes.ptp import (
+    PtpDomain,
+    PtpState,
+    parse_statistics,
+    run_domain,
+    start_script,
+)
+from pytest_frida.runtimes.ssh import SshSettings
 
 # ptpd 2.3.1's statistics file, as a slave on a veth wrote it
 STATS = """# Timestamp, State, Clock ID, One Way Delay, Offset From Master, Slave to Master, \
@@ -22,22 +29,29 @@ Drift Std Dev, raw delayMS, raw delaySM
 
 
 def test_the_last_line_gives_state_offset_and_delay_in_ms() -> None:
-    assert parse_statistics(STATS) == PtpState("slv", -0.013494, 0.038531)
+    assert parse_statistics(STATS) == PtpState("slv", "f66cc4fffec3d90c(unknown)/1",
+                                               -0.013494, 0.038531)
     # before it follows a master: a state and no figures
     listening = "\n".join(STATS.splitlines()[:3])
-    assert parse_statistics(listening) == PtpState("lstn_init", None, None)
+    assert parse_statistics(listening) == PtpState("lstn_init", "1", None, None)
     assert parse_statistics("") is None
     assert parse_statistics(STATS.splitlines()[0]) is None  # the header alone
 
 
 def test_ptpd_runs_as_master_or_slave_on_the_route_to_the_master() -> None:
-    master = start_script("sudo-g5k", "10.144.0.9", True, "/tmp/frida-ptpd-r-uvb-9.stats")
-    slave = start_script(None, "10.144.0.9", False, "/tmp/frida-ptpd-r-uvb-10.stats")
+    master = start_script("sudo-g5k", "10.144.0.9", True, "/tmp/frida-ptpd-r-uvb-9.stats",
+                          run_domain("r"))
+    slave = start_script(None, "10.144.0.9", False, "/tmp/frida-ptpd-r-uvb-10.stats",
+                         run_domain("r"))
     assert "ip -o route get 10.144.0.9" in slave
-    assert master.rstrip().endswith(
-        'exec $S ptpd -i "$dev" -M -C -L -S /tmp/frida-ptpd-r-uvb-9.stats')
-    assert slave.rstrip().endswith(
-        'exec $S ptpd -i "$dev" -s -C -L -S /tmp/frida-ptpd-r-uvb-10.stats')
+    domain = run_domain("r")
+    assert 4 <= domain <= 127 and run_domain("r") == domain != run_domain("another run")
+    # ptpd writes its own pid: the root prefix in front of it may fork
+    assert (f"""exec $S sh -c 'echo $$ > "$0"; exec "$@"' /tmp/frida-ptpd-r-uvb-9.stats.pid"""
+            f""" ptpd -i "$dev" -M -d {domain} \\\n  -C -L -S /tmp/frida-ptpd-r-uvb-9.stats"""
+            in master), master
+    assert f'ptpd -i "$dev" -s -d {domain} \\\n  -C -L -S /tmp/frida-ptpd-r-uvb-10.stats' \
+        in slave
     assert "S=sudo-g5k" in master and "S='sudo -n'" in slave  # root through the site
     assert "apt-get update" in slave
 
@@ -60,8 +74,59 @@ def test_the_master_listens_on_the_interface_holding_its_address(tmp_path: Path)
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
     for master, wanted in ((True, dev), (False, "lo")):  # a slave on the master itself: lo
-        script = start_script("env", address, master, str(tmp_path / "stats"))
+        stats = tmp_path / "stats"
+        script = start_script("env", address, master, str(stats), 9)
         done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env,
                               timeout=30, check=False)
         assert done.returncode == 0, done.stderr
-        assert done.stdout.split()[:2] == ["-i", wanted], done.stdout
+        assert done.stdout.split()[:4] == ["-i", wanted, "-M" if master else "-s", "-d"]
+        # the pid file names the process that ran ptpd (here the fake, which has exited)
+        assert int((tmp_path / "stats.pid").read_text()) > 1
+
+
+MASTER_CLOCK = "3aaacefffedca123(unknown)/1"
+
+
+class _Domain(PtpDomain):
+    """ptpd's decisions over given statistics lines and exit codes: no ssh."""
+
+    def __init__(self, states: dict[str, PtpState | None], exited: dict[str, int]) -> None:
+        super().__init__(SshSettings(), None, "r", Path("/nonexistent"))
+        self.master = "uvb-9"
+        self.states, self.exits = states, exited
+
+    def _state(self, host: str) -> tuple[PtpState | None, str | None]:
+        return self.states.get(host), None
+
+    def _exited(self, host: str) -> int | None:
+        return self.exits.get(host)
+
+
+def _line(state: str, clock: str = MASTER_CLOCK) -> PtpState:
+    return PtpState(state, clock, 0.01, 0.02)
+
+
+def test_a_master_is_synchronised_only_while_it_runs_as_master() -> None:
+    assert _Domain({"uvb-9": _line("mst")}, {}).read("uvb-9")["synchronised"] is True
+    passive = _Domain({"uvb-9": _line("pas")}, {}).read("uvb-9")
+    assert passive["synchronised"] is False and "state pas" in str(passive["problem"])
+    dead = _Domain({"uvb-9": _line("mst")}, {"uvb-9": 1}).read("uvb-9")
+    assert dead["synchronised"] is False and "ptpd exited (1)" in str(dead["problem"])
+
+
+def test_a_slave_is_synchronised_only_while_following_our_master() -> None:
+    ours = _Domain({"uvb-10": _line("slv")}, {})
+    assert ours.read("uvb-10", MASTER_CLOCK)["synchronised"] is True
+    other = _Domain({"uvb-10": _line("slv", "0011223344556677(unknown)/1")}, {})
+    record = other.read("uvb-10", MASTER_CLOCK)
+    assert record["synchronised"] is False and "not our master's" in str(record["problem"])
+    # our master not (yet) master: a slave following something cannot be checked
+    assert ours.read("uvb-10", None)["synchronised"] is False
+    gone = _Domain({"uvb-10": _line("slv")}, {"uvb-9": 143}).read("uvb-10", MASTER_CLOCK)
+    assert gone["synchronised"] is False and "master uvb-9 exited" in str(gone["problem"])
+
+
+def test_waiting_ends_at_once_when_the_master_has_exited() -> None:
+    domain = _Domain({"uvb-9": None, "uvb-10": _line("lstn_init", "")}, {"uvb-9": 1})
+    records = domain.wait(["uvb-9", "uvb-10"], lambda _: None)  # no 90 s wait
+    assert not records["uvb-9"]["synchronised"] and not records["uvb-10"]["synchronised"]
