@@ -80,18 +80,28 @@ def parse_tracking(text: str) -> dict[str, object]:
 def parse_ntpq_rv(text: str) -> dict[str, object]:
     """What the report keeps of `ntpq -c rv`: the reference, the system clock's error (ms,
     positive when fast: ntpd's offset is the reference's, so the sign flips), the stratum
-    and whether ntpd is synchronised (leap 11 or sync_unspec: not)."""
+    and whether ntpd is synchronised: not with a leap alarm (leap 11), no source
+    (sync_unspec), stratum 16, or only its own undisciplined clock (sync_local, refid
+    LOCL), whose offset is from itself."""
     fields = dict(re.findall(r"(\w+)=(\"[^\"]*\"|[^,\s]+)", text))
     if "offset" not in fields:
         raise ValueError(f"no offset in ntpq -c rv output: {text[:200]!r}")
-    synchronised = fields.get("leap") != "11" and "sync_unspec" not in text
+    refid = fields.get("refid", "").strip('"')
+    stratum = int(fields["stratum"]) if fields.get("stratum", "").isdigit() else None
+    problems = []
+    if fields.get("leap") == "11" or "leap_alarm" in text:
+        problems.append("leap alarm")
+    if "sync_unspec" in text:
+        problems.append("no source")
+    if stratum == 16:
+        problems.append("stratum 16")
+    if "sync_local" in text or refid.upper().startswith("LOCL") or refid.startswith("127.127.1."):
+        problems.append(f"following its own local clock (refid {refid or '?'})")
     out: dict[str, object] = {
-        "daemon": "ntpd", "synchronised": synchronised,
-        "reference": fields.get("refid", ""),
-        "system_time_ms": round(-float(fields["offset"]), 6),
-        "stratum": int(fields["stratum"]) if fields.get("stratum", "").isdigit() else None}
-    if not synchronised:
-        out["problem"] = "ntpd is not synchronised (leap alarm)"
+        "daemon": "ntpd", "synchronised": not problems, "reference": refid,
+        "system_time_ms": round(-float(fields["offset"]), 6), "stratum": stratum}
+    if problems:
+        out["problem"] = f"ntpd is not synchronised ({'; '.join(problems)})"
     return out
 
 

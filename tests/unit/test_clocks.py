@@ -104,6 +104,15 @@ def test_a_nodes_ntpd_is_read_not_replaced() -> None:
     lost = parse_sync_output("frida-daemon: ntpd\n" + NTPQ_RV.replace(
         "leap_none, sync_ntp", "leap_alarm, sync_unspec").replace("leap=00", "leap=11"))
     assert lost["synchronised"] is False and "not synchronised" in str(lost["problem"])
+    # an ntpd that follows only its own undisciplined clock measures its offset from itself
+    local = parse_sync_output("frida-daemon: ntpd\n" + NTPQ_RV.replace(
+        "sync_ntp", "sync_local").replace("172.16.143.1", "LOCL").replace(
+        "stratum=3", "stratum=10"))
+    assert local["synchronised"] is False
+    assert "following its own local clock (refid LOCL)" in str(local["problem"])
+    unset = parse_sync_output("frida-daemon: ntpd\n" + NTPQ_RV.replace("stratum=3",
+                                                                        "stratum=16"))
+    assert unset["synchronised"] is False and "stratum 16" in str(unset["problem"])
 
 
 def test_a_chrony_without_a_source_is_not_called_synchronised() -> None:
