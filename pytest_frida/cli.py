@@ -201,19 +201,28 @@ def _job_prefix(value: str) -> str:
 def _g5k_jobs(args: argparse.Namespace) -> int:
     import time
 
+    from pytest_frida.sites import job_marks
     from pytest_frida.sites.g5k_jobs import delete_jobs, frida_jobs
 
+    if args.force and not args.delete:
+        print("frida: g5k jobs --force only goes with --delete (it deletes held jobs too)",
+              file=sys.stderr)
+        return 2
     jobs = frida_jobs(args.prefix)
     if not jobs:
         print(f"no waiting or running OAR job named {args.prefix}*")
         return 0
     now = time.time()
+    held = {j.job_id: job_marks.holder(j.job_id) for j in jobs}
     for job in jobs:
-        print(job.describe(now))
+        holder = held[job.job_id]
+        print(job.describe(now) + (f"  [held by a live run: {holder}]" if holder else ""))
     if args.delete:
         delete_jobs(jobs, print, force=args.force)
     else:
-        print(f"{len(jobs)} job(s); `frida g5k jobs --delete` deletes them")
+        kept = sum(1 for h in held.values() if h is not None)
+        print(f"{len(jobs)} job(s); `frida g5k jobs --delete` deletes them"
+              + (f" except the {kept} held by a live run (--force: those too)" if kept else ""))
     return 0
 
 

@@ -330,8 +330,13 @@ class G5KSite(Site):
         if job_id is None:
             raise ReservationError("oarsub printed no OAR_JOB_ID")
         self.created_jobs.append(int(job_id))
-        job_marks.mark(int(job_id))
+        self._mark(int(job_id))
         return int(job_id)
+
+    def _mark(self, job_id: int) -> None:
+        problem = job_marks.mark(job_id)
+        if problem is not None:
+            self.notify(f"frida: warning: {problem}")
 
     def _wait_running(self, g5k: Any, job_id: int, until_start_s: float = 0.0) -> None:
         from execo_g5k.config import g5k_configuration
@@ -374,7 +379,7 @@ class G5KSite(Site):
             self.notify(f"frida: warning: Grid'5000 usage policy: {warning}")
         if self.res.job_id is not None:
             self.job_id = self.res.job_id
-            job_marks.mark(self.job_id)
+            self._mark(self.job_id)
             info = g5k.get_oar_job_info(self.job_id, None)
             state = info.get("state")
             if state != "Running":

@@ -64,10 +64,12 @@ def delete_jobs(jobs: Sequence[OarJob], say: Callable[[str], None],
     """`oardel` each job, saying so; a job a live run on this machine holds is kept (and
     said to be) unless `force`."""
     if not force:
-        for job in [j for j in jobs if job_marks.holder(j.job_id) is not None]:
-            say(f"kept {job.job_id} ({job.name}): a live run holds it (pid"
-                f" {job_marks.holder(job.job_id)}); --force deletes it too")
-        jobs = [j for j in jobs if job_marks.holder(j.job_id) is None]
+        holders = {j.job_id: job_marks.holder(j.job_id) for j in jobs}
+        for job in jobs:
+            if holders[job.job_id] is not None:
+                say(f"kept {job.job_id} ({job.name}): a live run holds it"
+                    f" ({holders[job.job_id]}); --force deletes it too")
+        jobs = [j for j in jobs if holders[j.job_id] is None]
     if not jobs:
         return
     g5k = load_execo()
