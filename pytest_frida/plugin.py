@@ -170,7 +170,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for line in lines:
         if reporter is not None:
             reporter.write_line(line)
-    config.stash[PLAN_STOPS_KEY] = any("would stop" in line for line in lines)
+    # a finding the run would stop at starts its line (a test id may hold the words too)
+    config.stash[PLAN_STOPS_KEY] = any(line.lstrip().startswith("would stop")
+                                       for line in lines)
     config.hook.pytest_deselected(items=list(items))
     items[:] = []
 

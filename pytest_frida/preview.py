@@ -91,8 +91,9 @@ def total_lines(settings: FridaSettings, tests: list[TestPreview]) -> list[str]:
     res = settings.reservation
     if res is not None and res.job_id is None:
         if most > res.walltime_s:
-            lines.append(f"walltime {res.walltime_s}s is shorter than the longest load time"
-                         f" ({most:.0f}s): lengthen --frida-walltime, or run fewer steps")
+            lines.append(f"would stop at the walltime: {res.walltime_s}s is shorter than the"
+                         f" longest load time ({most:.0f}s): lengthen --frida-walltime, or run"
+                         " fewer steps")
         else:
             lines.append(f"walltime {res.walltime_s}s leaves {res.walltime_s - most:.0f}s"
                          " for the rest at worst")

@@ -282,7 +282,14 @@ class G5KSite(Site):
         reserved = (reservation_start(self.res.reservation_date)
                     if self.res.reservation_date else None)
         if self.res.job_id is not None:
-            lines.append(f"uses running OAR job {self.res.job_id} (nothing submitted)")
+            try:  # read only, as the run reads it before using the job
+                state = g5k.get_oar_job_info(self.res.job_id, None).get("state")
+            except Exception as exc:  # OAR's own failure, said as the plan's finding
+                state = f"unreadable ({type(exc).__name__}: {exc})"
+            lines.append(f"uses running OAR job {self.res.job_id} (nothing submitted)"
+                         if state == "Running" else
+                         f"would stop: --frida-job-id={self.res.job_id}: the job is"
+                         f" {state or 'unknown to OAR'}, not Running")
         else:
             submission = self._submission(g5k, self.res.nodes, self.res.walltime_s,
                                           self.res.job_name or f"frida-{self.run_id}",

@@ -265,7 +265,7 @@ def test_plan_shows_the_oarsub_line_nodes_and_steps_and_reserves_nothing(
     done = _pytest(tmp_path, grid5000, SWEEP, "--frida-plan", "--frida-cluster=esterel41",
                    "--frida-walltime=5", "--frida-job-name=frida-plan-demo")
     out = done.stdout + done.stderr
-    assert done.returncode == 0, out[-3000:]
+    assert done.returncode == 1, out[-3000:]  # the walltime is too short: it says so below
     assert "frida plan: nothing is reserved or started" in out, out[:3000]
     assert "site sophia, cluster esterel41, queue production" in out, out[:3000]
     assert ("would submit: oarsub -l \"{cluster='esterel41'}/nodes=3,walltime=0:0:5\""
@@ -275,8 +275,12 @@ def test_plan_shows_the_oarsub_line_nodes_and_steps_and_reserves_nothing(
            " node2, node3" in out
     assert "usage policy:" in out
     assert "2 steps at 2, 4 producers" in out
-    assert "walltime 5s is shorter than the longest load time (8s)" in out
+    assert "would stop at the walltime: 5s is shorter than the longest load time (8s)" in out
     assert _jobs(grid5000) == {}
+    # a job given by id is read as the run would read it: one that is not running stops
+    gone = _pytest(tmp_path, grid5000, SWEEP, "--frida-plan", "--frida-job-id=4242")
+    assert gone.returncode == 1, (gone.stdout + gone.stderr)[-3000:]
+    assert "would stop: --frida-job-id=4242: the job is" in gone.stdout, gone.stdout[-3000:]
     assert not (tmp_path / "reports").exists()
     assert "Traceback" not in out
 
