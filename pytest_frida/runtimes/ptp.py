@@ -16,6 +16,7 @@ are its own estimate, which is why every step still measures the clocks itself.
 from __future__ import annotations
 
 import contextlib
+import re
 import shlex
 import time
 import zlib
@@ -29,6 +30,7 @@ from pytest_frida.runtimes.ssh import RemoteError, SshSettings, remote_process, 
 #: how long slaves get to follow the master
 SETTLE_S = 90.0
 POLL_S = 2.0
+_GONE = "frida-ptpd-gone: "
 
 _START = """set -e
 S={sudo}
@@ -56,7 +58,7 @@ if [ -z "$S" ] && [ "$(id -u)" != 0 ]; then S='sudo -n'; fi
 pid=$(cat {stats}.pid 2>/dev/null) || exit 0
 $S kill "$pid" 2>/dev/null || true
 i=0
-while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
+while $S kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
 $S kill -9 "$pid" 2>/dev/null || true
 $S rm -f {stats}.pid
 """
@@ -108,6 +110,14 @@ def parse_statistics(text: str) -> PtpState | None:
     return PtpState(state, fields[2] if len(fields) > 2 else "", ms(4), ms(3))
 
 
+def same_clock(followed: str, master: str) -> bool:
+    """Whether two clock ids (`3aaacefffedca123(uvb-9)/1`) name one clock: the hex id and
+    the port, without the host name each node looked up for it (nodes may differ there)."""
+    def key(clock: str) -> str:
+        return re.sub(r"\([^)]*\)", "", clock).strip()
+    return key(followed) == key(master)
+
+
 class PtpDomain:
     """ptpd on every node of a run: started, waited for, read, stopped."""
 
@@ -119,6 +129,8 @@ class PtpDomain:
         self.master: str | None = None
         self.master_address = ""
         self.daemons: dict[str, ManagedProcess] = {}
+        #: hosts whose ptpd pid file names a process that no longer runs
+        self._gone: dict[str, str] = {}
 
     def stats_path(self, host: str) -> str:
         return f"/tmp/frida-ptpd-{self.run_id}-{host.split('@')[-1].split('.')[0]}.stats"
@@ -143,17 +155,31 @@ class PtpDomain:
             log_path=self.log_dir / f"ptpd-{host.split('@')[-1]}.log")
 
     def _state(self, host: str) -> tuple[PtpState | None, str | None]:
-        """The last line of `host`'s statistics file, or the reason it could not be read."""
+        """The last line of `host`'s statistics file, or the reason it could not be read.
+        Also notes a ptpd that has gone: its ssh session outlives it (tied to the run, see
+        ssh.tied_to_stdin), so only its pid file, written as it starts, can tell."""
+        stats = shlex.quote(self.stats_path(host))
+        pid = shlex.quote(self.stats_path(host) + ".pid")
         try:
-            text = self.ssh.run(host, f"cat {shlex.quote(self.stats_path(host))} 2>/dev/null"
-                                " | tail -n 5", timeout=30)
+            text = self.ssh.run(host, f"cat {stats} 2>/dev/null | tail -n 5; if [ -f {pid} ];"
+                                f" then p=$(cat {pid}); [ -d /proc/$p ] ||"
+                                f" echo \"{_GONE}$p\"; fi", timeout=30)
         except RemoteError as exc:
             return None, str(exc)
-        return parse_statistics(text), None
+        gone = [line for line in text.splitlines() if line.startswith(_GONE)]
+        if gone:
+            self._gone[host] = gone[-1][len(_GONE):]
+        return parse_statistics("\n".join(line for line in text.splitlines()
+                                          if not line.startswith(_GONE))), None
 
-    def _exited(self, host: str) -> int | None:
+    def _exited(self, host: str) -> str | None:
+        """How `host`'s ptpd ended, or None while it runs (as far as can be seen)."""
         daemon = self.daemons.get(host)
-        return daemon.returncode if daemon is not None else None
+        if daemon is not None and daemon.returncode is not None:
+            return f"its session exited ({daemon.returncode})"
+        if host in self._gone:
+            return f"pid {self._gone[host]} no longer runs"
+        return None
 
     def read(self, host: str, master_clock: str | None = None) -> dict[str, object]:
         """What the report keeps of `host`'s PTP: its role, state and offset. The master is
@@ -169,7 +195,7 @@ class PtpDomain:
                            one_way_delay_ms=state.one_way_delay_ms)
         dead = self._exited(host)
         if problem is None and dead is not None:
-            problem = f"ptpd exited ({dead}); see its log"
+            problem = f"ptpd has gone: {dead}; see its log"
         elif problem is None and role == "master":
             if state is None or state.state != "mst":
                 problem = (f"not master after {SETTLE_S:.0f}s (state"
@@ -177,13 +203,13 @@ class PtpDomain:
         elif problem is None:
             master_dead = self._exited(self.master) if self.master else None
             if master_dead is not None:
-                problem = f"the PTP master {self.master} exited ({master_dead})"
+                problem = f"the PTP master {self.master} has gone: {master_dead}"
             elif state is None or state.state != "slv":
                 problem = (f"not following the master after {SETTLE_S:.0f}s (state"
                            f" {state.state if state else 'none yet'})")
             elif not master_clock:
                 problem = "the master announced no clock id to check against"
-            elif state.clock_id != master_clock:
+            elif not same_clock(state.clock_id, master_clock):
                 problem = (f"follows clock {state.clock_id}, not our master's {master_clock}"
                            " (another PTP master on this network?)")
         out["synchronised"] = problem is None

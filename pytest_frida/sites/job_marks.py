@@ -49,6 +49,10 @@ def holder(job_id: int) -> str | None:
     except OSError:
         return None
     here = socket.gethostname()
+    legacy = marks_dir() / str(job_id)  # one file per job, "host pid", by earlier versions
+    with contextlib.suppress(OSError, ValueError):
+        host, pid_text = legacy.read_text().split()
+        marks.insert(0, legacy.with_name(f"{job_id}.{host}.{int(pid_text)}"))
     for path in marks:
         host, _, pid_text = path.name[len(f"{job_id}."):].rpartition(".")
         if not pid_text.isdigit() or not host:

@@ -56,3 +56,11 @@ def test_a_mark_that_cannot_be_written_is_said(home: Path) -> None:
     (home / ".frida").write_text("a file where the marks' directory should be")
     problem = job_marks.mark(3)
     assert problem is not None and problem.startswith("job 3 could not be marked as this run's")
+
+
+def test_a_mark_written_by_an_earlier_version_still_holds_its_job() -> None:
+    job_marks.marks_dir().mkdir(parents=True)
+    (job_marks.marks_dir() / "11").write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    assert job_marks.holder(11) == f"pid {os.getpid()}"
+    (job_marks.marks_dir() / "12").write_text("fnancy 99\n")
+    assert job_marks.holder(12) == "fnancy pid 99 (another machine: not checked from here)"

@@ -6,6 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from pytest_frida.runtimes.ptp import (
     PtpDomain,
     PtpState,
@@ -90,7 +92,7 @@ MASTER_CLOCK = "3aaacefffedca123(unknown)/1"
 class _Domain(PtpDomain):
     """ptpd's decisions over given statistics lines and exit codes: no ssh."""
 
-    def __init__(self, states: dict[str, PtpState | None], exited: dict[str, int]) -> None:
+    def __init__(self, states: dict[str, PtpState | None], exited: dict[str, str]) -> None:
         super().__init__(SshSettings(), None, "r", Path("/nonexistent"))
         self.master = "uvb-9"
         self.states, self.exits = states, exited
@@ -98,7 +100,7 @@ class _Domain(PtpDomain):
     def _state(self, host: str) -> tuple[PtpState | None, str | None]:
         return self.states.get(host), None
 
-    def _exited(self, host: str) -> int | None:
+    def _exited(self, host: str) -> str | None:
         return self.exits.get(host)
 
 
@@ -108,10 +110,12 @@ def _line(state: str, clock: str = MASTER_CLOCK) -> PtpState:
 
 def test_a_master_is_synchronised_only_while_it_runs_as_master() -> None:
     assert _Domain({"uvb-9": _line("mst")}, {}).read("uvb-9")["synchronised"] is True
-    passive = _Domain({"uvb-9": _line("pas")}, {}).read("uvb-9")
-    assert passive["synchronised"] is False and "state pas" in str(passive["problem"])
-    dead = _Domain({"uvb-9": _line("mst")}, {"uvb-9": 1}).read("uvb-9")
-    assert dead["synchronised"] is False and "ptpd exited (1)" in str(dead["problem"])
+    passive = _Domain({"uvb-9": _line("pass")}, {}).read("uvb-9")
+    assert passive["synchronised"] is False and "state pass" in str(passive["problem"])
+    # its statistics still end in mst, but its pid is gone
+    dead = _Domain({"uvb-9": _line("mst")}, {"uvb-9": "pid 77 no longer runs"}).read("uvb-9")
+    assert dead["synchronised"] is False
+    assert "ptpd has gone: pid 77 no longer runs" in str(dead["problem"])
 
 
 def test_a_slave_is_synchronised_only_while_following_our_master() -> None:
@@ -122,11 +126,21 @@ def test_a_slave_is_synchronised_only_while_following_our_master() -> None:
     assert record["synchronised"] is False and "not our master's" in str(record["problem"])
     # our master not (yet) master: a slave following something cannot be checked
     assert ours.read("uvb-10", None)["synchronised"] is False
-    gone = _Domain({"uvb-10": _line("slv")}, {"uvb-9": 143}).read("uvb-10", MASTER_CLOCK)
-    assert gone["synchronised"] is False and "master uvb-9 exited" in str(gone["problem"])
+    gone = _Domain({"uvb-10": _line("slv")}, {"uvb-9": "pid 7 no longer runs"}).read(
+        "uvb-10", MASTER_CLOCK)
+    assert gone["synchronised"] is False and "master uvb-9 has gone" in str(gone["problem"])
+    # the host name each node looked up for the clock is not part of its identity
+    renamed = _Domain({"uvb-10": _line("slv", "3aaacefffedca123(uvb-9)/1")}, {})
+    assert renamed.read("uvb-10", MASTER_CLOCK)["synchronised"] is True
 
 
-def test_waiting_ends_at_once_when_the_master_has_exited() -> None:
-    domain = _Domain({"uvb-9": None, "uvb-10": _line("lstn_init", "")}, {"uvb-9": 1})
-    records = domain.wait(["uvb-9", "uvb-10"], lambda _: None)  # no 90 s wait
+def test_waiting_ends_at_once_when_the_master_has_exited(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_sleep(_: float) -> None:
+        raise AssertionError("waited for a master that has gone")
+
+    monkeypatch.setattr("pytest_frida.runtimes.ptp.time.sleep", no_sleep)
+    domain = _Domain({"uvb-9": None, "uvb-10": _line("lstn_init", "")},
+                     {"uvb-9": "pid 7 no longer runs"})
+    records = domain.wait(["uvb-9", "uvb-10"], lambda _: None)
     assert not records["uvb-9"]["synchronised"] and not records["uvb-10"]["synchronised"]
