@@ -123,10 +123,11 @@ class ConsumerFacts:
         return self.saturated and self.held_back
 
     def describe(self) -> str:
-        limit = "" if self.lag_limit is None else f" (limit {self.lag_limit})"
+        lag = ("lag unknown (no sample at the window's end, or no latency bound to judge it"
+               " by)" if self.lag_limit is None else
+               f"lag max {self.lag_max} (limit {self.lag_limit}) at end {self.lag_end}")
         return (f"{self.name}: busy {self.busy:.0%}, CPU {self.cpu_share:.2f} cores,"
-                f" quota spent in {self.throttled:.0%} of periods, lag max"
-                f" {self.lag_max}{limit} at end {self.lag_end}")
+                f" quota spent in {self.throttled:.0%} of periods, {lag}")
 
 
 @dataclass(frozen=True)

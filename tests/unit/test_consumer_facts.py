@@ -26,11 +26,16 @@ def test_a_complete_low_lag_clears_a_saturated_consumer() -> None:
     assert facts.lag_limit == 50 and not facts.held_back and not facts.bound
 
 
-def test_a_missing_end_sample_or_a_failed_query_leaves_the_lag_unknown() -> None:
-    for hole in ({"lag_end_sampled": False}, {"lag_failed": 2}, {"lag_samples": 0}):
+def test_a_missing_end_sample_leaves_the_lag_unknown() -> None:
+    for hole in ({"lag_end_sampled": False}, {"lag_samples": 0}):
         facts = _consumer_facts(result(**hole), PLAN, producers=10)
         # unknown: the saturated consumer is the bound party, never the broker
         assert facts.lag_limit is None and facts.held_back and facts.bound, hole
+
+
+def test_a_query_that_failed_before_the_end_sample_leaves_the_lag_known() -> None:
+    # a fresh topic's first queries fail until it has a leader: the end sample is what counts
+    assert _consumer_facts(result(lag_failed=2), PLAN, producers=10).lag_limit == 50
 
 
 def test_an_agent_from_before_the_end_flag_is_read_as_before() -> None:
