@@ -52,6 +52,7 @@ def _report(args: argparse.Namespace) -> int:
         print(line)
     for limit in limits_by_test(steps):
         print(f"capacity limit of {limit.test}: {limit.describe()}")
+        print(f"  {limit.explain()}")
     history = History(run_dir.parent).load() if (run_dir.parent / "history.jsonl").exists() \
         else []
     writer = ReportWriter(run_dir)

@@ -129,6 +129,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("plan", "print what the run would do (the site's reservation, the nodes, each"
            " test's steps and their load time) and stop: nothing is reserved or started",
            "", const="yes"),
+    Option("monitor", "read each broker's CPU, memory, storage and Kafka metrics (through"
+           " the Prometheus JMX exporter) and the host's CPU and disk once a second during"
+           " each step, to say what saturated: on or off (the local site measures; others"
+           " say they do not yet)", "on"),
     Option("influx", "also send each step to InfluxDB (1.x write endpoint), e.g."
            " http://127.0.0.1:8086/write?db=frida", ""),
 )
@@ -238,6 +242,8 @@ class FridaSettings:
     clock_correction: bool = True
     #: hosts and Grid'5000: "swarm" or "ssh"
     runtime: str = "swarm"
+    #: read the brokers' resources and Kafka metrics during each step (runtimes.monitor)
+    monitor: bool = True
     #: swarm on nodes: `frida images save` archives to load on the nodes
     images_dir: Path | None = None
     #: swarm on nodes: most producers per node (None: no limit, the run never grows)
@@ -658,6 +664,9 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     correction = value("clock-correction")
     if correction not in ("on", "off"):
         raise SettingsError(f"{flag('clock-correction')}={correction!r}: expected on or off")
+    monitor = value("monitor")
+    if monitor not in ("on", "off"):
+        raise SettingsError(f"{flag('monitor')}={monitor!r}: expected on or off")
     ssh_config = Path(value("ssh-config")).expanduser() if value("ssh-config") else None
     if ssh_config is not None and not ssh_config.is_file():
         raise SettingsError(f"{flag('ssh-config')}={str(ssh_config)!r}: no such file")
@@ -684,6 +693,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         reservation=reservation,
         ssh_config=ssh_config,
         clock_correction=correction == "on",
+        monitor=monitor == "on",
         kafka_image=image,
         producers_per_replica=per_replica,
         runtime=runtime,

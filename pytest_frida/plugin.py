@@ -247,6 +247,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     limits = limits_by_test(run.steps)
     for limit in limits:
         tr.write_line(f"capacity limit of {limit.test}: {limit.describe()}")
+        tr.write_line(f"  {limit.explain()}")
     if limits and run.settings.site in SINGLE_HOST_SITES:
         cores = run.info.machine.get("cpus")
         tr.write_line(f"on one host ({cores} cores) the broker, the producers and the consumers"

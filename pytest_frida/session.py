@@ -109,6 +109,7 @@ class FridaRun:
                                 for v in [getattr(settings.reservation, f.name)]}
                 if settings.reservation else None,
                 "clock_correction": settings.clock_correction,
+                "monitor": settings.monitor,
                 # how the load is spread: part of a plan (report.history)
                 "workers": settings.workers, "runtime": settings.runtime,
                 "prime": settings.prime,

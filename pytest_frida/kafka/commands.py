@@ -5,6 +5,7 @@ They are plain argv lists so any runtime (local process, SSH, container) can run
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_frida.kafka.distribution import KafkaDistribution
@@ -35,11 +36,13 @@ def format_storage(
 
 
 def kafka_server(
-    java: Path, dist: KafkaDistribution, properties: Path, log4j: Path, heap: str = DEFAULT_HEAP
+    java: Path, dist: KafkaDistribution, properties: Path, log4j: Path, heap: str = DEFAULT_HEAP,
+    extra_flags: Sequence[str] = (),
 ) -> list[str]:
-    """The broker JVM, as bin/kafka-server-start.sh would run it."""
-    return [str(java), f"-Xms{heap}", f"-Xmx{heap}", *_JVM_FLAGS, _logging_flag(dist, log4j),
-            "-cp", dist.classpath, "kafka.Kafka", str(properties)]
+    """The broker JVM, as bin/kafka-server-start.sh would run it (`extra_flags`: JVM flags
+    such as a java agent)."""
+    return [str(java), f"-Xms{heap}", f"-Xmx{heap}", *_JVM_FLAGS, *extra_flags,
+            _logging_flag(dist, log4j), "-cp", dist.classpath, "kafka.Kafka", str(properties)]
 
 
 def kafka_tool(java: Path, dist: KafkaDistribution, main_class: str, *args: str) -> list[str]:

@@ -102,7 +102,7 @@ def resolve(version: str, kafka_home: Path | None = None) -> KafkaDistribution:
     if found is not None:
         return found
     root.mkdir(parents=True, exist_ok=True)
-    with _lock(root / f"kafka-{version}.lock"):
+    with cache_lock(root / f"kafka-{version}.lock"):
         found = _cached(version, root)  # another process may have finished meanwhile
         if found is not None:
             return found
@@ -110,7 +110,7 @@ def resolve(version: str, kafka_home: Path | None = None) -> KafkaDistribution:
 
 
 @contextmanager
-def _lock(path: Path) -> Iterator[None]:
+def cache_lock(path: Path) -> Iterator[None]:
     with open(path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:

@@ -90,6 +90,13 @@ class StepResult:
     #: the trend of per-second mean latency over the measured window (measure.steady):
     #: verdict steady, trend or unknown, slope, rise, p-value; empty when not analysed
     steady: dict[str, Any] = field(default_factory=dict)
+    #: what the brokers and their hosts used during the measured window (runtimes.monitor):
+    #: `sources` maps a source (broker-0, disk, host) to its figures' mean and maximum and
+    #: their per-second series; `missing` says, one line each, what could not be read
+    resources: dict[str, Any] = field(default_factory=dict)
+    #: the most saturated resource of the step and how close to its ceiling, in words and
+    #: figures (measure.attribution); empty when nothing was measured
+    attribution: dict[str, Any] = field(default_factory=dict)
     verdicts: list[ClauseVerdict] = field(default_factory=list)
     verdict: str = "error"
     error: str | None = None

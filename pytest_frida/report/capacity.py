@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pytest_frida.measure.attribution import first_saturation
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.trials import Trials
 from pytest_frida.measure.verdict import DECIDING
@@ -46,6 +47,9 @@ class CapacityLimit:
     spread: tuple[int, int] | None = None
     #: counts whose failure lost messages or the cluster: failed, confirmed, at once
     definitive: tuple[int, ...] = ()
+    #: what saturated (measure.attribution): first, and at the first failure; None where no
+    #: step read its brokers' resources
+    saturation: str | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -87,8 +91,31 @@ class CapacityLimit:
         steps = ", ".join(f"{n} ({verdict})" for n, verdict in self.undecided)
         return f"; decided nothing: {steps}"
 
+    def explain(self) -> str:
+        """What saturated, in one line, or why that is not known."""
+        if self.saturation is None:
+            return ("what saturated: not measured (this site does not read its brokers'"
+                    " resources, or --frida-monitor=off)")
+        return f"what saturated: {self.saturation}"
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "description": self.describe()}
+
+
+def _saturation(steps: Sequence[StepResult], first_fail: int | None) -> str | None:
+    """The resource that saturated at the fewest producers, and what the first failure's
+    own steps name (measure.attribution); None when no step was attributed."""
+    attributed = [s for s in steps if s.attribution]
+    if not attributed:
+        return None
+    parts = []
+    first = first_saturation([(s.producers, s.attribution) for s in attributed])
+    parts.append(first or "no step saturated a measured resource (inconclusive)")
+    at_fail = [s.attribution["sentence"] for s in attributed
+               if s.producers == first_fail and s.verdict == "fail"]
+    if at_fail:
+        parts.append(f"at {first_fail} producers (the first failure): {at_fail[0]}")
+    return "; ".join(parts)
 
 
 def capacity_limit(test: str, steps: Iterable[StepResult]) -> CapacityLimit:
@@ -97,6 +124,7 @@ def capacity_limit(test: str, steps: Iterable[StepResult]) -> CapacityLimit:
     trials = Trials()
     undecided: list[tuple[int, str]] = []
     judged = 0
+    steps = list(steps)
     for step in steps:
         if step.verdict not in DECIDING:
             undecided.append((step.producers, step.verdict))
@@ -109,7 +137,8 @@ def capacity_limit(test: str, steps: Iterable[StepResult]) -> CapacityLimit:
     def limit(status: str, value: int | None, last_pass: int | None,
               first_fail: int | None, spread: tuple[int, int] | None = None) -> CapacityLimit:
         return CapacityLimit(test, status, value, last_pass, first_fail, judged, ignored,
-                             left, tally, spread, tuple(sorted(trials.definitive)))
+                             left, tally, spread, tuple(sorted(trials.definitive)),
+                             _saturation(steps, first_fail))
 
     passes = trials.counts("pass")
     last_pass, first_fail = trials.bracket()

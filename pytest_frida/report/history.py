@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -216,8 +216,9 @@ class History:
             raise HistoryError(f"{where}: history schema {found!r}, this pytest-frida reads"
                                f" schemas {', '.join(map(str, READABLE_SCHEMAS))}; use a"
                                " fresh --frida-report-dir")
-        try:
-            return HistoryEntry(**data)
+        known = {f.name for f in fields(HistoryEntry)}
+        try:  # a key a later pytest-frida added is left out, not refused
+            return HistoryEntry(**{k: v for k, v in data.items() if k in known})
         except TypeError as exc:
             raise HistoryError(f"{where}: not a history entry ({exc})") from None
 

@@ -36,8 +36,14 @@ def _ms(value: float | None) -> str:
 
 
 def _settings_rows(settings: dict[str, object]) -> list[tuple[str, object]]:
+    """The run's settings, but those the header already shows (brokers: the cluster's
+    count) and the ini's producer list, which each test's own counts replace."""
     rows: list[tuple[str, object]] = []
     for key, value in settings.items():
+        if key == "brokers":
+            continue
+        if key == "defaults" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k != "producers"}
         if isinstance(value, dict):
             text = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
         else:
@@ -109,8 +115,17 @@ def render(info: RunInfo, steps: Sequence[StepResult], history: Sequence[History
                      f" per producer, {group[0].duration_s:g}s measured per step"
                      f" after {group[0].warmup_s:g}s warm-up, {group[0].message_size} B"
                      " messages. Latency is end-to-end delivery time from the intended send"
-                     " time.</p>")
+                     " time. Producer counts run:"
+                     f" {_esc(', '.join(str(s.producers) for s in group))}.</p>")
+        parts.append(f"<div class='limit'>{_esc(limit.explain())}</div>")
         parts.append(plots.latency_vs_producers(group, limit, slo))
+        if any(s.resources.get("sources") for s in group):
+            parts.append("<h3>Resources per producer count</h3>"
+                         + plots.resources_vs_producers(group, limit))
+        missing = sorted({line for s in group for line in s.resources.get("missing", [])})
+        if missing:
+            parts.append("<p class='note'>Not measured: "
+                         + "; ".join(_esc(m) for m in missing) + "</p>")
         parts.append("<h3>Throughput</h3>" + plots.throughput(group))
         parts.append("<h3>Latency distribution per step</h3>"
                      + plots.latency_distributions(group))

@@ -123,3 +123,55 @@ def limit_over_runs(entries: Sequence[HistoryEntry]) -> str:
     ax.set_ylabel("capacity limit (producers)")
     ax.grid(True, alpha=0.3)
     return _svg(fig)
+
+
+def _busiest(step: StepResult, source: str, name: str) -> float:
+    figure = step.resources.get("sources", {}).get(source, {}).get("figures", {}).get(name)
+    return float(figure["mean"]) if figure is not None else float("nan")
+
+
+def resources_vs_producers(steps: Sequence[StepResult], limit: CapacityLimit) -> str:
+    """Utilisation per producer count, one panel per broker plus the host and the harness,
+    with the first failure (the knee) marked: what ran out as the load grew."""
+    ordered = sorted(steps, key=lambda s: s.producers)
+    xs = [s.producers for s in ordered]
+    brokers = sorted({k for s in ordered for k in s.resources.get("sources", {})
+                      if k.startswith("broker")})
+    panels: list[tuple[str, list[tuple[str, list[float]]]]] = []
+    for broker in brokers:
+        lines = [
+            ("request handlers busy", [1 - _busiest(s, broker, "handler_idle") for s in ordered]),
+            ("network threads busy (1-min avg)",
+             [1 - _busiest(s, broker, "network_idle") for s in ordered]),
+            ("CPU, share of host cores",
+             [_busiest(s, broker, "cores") / max(1, s.resources.get("host_cores") or 1)
+              if s.resources.get("host_cores") else float("nan") for s in ordered]),
+            ("time in GC", [_busiest(s, broker, "gc_share") for s in ordered]),
+        ]
+        panels.append((broker, lines))
+    panels.append(("host", [
+        ("host CPU busy", [_busiest(s, "host", "host_busy") for s in ordered]),
+        ("data disk busy", [_busiest(s, "disk", "disk_busy") for s in ordered])]))
+    panels.append(("harness", [
+        ("producer agents busy (busiest)", [s.generator_busy if s.generators else float("nan")
+                                            for s in ordered]),
+        ("consumer agents busy (busiest)",
+         [max((float(c.get("busy", 0.0)) for c in s.consumers), default=float("nan"))
+          for s in ordered])]))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 2.3 * len(panels)), sharex=True,
+                             squeeze=False)
+    for ax, (title, lines) in zip(axes[:, 0], panels, strict=True):
+        for label, ys in lines:
+            if any(y == y for y in ys):  # something measured (nan != nan)
+                ax.plot(xs, [100 * y for y in ys], "o-", label=label, linewidth=1.2,
+                        markersize=3)
+        ax.axhline(85, color="#999", linestyle=":", linewidth=1)
+        if limit.first_fail is not None:
+            ax.axvline(limit.first_fail, color="#e45756", linewidth=1.5, alpha=0.6)
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("% of ceiling")
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left", fontsize=7)
+    axes[-1, 0].set_xlabel("producers (red: first failure; dotted: saturated at 85%)")
+    return _svg(fig)

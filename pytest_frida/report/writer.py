@@ -27,6 +27,8 @@ CSV_COLUMNS = (
     "publish_latency_p99_ms", "publish_latency_error_ms", "publish_delay_p99_ms",
     "generator_cpu", "generator_busy", "generator_bound", "consumers", "consumer_busy",
     "consumer_lag_max", "partition_spread", "drain_stop", "steady",
+    "broker_cores", "broker_cores_max", "handler_busy", "network_busy", "broker_gc_share",
+    "disk_busy", "disk_flushes_per_s", "host_busy", "saturated", "attribution",
     "verdict", "decides", "withheld", "slo", "started_at", "ended_at", "error", "notes",
 )
 
@@ -39,6 +41,33 @@ def partition_spread(step: StepResult) -> float | None:
         return None
     mean = sum(sent) / len(sent)
     return max(abs(n - mean) for n in sent) / mean
+
+
+def resource_columns(step: StepResult) -> dict[str, Any]:
+    """The step's resource figures as CSV cells: per figure the busiest broker's mean (and
+    the highest per-second value for cores); empty where it was not measured."""
+    sources = step.resources.get("sources", {})
+    brokers = [v["figures"] for k, v in sources.items() if k.startswith("broker")]
+
+    def busiest(name: str, key: str = "mean", idle: bool = False) -> float | None:
+        values = [float(f[name][key]) for f in brokers if name in f]
+        if not values:
+            return None
+        return round(1.0 - min(values), 4) if idle else round(max(values), 4)
+
+    def of(source: str, name: str) -> float | None:
+        figure = sources.get(source, {}).get("figures", {}).get(name)
+        return None if figure is None else float(figure["mean"])
+
+    return {"broker_cores": busiest("cores"), "broker_cores_max": busiest("cores", "max"),
+            "handler_busy": busiest("handler_idle", idle=True),
+            "network_busy": busiest("network_idle", idle=True),
+            "broker_gc_share": busiest("gc_share"),
+            "disk_busy": of("disk", "disk_busy"),
+            "disk_flushes_per_s": of("disk", "disk_flushes_per_s"),
+            "host_busy": of("host", "host_busy"),
+            "saturated": step.attribution.get("resource") or "",
+            "attribution": step.attribution.get("sentence", "")}
 
 
 def step_row(run_id: str, step: StepResult) -> dict[str, Any]:
@@ -72,6 +101,7 @@ def step_row(run_id: str, step: StepResult) -> dict[str, Any]:
                  "out_of_order"):
         row[name] = getattr(counts, name) if counts else None
     row["delivered"] = counts.delivered_ratio if counts else None
+    row.update(resource_columns(step))
     for key in LATENCY_KEYS:
         row[f"{key}_ms"] = step.latency.get(key)
     return row

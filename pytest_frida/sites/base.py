@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pytest_frida.runtimes.agents import AgentLauncher
+from pytest_frida.runtimes.monitor import BrokerMonitor
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class Cluster:
     health: Callable[[], str | None] = lambda: None
     #: fault injection, where the site supports it
     faults: BrokerFaults | None = None
+    #: reads the brokers' resources and Kafka metrics during steps, where the site can
+    monitor: BrokerMonitor | None = None
 
 
 def _silent(line: str) -> None:

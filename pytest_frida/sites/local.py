@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from pytest_frida.config import FridaSettings
-from pytest_frida.kafka import commands, distribution
+from pytest_frida.kafka import commands, distribution, exporter
 from pytest_frida.kafka.errors import KafkaSetupError, key_line
 from pytest_frida.kafka.java import java_runtime
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
@@ -28,6 +28,7 @@ from pytest_frida.kafka.server_config import (
     write_properties,
 )
 from pytest_frida.runtimes.agents import LocalAgentLauncher
+from pytest_frida.runtimes.monitor import LocalBrokerMonitor
 from pytest_frida.runtimes.process import ManagedProcess, process_alive, stop_together
 from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
 
@@ -80,16 +81,20 @@ class LocalSite(Site):
         self._commands: dict[int, tuple[list[str], Path]] = {}
         self._data_dir: Path | None = None
         self.faults = _LocalFaults(self)
+        #: each broker's JMX exporter, or why there is none
+        self._metrics_urls: dict[int, str] = {}
+        self._metrics_off: str | None = "--frida-monitor=off"
 
     def start(self) -> Cluster:
         started = time.monotonic()
         dist = distribution.resolve(self.settings.kafka_version, self.settings.kafka_home)
         java = java_runtime(dist.version)
         sweep_stale_data_dirs()
-        self._data_dir = Path(tempfile.mkdtemp(prefix=DATA_DIR_PREFIX))
+        self._data_dir = data_dir = Path(tempfile.mkdtemp(prefix=DATA_DIR_PREFIX))
         (self._data_dir / _OWNER_FILE).write_text(f"{os.getpid()}\n")
         count = self.settings.brokers
-        ports = free_ports(2 * count)
+        ports = free_ports(3 * count)
+        agent_flags = self._exporter(ports[2 * count:])
         nodes = [NodeAddress(i, LOOPBACK, ports[2 * i], ports[2 * i + 1]) for i in range(count)]
         cluster_id = new_cluster_id()
         log_root = self.run_dir / "logs"
@@ -124,7 +129,8 @@ class LocalSite(Site):
             stop_together([proc for *_, proc in formats], 0.0)
         for node, props, log4j, _ in formats:
             self._commands[node.node_id] = (
-                commands.kafka_server(java.executable, dist, props, log4j),
+                commands.kafka_server(java.executable, dist, props, log4j,
+                                      extra_flags=agent_flags.get(node.node_id, ())),
                 log_root / f"broker-{node.node_id}" / "stdout.log")
             self.servers.append(self._launch(node.node_id))
         bootstrap = ",".join(f"{n.host}:{n.broker_port}" for n in nodes)
@@ -142,7 +148,35 @@ class LocalSite(Site):
             health=lambda: cluster_problem(bootstrap, count - len(self.faults.down),
                                            self._first_dead),
             faults=self.faults,
+            monitor=LocalBrokerMonitor(self._pids, self._metrics_urls, data_dir,
+                                       self._metrics_off) if self.settings.monitor else None,
         )
+
+    def _exporter(self, ports: list[int]) -> dict[int, tuple[str, ...]]:
+        """The JMX exporter's JVM flag per broker, on its own loopback port; none (and the
+        reason kept for the report) when the monitor is off or the agent cannot be had."""
+        self._metrics_urls = {}
+        self._metrics_off = "--frida-monitor=off"
+        if not self.settings.monitor or self._data_dir is None:
+            return {}
+        try:
+            jar = exporter.resolve_agent()
+        except KafkaSetupError as exc:
+            self._metrics_off = f"the JMX exporter could not be had: {key_line(str(exc))}"
+            self.notify(f"pytest-frida: broker metrics off: {self._metrics_off}")
+            return {}
+        config = self._data_dir / "jmx-exporter.yml"
+        config.write_text(exporter.config_text())
+        flags: dict[int, tuple[str, ...]] = {}
+        for node_id, port in enumerate(ports):
+            flags[node_id] = (exporter.agent_flag(jar, LOOPBACK, port, config),)
+            self._metrics_urls[node_id] = f"http://{LOOPBACK}:{port}/metrics"
+        self._metrics_off = None
+        return flags
+
+    def _pids(self) -> dict[int, int | None]:
+        return {node_id: server.pid if server.is_running() and node_id not in
+                self.faults.down else None for node_id, server in enumerate(self.servers)}
 
     def _launch(self, node_id: int) -> ManagedProcess:
         argv, log_path = self._commands[node_id]

@@ -16,12 +16,16 @@ from typing import Any
 from pytest_frida.config import StepPlan
 from pytest_frida.faults import PRODUCER_ACTIONS, FaultEvent
 from pytest_frida.measure.accounting import ProducerReport, SequenceTracker, account
+from pytest_frida.measure.attribution import attribute, usages
 from pytest_frida.measure.clocks import TRUST_SHARE, ClockOffset
 from pytest_frida.measure.clocks import judge as judge_clocks
 from pytest_frida.measure.clocks import probe as clock_probe
 from pytest_frida.measure.histogram import LatencyHistogram
+from pytest_frida.measure.host_speed import SINGLE_HOST_SITES
 from pytest_frida.measure.recovery import latency_bound_ms, recovered_after_s
+from pytest_frida.measure.resources import resource_figures
 from pytest_frida.measure.result import StepResult
+from pytest_frida.measure.sampler import ResourceSampler
 from pytest_frida.measure.samples import measured_window
 from pytest_frida.measure.steady import steady_state, trend_note
 from pytest_frida.measure.verdict import ConsumerFacts, GeneratorFacts, StepFacts, judge
@@ -235,7 +239,20 @@ class StepRunner:
             result.ended_at = _now()
             if not interrupted:
                 self._judge(result, plan, faults, facts)
+                self._attribute(result)
         return result
+
+    def _attribute(self, result: StepResult) -> None:
+        """What saturated, from the step's resources and its agents (measure.attribution)."""
+        if not result.resources.get("sources"):
+            return
+        cores = result.resources.get("host_cores")
+        found = usages(
+            result.resources["sources"], cores, cores is not None,
+            result.generator_busy if result.generators else None,
+            max((float(c.get("busy", 0.0)) for c in result.consumers), default=None))
+        result.attribution = attribute(
+            found, result.verdict in ("generator_bound", "consumer_bound"))
 
     def _prime(self, test: str, plan: StepPlan, producers: int,
                progress: ProgressFn | None) -> StepResult:
@@ -314,31 +331,32 @@ class StepRunner:
             corrections = [[first, count, round((own - clocks_before[producer_hosts[i]]
                                                  .offset_ms) * 1e6)]
                            for i, (first, count) in enumerate(split)]
-        for agent in consumers:
-            agent.send({"cmd": "start", "t0_ns": t0_ns, "corrections": corrections})
-        for agent in producer_agents:
-            agent.send({"cmd": "start", "t0_ns": t0_ns})
-        killed: set[str] = set()
-        timers = self._schedule_faults(result, faults, t0_ns, producer_agents, killed)
-        budget = START_LEAD_S + plan.warmup + plan.duration + FLUSH_CAP_S + 60.0
-        deadline = time.monotonic() + budget
-        produced = []
-        for agent in producer_agents:
-            while agent.name not in killed:
-                try:
-                    produced.append({**agent.wait_for("result", 1.0), "agent": agent.name,
-                                     "agent_host": agent.host})
-                    break
-                except AgentTimeout:
-                    if time.monotonic() > deadline:
-                        raise
-                    if progress is not None:
-                        progress(self._progress_line(producer_agents, consumers, t0_ns, plan))
-                except AgentError:
-                    if agent.name not in killed:
-                        raise
-        for timer in timers:  # a fault planned after the producers finished never fires
-            timer.cancel()
+        monitor = self.cluster.monitor
+        sampler = ResourceSampler(monitor.read) if monitor is not None else None
+        if monitor is not None and sampler is not None:
+            monitor.take_problems()  # what an earlier step could not read is its own
+            sampler.start()
+        try:
+            for agent in consumers:
+                agent.send({"cmd": "start", "t0_ns": t0_ns, "corrections": corrections})
+            for agent in producer_agents:
+                agent.send({"cmd": "start", "t0_ns": t0_ns})
+            killed: set[str] = set()
+            timers = self._schedule_faults(result, faults, t0_ns, producer_agents, killed)
+            produced = self._wait_produced(producer_agents, consumers, killed, t0_ns, plan,
+                                           progress)
+            for timer in timers:  # a fault planned after the producers finished never fires
+                timer.cancel()
+        finally:
+            if monitor is not None and sampler is not None:
+                start = t0_ns / 1e9 + plan.warmup
+                result.resources = resource_figures(
+                    sampler.stop(), start, start + plan.duration, monitor.take_problems(),
+                    sampler.error)
+                # the ceiling of a broker's CPU where it shares this host with the harness
+                result.resources["host_cores"] = (os.cpu_count()
+                                                  if self.cluster.site in SINGLE_HOST_SITES
+                                                  else None)
         reports = {int(pid): ProducerReport(int(r["sent"]), list(r.get("failed", [])),
                                             list(r.get("unacked", [])))
                    for res in produced for pid, r in res["producers"].items()}
@@ -358,6 +376,29 @@ class StepRunner:
                 " them), and the achieved rate no longer says whether the schedule was kept")
         window = Window.of(t0_ns, plan.warmup, plan.duration)
         self._merge(result, plan, produced, consumed, reports, window, facts)
+
+    def _wait_produced(self, producer_agents: list[AgentHandle],
+                       consumers: list[AgentHandle], killed: set[str], t0_ns: int,
+                       plan: StepPlan, progress: ProgressFn | None) -> list[dict[str, Any]]:
+        """Every producer agent's result (but those killed on purpose), in order."""
+        budget = START_LEAD_S + plan.warmup + plan.duration + FLUSH_CAP_S + 60.0
+        deadline = time.monotonic() + budget
+        produced = []
+        for agent in producer_agents:
+            while agent.name not in killed:
+                try:
+                    produced.append({**agent.wait_for("result", 1.0), "agent": agent.name,
+                                     "agent_host": agent.host})
+                    break
+                except AgentTimeout:
+                    if time.monotonic() > deadline:
+                        raise
+                    if progress is not None:
+                        progress(self._progress_line(producer_agents, consumers, t0_ns, plan))
+                except AgentError:
+                    if agent.name not in killed:
+                        raise
+        return produced
 
     def _wait_drained(self, agent: AgentHandle, cap_s: float,
                       producer_agents: list[AgentHandle], consumers: list[AgentHandle],

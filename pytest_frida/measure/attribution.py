@@ -1,0 +1,134 @@
+"""What saturated: a pure function of a step's resource figures and its verdict.
+
+Each measured resource gets a utilisation between 0 and 1 against its own ceiling:
+
+- a broker's request handler threads and network threads: 1 - their idle share (Kafka's
+  own meters; the network figure is Kafka's one-minute average);
+- a broker's CPU: its cores against the host's cores;
+- the disk that holds the brokers' data: the share of time it was busy (io_ticks);
+- the host's CPU, on a site where brokers and harness share one host: its busy share;
+- the harness: the busiest producer agent's scheduler and the busiest consumer.
+
+A resource at SATURATED or above is saturated. The harness is named first whenever it is
+saturated, and alone when the verdict withheld latency for it: a step the generator or a
+consumer could not keep up with says nothing about the broker. Otherwise the most
+saturated broker resource is named; the host's shared CPU only when no broker resource
+is; and with nothing saturated, the step is inconclusive and says what came closest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_frida.measure.verdict import SATURATED
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One resource's utilisation against its ceiling."""
+
+    name: str
+    #: harness, broker, disk or host
+    party: str
+    utilisation: float
+    detail: str
+
+    def words(self) -> str:
+        return f"{self.name} {self.utilisation:.0%} {self.detail}".rstrip()
+
+
+def _mean(figures: Mapping[str, Any], name: str) -> float | None:
+    figure = figures.get(name)
+    return float(figure["mean"]) if isinstance(figure, Mapping) else None
+
+
+def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool,
+           generator_busy: float | None, consumer_busy: float | None) -> list[Usage]:
+    """Every resource the step measured, most utilised first."""
+    out = []
+    if generator_busy is not None:
+        out.append(Usage("producer agents", "harness", generator_busy,
+                         "busy (the busiest scheduler)"))
+    if consumer_busy is not None:
+        out.append(Usage("consumer agents", "harness", consumer_busy,
+                         "busy (the busiest consumer)"))
+    for source, summary in sorted(sources.items()):
+        figures = summary.get("figures", {})
+        if source.startswith("broker"):
+            idle = _mean(figures, "handler_idle")
+            if idle is not None:
+                out.append(Usage(f"{source} request handlers", "broker",
+                                 max(0.0, 1.0 - idle), "busy"))
+            net_idle = _mean(figures, "network_idle")
+            if net_idle is not None:
+                out.append(Usage(f"{source} network threads", "broker",
+                                 max(0.0, 1.0 - net_idle), "busy (Kafka's 1-minute average)"))
+            cores = _mean(figures, "cores")
+            if cores is not None and host_cores:
+                out.append(Usage(f"{source} CPU", "broker", cores / host_cores,
+                                 f"of {host_cores} cores ({cores:.2f} cores)"))
+        elif source == "disk":
+            busy = _mean(figures, "disk_busy")
+            if busy is not None:
+                flushes = _mean(figures, "disk_flushes_per_s")
+                out.append(Usage("data disk", "disk", min(1.0, busy), "busy" + (
+                    f" ({flushes:.0f} flushes/s)" if flushes is not None else "")))
+        elif source == "host" and shared_host:
+            busy = _mean(figures, "host_busy")
+            if busy is not None:
+                out.append(Usage("host CPU", "host", busy,
+                                 "busy" + (f" of {host_cores} cores" if host_cores else "")
+                                 + ", shared by broker and harness"))
+    return sorted(out, key=lambda u: -u.utilisation)
+
+
+def attribute(found: Sequence[Usage], withheld_for_harness: bool) -> dict[str, Any]:
+    """The step's attribution: the party and resource named, and a sentence saying so."""
+    if not found:
+        return {}
+    saturated = [u for u in found if u.utilisation >= SATURATED]
+    harness = [u for u in saturated if u.party == "harness"]
+    broker = [u for u in saturated if u.party in ("broker", "disk")]
+    host = [u for u in saturated if u.party == "host"]
+    if harness or withheld_for_harness:
+        measured = [u for u in found if u.party == "harness"]
+        named = harness[0] if harness else measured[0] if measured else None
+        others = [u for u in saturated if u is not named]
+        sentence = ("the harness, not the broker: "
+                    + (named.words() if named else "the verdict withheld latency for it"))
+        if others:
+            sentence += "; also saturated: " + ", ".join(u.words() for u in others)
+        return _result("harness", named, sentence, saturated, found)
+    if broker:
+        named = broker[0]
+        rest = [u for u in saturated if u is not named]
+        sentence = named.words() + ("; also saturated: " + ", ".join(u.words() for u in rest)
+                                    if rest else "")
+        return _result(named.party, named, sentence, saturated, found)
+    if host:
+        named = host[0]
+        return _result("host", named, named.words() + "; no broker resource measured was"
+                       " saturated on its own", saturated, found)
+    top = found[0]
+    return _result(None, None, f"inconclusive: nothing measured was saturated (closest:"
+                   f" {top.words()})", saturated, found)
+
+
+def _result(party: str | None, named: Usage | None, sentence: str,
+            saturated: Sequence[Usage], found: Sequence[Usage]) -> dict[str, Any]:
+    return {"party": party, "resource": named.name if named else None,
+            "utilisation": round(named.utilisation, 3) if named else None,
+            "sentence": sentence,
+            "usages": [[u.name, u.party, round(u.utilisation, 3)] for u in found],
+            "saturated": [u.name for u in saturated]}
+
+
+def first_saturation(steps: Sequence[tuple[int, Mapping[str, Any]]]) -> str | None:
+    """Over a test's steps as (producers, attribution), the resource that saturated at the
+    fewest producers, in words; None when no step saturated anything."""
+    for producers, attribution in sorted(steps, key=lambda s: s[0]):
+        if attribution.get("party") and attribution.get("resource"):
+            return f"{attribution['resource']} saturated first, from {producers} producers"
+    return None

@@ -1,0 +1,99 @@
+"""Cumulative resource counters of a process, a cgroup and a block device, from the
+kernel's own text files.
+
+Every parser takes the file's text, so a reader on another host (over ssh) or in a
+container's cgroup hands over the same text and gets the same figures. Counters are
+cumulative (CPU seconds, bytes, milliseconds busy); turning two readings into rates is
+measure.resources' job. A figure a file does not give is left out, never set to zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+#: clock ticks per second of /proc/<pid>/stat's utime and stime
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def parse_pid_stat(text: str, ticks: int = CLOCK_TICKS) -> dict[str, float]:
+    """CPU seconds (user + system) from /proc/<pid>/stat. The command name in brackets may
+    hold spaces and brackets of its own, so fields are counted after its last ')'."""
+    rest = text[text.rindex(")") + 2:].split()
+    # rest[0] is field 3 (state); utime and stime are fields 14 and 15
+    return {"cpu_s": (int(rest[11]) + int(rest[12])) / ticks}
+
+
+def parse_pid_status(text: str) -> dict[str, float]:
+    """Resident memory in bytes from /proc/<pid>/status (VmRSS, in kB)."""
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return {"rss_bytes": float(int(line.split()[1]) * 1024)}
+    return {}
+
+
+def parse_pid_io(text: str) -> dict[str, float]:
+    """Bytes the process caused to be read from and written to storage (/proc/<pid>/io)."""
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    out = {}
+    for key, name in (("read_bytes", "read_bytes"), ("write_bytes", "write_bytes")):
+        if key in fields:
+            out[name] = float(int(fields[key]))
+    return out
+
+
+def parse_diskstats(text: str, major: int, minor: int) -> dict[str, float]:
+    """One device's line of /proc/diskstats: milliseconds the device was busy (io_ticks,
+    whose rate is its utilisation), sectors written (512 bytes each), and flush requests
+    completed (kernels 5.5 and later), the fsyncs that reached the device."""
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 14 and fields[0] == str(major) and fields[1] == str(minor):
+            out = {"disk_busy_ms": float(fields[12]),
+                   "disk_written_bytes": float(int(fields[9]) * 512)}
+            if len(fields) >= 20:
+                out["disk_flushes"] = float(fields[18])
+            return out
+    return {}
+
+
+def parse_cgroup_cpu(text: str, version: int) -> dict[str, float]:
+    """CPU seconds of a cgroup: v2's cpu.stat (usage_usec) or v1's cpuacct.usage (ns)."""
+    if version == 1:
+        return {"cpu_s": int(text.strip()) / 1e9}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "usage_usec":
+            return {"cpu_s": int(value) / 1e6}
+    return {}
+
+
+def parse_cgroup_memory(text: str) -> dict[str, float]:
+    """Memory in use by a cgroup, page cache included (memory.current or
+    memory.usage_in_bytes): a container's figure, not a process's resident set."""
+    return {"memory_bytes": float(int(text.strip()))}
+
+
+def read_process(pid: int) -> dict[str, float]:
+    """The counters of local process `pid`; raises OSError when it is gone. /proc/<pid>/io
+    needs the right to trace the process: without it, storage bytes are left out."""
+    base = Path(f"/proc/{pid}")
+    out = parse_pid_stat((base / "stat").read_text())
+    out.update(parse_pid_status((base / "status").read_text()))
+    with contextlib.suppress(OSError):
+        out.update(parse_pid_io((base / "io").read_text()))
+    return out
+
+
+def device_of(path: Path) -> tuple[int, int] | None:
+    """(major, minor) of the block device holding `path`; None for a file system without
+    one (tmpfs, overlay's upper layer in memory)."""
+    dev = os.stat(path).st_dev
+    major, minor = os.major(dev), os.minor(dev)
+    return None if major == 0 else (major, minor)
+
+
+def read_disk(device: tuple[int, int]) -> dict[str, float]:
+    """The counters of a local block device (empty when /proc/diskstats lacks it)."""
+    return parse_diskstats(Path("/proc/diskstats").read_text(), *device)

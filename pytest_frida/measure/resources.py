@@ -1,0 +1,168 @@
+"""Per-second readings of cumulative counters, turned into what a step used.
+
+A reading is the wall-clock time it was taken and the counters of one source (a broker
+process, a container, a disk, the host) at that instant. Rates come from differences of
+consecutive readings, never from a tool's own moving average, so a figure covers exactly
+the seconds it claims to. An interval counts for the measured window when its midpoint
+lies inside it. A counter that went backwards (a broker restarted by a fault) drops that
+interval rather than give a negative rate. A figure no reading carried stays out of the
+summary: absent means unknown, never zero.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Reading = tuple[float, Mapping[str, float]]
+
+_MIB = 1.0 / 2**20
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A cumulative counter whose rate, scaled, is the figure `name`."""
+
+    name: str
+    scale: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class Gauge:
+    """An instantaneous value whose mean and maximum over the window are kept."""
+
+    name: str
+    scale: float
+    unit: str
+
+
+#: counter or gauge key -> the figure it becomes; keys a reading may carry
+FIGURES: dict[str, Rate | Gauge] = {
+    "cpu_s": Rate("cores", 1.0, "cores"),
+    "read_bytes": Rate("read_mib_s", _MIB, "MiB/s"),
+    "write_bytes": Rate("write_mib_s", _MIB, "MiB/s"),
+    "disk_busy_ms": Rate("disk_busy", 1e-3, "share of time busy"),
+    "disk_written_bytes": Rate("disk_write_mib_s", _MIB, "MiB/s"),
+    "disk_flushes": Rate("disk_flushes_per_s", 1.0, "flushes/s"),
+    "host_busy_ticks": Rate("host_busy_ticks", 1.0, "ticks/s"),
+    "host_total_ticks": Rate("host_total_ticks", 1.0, "ticks/s"),
+    "produce_requests": Rate("produce_requests_per_s", 1.0, "requests/s"),
+    "produce_time_ms_sum": Rate("produce_time_ms_sum", 1.0, "ms/s"),
+    "produce_queue_ms_sum": Rate("produce_queue_ms_sum", 1.0, "ms/s"),
+    "produce_local_ms_sum": Rate("produce_local_ms_sum", 1.0, "ms/s"),
+    "handler_idle_ns": Rate("handler_idle", 1e-9, "share of time idle"),
+    "bytes_in": Rate("bytes_in_mib_s", _MIB, "MiB/s"),
+    "bytes_out": Rate("bytes_out_mib_s", _MIB, "MiB/s"),
+    "messages_in": Rate("messages_in_per_s", 1.0, "msg/s"),
+    "isr_shrinks": Rate("isr_shrinks_per_s", 1.0, "shrinks/s"),
+    "gc_ms": Rate("gc_share", 1e-3, "share of time in GC"),
+    "rss_bytes": Gauge("rss_mib", _MIB, "MiB"),
+    "memory_bytes": Gauge("memory_mib", _MIB, "MiB"),
+    "network_idle": Gauge("network_idle", 1.0, "share idle (broker's 1-minute average)"),
+    "under_replicated": Gauge("under_replicated", 1.0, "partitions"),
+    "request_queue": Gauge("request_queue", 1.0, "requests"),
+    "produce_p99_ms": Gauge("produce_p99_ms", 1.0, "ms (broker's decaying reservoir)"),
+    "produce_queue_p99_ms": Gauge("produce_queue_p99_ms", 1.0, "ms"),
+    "produce_local_p99_ms": Gauge("produce_local_p99_ms", 1.0, "ms"),
+    "produce_remote_p99_ms": Gauge("produce_remote_p99_ms", 1.0, "ms"),
+    "produce_response_p99_ms": Gauge("produce_response_p99_ms", 1.0, "ms"),
+    "fetch_p99_ms": Gauge("fetch_p99_ms", 1.0, "ms (broker's decaying reservoir)"),
+}
+
+
+#: figures that are one rate over another, and the two rates (which alone mean little
+#: and are left out): the host's busy share; a produce request's mean time in the broker,
+#: whole and in its request queue and local (append) parts, from Kafka's running sums
+RATIOS = {
+    "host_busy": ("host_busy_ticks", "host_total_ticks"),
+    "produce_mean_ms": ("produce_time_ms_sum", "produce_requests_per_s"),
+    "produce_queue_mean_ms": ("produce_queue_ms_sum", "produce_requests_per_s"),
+    "produce_local_mean_ms": ("produce_local_ms_sum", "produce_requests_per_s"),
+}
+_INGREDIENTS = {"host_busy_ticks", "host_total_ticks", "produce_time_ms_sum",
+                "produce_queue_ms_sum", "produce_local_ms_sum"}
+
+
+def _intervals(readings: Sequence[Reading], start: float, end: float
+               ) -> list[tuple[float, Mapping[str, float], Mapping[str, float]]]:
+    """(seconds, earlier, later) of consecutive readings whose midpoint is in the window."""
+    ordered = sorted(readings, key=lambda r: r[0])
+    out = []
+    for (t1, a), (t2, b) in itertools.pairwise(ordered):
+        if t2 > t1 and start <= (t1 + t2) / 2 <= end:
+            out.append((t2 - t1, a, b))
+    return out
+
+
+def summarise(readings: Sequence[Reading], start: float, end: float) -> dict[str, Any]:
+    """The figures of one source over [start, end] (wall-clock seconds): per figure its
+    mean and maximum, and the per-second values in `series` (time from `start`)."""
+    intervals = _intervals(readings, start, end)
+    figures: dict[str, dict[str, float]] = {}
+    series: dict[str, list[float | None]] = {"t": []}
+    per_key: dict[str, list[float | None]] = {}
+    elapsed = 0.0
+    for seconds, a, b in intervals:
+        elapsed += seconds
+        series["t"].append(round(elapsed - seconds / 2, 2))
+        for key, spec in FIGURES.items():
+            value: float | None = None
+            if isinstance(spec, Rate) and key in a and key in b and b[key] >= a[key]:
+                value = (b[key] - a[key]) / seconds * spec.scale
+            elif isinstance(spec, Gauge) and key in b:
+                value = b[key] * spec.scale
+            per_key.setdefault(key, []).append(value)
+    for key, values in per_key.items():
+        spec = FIGURES[key]
+        known = [v for v in values if v is not None]
+        if not known:
+            continue
+        if isinstance(spec, Rate):  # time-weighted: the counter's change over the time
+            # of the intervals that had one
+            total = sum(s * v for (s, *_), v in zip(intervals, values, strict=True)
+                        if v is not None)
+            mean = total / sum(s for (s, *_), v in zip(intervals, values, strict=True)
+                               if v is not None)
+        else:
+            mean = sum(known) / len(known)
+        figures[spec.name] = {"mean": round(mean, 4), "max": round(max(known), 4)}
+        series[spec.name] = [None if v is None else round(v, 4) for v in values]
+    _ratios(figures, series)
+    return {"figures": figures, "series": series if figures else {}}
+
+
+def _ratios(figures: dict[str, dict[str, float]],
+            series: dict[str, list[float | None]]) -> None:
+    """Each of RATIOS from its two rates, then the rates that only served as ingredients
+    are dropped. Means are a ratio of means: the top's total over the bottom's."""
+    for name, (top, bottom) in RATIOS.items():
+        if top not in figures or bottom not in figures or figures[bottom]["mean"] <= 0:
+            continue
+        shares = [None if a is None or b is None or b <= 0 else round(a / b, 4)
+                  for a, b in zip(series[top], series[bottom], strict=True)]
+        known = [v for v in shares if v is not None]
+        figures[name] = {"mean": round(figures[top]["mean"] / figures[bottom]["mean"], 4),
+                         "max": max(known) if known else 0.0}
+        series[name] = shares
+    for name in _INGREDIENTS:
+        figures.pop(name, None)
+        series.pop(name, None)
+
+def resource_figures(readings: Mapping[str, Sequence[Reading]], start: float, end: float,
+                     problems: Mapping[str, str], error: str | None = None) -> dict[str, Any]:
+    """A step's `resources`: every source's summary over [start, end], and one line for
+    each source or figure that could not be read, and why."""
+    sources = {}
+    missing = [f"{source}: {why}" for source, why in sorted(problems.items())]
+    for name, series in sorted(readings.items()):
+        summary = summarise(series, start, end)
+        if summary["figures"]:
+            sources[name] = summary
+        elif name not in problems:
+            missing.append(f"{name}: fewer than two readings inside the measured window")
+    if error is not None:
+        missing.append(f"some readings were lost: {error}")
+    return {"sources": sources, "missing": missing}

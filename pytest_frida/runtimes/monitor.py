@@ -1,0 +1,107 @@
+"""Reading a cluster's resource counters where its brokers run.
+
+A monitor answers one question once a second: the cumulative counters of every source it
+can read right now (each broker's process and its Kafka metrics, the disk that holds the
+brokers' data, the host's CPU). What it cannot read it says in `problems`, one line per
+source and reason, so the report can say which figures are missing and why rather than
+print a zero.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from pytest_frida.measure.broker_metrics import parse_scrape
+from pytest_frida.measure.host_speed import read_cpu_times
+from pytest_frida.measure.proc import device_of, read_disk, read_process
+
+#: a scrape slower than this is dropped (the sampler's next one comes a second later)
+SCRAPE_TIMEOUT_S = 0.8
+
+
+class BrokerMonitor(ABC):
+    """Counters of a cluster's brokers and the hosts they run on."""
+
+    def __init__(self) -> None:
+        self._problems: dict[str, str] = {}
+
+    @abstractmethod
+    def read(self) -> dict[str, dict[str, float]]:
+        """source name -> counters (measure.resources keys) of every source read now."""
+
+    def note(self, source: str, why: str) -> None:
+        """Keep the first reason a source could not be read (later ones repeat it)."""
+        self._problems.setdefault(source, why)
+
+    def take_problems(self) -> dict[str, str]:
+        """What could not be read since the last call, by source."""
+        problems, self._problems = self._problems, {}
+        return problems
+
+
+def scrape(url: str) -> dict[str, float]:
+    """One scrape of a JMX exporter; raises OSError when it does not answer in time."""
+    with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT_S) as response:
+        return parse_scrape(response.read().decode("utf-8", "replace"))
+
+
+class LocalBrokerMonitor(BrokerMonitor):
+    """Brokers that are processes of this host: /proc/<pid>, the exporter on loopback, the
+    disk of their data directory and the host's /proc/stat."""
+
+    def __init__(self, pids: Callable[[], Mapping[int, int | None]],
+                 metrics_urls: Mapping[int, str], data_dir: Path,
+                 metrics_off: str | None = None) -> None:
+        super().__init__()
+        self._pids = pids
+        self._urls = dict(metrics_urls)
+        self._metrics_off = metrics_off
+        self._device = device_of(data_dir)
+        self._data_dir = data_dir
+
+    def read(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for node_id, pid in sorted(self._pids().items()):
+            source = f"broker-{node_id}"
+            counters: dict[str, float] = {}
+            if pid is None:
+                self.note(source, "not running (stopped on purpose or dead)")
+                continue
+            try:
+                counters.update(read_process(pid))
+            except (OSError, ValueError, IndexError) as exc:
+                self.note(source, f"its process {pid} could not be read: {exc}")
+                continue
+            if "write_bytes" not in counters:
+                self.note(f"{source} storage bytes", "/proc/<pid>/io not readable here")
+            url = self._urls.get(node_id)
+            if url is None:
+                self.note(f"{source} Kafka metrics", self._metrics_off or "no exporter")
+            else:
+                try:
+                    counters.update(scrape(url))
+                except (OSError, ValueError, urllib.error.URLError) as exc:
+                    self.note(f"{source} Kafka metrics", f"the exporter at {url} did not"
+                              f" answer: {exc}")
+            out[source] = counters
+        if self._device is None:
+            self.note("disk", f"the data directory {self._data_dir} is on a file system"
+                      " without a block device (tmpfs?): no disk to measure")
+        else:
+            disk = read_disk(self._device)
+            if disk:
+                out["disk"] = disk
+            else:
+                self.note("disk", f"device {self._device[0]}:{self._device[1]} is not in"
+                          " /proc/diskstats")
+        times = read_cpu_times()
+        if times is None:
+            self.note("host", "/proc/stat could not be read")
+        else:
+            out["host"] = {"host_busy_ticks": float(times.total - times.idle),
+                           "host_total_ticks": float(times.total)}
+        return out

@@ -1,0 +1,104 @@
+"""What saturated: the attribution names the harness whenever it was the saturated party,
+the most saturated broker resource otherwise, and says when the evidence is too thin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_frida.measure.attribution import attribute, first_saturation, usages
+
+
+def broker(idle: float | None = None, cores: float | None = None,
+           net_idle: float | None = None) -> dict[str, Any]:
+    figures = {}
+    if idle is not None:
+        figures["handler_idle"] = {"mean": idle, "max": idle}
+    if cores is not None:
+        figures["cores"] = {"mean": cores, "max": cores}
+    if net_idle is not None:
+        figures["network_idle"] = {"mean": net_idle, "max": net_idle}
+    return {"figures": figures}
+
+
+def disk(busy: float, flushes: float = 0.0) -> dict[str, Any]:
+    return {"figures": {"disk_busy": {"mean": busy, "max": busy},
+                        "disk_flushes_per_s": {"mean": flushes, "max": flushes}}}
+
+
+def host(busy: float) -> dict[str, Any]:
+    return {"figures": {"host_busy": {"mean": busy, "max": busy}}}
+
+
+def test_busy_request_handlers_are_named() -> None:
+    found = usages({"broker-0": broker(idle=0.03, cores=0.9), "disk": disk(0.1),
+                    "host": host(0.7)}, 2, True, 0.3, 0.4)
+    result = attribute(found, withheld_for_harness=False)
+    assert result["party"] == "broker"
+    assert result["resource"] == "broker-0 request handlers"
+    assert result["sentence"].startswith("broker-0 request handlers 97% busy")
+
+
+def test_a_busy_disk_is_named_over_idle_handlers() -> None:
+    found = usages({"broker-0": broker(idle=0.6, cores=0.3), "disk": disk(0.95, 1800)},
+                   2, True, 0.2, 0.2)
+    result = attribute(found, False)
+    assert result["party"] == "disk" and "1800 flushes/s" in result["sentence"]
+
+
+def test_a_saturated_consumer_is_the_harness_whatever_the_broker_shows() -> None:
+    found = usages({"broker-0": broker(idle=0.02)}, 2, True, 0.3, 0.97)
+    result = attribute(found, withheld_for_harness=False)
+    assert result["party"] == "harness"
+    assert result["resource"] == "consumer agents"
+    assert result["sentence"].startswith("the harness, not the broker")
+    assert "broker-0 request handlers" in result["sentence"]  # said, but as "also"
+
+
+def test_a_verdict_withheld_for_the_harness_never_names_the_broker() -> None:
+    found = usages({"broker-0": broker(idle=0.0)}, 2, True, 0.5, 0.5)
+    assert attribute(found, withheld_for_harness=True)["party"] == "harness"
+
+
+def test_a_shared_host_cpu_is_named_only_without_a_broker_resource() -> None:
+    found = usages({"broker-0": broker(idle=0.5, cores=1.0), "host": host(0.96)},
+                   2, True, 0.5, 0.5)
+    result = attribute(found, False)
+    assert result["party"] == "host" and "shared by broker and harness" in result["sentence"]
+    # a host of its own (hosts, Grid'5000) is not a shared ceiling
+    assert all(u.party != "host" for u in usages({"host": host(0.99)}, 2, False, None, None))
+
+
+def test_nothing_saturated_is_inconclusive_and_says_what_came_closest() -> None:
+    found = usages({"broker-0": broker(idle=0.4, cores=0.6)}, 2, True, 0.3, 0.2)
+    result = attribute(found, False)
+    assert result["party"] is None
+    assert result["sentence"] == ("inconclusive: nothing measured was saturated (closest:"
+                                  " broker-0 request handlers 60% busy)")
+    assert attribute([], False) == {}
+
+
+def test_the_first_saturation_is_at_the_fewest_producers() -> None:
+    steps = [(40, {"party": "broker", "resource": "broker-0 CPU"}),
+             (20, {"party": None, "resource": None}),
+             (30, {"party": "disk", "resource": "data disk"})]
+    assert first_saturation(steps) == "data disk saturated first, from 30 producers"
+    assert first_saturation([(5, {"party": None})]) is None
+
+
+shares = st.floats(0.0, 1.0)
+
+
+@given(shares, shares, shares, shares, shares, st.booleans())
+def test_a_saturated_harness_is_always_the_party_named(
+        idle: float, disk_busy: float, host_busy: float, generator: float, consumer: float,
+        withheld: bool) -> None:
+    found = usages({"broker-0": broker(idle=idle), "disk": disk(disk_busy),
+                    "host": host(host_busy)}, 2, True, generator, consumer)
+    result = attribute(found, withheld)
+    if withheld or max(generator, consumer) >= 0.85:
+        assert result["party"] == "harness"
+    else:
+        assert result["party"] != "harness"
