@@ -2,8 +2,10 @@
 
 Each measured resource gets a utilisation between 0 and 1 against its own ceiling:
 
-- a broker's request handler threads and network threads: 1 - their idle share (Kafka's
-  own meters; the network figure is Kafka's one-minute average);
+- a broker's request handler threads: 1 - their idle share (Kafka's idle-time meter,
+  read as a rate over the step). The network threads' idle share is Kafka's one-minute
+  average, which starts from zero on a fresh broker and reaches back before the step: it
+  is reported, never named;
 - a broker's CPU: its cores against the host's cores;
 - the disk that holds the brokers' data: the share of time it was busy (io_ticks);
 - the host's CPU, on a site where brokers and harness share one host: its busy share;
@@ -45,8 +47,10 @@ def _mean(figures: Mapping[str, Any], name: str) -> float | None:
 
 
 def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool,
-           generator_busy: float | None, consumer_busy: float | None) -> list[Usage]:
-    """Every resource the step measured, most utilised first."""
+           generator_busy: float | None, consumer_busy: float | None,
+           harness_cores: tuple[float, float] | None = None) -> list[Usage]:
+    """Every resource the step measured, most utilised first. `harness_cores`: the cores
+    the producer agents and the consumers used, which a shared host's CPU is split into."""
     out = []
     if generator_busy is not None:
         out.append(Usage("producer agents", "harness", generator_busy,
@@ -61,10 +65,6 @@ def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool
             if idle is not None:
                 out.append(Usage(f"{source} request handlers", "broker",
                                  max(0.0, 1.0 - idle), "busy"))
-            net_idle = _mean(figures, "network_idle")
-            if net_idle is not None:
-                out.append(Usage(f"{source} network threads", "broker",
-                                 max(0.0, 1.0 - net_idle), "busy (Kafka's 1-minute average)"))
             cores = _mean(figures, "cores")
             if cores is not None and host_cores:
                 out.append(Usage(f"{source} CPU", "broker", cores / host_cores,
@@ -80,8 +80,21 @@ def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool
             if busy is not None:
                 out.append(Usage("host CPU", "host", busy,
                                  "busy" + (f" of {host_cores} cores" if host_cores else "")
-                                 + ", shared by broker and harness"))
+                                 + ", shared by broker and harness"
+                                 + _split(sources, harness_cores)))
     return sorted(out, key=lambda u: -u.utilisation)
+
+
+def _split(sources: Mapping[str, Any], harness_cores: tuple[float, float] | None) -> str:
+    """How the host's cores were shared, in words: each broker, the producer agents and
+    the consumers ("" when nothing says)."""
+    parts = [f"{name} {cores:.2f}" for name, summary in sorted(sources.items())
+             if name.startswith("broker")
+             and (cores := _mean(summary.get("figures", {}), "cores")) is not None]
+    if harness_cores is not None:
+        parts += [f"producer agents {harness_cores[0]:.2f}",
+                  f"consumers {harness_cores[1]:.2f}"]
+    return f" (cores: {', '.join(parts)})" if parts else ""
 
 
 def attribute(found: Sequence[Usage], withheld_for_harness: bool) -> dict[str, Any]:

@@ -250,7 +250,9 @@ class StepRunner:
         found = usages(
             result.resources["sources"], cores, cores is not None,
             result.generator_busy if result.generators else None,
-            max((float(c.get("busy", 0.0)) for c in result.consumers), default=None))
+            max((float(c.get("busy", 0.0)) for c in result.consumers), default=None),
+            (sum(float(g.get("cpu_share", 0.0)) for g in result.generators),
+             sum(float(c.get("cpu_share", 0.0)) for c in result.consumers)))
         result.attribution = attribute(
             found, result.verdict in ("generator_bound", "consumer_bound"))
 

@@ -67,8 +67,20 @@ def test_a_shared_host_cpu_is_named_only_without_a_broker_resource() -> None:
                    2, True, 0.5, 0.5)
     result = attribute(found, False)
     assert result["party"] == "host" and "shared by broker and harness" in result["sentence"]
+    split = usages({"broker-0": broker(idle=0.5, cores=0.7), "host": host(0.96)},
+                   2, True, 0.3, 0.2, harness_cores=(1.02, 0.19))
+    assert attribute(split, False)["sentence"] == (
+        "host CPU 96% busy of 2 cores, shared by broker and harness (cores: broker-0 0.70,"
+        " producer agents 1.02, consumers 0.19); no broker resource measured was saturated"
+        " on its own")
     # a host of its own (hosts, Grid'5000) is not a shared ceiling
     assert all(u.party != "host" for u in usages({"host": host(0.99)}, 2, False, None, None))
+
+
+def test_network_threads_are_never_named() -> None:
+    # Kafka's one-minute average reaches back before the step and starts from zero
+    found = usages({"broker-0": broker(idle=0.9, net_idle=0.01)}, 2, True, 0.1, 0.1)
+    assert all("network" not in u.name for u in found)
 
 
 def test_nothing_saturated_is_inconclusive_and_says_what_came_closest() -> None:
