@@ -112,6 +112,8 @@ def _history(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from pytest_frida.bench.runner import BenchConfig, format_report, run_bench
 
+    if args.monitor_cost:
+        return _monitor_cost()
     cfg = BenchConfig(client=args.client, out=args.out)
     if args.quick:  # a smoke run: every code path, small numbers
         cfg.throughput_seconds, cfg.perf_records = 2.0, 200_000
@@ -123,6 +125,27 @@ def _bench(args: argparse.Namespace) -> int:
     for line in format_report(report):
         print(line)
     print(f"figures written to {cfg.out}")
+    return 0
+
+
+def _monitor_cost() -> int:
+    import shutil
+    import tempfile
+
+    from pytest_frida.bench.monitor_cost import format_cost, measure_monitor_cost
+    from pytest_frida.config import build_settings
+    from pytest_frida.sites.local import LocalSite
+
+    work = Path(tempfile.mkdtemp(prefix="frida-bench-"))
+    site = LocalSite(build_settings({}, {}), work)
+    try:
+        print("starting a local Kafka broker with its JMX exporter ...", file=sys.stderr)
+        cost = measure_monitor_cost(site.start(), lambda s: print(s, file=sys.stderr))
+    finally:
+        site.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    for line in format_cost(cost):
+        print(line)
     return 0
 
 
@@ -251,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--out", type=Path, default=Path(".frida/bench.json"))
     bench.add_argument("--density", help="producer counts to try, e.g. 250,500,1000")
     bench.add_argument("--quick", action="store_true", help="a short smoke run")
+    bench.add_argument("--monitor-cost", action="store_true",
+                       help="only what reading the broker's figures once a second costs")
     bench.set_defaults(func=_bench)
     repeat = sub.add_parser("repeat", help="run a pytest suite N times: spread of its limits"
                             " and the gate's false alarms")

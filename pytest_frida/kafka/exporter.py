@@ -40,10 +40,42 @@ INCLUDED = (
 )
 
 
+#: what the exporter serves: each rule turns one attribute of the beans above into a
+#: metric named by us (measure.broker_metrics reads these names); an attribute no rule
+#: matches is not served, which keeps a scrape to about a hundred lines
+RULES: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("kafka.server<type=KafkaRequestHandlerPool, name=RequestHandlerAvgIdlePercent><>Count",
+     "frida_handler_idle_ns", {}),
+    ("kafka.network<type=SocketServer, name=NetworkProcessorAvgIdlePercent><>Value",
+     "frida_network_idle", {}),
+    ("kafka.network<type=RequestMetrics, name=(\\w+), request=(\\w+)>"
+     "<>(99thPercentile|Mean|Count)", "frida_request_time_ms",
+     {"part": "$1", "request": "$2", "stat": "$3"}),
+    ("kafka.network<type=RequestChannel, name=RequestQueueSize><>Value",
+     "frida_request_queue", {}),
+    ("kafka.server<type=BrokerTopicMetrics, name=(\\w+)PerSec><>Count", "frida_topic_$1",
+     {}),
+    ("kafka.server<type=ReplicaManager, name=UnderReplicatedPartitions><>Value",
+     "frida_under_replicated", {}),
+    ("kafka.server<type=ReplicaManager, name=IsrShrinksPerSec><>Count", "frida_isr_shrinks",
+     {}),
+    ("java.lang<name=(.+), type=GarbageCollector><>CollectionTime", "frida_gc_time_ms",
+     {"gc": "$1"}),
+)
+
+
 def config_text() -> str:
-    """The exporter's YAML: the default metric format, only the included MBeans."""
+    """The exporter's YAML: only the included MBeans, only the attributes RULES name."""
     names = "".join(f'  - "{name}"\n' for name in INCLUDED)
-    return f"lowercaseOutputName: false\nincludeObjectNames:\n{names}"
+    rules = ""
+    for pattern, name, labels in RULES:
+        # cache: a bean attribute's match is remembered (no pattern here reads a value)
+        rules += (f"  - pattern: '{pattern}'\n    name: {name}\n    type: UNTYPED\n"
+                  "    cache: true\n")
+        if labels:
+            rules += "    labels:\n" + "".join(f'      {k}: "{v}"\n'
+                                                for k, v in labels.items())
+    return f"lowercaseOutputName: false\nincludeObjectNames:\n{names}rules:\n{rules}"
 
 
 def resolve_agent() -> Path:

@@ -1,83 +1,72 @@
 """A broker's own figures from one scrape of the JMX exporter (kafka.exporter).
 
-The exporter's default format names a metric after the MBean's domain, its `type` and the
-attribute (`kafka_server_BrokerTopicMetrics_Count{name="BytesInPerSec"}`). What comes out
-are counters a rate can be taken of (a Yammer meter's Count; the request handlers' idle
-meter counts idle nanoseconds per thread) and gauges. Two kinds of figure are Kafka's own
-smoothing and say so in their units (measure.resources): the network processors' idle
-share (a one-minute rate) and request time percentiles (a decaying reservoir of roughly
-the last five minutes); neither is confined to a step.
+The exporter serves only the attributes kafka.exporter's rules name, under names of ours
+(`frida_topic_BytesIn`, `frida_request_time_ms{request="Produce",part="TotalTimeMs",
+stat="Mean"}`). What comes out are counters a rate can be taken of (a Yammer meter's
+Count; the request handlers' idle meter counts idle nanoseconds per thread) and gauges.
+Two kinds of figure are Kafka's own smoothing and say so in their units
+(measure.resources): the network processors' idle share (a one-minute rate) and request
+time percentiles (a decaying reservoir of roughly the last five minutes); neither is
+confined to a step.
 """
 
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-#: (metric name, {label: value}) -> the counter or gauge key of measure.resources
-_WANTED: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {
-    ("kafka_server_KafkaRequestHandlerPool_Count",
-     (("name", "RequestHandlerAvgIdlePercent"),)): "handler_idle_ns",
-    ("kafka_network_SocketServer_Value",
-     (("name", "NetworkProcessorAvgIdlePercent"),)): "network_idle",
-    ("kafka_network_RequestMetrics_99thPercentile",
-     (("name", "TotalTimeMs"), ("request", "Produce"))): "produce_p99_ms",
-    ("kafka_network_RequestMetrics_99thPercentile",
-     (("name", "RequestQueueTimeMs"), ("request", "Produce"))): "produce_queue_p99_ms",
-    ("kafka_network_RequestMetrics_99thPercentile",
-     (("name", "LocalTimeMs"), ("request", "Produce"))): "produce_local_p99_ms",
-    ("kafka_network_RequestMetrics_99thPercentile",
-     (("name", "RemoteTimeMs"), ("request", "Produce"))): "produce_remote_p99_ms",
-    ("kafka_network_RequestMetrics_99thPercentile",
-     (("name", "ResponseSendTimeMs"), ("request", "Produce"))): "produce_response_p99_ms",
-    ("kafka_network_RequestMetrics_99thPercentile",
-     (("name", "TotalTimeMs"), ("request", "FetchConsumer"))): "fetch_p99_ms",
-    ("kafka_network_RequestChannel_Value",
-     (("name", "RequestQueueSize"),)): "request_queue",
-    ("kafka_server_BrokerTopicMetrics_Count", (("name", "BytesInPerSec"),)): "bytes_in",
-    ("kafka_server_BrokerTopicMetrics_Count", (("name", "BytesOutPerSec"),)): "bytes_out",
-    ("kafka_server_BrokerTopicMetrics_Count", (("name", "MessagesInPerSec"),)): "messages_in",
-    ("kafka_server_ReplicaManager_Value",
-     (("name", "UnderReplicatedPartitions"),)): "under_replicated",
-    ("kafka_server_ReplicaManager_Count", (("name", "IsrShrinksPerSec"),)): "isr_shrinks",
+#: metric (kafka.exporter's RULES) -> the counter or gauge key of measure.resources
+_PLAIN = {
+    "frida_handler_idle_ns": "handler_idle_ns",
+    "frida_network_idle": "network_idle",
+    "frida_request_queue": "request_queue",
+    "frida_topic_BytesIn": "bytes_in",
+    "frida_topic_BytesOut": "bytes_out",
+    "frida_topic_MessagesIn": "messages_in",
+    "frida_under_replicated": "under_replicated",
+    "frida_isr_shrinks": "isr_shrinks",
 }
-
-
-def _is_pause_time(name: str, labels: dict[str, str]) -> bool:
-    """A collector's CollectionTime (`java_lang_G1_Young_Generation_CollectionTime`: the
-    exporter puts the bean's `name` first), but a concurrent collector's, whose time runs
-    beside the application rather than stopping it."""
-    return (labels.get("type") == "GarbageCollector" and name.startswith("java_lang_")
-            and name.endswith("_CollectionTime") and "Concurrent" not in name)
+#: (request, part) of frida_request_time_ms -> the key of its 99th percentile
+_P99 = {
+    ("Produce", "TotalTimeMs"): "produce_p99_ms",
+    ("Produce", "RequestQueueTimeMs"): "produce_queue_p99_ms",
+    ("Produce", "LocalTimeMs"): "produce_local_p99_ms",
+    ("Produce", "RemoteTimeMs"): "produce_remote_p99_ms",
+    ("Produce", "ResponseSendTimeMs"): "produce_response_p99_ms",
+    ("FetchConsumer", "TotalTimeMs"): "fetch_p99_ms",
+}
+#: produce request parts whose running sum (Yammer's Mean x Count) is kept
+_SUMS = {"TotalTimeMs": "produce_time_ms_sum", "RequestQueueTimeMs": "produce_queue_ms_sum",
+         "LocalTimeMs": "produce_local_ms_sum"}
 
 
 def parse_scrape(text: str) -> dict[str, float]:
-    """The figures one scrape carries, by measure.resources key; GC time (ms) summed over
-    the JVM's collectors. A metric the scrape lacks is left out."""
+    """The figures one scrape carries, by measure.resources key. GC time (ms) is summed
+    over the JVM's stop-the-world collectors (a concurrent collector's time runs beside the
+    application). A metric the scrape lacks is left out."""
     out: dict[str, float] = {}
     gc_ms: float | None = None
-    means: dict[tuple[str, str], float] = {}
+    stats: dict[tuple[str, str, str], float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if (sample.name in ("kafka_network_RequestMetrics_Mean",
-                                "kafka_network_RequestMetrics_Count")
-                    and sample.labels.get("request") == "Produce"):
-                means[(sample.labels.get("name", ""), sample.name.rsplit("_", 1)[1])] = \
-                    float(sample.value)
-            if _is_pause_time(sample.name, sample.labels):
-                gc_ms = (gc_ms or 0.0) + float(sample.value)
-                continue
-            labels = tuple(sorted((k, v) for k, v in sample.labels.items()))
-            key = _WANTED.get((sample.name, labels))
-            if key is not None:
-                out[key] = float(sample.value)
+            labels, value = sample.labels, float(sample.value)
+            if sample.name in _PLAIN:
+                out[_PLAIN[sample.name]] = value
+            elif sample.name == "frida_gc_time_ms":
+                if "Concurrent" not in labels.get("gc", ""):
+                    gc_ms = (gc_ms or 0.0) + value
+            elif sample.name == "frida_request_time_ms":
+                stats[(labels.get("request", ""), labels.get("part", ""),
+                       labels.get("stat", ""))] = value
     if gc_ms is not None:
         out["gc_ms"] = gc_ms
+    for (request, part), key in _P99.items():
+        if (request, part, "99thPercentile") in stats:
+            out[key] = stats[(request, part, "99thPercentile")]
     # a Yammer histogram's Mean is its running sum over its count since the start, so
     # mean x count is a counter: the broker's exact time per request over any interval
-    for part, key in (("TotalTimeMs", "produce_time_ms_sum"),
-                      ("RequestQueueTimeMs", "produce_queue_ms_sum"),
-                      ("LocalTimeMs", "produce_local_ms_sum")):
-        count, mean = means.get((part, "Count")), means.get((part, "Mean"))
+    for part, key in _SUMS.items():
+        count = stats.get(("Produce", part, "Count"))
+        mean = stats.get(("Produce", part, "Mean"))
         if count is not None and mean is not None:
             out[key] = count * mean
             if part == "TotalTimeMs":

@@ -16,28 +16,37 @@ SCRAPE = (Path(__file__).parent / "data" / "kafka-4.4.0-jmx-exporter-1.0.1.prom"
 
 def test_a_real_scrape_gives_every_figure() -> None:
     figures = parse_scrape(SCRAPE)
-    assert figures["handler_idle_ns"] == 20034558295.0
-    assert figures["network_idle"] == pytest.approx(0.4027, abs=1e-4)
-    assert figures["messages_in"] == 880.0 and figures["bytes_in"] == 299200.0
-    assert figures["produce_p99_ms"] == pytest.approx(5.19, abs=0.01)
+    assert figures["handler_idle_ns"] == 2.2466287844e10
+    assert figures["network_idle"] == pytest.approx(0.4292, abs=1e-4)
+    assert figures["messages_in"] == 1011.0 and figures["bytes_in"] == 343740.0
+    assert figures["produce_p99_ms"] == 8.0 and figures["fetch_p99_ms"] == 16.0
+    assert figures["produce_local_p99_ms"] == pytest.approx(4.88)
     assert figures["under_replicated"] == 0.0 and figures["request_queue"] == 0.0
-    # young and old pauses summed; a concurrent collector's time would not be a pause
-    assert figures["gc_ms"] == 87.0
-    # Yammer's Mean is sum/count: their product is the running sum (1.4875 ms x 880)
-    assert figures["produce_time_ms_sum"] == pytest.approx(1309.0)
-    assert figures["produce_requests"] == 880.0
+    # young and old pauses summed
+    assert figures["gc_ms"] == 113.0
+    # Yammer's Mean is sum/count: their product is the running sum
+    assert figures["produce_time_ms_sum"] == pytest.approx(1.6102868447082097 * 1011)
+    assert figures["produce_requests"] == 1011.0
+    assert figures["produce_queue_ms_sum"] == pytest.approx(0.057368941641938676 * 1011)
 
 
 def test_a_scrape_without_kafka_beans_gives_no_made_up_zeros() -> None:
     assert parse_scrape("# HELP x y\n# TYPE x gauge\nx 1.0\n") == {}
-    concurrent = ('java_lang_G1_Concurrent_GC_CollectionTime{type="GarbageCollector"} 500.0\n')
-    assert parse_scrape(concurrent) == {}
+    # a concurrent collector's time runs beside the broker: not a pause
+    assert parse_scrape('frida_gc_time_ms{gc="G1 Concurrent GC"} 500.0\n') == {}
+    # a histogram without its count gives no running sum
+    assert parse_scrape('frida_request_time_ms{part="TotalTimeMs",request="Produce",'
+                        'stat="Mean"} 2.0\n') == {}
 
 
 def test_the_exporter_reads_only_the_beans_named() -> None:
     text = config_text()
     assert all(f'"{name}"' in text for name in INCLUDED)
-    assert "rules" not in text  # the default format, which parse_scrape expects
+    # every metric a rule names is one parse_scrape reads
+    names = {line.split(": ", 1)[1] for line in text.splitlines() if "name: frida_" in line}
+    assert names == {"frida_handler_idle_ns", "frida_network_idle", "frida_request_time_ms",
+                     "frida_request_queue", "frida_topic_$1", "frida_under_replicated",
+                     "frida_isr_shrinks", "frida_gc_time_ms"}
 
 
 def test_idle_nanoseconds_become_the_handlers_idle_share() -> None:
