@@ -131,8 +131,8 @@ OPTIONS: tuple[Option, ...] = (
            "", const="yes"),
     Option("monitor", "read each broker's CPU, memory, storage and Kafka metrics (through"
            " the Prometheus JMX exporter) and the host's CPU and disk once a second during"
-           " each step, to say what saturated: on or off (the local site measures; others"
-           " say they do not yet)", "on"),
+           " each step, to say what saturated: on or off (the local and docker sites"
+           " measure; the others say they do not yet)", "on"),
     Option("influx", "also send each step to InfluxDB (1.x write endpoint), e.g."
            " http://127.0.0.1:8086/write?db=frida", ""),
 )

@@ -62,10 +62,10 @@ def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool
         figures = summary.get("figures", {})
         if source.startswith("broker"):
             idle = _mean(figures, "handler_idle")
+            cores = _mean(figures, "cores")
             if idle is not None:
                 out.append(Usage(f"{source} request handlers", "broker",
-                                 max(0.0, 1.0 - idle), "busy"))
-            cores = _mean(figures, "cores")
+                                 max(0.0, 1.0 - idle), _handler_detail(cores)))
             if cores is not None and host_cores:
                 out.append(Usage(f"{source} CPU", "broker", cores / host_cores,
                                  f"of {host_cores} cores ({cores:.2f} cores)"))
@@ -83,6 +83,20 @@ def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool
                                  + ", shared by broker and harness"
                                  + _split(sources, harness_cores)))
     return sorted(out, key=lambda u: -u.utilisation)
+
+
+#: a broker using fewer cores than this while its handlers were busy was not computing
+BLOCKED_CORES = 0.25
+
+
+def _handler_detail(cores: float | None) -> str:
+    """Kafka counts a handler busy from taking a request until it is done, waiting on a
+    lock, the disk or the log included: with the broker's CPU almost idle, the handlers
+    were held up, not short of CPU."""
+    if cores is not None and cores < BLOCKED_CORES:
+        return (f"busy while the broker used {cores:.2f} cores: held up (a lock, the disk, a"
+                " cold start), not computing")
+    return "busy"
 
 
 def _split(sources: Mapping[str, Any], harness_cores: tuple[float, float] | None) -> str:

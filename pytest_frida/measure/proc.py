@@ -97,3 +97,53 @@ def device_of(path: Path) -> tuple[int, int] | None:
 def read_disk(device: tuple[int, int]) -> dict[str, float]:
     """The counters of a local block device (empty when /proc/diskstats lacks it)."""
     return parse_diskstats(Path("/proc/diskstats").read_text(), *device)
+
+
+def cgroup_paths(text: str) -> dict[str, str]:
+    """/proc/<pid>/cgroup as controller -> path; "" is the v2 (unified) hierarchy."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        for controller in controllers.split(",") if controllers else [""]:
+            out[controller] = path.lstrip("/")
+    return out
+
+
+def _first_readable(candidates: list[Path]) -> str | None:
+    for candidate in candidates:
+        try:
+            return candidate.read_text()
+        except OSError:
+            continue
+    return None
+
+
+def read_cgroup(pid: int, root: Path = Path("/sys/fs/cgroup")) -> dict[str, float]:
+    """CPU seconds and memory of the cgroup process `pid` is in (a container's, seen from
+    its host): v1's cpuacct and memory controllers where mounted, else v2's files. A
+    figure whose file cannot be read is left out; OSError when the process is gone."""
+    paths = cgroup_paths(Path(f"/proc/{pid}/cgroup").read_text())
+    out: dict[str, float] = {}
+    if "cpuacct" in paths:
+        rel = paths["cpuacct"]
+        text = _first_readable([root / mount / rel / "cpuacct.usage"
+                                for mount in ("cpuacct", "cpu,cpuacct", "cpuacct,cpu")])
+        if text is not None:
+            out.update(parse_cgroup_cpu(text, 1))
+    elif "" in paths:
+        text = _first_readable([root / paths[""] / "cpu.stat",
+                                root / "unified" / paths[""] / "cpu.stat"])
+        if text is not None:
+            out.update(parse_cgroup_cpu(text, 2))
+    if "memory" in paths:
+        text = _first_readable([root / "memory" / paths["memory"] / "memory.usage_in_bytes"])
+    elif "" in paths:
+        text = _first_readable([root / paths[""] / "memory.current"])
+    else:
+        text = None
+    if text is not None:
+        out.update(parse_cgroup_memory(text))
+    return out

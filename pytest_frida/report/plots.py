@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -130,6 +131,14 @@ def _busiest(step: StepResult, source: str, name: str) -> float:
     return float(figure["mean"]) if figure is not None else float("nan")
 
 
+def _harness_share(step: StepResult, agents: Sequence[dict[str, Any]]) -> float:
+    """The cores `agents` used together, over the host's cores (nan when not known)."""
+    cores = step.resources.get("host_cores")
+    if not cores or not agents:
+        return float("nan")
+    return sum(float(a.get("cpu_share", 0.0)) for a in agents) / float(cores)
+
+
 def resources_vs_producers(steps: Sequence[StepResult], limit: CapacityLimit) -> str:
     """Utilisation per producer count, one panel per broker plus the host and the harness,
     with the first failure (the knee) marked: what ran out as the load grew."""
@@ -141,8 +150,6 @@ def resources_vs_producers(steps: Sequence[StepResult], limit: CapacityLimit) ->
     for broker in brokers:
         lines = [
             ("request handlers busy", [1 - _busiest(s, broker, "handler_idle") for s in ordered]),
-            ("network threads busy (1-min avg)",
-             [1 - _busiest(s, broker, "network_idle") for s in ordered]),
             ("CPU, share of host cores",
              [_busiest(s, broker, "cores") / max(1, s.resources.get("host_cores") or 1)
               if s.resources.get("host_cores") else float("nan") for s in ordered]),
@@ -157,7 +164,11 @@ def resources_vs_producers(steps: Sequence[StepResult], limit: CapacityLimit) ->
                                             for s in ordered]),
         ("consumer agents busy (busiest)",
          [max((float(c.get("busy", 0.0)) for c in s.consumers), default=float("nan"))
-          for s in ordered])]))
+          for s in ordered]),
+        ("producer agents CPU, share of host cores",
+         [_harness_share(s, s.generators) for s in ordered]),
+        ("consumers CPU, share of host cores",
+         [_harness_share(s, s.consumers) for s in ordered])]))
     fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 2.3 * len(panels)), sharex=True,
                              squeeze=False)
     for ax, (title, lines) in zip(axes[:, 0], panels, strict=True):

@@ -111,6 +111,17 @@ class DockerCli:
                               " DOCKER_HOST")
         return done.stdout.strip()
 
+    def is_local(self) -> bool:
+        """Whether this daemon runs on this machine (its unix socket), so its containers'
+        processes and files are this machine's."""
+        return self.node is None and self.where.startswith("unix://")
+
+    def info_value(self, key: str) -> str | None:
+        """One field of `docker info` (e.g. DockerRootDir), None when it cannot be read."""
+        done = self.run("info", "--format", f"{{{{.{key}}}}}", check=False)
+        value = done.stdout.strip()
+        return value if done.returncode == 0 and value else None
+
     def inspect(self, kind: str, names: Sequence[str]) -> list[dict[str, Any]]:
         """`docker inspect --type <kind>` of existing objects (missing ones are left out)."""
         if not names:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # Ryuk needs a registry pull
@@ -27,6 +28,9 @@ __all__ = ["ApacheKafkaContainer", "Network", "container_properties", "property_
 EXTERNAL_PORT = 19092
 INTERNAL_PORT = 9092
 CONTROLLER_PORT = 9093
+#: where the JMX exporter's directory is mounted, and the port it serves in the container
+EXPORTER_DIR = "/opt/frida-exporter"
+EXPORTER_PORT = 9404
 STARTED_LINE = b"Kafka Server started"
 
 
@@ -66,7 +70,8 @@ class ApacheKafkaContainer(DockerContainer):
     def __init__(self, image: str, node_id: int, alias: str, voters: Sequence[tuple[int, str]],
                  host_port: int, network: Network, cluster_id: str,
                  overrides: Mapping[str, str] | None = None,
-                 labels: Mapping[str, str] | None = None, heap: str = "1G") -> None:
+                 labels: Mapping[str, str] | None = None, heap: str = "1G",
+                 exporter: tuple[Path, str, int] | None = None) -> None:
         super().__init__(image)
         self.node_id, self.alias, self.host_port = node_id, alias, host_port
         props = container_properties(node_id, alias, voters, host_port, overrides)
@@ -80,6 +85,13 @@ class ApacheKafkaContainer(DockerContainer):
         # loopback only: nothing of the run listens on the machine's other addresses
         self.ports[f"{EXTERNAL_PORT}/tcp"] = cast(Any, ("127.0.0.1", host_port))
         self.with_kwargs(labels=dict(labels or {}))
+        if exporter is not None:
+            # (directory holding the agent's jar and config, the agent's JVM flag as the
+            # container sees that directory, the loopback port its metrics are served on)
+            directory, flag, metrics_port = exporter
+            self.with_volume_mapping(str(directory), EXPORTER_DIR, "ro")
+            self.with_env("KAFKA_OPTS", flag)
+            self.ports[f"{EXPORTER_PORT}/tcp"] = cast(Any, ("127.0.0.1", metrics_port))
 
     def wait_started(self, timeout_s: float) -> None:
         """Until the node logs that it serves; KafkaSetupError with its log when it exits."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pytest_frida.measure.broker_metrics import parse_scrape
 from pytest_frida.measure.host_speed import read_cpu_times
-from pytest_frida.measure.proc import device_of, read_disk, read_process
+from pytest_frida.measure.proc import device_of, read_cgroup, read_disk, read_process
 
 #: a scrape slower than this is dropped (the sampler's next one comes a second later)
 SCRAPE_TIMEOUT_S = 0.8
@@ -49,15 +49,27 @@ def scrape(url: str) -> dict[str, float]:
         return parse_scrape(response.read().decode("utf-8", "replace"))
 
 
+def read_container(pid: int) -> dict[str, float]:
+    """A container's counters from its main process `pid` (as this host numbers it): its
+    cgroup's CPU (every process of the container) and memory, the process's storage bytes
+    and resident set."""
+    counters = read_process(pid)
+    counters.update(read_cgroup(pid))
+    return counters
+
+
 class LocalBrokerMonitor(BrokerMonitor):
-    """Brokers that are processes of this host: /proc/<pid>, the exporter on loopback, the
-    disk of their data directory and the host's /proc/stat."""
+    """Brokers that run on this host, as processes or in containers of a local Docker
+    daemon: their counters through `read_broker` (/proc/<pid>, or the container's cgroup),
+    the exporter on loopback, the disk of their data directory and the host's /proc/stat."""
 
     def __init__(self, pids: Callable[[], Mapping[int, int | None]],
                  metrics_urls: Mapping[int, str], data_dir: Path,
-                 metrics_off: str | None = None) -> None:
+                 metrics_off: str | None = None,
+                 read_broker: Callable[[int], dict[str, float]] = read_process) -> None:
         super().__init__()
         self._pids = pids
+        self._read_broker = read_broker
         self._urls = dict(metrics_urls)
         self._metrics_off = metrics_off
         self._device = device_of(data_dir)
@@ -72,7 +84,7 @@ class LocalBrokerMonitor(BrokerMonitor):
                 self.note(source, "not running (stopped on purpose or dead)")
                 continue
             try:
-                counters.update(read_process(pid))
+                counters.update(self._read_broker(pid))
             except (OSError, ValueError, IndexError) as exc:
                 self.note(source, f"its process {pid} could not be read: {exc}")
                 continue

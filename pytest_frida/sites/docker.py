@@ -11,19 +11,27 @@ import contextlib
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from pytest_frida.config import FridaSettings
 from pytest_frida.images import kafka_image
-from pytest_frida.kafka.errors import KafkaSetupError
+from pytest_frida.kafka import exporter
+from pytest_frida.kafka.errors import KafkaSetupError, key_line
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
 from pytest_frida.kafka.server_config import new_cluster_id
 from pytest_frida.runtimes.agents import LocalAgentLauncher
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 from pytest_frida.runtimes.docker_owner import owner_labels, remove_run_objects, sweep_orphans
-from pytest_frida.runtimes.kafka_container import ApacheKafkaContainer, Network
+from pytest_frida.runtimes.kafka_container import (
+    EXPORTER_DIR,
+    EXPORTER_PORT,
+    ApacheKafkaContainer,
+    Network,
+)
+from pytest_frida.runtimes.monitor import LocalBrokerMonitor, read_container
 from pytest_frida.runtimes.process import interrupts_deferred
 from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
 from pytest_frida.sites.local import free_ports
@@ -61,6 +69,10 @@ class DockerSite(Site):
         self._network: Network | None = None
         self._docker: DockerCli | None = None
         self.faults = _DockerFaults(self)
+        self._metrics_urls: dict[int, str] = {}
+        self._metrics_off: str | None = "--frida-monitor=off"
+        self._exporter_dir: Path | None = None
+        self._pid_cache: dict[int, int] = {}
 
     def start(self) -> Cluster:
         started = time.monotonic()
@@ -78,20 +90,23 @@ class DockerSite(Site):
             network.create()
             self._network = network
         count = self.settings.brokers
-        ports = free_ports(count)
+        ports = free_ports(2 * count)
+        exporters = self._exporters(docker, ports[count:])
         aliases = [f"frida-{self.run_id}-kafka-{i}" for i in range(count)]
         voters = list(enumerate(aliases))
         cluster_id = new_cluster_id()
         nodes = []
         for i in range(count):
             node = ApacheKafkaContainer(image, i, aliases[i], voters, ports[i], network,
-                                        cluster_id, self.settings.broker_config, labels)
+                                        cluster_id, self.settings.broker_config, labels,
+                                        exporter=exporters.get(i))
             with interrupts_deferred(f"creating {aliases[i]}"):
                 self.containers.append(node)
                 node.start()
             nodes.append(node)
         for node in nodes:
             node.wait_started(START_TIMEOUT_S)
+        ports = ports[:count]
         bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports)
         wait_until_ready(bootstrap, count, START_TIMEOUT_S, self._first_dead)
         image_id = docker.inspect("image", [image])[0].get("Id", "")
@@ -108,7 +123,64 @@ class DockerSite(Site):
             health=lambda: cluster_problem(bootstrap, count - len(self.faults.down),
                                            self._first_dead),
             faults=self.faults,
+            monitor=self._monitor(docker),
         )
+
+    def _exporters(self, docker: DockerCli, ports: list[int]) -> dict[int, tuple[Path, str, int]]:
+        """Per broker: the JMX exporter's directory (jar and config, mounted read-only),
+        its JVM flag inside the container and its loopback port. None on a remote daemon,
+        which cannot mount this machine's files, or with the monitor off; why is kept."""
+        self._metrics_urls = {}
+        if not self.settings.monitor:
+            self._metrics_off = "--frida-monitor=off"
+            return {}
+        if not docker.is_local():
+            self._metrics_off = (f"the Docker daemon ({docker.where}) is not on this machine,"
+                                 " which reads the brokers' figures")
+            return {}
+        try:
+            jar = exporter.resolve_agent()
+        except KafkaSetupError as exc:
+            self._metrics_off = f"the JMX exporter could not be had: {key_line(str(exc))}"
+            self.notify(f"pytest-frida: broker metrics off: {self._metrics_off}")
+            return {}
+        self._exporter_dir = Path(tempfile.mkdtemp(prefix="frida-exporter-"))
+        self._exporter_dir.chmod(0o755)  # the image's user reads it
+        shutil.copy(jar, self._exporter_dir / jar.name)
+        (self._exporter_dir / "config.yml").write_text(exporter.config_text())
+        flag = exporter.agent_flag(Path(EXPORTER_DIR) / jar.name, "0.0.0.0", EXPORTER_PORT,
+                                   Path(EXPORTER_DIR) / "config.yml")
+        self._metrics_off = None
+        out = {}
+        for i, port in enumerate(ports):
+            out[i] = (self._exporter_dir, flag, port)
+            self._metrics_urls[i] = f"http://127.0.0.1:{port}/metrics"
+        return out
+
+    def _monitor(self, docker: DockerCli) -> LocalBrokerMonitor | None:
+        """The brokers' figures from their containers' cgroups, where the daemon is local."""
+        if not self.settings.monitor or not docker.is_local():
+            return None
+        root = Path(docker.info_value("DockerRootDir") or "/var/lib/docker")
+        return LocalBrokerMonitor(self._pids, self._metrics_urls,
+                                  root if root.exists() else Path("/"), self._metrics_off,
+                                  read_broker=read_container)
+
+    def _pids(self) -> dict[int, int | None]:
+        """Each running broker's main process as this host numbers it."""
+        out: dict[int, int | None] = {}
+        for i, node in enumerate(self.containers):
+            pid = None
+            if i not in self.faults.down:
+                with contextlib.suppress(Exception):
+                    container = node.get_wrapped_container()
+                    if i not in self._pid_cache or not Path(
+                            f"/proc/{self._pid_cache[i]}").exists():
+                        container.reload()
+                        self._pid_cache[i] = int(container.attrs["State"]["Pid"]) or 0
+                    pid = self._pid_cache[i] or None
+            out[i] = pid
+        return out
 
     def _node(self, broker: int) -> ApacheKafkaContainer:
         if not 0 <= broker < len(self.containers):
@@ -152,6 +224,9 @@ class DockerSite(Site):
             with contextlib.suppress(Exception):
                 self._network.remove()
             self._network = None
+        if self._exporter_dir is not None:
+            shutil.rmtree(self._exporter_dir, ignore_errors=True)
+            self._exporter_dir = None
         if self._docker is not None:
             remove_run_objects(self._docker, self.run_id)
             left = self._docker.lines("ps", "-aq", "--filter", f"label=frida.run={self.run_id}")

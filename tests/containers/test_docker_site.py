@@ -105,6 +105,14 @@ def test_docker_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path:
     assert cluster["bootstrap"].startswith("127.0.0.1:")
     # the broker's log was kept with the report before its container went
     assert "Kafka Server started" in (run_dir / "logs/broker-0/server.log").read_text()
+    # the container's cgroup and the JMX exporter mounted into it, read during each step
+    for step in json.loads((run_dir / "report.json").read_text())["steps"]:
+        assert step["resources"]["missing"] == [], step["resources"]["missing"]
+        broker = step["resources"]["sources"]["broker-0"]["figures"]
+        assert broker["cores"]["mean"] > 0 and broker["memory_mib"]["mean"] > 100
+        assert broker["messages_in_per_s"]["mean"] > 0
+        assert 0 <= broker["handler_idle"]["mean"] <= 1.05
+    assert steps["broker_cores"].notna().all()
 
 
 def test_docker_faults_lose_no_acknowledged_message(

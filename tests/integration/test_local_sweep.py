@@ -78,3 +78,23 @@ def test_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path: Path,
     assert (run_dir / "logs" / "broker-0" / "server.log").stat().st_size > 0
     failed = [s for s in report["steps"] if s["verdict"] == "fail"]
     assert len(failed) == 2 and all(f["verdicts"][0]["passed"] is False for f in failed)
+    # what each step used, read from the broker's process and its JMX exporter, and the
+    # host's; what saturated, said under the limit
+    for step in report["steps"]:
+        resources = step["resources"]
+        assert resources["missing"] == [], resources["missing"]
+        broker = resources["sources"]["broker-0"]["figures"]
+        assert 0 < broker["cores"]["mean"] <= report["machine"]["cpus"]
+        assert 0 <= broker["handler_idle"]["mean"] <= 1.05
+        assert broker["messages_in_per_s"]["mean"] > 0
+        assert broker["produce_mean_ms"]["mean"] >= 0
+        assert 0 < resources["sources"]["host"]["figures"]["host_busy"]["mean"] <= 1
+        assert step["attribution"]["sentence"]
+    # 20 producers x 10 msg/s: the broker took in what the step sent, give or take a
+    # second's worth at the window's edges
+    top = next(s for s in report["steps"] if s["producers"] == 20)
+    rate_in = top["resources"]["sources"]["broker-0"]["figures"]["messages_in_per_s"]["mean"]
+    assert 150 <= rate_in <= 250, rate_in
+    assert sweep["broker_cores"].notna().all() and sweep["host_busy"].notna().all()
+    result.stdout.fnmatch_lines(["*capacity limit of test_suite.py::test_sweep:*",
+                                 "  what saturated: *"])

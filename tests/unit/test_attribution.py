@@ -41,6 +41,14 @@ def test_busy_request_handlers_are_named() -> None:
     assert result["sentence"].startswith("broker-0 request handlers 97% busy")
 
 
+def test_handlers_busy_on_an_idle_cpu_are_said_to_be_held_up() -> None:
+    # a cold broker in a container: handlers 96% occupied, 0.03 cores used
+    found = usages({"broker-0": broker(idle=0.04, cores=0.03)}, 2, True, 0.1, 0.1)
+    assert attribute(found, False)["sentence"] == (
+        "broker-0 request handlers 96% busy while the broker used 0.03 cores: held up (a"
+        " lock, the disk, a cold start), not computing")
+
+
 def test_a_busy_disk_is_named_over_idle_handlers() -> None:
     found = usages({"broker-0": broker(idle=0.6, cores=0.3), "disk": disk(0.95, 1800)},
                    2, True, 0.2, 0.2)

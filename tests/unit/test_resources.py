@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_frida.measure.proc import (
+    cgroup_paths,
     parse_cgroup_cpu,
     parse_diskstats,
     parse_pid_io,
     parse_pid_stat,
     parse_pid_status,
+    read_cgroup,
     read_process,
 )
 from pytest_frida.measure.resources import resource_figures, summarise
@@ -96,3 +99,37 @@ def test_the_mean_rate_is_the_counters_change_over_the_time(rates: list[float]) 
     cores = summarise(readings, 0.0, float(len(rates)))["figures"]["cores"]
     assert cores["mean"] == pytest.approx(total / len(rates), abs=1e-3)
     assert cores["max"] == pytest.approx(max(rates), abs=1e-3)
+
+
+def test_cgroup_paths_cover_v1_and_v2_lines() -> None:
+    text = "12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/system.slice/x\n"
+    assert cgroup_paths(text) == {"cpu": "docker/abc", "cpuacct": "docker/abc",
+                                  "memory": "docker/abc", "": "system.slice/x"}
+
+
+def test_a_container_cgroup_is_read_from_its_hosts_files(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # a v1 host whose cpu and cpuacct are mounted together, as Debian's older systemd did
+    (tmp_path / "cpu,cpuacct" / "docker" / "abc").mkdir(parents=True)
+    (tmp_path / "cpu,cpuacct" / "docker" / "abc" / "cpuacct.usage").write_text("2500000000\n")
+    (tmp_path / "memory" / "docker" / "abc").mkdir(parents=True)
+    (tmp_path / "memory" / "docker" / "abc" / "memory.usage_in_bytes").write_text("4096\n")
+    real = Path.read_text
+
+    def fake(path: Path, *args: object, **kw: object) -> str:
+        if str(path) == "/proc/77/cgroup":
+            return "3:cpu,cpuacct:/docker/abc\n2:memory:/docker/abc\n"
+        return real(path)
+
+    monkeypatch.setattr(Path, "read_text", fake)
+    assert read_cgroup(77, root=tmp_path) == {"cpu_s": 2.5, "memory_bytes": 4096.0}
+    # v2: one hierarchy, cpu.stat in microseconds
+    (tmp_path / "v2" / "sys" / "c").mkdir(parents=True)
+    (tmp_path / "v2" / "sys" / "c" / "cpu.stat").write_text("usage_usec 1500000\n")
+    (tmp_path / "v2" / "sys" / "c" / "memory.current").write_text("8192\n")
+
+    def fake2(path: Path, *args: object, **kw: object) -> str:
+        return "0::/sys/c\n" if str(path) == "/proc/78/cgroup" else real(path)
+
+    monkeypatch.setattr(Path, "read_text", fake2)
+    assert read_cgroup(78, root=tmp_path / "v2") == {"cpu_s": 1.5, "memory_bytes": 8192.0}
