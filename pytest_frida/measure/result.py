@@ -92,7 +92,9 @@ class StepResult:
     steady: dict[str, Any] = field(default_factory=dict)
     #: what the brokers and their hosts used during the measured window (runtimes.monitor):
     #: `sources` maps a source (broker-0, disk, host) to its figures' mean and maximum and
-    #: their per-second series; `missing` says, one line each, what could not be read
+    #: their per-second series; `missing` says, one line each, what could not be read;
+    #: `window` is the measured window (epoch seconds) and `host_cores` the ceiling of a
+    #: broker's CPU on a host it shares with the harness (None elsewhere)
     resources: dict[str, Any] = field(default_factory=dict)
     #: the most saturated resource of the step and how close to its ceiling, in words and
     #: figures (measure.attribution); empty when nothing was measured

@@ -206,6 +206,14 @@ def test_steps_reach_influxdb(pytester: pytest.Pytester, tmp_path: Path, influxd
     assert all(r["p99_ms"] > 0 and r["lost"] == 0 for r in rows)
     tags = query(influxdb, 'SHOW TAG VALUES FROM "frida_step" WITH KEY = "site"')
     assert tags["results"][0]["series"][0]["values"] == [["site", "local"]]
+    # the broker's figures per step, and per second of each measured window
+    steps = query(influxdb, 'SELECT "broker_cores", "host_busy" FROM "frida_step"')
+    values = steps["results"][0]["series"][0]["values"]
+    assert len(values) == 2 and all(v[1] > 0 and 0 < v[2] <= 1 for v in values)
+    seconds = query(influxdb, 'SELECT "cores", "messages_in_per_s" FROM "frida_resource"'
+                    " WHERE \"source\" = 'broker-0'")
+    points = seconds["results"][0]["series"][0]["values"]
+    assert len(points) >= 2 and all(p[1] is not None for p in points)
 
 
 def test_unreachable_influxdb_costs_no_measurement(pytester: pytest.Pytester,
