@@ -153,9 +153,17 @@ def _result(party: str | None, named: Usage | None, sentence: str,
 
 
 def first_saturation(steps: Sequence[tuple[int, Mapping[str, Any]]]) -> str | None:
-    """Over a test's steps as (producers, attribution), the resource that saturated at the
-    fewest producers, in words; None when no step saturated anything."""
-    for producers, attribution in sorted(steps, key=lambda s: s[0]):
-        if attribution.get("party") and attribution.get("resource"):
-            return f"{attribution['resource']} saturated first, from {producers} producers"
+    """Over a test's steps as (producers, attribution), the resource saturated at the
+    fewest producers, in words; None when no count saturated anything. A count measured
+    more than once speaks by the majority of its steps: one cold or disturbed step among
+    calm ones does not make its count the first saturated."""
+    by_count: dict[int, list[Mapping[str, Any]]] = {}
+    for producers, attribution in steps:
+        by_count.setdefault(producers, []).append(attribution)
+    for producers in sorted(by_count):
+        named = [str(a["resource"]) for a in by_count[producers]
+                 if a.get("party") and a.get("resource")]
+        if 2 * len(named) > len(by_count[producers]):
+            resource = max(set(named), key=named.count)
+            return f"{resource} saturated first, from {producers} producers"
     return None

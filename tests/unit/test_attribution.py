@@ -108,6 +108,16 @@ def test_the_first_saturation_is_at_the_fewest_producers() -> None:
     assert first_saturation([(5, {"party": None})]) is None
 
 
+def test_one_disturbed_step_does_not_make_its_count_the_first_saturated() -> None:
+    # a cold broker's first step at 1 producer, then two calm ones at that count
+    cold = {"party": "broker", "resource": "broker-0 request handlers"}
+    calm = {"party": None, "resource": None}
+    steps = [(1, cold), (1, calm), (1, calm), (5, calm),
+             (20, {"party": "host", "resource": "host CPU"}),
+             (20, {"party": "host", "resource": "host CPU"}), (20, calm)]
+    assert first_saturation(steps) == "host CPU saturated first, from 20 producers"
+
+
 shares = st.floats(0.0, 1.0)
 
 
