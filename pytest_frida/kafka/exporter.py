@@ -22,7 +22,9 @@ _MAVEN_TIMEOUT_S = 300
 
 #: the MBeans read at each scrape (measure.broker_metrics says what each becomes)
 INCLUDED = (
-    "kafka.server:type=KafkaRequestHandlerPool,name=RequestHandlerAvgIdlePercent",
+    # the broker pool's own meter: a combined node's aggregate one counts the controller's
+    # handlers too (KIP-1207: divided by both pools' threads from Kafka 4.2, mixed before)
+    "kafka.server:type=KafkaRequestHandlerPool,name=BrokerRequestHandlerAvgIdlePercent",
     "kafka.network:type=SocketServer,name=NetworkProcessorAvgIdlePercent",
     "kafka.network:type=RequestMetrics,name=TotalTimeMs,request=Produce",
     "kafka.network:type=RequestMetrics,name=RequestQueueTimeMs,request=Produce",
@@ -44,8 +46,8 @@ INCLUDED = (
 #: metric named by us (measure.broker_metrics reads these names); an attribute no rule
 #: matches is not served, which keeps a scrape to about a hundred lines
 RULES: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("kafka.server<type=KafkaRequestHandlerPool, name=RequestHandlerAvgIdlePercent><>Count",
-     "frida_handler_idle_ns", {}),
+    ("kafka.server<type=KafkaRequestHandlerPool, name=BrokerRequestHandlerAvgIdlePercent>"
+     "<>Count", "frida_handler_idle_ns", {}),
     ("kafka.network<type=SocketServer, name=NetworkProcessorAvgIdlePercent><>Value",
      "frida_network_idle", {}),
     ("kafka.network<type=RequestMetrics, name=(\\w+), request=(\\w+)>"

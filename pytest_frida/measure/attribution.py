@@ -13,9 +13,12 @@ Each measured resource gets a utilisation between 0 and 1 against its own ceilin
 
 A resource at SATURATED or above is saturated. The harness is named first whenever it is
 saturated, and alone when the verdict withheld latency for it: a step the generator or a
-consumer could not keep up with says nothing about the broker. Otherwise the most
-saturated broker resource is named; the host's shared CPU only when no broker resource
-is; and with nothing saturated, the step is inconclusive and says what came closest.
+consumer could not keep up with says nothing about the broker. A step whose agents never
+reported names no broker part either. Next a shared host's CPU: Kafka counts a handler
+busy while it waits for a CPU the harness holds, so on a host whose CPU ran out the
+broker's figures cannot tell its own limit from the host's. Otherwise the most saturated
+broker resource is named; with nothing saturated, the step is inconclusive and says what
+came closest.
 """
 
 from __future__ import annotations
@@ -73,8 +76,9 @@ def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool
             busy = _mean(figures, "disk_busy")
             if busy is not None:
                 flushes = _mean(figures, "disk_flushes_per_s")
-                out.append(Usage("data disk", "disk", min(1.0, busy), "busy" + (
-                    f" ({flushes:.0f} flushes/s)" if flushes is not None else "")))
+                out.append(Usage("data disk", "disk", min(1.0, busy), "of the time busy" + (
+                    f" ({flushes:.0f} flushes/s" if flushes is not None else " (")
+                    + "; an SSD busy all the time may still have room)"))
         elif source == "host" and shared_host:
             busy = _mean(figures, "host_busy")
             if busy is not None:
@@ -111,8 +115,11 @@ def _split(sources: Mapping[str, Any], harness_cores: tuple[float, float] | None
     return f" (cores: {', '.join(parts)})" if parts else ""
 
 
-def attribute(found: Sequence[Usage], withheld_for_harness: bool) -> dict[str, Any]:
-    """The step's attribution: the party and resource named, and a sentence saying so."""
+def attribute(found: Sequence[Usage], withheld_for_harness: bool,
+              harness_measured: bool = True) -> dict[str, Any]:
+    """The step's attribution: the party and resource named, and a sentence saying so.
+    `harness_measured` False (the step broke off before its agents reported): no broker
+    part is named, since nothing shows the harness was not the one that ran out."""
     if not found:
         return {}
     saturated = [u for u in found if u.utilisation >= SATURATED]
@@ -128,24 +135,34 @@ def attribute(found: Sequence[Usage], withheld_for_harness: bool) -> dict[str, A
         if others:
             sentence += "; also saturated: " + ", ".join(u.words() for u in others)
         return _result("harness", named, sentence, saturated, found)
+    if not harness_measured:
+        return _result(None, None, "inconclusive: the harness was not measured (the step"
+                       " broke off before its agents reported)" + (
+                           "; saturated: " + ", ".join(u.words() for u in saturated)
+                           if saturated else ""), saturated, found, harness_measured=False)
+    if host:  # a broker figure on a host whose CPU ran out includes waiting for a CPU
+        named = host[0]
+        rest = [u for u in saturated if u is not named]
+        return _result("host", named, named.words() + (
+            "; the broker's own figures include waiting for that CPU: " + ", ".join(
+                u.words() for u in rest) if rest else "; no broker resource measured was"
+            " saturated on its own"), saturated, found)
     if broker:
         named = broker[0]
         rest = [u for u in saturated if u is not named]
         sentence = named.words() + ("; also saturated: " + ", ".join(u.words() for u in rest)
                                     if rest else "")
         return _result(named.party, named, sentence, saturated, found)
-    if host:
-        named = host[0]
-        return _result("host", named, named.words() + "; no broker resource measured was"
-                       " saturated on its own", saturated, found)
     top = found[0]
     return _result(None, None, f"inconclusive: nothing measured was saturated (closest:"
                    f" {top.words()})", saturated, found)
 
 
 def _result(party: str | None, named: Usage | None, sentence: str,
-            saturated: Sequence[Usage], found: Sequence[Usage]) -> dict[str, Any]:
+            saturated: Sequence[Usage], found: Sequence[Usage],
+            harness_measured: bool = True) -> dict[str, Any]:
     return {"party": party, "resource": named.name if named else None,
+            "harness_measured": harness_measured,
             "utilisation": round(named.utilisation, 3) if named else None,
             "sentence": sentence,
             "usages": [[u.name, u.party, round(u.utilisation, 3)] for u in found],
@@ -159,11 +176,12 @@ def first_saturation(steps: Sequence[tuple[int, Mapping[str, Any]]]) -> str | No
     calm ones does not make its count the first saturated."""
     by_count: dict[int, list[Mapping[str, Any]]] = {}
     for producers, attribution in steps:
-        by_count.setdefault(producers, []).append(attribution)
+        if attribution.get("harness_measured", True):
+            by_count.setdefault(producers, []).append(attribution)
     for producers in sorted(by_count):
         named = [str(a["resource"]) for a in by_count[producers]
                  if a.get("party") and a.get("resource")]
         if 2 * len(named) > len(by_count[producers]):
-            resource = max(set(named), key=named.count)
+            resource = max(sorted(set(named)), key=named.count)
             return f"{resource} saturated first, from {producers} producers"
     return None

@@ -86,49 +86,57 @@ _INGREDIENTS = {"host_busy_ticks", "host_total_ticks", "produce_time_ms_sum",
                 "produce_queue_ms_sum", "produce_local_ms_sum"}
 
 
-def _intervals(readings: Sequence[Reading], start: float, end: float
-               ) -> list[tuple[float, Mapping[str, float], Mapping[str, float]]]:
-    """(seconds, earlier, later) of consecutive readings whose midpoint is in the window."""
-    ordered = sorted(readings, key=lambda r: r[0])
-    out = []
-    for (t1, a), (t2, b) in itertools.pairwise(ordered):
-        if t2 > t1 and start <= (t1 + t2) / 2 <= end:
-            out.append((t2 - t1, a, b))
-    return out
+def _rate_at(points: Sequence[tuple[float, float]], t1: float, t2: float
+             ) -> tuple[float, bool] | None:
+    """The counter's rate over [t1, t2] from the nearest readings that carry it around
+    that interval: (per second, whether the readings bridge a gap wider than it); None
+    when no pair encloses it or the counter went backwards (a restart) between them."""
+    before = [p for p in points if p[0] <= t1]
+    after = [p for p in points if p[0] >= t2]
+    if not before or not after:
+        return None
+    (ta, va), (tb, vb) = before[-1], after[0]
+    if tb <= ta or vb < va:
+        return None
+    return (vb - va) / (tb - ta), (ta < t1 or tb > t2)
 
 
 def summarise(readings: Sequence[Reading], start: float, end: float) -> dict[str, Any]:
     """The figures of one source over [start, end] (wall-clock seconds): per figure its
-    mean and maximum, and the per-second values in `series` (time from `start`)."""
-    intervals = _intervals(readings, start, end)
+    mean and maximum, and the per-interval values in `series` (`t`: each interval's
+    midpoint, seconds from `start`). A reading that lacks a counter (a scrape timed out)
+    leaves no hole: the intervals around it take the rate between the nearest readings
+    that have it, and `bridged_s` says how many seconds were so filled."""
+    ordered = sorted(readings, key=lambda r: r[0])
+    intervals = [(t1, t2, b) for (t1, _), (t2, b) in itertools.pairwise(ordered)
+                 if t2 > t1 and start <= (t1 + t2) / 2 <= end]
+    points = {key: [(t, float(r[key])) for t, r in ordered if key in r]
+              for key, spec in FIGURES.items() if isinstance(spec, Rate)}
     figures: dict[str, dict[str, float]] = {}
-    series: dict[str, list[float | None]] = {"t": []}
-    per_key: dict[str, list[float | None]] = {}
-    elapsed = 0.0
-    for seconds, a, b in intervals:
-        elapsed += seconds
-        series["t"].append(round(elapsed - seconds / 2, 2))
-        for key, spec in FIGURES.items():
-            value: float | None = None
-            if isinstance(spec, Rate) and key in a and key in b and b[key] >= a[key]:
-                value = (b[key] - a[key]) / seconds * spec.scale
-            elif isinstance(spec, Gauge) and key in b:
-                value = b[key] * spec.scale
-            per_key.setdefault(key, []).append(value)
-    for key, values in per_key.items():
-        spec = FIGURES[key]
-        known = [v for v in values if v is not None]
+    series: dict[str, list[float | None]] = {
+        "t": [round((t1 + t2) / 2 - start, 2) for t1, t2, _ in intervals]}
+    for key, spec in FIGURES.items():
+        values: list[float | None] = []
+        bridged = 0.0
+        for t1, t2, later in intervals:
+            if isinstance(spec, Rate):
+                found = _rate_at(points[key], t1, t2)
+                values.append(None if found is None else found[0] * spec.scale)
+                if found is not None and found[1]:
+                    bridged += t2 - t1
+            else:
+                values.append(later[key] * spec.scale if key in later else None)
+        known = [(t2 - t1, v) for (t1, t2, _), v in zip(intervals, values, strict=True)
+                 if v is not None]
         if not known:
             continue
-        if isinstance(spec, Rate):  # time-weighted: the counter's change over the time
-            # of the intervals that had one
-            total = sum(s * v for (s, *_), v in zip(intervals, values, strict=True)
-                        if v is not None)
-            mean = total / sum(s for (s, *_), v in zip(intervals, values, strict=True)
-                               if v is not None)
+        if isinstance(spec, Rate):  # time-weighted over the intervals that had a rate
+            mean = sum(w * v for w, v in known) / sum(w for w, _ in known)
         else:
-            mean = sum(known) / len(known)
-        figures[spec.name] = {"mean": round(mean, 4), "max": round(max(known), 4)}
+            mean = sum(v for _, v in known) / len(known)
+        figures[spec.name] = {"mean": round(mean, 4), "max": round(max(v for _, v in known), 4)}
+        if bridged:
+            figures[spec.name]["bridged_s"] = round(bridged, 2)
         series[spec.name] = [None if v is None else round(v, 4) for v in values]
     _ratios(figures, series)
     return {"figures": figures, "series": series if figures else {}}
@@ -144,12 +152,28 @@ def _ratios(figures: dict[str, dict[str, float]],
         shares = [None if a is None or b is None or b <= 0 else round(a / b, 4)
                   for a, b in zip(series[top], series[bottom], strict=True)]
         known = [v for v in shares if v is not None]
+        if not known:
+            continue
         figures[name] = {"mean": round(figures[top]["mean"] / figures[bottom]["mean"], 4),
-                         "max": max(known) if known else 0.0}
+                         "max": max(known)}
         series[name] = shares
     for name in _INGREDIENTS:
         figures.pop(name, None)
         series.pop(name, None)
+
+
+def units() -> dict[str, str]:
+    """Every figure's unit and how it is measured, for the report to carry beside them."""
+    how = {Rate: "the rate of a cumulative counter", Gauge: "a value read each second"}
+    out = {spec.name: f"{spec.unit}, {how[type(spec)]}"
+           for key, spec in FIGURES.items() if key not in _INGREDIENTS}
+    out.update(host_busy="share of all cores' time busy, steal included (/proc/stat)",
+               produce_mean_ms="ms per produce request in the broker (Kafka's running sum"
+                               " over its count, whole ms per request)",
+               produce_queue_mean_ms="ms per produce request waiting in the request queue",
+               produce_local_mean_ms="ms per produce request appending to the log")
+    return out
+
 
 def resource_figures(readings: Mapping[str, Sequence[Reading]], start: float, end: float,
                      problems: Mapping[str, str], error: str | None = None) -> dict[str, Any]:
@@ -165,4 +189,4 @@ def resource_figures(readings: Mapping[str, Sequence[Reading]], start: float, en
             missing.append(f"{name}: fewer than two readings inside the measured window")
     if error is not None:
         missing.append(f"some readings were lost: {error}")
-    return {"sources": sources, "missing": missing}
+    return {"sources": sources, "missing": missing, "units": units()}

@@ -16,6 +16,9 @@ from pytest_frida.measure.resources import Reading
 #: seconds between readings
 INTERVAL_S = 1.0
 
+#: the key under which a source may give the time its counters were read
+STAMP = "_at"
+
 ReadFn = Callable[[], Mapping[str, Mapping[str, float]]]
 
 
@@ -55,7 +58,10 @@ class ResourceSampler:
             self.error = f"{type(exc).__name__}: {exc}"
             return
         for source, counters in sources.items():
-            self._readings.setdefault(source, []).append((at, dict(counters)))
+            values = dict(counters)
+            # a source read later in the round says when: sources are read one by one
+            stamp = values.pop(STAMP, at)
+            self._readings.setdefault(source, []).append((stamp, values))
 
     def stop(self) -> dict[str, list[Reading]]:
         """Stop (after one last reading) and return every source's readings."""

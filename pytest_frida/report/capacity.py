@@ -47,8 +47,8 @@ class CapacityLimit:
     spread: tuple[int, int] | None = None
     #: counts whose failure lost messages or the cluster: failed, confirmed, at once
     definitive: tuple[int, ...] = ()
-    #: what saturated (measure.attribution): first, and at the first failure; None where no
-    #: step read its brokers' resources
+    #: what saturated (measure.attribution): first, and at the first failure; or why it
+    #: was not measured; None where steps carry no resources at all (older reports)
     saturation: str | None = None
 
     @property
@@ -93,10 +93,7 @@ class CapacityLimit:
 
     def explain(self) -> str:
         """What saturated, in one line, or why that is not known."""
-        if self.saturation is None:
-            return ("what saturated: not measured (this site does not read its brokers'"
-                    " resources, or --frida-monitor=off)")
-        return f"what saturated: {self.saturation}"
+        return f"what saturated: {self.saturation or 'not measured'}"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "description": self.describe()}
@@ -107,12 +104,14 @@ def _saturation(steps: Sequence[StepResult], first_fail: int | None) -> str | No
     own steps name (measure.attribution); None when no step was attributed."""
     attributed = [s for s in steps if s.attribution]
     if not attributed:
-        return None
+        why = next((line for s in steps for line in s.resources.get("missing", [])), None)
+        return f"not measured: {why}" if why else None
     parts = []
     first = first_saturation([(s.producers, s.attribution) for s in attributed])
     parts.append(first or "no step saturated a measured resource (inconclusive)")
     at_fail = [s.attribution["sentence"] for s in attributed
-               if s.producers == first_fail and s.verdict == "fail"]
+               if s.producers == first_fail and s.verdict == "fail"
+               and s.attribution.get("harness_measured", True)]
     if at_fail:
         parts.append(f"at {first_fail} producers (the first failure): {at_fail[0]}")
     return "; ".join(parts)

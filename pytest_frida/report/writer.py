@@ -27,7 +27,7 @@ CSV_COLUMNS = (
     "publish_latency_p99_ms", "publish_latency_error_ms", "publish_delay_p99_ms",
     "generator_cpu", "generator_busy", "generator_bound", "consumers", "consumer_busy",
     "consumer_lag_max", "partition_spread", "drain_stop", "steady",
-    "broker_cores", "broker_cores_max", "handler_busy", "network_busy", "broker_gc_share",
+    "broker_cores", "broker_cores_max", "handler_busy", "network_busy_1min", "broker_gc_share",
     "disk_busy", "disk_flushes_per_s", "host_busy", "saturated", "attribution",
     "verdict", "decides", "withheld", "slo", "started_at", "ended_at", "error", "notes",
 )
@@ -61,7 +61,8 @@ def resource_columns(step: StepResult) -> dict[str, Any]:
 
     return {"broker_cores": busiest("cores"), "broker_cores_max": busiest("cores", "max"),
             "handler_busy": busiest("handler_idle", idle=True),
-            "network_busy": busiest("network_idle", idle=True),
+            # Kafka's own one-minute average, reaching back before the step
+            "network_busy_1min": busiest("network_idle", idle=True),
             "broker_gc_share": busiest("gc_share"),
             "disk_busy": of("disk", "disk_busy"),
             "disk_flushes_per_s": of("disk", "disk_flushes_per_s"),

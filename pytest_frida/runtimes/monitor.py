@@ -9,6 +9,7 @@ print a zero.
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
@@ -18,9 +19,11 @@ from pathlib import Path
 from pytest_frida.measure.broker_metrics import parse_scrape
 from pytest_frida.measure.host_speed import read_cpu_times
 from pytest_frida.measure.proc import device_of, read_cgroup, read_disk, read_process
+from pytest_frida.measure.sampler import STAMP
 
 #: a scrape slower than this is dropped (the sampler's next one comes a second later)
 SCRAPE_TIMEOUT_S = 0.8
+
 
 
 class BrokerMonitor(ABC):
@@ -64,7 +67,7 @@ class LocalBrokerMonitor(BrokerMonitor):
     the exporter on loopback, the disk of their data directory and the host's /proc/stat."""
 
     def __init__(self, pids: Callable[[], Mapping[int, int | None]],
-                 metrics_urls: Mapping[int, str], data_dir: Path,
+                 metrics_urls: Mapping[int, str], data_dir: Path | None,
                  metrics_off: str | None = None,
                  read_broker: Callable[[int], dict[str, float]] = read_process) -> None:
         super().__init__()
@@ -72,41 +75,34 @@ class LocalBrokerMonitor(BrokerMonitor):
         self._read_broker = read_broker
         self._urls = dict(metrics_urls)
         self._metrics_off = metrics_off
-        self._device = device_of(data_dir)
+        self._device = device_of(data_dir) if data_dir is not None else None
         self._data_dir = data_dir
 
     def read(self) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
         for node_id, pid in sorted(self._pids().items()):
             source = f"broker-{node_id}"
-            counters: dict[str, float] = {}
             if pid is None:
                 self.note(source, "not running (stopped on purpose or dead)")
                 continue
-            try:
+            counters = self._scrape(node_id, source)
+            try:  # after the scrape, so the time stamped below is the process's own
                 counters.update(self._read_broker(pid))
             except (OSError, ValueError, IndexError) as exc:
                 self.note(source, f"its process {pid} could not be read: {exc}")
                 continue
             if "write_bytes" not in counters:
                 self.note(f"{source} storage bytes", "/proc/<pid>/io not readable here")
-            url = self._urls.get(node_id)
-            if url is None:
-                self.note(f"{source} Kafka metrics", self._metrics_off or "no exporter")
-            else:
-                try:
-                    counters.update(scrape(url))
-                except (OSError, ValueError, urllib.error.URLError) as exc:
-                    self.note(f"{source} Kafka metrics", f"the exporter at {url} did not"
-                              f" answer: {exc}")
+            counters[STAMP] = time.time()
             out[source] = counters
         if self._device is None:
-            self.note("disk", f"the data directory {self._data_dir} is on a file system"
-                      " without a block device (tmpfs?): no disk to measure")
+            self.note("disk", f"the data directory {self._data_dir} is on no block device"
+                      " this machine lists (tmpfs, or a Docker root elsewhere): no disk to"
+                      " measure")
         else:
             disk = read_disk(self._device)
             if disk:
-                out["disk"] = disk
+                out["disk"] = {**disk, STAMP: time.time()}
             else:
                 self.note("disk", f"device {self._device[0]}:{self._device[1]} is not in"
                           " /proc/diskstats")
@@ -115,5 +111,22 @@ class LocalBrokerMonitor(BrokerMonitor):
             self.note("host", "/proc/stat could not be read")
         else:
             out["host"] = {"host_busy_ticks": float(times.total - times.idle),
-                           "host_total_ticks": float(times.total)}
+                           "host_total_ticks": float(times.total), STAMP: time.time()}
         return out
+
+    def _scrape(self, node_id: int, source: str) -> dict[str, float]:
+        """The broker's Kafka figures, or none (and why, in problems)."""
+        url = self._urls.get(node_id)
+        if url is None:
+            self.note(f"{source} Kafka metrics", self._metrics_off or "no exporter")
+            return {}
+        try:
+            counters = scrape(url)
+        except (OSError, ValueError, urllib.error.URLError) as exc:
+            self.note(f"{source} Kafka metrics", f"the exporter at {url} did not answer: {exc}")
+            return {}
+        if "handler_idle_ns" not in counters:
+            self.note(f"{source} request handlers", "this Kafka has no per-pool idle meter"
+                      " (BrokerRequestHandlerAvgIdlePercent, Kafka 4.2 and later); its"
+                      " aggregate mixes the controller's pool in a combined node")
+        return counters

@@ -77,6 +77,8 @@ class Cluster:
     faults: BrokerFaults | None = None
     #: reads the brokers' resources and Kafka metrics during steps, where the site can
     monitor: BrokerMonitor | None = None
+    #: why there is no monitor, for the report
+    monitor_note: str = "this site does not read its brokers' resources yet"
 
 
 def _silent(line: str) -> None:

@@ -124,6 +124,7 @@ class DockerSite(Site):
                                            self._first_dead),
             faults=self.faults,
             monitor=self._monitor(docker),
+            monitor_note=self._metrics_off or "--frida-monitor=off",
         )
 
     def _exporters(self, docker: DockerCli, ports: list[int]) -> dict[int, tuple[Path, str, int]]:
@@ -161,10 +162,10 @@ class DockerSite(Site):
         """The brokers' figures from their containers' cgroups, where the daemon is local."""
         if not self.settings.monitor or not docker.is_local():
             return None
-        root = Path(docker.info_value("DockerRootDir") or "/var/lib/docker")
+        root = docker.info_value("DockerRootDir")
         return LocalBrokerMonitor(self._pids, self._metrics_urls,
-                                  root if root.exists() else Path("/"), self._metrics_off,
-                                  read_broker=read_container)
+                                  Path(root) if root and Path(root).exists() else None,
+                                  self._metrics_off, read_broker=read_container)
 
     def _pids(self) -> dict[int, int | None]:
         """Each running broker's main process as this host numbers it."""
@@ -174,10 +175,14 @@ class DockerSite(Site):
             if i not in self.faults.down:
                 with contextlib.suppress(Exception):
                     container = node.get_wrapped_container()
-                    if i not in self._pid_cache or not Path(
-                            f"/proc/{self._pid_cache[i]}").exists():
+                    if i not in self._pid_cache or not _holds(self._pid_cache[i],
+                                                              container.id):
                         container.reload()
-                        self._pid_cache[i] = int(container.attrs["State"]["Pid"]) or 0
+                        found = int(container.attrs["State"]["Pid"]) or 0
+                        # a daemon in a VM (Docker Desktop, colima) numbers processes in
+                        # its own kernel: the pid is ours only if its cgroup names the
+                        # container
+                        self._pid_cache[i] = found if _holds(found, container.id) else 0
                     pid = self._pid_cache[i] or None
             out[i] = pid
         return out
@@ -233,6 +238,15 @@ class DockerSite(Site):
             if left:
                 raise DockerError(f"containers of run {self.run_id} could not be removed:"
                                   f" {' '.join(left)} (docker rm -f them)")
+
+
+def _holds(pid: int, container_id: str) -> bool:
+    """Whether this machine's process `pid` runs in the container (its cgroup path names
+    the container's id)."""
+    try:
+        return pid > 0 and container_id in Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return False
 
 
 class _DockerFaults(BrokerFaults):

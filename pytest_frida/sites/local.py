@@ -150,6 +150,7 @@ class LocalSite(Site):
             faults=self.faults,
             monitor=LocalBrokerMonitor(self._pids, self._metrics_urls, data_dir,
                                        self._metrics_off) if self.settings.monitor else None,
+            monitor_note="--frida-monitor=off",
         )
 
     def _exporter(self, ports: list[int]) -> dict[int, tuple[str, ...]]:

@@ -45,6 +45,14 @@ FLUSH_CAP_S = 30.0
 DRAIN_STALL_S = 15.0
 
 
+def host_cores() -> int:
+    """The cores this process may run on (its affinity), which bound a shared host."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def drain_cap_s(plan: StepPlan) -> float:
     """The longest a drain may go on while it still receives: a backlog four times the
     step's length (consumers four times slower than the load) still drains."""
@@ -247,14 +255,19 @@ class StepRunner:
         if not result.resources.get("sources"):
             return
         cores = result.resources.get("host_cores")
+        # agents that never reported (the step broke off) leave the harness unmeasured:
+        # unknown, not idle
+        measured = bool(result.generators) and bool(result.consumers)
         found = usages(
             result.resources["sources"], cores, cores is not None,
-            result.generator_busy if result.generators else None,
-            max((float(c.get("busy", 0.0)) for c in result.consumers), default=None),
+            result.generator_busy if measured else None,
+            max((float(c.get("busy", 0.0)) for c in result.consumers), default=None)
+            if measured else None,
             (sum(float(g.get("cpu_share", 0.0)) for g in result.generators),
-             sum(float(c.get("cpu_share", 0.0)) for c in result.consumers)))
+             sum(float(c.get("cpu_share", 0.0)) for c in result.consumers))
+            if measured else None)
         result.attribution = attribute(
-            found, result.verdict in ("generator_bound", "consumer_bound"))
+            found, result.verdict in ("generator_bound", "consumer_bound"), measured)
 
     def _prime(self, test: str, plan: StepPlan, producers: int,
                progress: ProgressFn | None) -> StepResult:
@@ -335,10 +348,12 @@ class StepRunner:
                            for i, (first, count) in enumerate(split)]
         monitor = self.cluster.monitor
         sampler = ResourceSampler(monitor.read) if monitor is not None else None
-        if monitor is not None and sampler is not None:
-            monitor.take_problems()  # what an earlier step could not read is its own
-            sampler.start()
+        if monitor is None:
+            result.resources = {"sources": {}, "missing": [self.cluster.monitor_note]}
         try:
+            if monitor is not None and sampler is not None:
+                monitor.take_problems()  # what an earlier step could not read is its own
+                sampler.start()
             for agent in consumers:
                 agent.send({"cmd": "start", "t0_ns": t0_ns, "corrections": corrections})
             for agent in producer_agents:
@@ -357,7 +372,7 @@ class StepRunner:
                     sampler.error)
                 result.resources["window"] = [round(start, 3), round(start + plan.duration, 3)]
                 # the ceiling of a broker's CPU where it shares this host with the harness
-                result.resources["host_cores"] = (os.cpu_count()
+                result.resources["host_cores"] = (host_cores()
                                                   if self.cluster.site in SINGLE_HOST_SITES
                                                   else None)
         reports = {int(pid): ProducerReport(int(r["sent"]), list(r.get("failed", [])),

@@ -132,3 +132,22 @@ def test_a_saturated_harness_is_always_the_party_named(
         assert result["party"] == "harness"
     else:
         assert result["party"] != "harness"
+
+
+def test_a_saturated_shared_host_is_named_over_broker_figures() -> None:
+    # handlers "busy" at 90% on a host whose CPU the harness shares and has run out
+    found = usages({"broker-0": broker(idle=0.1, cores=0.7), "host": host(0.99)},
+                   2, True, 0.4, 0.3, harness_cores=(1.0, 0.2))
+    result = attribute(found, False)
+    assert result["party"] == "host"
+    assert "the broker's own figures include waiting for that CPU: broker-0 request" \
+           " handlers 90% busy" in result["sentence"]
+
+
+def test_a_step_whose_agents_never_reported_names_no_broker_part() -> None:
+    found = usages({"broker-0": broker(idle=0.05, cores=0.9)}, 2, True, None, None)
+    result = attribute(found, False, harness_measured=False)
+    assert result["party"] is None and result["harness_measured"] is False
+    assert result["sentence"].startswith("inconclusive: the harness was not measured")
+    # nor does it make its count the first saturated
+    assert first_saturation([(8, result), (16, {"party": None})]) is None

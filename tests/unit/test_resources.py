@@ -133,3 +133,29 @@ def test_a_container_cgroup_is_read_from_its_hosts_files(tmp_path: Path,
 
     monkeypatch.setattr(Path, "read_text", fake2)
     assert read_cgroup(78, root=tmp_path / "v2") == {"cpu_s": 1.5, "memory_bytes": 8192.0}
+
+
+def test_a_reading_without_a_counter_is_bridged_not_dropped() -> None:
+    # handlers idle 39% of each second; the scrape at t=2 timed out (busy broker), so that
+    # reading has the process's counters but not Kafka's
+    readings = [(float(t), {"cpu_s": float(t), **({} if t == 2 else
+                                                   {"handler_idle_ns": 0.39e9 * t})})
+                for t in range(5)]
+    figures = summarise(readings, 0.0, 4.0)["figures"]
+    assert figures["handler_idle"]["mean"] == pytest.approx(0.39)
+    assert figures["handler_idle"]["bridged_s"] == 2.0  # the two seconds around t=2
+    assert "bridged_s" not in figures["cores"]
+
+
+def test_series_times_count_from_the_window_start() -> None:
+    # a broker down for the window's first 20 s: its first readings come late
+    readings = [(1020.0 + t, {"cpu_s": float(t)}) for t in range(3)]
+    summary = summarise(readings, 1000.0, 1030.0)
+    assert summary["series"]["t"] == [20.5, 21.5]
+
+
+def test_every_figure_says_its_unit_and_method() -> None:
+    units = resource_figures({}, 0.0, 1.0, {})["units"]
+    assert units["cores"] == "cores, the rate of a cumulative counter"
+    assert "1-minute average" in units["network_idle"]
+    assert "steal" in units["host_busy"]
