@@ -196,7 +196,8 @@ def measure_density(runner: StepRunner, cfg: BenchConfig, say: Say) -> dict[str,
 
 
 def run_bench(cfg: BenchConfig, say: Say = lambda s: print(s, file=sys.stderr)) -> BenchReport:
-    settings = build_settings({"client": cfg.client}, {})
+    # the bench compares the harness with Kafka's tools: nothing else reads the broker
+    settings = build_settings({"client": cfg.client, "monitor": "off"}, {})
     report = BenchReport(started_at=utc_now(), client=cfg.client, machine=machine_info())
     work = Path(tempfile.mkdtemp(prefix="frida-bench-"))
     site = LocalSite(settings, work)
