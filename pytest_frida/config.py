@@ -32,6 +32,8 @@ RUNTIMES = ("swarm", "ssh")
 CLOCK_SYNC = ("off", "chrony", "ptpd")
 KNOWN_CLIENTS = CLIENTS
 DEFAULT_SLO = "p99<=250ms, loss==0, unacked==0, failed==0"
+#: the longest priming run: a broker is warm well before this
+MAX_PRIME_S = 300.0
 
 
 class SettingsError(ValueError):
@@ -713,7 +715,8 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         broker_config=parse_producer_config(value("broker-config"), flag("broker-config")),
         client=client,
         workers=workers,
-        prime=_non_negative_float(value("prime"), flag("prime")),
+        prime=_float(value("prime"), flag("prime"), lambda v: 0 <= v <= MAX_PRIME_S,
+                     f"seconds from 0 to {MAX_PRIME_S:g}"),
         defaults=defaults,
         overrides=overrides,
     )

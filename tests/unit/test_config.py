@@ -152,6 +152,8 @@ def test_other_settings_cli_over_ini():
         ("cli", "warmup", "-1", "--frida-warmup"),
         ("cli", "prime", "-5", "--frida-prime"),
         ("ini", "prime", "5s", "ini frida_prime"),
+        ("cli", "prime", "86400", "--frida-prime"),
+        ("cli", "monitor", "maybe", "--frida-monitor"),
         ("cli", "producers", "1,x", "--frida-producers"),
         ("ini", "producers", "0", "ini frida_producers"),
         ("cli", "producers", "1,,2", "--frida-producers"),
