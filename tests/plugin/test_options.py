@@ -66,7 +66,7 @@ BAD_OPTIONS = [
     ("--frida-rate=abc", ("--frida-rate", "'abc'", "expected a positive number")),
     ("--frida-duration=0", ("--frida-duration", "'0'", "expected a positive number")),
     ("--frida-warmup=-1", ("--frida-warmup", "'-1'", "expected a number >= 0")),
-    ("--frida-prime=-1", ("--frida-prime", "'-1'", "expected a number >= 0")),
+    ("--frida-prime=-1", ("--frida-prime", "'-1'", "expected seconds from 0 to 300")),
     ("--frida-slo=p99<=250", ("--frida-slo", "'p99<=250'", "needs a unit us, ms or s")),
     ("--frida-slo=p98<1ms", ("--frida-slo", "'p98'", "known: p50")),
     ("--frida-message-size=10", ("--frida-message-size", "'10'", "between 64 and 999000")),
