@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from pytest_frida.kafka.distribution import cache_dir, cache_lock
-from pytest_frida.kafka.errors import KafkaSetupError
+from pytest_frida.kafka.errors import KafkaSetupError, key_line
 
 EXPORTER_VERSION = "1.0.1"
 EXPORTER_ARTIFACT = f"io.prometheus.jmx:jmx_prometheus_javaagent:{EXPORTER_VERSION}"
@@ -116,6 +116,20 @@ def resolve_agent() -> Path:
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     return jar
+
+
+def agent_or_reason() -> tuple[Path | None, str | None]:
+    """The agent's jar, or None and why it cannot be had (a site then reads no Kafka
+    figures and says so, rather than fail its run)."""
+    try:
+        return resolve_agent(), None
+    except KafkaSetupError as exc:
+        return None, f"the JMX exporter could not be had: {key_line(str(exc))}"
+
+
+def metrics_url(host: str, port: int) -> str:
+    """Where an exporter serving on host:port answers."""
+    return f"http://{host}:{port}/metrics"
 
 
 def agent_flag(jar: Path, host: str, port: int, config: Path) -> str:

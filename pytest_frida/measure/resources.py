@@ -175,10 +175,16 @@ def units() -> dict[str, str]:
     return out
 
 
+def figure_mean(resources: Mapping[str, Any], source: str, name: str) -> float | None:
+    """The mean of figure `name` of `source` in a step's `resources`, None if not measured."""
+    figure = resources.get("sources", {}).get(source, {}).get("figures", {}).get(name)
+    return None if figure is None else float(figure["mean"])
+
+
 def resource_figures(readings: Mapping[str, Sequence[Reading]], start: float, end: float,
                      problems: Mapping[str, str], error: str | None = None) -> dict[str, Any]:
-    """A step's `resources`: every source's summary over [start, end], and one line for
-    each source or figure that could not be read, and why."""
+    """A step's `resources`: the window, every source's summary over [start, end], and one
+    line for each source or figure that could not be read, and why."""
     sources = {}
     missing = [f"{source}: {why}" for source, why in sorted(problems.items())]
     for name, series in sorted(readings.items()):
@@ -189,4 +195,5 @@ def resource_figures(readings: Mapping[str, Sequence[Reading]], start: float, en
             missing.append(f"{name}: fewer than two readings inside the measured window")
     if error is not None:
         missing.append(f"some readings were lost: {error}")
-    return {"sources": sources, "missing": missing, "units": units()}
+    return {"window": [round(start, 3), round(end, 3)], "sources": sources,
+            "missing": missing, "units": units()}

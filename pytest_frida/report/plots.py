@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from pytest_frida.measure.resources import figure_mean
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.slo import LATENCY_METRICS, parse_slo
 from pytest_frida.report.capacity import CapacityLimit
@@ -127,8 +128,9 @@ def limit_over_runs(entries: Sequence[HistoryEntry]) -> str:
 
 
 def _busiest(step: StepResult, source: str, name: str) -> float:
-    figure = step.resources.get("sources", {}).get(source, {}).get("figures", {}).get(name)
-    return float(figure["mean"]) if figure is not None else float("nan")
+    """A figure's mean for plotting: nan (a gap in the line) where it was not measured."""
+    value = figure_mean(step.resources, source, name)
+    return float("nan") if value is None else value
 
 
 def _harness_share(step: StepResult, agents: Sequence[dict[str, Any]]) -> float:

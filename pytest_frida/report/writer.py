@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_frida.errors import FridaSetupError
+from pytest_frida.measure.resources import figure_mean
 from pytest_frida.measure.result import StepResult
 from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.compare import Change
@@ -55,18 +56,14 @@ def resource_columns(step: StepResult) -> dict[str, Any]:
             return None
         return round(1.0 - min(values), 4) if idle else round(max(values), 4)
 
-    def of(source: str, name: str) -> float | None:
-        figure = sources.get(source, {}).get("figures", {}).get(name)
-        return None if figure is None else float(figure["mean"])
-
     return {"broker_cores": busiest("cores"), "broker_cores_max": busiest("cores", "max"),
             "handler_busy": busiest("handler_idle", idle=True),
             # Kafka's own one-minute average, reaching back before the step
             "network_busy_1min": busiest("network_idle", idle=True),
             "broker_gc_share": busiest("gc_share"),
-            "disk_busy": of("disk", "disk_busy"),
-            "disk_flushes_per_s": of("disk", "disk_flushes_per_s"),
-            "host_busy": of("host", "host_busy"),
+            "disk_busy": figure_mean(step.resources, "disk", "disk_busy"),
+            "disk_flushes_per_s": figure_mean(step.resources, "disk", "disk_flushes_per_s"),
+            "host_busy": figure_mean(step.resources, "host", "host_busy"),
             "saturated": step.attribution.get("resource") or "",
             "attribution": step.attribution.get("sentence", "")}
 

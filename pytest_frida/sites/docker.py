@@ -19,7 +19,7 @@ from typing import Any
 from pytest_frida.config import FridaSettings
 from pytest_frida.images import kafka_image
 from pytest_frida.kafka import exporter
-from pytest_frida.kafka.errors import KafkaSetupError, key_line
+from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
 from pytest_frida.kafka.server_config import new_cluster_id
 from pytest_frida.runtimes.agents import LocalAgentLauncher
@@ -139,10 +139,8 @@ class DockerSite(Site):
             self._metrics_off = (f"the Docker daemon ({docker.where}) is not on this machine,"
                                  " which reads the brokers' figures")
             return {}
-        try:
-            jar = exporter.resolve_agent()
-        except KafkaSetupError as exc:
-            self._metrics_off = f"the JMX exporter could not be had: {key_line(str(exc))}"
+        jar, self._metrics_off = exporter.agent_or_reason()
+        if jar is None:
             self.notify(f"pytest-frida: broker metrics off: {self._metrics_off}")
             return {}
         self._exporter_dir = Path(tempfile.mkdtemp(prefix="frida-exporter-"))
@@ -151,11 +149,10 @@ class DockerSite(Site):
         (self._exporter_dir / "config.yml").write_text(exporter.config_text())
         flag = exporter.agent_flag(Path(EXPORTER_DIR) / jar.name, "0.0.0.0", EXPORTER_PORT,
                                    Path(EXPORTER_DIR) / "config.yml")
-        self._metrics_off = None
         out = {}
         for i, port in enumerate(ports):
             out[i] = (self._exporter_dir, flag, port)
-            self._metrics_urls[i] = f"http://127.0.0.1:{port}/metrics"
+            self._metrics_urls[i] = exporter.metrics_url("127.0.0.1", port)
         return out
 
     def _monitor(self, docker: DockerCli) -> LocalBrokerMonitor | None:

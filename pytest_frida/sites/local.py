@@ -160,10 +160,8 @@ class LocalSite(Site):
         self._metrics_off = "--frida-monitor=off"
         if not self.settings.monitor or self._data_dir is None:
             return {}
-        try:
-            jar = exporter.resolve_agent()
-        except KafkaSetupError as exc:
-            self._metrics_off = f"the JMX exporter could not be had: {key_line(str(exc))}"
+        jar, self._metrics_off = exporter.agent_or_reason()
+        if jar is None:
             self.notify(f"pytest-frida: broker metrics off: {self._metrics_off}")
             return {}
         config = self._data_dir / "jmx-exporter.yml"
@@ -171,8 +169,7 @@ class LocalSite(Site):
         flags: dict[int, tuple[str, ...]] = {}
         for node_id, port in enumerate(ports):
             flags[node_id] = (exporter.agent_flag(jar, LOOPBACK, port, config),)
-            self._metrics_urls[node_id] = f"http://{LOOPBACK}:{port}/metrics"
-        self._metrics_off = None
+            self._metrics_urls[node_id] = exporter.metrics_url(LOOPBACK, port)
         return flags
 
     def _pids(self) -> dict[int, int | None]:

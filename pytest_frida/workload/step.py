@@ -370,7 +370,6 @@ class StepRunner:
                 result.resources = resource_figures(
                     sampler.stop(), start, start + plan.duration, monitor.take_problems(),
                     sampler.error)
-                result.resources["window"] = [round(start, 3), round(start + plan.duration, 3)]
                 # the ceiling of a broker's CPU where it shares this host with the harness
                 result.resources["host_cores"] = (host_cores()
                                                   if self.cluster.site in SINGLE_HOST_SITES
