@@ -1,9 +1,9 @@
-"""Building frida's images on this machine, from nothing but Debian and PyPI packages.
+"""Building frida's images on this machine, from nothing but Debian, Maven and PyPI packages.
 
 The base is a `debootstrap --variant=minbase` tree turned into an image by `docker import`;
-the Kafka and agent images are ordinary builds on top of it. Each image carries a label with
-a hash of what went into it, so a build is skipped when nothing changed and a stale image
-is told apart from a current one.
+the Kafka, agent and monitoring images are ordinary builds on top of it. Each image carries
+a label with a hash of what went into it, so a build is skipped when nothing changed and a
+stale image is told apart from a current one.
 """
 
 from __future__ import annotations
@@ -19,8 +19,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pytest_frida.errors import FridaSetupError
-from pytest_frida.images import AGENT_IMAGE, BASE_IMAGE, RECIPE_LABEL, kafka_image
+from pytest_frida.images import (
+    AGENT_IMAGE,
+    BASE_IMAGE,
+    MONITORING_IMAGE,
+    RECIPE_LABEL,
+    kafka_image,
+)
+from pytest_frida.kafka import exporter
 from pytest_frida.kafka.distribution import KafkaDistribution
+from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 from pytest_frida.stacks import recipe_dir
 
@@ -67,6 +75,7 @@ def kafka_recipe(dist: KafkaDistribution) -> str:
     parts = [p.read_bytes() for p in _files(recipe)]
     parts.append(dist.version.encode())
     parts.extend(j.name.encode() for j in sorted(dist.libs.glob("*.jar")))
+    parts.extend([exporter.EXPORTER_VERSION.encode(), exporter.config_text().encode()])
     return _digest(parts)
 
 
@@ -162,9 +171,29 @@ class ImageBuilder:
         return image
 
     def kafka(self, dist: KafkaDistribution, force: bool = False) -> str:
-        return self._from_recipe(
-            "kafka", kafka_image(dist.version), kafka_recipe(dist), force,
-            lambda context: shutil.copytree(dist.libs, context / "libs"))
+        def fill(context: Path) -> None:
+            shutil.copytree(dist.libs, context / "libs")
+            self._exporter(context / "jmx-exporter")
+
+        return self._from_recipe("kafka", kafka_image(dist.version), kafka_recipe(dist),
+                                 force, fill)
+
+    def _exporter(self, directory: Path) -> None:
+        """The JMX exporter agent and its rules, which the image's run script starts."""
+        self.progress(f"JMX exporter {exporter.EXPORTER_VERSION} (Maven Central)")
+        try:
+            jar = exporter.resolve_agent()
+        except KafkaSetupError as exc:
+            raise ImageBuildError(f"the Kafka image carries the JMX exporter: {exc}") from exc
+        directory.mkdir()
+        shutil.copy(jar, directory / exporter.IMAGE_JAR)
+        (directory / exporter.IMAGE_CONFIG).write_text(exporter.config_text())
+
+    def monitoring(self, force: bool = False) -> str:
+        """Prometheus, the node exporter and InfluxDB for stacks/monitoring.yml."""
+        recipe = _digest(p.read_bytes() for p in _files(recipe_dir("monitoring")))
+        return self._from_recipe("monitoring", MONITORING_IMAGE, recipe, force,
+                                 lambda context: None)
 
     def agent(self, force: bool = False) -> str:
         return self._from_recipe("agent", AGENT_IMAGE, agent_recipe(), force, self._wheels)

@@ -19,6 +19,13 @@ from pytest_frida.kafka.errors import KafkaSetupError, key_line
 EXPORTER_VERSION = "1.0.1"
 EXPORTER_ARTIFACT = f"io.prometheus.jmx:jmx_prometheus_javaagent:{EXPORTER_VERSION}"
 _MAVEN_TIMEOUT_S = 300
+#: where frida/kafka holds the agent and its config (stacks/images/kafka/run starts it when
+#: FRIDA_METRICS_PORT is set), so swarm brokers on any node serve the same figures
+IMAGE_DIR = "/opt/jmx-exporter"
+IMAGE_JAR = "jmx_prometheus_javaagent.jar"
+IMAGE_CONFIG = "config.yml"
+#: the port the exporter serves on inside a container
+CONTAINER_PORT = 9404
 
 #: the MBeans read at each scrape (measure.broker_metrics says what each becomes)
 INCLUDED = (
@@ -91,7 +98,7 @@ def resolve_agent() -> Path:
         raise KafkaSetupError(
             f"the JMX exporter {EXPORTER_VERSION} is not in the cache {target.parent} and"
             " Maven (`mvn`) is not on PATH to fetch it; install Maven, or turn the broker"
-            " metrics off with --frida-broker-metrics=off")
+            " metrics off with --frida-monitor=off")
     target.parent.mkdir(parents=True, exist_ok=True)
     with cache_lock(target.parent / f"jmx-exporter-{EXPORTER_VERSION}.lock"):
         if jar.is_file():

@@ -20,6 +20,7 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # Ryuk needs a re
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
+from pytest_frida.kafka import exporter
 from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.server_config import replication_settings
 
@@ -30,7 +31,7 @@ INTERNAL_PORT = 9092
 CONTROLLER_PORT = 9093
 #: where the JMX exporter's directory is mounted, and the port it serves in the container
 EXPORTER_DIR = "/opt/frida-exporter"
-EXPORTER_PORT = 9404
+EXPORTER_PORT = exporter.CONTAINER_PORT
 STARTED_LINE = b"Kafka Server started"
 
 

@@ -48,9 +48,12 @@ class BrokerPlacement:
 
 def stack_variables(kafka_image: str, brokers: list[BrokerPlacement],
                     producer_constraint: str | None = None,
-                    consumer_constraint: str | None = None) -> dict[str, str]:
+                    consumer_constraint: str | None = None,
+                    metrics_ports: list[int] | None = None) -> dict[str, str]:
     """The variables the stack files are filled from, for a run in standby mode (replicas
-    idle until the controller starts agents in them)."""
+    idle until the controller starts agents in them). With `metrics_ports` (one per
+    broker) each broker's JMX exporter is published there; without, it does not run, as
+    nothing would read it and it costs the broker CPU."""
     names = broker_services(len(brokers))
     replication = replication_settings(len(brokers))
     env = {
@@ -67,6 +70,11 @@ def stack_variables(kafka_image: str, brokers: list[BrokerPlacement],
         env[f"FRIDA_KAFKA_PORT_{i}"] = str(broker.external_port)
         if broker.constraint:
             env[f"FRIDA_KAFKA_PLACEMENT_{i}"] = broker.constraint
+    if metrics_ports is None:
+        env["FRIDA_METRICS"] = "0"
+    else:
+        for i, port in enumerate(metrics_ports, 1):
+            env[f"FRIDA_METRICS_PORT_{i}"] = str(port)
     if producer_constraint:
         env["FRIDA_PRODUCER_PLACEMENT"] = producer_constraint
     if consumer_constraint:

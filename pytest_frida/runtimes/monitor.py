@@ -9,11 +9,12 @@ print a zero.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from pytest_frida.measure.broker_metrics import parse_scrape
@@ -59,6 +60,42 @@ def read_container(pid: int) -> dict[str, float]:
     counters = read_process(pid)
     counters.update(read_cgroup(pid))
     return counters
+
+
+def holds(pid: int, container_id: str) -> bool:
+    """Whether this machine's process `pid` runs in the container: its cgroup path names the
+    container's id. A daemon in a VM (Docker Desktop, colima) numbers processes in its own
+    kernel, and its pids are not ours."""
+    try:
+        return pid > 0 and bool(container_id) and (
+            container_id in Path(f"/proc/{pid}/cgroup").read_text())
+    except OSError:
+        return False
+
+
+class ContainerPids:
+    """Each broker's main process as this host numbers it, found through its container:
+    `find` gives broker -> container id, `pid_of` container id -> pid. Both are asked again
+    only when the process found last is gone (a restart, a new swarm task), so a reading
+    costs no Docker call."""
+
+    def __init__(self, find: Callable[[int], str | None], pid_of: Callable[[str], int]) -> None:
+        self._find = find
+        self._pid_of = pid_of
+        self._cache: dict[int, tuple[int, str]] = {}
+
+    def __call__(self, brokers: Iterable[int]) -> dict[int, int | None]:
+        out: dict[int, int | None] = {}
+        for broker in brokers:
+            cached = self._cache.get(broker)
+            if cached is None or not holds(*cached):
+                cid, pid = "", 0
+                with contextlib.suppress(Exception):  # gone between the calls: not running
+                    cid = self._find(broker) or ""
+                    pid = self._pid_of(cid) if cid else 0
+                cached = self._cache[broker] = (pid if holds(pid, cid) else 0, cid)
+            out[broker] = cached[0] or None
+        return out
 
 
 class LocalBrokerMonitor(BrokerMonitor):

@@ -31,7 +31,7 @@ from pytest_frida.runtimes.kafka_container import (
     ApacheKafkaContainer,
     Network,
 )
-from pytest_frida.runtimes.monitor import LocalBrokerMonitor, read_container
+from pytest_frida.runtimes.monitor import ContainerPids, LocalBrokerMonitor, read_container
 from pytest_frida.runtimes.process import interrupts_deferred
 from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
 from pytest_frida.sites.local import free_ports
@@ -72,7 +72,9 @@ class DockerSite(Site):
         self._metrics_urls: dict[int, str] = {}
         self._metrics_off: str | None = "--frida-monitor=off"
         self._exporter_dir: Path | None = None
-        self._pid_cache: dict[int, int] = {}
+        self._container_pids = ContainerPids(
+            lambda i: str(self.containers[i].get_wrapped_container().id),
+            self._container_pid)
 
     def start(self) -> Cluster:
         started = time.monotonic()
@@ -166,23 +168,13 @@ class DockerSite(Site):
 
     def _pids(self) -> dict[int, int | None]:
         """Each running broker's main process as this host numbers it."""
-        out: dict[int, int | None] = {}
-        for i, node in enumerate(self.containers):
-            pid = None
-            if i not in self.faults.down:
-                with contextlib.suppress(Exception):
-                    container = node.get_wrapped_container()
-                    if i not in self._pid_cache or not _holds(self._pid_cache[i],
-                                                              container.id):
-                        container.reload()
-                        found = int(container.attrs["State"]["Pid"]) or 0
-                        # a daemon in a VM (Docker Desktop, colima) numbers processes in
-                        # its own kernel: the pid is ours only if its cgroup names the
-                        # container
-                        self._pid_cache[i] = found if _holds(found, container.id) else 0
-                    pid = self._pid_cache[i] or None
-            out[i] = pid
-        return out
+        up = self._container_pids(i for i in range(len(self.containers))
+                                  if i not in self.faults.down)
+        return {i: up.get(i) for i in range(len(self.containers))}
+
+    def _container_pid(self, container_id: str) -> int:
+        assert self._docker is not None
+        return int(self._docker.inspect("container", [container_id])[0]["State"]["Pid"])
 
     def _node(self, broker: int) -> ApacheKafkaContainer:
         if not 0 <= broker < len(self.containers):
@@ -235,15 +227,6 @@ class DockerSite(Site):
             if left:
                 raise DockerError(f"containers of run {self.run_id} could not be removed:"
                                   f" {' '.join(left)} (docker rm -f them)")
-
-
-def _holds(pid: int, container_id: str) -> bool:
-    """Whether this machine's process `pid` runs in the container (its cgroup path names
-    the container's id)."""
-    try:
-        return pid > 0 and container_id in Path(f"/proc/{pid}/cgroup").read_text()
-    except OSError:
-        return False
 
 
 class _DockerFaults(BrokerFaults):

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from pytest_frida.config import FridaSettings
-from pytest_frida.images import AGENT_IMAGE
+from pytest_frida.images import AGENT_IMAGE, RECIPE_LABEL
+from pytest_frida.kafka import exporter
 from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
 from pytest_frida.runtimes.container_agents import SwarmAgentLauncher
@@ -31,6 +32,7 @@ from pytest_frida.runtimes.kafka_stack import (
     stack_files,
     stack_variables,
 )
+from pytest_frida.runtimes.monitor import ContainerPids, LocalBrokerMonitor, read_container
 from pytest_frida.runtimes.swarm import StackDeployment, SwarmMembership
 from pytest_frida.sites.base import BrokerInfo, Cluster, Site
 from pytest_frida.sites.docker import choose_kafka_image
@@ -50,6 +52,9 @@ class SwarmSite(Site):
         self.membership: SwarmMembership | None = None
         self.stack: StackDeployment | None = None
         self._nodes: dict[str, str] = {}
+        self._metrics_urls: dict[int, str] = {}
+        self._metrics_off: str | None = "--frida-monitor=off"
+        self._container_pids = ContainerPids(self._broker_container, self._container_pid)
 
     def start(self) -> Cluster:
         started = time.monotonic()
@@ -65,9 +70,12 @@ class SwarmSite(Site):
         self.membership = SwarmMembership(docker)
         self.membership.ensure()
         sweep_orphans(docker)
-        ports = free_ports(brokers)
+        picked = free_ports(2 * brokers)
+        ports, metrics_ports = picked[:brokers], picked[brokers:]
         names = broker_services(brokers)
-        env = stack_variables(kafka_image, [BrokerPlacement("127.0.0.1", p) for p in ports])
+        monitor = self._monitor(docker, kafka_image, metrics_ports)
+        env = stack_variables(kafka_image, [BrokerPlacement("127.0.0.1", p) for p in ports],
+                              metrics_ports=metrics_ports if self._metrics_urls else None)
         broker_env = {property_env(k): v for k, v in self.settings.broker_config.items()}
         files = [*stack_files(brokers),
                  override_file(self.run_dir / "stack-override.yml", brokers,
@@ -97,7 +105,45 @@ class SwarmSite(Site):
                      "swarm_created_for_run": self.membership.created,
                      "producers_per_replica": self.settings.producers_per_replica},
             health=lambda: cluster_problem(bootstrap, brokers, self._first_dead),
+            monitor=monitor,
+            monitor_note=self._metrics_off or "--frida-monitor=off",
         )
+
+    def _monitor(self, docker: DockerCli, kafka_image: str,
+                 metrics_ports: list[int]) -> LocalBrokerMonitor | None:
+        """On a swarm whose manager is this machine's daemon, the brokers' tasks run here:
+        their cgroups and their exporters (published on `metrics_ports`) are read like the
+        docker site's. Why a figure cannot be read is kept for the report."""
+        self._metrics_urls = {}
+        if not self.settings.monitor:
+            self._metrics_off = "--frida-monitor=off"
+            return None
+        if not docker.is_local():
+            self._metrics_off = (f"the swarm manager ({docker.where}) is not this machine,"
+                                 " which reads the brokers' figures")
+            return None
+        if docker.image_label(kafka_image, RECIPE_LABEL) is None:
+            self._metrics_off = (f"{kafka_image} carries no JMX exporter (frida/kafka does:"
+                                 " `frida images build`)")
+        else:
+            self._metrics_off = None
+            self._metrics_urls = {i: exporter.metrics_url("127.0.0.1", port)
+                                  for i, port in enumerate(metrics_ports)}
+        root = docker.info_value("DockerRootDir")
+        return LocalBrokerMonitor(
+            lambda: self._container_pids(range(self.settings.brokers)), self._metrics_urls,
+            Path(root) if root and Path(root).exists() else None, self._metrics_off,
+            read_broker=read_container)
+
+    def _broker_container(self, broker: int) -> str | None:
+        """The container of broker `broker`'s running task, if it has one."""
+        assert self.stack is not None
+        tasks = self.stack.tasks(f"kafka-{broker + 1}")
+        return tasks[0].container_id if tasks else None
+
+    def _container_pid(self, container_id: str) -> int:
+        assert self.docker is not None
+        return int(self.docker.inspect("container", [container_id])[0]["State"]["Pid"])
 
     def _node_name(self, node_id: str) -> str:
         if node_id not in self._nodes:
