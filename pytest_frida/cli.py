@@ -6,7 +6,7 @@
     frida bench               the load generator against Kafka's own tools
     frida repeat N -- ARGS    the same pytest suite N times: spread of its limits, and the
                               gate's false alarms between identical runs
-    frida images build        the Kafka and agent images, without any registry
+    frida images build        the Kafka, agent and monitoring images, without any registry
     frida images push-to H..  copy them to Docker daemons that cannot pull (save | load)
     frida images save DIR     write them as archives, for nodes fed from a frontend without
                               Docker (pytest --frida-images=DIR)
@@ -178,10 +178,11 @@ def _images_build(args: argparse.Namespace) -> int:
 
     builder = ImageBuilder(DockerCli(args.docker_host), progress=print)
     builder.docker.ping()
-    wanted = args.only.split(",") if args.only else ["base", "kafka", "agent"]
-    unknown = sorted(set(wanted) - {"base", "kafka", "agent"})
+    every = ["base", "kafka", "agent", "monitoring"]
+    wanted = args.only.split(",") if args.only else every
+    unknown = sorted(set(wanted) - set(every))
     if unknown:
-        raise ValueError(f"--only {','.join(unknown)}: expected base, kafka or agent")
+        raise ValueError(f"--only {','.join(unknown)}: expected some of {','.join(every)}")
     built = []
     if "base" in wanted:
         built.append(builder.base(force=args.force))
@@ -189,6 +190,8 @@ def _images_build(args: argparse.Namespace) -> int:
         built.append(builder.kafka(resolve(args.kafka_version, args.kafka_home), args.force))
     if "agent" in wanted:
         built.append(builder.agent(force=args.force))
+    if "monitoring" in wanted:
+        built.append(builder.monitoring(force=args.force))
     print("images: " + ", ".join(built))
     return 0
 
@@ -288,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     repeat.set_defaults(func=_repeat)
     images = sub.add_parser("images", help="build frida's images, copy them to nodes")
     images_sub = images.add_subparsers(dest="images_command", required=True)
-    build = images_sub.add_parser("build", help="build frida/base, frida/kafka, frida/agent")
+    build = images_sub.add_parser("build", help="build frida/base, frida/kafka, frida/agent,"
+                                 " frida/monitoring")
     push = images_sub.add_parser("push-to", help="docker save | docker load onto HOSTS")
     save = images_sub.add_parser("save", help="docker save the images into DIR (for"
                                  " --frida-images=DIR)")
@@ -297,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--docker-host", help="the daemon to build on / copy from"
                        " (default: DOCKER_HOST or the local one)")
     build.add_argument("--kafka-home", type=Path, help="an unpacked Kafka instead of Maven")
-    build.add_argument("--only", help="some of base,kafka,agent")
+    build.add_argument("--only", help="some of base,kafka,agent,monitoring")
     build.add_argument("--force", action="store_true", help="rebuild even if up to date")
     build.set_defaults(func=_images_build)
     push.add_argument("hosts", nargs="+", help="node names (ssh://NAME, your ssh config's"

@@ -3,6 +3,7 @@
     frida/base:bookworm   debootstrap + docker import
     frida/kafka:<version> the resolved Kafka jars, apache/kafka's env contract
     frida/agent:<version> this package and its client drivers
+    frida/monitoring:bookworm  Prometheus, its node exporter and InfluxDB from Debian
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pytest_frida import __version__
 
 BASE_IMAGE = "frida/base:bookworm"
 AGENT_IMAGE = f"frida/agent:{__version__}"
+MONITORING_IMAGE = "frida/monitoring:bookworm"
 #: the label holding a hash of what went into an image, to tell a stale one
 RECIPE_LABEL = "frida.recipe"
 

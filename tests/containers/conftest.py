@@ -41,7 +41,7 @@ def docker() -> DockerCli:
 
 @pytest.fixture(scope="session")
 def frida_images(docker: DockerCli) -> dict[str, str]:
-    """The Kafka and agent images, built if missing or stale."""
+    """The Kafka, agent and monitoring images, built if missing or stale."""
     return ensure_images(docker)
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +53,13 @@ def test_swarm_sweep_scales_replicas_and_cleans_up(
         "producer service scaled to 3", "producer service scaled to 6",
         "producer service scaled to 12"]
     assert doc["cluster"]["swarm_created_for_run"] is (docker_state_was_inactive(docker))
+    # the task's cgroup and the exporter frida/kafka carries, read during each step
+    for step in doc["steps"]:
+        assert step["resources"]["missing"] == [], step["resources"]["missing"]
+        broker = step["resources"]["sources"]["broker-0"]["figures"]
+        assert broker["cores"]["mean"] > 0 and broker["memory_mib"]["mean"] > 100
+        assert broker["messages_in_per_s"]["mean"] > 0
+        assert 0 <= broker["handler_idle"]["mean"] <= 1.05
     assert "Kafka Server started" in (run_dir / "logs/broker-0/server.log").read_text()
 
 
@@ -62,8 +72,10 @@ def docker_state_was_inactive(docker: DockerCli) -> bool:
 def test_stacks_deploy_by_hand_and_run_load(docker: DockerCli, frida_images: dict[str, str],
                                             docker_leak_check: None) -> None:
     """kafka.yml + load.yml with `docker stack deploy`, as a person would: replicas in
-    run mode produce, the consumer measures, both print a JSON summary."""
+    run mode produce, the consumer measures, both print a JSON summary; monitoring.yml
+    beside them, whose Prometheus serves the broker's and the node's figures back."""
     from pytest_frida.runtimes.swarm import StackDeployment, SwarmMembership
+    from pytest_frida.sites.local import free_ports
 
     membership = SwarmMembership(docker)
     membership.ensure()
@@ -72,9 +84,15 @@ def test_stacks_deploy_by_hand_and_run_load(docker: DockerCli, frida_images: dic
         "FRIDA_KAFKA_IMAGE": frida_images["kafka"], "FRIDA_AGENT_IMAGE": frida_images["agent"],
         "FRIDA_PRODUCER_REPLICAS": "2", "FRIDA_PRODUCERS_PER_REPLICA": "3",
         "FRIDA_DURATION": "6", "FRIDA_WARMUP": "2", "FRIDA_RATE": "20",
-        "FRIDA_KAFKA_PORT_1": "0"})
+        "FRIDA_KAFKA_PORT_1": "0", "FRIDA_METRICS_PORT_1": "0"})
+    prometheus_port, influx_port = free_ports(2)
+    monitoring = StackDeployment(docker, "frida-byhand-monitoring", [root / "monitoring.yml"], {
+        "FRIDA_MONITORING_IMAGE": frida_images["monitoring"],
+        "FRIDA_KAFKA_NETWORK": "frida-byhand_frida",
+        "FRIDA_PROMETHEUS_PORT": str(prometheus_port), "FRIDA_INFLUX_PORT": str(influx_port)})
     try:
         stack.deploy()
+        monitoring.deploy()
         deadline = time.monotonic() + 180
         summaries: dict[str, list[dict[str, object]]] = {}
         while time.monotonic() < deadline:
@@ -91,9 +109,50 @@ def test_stacks_deploy_by_hand_and_run_load(docker: DockerCli, frida_images: dic
         (consumer,) = summaries["consumer"]
         assert consumer["received"] >= 2 * 3 * 20 * 6  # at least the measured messages
         assert consumer["latency_ms"]["p99"] is not None
+        # every message the producers sent reached the broker's own counter, as scraped
+        sent = sum(int(str(s["sent"])) for s in summaries["producer"])
+        messages_in = _prometheus_value(
+            prometheus_port, 'frida_topic_MessagesIn{broker="kafka-1"}',
+            lambda value: value >= sent, deadline + 60)
+        assert messages_in >= sent
+        assert _prometheus_value(prometheus_port, 'sum(node_cpu_seconds_total{mode="idle"})',
+                                 lambda value: value > 0, deadline + 60) > 0
     finally:
+        monitoring.remove()
         stack.remove()
+        _remove_volumes(docker, "frida-byhand-monitoring")
         membership.release()
+
+
+def _prometheus_value(port: int, query: str, good: Callable[[float], bool],
+                      deadline: float) -> float:
+    """The value of `query` once it is `good` (Prometheus scrapes every five seconds), or
+    the last answer in the failure."""
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                last = json.loads(response.read())
+        except OSError as exc:
+            last = exc
+        else:
+            result = last["data"]["result"] if isinstance(last, dict) else []
+            if result and good(float(result[0]["value"][1])):
+                return float(result[0]["value"][1])
+        time.sleep(1)
+    raise AssertionError(f"Prometheus never answered {query} well: {last}")
+
+
+def _remove_volumes(docker: DockerCli, stack: str) -> None:
+    """A stack's named volumes outlive it (`docker stack rm` keeps data); the test's go."""
+    deadline = time.monotonic() + 60
+    while volumes := docker.lines("volume", "ls", "-q", "--filter",
+                                  f"label=com.docker.stack.namespace={stack}"):
+        if docker.run("volume", "rm", *volumes, check=False).returncode == 0 \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(1)  # the containers using them are still going
 
 
 def _broken_stacks(tmp_path: Path, text: str) -> Path:

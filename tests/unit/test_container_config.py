@@ -12,6 +12,7 @@ import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
@@ -23,6 +24,7 @@ from pytest_frida.images.transfer import (
     archive_name,
     docker_target,
 )
+from pytest_frida.kafka import exporter
 from pytest_frida.kafka.server_config import (
     KRAFT_KEYS,
     NodeAddress,
@@ -323,9 +325,30 @@ def test_shared_ssh_connections_live_below_the_run(tmp_path: Path,
 
 
 @needs_docker_cli
-def test_monitoring_stack_parses() -> None:
+def test_monitoring_stack_parses_and_scrapes_what_the_kafka_stack_serves() -> None:
+    import yaml
+
     doc = _stack_config(stacks_dir() / "monitoring.yml")
-    assert sorted(doc["services"]) == ["cadvisor", "grafana", "influxdb"]
+    services = cast(dict[str, dict[str, Any]], doc["services"])
+    assert sorted(services) == ["influxdb", "node-exporter", "prometheus"]
+    assert {s["image"] for s in services.values()} == {"frida/monitoring:bookworm"}
+    networks = cast(dict[str, dict[str, Any]], doc["networks"])
+    assert networks["kafka"] == {"external": True, "name": "frida_frida"}
+    # Prometheus scrapes the exporter port and the broker names the kafka stacks define
+    kafka = _stack_config(stacks_dir() / "kafka.yml", stacks_dir() / "kafka-3.yml")
+    brokers = cast(dict[str, dict[str, Any]], kafka["services"])
+    scrape = yaml.safe_load((stacks_dir() / "monitoring/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job["dns_sd_configs"][0] for job in scrape["scrape_configs"]
+            if "dns_sd_configs" in job}
+    assert sorted(jobs["kafka"]["names"]) == sorted(brokers)
+    assert jobs["kafka"]["port"] == exporter.CONTAINER_PORT
+    for broker in brokers.values():
+        assert broker["environment"]["FRIDA_METRICS_PORT"] == str(exporter.CONTAINER_PORT)
+        assert exporter.CONTAINER_PORT in [p["target"] for p in broker["ports"]]
+    assert jobs["node"]["names"] == ["node-exporter"]
+    grafana = _stack_config(stacks_dir() / "monitoring.yml",
+                            stacks_dir() / "monitoring-grafana.yml")
+    assert {"grafana", "cadvisor"} <= set(cast(dict[str, Any], grafana["services"]))
     dashboard = json.loads((stacks_dir() / "monitoring/grafana/frida-dashboard.json")
                            .read_text())
     assert dashboard["panels"]
