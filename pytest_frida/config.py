@@ -135,6 +135,10 @@ OPTIONS: tuple[Option, ...] = (
            " the Prometheus JMX exporter) and the host's CPU and disk once a second during"
            " each step, to say what saturated: on or off (the local and docker sites"
            " measure; the others say they do not yet)", "on"),
+    Option("broker-cores", "local and docker: run the brokers on this many cores of their"
+           " own (the machine's last ones) and the controller and its agents on the others,"
+           " so the brokers' CPU has its own ceiling and cannot be taken by the harness; 0:"
+           " everything shares the host's cores", "0"),
     Option("influx", "also send each step to InfluxDB (1.x write endpoint), e.g."
            " http://127.0.0.1:8086/write?db=frida", ""),
 )
@@ -246,6 +250,8 @@ class FridaSettings:
     runtime: str = "swarm"
     #: read the brokers' resources and Kafka metrics during each step (runtimes.monitor)
     monitor: bool = True
+    #: local and docker: cores of the brokers' own, the harness on the others (0: shared)
+    broker_cores: int = 0
     #: swarm on nodes: `frida images save` archives to load on the nodes
     images_dir: Path | None = None
     #: swarm on nodes: most producers per node (None: no limit, the run never grows)
@@ -301,6 +307,27 @@ def _float(raw: object, what: str, ok: Callable[[float], bool], expected: str) -
     if isinstance(raw, bool) or not (math.isfinite(value) and ok(value)):
         raise SettingsError(f"{what}={raw!r}: expected {expected}")
     return value
+
+
+def _broker_cores(raw: object, what: str, site: str) -> int:
+    """0, or a number of cores that leaves the harness at least one of those this process
+    may use, on a site whose brokers run on this machine."""
+    usable = len(os.sched_getaffinity(0))
+    try:
+        cores = int(str(raw).strip())
+    except ValueError:
+        cores = -1
+    if isinstance(raw, bool) or cores < 0:
+        raise SettingsError(f"{what}={raw!r}: expected a whole number of cores, 0 (shared)"
+                            f" to {usable - 1}")
+    if cores and site not in ("local", "docker"):
+        raise SettingsError(f"{what}={raw!r}: only the local and docker sites split one"
+                            f" machine's cores (this run's site is {site})")
+    if cores >= usable:
+        raise SettingsError(f"{what}={raw!r}: this machine lets the run use {usable} cores"
+                            " and the harness needs at least one; expected 0 (shared) to"
+                            f" {usable - 1}")
+    return cores
 
 
 def _positive_float(raw: object, what: str) -> float:
@@ -669,6 +696,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     monitor = value("monitor")
     if monitor not in ("on", "off"):
         raise SettingsError(f"{flag('monitor')}={monitor!r}: expected on or off")
+    broker_cores = _broker_cores(value("broker-cores"), flag("broker-cores"), site)
     ssh_config = Path(value("ssh-config")).expanduser() if value("ssh-config") else None
     if ssh_config is not None and not ssh_config.is_file():
         raise SettingsError(f"{flag('ssh-config')}={str(ssh_config)!r}: no such file")
@@ -696,6 +724,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         ssh_config=ssh_config,
         clock_correction=correction == "on",
         monitor=monitor == "on",
+        broker_cores=broker_cores,
         kafka_image=image,
         producers_per_replica=per_replica,
         runtime=runtime,

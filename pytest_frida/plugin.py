@@ -250,9 +250,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line(f"  {limit.explain()}")
     if limits and run.settings.site in SINGLE_HOST_SITES:
         cores = run.info.machine.get("cpus")
-        tr.write_line(f"on one host ({cores} cores) the broker, the producers and the consumers"
-                      " share the same CPUs: these limits are the host's, all of them"
-                      " together, not the broker's alone")
+        if run.settings.broker_cores:
+            tr.write_line(f"on one host ({cores} cores) the brokers had"
+                          f" {run.settings.broker_cores} of its cores to themselves"
+                          " (--frida-broker-cores) and the producers and consumers the"
+                          " others: memory, disk and the kernel are still shared")
+        else:
+            tr.write_line(f"on one host ({cores} cores) the broker, the producers and the"
+                          " consumers share the same CPUs: these limits are the host's, all"
+                          " of them together, not the broker's alone")
         host = host_speed.describe(run.info.host)
         if host is not None:
             tr.write_line(host)

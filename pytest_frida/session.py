@@ -115,6 +115,7 @@ class FridaRun:
                 "prime": settings.prime,
                 "producers_per_replica": settings.producers_per_replica,
                 "producers_per_node": settings.producers_per_node,
+                "broker_cores": settings.broker_cores,
             },
         )
         self.writer = ReportWriter(self.run_dir)

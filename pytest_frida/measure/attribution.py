@@ -6,7 +6,8 @@ Each measured resource gets a utilisation between 0 and 1 against its own ceilin
   read as a rate over the step). The network threads' idle share is Kafka's one-minute
   average, which starts from zero on a fresh broker and reaches back before the step: it
   is reported, never named;
-- a broker's CPU: its cores against the host's cores;
+- a broker's CPU: its cores against the host's cores; with the brokers on cores of their
+  own (--frida-broker-cores), all brokers' cores together against those;
 - the disk that holds the brokers' data: the share of time it was busy (io_ticks);
 - the host's CPU, on a site where brokers and harness share one host: its busy share;
 - the harness: the busiest producer agent's scheduler and the busiest consumer.
@@ -51,10 +52,19 @@ def _mean(figures: Mapping[str, Any], name: str) -> float | None:
 
 def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool,
            generator_busy: float | None, consumer_busy: float | None,
-           harness_cores: tuple[float, float] | None = None) -> list[Usage]:
+           harness_cores: tuple[float, float] | None = None,
+           broker_cores: int | None = None) -> list[Usage]:
     """Every resource the step measured, most utilised first. `harness_cores`: the cores
-    the producer agents and the consumers used, which a shared host's CPU is split into."""
+    the producer agents and the consumers used, which a shared host's CPU is split into.
+    `broker_cores`: the cores the brokers have to themselves, their CPU's ceiling."""
     out = []
+    if broker_cores:
+        used = [c for name, summary in sources.items() if name.startswith("broker")
+                and (c := _mean(summary.get("figures", {}), "cores")) is not None]
+        if used:
+            out.append(Usage("broker CPU", "broker", sum(used) / broker_cores,
+                             f"of the {broker_cores} cores the brokers have to themselves"
+                             f" ({sum(used):.2f} cores)"))
     if generator_busy is not None:
         out.append(Usage("producer agents", "harness", generator_busy,
                          "busy (the busiest scheduler)"))
@@ -69,7 +79,7 @@ def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool
             if idle is not None:
                 out.append(Usage(f"{source} request handlers", "broker",
                                  max(0.0, 1.0 - idle), _handler_detail(cores)))
-            if cores is not None and host_cores:
+            if cores is not None and host_cores and not broker_cores:
                 out.append(Usage(f"{source} CPU", "broker", cores / host_cores,
                                  f"of {host_cores} cores ({cores:.2f} cores)"))
         elif source == "disk":

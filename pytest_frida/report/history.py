@@ -132,6 +132,10 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
         **{k: info.settings.get(k) for k in ("workers", "runtime", "producers_per_replica",
                                               "producers_per_node")},
         **_first_step_priming(steps),
+        # brokers on cores of their own measure another thing than a shared host (written
+        # only when set, so runs from before the option stay like today's shared ones)
+        **({"broker_cores": info.settings["broker_cores"]}
+           if info.settings.get("broker_cores") else {}),
         **{f"reservation_{k}": (info.settings.get("reservation") or {}).get(k)
            for k in ("cluster", "nodes", "consumer_node")},
         "machine": {k: info.machine.get(k) for k in MACHINE_KEYS},

@@ -72,7 +72,8 @@ class ApacheKafkaContainer(DockerContainer):
                  host_port: int, network: Network, cluster_id: str,
                  overrides: Mapping[str, str] | None = None,
                  labels: Mapping[str, str] | None = None, heap: str = "1G",
-                 exporter: tuple[Path, str, int] | None = None) -> None:
+                 exporter: tuple[Path, str, int] | None = None,
+                 cpuset: str | None = None) -> None:
         super().__init__(image)
         self.node_id, self.alias, self.host_port = node_id, alias, host_port
         props = container_properties(node_id, alias, voters, host_port, overrides)
@@ -85,7 +86,9 @@ class ApacheKafkaContainer(DockerContainer):
         self.with_name(alias)
         # loopback only: nothing of the run listens on the machine's other addresses
         self.ports[f"{EXTERNAL_PORT}/tcp"] = cast(Any, ("127.0.0.1", host_port))
-        self.with_kwargs(labels=dict(labels or {}))
+        # with_kwargs replaces what it was given before: everything in one call
+        self.with_kwargs(labels=dict(labels or {}),
+                         **({"cpuset_cpus": cpuset} if cpuset else {}))
         if exporter is not None:
             # (directory holding the agent's jar and config, the agent's JVM flag as the
             # container sees that directory, the loopback port its metrics are served on)

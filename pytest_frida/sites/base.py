@@ -79,6 +79,9 @@ class Cluster:
     monitor: BrokerMonitor | None = None
     #: why there is no monitor, for the report
     monitor_note: str = "this site does not read its brokers' resources yet"
+    #: --frida-broker-cores: the brokers run on this many cores of their own (None: they
+    #: share the host's with the harness)
+    broker_cores: int | None = None
 
 
 def _silent(line: str) -> None:

@@ -23,6 +23,7 @@ from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
 from pytest_frida.kafka.server_config import new_cluster_id
 from pytest_frida.runtimes.agents import LocalAgentLauncher
+from pytest_frida.runtimes.cores import HarnessPin, cores_details, split_cores
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 from pytest_frida.runtimes.docker_owner import owner_labels, remove_run_objects, sweep_orphans
 from pytest_frida.runtimes.kafka_container import (
@@ -75,12 +76,18 @@ class DockerSite(Site):
         self._container_pids = ContainerPids(
             lambda i: str(self.containers[i].get_wrapped_container().id),
             self._container_pid)
+        self._pin = (HarnessPin(split_cores(settings.broker_cores))
+                     if settings.broker_cores else None)
 
     def start(self) -> Cluster:
         started = time.monotonic()
         docker = DockerCli()
         server = docker.ping()
         self._docker = docker  # from here on there may be something to remove
+        if self._pin is not None and not docker.is_local():
+            raise KafkaSetupError(f"--frida-broker-cores={self.settings.broker_cores}: the"
+                                  f" Docker daemon ({docker.where}) is not this machine, whose"
+                                  " cores the brokers and the harness are split over")
         sweep_orphans(docker)
         image = choose_kafka_image(docker, self.settings.kafka_image, self.settings.kafka_version)
         labels = owner_labels(self.run_id)
@@ -101,7 +108,9 @@ class DockerSite(Site):
         for i in range(count):
             node = ApacheKafkaContainer(image, i, aliases[i], voters, ports[i], network,
                                         cluster_id, self.settings.broker_config, labels,
-                                        exporter=exporters.get(i))
+                                        exporter=exporters.get(i),
+                                        cpuset=self._pin.split.broker_list if self._pin
+                                        else None)
             with interrupts_deferred(f"creating {aliases[i]}"):
                 self.containers.append(node)
                 node.start()
@@ -111,6 +120,8 @@ class DockerSite(Site):
         ports = ports[:count]
         bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports)
         wait_until_ready(bootstrap, count, START_TIMEOUT_S, self._first_dead)
+        if self._pin is not None:
+            self._pin.apply()
         image_id = docker.inspect("image", [image])[0].get("Id", "")
         return Cluster(
             site=self.name,
@@ -121,12 +132,14 @@ class DockerSite(Site):
             hosts=[socket.gethostname()],
             ready_seconds=time.monotonic() - started,
             details={"kafka_image": image, "kafka_image_id": image_id,
-                     "docker_server": server, "containers": aliases},
+                     "docker_server": server, "containers": aliases,
+                     **cores_details(self._pin)},
             health=lambda: cluster_problem(bootstrap, count - len(self.faults.down),
                                            self._first_dead),
             faults=self.faults,
             monitor=self._monitor(docker),
             monitor_note=self._metrics_off or "--frida-monitor=off",
+            broker_cores=self.settings.broker_cores or None,
         )
 
     def _exporters(self, docker: DockerCli, ports: list[int]) -> dict[int, tuple[Path, str, int]]:
@@ -193,6 +206,8 @@ class DockerSite(Site):
 
 
     def stop(self) -> None:
+        if self._pin is not None:
+            self._pin.release()
         for i, node in enumerate(self.containers):
             try:
                 logs = node.get_wrapped_container().logs()

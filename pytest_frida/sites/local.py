@@ -28,6 +28,7 @@ from pytest_frida.kafka.server_config import (
     write_properties,
 )
 from pytest_frida.runtimes.agents import LocalAgentLauncher
+from pytest_frida.runtimes.cores import HarnessPin, cores_details, split_cores
 from pytest_frida.runtimes.monitor import LocalBrokerMonitor
 from pytest_frida.runtimes.process import ManagedProcess, process_alive, stop_together
 from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
@@ -84,6 +85,8 @@ class LocalSite(Site):
         #: each broker's JMX exporter, or why there is none
         self._metrics_urls: dict[int, str] = {}
         self._metrics_off: str | None = "--frida-monitor=off"
+        self._pin = (HarnessPin(split_cores(settings.broker_cores))
+                     if settings.broker_cores else None)
 
     def start(self) -> Cluster:
         started = time.monotonic()
@@ -127,14 +130,19 @@ class LocalSite(Site):
             # interrupted or failed: a format still running would recreate the data
             # directory that stop() removes
             stop_together([proc for *_, proc in formats], 0.0)
+        # --frida-broker-cores: the brokers on their cores, this process on the others
+        pinned = ["taskset", "-c", self._pin.split.broker_list] if self._pin else []
         for node, props, log4j, _ in formats:
             self._commands[node.node_id] = (
-                commands.kafka_server(java.executable, dist, props, log4j,
-                                      extra_flags=agent_flags.get(node.node_id, ())),
+                [*pinned, *commands.kafka_server(java.executable, dist, props, log4j,
+                                                 extra_flags=agent_flags.get(node.node_id,
+                                                                             ()))],
                 log_root / f"broker-{node.node_id}" / "stdout.log")
             self.servers.append(self._launch(node.node_id))
         bootstrap = ",".join(f"{n.host}:{n.broker_port}" for n in nodes)
         wait_until_ready(bootstrap, count, READY_TIMEOUT_S, self._first_dead)
+        if self._pin is not None:
+            self._pin.apply()
         return Cluster(
             site=self.name,
             bootstrap=bootstrap,
@@ -144,13 +152,14 @@ class LocalSite(Site):
             hosts=[socket.gethostname()],
             ready_seconds=time.monotonic() - started,
             details={"kafka_source": dist.source, "java": java.version,
-                     "kafka_libs": str(dist.libs)},
+                     "kafka_libs": str(dist.libs), **cores_details(self._pin)},
             health=lambda: cluster_problem(bootstrap, count - len(self.faults.down),
                                            self._first_dead),
             faults=self.faults,
             monitor=LocalBrokerMonitor(self._pids, self._metrics_urls, data_dir,
                                        self._metrics_off) if self.settings.monitor else None,
             monitor_note="--frida-monitor=off",
+            broker_cores=self.settings.broker_cores or None,
         )
 
     def _exporter(self, ports: list[int]) -> dict[int, tuple[str, ...]]:
@@ -195,6 +204,8 @@ class LocalSite(Site):
         return None
 
     def stop(self) -> None:
+        if self._pin is not None:
+            self._pin.release()
         stop_together(self.servers, STOP_GRACE_S)
         self.servers.clear()
         if self._data_dir is not None:

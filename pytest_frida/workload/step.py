@@ -255,17 +255,18 @@ class StepRunner:
         if not result.resources.get("sources"):
             return
         cores = result.resources.get("host_cores")
+        own = self.cluster.broker_cores  # brokers on cores of their own: nothing shared
         # agents that never reported (the step broke off) leave the harness unmeasured:
         # unknown, not idle
         measured = bool(result.generators) and bool(result.consumers)
         found = usages(
-            result.resources["sources"], cores, cores is not None,
+            result.resources["sources"], cores, cores is not None and not own,
             result.generator_busy if measured else None,
             max((float(c.get("busy", 0.0)) for c in result.consumers), default=None)
             if measured else None,
             (sum(float(g.get("cpu_share", 0.0)) for g in result.generators),
              sum(float(c.get("cpu_share", 0.0)) for c in result.consumers))
-            if measured else None)
+            if measured else None, own)
         result.attribution = attribute(
             found, result.verdict in ("generator_bound", "consumer_bound"), measured)
 

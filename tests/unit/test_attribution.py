@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -151,3 +152,22 @@ def test_a_step_whose_agents_never_reported_names_no_broker_part() -> None:
     assert result["sentence"].startswith("inconclusive: the harness was not measured")
     # nor does it make its count the first saturated
     assert first_saturation([(8, result), (16, {"party": None})]) is None
+
+
+def test_brokers_on_cores_of_their_own_are_measured_against_those_cores() -> None:
+    # one core of the brokers' own, used to 0.97: the broker's CPU, not a shared host
+    found = usages({"broker-0": broker(idle=0.5, cores=0.97), "host": host(0.99)},
+                   2, False, 0.4, 0.3, harness_cores=(0.8, 0.1), broker_cores=1)
+    result = attribute(found, False)
+    assert result["party"] == "broker" and result["resource"] == "broker CPU"
+    assert result["sentence"].startswith(
+        "broker CPU 97% of the 1 cores the brokers have to themselves (0.97 cores)")
+    # two brokers share the pinned cores: together, not each against the host
+    together = usages({"broker-0": broker(cores=0.9), "broker-1": broker(cores=0.95)},
+                      4, False, 0.1, 0.1, broker_cores=2)
+    assert [u.name for u in together if u.party == "broker"] == ["broker CPU"]
+    assert together[0].utilisation == pytest.approx(0.925)
+    # the harness short of its own cores is still the harness
+    starved = usages({"broker-0": broker(idle=0.7, cores=0.3)}, 2, False, 0.99, 0.2,
+                     broker_cores=1)
+    assert attribute(starved, False)["party"] == "harness"

@@ -154,6 +154,9 @@ def test_other_settings_cli_over_ini():
         ("ini", "prime", "5s", "ini frida_prime"),
         ("cli", "prime", "86400", "--frida-prime"),
         ("cli", "monitor", "maybe", "--frida-monitor"),
+        ("cli", "broker-cores", "-1", "--frida-broker-cores"),
+        ("ini", "broker-cores", "half", "ini frida_broker_cores"),
+        ("cli", "broker-cores", "4096", "--frida-broker-cores"),
         ("cli", "producers", "1,x", "--frida-producers"),
         ("ini", "producers", "0", "ini frida_producers"),
         ("cli", "producers", "1,,2", "--frida-producers"),
@@ -180,6 +183,18 @@ def test_invalid_values_raise_one_line_naming_them(source, name, value, flag):
     assert "\n" not in message
     assert repr(value) in message
     assert message.startswith(flag)
+
+
+def test_broker_cores_leave_the_harness_a_core_and_need_one_machine():
+    usable = len(os.sched_getaffinity(0))
+    with pytest.raises(SettingsError, match="harness needs at least one"):
+        build({"broker-cores": str(usable)})
+    with pytest.raises(SettingsError, match="only the local and docker sites"):
+        build({"broker-cores": "1", "site": "swarm"})
+    assert build({}).broker_cores == 0
+    if usable > 1:
+        assert build({"broker-cores": str(usable - 1), "site": "docker"}).broker_cores \
+            == usable - 1
 
 
 def test_producers_error_names_the_bad_item():

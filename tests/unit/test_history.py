@@ -110,6 +110,15 @@ def test_only_the_test_of_an_unprimed_first_step_changes_its_plan() -> None:
     assert "plan.first_step_primed_s: unset -> 0.0" in differences(default, unprimed)
 
 
+def test_brokers_on_cores_of_their_own_are_unlike_a_shared_host() -> None:
+    shared = entry_of("shared", {1: ("pass", 5.0)}, settings={"broker_cores": 0})
+    before_option = entry_of("old", {1: ("pass", 5.0)})
+    split = entry_of("split", {1: ("pass", 5.0)}, settings={"broker_cores": 1})
+    assert not plan_differs(before_option, shared)
+    assert plan_differs(shared, split)
+    assert "plan.broker_cores: unset -> 1" in differences(shared, split)
+
+
 def test_replication_is_the_step_runners_min_of_three_and_the_brokers() -> None:
     brokers = [{"node_id": i, "host": "h", "port": 9092 + i} for i in range(5)]
     entry = entry_of("r1", {1: ("pass", 5.0)}, cluster={"brokers": brokers})
