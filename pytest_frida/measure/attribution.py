@@ -59,12 +59,7 @@ def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool
     `broker_cores`: the cores the brokers have to themselves, their CPU's ceiling."""
     out = []
     if broker_cores:
-        used = [c for name, summary in sources.items() if name.startswith("broker")
-                and (c := _mean(summary.get("figures", {}), "cores")) is not None]
-        if used:
-            out.append(Usage("broker CPU", "broker", sum(used) / broker_cores,
-                             f"of the {broker_cores} cores the brokers have to themselves"
-                             f" ({sum(used):.2f} cores)"))
+        out += _own_cores(sources, broker_cores, harness_cores)
     if generator_busy is not None:
         out.append(Usage("producer agents", "harness", generator_busy,
                          "busy (the busiest scheduler)"))
@@ -97,6 +92,33 @@ def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool
                                  + ", shared by broker and harness"
                                  + _split(sources, harness_cores)))
     return sorted(out, key=lambda u: -u.utilisation)
+
+
+def _own_cores(sources: Mapping[str, Any], broker_cores: int,
+               harness_cores: tuple[float, float] | None) -> list[Usage]:
+    """With the brokers on cores of their own: the brokers' CPU against those cores; those
+    cores' busy time when the brokers did not fill them themselves (other work ran there:
+    Docker's port proxy, the kernel's network processing); the harness's cores."""
+    out = []
+    used = [c for name, summary in sources.items() if name.startswith("broker")
+            and (c := _mean(summary.get("figures", {}), "cores")) is not None]
+    own = sum(used) / broker_cores if used else None
+    if own is not None:
+        out.append(Usage("broker CPU", "broker", own,
+                         f"of the {broker_cores} cores the brokers have to themselves"
+                         f" ({sum(used):.2f} cores)"))
+    host = sources.get("host", {}).get("figures", {})
+    busy = _mean(host, "broker_cores_busy")
+    if busy is not None and (own is None or own < SATURATED):
+        out.append(Usage("the brokers' cores", "host", busy, "busy" + (
+            f", the brokers using {own:.0%} of them: other work ran there (Docker's port"
+            " proxy, the kernel's network processing)" if own is not None else "")))
+    harness = _mean(host, "harness_cores_busy")
+    if harness is not None:
+        out.append(Usage("the harness's cores", "harness", harness, "busy" + (
+            f" (producer agents {harness_cores[0]:.2f} cores, consumers"
+            f" {harness_cores[1]:.2f})" if harness_cores is not None else "")))
+    return out
 
 
 #: a broker using fewer cores than this while its handlers were busy was not computing

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import statistics
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -76,16 +77,24 @@ class CpuTimes:
                 "steal_pct": round((later.steal - self.steal) / total * 100, 1)}
 
 
-def parse_proc_stat(text: str) -> CpuTimes:
-    """The aggregate `cpu` line: user nice system idle iowait irq softirq steal ... (guest
-    time is already counted in user and nice, so it is left out of the total)."""
+def parse_proc_stat(text: str, cores: Collection[int] | None = None) -> CpuTimes:
+    """The aggregate `cpu` line, or the `cpuN` lines of `cores` summed: user nice system
+    idle iowait irq softirq steal ... (guest time is already counted in user and nice, so
+    it is left out of the total)."""
+    wanted = {"cpu"} if cores is None else {f"cpu{core}" for core in cores}
+    total = idle = steal = 0
+    found = set()
     for line in text.splitlines():
         fields = line.split()
-        if fields and fields[0] == "cpu":
+        if fields and fields[0] in wanted:
             ticks = [int(v) for v in fields[1:9]] + [0] * (8 - len(fields[1:9]))
-            idle = ticks[3] + ticks[4]  # idle and iowait
-            return CpuTimes(total=sum(ticks), idle=idle, steal=ticks[7])
-    raise ValueError("no aggregate 'cpu' line in /proc/stat")
+            total += sum(ticks)
+            idle += ticks[3] + ticks[4]  # idle and iowait
+            steal += ticks[7]
+            found.add(fields[0])
+    if found != wanted:
+        raise ValueError(f"no {', '.join(sorted(wanted - found))} line in /proc/stat")
+    return CpuTimes(total=total, idle=idle, steal=steal)
 
 
 def read_cpu_times() -> CpuTimes | None:

@@ -49,6 +49,11 @@ FIGURES: dict[str, Rate | Gauge] = {
     "disk_flushes": Rate("disk_flushes_per_s", 1.0, "flushes/s"),
     "host_busy_ticks": Rate("host_busy_ticks", 1.0, "ticks/s"),
     "host_total_ticks": Rate("host_total_ticks", 1.0, "ticks/s"),
+    # --frida-broker-cores: the brokers' cores and the harness's, whoever ran on them
+    "broker_cores_busy_ticks": Rate("broker_cores_busy_ticks", 1.0, "ticks/s"),
+    "broker_cores_total_ticks": Rate("broker_cores_total_ticks", 1.0, "ticks/s"),
+    "harness_cores_busy_ticks": Rate("harness_cores_busy_ticks", 1.0, "ticks/s"),
+    "harness_cores_total_ticks": Rate("harness_cores_total_ticks", 1.0, "ticks/s"),
     "produce_requests": Rate("produce_requests_per_s", 1.0, "requests/s"),
     "produce_time_ms_sum": Rate("produce_time_ms_sum", 1.0, "ms/s"),
     "produce_queue_ms_sum": Rate("produce_queue_ms_sum", 1.0, "ms/s"),
@@ -78,11 +83,15 @@ FIGURES: dict[str, Rate | Gauge] = {
 #: whole and in its request queue and local (append) parts, from Kafka's running sums
 RATIOS = {
     "host_busy": ("host_busy_ticks", "host_total_ticks"),
+    "broker_cores_busy": ("broker_cores_busy_ticks", "broker_cores_total_ticks"),
+    "harness_cores_busy": ("harness_cores_busy_ticks", "harness_cores_total_ticks"),
     "produce_mean_ms": ("produce_time_ms_sum", "produce_requests_per_s"),
     "produce_queue_mean_ms": ("produce_queue_ms_sum", "produce_requests_per_s"),
     "produce_local_mean_ms": ("produce_local_ms_sum", "produce_requests_per_s"),
 }
-_INGREDIENTS = {"host_busy_ticks", "host_total_ticks", "produce_time_ms_sum",
+_INGREDIENTS = {"host_busy_ticks", "host_total_ticks", "broker_cores_busy_ticks",
+                "broker_cores_total_ticks", "harness_cores_busy_ticks",
+                "harness_cores_total_ticks", "produce_time_ms_sum",
                 "produce_queue_ms_sum", "produce_local_ms_sum"}
 
 
@@ -168,6 +177,10 @@ def units() -> dict[str, str]:
     out = {spec.name: f"{spec.unit}, {how[type(spec)]}"
            for key, spec in FIGURES.items() if key not in _INGREDIENTS}
     out.update(host_busy="share of all cores' time busy, steal included (/proc/stat)",
+               broker_cores_busy="share of the brokers' own cores' time busy, whoever ran"
+                                 " there (/proc/stat, --frida-broker-cores)",
+               harness_cores_busy="share of the harness's cores' time busy, whoever ran"
+                                  " there (/proc/stat, --frida-broker-cores)",
                produce_mean_ms="ms per produce request in the broker (Kafka's running sum"
                                " over its count, whole ms per request)",
                produce_queue_mean_ms="ms per produce request waiting in the request queue",

@@ -81,6 +81,13 @@ class HarnessPin:
         self._before = {}
 
 
+def core_groups(pin: HarnessPin | None) -> dict[str, tuple[int, ...]]:
+    """The cores a monitor reads apart: the brokers' and the harness's (none when shared)."""
+    if pin is None:
+        return {}
+    return {"broker_cores": pin.split.broker, "harness_cores": pin.split.harness}
+
+
 def cores_details(pin: HarnessPin | None) -> dict[str, object]:
     """What the report says of the split (nothing when the cores are shared)."""
     if pin is None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from pytest_frida.measure.broker_metrics import parse_scrape
-from pytest_frida.measure.host_speed import read_cpu_times
+from pytest_frida.measure.host_speed import parse_proc_stat
 from pytest_frida.measure.proc import device_of, read_cgroup, read_disk, read_process
 from pytest_frida.measure.sampler import STAMP
 
@@ -106,8 +106,12 @@ class LocalBrokerMonitor(BrokerMonitor):
     def __init__(self, pids: Callable[[], Mapping[int, int | None]],
                  metrics_urls: Mapping[int, str], data_dir: Path | None,
                  metrics_off: str | None = None,
-                 read_broker: Callable[[int], dict[str, float]] = read_process) -> None:
+                 read_broker: Callable[[int], dict[str, float]] = read_process,
+                 core_groups: Mapping[str, tuple[int, ...]] | None = None) -> None:
+        """`core_groups`: named sets of cores whose busy time is read apart (with
+        --frida-broker-cores, `broker_cores` and `harness_cores`)."""
         super().__init__()
+        self._core_groups = dict(core_groups or {})
         self._pids = pids
         self._read_broker = read_broker
         self._urls = dict(metrics_urls)
@@ -143,13 +147,23 @@ class LocalBrokerMonitor(BrokerMonitor):
             else:
                 self.note("disk", f"device {self._device[0]}:{self._device[1]} is not in"
                           " /proc/diskstats")
-        times = read_cpu_times()
-        if times is None:
-            self.note("host", "/proc/stat could not be read")
-        else:
-            out["host"] = {"host_busy_ticks": float(times.total - times.idle),
-                           "host_total_ticks": float(times.total), STAMP: time.time()}
+        out.update(self._host())
         return out
+
+    def _host(self) -> dict[str, dict[str, float]]:
+        """The host's CPU ticks from one read of /proc/stat, and each core group's."""
+        try:
+            text = Path("/proc/stat").read_text(encoding="ascii")
+            counters: dict[str, float] = {}
+            for name, cores in {"host": None, **self._core_groups}.items():
+                times = parse_proc_stat(text, cores)
+                counters[f"{name}_busy_ticks"] = float(times.total - times.idle)
+                counters[f"{name}_total_ticks"] = float(times.total)
+        except (OSError, ValueError) as exc:
+            self.note("host", f"/proc/stat could not be read: {exc}")
+            return {}
+        counters[STAMP] = time.time()
+        return {"host": counters}
 
     def _scrape(self, node_id: int, source: str) -> dict[str, float]:
         """The broker's Kafka figures, or none (and why, in problems)."""

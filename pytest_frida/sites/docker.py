@@ -23,7 +23,7 @@ from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
 from pytest_frida.kafka.server_config import new_cluster_id
 from pytest_frida.runtimes.agents import LocalAgentLauncher
-from pytest_frida.runtimes.cores import HarnessPin, cores_details, split_cores
+from pytest_frida.runtimes.cores import HarnessPin, core_groups, cores_details, split_cores
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 from pytest_frida.runtimes.docker_owner import owner_labels, remove_run_objects, sweep_orphans
 from pytest_frida.runtimes.kafka_container import (
@@ -177,7 +177,8 @@ class DockerSite(Site):
         root = docker.info_value("DockerRootDir")
         return LocalBrokerMonitor(self._pids, self._metrics_urls,
                                   Path(root) if root and Path(root).exists() else None,
-                                  self._metrics_off, read_broker=read_container)
+                                  self._metrics_off, read_broker=read_container,
+                                  core_groups=core_groups(self._pin))
 
     def _pids(self) -> dict[int, int | None]:
         """Each running broker's main process as this host numbers it."""

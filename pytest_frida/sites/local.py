@@ -28,7 +28,7 @@ from pytest_frida.kafka.server_config import (
     write_properties,
 )
 from pytest_frida.runtimes.agents import LocalAgentLauncher
-from pytest_frida.runtimes.cores import HarnessPin, cores_details, split_cores
+from pytest_frida.runtimes.cores import HarnessPin, core_groups, cores_details, split_cores
 from pytest_frida.runtimes.monitor import LocalBrokerMonitor
 from pytest_frida.runtimes.process import ManagedProcess, process_alive, stop_together
 from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
@@ -157,7 +157,8 @@ class LocalSite(Site):
                                            self._first_dead),
             faults=self.faults,
             monitor=LocalBrokerMonitor(self._pids, self._metrics_urls, data_dir,
-                                       self._metrics_off) if self.settings.monitor else None,
+                                       self._metrics_off, core_groups=core_groups(self._pin))
+            if self.settings.monitor else None,
             monitor_note="--frida-monitor=off",
             broker_cores=self.settings.broker_cores or None,
         )

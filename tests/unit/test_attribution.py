@@ -171,3 +171,30 @@ def test_brokers_on_cores_of_their_own_are_measured_against_those_cores() -> Non
     starved = usages({"broker-0": broker(idle=0.7, cores=0.3)}, 2, False, 0.99, 0.2,
                      broker_cores=1)
     assert attribute(starved, False)["party"] == "harness"
+
+
+def split_host(broker_cores_busy: float, harness_cores_busy: float) -> dict[str, Any]:
+    return {"figures": {"broker_cores_busy": {"mean": broker_cores_busy},
+                        "harness_cores_busy": {"mean": harness_cores_busy}}}
+
+
+def test_the_brokers_cores_taken_by_other_work_are_not_the_brokers_limit() -> None:
+    # the broker used 0.69 of its core, which was full: the rest was not Kafka's
+    found = usages({"broker-0": broker(idle=0.5, cores=0.69), "host": split_host(0.98, 0.6)},
+                   2, False, 0.2, 0.05, harness_cores=(0.6, 0.06), broker_cores=1)
+    result = attribute(found, False)
+    assert result["party"] == "host" and result["resource"] == "the brokers' cores"
+    assert "the brokers using 69% of them: other work ran there" in result["sentence"]
+    # a broker that filled its cores itself is the broker's CPU, not "other work"
+    busy = usages({"broker-0": broker(idle=0.5, cores=0.97), "host": split_host(0.99, 0.5)},
+                  2, False, 0.2, 0.05, broker_cores=1)
+    assert attribute(busy, False)["resource"] == "broker CPU"
+    assert all(u.name != "the brokers' cores" for u in busy)
+
+
+def test_the_harness_cores_running_out_is_the_harness() -> None:
+    found = usages({"broker-0": broker(idle=0.3, cores=0.7), "host": split_host(0.75, 0.99)},
+                   2, False, 0.6, 0.1, harness_cores=(0.85, 0.1), broker_cores=1)
+    result = attribute(found, False)
+    assert result["party"] == "harness" and result["resource"] == "the harness's cores"
+    assert "(producer agents 0.85 cores, consumers 0.10)" in result["sentence"]

@@ -35,9 +35,19 @@ def test_proc_stat_aggregate_line_without_guest_time() -> None:
                              idle=3699 + 23, steal=41)
 
 
+def test_proc_stat_of_some_cores_sums_their_lines() -> None:
+    # --frida-broker-cores: the brokers' core and the harness's are read apart
+    assert parse_proc_stat(PROC_STAT, [1]) == CpuTimes(
+        total=3312 + 76 + 301 + 1801 + 12 + 0 + 18 + 21, idle=1801 + 12, steal=21)
+    both = parse_proc_stat(PROC_STAT, [0, 1])
+    assert (both.idle, both.steal) == (3699 + 23, 41)
+
+
 def test_proc_stat_without_a_cpu_line_is_refused() -> None:
-    with pytest.raises(ValueError, match="no aggregate 'cpu' line"):
+    with pytest.raises(ValueError, match="no cpu line"):
         parse_proc_stat("intr 1 2 3\n")
+    with pytest.raises(ValueError, match="no cpu7 line"):
+        parse_proc_stat(PROC_STAT, [0, 7])
 
 
 def test_shares_between_two_readings() -> None:
