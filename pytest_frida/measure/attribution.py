@@ -6,7 +6,8 @@ Each measured resource gets a utilisation between 0 and 1 against its own ceilin
   read as a rate over the step). The network threads' idle share is Kafka's one-minute
   average, which starts from zero on a fresh broker and reaches back before the step: it
   is reported, never named;
-- a broker's CPU: its cores against the host's cores; with the brokers on cores of their
+- a broker's CPU: its cores against the host's cores (its node's, on hosts and
+  Grid'5000); with the brokers on cores of their
   own (--frida-broker-cores), all brokers' cores together against those;
 - the disk that holds the brokers' data: the share of time it was busy (io_ticks);
 - the host's CPU, on a site where brokers and harness share one host: its busy share;
@@ -74,14 +75,18 @@ def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool
             if idle is not None:
                 out.append(Usage(f"{source} request handlers", "broker",
                                  max(0.0, 1.0 - idle), _handler_detail(cores)))
-            if cores is not None and host_cores and not broker_cores:
-                out.append(Usage(f"{source} CPU", "broker", cores / host_cores,
-                                 f"of {host_cores} cores ({cores:.2f} cores)"))
-        elif source == "disk":
+            # its ceiling: the host's cores, or its own node's (hosts, Grid'5000)
+            ceiling = host_cores or _mean(figures, "node_cores")
+            if cores is not None and ceiling and not broker_cores:
+                out.append(Usage(f"{source} CPU", "broker", cores / ceiling,
+                                 f"of {ceiling:g} cores ({cores:.2f} cores)"))
+        elif source == "disk" or source.startswith("disk "):
             busy = _mean(figures, "disk_busy")
             if busy is not None:
                 flushes = _mean(figures, "disk_flushes_per_s")
-                out.append(Usage("data disk", "disk", min(1.0, busy), "of the time busy" + (
+                where = source.removeprefix("disk").strip()
+                out.append(Usage(f"data disk{f' of {where}' if where else ''}", "disk",
+                                 min(1.0, busy), "of the time busy" + (
                     f" ({flushes:.0f} flushes/s" if flushes is not None else " (")
                     + "; an SSD busy all the time may still have room)"))
         elif source == "host" and shared_host:
@@ -98,7 +103,7 @@ def _own_cores(sources: Mapping[str, Any], broker_cores: int,
                harness_cores: tuple[float, float] | None) -> list[Usage]:
     """With the brokers on cores of their own: the brokers' CPU against those cores; those
     cores' busy time when the brokers did not fill them themselves (other work ran there:
-    Docker's port proxy, the kernel's network processing); the harness's cores."""
+    the kernel's network processing, Docker's port proxy); the harness's cores."""
     out = []
     used = [c for name, summary in sources.items() if name.startswith("broker")
             and (c := _mean(summary.get("figures", {}), "cores")) is not None]
@@ -111,8 +116,9 @@ def _own_cores(sources: Mapping[str, Any], broker_cores: int,
     busy = _mean(host, "broker_cores_busy")
     if busy is not None and (own is None or own < SATURATED):
         out.append(Usage("the brokers' cores", "host", busy, "busy" + (
-            f", the brokers using {own:.0%} of them: other work ran there (Docker's port"
-            " proxy, the kernel's network processing)" if own is not None else "")))
+            f", the brokers using {own:.0%} of them: other work ran there (the kernel's"
+            " network processing, Docker's port proxy where there is one)"
+            if own is not None else "")))
     harness = _mean(host, "harness_cores_busy")
     if harness is not None:
         out.append(Usage("the harness's cores", "harness", harness, "busy" + (

@@ -66,6 +66,7 @@ FIGURES: dict[str, Rate | Gauge] = {
     "gc_ms": Rate("gc_share", 1e-3, "share of time in GC"),
     "rss_bytes": Gauge("rss_mib", _MIB, "MiB"),
     "memory_bytes": Gauge("memory_mib", _MIB, "MiB"),
+    "node_cores": Gauge("node_cores", 1.0, "cores of the broker's node"),
     "network_idle": Gauge("network_idle", 1.0, "share idle (broker's 1-minute average)"),
     "under_replicated": Gauge("under_replicated", 1.0, "partitions"),
     "request_queue": Gauge("request_queue", 1.0, "requests"),

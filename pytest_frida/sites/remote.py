@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pytest_frida.config import FridaSettings
-from pytest_frida.kafka import commands, distribution
+from pytest_frida.kafka import commands, distribution, exporter
 from pytest_frida.kafka.errors import key_line
 from pytest_frida.kafka.java import too_old
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
@@ -29,6 +29,7 @@ from pytest_frida.kafka.server_config import (
     server_properties,
 )
 from pytest_frida.runtimes.clock_sync import sync_clock, unsynchronised_note
+from pytest_frida.runtimes.node_monitor import NodeBroker, NodeBrokerMonitor
 from pytest_frida.runtimes.process import ManagedProcess, stop_together
 from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import (
@@ -45,6 +46,8 @@ BROKER_PORT = 9092
 CONTROLLER_PORT = 9093
 READY_TIMEOUT_S = 180.0
 STOP_GRACE_S = 5.0
+#: where each broker's JMX exporter serves, on its node's name
+NODE_METRICS_PORT = 9404
 #: run by the controller's Python path on every node: a shared home gives the nodes the
 #: same interpreter, but a path that exists there may be another one (Debian 11's 3.9)
 NODE_PYTHON_CHECK = ("import sys; v = sys.version_info[:2]; sys.exit('Python %d.%d there;"
@@ -70,6 +73,9 @@ class RemoteKafka(NodeDeployment):
         self.run_id = run_id
         #: --frida-clock-sync=ptpd: the nodes' ptpd, for the whole run
         self.ptp: PtpDomain | None = None
+        #: each broker's JMX exporter, or why there is none
+        self._metrics_urls: dict[int, str] = {}
+        self._metrics_off: str | None = "--frida-monitor=off"
 
     def prepare(self, dist: distribution.KafkaDistribution) -> None:
         """Every node reaches us, runs our Python with pytest-frida; brokers have Java and
@@ -107,6 +113,7 @@ class RemoteKafka(NodeDeployment):
         nodes = [NodeAddress(i, host_name(host), BROKER_PORT, CONTROLLER_PORT)
                  for i, host in enumerate(self.roles.brokers)]
         cluster_id = new_cluster_id()
+        agent_flags = self._exporter(nodes)
         for node in nodes:
             base = f"{self.remote_dir}/node-{node.node_id}"
             props = server_properties(node, nodes, Path(base) / "data",
@@ -123,7 +130,8 @@ class RemoteKafka(NodeDeployment):
         for node in nodes:
             base = f"{self.remote_dir}/node-{node.node_id}"
             argv = commands.kafka_server(Path("java"), dist, Path(f"{base}/server.properties"),
-                                         Path(f"{base}/log4j.properties"))
+                                         Path(f"{base}/log4j.properties"),
+                                         extra_flags=agent_flags.get(node.node_id, ()))
             log = self.run_dir / "logs" / f"broker-{node.node_id}" / "stdout.log"
             self.servers.append(remote_process(f"broker-{node.node_id}", self.ssh,
                                                self.roles.brokers[node.node_id],
@@ -143,7 +151,55 @@ class RemoteKafka(NodeDeployment):
                      **({"clock_sync": self.clock_sync}
                         if self.settings.clock_sync != "off" else {})},
             health=lambda: cluster_problem(bootstrap, len(nodes), self._first_dead),
+            monitor=self._monitor(nodes),
+            monitor_note=self._metrics_off or "--frida-monitor=off",
         )
+
+    def _exporter(self, nodes: list[NodeAddress]) -> dict[int, tuple[str, ...]]:
+        """Each broker's JMX exporter flag, serving on its node's name. The agent's jar is
+        the controller's cached one, at the same path on nodes that share its home (as the
+        Kafka jars are); where a broker node cannot read it, no broker gets the agent and
+        the report says why."""
+        self._metrics_urls = {}
+        self._metrics_off = "--frida-monitor=off"
+        if not self.settings.monitor:
+            return {}
+        jar, self._metrics_off = exporter.agent_or_reason()
+        if jar is None:
+            return {}
+        try:
+            check_hosts(self.roles.brokers, self.ssh, f"test -r {shlex.quote(str(jar))}",
+                        f"the JMX exporter's jar at {jar}")
+        except RemoteError as exc:
+            self._metrics_off = f"Kafka's figures off: {key_line(str(exc))}"
+            self.notify(f"pytest-frida: {self._metrics_off}")
+            return {}
+        flags: dict[int, tuple[str, ...]] = {}
+        for node in nodes:
+            config = f"{self.remote_dir}/node-{node.node_id}/jmx-exporter.yml"
+            host = self.roles.brokers[node.node_id]
+            self.ssh.run(host, f"mkdir -p {shlex.quote(str(Path(config).parent))} && cat >"
+                         f" {shlex.quote(config)}", input_text=exporter.config_text())
+            flags[node.node_id] = (exporter.agent_flag(jar, node.host, NODE_METRICS_PORT,
+                                                       Path(config)),)
+            self._metrics_urls[node.node_id] = exporter.metrics_url(node.host,
+                                                                    NODE_METRICS_PORT)
+        return flags
+
+    def _monitor(self, nodes: list[NodeAddress]) -> NodeBrokerMonitor | None:
+        """Each broker's process and node read over the run's ssh connections."""
+        if not self.settings.monitor:
+            return None
+        brokers = {}
+        for node in nodes:
+            base = f"{self.remote_dir}/node-{node.node_id}"
+            # the java process itself, not the shell that started it
+            brokers[node.node_id] = NodeBroker(
+                self.roles.brokers[node.node_id],
+                f"pgrep -n -f {shlex.quote(f'^java .*{base}/server.properties')}",
+                shlex.quote(f"{base}/data"))
+        return NodeBrokerMonitor(lambda host, command, timeout: self.ssh.run(
+            host, command, timeout=timeout), brokers, self._metrics_urls, self._metrics_off)
 
     def _first_dead(self) -> str | None:
         for server in self.servers:

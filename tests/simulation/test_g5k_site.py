@@ -624,5 +624,15 @@ def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(
     assert -550 < sync[skewed.name]["last_offset_ms"] < -450
     assert all(abs(node["system_time_ms"]) < 1 for node in sync.values())
     assert abs(clocks["before"][skewed.name]["offset_ms"]) < 50
+    # the broker's process, its node and Kafka's figures, read over ssh and the network
+    resources = step["resources"]
+    assert resources["missing"] == [], resources["missing"]
+    sources = resources["sources"]
+    figures = sources["broker-0"]["figures"]
+    assert figures["cores"]["mean"] > 0 and figures["node_cores"]["mean"] >= 1
+    assert figures["messages_in_per_s"]["mean"] > 0
+    assert 0 <= figures["handler_idle"]["mean"] <= 1.05
+    assert 0 < sources[f"host {broker.name}"]["figures"]["host_busy"]["mean"] <= 1
+    assert f"disk {broker.name}" in sources
     # brokers and agents died with their ssh sessions (nothing new is left)
     assert not kafka_pids() - before[0] and not frida_temp_dirs() - before[1]

@@ -1,0 +1,78 @@
+"""Brokers on other machines: one shell command prints the kernel's files, the same
+parsers read them, and what a node cannot give is said, never zero."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from pytest_frida.measure.sampler import STAMP
+from pytest_frida.runtimes.node_monitor import (
+    NodeBroker,
+    NodeBrokerMonitor,
+    parse_reading,
+    reading_script,
+    sections,
+)
+
+
+def run_here(host: str, command: str, timeout: float) -> str:
+    """The node is this machine: the reading script runs in a local shell."""
+    return subprocess.run(["sh", "-c", command], capture_output=True, text=True,
+                          timeout=timeout, check=True).stdout
+
+
+def test_a_reading_of_a_real_process_parses_into_counters(tmp_path) -> None:
+    broker = NodeBroker("here", f"echo {os.getpid()}", str(tmp_path))
+    process, node, disk, problems = parse_reading(run_here("here", reading_script(broker), 10))
+    assert process["cpu_s"] > 0 and process["rss_bytes"] > 0
+    assert process["node_cores"] == os.cpu_count()  # every cpuN line of /proc/stat
+    assert node["host_total_ticks"] >= node["host_busy_ticks"] > 0
+    # tmp_path may sit on an overlay or tmpfs that /proc/diskstats does not list: then
+    # it is said, and the disk is left out rather than zero
+    assert disk or problems == ["its data directory's disk is not in the node's"
+                                " /proc/diskstats"]
+
+
+def test_a_broker_that_is_not_running_is_named_and_the_node_still_read() -> None:
+    broker = NodeBroker("here", "true", "/")
+    process, node, _, problems = parse_reading(run_here("here", reading_script(broker), 10))
+    assert "cpu_s" not in process and node
+    assert problems[0] == "no broker process on its node (stopped, or not started)"
+
+
+def test_a_containers_cgroup_counts_over_its_process() -> None:
+    text = "\n".join(["@pid 4242", "@stat", "4242 (java) S 1 " + " ".join(["0"] * 10)
+                      + " 150 50 " + " ".join(["0"] * 30), "@status", "VmRSS:\t  2048 kB",
+                      "@io", "read_bytes: 10", "write_bytes: 20", "@cgcpu2",
+                      "usage_usec 3500000", "user_usec 3000000", "@cgmem", "734003200",
+                      "@cpu", "cpu  100 0 50 800 0 0 0 0 0 0", "cpu0 50 0 25 400 0 0 0 0 0 0",
+                      "cpu1 50 0 25 400 0 0 0 0 0 0", "@dev 8 0", "@diskstats",
+                      "   8       0 sda 1 0 2 3 4 0 80 5 0 700 900 0 0 0 0 6 7"])
+    process, node, disk, problems = parse_reading(text)
+    assert process["cpu_s"] == 3.5  # the cgroup's, every process of the container
+    assert process["memory_bytes"] == 734003200 and process["rss_bytes"] == 2048 * 1024
+    assert process["node_cores"] == 2
+    assert node == {"host_busy_ticks": 150.0, "host_total_ticks": 950.0}
+    assert disk == {"disk_busy_ms": 700.0, "disk_written_bytes": 80 * 512.0,
+                    "disk_flushes": 6.0}
+    assert problems == []
+    assert sections("@a x\ny\n@b\nz") == {"a": "x\ny", "b": "z"}
+
+
+def test_the_monitor_stamps_sources_and_says_what_it_could_not_read(tmp_path) -> None:
+    brokers = {0: NodeBroker("here", f"echo {os.getpid()}", str(tmp_path)),
+               1: NodeBroker("gone", "true", "/")}
+
+    def run(host: str, command: str, timeout: float) -> str:
+        if host == "gone":
+            raise OSError("ssh: connect to host gone port 22: Connection refused")
+        return run_here(host, command, timeout)
+
+    monitor = NodeBrokerMonitor(run, brokers, {}, "--frida-monitor=off")
+    read = monitor.read()
+    assert read["broker-0"]["cpu_s"] > 0 and STAMP in read["broker-0"]
+    assert "host here" in read and "broker-1" not in read
+    problems = monitor.take_problems()
+    assert problems["broker-1"].startswith("its node gone did not answer: ssh: connect")
+    assert problems["broker-0 Kafka metrics"] == "--frida-monitor=off"
