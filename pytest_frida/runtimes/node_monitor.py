@@ -14,7 +14,6 @@ off by at most the round trip's share of that second.
 
 from __future__ import annotations
 
-import shlex
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -58,22 +57,26 @@ class NodeBroker:
     #: a shell command printing the broker's pid on its node (nothing when it is not
     #: running)
     find_pid: str
-    #: its data directory on the node, whose disk is read
+    #: its data directory on the node, whose disk is read, as a shell word (quoted, or a
+    #: command substitution such as Docker's root directory)
     data_dir: str
     #: it runs in a container: its cgroup's CPU and memory, not the process's alone
     container: bool = False
 
 
-def reading_script(broker: NodeBroker) -> str:
-    """The command that prints one reading of `broker`, in @-headed sections."""
+def reading_script(broker: NodeBroker, known_pid: int | None = None) -> str:
+    """The command that prints one reading of `broker`, in @-headed sections. With the pid
+    the last reading found, `find_pid` runs again only when that process is gone (finding
+    a container's costs a Docker call)."""
     process = ("echo @stat; cat /proc/$p/stat; echo @status; cat /proc/$p/status;"
                " echo @io; cat /proc/$p/io 2>/dev/null")
+    find = f"p=$({broker.find_pid} 2>/dev/null | head -n 1)"
     return "\n".join([
-        f"p=$({broker.find_pid} 2>/dev/null | head -n 1)",
+        f"p={known_pid}; [ -d /proc/$p ] || {{ {find}; }}" if known_pid else find,
         'echo "@pid ${p:-}"',
-        f'if [ -n "$p" ]; then {process}; {_CGROUP if broker.container else ":"}; fi',
+        f'if [ -n "$p" ]; then\n{process}\n{_CGROUP if broker.container else ""}\nfi',
         "echo @cpu; grep '^cpu' /proc/stat",
-        f"echo @dev; stat -c '%Hd %Ld' {shlex.quote(broker.data_dir)} 2>/dev/null",
+        f"echo @dev; stat -c '%Hd %Ld' {broker.data_dir} 2>/dev/null",
         "echo @diskstats; cat /proc/diskstats",
     ])
 
@@ -145,7 +148,7 @@ class NodeBrokerMonitor(BrokerMonitor):
         super().__init__()
         self._run = run
         self._brokers = dict(brokers)
-        self._scripts = {i: reading_script(b) for i, b in self._brokers.items()}
+        self._pids: dict[int, int] = {}
         self._urls = dict(metrics_urls)
         self._metrics_off = metrics_off
 
@@ -156,11 +159,18 @@ class NodeBrokerMonitor(BrokerMonitor):
             counters = self._scrape(node_id, source)
             sent = time.time()
             try:
-                text = self._run(broker.host, self._scripts[node_id], READ_TIMEOUT_S)
+                text = self._run(broker.host,
+                                 reading_script(broker, self._pids.get(node_id)),
+                                 READ_TIMEOUT_S)
             except Exception as exc:  # whatever ssh says, the step goes on
                 self.note(source, f"its node {broker.host} did not answer: {exc}")
                 continue
             stamp = (sent + time.time()) / 2
+            pid = sections(text).get("pid", "").strip()
+            if pid.isdigit():
+                self._pids[node_id] = int(pid)
+            else:
+                self._pids.pop(node_id, None)
             process, node, disk, problems = parse_reading(text)
             for problem in problems:
                 self.note(source if "broker process" in problem or "/proc files" in problem

@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from pytest_frida.config import FridaSettings
-from pytest_frida.images import AGENT_IMAGE, kafka_image
+from pytest_frida.images import AGENT_IMAGE, RECIPE_LABEL, kafka_image
 from pytest_frida.images.transfer import (
     ArchiveSource,
     DaemonSource,
     ImageSource,
     load_images,
 )
+from pytest_frida.kafka import exporter
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
 from pytest_frida.runtimes.clock_sync import sync_clock, unsynchronised_note
 from pytest_frida.runtimes.container_agents import SwarmAgentLauncher
@@ -54,6 +55,7 @@ from pytest_frida.runtimes.kafka_stack import (
     stack_files,
     stack_variables,
 )
+from pytest_frida.runtimes.node_monitor import NodeBroker, NodeBrokerMonitor
 from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import RemoteError
 from pytest_frida.runtimes.swarm import NodeSwarm, StackDeployment, SwarmNode
@@ -70,6 +72,8 @@ from pytest_frida.sites.nodes import (
 START_TIMEOUT_S = 300.0
 #: the port each broker node publishes its EXTERNAL listener on (one broker per node)
 EXTERNAL_PORT = 9092
+#: the port each broker node publishes its JMX exporter on (kafka.yml's FRIDA_METRICS_PORT_i)
+NODE_METRICS_PORT = 19404
 PARALLEL_NODES = 8
 T = TypeVar("T")
 
@@ -132,6 +136,9 @@ class SwarmOnNodes(NodeDeployment):
         self.swarm: NodeSwarm | None = None
         self.stack: StackDeployment | None = None
         self.remote_dir = f"/tmp/frida-stack-{run_id}"
+        #: each broker's JMX exporter, or why there is none
+        self._metrics_urls: dict[int, str] = {}
+        self._metrics_off: str | None = "--frida-monitor=off"
         self.docker_servers: dict[str, str] = {}
         self.images_loaded: dict[str, list[str]] = {}
         self.growth: list[dict[str, object]] = []
@@ -263,6 +270,8 @@ class SwarmOnNodes(NodeDeployment):
                      **({"clock_sync": self.clock_sync}
                         if self.settings.clock_sync != "off" else {})},
             health=lambda: cluster_problem(bootstrap, brokers, self._first_dead),
+            monitor=self._monitor(self.stack),
+            monitor_note=self._metrics_off or "--frida-monitor=off",
         )
 
     def _deploy(self, manager: SwarmNode) -> StackDeployment:
@@ -281,17 +290,51 @@ class SwarmOnNodes(NodeDeployment):
             self.access.ssh.run(manager.host, f"cat > {shlex.quote(remote)}",
                                 input_text=local.read_text())
             remote_files.append(remote)
+        metrics_ports = self._exporters(manager)
         env = stack_variables(
             self.kafka_image,
             [BrokerPlacement(host_name(h), EXTERNAL_PORT, f"node.labels.frida.broker=={i}")
              for i, h in enumerate(self.roles.brokers, 1)],
             producer_constraint="node.labels.frida.producer==true",
-            consumer_constraint="node.labels.frida.consumer==true")
+            consumer_constraint="node.labels.frida.consumer==true",
+            metrics_ports=metrics_ports)
         stack = StackDeployment(manager.docker, f"frida-{self.run_id}".replace(".", "-"),
                                 remote_files, env, docker_for_node=self._docker_of,
                                 daemons=self._reachable_daemons)
         stack.deploy()
         return stack
+
+    def _exporters(self, manager: SwarmNode) -> list[int] | None:
+        """The ports each broker's node publishes its exporter on (the JMX exporter
+        frida/kafka carries), or None when the monitor is off or the image has none."""
+        self._metrics_urls = {}
+        if not self.settings.monitor:
+            self._metrics_off = "--frida-monitor=off"
+            return None
+        if manager.docker.image_label(self.kafka_image, RECIPE_LABEL) is None:
+            self._metrics_off = (f"{self.kafka_image} carries no JMX exporter (frida/kafka"
+                                 " does: `frida images build`)")
+            return None
+        self._metrics_off = None
+        ports = [NODE_METRICS_PORT + i for i in range(self.settings.brokers)]
+        self._metrics_urls = {i: exporter.metrics_url(host_name(h), ports[i])
+                              for i, h in enumerate(self.roles.brokers)}
+        return ports
+
+    def _monitor(self, stack: StackDeployment) -> NodeBrokerMonitor | None:
+        """Each broker's container (its cgroup) and node, read over the run's ssh."""
+        if not self.settings.monitor:
+            return None
+        root = "\"$(docker info -f '{{.DockerRootDir}}')\""
+        brokers = {}
+        for i, host in enumerate(self.roles.brokers):
+            label = f"com.docker.swarm.service.name={stack.service(f'kafka-{i + 1}')}"
+            brokers[i] = NodeBroker(
+                host, "docker inspect -f '{{.State.Pid}}' $(docker ps -q --filter"
+                f" {shlex.quote('label=' + label)})", root, container=True)
+        ssh = self.access.ssh
+        return NodeBrokerMonitor(lambda host, command, timeout: ssh.run(
+            host, command, timeout=timeout), brokers, self._metrics_urls, self._metrics_off)
 
     def _docker_of(self, node_id: str) -> DockerCli:
         assert self.swarm is not None

@@ -46,6 +46,8 @@ BROKER_PORT = 9092
 CONTROLLER_PORT = 9093
 READY_TIMEOUT_S = 180.0
 STOP_GRACE_S = 5.0
+#: a system property naming each broker's directory, by which its node finds its process
+BROKER_MARK = "frida.broker"
 #: where each broker's JMX exporter serves, on its node's name
 NODE_METRICS_PORT = 9404
 #: run by the controller's Python path on every node: a shared home gives the nodes the
@@ -131,7 +133,8 @@ class RemoteKafka(NodeDeployment):
             base = f"{self.remote_dir}/node-{node.node_id}"
             argv = commands.kafka_server(Path("java"), dist, Path(f"{base}/server.properties"),
                                          Path(f"{base}/log4j.properties"),
-                                         extra_flags=agent_flags.get(node.node_id, ()))
+                                         extra_flags=(f"-D{BROKER_MARK}={base}",
+                                                      *agent_flags.get(node.node_id, ())))
             log = self.run_dir / "logs" / f"broker-{node.node_id}" / "stdout.log"
             self.servers.append(remote_process(f"broker-{node.node_id}", self.ssh,
                                                self.roles.brokers[node.node_id],
@@ -193,10 +196,11 @@ class RemoteKafka(NodeDeployment):
         brokers = {}
         for node in nodes:
             base = f"{self.remote_dir}/node-{node.node_id}"
-            # the java process itself, not the shell that started it
+            # the java process (its launcher may re-exec itself by full path), not the
+            # shell that started it, by a flag early in its long command line
             brokers[node.node_id] = NodeBroker(
                 self.roles.brokers[node.node_id],
-                f"pgrep -n -f {shlex.quote(f'^java .*{base}/server.properties')}",
+                f"pgrep -n -f {shlex.quote(f'^[^ ]*java .*-D{BROKER_MARK}={base} ')}",
                 shlex.quote(f"{base}/data"))
         return NodeBrokerMonitor(lambda host, command, timeout: self.ssh.run(
             host, command, timeout=timeout), brokers, self._metrics_urls, self._metrics_off)

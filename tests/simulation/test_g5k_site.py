@@ -153,6 +153,14 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
     for step in steps:
         assert step["verdict"] == "pass" and step["counts"]["lost"] == 0
         assert step["latency"]["p99"] < 500  # corrected: the skew is not in the latency
+        # the broker's container (its cgroup on its node, over ssh) and Kafka's figures
+        # (the exporter frida/kafka carries, published on the node)
+        resources = step["resources"]
+        assert resources["missing"] == [], resources["missing"]
+        figures = resources["sources"]["broker-0"]["figures"]
+        assert figures["cores"]["mean"] > 0 and figures["memory_mib"]["mean"] > 100
+        assert figures["messages_in_per_s"]["mean"] > 0
+        assert f"host {names[0]}" in resources["sources"]
         clocks = step["clocks"]
         assert clocks["trusted"] and clocks["corrected"] and clocks["error_ms"] < 50
         for host, offset in clocks["before"].items():

@@ -4,6 +4,7 @@ parsers read them, and what a node cannot give is said, never zero."""
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 
 from pytest_frida.measure.sampler import STAMP
@@ -23,7 +24,7 @@ def run_here(host: str, command: str, timeout: float) -> str:
 
 
 def test_a_reading_of_a_real_process_parses_into_counters(tmp_path) -> None:
-    broker = NodeBroker("here", f"echo {os.getpid()}", str(tmp_path))
+    broker = NodeBroker("here", f"echo {os.getpid()}", shlex.quote(str(tmp_path)))
     process, node, disk, problems = parse_reading(run_here("here", reading_script(broker), 10))
     assert process["cpu_s"] > 0 and process["rss_bytes"] > 0
     assert process["node_cores"] == os.cpu_count()  # every cpuN line of /proc/stat
@@ -32,6 +33,25 @@ def test_a_reading_of_a_real_process_parses_into_counters(tmp_path) -> None:
     # it is said, and the disk is left out rather than zero
     assert disk or problems == ["its data directory's disk is not in the node's"
                                 " /proc/diskstats"]
+
+
+def test_the_container_script_reads_the_cgroup_this_machine_puts_a_process_in() -> None:
+    # this test's own process stands for a container's: its cgroup, v1 or v2
+    broker = NodeBroker("here", f"echo {os.getpid()}", "/", container=True)
+    done = subprocess.run(["sh", "-c", reading_script(broker)], capture_output=True,
+                          text=True, timeout=10, check=False)
+    parts = sections(done.stdout)
+    assert "cgcpu1" in parts or "cgcpu2" in parts, done.stderr
+    process, _, _, problems = parse_reading(done.stdout)
+    assert process["cpu_s"] > 0 and "broker process" not in " ".join(problems)
+
+
+def test_a_known_pid_is_kept_while_its_process_lives() -> None:
+    broker = NodeBroker("here", "echo 1", "/")
+    alive = sections(run_here("here", reading_script(broker, os.getpid()), 10))
+    assert alive["pid"] == str(os.getpid())  # not asked again
+    gone = sections(run_here("here", reading_script(broker, 2**22 + 1), 10))
+    assert gone["pid"] == "1"  # that pid is no process: found again
 
 
 def test_a_broker_that_is_not_running_is_named_and_the_node_still_read() -> None:
@@ -61,7 +81,7 @@ def test_a_containers_cgroup_counts_over_its_process() -> None:
 
 
 def test_the_monitor_stamps_sources_and_says_what_it_could_not_read(tmp_path) -> None:
-    brokers = {0: NodeBroker("here", f"echo {os.getpid()}", str(tmp_path)),
+    brokers = {0: NodeBroker("here", f"echo {os.getpid()}", shlex.quote(str(tmp_path))),
                1: NodeBroker("gone", "true", "/")}
 
     def run(host: str, command: str, timeout: float) -> str:
