@@ -133,8 +133,8 @@ OPTIONS: tuple[Option, ...] = (
            "", const="yes"),
     Option("monitor", "read each broker's CPU, memory, storage and Kafka metrics (through"
            " the Prometheus JMX exporter) and the host's CPU and disk once a second during"
-           " each step, to say what saturated: on or off (the local and docker sites"
-           " measure; the others say they do not yet)", "on"),
+           " each step, to say what saturated: on or off (hosts and Grid'5000 read their"
+           " brokers' nodes over ssh)", "on"),
     Option("broker-cores", "local and docker: run the brokers on this many cores of their"
            " own (the machine's last ones) and the controller and its agents on the others,"
            " so the brokers' CPU has its own ceiling and cannot be taken by the harness; 0:"
