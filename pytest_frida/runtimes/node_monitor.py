@@ -33,20 +33,17 @@ from pytest_frida.runtimes.monitor import BrokerMonitor, scrape
 #: a node that does not answer within this is skipped for that second
 READ_TIMEOUT_S = 2.0
 
-# the container's cgroup, v1 (cpuacct and memory controllers) or v2 (one tree)
-_CGROUP = r"""
-cg=$(awk -F: '$1=="0"{print $3}' /proc/$p/cgroup)
-ca=$(awk -F: '$2~/(^|,)cpuacct(,|$)/{print $3}' /proc/$p/cgroup)
-mem=$(awk -F: '$2=="memory"{print $3}' /proc/$p/cgroup)
-if [ -n "$ca" ]; then
-  echo @cgcpu1; cat /sys/fs/cgroup/cpuacct$ca/cpuacct.usage 2>/dev/null \
-    || cat /sys/fs/cgroup/cpu,cpuacct$ca/cpuacct.usage
-else
-  echo @cgcpu2; cat /sys/fs/cgroup$cg/cpu.stat
-fi
-if [ -n "$mem" ]; then echo @cgmem; cat /sys/fs/cgroup/memory$mem/memory.usage_in_bytes
-else echo @cgmem; cat /sys/fs/cgroup$cg/memory.current; fi
-"""
+# the files of a container's cgroup that may hold its CPU and memory, v1 (cpuacct and
+# memory controllers, mounted alone or together) or v2 (one tree, maybe under unified/)
+_CGROUP_FILES = (
+    "$(awk -F: '"
+    '$1=="0"{print "/sys/fs/cgroup"$3"/cpu.stat /sys/fs/cgroup/unified"$3"/cpu.stat'
+    ' /sys/fs/cgroup"$3"/memory.current"} '
+    '$2~/(^|,)cpuacct(,|$)/{print "/sys/fs/cgroup/cpuacct"$3"/cpuacct.usage'
+    ' /sys/fs/cgroup/cpu,cpuacct"$3"/cpuacct.usage"} '
+    '$2=="memory"{print "/sys/fs/cgroup/memory"$3"/memory.usage_in_bytes"}'
+    "' /proc/$p/cgroup)"
+)
 
 
 @dataclass(frozen=True)
@@ -65,73 +62,90 @@ class NodeBroker:
 
 
 def reading_script(broker: NodeBroker, known_pid: int | None = None) -> str:
-    """The command that prints one reading of `broker`, in @-headed sections. With the pid
-    the last reading found, `find_pid` runs again only when that process is gone (finding
-    a container's costs a Docker call)."""
-    process = ("echo @stat; cat /proc/$p/stat; echo @status; cat /proc/$p/status;"
-               " echo @io; cat /proc/$p/io 2>/dev/null")
+    """The command that prints one reading of `broker`: the pid and the data disk's device
+    numbers as @-lines, then every file as `path:line` (one grep reads them all, and goes
+    past a file that is not there). With the pid the last reading found, `find_pid` runs
+    again only when that process is gone (finding a container's costs a Docker call)."""
     find = f"p=$({broker.find_pid} 2>/dev/null | head -n 1)"
+    files = "/proc/$p/stat /proc/$p/status /proc/$p/io"
+    if broker.container:
+        files += f" {_CGROUP_FILES}"
     return "\n".join([
         f"p={known_pid}; [ -d /proc/$p ] || {{ {find}; }}" if known_pid else find,
         'echo "@pid ${p:-}"',
-        f'if [ -n "$p" ]; then\n{process}\n{_CGROUP if broker.container else ""}\nfi',
-        "echo @cpu; grep '^cpu' /proc/stat",
-        f"echo @dev; stat -c '%Hd %Ld' {broker.data_dir} 2>/dev/null",
-        "echo @diskstats; cat /proc/diskstats",
+        f"echo \"@dev $(stat -c '%Hd %Ld' {broker.data_dir} 2>/dev/null)\"",
+        f'f=""; [ -n "$p" ] && f="{files}"',
+        "grep -H '' $f /proc/stat /proc/diskstats 2>/dev/null",
+        "exit 0",
     ])
 
 
-def sections(text: str) -> dict[str, str]:
-    """@-headed sections of a reading: header word -> the lines under it (a header's own
-    words after the first are kept as its first line)."""
-    out: dict[str, list[str]] = {}
-    current: list[str] | None = None
+def files_of(text: str) -> tuple[dict[str, str], dict[str, str]]:
+    """A reading's @-lines (name -> value) and its files (path -> text)."""
+    marks: dict[str, str] = {}
+    files: dict[str, list[str]] = {}
     for line in text.splitlines():
         if line.startswith("@"):
-            name, _, rest = line[1:].partition(" ")
-            current = out.setdefault(name, [])
-            if rest:
-                current.append(rest)
-        elif current is not None:
-            current.append(line)
-    return {name: "\n".join(lines) for name, lines in out.items()}
+            name, _, value = line[1:].partition(" ")
+            marks[name] = value.strip()
+        elif ":" in line:
+            path, _, content = line.partition(":")
+            files.setdefault(path, []).append(content)
+    return marks, {path: "\n".join(lines) for path, lines in files.items()}
+
+
+def _cgroup(files: Mapping[str, str]) -> dict[str, float]:
+    """A container's CPU (v1's cpuacct.usage before v2's cpu.stat) and memory."""
+    out: dict[str, float] = {}
+    for suffix, version in (("/cpuacct.usage", 1), ("/cpu.stat", 2)):
+        found = [text for path, text in files.items()
+                 if path.startswith("/sys/") and path.endswith(suffix)]
+        if found:
+            out.update(parse_cgroup_cpu(found[0], version))
+            break
+    for suffix in ("/memory.usage_in_bytes", "/memory.current"):
+        found = [text for path, text in files.items() if path.endswith(suffix)]
+        if found:
+            out.update(parse_cgroup_memory(found[0]))
+            break
+    return out
 
 
 def parse_reading(text: str) -> tuple[dict[str, float], dict[str, float], dict[str, float],
                                       list[str]]:
     """(the broker's counters, the node's CPU counters, its data disk's counters, what
     could not be read) from one reading's text."""
-    parts = sections(text)
+    marks, files = files_of(text)
     problems: list[str] = []
     broker: dict[str, float] = {}
-    if not parts.get("pid", "").strip():
+    pid = marks.get("pid", "")
+    if not pid:
         problems.append("no broker process on its node (stopped, or not started)")
     else:
         try:
-            broker.update(parse_pid_stat(parts["stat"]))
-            broker.update(parse_pid_status(parts.get("status", "")))
-            broker.update(parse_pid_io(parts.get("io", "")))
+            broker.update(parse_pid_stat(files[f"/proc/{pid}/stat"]))
+            broker.update(parse_pid_status(files.get(f"/proc/{pid}/status", "")))
+            broker.update(parse_pid_io(files.get(f"/proc/{pid}/io", "")))
         except (KeyError, ValueError, IndexError) as exc:
             problems.append(f"its /proc files did not parse ({exc})")
-        for name, version in (("cgcpu1", 1), ("cgcpu2", 2)):
-            if parts.get(name, "").strip():
-                broker.update(parse_cgroup_cpu(parts[name], version))
-        if parts.get("cgmem", "").strip():
-            broker.update(parse_cgroup_memory(parts["cgmem"]))
+        broker.update(_cgroup(files))
     node: dict[str, float] = {}
-    cpu = parts.get("cpu", "")
+    cpu = files.get("/proc/stat", "")
     try:
         total = parse_proc_stat(cpu)
         node = {"host_busy_ticks": float(total.total - total.idle),
                 "host_total_ticks": float(total.total)}
-        cores = sum(1 for line in cpu.splitlines() if line[3:4].isdigit())
-        broker["node_cores"] = float(cores)
+        if broker:  # the ceiling of a broker that was read, not a figure of its own
+            broker["node_cores"] = float(sum(1 for line in cpu.splitlines()
+                                             if line.startswith("cpu")
+                                             and line[3:4].isdigit()))
     except ValueError:
         problems.append("the node's /proc/stat did not parse")
     disk: dict[str, float] = {}
-    device = parts.get("dev", "").split()
+    device = marks.get("dev", "").split()
     if len(device) == 2 and all(d.isdigit() for d in device):
-        disk = parse_diskstats(parts.get("diskstats", ""), int(device[0]), int(device[1]))
+        disk = parse_diskstats(files.get("/proc/diskstats", ""), int(device[0]),
+                               int(device[1]))
     if not disk:
         problems.append("its data directory's disk is not in the node's /proc/diskstats")
     return broker, node, disk, problems
@@ -166,7 +180,7 @@ class NodeBrokerMonitor(BrokerMonitor):
                 self.note(source, f"its node {broker.host} did not answer: {exc}")
                 continue
             stamp = (sent + time.time()) / 2
-            pid = sections(text).get("pid", "").strip()
+            pid = files_of(text)[0].get("pid", "")
             if pid.isdigit():
                 self._pids[node_id] = int(pid)
             else:

@@ -11,9 +11,9 @@ from pytest_frida.measure.sampler import STAMP
 from pytest_frida.runtimes.node_monitor import (
     NodeBroker,
     NodeBrokerMonitor,
+    files_of,
     parse_reading,
     reading_script,
-    sections,
 )
 
 
@@ -40,44 +40,48 @@ def test_the_container_script_reads_the_cgroup_this_machine_puts_a_process_in() 
     broker = NodeBroker("here", f"echo {os.getpid()}", "/", container=True)
     done = subprocess.run(["sh", "-c", reading_script(broker)], capture_output=True,
                           text=True, timeout=10, check=False)
-    parts = sections(done.stdout)
-    assert "cgcpu1" in parts or "cgcpu2" in parts, done.stderr
+    _, files = files_of(done.stdout)
+    assert any(path.endswith(("/cpuacct.usage", "/cpu.stat")) for path in files), done.stderr
     process, _, _, problems = parse_reading(done.stdout)
     assert process["cpu_s"] > 0 and "broker process" not in " ".join(problems)
 
 
 def test_a_known_pid_is_kept_while_its_process_lives() -> None:
     broker = NodeBroker("here", "echo 1", "/")
-    alive = sections(run_here("here", reading_script(broker, os.getpid()), 10))
+    alive = files_of(run_here("here", reading_script(broker, os.getpid()), 10))[0]
     assert alive["pid"] == str(os.getpid())  # not asked again
-    gone = sections(run_here("here", reading_script(broker, 2**22 + 1), 10))
+    gone = files_of(run_here("here", reading_script(broker, 2**22 + 1), 10))[0]
     assert gone["pid"] == "1"  # that pid is no process: found again
 
 
 def test_a_broker_that_is_not_running_is_named_and_the_node_still_read() -> None:
     broker = NodeBroker("here", "true", "/")
     process, node, _, problems = parse_reading(run_here("here", reading_script(broker), 10))
-    assert "cpu_s" not in process and node
+    assert process == {} and node  # no broker figures, not even its node's cores
     assert problems[0] == "no broker process on its node (stopped, or not started)"
 
 
 def test_a_containers_cgroup_counts_over_its_process() -> None:
-    text = "\n".join(["@pid 4242", "@stat", "4242 (java) S 1 " + " ".join(["0"] * 10)
-                      + " 150 50 " + " ".join(["0"] * 30), "@status", "VmRSS:\t  2048 kB",
-                      "@io", "read_bytes: 10", "write_bytes: 20", "@cgcpu2",
-                      "usage_usec 3500000", "user_usec 3000000", "@cgmem", "734003200",
-                      "@cpu", "cpu  100 0 50 800 0 0 0 0 0 0", "cpu0 50 0 25 400 0 0 0 0 0 0",
-                      "cpu1 50 0 25 400 0 0 0 0 0 0", "@dev 8 0", "@diskstats",
-                      "   8       0 sda 1 0 2 3 4 0 80 5 0 700 900 0 0 0 0 6 7"])
+    stat = "4242 (java) S 1 " + " ".join(["0"] * 10) + " 150 50 " + " ".join(["0"] * 30)
+    text = "\n".join([
+        "@pid 4242", "@dev 8 0", f"/proc/4242/stat:{stat}",
+        "/proc/4242/status:VmRSS:\t  2048 kB", "/proc/4242/io:read_bytes: 10",
+        "/proc/4242/io:write_bytes: 20",
+        "/sys/fs/cgroup/system.slice/docker-ab.scope/cpu.stat:usage_usec 3500000",
+        "/sys/fs/cgroup/system.slice/docker-ab.scope/cpu.stat:user_usec 3000000",
+        "/sys/fs/cgroup/system.slice/docker-ab.scope/memory.current:734003200",
+        "/proc/stat:cpu  100 0 50 800 0 0 0 0 0 0", "/proc/stat:cpu0 50 0 25 400 0 0 0 0 0 0",
+        "/proc/stat:cpu1 50 0 25 400 0 0 0 0 0 0", "/proc/stat:intr 1 2 3",
+        "/proc/diskstats:   8       0 sda 1 0 2 3 4 0 80 5 0 700 900 0 0 0 0 6 7"])
     process, node, disk, problems = parse_reading(text)
     assert process["cpu_s"] == 3.5  # the cgroup's, every process of the container
     assert process["memory_bytes"] == 734003200 and process["rss_bytes"] == 2048 * 1024
-    assert process["node_cores"] == 2
+    assert process["write_bytes"] == 20 and process["node_cores"] == 2
     assert node == {"host_busy_ticks": 150.0, "host_total_ticks": 950.0}
     assert disk == {"disk_busy_ms": 700.0, "disk_written_bytes": 80 * 512.0,
                     "disk_flushes": 6.0}
     assert problems == []
-    assert sections("@a x\ny\n@b\nz") == {"a": "x\ny", "b": "z"}
+    assert files_of("@a x\n/p:1\n/p:2") == ({"a": "x"}, {"/p": "1\n2"})
 
 
 def test_the_monitor_stamps_sources_and_says_what_it_could_not_read(tmp_path) -> None:
