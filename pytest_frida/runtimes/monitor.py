@@ -31,20 +31,25 @@ class BrokerMonitor(ABC):
     """Counters of a cluster's brokers and the hosts they run on."""
 
     def __init__(self) -> None:
-        self._problems: dict[str, str] = {}
+        #: source -> the first reason it could not be read, and when it could not
+        self._problems: dict[str, tuple[str, list[float]]] = {}
 
     @abstractmethod
     def read(self) -> dict[str, dict[str, float]]:
         """source name -> counters (measure.resources keys) of every source read now."""
 
     def note(self, source: str, why: str) -> None:
-        """Keep the first reason a source could not be read (later ones repeat it)."""
-        self._problems.setdefault(source, why)
+        """Keep the first reason a source could not be read (later ones repeat it), and
+        every time it could not."""
+        self._problems.setdefault(source, (why, []))[1].append(time.time())
 
-    def take_problems(self) -> dict[str, str]:
-        """What could not be read since the last call, by source."""
+    def take_problems(self, window: tuple[float, float] | None = None) -> dict[str, str]:
+        """What could not be read since the last call, by source; with a `window`, only
+        what failed inside it (a scrape that timed out in the warm-up costs no figure of
+        the measured seconds)."""
         problems, self._problems = self._problems, {}
-        return problems
+        return {source: why for source, (why, times) in problems.items()
+                if window is None or any(window[0] <= t <= window[1] for t in times)}
 
 
 def scrape(url: str) -> dict[str, float]:

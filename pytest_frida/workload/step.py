@@ -369,7 +369,8 @@ class StepRunner:
             if monitor is not None and sampler is not None:
                 start = t0_ns / 1e9 + plan.warmup
                 result.resources = resource_figures(
-                    sampler.stop(), start, start + plan.duration, monitor.take_problems(),
+                    sampler.stop(), start, start + plan.duration,
+                    monitor.take_problems((start, start + plan.duration)),
                     sampler.error)
                 # the ceiling of a broker's CPU where it shares this host with the harness
                 result.resources["host_cores"] = (host_cores()

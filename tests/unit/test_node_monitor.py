@@ -100,3 +100,14 @@ def test_the_monitor_stamps_sources_and_says_what_it_could_not_read(tmp_path) ->
     problems = monitor.take_problems()
     assert problems["broker-1"].startswith("its node gone did not answer: ssh: connect")
     assert problems["broker-0 Kafka metrics"] == "--frida-monitor=off"
+
+
+def test_a_source_that_failed_only_outside_the_window_is_not_missing(monkeypatch) -> None:
+    monitor = NodeBrokerMonitor(run_here, {}, {})
+    clock = iter([100.0, 101.0, 110.0])
+    monkeypatch.setattr("pytest_frida.runtimes.monitor.time.time", lambda: next(clock))
+    monitor.note("broker-0 Kafka metrics", "the exporter did not answer")  # warm-up, 100 s
+    monitor.note("disk", "no block device")  # 101 s
+    monitor.note("disk", "no block device")  # 110 s, inside the window
+    assert monitor.take_problems((105.0, 115.0)) == {"disk": "no block device"}
+    assert monitor.take_problems() == {}  # taken: the next step starts clean
