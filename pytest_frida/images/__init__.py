@@ -15,6 +15,8 @@ AGENT_IMAGE = f"frida/agent:{__version__}"
 MONITORING_IMAGE = "frida/monitoring:bookworm"
 #: the label holding a hash of what went into an image, to tell a stale one
 RECIPE_LABEL = "frida.recipe"
+#: the label of a Kafka image that carries the JMX exporter: its version
+EXPORTER_LABEL = "frida.jmx_exporter"
 
 
 def kafka_image(version: str) -> str:

@@ -146,17 +146,20 @@ class ImageBuilder:
                 tar.wait()
         return BASE_IMAGE
 
-    def _build(self, image: str, context: Path, recipe: str) -> None:
+    def _build(self, image: str, context: Path, recipe: str,
+               args: dict[str, str] | None = None) -> None:
         self.progress(f"{image}: docker build")
+        extra = [a for k, v in (args or {}).items() for a in ("--build-arg", f"{k}={v}")]
         try:
             self.docker.run("build", "-q", "-t", image, "--build-arg", f"BASE={BASE_IMAGE}",
-                            "--build-arg", f"RECIPE={recipe}", str(context),
+                            "--build-arg", f"RECIPE={recipe}", *extra, str(context),
                             timeout=BUILD_TIMEOUT_S)
         except DockerError as exc:
             raise ImageBuildError(f"building {image} failed: {exc}") from exc
 
     def _from_recipe(self, name: str, image: str, recipe: str, force: bool,
-                     fill: Callable[[Path], object]) -> str:
+                     fill: Callable[[Path], object],
+                     args: dict[str, str] | None = None) -> str:
         """Build `image` from stacks/images/<name> plus what `fill` adds to the context,
         unless an image of the same recipe is there already."""
         if not force and self.current(image, recipe):
@@ -167,7 +170,7 @@ class ImageBuilder:
             context = Path(tmp)
             shutil.copytree(recipe_dir(name), context, dirs_exist_ok=True)
             fill(context)
-            self._build(image, context, recipe)
+            self._build(image, context, recipe, args)
         return image
 
     def kafka(self, dist: KafkaDistribution, force: bool = False) -> str:
@@ -176,7 +179,7 @@ class ImageBuilder:
             self._exporter(context / "jmx-exporter")
 
         return self._from_recipe("kafka", kafka_image(dist.version), kafka_recipe(dist),
-                                 force, fill)
+                                 force, fill, {"EXPORTER": exporter.EXPORTER_VERSION})
 
     def _exporter(self, directory: Path) -> None:
         """The JMX exporter agent and its rules, which the image's run script starts."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_frida.images import AGENT_IMAGE, RECIPE_LABEL
+from pytest_frida.kafka import exporter
 from pytest_frida.kafka.server_config import new_cluster_id, replication_settings
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 from pytest_frida.stacks import stack_file
@@ -51,9 +52,9 @@ def stack_variables(kafka_image: str, brokers: list[BrokerPlacement],
                     consumer_constraint: str | None = None,
                     metrics_ports: list[int] | None = None) -> dict[str, str]:
     """The variables the stack files are filled from, for a run in standby mode (replicas
-    idle until the controller starts agents in them). With `metrics_ports` (one per
-    broker) each broker's JMX exporter is published there; without, it does not run, as
-    nothing would read it and it costs the broker CPU."""
+    idle until the controller starts agents in them). Without `metrics_ports` (the
+    override file publishes them) the brokers' JMX exporter does not run: nothing would
+    read it, and it costs the broker CPU."""
     names = broker_services(len(brokers))
     replication = replication_settings(len(brokers))
     env = {
@@ -72,9 +73,6 @@ def stack_variables(kafka_image: str, brokers: list[BrokerPlacement],
             env[f"FRIDA_KAFKA_PLACEMENT_{i}"] = broker.constraint
     if metrics_ports is None:
         env["FRIDA_METRICS"] = "0"
-    else:
-        for i, port in enumerate(metrics_ports, 1):
-            env[f"FRIDA_METRICS_PORT_{i}"] = str(port)
     if producer_constraint:
         env["FRIDA_PRODUCER_PLACEMENT"] = producer_constraint
     if consumer_constraint:
@@ -89,10 +87,12 @@ def _yaml_map(items: dict[str, str], indent: int) -> str:
 
 def override_file(path: Path, brokers: int, labels: dict[str, str],
                   broker_env: dict[str, str],
-                  producer_replicas_per_node: int | None = None) -> Path:
+                  producer_replicas_per_node: int | None = None,
+                  metrics_ports: list[int] | None = None) -> Path:
     """Compose override adding the run's labels to every service and network, extra
     KAFKA_* variables to every broker and, when given, a limit of producer replicas per
-    node (JSON-compatible YAML, so no YAML library needed)."""
+    node and the host ports each broker's exporter is published on, for a controller
+    outside the swarm (JSON-compatible YAML, so no YAML library needed)."""
     services = [*broker_services(brokers), "producer", "consumer"]
     text = 'version: "3.8"\nservices:\n'
     for name in services:
@@ -103,6 +103,10 @@ def override_file(path: Path, brokers: int, labels: dict[str, str],
         text += f"    labels:\n{_yaml_map(labels, 6)}"
         if name.startswith("kafka-") and broker_env:
             text += f"    environment:\n{_yaml_map(broker_env, 6)}"
+        if name.startswith("kafka-") and metrics_ports:
+            port = metrics_ports[int(name.removeprefix("kafka-")) - 1]
+            text += (f"    ports:\n      - {{target: {exporter.CONTAINER_PORT},"
+                     f" published: {port}, mode: host}}\n")
     text += f"networks:\n  frida:\n    driver: overlay\n    labels:\n{_yaml_map(labels, 6)}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

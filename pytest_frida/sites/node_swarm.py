@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pytest_frida.config import FridaSettings
-from pytest_frida.images import AGENT_IMAGE, RECIPE_LABEL, kafka_image
+from pytest_frida.images import AGENT_IMAGE, EXPORTER_LABEL, kafka_image
 from pytest_frida.images.transfer import (
     ArchiveSource,
     DaemonSource,
@@ -278,11 +278,13 @@ class SwarmOnNodes(NodeDeployment):
         """Copy the stack files to the manager and deploy them there."""
         brokers = self.settings.brokers
         per_node = self._replicas_per_node()
+        metrics_ports = self._exporters(manager)
         override = override_file(self.run_dir / "stack-override.yml", brokers,
                                  owner_labels(self.run_id),
                                  {property_env(k): v
                                   for k, v in self.settings.broker_config.items()},
-                                 producer_replicas_per_node=per_node)
+                                 producer_replicas_per_node=per_node,
+                                 metrics_ports=metrics_ports)
         remote_files = []
         self.access.ssh.run(manager.host, f"mkdir -p {shlex.quote(self.remote_dir)}")
         for local in [*stack_files(brokers), override]:
@@ -290,7 +292,6 @@ class SwarmOnNodes(NodeDeployment):
             self.access.ssh.run(manager.host, f"cat > {shlex.quote(remote)}",
                                 input_text=local.read_text())
             remote_files.append(remote)
-        metrics_ports = self._exporters(manager)
         env = stack_variables(
             self.kafka_image,
             [BrokerPlacement(host_name(h), EXTERNAL_PORT, f"node.labels.frida.broker=={i}")
@@ -311,9 +312,9 @@ class SwarmOnNodes(NodeDeployment):
         if not self.settings.monitor:
             self._metrics_off = "--frida-monitor=off"
             return None
-        if manager.docker.image_label(self.kafka_image, RECIPE_LABEL) is None:
-            self._metrics_off = (f"{self.kafka_image} carries no JMX exporter (frida/kafka"
-                                 " does: `frida images build`)")
+        if manager.docker.image_label(self.kafka_image, EXPORTER_LABEL) in (None, "none"):
+            self._metrics_off = (f"{self.kafka_image} carries no JMX exporter (`frida"
+                                 " images build` makes a frida/kafka that does)")
             return None
         self._metrics_off = None
         ports = [NODE_METRICS_PORT + i for i in range(self.settings.brokers)]

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from pytest_frida.config import FridaSettings
-from pytest_frida.images import AGENT_IMAGE, RECIPE_LABEL
+from pytest_frida.images import AGENT_IMAGE, EXPORTER_LABEL
 from pytest_frida.kafka import exporter
 from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
@@ -74,12 +74,14 @@ class SwarmSite(Site):
         ports, metrics_ports = picked[:brokers], picked[brokers:]
         names = broker_services(brokers)
         monitor = self._monitor(docker, kafka_image, metrics_ports)
+        published = metrics_ports if self._metrics_urls else None
         env = stack_variables(kafka_image, [BrokerPlacement("127.0.0.1", p) for p in ports],
-                              metrics_ports=metrics_ports if self._metrics_urls else None)
+                              metrics_ports=published)
         broker_env = {property_env(k): v for k, v in self.settings.broker_config.items()}
         files = [*stack_files(brokers),
                  override_file(self.run_dir / "stack-override.yml", brokers,
-                               owner_labels(self.run_id), broker_env)]
+                               owner_labels(self.run_id), broker_env,
+                               metrics_ports=published)]
         stack_name = f"frida-{self.run_id}".replace(".", "-")
         self.stack = StackDeployment(docker, stack_name, files, env)
         self.stack.deploy()
@@ -122,9 +124,9 @@ class SwarmSite(Site):
             self._metrics_off = (f"the swarm manager ({docker.where}) is not this machine,"
                                  " which reads the brokers' figures")
             return None
-        if docker.image_label(kafka_image, RECIPE_LABEL) is None:
-            self._metrics_off = (f"{kafka_image} carries no JMX exporter (frida/kafka does:"
-                                 " `frida images build`)")
+        if docker.image_label(kafka_image, EXPORTER_LABEL) in (None, "none"):
+            self._metrics_off = (f"{kafka_image} carries no JMX exporter (`frida images"
+                                 " build` makes a frida/kafka that does)")
         else:
             self._metrics_off = None
             self._metrics_urls = {i: exporter.metrics_url("127.0.0.1", port)

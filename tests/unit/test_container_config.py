@@ -212,6 +212,18 @@ def _stack_config(*files: Path, env: dict[str, str] | None = None) -> dict[str, 
 
 
 @needs_docker_cli
+def test_the_override_publishes_each_brokers_exporter_where_the_run_reads_it(
+        tmp_path: Path) -> None:
+    override = override_file(tmp_path / "o.yml", 3, {"frida.run": "r1"}, {},
+                             metrics_ports=[41001, 41002, 41003])
+    doc = _stack_config(*stack_files(3), override)
+    services = cast(dict[str, dict[str, Any]], doc["services"])
+    for i, port in enumerate([41001, 41002, 41003], 1):
+        ports = {p["target"]: p["published"] for p in services[f"kafka-{i}"]["ports"]}
+        assert ports[exporter.CONTAINER_PORT] == port and 19092 in ports
+
+
+@needs_docker_cli
 def test_stack_files_merge_with_the_run_override(tmp_path: Path) -> None:
     root = stacks_dir()
     override = override_file(tmp_path / "o.yml", 3, {"frida.run": "r1"},
@@ -344,7 +356,8 @@ def test_monitoring_stack_parses_and_scrapes_what_the_kafka_stack_serves() -> No
     assert jobs["kafka"]["port"] == exporter.CONTAINER_PORT
     for broker in brokers.values():
         assert broker["environment"]["FRIDA_METRICS_PORT"] == str(exporter.CONTAINER_PORT)
-        assert exporter.CONTAINER_PORT in [p["target"] for p in broker["ports"]]
+        # Prometheus reaches it over the network: no host port unless a run asks for one
+        assert exporter.CONTAINER_PORT not in [p["target"] for p in broker["ports"]]
     assert jobs["node"]["names"] == ["node-exporter"]
     grafana = _stack_config(stacks_dir() / "monitoring.yml",
                             stacks_dir() / "monitoring-grafana.yml")
