@@ -311,12 +311,21 @@ def _float(raw: object, what: str, ok: Callable[[float], bool], expected: str) -
 
 def _broker_cores(raw: object, what: str, site: str) -> int:
     """0, or a number of cores that leaves the harness at least one of those this process
-    may use, on a site whose brokers run on this machine."""
-    usable = len(os.sched_getaffinity(0))
+    may use, on a site whose brokers run on this machine, in one pytest process."""
     try:
         cores = int(str(raw).strip())
     except ValueError:
         cores = -1
+    if cores == 0:
+        return 0
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS: no affinity to set
+        raise SettingsError(f"{what}={raw!r}: this system cannot pin processes to cores;"
+                            " expected 0") from None
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        raise SettingsError(f"{what}={raw!r}: under pytest-xdist every worker would put its"
+                            " brokers on the same cores; expected 0 with -n")
     if isinstance(raw, bool) or cores < 0:
         raise SettingsError(f"{what}={raw!r}: expected a whole number of cores, 0 (shared)"
                             f" to {usable - 1}")
@@ -671,8 +680,10 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     client = _choice(value("client"), flag("client"), CLIENTS)
     check_producer_config(client, defaults.producer_config, flag("producer-config"))
     workers_raw = value("workers")
-    workers = (os.cpu_count() or 1) if workers_raw == "auto" else _positive_int(
-        workers_raw, flag("workers"))
+    broker_cores = _broker_cores(value("broker-cores"), flag("broker-cores"), site)
+    # auto: one per core the agents may use (with a core split, the harness's cores)
+    workers = max(1, (os.cpu_count() or 1) - broker_cores) if workers_raw == "auto" \
+        else _positive_int(workers_raw, flag("workers"))
     search = defaults.search
     thresholds: tuple[Threshold, ...] = ()
     if value("compare-fail"):
@@ -696,7 +707,6 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     monitor = value("monitor")
     if monitor not in ("on", "off"):
         raise SettingsError(f"{flag('monitor')}={monitor!r}: expected on or off")
-    broker_cores = _broker_cores(value("broker-cores"), flag("broker-cores"), site)
     ssh_config = Path(value("ssh-config")).expanduser() if value("ssh-config") else None
     if ssh_config is not None and not ssh_config.is_file():
         raise SettingsError(f"{flag('ssh-config')}={str(ssh_config)!r}: no such file")

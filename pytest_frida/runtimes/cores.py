@@ -60,12 +60,22 @@ class HarnessPin:
         self._before: dict[int, set[int]] = {}
 
     def apply(self) -> None:
-        for tid in _threads():
-            try:
-                self._before.setdefault(tid, os.sched_getaffinity(tid))
-                os.sched_setaffinity(tid, self.split.harness)
-            except OSError:
-                continue  # a thread that ended meanwhile
+        """Pin every thread; OSError when the kernel refuses the mask (a cpuset that does
+        not hold those cores), with every thread given back what it had."""
+        try:
+            for tid in _threads():
+                try:
+                    self._before.setdefault(tid, os.sched_getaffinity(tid))
+                    os.sched_setaffinity(tid, self.split.harness)
+                except ProcessLookupError:
+                    continue  # a thread that ended meanwhile
+            pinned = os.sched_getaffinity(0)
+            if pinned != set(self.split.harness):
+                raise OSError(f"the harness's cores {set(self.split.harness)} could not be"
+                              f" set (the kernel left {pinned})")
+        except OSError:
+            self.release()
+            raise
 
     def release(self) -> None:
         """Every thread back on the cores it had (threads started meanwhile: all of the
@@ -76,7 +86,7 @@ class HarnessPin:
             if mask:
                 try:
                     os.sched_setaffinity(tid, mask)
-                except OSError:
+                except ProcessLookupError:
                     continue
         self._before = {}
 

@@ -121,7 +121,16 @@ class DockerSite(Site):
         bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports)
         wait_until_ready(bootstrap, count, START_TIMEOUT_S, self._first_dead)
         if self._pin is not None:
-            self._pin.apply()
+            if not any(self._pids().values()):
+                raise KafkaSetupError(
+                    f"--frida-broker-cores={self.settings.broker_cores}: the brokers'"
+                    " containers do not run on this machine's kernel (Docker Desktop,"
+                    " colima), whose cores the split is made of")
+            try:
+                self._pin.apply()
+            except OSError as exc:
+                raise KafkaSetupError(f"--frida-broker-cores={self.settings.broker_cores}:"
+                                      f" {exc}") from None
         image_id = docker.inspect("image", [image])[0].get("Id", "")
         return Cluster(
             site=self.name,

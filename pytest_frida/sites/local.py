@@ -142,7 +142,11 @@ class LocalSite(Site):
         bootstrap = ",".join(f"{n.host}:{n.broker_port}" for n in nodes)
         wait_until_ready(bootstrap, count, READY_TIMEOUT_S, self._first_dead)
         if self._pin is not None:
-            self._pin.apply()
+            try:
+                self._pin.apply()
+            except OSError as exc:
+                raise KafkaSetupError(f"--frida-broker-cores={self.settings.broker_cores}:"
+                                      f" {exc}") from None
         return Cluster(
             site=self.name,
             bootstrap=bootstrap,

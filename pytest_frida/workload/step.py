@@ -373,9 +373,10 @@ class StepRunner:
                     monitor.take_problems((start, start + plan.duration)),
                     sampler.error)
                 # the ceiling of a broker's CPU where it shares this host with the harness
-                result.resources["host_cores"] = (host_cores()
-                                                  if self.cluster.site in SINGLE_HOST_SITES
-                                                  else None)
+                # (with a core split this process holds the harness's cores only)
+                result.resources["host_cores"] = (
+                    host_cores() + (self.cluster.broker_cores or 0)
+                    if self.cluster.site in SINGLE_HOST_SITES else None)
         reports = {int(pid): ProducerReport(int(r["sent"]), list(r.get("failed", [])),
                                             list(r.get("unacked", [])))
                    for res in produced for pid, r in res["producers"].items()}

@@ -192,9 +192,18 @@ def test_broker_cores_leave_the_harness_a_core_and_need_one_machine():
     with pytest.raises(SettingsError, match="only the local and docker sites"):
         build({"broker-cores": "1", "site": "swarm"})
     assert build({}).broker_cores == 0
+    # with a split, "auto" starts one producer agent per core the harness keeps
     if usable > 1:
+        assert build({"broker-cores": "1"}).workers == (os.cpu_count() or 1) - 1
         assert build({"broker-cores": str(usable - 1), "site": "docker"}).broker_cores \
             == usable - 1
+
+
+def test_broker_cores_are_refused_under_xdist(monkeypatch):
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    with pytest.raises(SettingsError, match="same cores"):
+        build({"broker-cores": "1"})
+    assert build({"broker-cores": "0"}).broker_cores == 0
 
 
 def test_producers_error_names_the_bad_item():

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_frida.runtimes.cores import HarnessPin, cores_details, split_cores, usable_cores
+from pytest_frida.runtimes.cores import (
+    CoreSplit,
+    HarnessPin,
+    cores_details,
+    split_cores,
+    usable_cores,
+)
 
 
 @given(st.lists(st.integers(0, 255), min_size=2, max_size=64, unique=True), st.data())
@@ -67,3 +73,12 @@ def test_the_pin_holds_every_thread_and_gives_their_masks_back() -> None:
     assert cores_details(pin) == {"broker_cores": split.broker_list,
                                   "harness_cores": ",".join(map(str, split.harness))}
     assert cores_details(None) == {}
+
+
+def test_a_mask_the_kernel_refuses_raises_and_leaves_every_thread_as_it_was() -> None:
+    before = os.sched_getaffinity(0)
+    beyond = max(usable_cores()) + 4096  # no such core
+    pin = HarnessPin(CoreSplit((beyond + 1,), (beyond,)))
+    with pytest.raises(OSError):
+        pin.apply()
+    assert os.sched_getaffinity(0) == before
