@@ -10,7 +10,8 @@ Each measured resource gets a utilisation between 0 and 1 against its own ceilin
   Grid'5000); with the brokers on cores of their
   own (--frida-broker-cores), all brokers' cores together against those;
 - the disk that holds the brokers' data: the share of time it was busy (io_ticks);
-- the host's CPU, on a site where brokers and harness share one host: its busy share;
+- the host's CPU, on a site where brokers and harness share one host, and a broker
+  node's where the consumer runs beside the broker: its busy share;
 - the harness: the busiest producer agent's scheduler and the busiest consumer.
 
 A resource at SATURATED or above is saturated. The harness is named first whenever it is
@@ -54,10 +55,13 @@ def _mean(figures: Mapping[str, Any], name: str) -> float | None:
 def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool,
            generator_busy: float | None, consumer_busy: float | None,
            harness_cores: tuple[float, float] | None = None,
-           broker_cores: int | None = None) -> list[Usage]:
+           broker_cores: int | None = None,
+           shared_nodes: frozenset[str] = frozenset()) -> list[Usage]:
     """Every resource the step measured, most utilised first. `harness_cores`: the cores
     the producer agents and the consumers used, which a shared host's CPU is split into.
-    `broker_cores`: the cores the brokers have to themselves, their CPU's ceiling."""
+    `broker_cores`: the cores the brokers have to themselves, their CPU's ceiling.
+    `shared_nodes`: broker nodes (hosts, Grid'5000) where harness agents run too, whose
+    CPU running out is a shared host's."""
     out = []
     if broker_cores:
         out += _own_cores(sources, broker_cores, harness_cores)
@@ -89,6 +93,11 @@ def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool
                                  min(1.0, busy), "of the time busy" + (
                     f" ({flushes:.0f} flushes/s" if flushes is not None else " (")
                     + "; an SSD busy all the time may still have room)"))
+        elif source.startswith("host ") and source[5:] in shared_nodes:
+            busy = _mean(figures, "host_busy")
+            if busy is not None:
+                out.append(Usage(f"the CPU of {source[5:]}", "host", busy,
+                                 "busy, shared by a broker and the consumer"))
         elif source == "host" and shared_host:
             busy = _mean(figures, "host_busy")
             if busy is not None:
@@ -97,6 +106,10 @@ def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool
                                  + ", shared by broker and harness"
                                  + _split(sources, harness_cores)))
     return sorted(out, key=lambda u: -u.utilisation)
+
+
+#: the share of the brokers' own cores that other work must have taken to be named
+OTHER_WORK = 0.15
 
 
 def _own_cores(sources: Mapping[str, Any], broker_cores: int,
@@ -114,11 +127,13 @@ def _own_cores(sources: Mapping[str, Any], broker_cores: int,
                          f" ({sum(used):.2f} cores)"))
     host = sources.get("host", {}).get("figures", {})
     busy = _mean(host, "broker_cores_busy")
-    if busy is not None and (own is None or own < SATURATED):
-        out.append(Usage("the brokers' cores", "host", busy, "busy" + (
-            f", the brokers using {own:.0%} of them: other work ran there (the kernel's"
-            " network processing, Docker's port proxy where there is one)"
-            if own is not None else "")))
+    # named only when others took a share that matters: a broker at 84% of cores 86%
+    # busy is the broker's, not other work's
+    if busy is not None and own is not None and busy - own >= OTHER_WORK:
+        out.append(Usage("the brokers' cores", "host", busy,
+                         f"busy, the brokers using {own:.0%} of them: other work ran there"
+                         " (the kernel's network processing, Docker's port proxy where"
+                         " there is one, time stolen by the hypervisor)"))
     harness = _mean(host, "harness_cores_busy")
     if harness is not None:
         out.append(Usage("the harness's cores", "harness", harness, "busy" + (

@@ -136,6 +136,9 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
         # only when set, so runs from before the option stay like today's shared ones)
         **({"broker_cores": info.settings["broker_cores"]}
            if info.settings.get("broker_cores") else {}),
+        # brokers read each second (an exporter in the JVM) against brokers left alone:
+        # the default, on, is left out so earlier runs stay like today's
+        **({"monitor": False} if info.settings.get("monitor") is False else {}),
         **{f"reservation_{k}": (info.settings.get("reservation") or {}).get(k)
            for k in ("cluster", "nodes", "consumer_node")},
         "machine": {k: info.machine.get(k) for k in MACHINE_KEYS},

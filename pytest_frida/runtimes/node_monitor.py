@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pytest_frida.measure.host_speed import parse_proc_stat
@@ -111,6 +112,20 @@ def _cgroup(files: Mapping[str, str]) -> dict[str, float]:
     return out
 
 
+def _allowed_cores(status: str) -> int | None:
+    """How many cores the process may run on (Cpus_allowed_list: "0-3,8"): a cpuset or an
+    OAR core reservation gives a broker fewer than its node has."""
+    for line in status.splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            count = 0
+            for part in line.split(":", 1)[1].strip().split(","):
+                low, _, high = part.partition("-")
+                if low.isdigit():
+                    count += int(high) - int(low) + 1 if high.isdigit() else 1
+            return count or None
+    return None
+
+
 def parse_reading(text: str) -> tuple[dict[str, float], dict[str, float], dict[str, float],
                                       list[str]]:
     """(the broker's counters, the node's CPU counters, its data disk's counters, what
@@ -136,9 +151,10 @@ def parse_reading(text: str) -> tuple[dict[str, float], dict[str, float], dict[s
         node = {"host_busy_ticks": float(total.total - total.idle),
                 "host_total_ticks": float(total.total)}
         if broker:  # the ceiling of a broker that was read, not a figure of its own
-            broker["node_cores"] = float(sum(1 for line in cpu.splitlines()
-                                             if line.startswith("cpu")
-                                             and line[3:4].isdigit()))
+            allowed = _allowed_cores(files.get(f"/proc/{pid}/status", ""))
+            broker["node_cores"] = float(allowed or sum(
+                1 for line in cpu.splitlines() if line.startswith("cpu")
+                and line[3:4].isdigit()))
     except ValueError:
         problems.append("the node's /proc/stat did not parse")
     disk: dict[str, float] = {}
@@ -167,34 +183,48 @@ class NodeBrokerMonitor(BrokerMonitor):
         self._metrics_off = metrics_off
 
     def read(self) -> dict[str, dict[str, float]]:
+        """Every broker node at once: a node that hangs holds up no other's reading."""
         out: dict[str, dict[str, float]] = {}
-        for node_id, broker in sorted(self._brokers.items()):
-            source = f"broker-{node_id}"
-            counters = self._scrape(node_id, source)
-            sent = time.time()
-            try:
-                text = self._run(broker.host,
-                                 reading_script(broker, self._pids.get(node_id)),
-                                 READ_TIMEOUT_S)
-            except Exception as exc:  # whatever ssh says, the step goes on
-                self.note(source, f"its node {broker.host} did not answer: {exc}")
-                continue
-            stamp = (sent + time.time()) / 2
-            pid = files_of(text)[0].get("pid", "")
-            if pid.isdigit():
-                self._pids[node_id] = int(pid)
-            else:
-                self._pids.pop(node_id, None)
-            process, node, disk, problems = parse_reading(text)
-            for problem in problems:
-                self.note(source if "broker process" in problem or "/proc files" in problem
-                          else f"{source} node", f"{broker.host}: {problem}")
-            if process:
-                out[source] = {**counters, **process, STAMP: stamp}
-            if node:
-                out[f"host {broker.host}"] = {**node, STAMP: stamp}
-            if disk:
-                out[f"disk {broker.host}"] = {**disk, STAMP: stamp}
+        if len(self._brokers) == 1:
+            ((node_id, broker),) = self._brokers.items()
+            out.update(self._read_one(node_id, broker))
+            return out
+        with ThreadPoolExecutor(max_workers=len(self._brokers)) as pool:
+            for part in pool.map(lambda item: self._read_one(*item),
+                                 sorted(self._brokers.items())):
+                out.update(part)
+        return out
+
+    def _read_one(self, node_id: int, broker: NodeBroker) -> dict[str, dict[str, float]]:
+        """One broker's reading: its exporter, then its node's files."""
+        source = f"broker-{node_id}"
+        node_name = broker.host.rsplit("@", 1)[-1]
+        counters = self._scrape(node_id, source)
+        sent = time.time()
+        try:
+            text = self._run(broker.host, reading_script(broker, self._pids.get(node_id)),
+                             READ_TIMEOUT_S)
+        except Exception as exc:  # whatever ssh says, the step goes on
+            self.note(f"{source} node", f"{node_name} did not answer: {exc}")
+            # Kafka's figures came over the network: they stand without the node's
+            return {source: {**counters, STAMP: sent}} if counters else {}
+        stamp = (sent + time.time()) / 2
+        pid = files_of(text)[0].get("pid", "")
+        if pid.isdigit():
+            self._pids[node_id] = int(pid)
+        else:
+            self._pids.pop(node_id, None)
+        process, node, disk, problems = parse_reading(text)
+        for problem in problems:
+            self.note(source if "broker process" in problem or "/proc files" in problem
+                      else f"{source} node", f"{node_name}: {problem}")
+        out: dict[str, dict[str, float]] = {}
+        if process or counters:
+            out[source] = {**counters, **process, STAMP: stamp}
+        if node:
+            out[f"host {node_name}"] = {**node, STAMP: stamp}
+        if disk:
+            out[f"disk {node_name}"] = {**disk, STAMP: stamp}
         return out
 
     def _scrape(self, node_id: int, source: str) -> dict[str, float]:

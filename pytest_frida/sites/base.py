@@ -82,6 +82,8 @@ class Cluster:
     #: --frida-broker-cores: the brokers run on this many cores of their own (None: they
     #: share the host's with the harness)
     broker_cores: int | None = None
+    #: hosts and Grid'5000: broker nodes where agents of the harness run too
+    shared_nodes: frozenset[str] = frozenset()
 
 
 def _silent(line: str) -> None:

@@ -272,6 +272,7 @@ class SwarmOnNodes(NodeDeployment):
             health=lambda: cluster_problem(bootstrap, brokers, self._first_dead),
             monitor=self._monitor(self.stack),
             monitor_note=self._metrics_off or "--frida-monitor=off",
+            shared_nodes=self.roles.shared_nodes(),
         )
 
     def _deploy(self, manager: SwarmNode) -> StackDeployment:
@@ -326,13 +327,14 @@ class SwarmOnNodes(NodeDeployment):
         """Each broker's container (its cgroup) and node, read over the run's ssh."""
         if not self.settings.monitor:
             return None
-        root = "\"$(docker info -f '{{.DockerRootDir}}')\""
         brokers = {}
         for i, host in enumerate(self.roles.brokers):
             label = f"com.docker.swarm.service.name={stack.service(f'kafka-{i + 1}')}"
+            # the daemon's data root, asked once: the container's data is beneath it
+            root = self.nodes[host].docker.info_value("DockerRootDir") or "/var/lib/docker"
             brokers[i] = NodeBroker(
                 host, "docker inspect -f '{{.State.Pid}}' $(docker ps -q --filter"
-                f" {shlex.quote('label=' + label)})", root, container=True)
+                f" {shlex.quote('label=' + label)})", shlex.quote(root), container=True)
         ssh = self.access.ssh
         return NodeBrokerMonitor(lambda host, command, timeout: ssh.run(
             host, command, timeout=timeout), brokers, self._metrics_urls, self._metrics_off)

@@ -44,6 +44,11 @@ class Roles:
     def everyone(self) -> list[str]:
         return list(dict.fromkeys([*self.brokers, self.consumer, *self.producers]))
 
+    def shared_nodes(self) -> frozenset[str]:
+        """Broker nodes that run agents of the harness too (by their names)."""
+        brokers = {host_name(h) for h in self.brokers}
+        return frozenset(brokers & {host_name(h) for h in [self.consumer, *self.producers]})
+
     def as_dict(self) -> dict[str, object]:
         return {"brokers": self.brokers, "producers": self.producers, "consumer": self.consumer}
 

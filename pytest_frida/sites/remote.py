@@ -156,6 +156,7 @@ class RemoteKafka(NodeDeployment):
             health=lambda: cluster_problem(bootstrap, len(nodes), self._first_dead),
             monitor=self._monitor(nodes),
             monitor_note=self._metrics_off or "--frida-monitor=off",
+            shared_nodes=self.roles.shared_nodes(),
         )
 
     def _exporter(self, nodes: list[NodeAddress]) -> dict[int, tuple[str, ...]]:

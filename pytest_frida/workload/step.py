@@ -266,7 +266,7 @@ class StepRunner:
             if measured else None,
             (sum(float(g.get("cpu_share", 0.0)) for g in result.generators),
              sum(float(c.get("cpu_share", 0.0)) for c in result.consumers))
-            if measured else None, own)
+            if measured else None, own, self.cluster.shared_nodes)
         result.attribution = attribute(
             found, result.verdict in ("generator_bound", "consumer_bound"), measured)
 

@@ -198,3 +198,23 @@ def test_the_harness_cores_running_out_is_the_harness() -> None:
     result = attribute(found, False)
     assert result["party"] == "harness" and result["resource"] == "the harness's cores"
     assert "(producer agents 0.85 cores, consumers 0.10)" in result["sentence"]
+
+
+def test_a_broker_node_shared_with_the_consumer_names_its_cpu_not_the_broker() -> None:
+    # hosts/Grid'5000: the consumer runs on broker-0's node unless it has a node of its own
+    sources = {"broker-0": broker(idle=0.1, cores=2.2), "host uvb-9": host(0.99)}
+    sources["broker-0"]["figures"]["node_cores"] = {"mean": 4.0}
+    found = usages(sources, None, False, 0.3, 0.4, shared_nodes=frozenset({"uvb-9"}))
+    result = attribute(found, False)
+    assert result["party"] == "host" and result["resource"] == "the CPU of uvb-9"
+    assert "the broker's own figures include waiting for that CPU" in result["sentence"]
+    # a node of its own is no shared ceiling: the broker's handlers are named
+    alone = attribute(usages(sources, None, False, 0.3, 0.4), False)
+    assert alone["resource"] == "broker-0 request handlers"
+
+
+def test_other_work_on_the_brokers_cores_is_named_only_when_it_took_a_real_share() -> None:
+    close = usages({"broker-0": broker(idle=0.05, cores=0.84), "host": split_host(0.86, 0.5)},
+                   2, False, 0.2, 0.1, broker_cores=1)
+    assert all(u.name != "the brokers' cores" for u in close)
+    assert attribute(close, False)["resource"] == "broker-0 request handlers"

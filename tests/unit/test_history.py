@@ -117,6 +117,10 @@ def test_brokers_on_cores_of_their_own_are_unlike_a_shared_host() -> None:
     assert not plan_differs(before_option, shared)
     assert plan_differs(shared, split)
     assert "plan.broker_cores: unset -> 1" in differences(shared, split)
+    # an unmonitored broker is another setup too; monitored ones are like older runs
+    quiet = entry_of("quiet", {1: ("pass", 5.0)}, settings={"monitor": False})
+    watched = entry_of("watched", {1: ("pass", 5.0)}, settings={"monitor": True})
+    assert plan_differs(watched, quiet) and not plan_differs(before_option, watched)
 
 
 def test_replication_is_the_step_runners_min_of_three_and_the_brokers() -> None:

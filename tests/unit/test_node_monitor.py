@@ -27,7 +27,7 @@ def test_a_reading_of_a_real_process_parses_into_counters(tmp_path) -> None:
     broker = NodeBroker("here", f"echo {os.getpid()}", shlex.quote(str(tmp_path)))
     process, node, disk, problems = parse_reading(run_here("here", reading_script(broker), 10))
     assert process["cpu_s"] > 0 and process["rss_bytes"] > 0
-    assert process["node_cores"] == os.cpu_count()  # every cpuN line of /proc/stat
+    assert process["node_cores"] == len(os.sched_getaffinity(0))  # the cores it may use
     assert node["host_total_ticks"] >= node["host_busy_ticks"] > 0
     # tmp_path may sit on an overlay or tmpfs that /proc/diskstats does not list: then
     # it is said, and the disk is left out rather than zero
@@ -77,6 +77,10 @@ def test_a_containers_cgroup_counts_over_its_process() -> None:
     assert process["cpu_s"] == 3.5  # the cgroup's, every process of the container
     assert process["memory_bytes"] == 734003200 and process["rss_bytes"] == 2048 * 1024
     assert process["write_bytes"] == 20 and process["node_cores"] == 2
+    # a cpuset (or an OAR core reservation) is the broker's ceiling, not the node's cores
+    pinned, _, _, _ = parse_reading(text.replace(
+        "VmRSS:\t  2048 kB", "VmRSS:\t  2048 kB\n/proc/4242/status:Cpus_allowed_list:\t0-2,7"))
+    assert pinned["node_cores"] == 4
     assert node == {"host_busy_ticks": 150.0, "host_total_ticks": 950.0}
     assert disk == {"disk_busy_ms": 700.0, "disk_written_bytes": 80 * 512.0,
                     "disk_flushes": 6.0}
@@ -98,7 +102,7 @@ def test_the_monitor_stamps_sources_and_says_what_it_could_not_read(tmp_path) ->
     assert read["broker-0"]["cpu_s"] > 0 and STAMP in read["broker-0"]
     assert "host here" in read and "broker-1" not in read
     problems = monitor.take_problems()
-    assert problems["broker-1"].startswith("its node gone did not answer: ssh: connect")
+    assert problems["broker-1 node"].startswith("gone did not answer: ssh: connect")
     assert problems["broker-0 Kafka metrics"] == "--frida-monitor=off"
 
 
