@@ -185,7 +185,8 @@ def test_invalid_values_raise_one_line_naming_them(source, name, value, flag):
     assert message.startswith(flag)
 
 
-def test_broker_cores_leave_the_harness_a_core_and_need_one_machine():
+def test_broker_cores_leave_the_harness_a_core_and_need_one_machine(monkeypatch):
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # these tests under -n
     usable = len(os.sched_getaffinity(0))
     with pytest.raises(SettingsError, match="harness needs at least one"):
         build({"broker-cores": str(usable)})
