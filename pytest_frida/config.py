@@ -309,6 +309,14 @@ def _float(raw: object, what: str, ok: Callable[[float], bool], expected: str) -
     return value
 
 
+def _usable_cores() -> int:
+    """The cores this process may run on (its affinity; every core where it has none)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def _broker_cores(raw: object, what: str, site: str) -> int:
     """0, or a number of cores that leaves the harness at least one of those this process
     may use, on a site whose brokers run on this machine, in one pytest process."""
@@ -682,7 +690,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     workers_raw = value("workers")
     broker_cores = _broker_cores(value("broker-cores"), flag("broker-cores"), site)
     # auto: one per core the agents may use (with a core split, the harness's cores)
-    workers = max(1, (os.cpu_count() or 1) - broker_cores) if workers_raw == "auto" \
+    workers = max(1, _usable_cores() - broker_cores) if workers_raw == "auto" \
         else _positive_int(workers_raw, flag("workers"))
     search = defaults.search
     thresholds: tuple[Threshold, ...] = ()

@@ -121,19 +121,25 @@ def _own_cores(sources: Mapping[str, Any], broker_cores: int,
     used = [c for name, summary in sources.items() if name.startswith("broker")
             and (c := _mean(summary.get("figures", {}), "cores")) is not None]
     own = sum(used) / broker_cores if used else None
-    if own is not None:
-        out.append(Usage("broker CPU", "broker", own,
-                         f"of the {broker_cores} cores the brokers have to themselves"
-                         f" ({sum(used):.2f} cores)"))
     host = sources.get("host", {}).get("figures", {})
     busy = _mean(host, "broker_cores_busy")
-    # named only when others took a share that matters: a broker at 84% of cores 86%
-    # busy is the broker's, not other work's
-    if busy is not None and own is not None and busy - own >= OTHER_WORK:
-        out.append(Usage("the brokers' cores", "host", busy,
-                         f"busy, the brokers using {own:.0%} of them: other work ran there"
-                         " (the kernel's network processing, Docker's port proxy where"
-                         " there is one, time stolen by the hypervisor)"))
+    if own is not None:
+        cpu = Usage("broker CPU", "broker", own,
+                    f"of the {broker_cores} cores the brokers have to themselves"
+                    f" ({sum(used):.2f} cores)")
+        if busy is not None and busy - own >= OTHER_WORK:
+            # others took a share that matters: the cores, not the brokers, ran out
+            out.append(Usage("the brokers' cores", "host", busy,
+                             f"busy, the brokers using {own:.0%} of them: other work ran"
+                             " there (the kernel's network processing, Docker's port proxy"
+                             " where there is one, time stolen by the hypervisor)"))
+        elif busy is not None and busy >= SATURATED > own:
+            # full, and almost all of it the brokers' (their threads' accounting lags the
+            # cores' a little): the brokers' CPU ran out
+            cpu = Usage("broker CPU", "broker", busy,
+                        f"of the {broker_cores} cores the brokers have to themselves, which"
+                        f" were {busy:.0%} busy ({sum(used):.2f} cores the brokers')")
+        out.append(cpu)
     harness = _mean(host, "harness_cores_busy")
     if harness is not None:
         out.append(Usage("the harness's cores", "harness", harness, "busy" + (

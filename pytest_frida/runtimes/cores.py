@@ -86,8 +86,8 @@ class HarnessPin:
             if mask:
                 try:
                     os.sched_setaffinity(tid, mask)
-                except ProcessLookupError:
-                    continue
+                except OSError:
+                    continue  # ended meanwhile, or a mask no longer valid: stop goes on
         self._before = {}
 
 

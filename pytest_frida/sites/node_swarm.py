@@ -72,7 +72,7 @@ from pytest_frida.sites.nodes import (
 START_TIMEOUT_S = 300.0
 #: the port each broker node publishes its EXTERNAL listener on (one broker per node)
 EXTERNAL_PORT = 9092
-#: the port each broker node publishes its JMX exporter on (kafka.yml's FRIDA_METRICS_PORT_i)
+#: the first port a broker node publishes its JMX exporter on (the run's override file)
 NODE_METRICS_PORT = 19404
 PARALLEL_NODES = 8
 T = TypeVar("T")
@@ -313,7 +313,7 @@ class SwarmOnNodes(NodeDeployment):
         if not self.settings.monitor:
             self._metrics_off = "--frida-monitor=off"
             return None
-        if manager.docker.image_label(self.kafka_image, EXPORTER_LABEL) in (None, "none"):
+        if manager.docker.image_label(self.kafka_image, EXPORTER_LABEL) in (None, "", "none"):
             self._metrics_off = (f"{self.kafka_image} carries no JMX exporter (`frida"
                                  " images build` makes a frida/kafka that does)")
             return None

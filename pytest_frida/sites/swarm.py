@@ -124,7 +124,7 @@ class SwarmSite(Site):
             self._metrics_off = (f"the swarm manager ({docker.where}) is not this machine,"
                                  " which reads the brokers' figures")
             return None
-        if docker.image_label(kafka_image, EXPORTER_LABEL) in (None, "none"):
+        if docker.image_label(kafka_image, EXPORTER_LABEL) in (None, "", "none"):
             self._metrics_off = (f"{kafka_image} carries no JMX exporter (`frida images"
                                  " build` makes a frida/kafka that does)")
         else:

@@ -84,7 +84,7 @@ def test_stacks_deploy_by_hand_and_run_load(docker: DockerCli, frida_images: dic
         "FRIDA_KAFKA_IMAGE": frida_images["kafka"], "FRIDA_AGENT_IMAGE": frida_images["agent"],
         "FRIDA_PRODUCER_REPLICAS": "2", "FRIDA_PRODUCERS_PER_REPLICA": "3",
         "FRIDA_DURATION": "6", "FRIDA_WARMUP": "2", "FRIDA_RATE": "20",
-        "FRIDA_KAFKA_PORT_1": "0", "FRIDA_METRICS_PORT_1": "0"})
+        "FRIDA_KAFKA_PORT_1": "0"})
     prometheus_port, influx_port = free_ports(2)
     monitoring = StackDeployment(docker, "frida-byhand-monitoring", [root / "monitoring.yml"], {
         "FRIDA_MONITORING_IMAGE": frida_images["monitoring"],

@@ -218,3 +218,13 @@ def test_other_work_on_the_brokers_cores_is_named_only_when_it_took_a_real_share
                    2, False, 0.2, 0.1, broker_cores=1)
     assert all(u.name != "the brokers' cores" for u in close)
     assert attribute(close, False)["resource"] == "broker-0 request handlers"
+
+
+def test_full_brokers_cores_are_named_when_the_brokers_own_share_stays_below_the_ceiling(
+        ) -> None:
+    # cores 94% busy, 80% the broker's: others took 14%, the cores ran out all the same
+    found = usages({"broker-0": broker(idle=0.5, cores=0.80), "host": split_host(0.94, 0.5)},
+                   2, False, 0.2, 0.1, broker_cores=1)
+    result = attribute(found, False)
+    assert result["resource"] == "broker CPU" and result["utilisation"] == 0.94
+    assert "which were 94% busy (0.80 cores the brokers')" in result["sentence"]
