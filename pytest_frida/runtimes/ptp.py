@@ -52,7 +52,8 @@ exec $S sh -c 'echo $$ > "$0"; exec "$@"' {stats}.pid ptpd -i "$dev" {mode} -d {
   -C -L -S {stats}
 """
 
-#: stops the ptpd a start script ran (its pid file), and waits
+#: stops the ptpd a start script ran (its pid file), waits, prints the end of its
+#: statistics file for the run's logs and removes it: nothing of the run stays on the node
 _STOP = """S={sudo}
 if [ -z "$S" ] && [ "$(id -u)" != 0 ]; then S='sudo -n'; fi
 pid=$(cat {stats}.pid 2>/dev/null) || exit 0
@@ -60,7 +61,8 @@ $S kill "$pid" 2>/dev/null || true
 i=0
 while $S kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
 $S kill -9 "$pid" 2>/dev/null || true
-$S rm -f {stats}.pid
+tail -n 200 {stats} 2>/dev/null || true
+$S rm -f {stats}.pid {stats}
 """
 
 
@@ -243,9 +245,12 @@ class PtpDomain:
     def stop(self) -> None:
         """ptpd stopped on every node that answers (and waited for), then the sessions."""
         for host in self.daemons:
-            with contextlib.suppress(RemoteError):
-                self.ssh.run(host, f"sh -c {shlex.quote(self._stop_script(host))}",
-                             timeout=30)
+            with contextlib.suppress(RemoteError, OSError):
+                tail = self.ssh.run(host, f"sh -c {shlex.quote(self._stop_script(host))}",
+                                    timeout=30)
+                path = self.log_dir / "ptpd" / Path(self.stats_path(host)).name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(tail)
         stop_together(list(self.daemons.values()), 5.0)
         self.daemons.clear()
 

@@ -556,6 +556,10 @@ def test_ptpd_master_and_slaves_report_their_offsets_and_stop_with_the_run(
     left = subprocess.run(["pgrep", "-f", f"frida-ptpd-{run_id}-"], capture_output=True,
                           text=True, check=False).stdout.split()
     assert left == []
+    # the statistics files went too (the nodes share this /tmp), their ends to the logs
+    assert not list(Path("/tmp").glob(f"frida-ptpd-{run_id}-*"))
+    kept = sorted((tmp_path / "ptpd").glob("*.stats"))
+    assert len(kept) == 3 and all(p.read_text() for p in kept)
 
 
 def test_a_broker_node_with_an_old_java_is_refused_before_kafka_starts(
