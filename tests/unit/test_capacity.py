@@ -178,3 +178,25 @@ def test_a_sweep_resolves_ties_first_and_caps_every_count() -> None:
     # a pass above a confirmed failure is measured again before anything is claimed
     above = Trials.of([(10, "pass"), (10, "pass"), (20, "fail"), (20, "fail"), (40, "pass")])
     assert knee_next(above, {10: 2, 20: 2, 40: 1}, 40) == 40
+
+
+def test_the_clusters_first_step_does_not_decide_what_saturated_first() -> None:
+    def attributed(producers: int, resource: str | None, primed: float | None = None
+                   ) -> StepResult:
+        s = step(producers, "pass")
+        s.primed_s = primed
+        s.attribution = {"party": "host" if resource else None, "resource": resource,
+                         "sentence": f"{resource} 95% busy" if resource else "inconclusive"}
+        return s
+
+    limit = capacity_limit("t", [attributed(4, "host CPU", primed=5.0),
+                                 attributed(8, None), attributed(16, "host CPU")])
+    assert limit.saturation is not None
+    assert limit.saturation.startswith("host CPU saturated first, from 16 producers (the"
+                                       " cluster's first step is left out")
+    assert "it said host CPU" in limit.saturation
+    # a first step that agrees with the later ones changes nothing, and alone it counts
+    same = capacity_limit("t", [attributed(4, None, primed=5.0), attributed(8, "host CPU")])
+    assert same.saturation == "host CPU saturated first, from 8 producers"
+    alone = capacity_limit("t", [attributed(4, "host CPU", primed=5.0)])
+    assert alone.saturation == "host CPU saturated first, from 4 producers"
