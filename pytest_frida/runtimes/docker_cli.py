@@ -133,6 +133,11 @@ class DockerCli:
             return []
         return [item for item in found if isinstance(item, dict)]
 
+    def container_pid(self, container_id: str) -> int:
+        """The main process of a container, as the daemon's kernel numbers it (0: not
+        running)."""
+        return int(self.inspect("container", [container_id])[0]["State"]["Pid"])
+
     def image_label(self, image: str, label: str) -> str | None:
         """A label of a local image, '' when the image has no such label, None if absent."""
         found = self.inspect("image", [image])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_frida.images import AGENT_IMAGE, RECIPE_LABEL
+from pytest_frida.images import AGENT_IMAGE, EXPORTER_LABEL, RECIPE_LABEL
 from pytest_frida.kafka import exporter
 from pytest_frida.kafka.server_config import new_cluster_id, replication_settings
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
@@ -131,3 +131,13 @@ def check_agent_image(docker: DockerCli, image: str = AGENT_IMAGE) -> str:
                           f" {current}): run `frida images build` so the replicas run this"
                           " code")
     return label
+
+
+def no_exporter(docker: DockerCli, image: str) -> str | None:
+    """Why `image` cannot serve Kafka's figures to a swarm run (None: it carries the JMX
+    exporter). An image without the label answers "", one built without the agent
+    "none"."""
+    if docker.image_label(image, EXPORTER_LABEL) in (None, "", "none"):
+        return (f"{image} carries no JMX exporter (`frida images build` makes a frida/kafka"
+                " that does)")
+    return None

@@ -51,6 +51,24 @@ class BrokerMonitor(ABC):
         return {source: why for source, (why, times) in problems.items()
                 if window is None or any(window[0] <= t <= window[1] for t in times)}
 
+    def kafka_figures(self, source: str, url: str | None,
+                      metrics_off: str | None) -> dict[str, float]:
+        """Broker `source`'s Kafka figures from its exporter at `url`, or none (and why,
+        in problems: `metrics_off` says why there is no exporter)."""
+        if url is None:
+            self.note(f"{source} Kafka metrics", metrics_off or "no exporter")
+            return {}
+        try:
+            counters = scrape(url)
+        except (OSError, ValueError, urllib.error.URLError) as exc:
+            self.note(f"{source} Kafka metrics", f"the exporter at {url} did not answer: {exc}")
+            return {}
+        if "handler_idle_ns" not in counters:
+            self.note(f"{source} request handlers", "this Kafka has no per-pool idle meter"
+                      " (BrokerRequestHandlerAvgIdlePercent, Kafka 4.2 and later); its"
+                      " aggregate mixes the controller's pool in a combined node")
+        return counters
+
 
 def scrape(url: str) -> dict[str, float]:
     """One scrape of a JMX exporter; raises OSError when it does not answer in time."""
@@ -131,7 +149,8 @@ class LocalBrokerMonitor(BrokerMonitor):
             if pid is None:
                 self.note(source, "not running (stopped on purpose or dead)")
                 continue
-            counters = self._scrape(node_id, source)
+            counters = self.kafka_figures(source, self._urls.get(node_id),
+                                          self._metrics_off)
             try:  # after the scrape, so the time stamped below is the process's own
                 counters.update(self._read_broker(pid))
             except (OSError, ValueError, IndexError) as exc:
@@ -169,20 +188,3 @@ class LocalBrokerMonitor(BrokerMonitor):
             return {}
         counters[STAMP] = time.time()
         return {"host": counters}
-
-    def _scrape(self, node_id: int, source: str) -> dict[str, float]:
-        """The broker's Kafka figures, or none (and why, in problems)."""
-        url = self._urls.get(node_id)
-        if url is None:
-            self.note(f"{source} Kafka metrics", self._metrics_off or "no exporter")
-            return {}
-        try:
-            counters = scrape(url)
-        except (OSError, ValueError, urllib.error.URLError) as exc:
-            self.note(f"{source} Kafka metrics", f"the exporter at {url} did not answer: {exc}")
-            return {}
-        if "handler_idle_ns" not in counters:
-            self.note(f"{source} request handlers", "this Kafka has no per-pool idle meter"
-                      " (BrokerRequestHandlerAvgIdlePercent, Kafka 4.2 and later); its"
-                      " aggregate mixes the controller's pool in a combined node")
-        return counters

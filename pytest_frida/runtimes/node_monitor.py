@@ -29,7 +29,7 @@ from pytest_frida.measure.proc import (
     parse_pid_status,
 )
 from pytest_frida.measure.sampler import STAMP
-from pytest_frida.runtimes.monitor import BrokerMonitor, scrape
+from pytest_frida.runtimes.monitor import BrokerMonitor
 
 #: a node that does not answer within this is skipped for that second
 READ_TIMEOUT_S = 2.0
@@ -199,7 +199,7 @@ class NodeBrokerMonitor(BrokerMonitor):
         """One broker's reading: its exporter, then its node's files."""
         source = f"broker-{node_id}"
         node_name = broker.host.rsplit("@", 1)[-1]
-        counters = self._scrape(node_id, source)
+        counters = self.kafka_figures(source, self._urls.get(node_id), self._metrics_off)
         sent = time.time()
         try:
             text = self._run(broker.host, reading_script(broker, self._pids.get(node_id)),
@@ -226,14 +226,3 @@ class NodeBrokerMonitor(BrokerMonitor):
         if disk:
             out[f"disk {node_name}"] = {**disk, STAMP: stamp}
         return out
-
-    def _scrape(self, node_id: int, source: str) -> dict[str, float]:
-        url = self._urls.get(node_id)
-        if url is None:
-            self.note(f"{source} Kafka metrics", self._metrics_off or "no exporter")
-            return {}
-        try:
-            return scrape(url)
-        except (OSError, ValueError) as exc:
-            self.note(f"{source} Kafka metrics", f"the exporter at {url} did not answer: {exc}")
-            return {}

@@ -197,7 +197,7 @@ class DockerSite(Site):
 
     def _container_pid(self, container_id: str) -> int:
         assert self._docker is not None
-        return int(self._docker.inspect("container", [container_id])[0]["State"]["Pid"])
+        return self._docker.container_pid(container_id)
 
     def _node(self, broker: int) -> ApacheKafkaContainer:
         if not 0 <= broker < len(self.containers):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pytest_frida.config import FridaSettings
-from pytest_frida.images import AGENT_IMAGE, EXPORTER_LABEL, kafka_image
+from pytest_frida.images import AGENT_IMAGE, kafka_image
 from pytest_frida.images.transfer import (
     ArchiveSource,
     DaemonSource,
@@ -51,6 +51,7 @@ from pytest_frida.runtimes.kafka_stack import (
     broker_services,
     check_agent_image,
     internal_bootstrap,
+    no_exporter,
     override_file,
     stack_files,
     stack_variables,
@@ -313,11 +314,9 @@ class SwarmOnNodes(NodeDeployment):
         if not self.settings.monitor:
             self._metrics_off = "--frida-monitor=off"
             return None
-        if manager.docker.image_label(self.kafka_image, EXPORTER_LABEL) in (None, "", "none"):
-            self._metrics_off = (f"{self.kafka_image} carries no JMX exporter (`frida"
-                                 " images build` makes a frida/kafka that does)")
+        self._metrics_off = no_exporter(manager.docker, self.kafka_image)
+        if self._metrics_off is not None:
             return None
-        self._metrics_off = None
         ports = [NODE_METRICS_PORT + i for i in range(self.settings.brokers)]
         self._metrics_urls = {i: exporter.metrics_url(host_name(h), ports[i])
                               for i, h in enumerate(self.roles.brokers)}

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from pytest_frida.config import FridaSettings
-from pytest_frida.images import AGENT_IMAGE, EXPORTER_LABEL
+from pytest_frida.images import AGENT_IMAGE
 from pytest_frida.kafka import exporter
 from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
@@ -28,6 +28,7 @@ from pytest_frida.runtimes.kafka_stack import (
     broker_services,
     check_agent_image,
     internal_bootstrap,
+    no_exporter,
     override_file,
     stack_files,
     stack_variables,
@@ -124,11 +125,8 @@ class SwarmSite(Site):
             self._metrics_off = (f"the swarm manager ({docker.where}) is not this machine,"
                                  " which reads the brokers' figures")
             return None
-        if docker.image_label(kafka_image, EXPORTER_LABEL) in (None, "", "none"):
-            self._metrics_off = (f"{kafka_image} carries no JMX exporter (`frida images"
-                                 " build` makes a frida/kafka that does)")
-        else:
-            self._metrics_off = None
+        self._metrics_off = no_exporter(docker, kafka_image)
+        if self._metrics_off is None:
             self._metrics_urls = {i: exporter.metrics_url("127.0.0.1", port)
                                   for i, port in enumerate(metrics_ports)}
         root = docker.info_value("DockerRootDir")
@@ -145,7 +143,7 @@ class SwarmSite(Site):
 
     def _container_pid(self, container_id: str) -> int:
         assert self.docker is not None
-        return int(self.docker.inspect("container", [container_id])[0]["State"]["Pid"])
+        return self.docker.container_pid(container_id)
 
     def _node_name(self, node_id: str) -> str:
         if node_id not in self._nodes:

@@ -36,6 +36,7 @@ from pytest_frida.runtimes.kafka_container import container_properties, property
 from pytest_frida.runtimes.kafka_stack import (
     BrokerPlacement,
     internal_bootstrap,
+    no_exporter,
     override_file,
     stack_files,
     stack_variables,
@@ -365,3 +366,22 @@ def test_monitoring_stack_parses_and_scrapes_what_the_kafka_stack_serves() -> No
     dashboard = json.loads((stacks_dir() / "monitoring/grafana/frida-dashboard.json")
                            .read_text())
     assert dashboard["panels"]
+
+
+@pytest.mark.parametrize(("label", "carries"), [
+    (None, False),  # no such image
+    ("", False),  # an image without the label: apache/kafka, an older frida/kafka
+    ("none", False),  # built without the agent
+    ("1.0.1", True),
+])
+def test_an_image_carries_the_exporter_only_when_its_label_names_a_version(
+        label: str | None, carries: bool) -> None:
+    class Labels:
+        def image_label(self, image: str, name: str) -> str | None:
+            assert name == "frida.jmx_exporter"
+            return label
+
+    why = no_exporter(cast(DockerCli, Labels()), "apache/kafka:4.4.0")
+    assert (why is None) is carries
+    assert carries or why == ("apache/kafka:4.4.0 carries no JMX exporter (`frida images"
+                              " build` makes a frida/kafka that does)")
