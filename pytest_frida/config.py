@@ -161,7 +161,7 @@ class StepPlan:
     #: Kafka producer properties passed to the client (validated by its driver)
     producer_config: dict[str, str] = field(default_factory=dict)
     #: consumer agents per step (None: `auto`, enough for the target rate; see
-    #: workload.consumer_shards), at most `partitions`
+    #: controller.consumer_shards), at most `partitions`
     consumers: int | None = None
     #: the longest a step's measured window may be lengthened to (measure.samples)
     max_duration: float = 60.0

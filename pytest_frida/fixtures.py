@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from pytest_frida.config import FridaSettings, StepPlan
+from pytest_frida.controller.runner import StepRunner
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.faults import FaultPlan
 from pytest_frida.measure.result import StepResult
@@ -16,7 +17,6 @@ from pytest_frida.report.capacity import base_test_id, capacity_limit
 from pytest_frida.search import CapacitySearch, knee_next
 from pytest_frida.session import FridaRun
 from pytest_frida.sites.base import Cluster
-from pytest_frida.workload.step import StepRunner
 
 RUN_KEY = pytest.StashKey[FridaRun]()
 STEPS_KEY = pytest.StashKey[list[StepResult]]()

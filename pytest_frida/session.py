@@ -21,7 +21,7 @@ from typing import Any
 from pytest_frida.config import FridaSettings
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.measure import host_speed
-from pytest_frida.measure.result import StepResult, step_from_dict
+from pytest_frida.measure.result import StepResult, step_from_dict, utc_now
 from pytest_frida.progress import TerminalProgress
 from pytest_frida.report.compare import Change, compare
 from pytest_frida.report.history import (
@@ -36,7 +36,7 @@ from pytest_frida.report.history import (
     trusted,
 )
 from pytest_frida.report.influx import InfluxExporter
-from pytest_frida.report.model import RunInfo, utc_now
+from pytest_frida.report.model import RunInfo
 from pytest_frida.report.redact import redact
 from pytest_frida.report.writer import ReportWriter
 from pytest_frida.runtimes.process import (

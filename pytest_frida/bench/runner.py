@@ -24,14 +24,15 @@ from typing import Any
 
 from pytest_frida.bench import kafka_tools
 from pytest_frida.config import FridaSettings, StepPlan, build_settings
+from pytest_frida.controller.runner import StepRunner
 from pytest_frida.kafka import distribution
 from pytest_frida.kafka.java import java_runtime
 from pytest_frida.measure.histogram import LatencyHistogram
+from pytest_frida.measure.result import utc_now
 from pytest_frida.measure.slo import parse_slo
-from pytest_frida.report.model import machine_info, utc_now
+from pytest_frida.report.model import machine_info
 from pytest_frida.sites.base import Cluster
 from pytest_frida.sites.local import LocalSite
-from pytest_frida.workload.step import StepRunner
 
 THROUGHPUT_PROPS = {"acks": "1", "linger.ms": "5", "batch.size": "16384"}
 RECORD_SIZE = 100

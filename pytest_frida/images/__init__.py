@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from pytest_frida import __version__
+from pytest_frida.version import __version__
 
 BASE_IMAGE = "frida/base:bookworm"
 AGENT_IMAGE = f"frida/agent:{__version__}"

@@ -44,6 +44,12 @@ def quorum_voters(nodes: Sequence[NodeAddress]) -> str:
     return ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in nodes)
 
 
+def topic_replication(brokers: int) -> int:
+    """The replication factor of the steps' topics: Kafka's usual three copies where the
+    cluster has three brokers, one per broker on a smaller one."""
+    return min(3, brokers)
+
+
 def replication_settings(brokers: int) -> dict[str, str]:
     """Internal-topic replication a cluster of `brokers` can meet.
 
@@ -52,7 +58,7 @@ def replication_settings(brokers: int) -> dict[str, str]:
     be created (groups, transactions and share groups would wait forever) or never accept a
     write, so they shrink to the cluster. The values equal Kafka's defaults at 3+ brokers.
     """
-    rf, isr = str(min(3, brokers)), str(min(2, brokers))
+    rf, isr = str(topic_replication(brokers)), str(min(2, brokers))
     return {
         "offsets.topic.replication.factor": rf,
         "transaction.state.log.replication.factor": rf,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -9,7 +10,12 @@ from pytest_frida.measure.accounting import DeliveryCounts
 from pytest_frida.measure.slo import LATENCY_METRICS, ClauseVerdict
 from pytest_frida.measure.verdict import DECIDING, VERDICTS
 
-__all__ = ["VERDICTS", "StepResult", "step_from_dict"]
+__all__ = ["VERDICTS", "StepResult", "step_from_dict", "utc_now"]
+
+
+def utc_now() -> str:
+    """A report's timestamps: UTC, to the second, ISO 8601."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pytest_frida.kafka.server_config import topic_replication
 from pytest_frida.measure.host_speed import run_summary
 from pytest_frida.measure.intervals import latency_intervals
 from pytest_frida.measure.result import StepResult
@@ -114,7 +115,8 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
     """What one test's steps were asked to do, and where: equal plans, comparable runs.
 
     The producer counts are left out: runs are compared at the counts both judged. The
-    replication factor is the step runner's (workload.step create_topic: min(3, brokers)).
+    replication factor is the one the step's topic was created with
+    (kafka.server_config.topic_replication).
     On Grid'5000 the machine is the frontend's; the reserved cluster names the nodes'.
     """
     first = steps[0]
@@ -125,7 +127,7 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
         "duration": first.samples.get("planned_duration_s", first.duration_s),
         "warmup": first.warmup_s, "message_size": first.message_size,
         "partitions": first.partitions, "brokers": brokers,
-        "replication": min(3, brokers) if brokers is not None else None,
+        "replication": topic_replication(brokers) if brokers is not None else None,
         "slo": first.slo, "producer_config": dict(sorted(first.producer_config.items())),
         "consumers": first.consumer_setting, "client": info.client, "site": info.site,
         # how the load was spread, and on which nodes

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import platform
 import socket
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import pytest_frida
+from pytest_frida.version import __version__
 
 SCHEMA_VERSION = 1
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def machine_info() -> dict[str, Any]:
@@ -68,7 +63,7 @@ class RunInfo:
     limits: list[dict[str, Any]] = field(default_factory=list)
     #: git commit of the code under test, when run inside a git checkout
     commit: str | None = None
-    plugin_version: str = pytest_frida.__version__
+    plugin_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,10 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_frida.images import AGENT_IMAGE, EXPORTER_LABEL, RECIPE_LABEL
 from pytest_frida.kafka import exporter
 from pytest_frida.kafka.server_config import new_cluster_id, replication_settings
-from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 from pytest_frida.stacks import stack_file
 
 #: broker counts the stack files hold: kafka.yml, kafka.yml + kafka-3.yml
@@ -47,7 +45,7 @@ class BrokerPlacement:
     constraint: str | None = None
 
 
-def stack_variables(kafka_image: str, brokers: list[BrokerPlacement],
+def stack_variables(kafka_image: str, agent_image: str, brokers: list[BrokerPlacement],
                     producer_constraint: str | None = None,
                     consumer_constraint: str | None = None,
                     metrics_ports: list[int] | None = None) -> dict[str, str]:
@@ -58,7 +56,7 @@ def stack_variables(kafka_image: str, brokers: list[BrokerPlacement],
     names = broker_services(len(brokers))
     replication = replication_settings(len(brokers))
     env = {
-        "FRIDA_KAFKA_IMAGE": kafka_image, "FRIDA_AGENT_IMAGE": AGENT_IMAGE,
+        "FRIDA_KAFKA_IMAGE": kafka_image, "FRIDA_AGENT_IMAGE": agent_image,
         "FRIDA_MODE": "standby", "FRIDA_PRODUCER_REPLICAS": "0",
         "FRIDA_CLUSTER_ID": new_cluster_id(),
         "FRIDA_KAFKA_VOTERS": ",".join(f"{i}@{n}:9093" for i, n in enumerate(names, 1)),
@@ -111,33 +109,3 @@ def override_file(path: Path, brokers: int, labels: dict[str, str],
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
-
-
-def check_agent_image(docker: DockerCli, image: str = AGENT_IMAGE) -> str:
-    """The agent image must exist, and match this source tree when run from one."""
-    label = docker.image_label(image, RECIPE_LABEL)
-    if label is None:
-        raise DockerError(f"image {image} is not on {docker.where} (pytest-frida never"
-                          " pulls): run `frida images build`")
-    try:
-        from pytest_frida.images.build import ImageBuildError, agent_recipe
-
-        current = agent_recipe()
-    except ImageBuildError:
-        return label  # an installed package: nothing to compare with
-    if label != current:
-        raise DockerError(f"image {image} on {docker.where} was built from other sources"
-                          f" than this checkout (recipe {label or 'unlabelled'}, now"
-                          f" {current}): run `frida images build` so the replicas run this"
-                          " code")
-    return label
-
-
-def no_exporter(docker: DockerCli, image: str) -> str | None:
-    """Why `image` cannot serve Kafka's figures to a swarm run (None: it carries the JMX
-    exporter). An image without the label answers "", one built without the agent
-    "none"."""
-    if docker.image_label(image, EXPORTER_LABEL) in (None, "", "none"):
-        return (f"{image} carries no JMX exporter (`frida images build` makes a frida/kafka"
-                " that does)")
-    return None

@@ -35,14 +35,8 @@ from pytest_frida.sites.g5k_request import (
     clusters_in_queue,
     node_states,
 )
-from pytest_frida.sites.nodes import (
-    NodeAccess,
-    NodeDeployment,
-    Roles,
-    check_before_reserving,
-    deployment_for,
-    node_order,
-)
+from pytest_frida.sites.node_runtimes import check_before_reserving, deployment_for
+from pytest_frida.sites.nodes import NodeAccess, NodeDeployment, Roles, node_order
 
 PARIS = ZoneInfo("Europe/Paris")
 

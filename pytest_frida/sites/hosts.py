@@ -18,7 +18,8 @@ from pathlib import Path
 from pytest_frida.config import FridaSettings
 from pytest_frida.runtimes.ssh import RemoteError, SshSettings
 from pytest_frida.sites.base import Cluster, Site
-from pytest_frida.sites.nodes import NodeAccess, NodeDeployment, Roles, deployment_for
+from pytest_frida.sites.node_runtimes import deployment_for
+from pytest_frida.sites.nodes import NodeAccess, NodeDeployment, Roles
 
 _HOST = re.compile(r"^(?:[A-Za-z0-9_.-]+@)?[A-Za-z0-9][A-Za-z0-9.-]*$")
 

@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from pytest_frida.config import FridaSettings
 from pytest_frida.images import AGENT_IMAGE, kafka_image
+from pytest_frida.images.checks import check_agent_image, no_exporter
 from pytest_frida.images.transfer import (
     ArchiveSource,
     DaemonSource,
@@ -49,9 +50,7 @@ from pytest_frida.runtimes.kafka_stack import (
     STACK_BROKER_COUNTS,
     BrokerPlacement,
     broker_services,
-    check_agent_image,
     internal_bootstrap,
-    no_exporter,
     override_file,
     stack_files,
     stack_variables,
@@ -295,7 +294,7 @@ class SwarmOnNodes(NodeDeployment):
                                 input_text=local.read_text())
             remote_files.append(remote)
         env = stack_variables(
-            self.kafka_image,
+            self.kafka_image, AGENT_IMAGE,
             [BrokerPlacement(host_name(h), EXTERNAL_PORT, f"node.labels.frida.broker=={i}")
              for i, h in enumerate(self.roles.brokers, 1)],
             producer_constraint="node.labels.frida.producer==true",

@@ -1,9 +1,8 @@
 """What the multi-node sites (hosts:FILE, Grid'5000) share: roles of the nodes, how nodes
-are reached and prepared, and the choice of runtime that deploys Kafka and agents on them.
+are reached, and the interface of a deployment on them.
 
-A site finds nodes (a hosts file, an OAR reservation); a deployment runs things on them:
-`swarm` forms a Docker swarm across the nodes and deploys the stacks (sites/node_swarm.py),
-`ssh` runs brokers and agents as processes over SSH (sites/remote.py).
+A site finds nodes (a hosts file, an OAR reservation); a deployment runs things on them
+(sites/node_runtimes.py chooses which).
 """
 
 from __future__ import annotations
@@ -12,9 +11,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from pytest_frida.config import FridaSettings
 from pytest_frida.runtimes.ssh import RemoteError, SshSettings
 from pytest_frida.sites.base import Cluster
 
@@ -92,29 +89,3 @@ class NodeDeployment(ABC):
     @abstractmethod
     def stop(self) -> None:
         """Remove everything `start` made; safe after a failed start."""
-
-
-def check_before_reserving(settings: FridaSettings) -> None:
-    """What the runtime needs from this machine (images, Kafka jars), checked before any node
-    is reserved, so a missing piece costs no reservation."""
-    if settings.runtime == "ssh":
-        from pytest_frida.kafka import distribution
-
-        distribution.resolve(settings.kafka_version, settings.kafka_home)
-    else:
-        from pytest_frida.sites.node_swarm import check_swarm_runtime
-
-        check_swarm_runtime(settings)
-
-
-def deployment_for(settings: FridaSettings, run_dir: Path, run_id: str, access: NodeAccess,
-                   roles: Roles, notify: Callable[[str], None],
-                   grow: GrowNodes | None = None) -> NodeDeployment:
-    """The deployment --frida-runtime names."""
-    if settings.runtime == "ssh":
-        from pytest_frida.sites.remote import RemoteKafka
-
-        return RemoteKafka(settings, run_dir, run_id, access, roles, notify)
-    from pytest_frida.sites.node_swarm import SwarmOnNodes
-
-    return SwarmOnNodes(settings, run_dir, run_id, access, roles, notify, grow)

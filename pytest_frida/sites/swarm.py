@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pytest_frida.config import FridaSettings
 from pytest_frida.images import AGENT_IMAGE
+from pytest_frida.images.checks import check_agent_image, no_exporter
 from pytest_frida.kafka import exporter
 from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
@@ -26,9 +27,7 @@ from pytest_frida.runtimes.kafka_stack import (
     STACK_BROKER_COUNTS,
     BrokerPlacement,
     broker_services,
-    check_agent_image,
     internal_bootstrap,
-    no_exporter,
     override_file,
     stack_files,
     stack_variables,
@@ -76,7 +75,8 @@ class SwarmSite(Site):
         names = broker_services(brokers)
         monitor = self._monitor(docker, kafka_image, metrics_ports)
         published = metrics_ports if self._metrics_urls else None
-        env = stack_variables(kafka_image, [BrokerPlacement("127.0.0.1", p) for p in ports],
+        env = stack_variables(kafka_image, AGENT_IMAGE,
+                              [BrokerPlacement("127.0.0.1", p) for p in ports],
                               metrics_ports=published)
         broker_env = {property_env(k): v for k, v in self.settings.broker_config.items()}
         files = [*stack_files(brokers),

@@ -5,7 +5,7 @@ Latency is receive time minus the message's *intended* send time, so a producer 
 fell behind its schedule shows up as latency instead of hiding it. The time from the
 actual send is kept beside it for comparison.
 
-A step runs one agent per share of the topic's partitions (`consumer_shards`); each one
+A step runs one agent per share of the topic's partitions (`controller.consumer_shards`); each one
 says how hard it worked over the measured window, so a step whose consumers could not keep
 up is not mistaken for a slow broker:
 - `busy`: the largest of `loop_busy`, the share of the window its loop was not waiting in

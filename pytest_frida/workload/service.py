@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
+import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pytest_frida.measure.histogram import LatencyHistogram
-from pytest_frida.runtimes.agents import AgentHandle, LocalAgentLauncher
 from pytest_frida.workload.drivers import CLIENTS
 
 START_LEAD_S = 2.0
@@ -111,6 +110,69 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float =
         time.sleep(2)
 
 
+class AgentChild:
+    """An agent as this replica's child process, spoken to in the agents' JSON lines.
+
+    The controller's agent handles (`runtimes.agents`) are not used here: the agent side
+    imports nothing of the controller. A replica runs one agent once and exits, so this
+    needs no process groups or log files: the agent's stderr is the replica's.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "pytest_frida.workload.agent"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True, name="frida-agent-reader").start()
+        self.send(config)
+
+    def _pump(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("event") != "progress":
+                self._events.put(event)
+        self._events.put(None)
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.popen.stdin is not None
+        try:
+            self.popen.stdin.write(json.dumps(message) + "\n")
+            self.popen.stdin.flush()
+        except OSError as exc:
+            raise RuntimeError(f"the agent is gone: {exc}") from exc
+
+    def wait_for(self, event: str, timeout_s: float) -> dict[str, Any]:
+        """The next event named `event`; RuntimeError when the agent fails, exits or
+        stays silent past `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                got = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RuntimeError(f"the agent sent no {event!r} within {timeout_s:.0f}s") \
+                    from None
+            if got is None:
+                raise RuntimeError(f"the agent exited (code {self.popen.wait()}) before"
+                                   f" {event!r}")
+            if got.get("event") == "error":
+                raise RuntimeError(f"the agent failed: {got.get('message')}")
+            if got.get("event") == event:
+                return got
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+        try:
+            self.popen.wait(10)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
 def run_once(env: Mapping[str, str]) -> dict[str, Any]:
     """One step of this replica's role; the summary it prints."""
     config = agent_config(env)
@@ -118,17 +180,15 @@ def run_once(env: Mapping[str, str]) -> dict[str, Any]:
     if config["role"] == "consumer":
         # replicas start at different times: measure everything received, not a window
         config.update(warmup=0.0, duration=config["warmup"] + config["duration"] + COLLECT_S)
-    # the same launcher and JSON-lines handle the controller uses for local agents
-    launcher = LocalAgentLauncher(Path(tempfile.gettempdir()) / "frida-agent-logs")
-    agent = launcher.launch(f"{config['role']}-replica", config)
+    agent = AgentChild(config)
     budget = START_LEAD_S + config["warmup"] + config["duration"] + 120.0
     try:
-        return _one_step(agent, config, budget)  # an AgentError is a RuntimeError for main()
+        return _one_step(agent, config, budget)
     finally:
         agent.stop()
 
 
-def _one_step(agent: AgentHandle, config: dict[str, Any], budget_s: float) -> dict[str, Any]:
+def _one_step(agent: AgentChild, config: dict[str, Any], budget_s: float) -> dict[str, Any]:
     agent.wait_for("ready", budget_s)
     agent.send({"cmd": "start", "t0_ns": time.time_ns() + int(START_LEAD_S * 1e9)})
     if config["role"] == "producer":

@@ -14,13 +14,13 @@ import pytest
 from cpu_quota import CpuQuota, quota_unavailable
 
 from pytest_frida.config import build_settings
+from pytest_frida.controller.runner import StepRunner
 from pytest_frida.measure.accounting import SequenceTracker
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.runtimes.agents import AgentHandle, LocalAgentLauncher, stop_agents
 from pytest_frida.sites.base import Cluster
 from pytest_frida.sites.local import LocalSite
 from pytest_frida.workload.messages import instrument_key, lane_of, pack_header
-from pytest_frida.workload.step import StepRunner
 
 PARTITIONS = 3
 PAD = bytes(100)

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from cpu_quota import CpuQuota, QuotaLauncher, quota_unavailable
 
-from pytest_frida.config import build_settings
+from pytest_frida.config import StepPlan, build_settings
+from pytest_frida.controller.runner import StepRunner
 from pytest_frida.measure.slo import parse_slo, with_delivery_guards
 from pytest_frida.runtimes.agents import AgentHandle
 from pytest_frida.sites.base import Cluster
 from pytest_frida.sites.local import LocalSite
-from pytest_frida.workload.step import StepPlan, StepRunner
 
 
 @pytest.fixture(scope="module")

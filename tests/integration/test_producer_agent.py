@@ -15,12 +15,12 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from pytest_frida.config import build_settings
+from pytest_frida.controller.runner import StepRunner
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.runtimes.agents import AgentHandle, shards, stop_agents
 from pytest_frida.sites.base import Cluster
 from pytest_frida.sites.local import LocalSite
 from pytest_frida.workload.messages import decode_tick, instrument_key, lane_of
-from pytest_frida.workload.step import StepRunner
 
 CLIENTS = ["confluent-kafka", "kafka-python"]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_frida.config import build_settings
+from pytest_frida.config import StepPlan, build_settings
+from pytest_frida.controller.runner import StepRunner
 from pytest_frida.measure.slo import parse_slo
 from pytest_frida.sites.local import LocalSite
-from pytest_frida.workload.step import StepPlan, StepRunner
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_frida.workload.consumer_shards import (
+from pytest_frida.controller.consumer_shards import (
     CONSUMER_CAPACITY_MSG_S,
     consumer_count,
     consumer_partitions,

@@ -18,6 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_frida.images import AGENT_IMAGE
+from pytest_frida.images.checks import no_exporter
 from pytest_frida.images.transfer import (
     ArchiveSource,
     archive_image_id,
@@ -36,7 +38,6 @@ from pytest_frida.runtimes.kafka_container import container_properties, property
 from pytest_frida.runtimes.kafka_stack import (
     BrokerPlacement,
     internal_bootstrap,
-    no_exporter,
     override_file,
     stack_files,
     stack_variables,
@@ -147,8 +148,8 @@ def test_stack_brokers_set_what_the_other_sites_set(brokers: int, filled: bool) 
     by_hand = {} if brokers == 1 else {
         "FRIDA_KAFKA_VOTERS": "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093",
         "FRIDA_KAFKA_RF": "3", "FRIDA_KAFKA_MIN_ISR": "2"}
-    env = stack_variables("frida/kafka:4.4.0", [BrokerPlacement("127.0.0.1", 40000 + i)
-                                                for i in range(brokers)]) if filled else by_hand
+    placements = [BrokerPlacement("127.0.0.1", 40000 + i) for i in range(brokers)]
+    env = stack_variables("frida/kafka:4.4.0", AGENT_IMAGE, placements) if filled else by_hand
     assert not any("AUTO_CREATE" in name for name in env)
     services = _stack_broker_properties(brokers, env)
     assert sorted(services) == [f"kafka-{i}" for i in range(1, brokers + 1)]
@@ -252,7 +253,7 @@ def test_stacks_across_nodes_pin_brokers_consumer_and_producers(tmp_path: Path) 
     override = override_file(tmp_path / "o.yml", 3, {"frida.run": "r1"}, {},
                              producer_replicas_per_node=4)
     env = stack_variables(
-        "frida/kafka:4.4.0",
+        "frida/kafka:4.4.0", AGENT_IMAGE,
         [BrokerPlacement(f"uvb-{i}.sophia.grid5000.fr", 9092, f"node.labels.frida.broker=={i}")
          for i in (1, 2, 3)],
         producer_constraint="node.labels.frida.producer==true",

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_frida.controller.merge import merge_timelines
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.steady import (
     ALPHA,
@@ -23,7 +24,6 @@ from pytest_frida.measure.steady import (
 )
 from pytest_frida.report.summary import format_table
 from pytest_frida.report.writer import step_row
-from pytest_frida.workload.step import _merge_timelines
 
 WARMUP, DURATION = 2.0, 20.0
 
@@ -138,12 +138,12 @@ def test_flat_noise_is_rarely_called_a_trend(seed: int, spiky: bool) -> None:
 
 
 def test_merged_consumers_add_their_sums() -> None:
-    merged = _merge_timelines([[[0, 2, 900, 1000], [1, 1, 50, 50]], [[0, 1, 400, 400]]])
+    merged = merge_timelines([[[0, 2, 900, 1000], [1, 1, 50, 50]], [[0, 1, 400, 400]]])
     assert merged == [[0, 3, 900, 1400], [1, 1, 50, 50]]
 
 
 def test_a_consumer_without_sums_leaves_none() -> None:
-    merged = _merge_timelines([[[0, 2, 900, 1000]], [[0, 1, 400]]])
+    merged = merge_timelines([[[0, 2, 900, 1000]], [[0, 1, 400]]])
     assert merged == [[0, 3, 900]]
     assert steady_state(merged, 0, 1).verdict == "unknown"
 
