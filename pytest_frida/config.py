@@ -30,7 +30,6 @@ KNOWN_SITES = ("local", "docker", "swarm")
 RUNTIMES = ("swarm", "ssh")
 #: how such a site synchronises its nodes' clocks before the run
 CLOCK_SYNC = ("off", "chrony", "ptpd")
-KNOWN_CLIENTS = CLIENTS
 DEFAULT_SLO = "p99<=250ms, loss==0, unacked==0, failed==0"
 #: the longest priming run: a broker is warm well before this
 MAX_PRIME_S = 300.0

@@ -132,6 +132,9 @@ def frida_bootstrap(frida_cluster: Cluster) -> str:
 
 @pytest.fixture(scope="session")
 def frida_runner(request: pytest.FixtureRequest, frida_cluster: Cluster) -> StepRunner:
+    """The session's step runner on its cluster: a test that drives steps itself (rather
+    than through `frida_result`) asks for this, and its steps share the session's priming
+    and settings."""
     run = request.config.stash[RUN_KEY]
     return StepRunner(frida_cluster, run.run_id, run.settings.client, run.settings.workers,
                       clock_correction=run.settings.clock_correction,

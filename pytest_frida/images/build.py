@@ -36,9 +36,8 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SUITE = "bookworm"
 BUILD_TIMEOUT_S = 1200.0
 #: the parts of this package that run inside agent replicas (their sources make the recipe):
-#: the agents, and the launcher run-mode replicas drive them with
-AGENT_SOURCES = ("__init__.py", "workload", "measure", "runtimes/agents.py",
-                 "runtimes/process.py")
+#: the agent side imports only itself and measure (docs/architecture.md)
+AGENT_SOURCES = ("__init__.py", "version.py", "workload", "measure")
 #: what the agent image installs besides this package
 AGENT_DEPENDENCIES = ("confluent-kafka", "kafka-python", "hdrhistogram", "numpy")
 
