@@ -1,8 +1,10 @@
 """Repository-wide pytest configuration (the plugin itself is loaded by its entry point).
 
-Tests under tests/integration start real Kafka brokers; they are marked `integration`
-here so `pytest tests -m "not integration"` gives a quick run without Java. Tests under
-tests/containers also need a Docker daemon and are marked `docker` as well.
+Markers by need, from the test's folder (README's table lists the selections):
+tests/integration start real Kafka brokers (`integration`); tests/containers also need a
+Docker daemon (`integration`, `docker`); tests/simulation also need root, network
+namespaces and sshd (`integration`, `docker`, `simulation`). `pytest tests -m "not
+integration"` is the quick run without Java.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ pytest_plugins = ["pytester"]
 
 _INTEGRATION = Path(__file__).parent / "tests" / "integration"
 _CONTAINERS = Path(__file__).parent / "tests" / "containers"
+_SIMULATION = Path(__file__).parent / "tests" / "simulation"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -26,3 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if _CONTAINERS in parents:
             item.add_marker(pytest.mark.integration)
             item.add_marker(pytest.mark.docker)
+        if _SIMULATION in parents:
+            item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.docker)
+            item.add_marker(pytest.mark.simulation)

@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"thresholds applied to every pair of runs (default {DEFAULT_GATE})"
                         .replace("%", "%%"))
     repeat.add_argument("pytest_args", nargs=argparse.REMAINDER,
-                        help="-- then the pytest arguments, e.g. -- tests/capacity")
+                        help="-- then the pytest arguments, e.g. -- examples/capacity")
     repeat.set_defaults(func=_repeat)
     images = sub.add_parser("images", help="build frida's images, copy them to nodes")
     images_sub = images.add_subparsers(dest="images_command", required=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-MARKET_DATA = Path(__file__).parents[1] / "capacity" / "test_market_data.py"
-HOST_LIMIT = Path(__file__).parents[1] / "capacity" / "test_host_limit.py"
+MARKET_DATA = Path(__file__).parents[2] / "examples" / "capacity" / "test_market_data.py"
+HOST_LIMIT = Path(__file__).parents[2] / "examples" / "capacity" / "test_host_limit.py"
 
 def collected_ids(result: pytest.RunResult) -> list[str]:
     """The test ids `--collect-only -q` printed, in order."""

@@ -14,7 +14,7 @@ from pytest_frida.report.model import RunInfo
 from pytest_frida.report.summary import HEADER, format_table, summary_rows
 from pytest_frida.report.writer import CSV_COLUMNS, ReportWriter
 
-TEST = "tests/capacity/test_market_data.py::test_market_data_ingestion[producers={n}]"
+TEST = "examples/capacity/test_market_data.py::test_market_data_ingestion[producers={n}]"
 COUNT_COLUMNS = ("sent", "acked", "received", "lost", "duplicated", "out_of_order")
 LATENCY_COLUMNS = ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms", "mean_ms")
 

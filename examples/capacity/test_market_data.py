@@ -4,10 +4,10 @@ A fintech ingests market-data ticks: every instrument has a producer that publis
 its ticks to one Kafka broker, and consumers must see each tick within a delivery-time
 SLO, with nothing lost. The question: how many producers can one broker take?
 
-Run it locally (the default site) or, later, on a Grid'5000 site:
+Run it locally (the default site) or on a Grid'5000 site:
 
-    pytest tests/capacity
-    pytest tests/capacity --frida-site=sophia
+    pytest examples/capacity
+    pytest examples/capacity --frida-site=sophia
 """
 
 import pytest
