@@ -576,6 +576,7 @@ def _flag(raw: str, what: str) -> bool:
 
 def _reservation(site: str, brokers: int, value: Callable[[str], str],
                  flag: Callable[[str], str]) -> Reservation:
+    """The Grid'5000 reservation the options describe."""
     nodes, consumer_node = parse_nodes(value("nodes"), brokers, flag("nodes"))
     date = value("reservation") or None
     if date is not None:
@@ -606,6 +607,129 @@ def _reservation(site: str, brokers: int, value: Callable[[str], str],
         poll_s=_positive_float(value("oar-poll"), flag("oar-poll")), api_url=api)
 
 
+Value = Callable[[str], str]
+
+
+def _site(value: Value, flag: Value) -> tuple[str, Path | None]:
+    """The site's name, and the hosts file of `hosts:FILE`."""
+    site_raw = value("site")
+    if site_raw.startswith("hosts:"):
+        hosts_file = Path(site_raw.removeprefix("hosts:")).expanduser()
+        if not hosts_file.is_file():
+            raise SettingsError(f"{flag('site')}={site_raw!r}: no such hosts file"
+                                f" {str(hosts_file)!r}")
+        return "hosts", hosts_file
+    if site_raw in KNOWN_SITES or site_raw in G5K_SITES:
+        return site_raw, None
+    if _SITE_NAME.match(site_raw):
+        typo = difflib.get_close_matches(site_raw, (*KNOWN_SITES, *G5K_SITES), n=1,
+                                         cutoff=0.75)
+        if typo:
+            raise SettingsError(f"{flag('site')}={site_raw!r}: did you mean {typo[0]!r}?"
+                                f" Sites: {', '.join(KNOWN_SITES)}, hosts:FILE or one of"
+                                f" Grid'5000's: {', '.join(G5K_SITES)}")
+        return site_raw, None
+    raise SettingsError(f"{flag('site')}={site_raw!r}: expected {', '.join(KNOWN_SITES)},"
+                        " hosts:FILE or a Grid'5000 site name such as sophia")
+
+
+def _step_defaults(value: Value, flag: Value, given_cli: dict[str, str],
+                   given_ini: dict[str, str]) -> tuple[StepPlan, dict[str, Any]]:
+    """The session's StepPlan defaults, and the marker-level values the command line
+    gives (they win over markers; `producers` from the ini file too)."""
+    base: dict[str, Any] = {
+        "rate": _positive_float(value("rate"), flag("rate")),
+        "duration": _positive_float(value("duration"), flag("duration")),
+        "warmup": _non_negative_float(value("warmup"), flag("warmup")),
+        "message_size": _message_size(value("message-size"), flag("message-size")),
+        "slo": _slo(value("slo") or DEFAULT_SLO, flag("slo")),
+        "partitions": _positive_int(value("partitions"), flag("partitions")),
+        "consumers": parse_consumers(value("consumers"), flag("consumers")),
+        "max_duration": _positive_float(value("max-duration"), flag("max-duration")),
+        "search": _search(value("search"), flag("search")) if value("search") else None,
+        # per property: command line over ini
+        "producer_config": {
+            **parse_producer_config(given_ini.get("producer-config", ""),
+                                    "ini frida_producer_config"),
+            **parse_producer_config(given_cli.get("producer-config", ""),
+                                    "--frida-producer-config"),
+        },
+    }
+    overrides = {key: base[key] for key in base if key.replace("_", "-") in given_cli}
+    if "producer-config" in given_cli:
+        overrides["producer_config"] = parse_producer_config(given_cli["producer-config"],
+                                                             "--frida-producer-config")
+    producers_raw = value("producers")
+    if producers_raw:
+        overrides["producers"] = parse_producers(producers_raw, flag("producers"))
+    defaults = StepPlan(producers=(1, 5, 20), **base)
+    check_schedule(defaults, "--frida-rate/--frida-duration")
+    if "partitions" in overrides:  # no marker can change them: every test would fail
+        check_consumers(defaults, flag("consumers"))
+    return defaults, overrides
+
+
+def _comparison(value: Value, flag: Value) -> dict[str, Any]:
+    """What the run is compared with, the gate's thresholds, and the InfluxDB export."""
+    thresholds: tuple[Threshold, ...] = ()
+    if value("compare-fail"):
+        try:
+            thresholds = tuple(parse_thresholds(value("compare-fail")))
+        except CompareError as exc:
+            raise SettingsError(f"{flag('compare-fail')}: {exc}") from None
+    influx = value("influx") or None
+    if influx is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", influx):
+        raise SettingsError(f"{flag('influx')}={influx!r}: expected an http(s) URL such as"
+                            " http://127.0.0.1:8086/write?db=frida")
+    return {"compare": value("compare") or ("last" if thresholds else None),
+            "compare_fail": thresholds, "influx_url": influx}
+
+
+def _on_off(value: Value, flag: Value, name: str) -> bool:
+    raw = value(name)
+    if raw not in ("on", "off"):
+        raise SettingsError(f"{flag(name)}={raw!r}: expected on or off")
+    return raw == "on"
+
+
+def _existing(value: Value, flag: Value, name: str, is_dir: bool = False) -> Path | None:
+    """An optional path that must exist already (a file, or a directory)."""
+    if not value(name):
+        return None
+    path = Path(value(name)).expanduser()
+    if is_dir and not path.is_dir():
+        raise SettingsError(f"{flag(name)}={str(path)!r}: no such directory (write one with"
+                            " `frida images save DIR`)")
+    if not is_dir and not path.is_file():
+        raise SettingsError(f"{flag(name)}={str(path)!r}: no such file")
+    return path
+
+
+def _nodes_settings(value: Value, flag: Value) -> dict[str, Any]:
+    """How things run on the nodes of the hosts and Grid'5000 sites (and swarm's
+    replicas)."""
+    per_replica = _positive_int(value("producers-per-replica"), flag("producers-per-replica"))
+    per_node = None
+    if value("producers-per-node"):
+        per_node = _positive_int(value("producers-per-node"), flag("producers-per-node"))
+        if per_node % per_replica:
+            raise SettingsError(f"{flag('producers-per-node')}={per_node}: expected a multiple"
+                                f" of --frida-producers-per-replica={per_replica} (whole"
+                                " replicas per node)")
+    image = value("kafka-image") or None
+    if image is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", image):
+        raise SettingsError(f"{flag('kafka-image')}={image!r}: expected an image reference"
+                            " such as apache/kafka:4.4.0")
+    return {
+        "ssh_config": _existing(value, flag, "ssh-config"),
+        "runtime": _choice(value("runtime"), flag("runtime"), RUNTIMES),
+        "clock_sync": _choice(value("clock-sync"), flag("clock-sync"), CLOCK_SYNC),
+        "images_dir": _existing(value, flag, "images", is_dir=True),
+        "producers_per_replica": per_replica, "producers_per_node": per_node,
+        "kafka_image": image,
+    }
+
+
 def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> FridaSettings:
     """Validate option values into settings; keys are option names ("message-size").
 
@@ -625,134 +749,34 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         return f"--frida-{name}" if name in given_cli else (
             f"ini frida_{name.replace('-', '_')}" if name in given_ini else f"--frida-{name}")
 
-    site_raw = value("site")
-    hosts_file: Path | None = None
-    if site_raw.startswith("hosts:"):
-        hosts_file = Path(site_raw.removeprefix("hosts:")).expanduser()
-        if not hosts_file.is_file():
-            raise SettingsError(f"{flag('site')}={site_raw!r}: no such hosts file"
-                                f" {str(hosts_file)!r}")
-        site = "hosts"
-    elif site_raw in KNOWN_SITES or site_raw in G5K_SITES:
-        site = site_raw
-    elif _SITE_NAME.match(site_raw):
-        typo = difflib.get_close_matches(site_raw, (*KNOWN_SITES, *G5K_SITES), n=1,
-                                         cutoff=0.75)
-        if typo:
-            raise SettingsError(f"{flag('site')}={site_raw!r}: did you mean {typo[0]!r}?"
-                                f" Sites: {', '.join(KNOWN_SITES)}, hosts:FILE or one of"
-                                f" Grid'5000's: {', '.join(G5K_SITES)}")
-        site = site_raw
-    else:
-        raise SettingsError(f"{flag('site')}={site_raw!r}: expected {', '.join(KNOWN_SITES)},"
-                            " hosts:FILE or a Grid'5000 site name such as sophia")
+    site, hosts_file = _site(value, flag)
     try:
         version = validate_version(value("kafka-version"))
     except ValueError as exc:
         raise SettingsError(f"{flag('kafka-version')}: {exc}") from None
     home = value("kafka-home")
-    base: dict[str, Any] = {
-        "rate": _positive_float(value("rate"), flag("rate")),
-        "duration": _positive_float(value("duration"), flag("duration")),
-        "warmup": _non_negative_float(value("warmup"), flag("warmup")),
-        "message_size": _message_size(value("message-size"), flag("message-size")),
-        "slo": _slo(value("slo") or DEFAULT_SLO, flag("slo")),
-        "partitions": _positive_int(value("partitions"), flag("partitions")),
-        "consumers": parse_consumers(value("consumers"), flag("consumers")),
-        "max_duration": _positive_float(value("max-duration"), flag("max-duration")),
-        "search": _search(value("search"), flag("search")) if value("search") else None,
-        # per property: command line over ini
-        "producer_config": {
-            **parse_producer_config(given_ini.get("producer-config", ""),
-                                    "ini frida_producer_config"),
-            **parse_producer_config(given_cli.get("producer-config", ""),
-                                    "--frida-producer-config"),
-        },
-    }
-    overrides: dict[str, Any] = {}
-    for key in base:
-        name = key.replace("_", "-")
-        if name in given_cli:
-            overrides[key] = base[key]
-    if "producer-config" in given_cli:
-        overrides["producer_config"] = parse_producer_config(given_cli["producer-config"],
-                                                             "--frida-producer-config")
-    producers_raw = value("producers")
-    if producers_raw:
-        overrides["producers"] = parse_producers(producers_raw, flag("producers"))
-    defaults = StepPlan(producers=(1, 5, 20), **base)
-    check_schedule(defaults, "--frida-rate/--frida-duration")
-    if "partitions" in overrides:  # no marker can change them: every test would fail
-        check_consumers(defaults, flag("consumers"))
+    defaults, overrides = _step_defaults(value, flag, given_cli, given_ini)
     client = _choice(value("client"), flag("client"), CLIENTS)
     check_producer_config(client, defaults.producer_config, flag("producer-config"))
-    workers_raw = value("workers")
     broker_cores = _broker_cores(value("broker-cores"), flag("broker-cores"), site)
     # auto: one per core the agents may use (with a core split, the harness's cores)
-    workers = max(1, _usable_cores() - broker_cores) if workers_raw == "auto" \
-        else _positive_int(workers_raw, flag("workers"))
-    search = defaults.search
-    thresholds: tuple[Threshold, ...] = ()
-    if value("compare-fail"):
-        try:
-            thresholds = tuple(parse_thresholds(value("compare-fail")))
-        except CompareError as exc:
-            raise SettingsError(f"{flag('compare-fail')}: {exc}") from None
-    compare = value("compare") or ("last" if thresholds else None)
-    influx = value("influx") or None
-    if influx is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", influx):
-        raise SettingsError(f"{flag('influx')}={influx!r}: expected an http(s) URL such as"
-                            " http://127.0.0.1:8086/write?db=frida")
+    workers = max(1, _usable_cores() - broker_cores) if value("workers") == "auto" \
+        else _positive_int(value("workers"), flag("workers"))
+    comparison = _comparison(value, flag)
     brokers = _positive_int(value("brokers"), flag("brokers"))
     # validated whatever the site, so a typo is caught before it matters
-    reservation: Reservation | None = _reservation(site, brokers, value, flag)
-    if site in KNOWN_SITES or site == "hosts":
-        reservation = None
-    correction = value("clock-correction")
-    if correction not in ("on", "off"):
-        raise SettingsError(f"{flag('clock-correction')}={correction!r}: expected on or off")
-    monitor = value("monitor")
-    if monitor not in ("on", "off"):
-        raise SettingsError(f"{flag('monitor')}={monitor!r}: expected on or off")
-    ssh_config = Path(value("ssh-config")).expanduser() if value("ssh-config") else None
-    if ssh_config is not None and not ssh_config.is_file():
-        raise SettingsError(f"{flag('ssh-config')}={str(ssh_config)!r}: no such file")
-    runtime = _choice(value("runtime"), flag("runtime"), RUNTIMES)
-    clock_sync = _choice(value("clock-sync"), flag("clock-sync"), CLOCK_SYNC)
-    images_dir = Path(value("images")).expanduser() if value("images") else None
-    if images_dir is not None and not images_dir.is_dir():
-        raise SettingsError(f"{flag('images')}={str(images_dir)!r}: no such directory (write"
-                            " one with `frida images save DIR`)")
-    per_replica = _positive_int(value("producers-per-replica"), flag("producers-per-replica"))
-    per_node = None
-    if value("producers-per-node"):
-        per_node = _positive_int(value("producers-per-node"), flag("producers-per-node"))
-        if per_node % per_replica:
-            raise SettingsError(f"{flag('producers-per-node')}={per_node}: expected a multiple"
-                                f" of --frida-producers-per-replica={per_replica} (whole"
-                                " replicas per node)")
-    image = value("kafka-image") or None
-    if image is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", image):
-        raise SettingsError(f"{flag('kafka-image')}={image!r}: expected an image reference"
-                            " such as apache/kafka:4.4.0")
+    reservation = _reservation(site, brokers, value, flag)
+    clock_correction = _on_off(value, flag, "clock-correction")
+    monitor = _on_off(value, flag, "monitor")
+    on_nodes = _nodes_settings(value, flag)
     return FridaSettings(
         hosts_file=hosts_file,
-        reservation=reservation,
-        ssh_config=ssh_config,
-        clock_correction=correction == "on",
-        monitor=monitor == "on",
+        reservation=None if site in KNOWN_SITES or site == "hosts" else reservation,
+        clock_correction=clock_correction,
+        monitor=monitor,
         broker_cores=broker_cores,
-        kafka_image=image,
-        producers_per_replica=per_replica,
-        runtime=runtime,
-        images_dir=images_dir,
-        producers_per_node=per_node,
-        clock_sync=clock_sync,
         plan_only=_flag(value("plan"), flag("plan")),
-        compare=compare,
-        compare_fail=thresholds,
-        influx_url=influx,
-        search=search,
+        search=defaults.search,
         site=site,
         report_dir=_writable_dir(value("report-dir"), flag("report-dir")),
         kafka_version=version,
@@ -765,4 +789,6 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
                      f"seconds from 0 to {MAX_PRIME_S:g}"),
         defaults=defaults,
         overrides=overrides,
+        **comparison,
+        **on_nodes,
     )
