@@ -39,7 +39,7 @@ from pytest_frida.measure.host_speed import SINGLE_HOST_SITES
 from pytest_frida.measure.resources import resource_figures
 from pytest_frida.measure.result import StepResult, utc_now
 from pytest_frida.measure.sampler import ResourceSampler
-from pytest_frida.measure.samples import measured_window
+from pytest_frida.measure.samples import MeasuredWindow, measured_window
 from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentTimeout, stop_agents
 from pytest_frida.sites.base import Cluster
 from pytest_frida.workload.schedule import Window
@@ -61,6 +61,23 @@ ProgressFn = Callable[[str], None]
 
 class ClusterGone(RuntimeError):
     """The cluster did not answer before the step began."""
+
+
+def _new_result(test: str, plan: StepPlan, producers: int,
+                window: MeasuredWindow) -> StepResult:
+    """The step's result as planned, before anything is measured."""
+    result = StepResult(
+        test=test, producers=producers, rate_per_producer=plan.rate,
+        duration_s=plan.duration, warmup_s=plan.warmup, message_size=plan.message_size,
+        partitions=plan.partitions, slo=str(plan.slo),
+        producer_config=dict(plan.producer_config),
+        consumer_setting="auto" if plan.consumers is None else str(plan.consumers),
+        started_at=utc_now(),
+        samples={"required": window.required_samples, "planned": window.planned_samples},
+    )
+    if window.describe():
+        result.notes.append(window.describe())
+    return result
 
 
 class StepRunner:
@@ -104,34 +121,10 @@ class StepRunner:
                                  plan.max_duration)
         planned_duration = plan.duration
         plan = replace(plan, duration=window.duration_s)
-        result = StepResult(
-            test=test, producers=producers, rate_per_producer=plan.rate,
-            duration_s=plan.duration, warmup_s=plan.warmup, message_size=plan.message_size,
-            partitions=plan.partitions, slo=str(plan.slo),
-            producer_config=dict(plan.producer_config),
-            consumer_setting="auto" if plan.consumers is None else str(plan.consumers),
-            started_at=utc_now(),
-            samples={"required": window.required_samples, "planned": window.planned_samples},
-        )
+        result = _new_result(test, plan, producers, window)
         if window.lengthened:
             result.samples["planned_duration_s"] = planned_duration
-        if window.describe():
-            result.notes.append(window.describe())
-        if primer is not None or unprimed:
-            result.primed_s = self._prime_s
-        if unprimed:
-            result.notes.append("the cluster's first step: not primed (prime 0 s), so its"
-                                " first seconds may have met a broker still cold")
-        if primer is not None:
-            result.notes.append(
-                f"the cluster's first step: primed by an unmeasured {self._prime_s:g}s run at"
-                f" this load first (p99 {primer.latency.get('p99')} ms, verdict"
-                f" {primer.verdict})")
-        earlier_loss = None
-        if primer is not None and primer.definitive:
-            earlier_loss = ("the unmeasured priming run just before this step"
-                            " counted messages that did not get through: "
-                            + "; ".join(v.describe() for v in primer.verdicts if not v.passed))
+        earlier_loss = self._note_priming(result, primer, unprimed)
         topic = re.sub(r"[^a-zA-Z0-9._-]", "-", f"frida-{self.run_id}-{self._label}")
         agents: list[AgentHandle] = []
         facts = Facts(earlier_loss=earlier_loss)
@@ -169,6 +162,27 @@ class StepRunner:
                 judge_step(result, plan, faults, facts)
                 attribute_step(result, self.cluster.broker_cores, self.cluster.shared_nodes)
         return result
+
+    def _note_priming(self, result: StepResult, primer: StepResult | None,
+                      unprimed: bool) -> str | None:
+        """Say on the cluster's first step how it was primed; what the priming run lost,
+        which fails this step (StepFacts.earlier_loss)."""
+        if primer is not None or unprimed:
+            result.primed_s = self._prime_s
+        if unprimed:
+            result.notes.append("the cluster's first step: not primed (prime 0 s), so its"
+                                " first seconds may have met a broker still cold")
+        if primer is None:
+            return None
+        result.notes.append(
+            f"the cluster's first step: primed by an unmeasured {self._prime_s:g}s run at"
+            f" this load first (p99 {primer.latency.get('p99')} ms, verdict"
+            f" {primer.verdict})")
+        if not primer.definitive:
+            return None
+        return ("the unmeasured priming run just before this step counted messages that did"
+                " not get through: "
+                + "; ".join(v.describe() for v in primer.verdicts if not v.passed))
 
     def _prime(self, test: str, plan: StepPlan, producers: int,
                progress: ProgressFn | None) -> StepResult:

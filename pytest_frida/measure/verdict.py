@@ -199,27 +199,7 @@ def judge(facts: StepFacts) -> Verdict:
                                                   " capacity"))
     latency = [v for v in clauses if v.clause.metric in LATENCY_METRICS]
     latency_missed = any(not v.passed for v in latency)
-    reasons: list[str] = []
-    withholding: list[str] = []
-    bound = [g for g in facts.generators if g.bound]
-    if bound:
-        withholding.append("generator_bound")
-        reasons.append("load generator saturated and behind schedule, so the broker never"
-                       " saw the load: " + "; ".join(g.describe() for g in bound))
-    if facts.clocks_trusted is False:
-        withholding.append("clock_untrusted")
-        reasons.append(f"clocks untrusted: {facts.clock_detail}")
-    held = [c for c in facts.consumers if c.bound]
-    if held and latency_missed:
-        withholding.append("consumer_bound")
-        reasons.append("consumers saturated and behind while latency missed the SLO, so"
-                       " the latency is the consumers' as much as the broker's: "
-                       + "; ".join(c.describe() for c in held))
-    if latency and facts.samples is not None and facts.samples < facts.required_samples:
-        withholding.append("insufficient")
-        reasons.append(f"{facts.samples} latency samples measured, the SLO's latency clauses"
-                       f" need at least {facts.required_samples}: lengthen --frida-duration"
-                       " or raise --frida-max-duration")
+    withholding, reasons = _withholding(facts, bool(latency), latency_missed)
     withheld = tuple(v.clause.text for v in latency) if withholding else ()
     pushed_back = [g for g in facts.generators if g.short and not g.saturated]
     if missed:
@@ -250,6 +230,34 @@ def judge(facts: StepFacts) -> Verdict:
                            + "; ".join(g.describe() for g in behind))
         return Verdict("fail", clauses, reasons=tuple(reasons))
     return Verdict("pass", clauses, reasons=tuple(reasons))
+
+
+def _withholding(facts: StepFacts, has_latency: bool,
+                 latency_missed: bool) -> tuple[list[str], list[str]]:
+    """Why the latency clauses cannot be judged, if they cannot: the verdicts that
+    withhold them, in order of precedence, and the reason for each."""
+    reasons: list[str] = []
+    withholding: list[str] = []
+    bound = [g for g in facts.generators if g.bound]
+    if bound:
+        withholding.append("generator_bound")
+        reasons.append("load generator saturated and behind schedule, so the broker never"
+                       " saw the load: " + "; ".join(g.describe() for g in bound))
+    if facts.clocks_trusted is False:
+        withholding.append("clock_untrusted")
+        reasons.append(f"clocks untrusted: {facts.clock_detail}")
+    held = [c for c in facts.consumers if c.bound]
+    if held and latency_missed:
+        withholding.append("consumer_bound")
+        reasons.append("consumers saturated and behind while latency missed the SLO, so"
+                       " the latency is the consumers' as much as the broker's: "
+                       + "; ".join(c.describe() for c in held))
+    if has_latency and facts.samples is not None and facts.samples < facts.required_samples:
+        withholding.append("insufficient")
+        reasons.append(f"{facts.samples} latency samples measured, the SLO's latency clauses"
+                       f" need at least {facts.required_samples}: lengthen --frida-duration"
+                       " or raise --frida-max-duration")
+    return withholding, reasons
 
 
 def _counted(facts: StepFacts) -> tuple[ClauseVerdict, ...]:

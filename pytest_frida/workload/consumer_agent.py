@@ -228,6 +228,18 @@ class _Measured:
         self.start: Snapshot | None = None
         self.end: Snapshot | None = None
 
+    def observe(self, window: Window | None, now_ns: int, consumer: Consumer,
+                sampler: LagSampler) -> None:
+        """Take the snapshot of an edge the loop has just passed, and a lag sample there."""
+        if window is None:
+            return
+        if self.start is None and now_ns >= window.measure_start_ns:
+            self.start = Snapshot.take(consumer)
+            sampler.now()
+        if self.end is None and now_ns >= window.end_ns:
+            self.end = Snapshot.take(consumer)
+            sampler.now()
+
     def effort(self, consumer: Consumer) -> Effort:
         """Over the window (up to now when it has not ended; zeros before it began)."""
         if self.start is None:
@@ -316,16 +328,42 @@ class Books:
         }
 
 
-def run(config: dict[str, Any]) -> None:
+class _Drain:
+    """The drain the controller asked for: when it ends, and why."""
+
+    def __init__(self, command: dict[str, Any], partitions: list[int], total: int) -> None:
+        self.check = DrainCheck(command.get("expected", {}), partitions, total)
+        self.stall_s = float(command.get("stall_timeout", DEFAULT_STALL_S))
+        self.cap_s = float(command.get("cap", command.get("timeout", DEFAULT_CAP_S)))
+        self.started = self.last_fresh = time.monotonic()
+
+    def stop_reason(self, now: float, books: Books) -> str:
+        """complete, stalled (nothing new for stall_s), cap (cap_s over), or "" to go on."""
+        if self.check.complete(books.trackers):
+            return "complete"
+        if now - self.last_fresh >= self.stall_s:
+            return "stalled"
+        if now - self.started >= self.cap_s:
+            return "cap"
+        return ""
+
+
+def _open(config: dict[str, Any]) -> tuple[Consumer, int]:
+    """The consumer on its share of the partitions, and the topic's partition count."""
     driver = load_driver(config["client"])
-    index = int(config.get("consumer_index", 0))
     wanted = config.get("partitions")
-    consumer = driver.consumer(config["bootstrap"], config["topic"], f"frida-consumer-{index}",
+    consumer = driver.consumer(config["bootstrap"], config["topic"],
+                               f"frida-consumer-{int(config.get('consumer_index', 0))}",
                                None if wanted is None else [int(p) for p in wanted])
     total = int(config.get("total_partitions") or consumer.topic_partitions)
     if total != consumer.topic_partitions:
         raise RuntimeError(f"the step says the topic has {total} partitions, its metadata"
                            f" {consumer.topic_partitions}")
+    return consumer, total
+
+
+def run(config: dict[str, Any]) -> None:
+    consumer, total = _open(config)
     commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
     threading.Thread(target=_read_commands, args=(commands,), daemon=True).start()
     sampler = LagSampler(consumer)
@@ -335,12 +373,9 @@ def run(config: dict[str, Any]) -> None:
     books = Books(total)
     measured = _Measured()
     next_progress = time.monotonic() + 1.0
-    drain: DrainCheck | None = None
-    drain_started = last_fresh = 0.0
-    stall_s, cap_s = DEFAULT_STALL_S, DEFAULT_CAP_S
+    drain: _Drain | None = None
     drain_stop = ""
-
-    while True:
+    while not drain_stop:
         try:
             command = commands.get_nowait()
         except queue.Empty:
@@ -352,41 +387,29 @@ def run(config: dict[str, Any]) -> None:
             books.start(Window.of(int(command["t0_ns"]), float(config["warmup"]),
                                   float(config["duration"])), command.get("corrections", []))
         elif command.get("cmd") == "drain":
-            drain = DrainCheck(command.get("expected", {}), consumer.partitions, total)
-            stall_s = float(command.get("stall_timeout", DEFAULT_STALL_S))
-            cap_s = float(command.get("cap", command.get("timeout", DEFAULT_CAP_S)))
-            drain_started = last_fresh = time.monotonic()
+            drain = _Drain(command, consumer.partitions, total)
         values = consumer.poll(POLL_S)
         now_ns = time.time_ns()
-        window = books.window
-        if window is not None:
-            if measured.start is None and now_ns >= window.measure_start_ns:
-                measured.start = Snapshot.take(consumer)
-                sampler.now()
-            if measured.end is None and now_ns >= window.end_ns:
-                measured.end = Snapshot.take(consumer)
-                sampler.now()
+        measured.observe(books.window, now_ns, consumer, sampler)
         fresh = books.take(values, now_ns) if values else 0
         now = time.monotonic()
-        if fresh:
-            last_fresh = now
         if now >= next_progress:
             protocol.emit("progress", received=books.received(),
                           p99_ms=books.e2e.fold().percentile_ms(99), lag=sampler.latest)
             next_progress = now + 1.0
         if drain is not None:
-            if drain.complete(books.trackers):
-                drain_stop = "complete"
-            elif now - last_fresh >= stall_s:
-                drain_stop = "stalled"
-            elif now - drain_started >= cap_s:
-                drain_stop = "cap"
-            if drain_stop:
-                break
-
+            if fresh:
+                drain.last_fresh = now
+            drain_stop = drain.stop_reason(now, books)
     assert drain is not None
+    _emit_result(config, consumer, books, measured, sampler, drain, drain_stop)
+
+
+def _emit_result(config: dict[str, Any], consumer: Consumer, books: Books,
+                 measured: _Measured, sampler: LagSampler, drain: _Drain,
+                 drain_stop: str) -> None:
     effort = measured.effort(consumer)
-    drain_s = time.monotonic() - drain_started
+    drain_s = time.monotonic() - drain.started
     # the controller waits for this result only so long past the drain: the lag sampler
     # gets a bounded share of it, whatever the partition count
     query_s = min(2.0 * len(consumer.partitions) + 1.0, LAG_WAIT_CAP_S)
@@ -401,7 +424,7 @@ def run(config: dict[str, Any]) -> None:
         drained=drain_stop == "complete",
         drain_stop=drain_stop,
         drain_s=round(drain_s, 3),
-        drain_missing=0 if drain_stop == "complete" else drain.missing(books.trackers),
+        drain_missing=0 if drain_stop == "complete" else drain.check.missing(books.trackers),
         busy=effort.busy,
         loop_busy=effort.loop_busy,
         cpu_wait=effort.cpu_wait,
@@ -415,7 +438,7 @@ def run(config: dict[str, Any]) -> None:
         partitions=consumer.partitions,
         partition_received={str(p): n for p, n in sorted(consumer.received().items())},
         host=socket.gethostname(),
-        consumer_index=index,
+        consumer_index=int(config.get("consumer_index", 0)),
     )
     sys.stdout.flush()
     if stopped:  # never close a client a lag query still uses

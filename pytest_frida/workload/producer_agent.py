@@ -404,132 +404,177 @@ class _AckThread:
                 serving.handed_over.wait(BOOKS_IDLE_S)
 
 
-def run(config: dict[str, Any]) -> None:
-    driver = load_driver(config["client"])
-    first, count = int(config["first_producer"]), int(config["producer_count"])
-    ids = range(first, first + count)
-    topic, size = config["topic"], int(config["message_size"])
+class _Effort:
+    """When measuring started (CPU, wall clock, queue waits at that moment) and the slack
+    since: schedule sleeps and queue waits, which are not work."""
+
+    def __init__(self, window: Window, shard: _Shard) -> None:
+        self.window = window
+        self.shard = shard
+        self.cpu_at_measure: float | None = None
+        self.wall_at_measure = 0.0
+        self.queue_wait_at_measure = 0.0
+        self.slack_s = 0.0
+
+    def tick(self, intended_ns: int) -> None:
+        """Measuring starts with the window's wall time, or with its first message when the
+        schedule is ahead: a generator too far behind to reach the window is measured too."""
+        if self.cpu_at_measure is None \
+                and max(intended_ns, time.time_ns()) >= self.window.measure_start_ns:
+            self.cpu_at_measure, self.wall_at_measure = _cpu_seconds(), time.monotonic()
+            self.queue_wait_at_measure = self.shard.queue_wait_s
+
+
+class _Unsent:
+    """Intended messages never sent, with their lateness when the agent gave up."""
+
+    def __init__(self, window: Window) -> None:
+        self.window = window
+        self.count = self.in_window = 0
+        self.delay = BufferedRecorder()
+
+    def leave(self, intended: Iterable[int], now_ns: int) -> None:
+        """Still this far behind when the step is over: the rest is never sent (the step
+        would take as many times its length as the schedule is too fast). Each counts with
+        the delay it has reached, a lower bound, so no percentile improves by what was left
+        out."""
+        for late_ns in intended:
+            self.count += 1
+            if self.window.measured(late_ns):
+                self.in_window += 1
+                self.delay.add((now_ns - late_ns) // 1000)
+
+
+def _partitions(config: dict[str, Any]) -> int:
     if "partitions" not in config:
         raise ValueError("the producer agent's config names no 'partitions' (the topic's"
                          " partition count)")
     partitions = int(config["partitions"])
     if partitions < 1:
         raise ValueError(f"partitions={partitions}: a topic has at least one partition")
+    return partitions
+
+
+def _open_producers(config: dict[str, Any], ids: range) -> dict[int, Producer]:
+    """One client per producer id, each warmed up on the topic, opened in parallel."""
+    driver = load_driver(config["client"])
     settings = config.get("producer_settings", {})
-    raise_fd_limit(count)
-    check_thread_limit(count)
+    raise_fd_limit(len(ids))
+    check_thread_limit(len(ids))
 
     def make(pid: int) -> Producer:
         producer = driver.producer(config["bootstrap"], f"frida-p{pid}", settings)
-        producer.warm_up(topic)
+        producer.warm_up(config["topic"])
         return producer
 
-    with ThreadPoolExecutor(max_workers=min(16, count)) as pool:
-        producers = dict(zip(ids, pool.map(make, ids), strict=True))
+    with ThreadPoolExecutor(max_workers=min(16, len(ids))) as pool:
+        return dict(zip(ids, pool.map(make, ids), strict=True))
+
+
+def _send_schedule(config: dict[str, Any], ids: range, shard: _Shard, effort: _Effort,
+                   unsent: _Unsent) -> int:
+    """Send each message at its intended time (open model); the last send's delay (us)."""
+    window, topic, serving = shard.window, config["topic"], shard.serving
+    poll = serving.needed
+    next_serve_ns = 0  # monotonic: when the scheduler polls the producers next
+    last_delay_us = 0
+    schedule = Schedule(float(config["rate"]), int(config["total_producers"]), window)
+    give_up_ns = window.end_ns + round(LATE_LIMIT_S * NS)
+    pending_sends = schedule.merged(ids)
+    for intended_ns, pid, seq in pending_sends:
+        now_ns = time.time_ns()
+        if now_ns <= give_up_ns:
+            delay = (intended_ns - now_ns) / 1e9
+            if delay > 0.0002:
+                slept = time.monotonic()
+                if poll and delay > HANDOVER_S:  # the ack thread polls meanwhile
+                    serving.handed_over.set()
+                    time.sleep(delay)
+                    serving.handed_over.clear()
+                    next_serve_ns = 0
+                else:
+                    time.sleep(delay)
+                if effort.cpu_at_measure is not None:
+                    effort.slack_s += time.monotonic() - slept
+            if poll and time.monotonic_ns() >= next_serve_ns:
+                next_serve_ns = serving.round() + serving.every_ns()
+            effort.tick(intended_ns)
+            measured = window.measured(intended_ns)
+            sent_ns = shard.send(topic, pid, seq, intended_ns, measured, give_up_ns)
+            if sent_ns is not None:
+                if measured:
+                    shard.sends_in_window += 1
+                    last_delay_us = (sent_ns - intended_ns) // 1000
+                    shard.publish_delay.add(last_delay_us)
+                continue
+            now_ns = time.time_ns()  # the client never took it: unsent, like the rest
+        unsent.leave(itertools.chain([intended_ns], (t for t, _, _ in pending_sends)), now_ns)
+        return (now_ns - intended_ns) // 1000
+    return last_delay_us
+
+
+def _send_flat_out(config: dict[str, Any], ids: range, shard: _Shard,
+                   effort: _Effort) -> None:
+    """rate 0, a throughput probe: send as fast as the clients take, until a queue is full
+    or the window ends."""
+    window, topic, serving = shard.window, config["topic"], shard.serving
+    poll = serving.needed
+    next_serve_ns = 0
+    while time.time_ns() < window.t0_ns:
+        time.sleep(0.001)
+    seqs = dict.fromkeys(ids, 0)
+    full = False
+    per_batch = max(1, 64 // len(ids))
+    while not full and (now_ns := time.time_ns()) < window.end_ns:
+        effort.tick(now_ns)
+        if poll and time.monotonic_ns() >= next_serve_ns:
+            next_serve_ns = serving.round() + serving.every_ns()
+        measured = window.measured(now_ns)
+        for _ in range(per_batch):  # the clock, the books and polling every ~64 sends
+            for pid in ids:
+                if shard.send(topic, pid, seqs[pid], 0, measured, window.end_ns) is None:
+                    full = True
+                    break
+                seqs[pid] += 1
+                if measured:
+                    shard.sends_in_window += 1
+            if full:
+                break
+
+
+def run(config: dict[str, Any]) -> None:
+    first, count = int(config["first_producer"]), int(config["producer_count"])
+    ids = range(first, first + count)
+    partitions = _partitions(config)
+    producers = _open_producers(config, ids)
     protocol.emit("ready", producers=count, rss_mib=_max_rss_mib())
 
     start = protocol.read_message()
     window = Window.of(int(start["t0_ns"]), float(config["warmup"]), float(config["duration"]))
-    shard = _Shard(producers, window, size, partitions)
+    shard = _Shard(producers, window, int(config["message_size"]), partitions)
     acker = _AckThread(shard)
     acker.start()
-    rate = float(config["rate"])
-    cpu_at_measure: float | None = None
-    #: schedule sleeps and queue waits once measuring started (slack, not work)
-    slack_s = queue_wait_at_measure = 0.0
-    wall_at_measure = 0.0
+    effort = _Effort(window, shard)
+    shard.waited = effort.tick
+    unsent = _Unsent(window)
     last_delay_us = 0
-
-    def tick(intended_ns: int) -> None:
-        nonlocal cpu_at_measure, queue_wait_at_measure, wall_at_measure
-        # measuring starts with the window's wall time, or with its first message when the
-        # schedule is ahead: a generator too far behind to reach the window is measured too
-        if cpu_at_measure is None and max(intended_ns, time.time_ns()) >= window.measure_start_ns:
-            cpu_at_measure, wall_at_measure = _cpu_seconds(), time.monotonic()
-            queue_wait_at_measure = shard.queue_wait_s
-
-    shard.waited = tick
-    #: intended-in-window messages never sent, with their lateness when the agent gave up
-    unsent = unsent_in_window = 0
-    unsent_delay = BufferedRecorder()
-
-    def leave_unsent(intended: Iterable[int], now_ns: int) -> None:
-        # still this far behind when the step is over: the rest is never sent (the step
-        # would take as many times its length as the schedule is too fast); each counts
-        # with the delay it has reached, a lower bound, so no percentile improves by what
-        # was left out
-        nonlocal unsent, unsent_in_window
-        for late_ns in intended:
-            unsent += 1
-            if window.measured(late_ns):
-                unsent_in_window += 1
-                unsent_delay.add((now_ns - late_ns) // 1000)
-
-    serving = shard.serving
-    poll = serving.needed
-    next_serve_ns = 0  # monotonic: when the scheduler polls the producers next
-    if rate > 0:
-        schedule = Schedule(rate, int(config["total_producers"]), window)
-        give_up_ns = window.end_ns + round(LATE_LIMIT_S * NS)
-        pending_sends = schedule.merged(ids)
-        for intended_ns, pid, seq in pending_sends:
-            now_ns = time.time_ns()
-            if now_ns <= give_up_ns:
-                delay = (intended_ns - now_ns) / 1e9
-                if delay > 0.0002:
-                    slept = time.monotonic()
-                    if poll and delay > HANDOVER_S:  # the ack thread polls meanwhile
-                        serving.handed_over.set()
-                        time.sleep(delay)
-                        serving.handed_over.clear()
-                        next_serve_ns = 0
-                    else:
-                        time.sleep(delay)
-                    if cpu_at_measure is not None:
-                        slack_s += time.monotonic() - slept
-                if poll and time.monotonic_ns() >= next_serve_ns:
-                    next_serve_ns = serving.round() + serving.every_ns()
-                tick(intended_ns)
-                measured = window.measured(intended_ns)
-                sent_ns = shard.send(topic, pid, seq, intended_ns, measured, give_up_ns)
-                if sent_ns is not None:
-                    if measured:
-                        shard.sends_in_window += 1
-                        last_delay_us = (sent_ns - intended_ns) // 1000
-                        shard.publish_delay.add(last_delay_us)
-                    continue
-                now_ns = time.time_ns()  # the client never took it: unsent, like the rest
-            leave_unsent(itertools.chain([intended_ns], (t for t, _, _ in pending_sends)),
-                         now_ns)
-            last_delay_us = (now_ns - intended_ns) // 1000
-            break
+    if float(config["rate"]) > 0:
+        last_delay_us = _send_schedule(config, ids, shard, effort, unsent)
     else:
-        while time.time_ns() < window.t0_ns:
-            time.sleep(0.001)
-        seqs = dict.fromkeys(ids, 0)
-        full = False
-        per_batch = max(1, 64 // count)
-        while not full and (now_ns := time.time_ns()) < window.end_ns:
-            tick(now_ns)
-            if poll and time.monotonic_ns() >= next_serve_ns:
-                next_serve_ns = serving.round() + serving.every_ns()
-            measured = window.measured(now_ns)
-            for _ in range(per_batch):  # the clock, the books and polling every ~64 sends
-                for pid in ids:
-                    if shard.send(topic, pid, seqs[pid], 0, measured, window.end_ns) is None:
-                        full = True
-                        break
-                    seqs[pid] += 1
-                    if measured:
-                        shard.sends_in_window += 1
-                if full:
-                    break
+        _send_flat_out(config, ids, shard, effort)
+    _finish(config, ids, producers, shard, acker, effort, unsent, last_delay_us, partitions)
 
+
+def _finish(config: dict[str, Any], ids: range, producers: dict[int, Producer],
+            shard: _Shard, acker: _AckThread, effort: _Effort, unsent: _Unsent,
+            last_delay_us: int, partitions: int) -> None:
+    """Wait for the outstanding acks (bounded), report, close the clients."""
+    serving = shard.serving
     end_cpu, end_wall = _cpu_seconds(), time.monotonic()
     sending_ended_ns = time.time_ns()
-    queue_wait_s = shard.queue_wait_s - queue_wait_at_measure if cpu_at_measure is not None \
-        else 0.0
-    slack_s += queue_wait_s
+    queue_wait_s = shard.queue_wait_s - effort.queue_wait_at_measure \
+        if effort.cpu_at_measure is not None else 0.0
+    slack_s = effort.slack_s + queue_wait_s
     serving.handed_over.set()  # the ack thread polls from now on
     # wait for the outstanding acks: at most flush_timeout, however long the client's own
     # delivery timeout (the ack thread keeps polling and counting meanwhile)
@@ -542,9 +587,9 @@ def run(config: dict[str, Any]) -> None:
     gave_up_ns = time.time_ns()
     delivery_timeout_s = next(iter(producers.values())).delivery_timeout_s
     still_pending = any(shard.pending.values())
-    measured_wall = end_wall - wall_at_measure
-    measured = cpu_at_measure is not None and measured_wall > 0
-    cpu_share = (end_cpu - (cpu_at_measure or 0.0)) / measured_wall if measured else 0.0
+    measured_wall = end_wall - effort.wall_at_measure
+    measured = effort.cpu_at_measure is not None and measured_wall > 0
+    cpu_share = (end_cpu - (effort.cpu_at_measure or 0.0)) / measured_wall if measured else 0.0
     busy = scheduler_busy(measured_wall, slack_s) if measured else 0.0
     protocol.emit(
         "result",
@@ -556,12 +601,12 @@ def run(config: dict[str, Any]) -> None:
         # (librdkafka reads a delivery timeout of 0 as none at all)
         gave_up_early=still_pending and (delivery_timeout_s <= 0 or (
             gave_up_ns - sending_ended_ns) / 1e9 < delivery_timeout_s),
-        intended_in_window=shard.sends_in_window + unsent_in_window,
+        intended_in_window=shard.sends_in_window + unsent.in_window,
         sends_in_window=shard.sends_in_window,
         acks_in_window=shard.acks_in_window,
         publish_delay=shard.publish_delay.fold().encode(),
-        unsent=unsent,
-        unsent_delay=unsent_delay.fold().encode(),
+        unsent=unsent.count,
+        unsent_delay=unsent.delay.fold().encode(),
         publish_latency=shard.publish_latency.fold().encode(),
         publish_latency_error_ms=serving.error_ms,
         final_publish_delay_ms=last_delay_us / 1000.0,
@@ -573,6 +618,6 @@ def run(config: dict[str, Any]) -> None:
         errors=sum(len(f) for f in shard.failed.values()),
         partition_sent={str(p): n for p, n in partition_counts(shard.sent, partitions).items()},
     )
-    with ThreadPoolExecutor(max_workers=min(16, count)) as pool:
+    with ThreadPoolExecutor(max_workers=min(16, len(ids))) as pool:
         list(pool.map(lambda p: p.close(), producers.values()))
     sys.stdout.flush()

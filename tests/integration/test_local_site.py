@@ -29,7 +29,8 @@ def test_three_broker_cluster_starts_answers_and_stops(tmp_path: Path, leak_chec
     finally:
         site.stop()
     for port in ports:
-        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        with pytest.raises(ConnectionRefusedError), \
+                socket.create_connection(("127.0.0.1", port), timeout=1):
             pass
     for node in range(3):
         assert (tmp_path / "logs" / f"broker-{node}" / "server.log").exists()

@@ -82,27 +82,31 @@ def _parse_walltime(text: str) -> int | None:
     return h * 3600 + mi * 60 + s
 
 
-def oarsub(args: list[str]) -> int:
-    resources, types, name, queue, reservation = "", [], "", "default", None
+#: oarsub's options with a value that the simulation keeps, and those it reads past
+_OARSUB_VALUES = {"-l": "resources", "-n": "name", "-q": "queue", "-r": "reservation"}
+_OARSUB_IGNORED = ("-p", "-d", "--project", "-i")
+
+
+def _oarsub_args(args: list[str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {"resources": "", "types": [], "name": "", "queue": "default",
+                              "reservation": None, "command": ""}
     it = iter(args)
-    command = ""
     for arg in it:
-        if arg == "-l":
-            resources = next(it)
+        if arg in _OARSUB_VALUES:
+            parsed[_OARSUB_VALUES[arg]] = next(it)
         elif arg == "-t":
-            types.append(next(it))
-        elif arg == "-n":
-            name = next(it)
-        elif arg == "-q":
-            queue = next(it)
-        elif arg == "-r":
-            reservation = next(it)
-        elif arg in ("-p", "-d", "--project", "-i"):
+            parsed["types"].append(next(it))
+        elif arg in _OARSUB_IGNORED:
             next(it)
-        elif arg == "-k":
-            continue
-        else:
-            command = arg
+        elif arg != "-k":
+            parsed["command"] = arg
+    return parsed
+
+
+def oarsub(args: list[str]) -> int:
+    parsed = _oarsub_args(args)
+    resources, types, name = parsed["resources"], parsed["types"], parsed["name"]
+    queue, reservation, command = parsed["queue"], parsed["reservation"], parsed["command"]
     walltime = 3600
     wanted = 1
     for part in resources.split(","):

@@ -36,7 +36,7 @@ def test_shares_worked_example() -> None:
 
 @pytest.mark.parametrize(("consumers", "partitions"), [(0, 3), (4, 3), (-1, 3), (1, 0)])
 def test_shares_refuse_impossible_counts(consumers: int, partitions: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"{consumers} consumers for {partitions} partitions"):
         consumer_partitions(consumers, partitions)
 
 

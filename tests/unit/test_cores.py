@@ -79,6 +79,6 @@ def test_a_mask_the_kernel_refuses_raises_and_leaves_every_thread_as_it_was() ->
     before = os.sched_getaffinity(0)
     beyond = max(usable_cores()) + 4096  # no such core
     pin = HarnessPin(CoreSplit((beyond + 1,), (beyond,)))
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="Invalid argument"):
         pin.apply()
     assert os.sched_getaffinity(0) == before

@@ -40,7 +40,7 @@ def test_validate_version_rejects(version, needle):
 
 
 def test_validate_version_rejects_trailing_newline():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is not a release number"):
         validate_version("4.4.0\n")
 
 

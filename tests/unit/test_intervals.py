@@ -39,7 +39,7 @@ def test_bounds_outside_the_samples_are_unknown() -> None:
     assert rank_bounds(5000, 1.0) == (5000, None)  # nor any sample count the maximum
     assert rank_bounds(3, 0.01) == (None, 2)
     assert rank_bounds(0, 0.5) == (None, None)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"quantile 1.5 must be in \[0, 1\]"):
         rank_bounds(10, 1.5)
 
 
