@@ -1,0 +1,33 @@
+"""One validated settings object, built from command line, ini file and markers.
+
+Configuration flows one way: pytest options and ini keys -> `FridaSettings` (validated
+once, in pytest_configure, before any broker starts) -> `StepPlan` per test (marker values
+merged in) -> the parts that need them. Precedence: command line > marker > ini > default.
+
+`options` declares every option; `values`, `plan` and `grid5000` parse and check values;
+`build` assembles them into the `settings` a session runs with.
+"""
+
+from pytest_frida.config.build import build_settings
+from pytest_frida.config.grid5000 import G5K_SITES, Reservation, parse_nodes, parse_walltime
+from pytest_frida.config.options import DEFAULT_SLO, OPTIONS, Option
+from pytest_frida.config.plan import MARKER_KEYS, StepPlan
+from pytest_frida.config.settings import FridaSettings
+from pytest_frida.config.values import SettingsError, parse_producer_config, parse_producers
+
+__all__ = [
+    "DEFAULT_SLO",
+    "G5K_SITES",
+    "MARKER_KEYS",
+    "OPTIONS",
+    "FridaSettings",
+    "Option",
+    "Reservation",
+    "SettingsError",
+    "StepPlan",
+    "build_settings",
+    "parse_nodes",
+    "parse_producer_config",
+    "parse_producers",
+    "parse_walltime",
+]
