@@ -8,18 +8,12 @@ where a missing daemon is a failure.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from helpers.image_builds import ensure_images
 
 from pytest_frida.errors import FridaSetupError
-
-# the process and data-directory leak probes are shared with tests/integration
-sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
-from image_builds import ensure_images
-
 from pytest_frida.runtimes.docker_cli import DockerCli
 
 

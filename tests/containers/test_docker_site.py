@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from kernel import netem_supported
+from helpers.kernel import netem_supported
 
 from pytest_frida.config import build_settings
 from pytest_frida.runtimes import kafka_container

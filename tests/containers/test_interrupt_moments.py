@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from leaks import agent_pids, frida_temp_dirs, kafka_pids
+from helpers.leaks import agent_pids, frida_temp_dirs, kafka_pids
 
 from pytest_frida.runtimes.docker_cli import DockerCli
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from leaks import frida_temp_dirs, kafka_pids
+from helpers.leaks import frida_temp_dirs, kafka_pids
 
 
 @pytest.fixture

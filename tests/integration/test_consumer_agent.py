@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cpu_quota import CpuQuota, quota_unavailable
+from helpers.cpu_quota import CpuQuota, quota_unavailable
 
 from pytest_frida.config import build_settings
 from pytest_frida.controller.runner import StepRunner

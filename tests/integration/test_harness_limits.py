@@ -1,7 +1,7 @@
 """Harness limits on a real broker: a slowed consumer or generator is never the broker's
 fault, and never hides a message the broker lost.
 
-The slowing is real: a CPU quota of the kernel (cgroups, see cpu_quota.py) on the agent
+The slowing is real: a CPU quota of the kernel (cgroups, see helpers/cpu_quota.py) on the agent
 processes, as a host shared with other work would impose.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cpu_quota import CpuQuota, QuotaLauncher, quota_unavailable
+from helpers.cpu_quota import CpuQuota, QuotaLauncher, quota_unavailable
 
 from pytest_frida.config import StepPlan, build_settings
 from pytest_frida.controller.runner import StepRunner

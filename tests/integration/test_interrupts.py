@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from leaks import frida_temp_dirs, kafka_pids
+from helpers.leaks import frida_temp_dirs, kafka_pids
 
 from pytest_frida.sites.local import sweep_stale_data_dirs
 

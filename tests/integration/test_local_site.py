@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from leaks import frida_temp_dirs, kafka_pids
+from helpers.leaks import frida_temp_dirs, kafka_pids
 
 from pytest_frida.config import build_settings
 from pytest_frida.kafka import commands

@@ -16,27 +16,37 @@ with contextlib.suppress(ImportError):
 # into a process that still holds its compiled parts from the first import
 import pytest_frida.report.plots  # noqa: F401
 
-#: An inner conftest that makes any attempt to start a broker visible: it replaces the
-#: site factory the session uses, so starting a cluster writes BROKER_STARTED and fails.
+#: An inner conftest that makes any attempt to start a broker visible: its site (through
+#: the pytest_frida_make_site hook) is the real one, whose start writes BROKER_STARTED and
+#: fails; a --frida-plan preview still asks the real site what it would do.
 NO_BROKER_CONFTEST = '''
 from pathlib import Path
 
-import pytest_frida.session as _session
+import pytest
 
-_original_create_site = _session.create_site
-
-
-def _refuse_site(settings, run_dir, run_id):
-    Path(__file__).with_name("BROKER_STARTED").write_text(str(run_dir))
-    raise RuntimeError("a plugin test tried to start a broker")
+from pytest_frida.sites import create_site
 
 
-def pytest_configure(config):
-    _session.create_site = _refuse_site
+class _RefusingSite:
+    def __init__(self, real, run_dir):
+        self._real = real
+        self._run_dir = run_dir
+        self.notify = None
+
+    def plan_lines(self):
+        return self._real.plan_lines()
+
+    def start(self):
+        Path(__file__).with_name("BROKER_STARTED").write_text(str(self._run_dir))
+        raise RuntimeError("a plugin test tried to start a broker")
+
+    def stop(self):
+        pass
 
 
-def pytest_unconfigure(config):
-    _session.create_site = _original_create_site
+@pytest.hookimpl(tryfirst=True)
+def pytest_frida_make_site(settings, run_dir, run_id):
+    return _RefusingSite(create_site(settings, run_dir, run_id), run_dir)
 '''
 
 CAPACITY_TEST = '''

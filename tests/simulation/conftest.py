@@ -7,19 +7,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fake_api import FakeReferenceApi, reference_data
+from helpers.image_builds import ensure_images
 from testbed import Testbed
-
-# the process and data-directory leak probes are shared with tests/integration, the image
-# builds with tests/containers
-sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
-sys.path.insert(0, str(Path(__file__).parents[1] / "containers"))
-from image_builds import ensure_images
 
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.runtimes.docker_cli import DockerCli

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from fake_api import add_cluster, set_node_state
-from leaks import frida_temp_dirs, kafka_pids
+from helpers.leaks import frida_temp_dirs, kafka_pids
 from testbed import Node, Testbed
 
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION
