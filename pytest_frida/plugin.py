@@ -4,11 +4,19 @@ the terminal summary and the report at session end."""
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_frida.config import MARKER_KEYS, OPTIONS, SettingsError, StepPlan, build_settings
+from pytest_frida.config import (
+    MARKER_KEYS,
+    OPTIONS,
+    FridaSettings,
+    SettingsError,
+    StepPlan,
+    build_settings,
+)
 from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by import
     RUN_KEY,
     STEPS_KEY,
@@ -34,7 +42,9 @@ from pytest_frida.runtimes.process import (
     pending_interrupt,
     raise_pending_interrupt,
 )
-from pytest_frida.session import FridaRun
+from pytest_frida.session import FridaRun, MakeSite
+from pytest_frida.sites import create_site
+from pytest_frida.sites.base import Site
 from pytest_frida.tracebacks import make_printable
 
 MARKER_DOC = (
@@ -63,6 +73,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(_ini_name(opt.name), text, default="")
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_frida import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_frida_make_site(settings: FridaSettings, run_dir: Path, run_id: str) -> Site:
+    """The site --frida-site names, when no conftest or plugin answered first."""
+    return create_site(settings, run_dir, run_id)
+
+
+def _site_maker(config: pytest.Config) -> MakeSite:
+    def make_site(settings: FridaSettings, run_dir: Path, run_id: str) -> Site:
+        site: Site = config.hook.pytest_frida_make_site(settings=settings, run_dir=run_dir,
+                                                        run_id=run_id)
+        return site
+
+    return make_site
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_DOC)
     # kafka-python loads its protocol schemas with importlib APIs Python deprecates
@@ -82,9 +113,10 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)  # set on pytest-xdist workers
     if workerinput is not None:
         run = FridaRun(settings, run_id=workerinput.get("frida_run_id"),
-                       worker=str(workerinput.get("workerid", "worker")))
+                       worker=str(workerinput.get("workerid", "worker")),
+                       make_site=_site_maker(config))
     else:
-        run = FridaRun(settings)
+        run = FridaRun(settings, make_site=_site_maker(config))
         problem = run.check_compare_target()
         if problem is not None:
             raise pytest.UsageError(f"pytest-frida: {problem}")
@@ -166,7 +198,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if marker is not None:
             tests.setdefault(_plan_key(item), run.settings.plan_for(dict(marker.kwargs)))
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    lines = plan_report(run.settings, tests, run.run_dir, run.run_id)
+    lines = plan_report(run.settings, tests, run.run_dir, run.run_id, run.make_site)
     for line in lines:
         if reporter is not None:
             reporter.write_line(line)

@@ -12,6 +12,7 @@ starts, which is why the total is a floor, compared with the walltime on Grid'50
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from pytest_frida.errors import FridaSetupError
 from pytest_frida.measure.samples import measured_window
 from pytest_frida.search import STEP_BUDGET_FACTOR, SearchSpec
 from pytest_frida.sites import create_site
+from pytest_frida.sites.base import Site
 
 
 @dataclass(frozen=True)
@@ -101,11 +103,12 @@ def total_lines(settings: FridaSettings, tests: list[TestPreview]) -> list[str]:
 
 
 def plan_report(settings: FridaSettings, tests: dict[str, StepPlan], run_dir: Path,
-                run_id: str) -> list[str]:
+                run_id: str, make_site: Callable[[FridaSettings, Path, str], Site] = create_site
+                ) -> list[str]:
     """The whole `--frida-plan` output: the site, each test's steps, the totals."""
     lines = ["frida plan: nothing is reserved or started"]
     try:
-        site_lines = create_site(settings, run_dir, run_id).plan_lines()
+        site_lines = make_site(settings, run_dir, run_id).plan_lines()
     except FridaSetupError as exc:
         site_lines = [f"would stop: {exc}"]
     lines += [f"  {line}" for line in site_lines]

@@ -79,13 +79,19 @@ def new_run_id() -> str:
 WORKERS_DIR = "workers"
 
 
+#: settings, run directory, run id -> the site, not started
+MakeSite = Callable[[FridaSettings, Path, str], Site]
+
+
 class FridaRun:
     """One run. Under pytest-xdist each worker has its own (with the controller's run id,
     writing below `<run>/workers/<id>/`), and the controller merges their steps at the end."""
 
     def __init__(self, settings: FridaSettings, run_id: str | None = None,
-                 worker: str | None = None) -> None:
+                 worker: str | None = None, make_site: MakeSite = create_site) -> None:
         self.settings = settings
+        #: how the run gets its site (the plugin asks the pytest_frida_make_site hook)
+        self.make_site = make_site
         self.run_id = run_id or new_run_id()
         self.worker = worker
         self.run_dir = settings.report_dir / self.run_id
@@ -151,7 +157,7 @@ class FridaRun:
         self._note_commit()
         instance = f"{self.run_id}-{self.worker}" if self.worker else self.run_id
         self._probe_host("before")
-        self._site = create_site(self.settings, self.run_dir, instance)
+        self._site = self.make_site(self.settings, self.run_dir, instance)
         self._site.notify = self.notify
         register_cleanup(self.stop_cluster)  # even if pytest itself is interrupted twice
         try:
