@@ -213,3 +213,6 @@ class ImageBuilder:
             if done.returncode != 0:
                 tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
                 raise ImageBuildError(f"pip wheel failed: {' '.join(tail)}")
+        # what the image installs: the drivers at this machine's versions (one list,
+        # AGENT_DEPENDENCIES, for the wheels, the image and its recipe)
+        (wheels / "requirements.txt").write_text("\n".join(_dependency_versions()) + "\n")
