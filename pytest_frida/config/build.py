@@ -151,6 +151,12 @@ def _existing(value: Value, flag: Value, name: str, is_dir: bool = False) -> Pat
 def _nodes_settings(value: Value, flag: Value) -> dict[str, Any]:
     """How things run on the nodes of the hosts and Grid'5000 sites (and swarm's
     replicas)."""
+    on_nodes: dict[str, Any] = {
+        "ssh_config": _existing(value, flag, "ssh-config"),
+        "runtime": _choice(value("runtime"), flag("runtime"), RUNTIMES),
+        "clock_sync": _choice(value("clock-sync"), flag("clock-sync"), CLOCK_SYNC),
+        "images_dir": _existing(value, flag, "images", is_dir=True),
+    }
     per_replica = _positive_int(value("producers-per-replica"), flag("producers-per-replica"))
     per_node = None
     if value("producers-per-node"):
@@ -163,14 +169,8 @@ def _nodes_settings(value: Value, flag: Value) -> dict[str, Any]:
     if image is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", image):
         raise SettingsError(f"{flag('kafka-image')}={image!r}: expected an image reference"
                             " such as apache/kafka:4.4.0")
-    return {
-        "ssh_config": _existing(value, flag, "ssh-config"),
-        "runtime": _choice(value("runtime"), flag("runtime"), RUNTIMES),
-        "clock_sync": _choice(value("clock-sync"), flag("clock-sync"), CLOCK_SYNC),
-        "images_dir": _existing(value, flag, "images", is_dir=True),
-        "producers_per_replica": per_replica, "producers_per_node": per_node,
-        "kafka_image": image,
-    }
+    return {**on_nodes, "producers_per_replica": per_replica, "producers_per_node": per_node,
+            "kafka_image": image}
 
 
 def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> FridaSettings:

@@ -5,7 +5,9 @@ the agents.
 module of its own: `topics` (the one topic creator), `consumer_shards` (how many consumers,
 which partitions), `clocks` (agent hosts' offsets), `fault_timers` (planned faults during
 the load), `merge` (agent results into one `StepResult`) and `verdicts` (the facts handed to
-`measure.verdict` and `measure.attribution`). It imports the cluster's interface
-(`sites.base`), agent handles (`runtimes.agents`) and `measure`; the agent side
-(`pytest_frida.workload`) never imports it.
+`measure.verdict` and `measure.attribution`). It imports the plan (`config`), the
+cluster's interface (`sites.base`), agent handles (`runtimes.agents`), the fault plan
+(`faults`), the topics' replication (`kafka.server_config`), the send schedule
+(`workload.schedule`) and `measure`; the agent side (`pytest_frida.workload`) never
+imports it.
 """

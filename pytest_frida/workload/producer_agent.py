@@ -545,13 +545,14 @@ def _send_flat_out(config: dict[str, Any], ids: range, shard: _Shard,
 def run(config: dict[str, Any]) -> None:
     first, count = int(config["first_producer"]), int(config["producer_count"])
     ids = range(first, first + count)
+    size = int(config["message_size"])  # a bad config fails before "ready", not mid-load
     partitions = _partitions(config)
     producers = _open_producers(config, ids)
     protocol.emit("ready", producers=count, rss_mib=_max_rss_mib())
 
     start = protocol.read_message()
     window = Window.of(int(start["t0_ns"]), float(config["warmup"]), float(config["duration"]))
-    shard = _Shard(producers, window, int(config["message_size"]), partitions)
+    shard = _Shard(producers, window, size, partitions)
     acker = _AckThread(shard)
     acker.start()
     effort = _Effort(window, shard)

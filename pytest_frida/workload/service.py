@@ -156,8 +156,11 @@ class AgentChild:
                 raise RuntimeError(f"the agent sent no {event!r} within {timeout_s:.0f}s") \
                     from None
             if got is None:
-                raise RuntimeError(f"the agent exited (code {self.popen.wait()}) before"
-                                   f" {event!r}")
+                try:
+                    code: int | str = self.popen.wait(5)
+                except subprocess.TimeoutExpired:  # its output closed, yet it lives on
+                    code = "none yet"
+                raise RuntimeError(f"the agent exited (code {code}) before {event!r}")
             if got.get("event") == "error":
                 raise RuntimeError(f"the agent failed: {got.get('message')}")
             if got.get("event") == event:

@@ -73,6 +73,27 @@ def test_append_and_load_round_trip(tmp_path: Path) -> None:
     assert entry.latency_at(10, "p99_ms") == 50.0
 
 
+def test_a_suite_that_moved_keeps_its_baseline(tmp_path: Path) -> None:
+    """Entries written while the capacity suites lived in tests/capacity are read under
+    their examples/capacity ids, so the next run's comparison still finds them; the file
+    keeps what was written."""
+    history = History(tmp_path)
+    info, steps = run("r1", {1: ("pass", 5.0), 10: ("fail", 50.0)})
+    (old,) = entries_for_run(info, steps)
+    old.test = "tests/capacity/test_host_limit.py::test_host_capacity[search=4:64:10%]"
+    other = entry_of("r2", {1: ("pass", 5.0)})
+    other.test = "tests/integration/test_x.py::cap"
+    history.append([old, other])
+    moved, kept = history.load()
+    assert moved.test == "examples/capacity/test_host_limit.py::test_host_capacity[search=4:64:10%]"
+    assert kept.test == "tests/integration/test_x.py::cap"
+    assert "tests/capacity/test_host_limit.py" in history.path.read_text()
+    (new,) = entries_for_run(*run("r3", {1: ("pass", 5.0), 10: ("fail", 50.0)},
+                                  started="2026-01-02T00:00:00+00:00"))
+    new.test = moved.test
+    assert baseline_for([moved, kept], new, "last") is moved
+
+
 def test_entry_keeps_the_whole_plan_and_the_system(tmp_path: Path) -> None:
     history = History(tmp_path)
     history.append(entries_for_run(*run("r1", {1: ("pass", 5.0)},

@@ -23,3 +23,25 @@ def test_consumer_replica_reads_every_partition() -> None:
 def test_partitions_must_be_positive() -> None:
     with pytest.raises(ServiceConfigError, match="FRIDA_PARTITIONS must be at least 1"):
         agent_config({"FRIDA_ROLE": "producer", "FRIDA_PARTITIONS": "0"})
+
+
+def test_a_replicas_agent_child_speaks_the_agent_protocol() -> None:
+    """The run-mode replica's own pipe to its agent (the agent side imports nothing of the
+    controller's handles): events come back in order, an agent's error is raised with its
+    message, and a stopped child is gone."""
+    from pytest_frida.workload.service import AgentChild
+
+    clock = AgentChild({"role": "clock", "host": "here"})
+    try:
+        clock.wait_for("ready", 30)
+        clock.send({"id": 7})
+        assert clock.wait_for("pong", 30)["id"] == 7
+    finally:
+        clock.stop()
+    assert clock.popen.poll() is not None
+    broken = AgentChild({"role": "nonsense"})
+    try:
+        with pytest.raises(RuntimeError, match="the agent failed: ValueError: unknown agent role"):
+            broken.wait_for("ready", 30)
+    finally:
+        broken.stop()
