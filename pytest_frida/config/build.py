@@ -37,13 +37,13 @@ from pytest_frida.config.values import (
     _positive_int,
     _search,
     _slo,
-    _usable_cores,
     _writable_dir,
     parse_consumers,
     parse_producer_config,
     parse_producers,
 )
 from pytest_frida.kafka.distribution import validate_version
+from pytest_frida.measure.host_speed import usable_core_count
 from pytest_frida.report.compare import CompareError, Threshold, parse_thresholds
 from pytest_frida.workload.drivers import CLIENTS
 
@@ -90,18 +90,16 @@ def _step_defaults(value: Value, flag: Value, given_cli: dict[str, str],
         "consumers": parse_consumers(value("consumers"), flag("consumers")),
         "max_duration": _positive_float(value("max-duration"), flag("max-duration")),
         "search": _search(value("search"), flag("search")) if value("search") else None,
-        # per property: command line over ini
-        "producer_config": {
-            **parse_producer_config(given_ini.get("producer-config", ""),
-                                    "ini frida_producer_config"),
-            **parse_producer_config(given_cli.get("producer-config", ""),
-                                    "--frida-producer-config"),
-        },
     }
-    overrides = {key: base[key] for key in base if key.replace("_", "-") in given_cli}
-    if "producer-config" in given_cli:
-        overrides["producer_config"] = parse_producer_config(given_cli["producer-config"],
-                                                             "--frida-producer-config")
+    ini_config = parse_producer_config(given_ini.get("producer-config", ""),
+                                       "ini frida_producer_config")
+    cli_config = parse_producer_config(given_cli.get("producer-config", ""),
+                                       "--frida-producer-config")
+    base["producer_config"] = {**ini_config, **cli_config}  # per property: command line wins
+    overrides = {key: base[key] for key in base
+                 if key != "producer_config" and key.replace("_", "-") in given_cli}
+    if "producer-config" in given_cli:  # only the command line's properties override
+        overrides["producer_config"] = cli_config
     producers_raw = value("producers")
     if producers_raw:
         overrides["producers"] = parse_producers(producers_raw, flag("producers"))
@@ -203,7 +201,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     check_producer_config(client, defaults.producer_config, flag("producer-config"))
     broker_cores = _broker_cores(value("broker-cores"), flag("broker-cores"), site)
     # auto: one per core the agents may use (with a core split, the harness's cores)
-    workers = max(1, _usable_cores() - broker_cores) if value("workers") == "auto" \
+    workers = max(1, usable_core_count() - broker_cores) if value("workers") == "auto" \
         else _positive_int(value("workers"), flag("workers"))
     comparison = _comparison(value, flag)
     brokers = _positive_int(value("brokers"), flag("brokers"))

@@ -36,14 +36,6 @@ def _float(raw: object, what: str, ok: Callable[[float], bool], expected: str) -
     return value
 
 
-def _usable_cores() -> int:
-    """The cores this process may run on (its affinity; every core where it has none)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def _broker_cores(raw: object, what: str, site: str) -> int:
     """0, or a number of cores that leaves the harness at least one of those this process
     may use, on a site whose brokers run on this machine, in one pytest process."""

@@ -35,7 +35,7 @@ from pytest_frida.controller.merge import (
 from pytest_frida.controller.verdicts import Facts, attribute_step, judge_step
 from pytest_frida.faults import FaultEvent
 from pytest_frida.measure.clocks import ClockOffset
-from pytest_frida.measure.host_speed import SINGLE_HOST_SITES
+from pytest_frida.measure.host_speed import SINGLE_HOST_SITES, usable_core_count
 from pytest_frida.measure.resources import resource_figures
 from pytest_frida.measure.result import StepResult, utc_now
 from pytest_frida.measure.sampler import ResourceSampler
@@ -46,14 +46,6 @@ from pytest_frida.workload.schedule import Window
 
 READY_TIMEOUT_S = 120.0
 START_LEAD_S = 1.0
-
-
-def host_cores() -> int:
-    """The cores this process may run on (its affinity), which bound a shared host."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 ProgressFn = Callable[[str], None]
@@ -287,7 +279,7 @@ class StepRunner:
                 # the ceiling of a broker's CPU where it shares this host with the harness
                 # (with a core split this process holds the harness's cores only)
                 result.resources["host_cores"] = (
-                    host_cores() + (self.cluster.broker_cores or 0)
+                    usable_core_count() + (self.cluster.broker_cores or 0)
                     if self.cluster.site in SINGLE_HOST_SITES else None)
         reports = producer_reports(produced)
         expected = {pid: {"sent": rep.sent, "not_acked": sorted(rep.not_acked)}

@@ -12,6 +12,7 @@ VM and the share busy between two readings.
 from __future__ import annotations
 
 import hashlib
+import os
 import statistics
 import time
 from collections.abc import Collection
@@ -20,6 +21,15 @@ from typing import Any
 
 #: sites whose brokers and harness share this one host, whose speed then bounds both
 SINGLE_HOST_SITES = ("local", "docker", "swarm")
+
+
+def usable_core_count() -> int:
+    """The cores this process may run on (its affinity; every core where it has none):
+    what the harness's agents share, and the ceiling of a host they share with brokers."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 #: the probe's default: five rounds of 0.1 s, about half a second of one core
 ROUNDS = 5
 ROUND_S = 0.1
