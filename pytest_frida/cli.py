@@ -1,17 +1,17 @@
 """The `frida` command: reports, comparisons, history and the benchmark, outside pytest.
 
-    frida report RUN          summary of a run, and its report.html rebuilt
-    frida compare A B         what changed from run A to run B (--fail capacity:10%,p99:20%)
-    frida history             capacity limits run after run
-    frida bench               the load generator against Kafka's own tools
-    frida repeat N -- ARGS    the same pytest suite N times: spread of its limits, and the
-                              gate's false alarms between identical runs
-    frida images build        the Kafka, agent and monitoring images, without any registry
-    frida images push-to H..  copy them to Docker daemons that cannot pull (save | load)
-    frida images save DIR     write them as archives, for nodes fed from a frontend without
-                              Docker (pytest --frida-images=DIR)
-    frida g5k jobs [--delete] this user's frida-* OAR jobs on this frontend's site (and
-                              oardel them): what a run that died left reserved
+frida report RUN          summary of a run, and its report.html rebuilt
+frida compare A B         what changed from run A to run B (--fail capacity:10%,p99:20%)
+frida history             capacity limits run after run
+frida bench               the load generator against Kafka's own tools
+frida repeat N -- ARGS    the same pytest suite N times: spread of its limits, and the
+                          gate's false alarms between identical runs
+frida images build        the Kafka, agent and monitoring images, without any registry
+frida images push-to H..  copy them to Docker daemons that cannot pull (save | load)
+frida images save DIR     write them as archives, for nodes fed from a frontend without
+                          Docker (pytest --frida-images=DIR)
+frida g5k jobs [--delete] this user's frida-* OAR jobs on this frontend's site (and
+                          oardel them): what a run that died left reserved
 """
 
 from __future__ import annotations
@@ -46,15 +46,16 @@ def _report(args: argparse.Namespace) -> int:
     doc = json.loads((run_dir / "report.json").read_text())
     info = run_info_from_dict(doc)
     steps = [step_from_dict(s) for s in doc.get("steps", [])]
-    print(f"run {info.run_id} ({info.status}) on {info.site}, Kafka {info.kafka_version},"
-          f" client {info.client}, {info.started_at} - {info.finished_at or '?'}")
+    print(
+        f"run {info.run_id} ({info.status}) on {info.site}, Kafka {info.kafka_version},"
+        f" client {info.client}, {info.started_at} - {info.finished_at or '?'}"
+    )
     for line in format_table(steps):
         print(line)
     for limit in limits_by_test(steps):
         print(f"capacity limit of {limit.test}: {limit.describe()}")
         print(f"  {limit.explain()}")
-    history = History(run_dir.parent).load() if (run_dir.parent / "history.jsonl").exists() \
-        else []
+    history = History(run_dir.parent).load() if (run_dir.parent / "history.jsonl").exists() else []
     writer = ReportWriter(run_dir)
     writer.write_html(info, steps, history, [])
     print(f"report: {writer.html_path}")
@@ -104,8 +105,10 @@ def _history(args: argparse.Namespace) -> int:
         print(f"no runs recorded in {args.report_dir / 'history.jsonl'}")
         return 0
     for e in entries:
-        print(f"{e.run_id}  {e.site:<8} {(e.commit or '-')[:10]:<10} {e.status:<11}"
-              f" {e.test}  {e.limit.get('description', '')}")
+        print(
+            f"{e.run_id}  {e.site:<8} {(e.commit or '-')[:10]:<10} {e.status:<11}"
+            f" {e.test}  {e.limit.get('description', '')}"
+        )
     return 0
 
 
@@ -220,8 +223,9 @@ def _images_save(args: argparse.Namespace) -> int:
 def _job_prefix(value: str) -> str:
     """A prefix of at least 3 characters: an empty one would match every job of yours."""
     if len(value.strip()) < 3:
-        raise argparse.ArgumentTypeError(f"{value!r}: give at least 3 characters of the job"
-                                         " names (default frida-)")
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: give at least 3 characters of the job names (default frida-)"
+        )
     return value
 
 
@@ -232,8 +236,10 @@ def _g5k_jobs(args: argparse.Namespace) -> int:
     from pytest_frida.sites.g5k_jobs import delete_jobs, frida_jobs
 
     if args.force and not args.delete:
-        print("frida: g5k jobs --force only goes with --delete (it deletes held jobs too)",
-              file=sys.stderr)
+        print(
+            "frida: g5k jobs --force only goes with --delete (it deletes held jobs too)",
+            file=sys.stderr,
+        )
         return 2
     jobs = frida_jobs(args.prefix)
     if not jobs:
@@ -248,16 +254,23 @@ def _g5k_jobs(args: argparse.Namespace) -> int:
         delete_jobs(jobs, print, force=args.force)
     else:
         kept = sum(1 for h in held.values() if h is not None)
-        print(f"{len(jobs)} job(s); `frida g5k jobs --delete` deletes them"
-              + (f" except the {kept} held by a live run (--force: those too)" if kept else ""))
+        print(
+            f"{len(jobs)} job(s); `frida g5k jobs --delete` deletes them"
+            + (f" except the {kept} held by a live run (--force: those too)" if kept else "")
+        )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="frida", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR,
-                        help="where pytest-frida wrote its reports (default .frida/reports)")
+    parser = argparse.ArgumentParser(
+        prog="frida", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=DEFAULT_REPORT_DIR,
+        help="where pytest-frida wrote its reports (default .frida/reports)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     report = sub.add_parser("report", help="summarise a run and rebuild its report.html")
     report.add_argument("run", help="run id, run directory or report.json")
@@ -272,57 +285,90 @@ def main(argv: list[str] | None = None) -> int:
     hist.add_argument("--site", help="only this site")
     hist.set_defaults(func=_history)
     bench = sub.add_parser("bench", help="measure the load generator against Kafka's own tools")
-    bench.add_argument("--client", default="confluent-kafka",
-                       choices=("confluent-kafka", "kafka-python"))
+    bench.add_argument(
+        "--client", default="confluent-kafka", choices=("confluent-kafka", "kafka-python")
+    )
     bench.add_argument("--out", type=Path, default=Path(".frida/bench.json"))
     bench.add_argument("--density", help="producer counts to try, e.g. 250,500,1000")
     bench.add_argument("--quick", action="store_true", help="a short smoke run")
-    bench.add_argument("--monitor-cost", action="store_true",
-                       help="only what reading the broker's figures once a second costs")
+    bench.add_argument(
+        "--monitor-cost",
+        action="store_true",
+        help="only what reading the broker's figures once a second costs",
+    )
     bench.set_defaults(func=_bench)
-    repeat = sub.add_parser("repeat", help="run a pytest suite N times: spread of its limits"
-                            " and the gate's false alarms")
+    repeat = sub.add_parser(
+        "repeat",
+        help="run a pytest suite N times: spread of its limits and the gate's false alarms",
+    )
     repeat.add_argument("count", type=int, metavar="N")
-    repeat.add_argument("--gate", default=DEFAULT_GATE,
-                        help=f"thresholds applied to every pair of runs (default {DEFAULT_GATE})"
-                        .replace("%", "%%"))
-    repeat.add_argument("pytest_args", nargs=argparse.REMAINDER,
-                        help="-- then the pytest arguments, e.g. -- examples/capacity")
+    repeat.add_argument(
+        "--gate",
+        default=DEFAULT_GATE,
+        help=f"thresholds applied to every pair of runs (default {DEFAULT_GATE})".replace(
+            "%", "%%"
+        ),
+    )
+    repeat.add_argument(
+        "pytest_args",
+        nargs=argparse.REMAINDER,
+        help="-- then the pytest arguments, e.g. -- examples/capacity",
+    )
     repeat.set_defaults(func=_repeat)
     images = sub.add_parser("images", help="build frida's images, copy them to nodes")
     images_sub = images.add_subparsers(dest="images_command", required=True)
-    build = images_sub.add_parser("build", help="build frida/base, frida/kafka, frida/agent,"
-                                 " frida/monitoring")
+    build = images_sub.add_parser(
+        "build", help="build frida/base, frida/kafka, frida/agent, frida/monitoring"
+    )
     push = images_sub.add_parser("push-to", help="docker save | docker load onto HOSTS")
-    save = images_sub.add_parser("save", help="docker save the images into DIR (for"
-                                 " --frida-images=DIR)")
+    save = images_sub.add_parser(
+        "save", help="docker save the images into DIR (for --frida-images=DIR)"
+    )
     for p in (build, push, save):
         p.add_argument("--kafka-version", default=DEFAULT_KAFKA_VERSION)
-        p.add_argument("--docker-host", help="the daemon to build on / copy from"
-                       " (default: DOCKER_HOST or the local one)")
+        p.add_argument(
+            "--docker-host",
+            help="the daemon to build on / copy from (default: DOCKER_HOST or the local one)",
+        )
     build.add_argument("--kafka-home", type=Path, help="an unpacked Kafka instead of Maven")
     build.add_argument("--only", help="some of base,kafka,agent,monitoring")
     build.add_argument("--force", action="store_true", help="rebuild even if up to date")
     build.set_defaults(func=_images_build)
-    push.add_argument("hosts", nargs="+", help="node names (ssh://NAME, your ssh config's"
-                      " user) or docker -H addresses")
-    push.add_argument("--image", action="append", help="an image to copy (repeatable;"
-                      " default: the Kafka and agent images)")
+    push.add_argument(
+        "hosts",
+        nargs="+",
+        help="node names (ssh://NAME, your ssh config's user) or docker -H addresses",
+    )
+    push.add_argument(
+        "--image",
+        action="append",
+        help="an image to copy (repeatable; default: the Kafka and agent images)",
+    )
     push.set_defaults(func=_images_push)
     save.add_argument("directory", type=Path, help="where to write the archives")
-    save.add_argument("--image", action="append", help="an image to save (repeatable;"
-                      " default: the Kafka and agent images)")
+    save.add_argument(
+        "--image",
+        action="append",
+        help="an image to save (repeatable; default: the Kafka and agent images)",
+    )
     save.set_defaults(func=_images_save)
     g5k = sub.add_parser("g5k", help="Grid'5000: this user's frida jobs on the site")
     g5k_sub = g5k.add_subparsers(dest="g5k_command", required=True)
-    jobs = g5k_sub.add_parser("jobs", help="list (and --delete) waiting and running OAR jobs"
-                              " named frida-*")
-    jobs.add_argument("--delete", action="store_true", help="oardel them, except those a"
-                      " run still going on this machine holds")
+    jobs = g5k_sub.add_parser(
+        "jobs", help="list (and --delete) waiting and running OAR jobs named frida-*"
+    )
+    jobs.add_argument(
+        "--delete",
+        action="store_true",
+        help="oardel them, except those a run still going on this machine holds",
+    )
     jobs.add_argument("--force", action="store_true", help="with --delete: those too")
-    jobs.add_argument("--prefix", default="frida-", type=_job_prefix,
-                      help="job names to match (default frida-; a --frida-job-name of your"
-                      " own)")
+    jobs.add_argument(
+        "--prefix",
+        default="frida-",
+        type=_job_prefix,
+        help="job names to match (default frida-; a --frida-job-name of your own)",
+    )
     jobs.set_defaults(func=_g5k_jobs)
     args = parser.parse_args(argv)
     try:

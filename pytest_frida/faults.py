@@ -50,8 +50,10 @@ def check_value(action: str, value: str | None) -> str | None:
     """The fault's argument, validated: one line naming it and what is accepted."""
     if action == "delay":
         if value is None or not _DELAY.match(value):
-            raise FaultError(f"fault delay value {value!r}: expected a delay like '100ms' or"
-                             " '100ms 20ms' (with jitter)")
+            raise FaultError(
+                f"fault delay value {value!r}: expected a delay like '100ms' or"
+                " '100ms 20ms' (with jitter)"
+            )
     elif action == "loss":
         if value is None or not _LOSS.match(value) or float(value[:-1]) > 100:
             raise FaultError(f"fault loss value {value!r}: expected a percentage like '5%'")
@@ -61,8 +63,10 @@ def check_value(action: str, value: str | None) -> str | None:
         except ValueError:
             share = -1.0
         if not 0 < share <= 1:
-            raise FaultError(f"fault kill-producers value {value!r}: expected a share of the"
-                             " producer agents, 0 < share <= 1, e.g. '0.5'")
+            raise FaultError(
+                f"fault kill-producers value {value!r}: expected a share of the"
+                " producer agents, 0 < share <= 1, e.g. '0.5'"
+            )
     elif value is not None:
         raise FaultError(f"fault {action} takes no value (got {value!r})")
     return value
@@ -74,12 +78,14 @@ class FaultPlan:
 
     events: list[FaultEvent] = field(default_factory=list)
 
-    def at(self, seconds: float, action: str, broker: int = 0,
-           value: str | None = None) -> FaultPlan:
+    def at(
+        self, seconds: float, action: str, broker: int = 0, value: str | None = None
+    ) -> FaultPlan:
         if action not in ACTIONS:
             raise FaultError(f"fault action {action!r}: accepted: {', '.join(ACTIONS)}")
         if seconds < 0:
             raise FaultError(f"fault time {seconds!r}: expected seconds >= 0 after the start")
-        self.events.append(FaultEvent(float(seconds), action, int(broker),
-                                      check_value(action, value)))
+        self.events.append(
+            FaultEvent(float(seconds), action, int(broker), check_value(action, value))
+        )
         return self

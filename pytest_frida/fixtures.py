@@ -26,8 +26,15 @@ class Step:
     """Runs the current test's step (its producer count) and keeps the result for the
     SLO check the plugin makes after the test body."""
 
-    def __init__(self, run: FridaRun, runner: StepRunner, item: pytest.Item, plan: StepPlan,
-                 producers: int, faults: FaultPlan | None = None) -> None:
+    def __init__(
+        self,
+        run: FridaRun,
+        runner: StepRunner,
+        item: pytest.Item,
+        plan: StepPlan,
+        producers: int,
+        faults: FaultPlan | None = None,
+    ) -> None:
         self._run, self._runner, self._item = run, runner, item
         self.plan, self.producers = plan, producers
         self.faults = faults
@@ -44,13 +51,12 @@ class Step:
         while (count := finder.next_count()) is not None:
             result = self._one(count)
             results.append(result)
-            finder.record(count, result.verdict, result.cluster_down is not None,
-                          result.definitive)
-        self._run.record_search(self._item.nodeid, str(search), finder.stopped or "",
-                                [r.producers for r in results])
+            finder.record(count, result.verdict, result.cluster_down is not None, result.definitive)
+        self._run.record_search(
+            self._item.nodeid, str(search), finder.stopped or "", [r.producers for r in results]
+        )
         limit = capacity_limit(self._item.nodeid, results)
-        at_limit = [r for r in results if r.producers == limit.last_pass
-                    and r.verdict == "pass"]
+        at_limit = [r for r in results if r.producers == limit.last_pass and r.verdict == "pass"]
         return (at_limit or results)[-1]
 
     def _sweep_step(self) -> StepResult:
@@ -82,9 +88,13 @@ class Step:
     def _one(self, producers: int) -> StepResult:
         progress = self._run.progress
         try:
-            result = self._runner.run(self._item.nodeid, self.plan, producers,
-                                      progress=progress,
-                                      faults=self.faults.events if self.faults else ())
+            result = self._runner.run(
+                self._item.nodeid,
+                self.plan,
+                producers,
+                progress=progress,
+                faults=self.faults.events if self.faults else (),
+            )
         finally:
             if progress is not None:
                 progress.clear()
@@ -136,16 +146,22 @@ def frida_runner(request: pytest.FixtureRequest, frida_cluster: Cluster) -> Step
     than through `frida_result`) asks for this, and its steps share the session's priming
     and settings."""
     run = request.config.stash[RUN_KEY]
-    return StepRunner(frida_cluster, run.run_id, run.settings.client, run.settings.workers,
-                      clock_correction=run.settings.clock_correction,
-                      prime_s=run.settings.prime)
+    return StepRunner(
+        frida_cluster,
+        run.run_id,
+        run.settings.client,
+        run.settings.workers,
+        clock_correction=run.settings.clock_correction,
+        prime_s=run.settings.prime,
+    )
 
 
 @pytest.fixture
 def frida_producers() -> int:
     """The producer count of this step; set by the capacity marker's parametrisation."""
-    pytest.fail("frida_producers/frida_step need @pytest.mark.capacity(...) on the test",
-                pytrace=False)
+    pytest.fail(
+        "frida_producers/frida_step need @pytest.mark.capacity(...) on the test", pytrace=False
+    )
 
 
 @pytest.fixture
@@ -158,8 +174,9 @@ def frida_step(request: pytest.FixtureRequest, frida_producers: int) -> Step:
     plan = run.settings.plan_for(dict(marker.kwargs) if marker else {})
     # asked for only now, so a test without a marker fails before any broker starts
     runner: StepRunner = request.getfixturevalue("frida_runner")
-    faults = request.getfixturevalue("frida_faults") if "frida_faults" in request.fixturenames \
-        else None
+    faults = (
+        request.getfixturevalue("frida_faults") if "frida_faults" in request.fixturenames else None
+    )
     return Step(run, runner, item, plan, frida_producers, faults)
 
 

@@ -66,10 +66,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default = f" (default: {opt.default})" if opt.default else ""
         extra: dict[str, Any] = {"nargs": "?", "const": opt.const} if opt.const else {}
         text = opt.help + default
-        group.addoption(f"--frida-{opt.name}", dest=_ini_name(opt.name), default=None,
-                        metavar=opt.name.upper().replace("-", "_"),
-                        help=text.replace("%", "%%"),  # argparse formats help with %
-                        **extra)
+        group.addoption(
+            f"--frida-{opt.name}",
+            dest=_ini_name(opt.name),
+            default=None,
+            metavar=opt.name.upper().replace("-", "_"),
+            help=text.replace("%", "%%"),  # argparse formats help with %
+            **extra,
+        )
         parser.addini(_ini_name(opt.name), text, default="")
 
 
@@ -87,8 +91,9 @@ def pytest_frida_make_site(settings: FridaSettings, run_dir: Path, run_id: str) 
 
 def _site_maker(config: pytest.Config) -> MakeSite:
     def make_site(settings: FridaSettings, run_dir: Path, run_id: str) -> Site:
-        site: Site = config.hook.pytest_frida_make_site(settings=settings, run_dir=run_dir,
-                                                        run_id=run_id)
+        site: Site = config.hook.pytest_frida_make_site(
+            settings=settings, run_dir=run_dir, run_id=run_id
+        )
         return site
 
     return make_site
@@ -105,16 +110,23 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = build_settings(cli, ini)
     except SettingsError as exc:
         raise pytest.UsageError(f"pytest-frida: {exc}") from None
-    if settings.plan_only and (getattr(config.option, "numprocesses", None)
-                               or getattr(config.option, "tx", None)
-                               or getattr(config.option, "dist", "no") != "no"):
-        raise pytest.UsageError("pytest-frida: --frida-plan says what one run would do: run"
-                                " it without -n, --dist and --tx")
+    if settings.plan_only and (
+        getattr(config.option, "numprocesses", None)
+        or getattr(config.option, "tx", None)
+        or getattr(config.option, "dist", "no") != "no"
+    ):
+        raise pytest.UsageError(
+            "pytest-frida: --frida-plan says what one run would do: run"
+            " it without -n, --dist and --tx"
+        )
     workerinput = getattr(config, "workerinput", None)  # set on pytest-xdist workers
     if workerinput is not None:
-        run = FridaRun(settings, run_id=workerinput.get("frida_run_id"),
-                       worker=str(workerinput.get("workerid", "worker")),
-                       make_site=_site_maker(config))
+        run = FridaRun(
+            settings,
+            run_id=workerinput.get("frida_run_id"),
+            worker=str(workerinput.get("workerid", "worker")),
+            make_site=_site_maker(config),
+        )
     else:
         run = FridaRun(settings, make_site=_site_maker(config))
         problem = run.check_compare_target()
@@ -149,8 +161,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if marker is None:
         return
     if marker.args:
-        pytest.fail(f"{metafunc.definition.nodeid}: @pytest.mark.capacity takes keyword"
-                    f" arguments only ({', '.join(MARKER_KEYS)})", pytrace=False)
+        pytest.fail(
+            f"{metafunc.definition.nodeid}: @pytest.mark.capacity takes keyword"
+            f" arguments only ({', '.join(MARKER_KEYS)})",
+            pytrace=False,
+        )
     try:
         plan = metafunc.config.stash[RUN_KEY].settings.plan_for(dict(marker.kwargs))
     except SettingsError as exc:
@@ -165,8 +180,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if search is not None:  # one item that runs as many steps as the search needs
         metafunc.parametrize("frida_producers", [search.low], ids=[f"search={search}"])
         return
-    metafunc.parametrize("frida_producers", plan.producers,
-                         ids=[f"producers={n}" for n in plan.producers])
+    metafunc.parametrize(
+        "frida_producers", plan.producers, ids=[f"producers={n}" for n in plan.producers]
+    )
 
 
 #: whether the plan said the run would stop (the session then exits 1)
@@ -183,8 +199,9 @@ def _plan_key(item: pytest.Item) -> str:
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
-                                  items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is None or not run.settings.plan_only:
         return
@@ -203,8 +220,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if reporter is not None:
             reporter.write_line(line)
     # a finding the run would stop at starts its line (a test id may hold the words too)
-    config.stash[PLAN_STOPS_KEY] = any(line.lstrip().startswith("would stop")
-                                       for line in lines)
+    config.stash[PLAN_STOPS_KEY] = any(line.lstrip().startswith("would stop") for line in lines)
     config.hook.pytest_deselected(items=list(items))
     items[:] = []
 
@@ -231,19 +247,25 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     finally:
         raise_pending_interrupt()
     marker = item.get_closest_marker("capacity")
-    searching = marker is not None and item.config.stash[RUN_KEY].settings.plan_for(
-        dict(marker.kwargs)).search is not None
+    searching = (
+        marker is not None
+        and item.config.stash[RUN_KEY].settings.plan_for(dict(marker.kwargs)).search is not None
+    )
     steps = item.stash.get(STEPS_KEY, [])
     for step in steps:
         if step.verdict == "error":
-            pytest.fail(f"step with {step.producers} producers could not be measured:"
-                        f" {'; '.join(step.reasons) or step.error}", pytrace=False)
+            pytest.fail(
+                f"step with {step.producers} producers could not be measured:"
+                f" {'; '.join(step.reasons) or step.error}",
+                pytrace=False,
+            )
     if not steps:
         return outcome
     if searching:  # a search needs failing steps; one that decided nothing is skipped
         if not any(s.decides for s in steps):
-            pytest.skip(f"the search decided nothing: {steps[-1].verdict}:"
-                        f" {'; '.join(steps[-1].reasons)}")
+            pytest.skip(
+                f"the search decided nothing: {steps[-1].verdict}: {'; '.join(steps[-1].reasons)}"
+            )
         return outcome
     # a sweep item goes by the trials at its own count (the first step): a failure that
     # lost messages at once, else the majority; other counts were measured again for the
@@ -283,20 +305,26 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if limits and run.settings.site in SINGLE_HOST_SITES:
         cores = run.info.machine.get("cpus")
         if run.settings.broker_cores:
-            tr.write_line(f"on one host ({cores} cores) the brokers had"
-                          f" {run.settings.broker_cores} of its cores to themselves"
-                          " (--frida-broker-cores) and the producers and consumers the"
-                          " others: memory, disk and the kernel are still shared")
+            tr.write_line(
+                f"on one host ({cores} cores) the brokers had"
+                f" {run.settings.broker_cores} of its cores to themselves"
+                " (--frida-broker-cores) and the producers and consumers the"
+                " others: memory, disk and the kernel are still shared"
+            )
         else:
-            tr.write_line(f"on one host ({cores} cores) the broker, the producers and the"
-                          " consumers share the same CPUs: these limits are the host's, all"
-                          " of them together, not the broker's alone")
+            tr.write_line(
+                f"on one host ({cores} cores) the broker, the producers and the"
+                " consumers share the same CPUs: these limits are the host's, all"
+                " of them together, not the broker's alone"
+            )
         host = host_speed.describe(run.info.host)
         if host is not None:
             tr.write_line(host)
     for search in run.info.searches:
-        tr.write_line(f"search {search['spec']} for {search['test']}: {search['outcome']}"
-                      f" ({search['steps']} steps: {search['counts']})")
+        tr.write_line(
+            f"search {search['spec']} for {search['test']}: {search['outcome']}"
+            f" ({search['steps']} steps: {search['counts']})"
+        )
     if run.changes:
         tr.write_sep("-", f"compared with {run.settings.compare}")
         for change in run.changes:
@@ -304,22 +332,30 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for problem in run.problems:
         tr.write_line(f"pytest-frida: {problem}", yellow=True)
     if run.regressions:
-        tr.write_line(f"{len(run.regressions)} regression(s) past --frida-compare-fail"
-                      f" {','.join(str(t) for t in run.settings.compare_fail)}: session failed",
-                      red=True)
-    tr.write_line(f"report: {run.writer.html_path}  data: {run.writer.json_path},"
-                  f" {run.writer.csv_path}")
+        tr.write_line(
+            f"{len(run.regressions)} regression(s) past --frida-compare-fail"
+            f" {','.join(str(t) for t in run.settings.compare_fail)}: session failed",
+            red=True,
+        )
+    tr.write_line(
+        f"report: {run.writer.html_path}  data: {run.writer.json_path}, {run.writer.csv_path}"
+    )
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(RUN_KEY, None)
-    if run is not None and run.settings.plan_only \
-            and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+    if (
+        run is not None
+        and run.settings.plan_only
+        and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
+    ):
         # the plan was the job; a plan that says the run would stop fails, for scripts
-        session.exitstatus = (pytest.ExitCode.TESTS_FAILED
-                              if session.config.stash.get(PLAN_STOPS_KEY, False)
-                              else pytest.ExitCode.OK)
+        session.exitstatus = (
+            pytest.ExitCode.TESTS_FAILED
+            if session.config.stash.get(PLAN_STOPS_KEY, False)
+            else pytest.ExitCode.OK
+        )
     if pending_interrupt() is not None:  # swallowed during the last test: still an interrupt
         session.exitstatus = exitstatus = pytest.ExitCode.INTERRUPTED
     if run is not None:

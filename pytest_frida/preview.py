@@ -49,25 +49,39 @@ def search_steps(spec: SearchSpec) -> tuple[int, int]:
 
 
 def preview_test(test: str, plan: StepPlan) -> TestPreview:
-    head = (f"{test}: {plan.rate:g} msg/s per producer, SLO {plan.slo}, warm-up"
-            f" {plan.warmup:g}s + {plan.duration:g}s measured per step")
+    head = (
+        f"{test}: {plan.rate:g} msg/s per producer, SLO {plan.slo}, warm-up"
+        f" {plan.warmup:g}s + {plan.duration:g}s measured per step"
+    )
     if plan.search is None:
-        windows = [measured_window(plan.slo, n, plan.rate, plan.duration, plan.max_duration)
-                   for n in plan.producers]
+        windows = [
+            measured_window(plan.slo, n, plan.rate, plan.duration, plan.max_duration)
+            for n in plan.producers
+        ]
         seconds = [plan.warmup + w.duration_s for w in windows]
-        lines = [head, f"  {len(plan.producers)} steps at"
-                       f" {', '.join(map(str, plan.producers))} producers: {sum(seconds):.0f}s"
-                       " of load"]
-        lengthened = [f"{n} ({w.duration_s:g}s)" for n, w in zip(plan.producers, windows,
-                                                                 strict=True) if w.lengthened]
+        lines = [
+            head,
+            f"  {len(plan.producers)} steps at"
+            f" {', '.join(map(str, plan.producers))} producers: {sum(seconds):.0f}s"
+            " of load",
+        ]
+        lengthened = [
+            f"{n} ({w.duration_s:g}s)"
+            for n, w in zip(plan.producers, windows, strict=True)
+            if w.lengthened
+        ]
         if lengthened:
-            lines.append("  windows lengthened for the SLO's samples at "
-                         + ", ".join(lengthened))
-        short = [f"{n} ({w.planned_samples} of {w.required_samples})"
-                 for n, w in zip(plan.producers, windows, strict=True) if not w.enough]
+            lines.append("  windows lengthened for the SLO's samples at " + ", ".join(lengthened))
+        short = [
+            f"{n} ({w.planned_samples} of {w.required_samples})"
+            for n, w in zip(plan.producers, windows, strict=True)
+            if not w.enough
+        ]
         if short:
-            lines.append("  too few samples even at --frida-max-duration, so insufficient"
-                         " (deciding nothing) at " + ", ".join(short))
+            lines.append(
+                "  too few samples even at --frida-max-duration, so insufficient"
+                " (deciding nothing) at " + ", ".join(short)
+            )
         return TestPreview(lines, sum(seconds), sum(seconds))
     fewest, most = search_steps(plan.search)
     low = step_seconds(plan, plan.search.low)
@@ -75,9 +89,14 @@ def preview_test(test: str, plan: StepPlan) -> TestPreview:
     shortest, longest = min(low, high), max(low, high)
     each = f"{shortest:g}s" if shortest == longest else f"{shortest:g}-{longest:g}s"
     return TestPreview(
-        [head, f"  search {plan.search}: {fewest} to {most} steps (past {most} it stops as"
-               f" noisy), {each} of load each: {fewest * shortest:.0f}-{most * longest:.0f}s"],
-        fewest * shortest, most * longest)
+        [
+            head,
+            f"  search {plan.search}: {fewest} to {most} steps (past {most} it stops as"
+            f" noisy), {each} of load each: {fewest * shortest:.0f}-{most * longest:.0f}s",
+        ],
+        fewest * shortest,
+        most * longest,
+    )
 
 
 def total_lines(settings: FridaSettings, tests: list[TestPreview]) -> list[str]:
@@ -85,26 +104,35 @@ def total_lines(settings: FridaSettings, tests: list[TestPreview]) -> list[str]:
     prime = settings.prime if tests else 0.0
     least = sum(t.least_s for t in tests) + prime
     most = sum(t.most_s for t in tests) + prime
-    span = f"{least / 60:.1f} min" if least == most else \
-        f"{least / 60:.1f} to {most / 60:.1f} min"
+    span = f"{least / 60:.1f} min" if least == most else f"{least / 60:.1f} to {most / 60:.1f} min"
     primed = f", the {prime:g}s priming included" if prime else ""
-    lines = [f"load time, at least: {span}{primed} (agents' start, drains and the site's own"
-             " start come on top)"]
+    lines = [
+        f"load time, at least: {span}{primed} (agents' start, drains and the site's own"
+        " start come on top)"
+    ]
     res = settings.reservation
     if res is not None and res.job_id is None:
         if most > res.walltime_s:
-            lines.append(f"would stop at the walltime: {res.walltime_s}s is shorter than the"
-                         f" longest load time ({most:.0f}s): lengthen --frida-walltime, or run"
-                         " fewer steps")
+            lines.append(
+                f"would stop at the walltime: {res.walltime_s}s is shorter than the"
+                f" longest load time ({most:.0f}s): lengthen --frida-walltime, or run"
+                " fewer steps"
+            )
         else:
-            lines.append(f"walltime {res.walltime_s}s leaves {res.walltime_s - most:.0f}s"
-                         " for the rest at worst")
+            lines.append(
+                f"walltime {res.walltime_s}s leaves {res.walltime_s - most:.0f}s"
+                " for the rest at worst"
+            )
     return lines
 
 
-def plan_report(settings: FridaSettings, tests: dict[str, StepPlan], run_dir: Path,
-                run_id: str, make_site: Callable[[FridaSettings, Path, str], Site] = create_site
-                ) -> list[str]:
+def plan_report(
+    settings: FridaSettings,
+    tests: dict[str, StepPlan],
+    run_dir: Path,
+    run_id: str,
+    make_site: Callable[[FridaSettings, Path, str], Site] = create_site,
+) -> list[str]:
     """The whole `--frida-plan` output: the site, each test's steps, the totals."""
     lines = ["frida plan: nothing is reserved or started"]
     try:

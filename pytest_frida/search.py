@@ -100,16 +100,19 @@ class CapacitySearch:
         """The next count to run, or None when the search is over."""
         return None if self.stopped else self._next
 
-    def record(self, producers: int, verdict: str, cluster_down: bool = False,
-               definitive: bool = False) -> None:
+    def record(
+        self, producers: int, verdict: str, cluster_down: bool = False, definitive: bool = False
+    ) -> None:
         """Feed back the verdict of the step run at `producers` (`definitive`: a failure
         that lost messages, which no pass outvotes)."""
         self.steps += 1
         if verdict not in DECIDING:
             if verdict == "insufficient" and not self.trials.by_count:
                 if producers >= self.spec.high:
-                    self.stopped = (f"no count up to {self.spec.high} measured enough"
-                                    " messages for the SLO's percentiles")
+                    self.stopped = (
+                        f"no count up to {self.spec.high} measured enough"
+                        " messages for the SLO's percentiles"
+                    )
                     return
                 self._next = min(self.spec.high, producers * 2)
                 return
@@ -117,11 +120,13 @@ class CapacitySearch:
             return
         self.trials.record(producers, verdict, definitive or cluster_down)
         if cluster_down:
-            self.stopped = (f"the cluster stopped answering at {producers} producers:"
-                            f" passes at {self.last_pass or 'no count'}, fails at {producers}")
+            self.stopped = (
+                f"the cluster stopped answering at {producers} producers:"
+                f" passes at {self.last_pass or 'no count'}, fails at {producers}"
+            )
             return
         if self.steps >= self.budget:
-            self.stopped = (f"noisy: no confirmed bracket after {self.steps} steps")
+            self.stopped = f"noisy: no confirmed bracket after {self.steps} steps"
             return
         self._next = self._choose()
 
@@ -150,8 +155,7 @@ class CapacitySearch:
             if not trials.settled(end):
                 return end
         if not (trials.confirmed(lo) and trials.confirmed(hi)):
-            self.stopped = (f"noisy: {trials.describe(lo)} and {trials.describe(hi)} did not"
-                            " confirm")
+            self.stopped = f"noisy: {trials.describe(lo)} and {trials.describe(hi)} did not confirm"
             return None
         for above in trials.contradictions():  # a pass above the bracket: one-off?
             if not trials.settled(above):
@@ -160,8 +164,10 @@ class CapacitySearch:
         if spread is not None:
             self.stopped = f"noisy: fails at {spread[0]} yet passes at {spread[1]}"
             return None
-        self.stopped = (f"confirmed within tolerance {self.spec}: passes at"
-                        f" {trials.describe(lo)}, fails at {trials.describe(hi)}")
+        self.stopped = (
+            f"confirmed within tolerance {self.spec}: passes at"
+            f" {trials.describe(lo)}, fails at {trials.describe(hi)}"
+        )
         return None
 
 
@@ -173,6 +179,7 @@ def knee_next(trials: Trials, attempts: Mapping[int, int], current: int) -> int 
     the last pass below it. No count runs more than MOST_TRIALS steps, whatever they
     decided.
     """
+
     def open_(n: int) -> bool:
         return not trials.settled(n) and attempts.get(n, 0) < MOST_TRIALS
 

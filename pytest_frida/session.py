@@ -55,8 +55,9 @@ def current_commit() -> str | None:
     if explicit:
         return explicit
     try:
-        proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10, check=False)
+        proc = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout.strip() or None if proc.returncode == 0 else None
@@ -87,8 +88,13 @@ class FridaRun:
     """One run. Under pytest-xdist each worker has its own (with the controller's run id,
     writing below `<run>/workers/<id>/`), and the controller merges their steps at the end."""
 
-    def __init__(self, settings: FridaSettings, run_id: str | None = None,
-                 worker: str | None = None, make_site: MakeSite = create_site) -> None:
+    def __init__(
+        self,
+        settings: FridaSettings,
+        run_id: str | None = None,
+        worker: str | None = None,
+        make_site: MakeSite = create_site,
+    ) -> None:
         self.settings = settings
         #: how the run gets its site (the plugin asks the pytest_frida_make_site hook)
         self.make_site = make_site
@@ -99,25 +105,34 @@ class FridaRun:
             self.run_dir = self.run_dir / WORKERS_DIR / worker
         self.steps: list[StepResult] = []
         self.info = RunInfo(
-            run_id=self.run_id, started_at=utc_now(), site=settings.site,
-            client=settings.client, kafka_version=settings.kafka_version,
+            run_id=self.run_id,
+            started_at=utc_now(),
+            site=settings.site,
+            client=settings.client,
+            kafka_version=settings.kafka_version,
             settings={
                 "brokers": settings.brokers,
                 "broker_config": settings.broker_config,
                 "kafka_home": str(settings.kafka_home) if settings.kafka_home else None,
-                "defaults": {f.name: _plain(getattr(settings.defaults, f.name))
-                             for f in fields(settings.defaults)},
+                "defaults": {
+                    f.name: _plain(getattr(settings.defaults, f.name))
+                    for f in fields(settings.defaults)
+                },
                 "overrides": {k: _plain(v) for k, v in settings.overrides.items()},
                 "search": str(settings.search) if settings.search else None,
                 "influx": redact(settings.influx_url) if settings.influx_url else None,
-                "reservation": {f.name: redact(v) if isinstance(v, str) else _plain(v)
-                                for f in fields(settings.reservation)
-                                for v in [getattr(settings.reservation, f.name)]}
-                if settings.reservation else None,
+                "reservation": {
+                    f.name: redact(v) if isinstance(v, str) else _plain(v)
+                    for f in fields(settings.reservation)
+                    for v in [getattr(settings.reservation, f.name)]
+                }
+                if settings.reservation
+                else None,
                 "clock_correction": settings.clock_correction,
                 "monitor": settings.monitor,
                 # how the load is spread: part of a plan (report.history)
-                "workers": settings.workers, "runtime": settings.runtime,
+                "workers": settings.workers,
+                "runtime": settings.runtime,
                 "prime": settings.prime,
                 "producers_per_replica": settings.producers_per_replica,
                 "producers_per_node": settings.producers_per_node,
@@ -177,8 +192,10 @@ class FridaRun:
         c = self._cluster
         self.info.kafka_version = c.kafka_version
         self.info.cluster = {
-            "bootstrap": c.bootstrap, "brokers": [asdict(b) for b in c.brokers],
-            "hosts": c.hosts, "ready_seconds": round(c.ready_seconds, 2),
+            "bootstrap": c.bootstrap,
+            "brokers": [asdict(b) for b in c.brokers],
+            "hosts": c.hosts,
+            "ready_seconds": round(c.ready_seconds, 2),
             "ready_after_session_start_s": round(time.monotonic() - self._created, 2),
             **c.details,
         }
@@ -212,10 +229,13 @@ class FridaRun:
         except HistoryError as exc:
             return str(exc)
         if self.settings.compare != "last" and not any(
-                e.run_id == self.settings.compare for e in entries):
+            e.run_id == self.settings.compare for e in entries
+        ):
             known = sorted({e.run_id for e in entries})[-5:]
-            return (f"--frida-compare={self.settings.compare}: no such run in"
-                    f" {self.history.path}; latest runs: {', '.join(known) or 'none'}")
+            return (
+                f"--frida-compare={self.settings.compare}: no such run in"
+                f" {self.history.path}; latest runs: {', '.join(known) or 'none'}"
+            )
         return None
 
     def record(self, step: StepResult) -> None:
@@ -228,8 +248,9 @@ class FridaRun:
                 self.problems.append(problem)
 
     def record_search(self, test: str, spec: str, outcome: str, counts: list[int]) -> None:
-        self.info.searches.append({"test": test, "spec": spec, "outcome": outcome,
-                                   "steps": len(counts), "counts": counts})
+        self.info.searches.append(
+            {"test": test, "spec": spec, "outcome": outcome, "steps": len(counts), "counts": counts}
+        )
         self.writer.write(self.info, self.steps)
 
     def stop_cluster(self) -> None:
@@ -298,22 +319,34 @@ class FridaRun:
         for entry in entries:
             baseline = baseline_for(past, entry, self.settings.compare)
             if baseline is None:
-                caught = (trusted(like_runs(past, entry))[1]
-                          if self.settings.compare == "last" else None)
+                caught = (
+                    trusted(like_runs(past, entry))[1] if self.settings.compare == "last" else None
+                )
                 if caught is not None and gated:  # nothing passed since it was caught
                     entry.regressed = list(caught.regressed or [])
-                    self.changes.append(Change(
-                        entry.test, f"{'; '.join(entry.regressed)} caught in run"
-                        f" {caught.run_id} and not accepted since (compare with that run by"
-                        " name to accept the change)", None, None, None, None, True))
+                    self.changes.append(
+                        Change(
+                            entry.test,
+                            f"{'; '.join(entry.regressed)} caught in run"
+                            f" {caught.run_id} and not accepted since (compare with that run by"
+                            " name to accept the change)",
+                            None,
+                            None,
+                            None,
+                            None,
+                            True,
+                        )
+                    )
                 else:
                     self.problems.append(self._no_baseline(past, entry))
                 continue
             changes = compare(entry, baseline, self.settings.compare_fail, past)
             if gated:  # recorded with the run: a caught one is no later run's baseline
-                entry.regressed = [c.what + (f" at {c.producers} producers"
-                                             if c.producers is not None else "")
-                                   for c in changes if c.failed]
+                entry.regressed = [
+                    c.what + (f" at {c.producers} producers" if c.producers is not None else "")
+                    for c in changes
+                    if c.failed
+                ]
             self.changes += changes
         self.regressions = [c for c in self.changes if c.failed]
 
@@ -326,17 +359,26 @@ class FridaRun:
             return f"no earlier run of {entry.test} to compare with"
         like = like_runs(past, entry)
         if like:  # like runs, none of them trusted
-            why = ("was interrupted" if like[-1].status != "finished" else
-                   "came after a caught regression and no gate judged it")
-            return (f"no earlier run of {entry.test} with the same plan and Kafka version"
-                    f" to compare with that finished and passed a gate; the latest,"
-                    f" {like[-1].run_id}, {why}")
+            why = (
+                "was interrupted"
+                if like[-1].status != "finished"
+                else "came after a caught regression and no gate judged it"
+            )
+            return (
+                f"no earlier run of {entry.test} with the same plan and Kafka version"
+                f" to compare with that finished and passed a gate; the latest,"
+                f" {like[-1].run_id}, {why}"
+            )
         latest = earlier[-1]
         if latest.plan is None:
             why = f"has no plan recorded (history schema {latest.schema})"
         else:
             why = "differs in " + "; ".join(
-                d for d in differences(latest, entry)
-                if d.startswith("plan.") or d.startswith("system.kafka_version"))
-        return (f"no earlier run of {entry.test} with the same plan and Kafka version to"
-                f" compare with; the latest, {latest.run_id}, {why}")
+                d
+                for d in differences(latest, entry)
+                if d.startswith("plan.") or d.startswith("system.kafka_version")
+            )
+        return (
+            f"no earlier run of {entry.test} with the same plan and Kafka version to"
+            f" compare with; the latest, {latest.run_id}, {why}"
+        )

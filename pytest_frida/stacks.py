@@ -17,8 +17,10 @@ def stacks_dir() -> Path:
     explicit = os.environ.get("FRIDA_STACKS_DIR")
     root = Path(explicit) if explicit else Path(__file__).resolve().parents[1] / "stacks"
     if not (root / "kafka.yml").is_file():
-        raise StacksNotFound(f"no stack files in {root}: set FRIDA_STACKS_DIR to the stacks/"
-                             " directory of a pytest-frida checkout")
+        raise StacksNotFound(
+            f"no stack files in {root}: set FRIDA_STACKS_DIR to the stacks/"
+            " directory of a pytest-frida checkout"
+        )
     return root
 
 

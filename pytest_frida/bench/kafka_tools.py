@@ -57,23 +57,58 @@ def parse_end_to_end(output: str) -> EndToEndResult:
 def _run(argv: list[str], timeout_s: float) -> str:
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
     if proc.returncode != 0:
-        raise ToolError(f"{argv[argv.index('-cp') + 2]} exited {proc.returncode}:"
-                        f" {(proc.stdout + proc.stderr)[-800:]}")
+        raise ToolError(
+            f"{argv[argv.index('-cp') + 2]} exited {proc.returncode}:"
+            f" {(proc.stdout + proc.stderr)[-800:]}"
+        )
     return proc.stdout + proc.stderr
 
 
-def producer_performance(java: Path, dist: KafkaDistribution, bootstrap: str, topic: str,
-                         records: int, record_size: int, props: dict[str, str]) -> PerfResult:
+def producer_performance(
+    java: Path,
+    dist: KafkaDistribution,
+    bootstrap: str,
+    topic: str,
+    records: int,
+    record_size: int,
+    props: dict[str, str],
+) -> PerfResult:
     argv = commands.kafka_tool(
-        java, dist, "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
-        "--num-records", str(records), "--record-size", str(record_size),
-        "--throughput", "-1", "--producer-props", f"bootstrap.servers={bootstrap}",
-        *(f"{k}={v}" for k, v in props.items()))
+        java,
+        dist,
+        "org.apache.kafka.tools.ProducerPerformance",
+        "--topic",
+        topic,
+        "--num-records",
+        str(records),
+        "--record-size",
+        str(record_size),
+        "--throughput",
+        "-1",
+        "--producer-props",
+        f"bootstrap.servers={bootstrap}",
+        *(f"{k}={v}" for k, v in props.items()),
+    )
     return parse_perf(_run(argv, 600))
 
 
-def end_to_end_latency(java: Path, dist: KafkaDistribution, bootstrap: str, topic: str,
-                       records: int, acks: str, record_size: int) -> EndToEndResult:
-    argv = commands.kafka_tool(java, dist, "org.apache.kafka.tools.EndToEndLatency",
-                               bootstrap, topic, str(records), acks, str(record_size))
+def end_to_end_latency(
+    java: Path,
+    dist: KafkaDistribution,
+    bootstrap: str,
+    topic: str,
+    records: int,
+    acks: str,
+    record_size: int,
+) -> EndToEndResult:
+    argv = commands.kafka_tool(
+        java,
+        dist,
+        "org.apache.kafka.tools.EndToEndLatency",
+        bootstrap,
+        topic,
+        str(records),
+        acks,
+        str(record_size),
+    )
     return parse_end_to_end(_run(argv, 600))

@@ -25,8 +25,9 @@ def _broker_cpu_s(monitor: BrokerMonitor) -> float:
     return float(monitor.read()["broker-0"]["cpu_s"])
 
 
-def measure_monitor_cost(cluster: Cluster, say: Say, phase_s: float = 20.0,
-                         rounds: int = 3) -> dict[str, Any]:
+def measure_monitor_cost(
+    cluster: Cluster, say: Say, phase_s: float = 20.0, rounds: int = 3
+) -> dict[str, Any]:
     """Alternate `rounds` quiet phases and sampled phases of `phase_s` seconds each."""
     monitor = cluster.monitor
     if monitor is None:
@@ -48,7 +49,8 @@ def measure_monitor_cost(cluster: Cluster, say: Say, phase_s: float = 20.0,
         sampled.append((_broker_cpu_s(monitor) - start) / (time.monotonic() - began))
     problems = monitor.take_problems()
     return {
-        "phase_s": phase_s, "rounds": rounds,
+        "phase_s": phase_s,
+        "rounds": rounds,
         "broker_cores_quiet": [round(v, 4) for v in quiet],
         "broker_cores_sampled": [round(v, 4) for v in sampled],
         "scrape_cost_cores": round(statistics.mean(sampled) - statistics.mean(quiet), 4),

@@ -36,8 +36,9 @@ class TestSpread:
 
     @property
     def confirmed(self) -> list[int]:
-        return [limit for _, limit, status in self.limits
-                if status == "confirmed" and limit is not None]
+        return [
+            limit for _, limit, status in self.limits if status == "confirmed" and limit is not None
+        ]
 
     @property
     def spread_pct(self) -> float | None:
@@ -48,25 +49,33 @@ class TestSpread:
         return (max(values) - min(values)) / min(values) * 100.0
 
     def describe(self) -> list[str]:
-        limits = ", ".join(f"{limit if limit is not None else '-'} ({status})"
-                           for _, limit, status in self.limits)
+        limits = ", ".join(
+            f"{limit if limit is not None else '-'} ({status})" for _, limit, status in self.limits
+        )
         spread = self.spread_pct
         confirmed = self.confirmed
         lines = [f"{self.test}: limits {limits}"]
         if spread is None:
-            lines.append(f"  {len(confirmed)} of {len(self.limits)} runs confirmed a limit:"
-                         " no spread to state")
+            lines.append(
+                f"  {len(confirmed)} of {len(self.limits)} runs confirmed a limit:"
+                " no spread to state"
+            )
         else:
-            lines.append(f"  {len(confirmed)} of {len(self.limits)} confirmed, from"
-                         f" {min(confirmed)} to {max(confirmed)}: spread {spread:.1f}%")
-        lines.append(f"  gate on {self.pairs} ordered pairs of runs: {len(self.false_alarms)}"
-                     " regression(s) reported (each a false alarm: nothing changed)")
+            lines.append(
+                f"  {len(confirmed)} of {len(self.limits)} confirmed, from"
+                f" {min(confirmed)} to {max(confirmed)}: spread {spread:.1f}%"
+            )
+        lines.append(
+            f"  gate on {self.pairs} ordered pairs of runs: {len(self.false_alarms)}"
+            " regression(s) reported (each a false alarm: nothing changed)"
+        )
         lines += [f"    {alarm}" for alarm in self.false_alarms]
         return lines
 
 
-def spreads(entries: Sequence[HistoryEntry], run_ids: Sequence[str],
-            thresholds: Sequence[Threshold]) -> list[TestSpread]:
+def spreads(
+    entries: Sequence[HistoryEntry], run_ids: Sequence[str], thresholds: Sequence[Threshold]
+) -> list[TestSpread]:
     """The spread of each test over the runs `run_ids` (in that order)."""
     order = {run: i for i, run in enumerate(run_ids)}
     mine = sorted((e for e in entries if e.run_id in order), key=lambda e: order[e.run_id])
@@ -75,20 +84,23 @@ def spreads(entries: Sequence[HistoryEntry], run_ids: Sequence[str],
         by_test.setdefault(entry.test, []).append(entry)
     out = []
     for test, runs in by_test.items():
-        spread = TestSpread(test, [(e.run_id, e.limit_value, str(e.limit.get("status")))
-                                   for e in runs])
+        spread = TestSpread(
+            test, [(e.run_id, e.limit_value, str(e.limit.get("status"))) for e in runs]
+        )
         for i, base in enumerate(runs):
-            for current in runs[i + 1:]:
+            for current in runs[i + 1 :]:
                 spread.pairs += 1
                 failed = [c for c in compare(current, base, thresholds, entries) if c.failed]
-                spread.false_alarms += [f"{base.run_id} -> {current.run_id}: {c.describe()}"
-                                        for c in failed]
+                spread.false_alarms += [
+                    f"{base.run_id} -> {current.run_id}: {c.describe()}" for c in failed
+                ]
         out.append(spread)
     return out
 
 
-def run_repeats(count: int, pytest_args: Sequence[str], report_dir: Path,
-                say: Say = print) -> list[str]:
+def run_repeats(
+    count: int, pytest_args: Sequence[str], report_dir: Path, say: Say = print
+) -> list[str]:
     """Run the suite `count` times; returns the run ids recorded, in order. Stops early
     on an interrupt or on a session that could not run its tests (exit status >= 2)."""
     history = History(report_dir)
@@ -96,22 +108,46 @@ def run_repeats(count: int, pytest_args: Sequence[str], report_dir: Path,
     for i in range(1, count + 1):
         before = {e.run_id for e in history.load()}
         say(f"== repetition {i} of {count}")
-        proc = subprocess.run([sys.executable, "-m", "pytest", *pytest_args,
-                               f"--frida-report-dir={report_dir}", "-p", "no:cacheprovider"],
-                              check=False)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                *pytest_args,
+                f"--frida-report-dir={report_dir}",
+                "-p",
+                "no:cacheprovider",
+            ],
+            check=False,
+        )
         new = sorted({e.run_id for e in history.load()} - before)
         run_ids += new
         if proc.returncode >= 2 or not new:
-            say(f"repetition {i} ended with exit status {proc.returncode}"
-                f"{'' if new else ' and recorded no run'}: stopping")
+            say(
+                f"repetition {i} ended with exit status {proc.returncode}"
+                f"{'' if new else ' and recorded no run'}: stopping"
+            )
             break
     return run_ids
 
 
-def write_summary(path: Path, run_ids: Sequence[str], results: Sequence[TestSpread],
-                  thresholds: Sequence[Threshold]) -> None:
+def write_summary(
+    path: Path,
+    run_ids: Sequence[str],
+    results: Sequence[TestSpread],
+    thresholds: Sequence[Threshold],
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "runs": list(run_ids), "gate": [str(t) for t in thresholds],
-        "tests": [{**asdict(r), "spread_pct": r.spread_pct, "confirmed": r.confirmed}
-                  for r in results]}, indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "runs": list(run_ids),
+                "gate": [str(t) for t in thresholds],
+                "tests": [
+                    {**asdict(r), "spread_pct": r.spread_pct, "confirmed": r.confirmed}
+                    for r in results
+                ],
+            },
+            indent=2,
+        )
+    )

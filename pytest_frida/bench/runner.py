@@ -79,17 +79,35 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def measure_throughput(cluster: Cluster, settings: FridaSettings, runner: StepRunner,
-                       tools: KafkaTools, cfg: BenchConfig, say: Say) -> dict[str, Any]:
+def measure_throughput(
+    cluster: Cluster,
+    settings: FridaSettings,
+    runner: StepRunner,
+    tools: KafkaTools,
+    cfg: BenchConfig,
+    say: Say,
+) -> dict[str, Any]:
     """One producer agent, unthrottled, against ProducerPerformance on its own topic."""
     say(f"throughput: harness, 1 producer, {cfg.throughput_seconds:g}s unthrottled ...")
     runner.create_topic("bench-throughput-harness", 1)
-    agent = cluster.launcher.launch("bench-throughput", {
-        "role": "producer", "bootstrap": cluster.bootstrap, "topic": "bench-throughput-harness",
-        "client": settings.client, "warmup": 2.0, "duration": cfg.throughput_seconds,
-        "first_producer": 0, "producer_count": 1, "total_producers": 1, "rate": 0,
-        "message_size": RECORD_SIZE, "producer_settings": THROUGHPUT_PROPS, "partitions": 1,
-    })
+    agent = cluster.launcher.launch(
+        "bench-throughput",
+        {
+            "role": "producer",
+            "bootstrap": cluster.bootstrap,
+            "topic": "bench-throughput-harness",
+            "client": settings.client,
+            "warmup": 2.0,
+            "duration": cfg.throughput_seconds,
+            "first_producer": 0,
+            "producer_count": 1,
+            "total_producers": 1,
+            "rate": 0,
+            "message_size": RECORD_SIZE,
+            "producer_settings": THROUGHPUT_PROPS,
+            "partitions": 1,
+        },
+    )
     try:
         agent.wait_for("ready", 60)
         agent.send({"cmd": "start", "t0_ns": time.time_ns() + 500_000_000})
@@ -102,9 +120,15 @@ def measure_throughput(cluster: Cluster, settings: FridaSettings, runner: StepRu
     load_harness = _load()
     say(f"throughput: harness {harness_rate:,.0f} msg/s; now ProducerPerformance ...")
     runner.create_topic("bench-throughput-kafka", 1)
-    perf = kafka_tools.producer_performance(tools.java, tools.dist, cluster.bootstrap,
-                                            "bench-throughput-kafka", cfg.perf_records,
-                                            RECORD_SIZE, THROUGHPUT_PROPS)
+    perf = kafka_tools.producer_performance(
+        tools.java,
+        tools.dist,
+        cluster.bootstrap,
+        "bench-throughput-kafka",
+        cfg.perf_records,
+        RECORD_SIZE,
+        THROUGHPUT_PROPS,
+    )
     say(f"throughput: ProducerPerformance {perf.records_per_s:,.0f} msg/s")
     return {
         "settings": {**THROUGHPUT_PROPS, "record_size": RECORD_SIZE, "producers": 1},
@@ -123,30 +147,54 @@ def measure_throughput(cluster: Cluster, settings: FridaSettings, runner: StepRu
     }
 
 
-def measure_latency_floor(runner: StepRunner, tools: KafkaTools, cfg: BenchConfig,
-                          say: Say) -> dict[str, Any]:
+def measure_latency_floor(
+    runner: StepRunner, tools: KafkaTools, cfg: BenchConfig, say: Say
+) -> dict[str, Any]:
     say(f"latency floor: harness, 1 producer at {cfg.latency_rate:g} msg/s ...")
     # the window the bench names, never lengthened to an SLO's sample minimum: the bench
     # prints figures with their message counts and judges no SLO (the defaults give
     # 1,000 messages; --quick's 150 are a smoke run's)
-    plan = StepPlan(producers=(1,), rate=cfg.latency_rate, duration=cfg.latency_seconds,
-                    warmup=2.0, message_size=RECORD_SIZE, slo=parse_slo("p99<=1s"),
-                    partitions=1, producer_config={"acks": "1", "linger.ms": "0"},
-                    max_duration=cfg.latency_seconds)
+    plan = StepPlan(
+        producers=(1,),
+        rate=cfg.latency_rate,
+        duration=cfg.latency_seconds,
+        warmup=2.0,
+        message_size=RECORD_SIZE,
+        slo=parse_slo("p99<=1s"),
+        partitions=1,
+        producer_config={"acks": "1", "linger.ms": "0"},
+        max_duration=cfg.latency_seconds,
+    )
     step = runner.run("bench-latency-floor", plan, 1)
     if step.error:
         raise RuntimeError(f"latency floor step failed: {step.error}")
     say("latency floor: now EndToEndLatency ...")
     runner.create_topic("bench-e2e-kafka", 1)
-    e2e = kafka_tools.end_to_end_latency(tools.java, tools.dist, runner.cluster.bootstrap,
-                                         "bench-e2e-kafka", cfg.e2e_records, "1", RECORD_SIZE)
+    e2e = kafka_tools.end_to_end_latency(
+        tools.java,
+        tools.dist,
+        runner.cluster.bootstrap,
+        "bench-e2e-kafka",
+        cfg.e2e_records,
+        "1",
+        RECORD_SIZE,
+    )
     p50, p99 = step.latency["p50"] or 0.0, step.latency["p99"] or 0.0
     mean = step.latency["mean"] or 0.0
     return {
-        "harness": {"rate": cfg.latency_rate, "messages": step.counts.received
-                    if step.counts else 0, "p50_ms": p50, "p99_ms": p99, "mean_ms": mean},
-        "kafka_tool": {"messages": cfg.e2e_records, "p50_ms_truncated": e2e.p50_ms,
-                       "p99_ms_truncated": e2e.p99_ms, "avg_ms": e2e.avg_ms},
+        "harness": {
+            "rate": cfg.latency_rate,
+            "messages": step.counts.received if step.counts else 0,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "mean_ms": mean,
+        },
+        "kafka_tool": {
+            "messages": cfg.e2e_records,
+            "p50_ms_truncated": e2e.p50_ms,
+            "p99_ms_truncated": e2e.p99_ms,
+            "avg_ms": e2e.avg_ms,
+        },
         # the tool prints whole ms, truncated: its true p50 lies in [p50, p50 + 1)
         "ratio_p50_vs_tool_upper": round(p50 / (e2e.p50_ms + 1), 3),
         "ratio_p50_vs_tool_lower": round(p50 / e2e.p50_ms, 3) if e2e.p50_ms else None,
@@ -160,28 +208,47 @@ def measure_density(runner: StepRunner, cfg: BenchConfig, say: Say) -> dict[str,
     sustained = 0
     for count in cfg.density_counts:
         say(f"density: {count} producers at 1 msg/s ...")
-        plan = StepPlan(producers=(count,), rate=1.0, duration=cfg.density_seconds,
-                        warmup=cfg.density_warmup, message_size=RECORD_SIZE,
-                        slo=parse_slo("p99<=1s"), partitions=3, producer_config={},
-                        max_duration=cfg.density_seconds)
+        plan = StepPlan(
+            producers=(count,),
+            rate=1.0,
+            duration=cfg.density_seconds,
+            warmup=cfg.density_warmup,
+            message_size=RECORD_SIZE,
+            slo=parse_slo("p99<=1s"),
+            partitions=3,
+            producer_config={},
+            max_duration=cfg.density_seconds,
+        )
         started = time.monotonic()
         step = runner.run("bench-density", plan, count)
         delay_p99 = step.publish_delay.get("p99")
-        kept = (step.error is None and delay_p99 is not None
-                and delay_p99 < DENSITY_DELAY_LIMIT_MS and step.rate_ratio >= 0.95
-                and step.counts is not None and step.counts.lost == 0)
+        kept = (
+            step.error is None
+            and delay_p99 is not None
+            and delay_p99 < DENSITY_DELAY_LIMIT_MS
+            and step.rate_ratio >= 0.95
+            and step.counts is not None
+            and step.counts.lost == 0
+        )
         row: dict[str, Any] = {
-            "producers": count, "kept_schedule": kept, "error": step.error,
-            "achieved_ratio": round(step.rate_ratio, 4), "publish_delay_p99_ms": delay_p99,
-            "e2e_p99_ms": step.latency.get("p99"), "lost": step.counts.lost if step.counts
-            else None, "generator_cpu_max_agent": round(step.generator_cpu, 3),
+            "producers": count,
+            "kept_schedule": kept,
+            "error": step.error,
+            "achieved_ratio": round(step.rate_ratio, 4),
+            "publish_delay_p99_ms": delay_p99,
+            "e2e_p99_ms": step.latency.get("p99"),
+            "lost": step.counts.lost if step.counts else None,
+            "generator_cpu_max_agent": round(step.generator_cpu, 3),
             "generator_rss_mib": round(step.generator_rss_mib, 1),
             "rss_mib_per_producer": round(step.generator_rss_mib / count, 3),
-            "step_seconds": round(time.monotonic() - started, 1), "load_avg": _load(),
+            "step_seconds": round(time.monotonic() - started, 1),
+            "load_avg": _load(),
         }
         steps.append(row)
-        say(f"density: {count} producers: kept={kept} publish delay p99={delay_p99}ms"
-            f" rss/producer={row['rss_mib_per_producer']} MiB cpu={row['generator_cpu_max_agent']}")
+        say(
+            f"density: {count} producers: kept={kept} publish delay p99={delay_p99}ms"
+            f" rss/producer={row['rss_mib_per_producer']} MiB cpu={row['generator_cpu_max_agent']}"
+        )
         if not kept:
             break
         sustained = count
@@ -189,11 +256,16 @@ def measure_density(runner: StepRunner, cfg: BenchConfig, say: Say) -> dict[str,
     ok = [s for s in steps if s["kept_schedule"]]
     if len(ok) >= 2:
         a, b = ok[-2], ok[-1]
-        marginal = round((b["generator_rss_mib"] - a["generator_rss_mib"])
-                         / (b["producers"] - a["producers"]), 3)
-    return {"rate_per_producer": 1.0, "delay_limit_ms": DENSITY_DELAY_LIMIT_MS,
-            "largest_sustained": sustained, "marginal_rss_mib_per_producer": marginal,
-            "steps": steps}
+        marginal = round(
+            (b["generator_rss_mib"] - a["generator_rss_mib"]) / (b["producers"] - a["producers"]), 3
+        )
+    return {
+        "rate_per_producer": 1.0,
+        "delay_limit_ms": DENSITY_DELAY_LIMIT_MS,
+        "largest_sustained": sustained,
+        "marginal_rss_mib_per_producer": marginal,
+        "steps": steps,
+    }
 
 
 def run_bench(cfg: BenchConfig, say: Say = lambda s: print(s, file=sys.stderr)) -> BenchReport:
@@ -231,27 +303,41 @@ def _whole_ms(value: int) -> str:
 
 def format_report(report: BenchReport) -> list[str]:
     t, lat, den = report.throughput, report.latency_floor, report.density
-    lines = [f"frida bench: client {report.client}, Kafka {report.kafka_version},"
-             f" {report.machine.get('cpus')} cpus",
-             f"{'measurement':<34}{'harness':>14}{'Kafka tool':>14}{'ratio':>9}"]
+    lines = [
+        f"frida bench: client {report.client}, Kafka {report.kafka_version},"
+        f" {report.machine.get('cpus')} cpus",
+        f"{'measurement':<34}{'harness':>14}{'Kafka tool':>14}{'ratio':>9}",
+    ]
     if t:
-        lines.append(f"{'max throughput, 1 producer (msg/s)':<34}{t['harness_msg_per_s']:>14,.0f}"
-                     f"{t['kafka_tool_msg_per_s']:>14,.0f}{t['ratio']:>9.2f}")
+        lines.append(
+            f"{'max throughput, 1 producer (msg/s)':<34}{t['harness_msg_per_s']:>14,.0f}"
+            f"{t['kafka_tool_msg_per_s']:>14,.0f}{t['ratio']:>9.2f}"
+        )
     if lat:
         h, k = lat["harness"], lat["kafka_tool"]
-        lines.append(f"{'latency floor p50 (ms)':<34}{h['p50_ms']:>14.2f}"
-                     f"{_whole_ms(k['p50_ms_truncated']):>14}"
-                     f"{lat['ratio_p50_vs_tool_upper']:>9.2f}")
-        lines.append(f"{'latency floor p99 (ms)':<34}{h['p99_ms']:>14.2f}"
-                     f"{_whole_ms(k['p99_ms_truncated']):>14}{'':>9}")
-        lines.append(f"{'latency floor mean (ms)':<34}{h['mean_ms']:>14.2f}{k['avg_ms']:>14.2f}"
-                     f"{lat['ratio_mean']:>9.2f}")
+        lines.append(
+            f"{'latency floor p50 (ms)':<34}{h['p50_ms']:>14.2f}"
+            f"{_whole_ms(k['p50_ms_truncated']):>14}"
+            f"{lat['ratio_p50_vs_tool_upper']:>9.2f}"
+        )
+        lines.append(
+            f"{'latency floor p99 (ms)':<34}{h['p99_ms']:>14.2f}"
+            f"{_whole_ms(k['p99_ms_truncated']):>14}{'':>9}"
+        )
+        lines.append(
+            f"{'latency floor mean (ms)':<34}{h['mean_ms']:>14.2f}{k['avg_ms']:>14.2f}"
+            f"{lat['ratio_mean']:>9.2f}"
+        )
     if den:
-        lines.append(f"producers kept on schedule at 1 msg/s: {den['largest_sustained']}"
-                     f" (marginal memory {den['marginal_rss_mib_per_producer']} MiB/producer)")
+        lines.append(
+            f"producers kept on schedule at 1 msg/s: {den['largest_sustained']}"
+            f" (marginal memory {den['marginal_rss_mib_per_producer']} MiB/producer)"
+        )
         for s in den["steps"]:
-            lines.append(f"  {s['producers']:>5} producers: kept={s['kept_schedule']}"
-                         f" delay p99={s['publish_delay_p99_ms']}ms"
-                         f" rss/producer={s['rss_mib_per_producer']}MiB"
-                         f" agent cpu={s['generator_cpu_max_agent']:.0%}")
+            lines.append(
+                f"  {s['producers']:>5} producers: kept={s['kept_schedule']}"
+                f" delay p99={s['publish_delay_p99_ms']}ms"
+                f" rss/producer={s['rss_mib_per_producer']}MiB"
+                f" agent cpu={s['generator_cpu_max_agent']:.0%}"
+            )
     return lines

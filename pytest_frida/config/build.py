@@ -59,25 +59,30 @@ def _site(value: Value, flag: Value) -> tuple[str, Path | None]:
     if site_raw.startswith("hosts:"):
         hosts_file = Path(site_raw.removeprefix("hosts:")).expanduser()
         if not hosts_file.is_file():
-            raise SettingsError(f"{flag('site')}={site_raw!r}: no such hosts file"
-                                f" {str(hosts_file)!r}")
+            raise SettingsError(
+                f"{flag('site')}={site_raw!r}: no such hosts file {str(hosts_file)!r}"
+            )
         return "hosts", hosts_file
     if site_raw in KNOWN_SITES or site_raw in G5K_SITES:
         return site_raw, None
     if _SITE_NAME.match(site_raw):
-        typo = difflib.get_close_matches(site_raw, (*KNOWN_SITES, *G5K_SITES), n=1,
-                                         cutoff=0.75)
+        typo = difflib.get_close_matches(site_raw, (*KNOWN_SITES, *G5K_SITES), n=1, cutoff=0.75)
         if typo:
-            raise SettingsError(f"{flag('site')}={site_raw!r}: did you mean {typo[0]!r}?"
-                                f" Sites: {', '.join(KNOWN_SITES)}, hosts:FILE or one of"
-                                f" Grid'5000's: {', '.join(G5K_SITES)}")
+            raise SettingsError(
+                f"{flag('site')}={site_raw!r}: did you mean {typo[0]!r}?"
+                f" Sites: {', '.join(KNOWN_SITES)}, hosts:FILE or one of"
+                f" Grid'5000's: {', '.join(G5K_SITES)}"
+            )
         return site_raw, None
-    raise SettingsError(f"{flag('site')}={site_raw!r}: expected {', '.join(KNOWN_SITES)},"
-                        " hosts:FILE or a Grid'5000 site name such as sophia")
+    raise SettingsError(
+        f"{flag('site')}={site_raw!r}: expected {', '.join(KNOWN_SITES)},"
+        " hosts:FILE or a Grid'5000 site name such as sophia"
+    )
 
 
-def _step_defaults(value: Value, flag: Value, given_cli: dict[str, str],
-                   given_ini: dict[str, str]) -> tuple[StepPlan, dict[str, Any]]:
+def _step_defaults(
+    value: Value, flag: Value, given_cli: dict[str, str], given_ini: dict[str, str]
+) -> tuple[StepPlan, dict[str, Any]]:
     """The session's StepPlan defaults, and the marker-level values the command line
     gives (they win over markers; `producers` from the ini file too)."""
     base: dict[str, Any] = {
@@ -91,13 +96,18 @@ def _step_defaults(value: Value, flag: Value, given_cli: dict[str, str],
         "max_duration": _positive_float(value("max-duration"), flag("max-duration")),
         "search": _search(value("search"), flag("search")) if value("search") else None,
     }
-    ini_config = parse_producer_config(given_ini.get("producer-config", ""),
-                                       "ini frida_producer_config")
-    cli_config = parse_producer_config(given_cli.get("producer-config", ""),
-                                       "--frida-producer-config")
+    ini_config = parse_producer_config(
+        given_ini.get("producer-config", ""), "ini frida_producer_config"
+    )
+    cli_config = parse_producer_config(
+        given_cli.get("producer-config", ""), "--frida-producer-config"
+    )
     base["producer_config"] = {**ini_config, **cli_config}  # per property: command line wins
-    overrides = {key: base[key] for key in base
-                 if key != "producer_config" and key.replace("_", "-") in given_cli}
+    overrides = {
+        key: base[key]
+        for key in base
+        if key != "producer_config" and key.replace("_", "-") in given_cli
+    }
     if "producer-config" in given_cli:  # only the command line's properties override
         overrides["producer_config"] = cli_config
     producers_raw = value("producers")
@@ -120,10 +130,15 @@ def _comparison(value: Value, flag: Value) -> dict[str, Any]:
             raise SettingsError(f"{flag('compare-fail')}: {exc}") from None
     influx = value("influx") or None
     if influx is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", influx):
-        raise SettingsError(f"{flag('influx')}={influx!r}: expected an http(s) URL such as"
-                            " http://127.0.0.1:8086/write?db=frida")
-    return {"compare": value("compare") or ("last" if thresholds else None),
-            "compare_fail": thresholds, "influx_url": influx}
+        raise SettingsError(
+            f"{flag('influx')}={influx!r}: expected an http(s) URL such as"
+            " http://127.0.0.1:8086/write?db=frida"
+        )
+    return {
+        "compare": value("compare") or ("last" if thresholds else None),
+        "compare_fail": thresholds,
+        "influx_url": influx,
+    }
 
 
 def _on_off(value: Value, flag: Value, name: str) -> bool:
@@ -139,8 +154,10 @@ def _existing(value: Value, flag: Value, name: str, is_dir: bool = False) -> Pat
         return None
     path = Path(value(name)).expanduser()
     if is_dir and not path.is_dir():
-        raise SettingsError(f"{flag(name)}={str(path)!r}: no such directory (write one with"
-                            " `frida images save DIR`)")
+        raise SettingsError(
+            f"{flag(name)}={str(path)!r}: no such directory (write one with"
+            " `frida images save DIR`)"
+        )
     if not is_dir and not path.is_file():
         raise SettingsError(f"{flag(name)}={str(path)!r}: no such file")
     return path
@@ -160,15 +177,23 @@ def _nodes_settings(value: Value, flag: Value) -> dict[str, Any]:
     if value("producers-per-node"):
         per_node = _positive_int(value("producers-per-node"), flag("producers-per-node"))
         if per_node % per_replica:
-            raise SettingsError(f"{flag('producers-per-node')}={per_node}: expected a multiple"
-                                f" of --frida-producers-per-replica={per_replica} (whole"
-                                " replicas per node)")
+            raise SettingsError(
+                f"{flag('producers-per-node')}={per_node}: expected a multiple"
+                f" of --frida-producers-per-replica={per_replica} (whole"
+                " replicas per node)"
+            )
     image = value("kafka-image") or None
     if image is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", image):
-        raise SettingsError(f"{flag('kafka-image')}={image!r}: expected an image reference"
-                            " such as apache/kafka:4.4.0")
-    return {**on_nodes, "producers_per_replica": per_replica, "producers_per_node": per_node,
-            "kafka_image": image}
+        raise SettingsError(
+            f"{flag('kafka-image')}={image!r}: expected an image reference"
+            " such as apache/kafka:4.4.0"
+        )
+    return {
+        **on_nodes,
+        "producers_per_replica": per_replica,
+        "producers_per_node": per_node,
+        "kafka_image": image,
+    }
 
 
 def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> FridaSettings:
@@ -187,8 +212,11 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         return given_cli.get(name) or given_ini.get(name) or defaults_by_name[name]
 
     def flag(name: str) -> str:
-        return f"--frida-{name}" if name in given_cli else (
-            f"ini frida_{name.replace('-', '_')}" if name in given_ini else f"--frida-{name}")
+        return (
+            f"--frida-{name}"
+            if name in given_cli
+            else (f"ini frida_{name.replace('-', '_')}" if name in given_ini else f"--frida-{name}")
+        )
 
     site, hosts_file = _site(value, flag)
     try:
@@ -201,8 +229,11 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     check_producer_config(client, defaults.producer_config, flag("producer-config"))
     broker_cores = _broker_cores(value("broker-cores"), flag("broker-cores"), site)
     # auto: one per core the agents may use (with a core split, the harness's cores)
-    workers = max(1, usable_core_count() - broker_cores) if value("workers") == "auto" \
+    workers = (
+        max(1, usable_core_count() - broker_cores)
+        if value("workers") == "auto"
         else _positive_int(value("workers"), flag("workers"))
+    )
     comparison = _comparison(value, flag)
     brokers = _positive_int(value("brokers"), flag("brokers"))
     # validated whatever the site, so a typo is caught before it matters
@@ -226,8 +257,12 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         broker_config=parse_producer_config(value("broker-config"), flag("broker-config")),
         client=client,
         workers=workers,
-        prime=_float(value("prime"), flag("prime"), lambda v: 0 <= v <= MAX_PRIME_S,
-                     f"seconds from 0 to {MAX_PRIME_S:g}"),
+        prime=_float(
+            value("prime"),
+            flag("prime"),
+            lambda v: 0 <= v <= MAX_PRIME_S,
+            f"seconds from 0 to {MAX_PRIME_S:g}",
+        ),
         defaults=defaults,
         overrides=overrides,
         **comparison,

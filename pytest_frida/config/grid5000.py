@@ -41,15 +41,28 @@ def parse_walltime(raw: str, what: str) -> int:
             return h * 3600 + mi * 60 + sec
     elif raw.strip().isdigit() and int(raw) > 0:
         return int(raw)
-    raise SettingsError(f"{what}={raw!r}: expected a walltime like 1:30:00 (H:MM:SS), 90:00"
-                        " (H:MM) or seconds")
+    raise SettingsError(
+        f"{what}={raw!r}: expected a walltime like 1:30:00 (H:MM:SS), 90:00 (H:MM) or seconds"
+    )
 
 
 #: Grid'5000's sites as its reference repository lists them; a name close to one of
 #: these (or to a site of ours) is a typo, refused here without asking the API, while a
 #: name unlike all of them is left to the reference API, where a new site would show up
-G5K_SITES = ("bordeaux", "grenoble", "lille", "louvain", "luxembourg", "lyon", "nancy",
-             "nantes", "rennes", "sophia", "strasbourg", "toulouse")
+G5K_SITES = (
+    "bordeaux",
+    "grenoble",
+    "lille",
+    "louvain",
+    "luxembourg",
+    "lyon",
+    "nancy",
+    "nantes",
+    "rennes",
+    "sophia",
+    "strasbourg",
+    "toulouse",
+)
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?$")
@@ -67,27 +80,35 @@ def parse_nodes(raw: str, brokers: int, what: str) -> tuple[int, bool]:
     if "=" not in raw:
         nodes = _positive_int(raw, what)
         if nodes < brokers + 1:
-            raise SettingsError(f"{what}={nodes}: needs at least --frida-brokers + 1"
-                                f" = {brokers + 1} (brokers, then producer nodes)")
+            raise SettingsError(
+                f"{what}={nodes}: needs at least --frida-brokers + 1"
+                f" = {brokers + 1} (brokers, then producer nodes)"
+            )
         return nodes, False
     counts: dict[str, int] = {}
     for part in raw.split(","):
         role, _, count = part.partition("=")
         role = role.strip()
         if role not in NODE_ROLES:
-            raise SettingsError(f"{what}={raw!r}: unknown role {role!r}; accepted:"
-                                f" {', '.join(NODE_ROLES)} (e.g. brokers=1,producers=2)")
+            raise SettingsError(
+                f"{what}={raw!r}: unknown role {role!r}; accepted:"
+                f" {', '.join(NODE_ROLES)} (e.g. brokers=1,producers=2)"
+            )
         if role in counts:
             raise SettingsError(f"{what}={raw!r}: {role} is given twice")
         if not count.strip().isdigit():
             raise SettingsError(f"{what}={raw!r}: {role}={count.strip()!r} is not a count")
         counts[role] = int(count)
     if counts.get("brokers", brokers) != brokers:
-        raise SettingsError(f"{what}={raw!r}: brokers={counts['brokers']} but --frida-brokers"
-                            f" is {brokers}; give both the same")
+        raise SettingsError(
+            f"{what}={raw!r}: brokers={counts['brokers']} but --frida-brokers"
+            f" is {brokers}; give both the same"
+        )
     if counts.get("consumer", 0) not in (0, 1):
-        raise SettingsError(f"{what}={raw!r}: consumer={counts['consumer']}: 0 (on the first"
-                            " broker node) or 1 (a node of its own)")
+        raise SettingsError(
+            f"{what}={raw!r}: consumer={counts['consumer']}: 0 (on the first"
+            " broker node) or 1 (a node of its own)"
+        )
     if counts.get("producers", 0) < 1:
         raise SettingsError(f"{what}={raw!r}: producers=N with N >= 1 is needed")
     consumer = counts.get("consumer", 0) == 1
@@ -106,15 +127,23 @@ def _reservation_date(raw: str, what: str) -> str:
     except ValueError as exc:
         raise SettingsError(f"{what}={raw!r}: {exc}; {expected}") from None
     paris = ZoneInfo("Europe/Paris")
-    if wall.replace(tzinfo=paris).astimezone(dt.timezone.utc).astimezone(paris).replace(
-            tzinfo=None) != wall:
-        raise SettingsError(f"{what}={raw!r}: no such time in Paris (the clocks go forward"
-                            " that night); pick another")
+    if (
+        wall.replace(tzinfo=paris)
+        .astimezone(dt.timezone.utc)
+        .astimezone(paris)
+        .replace(tzinfo=None)
+        != wall
+    ):
+        raise SettingsError(
+            f"{what}={raw!r}: no such time in Paris (the clocks go forward"
+            " that night); pick another"
+        )
     return full
 
 
-def _reservation(site: str, brokers: int, value: Callable[[str], str],
-                 flag: Callable[[str], str]) -> Reservation:
+def _reservation(
+    site: str, brokers: int, value: Callable[[str], str], flag: Callable[[str], str]
+) -> Reservation:
     """The Grid'5000 reservation the options describe."""
     nodes, consumer_node = parse_nodes(value("nodes"), brokers, flag("nodes"))
     date = value("reservation") or None
@@ -123,24 +152,36 @@ def _reservation(site: str, brokers: int, value: Callable[[str], str],
     job_types = tuple(t.strip() for t in value("job-type").split(",") if t.strip())
     for job_type in job_types:
         if not re.fullmatch(r"[a-z][a-z0-9_=.-]*", job_type):
-            raise SettingsError(f"{flag('job-type')}: {job_type!r} is not an OAR job type"
-                                " (e.g. night, exotic, allow_classic_ssh)")
+            raise SettingsError(
+                f"{flag('job-type')}: {job_type!r} is not an OAR job type"
+                " (e.g. night, exotic, allow_classic_ssh)"
+            )
     job_id = None
     if value("job-id"):
         job_id = _positive_int(value("job-id"), flag("job-id"))
     if "deploy" in job_types and job_id is None:
         # a deploy job's nodes run nothing until kadeploy3 puts an environment on them
-        raise SettingsError(f"{flag('job-type')}=deploy: frida uses the nodes' standard"
-                            " environment and does not run kadeploy3; leave deploy out, or"
-                            " deploy the nodes yourself and pass --frida-job-id")
+        raise SettingsError(
+            f"{flag('job-type')}=deploy: frida uses the nodes' standard"
+            " environment and does not run kadeploy3; leave deploy out, or"
+            " deploy the nodes yourself and pass --frida-job-id"
+        )
     api = value("g5k-api") or None
     if api is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", api):
         raise SettingsError(f"{flag('g5k-api')}={api!r}: expected an http(s) URL")
     return Reservation(
-        site=site, nodes=nodes, consumer_node=consumer_node, cluster=value("cluster") or None,
+        site=site,
+        nodes=nodes,
+        consumer_node=consumer_node,
+        cluster=value("cluster") or None,
         walltime_s=parse_walltime(value("walltime"), flag("walltime")),
-        queue=value("queue") or None, job_types=job_types, reservation_date=date,
-        job_name=value("job-name") or None, job_id=job_id,
+        queue=value("queue") or None,
+        job_types=job_types,
+        reservation_date=date,
+        job_name=value("job-name") or None,
+        job_id=job_id,
         keep=_flag(value("keep"), flag("keep")),
         start_timeout_s=_positive_float(value("job-start-timeout"), flag("job-start-timeout")),
-        poll_s=_positive_float(value("oar-poll"), flag("oar-poll")), api_url=api)
+        poll_s=_positive_float(value("oar-poll"), flag("oar-poll")),
+        api_url=api,
+    )

@@ -25,8 +25,18 @@ from pytest_frida.workload.drivers import load_driver
 from pytest_frida.workload.drivers.base import DriverConfigError
 
 #: Marker arguments and the settings they stand for.
-MARKER_KEYS = ("producers", "rate", "duration", "warmup", "message_size", "slo", "partitions",
-               "producer_config", "consumers", "search")
+MARKER_KEYS = (
+    "producers",
+    "rate",
+    "duration",
+    "warmup",
+    "message_size",
+    "slo",
+    "partitions",
+    "producer_config",
+    "consumers",
+    "search",
+)
 
 
 @dataclass(frozen=True)
@@ -59,20 +69,25 @@ def check_schedule(plan: StepPlan, what: str) -> None:
     """A rate the open-model schedule can express: at least one measured message per
     producer, and no more than one send per microsecond."""
     if plan.rate > MAX_RATE:
-        raise SettingsError(f"{what}: rate={plan.rate:g} msg/s per producer is beyond what a"
-                            f" schedule can express (at most {MAX_RATE:g}); use more producers")
+        raise SettingsError(
+            f"{what}: rate={plan.rate:g} msg/s per producer is beyond what a"
+            f" schedule can express (at most {MAX_RATE:g}); use more producers"
+        )
     if plan.rate * plan.duration < 1.0:
         raise SettingsError(
             f"{what}: rate={plan.rate:g} msg/s for duration={plan.duration:g}s gives each"
-            f" producer less than one measured message; raise the rate or the duration")
+            f" producer less than one measured message; raise the rate or the duration"
+        )
 
 
 def check_consumers(plan: StepPlan, what: str) -> None:
     """No more consumers than partitions: each consumer reads at least one."""
     if plan.consumers is not None and plan.consumers > plan.partitions:
-        raise SettingsError(f"{what}={plan.consumers!r}: more consumers than the"
-                            f" {plan.partitions} partitions of the test's topic; expected auto"
-                            f" or a whole number from 1 to {plan.partitions}")
+        raise SettingsError(
+            f"{what}={plan.consumers!r}: more consumers than the"
+            f" {plan.partitions} partitions of the test's topic; expected auto"
+            f" or a whole number from 1 to {plan.partitions}"
+        )
 
 
 def check_producer_config(client: str, config: dict[str, str], what: str) -> None:

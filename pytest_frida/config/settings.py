@@ -83,15 +83,22 @@ class FridaSettings:
         marker_config = values.get("producer_config")
         values.update(self.overrides)
         # producer properties merge one by one: command line > marker > ini
-        merged = {**self.defaults.producer_config, **(marker_config or {}),
-                  **self.overrides.get("producer_config", {})}
+        merged = {
+            **self.defaults.producer_config,
+            **(marker_config or {}),
+            **self.overrides.get("producer_config", {}),
+        }
         values["producer_config"] = merged
         if marker_config is not None:
             check_producer_config(self.client, merged, "capacity marker argument producer_config")
         plan = replace(self.defaults, **values)
         check_schedule(plan, "capacity marker")
-        consumers_from = ("--frida-consumers" if "consumers" in self.overrides else
-                          "capacity marker argument consumers" if "consumers" in marker_kwargs
-                          else "ini frida_consumers")
+        consumers_from = (
+            "--frida-consumers"
+            if "consumers" in self.overrides
+            else "capacity marker argument consumers"
+            if "consumers" in marker_kwargs
+            else "ini frida_consumers"
+        )
         check_consumers(plan, consumers_from)
         return plan

@@ -48,21 +48,29 @@ def _broker_cores(raw: object, what: str, site: str) -> int:
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS: no affinity to set
-        raise SettingsError(f"{what}={raw!r}: this system cannot pin processes to cores;"
-                            " expected 0") from None
+        raise SettingsError(
+            f"{what}={raw!r}: this system cannot pin processes to cores; expected 0"
+        ) from None
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        raise SettingsError(f"{what}={raw!r}: under pytest-xdist every worker would put its"
-                            " brokers on the same cores; expected 0 with -n")
+        raise SettingsError(
+            f"{what}={raw!r}: under pytest-xdist every worker would put its"
+            " brokers on the same cores; expected 0 with -n"
+        )
     if isinstance(raw, bool) or cores < 0:
-        raise SettingsError(f"{what}={raw!r}: expected a whole number of cores, 0 (shared)"
-                            f" to {usable - 1}")
+        raise SettingsError(
+            f"{what}={raw!r}: expected a whole number of cores, 0 (shared) to {usable - 1}"
+        )
     if cores and site not in ("local", "docker"):
-        raise SettingsError(f"{what}={raw!r}: only the local and docker sites split one"
-                            f" machine's cores (this run's site is {site})")
+        raise SettingsError(
+            f"{what}={raw!r}: only the local and docker sites split one"
+            f" machine's cores (this run's site is {site})"
+        )
     if cores >= usable:
-        raise SettingsError(f"{what}={raw!r}: this machine lets the run use {usable} cores"
-                            " and the harness needs at least one; expected 0 (shared) to"
-                            f" {usable - 1}")
+        raise SettingsError(
+            f"{what}={raw!r}: this machine lets the run use {usable} cores"
+            " and the harness needs at least one; expected 0 (shared) to"
+            f" {usable - 1}"
+        )
     return cores
 
 
@@ -115,8 +123,7 @@ MAX_MESSAGE_SIZE = 999_000
 def _message_size(raw: object, what: str) -> int:
     size = _positive_int(raw, what)
     if not 64 <= size <= MAX_MESSAGE_SIZE:
-        raise SettingsError(f"{what}={raw!r}: expected bytes between 64 and"
-                            f" {MAX_MESSAGE_SIZE}")
+        raise SettingsError(f"{what}={raw!r}: expected bytes between 64 and {MAX_MESSAGE_SIZE}")
     return size
 
 
@@ -127,8 +134,10 @@ def parse_consumers(raw: object, what: str) -> int | None:
     try:
         return _positive_int(raw, what)
     except SettingsError:
-        raise SettingsError(f"{what}={raw!r}: expected auto or a positive whole number"
-                            " (consumer agents, at most the topic's partitions)") from None
+        raise SettingsError(
+            f"{what}={raw!r}: expected auto or a positive whole number"
+            " (consumer agents, at most the topic's partitions)"
+        ) from None
 
 
 def parse_producer_config(raw: object, what: str) -> dict[str, str]:
@@ -142,8 +151,10 @@ def parse_producer_config(raw: object, what: str) -> dict[str, str]:
             continue
         key, sep, value = part.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise SettingsError(f"{what}={raw!r}: {part.strip()!r} is not name=value;"
-                                " expected e.g. 'acks=1,linger.ms=5'")
+            raise SettingsError(
+                f"{what}={raw!r}: {part.strip()!r} is not name=value;"
+                " expected e.g. 'acks=1,linger.ms=5'"
+            )
         out[key.strip()] = value.strip()
     return out
 
@@ -182,6 +193,5 @@ def _flag(raw: str, what: str) -> bool:
         return True
     hint = ""
     if "/" in raw or raw.endswith(".py") or Path(raw).exists():
-        hint = (f" ({raw} was taken as its value: put {what} after the paths, or write"
-                f" {what}=yes)")
+        hint = f" ({raw} was taken as its value: put {what} after the paths, or write {what}=yes)"
     raise SettingsError(f"{what}={raw!r}: expected yes or no{hint}")

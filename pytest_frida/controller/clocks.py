@@ -19,11 +19,12 @@ from pytest_frida.runtimes.agents import AgentHandle, AgentLauncher
 PONG_TIMEOUT_S = 10.0
 
 
-def launch_clock_agents(launcher: AgentLauncher, label: str,
-                        hosts: set[str]) -> list[AgentHandle]:
+def launch_clock_agents(launcher: AgentLauncher, label: str, hosts: set[str]) -> list[AgentHandle]:
     """A clock agent on each host."""
-    return [launcher.launch(f"{label}-clock-{host}", {"role": "clock", "host": host})
-            for host in sorted(hosts)]
+    return [
+        launcher.launch(f"{label}-clock-{host}", {"role": "clock", "host": host})
+        for host in sorted(hosts)
+    ]
 
 
 def probe_clocks(agents: list[AgentHandle]) -> dict[str, ClockOffset]:
@@ -31,6 +32,7 @@ def probe_clocks(agents: list[AgentHandle]) -> dict[str, ClockOffset]:
     time, so no round trip waits behind another host's."""
     offsets = {}
     for agent in agents:
+
         def ping(i: int, agent: AgentHandle = agent) -> int:
             agent.send({"id": i})
             return int(agent.wait_for("pong", PONG_TIMEOUT_S)["t_ns"])
@@ -39,25 +41,41 @@ def probe_clocks(agents: list[AgentHandle]) -> dict[str, ClockOffset]:
     return offsets
 
 
-def corrections(before: dict[str, ClockOffset], consumer_host: str, producer_hosts: list[str],
-                split: list[tuple[int, int]]) -> list[list[int]]:
+def corrections(
+    before: dict[str, ClockOffset],
+    consumer_host: str,
+    producer_hosts: list[str],
+    split: list[tuple[int, int]],
+) -> list[list[int]]:
     """Per producer agent [first id, count, ns to add to its send stamps] so that the
     consumer reads them on its own clock."""
     own = before[consumer_host].offset_ms
-    return [[first, count, round((own - before[producer_hosts[i]].offset_ms) * 1e6)]
-            for i, (first, count) in enumerate(split)]
+    return [
+        [first, count, round((own - before[producer_hosts[i]].offset_ms) * 1e6)]
+        for i, (first, count) in enumerate(split)
+    ]
 
 
-def record_clocks(result: StepResult, plan: StepPlan, consumer_host: str,
-                  producer_hosts: list[str], before: dict[str, ClockOffset],
-                  after: dict[str, ClockOffset], corrected: bool, facts: Facts) -> None:
+def record_clocks(
+    result: StepResult,
+    plan: StepPlan,
+    consumer_host: str,
+    producer_hosts: list[str],
+    before: dict[str, ClockOffset],
+    after: dict[str, ClockOffset],
+    corrected: bool,
+    facts: Facts,
+) -> None:
     """The offsets and their judgement on `result`; whether they can be trusted in
     `facts`, for the verdict."""
-    verdict = judge_clocks(consumer_host, producer_hosts, before, after, corrected,
-                           plan.slo.latency_bound_ms)
+    verdict = judge_clocks(
+        consumer_host, producer_hosts, before, after, corrected, plan.slo.latency_bound_ms
+    )
     result.clocks = {
-        "consumer_host": consumer_host, "corrected": verdict.corrected,
-        "error_ms": verdict.error_ms, "trusted": verdict.trusted,
+        "consumer_host": consumer_host,
+        "corrected": verdict.corrected,
+        "error_ms": verdict.error_ms,
+        "trusted": verdict.trusted,
         "before": {h: o.to_dict() for h, o in before.items()},
         "after": {h: o.to_dict() for h, o in after.items()},
     }
@@ -65,4 +83,5 @@ def record_clocks(result: StepResult, plan: StepPlan, consumer_host: str,
     facts.clock_detail = (
         f"a cross-host latency may be off by {verdict.error_ms:.1f}ms, over"
         f" {TRUST_SHARE:.0%} of the {verdict.bound_ms:g}ms latency bound"
-        f" ({verdict.detail})")
+        f" ({verdict.detail})"
+    )

@@ -28,8 +28,10 @@ def consumer_count(plan_consumers: int | None, target_rate: float, partitions: i
         raise ValueError(f"a topic needs at least one partition, got {partitions}")
     if plan_consumers is not None:
         if not 1 <= plan_consumers <= partitions:
-            raise ValueError(f"consumers={plan_consumers}: expected 1 to {partitions} (one"
-                             " partition at least per consumer)")
+            raise ValueError(
+                f"consumers={plan_consumers}: expected 1 to {partitions} (one"
+                " partition at least per consumer)"
+            )
         return plan_consumers
     if math.isnan(target_rate) or target_rate <= 0:
         return 1
@@ -42,6 +44,7 @@ def consumer_partitions(consumers: int, partitions: int) -> list[list[int]]:
     """The partitions of each of `consumers` agents: round robin, so the shares are
     disjoint, cover 0..partitions-1, and differ in size by one at most."""
     if not 1 <= consumers <= partitions:
-        raise ValueError(f"{consumers} consumers for {partitions} partitions: expected 1 to"
-                         f" {partitions}")
+        raise ValueError(
+            f"{consumers} consumers for {partitions} partitions: expected 1 to {partitions}"
+        )
     return [list(range(i, partitions, consumers)) for i in range(consumers)]

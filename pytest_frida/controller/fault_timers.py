@@ -20,16 +20,22 @@ from pytest_frida.runtimes.agents import AgentHandle
 from pytest_frida.sites.base import BrokerFaults
 
 
-def schedule_faults(result: StepResult, faults: Sequence[FaultEvent], t0_ns: int,
-                    injector: BrokerFaults | None, site: str,
-                    producer_agents: list[AgentHandle], killed: set[str]
-                    ) -> list[threading.Timer]:
+def schedule_faults(
+    result: StepResult,
+    faults: Sequence[FaultEvent],
+    t0_ns: int,
+    injector: BrokerFaults | None,
+    site: str,
+    producer_agents: list[AgentHandle],
+    killed: set[str],
+) -> list[threading.Timer]:
     """A started timer per fault, at its planned second after `t0_ns`; the caller cancels
     those still pending when the load ends. Agents killed on purpose go into `killed`."""
     if injector is None and any(e.action not in PRODUCER_ACTIONS for e in faults):
         raise RuntimeError(f"the {site} site cannot inject faults")
     timers = []
     for event in faults:
+
         def fire(event: FaultEvent = event) -> None:
             at = (time.time_ns() - t0_ns) / 1e9
             try:
@@ -41,9 +47,16 @@ def schedule_faults(result: StepResult, faults: Sequence[FaultEvent], t0_ns: int
                 outcome = "done"
             except Exception as exc:  # recorded, and the step goes on
                 outcome = f"failed: {exc}"
-            result.faults.append({"planned_s": event.at_s, "at_s": round(at, 3),
-                                  "action": event.action, "broker": event.broker,
-                                  "value": event.value, "outcome": outcome})
+            result.faults.append(
+                {
+                    "planned_s": event.at_s,
+                    "at_s": round(at, 3),
+                    "action": event.action,
+                    "broker": event.broker,
+                    "value": event.value,
+                    "outcome": outcome,
+                }
+            )
             result.notes.append(f"fault at +{at:.1f}s: {event.describe()} ({outcome})")
 
         delay = max(0.0, (t0_ns - time.time_ns()) / 1e9 + event.at_s)
@@ -76,6 +89,10 @@ def note_recovery(result: StepResult, plan: StepPlan) -> None:
         fault["recovered_after_s"] = None if after is None else round(after, 1)
         fault["recovery_bound_ms"] = round(bound, 1)
         result.notes.append(
-            f"{fault['action']} at +{fault['at_s']:.1f}s: " + (
-                f"latency back within {bound:g}ms after {after:.1f}s" if after is not None
-                else f"latency not back within {bound:g}ms before the step ended"))
+            f"{fault['action']} at +{fault['at_s']:.1f}s: "
+            + (
+                f"latency back within {bound:g}ms after {after:.1f}s"
+                if after is not None
+                else f"latency not back within {bound:g}ms before the step ended"
+            )
+        )

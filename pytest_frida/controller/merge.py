@@ -39,9 +39,13 @@ def drain_cap_s(plan: StepPlan) -> float:
 
 def producer_reports(produced: list[dict[str, Any]]) -> dict[int, ProducerReport]:
     """Per producer id: how many it sent, and which sequence numbers failed or got no ack."""
-    return {int(pid): ProducerReport(int(r["sent"]), list(r.get("failed", [])),
-                                     list(r.get("unacked", [])))
-            for res in produced for pid, r in res["producers"].items()}
+    return {
+        int(pid): ProducerReport(
+            int(r["sent"]), list(r.get("failed", [])), list(r.get("unacked", []))
+        )
+        for res in produced
+        for pid, r in res["producers"].items()
+    }
 
 
 def merge_timelines(timelines: Iterable[list[list[int]]]) -> list[list[int]]:
@@ -68,9 +72,15 @@ def _sum_counts(parts: Iterable[dict[str, Any]]) -> dict[str, int]:
     return dict(sorted(total.items(), key=lambda kv: int(kv[0])))
 
 
-def merge(result: StepResult, plan: StepPlan, produced: list[dict[str, Any]],
-          consumed: list[dict[str, Any]], reports: dict[int, ProducerReport],
-          window: Window, facts: Facts) -> None:
+def merge(
+    result: StepResult,
+    plan: StepPlan,
+    produced: list[dict[str, Any]],
+    consumed: list[dict[str, Any]],
+    reports: dict[int, ProducerReport],
+    window: Window,
+    facts: Facts,
+) -> None:
     """Everything the agents measured, onto `result`; their facts into `facts`."""
     publish_delay, publish_latency = LatencyHistogram(), LatencyHistogram()
     for res in produced:
@@ -95,16 +105,17 @@ def merge(result: StepResult, plan: StepPlan, produced: list[dict[str, Any]],
     unanswered = unanswered_ages(plan, result.producers, produced, trackers, window)
     e2e.record_batch_us(unanswered)
     result.counts = account(trackers, reports)
-    result.achieved_rate = sum(int(r.get("acks_in_window", 0)) for r in produced) \
-        / plan.duration
-    result.delivered_rate = sum(int(c.get("received_in_window", 0)) for c in consumed) \
-        / plan.duration
+    result.achieved_rate = sum(int(r.get("acks_in_window", 0)) for r in produced) / plan.duration
+    result.delivered_rate = (
+        sum(int(c.get("received_in_window", 0)) for c in consumed) / plan.duration
+    )
     result.latency = e2e.summary_ms()
     result.samples["measured"] = e2e.count
     result.latency_from_send = e2e_send.summary_ms()
     result.publish_latency = publish_latency.summary_ms()
     result.publish_latency_error_ms = max(
-        (float(r.get("publish_latency_error_ms", 0.0)) for r in produced), default=None)
+        (float(r.get("publish_latency_error_ms", 0.0)) for r in produced), default=None
+    )
     result.publish_delay = publish_delay.summary_ms()
     result.latency_curve = e2e.percentile_curve()
     result.timeline = merge_timelines(c.get("timeline", []) for c in consumed)
@@ -116,47 +127,82 @@ def merge(result: StepResult, plan: StepPlan, produced: list[dict[str, Any]],
     facts.consumers = [consumer_facts(c, plan, result.producers) for c in consumed]
     _agent_figures(result, produced, consumed, facts)
     _ack_wait(result, produced)
-    stops = {str(c.get("drain_stop", "complete" if c.get("drained", True) else "stalled"))
-             for c in consumed}
+    stops = {
+        str(c.get("drain_stop", "complete" if c.get("drained", True) else "stalled"))
+        for c in consumed
+    }
     facts.drain_stop = next((s for s in ("cap", "stalled") if s in stops), "complete")
-    facts.undrained = sum(int(c.get("drain_missing", 0)) for c in consumed
-                          if c.get("drain_stop") == "cap")
+    facts.undrained = sum(
+        int(c.get("drain_missing", 0)) for c in consumed if c.get("drain_stop") == "cap"
+    )
     result.drain_stop = facts.drain_stop
     _notes(result, plan, produced, consumed, unsent, len(unanswered), facts.drain_stop)
 
 
-def _agent_figures(result: StepResult, produced: list[dict[str, Any]],
-                   consumed: list[dict[str, Any]], facts: Facts) -> None:
+def _agent_figures(
+    result: StepResult, produced: list[dict[str, Any]], consumed: list[dict[str, Any]], facts: Facts
+) -> None:
     """Per agent, what it measured of itself (busy, CPU, memory, lag), for the report."""
-    result.generators = [{**asdict(g), "behind": g.behind, "saturated": g.saturated,
-                          "cpu_share": float(r.get("cpu_share", 0.0)),
-                          "rss_mib": float(r.get("rss_mib", 0.0))}
-                         for g, r in zip(facts.generators, produced, strict=True)]
-    result.consumers = [{**asdict(f), "saturated": f.saturated,
-                         "held_back": f.held_back, "host": c.get("host"),
-                         "partitions": c.get("partitions", []),
-                         "received_in_window": c.get("received_in_window", 0),
-                         "drain_stop": c.get("drain_stop"),
-                         **{k: c[k] for k in ("loop_busy", "cpu_wait", "throttled",
-                                              "lag_samples", "lag_failed", "drain_missing")
-                            if k in c}}
-                        for f, c in zip(facts.consumers, consumed, strict=True)]
+    result.generators = [
+        {
+            **asdict(g),
+            "behind": g.behind,
+            "saturated": g.saturated,
+            "cpu_share": float(r.get("cpu_share", 0.0)),
+            "rss_mib": float(r.get("rss_mib", 0.0)),
+        }
+        for g, r in zip(facts.generators, produced, strict=True)
+    ]
+    result.consumers = [
+        {
+            **asdict(f),
+            "saturated": f.saturated,
+            "held_back": f.held_back,
+            "host": c.get("host"),
+            "partitions": c.get("partitions", []),
+            "received_in_window": c.get("received_in_window", 0),
+            "drain_stop": c.get("drain_stop"),
+            **{
+                k: c[k]
+                for k in (
+                    "loop_busy",
+                    "cpu_wait",
+                    "throttled",
+                    "lag_samples",
+                    "lag_failed",
+                    "drain_missing",
+                )
+                if k in c
+            },
+        }
+        for f, c in zip(facts.consumers, consumed, strict=True)
+    ]
     result.generator_cpu = max((float(r["cpu_share"]) for r in produced), default=0.0)
     result.generator_busy = max((g.busy for g in facts.generators), default=0.0)
     result.final_publish_delay_ms = max(
-        (float(r.get("final_publish_delay_ms", 0.0)) for r in produced), default=0.0)
+        (float(r.get("final_publish_delay_ms", 0.0)) for r in produced), default=0.0
+    )
     result.generator_rss_mib = sum(float(r.get("rss_mib", 0.0)) for r in produced)
     result.partition_counts = {
         "sent": _sum_counts(r.get("partition_sent", {}) for r in produced),
-        "received": _sum_counts(c.get("partition_received", {}) for c in consumed)}
+        "received": _sum_counts(c.get("partition_received", {}) for c in consumed),
+    }
 
 
-def _notes(result: StepResult, plan: StepPlan, produced: list[dict[str, Any]],
-           consumed: list[dict[str, Any]], unsent: int, unanswered: int,
-           drain_stop: str) -> None:
+def _notes(
+    result: StepResult,
+    plan: StepPlan,
+    produced: list[dict[str, Any]],
+    consumed: list[dict[str, Any]],
+    unsent: int,
+    unanswered: int,
+    drain_stop: str,
+) -> None:
     hosts = sorted({str(c.get("host")) for c in consumed if c.get("host")})
-    result.notes.append(f"{len(consumed)} consumer(s) on {', '.join(hosts) or 'one host'},"
-                        f" partitions {[c.get('partitions') for c in consumed]}")
+    result.notes.append(
+        f"{len(consumed)} consumer(s) on {', '.join(hosts) or 'one host'},"
+        f" partitions {[c.get('partitions') for c in consumed]}"
+    )
     queue_full = sum(int(r.get("queue_full", 0)) for r in produced)
     if queue_full:
         result.notes.append(f"client send queues were full {queue_full} times")
@@ -164,24 +210,32 @@ def _notes(result: StepResult, plan: StepPlan, produced: list[dict[str, Any]],
         result.notes.append(
             f"producers were still over {LATE_LIMIT_S:g}s behind schedule when the step"
             f" ended: {unsent} scheduled messages were never sent; those due in the"
-            " measured window count in latency and publish delay at the delay reached")
+            " measured window count in latency and publish delay at the delay reached"
+        )
     if unanswered:
         result.notes.append(
             f"{unanswered} measured messages had no successful ack and never arrived:"
             " they count in latency at the age they had reached when the step stopped"
-            " waiting (a lower bound)")
+            " waiting (a lower bound)"
+        )
     if drain_stop == "stalled":
         result.notes.append(
             f"the consumers received nothing new for {DRAIN_STALL_S:g}s while acknowledged"
-            " messages were missing: those are counted as lost")
+            " messages were missing: those are counted as lost"
+        )
     elif drain_stop == "cap":
         result.notes.append(
-            "the consumers were still receiving when the drain ended after"
-            f" {drain_cap_s(plan):g}s")
+            f"the consumers were still receiving when the drain ended after {drain_cap_s(plan):g}s"
+        )
 
 
-def unanswered_ages(plan: StepPlan, producers: int, produced: list[dict[str, Any]],
-                    trackers: dict[int, SequenceTracker], window: Window) -> list[int]:
+def unanswered_ages(
+    plan: StepPlan,
+    producers: int,
+    produced: list[dict[str, Any]],
+    trackers: dict[int, SequenceTracker],
+    window: Window,
+) -> list[int]:
     """Latency (us) of measured messages without a successful ack (unanswered, or
     refused) that never arrived: their age when their agent stopped waiting, a lower
     bound on the latency they would have had."""
@@ -204,13 +258,18 @@ def unanswered_ages(plan: StepPlan, producers: int, produced: list[dict[str, Any
 
 def _ack_wait(result: StepResult, produced: list[dict[str, Any]]) -> None:
     """How the wait for acks ended, against the client's own delivery timeout."""
-    timeouts = [float(r["delivery_timeout_s"]) for r in produced
-                if r.get("delivery_timeout_s") is not None]
+    timeouts = [
+        float(r["delivery_timeout_s"]) for r in produced if r.get("delivery_timeout_s") is not None
+    ]
     early = any(bool(r.get("gave_up_early")) for r in produced)
-    result.ack_wait = {"delivery_timeout_s": max(timeouts, default=None),
-                       "flush_cap_s": FLUSH_CAP_S, "gave_up_early": early}
+    result.ack_wait = {
+        "delivery_timeout_s": max(timeouts, default=None),
+        "flush_cap_s": FLUSH_CAP_S,
+        "gave_up_early": early,
+    }
     if early:
         result.notes.append(
             f"the step stopped waiting for acks after {FLUSH_CAP_S:g}s, before the"
             f" client's delivery timeout of {max(timeouts, default=0):g}s: messages still"
-            " pending then are counted unacked")
+            " pending then are counted unacked"
+        )

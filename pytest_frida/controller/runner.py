@@ -55,13 +55,17 @@ class ClusterGone(RuntimeError):
     """The cluster did not answer before the step began."""
 
 
-def _new_result(test: str, plan: StepPlan, producers: int,
-                window: MeasuredWindow) -> StepResult:
+def _new_result(test: str, plan: StepPlan, producers: int, window: MeasuredWindow) -> StepResult:
     """The step's result as planned, before anything is measured."""
     result = StepResult(
-        test=test, producers=producers, rate_per_producer=plan.rate,
-        duration_s=plan.duration, warmup_s=plan.warmup, message_size=plan.message_size,
-        partitions=plan.partitions, slo=str(plan.slo),
+        test=test,
+        producers=producers,
+        rate_per_producer=plan.rate,
+        duration_s=plan.duration,
+        warmup_s=plan.warmup,
+        message_size=plan.message_size,
+        partitions=plan.partitions,
+        slo=str(plan.slo),
         producer_config=dict(plan.producer_config),
         consumer_setting="auto" if plan.consumers is None else str(plan.consumers),
         started_at=utc_now(),
@@ -75,9 +79,15 @@ def _new_result(test: str, plan: StepPlan, producers: int,
 class StepRunner:
     """Runs steps of capacity tests against one cluster."""
 
-    def __init__(self, cluster: Cluster, run_id: str, client: str,
-                 workers: int | None = None, clock_correction: bool = True,
-                 prime_s: float | None = None) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        run_id: str,
+        client: str,
+        workers: int | None = None,
+        clock_correction: bool = True,
+        prime_s: float | None = None,
+    ) -> None:
         self.cluster = cluster
         self.run_id = run_id
         self.client = client
@@ -93,13 +103,17 @@ class StepRunner:
         self._prime_s = prime_s
         self._primed = not prime_s
 
-    def run(self, test: str, plan: StepPlan, producers: int,
-            progress: ProgressFn | None = None,
-            faults: Sequence[FaultEvent] = ()) -> StepResult:
+    def run(
+        self,
+        test: str,
+        plan: StepPlan,
+        producers: int,
+        progress: ProgressFn | None = None,
+        faults: Sequence[FaultEvent] = (),
+    ) -> StepResult:
         primer: StepResult | None = None
         # a first step with planned faults is never primed, whatever the setting
-        unprimed = (self._prime_s == 0 and self._steps == 0 and not self._priming
-                    and not faults)
+        unprimed = self._prime_s == 0 and self._steps == 0 and not self._priming and not faults
         if not self._primed:  # the cluster's first step, and only that one
             self._primed = True
             if not faults:  # a fault's step measures its fault, not a warm broker
@@ -109,8 +123,7 @@ class StepRunner:
         else:
             self._steps += 1
             self._label = f"step{self._steps}"
-        window = measured_window(plan.slo, producers, plan.rate, plan.duration,
-                                 plan.max_duration)
+        window = measured_window(plan.slo, producers, plan.rate, plan.duration, plan.max_duration)
         planned_duration = plan.duration
         plan = replace(plan, duration=window.duration_s)
         result = _new_result(test, plan, producers, window)
@@ -143,7 +156,8 @@ class StepRunner:
             if problem is not None:
                 facts.cluster_down = result.cluster_down = problem
                 result.error = f"the cluster stopped answering during the step: {problem}" + (
-                    f"; {result.error}" if result.error else "")
+                    f"; {result.error}" if result.error else ""
+                )
             stop_agents(agents)
             if not interrupted and problem is None:
                 # a cluster that does not answer (or is going away) takes its topics along;
@@ -155,29 +169,35 @@ class StepRunner:
                 attribute_step(result, self.cluster.broker_cores, self.cluster.shared_nodes)
         return result
 
-    def _note_priming(self, result: StepResult, primer: StepResult | None,
-                      unprimed: bool) -> str | None:
+    def _note_priming(
+        self, result: StepResult, primer: StepResult | None, unprimed: bool
+    ) -> str | None:
         """Say on the cluster's first step how it was primed; what the priming run lost,
         which fails this step (StepFacts.earlier_loss)."""
         if primer is not None or unprimed:
             result.primed_s = self._prime_s
         if unprimed:
-            result.notes.append("the cluster's first step: not primed (prime 0 s), so its"
-                                " first seconds may have met a broker still cold")
+            result.notes.append(
+                "the cluster's first step: not primed (prime 0 s), so its"
+                " first seconds may have met a broker still cold"
+            )
         if primer is None:
             return None
         result.notes.append(
             f"the cluster's first step: primed by an unmeasured {self._prime_s:g}s run at"
             f" this load first (p99 {primer.latency.get('p99')} ms, verdict"
-            f" {primer.verdict})")
+            f" {primer.verdict})"
+        )
         if not primer.definitive:
             return None
-        return ("the unmeasured priming run just before this step counted messages that did"
-                " not get through: "
-                + "; ".join(v.describe() for v in primer.verdicts if not v.passed))
+        return (
+            "the unmeasured priming run just before this step counted messages that did"
+            " not get through: " + "; ".join(v.describe() for v in primer.verdicts if not v.passed)
+        )
 
-    def _prime(self, test: str, plan: StepPlan, producers: int,
-               progress: ProgressFn | None) -> StepResult:
+    def _prime(
+        self, test: str, plan: StepPlan, producers: int, progress: ProgressFn | None
+    ) -> StepResult:
         """Before the cluster's first measured step: the same load, unmeasured, for
         `prime_s`. A broker just started runs its first seconds interpreted and with cold
         caches, and its first step measured that rather than the load. Its latency is
@@ -190,24 +210,43 @@ class StepRunner:
         finally:
             self._priming = False
 
-    def _measure(self, result: StepResult, plan: StepPlan, producers: int, topic: str,
-                 agents: list[AgentHandle], progress: ProgressFn | None,
-                 faults: Sequence[FaultEvent], facts: Facts) -> None:
+    def _measure(
+        self,
+        result: StepResult,
+        plan: StepPlan,
+        producers: int,
+        topic: str,
+        agents: list[AgentHandle],
+        progress: ProgressFn | None,
+        faults: Sequence[FaultEvent],
+        facts: Facts,
+    ) -> None:
         launcher = self.cluster.launcher
         common: dict[str, Any] = {
-            "bootstrap": self.cluster.bootstrap, "topic": topic, "client": self.client,
-            "warmup": plan.warmup, "duration": plan.duration,
+            "bootstrap": self.cluster.bootstrap,
+            "topic": topic,
+            "client": self.client,
+            "warmup": plan.warmup,
+            "duration": plan.duration,
         }
         # every agent starts at once (starting is the slow part) and is waited for after
         shares = consumer_partitions(
-            consumer_count(plan.consumers, producers * plan.rate, plan.partitions),
-            plan.partitions)
+            consumer_count(plan.consumers, producers * plan.rate, plan.partitions), plan.partitions
+        )
         consumers = []
         for i, partitions in enumerate(shares):
-            consumer = launcher.launch(f"{self._label}-consumer-{i}", {
-                **common, "role": "consumer", "partitions": partitions,
-                "total_partitions": plan.partitions, "consumer_index": i,
-                "consumers": len(shares)}, slot=i)
+            consumer = launcher.launch(
+                f"{self._label}-consumer-{i}",
+                {
+                    **common,
+                    "role": "consumer",
+                    "partitions": partitions,
+                    "total_partitions": plan.partitions,
+                    "consumer_index": i,
+                    "consumers": len(shares),
+                },
+                slot=i,
+            )
             agents.append(consumer)
             consumers.append(consumer)
         producer_agents = []
@@ -218,38 +257,79 @@ class StepRunner:
         producer_hosts = [launcher.host_of("producer", i) for i in range(len(split))]
         clock_agents: list[AgentHandle] = []
         if launcher.remote_clocks:  # stopped with the others, by run()
-            clock_agents = launch_clock_agents(launcher, self._label,
-                                               {consumer_host, *producer_hosts})
+            clock_agents = launch_clock_agents(
+                launcher, self._label, {consumer_host, *producer_hosts}
+            )
             agents.extend(clock_agents)
         for i, (first, count) in enumerate(split):
-            agent = launcher.launch(f"{self._label}-producers-{i}", {
-                **common, "role": "producer", "first_producer": first, "producer_count": count,
-                "total_producers": producers, "rate": plan.rate,
-                "message_size": plan.message_size, "producer_settings": plan.producer_config,
-                "partitions": plan.partitions,
-            }, slot=i)
+            agent = launcher.launch(
+                f"{self._label}-producers-{i}",
+                {
+                    **common,
+                    "role": "producer",
+                    "first_producer": first,
+                    "producer_count": count,
+                    "total_producers": producers,
+                    "rate": plan.rate,
+                    "message_size": plan.message_size,
+                    "producer_settings": plan.producer_config,
+                    "partitions": plan.partitions,
+                },
+                slot=i,
+            )
             agents.append(agent)
             producer_agents.append(agent)
         for agent in agents:
             agent.wait_for("ready", READY_TIMEOUT_S)
         # probed once everything is up and idle: no start-up load in the round trips
         clocks_before = probe_clocks(clock_agents)
-        self._run_load(result, plan, faults, consumers, producer_agents, split, consumer_host,
-                       producer_hosts, clocks_before, progress, facts)
+        self._run_load(
+            result,
+            plan,
+            faults,
+            consumers,
+            producer_agents,
+            split,
+            consumer_host,
+            producer_hosts,
+            clocks_before,
+            progress,
+            facts,
+        )
         if clocks_before:
             clocks_after = probe_clocks(clock_agents)
-            record_clocks(result, plan, consumer_host, producer_hosts, clocks_before,
-                          clocks_after, self.clock_correction, facts)
+            record_clocks(
+                result,
+                plan,
+                consumer_host,
+                producer_hosts,
+                clocks_before,
+                clocks_after,
+                self.clock_correction,
+                facts,
+            )
 
-    def _run_load(self, result: StepResult, plan: StepPlan, faults: Sequence[FaultEvent],
-                  consumers: list[AgentHandle], producer_agents: list[AgentHandle],
-                  split: list[tuple[int, int]], consumer_host: str, producer_hosts: list[str],
-                  clocks_before: dict[str, ClockOffset], progress: ProgressFn | None,
-                  facts: Facts) -> None:
+    def _run_load(
+        self,
+        result: StepResult,
+        plan: StepPlan,
+        faults: Sequence[FaultEvent],
+        consumers: list[AgentHandle],
+        producer_agents: list[AgentHandle],
+        split: list[tuple[int, int]],
+        consumer_host: str,
+        producer_hosts: list[str],
+        clocks_before: dict[str, ClockOffset],
+        progress: ProgressFn | None,
+        facts: Facts,
+    ) -> None:
         """Start every agent at one instant, wait for the producers, drain, merge."""
         t0_ns = time.time_ns() + int(START_LEAD_S * 1e9)
-        shifts = (corrections(clocks_before, consumer_host, producer_hosts, split)
-                  if clocks_before and self.clock_correction else [])
+        shifts = (
+            corrections(clocks_before, consumer_host, producer_hosts, split)
+            if clocks_before and self.clock_correction
+            else []
+        )
         monitor = self.cluster.monitor
         sampler = ResourceSampler(monitor.read) if monitor is not None else None
         if monitor is None:
@@ -263,45 +343,70 @@ class StepRunner:
             for agent in producer_agents:
                 agent.send({"cmd": "start", "t0_ns": t0_ns})
             killed: set[str] = set()
-            timers = schedule_faults(result, faults, t0_ns, self.cluster.faults,
-                                     self.cluster.site, producer_agents, killed)
-            produced = self._wait_produced(producer_agents, consumers, killed, t0_ns, plan,
-                                           progress)
+            timers = schedule_faults(
+                result,
+                faults,
+                t0_ns,
+                self.cluster.faults,
+                self.cluster.site,
+                producer_agents,
+                killed,
+            )
+            produced = self._wait_produced(
+                producer_agents, consumers, killed, t0_ns, plan, progress
+            )
             for timer in timers:  # a fault planned after the producers finished never fires
                 timer.cancel()
         finally:
             if monitor is not None and sampler is not None:
                 start = t0_ns / 1e9 + plan.warmup
                 result.resources = resource_figures(
-                    sampler.stop(), start, start + plan.duration,
+                    sampler.stop(),
+                    start,
+                    start + plan.duration,
                     monitor.take_problems((start, start + plan.duration)),
-                    sampler.error)
+                    sampler.error,
+                )
                 # the ceiling of a broker's CPU where it shares this host with the harness
                 # (with a core split this process holds the harness's cores only)
                 result.resources["host_cores"] = (
                     usable_core_count() + (self.cluster.broker_cores or 0)
-                    if self.cluster.site in SINGLE_HOST_SITES else None)
+                    if self.cluster.site in SINGLE_HOST_SITES
+                    else None
+                )
         reports = producer_reports(produced)
-        expected = {pid: {"sent": rep.sent, "not_acked": sorted(rep.not_acked)}
-                    for pid, rep in reports.items()}
+        expected = {
+            pid: {"sent": rep.sent, "not_acked": sorted(rep.not_acked)}
+            for pid, rep in reports.items()
+        }
         cap = drain_cap_s(plan)
         for agent in consumers:
-            agent.send({"cmd": "drain", "expected": expected, "stall_timeout": DRAIN_STALL_S,
-                        "cap": cap})
-        consumed = [self._wait_drained(agent, cap, producer_agents, consumers, t0_ns, plan,
-                                       progress) for agent in consumers]
+            agent.send(
+                {"cmd": "drain", "expected": expected, "stall_timeout": DRAIN_STALL_S, "cap": cap}
+            )
+        consumed = [
+            self._wait_drained(agent, cap, producer_agents, consumers, t0_ns, plan, progress)
+            for agent in consumers
+        ]
         if killed:
             result.killed_agents = len(killed)
             result.notes.append(
                 f"{len(killed)} of {len(producer_agents)} producer agents killed on purpose:"
                 " their producers' messages count as received only (their acks died with"
-                " them), and the achieved rate no longer says whether the schedule was kept")
+                " them), and the achieved rate no longer says whether the schedule was kept"
+            )
         window = Window.of(t0_ns, plan.warmup, plan.duration)
         merge(result, plan, produced, consumed, reports, window, facts)
 
-    def _wait_produced(self, producer_agents: list[AgentHandle],
-                       consumers: list[AgentHandle], killed: set[str], t0_ns: int,
-                       plan: StepPlan, progress: ProgressFn | None) -> list[dict[str, Any]]:
+    def _wait_produced(
+        self,
+        producer_agents: list[AgentHandle],
+        consumers: list[AgentHandle],
+        killed: set[str],
+        t0_ns: int,
+        plan: StepPlan,
+        progress: ProgressFn | None,
+    ) -> list[dict[str, Any]]:
         """Every producer agent's result (but those killed on purpose), in order."""
         budget = START_LEAD_S + plan.warmup + plan.duration + FLUSH_CAP_S + 60.0
         deadline = time.monotonic() + budget
@@ -309,8 +414,13 @@ class StepRunner:
         for agent in producer_agents:
             while agent.name not in killed:
                 try:
-                    produced.append({**agent.wait_for("result", 1.0), "agent": agent.name,
-                                     "agent_host": agent.host})
+                    produced.append(
+                        {
+                            **agent.wait_for("result", 1.0),
+                            "agent": agent.name,
+                            "agent_host": agent.host,
+                        }
+                    )
                     break
                 except AgentTimeout:
                     if time.monotonic() > deadline:
@@ -322,10 +432,16 @@ class StepRunner:
                         raise
         return produced
 
-    def _wait_drained(self, agent: AgentHandle, cap_s: float,
-                      producer_agents: list[AgentHandle], consumers: list[AgentHandle],
-                      t0_ns: int, plan: StepPlan, progress: ProgressFn | None
-                      ) -> dict[str, Any]:
+    def _wait_drained(
+        self,
+        agent: AgentHandle,
+        cap_s: float,
+        producer_agents: list[AgentHandle],
+        consumers: list[AgentHandle],
+        t0_ns: int,
+        plan: StepPlan,
+        progress: ProgressFn | None,
+    ) -> dict[str, Any]:
         """A consumer's result; its drain ends by itself (complete, stalled or capped)."""
         deadline = time.monotonic() + cap_s + 30.0
         while True:
@@ -347,17 +463,19 @@ class StepRunner:
         return counts
 
     @staticmethod
-    def _progress_line(agents: list[AgentHandle], consumers: list[AgentHandle], t0_ns: int,
-                       plan: StepPlan) -> str:
+    def _progress_line(
+        agents: list[AgentHandle], consumers: list[AgentHandle], t0_ns: int, plan: StepPlan
+    ) -> str:
         elapsed = max(0.0, (time.time_ns() - t0_ns) / 1e9)
         sent = sum(int(a.last_progress.get("sent", 0)) for a in agents)
         received = sum(int(c.last_progress.get("received", 0)) for c in consumers)
         p99s = [float(p) for c in consumers if (p := c.last_progress.get("p99_ms")) is not None]
         p99_text = f"{max(p99s):.1f}ms" if p99s else "-"
-        return (f"{elapsed:5.1f}/{plan.warmup + plan.duration:g}s sent={sent}"
-                f" received={received} p99={p99_text}")
+        return (
+            f"{elapsed:5.1f}/{plan.warmup + plan.duration:g}s sent={sent}"
+            f" received={received} p99={p99_text}"
+        )
 
     def create_topic(self, topic: str, partitions: int) -> None:
         """A topic on this runner's cluster, as a step makes it (controller.topics)."""
-        topics.create_topic(self.cluster.bootstrap, topic, partitions,
-                            len(self.cluster.brokers))
+        topics.create_topic(self.cluster.bootstrap, topic, partitions, len(self.cluster.brokers))

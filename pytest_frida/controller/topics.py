@@ -19,8 +19,9 @@ LEADERS_TIMEOUT_S = 30.0
 def _admin(bootstrap: str) -> Any:
     from kafka import KafkaAdminClient
 
-    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="frida-controller",
-                            request_timeout_ms=30_000)
+    return KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="frida-controller", request_timeout_ms=30_000
+    )
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int, brokers: int) -> None:
@@ -30,8 +31,9 @@ def create_topic(bootstrap: str, topic: str, partitions: int, brokers: int) -> N
 
     admin = _admin(bootstrap)
     try:
-        admin.create_topics([NewTopic(topic, partitions, topic_replication(brokers))],
-                            timeout_ms=30_000)
+        admin.create_topics(
+            [NewTopic(topic, partitions, topic_replication(brokers))], timeout_ms=30_000
+        )
         deadline = time.monotonic() + LEADERS_TIMEOUT_S
         while time.monotonic() < deadline:
             meta = admin.describe_topics([topic])

@@ -46,7 +46,8 @@ def generator_facts(res: dict[str, Any]) -> GeneratorFacts:
         intended=int(res.get("intended_in_window", 0)),
         sent=int(res.get("sends_in_window", 0)),
         publish_delay_p99_ms=delay_p99,
-        final_publish_delay_ms=float(res.get("final_publish_delay_ms", 0.0)))
+        final_publish_delay_ms=float(res.get("final_publish_delay_ms", 0.0)),
+    )
 
 
 def consumer_facts(res: dict[str, Any], plan: StepPlan, producers: int) -> ConsumerFacts:
@@ -63,24 +64,38 @@ def consumer_facts(res: dict[str, Any], plan: StepPlan, producers: int) -> Consu
         share = len(res.get("partitions", [])) / plan.partitions if plan.partitions else 1.0
         lag_limit = max(1, round(producers * plan.rate * share * bound_ms / 1000.0))
     return ConsumerFacts(
-        name=str(res.get("agent", "consumer")), busy=float(res.get("busy", 0.0)),
-        cpu_share=float(res.get("cpu_share", 0.0)), lag_max=int(res.get("lag_max", 0)),
-        lag_end=int(res.get("lag_end", 0)), throttled=float(res.get("throttled", 0.0)),
-        lag_limit=lag_limit)
+        name=str(res.get("agent", "consumer")),
+        busy=float(res.get("busy", 0.0)),
+        cpu_share=float(res.get("cpu_share", 0.0)),
+        lag_max=int(res.get("lag_max", 0)),
+        lag_end=int(res.get("lag_end", 0)),
+        throttled=float(res.get("throttled", 0.0)),
+        lag_limit=lag_limit,
+    )
 
 
-def judge_step(result: StepResult, plan: StepPlan, faults: Sequence[FaultEvent],
-               facts: Facts) -> None:
+def judge_step(
+    result: StepResult, plan: StepPlan, faults: Sequence[FaultEvent], facts: Facts
+) -> None:
     """The verdict, made by measure.verdict from the facts gathered, written on `result`."""
-    verdict = judge(StepFacts(
-        slo=plan.slo, metrics=result.slo_metrics(), generators=facts.generators,
-        consumers=facts.consumers, clocks_trusted=facts.clocks_trusted,
-        clock_detail=facts.clock_detail, cluster_down=facts.cluster_down,
-        planned_broker_fault=any(e.action not in PRODUCER_ACTIONS for e in faults),
-        harness_error=facts.harness_error, drain_stop=facts.drain_stop,
-        undrained=facts.undrained, samples=result.samples.get("planned"),
-        required_samples=int(result.samples.get("required", 0)),
-        earlier_loss=facts.earlier_loss))
+    verdict = judge(
+        StepFacts(
+            slo=plan.slo,
+            metrics=result.slo_metrics(),
+            generators=facts.generators,
+            consumers=facts.consumers,
+            clocks_trusted=facts.clocks_trusted,
+            clock_detail=facts.clock_detail,
+            cluster_down=facts.cluster_down,
+            planned_broker_fault=any(e.action not in PRODUCER_ACTIONS for e in faults),
+            harness_error=facts.harness_error,
+            drain_stop=facts.drain_stop,
+            undrained=facts.undrained,
+            samples=result.samples.get("planned"),
+            required_samples=int(result.samples.get("required", 0)),
+            earlier_loss=facts.earlier_loss,
+        )
+    )
     result.verdict = verdict.verdict
     result.verdicts = list(verdict.clauses)
     result.withheld = list(verdict.withheld)
@@ -88,8 +103,9 @@ def judge_step(result: StepResult, plan: StepPlan, faults: Sequence[FaultEvent],
     result.reasons = list(verdict.reasons)
 
 
-def attribute_step(result: StepResult, broker_cores: int | None,
-                   shared_nodes: frozenset[str]) -> None:
+def attribute_step(
+    result: StepResult, broker_cores: int | None, shared_nodes: frozenset[str]
+) -> None:
     """What saturated, from the step's resources and its agents (measure.attribution).
 
     `broker_cores`: the brokers run on cores of their own (nothing shared with the
@@ -101,12 +117,22 @@ def attribute_step(result: StepResult, broker_cores: int | None,
     # unknown, not idle
     measured = bool(result.generators) and bool(result.consumers)
     found = usages(
-        result.resources["sources"], cores, cores is not None and not broker_cores,
+        result.resources["sources"],
+        cores,
+        cores is not None and not broker_cores,
         result.generator_busy if measured else None,
         max((float(c.get("busy", 0.0)) for c in result.consumers), default=None)
-        if measured else None,
-        (sum(float(g.get("cpu_share", 0.0)) for g in result.generators),
-         sum(float(c.get("cpu_share", 0.0)) for c in result.consumers))
-        if measured else None, broker_cores, shared_nodes)
+        if measured
+        else None,
+        (
+            sum(float(g.get("cpu_share", 0.0)) for g in result.generators),
+            sum(float(c.get("cpu_share", 0.0)) for c in result.consumers),
+        )
+        if measured
+        else None,
+        broker_cores,
+        shared_nodes,
+    )
     result.attribution = attribute(
-        found, result.verdict in ("generator_bound", "consumer_bound"), measured)
+        found, result.verdict in ("generator_bound", "consumer_bound"), measured
+    )

@@ -1,9 +1,9 @@
 """Container images without a registry: build them here, copy them to nodes.
 
-    frida/base:bookworm   debootstrap + docker import
-    frida/kafka:<version> the resolved Kafka jars, apache/kafka's env contract
-    frida/agent:<version> this package and its client drivers
-    frida/monitoring:bookworm  Prometheus, its node exporter and InfluxDB from Debian
+frida/base:bookworm   debootstrap + docker import
+frida/kafka:<version> the resolved Kafka jars, apache/kafka's env contract
+frida/agent:<version> this package and its client drivers
+frida/monitoring:bookworm  Prometheus, its node exporter and InfluxDB from Debian
 """
 
 from __future__ import annotations

@@ -63,8 +63,10 @@ def package_root() -> Path:
     """The source tree of this package (it holds pyproject.toml)."""
     root = Path(__file__).resolve().parents[2]
     if not (root / "pyproject.toml").is_file():
-        raise ImageBuildError(f"{root} is not a pytest-frida source tree: the agent image is"
-                              " built from a checkout (pip install -e .)")
+        raise ImageBuildError(
+            f"{root} is not a pytest-frida source tree: the agent image is"
+            " built from a checkout (pip install -e .)"
+        )
     return root
 
 
@@ -103,8 +105,9 @@ def agent_recipe() -> str:
 class ImageBuilder:
     """Builds the three images with one Docker daemon, reporting each step."""
 
-    def __init__(self, docker: DockerCli, progress: Progress = print,
-                 mirror: str = DEBIAN_MIRROR) -> None:
+    def __init__(
+        self, docker: DockerCli, progress: Progress = print, mirror: str = DEBIAN_MIRROR
+    ) -> None:
         self.docker = docker
         self.progress = progress
         self.mirror = mirror
@@ -118,16 +121,22 @@ class ImageBuilder:
             return BASE_IMAGE
         debootstrap = shutil.which("debootstrap")
         if debootstrap is None:
-            raise ImageBuildError(f"{BASE_IMAGE} needs debootstrap to be made without a"
-                                  " registry: apt-get install debootstrap")
+            raise ImageBuildError(
+                f"{BASE_IMAGE} needs debootstrap to be made without a"
+                " registry: apt-get install debootstrap"
+            )
         if os.geteuid() != 0:
             raise ImageBuildError(f"{BASE_IMAGE}: debootstrap needs root")
         with tempfile.TemporaryDirectory(prefix="frida-base-") as tmp:
             tree = Path(tmp) / "root"
             self.progress(f"{BASE_IMAGE}: debootstrap {DEBIAN_SUITE} from {self.mirror}")
-            done = subprocess.run([debootstrap, "--variant=minbase", DEBIAN_SUITE, str(tree),
-                                   self.mirror], capture_output=True, text=True,
-                                  timeout=BUILD_TIMEOUT_S, check=False)
+            done = subprocess.run(
+                [debootstrap, "--variant=minbase", DEBIAN_SUITE, str(tree), self.mirror],
+                capture_output=True,
+                text=True,
+                timeout=BUILD_TIMEOUT_S,
+                check=False,
+            )
             if done.returncode != 0:
                 tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
                 raise ImageBuildError(f"debootstrap failed: {' '.join(tail)}")
@@ -137,28 +146,53 @@ class ImageBuilder:
             tar = subprocess.Popen(["tar", "-C", str(tree), "-c", "."], stdout=subprocess.PIPE)
             assert tar.stdout is not None
             try:
-                self.docker.run("import", "-c", 'CMD ["/bin/bash"]', "-c",
-                                f"LABEL {RECIPE_LABEL}={DEBIAN_SUITE}", "-", BASE_IMAGE,
-                                stdin=tar.stdout, timeout=BUILD_TIMEOUT_S)
+                self.docker.run(
+                    "import",
+                    "-c",
+                    'CMD ["/bin/bash"]',
+                    "-c",
+                    f"LABEL {RECIPE_LABEL}={DEBIAN_SUITE}",
+                    "-",
+                    BASE_IMAGE,
+                    stdin=tar.stdout,
+                    timeout=BUILD_TIMEOUT_S,
+                )
             finally:
                 tar.stdout.close()
                 tar.wait()
         return BASE_IMAGE
 
-    def _build(self, image: str, context: Path, recipe: str,
-               args: dict[str, str] | None = None) -> None:
+    def _build(
+        self, image: str, context: Path, recipe: str, args: dict[str, str] | None = None
+    ) -> None:
         self.progress(f"{image}: docker build")
         extra = [a for k, v in (args or {}).items() for a in ("--build-arg", f"{k}={v}")]
         try:
-            self.docker.run("build", "-q", "-t", image, "--build-arg", f"BASE={BASE_IMAGE}",
-                            "--build-arg", f"RECIPE={recipe}", *extra, str(context),
-                            timeout=BUILD_TIMEOUT_S)
+            self.docker.run(
+                "build",
+                "-q",
+                "-t",
+                image,
+                "--build-arg",
+                f"BASE={BASE_IMAGE}",
+                "--build-arg",
+                f"RECIPE={recipe}",
+                *extra,
+                str(context),
+                timeout=BUILD_TIMEOUT_S,
+            )
         except DockerError as exc:
             raise ImageBuildError(f"building {image} failed: {exc}") from exc
 
-    def _from_recipe(self, name: str, image: str, recipe: str, force: bool,
-                     fill: Callable[[Path], object],
-                     args: dict[str, str] | None = None) -> str:
+    def _from_recipe(
+        self,
+        name: str,
+        image: str,
+        recipe: str,
+        force: bool,
+        fill: Callable[[Path], object],
+        args: dict[str, str] | None = None,
+    ) -> str:
         """Build `image` from stacks/images/<name> plus what `fill` adds to the context,
         unless an image of the same recipe is there already."""
         if not force and self.current(image, recipe):
@@ -177,8 +211,14 @@ class ImageBuilder:
             shutil.copytree(dist.libs, context / "libs")
             self._exporter(context / "jmx-exporter")
 
-        return self._from_recipe("kafka", kafka_image(dist.version), kafka_recipe(dist),
-                                 force, fill, {"EXPORTER": exporter.EXPORTER_VERSION})
+        return self._from_recipe(
+            "kafka",
+            kafka_image(dist.version),
+            kafka_recipe(dist),
+            force,
+            fill,
+            {"EXPORTER": exporter.EXPORTER_VERSION},
+        )
 
     def _exporter(self, directory: Path) -> None:
         """The JMX exporter agent and its rules, which the image's run script starts."""
@@ -194,8 +234,9 @@ class ImageBuilder:
     def monitoring(self, force: bool = False) -> str:
         """Prometheus, the node exporter and InfluxDB for stacks/monitoring.yml."""
         recipe = _digest(p.read_bytes() for p in _files(recipe_dir("monitoring")))
-        return self._from_recipe("monitoring", MONITORING_IMAGE, recipe, force,
-                                 lambda context: None)
+        return self._from_recipe(
+            "monitoring", MONITORING_IMAGE, recipe, force, lambda context: None
+        )
 
     def agent(self, force: bool = False) -> str:
         return self._from_recipe("agent", AGENT_IMAGE, agent_recipe(), force, self._wheels)
@@ -203,13 +244,15 @@ class ImageBuilder:
     def _wheels(self, context: Path) -> None:
         """Wheels of this package and its drivers, so the build needs no PyPI."""
         wheels = context / "wheels"
-        self.progress(f"{AGENT_IMAGE}: wheels of pytest-frida and"
-                      f" {', '.join(AGENT_DEPENDENCIES)}")
+        self.progress(f"{AGENT_IMAGE}: wheels of pytest-frida and {', '.join(AGENT_DEPENDENCIES)}")
         pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels)]
-        for args in ([*pip, "--no-deps", "--no-build-isolation", str(package_root())],
-                     [*pip, *_dependency_versions()]):
-            done = subprocess.run(args, capture_output=True, text=True,
-                                  timeout=BUILD_TIMEOUT_S, check=False)
+        for args in (
+            [*pip, "--no-deps", "--no-build-isolation", str(package_root())],
+            [*pip, *_dependency_versions()],
+        ):
+            done = subprocess.run(
+                args, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False
+            )
             if done.returncode != 0:
                 tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
                 raise ImageBuildError(f"pip wheel failed: {' '.join(tail)}")

@@ -14,8 +14,10 @@ def check_agent_image(docker: DockerCli, image: str = AGENT_IMAGE) -> str:
     """The agent image must exist, and match this source tree when run from one."""
     label = docker.image_label(image, RECIPE_LABEL)
     if label is None:
-        raise DockerError(f"image {image} is not on {docker.where} (pytest-frida never"
-                          " pulls): run `frida images build`")
+        raise DockerError(
+            f"image {image} is not on {docker.where} (pytest-frida never"
+            " pulls): run `frida images build`"
+        )
     try:
         from pytest_frida.images.build import ImageBuildError, agent_recipe
 
@@ -23,10 +25,12 @@ def check_agent_image(docker: DockerCli, image: str = AGENT_IMAGE) -> str:
     except ImageBuildError:
         return label  # an installed package: nothing to compare with
     if label != current:
-        raise DockerError(f"image {image} on {docker.where} was built from other sources"
-                          f" than this checkout (recipe {label or 'unlabelled'}, now"
-                          f" {current}): run `frida images build` so the replicas run this"
-                          " code")
+        raise DockerError(
+            f"image {image} on {docker.where} was built from other sources"
+            f" than this checkout (recipe {label or 'unlabelled'}, now"
+            f" {current}): run `frida images build` so the replicas run this"
+            " code"
+        )
     return label
 
 
@@ -35,6 +39,7 @@ def no_exporter(docker: DockerCli, image: str) -> str | None:
     exporter). An image without the label answers "", one built without the agent
     "none"."""
     if docker.image_label(image, EXPORTER_LABEL) in (None, "", "none"):
-        return (f"{image} carries no JMX exporter (`frida images build` makes a frida/kafka"
-                " that does)")
+        return (
+            f"{image} carries no JMX exporter (`frida images build` makes a frida/kafka that does)"
+        )
     return None

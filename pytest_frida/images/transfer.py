@@ -36,8 +36,10 @@ def docker_target(host: str) -> str:
     if "://" in host:
         return host
     if not host or any(c.isspace() for c in host):
-        raise ValueError(f"host {host!r} is not a host name or a docker -H address"
-                         " (ssh://user@node, tcp://..., unix:///...)")
+        raise ValueError(
+            f"host {host!r} is not a host name or a docker -H address"
+            " (ssh://user@node, tcp://..., unix:///...)"
+        )
     return f"ssh://{host}"
 
 
@@ -75,14 +77,16 @@ class DaemonSource(ImageSource):
     def image_id(self, image: str) -> str:
         found = self.docker.inspect("image", [image])
         if not found:
-            raise DockerError(f"image {image} is not on {self.docker.where}: run `frida images"
-                              " build` first")
+            raise DockerError(
+                f"image {image} is not on {self.docker.where}: run `frida images build` first"
+            )
         return str(found[0]["Id"])
 
     @contextmanager
     def stream(self, images: Sequence[str]) -> Iterator[IO[bytes]]:
-        save = subprocess.Popen(self.docker.argv("save", *images), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        save = subprocess.Popen(
+            self.docker.argv("save", *images), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         assert save.stdout is not None
         try:
             yield save.stdout
@@ -94,8 +98,10 @@ class DaemonSource(ImageSource):
                 save.kill()
                 _, err = save.communicate()
         if save.returncode not in (0, -13, 141):  # a reader that stopped early: SIGPIPE
-            raise DockerError(f"docker save {' '.join(images)} on {self.docker.where} failed:"
-                              f" {err.decode(errors='replace').strip()}")
+            raise DockerError(
+                f"docker save {' '.join(images)} on {self.docker.where} failed:"
+                f" {err.decode(errors='replace').strip()}"
+            )
 
     def describe(self) -> str:
         return f"the Docker daemon at {self.docker.where}"
@@ -125,8 +131,10 @@ class ArchiveSource(ImageSource):
     def _path(self, image: str) -> Path:
         path = self.directory / archive_name(image)
         if not path.is_file():
-            raise DockerError(f"{path} is missing: run `frida images save {self.directory}`"
-                              f" where Docker has {image}")
+            raise DockerError(
+                f"{path} is missing: run `frida images save {self.directory}`"
+                f" where Docker has {image}"
+            )
         return path
 
     def image_id(self, image: str) -> str:
@@ -145,8 +153,12 @@ class ArchiveSource(ImageSource):
         return f"the archives in {self.directory}"
 
 
-def save_images(images: Sequence[str], source: DockerCli, directory: Path,
-                progress: Callable[[str], None] = print) -> list[Path]:
+def save_images(
+    images: Sequence[str],
+    source: DockerCli,
+    directory: Path,
+    progress: Callable[[str], None] = print,
+) -> list[Path]:
     """`docker save` each image to DIR/<name>.tar (what ArchiveSource reads)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
@@ -161,12 +173,18 @@ def save_images(images: Sequence[str], source: DockerCli, directory: Path,
     return written
 
 
-def load_images(images: Sequence[str], target: DockerCli, source: ImageSource,
-                progress: Callable[[str], None] = print) -> list[str]:
+def load_images(
+    images: Sequence[str],
+    target: DockerCli,
+    source: ImageSource,
+    progress: Callable[[str], None] = print,
+) -> list[str]:
     """Load into `target` the images it lacks (or holds under another id); which were."""
-    missing = [img for img in images
-               if [i.get("Id") for i in target.inspect("image", [img])]
-               != [source.image_id(img)]]
+    missing = [
+        img
+        for img in images
+        if [i.get("Id") for i in target.inspect("image", [img])] != [source.image_id(img)]
+    ]
     if not missing:
         progress(f"{target.where}: images up to date")
         return []
@@ -180,8 +198,12 @@ def load_images(images: Sequence[str], target: DockerCli, source: ImageSource,
     return missing
 
 
-def push_images(images: Sequence[str], targets: Sequence[str], source: DockerCli,
-                progress: Callable[[str], None] = print) -> None:
+def push_images(
+    images: Sequence[str],
+    targets: Sequence[str],
+    source: DockerCli,
+    progress: Callable[[str], None] = print,
+) -> None:
     """Load `images` from the `source` daemon into every target daemon (skipping up to date)."""
     origin = DaemonSource(source)
     for image in images:

@@ -30,19 +30,44 @@ def format_storage(
     java: Path, dist: KafkaDistribution, properties: Path, cluster_id: str, log4j: Path
 ) -> list[str]:
     """`kafka-storage format` for a static quorum (no --standalone)."""
-    return [str(java), "-Xmx256m", _logging_flag(dist, log4j), "-cp", dist.classpath,
-            "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties),
-            "--ignore-formatted"]
+    return [
+        str(java),
+        "-Xmx256m",
+        _logging_flag(dist, log4j),
+        "-cp",
+        dist.classpath,
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        cluster_id,
+        "-c",
+        str(properties),
+        "--ignore-formatted",
+    ]
 
 
 def kafka_server(
-    java: Path, dist: KafkaDistribution, properties: Path, log4j: Path, heap: str = DEFAULT_HEAP,
+    java: Path,
+    dist: KafkaDistribution,
+    properties: Path,
+    log4j: Path,
+    heap: str = DEFAULT_HEAP,
     extra_flags: Sequence[str] = (),
 ) -> list[str]:
     """The broker JVM, as bin/kafka-server-start.sh would run it (`extra_flags`: JVM flags
     such as a java agent)."""
-    return [str(java), f"-Xms{heap}", f"-Xmx{heap}", *_JVM_FLAGS, *extra_flags,
-            _logging_flag(dist, log4j), "-cp", dist.classpath, "kafka.Kafka", str(properties)]
+    return [
+        str(java),
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        *_JVM_FLAGS,
+        *extra_flags,
+        _logging_flag(dist, log4j),
+        "-cp",
+        dist.classpath,
+        "kafka.Kafka",
+        str(properties),
+    ]
 
 
 def kafka_tool(java: Path, dist: KafkaDistribution, main_class: str, *args: str) -> list[str]:

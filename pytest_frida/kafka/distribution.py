@@ -70,8 +70,10 @@ def from_kafka_home(home: Path) -> KafkaDistribution:
     """An unpacked Apache Kafka (the directory that holds libs/ and bin/)."""
     libs = home / "libs"
     if not libs.is_dir():
-        raise KafkaSetupError(f"Kafka home {home} has no libs/ directory; expected an unpacked"
-                              " Apache Kafka release (kafka_2.13-X.Y.Z)")
+        raise KafkaSetupError(
+            f"Kafka home {home} has no libs/ directory; expected an unpacked"
+            " Apache Kafka release (kafka_2.13-X.Y.Z)"
+        )
     for jar in sorted(libs.glob("kafka_*.jar")):
         m = _CORE_JAR.match(jar.name)
         if m:
@@ -123,13 +125,18 @@ def maven_pom(version: str) -> str:
     """A throw-away POM whose runtime dependencies are a runnable broker plus Kafka's tools."""
     if int(version.split(".", 1)[0]) >= 4:
         # kafka-clients declares slf4j-api 1.7 for old users; the broker logs through SLF4J 2
-        logging = [("org.slf4j", "slf4j-api", "2.0.17"),
-                   ("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3"),
-                   ("org.apache.logging.log4j", "log4j-core", "2.24.3")]
+        logging = [
+            ("org.slf4j", "slf4j-api", "2.0.17"),
+            ("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3"),
+            ("org.apache.logging.log4j", "log4j-core", "2.24.3"),
+        ]
     else:
         logging = [("org.slf4j", "slf4j-reload4j", "1.7.36")]
-    deps = [("org.apache.kafka", f"kafka_{SCALA_BINARY}", version),
-            ("org.apache.kafka", "kafka-tools", version), *logging]
+    deps = [
+        ("org.apache.kafka", f"kafka_{SCALA_BINARY}", version),
+        ("org.apache.kafka", "kafka-tools", version),
+        *logging,
+    ]
     body = "".join(
         f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
         f"<version>{v}</version></dependency>\n"
@@ -155,19 +162,33 @@ def _resolve_with_maven(version: str, target: Path) -> KafkaDistribution:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     (staging / "pom.xml").write_text(maven_pom(version))
-    cmd = [mvn, "-B", "-q", "-f", str(staging / "pom.xml"),
-           "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
-           f"-DoutputDirectory={staging / 'libs'}", "-DincludeScope=runtime"]
-    print(f"pytest-frida: resolving Apache Kafka {version} jars from Maven Central"
-          f" into {target} (once per version)...", file=sys.stderr, flush=True)
+    cmd = [
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(staging / "pom.xml"),
+        "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
+        f"-DoutputDirectory={staging / 'libs'}",
+        "-DincludeScope=runtime",
+    ]
+    print(
+        f"pytest-frida: resolving Apache Kafka {version} jars from Maven Central"
+        f" into {target} (once per version)...",
+        file=sys.stderr,
+        flush=True,
+    )
     started = time.monotonic()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_MAVEN_TIMEOUT_S,
-                              check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=_MAVEN_TIMEOUT_S, check=False
+        )
     except subprocess.TimeoutExpired as exc:
-        raise KafkaSetupError(f"Maven did not resolve Kafka {version} within"
-                              f" {_MAVEN_TIMEOUT_S}s; check network access to Maven Central"
-                              " or your ~/.m2/settings.xml mirror") from exc
+        raise KafkaSetupError(
+            f"Maven did not resolve Kafka {version} within"
+            f" {_MAVEN_TIMEOUT_S}s; check network access to Maven Central"
+            " or your ~/.m2/settings.xml mirror"
+        ) from exc
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise KafkaSetupError(

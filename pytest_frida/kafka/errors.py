@@ -14,12 +14,11 @@ def key_line(log: str) -> str:
     lines = [line.strip() for line in log.splitlines() if line.strip()]
 
     def exception(line: str) -> bool:
-        return not line.startswith(("at ", "...")) and ("Exception" in line or
-                                                         "Error:" in line)
+        return not line.startswith(("at ", "...")) and ("Exception" in line or "Error:" in line)
 
     for i, line in enumerate(lines):
         if " ERROR " in line:
-            following = [x for x in lines[i + 1:i + 4] if exception(x)]
+            following = [x for x in lines[i + 1 : i + 4] if exception(x)]
             return following[0].removeprefix("Caused by: ") if following else line
     for line in reversed(lines):
         if exception(line):

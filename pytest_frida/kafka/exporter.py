@@ -53,23 +53,36 @@ INCLUDED = (
 #: metric named by us (measure.broker_metrics reads these names); an attribute no rule
 #: matches is not served, which keeps a scrape to about a hundred lines
 RULES: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("kafka.server<type=KafkaRequestHandlerPool, name=BrokerRequestHandlerAvgIdlePercent>"
-     "<>Count", "frida_handler_idle_ns", {}),
-    ("kafka.network<type=SocketServer, name=NetworkProcessorAvgIdlePercent><>Value",
-     "frida_network_idle", {}),
-    ("kafka.network<type=RequestMetrics, name=(\\w+), request=(\\w+)>"
-     "<>(99thPercentile|Mean|Count)", "frida_request_time_ms",
-     {"part": "$1", "request": "$2", "stat": "$3"}),
-    ("kafka.network<type=RequestChannel, name=RequestQueueSize><>Value",
-     "frida_request_queue", {}),
-    ("kafka.server<type=BrokerTopicMetrics, name=(\\w+)PerSec><>Count", "frida_topic_$1",
-     {}),
-    ("kafka.server<type=ReplicaManager, name=UnderReplicatedPartitions><>Value",
-     "frida_under_replicated", {}),
-    ("kafka.server<type=ReplicaManager, name=IsrShrinksPerSec><>Count", "frida_isr_shrinks",
-     {}),
-    ("java.lang<name=(.+), type=GarbageCollector><>CollectionTime", "frida_gc_time_ms",
-     {"gc": "$1"}),
+    (
+        "kafka.server<type=KafkaRequestHandlerPool, name=BrokerRequestHandlerAvgIdlePercent>"
+        "<>Count",
+        "frida_handler_idle_ns",
+        {},
+    ),
+    (
+        "kafka.network<type=SocketServer, name=NetworkProcessorAvgIdlePercent><>Value",
+        "frida_network_idle",
+        {},
+    ),
+    (
+        "kafka.network<type=RequestMetrics, name=(\\w+), request=(\\w+)>"
+        "<>(99thPercentile|Mean|Count)",
+        "frida_request_time_ms",
+        {"part": "$1", "request": "$2", "stat": "$3"},
+    ),
+    ("kafka.network<type=RequestChannel, name=RequestQueueSize><>Value", "frida_request_queue", {}),
+    ("kafka.server<type=BrokerTopicMetrics, name=(\\w+)PerSec><>Count", "frida_topic_$1", {}),
+    (
+        "kafka.server<type=ReplicaManager, name=UnderReplicatedPartitions><>Value",
+        "frida_under_replicated",
+        {},
+    ),
+    ("kafka.server<type=ReplicaManager, name=IsrShrinksPerSec><>Count", "frida_isr_shrinks", {}),
+    (
+        "java.lang<name=(.+), type=GarbageCollector><>CollectionTime",
+        "frida_gc_time_ms",
+        {"gc": "$1"},
+    ),
 )
 
 
@@ -79,11 +92,9 @@ def config_text() -> str:
     rules = ""
     for pattern, name, labels in RULES:
         # cache: a bean attribute's match is remembered (no pattern here reads a value)
-        rules += (f"  - pattern: '{pattern}'\n    name: {name}\n    type: UNTYPED\n"
-                  "    cache: true\n")
+        rules += f"  - pattern: '{pattern}'\n    name: {name}\n    type: UNTYPED\n    cache: true\n"
         if labels:
-            rules += "    labels:\n" + "".join(f'      {k}: "{v}"\n'
-                                                for k, v in labels.items())
+            rules += "    labels:\n" + "".join(f'      {k}: "{v}"\n' for k, v in labels.items())
     return f"lowercaseOutputName: false\nincludeObjectNames:\n{names}rules:\n{rules}"
 
 
@@ -98,7 +109,8 @@ def resolve_agent() -> Path:
         raise KafkaSetupError(
             f"the JMX exporter {EXPORTER_VERSION} is not in the cache {target.parent} and"
             " Maven (`mvn`) is not on PATH to fetch it; install Maven, or turn the broker"
-            " metrics off with --frida-monitor=off")
+            " metrics off with --frida-monitor=off"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     with cache_lock(target.parent / f"jmx-exporter-{EXPORTER_VERSION}.lock"):
         if jar.is_file():
@@ -106,16 +118,28 @@ def resolve_agent() -> Path:
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
-        cmd = [mvn, "-B", "-q",
-               "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
-               f"-Dartifact={EXPORTER_ARTIFACT}", f"-DoutputDirectory={staging}"]
+        cmd = [
+            mvn,
+            "-B",
+            "-q",
+            "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
+            f"-Dartifact={EXPORTER_ARTIFACT}",
+            f"-DoutputDirectory={staging}",
+        ]
         started = time.monotonic()
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                                  timeout=_MAVEN_TIMEOUT_S, cwd=staging)
+            proc = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=_MAVEN_TIMEOUT_S,
+                cwd=staging,
+            )
         except subprocess.TimeoutExpired as exc:
-            raise KafkaSetupError(f"Maven did not fetch {EXPORTER_ARTIFACT} within"
-                                  f" {_MAVEN_TIMEOUT_S}s") from exc
+            raise KafkaSetupError(
+                f"Maven did not fetch {EXPORTER_ARTIFACT} within {_MAVEN_TIMEOUT_S}s"
+            ) from exc
         if proc.returncode != 0 or not (staging / jar.name).is_file():
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])
             raise KafkaSetupError(f"Maven could not fetch {EXPORTER_ARTIFACT}:\n{tail}")

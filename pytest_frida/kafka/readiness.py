@@ -31,8 +31,7 @@ def describe_brokers(bootstrap: str, timeout_s: float = 5.0) -> list[int]:
         # something else on it) would otherwise hold the caller for 30 s
         limits["bootstrap_timeout_ms"] = int(timeout_s * 1000)
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="frida-readiness",
-                                 **limits)
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="frida-readiness", **limits)
     except (KafkaError, OSError, ValueError):
         return []
     try:
@@ -75,8 +74,12 @@ def wait_until_ready(
 HEALTH_GRACE_S = 20.0
 
 
-def cluster_problem(bootstrap: str, wanted: int, first_dead: Callable[[], str | None],
-                    grace_s: float = HEALTH_GRACE_S) -> str | None:
+def cluster_problem(
+    bootstrap: str,
+    wanted: int,
+    first_dead: Callable[[], str | None],
+    grace_s: float = HEALTH_GRACE_S,
+) -> str | None:
     """None while `wanted` brokers answer (within a grace period), else what is wrong: the
     first dead server (from `first_dead`) or how many answer."""
     dead = first_dead()

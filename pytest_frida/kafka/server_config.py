@@ -69,9 +69,16 @@ def replication_settings(brokers: int) -> dict[str, str]:
 
 
 #: keys every KRaft node of ours sets (besides `replication_settings`), on every site
-KRAFT_KEYS = ("process.roles", "node.id", "controller.quorum.voters", "listeners",
-              "advertised.listeners", "controller.listener.names",
-              "listener.security.protocol.map", "log.dirs")
+KRAFT_KEYS = (
+    "process.roles",
+    "node.id",
+    "controller.quorum.voters",
+    "listeners",
+    "advertised.listeners",
+    "controller.listener.names",
+    "listener.security.protocol.map",
+    "log.dirs",
+)
 
 
 def server_properties(

@@ -35,8 +35,15 @@ class SequenceTracker:
     With `partitions=1` every message is in one lane.
     """
 
-    __slots__ = ("_bits", "_lane_highest", "duplicates", "highest", "out_of_order",
-                 "partitions", "unique")
+    __slots__ = (
+        "_bits",
+        "_lane_highest",
+        "duplicates",
+        "highest",
+        "out_of_order",
+        "partitions",
+        "unique",
+    )
 
     def __init__(self, partitions: int = 1) -> None:
         if partitions < 1:
@@ -111,18 +118,21 @@ class SequenceTracker:
             elif other._empty():
                 return
             else:
-                raise ValueError(f"cannot merge trackers of {self.partitions} and"
-                                 f" {other.partitions} partitions")
+                raise ValueError(
+                    f"cannot merge trackers of {self.partitions} and {other.partitions} partitions"
+                )
         mine, theirs = self.bitmap(), other.bitmap()
         overlap = (mine & theirs).bit_count()
-        self._bits = bytearray((mine | theirs).to_bytes(max(len(self._bits), len(other._bits)),
-                                                        "little"))
+        self._bits = bytearray(
+            (mine | theirs).to_bytes(max(len(self._bits), len(other._bits)), "little")
+        )
         self.unique += other.unique - overlap
         self.duplicates += other.duplicates + overlap
         self.out_of_order += other.out_of_order
         self.highest = max(self.highest, other.highest)
-        self._lane_highest = [max(a, b) for a, b in zip(self._lane_highest,
-                                                         other._lane_highest, strict=True)]
+        self._lane_highest = [
+            max(a, b) for a, b in zip(self._lane_highest, other._lane_highest, strict=True)
+        ]
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready form, so trackers can travel from agents to the controller."""
@@ -151,8 +161,7 @@ class SequenceTracker:
         elif tracker.partitions == 1:
             tracker._lane_highest = [tracker.highest]
         else:
-            raise ValueError(f"tracker of {tracker.partitions} partitions without its"
-                             " lane_highest")
+            raise ValueError(f"tracker of {tracker.partitions} partitions without its lane_highest")
         return tracker
 
     def missing(self, sent: int, not_acked: Iterable[int] = ()) -> int:
@@ -232,8 +241,9 @@ def account(
         else:
             missing = tracker.missing(rep.sent, failed_seqs | unacked_seqs)
             lost += missing
-            delivered += acked_here - missing + sum(
-                1 for s in failed_seqs | unacked_seqs if tracker.has(s))
+            delivered += (
+                acked_here - missing + sum(1 for s in failed_seqs | unacked_seqs if tracker.has(s))
+            )
     return DeliveryCounts(
         sent=sent,
         acked=acked,

@@ -52,11 +52,16 @@ def _mean(figures: Mapping[str, Any], name: str) -> float | None:
     return float(figure["mean"]) if isinstance(figure, Mapping) else None
 
 
-def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool,
-           generator_busy: float | None, consumer_busy: float | None,
-           harness_cores: tuple[float, float] | None = None,
-           broker_cores: int | None = None,
-           shared_nodes: frozenset[str] = frozenset()) -> list[Usage]:
+def usages(
+    sources: Mapping[str, Any],
+    host_cores: int | None,
+    shared_host: bool,
+    generator_busy: float | None,
+    consumer_busy: float | None,
+    harness_cores: tuple[float, float] | None = None,
+    broker_cores: int | None = None,
+    shared_nodes: frozenset[str] = frozenset(),
+) -> list[Usage]:
     """Every resource the step measured, most utilised first. `harness_cores`: the cores
     the producer agents and the consumers used, which a shared host's CPU is split into.
     `broker_cores`: the cores the brokers have to themselves, their CPU's ceiling.
@@ -66,45 +71,78 @@ def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool
     if broker_cores:
         out += _own_cores(sources, broker_cores, harness_cores)
     if generator_busy is not None:
-        out.append(Usage("producer agents", "harness", generator_busy,
-                         "busy (the busiest scheduler)"))
+        out.append(
+            Usage("producer agents", "harness", generator_busy, "busy (the busiest scheduler)")
+        )
     if consumer_busy is not None:
-        out.append(Usage("consumer agents", "harness", consumer_busy,
-                         "busy (the busiest consumer)"))
+        out.append(
+            Usage("consumer agents", "harness", consumer_busy, "busy (the busiest consumer)")
+        )
     for source, summary in sorted(sources.items()):
         figures = summary.get("figures", {})
         if source.startswith("broker"):
             idle = _mean(figures, "handler_idle")
             cores = _mean(figures, "cores")
             if idle is not None:
-                out.append(Usage(f"{source} request handlers", "broker",
-                                 max(0.0, 1.0 - idle), _handler_detail(cores)))
+                out.append(
+                    Usage(
+                        f"{source} request handlers",
+                        "broker",
+                        max(0.0, 1.0 - idle),
+                        _handler_detail(cores),
+                    )
+                )
             # its ceiling: the host's cores, or its own node's (hosts, Grid'5000)
             ceiling = host_cores or _mean(figures, "node_cores")
             if cores is not None and ceiling and not broker_cores:
-                out.append(Usage(f"{source} CPU", "broker", cores / ceiling,
-                                 f"of {ceiling:g} cores ({cores:.2f} cores)"))
+                out.append(
+                    Usage(
+                        f"{source} CPU",
+                        "broker",
+                        cores / ceiling,
+                        f"of {ceiling:g} cores ({cores:.2f} cores)",
+                    )
+                )
         elif source == "disk" or source.startswith("disk "):
             busy = _mean(figures, "disk_busy")
             if busy is not None:
                 flushes = _mean(figures, "disk_flushes_per_s")
                 where = source.removeprefix("disk").strip()
-                out.append(Usage(f"data disk{f' of {where}' if where else ''}", "disk",
-                                 min(1.0, busy), "of the time busy" + (
-                    f" ({flushes:.0f} flushes/s" if flushes is not None else " (")
-                    + "; an SSD busy all the time may still have room)"))
+                out.append(
+                    Usage(
+                        f"data disk{f' of {where}' if where else ''}",
+                        "disk",
+                        min(1.0, busy),
+                        "of the time busy"
+                        + (f" ({flushes:.0f} flushes/s" if flushes is not None else " (")
+                        + "; an SSD busy all the time may still have room)",
+                    )
+                )
         elif source.startswith("host ") and source[5:] in shared_nodes:
             busy = _mean(figures, "host_busy")
             if busy is not None:
-                out.append(Usage(f"the CPU of {source[5:]}", "host", busy,
-                                 "busy, shared by a broker and the consumer"))
+                out.append(
+                    Usage(
+                        f"the CPU of {source[5:]}",
+                        "host",
+                        busy,
+                        "busy, shared by a broker and the consumer",
+                    )
+                )
         elif source == "host" and shared_host:
             busy = _mean(figures, "host_busy")
             if busy is not None:
-                out.append(Usage("host CPU", "host", busy,
-                                 "busy" + (f" of {host_cores} cores" if host_cores else "")
-                                 + ", shared by broker and harness"
-                                 + _split(sources, harness_cores)))
+                out.append(
+                    Usage(
+                        "host CPU",
+                        "host",
+                        busy,
+                        "busy"
+                        + (f" of {host_cores} cores" if host_cores else "")
+                        + ", shared by broker and harness"
+                        + _split(sources, harness_cores),
+                    )
+                )
     return sorted(out, key=lambda u: -u.utilisation)
 
 
@@ -112,39 +150,68 @@ def usages(sources: Mapping[str, Any], host_cores: int | None, shared_host: bool
 OTHER_WORK = 0.15
 
 
-def _own_cores(sources: Mapping[str, Any], broker_cores: int,
-               harness_cores: tuple[float, float] | None) -> list[Usage]:
+def _own_cores(
+    sources: Mapping[str, Any], broker_cores: int, harness_cores: tuple[float, float] | None
+) -> list[Usage]:
     """With the brokers on cores of their own: the brokers' CPU against those cores; those
     cores' busy time when the brokers did not fill them themselves (other work ran there:
     the kernel's network processing, Docker's port proxy); the harness's cores."""
     out = []
-    used = [c for name, summary in sources.items() if name.startswith("broker")
-            and (c := _mean(summary.get("figures", {}), "cores")) is not None]
+    used = [
+        c
+        for name, summary in sources.items()
+        if name.startswith("broker")
+        and (c := _mean(summary.get("figures", {}), "cores")) is not None
+    ]
     own = sum(used) / broker_cores if used else None
     host = sources.get("host", {}).get("figures", {})
     busy = _mean(host, "broker_cores_busy")
     if own is not None:
-        cpu = Usage("broker CPU", "broker", own,
-                    f"of the {broker_cores} cores the brokers have to themselves"
-                    f" ({sum(used):.2f} cores)")
+        cpu = Usage(
+            "broker CPU",
+            "broker",
+            own,
+            f"of the {broker_cores} cores the brokers have to themselves ({sum(used):.2f} cores)",
+        )
         if busy is not None and busy - own >= OTHER_WORK:
             # others took a share that matters: the cores, not the brokers, ran out
-            out.append(Usage("the brokers' cores", "host", busy,
-                             f"busy, the brokers using {own:.0%} of them: other work ran"
-                             " there (the kernel's network processing, Docker's port proxy"
-                             " where there is one, time stolen by the hypervisor)"))
+            out.append(
+                Usage(
+                    "the brokers' cores",
+                    "host",
+                    busy,
+                    f"busy, the brokers using {own:.0%} of them: other work ran"
+                    " there (the kernel's network processing, Docker's port proxy"
+                    " where there is one, time stolen by the hypervisor)",
+                )
+            )
         elif busy is not None and busy >= SATURATED > own:
             # full, and almost all of it the brokers' (their threads' accounting lags the
             # cores' a little): the brokers' CPU ran out
-            cpu = Usage("broker CPU", "broker", busy,
-                        f"of the {broker_cores} cores the brokers have to themselves, which"
-                        f" were {busy:.0%} busy ({sum(used):.2f} cores the brokers')")
+            cpu = Usage(
+                "broker CPU",
+                "broker",
+                busy,
+                f"of the {broker_cores} cores the brokers have to themselves, which"
+                f" were {busy:.0%} busy ({sum(used):.2f} cores the brokers')",
+            )
         out.append(cpu)
     harness = _mean(host, "harness_cores_busy")
     if harness is not None:
-        out.append(Usage("the harness's cores", "harness", harness, "busy" + (
-            f" (producer agents {harness_cores[0]:.2f} cores, consumers"
-            f" {harness_cores[1]:.2f})" if harness_cores is not None else "")))
+        out.append(
+            Usage(
+                "the harness's cores",
+                "harness",
+                harness,
+                "busy"
+                + (
+                    f" (producer agents {harness_cores[0]:.2f} cores, consumers"
+                    f" {harness_cores[1]:.2f})"
+                    if harness_cores is not None
+                    else ""
+                ),
+            )
+        )
     return out
 
 
@@ -157,25 +224,30 @@ def _handler_detail(cores: float | None) -> str:
     lock, the disk or the log included: with the broker's CPU almost idle, the handlers
     were held up, not short of CPU."""
     if cores is not None and cores < BLOCKED_CORES:
-        return (f"busy while the broker used {cores:.2f} cores: held up (a lock, the disk, a"
-                " cold start), not computing")
+        return (
+            f"busy while the broker used {cores:.2f} cores: held up (a lock, the disk, a"
+            " cold start), not computing"
+        )
     return "busy"
 
 
 def _split(sources: Mapping[str, Any], harness_cores: tuple[float, float] | None) -> str:
     """How the host's cores were shared, in words: each broker, the producer agents and
     the consumers ("" when nothing says)."""
-    parts = [f"{name} {cores:.2f}" for name, summary in sorted(sources.items())
-             if name.startswith("broker")
-             and (cores := _mean(summary.get("figures", {}), "cores")) is not None]
+    parts = [
+        f"{name} {cores:.2f}"
+        for name, summary in sorted(sources.items())
+        if name.startswith("broker")
+        and (cores := _mean(summary.get("figures", {}), "cores")) is not None
+    ]
     if harness_cores is not None:
-        parts += [f"producer agents {harness_cores[0]:.2f}",
-                  f"consumers {harness_cores[1]:.2f}"]
+        parts += [f"producer agents {harness_cores[0]:.2f}", f"consumers {harness_cores[1]:.2f}"]
     return f" (cores: {', '.join(parts)})" if parts else ""
 
 
-def attribute(found: Sequence[Usage], withheld_for_harness: bool,
-              harness_measured: bool = True) -> dict[str, Any]:
+def attribute(
+    found: Sequence[Usage], withheld_for_harness: bool, harness_measured: bool = True
+) -> dict[str, Any]:
     """The step's attribution: the party and resource named, and a sentence saying so.
     `harness_measured` False (the step broke off before its agents reported): no broker
     part is named, since nothing shows the harness was not the one that ran out."""
@@ -189,43 +261,73 @@ def attribute(found: Sequence[Usage], withheld_for_harness: bool,
         measured = [u for u in found if u.party == "harness"]
         named = harness[0] if harness else measured[0] if measured else None
         others = [u for u in saturated if u is not named]
-        sentence = ("the harness, not the broker: "
-                    + (named.words() if named else "the verdict withheld latency for it"))
+        sentence = "the harness, not the broker: " + (
+            named.words() if named else "the verdict withheld latency for it"
+        )
         if others:
             sentence += "; also saturated: " + ", ".join(u.words() for u in others)
         return _result("harness", named, sentence, saturated, found)
     if not harness_measured:
-        return _result(None, None, "inconclusive: the harness was not measured (the step"
-                       " broke off before its agents reported)" + (
-                           "; saturated: " + ", ".join(u.words() for u in saturated)
-                           if saturated else ""), saturated, found, harness_measured=False)
+        return _result(
+            None,
+            None,
+            "inconclusive: the harness was not measured (the step"
+            " broke off before its agents reported)"
+            + ("; saturated: " + ", ".join(u.words() for u in saturated) if saturated else ""),
+            saturated,
+            found,
+            harness_measured=False,
+        )
     if host:  # a broker figure on a host whose CPU ran out includes waiting for a CPU
         named = host[0]
         rest = [u for u in saturated if u is not named]
-        return _result("host", named, named.words() + (
-            "; the broker's own figures include waiting for that CPU: " + ", ".join(
-                u.words() for u in rest) if rest else "; no broker resource measured was"
-            " saturated on its own"), saturated, found)
+        return _result(
+            "host",
+            named,
+            named.words()
+            + (
+                "; the broker's own figures include waiting for that CPU: "
+                + ", ".join(u.words() for u in rest)
+                if rest
+                else "; no broker resource measured was saturated on its own"
+            ),
+            saturated,
+            found,
+        )
     if broker:
         named = broker[0]
         rest = [u for u in saturated if u is not named]
-        sentence = named.words() + ("; also saturated: " + ", ".join(u.words() for u in rest)
-                                    if rest else "")
+        sentence = named.words() + (
+            "; also saturated: " + ", ".join(u.words() for u in rest) if rest else ""
+        )
         return _result(named.party, named, sentence, saturated, found)
     top = found[0]
-    return _result(None, None, f"inconclusive: nothing measured was saturated (closest:"
-                   f" {top.words()})", saturated, found)
+    return _result(
+        None,
+        None,
+        f"inconclusive: nothing measured was saturated (closest: {top.words()})",
+        saturated,
+        found,
+    )
 
 
-def _result(party: str | None, named: Usage | None, sentence: str,
-            saturated: Sequence[Usage], found: Sequence[Usage],
-            harness_measured: bool = True) -> dict[str, Any]:
-    return {"party": party, "resource": named.name if named else None,
-            "harness_measured": harness_measured,
-            "utilisation": round(named.utilisation, 3) if named else None,
-            "sentence": sentence,
-            "usages": [[u.name, u.party, round(u.utilisation, 3)] for u in found],
-            "saturated": [u.name for u in saturated]}
+def _result(
+    party: str | None,
+    named: Usage | None,
+    sentence: str,
+    saturated: Sequence[Usage],
+    found: Sequence[Usage],
+    harness_measured: bool = True,
+) -> dict[str, Any]:
+    return {
+        "party": party,
+        "resource": named.name if named else None,
+        "harness_measured": harness_measured,
+        "utilisation": round(named.utilisation, 3) if named else None,
+        "sentence": sentence,
+        "usages": [[u.name, u.party, round(u.utilisation, 3)] for u in found],
+        "saturated": [u.name for u in saturated],
+    }
 
 
 def first_saturation(steps: Sequence[tuple[int, Mapping[str, Any]]]) -> str | None:
@@ -238,8 +340,9 @@ def first_saturation(steps: Sequence[tuple[int, Mapping[str, Any]]]) -> str | No
         if attribution.get("harness_measured", True):
             by_count.setdefault(producers, []).append(attribution)
     for producers in sorted(by_count):
-        named = [str(a["resource"]) for a in by_count[producers]
-                 if a.get("party") and a.get("resource")]
+        named = [
+            str(a["resource"]) for a in by_count[producers] if a.get("party") and a.get("resource")
+        ]
         if 2 * len(named) > len(by_count[producers]):
             resource = max(sorted(set(named)), key=named.count)
             return f"{resource} saturated first, from {producers} producers"

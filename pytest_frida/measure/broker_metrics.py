@@ -35,8 +35,11 @@ _P99 = {
     ("FetchConsumer", "TotalTimeMs"): "fetch_p99_ms",
 }
 #: produce request parts whose running sum (Yammer's Mean x Count) is kept
-_SUMS = {"TotalTimeMs": "produce_time_ms_sum", "RequestQueueTimeMs": "produce_queue_ms_sum",
-         "LocalTimeMs": "produce_local_ms_sum"}
+_SUMS = {
+    "TotalTimeMs": "produce_time_ms_sum",
+    "RequestQueueTimeMs": "produce_queue_ms_sum",
+    "LocalTimeMs": "produce_local_ms_sum",
+}
 
 
 def parse_scrape(text: str) -> dict[str, float]:
@@ -55,8 +58,9 @@ def parse_scrape(text: str) -> dict[str, float]:
                 if "Concurrent" not in labels.get("gc", ""):
                     gc_ms = (gc_ms or 0.0) + value
             elif sample.name == "frida_request_time_ms":
-                stats[(labels.get("request", ""), labels.get("part", ""),
-                       labels.get("stat", ""))] = value
+                stats[
+                    (labels.get("request", ""), labels.get("part", ""), labels.get("stat", ""))
+                ] = value
     if gc_ms is not None:
         out["gc_ms"] = gc_ms
     for (request, part), key in _P99.items():

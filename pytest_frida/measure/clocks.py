@@ -72,21 +72,28 @@ class ClockJudgement:
     detail: str
 
 
-def judge(consumer_host: str, producer_hosts: Sequence[str],
-          before: Mapping[str, ClockOffset], after: Mapping[str, ClockOffset],
-          corrected: bool, latency_bound_ms: float | None) -> ClockJudgement:
+def judge(
+    consumer_host: str,
+    producer_hosts: Sequence[str],
+    before: Mapping[str, ClockOffset],
+    after: Mapping[str, ClockOffset],
+    corrected: bool,
+    latency_bound_ms: float | None,
+) -> ClockJudgement:
     """How wrong a cross-host latency can be, against TRUST_SHARE of the latency bound."""
+
     def err(host: str) -> tuple[float, str]:
         c0, p0 = before[consumer_host], before[host]
         c1, p1 = after.get(consumer_host, c0), after.get(host, p0)
         skew = 0.0 if corrected else abs(c0.offset_ms - p0.offset_ms)
         drift = abs((c1.offset_ms - p1.offset_ms) - (c0.offset_ms - p0.offset_ms))
-        unc = max(c0.uncertainty_ms, c1.uncertainty_ms) + max(p0.uncertainty_ms,
-                                                               p1.uncertainty_ms)
-        return skew + drift + unc, (f"{host} vs {consumer_host}: offset"
-                                    f" {p0.offset_ms - c0.offset_ms:+.1f}ms"
-                                    f"{' (corrected)' if corrected else ''}, drift"
-                                    f" {drift:.1f}ms, uncertainty {unc:.1f}ms")
+        unc = max(c0.uncertainty_ms, c1.uncertainty_ms) + max(p0.uncertainty_ms, p1.uncertainty_ms)
+        return skew + drift + unc, (
+            f"{host} vs {consumer_host}: offset"
+            f" {p0.offset_ms - c0.offset_ms:+.1f}ms"
+            f"{' (corrected)' if corrected else ''}, drift"
+            f" {drift:.1f}ms, uncertainty {unc:.1f}ms"
+        )
 
     others = [h for h in producer_hosts if h != consumer_host] or list(producer_hosts)
     worst, detail = max((err(h) for h in others), key=lambda e: e[0], default=(0.0, ""))

@@ -60,7 +60,7 @@ class LatencyHistogram:
         percentile, which cost 0.75 s of every step's read-out.
         """
         h = self._h
-        counts = np.ctypeslib.as_array(h.counts)[:h.counts_len]
+        counts = np.ctypeslib.as_array(h.counts)[: h.counts_len]
         index = np.flatnonzero(counts)
         half, half_bits = h.sub_bucket_half_count, h.sub_bucket_half_count_magnitude
         bucket = (index >> half_bits) - 1

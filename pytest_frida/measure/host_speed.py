@@ -30,6 +30,8 @@ def usable_core_count() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
 #: the probe's default: five rounds of 0.1 s, about half a second of one core
 ROUNDS = 5
 ROUND_S = 0.1
@@ -64,9 +66,11 @@ def probe(rounds: int = ROUNDS, round_s: float = ROUND_S) -> HostSpeed:
             now = time.perf_counter()
         rates.append(hashed / (now - start) / 2**20)
     median = statistics.median(rates)
-    return HostSpeed(mib_per_s=round(median, 1),
-                     spread_pct=round((max(rates) - min(rates)) / median * 100, 1),
-                     rounds=rounds)
+    return HostSpeed(
+        mib_per_s=round(median, 1),
+        spread_pct=round((max(rates) - min(rates)) / median * 100, 1),
+        rounds=rounds,
+    )
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,10 @@ class CpuTimes:
         total = later.total - self.total
         if total <= 0:
             return None
-        return {"busy_pct": round((total - (later.idle - self.idle)) / total * 100, 1),
-                "steal_pct": round((later.steal - self.steal) / total * 100, 1)}
+        return {
+            "busy_pct": round((total - (later.idle - self.idle)) / total * 100, 1),
+            "steal_pct": round((later.steal - self.steal) / total * 100, 1),
+        }
 
 
 def parse_proc_stat(text: str, cores: Collection[int] | None = None) -> CpuTimes:
@@ -141,23 +147,28 @@ def run_summary(host: dict[str, Any]) -> dict[str, Any] | None:
     mean = sum(speeds) / len(speeds)
     drift = (max(speeds) - min(speeds)) / mean * 100 if mean > 0 else 0.0
     run = host.get("run") or {}
-    return {"mib_per_s": round(mean, 1),
-            "spread_pct": round(max([drift, *(float(p["spread_pct"]) for p in probes)]), 1),
-            "busy_pct": run.get("busy_pct"), "steal_pct": run.get("steal_pct")}
+    return {
+        "mib_per_s": round(mean, 1),
+        "spread_pct": round(max([drift, *(float(p["spread_pct"]) for p in probes)]), 1),
+        "busy_pct": run.get("busy_pct"),
+        "steal_pct": run.get("steal_pct"),
+    }
 
 
 def describe(host: dict[str, Any]) -> str | None:
     """The run's host figures in one line, None without a probe."""
-    probes = {when: p for when in ("before", "after")
-              if isinstance(p := host.get(when), dict)}
+    probes = {when: p for when in ("before", "after") if isinstance(p := host.get(when), dict)}
     if not probes:
         return None
     speeds = " and ".join(f"{p['mib_per_s']:g} MiB/s {when}" for when, p in probes.items())
     spread = max(float(p["spread_pct"]) for p in probes.values())
-    text = (f"this host's speed: one core hashed {speeds} the run (SHA-256, rounds within"
-            f" {spread:g}%)")
+    text = (
+        f"this host's speed: one core hashed {speeds} the run (SHA-256, rounds within {spread:g}%)"
+    )
     run = host.get("run")
     if isinstance(run, dict):
-        text += (f"; over the run {run['busy_pct']:g}% of its CPU time was busy and"
-                 f" {run['steal_pct']:g}% stolen by other tenants")
+        text += (
+            f"; over the run {run['busy_pct']:g}% of its CPU time was busy and"
+            f" {run['steal_pct']:g}% stolen by other tenants"
+        )
     return text

@@ -34,38 +34,42 @@ class PercentileInterval:
         return [self.low, self.high]
 
 
-def rank_bounds(samples: int, quantile: float,
-                confidence: float = CONFIDENCE) -> tuple[int | None, int | None]:
+def rank_bounds(
+    samples: int, quantile: float, confidence: float = CONFIDENCE
+) -> tuple[int | None, int | None]:
     """1-based ranks of the order statistics bounding the `quantile` (0..1); a rank below 1
     or above `samples` is None."""
     if samples <= 0:
         return None, None
     if not 0.0 <= quantile <= 1.0 or not 0.0 < confidence < 1.0:
-        raise ValueError(f"quantile {quantile} must be in [0, 1], confidence {confidence}"
-                         " in (0, 1)")
+        raise ValueError(
+            f"quantile {quantile} must be in [0, 1], confidence {confidence} in (0, 1)"
+        )
     z = NormalDist().inv_cdf((1.0 + confidence) / 2.0)
     centre = samples * quantile
     spread = z * math.sqrt(centre * (1.0 - quantile))
     low = math.floor(centre - spread + 1e-9)
     high = math.ceil(centre + spread - 1e-9) + 1
-    return (low if 1 <= low <= samples else None,
-            high if 1 <= high <= samples else None)
+    return (low if 1 <= low <= samples else None, high if 1 <= high <= samples else None)
 
 
-def percentile_interval(hist: LatencyHistogram, percentile: float,
-                        confidence: float = CONFIDENCE) -> PercentileInterval:
+def percentile_interval(
+    hist: LatencyHistogram, percentile: float, confidence: float = CONFIDENCE
+) -> PercentileInterval:
     """`percentile` (0-100) of `hist` with its interval; bounds widened to whole histogram
     buckets, so the 3-significant-digit recording never narrows it."""
     samples = hist.count
     low_rank, high_rank = rank_bounds(samples, percentile / 100.0, confidence)
     low = hist.value_at_rank_ms(low_rank, lowest=True) if low_rank is not None else None
     high = hist.value_at_rank_ms(high_rank) if high_rank is not None else None
-    return PercentileInterval(percentile, hist.percentile_ms(percentile), low, high, samples,
-                              confidence)
+    return PercentileInterval(
+        percentile, hist.percentile_ms(percentile), low, high, samples, confidence
+    )
 
 
-def latency_intervals(encoded: str, percentiles: dict[str, float],
-                      confidence: float = CONFIDENCE) -> dict[str, PercentileInterval]:
+def latency_intervals(
+    encoded: str, percentiles: dict[str, float], confidence: float = CONFIDENCE
+) -> dict[str, PercentileInterval]:
     """Intervals by name (e.g. {"p99": 99.0}) from an encoded histogram, as a step stores
     it in `StepResult.histograms`."""
     hist = LatencyHistogram.decode(encoded)

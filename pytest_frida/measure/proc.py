@@ -20,7 +20,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 def parse_pid_stat(text: str, ticks: int = CLOCK_TICKS) -> dict[str, float]:
     """CPU seconds (user + system) from /proc/<pid>/stat. The command name in brackets may
     hold spaces and brackets of its own, so fields are counted after its last ')'."""
-    rest = text[text.rindex(")") + 2:].split()
+    rest = text[text.rindex(")") + 2 :].split()
     # rest[0] is field 3 (state); utime and stime are fields 14 and 15
     return {"cpu_s": (int(rest[11]) + int(rest[12])) / ticks}
 
@@ -50,8 +50,10 @@ def parse_diskstats(text: str, major: int, minor: int) -> dict[str, float]:
     for line in text.splitlines():
         fields = line.split()
         if len(fields) >= 14 and fields[0] == str(major) and fields[1] == str(minor):
-            out = {"disk_busy_ms": float(fields[12]),
-                   "disk_written_bytes": float(int(fields[9]) * 512)}
+            out = {
+                "disk_busy_ms": float(fields[12]),
+                "disk_written_bytes": float(int(fields[9]) * 512),
+            }
             if len(fields) >= 20:
                 out["disk_flushes"] = float(fields[18])
             return out
@@ -129,13 +131,18 @@ def read_cgroup(pid: int, root: Path = Path("/sys/fs/cgroup")) -> dict[str, floa
     out: dict[str, float] = {}
     if "cpuacct" in paths:
         rel = paths["cpuacct"]
-        text = _first_readable([root / mount / rel / "cpuacct.usage"
-                                for mount in ("cpuacct", "cpu,cpuacct", "cpuacct,cpu")])
+        text = _first_readable(
+            [
+                root / mount / rel / "cpuacct.usage"
+                for mount in ("cpuacct", "cpu,cpuacct", "cpuacct,cpu")
+            ]
+        )
         if text is not None:
             out.update(parse_cgroup_cpu(text, 1))
     elif "" in paths:
-        text = _first_readable([root / paths[""] / "cpu.stat",
-                                root / "unified" / paths[""] / "cpu.stat"])
+        text = _first_readable(
+            [root / paths[""] / "cpu.stat", root / "unified" / paths[""] / "cpu.stat"]
+        )
         if text is not None:
             out.update(parse_cgroup_cpu(text, 2))
     if "memory" in paths:

@@ -28,8 +28,9 @@ def latency_bound_ms(slo: Slo, timeline: Sequence[Second], before_s: float) -> f
     return max(MIN_BOUND_MS, 2 * max(before, default=0) / 1000.0)
 
 
-def recovered_after_s(timeline: Sequence[Second], at_s: float, bound_ms: float,
-                      end_s: float) -> float | None:
+def recovered_after_s(
+    timeline: Sequence[Second], at_s: float, bound_ms: float, end_s: float
+) -> float | None:
     """Seconds from `at_s` until latency is back within `bound_ms` for good, or None when
     the step ended before that."""
     seconds = {s[0]: (s[1], s[2]) for s in timeline}

@@ -90,14 +90,22 @@ RATIOS = {
     "produce_queue_mean_ms": ("produce_queue_ms_sum", "produce_requests_per_s"),
     "produce_local_mean_ms": ("produce_local_ms_sum", "produce_requests_per_s"),
 }
-_INGREDIENTS = {"host_busy_ticks", "host_total_ticks", "broker_cores_busy_ticks",
-                "broker_cores_total_ticks", "harness_cores_busy_ticks",
-                "harness_cores_total_ticks", "produce_time_ms_sum",
-                "produce_queue_ms_sum", "produce_local_ms_sum"}
+_INGREDIENTS = {
+    "host_busy_ticks",
+    "host_total_ticks",
+    "broker_cores_busy_ticks",
+    "broker_cores_total_ticks",
+    "harness_cores_busy_ticks",
+    "harness_cores_total_ticks",
+    "produce_time_ms_sum",
+    "produce_queue_ms_sum",
+    "produce_local_ms_sum",
+}
 
 
-def _rate_at(points: Sequence[tuple[float, float]], t1: float, t2: float
-             ) -> tuple[float, bool] | None:
+def _rate_at(
+    points: Sequence[tuple[float, float]], t1: float, t2: float
+) -> tuple[float, bool] | None:
     """The counter's rate over [t1, t2] from the nearest readings that carry it around
     that interval: (per second, whether the readings bridge a gap wider than it); None
     when no pair encloses it or the counter went backwards (a restart) between them."""
@@ -118,13 +126,20 @@ def summarise(readings: Sequence[Reading], start: float, end: float) -> dict[str
     leaves no hole: the intervals around it take the rate between the nearest readings
     that have it, and `bridged_s` says how many seconds were so filled."""
     ordered = sorted(readings, key=lambda r: r[0])
-    intervals = [(t1, t2, b) for (t1, _), (t2, b) in itertools.pairwise(ordered)
-                 if t2 > t1 and start <= (t1 + t2) / 2 <= end]
-    points = {key: [(t, float(r[key])) for t, r in ordered if key in r]
-              for key, spec in FIGURES.items() if isinstance(spec, Rate)}
+    intervals = [
+        (t1, t2, b)
+        for (t1, _), (t2, b) in itertools.pairwise(ordered)
+        if t2 > t1 and start <= (t1 + t2) / 2 <= end
+    ]
+    points = {
+        key: [(t, float(r[key])) for t, r in ordered if key in r]
+        for key, spec in FIGURES.items()
+        if isinstance(spec, Rate)
+    }
     figures: dict[str, dict[str, float]] = {}
     series: dict[str, list[float | None]] = {
-        "t": [round((t1 + t2) / 2 - start, 2) for t1, t2, _ in intervals]}
+        "t": [round((t1 + t2) / 2 - start, 2) for t1, t2, _ in intervals]
+    }
     for key, spec in FIGURES.items():
         values: list[float | None] = []
         bridged = 0.0
@@ -136,8 +151,9 @@ def summarise(readings: Sequence[Reading], start: float, end: float) -> dict[str
                     bridged += t2 - t1
             else:
                 values.append(later[key] * spec.scale if key in later else None)
-        known = [(t2 - t1, v) for (t1, t2, _), v in zip(intervals, values, strict=True)
-                 if v is not None]
+        known = [
+            (t2 - t1, v) for (t1, t2, _), v in zip(intervals, values, strict=True) if v is not None
+        ]
         if not known:
             continue
         if isinstance(spec, Rate):  # time-weighted over the intervals that had a rate
@@ -152,20 +168,23 @@ def summarise(readings: Sequence[Reading], start: float, end: float) -> dict[str
     return {"figures": figures, "series": series if figures else {}}
 
 
-def _ratios(figures: dict[str, dict[str, float]],
-            series: dict[str, list[float | None]]) -> None:
+def _ratios(figures: dict[str, dict[str, float]], series: dict[str, list[float | None]]) -> None:
     """Each of RATIOS from its two rates, then the rates that only served as ingredients
     are dropped. Means are a ratio of means: the top's total over the bottom's."""
     for name, (top, bottom) in RATIOS.items():
         if top not in figures or bottom not in figures or figures[bottom]["mean"] <= 0:
             continue
-        shares = [None if a is None or b is None or b <= 0 else round(a / b, 4)
-                  for a, b in zip(series[top], series[bottom], strict=True)]
+        shares = [
+            None if a is None or b is None or b <= 0 else round(a / b, 4)
+            for a, b in zip(series[top], series[bottom], strict=True)
+        ]
         known = [v for v in shares if v is not None]
         if not known:
             continue
-        figures[name] = {"mean": round(figures[top]["mean"] / figures[bottom]["mean"], 4),
-                         "max": max(known)}
+        figures[name] = {
+            "mean": round(figures[top]["mean"] / figures[bottom]["mean"], 4),
+            "max": max(known),
+        }
         series[name] = shares
     for name in _INGREDIENTS:
         figures.pop(name, None)
@@ -175,17 +194,22 @@ def _ratios(figures: dict[str, dict[str, float]],
 def units() -> dict[str, str]:
     """Every figure's unit and how it is measured, for the report to carry beside them."""
     how = {Rate: "the rate of a cumulative counter", Gauge: "a value read each second"}
-    out = {spec.name: f"{spec.unit}, {how[type(spec)]}"
-           for key, spec in FIGURES.items() if key not in _INGREDIENTS}
-    out.update(host_busy="share of all cores' time busy, steal included (/proc/stat)",
-               broker_cores_busy="share of the brokers' own cores' time busy, whoever ran"
-                                 " there (/proc/stat, --frida-broker-cores)",
-               harness_cores_busy="share of the harness's cores' time busy, whoever ran"
-                                  " there (/proc/stat, --frida-broker-cores)",
-               produce_mean_ms="ms per produce request in the broker (Kafka's running sum"
-                               " over its count, whole ms per request)",
-               produce_queue_mean_ms="ms per produce request waiting in the request queue",
-               produce_local_mean_ms="ms per produce request appending to the log")
+    out = {
+        spec.name: f"{spec.unit}, {how[type(spec)]}"
+        for key, spec in FIGURES.items()
+        if key not in _INGREDIENTS
+    }
+    out.update(
+        host_busy="share of all cores' time busy, steal included (/proc/stat)",
+        broker_cores_busy="share of the brokers' own cores' time busy, whoever ran"
+        " there (/proc/stat, --frida-broker-cores)",
+        harness_cores_busy="share of the harness's cores' time busy, whoever ran"
+        " there (/proc/stat, --frida-broker-cores)",
+        produce_mean_ms="ms per produce request in the broker (Kafka's running sum"
+        " over its count, whole ms per request)",
+        produce_queue_mean_ms="ms per produce request waiting in the request queue",
+        produce_local_mean_ms="ms per produce request appending to the log",
+    )
     return out
 
 
@@ -195,8 +219,13 @@ def figure_mean(resources: Mapping[str, Any], source: str, name: str) -> float |
     return None if figure is None else float(figure["mean"])
 
 
-def resource_figures(readings: Mapping[str, Sequence[Reading]], start: float, end: float,
-                     problems: Mapping[str, str], error: str | None = None) -> dict[str, Any]:
+def resource_figures(
+    readings: Mapping[str, Sequence[Reading]],
+    start: float,
+    end: float,
+    problems: Mapping[str, str],
+    error: str | None = None,
+) -> dict[str, Any]:
     """A step's `resources`: the window, every source's summary over [start, end], and one
     line for each source or figure that could not be read, and why."""
     sources = {}
@@ -209,5 +238,9 @@ def resource_figures(readings: Mapping[str, Sequence[Reading]], start: float, en
             missing.append(f"{name}: fewer than two readings inside the measured window")
     if error is not None:
         missing.append(f"some readings were lost: {error}")
-    return {"window": [round(start, 3), round(end, 3)], "sources": sources,
-            "missing": missing, "units": units()}
+    return {
+        "window": [round(start, 3), round(end, 3)],
+        "sources": sources,
+        "missing": missing,
+        "units": units(),
+    }

@@ -127,8 +127,10 @@ class StepResult:
     def definitive(self) -> bool:
         """A failure no later pass outvotes: a count clause failed (messages did not get
         through) or the cluster stopped answering (measure.trials)."""
-        return self.verdict == "fail" and (self.cluster_down is not None or any(
-            not v.passed for v in self.verdicts if v.clause.metric not in LATENCY_METRICS))
+        return self.verdict == "fail" and (
+            self.cluster_down is not None
+            or any(not v.passed for v in self.verdicts if v.clause.metric not in LATENCY_METRICS)
+        )
 
     def trial(self) -> tuple[int, str, bool]:
         """This step as one trial of its count (measure.trials)."""
@@ -143,19 +145,26 @@ class StepResult:
         """The values SLO clauses are evaluated against."""
         metrics: dict[str, float | None] = dict(self.latency)
         if self.counts is not None:
-            metrics.update(loss=self.counts.lost, unacked=self.counts.unacked,
-                           failed=self.counts.failed, duplicates=self.counts.duplicated,
-                           out_of_order=self.counts.out_of_order,
-                           delivered=self.counts.delivered_ratio)
+            metrics.update(
+                loss=self.counts.lost,
+                unacked=self.counts.unacked,
+                failed=self.counts.failed,
+                duplicates=self.counts.duplicated,
+                out_of_order=self.counts.out_of_order,
+                delivered=self.counts.delivered_ratio,
+            )
         return metrics
 
     def failure_message(self) -> str:
         """Measured against required, one line per SLO clause."""
-        lines = [f"SLO violated at {self.producers} producers x {self.rate_per_producer:g} msg/s"
-                 f" ({self.slo}):"]
-        lines += [f"  {v.describe()}"
-                  + (" (withheld)" if v.clause.text in self.withheld else "")
-                  for v in self.verdicts]
+        lines = [
+            f"SLO violated at {self.producers} producers x {self.rate_per_producer:g} msg/s"
+            f" ({self.slo}):"
+        ]
+        lines += [
+            f"  {v.describe()}" + (" (withheld)" if v.clause.text in self.withheld else "")
+            for v in self.verdicts
+        ]
         lines += [f"  {reason}" for reason in self.reasons]
         return "\n".join(lines)
 
@@ -163,8 +172,11 @@ class StepResult:
         """This step's figures as JUnit XML properties (prefixed by the producer count, so
         the steps of a search stay apart)."""
         prefix = f"frida_{self.producers}p_"
-        props = {"verdict": self.verdict, "target_rate": f"{self.target_rate:g}",
-                 "achieved_rate": f"{self.achieved_rate:.1f}"}
+        props = {
+            "verdict": self.verdict,
+            "target_rate": f"{self.target_rate:g}",
+            "achieved_rate": f"{self.achieved_rate:.1f}",
+        }
         for key in ("p50", "p99", "max"):
             value = self.latency.get(key)
             if value is not None:
@@ -182,9 +194,11 @@ class StepResult:
             {"clause": v.clause.text, "measured": v.measured, "passed": v.passed}
             for v in self.verdicts
         ]
-        data["counts"] = ({**asdict(self.counts),
-                           "delivered_ratio": self.counts.delivered_ratio}
-                          if self.counts else None)
+        data["counts"] = (
+            {**asdict(self.counts), "delivered_ratio": self.counts.delivered_ratio}
+            if self.counts
+            else None
+        )
         data["decides"] = self.decides
         return data
 
@@ -199,8 +213,7 @@ def step_from_dict(data: dict[str, Any]) -> StepResult:
     step = StepResult(**{k: v for k, v in data.items() if k in names})
     if data.get("counts"):
         counts = {f.name for f in fields(DeliveryCounts)}
-        step.counts = DeliveryCounts(**{k: v for k, v in data["counts"].items()
-                                        if k in counts})
+        step.counts = DeliveryCounts(**{k: v for k, v in data["counts"].items() if k in counts})
     step.latency_curve = [tuple(p) for p in step.latency_curve]  # type: ignore[misc]
     try:
         step.verdicts = parse_slo(step.slo).evaluate(step.slo_metrics())

@@ -55,16 +55,21 @@ class MeasuredWindow:
 
     def describe(self) -> str:
         if self.lengthened:
-            return (f"measured window lengthened to {self.duration_s:g}s for"
-                    f" {self.required_samples} latency samples")
+            return (
+                f"measured window lengthened to {self.duration_s:g}s for"
+                f" {self.required_samples} latency samples"
+            )
         if not self.enough:
-            return (f"{self.planned_samples} messages planned in the measured window, the"
-                    f" SLO's latency clauses need {self.required_samples}")
+            return (
+                f"{self.planned_samples} messages planned in the measured window, the"
+                f" SLO's latency clauses need {self.required_samples}"
+            )
         return ""
 
 
-def measured_window(slo: Slo, producers: int, rate: float, duration_s: float,
-                    max_duration_s: float) -> MeasuredWindow:
+def measured_window(
+    slo: Slo, producers: int, rate: float, duration_s: float, max_duration_s: float
+) -> MeasuredWindow:
     """The window a step runs: the planned one, lengthened (up to `max_duration_s`) to the
     sample minimum when the planned one falls short."""
     need = required_samples(slo)

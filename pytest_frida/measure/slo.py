@@ -22,8 +22,7 @@ LATENCY_METRICS = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
 COUNT_METRICS = ("loss", "unacked", "failed", "duplicates", "out_of_order")
 RATIO_METRICS = ("delivered",)
 METRICS = LATENCY_METRICS + COUNT_METRICS + RATIO_METRICS
-_ALIASES = {"p999": "p99.9", "lost": "loss", "duplicated": "duplicates",
-            "not_acked": "unacked"}
+_ALIASES = {"p999": "p99.9", "lost": "loss", "duplicated": "duplicates", "not_acked": "unacked"}
 #: the counts of messages that did not get through, each required to be 0 unless the SLO
 #: names it (a `delivered` ratio is the user's tolerance for unacked and failed ones)
 DELIVERY_GUARDS = ("loss", "unacked", "failed")
@@ -93,8 +92,9 @@ class Slo:
     @property
     def latency_bound_ms(self) -> float | None:
         """The tightest upper bound any latency clause sets (ms), or None without one."""
-        bounds = [c.threshold for c in self.clauses
-                  if c.metric in LATENCY_METRICS and c.op in ("<", "<=")]
+        bounds = [
+            c.threshold for c in self.clauses if c.metric in LATENCY_METRICS and c.op in ("<", "<=")
+        ]
         return min(bounds) if bounds else None
 
     def __str__(self) -> str:
@@ -106,8 +106,11 @@ def with_delivery_guards(slo: Slo) -> Slo:
     named = {c.metric for c in slo.clauses}
     if "delivered" in named:
         named |= {"unacked", "failed"}
-    extra = tuple(Clause(metric=m, op="==", threshold=0.0, text=f"{m}==0")
-                  for m in DELIVERY_GUARDS if m not in named)
+    extra = tuple(
+        Clause(metric=m, op="==", threshold=0.0, text=f"{m}==0")
+        for m in DELIVERY_GUARDS
+        if m not in named
+    )
     if not extra:
         return slo
     clauses = slo.clauses + extra

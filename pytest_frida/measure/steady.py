@@ -54,8 +54,9 @@ class SteadyState:
         return asdict(self)
 
 
-def measured_means(timeline: Sequence[Sequence[int]], warmup_s: float,
-                   duration_s: float) -> list[tuple[int, float]] | None:
+def measured_means(
+    timeline: Sequence[Sequence[int]], warmup_s: float, duration_s: float
+) -> list[tuple[int, float]] | None:
     """(second, mean latency ms) of the seconds wholly inside the measured window that had
     messages; None when the timeline carries no latency sums."""
     end_s = warmup_s + duration_s
@@ -67,8 +68,12 @@ def measured_means(timeline: Sequence[Sequence[int]], warmup_s: float,
 
 def theil_sen(points: Sequence[tuple[float, float]]) -> float:
     """Median of the pairwise slopes: one outlying second cannot tilt it."""
-    slopes = [(y2 - y1) / (x2 - x1) for i, (x1, y1) in enumerate(points)
-              for x2, y2 in points[i + 1:] if x2 != x1]
+    slopes = [
+        (y2 - y1) / (x2 - x1)
+        for i, (x1, y1) in enumerate(points)
+        for x2, y2 in points[i + 1 :]
+        if x2 != x1
+    ]
     return statistics.median(slopes) if slopes else 0.0
 
 
@@ -76,7 +81,7 @@ def mann_kendall_p(values: Sequence[float]) -> float:
     """Two-sided p-value of Mann–Kendall's S (normal approximation, continuity and tie
     corrected); 1.0 when every value is the same."""
     n = len(values)
-    s = sum((b > a) - (b < a) for i, a in enumerate(values) for b in values[i + 1:])
+    s = sum((b > a) - (b < a) for i, a in enumerate(values) for b in values[i + 1 :])
     ties = sum(t * (t - 1) * (2 * t + 5) for t in _tie_sizes(values))
     variance = (n * (n - 1) * (2 * n + 5) - ties) / 18.0
     if variance <= 0 or s == 0:
@@ -92,27 +97,44 @@ def _tie_sizes(values: Sequence[float]) -> list[int]:
     return [c for c in counts.values() if c > 1]
 
 
-def steady_state(timeline: Sequence[Sequence[int]], warmup_s: float,
-                 duration_s: float) -> SteadyState:
+def steady_state(
+    timeline: Sequence[Sequence[int]], warmup_s: float, duration_s: float
+) -> SteadyState:
     """Steady, trend or unknown for one step (rule and constants: module docstring)."""
     points = measured_means(timeline, warmup_s, duration_s)
     if points is None:
         return SteadyState("unknown", 0, reason="the timeline has no latency sums")
     if len(points) < MIN_SECONDS:
-        return SteadyState("unknown", len(points),
-                           reason=f"{len(points)} measured seconds with messages, fewer than"
-                                  f" the {MIN_SECONDS} a trend test needs")
+        return SteadyState(
+            "unknown",
+            len(points),
+            reason=f"{len(points)} measured seconds with messages, fewer than"
+            f" the {MIN_SECONDS} a trend test needs",
+        )
     means = [mean for _, mean in points]
     slope = theil_sen([(float(sec), mean) for sec, mean in points])
     p = mann_kendall_p(means)
     median = statistics.median(means)
     if median <= 0:  # clocks off by more than the latency: no scale to judge a change by
-        return SteadyState("unknown", len(points), round(slope, 4), None, _sig(p),
-                           round(median, 3), reason="the median latency is not positive")
+        return SteadyState(
+            "unknown",
+            len(points),
+            round(slope, 4),
+            None,
+            _sig(p),
+            round(median, 3),
+            reason="the median latency is not positive",
+        )
     rise = slope * (points[-1][0] - points[0][0]) / median
     trend = p < ALPHA and abs(rise) > MIN_RISE
-    return SteadyState("trend" if trend else "steady", len(points), round(slope, 4),
-                       round(100 * rise, 1), _sig(p), round(median, 3))
+    return SteadyState(
+        "trend" if trend else "steady",
+        len(points),
+        round(slope, 4),
+        round(100 * rise, 1),
+        _sig(p),
+        round(median, 3),
+    )
 
 
 def _sig(value: float) -> float:
@@ -126,11 +148,14 @@ def trend_note(steady: dict[str, Any], warmup_s: float) -> list[str]:
         return []
     rise = float(steady["rise_pct"])
     p = float(steady["p_value"])
-    why = (f"the {warmup_s:g} s warm-up did not reach steady state"
-           + (", or the load is beyond what the cluster sustains" if rise > 0 else ""))
-    return [f"latency {'rose' if rise > 0 else 'fell'} {abs(rise):.0f}% across the measured"
-            f" window (Mann-Kendall {_p_text(p)}): {why}; lengthen --frida-warmup"
-            + (" to tell" if rise > 0 else "")]
+    why = f"the {warmup_s:g} s warm-up did not reach steady state" + (
+        ", or the load is beyond what the cluster sustains" if rise > 0 else ""
+    )
+    return [
+        f"latency {'rose' if rise > 0 else 'fell'} {abs(rise):.0f}% across the measured"
+        f" window (Mann-Kendall {_p_text(p)}): {why}; lengthen --frida-warmup"
+        + (" to tell" if rise > 0 else "")
+    ]
 
 
 def label(steady: dict[str, Any]) -> str:

@@ -46,8 +46,15 @@ PUBLISH_DELAY_LIMIT_MS = 50.0
 SATURATED = 0.85
 
 #: verdicts a step can get; `DECIDING` ones say which way the limit goes
-VERDICTS = ("pass", "fail", "generator_bound", "consumer_bound", "clock_untrusted",
-            "insufficient", "error")
+VERDICTS = (
+    "pass",
+    "fail",
+    "generator_bound",
+    "consumer_bound",
+    "clock_untrusted",
+    "insufficient",
+    "error",
+)
 #: verdicts that withhold the latency clauses for a limit of the harness or the method
 WITHHELD = ("generator_bound", "consumer_bound", "clock_untrusted", "insufficient")
 DECIDING = ("pass", "fail")
@@ -74,8 +81,11 @@ class GeneratorFacts:
 
     @property
     def behind(self) -> bool:
-        return (self.short or self.publish_delay_p99_ms > PUBLISH_DELAY_LIMIT_MS
-                or self.final_publish_delay_ms > PUBLISH_DELAY_LIMIT_MS)
+        return (
+            self.short
+            or self.publish_delay_p99_ms > PUBLISH_DELAY_LIMIT_MS
+            or self.final_publish_delay_ms > PUBLISH_DELAY_LIMIT_MS
+        )
 
     @property
     def saturated(self) -> bool:
@@ -87,9 +97,11 @@ class GeneratorFacts:
         return self.behind and self.saturated
 
     def describe(self) -> str:
-        return (f"{self.name}: scheduler busy {self.busy:.0%}, sent {self.sent} of"
-                f" {self.intended} scheduled, publish delay p99"
-                f" {self.publish_delay_p99_ms:.1f}ms")
+        return (
+            f"{self.name}: scheduler busy {self.busy:.0%}, sent {self.sent} of"
+            f" {self.intended} scheduled, publish delay p99"
+            f" {self.publish_delay_p99_ms:.1f}ms"
+        )
 
 
 @dataclass(frozen=True)
@@ -115,19 +127,24 @@ class ConsumerFacts:
     def held_back(self) -> bool:
         """Evidence that it delayed messages: a spent CPU quota, or a lag past its limit
         (an unknown lag cannot clear it)."""
-        return (self.throttled >= SATURATED or self.lag_limit is None
-                or self.lag_max > self.lag_limit)
+        return (
+            self.throttled >= SATURATED or self.lag_limit is None or self.lag_max > self.lag_limit
+        )
 
     @property
     def bound(self) -> bool:
         return self.saturated and self.held_back
 
     def describe(self) -> str:
-        lag = ("lag unknown (no sample at the window's end, or no latency bound to judge it"
-               " by)" if self.lag_limit is None else
-               f"lag max {self.lag_max} (limit {self.lag_limit}) at end {self.lag_end}")
-        return (f"{self.name}: busy {self.busy:.0%}, CPU {self.cpu_share:.2f} cores,"
-                f" quota spent in {self.throttled:.0%} of periods, {lag}")
+        lag = (
+            "lag unknown (no sample at the window's end, or no latency bound to judge it by)"
+            if self.lag_limit is None
+            else f"lag max {self.lag_max} (limit {self.lag_limit}) at end {self.lag_end}"
+        )
+        return (
+            f"{self.name}: busy {self.busy:.0%}, CPU {self.cpu_share:.2f} cores,"
+            f" quota spent in {self.throttled:.0%} of periods, {lag}"
+        )
 
 
 @dataclass(frozen=True)
@@ -182,21 +199,25 @@ class Verdict:
 def judge(facts: StepFacts) -> Verdict:
     """The verdict of one step; see the module docstring for the rules."""
     if facts.cluster_down is not None and not facts.planned_broker_fault:
-        return Verdict("fail", _counted(facts), reasons=(
-            f"the cluster stopped answering during the step: {facts.cluster_down}",))
+        return Verdict(
+            "fail",
+            _counted(facts),
+            reasons=(f"the cluster stopped answering during the step: {facts.cluster_down}",),
+        )
     clauses = _counted(facts)
     if facts.earlier_loss is not None:
         return Verdict("fail", clauses, reasons=(facts.earlier_loss,))
     counts = [v for v in clauses if v.clause.metric not in LATENCY_METRICS]
     missed = [v for v in counts if v.measured is not None and not v.passed]
     if facts.cluster_down is not None or facts.harness_error is not None:
-        why = (f"the cluster did not answer after a planned fault: {facts.cluster_down}"
-               if facts.cluster_down is not None
-               else f"the harness could not finish the step: {facts.harness_error}")
+        why = (
+            f"the cluster did not answer after a planned fault: {facts.cluster_down}"
+            if facts.cluster_down is not None
+            else f"the harness could not finish the step: {facts.harness_error}"
+        )
         if missed:  # what was counted before it ended still shows messages lost
             return Verdict("fail", clauses, reasons=(_undelivered(missed), why))
-        return Verdict("error", clauses, reasons=(why, "the step says nothing about"
-                                                  " capacity"))
+        return Verdict("error", clauses, reasons=(why, "the step says nothing about capacity"))
     latency = [v for v in clauses if v.clause.metric in LATENCY_METRICS]
     latency_missed = any(not v.passed for v in latency)
     withholding, reasons = _withholding(facts, bool(latency), latency_missed)
@@ -206,34 +227,57 @@ def judge(facts: StepFacts) -> Verdict:
         return Verdict("fail", clauses, withheld, (_undelivered(missed), *reasons))
     if facts.undrained and _fails_with_undrained(facts):
         if latency_missed and not withholding:
-            return Verdict("fail", clauses, reasons=(
-                f"latency missed the SLO; {facts.undrained} acknowledged messages were still"
-                " on their way when the drain ended",))
-        return Verdict("error", clauses, withheld, (
-            f"the consumers were still receiving when the drain ran out of time:"
-            f" {facts.undrained} acknowledged messages may still be on their way, so loss"
-            " is unknown", *reasons))
+            return Verdict(
+                "fail",
+                clauses,
+                reasons=(
+                    f"latency missed the SLO; {facts.undrained} acknowledged messages were still"
+                    " on their way when the drain ended",
+                ),
+            )
+        return Verdict(
+            "error",
+            clauses,
+            withheld,
+            (
+                f"the consumers were still receiving when the drain ran out of time:"
+                f" {facts.undrained} acknowledged messages may still be on their way, so loss"
+                " is unknown",
+                *reasons,
+            ),
+        )
     # back-pressure fails first, unless a saturated generator on the same hosts muddies it
     if pushed_back and "generator_bound" not in withholding:
-        return Verdict("fail", clauses, reasons=(
-            "the broker held the producers back: they could not send their schedule while"
-            " their schedulers had slack (back-pressure): "
-            + "; ".join(g.describe() for g in pushed_back),))
+        return Verdict(
+            "fail",
+            clauses,
+            reasons=(
+                "the broker held the producers back: they could not send their schedule while"
+                " their schedulers had slack (back-pressure): "
+                + "; ".join(g.describe() for g in pushed_back),
+            ),
+        )
     if withholding:
-        return Verdict(withholding[0], clauses, withheld,
-                       (*reasons, "the latency verdict is withheld; the count clauses held"))
+        return Verdict(
+            withholding[0],
+            clauses,
+            withheld,
+            (*reasons, "the latency verdict is withheld; the count clauses held"),
+        )
     if latency_missed:
         behind = [g for g in facts.generators if g.behind]
         if behind:
-            reasons.append("producers fell behind schedule while their schedulers had"
-                           " slack: back-pressure from the broker: "
-                           + "; ".join(g.describe() for g in behind))
+            reasons.append(
+                "producers fell behind schedule while their schedulers had"
+                " slack: back-pressure from the broker: " + "; ".join(g.describe() for g in behind)
+            )
         return Verdict("fail", clauses, reasons=tuple(reasons))
     return Verdict("pass", clauses, reasons=tuple(reasons))
 
 
-def _withholding(facts: StepFacts, has_latency: bool,
-                 latency_missed: bool) -> tuple[list[str], list[str]]:
+def _withholding(
+    facts: StepFacts, has_latency: bool, latency_missed: bool
+) -> tuple[list[str], list[str]]:
     """Why the latency clauses cannot be judged, if they cannot: the verdicts that
     withhold them, in order of precedence, and the reason for each."""
     reasons: list[str] = []
@@ -241,22 +285,28 @@ def _withholding(facts: StepFacts, has_latency: bool,
     bound = [g for g in facts.generators if g.bound]
     if bound:
         withholding.append("generator_bound")
-        reasons.append("load generator saturated and behind schedule, so the broker never"
-                       " saw the load: " + "; ".join(g.describe() for g in bound))
+        reasons.append(
+            "load generator saturated and behind schedule, so the broker never"
+            " saw the load: " + "; ".join(g.describe() for g in bound)
+        )
     if facts.clocks_trusted is False:
         withholding.append("clock_untrusted")
         reasons.append(f"clocks untrusted: {facts.clock_detail}")
     held = [c for c in facts.consumers if c.bound]
     if held and latency_missed:
         withholding.append("consumer_bound")
-        reasons.append("consumers saturated and behind while latency missed the SLO, so"
-                       " the latency is the consumers' as much as the broker's: "
-                       + "; ".join(c.describe() for c in held))
+        reasons.append(
+            "consumers saturated and behind while latency missed the SLO, so"
+            " the latency is the consumers' as much as the broker's: "
+            + "; ".join(c.describe() for c in held)
+        )
     if has_latency and facts.samples is not None and facts.samples < facts.required_samples:
         withholding.append("insufficient")
-        reasons.append(f"{facts.samples} latency samples measured, the SLO's latency clauses"
-                       f" need at least {facts.required_samples}: lengthen --frida-duration"
-                       " or raise --frida-max-duration")
+        reasons.append(
+            f"{facts.samples} latency samples measured, the SLO's latency clauses"
+            f" need at least {facts.required_samples}: lengthen --frida-duration"
+            " or raise --frida-max-duration"
+        )
     return withholding, reasons
 
 
@@ -272,8 +322,7 @@ def _counted(facts: StepFacts) -> tuple[ClauseVerdict, ...]:
 
 def _fails_with_undrained(facts: StepFacts) -> bool:
     """Would the loss clauses fail if the undrained messages were lost too?"""
-    return any(not v.passed for v in facts.slo.evaluate(facts.metrics)
-               if v.clause.metric == "loss")
+    return any(not v.passed for v in facts.slo.evaluate(facts.metrics) if v.clause.metric == "loss")
 
 
 def _undelivered(missed: list[ClauseVerdict]) -> str:

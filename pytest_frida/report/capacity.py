@@ -73,16 +73,17 @@ class CapacityLimit:
         if self.status == "confirmed":
             return f"{self.limit} producers, confirmed ({ends})"
         if self.status == "bracketed":
-            return (f"{self.limit} producers, not confirmed ({ends}): a single step decided"
-                    " an end")
+            return f"{self.limit} producers, not confirmed ({ends}): a single step decided an end"
         if self.status == "not_reached":
             return f"at least {self.limit} producers: not reached, every judged step passed"
         if self.status == "below_range":
             return f"below {self.first_fail} producers: not bracketed, the smallest step failed"
         if self.status == "noisy" and self.spread is not None:
-            return (f"noisy: fails at {self._end(self.spread[0])} yet passes at"
-                    f" {self._end(self.spread[1])}; no limit claimed above {self.limit};"
-                    " rerun with longer steps or on a quieter machine")
+            return (
+                f"noisy: fails at {self._end(self.spread[0])} yet passes at"
+                f" {self._end(self.spread[1])}; no limit claimed above {self.limit};"
+                " rerun with longer steps or on a quieter machine"
+            )
         return "no step judged the broker"
 
     def _undecided_text(self) -> str:
@@ -114,13 +115,19 @@ def _saturation(steps: Sequence[StepResult], first_fail: int | None) -> str | No
     first = first_saturation([(s.producers, s.attribution) for s in later])
     warm = first_saturation([(s.producers, s.attribution) for s in attributed])
     if first != warm and warm is not None:
-        first = (f"{first or 'no later step saturated a measured resource'} (the"
-                 " cluster's first step is left out: a broker just started spends CPU"
-                 f" compiling; it said {warm.split(' saturated first')[0]})")
+        first = (
+            f"{first or 'no later step saturated a measured resource'} (the"
+            " cluster's first step is left out: a broker just started spends CPU"
+            f" compiling; it said {warm.split(' saturated first')[0]})"
+        )
     parts.append(first or "no step saturated a measured resource (inconclusive)")
-    at_fail = [s.attribution["sentence"] for s in attributed
-               if s.producers == first_fail and s.verdict == "fail"
-               and s.attribution.get("harness_measured", True)]
+    at_fail = [
+        s.attribution["sentence"]
+        for s in attributed
+        if s.producers == first_fail
+        and s.verdict == "fail"
+        and s.attribution.get("harness_measured", True)
+    ]
     if at_fail:
         parts.append(f"at {first_fail} producers (the first failure): {at_fail[0]}")
     return "; ".join(parts)
@@ -142,11 +149,27 @@ def capacity_limit(test: str, steps: Iterable[StepResult]) -> CapacityLimit:
     tally = tuple((n, *trials.tally(n)) for n in sorted(trials.by_count))
     ignored, left = len(undecided), tuple(undecided)
 
-    def limit(status: str, value: int | None, last_pass: int | None,
-              first_fail: int | None, spread: tuple[int, int] | None = None) -> CapacityLimit:
-        return CapacityLimit(test, status, value, last_pass, first_fail, judged, ignored,
-                             left, tally, spread, tuple(sorted(trials.definitive)),
-                             _saturation(steps, first_fail))
+    def limit(
+        status: str,
+        value: int | None,
+        last_pass: int | None,
+        first_fail: int | None,
+        spread: tuple[int, int] | None = None,
+    ) -> CapacityLimit:
+        return CapacityLimit(
+            test,
+            status,
+            value,
+            last_pass,
+            first_fail,
+            judged,
+            ignored,
+            left,
+            tally,
+            spread,
+            tuple(sorted(trials.definitive)),
+            _saturation(steps, first_fail),
+        )
 
     passes = trials.counts("pass")
     last_pass, first_fail = trials.bracket()

@@ -66,8 +66,10 @@ def parse_thresholds(text: str) -> list[Threshold]:
     for part in (p.strip() for p in text.split(",")):
         m = _THRESHOLD.match(part)
         if m is None or (m["metric"] != "capacity" and m["metric"] not in LATENCY_METRICS):
-            raise CompareError(f"{part!r} is not METRIC:N%; metrics: capacity, "
-                               f"{', '.join(LATENCY_METRICS)} (e.g. capacity:10%,p99:20%)")
+            raise CompareError(
+                f"{part!r} is not METRIC:N%; metrics: capacity, "
+                f"{', '.join(LATENCY_METRICS)} (e.g. capacity:10%,p99:20%)"
+            )
         out.append(Threshold(m["metric"], float(m["pct"])))
     return out
 
@@ -109,10 +111,15 @@ class Change:
     def describe(self) -> str:
         at = f" at {self.producers} producers" if self.producers is not None else ""
         pct = "n/a" if self.change_pct is None else f"{self.change_pct:+.1f}%"
-        tail = f"({pct}) REGRESSION" if self.failed else (
-            f"({pct}, {self.why})" if self.why else f"({pct})")
-        return (f"{self.test}: {self.what}{at}: {_with_bounds(self.baseline, self.baseline_ci)}"
-                f" -> {_with_bounds(self.current, self.current_ci)} {tail}")
+        tail = (
+            f"({pct}) REGRESSION"
+            if self.failed
+            else (f"({pct}, {self.why})" if self.why else f"({pct})")
+        )
+        return (
+            f"{self.test}: {self.what}{at}: {_with_bounds(self.baseline, self.baseline_ci)}"
+            f" -> {_with_bounds(self.current, self.current_ci)} {tail}"
+        )
 
 
 @dataclass(frozen=True)
@@ -138,17 +145,25 @@ def _context(current: HistoryEntry, baseline: HistoryEntry) -> tuple[list[Change
     test, run = current.test, baseline.run_id
     if baseline.plan is None:
         why = f"baseline without a plan (schema {baseline.schema})"
-        return [_note(test, "baseline", f"baseline {run}: a schema-{baseline.schema} entry"
-                      " without its plan, not like with like; nothing here fails")], why
+        return [
+            _note(
+                test,
+                "baseline",
+                f"baseline {run}: a schema-{baseline.schema} entry"
+                " without its plan, not like with like; nothing here fails",
+            )
+        ], why
     diffs = differences(baseline, current)
     if plan_differs(baseline, current):
         head = f"baseline {run}: another plan; nothing here fails"
         why = "plan differs"
     else:
         head, why = f"baseline {run}: same plan", ""
-    return [_note(test, "baseline", head),
-            *(_note(test, "difference", f"differs from {run}: {d}") for d in diffs),
-            *(_note(test, "host", text) for text in host_notes(current, baseline))], why
+    return [
+        _note(test, "baseline", head),
+        *(_note(test, "difference", f"differs from {run}: {d}") for d in diffs),
+        *(_note(test, "host", text) for text in host_notes(current, baseline)),
+    ], why
 
 
 def host_notes(current: HistoryEntry, baseline: HistoryEntry) -> list[str]:
@@ -166,11 +181,14 @@ def host_notes(current: HistoryEntry, baseline: HistoryEntry) -> list[str]:
                 f"this host probed {abs(pct):.0f}% {'slower' if pct > 0 else 'faster'} than"
                 f" in {baseline.run_id} (SHA-256 on one core: {baseline.host['mib_per_s']}"
                 f" -> {current.host['mib_per_s']} MiB/s, probes within {noise:g}%): broker"
-                " and harness share it, so its limit and latencies move with it")
+                " and harness share it, so its limit and latencies move with it"
+            )
     steal = current.host.get("steal_pct")
     if isinstance(steal, (int, float)) and steal >= HOST_TOLERANCE_PCT:
-        notes.append(f"{steal:g}% of this host's CPU time was stolen by other tenants of"
-                     " its VM host during the run")
+        notes.append(
+            f"{steal:g}% of this host's CPU time was stolen by other tenants of"
+            " its VM host during the run"
+        )
     return notes
 
 
@@ -226,24 +244,32 @@ def _limit_gate(current: dict[str, object], baseline: dict[str, object]) -> str:
                 return ""
     if overlapping:
         return "brackets overlap"
-    return (f"current limit not confirmed ({current.get('status')})"
-            if not any(c for _, c in fails) else
-            f"baseline limit not confirmed ({baseline.get('status')})")
+    return (
+        f"current limit not confirmed ({current.get('status')})"
+        if not any(c for _, c in fails)
+        else f"baseline limit not confirmed ({baseline.get('status')})"
+    )
 
 
-def noise_runs(history: Sequence[HistoryEntry], current: HistoryEntry,
-               baseline: HistoryEntry) -> list[HistoryEntry]:
+def noise_runs(
+    history: Sequence[HistoryEntry], current: HistoryEntry, baseline: HistoryEntry
+) -> list[HistoryEntry]:
     """The runs whose spread says how far the baseline's system wanders from run to run:
     earlier runs of the current plan on the baseline's Kafka version and broker config
     (another version or config is the change under test, never its noise), any commit so
     CI builds them up, finished and not themselves caught as regressions, and only the
     latest NOISE_WINDOW, so a regression once let in excuses itself for a while at most."""
     system = baseline.system or {}
-    runs, _ = trusted([e for e in earlier_runs(history, current)
-                       if e.plan is not None and e.plan == current.plan
-                       and e.kafka_version == baseline.kafka_version
-                       and (e.system or {}).get("broker_config") == system.get(
-                           "broker_config")])
+    runs, _ = trusted(
+        [
+            e
+            for e in earlier_runs(history, current)
+            if e.plan is not None
+            and e.plan == current.plan
+            and e.kafka_version == baseline.kafka_version
+            and (e.system or {}).get("broker_config") == system.get("broker_config")
+        ]
+    )
     return runs[-NOISE_WINDOW:]
 
 
@@ -254,38 +280,53 @@ def _noise_gate(value: float, noise: Sequence[float], higher_is_worse: bool) -> 
     no change."""
     noise = [v for v in noise if math.isfinite(v)]
     if len(noise) < NOISE_RUNS:
-        return (f"run-to-run noise unknown: {len(noise)} of {NOISE_RUNS} earlier like runs"
-                " needed")
+        return f"run-to-run noise unknown: {len(noise)} of {NOISE_RUNS} earlier like runs needed"
     bound = prediction_bound(noise, higher_is_worse)
     if not bound.exceeded_by(value):
         return f"within run-to-run noise: {bound.describe()}"
     return ""
 
 
-def _capacity(current: HistoryEntry, baseline: HistoryEntry, threshold: float | None,
-              gate_off: str, like: Sequence[HistoryEntry] | None) -> Change | None:
+def _capacity(
+    current: HistoryEntry,
+    baseline: HistoryEntry,
+    threshold: float | None,
+    gate_off: str,
+    like: Sequence[HistoryEntry] | None,
+) -> Change | None:
     base, cur = baseline.limit_value, current.limit_value
     if base is None and cur is None:
         return None
     pct = _pct(base, cur) if base is not None and cur is not None else None
     # a limit gone (below the range, no data) is a drop past any threshold
-    dropped = threshold is not None and base is not None and (
-        cur is None or (pct is not None and -pct > threshold))
+    dropped = (
+        threshold is not None
+        and base is not None
+        and (cur is None or (pct is not None and -pct > threshold))
+    )
     why = (gate_off or _limit_gate(current.limit, baseline.limit)) if dropped else ""
     if dropped and not why and like is not None:
         # measured limits: confirmed ones, and "at least N" where N is no lower than the
         # baseline's (a run that never reached the baseline's range, a quick one up to 6
         # producers beside limits of 24, says nothing of how far they wander)
-        limits = [float(v) for e in like if (v := e.limit_value) is not None and (
-            e.limit.get("status") == "confirmed"
-            or (e.limit.get("status") == "not_reached" and v >= (base or 0)))]
+        limits = [
+            float(v)
+            for e in like
+            if (v := e.limit_value) is not None
+            and (
+                e.limit.get("status") == "confirmed"
+                or (e.limit.get("status") == "not_reached" and v >= (base or 0))
+            )
+        ]
         why = _noise_gate(float(cur or 0), limits, higher_is_worse=False)
-    return Change(current.test, "capacity limit", None, base, cur, pct, dropped and not why,
-                  why=why)
+    return Change(
+        current.test, "capacity limit", None, base, cur, pct, dropped and not why, why=why
+    )
 
 
-def _latency_gate(cur: float, cur_ci: Bounds, base_ci: Bounds,
-                  noise: Sequence[float] | None) -> str:
+def _latency_gate(
+    cur: float, cur_ci: Bounds, base_ci: Bounds, noise: Sequence[float] | None
+) -> str:
     """Why a latency growth is not a regression ("" when it is one)."""
     low, high = cur_ci[0], base_ci[1]
     if low is None or high is None:
@@ -295,9 +336,12 @@ def _latency_gate(cur: float, cur_ci: Bounds, base_ci: Bounds,
     return "" if noise is None else _noise_gate(cur, noise, higher_is_worse=True)
 
 
-def compare(current: HistoryEntry, baseline: HistoryEntry,
-            thresholds: Sequence[Threshold] = (),
-            history: Sequence[HistoryEntry] | None = None) -> list[Change]:
+def compare(
+    current: HistoryEntry,
+    baseline: HistoryEntry,
+    thresholds: Sequence[Threshold] = (),
+    history: Sequence[HistoryEntry] | None = None,
+) -> list[Change]:
     """Capacity and latency changes of one test between two runs, with the baseline and
     its differences first. `history` (earlier entries) gives the run-to-run noise of the
     current plan on the baseline's system (`noise_runs`); None judges the two runs alone,
@@ -309,8 +353,9 @@ def compare(current: HistoryEntry, baseline: HistoryEntry,
     capacity = _capacity(current, baseline, limits.get("capacity"), gate_off, like)
     if capacity is not None:
         changes.append(capacity)
-    counts = sorted({s["producers"] for s in current.steps}
-                    & {s["producers"] for s in baseline.steps})
+    counts = sorted(
+        {s["producers"] for s in current.steps} & {s["producers"] for s in baseline.steps}
+    )
     for metric in LATENCY_METRICS:
         if metric not in limits and metric != "p99":
             continue
@@ -325,9 +370,28 @@ def compare(current: HistoryEntry, baseline: HistoryEntry,
             grew = metric in limits and pct is not None and pct > limits[metric]
             why = ""
             if grew:
-                noise = None if like is None else [
-                    v for e in like if (v := e.latency_at(producers, f"{metric}_ms")) is not None]
+                noise = (
+                    None
+                    if like is None
+                    else [
+                        v
+                        for e in like
+                        if (v := e.latency_at(producers, f"{metric}_ms")) is not None
+                    ]
+                )
                 why = gate_off or _latency_gate(cur, cur_ci, base_ci, noise)
-            changes.append(Change(current.test, f"{metric} ms", producers, base, cur, pct,
-                                  grew and not why, base_ci, cur_ci, why))
+            changes.append(
+                Change(
+                    current.test,
+                    f"{metric} ms",
+                    producers,
+                    base,
+                    cur,
+                    pct,
+                    grew and not why,
+                    base_ci,
+                    cur_ci,
+                    why,
+                )
+            )
     return changes

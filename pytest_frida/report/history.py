@@ -76,8 +76,12 @@ class HistoryEntry:
         """The step at `producers` whose latency judged the broker, if any; of several
         trials, the last one that agrees with their majority (measure.trials), so a
         transient outvoted at that count is not what a comparison reads."""
-        judged = [s for s in self.steps if s["producers"] == producers
-                  and s.get("latency_judged", s["verdict"] in ("pass", "fail"))]
+        judged = [
+            s
+            for s in self.steps
+            if s["producers"] == producers
+            and s.get("latency_judged", s["verdict"] in ("pass", "fail"))
+        ]
         majority = Trials.of((s["producers"], s["verdict"]) for s in judged).verdict(producers)
         agreeing = [s for s in judged if s["verdict"] == majority]
         pick = agreeing or judged
@@ -96,8 +100,7 @@ class HistoryEntry:
         if not isinstance(bounds, list) or len(bounds) != 2:
             return None, None
         low, high = bounds
-        return (float(low) if low is not None else None,
-                float(high) if high is not None else None)
+        return (float(low) if low is not None else None, float(high) if high is not None else None)
 
 
 def _broker_count(info: RunInfo) -> int | None:
@@ -125,24 +128,36 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
         # as planned: a step lengthened for its samples (measure.samples) says so
         "rate": first.rate_per_producer,
         "duration": first.samples.get("planned_duration_s", first.duration_s),
-        "warmup": first.warmup_s, "message_size": first.message_size,
-        "partitions": first.partitions, "brokers": brokers,
+        "warmup": first.warmup_s,
+        "message_size": first.message_size,
+        "partitions": first.partitions,
+        "brokers": brokers,
         "replication": topic_replication(brokers) if brokers is not None else None,
-        "slo": first.slo, "producer_config": dict(sorted(first.producer_config.items())),
-        "consumers": first.consumer_setting, "client": info.client, "site": info.site,
+        "slo": first.slo,
+        "producer_config": dict(sorted(first.producer_config.items())),
+        "consumers": first.consumer_setting,
+        "client": info.client,
+        "site": info.site,
         # how the load was spread, and on which nodes
-        **{k: info.settings.get(k) for k in ("workers", "runtime", "producers_per_replica",
-                                              "producers_per_node")},
+        **{
+            k: info.settings.get(k)
+            for k in ("workers", "runtime", "producers_per_replica", "producers_per_node")
+        },
         **_first_step_priming(steps),
         # brokers on cores of their own measure another thing than a shared host (written
         # only when set, so runs from before the option stay like today's shared ones)
-        **({"broker_cores": info.settings["broker_cores"]}
-           if info.settings.get("broker_cores") else {}),
+        **(
+            {"broker_cores": info.settings["broker_cores"]}
+            if info.settings.get("broker_cores")
+            else {}
+        ),
         # brokers read each second (an exporter in the JVM) against brokers left alone:
         # the default, on, is left out so earlier runs stay like today's
         **({"monitor": False} if info.settings.get("monitor") is False else {}),
-        **{f"reservation_{k}": (info.settings.get("reservation") or {}).get(k)
-           for k in ("cluster", "nodes", "consumer_node")},
+        **{
+            f"reservation_{k}": (info.settings.get("reservation") or {}).get(k)
+            for k in ("cluster", "nodes", "consumer_node")
+        },
         "machine": {k: info.machine.get(k) for k in MACHINE_KEYS},
     }
 
@@ -159,18 +174,23 @@ def _first_step_priming(steps: Sequence[StepResult]) -> dict[str, float]:
 
 def system_under_test(info: RunInfo) -> dict[str, Any]:
     """What a comparison exists to tell apart: Kafka, its settings, our commit."""
-    return {"kafka_version": info.kafka_version,
-            "broker_config": info.settings.get("broker_config"), "commit": info.commit}
+    return {
+        "kafka_version": info.kafka_version,
+        "broker_config": info.settings.get("broker_config"),
+        "commit": info.commit,
+    }
 
 
 def step_record(step: StepResult) -> dict[str, Any]:
     """One step's figures as history keeps them: percentiles with their 95% intervals."""
     intervals = latency_intervals(step.histograms.get("e2e", ""), PERCENTILES)
     record: dict[str, Any] = {
-        "producers": step.producers, "verdict": step.verdict,
+        "producers": step.producers,
+        "verdict": step.verdict,
         # a latency withheld (harness-bound) or never measured (cluster down) is no
         # figure to compare
-        "latency_judged": step.decides is not None and not step.withheld
+        "latency_judged": step.decides is not None
+        and not step.withheld
         and step.cluster_down is None,
         "achieved_rate": round(step.achieved_rate, 3),
         "samples": next(iter(intervals.values())).samples,
@@ -187,11 +207,19 @@ def entries_for_run(info: RunInfo, steps: Sequence[StepResult]) -> list[HistoryE
         grouped.setdefault(base_test_id(step.test), []).append(step)
     return [
         HistoryEntry(
-            run_id=info.run_id, started_at=info.started_at, status=info.status,
-            site=info.site, client=info.client, kafka_version=info.kafka_version,
-            commit=info.commit, test=test, limit=capacity_limit(test, group).to_dict(),
-            steps=[step_record(s) for s in group], plan=workload_plan(info, group),
-            system=system_under_test(info), host=run_summary(info.host),
+            run_id=info.run_id,
+            started_at=info.started_at,
+            status=info.status,
+            site=info.site,
+            client=info.client,
+            kafka_version=info.kafka_version,
+            commit=info.commit,
+            test=test,
+            limit=capacity_limit(test, group).to_dict(),
+            steps=[step_record(s) for s in group],
+            plan=workload_plan(info, group),
+            system=system_under_test(info),
+            host=run_summary(info.host),
         )
         for test, group in grouped.items()
     ]
@@ -231,14 +259,16 @@ class History:
         try:
             data = json.loads(line)
         except ValueError as exc:
-            raise HistoryError(f"{where}: not JSON ({exc}); the history is left as it is,"
-                               " fix or move that line") from None
+            raise HistoryError(
+                f"{where}: not JSON ({exc}); the history is left as it is, fix or move that line"
+            ) from None
         found = data.get("schema") if isinstance(data, dict) else None
-        if not isinstance(found, int) or isinstance(found, bool) \
-                or found not in READABLE_SCHEMAS:
-            raise HistoryError(f"{where}: history schema {found!r}, this pytest-frida reads"
-                               f" schemas {', '.join(map(str, READABLE_SCHEMAS))}; use a"
-                               " fresh --frida-report-dir")
+        if not isinstance(found, int) or isinstance(found, bool) or found not in READABLE_SCHEMAS:
+            raise HistoryError(
+                f"{where}: history schema {found!r}, this pytest-frida reads"
+                f" schemas {', '.join(map(str, READABLE_SCHEMAS))}; use a"
+                " fresh --frida-report-dir"
+            )
         known = {f.name for f in fields(HistoryEntry)}
         if isinstance(data.get("test"), str):
             data["test"] = moved_test_id(data["test"])
@@ -264,14 +294,22 @@ class History:
 def is_like(entry: HistoryEntry, current: HistoryEntry) -> bool:
     """Same plan and same Kafka version: a difference in the broker settings or the commit
     is what a comparison is for. An entry without a plan (schema 1) is like nothing."""
-    return (entry.plan is not None and entry.plan == current.plan
-            and entry.kafka_version == current.kafka_version)
+    return (
+        entry.plan is not None
+        and entry.plan == current.plan
+        and entry.kafka_version == current.kafka_version
+    )
 
 
 def earlier_runs(entries: Sequence[HistoryEntry], current: HistoryEntry) -> list[HistoryEntry]:
     """Entries of the same test from other runs started no later, oldest first."""
-    return [e for e in entries if e.test == current.test and e.run_id != current.run_id
-            and e.started_at <= current.started_at]
+    return [
+        e
+        for e in entries
+        if e.test == current.test
+        and e.run_id != current.run_id
+        and e.started_at <= current.started_at
+    ]
 
 
 def like_runs(entries: Sequence[HistoryEntry], current: HistoryEntry) -> list[HistoryEntry]:
@@ -299,13 +337,17 @@ def trusted(runs: Sequence[HistoryEntry]) -> tuple[list[HistoryEntry], HistoryEn
     return out, caught
 
 
-def baseline_for(entries: Sequence[HistoryEntry], current: HistoryEntry,
-                 run_id: str | None) -> HistoryEntry | None:
+def baseline_for(
+    entries: Sequence[HistoryEntry], current: HistoryEntry, run_id: str | None
+) -> HistoryEntry | None:
     """The entry to compare `current` with: the named run's entry for the same test
     (whatever its plan), or the latest earlier like run (`is_like`) that is `trusted`."""
     if run_id is not None and run_id != "last":
-        named = [e for e in entries if e.test == current.test and e.run_id == run_id
-                 and e.run_id != current.run_id]
+        named = [
+            e
+            for e in entries
+            if e.test == current.test and e.run_id == run_id and e.run_id != current.run_id
+        ]
         return named[-1] if named else None
     like, _ = trusted(like_runs(entries, current))
     return like[-1] if like else None
@@ -329,9 +371,11 @@ def differences(baseline: HistoryEntry, current: HistoryEntry) -> list[str]:
             if a == b:
                 continue
             if isinstance(a, dict) and isinstance(b, dict):
-                out += [f"{part}.{key}.{sub}: {_show(a.get(sub))} -> {_show(b.get(sub))}"
-                        for sub in [*b, *(s for s in a if s not in b)]
-                        if a.get(sub) != b.get(sub)]
+                out += [
+                    f"{part}.{key}.{sub}: {_show(a.get(sub))} -> {_show(b.get(sub))}"
+                    for sub in [*b, *(s for s in a if s not in b)]
+                    if a.get(sub) != b.get(sub)
+                ]
             else:
                 out.append(f"{part}.{key}: {_show(a)} -> {_show(b)}")
     return out

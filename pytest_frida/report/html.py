@@ -53,57 +53,104 @@ def _settings_rows(settings: dict[str, object]) -> list[tuple[str, object]]:
 
 
 def _steps_table(steps: Sequence[StepResult]) -> str:
-    head = ("producers", "target/s", "achieved/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms",
-            "sent", "failed", "unacked", "lost", "dup", "gen. busy", "cons. busy", "steady",
-            "verdict")
+    head = (
+        "producers",
+        "target/s",
+        "achieved/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "sent",
+        "failed",
+        "unacked",
+        "lost",
+        "dup",
+        "gen. busy",
+        "cons. busy",
+        "steady",
+        "verdict",
+    )
     rows = []
     for s in sorted(steps, key=lambda s: s.producers):
         c = s.counts
-        cells = (s.producers, f"{s.target_rate:g}", f"{s.achieved_rate:.1f}",
-                 _ms(s.latency.get("p50")), _ms(s.latency.get("p99")),
-                 _ms(s.latency.get("p99.9")), _ms(s.latency.get("max")),
-                 c.sent if c else "-", c.failed if c else "-", c.unacked if c else "-",
-                 c.lost if c else "-", c.duplicated if c else "-",
-                 f"{s.generator_busy:.0%}",
-                 max((f"{float(x.get('busy', 0.0)):.0%}" for x in s.consumers), default="-"))
+        cells = (
+            s.producers,
+            f"{s.target_rate:g}",
+            f"{s.achieved_rate:.1f}",
+            _ms(s.latency.get("p50")),
+            _ms(s.latency.get("p99")),
+            _ms(s.latency.get("p99.9")),
+            _ms(s.latency.get("max")),
+            c.sent if c else "-",
+            c.failed if c else "-",
+            c.unacked if c else "-",
+            c.lost if c else "-",
+            c.duplicated if c else "-",
+            f"{s.generator_busy:.0%}",
+            max((f"{float(x.get('busy', 0.0)):.0%}" for x in s.consumers), default="-"),
+        )
         note = "; ".join(s.reasons + s.notes + ([s.error] if s.error else []))
-        rows.append("<tr>" + "".join(f"<td>{_esc(x)}</td>" for x in cells)
-                    + f'<td title="{_esc(_steady_title(s.steady))}">'
-                      f"{_esc(steady_label(s.steady))}</td>"
-                    + f'<td class="{_esc(s.verdict)}" title="{_esc(note)}">{_esc(s.verdict)}'
-                    "</td></tr>")
-    return ('<table class="steps"><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
-            + "".join(rows) + "</table>")
+        rows.append(
+            "<tr>"
+            + "".join(f"<td>{_esc(x)}</td>" for x in cells)
+            + f'<td title="{_esc(_steady_title(s.steady))}">'
+            f"{_esc(steady_label(s.steady))}</td>"
+            + f'<td class="{_esc(s.verdict)}" title="{_esc(note)}">{_esc(s.verdict)}'
+            "</td></tr>"
+        )
+    return (
+        '<table class="steps"><tr>'
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _steady_title(steady: dict[str, object]) -> str:
     """The figures behind the steady cell (measure.steady), or why there are none."""
     if steady.get("verdict") in ("steady", "trend"):
-        return (f"per-second mean latency: {steady.get('slope_ms_per_s')} ms/s over"
-                f" {steady.get('seconds')} s, a change of {steady.get('rise_pct')}% of its"
-                f" median {steady.get('median_ms')} ms, Mann-Kendall p={steady.get('p_value')}")
+        return (
+            f"per-second mean latency: {steady.get('slope_ms_per_s')} ms/s over"
+            f" {steady.get('seconds')} s, a change of {steady.get('rise_pct')}% of its"
+            f" median {steady.get('median_ms')} ms, Mann-Kendall p={steady.get('p_value')}"
+        )
     return str(steady.get("reason") or "not analysed")
 
 
-def render(info: RunInfo, steps: Sequence[StepResult], history: Sequence[HistoryEntry],
-           changes: Sequence[Change]) -> str:
+def render(
+    info: RunInfo,
+    steps: Sequence[StepResult],
+    history: Sequence[HistoryEntry],
+    changes: Sequence[Change],
+) -> str:
     grouped: dict[str, list[StepResult]] = {}
     for step in steps:
         grouped.setdefault(base_test_id(step.test), []).append(step)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>frida {_esc(info.run_id)}"
-             f"</title><style>{_CSS}</style></head><body>",
-             f"<h1>Capacity report {_esc(info.run_id)}</h1>",
-             "<table class='meta'>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>frida {_esc(info.run_id)}"
+        f"</title><style>{_CSS}</style></head><body>",
+        f"<h1>Capacity report {_esc(info.run_id)}</h1>",
+        "<table class='meta'>",
+    ]
     cluster = info.cluster
-    meta = [("status", info.status), ("site", info.site),
-            ("Kafka", f"{info.kafka_version} ({cluster.get('kafka_source', '?')})"),
-            ("client", info.client), ("brokers", len(cluster.get("brokers", [])) or "-"),
-            ("hosts", ", ".join(cluster.get("hosts", [])) or "-"),
-            ("started / finished", f"{info.started_at} / {info.finished_at or '-'}"),
-            ("commit", info.commit or "-"),
-            ("machine", f"{info.machine.get('hostname')}: {info.machine.get('cpus')} cpus,"
-                        f" {info.machine.get('memory_mib')} MiB, {info.machine.get('platform')}"),
-            *_settings_rows(info.settings)]
+    meta = [
+        ("status", info.status),
+        ("site", info.site),
+        ("Kafka", f"{info.kafka_version} ({cluster.get('kafka_source', '?')})"),
+        ("client", info.client),
+        ("brokers", len(cluster.get("brokers", [])) or "-"),
+        ("hosts", ", ".join(cluster.get("hosts", [])) or "-"),
+        ("started / finished", f"{info.started_at} / {info.finished_at or '-'}"),
+        ("commit", info.commit or "-"),
+        (
+            "machine",
+            f"{info.machine.get('hostname')}: {info.machine.get('cpus')} cpus,"
+            f" {info.machine.get('memory_mib')} MiB, {info.machine.get('platform')}",
+        ),
+        *_settings_rows(info.settings),
+    ]
     parts += [f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in meta]
     parts.append("</table>")
     for test, group in grouped.items():
@@ -111,40 +158,51 @@ def render(info: RunInfo, steps: Sequence[StepResult], history: Sequence[History
         slo = group[0].slo
         parts.append(f"<h2>{_esc(test)}</h2>")
         parts.append(f"<div class='limit'>Capacity limit: {_esc(limit.describe())}</div>")
-        parts.append(f"<p>SLO <code>{_esc(slo)}</code>, {group[0].rate_per_producer:g} msg/s"
-                     f" per producer, {group[0].duration_s:g}s measured per step"
-                     f" after {group[0].warmup_s:g}s warm-up, {group[0].message_size} B"
-                     " messages. Latency is end-to-end delivery time from the intended send"
-                     " time. Producer counts run:"
-                     f" {_esc(', '.join(str(s.producers) for s in group))}.</p>")
+        parts.append(
+            f"<p>SLO <code>{_esc(slo)}</code>, {group[0].rate_per_producer:g} msg/s"
+            f" per producer, {group[0].duration_s:g}s measured per step"
+            f" after {group[0].warmup_s:g}s warm-up, {group[0].message_size} B"
+            " messages. Latency is end-to-end delivery time from the intended send"
+            " time. Producer counts run:"
+            f" {_esc(', '.join(str(s.producers) for s in group))}.</p>"
+        )
         parts.append(f"<div class='limit'>{_esc(limit.explain())}</div>")
         parts.append(plots.latency_vs_producers(group, limit, slo))
         if any(s.resources.get("sources") for s in group):
-            parts.append("<h3>Resources per producer count</h3>"
-                         + plots.resources_vs_producers(group, limit))
+            parts.append(
+                "<h3>Resources per producer count</h3>" + plots.resources_vs_producers(group, limit)
+            )
         missing = sorted({line for s in group for line in s.resources.get("missing", [])})
         if missing:
-            parts.append("<p class='note'>Not measured: "
-                         + "; ".join(_esc(m) for m in missing) + "</p>")
+            parts.append(
+                "<p class='note'>Not measured: " + "; ".join(_esc(m) for m in missing) + "</p>"
+            )
         parts.append("<h3>Throughput</h3>" + plots.throughput(group))
-        parts.append("<h3>Latency distribution per step</h3>"
-                     + plots.latency_distributions(group))
+        parts.append("<h3>Latency distribution per step</h3>" + plots.latency_distributions(group))
         runs = [e for e in history if e.test == test and e.site == info.site]
         if len(runs) > 1:
-            parts.append(f"<h3>Capacity limit over runs ({info.site})</h3>"
-                         + plots.limit_over_runs(runs[-30:]))
+            parts.append(
+                f"<h3>Capacity limit over runs ({info.site})</h3>"
+                + plots.limit_over_runs(runs[-30:])
+            )
         parts.append("<h3>Steps</h3>" + _steps_table(group))
         for s in group:
             if s.decides is None:
                 why = "; ".join(s.reasons) or s.error or ""
-                parts.append(f"<p class='note'>{s.producers} producers: {_esc(s.verdict)},"
-                             f" decides nothing: {_esc(why)}</p>")
+                parts.append(
+                    f"<p class='note'>{s.producers} producers: {_esc(s.verdict)},"
+                    f" decides nothing: {_esc(why)}</p>"
+                )
     if changes:
         parts.append("<h2>Comparison with the baseline</h2><ul>")
-        parts += [f"<li class='{'regression' if c.failed else ''}'>{_esc(c.describe())}</li>"
-                  for c in changes]
+        parts += [
+            f"<li class='{'regression' if c.failed else ''}'>{_esc(c.describe())}</li>"
+            for c in changes
+        ]
         parts.append("</ul>")
-    parts.append("<p class='note'>report.json and steps.csv next to this file hold every"
-                 " figure; pytest_frida.load_report() reads them into pandas.</p>")
+    parts.append(
+        "<p class='note'>report.json and steps.csv next to this file hold every"
+        " figure; pytest_frida.load_report() reads them into pandas.</p>"
+    )
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -26,19 +26,30 @@ def _tag(value: str) -> str:
 
 def line_protocol(info: RunInfo, step: StepResult, timestamp_ns: int) -> str:
     """One point: tags say which run/test/site, fields carry the figures."""
-    tags = {"run_id": info.run_id, "site": info.site, "client": info.client,
-            "test": step.test.split("[")[0], "verdict": step.verdict}
+    tags = {
+        "run_id": info.run_id,
+        "site": info.site,
+        "client": info.client,
+        "test": step.test.split("[")[0],
+        "verdict": step.verdict,
+    }
     fields: dict[str, float | int] = {
-        "producers": step.producers, "target_rate": step.target_rate,
-        "achieved_rate": step.achieved_rate, "generator_cpu": step.generator_cpu,
+        "producers": step.producers,
+        "target_rate": step.target_rate,
+        "achieved_rate": step.achieved_rate,
+        "generator_cpu": step.generator_cpu,
     }
     for key, value in step.latency.items():
         if value is not None:
             fields[f"{key.replace('.', '_')}_ms"] = value
     if step.counts is not None:
-        fields.update(sent=step.counts.sent, acked=step.counts.acked,
-                      received=step.counts.received, lost=step.counts.lost,
-                      duplicated=step.counts.duplicated)
+        fields.update(
+            sent=step.counts.sent,
+            acked=step.counts.acked,
+            received=step.counts.received,
+            lost=step.counts.lost,
+            duplicated=step.counts.duplicated,
+        )
     for key, value in resource_columns(step).items():
         if isinstance(value, float):
             fields[key] = value
@@ -47,11 +58,14 @@ def line_protocol(info: RunInfo, step: StepResult, timestamp_ns: int) -> str:
     return _line(MEASUREMENT, tags, fields, timestamp_ns)
 
 
-def _line(measurement: str, tags: dict[str, str], fields: dict[str, float | int],
-          timestamp_ns: int) -> str:
+def _line(
+    measurement: str, tags: dict[str, str], fields: dict[str, float | int], timestamp_ns: int
+) -> str:
     tag_text = ",".join(f"{k}={_tag(v)}" for k, v in tags.items() if v)
-    field_text = ",".join(f"{k}={v}i" if isinstance(v, int) and not isinstance(v, bool)
-                          else f"{k}={float(v)!r}" for k, v in fields.items())
+    field_text = ",".join(
+        f"{k}={v}i" if isinstance(v, int) and not isinstance(v, bool) else f"{k}={float(v)!r}"
+        for k, v in fields.items()
+    )
     return f"{measurement},{tag_text} {field_text} {timestamp_ns}"
 
 
@@ -65,14 +79,24 @@ def resource_lines(info: RunInfo, step: StepResult) -> list[str]:
     for source, summary in sorted(step.resources.get("sources", {}).items()):
         series = summary.get("series", {})
         for i, t in enumerate(series.get("t", [])):
-            fields = {name: values[i] for name, values in series.items()
-                      if name != "t" and i < len(values) and values[i] is not None}
+            fields = {
+                name: values[i]
+                for name, values in series.items()
+                if name != "t" and i < len(values) and values[i] is not None
+            }
             if fields:
-                tags = {"run_id": info.run_id, "site": info.site,
-                        "test": step.test.split("[")[0], "source": source,
-                        "producers": str(step.producers)}
-                lines.append(_line(RESOURCE_MEASUREMENT, tags, fields,
-                                   int((float(window[0]) + float(t)) * 1e9)))
+                tags = {
+                    "run_id": info.run_id,
+                    "site": info.site,
+                    "test": step.test.split("[")[0],
+                    "source": source,
+                    "producers": str(step.producers),
+                }
+                lines.append(
+                    _line(
+                        RESOURCE_MEASUREMENT, tags, fields, int((float(window[0]) + float(t)) * 1e9)
+                    )
+                )
     return lines
 
 
@@ -86,8 +110,9 @@ class InfluxExporter:
         InfluxDB must not cost the measurements, which are in the report anyway)."""
         lines = [line_protocol(info, step, time.time_ns()), *resource_lines(info, step)]
         body = ("\n".join(lines) + "\n").encode()
-        request = urllib.request.Request(self.url, data=body, method="POST",
-                                         headers={"Content-Type": "text/plain"})
+        request = urllib.request.Request(
+            self.url, data=body, method="POST", headers={"Content-Type": "text/plain"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 if response.status >= 300:

@@ -12,9 +12,9 @@ import pandas as pd
 
 @dataclass
 class LoadedReport:
-    run: dict[str, Any]        # report.json without its steps
-    steps: pd.DataFrame        # steps.csv: one row per step
-    limits: pd.DataFrame       # one row per test: status, limit, last_pass, first_fail
+    run: dict[str, Any]  # report.json without its steps
+    steps: pd.DataFrame  # steps.csv: one row per step
+    limits: pd.DataFrame  # one row per test: status, limit, last_pass, first_fail
 
 
 def find_run_dir(target: str | Path, report_dir: Path = Path(".frida/reports")) -> Path:

@@ -22,8 +22,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 #: one-sided 99% quantiles of Student's t, by degrees of freedom (runs - 1)
-T99 = {1: 31.821, 2: 6.965, 3: 4.541, 4: 3.747, 5: 3.365, 6: 3.143, 7: 2.998, 8: 2.896,
-       9: 2.821, 10: 2.764, 11: 2.718, 12: 2.681, 13: 2.650, 14: 2.624, 15: 2.602}
+T99 = {
+    1: 31.821,
+    2: 6.965,
+    3: 4.541,
+    4: 3.747,
+    5: 3.365,
+    6: 3.143,
+    7: 2.998,
+    8: 2.896,
+    9: 2.821,
+    10: 2.764,
+    11: 2.718,
+    12: 2.681,
+    13: 2.650,
+    14: 2.624,
+    15: 2.602,
+}
 #: the smallest log-scale standard deviation assumed between identical runs (5%)
 MIN_SPREAD = math.log(1.05)
 #: a value is never taken as smaller than this (a log needs it positive)
@@ -48,8 +63,10 @@ class NoiseBound:
 
     def describe(self) -> str:
         side = "up to" if self.higher_is_worse else "down to"
-        return (f"{self.runs} earlier like runs measured {side} {self.extreme:g}; a 99%"
-                f" prediction bound for one more is {self.bound:.4g}")
+        return (
+            f"{self.runs} earlier like runs measured {side} {self.extreme:g}; a 99%"
+            f" prediction bound for one more is {self.bound:.4g}"
+        )
 
 
 def prediction_bound(values: Sequence[float], higher_is_worse: bool) -> NoiseBound:

@@ -19,9 +19,15 @@ from pytest_frida.report.capacity import CapacityLimit
 from pytest_frida.report.history import HistoryEntry
 
 _COLORS = {"p50": "#4c78a8", "p99": "#f58518", "max": "#b279a2"}
-_VERDICT_COLORS = {"pass": "#54a24b", "fail": "#e45756", "generator_bound": "#9d9d9d",
-                   "clock_untrusted": "#f58518", "consumer_bound": "#bab0ac",
-                   "insufficient": "#d8b5a5", "error": "#000000"}
+_VERDICT_COLORS = {
+    "pass": "#54a24b",
+    "fail": "#e45756",
+    "generator_bound": "#9d9d9d",
+    "clock_untrusted": "#f58518",
+    "consumer_bound": "#bab0ac",
+    "insufficient": "#d8b5a5",
+    "error": "#000000",
+}
 
 
 def _svg(fig: Figure) -> str:
@@ -29,7 +35,7 @@ def _svg(fig: Figure) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight")
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def latency_vs_producers(steps: Sequence[StepResult], limit: CapacityLimit, slo: str) -> str:
@@ -39,13 +45,25 @@ def latency_vs_producers(steps: Sequence[StepResult], limit: CapacityLimit, slo:
     xs = [s.producers for s in ordered]
     for key, color in _COLORS.items():
         ys = [s.latency.get(key) for s in ordered]
-        ax.plot(xs, [y if y is not None else float("nan") for y in ys], "-", color=color,
-                label=key, linewidth=1.5)
+        ax.plot(
+            xs,
+            [y if y is not None else float("nan") for y in ys],
+            "-",
+            color=color,
+            label=key,
+            linewidth=1.5,
+        )
     for s in ordered:  # a marker per step in its verdict's colour
         y = s.latency.get("p99")
         if y is not None:
-            ax.plot([s.producers], [y], "o", color=_VERDICT_COLORS.get(s.verdict, "k"),
-                    markersize=7, markerfacecolor="none" if s.verdict != "pass" else None)
+            ax.plot(
+                [s.producers],
+                [y],
+                "o",
+                color=_VERDICT_COLORS.get(s.verdict, "k"),
+                markersize=7,
+                markerfacecolor="none" if s.verdict != "pass" else None,
+            )
     try:
         clauses = parse_slo(slo).clauses
     except ValueError:
@@ -53,12 +71,24 @@ def latency_vs_producers(steps: Sequence[StepResult], limit: CapacityLimit, slo:
     for clause in clauses:
         if clause.metric in LATENCY_METRICS:
             ax.axhline(clause.threshold, color="#e45756", linestyle="--", linewidth=1)
-            ax.annotate(f"SLO {clause.text}", (xs[0] if xs else 1, clause.threshold),
-                        textcoords="offset points", xytext=(2, 4), color="#e45756", fontsize=8)
+            ax.annotate(
+                f"SLO {clause.text}",
+                (xs[0] if xs else 1, clause.threshold),
+                textcoords="offset points",
+                xytext=(2, 4),
+                color="#e45756",
+                fontsize=8,
+            )
     if limit.limit is not None:
         ax.axvline(limit.limit, color="#54a24b", linewidth=2, alpha=0.6)
-        ax.annotate(f"limit {limit.limit}", (limit.limit, ax.get_ylim()[1]),
-                    textcoords="offset points", xytext=(4, -12), color="#2e7d32", fontsize=9)
+        ax.annotate(
+            f"limit {limit.limit}",
+            (limit.limit, ax.get_ylim()[1]),
+            textcoords="offset points",
+            xytext=(4, -12),
+            color="#2e7d32",
+            fontsize=9,
+        )
     if len(set(xs)) > 1 and max(xs) / max(1, min(xs)) >= 20:
         ax.set_xscale("log")
     if any((v or 0) > 0 for s in ordered for v in s.latency.values()):
@@ -95,8 +125,13 @@ def latency_distributions(steps: Sequence[StepResult]) -> str:
             continue
         plotted += 1
         xs = [1.0 / (1.0 - p / 100.0) for p, _ in curve]
-        ax.plot(xs, [v for _, v in curve], "-", color=cmap(i / max(1, len(ordered) - 1)),
-                label=f"{s.producers} producers")
+        ax.plot(
+            xs,
+            [v for _, v in curve],
+            "-",
+            color=cmap(i / max(1, len(ordered) - 1)),
+            label=f"{s.producers} producers",
+        )
     ticks = [1, 2, 10, 100, 1000, 10000, 100000]
     ax.set_xscale("log")
     ax.set_xticks(ticks)
@@ -118,8 +153,13 @@ def limit_over_runs(entries: Sequence[HistoryEntry]) -> str:
     ax.plot(xs, ys, "o-", color="#54a24b")
     for x, e in zip(xs, entries, strict=True):
         if e.limit.get("status") == "not_reached":
-            ax.annotate(">=", (x, e.limit_value or 0), textcoords="offset points",
-                        xytext=(-4, 6), fontsize=8)
+            ax.annotate(
+                ">=",
+                (x, e.limit_value or 0),
+                textcoords="offset points",
+                xytext=(-4, 6),
+                fontsize=8,
+            )
     ax.set_xticks(xs)
     ax.set_xticklabels([e.run_id[:15] for e in entries], rotation=30, ha="right", fontsize=7)
     ax.set_ylabel("capacity limit (producers)")
@@ -146,38 +186,67 @@ def resources_vs_producers(steps: Sequence[StepResult], limit: CapacityLimit) ->
     with the first failure (the knee) marked: what ran out as the load grew."""
     ordered = sorted(steps, key=lambda s: s.producers)
     xs = [s.producers for s in ordered]
-    brokers = sorted({k for s in ordered for k in s.resources.get("sources", {})
-                      if k.startswith("broker")})
+    brokers = sorted(
+        {k for s in ordered for k in s.resources.get("sources", {}) if k.startswith("broker")}
+    )
     panels: list[tuple[str, list[tuple[str, list[float]]]]] = []
     for broker in brokers:
         lines = [
             ("request handlers busy", [1 - _busiest(s, broker, "handler_idle") for s in ordered]),
-            ("CPU, share of host cores",
-             [_busiest(s, broker, "cores") / max(1, s.resources.get("host_cores") or 1)
-              if s.resources.get("host_cores") else float("nan") for s in ordered]),
+            (
+                "CPU, share of host cores",
+                [
+                    _busiest(s, broker, "cores") / max(1, s.resources.get("host_cores") or 1)
+                    if s.resources.get("host_cores")
+                    else float("nan")
+                    for s in ordered
+                ],
+            ),
             ("time in GC", [_busiest(s, broker, "gc_share") for s in ordered]),
         ]
         panels.append((broker, lines))
-    panels.append(("host", [
-        ("host CPU busy", [_busiest(s, "host", "host_busy") for s in ordered]),
-        ("data disk busy", [_busiest(s, "disk", "disk_busy") for s in ordered])]))
-    panels.append(("harness", [
-        ("producer agents busy (busiest)", [s.generator_busy if s.generators else float("nan")
-                                            for s in ordered]),
-        ("consumer agents busy (busiest)",
-         [max((float(c.get("busy", 0.0)) for c in s.consumers), default=float("nan"))
-          for s in ordered]),
-        ("producer agents CPU, share of host cores",
-         [_harness_share(s, s.generators) for s in ordered]),
-        ("consumers CPU, share of host cores",
-         [_harness_share(s, s.consumers) for s in ordered])]))
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 2.3 * len(panels)), sharex=True,
-                             squeeze=False)
+    panels.append(
+        (
+            "host",
+            [
+                ("host CPU busy", [_busiest(s, "host", "host_busy") for s in ordered]),
+                ("data disk busy", [_busiest(s, "disk", "disk_busy") for s in ordered]),
+            ],
+        )
+    )
+    panels.append(
+        (
+            "harness",
+            [
+                (
+                    "producer agents busy (busiest)",
+                    [s.generator_busy if s.generators else float("nan") for s in ordered],
+                ),
+                (
+                    "consumer agents busy (busiest)",
+                    [
+                        max((float(c.get("busy", 0.0)) for c in s.consumers), default=float("nan"))
+                        for s in ordered
+                    ],
+                ),
+                (
+                    "producer agents CPU, share of host cores",
+                    [_harness_share(s, s.generators) for s in ordered],
+                ),
+                (
+                    "consumers CPU, share of host cores",
+                    [_harness_share(s, s.consumers) for s in ordered],
+                ),
+            ],
+        )
+    )
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(7.5, 2.3 * len(panels)), sharex=True, squeeze=False
+    )
     for ax, (title, lines) in zip(axes[:, 0], panels, strict=True):
         for label, ys in lines:
             if any(y == y for y in ys):  # something measured (nan != nan)
-                ax.plot(xs, [100 * y for y in ys], "o-", label=label, linewidth=1.2,
-                        markersize=3)
+                ax.plot(xs, [100 * y for y in ys], "o-", label=label, linewidth=1.2, markersize=3)
         ax.axhline(85, color="#999", linestyle=":", linewidth=1)
         if limit.first_fail is not None:
             ax.axvline(limit.first_fail, color="#e45756", linewidth=1.5, alpha=0.6)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 
 _USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@", re.I)
-_SECRET_QUERY = re.compile(r"(?P<key>[?&](?:password|passwd|pass|token|api_key|apikey|secret|"
-                           r"p|u)=)[^&\s]+", re.I)
+_SECRET_QUERY = re.compile(
+    r"(?P<key>[?&](?:password|passwd|pass|token|api_key|apikey|secret|"
+    r"p|u)=)[^&\s]+",
+    re.I,
+)
 
 
 def redact(text: str) -> str:

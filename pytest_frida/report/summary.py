@@ -7,8 +7,19 @@ from collections.abc import Sequence
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.steady import trend_note
 
-HEADER = ("test", "producers", "target/s", "achieved/s", "p50 ms", "p99 ms", "max ms",
-          "lost", "unacked", "failed", "verdict")
+HEADER = (
+    "test",
+    "producers",
+    "target/s",
+    "achieved/s",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "lost",
+    "unacked",
+    "failed",
+    "verdict",
+)
 
 
 def _ms(value: float | None) -> str:
@@ -18,14 +29,21 @@ def _ms(value: float | None) -> str:
 def summary_rows(steps: Sequence[StepResult]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for s in steps:
-        rows.append((
-            s.test.split("::")[-1].split("[")[0], str(s.producers), f"{s.target_rate:g}",
-            f"{s.achieved_rate:.1f}", _ms(s.latency.get("p50")), _ms(s.latency.get("p99")),
-            _ms(s.latency.get("max")), "-" if s.counts is None else str(s.counts.lost),
-            "-" if s.counts is None else str(s.counts.unacked),
-            "-" if s.counts is None else str(s.counts.failed),
-            s.verdict + (" (latency withheld)" if s.withheld and s.verdict == "fail" else ""),
-        ))
+        rows.append(
+            (
+                s.test.split("::")[-1].split("[")[0],
+                str(s.producers),
+                f"{s.target_rate:g}",
+                f"{s.achieved_rate:.1f}",
+                _ms(s.latency.get("p50")),
+                _ms(s.latency.get("p99")),
+                _ms(s.latency.get("max")),
+                "-" if s.counts is None else str(s.counts.lost),
+                "-" if s.counts is None else str(s.counts.unacked),
+                "-" if s.counts is None else str(s.counts.failed),
+                s.verdict + (" (latency withheld)" if s.withheld and s.verdict == "fail" else ""),
+            )
+        )
     return rows
 
 
@@ -35,8 +53,10 @@ def format_table(steps: Sequence[StepResult]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
     lines = []
     for n, row in enumerate(rows):
-        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(
-            zip(row, widths, strict=True))]
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
         lines.append("  ".join(cells))
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -45,8 +65,11 @@ def format_table(steps: Sequence[StepResult]) -> list[str]:
 
 def steady_lines(steps: Sequence[StepResult]) -> list[str]:
     """A trend is a note, not a verdict: it goes under the table, not into it."""
-    return [f"{s.test.split('::')[-1].split('[')[0]} at {s.producers} producers: {note}"
-            for s in steps for note in trend_note(s.steady, s.warmup_s)]
+    return [
+        f"{s.test.split('::')[-1].split('[')[0]} at {s.producers} producers: {note}"
+        for s in steps
+        for note in trend_note(s.steady, s.warmup_s)
+    ]
 
 
 def undecided_lines(steps: Sequence[StepResult]) -> list[str]:
@@ -55,6 +78,7 @@ def undecided_lines(steps: Sequence[StepResult]) -> list[str]:
     for s in steps:
         if s.decides is None:
             why = "; ".join(s.reasons) or s.error or "no reason recorded"
-            lines.append(f"{s.test} at {s.producers} producers: {s.verdict}, decides"
-                         f" nothing: {why}")
+            lines.append(
+                f"{s.test} at {s.producers} producers: {s.verdict}, decides nothing: {why}"
+            )
     return lines

@@ -21,16 +21,57 @@ from pytest_frida.report.model import RunInfo
 
 LATENCY_KEYS = ("p50", "p90", "p99", "p99.9", "max", "mean")
 CSV_COLUMNS = (
-    "run_id", "test", "producers", "rate_per_producer", "target_rate", "achieved_rate",
-    "delivered_rate", "duration_s", "warmup_s", "message_size", "partitions",
-    "sent", "acked", "failed", "unacked", "received", "lost", "duplicated", "out_of_order",
-    "delivered", *(f"{k}_ms" for k in LATENCY_KEYS),
-    "publish_latency_p99_ms", "publish_latency_error_ms", "publish_delay_p99_ms",
-    "generator_cpu", "generator_busy", "generator_bound", "consumers", "consumer_busy",
-    "consumer_lag_max", "partition_spread", "drain_stop", "steady",
-    "broker_cores", "broker_cores_max", "handler_busy", "network_busy_1min", "broker_gc_share",
-    "disk_busy", "disk_flushes_per_s", "host_busy", "saturated", "attribution",
-    "verdict", "decides", "withheld", "slo", "started_at", "ended_at", "error", "notes",
+    "run_id",
+    "test",
+    "producers",
+    "rate_per_producer",
+    "target_rate",
+    "achieved_rate",
+    "delivered_rate",
+    "duration_s",
+    "warmup_s",
+    "message_size",
+    "partitions",
+    "sent",
+    "acked",
+    "failed",
+    "unacked",
+    "received",
+    "lost",
+    "duplicated",
+    "out_of_order",
+    "delivered",
+    *(f"{k}_ms" for k in LATENCY_KEYS),
+    "publish_latency_p99_ms",
+    "publish_latency_error_ms",
+    "publish_delay_p99_ms",
+    "generator_cpu",
+    "generator_busy",
+    "generator_bound",
+    "consumers",
+    "consumer_busy",
+    "consumer_lag_max",
+    "partition_spread",
+    "drain_stop",
+    "steady",
+    "broker_cores",
+    "broker_cores_max",
+    "handler_busy",
+    "network_busy_1min",
+    "broker_gc_share",
+    "disk_busy",
+    "disk_flushes_per_s",
+    "host_busy",
+    "saturated",
+    "attribution",
+    "verdict",
+    "decides",
+    "withheld",
+    "slo",
+    "started_at",
+    "ended_at",
+    "error",
+    "notes",
 )
 
 
@@ -56,47 +97,67 @@ def resource_columns(step: StepResult) -> dict[str, Any]:
             return None
         return round(1.0 - min(values), 4) if idle else round(max(values), 4)
 
-    return {"broker_cores": busiest("cores"), "broker_cores_max": busiest("cores", "max"),
-            "handler_busy": busiest("handler_idle", idle=True),
-            # Kafka's own one-minute average, reaching back before the step
-            "network_busy_1min": busiest("network_idle", idle=True),
-            "broker_gc_share": busiest("gc_share"),
-            "disk_busy": figure_mean(step.resources, "disk", "disk_busy"),
-            "disk_flushes_per_s": figure_mean(step.resources, "disk", "disk_flushes_per_s"),
-            "host_busy": figure_mean(step.resources, "host", "host_busy"),
-            "saturated": step.attribution.get("resource") or "",
-            "attribution": step.attribution.get("sentence", "")}
+    return {
+        "broker_cores": busiest("cores"),
+        "broker_cores_max": busiest("cores", "max"),
+        "handler_busy": busiest("handler_idle", idle=True),
+        # Kafka's own one-minute average, reaching back before the step
+        "network_busy_1min": busiest("network_idle", idle=True),
+        "broker_gc_share": busiest("gc_share"),
+        "disk_busy": figure_mean(step.resources, "disk", "disk_busy"),
+        "disk_flushes_per_s": figure_mean(step.resources, "disk", "disk_flushes_per_s"),
+        "host_busy": figure_mean(step.resources, "host", "host_busy"),
+        "saturated": step.attribution.get("resource") or "",
+        "attribution": step.attribution.get("sentence", ""),
+    }
 
 
 def step_row(run_id: str, step: StepResult) -> dict[str, Any]:
     """One flat CSV row (pandas-ready: numbers stay numbers, missing values stay empty)."""
     counts = step.counts
     row: dict[str, Any] = {
-        "run_id": run_id, "test": step.test, "producers": step.producers,
-        "rate_per_producer": step.rate_per_producer, "target_rate": step.target_rate,
+        "run_id": run_id,
+        "test": step.test,
+        "producers": step.producers,
+        "rate_per_producer": step.rate_per_producer,
+        "target_rate": step.target_rate,
         "achieved_rate": round(step.achieved_rate, 3),
         "delivered_rate": round(step.delivered_rate, 3),
-        "duration_s": step.duration_s, "warmup_s": step.warmup_s,
-        "message_size": step.message_size, "partitions": step.partitions,
+        "duration_s": step.duration_s,
+        "warmup_s": step.warmup_s,
+        "message_size": step.message_size,
+        "partitions": step.partitions,
         "publish_latency_p99_ms": step.publish_latency.get("p99"),
         "publish_delay_p99_ms": step.publish_delay.get("p99"),
         "generator_cpu": round(step.generator_cpu, 3),
         "generator_busy": round(step.generator_busy, 3),
         "publish_latency_error_ms": step.publish_latency_error_ms,
         "consumers": len(step.consumers),
-        "consumer_busy": max((float(c.get("busy", 0.0)) for c in step.consumers),
-                             default=None),
-        "consumer_lag_max": max((int(c.get("lag_max", 0)) for c in step.consumers),
-                                default=None),
-        "partition_spread": partition_spread(step), "drain_stop": step.drain_stop,
+        "consumer_busy": max((float(c.get("busy", 0.0)) for c in step.consumers), default=None),
+        "consumer_lag_max": max((int(c.get("lag_max", 0)) for c in step.consumers), default=None),
+        "partition_spread": partition_spread(step),
+        "drain_stop": step.drain_stop,
         "steady": step.steady.get("verdict", ""),
-        "generator_bound": step.generator_bound, "verdict": step.verdict,
-        "decides": step.decides or "", "withheld": ", ".join(step.withheld), "slo": step.slo,
-        "started_at": step.started_at, "ended_at": step.ended_at,
-        "error": step.error or "", "notes": "; ".join(step.notes),
+        "generator_bound": step.generator_bound,
+        "verdict": step.verdict,
+        "decides": step.decides or "",
+        "withheld": ", ".join(step.withheld),
+        "slo": step.slo,
+        "started_at": step.started_at,
+        "ended_at": step.ended_at,
+        "error": step.error or "",
+        "notes": "; ".join(step.notes),
     }
-    for name in ("sent", "acked", "failed", "unacked", "received", "lost", "duplicated",
-                 "out_of_order"):
+    for name in (
+        "sent",
+        "acked",
+        "failed",
+        "unacked",
+        "received",
+        "lost",
+        "duplicated",
+        "out_of_order",
+    ):
         row[name] = getattr(counts, name) if counts else None
     row["delivered"] = counts.delivered_ratio if counts else None
     row.update(resource_columns(step))
@@ -117,9 +178,11 @@ def _atomic_write(path: Path, text: str) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise ReportWriteError(f"cannot write {path.name} in {path.parent}:"
-                               f" {exc.strerror or exc}; free space or choose another"
-                               " --frida-report-dir") from exc
+        raise ReportWriteError(
+            f"cannot write {path.name} in {path.parent}:"
+            f" {exc.strerror or exc}; free space or choose another"
+            " --frida-report-dir"
+        ) from exc
 
 
 class ReportWriter:
@@ -144,8 +207,7 @@ class ReportWriter:
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ReportWriteError(f"cannot create {self.run_dir}: {exc.strerror or exc}"
-                                   ) from exc
+            raise ReportWriteError(f"cannot create {self.run_dir}: {exc.strerror or exc}") from exc
         info.limits = [limit.to_dict() for limit in limits_by_test(steps)]
         doc = {**info.to_dict(), "steps": [s.to_dict() for s in steps]}
         _atomic_write(self.json_path, json.dumps(doc, indent=2, default=str) + "\n")
@@ -156,8 +218,13 @@ class ReportWriter:
             writer.writerow(step_row(info.run_id, step))
         _atomic_write(self.csv_path, buffer.getvalue())
 
-    def write_html(self, info: RunInfo, steps: Sequence[StepResult],
-                   history: Sequence[HistoryEntry], changes: Sequence[Change]) -> None:
+    def write_html(
+        self,
+        info: RunInfo,
+        steps: Sequence[StepResult],
+        history: Sequence[HistoryEntry],
+        changes: Sequence[Change],
+    ) -> None:
         from pytest_frida.report.html import render  # matplotlib only when a report is made
 
         self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -41,8 +41,9 @@ class AgentHandle:
         self.last_progress: dict[str, Any] = {}
         stdout = process.popen.stdout
         assert stdout is not None
-        threading.Thread(target=self._pump, args=(stdout,), daemon=True,
-                         name=f"frida-{name}-reader").start()
+        threading.Thread(
+            target=self._pump, args=(stdout,), daemon=True, name=f"frida-{name}-reader"
+        ).start()
 
     def _pump(self, stdout: IO[bytes]) -> None:
         for raw in stdout:
@@ -64,8 +65,9 @@ class AgentHandle:
             stdin.write((json.dumps(message) + "\n").encode())
             stdin.flush()
         except (BrokenPipeError, OSError) as exc:
-            raise AgentError(f"agent {self.name} is gone: {exc}\n{self.process.log_tail()}") \
-                from exc
+            raise AgentError(
+                f"agent {self.name} is gone: {exc}\n{self.process.log_tail()}"
+            ) from exc
 
     def wait_for(self, event: str, timeout_s: float) -> dict[str, Any]:
         """The next event named `event`; AgentError on error, exit or timeout."""

@@ -98,8 +98,12 @@ def parse_ntpq_rv(text: str) -> dict[str, object]:
     if "sync_local" in text or refid.upper().startswith("LOCL") or refid.startswith("127.127.1."):
         problems.append(f"following its own local clock (refid {refid or '?'})")
     out: dict[str, object] = {
-        "daemon": "ntpd", "synchronised": not problems, "reference": refid,
-        "system_time_ms": round(-float(fields["offset"]), 6), "stratum": stratum}
+        "daemon": "ntpd",
+        "synchronised": not problems,
+        "reference": refid,
+        "system_time_ms": round(-float(fields["offset"]), 6),
+        "stratum": stratum,
+    }
     if problems:
         out["problem"] = f"ntpd is not synchronised ({'; '.join(problems)})"
     return out
@@ -138,5 +142,7 @@ def unsynchronised_note(host: str, record: dict[str, object]) -> str | None:
     """The line a run says when `host`'s daemon did not synchronise it, else None."""
     if record.get("synchronised", True):
         return None
-    return (f"frida: {host}: clock not synchronised ({record.get('problem')}); each step"
-            " still measures and corrects its offset")
+    return (
+        f"frida: {host}: clock not synchronised ({record.get('problem')}); each step"
+        " still measures and corrects its offset"
+    )

@@ -29,12 +29,18 @@ AGENT_COMMAND = ("python", "-m", "pytest_frida.workload.agent")
 class SwarmAgentLauncher(AgentLauncher):
     """Producer agents in `producer` replicas, the consumer agent in the `consumer` replica."""
 
-    def __init__(self, stack: StackDeployment, docker_for_node: Callable[[str], DockerCli],
-                 node_name: Callable[[str], str], producers_per_replica: int,
-                 internal_bootstrap: str, log_dir: Path,
-                 progress: Callable[[str], None] | None = None,
-                 remote_clocks: bool = False,
-                 make_room: Callable[[int], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        stack: StackDeployment,
+        docker_for_node: Callable[[str], DockerCli],
+        node_name: Callable[[str], str],
+        producers_per_replica: int,
+        internal_bootstrap: str,
+        log_dir: Path,
+        progress: Callable[[str], None] | None = None,
+        remote_clocks: bool = False,
+        make_room: Callable[[int], str | None] | None = None,
+    ) -> None:
         """`make_room(replicas)` is called before scaling, so a site can add nodes first; it
         returns a note for the step (or None when nothing was needed)."""
         self.stack = stack
@@ -58,9 +64,11 @@ class SwarmAgentLauncher(AgentLauncher):
         started = time.monotonic()
         self._producer_tasks = self.stack.scale("producer", replicas, progress=self.progress)
         placed = sorted({self.node_name(t.node_id) for t in self._producer_tasks})
-        notes.append(f"producer service scaled to {replicas} replica(s) of at most"
-                     f" {self.producers_per_replica} producers in"
-                     f" {time.monotonic() - started:.1f}s, on {', '.join(placed)}")
+        notes.append(
+            f"producer service scaled to {replicas} replica(s) of at most"
+            f" {self.producers_per_replica} producers in"
+            f" {time.monotonic() - started:.1f}s, on {', '.join(placed)}"
+        )
         self.placement_note = "; ".join(notes)
         return shards(producers, replicas)
 
@@ -70,13 +78,14 @@ class SwarmAgentLauncher(AgentLauncher):
     def _task(self, role: str, slot: int) -> Task:
         if role == "producer":
             if not 0 <= slot < len(self._producer_tasks):
-                raise ValueError(f"no producer replica for agent slot {slot}"
-                                 f" ({len(self._producer_tasks)} running)")
+                raise ValueError(
+                    f"no producer replica for agent slot {slot}"
+                    f" ({len(self._producer_tasks)} running)"
+                )
             return self._producer_tasks[slot]
         consumers = self.stack.tasks("consumer")
         if not consumers:
-            raise RuntimeError(f"service {self.stack.service('consumer')} has no running"
-                               " replica")
+            raise RuntimeError(f"service {self.stack.service('consumer')} has no running replica")
         return consumers[0]
 
     def _task_on(self, host: str) -> Task:
@@ -88,18 +97,17 @@ class SwarmAgentLauncher(AgentLauncher):
 
     def launch(self, name: str, config: dict[str, Any], slot: int = 0) -> AgentHandle:
         role = str(config.get("role"))
-        task = self._task_on(str(config["host"])) if role == "clock" else self._task(role,
-                                                                                      slot)
+        task = self._task_on(str(config["host"])) if role == "clock" else self._task(role, slot)
         docker = self.docker_for_node(task.node_id)
         proc = ManagedProcess(
-            name, docker.argv("exec", "-i", task.container_id, *AGENT_COMMAND,
-                              long_lived=True),
+            name,
+            docker.argv("exec", "-i", task.container_id, *AGENT_COMMAND, long_lived=True),
             log_path=self.log_dir / f"{name}.log",
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
         handle = AgentHandle(name, proc, host=self.node_name(task.node_id))
-        handle.send({**config, "bootstrap": self.internal_bootstrap} if role != "clock"
-                    else config)
+        handle.send({**config, "bootstrap": self.internal_bootstrap} if role != "clock" else config)
         return handle
 
     def hosts(self) -> list[str]:

@@ -42,9 +42,11 @@ def split_cores(broker_cores: int, usable: list[int] | None = None) -> CoreSplit
     ValueError when that leaves the harness none."""
     cores = usable if usable is not None else usable_cores()
     if not 1 <= broker_cores < len(cores):
-        raise ValueError(f"{broker_cores} cores for the brokers: this machine lets the run"
-                         f" use {len(cores)} ({','.join(map(str, cores))}), and the harness"
-                         f" needs at least one; expected 1 to {len(cores) - 1}")
+        raise ValueError(
+            f"{broker_cores} cores for the brokers: this machine lets the run"
+            f" use {len(cores)} ({','.join(map(str, cores))}), and the harness"
+            f" needs at least one; expected 1 to {len(cores) - 1}"
+        )
     return CoreSplit(tuple(cores[-broker_cores:]), tuple(cores[:-broker_cores]))
 
 
@@ -71,8 +73,10 @@ class HarnessPin:
                     continue  # a thread that ended meanwhile
             pinned = os.sched_getaffinity(0)
             if pinned != set(self.split.harness):
-                raise OSError(f"the harness's cores {set(self.split.harness)} could not be"
-                              f" set (the kernel left {pinned})")
+                raise OSError(
+                    f"the harness's cores {set(self.split.harness)} could not be"
+                    f" set (the kernel left {pinned})"
+                )
         except OSError:
             self.release()
             raise
@@ -102,5 +106,7 @@ def cores_details(pin: HarnessPin | None) -> dict[str, object]:
     """What the report says of the split (nothing when the cores are shared)."""
     if pin is None:
         return {}
-    return {"broker_cores": pin.split.broker_list,
-            "harness_cores": ",".join(map(str, pin.split.harness))}
+    return {
+        "broker_cores": pin.split.broker_list,
+        "harness_cores": ",".join(map(str, pin.split.harness)),
+    }

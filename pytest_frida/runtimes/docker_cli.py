@@ -43,8 +43,10 @@ class DockerCli:
         self.ssh: SshSettings | None = None
         exe = shutil.which("docker")
         if exe is None:
-            raise DockerError("the docker command is not installed; install Docker"
-                              " (Debian: apt-get install docker.io)")
+            raise DockerError(
+                "the docker command is not installed; install Docker"
+                " (Debian: apt-get install docker.io)"
+            )
         self.exe = exe
 
     @classmethod
@@ -54,14 +56,16 @@ class DockerCli:
         cli.host, cli.node, cli.ssh, cli.exe = None, node, ssh, "docker"
         return cli
 
-    def argv(self, *args: str, env: Mapping[str, str] | None = None,
-             long_lived: bool = False) -> list[str]:
+    def argv(
+        self, *args: str, env: Mapping[str, str] | None = None, long_lived: bool = False
+    ) -> list[str]:
         """The command line running `docker args` (with `env` added) against this daemon;
         `long_lived` for one that stays open (an agent's `docker exec -i`)."""
         if self.ssh is not None and self.node is not None:
             prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
-            return self.ssh.argv(self.node, shlex.join([*prefix, "docker", *args]),
-                                 long_lived=long_lived)
+            return self.ssh.argv(
+                self.node, shlex.join([*prefix, "docker", *args]), long_lived=long_lived
+            )
         return [self.exe, *(("-H", self.host) if self.host else ()), *args]
 
     @property
@@ -70,9 +74,15 @@ class DockerCli:
             return self.node
         return self.host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
-    def run(self, *args: str, timeout: float = DEFAULT_TIMEOUT_S, check: bool = True,
-            stdin: IO[bytes] | None = None, input_text: str | None = None,
-            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        check: bool = True,
+        stdin: IO[bytes] | None = None,
+        input_text: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run one command; DockerError (with docker's own last line) when it fails.
         `env` adds variables (a stack file's ${...} are filled from them)."""
         remote = self.node is not None
@@ -80,35 +90,59 @@ class DockerCli:
         full_env = {**os.environ, **env} if env and not remote else None
         try:
             if stdin is not None:
-                done_bytes = subprocess.run(cmd, stdin=stdin, capture_output=True,
-                                            timeout=timeout, check=False, env=full_env)
+                done_bytes = subprocess.run(
+                    cmd,
+                    stdin=stdin,
+                    capture_output=True,
+                    timeout=timeout,
+                    check=False,
+                    env=full_env,
+                )
                 done = subprocess.CompletedProcess(
-                    cmd, done_bytes.returncode, done_bytes.stdout.decode(errors="replace"),
-                    done_bytes.stderr.decode(errors="replace"))
+                    cmd,
+                    done_bytes.returncode,
+                    done_bytes.stdout.decode(errors="replace"),
+                    done_bytes.stderr.decode(errors="replace"),
+                )
             else:
-                done = subprocess.run(cmd, input=input_text, capture_output=True, text=True,
-                                      timeout=timeout, check=False, env=full_env)
+                done = subprocess.run(
+                    cmd,
+                    input=input_text,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    check=False,
+                    env=full_env,
+                )
         except subprocess.TimeoutExpired as exc:
-            raise DockerError(f"`docker {' '.join(args[:3])}` on {self.where} did not finish"
-                              f" within {timeout:.0f}s") from exc
+            raise DockerError(
+                f"`docker {' '.join(args[:3])}` on {self.where} did not finish"
+                f" within {timeout:.0f}s"
+            ) from exc
         if check and done.returncode != 0:
-            raise DockerError(f"`docker {' '.join(args[:3])}` failed on {self.where}:"
-                              f" {_first_line(done.stderr) or _first_line(done.stdout)}")
+            raise DockerError(
+                f"`docker {' '.join(args[:3])}` failed on {self.where}:"
+                f" {_first_line(done.stderr) or _first_line(done.stdout)}"
+            )
         return done
 
     def ping(self) -> str:
         """The daemon's version; DockerError naming what to do when none answers."""
         try:
-            done = self.run("version", "--format", "{{.Server.Version}}",
-                            timeout=PING_TIMEOUT_S, check=False)
+            done = self.run(
+                "version", "--format", "{{.Server.Version}}", timeout=PING_TIMEOUT_S, check=False
+            )
         except DockerError as exc:
-            raise DockerError(f"no Docker daemon answers at {self.where} within"
-                              f" {PING_TIMEOUT_S:.0f}s; start one (dockerd) or set DOCKER_HOST"
-                              ) from exc
+            raise DockerError(
+                f"no Docker daemon answers at {self.where} within"
+                f" {PING_TIMEOUT_S:.0f}s; start one (dockerd) or set DOCKER_HOST"
+            ) from exc
         if done.returncode != 0 or not done.stdout.strip():
-            raise DockerError(f"no Docker daemon answers at {self.where}"
-                              f" ({_first_line(done.stderr)}); start one (dockerd) or set"
-                              " DOCKER_HOST")
+            raise DockerError(
+                f"no Docker daemon answers at {self.where}"
+                f" ({_first_line(done.stderr)}); start one (dockerd) or set"
+                " DOCKER_HOST"
+            )
         return done.stdout.strip()
 
     def is_local(self) -> bool:

@@ -43,20 +43,29 @@ def owned_by_dead_run(labels: dict[str, str]) -> bool:
 def sweep_orphans(docker: DockerCli) -> list[str]:
     """Remove services, containers and networks whose owning pytest on this host is dead."""
     removed: list[str] = []
-    for kind, listing in (("service", ("service", "ls", "-q")),
-                          ("container", ("ps", "-aq")),
-                          ("network", ("network", "ls", "-q"))):
+    for kind, listing in (
+        ("service", ("service", "ls", "-q")),
+        ("container", ("ps", "-aq")),
+        ("network", ("network", "ls", "-q")),
+    ):
         if kind == "service" and not swarm_manager(docker):
             continue
         ids = docker.lines(*listing, "--filter", f"label={RUN_LABEL}")
         for item in docker.inspect(kind, ids):
             spec = item.get("Spec") or {}
-            labels = (spec.get("Labels") if kind == "service" else
-                      (item.get("Config") or {}).get("Labels") if kind == "container" else
-                      item.get("Labels")) or {}
+            labels = (
+                spec.get("Labels")
+                if kind == "service"
+                else (item.get("Config") or {}).get("Labels")
+                if kind == "container"
+                else item.get("Labels")
+            ) or {}
             if owned_by_dead_run(labels):
-                rm = {"service": ("service", "rm"), "container": ("rm", "-f"),
-                      "network": ("network", "rm")}[kind]
+                rm = {
+                    "service": ("service", "rm"),
+                    "container": ("rm", "-f"),
+                    "network": ("network", "rm"),
+                }[kind]
                 if docker.run(*rm, str(item["Id"]), check=False).returncode == 0:
                     removed.append(f"{kind} {spec.get('Name') or item.get('Name') or item['Id']}")
     return removed

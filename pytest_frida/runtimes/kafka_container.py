@@ -40,9 +40,13 @@ def property_env(name: str) -> str:
     return "KAFKA_" + name.replace("_", "__").replace("-", "___").replace(".", "_").upper()
 
 
-def container_properties(node_id: int, alias: str, voters: Sequence[tuple[int, str]],
-                         host_port: int,
-                         overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+def container_properties(
+    node_id: int,
+    alias: str,
+    voters: Sequence[tuple[int, str]],
+    host_port: int,
+    overrides: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """The server properties of one node: the local site's keys (`kafka.server_config`)
     with three listeners, then `overrides` (`--frida-broker-config`). apache/kafka ignores
     its bundled config once any KAFKA_* is given, so every key a node needs is here."""
@@ -50,14 +54,15 @@ def container_properties(node_id: int, alias: str, voters: Sequence[tuple[int, s
         "node.id": str(node_id),
         "process.roles": "broker,controller",
         "listeners": f"INTERNAL://:{INTERNAL_PORT},CONTROLLER://:{CONTROLLER_PORT},"
-                     f"EXTERNAL://:{EXTERNAL_PORT}",
+        f"EXTERNAL://:{EXTERNAL_PORT}",
         "advertised.listeners": f"INTERNAL://{alias}:{INTERNAL_PORT},"
-                                f"EXTERNAL://127.0.0.1:{host_port}",
+        f"EXTERNAL://127.0.0.1:{host_port}",
         # brokers replicate over INTERNAL, which is no built-in listener name
         "inter.broker.listener.name": "INTERNAL",
         "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map":
-            "INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT,EXTERNAL:PLAINTEXT",
+        "listener.security.protocol.map": (
+            "INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT,EXTERNAL:PLAINTEXT"
+        ),
         "controller.quorum.voters": ",".join(f"{i}@{a}:{CONTROLLER_PORT}" for i, a in voters),
         "log.dirs": "/var/lib/kafka/data",
         **replication_settings(len(voters)),
@@ -68,12 +73,21 @@ def container_properties(node_id: int, alias: str, voters: Sequence[tuple[int, s
 class ApacheKafkaContainer(DockerContainer):
     """One combined broker+controller node of a cluster of `voters`."""
 
-    def __init__(self, image: str, node_id: int, alias: str, voters: Sequence[tuple[int, str]],
-                 host_port: int, network: Network, cluster_id: str,
-                 overrides: Mapping[str, str] | None = None,
-                 labels: Mapping[str, str] | None = None, heap: str = "1G",
-                 exporter: tuple[Path, str, int] | None = None,
-                 cpuset: str | None = None) -> None:
+    def __init__(
+        self,
+        image: str,
+        node_id: int,
+        alias: str,
+        voters: Sequence[tuple[int, str]],
+        host_port: int,
+        network: Network,
+        cluster_id: str,
+        overrides: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        heap: str = "1G",
+        exporter: tuple[Path, str, int] | None = None,
+        cpuset: str | None = None,
+    ) -> None:
         super().__init__(image)
         self.node_id, self.alias, self.host_port = node_id, alias, host_port
         props = container_properties(node_id, alias, voters, host_port, overrides)
@@ -87,8 +101,7 @@ class ApacheKafkaContainer(DockerContainer):
         # loopback only: nothing of the run listens on the machine's other addresses
         self.ports[f"{EXTERNAL_PORT}/tcp"] = cast(Any, ("127.0.0.1", host_port))
         # with_kwargs replaces what it was given before: everything in one call
-        self.with_kwargs(labels=dict(labels or {}),
-                         **({"cpuset_cpus": cpuset} if cpuset else {}))
+        self.with_kwargs(labels=dict(labels or {}), **({"cpuset_cpus": cpuset} if cpuset else {}))
         if exporter is not None:
             # (directory holding the agent's jar and config, the agent's JVM flag as the
             # container sees that directory, the loopback port its metrics are served on)
@@ -107,12 +120,15 @@ class ApacheKafkaContainer(DockerContainer):
             if STARTED_LINE in logs:
                 return
             if container.status in ("exited", "dead"):
-                raise KafkaSetupError(f"container {self.alias} exited while starting:\n"
-                                      f"{self.log_tail()}")
+                raise KafkaSetupError(
+                    f"container {self.alias} exited while starting:\n{self.log_tail()}"
+                )
             if time.monotonic() > deadline:
-                raise KafkaSetupError(f"container {self.alias} did not log"
-                                      f" '{STARTED_LINE.decode()}' within {timeout_s:.0f}s:\n"
-                                      f"{self.log_tail()}")
+                raise KafkaSetupError(
+                    f"container {self.alias} did not log"
+                    f" '{STARTED_LINE.decode()}' within {timeout_s:.0f}s:\n"
+                    f"{self.log_tail()}"
+                )
             time.sleep(0.5)
 
     def log_tail(self, lines: int = 15) -> str:

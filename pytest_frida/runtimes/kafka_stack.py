@@ -26,8 +26,11 @@ def broker_services(brokers: int) -> list[str]:
 
 def stack_files(brokers: int) -> list[Path]:
     """kafka.yml (+ kafka-3.yml for three brokers) and load.yml."""
-    return [stack_file("kafka"), *([stack_file("kafka-3")] if brokers == 3 else []),
-            stack_file("load")]
+    return [
+        stack_file("kafka"),
+        *([stack_file("kafka-3")] if brokers == 3 else []),
+        stack_file("load"),
+    ]
 
 
 def internal_bootstrap(brokers: int) -> str:
@@ -45,10 +48,14 @@ class BrokerPlacement:
     constraint: str | None = None
 
 
-def stack_variables(kafka_image: str, agent_image: str, brokers: list[BrokerPlacement],
-                    producer_constraint: str | None = None,
-                    consumer_constraint: str | None = None,
-                    metrics_ports: list[int] | None = None) -> dict[str, str]:
+def stack_variables(
+    kafka_image: str,
+    agent_image: str,
+    brokers: list[BrokerPlacement],
+    producer_constraint: str | None = None,
+    consumer_constraint: str | None = None,
+    metrics_ports: list[int] | None = None,
+) -> dict[str, str]:
     """The variables the stack files are filled from, for a run in standby mode (replicas
     idle until the controller starts agents in them). Without `metrics_ports` (the
     override file publishes them) the brokers' JMX exporter does not run: nothing would
@@ -56,8 +63,10 @@ def stack_variables(kafka_image: str, agent_image: str, brokers: list[BrokerPlac
     names = broker_services(len(brokers))
     replication = replication_settings(len(brokers))
     env = {
-        "FRIDA_KAFKA_IMAGE": kafka_image, "FRIDA_AGENT_IMAGE": agent_image,
-        "FRIDA_MODE": "standby", "FRIDA_PRODUCER_REPLICAS": "0",
+        "FRIDA_KAFKA_IMAGE": kafka_image,
+        "FRIDA_AGENT_IMAGE": agent_image,
+        "FRIDA_MODE": "standby",
+        "FRIDA_PRODUCER_REPLICAS": "0",
         "FRIDA_CLUSTER_ID": new_cluster_id(),
         "FRIDA_KAFKA_VOTERS": ",".join(f"{i}@{n}:9093" for i, n in enumerate(names, 1)),
         # kafka.yml sets the same keys as the other sites, these two from the cluster size
@@ -83,10 +92,14 @@ def _yaml_map(items: dict[str, str], indent: int) -> str:
     return "".join(f'{pad}{k}: "{v}"\n' for k, v in items.items())
 
 
-def override_file(path: Path, brokers: int, labels: dict[str, str],
-                  broker_env: dict[str, str],
-                  producer_replicas_per_node: int | None = None,
-                  metrics_ports: list[int] | None = None) -> Path:
+def override_file(
+    path: Path,
+    brokers: int,
+    labels: dict[str, str],
+    broker_env: dict[str, str],
+    producer_replicas_per_node: int | None = None,
+    metrics_ports: list[int] | None = None,
+) -> Path:
     """Compose override adding the run's labels to every service and network, extra
     KAFKA_* variables to every broker and, when given, a limit of producer replicas per
     node and the host ports each broker's exporter is published on, for a controller
@@ -96,15 +109,18 @@ def override_file(path: Path, brokers: int, labels: dict[str, str],
     for name in services:
         text += f"  {name}:\n    deploy:\n      labels:\n{_yaml_map(labels, 8)}"
         if name == "producer" and producer_replicas_per_node:
-            text += ("      placement:\n"
-                     f"        max_replicas_per_node: {producer_replicas_per_node}\n")
+            text += (
+                f"      placement:\n        max_replicas_per_node: {producer_replicas_per_node}\n"
+            )
         text += f"    labels:\n{_yaml_map(labels, 6)}"
         if name.startswith("kafka-") and broker_env:
             text += f"    environment:\n{_yaml_map(broker_env, 6)}"
         if name.startswith("kafka-") and metrics_ports:
             port = metrics_ports[int(name.removeprefix("kafka-")) - 1]
-            text += (f"    ports:\n      - {{target: {exporter.CONTAINER_PORT},"
-                     f" published: {port}, mode: host}}\n")
+            text += (
+                f"    ports:\n      - {{target: {exporter.CONTAINER_PORT},"
+                f" published: {port}, mode: host}}\n"
+            )
     text += f"networks:\n  frida:\n    driver: overlay\n    labels:\n{_yaml_map(labels, 6)}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

@@ -26,7 +26,6 @@ from pytest_frida.measure.sampler import STAMP
 SCRAPE_TIMEOUT_S = 0.8
 
 
-
 class BrokerMonitor(ABC):
     """Counters of a cluster's brokers and the hosts they run on."""
 
@@ -48,11 +47,15 @@ class BrokerMonitor(ABC):
         what failed inside it (a scrape that timed out in the warm-up costs no figure of
         the measured seconds)."""
         problems, self._problems = self._problems, {}
-        return {source: why for source, (why, times) in problems.items()
-                if window is None or any(window[0] <= t <= window[1] for t in times)}
+        return {
+            source: why
+            for source, (why, times) in problems.items()
+            if window is None or any(window[0] <= t <= window[1] for t in times)
+        }
 
-    def kafka_figures(self, source: str, url: str | None,
-                      metrics_off: str | None) -> dict[str, float]:
+    def kafka_figures(
+        self, source: str, url: str | None, metrics_off: str | None
+    ) -> dict[str, float]:
         """Broker `source`'s Kafka figures from its exporter at `url`, or none (and why,
         in problems: `metrics_off` says why there is no exporter)."""
         if url is None:
@@ -64,9 +67,12 @@ class BrokerMonitor(ABC):
             self.note(f"{source} Kafka metrics", f"the exporter at {url} did not answer: {exc}")
             return {}
         if "handler_idle_ns" not in counters:
-            self.note(f"{source} request handlers", "this Kafka has no per-pool idle meter"
-                      " (BrokerRequestHandlerAvgIdlePercent, Kafka 4.2 and later); its"
-                      " aggregate mixes the controller's pool in a combined node")
+            self.note(
+                f"{source} request handlers",
+                "this Kafka has no per-pool idle meter"
+                " (BrokerRequestHandlerAvgIdlePercent, Kafka 4.2 and later); its"
+                " aggregate mixes the controller's pool in a combined node",
+            )
         return counters
 
 
@@ -90,8 +96,11 @@ def holds(pid: int, container_id: str) -> bool:
     container's id. A daemon in a VM (Docker Desktop, colima) numbers processes in its own
     kernel, and its pids are not ours."""
     try:
-        return pid > 0 and bool(container_id) and (
-            container_id in Path(f"/proc/{pid}/cgroup").read_text())
+        return (
+            pid > 0
+            and bool(container_id)
+            and (container_id in Path(f"/proc/{pid}/cgroup").read_text())
+        )
     except OSError:
         return False
 
@@ -126,11 +135,15 @@ class LocalBrokerMonitor(BrokerMonitor):
     daemon: their counters through `read_broker` (/proc/<pid>, or the container's cgroup),
     the exporter on loopback, the disk of their data directory and the host's /proc/stat."""
 
-    def __init__(self, pids: Callable[[], Mapping[int, int | None]],
-                 metrics_urls: Mapping[int, str], data_dir: Path | None,
-                 metrics_off: str | None = None,
-                 read_broker: Callable[[int], dict[str, float]] = read_process,
-                 core_groups: Mapping[str, tuple[int, ...]] | None = None) -> None:
+    def __init__(
+        self,
+        pids: Callable[[], Mapping[int, int | None]],
+        metrics_urls: Mapping[int, str],
+        data_dir: Path | None,
+        metrics_off: str | None = None,
+        read_broker: Callable[[int], dict[str, float]] = read_process,
+        core_groups: Mapping[str, tuple[int, ...]] | None = None,
+    ) -> None:
         """`core_groups`: named sets of cores whose busy time is read apart (with
         --frida-broker-cores, `broker_cores` and `harness_cores`)."""
         super().__init__()
@@ -149,8 +162,7 @@ class LocalBrokerMonitor(BrokerMonitor):
             if pid is None:
                 self.note(source, "not running (stopped on purpose or dead)")
                 continue
-            counters = self.kafka_figures(source, self._urls.get(node_id),
-                                          self._metrics_off)
+            counters = self.kafka_figures(source, self._urls.get(node_id), self._metrics_off)
             try:  # after the scrape, so the time stamped below is the process's own
                 counters.update(self._read_broker(pid))
             except (OSError, ValueError, IndexError) as exc:
@@ -161,16 +173,20 @@ class LocalBrokerMonitor(BrokerMonitor):
             counters[STAMP] = time.time()
             out[source] = counters
         if self._device is None:
-            self.note("disk", f"the data directory {self._data_dir} is on no block device"
-                      " this machine lists (tmpfs, or a Docker root elsewhere): no disk to"
-                      " measure")
+            self.note(
+                "disk",
+                f"the data directory {self._data_dir} is on no block device"
+                " this machine lists (tmpfs, or a Docker root elsewhere): no disk to"
+                " measure",
+            )
         else:
             disk = read_disk(self._device)
             if disk:
                 out["disk"] = {**disk, STAMP: time.time()}
             else:
-                self.note("disk", f"device {self._device[0]}:{self._device[1]} is not in"
-                          " /proc/diskstats")
+                self.note(
+                    "disk", f"device {self._device[0]}:{self._device[1]} is not in /proc/diskstats"
+                )
         out.update(self._host())
         return out
 

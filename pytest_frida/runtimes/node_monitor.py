@@ -71,14 +71,16 @@ def reading_script(broker: NodeBroker, known_pid: int | None = None) -> str:
     files = "/proc/$p/stat /proc/$p/status /proc/$p/io"
     if broker.container:
         files += f" {_CGROUP_FILES}"
-    return "\n".join([
-        f"p={known_pid}; [ -d /proc/$p ] || {{ {find}; }}" if known_pid else find,
-        'echo "@pid ${p:-}"',
-        f"echo \"@dev $(stat -c '%Hd %Ld' {broker.data_dir} 2>/dev/null)\"",
-        f'f=""; [ -n "$p" ] && f="{files}"',
-        "grep -H '' $f /proc/stat /proc/diskstats 2>/dev/null",
-        "exit 0",
-    ])
+    return "\n".join(
+        [
+            f"p={known_pid}; [ -d /proc/$p ] || {{ {find}; }}" if known_pid else find,
+            'echo "@pid ${p:-}"',
+            f"echo \"@dev $(stat -c '%Hd %Ld' {broker.data_dir} 2>/dev/null)\"",
+            f'f=""; [ -n "$p" ] && f="{files}"',
+            "grep -H '' $f /proc/stat /proc/diskstats 2>/dev/null",
+            "exit 0",
+        ]
+    )
 
 
 def files_of(text: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -99,8 +101,11 @@ def _cgroup(files: Mapping[str, str]) -> dict[str, float]:
     """A container's CPU (v1's cpuacct.usage before v2's cpu.stat) and memory."""
     out: dict[str, float] = {}
     for suffix, version in (("/cpuacct.usage", 1), ("/cpu.stat", 2)):
-        found = [text for path, text in files.items()
-                 if path.startswith("/sys/") and path.endswith(suffix)]
+        found = [
+            text
+            for path, text in files.items()
+            if path.startswith("/sys/") and path.endswith(suffix)
+        ]
         if found:
             out.update(parse_cgroup_cpu(found[0], version))
             break
@@ -126,8 +131,9 @@ def _allowed_cores(status: str) -> int | None:
     return None
 
 
-def parse_reading(text: str) -> tuple[dict[str, float], dict[str, float], dict[str, float],
-                                      list[str]]:
+def parse_reading(
+    text: str,
+) -> tuple[dict[str, float], dict[str, float], dict[str, float], list[str]]:
     """(the broker's counters, the node's CPU counters, its data disk's counters, what
     could not be read) from one reading's text."""
     marks, files = files_of(text)
@@ -148,20 +154,24 @@ def parse_reading(text: str) -> tuple[dict[str, float], dict[str, float], dict[s
     cpu = files.get("/proc/stat", "")
     try:
         total = parse_proc_stat(cpu)
-        node = {"host_busy_ticks": float(total.total - total.idle),
-                "host_total_ticks": float(total.total)}
+        node = {
+            "host_busy_ticks": float(total.total - total.idle),
+            "host_total_ticks": float(total.total),
+        }
         if broker:  # the ceiling of a broker that was read, not a figure of its own
             allowed = _allowed_cores(files.get(f"/proc/{pid}/status", ""))
-            broker["node_cores"] = float(allowed or sum(
-                1 for line in cpu.splitlines() if line.startswith("cpu")
-                and line[3:4].isdigit()))
+            broker["node_cores"] = float(
+                allowed
+                or sum(
+                    1 for line in cpu.splitlines() if line.startswith("cpu") and line[3:4].isdigit()
+                )
+            )
     except ValueError:
         problems.append("the node's /proc/stat did not parse")
     disk: dict[str, float] = {}
     device = marks.get("dev", "").split()
     if len(device) == 2 and all(d.isdigit() for d in device):
-        disk = parse_diskstats(files.get("/proc/diskstats", ""), int(device[0]),
-                               int(device[1]))
+        disk = parse_diskstats(files.get("/proc/diskstats", ""), int(device[0]), int(device[1]))
     if not disk:
         problems.append("its data directory's disk is not in the node's /proc/diskstats")
     return broker, node, disk, problems
@@ -172,9 +182,13 @@ class NodeBrokerMonitor(BrokerMonitor):
     exporter of each broker scraped from here. Sources are `broker-<i>`, and `host <name>`
     and `disk <name>` of each broker node."""
 
-    def __init__(self, run: Callable[[str, str, float], str],
-                 brokers: Mapping[int, NodeBroker], metrics_urls: Mapping[int, str],
-                 metrics_off: str | None = None) -> None:
+    def __init__(
+        self,
+        run: Callable[[str, str, float], str],
+        brokers: Mapping[int, NodeBroker],
+        metrics_urls: Mapping[int, str],
+        metrics_off: str | None = None,
+    ) -> None:
         super().__init__()
         self._run = run
         self._brokers = dict(brokers)
@@ -190,8 +204,7 @@ class NodeBrokerMonitor(BrokerMonitor):
             out.update(self._read_one(node_id, broker))
             return out
         with ThreadPoolExecutor(max_workers=len(self._brokers)) as pool:
-            for part in pool.map(lambda item: self._read_one(*item),
-                                 sorted(self._brokers.items())):
+            for part in pool.map(lambda item: self._read_one(*item), sorted(self._brokers.items())):
                 out.update(part)
         return out
 
@@ -202,8 +215,9 @@ class NodeBrokerMonitor(BrokerMonitor):
         counters = self.kafka_figures(source, self._urls.get(node_id), self._metrics_off)
         sent = time.time()
         try:
-            text = self._run(broker.host, reading_script(broker, self._pids.get(node_id)),
-                             READ_TIMEOUT_S)
+            text = self._run(
+                broker.host, reading_script(broker, self._pids.get(node_id)), READ_TIMEOUT_S
+            )
         except Exception as exc:  # whatever ssh says, the step goes on
             self.note(f"{source} node", f"{node_name} did not answer: {exc}")
             # Kafka's figures came over the network: they stand without the node's
@@ -216,8 +230,12 @@ class NodeBrokerMonitor(BrokerMonitor):
             self._pids.pop(node_id, None)
         process, node, disk, problems = parse_reading(text)
         for problem in problems:
-            self.note(source if "broker process" in problem or "/proc files" in problem
-                      else f"{source} node", f"{node_name}: {problem}")
+            self.note(
+                source
+                if "broker process" in problem or "/proc files" in problem
+                else f"{source} node",
+                f"{node_name}: {problem}",
+            )
         out: dict[str, dict[str, float]] = {}
         if process or counters:
             out[source] = {**counters, **process, STAMP: stamp}

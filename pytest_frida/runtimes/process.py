@@ -65,7 +65,8 @@ class ManagedProcess:
             env=dict(env) if env is not None else None,
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread()
+            preexec_fn=_die_with_parent
+            if threading.current_thread() is threading.main_thread()
             else None,
         )
         with _live_lock:
@@ -296,9 +297,12 @@ def _say_on_stderr(signum: int, text: str) -> None:
 
 
 def _note_interrupt(signum: int, frame: object) -> None:
-    _say_on_stderr(signum, f"\npytest-frida: signal {signum} ignored while cleaning up after"
-                   " the interrupt (SIGKILL stops at once, and the next run removes what is"
-                   " left)")
+    _say_on_stderr(
+        signum,
+        f"\npytest-frida: signal {signum} ignored while cleaning up after"
+        " the interrupt (SIGKILL stops at once, and the next run removes what is"
+        " left)",
+    )
 
 
 def ignore_further_interrupts() -> None:
@@ -327,12 +331,13 @@ def interrupts_deferred(doing: str = "cleaning up") -> Iterator[None]:
 
     def note(signum: int, frame: object) -> None:
         if not received:
-            _say_on_stderr(signum, f"\npytest-frida: {doing}, the interrupt takes effect"
-                           " when done")
+            _say_on_stderr(signum, f"\npytest-frida: {doing}, the interrupt takes effect when done")
         received.append(signum)
 
-    previous = {sig: signal.signal(sig, note)
-                for sig in {signal.SIGINT, signal.SIGTERM, *_handled_interrupts()}}
+    previous = {
+        sig: signal.signal(sig, note)
+        for sig in {signal.SIGINT, signal.SIGTERM, *_handled_interrupts()}
+    }
     try:
         yield
     finally:

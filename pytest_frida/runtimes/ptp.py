@@ -66,12 +66,18 @@ $S rm -f {stats}.pid {stats}
 """
 
 
-def start_script(sudo: str | None, master_address: str, master: bool, stats: str,
-                 domain: int = 0) -> str:
+def start_script(
+    sudo: str | None, master_address: str, master: bool, stats: str, domain: int = 0
+) -> str:
     """The shell script that runs ptpd on one node (in the foreground), in PTP `domain`."""
-    return _START.format(sudo=shlex.quote(sudo or ""), master=shlex.quote(master_address),
-                         is_master=int(master), mode="-M" if master else "-s",
-                         stats=shlex.quote(stats), domain=int(domain))
+    return _START.format(
+        sudo=shlex.quote(sudo or ""),
+        master=shlex.quote(master_address),
+        is_master=int(master),
+        mode="-M" if master else "-s",
+        stats=shlex.quote(stats),
+        domain=int(domain),
+    )
 
 
 def run_domain(run_id: str) -> int:
@@ -115,8 +121,10 @@ def parse_statistics(text: str) -> PtpState | None:
 def same_clock(followed: str, master: str) -> bool:
     """Whether two clock ids (`3aaacefffedca123(uvb-9)/1`) name one clock: the hex id and
     the port, without the host name each node looked up for it (nodes may differ there)."""
+
     def key(clock: str) -> str:
         return re.sub(r"\([^)]*\)", "", clock).strip()
+
     return key(followed) == key(master)
 
 
@@ -146,15 +154,22 @@ class PtpDomain:
         for host in hosts:
             if host not in self.daemons:
                 self._launch(host, False)
-        say(f"frida: ptpd: master {self.master}, slaves"
-            f" {', '.join(h for h in self.daemons if h != self.master) or 'none'}")
+        say(
+            f"frida: ptpd: master {self.master}, slaves"
+            f" {', '.join(h for h in self.daemons if h != self.master) or 'none'}"
+        )
 
     def _launch(self, host: str, master: bool) -> None:
-        script = start_script(self.sudo, self.master_address, master, self.stats_path(host),
-                              run_domain(self.run_id))
+        script = start_script(
+            self.sudo, self.master_address, master, self.stats_path(host), run_domain(self.run_id)
+        )
         self.daemons[host] = remote_process(
-            f"ptpd-{host}", self.ssh, host, tied_to_stdin(f"sh -c {shlex.quote(script)}"),
-            log_path=self.log_dir / f"ptpd-{host.split('@')[-1]}.log")
+            f"ptpd-{host}",
+            self.ssh,
+            host,
+            tied_to_stdin(f"sh -c {shlex.quote(script)}"),
+            log_path=self.log_dir / f"ptpd-{host.split('@')[-1]}.log",
+        )
 
     def _state(self, host: str) -> tuple[PtpState | None, str | None]:
         """The last line of `host`'s statistics file, or the reason it could not be read.
@@ -163,16 +178,21 @@ class PtpDomain:
         stats = shlex.quote(self.stats_path(host))
         pid = shlex.quote(self.stats_path(host) + ".pid")
         try:
-            text = self.ssh.run(host, f"cat {stats} 2>/dev/null | tail -n 5; if [ -f {pid} ];"
-                                f" then p=$(cat {pid}); [ -d /proc/$p ] ||"
-                                f" echo \"{_GONE}$p\"; fi", timeout=30)
+            text = self.ssh.run(
+                host,
+                f"cat {stats} 2>/dev/null | tail -n 5; if [ -f {pid} ];"
+                f" then p=$(cat {pid}); [ -d /proc/$p ] ||"
+                f' echo "{_GONE}$p"; fi',
+                timeout=30,
+            )
         except RemoteError as exc:
             return None, str(exc)
         gone = [line for line in text.splitlines() if line.startswith(_GONE)]
         if gone:
-            self._gone[host] = gone[-1][len(_GONE):]
-        return parse_statistics("\n".join(line for line in text.splitlines()
-                                          if not line.startswith(_GONE))), None
+            self._gone[host] = gone[-1][len(_GONE) :]
+        return parse_statistics(
+            "\n".join(line for line in text.splitlines() if not line.startswith(_GONE))
+        ), None
 
     def _exited(self, host: str) -> str | None:
         """How `host`'s ptpd ended, or None while it runs (as far as can be seen)."""
@@ -193,61 +213,74 @@ class PtpDomain:
         if state is not None:
             out.update(state=state.state, clock_id=state.clock_id)
             if role == "slave":
-                out.update(offset_from_master_ms=state.offset_ms,
-                           one_way_delay_ms=state.one_way_delay_ms)
+                out.update(
+                    offset_from_master_ms=state.offset_ms, one_way_delay_ms=state.one_way_delay_ms
+                )
         dead = self._exited(host)
         if problem is None and dead is not None:
             problem = f"ptpd has gone: {dead}; see its log"
         elif problem is None and role == "master":
             if state is None or state.state != "mst":
-                problem = (f"not master after {SETTLE_S:.0f}s (state"
-                           f" {state.state if state else 'none yet'})")
+                problem = (
+                    f"not master after {SETTLE_S:.0f}s (state"
+                    f" {state.state if state else 'none yet'})"
+                )
         elif problem is None:
             master_dead = self._exited(self.master) if self.master else None
             if master_dead is not None:
                 problem = f"the PTP master {self.master} has gone: {master_dead}"
             elif state is None or state.state != "slv":
-                problem = (f"not following the master after {SETTLE_S:.0f}s (state"
-                           f" {state.state if state else 'none yet'})")
+                problem = (
+                    f"not following the master after {SETTLE_S:.0f}s (state"
+                    f" {state.state if state else 'none yet'})"
+                )
             elif not master_clock:
                 problem = "the master announced no clock id to check against"
             elif not same_clock(state.clock_id, master_clock):
-                problem = (f"follows clock {state.clock_id}, not our master's {master_clock}"
-                           " (another PTP master on this network?)")
+                problem = (
+                    f"follows clock {state.clock_id}, not our master's {master_clock}"
+                    " (another PTP master on this network?)"
+                )
         out["synchronised"] = problem is None
         if problem is not None:
             out["problem"] = problem
         return out
 
-    def wait(self, hosts: Sequence[str], say: Callable[[str], None]) -> dict[str, dict[str,
-                                                                                     object]]:
+    def wait(
+        self, hosts: Sequence[str], say: Callable[[str], None]
+    ) -> dict[str, dict[str, object]]:
         """Each host's PTP record once the master is master and every slave follows it,
         SETTLE_S at most; at once when the master's ptpd has exited."""
         deadline = time.monotonic() + SETTLE_S
         while True:
             master = self.read(self.master) if self.master else None
-            clock = str(master.get("clock_id", "")) if master and master["synchronised"] \
-                else None
-            records = {h: master if h == self.master and master is not None
-                       else self.read(h, clock) for h in hosts}
-            waiting = [h for h, r in records.items() if not r["synchronised"]
-                       and self._exited(h) is None]
+            clock = str(master.get("clock_id", "")) if master and master["synchronised"] else None
+            records = {
+                h: master if h == self.master and master is not None else self.read(h, clock)
+                for h in hosts
+            }
+            waiting = [
+                h for h, r in records.items() if not r["synchronised"] and self._exited(h) is None
+            ]
             master_gone = self.master is not None and self._exited(self.master) is not None
             if not waiting or master_gone or time.monotonic() >= deadline:
                 break
             time.sleep(POLL_S)
         for host, record in records.items():
             if not record["synchronised"]:
-                say(f"frida: {host}: PTP not synchronised ({record.get('problem')}); each"
-                    " step still measures and corrects its offset")
+                say(
+                    f"frida: {host}: PTP not synchronised ({record.get('problem')}); each"
+                    " step still measures and corrects its offset"
+                )
         return records
 
     def stop(self) -> None:
         """ptpd stopped on every node that answers (and waited for), then the sessions."""
         for host in self.daemons:
             with contextlib.suppress(RemoteError, OSError):
-                tail = self.ssh.run(host, f"sh -c {shlex.quote(self._stop_script(host))}",
-                                    timeout=30)
+                tail = self.ssh.run(
+                    host, f"sh -c {shlex.quote(self._stop_script(host))}", timeout=30
+                )
                 path = self.log_dir / "ptpd" / Path(self.stats_path(host)).name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(tail)
@@ -255,5 +288,6 @@ class PtpDomain:
         self.daemons.clear()
 
     def _stop_script(self, host: str) -> str:
-        return _STOP.format(sudo=shlex.quote(self.sudo or ""),
-                            stats=shlex.quote(self.stats_path(host)))
+        return _STOP.format(
+            sudo=shlex.quote(self.sudo or ""), stats=shlex.quote(self.stats_path(host))
+        )

@@ -81,13 +81,27 @@ class SshSettings:
     def options(self, lane: int | None = None) -> list[str]:
         """ssh's options; `lane` names the shared connection of long-lived sessions to use
         (None: the one of short commands)."""
-        opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
-                # a node silent for 9 s is gone: its sessions end instead of hanging
-                "-o", "ServerAliveInterval=3", "-o", "ServerAliveCountMax=3"]
+        opts = [
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"ConnectTimeout={CONNECT_TIMEOUT_S}",
+            # a node silent for 9 s is gone: its sessions end instead of hanging
+            "-o",
+            "ServerAliveInterval=3",
+            "-o",
+            "ServerAliveCountMax=3",
+        ]
         if self.multiplex_dir is not None:
             path = f"{self.multiplex_dir}/%C" + ("" if lane is None else f"-{lane}")
-            opts += ["-o", "ControlMaster=auto", "-o", f"ControlPath={path}",
-                     "-o", f"ControlPersist={MULTIPLEX_PERSIST_S}"]
+            opts += [
+                "-o",
+                "ControlMaster=auto",
+                "-o",
+                f"ControlPath={path}",
+                "-o",
+                f"ControlPersist={MULTIPLEX_PERSIST_S}",
+            ]
         if self.config is not None:
             opts += ["-F", str(self.config)]
         if self.user:
@@ -108,8 +122,12 @@ class SshSettings:
         for host in hosts:
             for lane in [None, *self._lanes.used(host)]:
                 with contextlib.suppress(subprocess.TimeoutExpired, OSError):
-                    subprocess.run(["ssh", *self.options(lane), "-O", "exit", host],
-                                   capture_output=True, timeout=10, check=False)
+                    subprocess.run(
+                        ["ssh", *self.options(lane), "-O", "exit", host],
+                        capture_output=True,
+                        timeout=10,
+                        check=False,
+                    )
         shutil.rmtree(self.multiplex_dir, ignore_errors=True)
 
     def argv(self, host: str, command: str, long_lived: bool = False) -> list[str]:
@@ -124,20 +142,32 @@ class SshSettings:
         """Start the shared connection of `lane` in the background (ssh -f returns once it
         is up). A failure is left to the sessions, whose own ssh then says why."""
         with contextlib.suppress(subprocess.TimeoutExpired, OSError):
-            subprocess.run(["ssh", *self.options(lane), "-f", "-N", host],
-                           stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           timeout=CONNECT_TIMEOUT_S + 20, check=False)
+            subprocess.run(
+                ["ssh", *self.options(lane), "-f", "-N", host],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=CONNECT_TIMEOUT_S + 20,
+                check=False,
+            )
 
-    def run(self, host: str, command: str, input_text: str | None = None,
-            timeout: float = 60.0) -> str:
+    def run(
+        self, host: str, command: str, input_text: str | None = None, timeout: float = 60.0
+    ) -> str:
         """One command on one host; RemoteError with its stderr when it fails."""
         try:
-            done = subprocess.run(self.argv(host, command), input=input_text,
-                                  capture_output=True, text=True, timeout=timeout, check=False)
+            done = subprocess.run(
+                self.argv(host, command),
+                input=input_text,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
         except subprocess.TimeoutExpired as exc:
-            raise RemoteError(f"{host}: `{command[:60]}` did not finish within"
-                              f" {timeout:.0f}s") from exc
+            raise RemoteError(
+                f"{host}: `{command[:60]}` did not finish within {timeout:.0f}s"
+            ) from exc
         if done.returncode != 0:
             why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
             raise RemoteError(f"{host}: `{command[:60]}` failed: {why}")
@@ -147,12 +177,17 @@ class SshSettings:
         """The IPv4 address ssh reaches `host` at: the HostName its config gives
         (`ssh -G`, so aliases in an ssh_config work), resolved on this machine."""
         try:
-            done = subprocess.run(["ssh", *self.options(), "-G", host], capture_output=True,
-                                  text=True, timeout=10, check=False)
+            done = subprocess.run(
+                ["ssh", *self.options(), "-G", host],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             done = None
         name = host.rsplit("@", 1)[-1]
-        for line in (done.stdout.splitlines() if done and done.returncode == 0 else []):
+        for line in done.stdout.splitlines() if done and done.returncode == 0 else []:
             key, _, value = line.partition(" ")
             if key == "hostname" and value.strip():
                 name = value.strip()
@@ -165,11 +200,17 @@ class SshSettings:
     def check(self, host: str) -> None:
         """RemoteError naming `host` and ssh's reason when it cannot be logged into."""
         try:
-            done = subprocess.run(self.argv(host, "true"), capture_output=True, text=True,
-                                  timeout=CONNECT_TIMEOUT_S + 20, check=False)
+            done = subprocess.run(
+                self.argv(host, "true"),
+                capture_output=True,
+                text=True,
+                timeout=CONNECT_TIMEOUT_S + 20,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
-            raise RemoteError(f"{host} does not answer over ssh (no login within"
-                              f" {CONNECT_TIMEOUT_S + 20}s)") from None
+            raise RemoteError(
+                f"{host} does not answer over ssh (no login within {CONNECT_TIMEOUT_S + 20}s)"
+            ) from None
         if done.returncode != 0:
             why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
             raise RemoteError(f"{host} does not answer over ssh: {why}")
@@ -177,11 +218,19 @@ class SshSettings:
     def reachable(self, host: str, timeout: float = 5.0) -> bool:
         """Whether `host` answers over ssh within `timeout` seconds."""
         # ssh keeps the first value of an option: this timeout goes before ours
-        argv = ["ssh", "-o", f"ConnectTimeout={max(1, int(timeout) - 1)}", *self.options(),
-                host, "true"]
+        argv = [
+            "ssh",
+            "-o",
+            f"ConnectTimeout={max(1, int(timeout) - 1)}",
+            *self.options(),
+            host,
+            "true",
+        ]
         try:
-            return subprocess.run(argv, capture_output=True, timeout=timeout,
-                                  check=False).returncode == 0
+            return (
+                subprocess.run(argv, capture_output=True, timeout=timeout, check=False).returncode
+                == 0
+            )
         except subprocess.TimeoutExpired:
             return False
 
@@ -194,8 +243,7 @@ class SshSettings:
         return params
 
 
-def shell(argv: Sequence[str], env: Mapping[str, str] | None = None,
-          cwd: str | None = None) -> str:
+def shell(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> str:
     """A remote shell command line running `argv` (quoted) with `env` and `cwd`."""
     parts = []
     if cwd:
@@ -211,19 +259,30 @@ def tied_to_stdin(command: str, grace_s: int = 5) -> str:
     """Run `command` in the background and stop it when stdin closes (the controller, or its
     ssh, went away), so a broker never outlives its run: SIGTERM, then SIGKILL after
     `grace_s` seconds (a broker whose quorum left can hang in controlled shutdown)."""
-    stop = ("kill $pid 2>/dev/null; i=0; while kill -0 $pid 2>/dev/null &&"
-            f" [ $i -lt {grace_s * 5} ]; do sleep 0.2; i=$((i+1)); done;"
-            " kill -9 $pid 2>/dev/null")
-    return ("sh -c " + shlex.quote(f"{command} & pid=$!; trap '{stop}' EXIT;"
-                                    " cat >/dev/null"))
+    stop = (
+        "kill $pid 2>/dev/null; i=0; while kill -0 $pid 2>/dev/null &&"
+        f" [ $i -lt {grace_s * 5} ]; do sleep 0.2; i=$((i+1)); done;"
+        " kill -9 $pid 2>/dev/null"
+    )
+    return "sh -c " + shlex.quote(f"{command} & pid=$!; trap '{stop}' EXIT; cat >/dev/null")
 
 
-def remote_process(name: str, ssh: SshSettings, host: str, command: str,
-                   log_path: Path | None = None, agent: bool = False) -> ManagedProcess:
+def remote_process(
+    name: str,
+    ssh: SshSettings,
+    host: str,
+    command: str,
+    log_path: Path | None = None,
+    agent: bool = False,
+) -> ManagedProcess:
     """`command` on `host` as a child of pytest (stdin and, for agents, stdout piped)."""
-    return ManagedProcess(name, ssh.argv(host, command, long_lived=True), log_path=log_path,
-                          stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE if agent else None)
+    return ManagedProcess(
+        name,
+        ssh.argv(host, command, long_lived=True),
+        log_path=log_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE if agent else None,
+    )
 
 
 def check_hosts(hosts: Sequence[str], ssh: SshSettings, command: str, what: str) -> None:
@@ -237,6 +296,7 @@ def check_hosts(hosts: Sequence[str], ssh: SshSettings, command: str, what: str)
     remote.run()
     failed = [p for p in remote.processes if not p.ok]
     if failed:
+
         def why(p: object) -> str:
             lines = str(getattr(p, "stderr", "")).strip().splitlines()
             return lines[-1] if lines else str(getattr(p, "error_reason", None) or "failed")

@@ -20,8 +20,14 @@ from pytest_frida.runtimes.ssh import SshSettings, remote_process, shell
 class SshAgentLauncher(AgentLauncher):
     remote_clocks = True
 
-    def __init__(self, ssh: SshSettings, producer_hosts: list[str], consumer_host: str,
-                 log_dir: Path, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        ssh: SshSettings,
+        producer_hosts: list[str],
+        consumer_host: str,
+        log_dir: Path,
+        python: str = sys.executable,
+    ) -> None:
         if not producer_hosts:
             raise ValueError("no producer hosts")
         self.ssh = ssh
@@ -35,10 +41,10 @@ class SshAgentLauncher(AgentLauncher):
         """`workers` agents per producer host, hosts taking turns so a small step still
         spreads over every host."""
         split = shards(producers, workers * len(self.producer_hosts))
-        self._slots = [self.producer_hosts[i % len(self.producer_hosts)]
-                       for i in range(len(split))]
-        self.placement_note = (f"producers on {len(set(self._slots))} host(s):"
-                               f" {', '.join(sorted(set(self._slots)))}")
+        self._slots = [self.producer_hosts[i % len(self.producer_hosts)] for i in range(len(split))]
+        self.placement_note = (
+            f"producers on {len(set(self._slots))} host(s): {', '.join(sorted(set(self._slots)))}"
+        )
         return split
 
     def host_of(self, role: str, slot: int = 0) -> str:
@@ -50,8 +56,9 @@ class SshAgentLauncher(AgentLauncher):
         role = str(config.get("role"))
         host = str(config["host"]) if role == "clock" else self.host_of(role, slot)
         command = shell([self.python, "-m", "pytest_frida.workload.agent"], cwd=os.getcwd())
-        proc = remote_process(name, self.ssh, host, command,
-                              log_path=self.log_dir / f"{name}.log", agent=True)
+        proc = remote_process(
+            name, self.ssh, host, command, log_path=self.log_dir / f"{name}.log", agent=True
+        )
         handle = AgentHandle(name, proc, host=host)
         handle.send(config)
         return handle

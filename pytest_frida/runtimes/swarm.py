@@ -43,8 +43,10 @@ class SwarmMembership:
 
     def _state(self) -> tuple[str, str, str]:
         fields = self.docker.run(
-            "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"
-            " {{.Swarm.NodeID}}").stdout.split()
+            "info",
+            "--format",
+            "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}",
+        ).stdout.split()
         state, control, node = [*fields, "", "", ""][:3]
         return state, control, node
 
@@ -52,8 +54,9 @@ class SwarmMembership:
         """The node id of this manager."""
         state, control, node = self._state()
         if state == "inactive":
-            done = self.docker.run("swarm", "init", "--advertise-addr", self.advertise_addr,
-                                   check=False)
+            done = self.docker.run(
+                "swarm", "init", "--advertise-addr", self.advertise_addr, check=False
+            )
             if done.returncode == 0:
                 self.created = True
                 _, _, node = self._state()
@@ -61,11 +64,15 @@ class SwarmMembership:
                 return node
             state, control, node = self._state()  # another worker made it meanwhile
         if state != "active":
-            raise DockerError(f"the swarm on {self.docker.where} is {state!r}; expected active"
-                              " or inactive (fix it with docker swarm leave --force)")
+            raise DockerError(
+                f"the swarm on {self.docker.where} is {state!r}; expected active"
+                " or inactive (fix it with docker swarm leave --force)"
+            )
         if control != "true":
-            raise DockerError(f"{self.docker.where} is a swarm worker; pytest-frida needs a"
-                              " manager (run it on a manager node, or point DOCKER_HOST there)")
+            raise DockerError(
+                f"{self.docker.where} is a swarm worker; pytest-frida needs a"
+                " manager (run it on a manager node, or point DOCKER_HOST there)"
+            )
         return node
 
     def made_by_frida(self) -> bool:
@@ -111,8 +118,9 @@ def _running(docs: list[dict[str, object]]) -> list[Task]:
         if doc.get("DesiredState") != "running" or status.get("State") != "running":
             continue
         cid = (status.get("ContainerStatus") or {}).get("ContainerID", "")
-        out.append(Task(str(doc["ID"]), int(str(doc.get("Slot") or 0)), cid,
-                        str(doc.get("NodeID", ""))))
+        out.append(
+            Task(str(doc["ID"]), int(str(doc.get("Slot") or 0)), cid, str(doc.get("NodeID", "")))
+        )
     return sorted(out, key=lambda t: t.slot)
 
 
@@ -126,18 +134,22 @@ def _ended(docs: list[dict[str, object]]) -> list[str]:
             continue
         code = (status.get("ContainerStatus") or {}).get("ExitCode")
         why = status.get("Err") or status.get("Message") or state
-        errors.append(f"task {state}: {why}" + (f" (exit code {code})" if code is not None
-                                                 else ""))
+        errors.append(f"task {state}: {why}" + (f" (exit code {code})" if code is not None else ""))
     return errors
 
 
 class StackDeployment:
     """One stack of the run: deploy, scale its services, find their containers, remove it."""
 
-    def __init__(self, docker: DockerCli, name: str, files: Sequence[Path | str],
-                 env: Mapping[str, str],
-                 docker_for_node: Callable[[str], DockerCli] | None = None,
-                 daemons: Callable[[], Sequence[DockerCli]] | None = None) -> None:
+    def __init__(
+        self,
+        docker: DockerCli,
+        name: str,
+        files: Sequence[Path | str],
+        env: Mapping[str, str],
+        docker_for_node: Callable[[str], DockerCli] | None = None,
+        daemons: Callable[[], Sequence[DockerCli]] | None = None,
+    ) -> None:
         """`files` are paths the manager's `docker` reads; `docker_for_node` is the daemon
         of a swarm node (by id), `daemons` every daemon that may hold the stack's
         containers (both default to the manager alone)."""
@@ -171,14 +183,24 @@ class StackDeployment:
         """Why tasks ended without being asked to (a replica must keep running)."""
         return _ended(self._task_docs(short))
 
-    def scale(self, short: str, replicas: int, timeout_s: float = CONVERGE_TIMEOUT_S,
-              progress: Callable[[str], None] | None = None) -> list[Task]:
+    def scale(
+        self,
+        short: str,
+        replicas: int,
+        timeout_s: float = CONVERGE_TIMEOUT_S,
+        progress: Callable[[str], None] | None = None,
+    ) -> list[Task]:
         """Scale a service and wait until exactly `replicas` tasks run."""
         self.docker.run("service", "scale", "--detach", f"{self.service(short)}={replicas}")
         return self.wait_converged(short, replicas, timeout_s, progress)
 
-    def wait_converged(self, short: str, replicas: int, timeout_s: float = CONVERGE_TIMEOUT_S,
-                       progress: Callable[[str], None] | None = None) -> list[Task]:
+    def wait_converged(
+        self,
+        short: str,
+        replicas: int,
+        timeout_s: float = CONVERGE_TIMEOUT_S,
+        progress: Callable[[str], None] | None = None,
+    ) -> list[Task]:
         deadline = time.monotonic() + timeout_s
         shown = -1
         while True:
@@ -188,16 +210,19 @@ class StackDeployment:
                 return running
             errors = _ended(docs)
             if len(errors) >= 3 or any(e.startswith("task complete") for e in errors):
-                raise DockerError(f"service {self.service(short)} cannot start its replicas:"
-                                  f" {errors[0]}")
+                raise DockerError(
+                    f"service {self.service(short)} cannot start its replicas: {errors[0]}"
+                )
             if progress is not None and len(running) != shown:
                 progress(f"{self.service(short)}: {len(running)}/{replicas} replicas running")
                 shown = len(running)
             if time.monotonic() > deadline:
                 why = f"; task errors: {errors[0]}" if errors else ""
-                raise DockerError(f"service {self.service(short)} did not converge to"
-                                  f" {replicas} running replicas within {timeout_s:.0f}s"
-                                  f" ({len(running)} running){why}")
+                raise DockerError(
+                    f"service {self.service(short)} did not converge to"
+                    f" {replicas} running replicas within {timeout_s:.0f}s"
+                    f" ({len(running)} running){why}"
+                )
             time.sleep(0.5)
 
     def logs(self, short: str) -> bytes:
@@ -255,7 +280,8 @@ class StackDeployment:
                     raise DockerError(
                         f"stack {self.name} still has {len(left)} container(s) and"
                         f" {len(networks)} network(s) {now - started:.0f}s after docker stack"
-                        f" rm, none removed in the last {now - progress_at:.0f}s")
+                        f" rm, none removed in the last {now - progress_at:.0f}s"
+                    )
                 rounds += 1
                 if not left:
                     self.docker.run("network", "rm", *networks, check=False, timeout=60)
@@ -286,9 +312,12 @@ class SwarmNode:
 
 def _swarm_state(docker: DockerCli) -> tuple[str, bool, str, list[str]]:
     """(LocalNodeState, is a manager, node id, addresses of the managers it knows)."""
-    out = docker.run("info", "--format", "{{.Swarm.LocalNodeState}}|{{.Swarm.ControlAvailable}}"
-                     "|{{.Swarm.NodeID}}|{{range .Swarm.RemoteManagers}}{{.Addr}} {{end}}"
-                     ).stdout.strip()
+    out = docker.run(
+        "info",
+        "--format",
+        "{{.Swarm.LocalNodeState}}|{{.Swarm.ControlAvailable}}"
+        "|{{.Swarm.NodeID}}|{{range .Swarm.RemoteManagers}}{{.Addr}} {{end}}",
+    ).stdout.strip()
     state, control, node, managers = [*out.split("|"), "", "", "", ""][:4]
     return state, control == "true", node, [m.rsplit(":", 1)[0] for m in managers.split()]
 
@@ -301,8 +330,12 @@ class NodeSwarm:
     on this controller that is gone (killed outright): then the node leaves it first.
     """
 
-    def __init__(self, manager: SwarmNode, owner_labels: dict[str, str],
-                 is_orphaned: Callable[[dict[str, str]], bool]) -> None:
+    def __init__(
+        self,
+        manager: SwarmNode,
+        owner_labels: dict[str, str],
+        is_orphaned: Callable[[dict[str, str]], bool],
+    ) -> None:
         self.manager = manager
         self.owner_labels = owner_labels
         self.is_orphaned = is_orphaned
@@ -315,37 +348,51 @@ class NodeSwarm:
         no longer managing a swarm): those leave it; any other swarm is not ours to touch."""
         states = {n.host: _swarm_state(n.docker) for n in nodes}
         #: addresses of the nodes here that manage no swarm (now)
-        not_managing = {n.address for n in nodes
-                        if states[n.host][0] != "active" or not states[n.host][1]}
+        not_managing = {
+            n.address for n in nodes if states[n.host][0] != "active" or not states[n.host][1]
+        }
         for node in nodes:  # managers first: they tell whose swarm it is
             state, manager, node_id, _ = states[node.host]
             if state == "active" and manager:
                 found = node.docker.inspect("node", [node_id])
                 labels = ((found[0].get("Spec") or {}).get("Labels") or {}) if found else {}
                 if not self.is_orphaned(labels):
-                    raise DockerError(f"{node.host} manages a swarm that is not one a dead"
-                                      " pytest-frida run of this machine left behind; leave"
-                                      " it there first (docker swarm leave --force)")
+                    raise DockerError(
+                        f"{node.host} manages a swarm that is not one a dead"
+                        " pytest-frida run of this machine left behind; leave"
+                        " it there first (docker swarm leave --force)"
+                    )
                 node.docker.run("swarm", "leave", "--force", timeout=60)
                 not_managing.add(node.address)
         for node in nodes:
             state, manager, _, managers = states[node.host]
             if state in ("active", "pending", "error") and not manager:
                 if not managers or not set(managers) <= not_managing:
-                    raise DockerError(f"{node.host} is a worker of another swarm (managers"
-                                      f" {', '.join(managers) or 'unknown'}); leave it there"
-                                      " first (docker swarm leave --force)")
+                    raise DockerError(
+                        f"{node.host} is a worker of another swarm (managers"
+                        f" {', '.join(managers) or 'unknown'}); leave it there"
+                        " first (docker swarm leave --force)"
+                    )
                 node.docker.run("swarm", "leave", "--force", timeout=60)
             elif state not in ("active", "inactive"):
-                raise DockerError(f"the swarm state of {node.host} is {state!r}; expected"
-                                  " inactive (fix it with docker swarm leave --force)")
+                raise DockerError(
+                    f"the swarm state of {node.host} is {state!r}; expected"
+                    " inactive (fix it with docker swarm leave --force)"
+                )
 
     def form(self, workers: Sequence[SwarmNode]) -> None:
         """Init the swarm on the manager and join `workers` to it."""
         self._free([self.manager, *workers])
         mgr = self.manager
-        mgr.docker.run("swarm", "init", "--advertise-addr", mgr.address,
-                       "--listen-addr", f"{mgr.address}:2377", timeout=60)
+        mgr.docker.run(
+            "swarm",
+            "init",
+            "--advertise-addr",
+            mgr.address,
+            "--listen-addr",
+            f"{mgr.address}:2377",
+            timeout=60,
+        )
         self.members.append(mgr)
         mgr.node_id = _swarm_state(mgr.docker)[2]
         self.label(mgr, self.owner_labels)
@@ -358,8 +405,16 @@ class NodeSwarm:
         token = self.manager.docker.run("swarm", "join-token", "-q", "worker").stdout.strip()
 
         def join(node: SwarmNode) -> None:
-            node.docker.run("swarm", "join", "--token", token, "--advertise-addr",
-                            node.address, f"{self.manager.address}:2377", timeout=60)
+            node.docker.run(
+                "swarm",
+                "join",
+                "--token",
+                token,
+                "--advertise-addr",
+                node.address,
+                f"{self.manager.address}:2377",
+                timeout=60,
+            )
             node.node_id = _swarm_state(node.docker)[2]
 
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(nodes)))) as pool:
@@ -382,6 +437,7 @@ class NodeSwarm:
     def leave(self, reachable: Callable[[SwarmNode], bool] = lambda node: True) -> list[str]:
         """The workers leave (all at once), then the manager, which takes the swarm with
         it; what failed, per node."""
+
         def leave_one(node: SwarmNode) -> str | None:
             if not reachable(node):
                 return f"{node.host}: unreachable, still in the swarm"

@@ -19,8 +19,9 @@ def create_site(settings: FridaSettings, run_dir: Path, run_id: str) -> Site:
         try:
             from pytest_frida.sites.docker import DockerSite
         except ImportError as exc:
-            raise FridaSetupError(f"the docker site needs testcontainers ({exc}): pip install"
-                                  " 'pytest-frida[docker]'") from exc
+            raise FridaSetupError(
+                f"the docker site needs testcontainers ({exc}): pip install 'pytest-frida[docker]'"
+            ) from exc
 
         return DockerSite(settings, run_dir, run_id)
     if settings.site == "swarm":
@@ -35,7 +36,8 @@ def create_site(settings: FridaSettings, run_dir: Path, run_id: str) -> Site:
         try:
             from pytest_frida.sites.g5k import G5KSite
         except ImportError as exc:
-            raise FridaSetupError(f"Grid'5000 sites need execo ({exc}): pip install"
-                                  " 'pytest-frida[g5k]'") from exc
+            raise FridaSetupError(
+                f"Grid'5000 sites need execo ({exc}): pip install 'pytest-frida[g5k]'"
+            ) from exc
         return G5KSite(settings, run_dir, run_id)
     raise ValueError(f"unknown site {settings.site!r}")  # config rejects this earlier

@@ -34,8 +34,10 @@ class BrokerFaults(ABC):
 
     def netem(self, broker: int, spec: str) -> None:
         """Shape the broker's traffic with netem (`delay 100ms`, `loss 5%`)."""
-        raise NotImplementedError(f"this site cannot shape a broker's network ({spec}): on"
-                                  " local every broker shares loopback; use --frida-site=docker")
+        raise NotImplementedError(
+            f"this site cannot shape a broker's network ({spec}): on"
+            " local every broker shares loopback; use --frida-site=docker"
+        )
 
     def heal(self, broker: int) -> None:
         raise NotImplementedError("this site cannot shape a broker's network")
@@ -107,5 +109,7 @@ class Site(ABC):
 
     def plan_lines(self) -> list[str]:
         """What `start` would reserve and start, said without doing it (--frida-plan)."""
-        return [f"site {self.name}: nothing to reserve; the brokers start with the first"
-                " test that needs them"]
+        return [
+            f"site {self.name}: nothing to reserve; the brokers start with the first"
+            " test that needs them"
+        ]

@@ -51,12 +51,16 @@ def choose_kafka_image(docker: DockerCli, explicit: str | None, version: str) ->
         if docker.inspect("image", [image]):
             return image
     if explicit:
-        raise KafkaSetupError(f"image {explicit} is not on {docker.where} (pytest-frida never"
-                              " pulls): docker load it, or run `frida images build` and pass"
-                              f" --frida-kafka-image={kafka_image(version)}")
-    raise KafkaSetupError(f"neither apache/kafka:{version} nor {kafka_image(version)} is on"
-                          f" {docker.where} (pytest-frida never pulls): run `frida images"
-                          " build`, or docker load apache/kafka")
+        raise KafkaSetupError(
+            f"image {explicit} is not on {docker.where} (pytest-frida never"
+            " pulls): docker load it, or run `frida images build` and pass"
+            f" --frida-kafka-image={kafka_image(version)}"
+        )
+    raise KafkaSetupError(
+        f"neither apache/kafka:{version} nor {kafka_image(version)} is on"
+        f" {docker.where} (pytest-frida never pulls): run `frida images"
+        " build`, or docker load apache/kafka"
+    )
 
 
 class DockerSite(Site):
@@ -74,10 +78,11 @@ class DockerSite(Site):
         self._metrics_off: str | None = "--frida-monitor=off"
         self._exporter_dir: Path | None = None
         self._container_pids = ContainerPids(
-            lambda i: str(self.containers[i].get_wrapped_container().id),
-            self._container_pid)
-        self._pin = (HarnessPin(split_cores(settings.broker_cores))
-                     if settings.broker_cores else None)
+            lambda i: str(self.containers[i].get_wrapped_container().id), self._container_pid
+        )
+        self._pin = (
+            HarnessPin(split_cores(settings.broker_cores)) if settings.broker_cores else None
+        )
 
     def start(self) -> Cluster:
         started = time.monotonic()
@@ -85,9 +90,11 @@ class DockerSite(Site):
         server = docker.ping()
         self._docker = docker  # from here on there may be something to remove
         if self._pin is not None and not docker.is_local():
-            raise KafkaSetupError(f"--frida-broker-cores={self.settings.broker_cores}: the"
-                                  f" Docker daemon ({docker.where}) is not this machine, whose"
-                                  " cores the brokers and the harness are split over")
+            raise KafkaSetupError(
+                f"--frida-broker-cores={self.settings.broker_cores}: the"
+                f" Docker daemon ({docker.where}) is not this machine, whose"
+                " cores the brokers and the harness are split over"
+            )
         sweep_orphans(docker)
         image = choose_kafka_image(docker, self.settings.kafka_image, self.settings.kafka_version)
         labels = owner_labels(self.run_id)
@@ -106,11 +113,19 @@ class DockerSite(Site):
         cluster_id = new_cluster_id()
         nodes = []
         for i in range(count):
-            node = ApacheKafkaContainer(image, i, aliases[i], voters, ports[i], network,
-                                        cluster_id, self.settings.broker_config, labels,
-                                        exporter=exporters.get(i),
-                                        cpuset=self._pin.split.broker_list if self._pin
-                                        else None)
+            node = ApacheKafkaContainer(
+                image,
+                i,
+                aliases[i],
+                voters,
+                ports[i],
+                network,
+                cluster_id,
+                self.settings.broker_config,
+                labels,
+                exporter=exporters.get(i),
+                cpuset=self._pin.split.broker_list if self._pin else None,
+            )
             with interrupts_deferred(f"creating {aliases[i]}"):
                 self.containers.append(node)
                 node.start()
@@ -125,12 +140,14 @@ class DockerSite(Site):
                 raise KafkaSetupError(
                     f"--frida-broker-cores={self.settings.broker_cores}: the brokers'"
                     " containers do not run on this machine's kernel (Docker Desktop,"
-                    " colima), whose cores the split is made of")
+                    " colima), whose cores the split is made of"
+                )
             try:
                 self._pin.apply()
             except OSError as exc:
-                raise KafkaSetupError(f"--frida-broker-cores={self.settings.broker_cores}:"
-                                      f" {exc}") from None
+                raise KafkaSetupError(
+                    f"--frida-broker-cores={self.settings.broker_cores}: {exc}"
+                ) from None
         image_id = docker.inspect("image", [image])[0].get("Id", "")
         return Cluster(
             site=self.name,
@@ -140,11 +157,16 @@ class DockerSite(Site):
             launcher=LocalAgentLauncher(self.run_dir / "logs" / "agents"),
             hosts=[socket.gethostname()],
             ready_seconds=time.monotonic() - started,
-            details={"kafka_image": image, "kafka_image_id": image_id,
-                     "docker_server": server, "containers": aliases,
-                     **cores_details(self._pin)},
-            health=lambda: cluster_problem(bootstrap, count - len(self.faults.down),
-                                           self._first_dead),
+            details={
+                "kafka_image": image,
+                "kafka_image_id": image_id,
+                "docker_server": server,
+                "containers": aliases,
+                **cores_details(self._pin),
+            },
+            health=lambda: cluster_problem(
+                bootstrap, count - len(self.faults.down), self._first_dead
+            ),
             faults=self.faults,
             monitor=self._monitor(docker),
             monitor_note=self._metrics_off or "--frida-monitor=off",
@@ -160,8 +182,10 @@ class DockerSite(Site):
             self._metrics_off = "--frida-monitor=off"
             return {}
         if not docker.is_local():
-            self._metrics_off = (f"the Docker daemon ({docker.where}) is not on this machine,"
-                                 " which reads the brokers' figures")
+            self._metrics_off = (
+                f"the Docker daemon ({docker.where}) is not on this machine,"
+                " which reads the brokers' figures"
+            )
             return {}
         jar, self._metrics_off = exporter.agent_or_reason()
         if jar is None:
@@ -171,8 +195,12 @@ class DockerSite(Site):
         self._exporter_dir.chmod(0o755)  # the image's user reads it
         shutil.copy(jar, self._exporter_dir / jar.name)
         (self._exporter_dir / "config.yml").write_text(exporter.config_text())
-        flag = exporter.agent_flag(Path(EXPORTER_DIR) / jar.name, "0.0.0.0", EXPORTER_PORT,
-                                   Path(EXPORTER_DIR) / "config.yml")
+        flag = exporter.agent_flag(
+            Path(EXPORTER_DIR) / jar.name,
+            "0.0.0.0",
+            EXPORTER_PORT,
+            Path(EXPORTER_DIR) / "config.yml",
+        )
         out = {}
         for i, port in enumerate(ports):
             out[i] = (self._exporter_dir, flag, port)
@@ -184,15 +212,20 @@ class DockerSite(Site):
         if not self.settings.monitor or not docker.is_local():
             return None
         root = docker.info_value("DockerRootDir")
-        return LocalBrokerMonitor(self._pids, self._metrics_urls,
-                                  Path(root) if root and Path(root).exists() else None,
-                                  self._metrics_off, read_broker=read_container,
-                                  core_groups=core_groups(self._pin))
+        return LocalBrokerMonitor(
+            self._pids,
+            self._metrics_urls,
+            Path(root) if root and Path(root).exists() else None,
+            self._metrics_off,
+            read_broker=read_container,
+            core_groups=core_groups(self._pin),
+        )
 
     def _pids(self) -> dict[int, int | None]:
         """Each running broker's main process as this host numbers it."""
-        up = self._container_pids(i for i in range(len(self.containers))
-                                  if i not in self.faults.down)
+        up = self._container_pids(
+            i for i in range(len(self.containers)) if i not in self.faults.down
+        )
         return {i: up.get(i) for i in range(len(self.containers))}
 
     def _container_pid(self, container_id: str) -> int:
@@ -214,7 +247,6 @@ class DockerSite(Site):
                 return f"container {node.alias} {wrapped.status}:\n{node.log_tail()}"
         return None
 
-
     def stop(self) -> None:
         if self._pin is not None:
             self._pin.release()
@@ -230,11 +262,15 @@ class DockerSite(Site):
             # all at once, with a short grace: stopped one by one, the last brokers lose
             # their controller quorum and wait out docker's whole stop timeout
             with contextlib.suppress(Exception):  # removal below must happen regardless
-                ids = [c.get_wrapped_container().id for c in self.containers
-                       if c.get_wrapped_container() is not None]
+                ids = [
+                    c.get_wrapped_container().id
+                    for c in self.containers
+                    if c.get_wrapped_container() is not None
+                ]
                 if ids:
-                    self._docker.run("stop", "-t", str(int(STOP_GRACE_S)), *ids,
-                                     check=False, timeout=60)
+                    self._docker.run(
+                        "stop", "-t", str(int(STOP_GRACE_S)), *ids, check=False, timeout=60
+                    )
         for node in self.containers:
             with contextlib.suppress(Exception):
                 node.stop()
@@ -250,8 +286,10 @@ class DockerSite(Site):
             remove_run_objects(self._docker, self.run_id)
             left = self._docker.lines("ps", "-aq", "--filter", f"label=frida.run={self.run_id}")
             if left:
-                raise DockerError(f"containers of run {self.run_id} could not be removed:"
-                                  f" {' '.join(left)} (docker rm -f them)")
+                raise DockerError(
+                    f"containers of run {self.run_id} could not be removed:"
+                    f" {' '.join(left)} (docker rm -f them)"
+                )
 
 
 class _DockerFaults(BrokerFaults):
@@ -297,13 +335,21 @@ class _DockerFaults(BrokerFaults):
         pid = str(container.attrs["State"]["Pid"])
         for tool in ("nsenter", "tc"):
             if shutil.which(tool) is None:
-                raise RuntimeError(f"network faults need {tool} on this host (iproute2,"
-                                   " util-linux)")
-        done = subprocess.run(["nsenter", "-t", pid, "-n", "tc", "qdisc", *args],
-                              capture_output=True, text=True, timeout=10, check=False)
+                raise RuntimeError(
+                    f"network faults need {tool} on this host (iproute2, util-linux)"
+                )
+        done = subprocess.run(
+            ["nsenter", "-t", pid, "-n", "tc", "qdisc", *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         if "qdisc kind is unknown" in done.stderr:
-            raise RuntimeError("this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is not"
-                               " set): network delay and loss faults need it")
+            raise RuntimeError(
+                "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is not"
+                " set): network delay and loss faults need it"
+            )
         if done.returncode != 0:
             raise RuntimeError(f"tc qdisc {' '.join(args)}: {done.stderr.strip()}")
 

@@ -45,6 +45,8 @@ def reservation_start(date: str) -> dt.datetime:
     """An advance reservation's 'YYYY-MM-DD HH:MM:SS', read as Grid'5000 reads it: Paris
     time, whatever this machine's time zone."""
     return dt.datetime.strptime(date, "%Y-%m-%d %H:%M:%S").replace(tzinfo=PARIS)
+
+
 #: Grid'5000 usage policy: 09:00-19:00 Paris time on working days is for short jobs
 DAY_START, DAY_END = 9, 19
 #: what installs Docker on a Grid'5000 node (its data in /tmp, which has room), by full
@@ -69,9 +71,11 @@ def daytime_warning(start: dt.datetime, walltime_s: int) -> str | None:
     if start.weekday() < 5 and DAY_START <= start.hour < DAY_END:
         day_end = start.replace(hour=DAY_END, minute=0, second=0, microsecond=0)
         if end > day_end and start.hour < 17:
-            return (f"a {_length(walltime_s)} job starting {start:%a %H:%M} Paris time runs"
-                    " past 19:00: day-time jobs must end by 19:00 (reserve for the night"
-                    " with --frida-reservation, or shorten --frida-walltime)")
+            return (
+                f"a {_length(walltime_s)} job starting {start:%a %H:%M} Paris time runs"
+                " past 19:00: day-time jobs must end by 19:00 (reserve for the night"
+                " with --frida-reservation, or shorten --frida-walltime)"
+            )
         return None
     morning = start.replace(hour=DAY_START, minute=0, second=0, microsecond=0)
     if morning <= start:
@@ -79,9 +83,11 @@ def daytime_warning(start: dt.datetime, walltime_s: int) -> str | None:
     while morning.weekday() >= 5:
         morning += dt.timedelta(days=1)
     if end > morning:
-        return (f"a {_length(walltime_s)} job starting {start:%a %H:%M} Paris time runs into"
-                f" {morning:%a} 09:00: night and weekend jobs must end before the next"
-                " working day begins")
+        return (
+            f"a {_length(walltime_s)} job starting {start:%a %H:%M} Paris time runs into"
+            f" {morning:%a} 09:00: night and weekend jobs must end before the next"
+            " working day begins"
+        )
     return None
 
 
@@ -106,8 +112,9 @@ def frontend_site(hostname: str) -> str | None:
 def walltime_field_s(oarstat_full: str) -> int | None:
     """The `walltime` of `oarstat -f` output, in seconds: OAR 2.5 prints H:M:S (which
     execo reads), OAR 3 whole seconds (which execo leaves out)."""
-    m = re.search(r"^\s*walltime = (?:(\d+):(\d{1,2}):(\d{1,2})|(\d+))\s*$", oarstat_full,
-                  re.MULTILINE)
+    m = re.search(
+        r"^\s*walltime = (?:(\d+):(\d{1,2}):(\d{1,2})|(\d+))\s*$", oarstat_full, re.MULTILINE
+    )
     if not m:
         return None
     if m.group(4):
@@ -122,8 +129,13 @@ def job_walltime_s(job_id: int, info: dict[str, Any]) -> int | None:
         return int(info["walltime"])
     from execo import Process
 
-    proc = Process(f"oarstat -fj {job_id}", timeout=60, nolog_exit_code=True,
-                   nolog_error=True, nolog_timeout=True).run()
+    proc = Process(
+        f"oarstat -fj {job_id}",
+        timeout=60,
+        nolog_exit_code=True,
+        nolog_error=True,
+        nolog_timeout=True,
+    ).run()
     return walltime_field_s(proc.stdout or "")
 
 
@@ -163,8 +175,10 @@ def load_execo() -> Any:
         import execo_g5k
         from execo.log import logger as execo_logger
     except ImportError as exc:  # execo is a dependency; a broken install says so in a line
-        raise FridaSetupError(f"execo cannot be imported ({exc}): reinstall pytest-frida"
-                              " (pip install pytest-frida) in this environment") from exc
+        raise FridaSetupError(
+            f"execo cannot be imported ({exc}): reinstall pytest-frida"
+            " (pip install pytest-frida) in this environment"
+        ) from exc
 
     execo_logger.setLevel(logging.CRITICAL)  # failures are reported by us, in one line
     return execo_g5k
@@ -199,40 +213,50 @@ class G5KSite(Site):
             raise ReservationError(
                 f"--frida-site={self.res.site} on {here}'s frontend: OAR here reserves at"
                 f" {here}. Run from {self.res.site}'s frontend (ssh {self.res.site}), or"
-                f" use --frida-site={here}")
+                f" use --frida-site={here}"
+            )
         try:
             sites = g5k.get_g5k_sites()
         except Exception as exc:
-            raise ReservationError(f"the Grid'5000 reference API did not answer"
-                                   f" ({g5k_configuration['api_uri']}): {exc}") from exc
+            raise ReservationError(
+                f"the Grid'5000 reference API did not answer"
+                f" ({g5k_configuration['api_uri']}): {exc}"
+            ) from exc
         site = self.res.site
         if site not in sites:
-            raise ReservationError(f"unknown Grid'5000 site {site!r}; known:"
-                                   f" {', '.join(sorted(sites))}")
+            raise ReservationError(
+                f"unknown Grid'5000 site {site!r}; known: {', '.join(sorted(sites))}"
+            )
         names = g5k.get_site_clusters(site, queues=None)
         if self.res.cluster and self.res.cluster not in names:
-            raise ReservationError(f"site {site} has no cluster {self.res.cluster!r}; it"
-                                   f" has: {', '.join(sorted(names))}")
+            raise ReservationError(
+                f"site {site} has no cluster {self.res.cluster!r}; it"
+                f" has: {', '.join(sorted(names))}"
+            )
         states = self._node_states(site)
         if self.res.cluster:
             cluster = _cluster_facts(g5k, self.res.cluster)
             self.queue = choose_queue(cluster, self.res.queue)
             if self.queue:
-                self.notify(f"frida: cluster {cluster.name} is in the {self.queue} queue:"
-                            f" submitting with -q {self.queue}")
-            check_node_count(self.res.nodes, f"cluster {cluster.name}", cluster.hosts,
-                             states)
+                self.notify(
+                    f"frida: cluster {cluster.name} is in the {self.queue} queue:"
+                    f" submitting with -q {self.queue}"
+                )
+            check_node_count(self.res.nodes, f"cluster {cluster.name}", cluster.hosts, states)
             return
         queue = self.res.queue or "default"
-        in_queue = clusters_in_queue([_cluster_facts(g5k, name) for name in sorted(names)],
-                                     queue)
+        in_queue = clusters_in_queue([_cluster_facts(g5k, name) for name in sorted(names)], queue)
         if not in_queue:
-            raise ReservationError(f"--frida-queue={queue}: site {site} has no cluster in"
-                                   " that queue")
+            raise ReservationError(
+                f"--frida-queue={queue}: site {site} has no cluster in that queue"
+            )
         self.queue = None if queue == "default" else queue
-        check_node_count(self.res.nodes, f"the {queue} queue of {site}"
-                         f" ({', '.join(c.name for c in in_queue)})",
-                         [h for c in in_queue for h in c.hosts], states)
+        check_node_count(
+            self.res.nodes,
+            f"the {queue} queue of {site} ({', '.join(c.name for c in in_queue)})",
+            [h for c in in_queue for h in c.hosts],
+            states,
+        )
 
     def _node_states(self, site: str) -> dict[str, str]:
         """Node states from the status API; {} (every node counted) when it does not
@@ -243,19 +267,34 @@ class G5KSite(Site):
             return node_states(get_resource_attributes(f"/sites/{site}/status"))
         except Exception as exc:  # any failure: the look-up only narrows the check
             why = (str(exc).splitlines() or [type(exc).__name__])[0]
-            self.notify(f"frida: warning: node states unknown (the status API of {site}:"
-                        f" {why}); dead nodes are not ruled out")
+            self.notify(
+                f"frida: warning: node states unknown (the status API of {site}:"
+                f" {why}); dead nodes are not ruled out"
+            )
             return {}
 
-    def _submission(self, g5k: Any, nodes: int, walltime_s: int, name: str,
-                    reservation_date: float | None = None) -> Any:
+    def _submission(
+        self,
+        g5k: Any,
+        nodes: int,
+        walltime_s: int,
+        name: str,
+        reservation_date: float | None = None,
+    ) -> Any:
         """execo's OarSubmission for `nodes` nodes of the cluster (or the queue)."""
-        resources = (f"{{cluster='{self.res.cluster}'}}/nodes={nodes}"
-                     if self.res.cluster else f"nodes={nodes}")
+        resources = (
+            f"{{cluster='{self.res.cluster}'}}/nodes={nodes}"
+            if self.res.cluster
+            else f"nodes={nodes}"
+        )
         return g5k.OarSubmission(
-            resources=resources, walltime=walltime_s,
-            job_type=list(self.res.job_types) or None, queue=self.queue,
-            reservation_date=reservation_date, name=name)
+            resources=resources,
+            walltime=walltime_s,
+            job_type=list(self.res.job_types) or None,
+            queue=self.queue,
+            reservation_date=reservation_date,
+            name=name,
+        )
 
     def plan_lines(self) -> list[str]:
         """What `start` would reserve and deploy, checked against the reference and status
@@ -270,49 +309,74 @@ class G5KSite(Site):
             return [*said, f"would stop before reserving: {exc}"]
         finally:
             self.notify = quiet
-        lines = [f"site {self.res.site}"
-                 + (f", cluster {self.res.cluster}" if self.res.cluster else "")
-                 + f", queue {self.queue or 'default'}", *said]
-        reserved = (reservation_start(self.res.reservation_date)
-                    if self.res.reservation_date else None)
+        lines = [
+            f"site {self.res.site}"
+            + (f", cluster {self.res.cluster}" if self.res.cluster else "")
+            + f", queue {self.queue or 'default'}",
+            *said,
+        ]
+        reserved = (
+            reservation_start(self.res.reservation_date) if self.res.reservation_date else None
+        )
         if self.res.job_id is not None:
             try:  # read only, as the run reads it before using the job
                 state = g5k.get_oar_job_info(self.res.job_id, None).get("state")
             except Exception as exc:  # OAR's own failure, said as the plan's finding
                 state = f"unreadable ({type(exc).__name__}: {exc})"
-            lines.append(f"uses running OAR job {self.res.job_id} (nothing submitted)"
-                         if state == "Running" else
-                         f"would stop: --frida-job-id={self.res.job_id}: the job is"
-                         f" {state or 'unknown to OAR'}, not Running")
+            lines.append(
+                f"uses running OAR job {self.res.job_id} (nothing submitted)"
+                if state == "Running"
+                else f"would stop: --frida-job-id={self.res.job_id}: the job is"
+                f" {state or 'unknown to OAR'}, not Running"
+            )
         else:
-            submission = self._submission(g5k, self.res.nodes, self.res.walltime_s,
-                                          self.res.job_name or f"frida-{self.run_id}",
-                                          reserved.timestamp() if reserved else None)
+            submission = self._submission(
+                g5k,
+                self.res.nodes,
+                self.res.walltime_s,
+                self.res.job_name or f"frida-{self.run_id}",
+                reserved.timestamp() if reserved else None,
+            )
             from execo_g5k.oar import get_oarsub_commandline
 
             lines.append(f"would submit: {get_oarsub_commandline(submission)}")
         when = reserved or dt.datetime.now(PARIS)
         warning = daytime_warning(when, self.res.walltime_s)
-        lines.append(f"usage policy: {warning}" if warning else
-                     f"usage policy: a {_length(self.res.walltime_s)} job from"
-                     f" {when.astimezone(PARIS):%a %H:%M} Paris time keeps to it")
+        lines.append(
+            f"usage policy: {warning}"
+            if warning
+            else f"usage policy: a {_length(self.res.walltime_s)} job from"
+            f" {when.astimezone(PARIS):%a %H:%M} Paris time keeps to it"
+        )
         names = [f"node{i + 1}" for i in range(self.res.nodes)]
         roles = Roles.assign(names, self.settings.brokers, self.res.consumer_node)
-        lines.append(f"nodes, in their numbers' order: brokers {', '.join(roles.brokers)};"
-                     f" consumer on {roles.consumer}; producers {', '.join(roles.producers)}")
-        lines.append(f"runtime {self.settings.runtime}: " + (
-            "Kafka and the agents as processes over ssh (Java and Python of the nodes)"
-            if self.settings.runtime == "ssh" else
-            f"a Docker swarm on the nodes (`{G5K_DOCKER_SETUP}` where Docker is missing),"
-            " Kafka and the agents as its stacks"))
+        lines.append(
+            f"nodes, in their numbers' order: brokers {', '.join(roles.brokers)};"
+            f" consumer on {roles.consumer}; producers {', '.join(roles.producers)}"
+        )
+        lines.append(
+            f"runtime {self.settings.runtime}: "
+            + (
+                "Kafka and the agents as processes over ssh (Java and Python of the nodes)"
+                if self.settings.runtime == "ssh"
+                else f"a Docker swarm on the nodes (`{G5K_DOCKER_SETUP}` where Docker is missing),"
+                " Kafka and the agents as its stacks"
+            )
+        )
         try:
             check_before_reserving(self.settings)
         except FridaSetupError as exc:
             lines.append(f"would stop before reserving: {exc}")
         return lines
 
-    def _submit(self, g5k: Any, nodes: int, walltime_s: int, name: str,
-                reservation_date: float | None = None) -> int:
+    def _submit(
+        self,
+        g5k: Any,
+        nodes: int,
+        walltime_s: int,
+        name: str,
+        reservation_date: float | None = None,
+    ) -> int:
         """`reservation_date` is a Unix time: execo writes it for OAR in Paris time, where
         a date string would be read in this machine's zone first."""
         submission = self._submission(g5k, nodes, walltime_s, name, reservation_date)
@@ -323,11 +387,15 @@ class G5KSite(Site):
             ((job_id, _),) = g5k.oarsub([(submission, None)], abort_on_error=True)
         except ProcessesFailed as exc:
             proc = exc.processes[0] if exc.processes else None
-            why = " ".join(line.lstrip("# ").strip() for line in
-                           (getattr(proc, "stderr", "") or "").splitlines() if line.strip())
-            raise ReservationError(f"OAR refused the reservation ({resources},"
-                                   f" walltime {walltime_s}s): {why or 'no reason'}"
-                                   ) from exc
+            why = " ".join(
+                line.lstrip("# ").strip()
+                for line in (getattr(proc, "stderr", "") or "").splitlines()
+                if line.strip()
+            )
+            raise ReservationError(
+                f"OAR refused the reservation ({resources},"
+                f" walltime {walltime_s}s): {why or 'no reason'}"
+            ) from exc
         if job_id is None:
             raise ReservationError("oarsub printed no OAR_JOB_ID")
         self.created_jobs.append(int(job_id))
@@ -349,21 +417,27 @@ class G5KSite(Site):
         def predicted(start: float | None) -> None:
             if start:
                 when = dt.datetime.fromtimestamp(start, PARIS)
-                self.notify(f"frida: OAR job {job_id} predicted to start at"
-                              f" {when:%Y-%m-%d %H:%M:%S} Paris time")
+                self.notify(
+                    f"frida: OAR job {job_id} predicted to start at"
+                    f" {when:%Y-%m-%d %H:%M:%S} Paris time"
+                )
 
-        if not g5k.wait_oar_job_start(job_id, None,
-                                      timeout=until_start_s + self.res.start_timeout_s,
-                                      prediction_callback=predicted):
+        if not g5k.wait_oar_job_start(
+            job_id,
+            None,
+            timeout=until_start_s + self.res.start_timeout_s,
+            prediction_callback=predicted,
+        ):
             state = g5k.get_oar_job_info(job_id, None).get("state", "unknown")
             with contextlib.redirect_stdout(io.StringIO()):
                 g5k.oardel([(job_id, None)])  # a job that never ran is not kept
             self.created_jobs.remove(job_id)
             job_marks.unmark(job_id)
-            raise ReservationError(f"OAR job {job_id} did not start within"
-                                   f" {self.res.start_timeout_s:.0f}s (state {state}); it was"
-                                   " deleted" + ("" if not self.res.keep else " (--frida-keep"
-                                                 " ignored: it never ran)"))
+            raise ReservationError(
+                f"OAR job {job_id} did not start within"
+                f" {self.res.start_timeout_s:.0f}s (state {state}); it was"
+                " deleted" + ("" if not self.res.keep else " (--frida-keep ignored: it never ran)")
+            )
 
     def start(self) -> Cluster:
         started = time.monotonic()
@@ -372,8 +446,9 @@ class G5KSite(Site):
             self._check_reference(g5k)
         check_before_reserving(self.settings)
         now = dt.datetime.now(PARIS)
-        reserved = (reservation_start(self.res.reservation_date)
-                    if self.res.reservation_date else None)
+        reserved = (
+            reservation_start(self.res.reservation_date) if self.res.reservation_date else None
+        )
         when = reserved or now
         warning = daytime_warning(when, self.res.walltime_s)
         if warning:
@@ -384,32 +459,49 @@ class G5KSite(Site):
             info = g5k.get_oar_job_info(self.job_id, None)
             state = info.get("state")
             if state != "Running":
-                raise ReservationError(f"--frida-job-id={self.job_id}: the job is"
-                                       f" {state or 'unknown to OAR'}, not Running")
+                raise ReservationError(
+                    f"--frida-job-id={self.job_id}: the job is"
+                    f" {state or 'unknown to OAR'}, not Running"
+                )
         else:
-            self.job_id = self._submit(g5k, self.res.nodes, self.res.walltime_s,
-                                       self.res.job_name or f"frida-{self.run_id}",
-                                       reserved.timestamp() if reserved else None)
+            self.job_id = self._submit(
+                g5k,
+                self.res.nodes,
+                self.res.walltime_s,
+                self.res.job_name or f"frida-{self.run_id}",
+                reserved.timestamp() if reserved else None,
+            )
             self.notify(f"frida: OAR job {self.job_id} submitted")
             # an advance reservation's start timeout counts from the start it reserved
-            self._wait_running(g5k, self.job_id,
-                               max(0.0, (reserved - now).total_seconds()) if reserved else 0.0)
+            self._wait_running(
+                g5k, self.job_id, max(0.0, (reserved - now).total_seconds()) if reserved else 0.0
+            )
             info = g5k.get_oar_job_info(self.job_id, None)
         walltime = job_walltime_s(self.job_id, info)
         if info.get("start_date") and walltime:
             self._job_end = float(info["start_date"]) + float(walltime)
-        hosts = sorted((h.address for h in g5k.get_oar_job_nodes(self.job_id, None)),
-                       key=node_order)
+        hosts = sorted(
+            (h.address for h in g5k.get_oar_job_nodes(self.job_id, None)), key=node_order
+        )
         self.notify(f"frida: OAR job {self.job_id} runs on {', '.join(hosts)}")
         roles = Roles.assign(hosts, self.settings.brokers, self.res.consumer_node)
-        access = NodeAccess(SshSettings.multiplexed(self.settings.ssh_config, self.run_id),
-                            docker_setup=G5K_DOCKER_SETUP, sudo="sudo-g5k")
-        self.deployment = deployment_for(self.settings, self.run_dir, self.run_id, access,
-                                         roles, self.notify, grow=self.grow)
+        access = NodeAccess(
+            SshSettings.multiplexed(self.settings.ssh_config, self.run_id),
+            docker_setup=G5K_DOCKER_SETUP,
+            sudo="sudo-g5k",
+        )
+        self.deployment = deployment_for(
+            self.settings, self.run_dir, self.run_id, access, roles, self.notify, grow=self.grow
+        )
         cluster = self.deployment.start(started)
-        cluster.details.update(oar_job_id=self.job_id, oar_jobs=self.created_jobs,
-                               g5k_site=self.res.site, g5k_cluster=self.res.cluster,
-                               walltime_s=self.res.walltime_s, job_kept=self.res.keep)
+        cluster.details.update(
+            oar_job_id=self.job_id,
+            oar_jobs=self.created_jobs,
+            g5k_site=self.res.site,
+            g5k_cluster=self.res.cluster,
+            walltime_s=self.res.walltime_s,
+            job_kept=self.res.keep,
+        )
         return cluster
 
     def grow(self, count: int) -> list[str]:
@@ -423,8 +515,7 @@ class G5KSite(Site):
         job_id = self._submit(g5k, count, walltime, name)
         self.notify(f"frida: OAR job {job_id} submitted for {count} more node(s)")
         self._wait_running(g5k, job_id)
-        hosts = sorted((h.address for h in g5k.get_oar_job_nodes(job_id, None)),
-                       key=node_order)
+        hosts = sorted((h.address for h in g5k.get_oar_job_nodes(job_id, None)), key=node_order)
         self.notify(f"frida: OAR job {job_id} runs on {', '.join(hosts)}")
         return hosts
 
@@ -441,8 +532,9 @@ class G5KSite(Site):
                 for job in self.created_jobs:
                     self.notify(f"frida: OAR job {job} deleted")
             for job in self.created_jobs if self.res.keep else []:
-                self.notify(f"frida: OAR job {job} kept (--frida-keep): delete it with oardel"
-                            " when done")
+                self.notify(
+                    f"frida: OAR job {job} kept (--frida-keep): delete it with oardel when done"
+                )
             if self.res.job_id is not None and self.job_id is not None:
                 self.notify(f"frida: OAR job {self.job_id} left running (--frida-job-id)")
             for job in [*self.created_jobs, *([self.job_id] if self.job_id else [])]:

@@ -48,27 +48,38 @@ def frida_jobs(prefix: str = JOB_PREFIX) -> list[OarJob]:
     for job_id, frontend in g5k.get_current_oar_jobs(abort_on_error=True):
         info = g5k.get_oar_job_info(job_id, frontend)
         name = str(info.get("name") or "")
-        if not name.startswith(prefix) or info.get("state") not in ("Waiting", "Running",
-                                                                     "Launching", "toLaunch",
-                                                                     "Hold"):
+        if not name.startswith(prefix) or info.get("state") not in (
+            "Waiting",
+            "Running",
+            "Launching",
+            "toLaunch",
+            "Hold",
+        ):
             continue
         walltime = job_walltime_s(int(job_id), info)
-        jobs.append(OarJob(int(job_id), name, str(info.get("state")),
-                           float(info["start_date"]) if info.get("start_date") else None,
-                           int(walltime) if walltime else None))
+        jobs.append(
+            OarJob(
+                int(job_id),
+                name,
+                str(info.get("state")),
+                float(info["start_date"]) if info.get("start_date") else None,
+                int(walltime) if walltime else None,
+            )
+        )
     return sorted(jobs, key=lambda j: j.job_id)
 
 
-def delete_jobs(jobs: Sequence[OarJob], say: Callable[[str], None],
-                force: bool = False) -> None:
+def delete_jobs(jobs: Sequence[OarJob], say: Callable[[str], None], force: bool = False) -> None:
     """`oardel` each job, saying so; a job a live run on this machine holds is kept (and
     said to be) unless `force`."""
     if not force:
         holders = {j.job_id: job_marks.holder(j.job_id) for j in jobs}
         for job in jobs:
             if holders[job.job_id] is not None:
-                say(f"kept {job.job_id} ({job.name}): a live run holds it"
-                    f" ({holders[job.job_id]}); --force deletes it too")
+                say(
+                    f"kept {job.job_id} ({job.name}): a live run holds it"
+                    f" ({holders[job.job_id]}); --force deletes it too"
+                )
         jobs = [j for j in jobs if holders[j.job_id] is None]
     if not jobs:
         return

@@ -47,15 +47,18 @@ def choose_queue(cluster: ClusterFacts, asked: str | None) -> str | None:
             raise RequestError(
                 f"--frida-queue={asked}: cluster {cluster.name} takes jobs in the"
                 f" {_listed(q for q in cluster.queues if q in USER_QUEUES)} queue, not"
-                f" {asked}")
+                f" {asked}"
+            )
         return None if asked == "default" else asked
     if "default" in cluster.queues:
         return None
     for queue in USER_QUEUES:
         if queue in cluster.queues:
             return queue
-    raise RequestError(f"cluster {cluster.name} takes no user jobs (its queues:"
-                       f" {', '.join(cluster.queues) or 'none'})")
+    raise RequestError(
+        f"cluster {cluster.name} takes no user jobs (its queues:"
+        f" {', '.join(cluster.queues) or 'none'})"
+    )
 
 
 def clusters_in_queue(clusters: Sequence[ClusterFacts], queue: str) -> list[ClusterFacts]:
@@ -73,20 +76,25 @@ def node_states(status: Mapping[str, Any] | None) -> dict[str, str]:
     nodes = status.get("nodes") if isinstance(status, Mapping) else None
     if not isinstance(nodes, Mapping):
         return {}
-    return {str(name).split(".", 1)[0]: str(doc.get("hard", "")).lower()
-            for name, doc in nodes.items() if isinstance(doc, Mapping)}
+    return {
+        str(name).split(".", 1)[0]: str(doc.get("hard", "")).lower()
+        for name, doc in nodes.items()
+        if isinstance(doc, Mapping)
+    }
 
 
-def usable_hosts(hosts: Sequence[str], states: Mapping[str, str]) -> tuple[list[str],
-                                                                          dict[str, str]]:
+def usable_hosts(
+    hosts: Sequence[str], states: Mapping[str, str]
+) -> tuple[list[str], dict[str, str]]:
     """(nodes OAR may hand out, {node: state} of the others). A node the status API does
     not list counts as usable: the API lags behind new nodes, never ahead of dead ones."""
     usable = [h for h in hosts if states.get(h, "alive") == "alive"]
     return usable, {h: states[h] for h in hosts if states.get(h, "alive") != "alive"}
 
 
-def check_node_count(wanted: int, where: str, hosts: Sequence[str],
-                     states: Mapping[str, str]) -> None:
+def check_node_count(
+    wanted: int, where: str, hosts: Sequence[str], states: Mapping[str, str]
+) -> None:
     """Refuse a request for more nodes than `where` (a cluster, a queue) can give now."""
     usable, down = usable_hosts(hosts, states)
     if wanted <= len(usable):
@@ -94,8 +102,10 @@ def check_node_count(wanted: int, where: str, hosts: Sequence[str],
     if not down:
         raise RequestError(f"{wanted} nodes asked of {where}, which has {len(hosts)}")
     downs = ", ".join(f"{h} {s or 'unknown'}" for h, s in sorted(down.items()))
-    raise RequestError(f"{wanted} nodes asked of {where}, which has {len(usable)} of"
-                       f" {len(hosts)} usable now (status API: {downs})")
+    raise RequestError(
+        f"{wanted} nodes asked of {where}, which has {len(usable)} of"
+        f" {len(hosts)} usable now (status API: {downs})"
+    )
 
 
 def _listed(items: Any) -> str:

@@ -32,8 +32,10 @@ def read_hosts_file(path: Path) -> list[str]:
         if not line:
             continue
         if not _HOST.match(line):
-            raise RemoteError(f"{path}:{number}: {line!r} is not a host name (one host per"
-                              " line, optionally user@host)")
+            raise RemoteError(
+                f"{path}:{number}: {line!r} is not a host name (one host per"
+                " line, optionally user@host)"
+            )
         if line in hosts:
             raise RemoteError(f"{path}:{number}: host {line!r} is listed twice")
         hosts.append(line)
@@ -59,8 +61,9 @@ class HostsSite(Site):
         roles = Roles.assign(hosts, self.settings.brokers)
         # machines of one's own: Docker must be there already, and nothing is reserved
         access = NodeAccess(SshSettings.multiplexed(self.settings.ssh_config, self.run_id))
-        self.deployment = deployment_for(self.settings, self.run_dir, self.run_id, access,
-                                         roles, self.notify)
+        self.deployment = deployment_for(
+            self.settings, self.run_dir, self.run_id, access, roles, self.notify
+        )
         return self.deployment.start(started)
 
     def stop(self) -> None:
@@ -75,7 +78,9 @@ class HostsSite(Site):
             roles = Roles.assign(hosts, self.settings.brokers)
         except RemoteError as exc:
             return [f"would stop: {exc}"]
-        return [f"site hosts:{self.settings.hosts_file}: nothing to reserve",
-                f"brokers {', '.join(roles.brokers)}; consumer on {roles.consumer};"
-                f" producers {', '.join(roles.producers)}",
-                f"runtime {self.settings.runtime}"]
+        return [
+            f"site hosts:{self.settings.hosts_file}: nothing to reserve",
+            f"brokers {', '.join(roles.brokers)}; consumer on {roles.consumer};"
+            f" producers {', '.join(roles.producers)}",
+            f"runtime {self.settings.runtime}",
+        ]

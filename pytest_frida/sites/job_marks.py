@@ -30,8 +30,10 @@ def mark(job_id: int) -> str | None:
         marks_dir().mkdir(parents=True, exist_ok=True)
         _own_mark(job_id).touch()
     except OSError as exc:
-        return (f"job {job_id} could not be marked as this run's in {marks_dir()} ({exc}):"
-                " `frida g5k jobs --delete` would not know that a live run holds it")
+        return (
+            f"job {job_id} could not be marked as this run's in {marks_dir()} ({exc}):"
+            " `frida g5k jobs --delete` would not know that a live run holds it"
+        )
     return None
 
 
@@ -54,7 +56,7 @@ def holder(job_id: int) -> str | None:
         host, pid_text = legacy.read_text().split()
         marks.insert(0, legacy.with_name(f"{job_id}.{host}.{int(pid_text)}"))
     for path in marks:
-        host, _, pid_text = path.name[len(f"{job_id}."):].rpartition(".")
+        host, _, pid_text = path.name[len(f"{job_id}.") :].rpartition(".")
         if not pid_text.isdigit() or not host:
             continue
         if host != here:

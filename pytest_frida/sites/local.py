@@ -42,7 +42,6 @@ DATA_DIR_PREFIX = "frida-kafka-"
 _OWNER_FILE = "owner.pid"
 
 
-
 def sweep_stale_data_dirs(tmp: Path | None = None) -> list[Path]:
     """Remove broker data directories whose pytest is gone (killed outright, so it could
     not clean up). Directories of live sessions, or without an owner file, are kept."""
@@ -85,8 +84,9 @@ class LocalSite(Site):
         #: each broker's JMX exporter, or why there is none
         self._metrics_urls: dict[int, str] = {}
         self._metrics_off: str | None = "--frida-monitor=off"
-        self._pin = (HarnessPin(split_cores(settings.broker_cores))
-                     if settings.broker_cores else None)
+        self._pin = (
+            HarnessPin(split_cores(settings.broker_cores)) if settings.broker_cores else None
+        )
 
     def start(self) -> Cluster:
         started = time.monotonic()
@@ -97,7 +97,7 @@ class LocalSite(Site):
         (self._data_dir / _OWNER_FILE).write_text(f"{os.getpid()}\n")
         count = self.settings.brokers
         ports = free_ports(3 * count)
-        agent_flags = self._exporter(ports[2 * count:])
+        agent_flags = self._exporter(ports[2 * count :])
         nodes = [NodeAddress(i, LOOPBACK, ports[2 * i], ports[2 * i + 1]) for i in range(count)]
         cluster_id = new_cluster_id()
         log_root = self.run_dir / "logs"
@@ -106,26 +106,43 @@ class LocalSite(Site):
             for node in nodes:
                 conf_dir = self._data_dir / f"node-{node.node_id}"
                 props = conf_dir / "server.properties"
-                write_properties(props, server_properties(node, nodes, conf_dir / "data",
-                                                          self.settings.broker_config))
-                log4j = conf_dir / ("log4j2.properties" if dist.uses_log4j2
-                                    else "log4j.properties")
-                log4j.write_text(log4j_config(log_root / f"broker-{node.node_id}" / "server.log",
-                                              dist.uses_log4j2))
-                formats.append((node, props, log4j, ManagedProcess(
-                    f"format-{node.node_id}",
-                    commands.format_storage(java.executable, dist, props, cluster_id, log4j),
-                    log_path=conf_dir / "format.log")))
+                write_properties(
+                    props,
+                    server_properties(node, nodes, conf_dir / "data", self.settings.broker_config),
+                )
+                log4j = conf_dir / ("log4j2.properties" if dist.uses_log4j2 else "log4j.properties")
+                log4j.write_text(
+                    log4j_config(
+                        log_root / f"broker-{node.node_id}" / "server.log", dist.uses_log4j2
+                    )
+                )
+                formats.append(
+                    (
+                        node,
+                        props,
+                        log4j,
+                        ManagedProcess(
+                            f"format-{node.node_id}",
+                            commands.format_storage(
+                                java.executable, dist, props, cluster_id, log4j
+                            ),
+                            log_path=conf_dir / "format.log",
+                        ),
+                    )
+                )
             for node, _, _, proc in formats:
                 try:
                     proc.popen.wait(FORMAT_TIMEOUT_S)
                 except subprocess.TimeoutExpired:
                     raise KafkaSetupError(
                         f"formatting storage of broker {node.node_id} did not finish within"
-                        f" {FORMAT_TIMEOUT_S:.0f}s:\n{proc.log_tail()}") from None
+                        f" {FORMAT_TIMEOUT_S:.0f}s:\n{proc.log_tail()}"
+                    ) from None
                 if proc.returncode != 0:
-                    raise KafkaSetupError(f"formatting storage of broker {node.node_id} failed"
-                                          f" (exit code {proc.returncode}):\n{proc.log_tail()}")
+                    raise KafkaSetupError(
+                        f"formatting storage of broker {node.node_id} failed"
+                        f" (exit code {proc.returncode}):\n{proc.log_tail()}"
+                    )
         finally:
             # interrupted or failed: a format still running would recreate the data
             # directory that stop() removes
@@ -134,10 +151,18 @@ class LocalSite(Site):
         pinned = ["taskset", "-c", self._pin.split.broker_list] if self._pin else []
         for node, props, log4j, _ in formats:
             self._commands[node.node_id] = (
-                [*pinned, *commands.kafka_server(java.executable, dist, props, log4j,
-                                                 extra_flags=agent_flags.get(node.node_id,
-                                                                             ()))],
-                log_root / f"broker-{node.node_id}" / "stdout.log")
+                [
+                    *pinned,
+                    *commands.kafka_server(
+                        java.executable,
+                        dist,
+                        props,
+                        log4j,
+                        extra_flags=agent_flags.get(node.node_id, ()),
+                    ),
+                ],
+                log_root / f"broker-{node.node_id}" / "stdout.log",
+            )
             self.servers.append(self._launch(node.node_id))
         bootstrap = ",".join(f"{n.host}:{n.broker_port}" for n in nodes)
         wait_until_ready(bootstrap, count, READY_TIMEOUT_S, self._first_dead)
@@ -145,8 +170,9 @@ class LocalSite(Site):
             try:
                 self._pin.apply()
             except OSError as exc:
-                raise KafkaSetupError(f"--frida-broker-cores={self.settings.broker_cores}:"
-                                      f" {exc}") from None
+                raise KafkaSetupError(
+                    f"--frida-broker-cores={self.settings.broker_cores}: {exc}"
+                ) from None
         return Cluster(
             site=self.name,
             bootstrap=bootstrap,
@@ -155,14 +181,25 @@ class LocalSite(Site):
             launcher=LocalAgentLauncher(log_root / "agents"),
             hosts=[socket.gethostname()],
             ready_seconds=time.monotonic() - started,
-            details={"kafka_source": dist.source, "java": java.version,
-                     "kafka_libs": str(dist.libs), **cores_details(self._pin)},
-            health=lambda: cluster_problem(bootstrap, count - len(self.faults.down),
-                                           self._first_dead),
+            details={
+                "kafka_source": dist.source,
+                "java": java.version,
+                "kafka_libs": str(dist.libs),
+                **cores_details(self._pin),
+            },
+            health=lambda: cluster_problem(
+                bootstrap, count - len(self.faults.down), self._first_dead
+            ),
             faults=self.faults,
-            monitor=LocalBrokerMonitor(self._pids, self._metrics_urls, data_dir,
-                                       self._metrics_off, core_groups=core_groups(self._pin))
-            if self.settings.monitor else None,
+            monitor=LocalBrokerMonitor(
+                self._pids,
+                self._metrics_urls,
+                data_dir,
+                self._metrics_off,
+                core_groups=core_groups(self._pin),
+            )
+            if self.settings.monitor
+            else None,
             monitor_note="--frida-monitor=off",
             broker_cores=self.settings.broker_cores or None,
         )
@@ -187,13 +224,14 @@ class LocalSite(Site):
         return flags
 
     def _pids(self) -> dict[int, int | None]:
-        return {node_id: server.pid if server.is_running() and node_id not in
-                self.faults.down else None for node_id, server in enumerate(self.servers)}
+        return {
+            node_id: server.pid if server.is_running() and node_id not in self.faults.down else None
+            for node_id, server in enumerate(self.servers)
+        }
 
     def _launch(self, node_id: int) -> ManagedProcess:
         argv, log_path = self._commands[node_id]
         return ManagedProcess(f"broker-{node_id}", argv, log_path=log_path)
-
 
     def _first_dead(self) -> str | None:
         for node_id, server in enumerate(self.servers):

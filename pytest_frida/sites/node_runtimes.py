@@ -27,9 +27,15 @@ def check_before_reserving(settings: FridaSettings) -> None:
         check_swarm_runtime(settings)
 
 
-def deployment_for(settings: FridaSettings, run_dir: Path, run_id: str, access: NodeAccess,
-                   roles: Roles, notify: Callable[[str], None],
-                   grow: GrowNodes | None = None) -> NodeDeployment:
+def deployment_for(
+    settings: FridaSettings,
+    run_dir: Path,
+    run_id: str,
+    access: NodeAccess,
+    roles: Roles,
+    notify: Callable[[str], None],
+    grow: GrowNodes | None = None,
+) -> NodeDeployment:
     """The deployment --frida-runtime names."""
     if settings.runtime == "ssh":
         from pytest_frida.sites.remote import RemoteKafka

@@ -89,10 +89,12 @@ def image_source(settings: FridaSettings) -> ImageSource:
             local = DockerCli()
             local.ping()
         except DockerError as exc:
-            raise DockerError(f"the nodes need {', '.join(wanted)}, and without a registry"
-                              f" they come from a Docker daemon here: {exc}; or run `frida"
-                              " images save DIR` where Docker has them and pass"
-                              " --frida-images=DIR") from exc
+            raise DockerError(
+                f"the nodes need {', '.join(wanted)}, and without a registry"
+                f" they come from a Docker daemon here: {exc}; or run `frida"
+                " images save DIR` where Docker has them and pass"
+                " --frida-images=DIR"
+            ) from exc
         source = DaemonSource(local)
         check_agent_image(local)
     for image in wanted:
@@ -103,8 +105,10 @@ def image_source(settings: FridaSettings) -> ImageSource:
 def check_swarm_runtime(settings: FridaSettings) -> None:
     """What the swarm runtime needs from this machine, before any node is reserved."""
     if settings.brokers not in STACK_BROKER_COUNTS:
-        raise DockerError(f"--frida-brokers={settings.brokers}: the swarm stacks hold 1 or 3"
-                          " brokers (use --frida-runtime=ssh for other counts)")
+        raise DockerError(
+            f"--frida-brokers={settings.brokers}: the swarm stacks hold 1 or 3"
+            " brokers (use --frida-runtime=ssh for other counts)"
+        )
     image_source(settings)
 
 
@@ -120,9 +124,16 @@ def _each(hosts: Sequence[str], work: Callable[[str], T]) -> dict[str, T]:
 class SwarmOnNodes(NodeDeployment):
     """Kafka and the load stack on a swarm formed across `roles`' nodes."""
 
-    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str,
-                 access: NodeAccess, roles: Roles, notify: Callable[[str], None],
-                 grow: GrowNodes | None = None) -> None:
+    def __init__(
+        self,
+        settings: FridaSettings,
+        run_dir: Path,
+        run_id: str,
+        access: NodeAccess,
+        roles: Roles,
+        notify: Callable[[str], None],
+        grow: GrowNodes | None = None,
+    ) -> None:
         self.settings = settings
         self.run_dir = run_dir
         self.run_id = run_id
@@ -169,8 +180,10 @@ class SwarmOnNodes(NodeDeployment):
             return docker.ping()
         except DockerError as first:
             if self.access.docker_setup is None:
-                raise DockerError(f"{host}: no Docker daemon answers ({first}); install"
-                                  " Docker there, or use --frida-runtime=ssh") from None
+                raise DockerError(
+                    f"{host}: no Docker daemon answers ({first}); install"
+                    " Docker there, or use --frida-runtime=ssh"
+                ) from None
         self.notify(f"frida: {host}: installing Docker ({self.access.docker_setup})")
         try:
             self.access.ssh.run(host, self.access.docker_setup, timeout=900)
@@ -179,8 +192,9 @@ class SwarmOnNodes(NodeDeployment):
         try:
             return docker.ping()
         except DockerError as exc:
-            raise DockerError(f"{host}: still no Docker daemon after"
-                              f" `{self.access.docker_setup}`: {exc}") from None
+            raise DockerError(
+                f"{host}: still no Docker daemon after `{self.access.docker_setup}`: {exc}"
+            ) from None
 
     def _prepare(self, host: str) -> SwarmNode:
         """One node ready to join: its clock synchronised (when asked), Docker, images, no
@@ -194,8 +208,9 @@ class SwarmOnNodes(NodeDeployment):
                 self.notify(note)
         self.docker_servers[host] = self._docker_on(host)
         docker = DockerCli.on_node(self.access.ssh, host)
-        self.images_loaded[host] = load_images(self._images_for(host), docker,
-                                               self._image_source(), progress=self.notify)
+        self.images_loaded[host] = load_images(
+            self._images_for(host), docker, self._image_source(), progress=self.notify
+        )
         check_agent_image(docker)
         sweep_orphans(docker)
         return SwarmNode(host, docker, self.access.ssh.address(host))
@@ -205,8 +220,9 @@ class SwarmOnNodes(NodeDeployment):
         if self.settings.clock_sync != "ptpd":
             return
         if self.ptp is None:
-            self.ptp = PtpDomain(self.access.ssh, self.access.sudo, self.run_id,
-                                 self.run_dir / "logs")
+            self.ptp = PtpDomain(
+                self.access.ssh, self.access.sudo, self.run_id, self.run_dir / "logs"
+            )
         self.ptp.start(hosts, self.notify)
         for host, record in self.ptp.wait(hosts, self.notify).items():
             self.clock_sync[host_name(host)] = record
@@ -214,8 +230,7 @@ class SwarmOnNodes(NodeDeployment):
     def _prepare_all(self, hosts: Sequence[str]) -> list[SwarmNode]:
         self._image_source()
         clocks = "clocks (chrony), " if self.settings.clock_sync == "chrony" else ""
-        self.notify(f"frida: preparing {len(hosts)} node(s) for the swarm: {clocks}Docker,"
-                    " images")
+        self.notify(f"frida: preparing {len(hosts)} node(s) for the swarm: {clocks}Docker, images")
         prepared = _each(hosts, self._prepare)
         self.nodes.update(prepared)
         return [prepared[h] for h in hosts]
@@ -231,8 +246,7 @@ class SwarmOnNodes(NodeDeployment):
         self._start_ptp(everyone)
         manager = self.nodes[self.roles.brokers[0]]
         self.swarm = NodeSwarm(manager, owner_labels(self.run_id), owned_by_dead_run)
-        self.notify(f"frida: forming a swarm: manager {manager.host}, {len(nodes) - 1}"
-                    " worker(s)")
+        self.notify(f"frida: forming a swarm: manager {manager.host}, {len(nodes) - 1} worker(s)")
         self.swarm.form([n for n in nodes if n is not manager])
         for i, host in enumerate(self.roles.brokers, 1):
             self.swarm.label(self.nodes[host], {"frida.broker": str(i)})
@@ -243,32 +257,47 @@ class SwarmOnNodes(NodeDeployment):
         names = broker_services(brokers)
         for name in [*names, "consumer"]:
             self.stack.wait_converged(name, 1, START_TIMEOUT_S, progress=self.notify)
-        placement = {name: self._host_of(self.stack.tasks(name)[0].node_id)
-                     for name in [*names, "consumer"]}
+        placement = {
+            name: self._host_of(self.stack.tasks(name)[0].node_id) for name in [*names, "consumer"]
+        }
         bootstrap = ",".join(f"{host_name(h)}:{EXTERNAL_PORT}" for h in self.roles.brokers)
         wait_until_ready(bootstrap, brokers, START_TIMEOUT_S, self._first_dead)
         launcher = SwarmAgentLauncher(
-            self.stack, self._docker_of, self._host_of, self.settings.producers_per_replica,
-            internal_bootstrap(brokers), self.run_dir / "logs" / "agents",
-            progress=self.notify, remote_clocks=True, make_room=self._make_room)
+            self.stack,
+            self._docker_of,
+            self._host_of,
+            self.settings.producers_per_replica,
+            internal_bootstrap(brokers),
+            self.run_dir / "logs" / "agents",
+            progress=self.notify,
+            remote_clocks=True,
+            make_room=self._make_room,
+        )
         return Cluster(
-            site=self.settings.site, bootstrap=bootstrap,
-            brokers=[BrokerInfo(i, host_name(h), EXTERNAL_PORT)
-                     for i, h in enumerate(self.roles.brokers)],
-            kafka_version=self.settings.kafka_version, launcher=launcher,
+            site=self.settings.site,
+            bootstrap=bootstrap,
+            brokers=[
+                BrokerInfo(i, host_name(h), EXTERNAL_PORT) for i, h in enumerate(self.roles.brokers)
+            ],
+            kafka_version=self.settings.kafka_version,
+            launcher=launcher,
             hosts=self.hosts,
             ready_seconds=time.monotonic() - started,
-            details={"runtime": "swarm", "roles": self.roles.as_dict(),
-                     "swarm_manager": manager.host, "stack": self.stack.name,
-                     "placement": placement,
-                     "kafka_image": self.kafka_image, "agent_image": AGENT_IMAGE,
-                     "docker_servers": self.docker_servers,
-                     "images_loaded": self.images_loaded,
-                     "producers_per_replica": self.settings.producers_per_replica,
-                     "producers_per_node": self.settings.producers_per_node,
-                     "growth": self.growth,
-                     **({"clock_sync": self.clock_sync}
-                        if self.settings.clock_sync != "off" else {})},
+            details={
+                "runtime": "swarm",
+                "roles": self.roles.as_dict(),
+                "swarm_manager": manager.host,
+                "stack": self.stack.name,
+                "placement": placement,
+                "kafka_image": self.kafka_image,
+                "agent_image": AGENT_IMAGE,
+                "docker_servers": self.docker_servers,
+                "images_loaded": self.images_loaded,
+                "producers_per_replica": self.settings.producers_per_replica,
+                "producers_per_node": self.settings.producers_per_node,
+                "growth": self.growth,
+                **({"clock_sync": self.clock_sync} if self.settings.clock_sync != "off" else {}),
+            },
             health=lambda: cluster_problem(bootstrap, brokers, self._first_dead),
             monitor=self._monitor(self.stack),
             monitor_note=self._metrics_off or "--frida-monitor=off",
@@ -280,29 +309,41 @@ class SwarmOnNodes(NodeDeployment):
         brokers = self.settings.brokers
         per_node = self._replicas_per_node()
         metrics_ports = self._exporters(manager)
-        override = override_file(self.run_dir / "stack-override.yml", brokers,
-                                 owner_labels(self.run_id),
-                                 {property_env(k): v
-                                  for k, v in self.settings.broker_config.items()},
-                                 producer_replicas_per_node=per_node,
-                                 metrics_ports=metrics_ports)
+        override = override_file(
+            self.run_dir / "stack-override.yml",
+            brokers,
+            owner_labels(self.run_id),
+            {property_env(k): v for k, v in self.settings.broker_config.items()},
+            producer_replicas_per_node=per_node,
+            metrics_ports=metrics_ports,
+        )
         remote_files = []
         self.access.ssh.run(manager.host, f"mkdir -p {shlex.quote(self.remote_dir)}")
         for local in [*stack_files(brokers), override]:
             remote = f"{self.remote_dir}/{local.name}"
-            self.access.ssh.run(manager.host, f"cat > {shlex.quote(remote)}",
-                                input_text=local.read_text())
+            self.access.ssh.run(
+                manager.host, f"cat > {shlex.quote(remote)}", input_text=local.read_text()
+            )
             remote_files.append(remote)
         env = stack_variables(
-            self.kafka_image, AGENT_IMAGE,
-            [BrokerPlacement(host_name(h), EXTERNAL_PORT, f"node.labels.frida.broker=={i}")
-             for i, h in enumerate(self.roles.brokers, 1)],
+            self.kafka_image,
+            AGENT_IMAGE,
+            [
+                BrokerPlacement(host_name(h), EXTERNAL_PORT, f"node.labels.frida.broker=={i}")
+                for i, h in enumerate(self.roles.brokers, 1)
+            ],
             producer_constraint="node.labels.frida.producer==true",
             consumer_constraint="node.labels.frida.consumer==true",
-            metrics_ports=metrics_ports)
-        stack = StackDeployment(manager.docker, f"frida-{self.run_id}".replace(".", "-"),
-                                remote_files, env, docker_for_node=self._docker_of,
-                                daemons=self._reachable_daemons)
+            metrics_ports=metrics_ports,
+        )
+        stack = StackDeployment(
+            manager.docker,
+            f"frida-{self.run_id}".replace(".", "-"),
+            remote_files,
+            env,
+            docker_for_node=self._docker_of,
+            daemons=self._reachable_daemons,
+        )
         stack.deploy()
         return stack
 
@@ -317,8 +358,10 @@ class SwarmOnNodes(NodeDeployment):
         if self._metrics_off is not None:
             return None
         ports = [NODE_METRICS_PORT + i for i in range(self.settings.brokers)]
-        self._metrics_urls = {i: exporter.metrics_url(host_name(h), ports[i])
-                              for i, h in enumerate(self.roles.brokers)}
+        self._metrics_urls = {
+            i: exporter.metrics_url(host_name(h), ports[i])
+            for i, h in enumerate(self.roles.brokers)
+        }
         return ports
 
     def _monitor(self, stack: StackDeployment) -> NodeBrokerMonitor | None:
@@ -331,11 +374,19 @@ class SwarmOnNodes(NodeDeployment):
             # the daemon's data root, asked once: the container's data is beneath it
             root = self.nodes[host].docker.info_value("DockerRootDir") or "/var/lib/docker"
             brokers[i] = NodeBroker(
-                host, "docker inspect -f '{{.State.Pid}}' $(docker ps -q --filter"
-                f" {shlex.quote('label=' + label)})", shlex.quote(root), container=True)
+                host,
+                "docker inspect -f '{{.State.Pid}}' $(docker ps -q --filter"
+                f" {shlex.quote('label=' + label)})",
+                shlex.quote(root),
+                container=True,
+            )
         ssh = self.access.ssh
-        return NodeBrokerMonitor(lambda host, command, timeout: ssh.run(
-            host, command, timeout=timeout), brokers, self._metrics_urls, self._metrics_off)
+        return NodeBrokerMonitor(
+            lambda host, command, timeout: ssh.run(host, command, timeout=timeout),
+            brokers,
+            self._metrics_urls,
+            self._metrics_off,
+        )
 
     def _docker_of(self, node_id: str) -> DockerCli:
         assert self.swarm is not None
@@ -351,8 +402,9 @@ class SwarmOnNodes(NodeDeployment):
         for name in broker_services(self.settings.brokers):
             if not self.stack.tasks(name):
                 errors = self.stack.failures(name)
-                return (f"service {self.stack.service(name)} has no running task"
-                        + (f": {errors[0]}" if errors else ""))
+                return f"service {self.stack.service(name)} has no running task" + (
+                    f": {errors[0]}" if errors else ""
+                )
         return None
 
     # -- growing -----------------------------------------------------------------------
@@ -371,9 +423,11 @@ class SwarmOnNodes(NodeDeployment):
         missing = needed - len(self.producer_hosts)
         if missing <= 0:
             return None
-        what = (f"{replicas} producer replica(s) at {per_node} per node"
-                f" (--frida-producers-per-node={self.settings.producers_per_node}) need"
-                f" {needed} producer node(s); the run has {len(self.producer_hosts)}")
+        what = (
+            f"{replicas} producer replica(s) at {per_node} per node"
+            f" (--frida-producers-per-node={self.settings.producers_per_node}) need"
+            f" {needed} producer node(s); the run has {len(self.producer_hosts)}"
+        )
         if self.grow is None:
             raise RuntimeError(f"{what}, and this site cannot add nodes: list more hosts")
         started = time.monotonic()
@@ -388,10 +442,17 @@ class SwarmOnNodes(NodeDeployment):
         self.producer_hosts += hosts
         self.hosts[:] = sorted({*self.hosts, *map(host_name, hosts)}, key=node_order)
         took = time.monotonic() - started
-        self.growth.append({"nodes": [host_name(h) for h in hosts], "seconds": round(took, 1),
-                            "replicas": replicas})
-        return (f"grew by {len(hosts)} producer node(s) ({', '.join(map(host_name, hosts))})"
-                f" in {took:.0f}s")
+        self.growth.append(
+            {
+                "nodes": [host_name(h) for h in hosts],
+                "seconds": round(took, 1),
+                "replicas": replicas,
+            }
+        )
+        return (
+            f"grew by {len(hosts)} producer node(s) ({', '.join(map(host_name, hosts))})"
+            f" in {took:.0f}s"
+        )
 
     # -- stop --------------------------------------------------------------------------
 
@@ -405,8 +466,10 @@ class SwarmOnNodes(NodeDeployment):
             alive = _each(list(self.nodes), self.access.ssh.reachable)
             self._unreachable = frozenset(h for h, ok in alive.items() if not ok)
             for host in sorted(self._unreachable):
-                self.notify(f"frida: {host} does not answer over ssh: nothing can be removed"
-                            " there (its reservation ending will)")
+                self.notify(
+                    f"frida: {host} does not answer over ssh: nothing can be removed"
+                    " there (its reservation ending will)"
+                )
         errors: list[str] = []
 
         def attempt(what: str, work: Callable[[], object]) -> None:
@@ -421,8 +484,10 @@ class SwarmOnNodes(NodeDeployment):
             attempt("stack removal", self.stack.remove)
         for node in self.nodes.values():
             if node.host not in self._unreachable:
-                attempt(f"{node.host} cleanup", functools.partial(
-                    remove_run_objects, node.docker, self.run_id))
+                attempt(
+                    f"{node.host} cleanup",
+                    functools.partial(remove_run_objects, node.docker, self.run_id),
+                )
         if self.swarm is not None:
             self.notify(f"frida: {len(self.swarm.members)} node(s) leaving the swarm")
             problems = self.swarm.leave(lambda n: n.host not in self._unreachable)
@@ -448,4 +513,3 @@ class SwarmOnNodes(NodeDeployment):
                 path = self.run_dir / "logs" / f"broker-{i}" / "server.log"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(self.stack.logs(name))
-

@@ -33,9 +33,10 @@ class Roles:
                 f"{len(hosts)} host(s) for {brokers} broker(s)"
                 f"{' and a consumer node' if consumer_node else ''}: at least {needed} are"
                 f" needed (brokers, {'the consumer, ' if consumer_node else ''}then producer"
-                " hosts)")
+                " hosts)"
+            )
         if consumer_node:
-            return cls(hosts[:brokers], hosts[brokers + 1:], hosts[brokers])
+            return cls(hosts[:brokers], hosts[brokers + 1 :], hosts[brokers])
         return cls(hosts[:brokers], hosts[brokers:], hosts[0])
 
     def everyone(self) -> list[str]:
@@ -53,8 +54,9 @@ class Roles:
 def node_order(name: str) -> tuple[tuple[int, int | str], ...]:
     """Sort key that reads a name's numbers as numbers: uvb-9 before uvb-10, as OAR and
     Grid'5000's pages list nodes (a plain sort puts uvb-10 first, and roles go by order)."""
-    parts = tuple((0, int(part)) if part.isdigit() else (1, part)
-                  for part in re.split(r"(\d+)", name) if part)
+    parts = tuple(
+        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part
+    )
     return (*parts, (1, name))  # uvb-09 and uvb-9 apart, always in the same order
 
 

@@ -52,16 +52,25 @@ BROKER_MARK = "frida.broker"
 NODE_METRICS_PORT = 9404
 #: run by the controller's Python path on every node: a shared home gives the nodes the
 #: same interpreter, but a path that exists there may be another one (Debian 11's 3.9)
-NODE_PYTHON_CHECK = ("import sys; v = sys.version_info[:2]; sys.exit('Python %d.%d there;"
-                     " pytest-frida needs 3.10 or later' % v) if v < (3, 10) else None;"
-                     " import pytest_frida")
+NODE_PYTHON_CHECK = (
+    "import sys; v = sys.version_info[:2]; sys.exit('Python %d.%d there;"
+    " pytest-frida needs 3.10 or later' % v) if v < (3, 10) else None;"
+    " import pytest_frida"
+)
 
 
 class RemoteKafka(NodeDeployment):
     """Brokers on `roles.brokers` over SSH, started and stopped with the run."""
 
-    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str, access: NodeAccess,
-                 roles: Roles, notify: Callable[[str], None] = lambda line: None) -> None:
+    def __init__(
+        self,
+        settings: FridaSettings,
+        run_dir: Path,
+        run_id: str,
+        access: NodeAccess,
+        roles: Roles,
+        notify: Callable[[str], None] = lambda line: None,
+    ) -> None:
         self.notify = notify
         self.settings = settings
         self.run_dir = run_dir
@@ -83,76 +92,106 @@ class RemoteKafka(NodeDeployment):
         """Every node reaches us, runs our Python with pytest-frida; brokers have Java and
         the Kafka jars."""
         everyone = sorted({*self.roles.brokers, *self.roles.producers, self.roles.consumer})
-        check_hosts(everyone, self.ssh, f"{shlex.quote(sys.executable)} -c"
-                    f" {shlex.quote(NODE_PYTHON_CHECK)}",
-                    f"running {sys.executable} with pytest-frida")
+        check_hosts(
+            everyone,
+            self.ssh,
+            f"{shlex.quote(sys.executable)} -c {shlex.quote(NODE_PYTHON_CHECK)}",
+            f"running {sys.executable} with pytest-frida",
+        )
         if self.settings.clock_sync == "chrony":
             for host in everyone:
-                sync = self.clock_sync[host_name(host)] = sync_clock(self.ssh,
-                                                                      self.access.sudo, host)
+                sync = self.clock_sync[host_name(host)] = sync_clock(
+                    self.ssh, self.access.sudo, host
+                )
                 note = unsynchronised_note(host, sync)
                 if note:
                     self.notify(note)
         elif self.settings.clock_sync == "ptpd":
             ordered = self.roles.everyone()  # the first broker's node is the master
-            self.ptp = PtpDomain(self.ssh, self.access.sudo, self.run_id,
-                                 self.run_dir / "logs")
+            self.ptp = PtpDomain(self.ssh, self.access.sudo, self.run_id, self.run_dir / "logs")
             self.ptp.start(ordered, self.notify)
             for host, record in self.ptp.wait(ordered, self.notify).items():
                 self.clock_sync[host_name(host)] = record
-        check_hosts(self.roles.brokers, self.ssh, f"java -version && test -d"
-                    f" {shlex.quote(str(dist.libs))}", f"Java and the Kafka jars in {dist.libs}")
+        check_hosts(
+            self.roles.brokers,
+            self.ssh,
+            f"java -version && test -d {shlex.quote(str(dist.libs))}",
+            f"Java and the Kafka jars in {dist.libs}",
+        )
         for host in self.roles.brokers:  # Grid'5000's standard environment has Java 11
             why = too_old(dist.version, self.ssh.run(host, "java -version 2>&1"), host)
             if why:
-                raise RemoteError(f"{why}: install a newer JDK on the broker nodes (first on"
-                                  " the PATH of `ssh NODE CMD`), or run Kafka in a container"
-                                  " (--frida-runtime=swarm)")
+                raise RemoteError(
+                    f"{why}: install a newer JDK on the broker nodes (first on"
+                    " the PATH of `ssh NODE CMD`), or run Kafka in a container"
+                    " (--frida-runtime=swarm)"
+                )
 
     def start(self, started: float) -> Cluster:
         dist = distribution.resolve(self.settings.kafka_version, self.settings.kafka_home)
         self.prepare(dist)
-        nodes = [NodeAddress(i, host_name(host), BROKER_PORT, CONTROLLER_PORT)
-                 for i, host in enumerate(self.roles.brokers)]
+        nodes = [
+            NodeAddress(i, host_name(host), BROKER_PORT, CONTROLLER_PORT)
+            for i, host in enumerate(self.roles.brokers)
+        ]
         cluster_id = new_cluster_id()
         agent_flags = self._exporter(nodes)
         for node in nodes:
             base = f"{self.remote_dir}/node-{node.node_id}"
-            props = server_properties(node, nodes, Path(base) / "data",
-                                      self.settings.broker_config)
+            props = server_properties(node, nodes, Path(base) / "data", self.settings.broker_config)
             text = "".join(f"{k}={v}\n" for k, v in props.items())
             log4j = log4j_config(Path(base) / "server.log", dist.uses_log4j2)
             host = self.roles.brokers[node.node_id]
-            self.ssh.run(host, f"mkdir -p {base} && cat > {base}/server.properties",
-                         input_text=text)
+            self.ssh.run(
+                host, f"mkdir -p {base} && cat > {base}/server.properties", input_text=text
+            )
             self.ssh.run(host, f"cat > {base}/log4j.properties", input_text=log4j)
-            fmt = commands.format_storage(Path("java"), dist, Path(f"{base}/server.properties"),
-                                          cluster_id, Path(f"{base}/log4j.properties"))
+            fmt = commands.format_storage(
+                Path("java"),
+                dist,
+                Path(f"{base}/server.properties"),
+                cluster_id,
+                Path(f"{base}/log4j.properties"),
+            )
             self.ssh.run(host, shlex.join(fmt), timeout=120)
         for node in nodes:
             base = f"{self.remote_dir}/node-{node.node_id}"
-            argv = commands.kafka_server(Path("java"), dist, Path(f"{base}/server.properties"),
-                                         Path(f"{base}/log4j.properties"),
-                                         extra_flags=(f"-D{BROKER_MARK}={base}",
-                                                      *agent_flags.get(node.node_id, ())))
+            argv = commands.kafka_server(
+                Path("java"),
+                dist,
+                Path(f"{base}/server.properties"),
+                Path(f"{base}/log4j.properties"),
+                extra_flags=(f"-D{BROKER_MARK}={base}", *agent_flags.get(node.node_id, ())),
+            )
             log = self.run_dir / "logs" / f"broker-{node.node_id}" / "stdout.log"
-            self.servers.append(remote_process(f"broker-{node.node_id}", self.ssh,
-                                               self.roles.brokers[node.node_id],
-                                               tied_to_stdin(shlex.join(argv)), log_path=log))
+            self.servers.append(
+                remote_process(
+                    f"broker-{node.node_id}",
+                    self.ssh,
+                    self.roles.brokers[node.node_id],
+                    tied_to_stdin(shlex.join(argv)),
+                    log_path=log,
+                )
+            )
         bootstrap = ",".join(f"{n.host}:{n.broker_port}" for n in nodes)
         wait_until_ready(bootstrap, len(nodes), READY_TIMEOUT_S, self._first_dead)
-        launcher = SshAgentLauncher(self.ssh, self.roles.producers, self.roles.consumer,
-                                    self.run_dir / "logs" / "agents")
+        launcher = SshAgentLauncher(
+            self.ssh, self.roles.producers, self.roles.consumer, self.run_dir / "logs" / "agents"
+        )
         return Cluster(
-            site=self.settings.site, bootstrap=bootstrap,
+            site=self.settings.site,
+            bootstrap=bootstrap,
             brokers=[BrokerInfo(n.node_id, n.host, n.broker_port) for n in nodes],
-            kafka_version=dist.version, launcher=launcher,
+            kafka_version=dist.version,
+            launcher=launcher,
             hosts=sorted({host_name(h) for h in self.roles.everyone()}),
             ready_seconds=time.monotonic() - started,
-            details={"runtime": "ssh", "roles": self.roles.as_dict(),
-                     "kafka_libs": str(dist.libs),
-                     **({"clock_sync": self.clock_sync}
-                        if self.settings.clock_sync != "off" else {})},
+            details={
+                "runtime": "ssh",
+                "roles": self.roles.as_dict(),
+                "kafka_libs": str(dist.libs),
+                **({"clock_sync": self.clock_sync} if self.settings.clock_sync != "off" else {}),
+            },
             health=lambda: cluster_problem(bootstrap, len(nodes), self._first_dead),
             monitor=self._monitor(nodes),
             monitor_note=self._metrics_off or "--frida-monitor=off",
@@ -172,8 +211,12 @@ class RemoteKafka(NodeDeployment):
         if jar is None:
             return {}
         try:
-            check_hosts(self.roles.brokers, self.ssh, f"test -r {shlex.quote(str(jar))}",
-                        f"the JMX exporter's jar at {jar}")
+            check_hosts(
+                self.roles.brokers,
+                self.ssh,
+                f"test -r {shlex.quote(str(jar))}",
+                f"the JMX exporter's jar at {jar}",
+            )
         except RemoteError as exc:
             self._metrics_off = f"Kafka's figures off: {key_line(str(exc))}"
             self.notify(f"pytest-frida: {self._metrics_off}")
@@ -182,12 +225,15 @@ class RemoteKafka(NodeDeployment):
         for node in nodes:
             config = f"{self.remote_dir}/node-{node.node_id}/jmx-exporter.yml"
             host = self.roles.brokers[node.node_id]
-            self.ssh.run(host, f"mkdir -p {shlex.quote(str(Path(config).parent))} && cat >"
-                         f" {shlex.quote(config)}", input_text=exporter.config_text())
-            flags[node.node_id] = (exporter.agent_flag(jar, node.host, NODE_METRICS_PORT,
-                                                       Path(config)),)
-            self._metrics_urls[node.node_id] = exporter.metrics_url(node.host,
-                                                                    NODE_METRICS_PORT)
+            self.ssh.run(
+                host,
+                f"mkdir -p {shlex.quote(str(Path(config).parent))} && cat > {shlex.quote(config)}",
+                input_text=exporter.config_text(),
+            )
+            flags[node.node_id] = (
+                exporter.agent_flag(jar, node.host, NODE_METRICS_PORT, Path(config)),
+            )
+            self._metrics_urls[node.node_id] = exporter.metrics_url(node.host, NODE_METRICS_PORT)
         return flags
 
     def _monitor(self, nodes: list[NodeAddress]) -> NodeBrokerMonitor | None:
@@ -202,9 +248,14 @@ class RemoteKafka(NodeDeployment):
             brokers[node.node_id] = NodeBroker(
                 self.roles.brokers[node.node_id],
                 f"pgrep -n -f {shlex.quote(f'^[^ ]*java .*-D{BROKER_MARK}={base} ')}",
-                shlex.quote(f"{base}/data"))
-        return NodeBrokerMonitor(lambda host, command, timeout: self.ssh.run(
-            host, command, timeout=timeout), brokers, self._metrics_urls, self._metrics_off)
+                shlex.quote(f"{base}/data"),
+            )
+        return NodeBrokerMonitor(
+            lambda host, command, timeout: self.ssh.run(host, command, timeout=timeout),
+            brokers,
+            self._metrics_urls,
+            self._metrics_off,
+        )
 
     def _first_dead(self) -> str | None:
         for server in self.servers:
@@ -213,17 +264,15 @@ class RemoteKafka(NodeDeployment):
                 return f"{server.name} (exit code {server.returncode}): {key_line(tail)}"
         return None
 
-
     def stop(self) -> None:
         # ending the ssh clients closes the wrappers' stdin: they kill the brokers
         stop_together(self.servers, STOP_GRACE_S)
         if self.ptp is not None:
             self.ptp.stop()
             self.ptp = None
-        for i, host in enumerate(self.roles.brokers[:len(self.servers)]):
+        for i, host in enumerate(self.roles.brokers[: len(self.servers)]):
             try:
-                log = self.ssh.run(host, f"cat {self.remote_dir}/node-{i}/server.log",
-                                   timeout=30)
+                log = self.ssh.run(host, f"cat {self.remote_dir}/node-{i}/server.log", timeout=30)
                 path = self.run_dir / "logs" / f"broker-{i}" / "server.log"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(log)
@@ -234,4 +283,3 @@ class RemoteKafka(NodeDeployment):
                 self.ssh.run(host, f"rm -rf {self.remote_dir}", timeout=30)
         self.servers.clear()
         self.ssh.close(self.roles.everyone())
-

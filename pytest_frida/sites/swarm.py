@@ -60,12 +60,15 @@ class SwarmSite(Site):
         started = time.monotonic()
         brokers = self.settings.brokers
         if brokers not in STACK_BROKER_COUNTS:
-            raise KafkaSetupError(f"--frida-brokers={brokers}: the swarm stacks hold 1 or 3"
-                                  " brokers (kafka.yml, kafka.yml + kafka-3.yml)")
+            raise KafkaSetupError(
+                f"--frida-brokers={brokers}: the swarm stacks hold 1 or 3"
+                " brokers (kafka.yml, kafka.yml + kafka-3.yml)"
+            )
         docker = self.docker = DockerCli()
         server = docker.ping()
-        kafka_image = choose_kafka_image(docker, self.settings.kafka_image,
-                                         self.settings.kafka_version)
+        kafka_image = choose_kafka_image(
+            docker, self.settings.kafka_image, self.settings.kafka_version
+        )
         check_agent_image(docker)
         self.membership = SwarmMembership(docker)
         self.membership.ensure()
@@ -75,14 +78,23 @@ class SwarmSite(Site):
         names = broker_services(brokers)
         monitor = self._monitor(docker, kafka_image, metrics_ports)
         published = metrics_ports if self._metrics_urls else None
-        env = stack_variables(kafka_image, AGENT_IMAGE,
-                              [BrokerPlacement("127.0.0.1", p) for p in ports],
-                              metrics_ports=published)
+        env = stack_variables(
+            kafka_image,
+            AGENT_IMAGE,
+            [BrokerPlacement("127.0.0.1", p) for p in ports],
+            metrics_ports=published,
+        )
         broker_env = {property_env(k): v for k, v in self.settings.broker_config.items()}
-        files = [*stack_files(brokers),
-                 override_file(self.run_dir / "stack-override.yml", brokers,
-                               owner_labels(self.run_id), broker_env,
-                               metrics_ports=published)]
+        files = [
+            *stack_files(brokers),
+            override_file(
+                self.run_dir / "stack-override.yml",
+                brokers,
+                owner_labels(self.run_id),
+                broker_env,
+                metrics_ports=published,
+            ),
+        ]
         stack_name = f"frida-{self.run_id}".replace(".", "-")
         self.stack = StackDeployment(docker, stack_name, files, env)
         self.stack.deploy()
@@ -91,29 +103,37 @@ class SwarmSite(Site):
         bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports)
         wait_until_ready(bootstrap, brokers, START_TIMEOUT_S, self._first_dead)
         launcher = SwarmAgentLauncher(
-            self.stack, lambda node: docker, self._node_name,
-            self.settings.producers_per_replica, internal_bootstrap(brokers),
-            self.run_dir / "logs" / "agents")
+            self.stack,
+            lambda node: docker,
+            self._node_name,
+            self.settings.producers_per_replica,
+            internal_bootstrap(brokers),
+            self.run_dir / "logs" / "agents",
+        )
         return Cluster(
             site=self.name,
             bootstrap=bootstrap,
             brokers=[BrokerInfo(i, "127.0.0.1", p) for i, p in enumerate(ports)],
             kafka_version=self.settings.kafka_version,
             launcher=launcher,
-            hosts=sorted({self._node_name(t.node_id) for n in names
-                          for t in self.stack.tasks(n)}),
+            hosts=sorted({self._node_name(t.node_id) for n in names for t in self.stack.tasks(n)}),
             ready_seconds=time.monotonic() - started,
-            details={"kafka_image": kafka_image, "agent_image": AGENT_IMAGE,
-                     "docker_server": server, "stack": stack_name,
-                     "swarm_created_for_run": self.membership.created,
-                     "producers_per_replica": self.settings.producers_per_replica},
+            details={
+                "kafka_image": kafka_image,
+                "agent_image": AGENT_IMAGE,
+                "docker_server": server,
+                "stack": stack_name,
+                "swarm_created_for_run": self.membership.created,
+                "producers_per_replica": self.settings.producers_per_replica,
+            },
             health=lambda: cluster_problem(bootstrap, brokers, self._first_dead),
             monitor=monitor,
             monitor_note=self._metrics_off or "--frida-monitor=off",
         )
 
-    def _monitor(self, docker: DockerCli, kafka_image: str,
-                 metrics_ports: list[int]) -> LocalBrokerMonitor | None:
+    def _monitor(
+        self, docker: DockerCli, kafka_image: str, metrics_ports: list[int]
+    ) -> LocalBrokerMonitor | None:
         """On a swarm whose manager is this machine's daemon, the brokers' tasks run here:
         their cgroups and their exporters (published on `metrics_ports`) are read like the
         docker site's. Why a figure cannot be read is kept for the report."""
@@ -122,18 +142,24 @@ class SwarmSite(Site):
             self._metrics_off = "--frida-monitor=off"
             return None
         if not docker.is_local():
-            self._metrics_off = (f"the swarm manager ({docker.where}) is not this machine,"
-                                 " which reads the brokers' figures")
+            self._metrics_off = (
+                f"the swarm manager ({docker.where}) is not this machine,"
+                " which reads the brokers' figures"
+            )
             return None
         self._metrics_off = no_exporter(docker, kafka_image)
         if self._metrics_off is None:
-            self._metrics_urls = {i: exporter.metrics_url("127.0.0.1", port)
-                                  for i, port in enumerate(metrics_ports)}
+            self._metrics_urls = {
+                i: exporter.metrics_url("127.0.0.1", port) for i, port in enumerate(metrics_ports)
+            }
         root = docker.info_value("DockerRootDir")
         return LocalBrokerMonitor(
-            lambda: self._container_pids(range(self.settings.brokers)), self._metrics_urls,
-            Path(root) if root and Path(root).exists() else None, self._metrics_off,
-            read_broker=read_container)
+            lambda: self._container_pids(range(self.settings.brokers)),
+            self._metrics_urls,
+            Path(root) if root and Path(root).exists() else None,
+            self._metrics_off,
+            read_broker=read_container,
+        )
 
     def _broker_container(self, broker: int) -> str | None:
         """The container of broker `broker`'s running task, if it has one."""
@@ -159,10 +185,10 @@ class SwarmSite(Site):
         for i in range(1, self.settings.brokers + 1):
             if not self.stack.tasks(f"kafka-{i}"):
                 errors = self.stack.failures(f"kafka-{i}")
-                return (f"service {self.stack.service(f'kafka-{i}')} has no running task"
-                        + (f": {errors[0]}" if errors else ""))
+                return f"service {self.stack.service(f'kafka-{i}')} has no running task" + (
+                    f": {errors[0]}" if errors else ""
+                )
         return None
-
 
     def stop(self) -> None:
         try:

@@ -178,8 +178,9 @@ class Snapshot:
 
     @classmethod
     def take(cls, consumer: Consumer) -> Snapshot:
-        return cls(time.monotonic(), _cpu_seconds(), consumer.wait_s, run_delays(),
-                   _THROTTLE.read())
+        return cls(
+            time.monotonic(), _cpu_seconds(), consumer.wait_s, run_delays(), _THROTTLE.read()
+        )
 
 
 @dataclass(frozen=True)
@@ -212,12 +213,19 @@ class Effort:
         if start.run_delay_ns is not None and end.run_delay_ns is not None:
             # the thread that waited most: a sum over a dozen mostly idle client threads
             # reads as saturation on any crowded host
-            waited_ns = max((max(0, ns - start.run_delay_ns.get(tid, 0))
-                             for tid, ns in end.run_delay_ns.items()), default=0)
-        return cls(loop_busy=min(1.0, max(0.0, 1.0 - (end.wait_s - start.wait_s) / wall)),
-                   cpu_wait=min(1.0, waited_ns / 1e9 / wall),
-                   cpu_share=max(0.0, (end.cpu_s - start.cpu_s) / wall),
-                   throttled=throttled_share(start.throttle, end.throttle))
+            waited_ns = max(
+                (
+                    max(0, ns - start.run_delay_ns.get(tid, 0))
+                    for tid, ns in end.run_delay_ns.items()
+                ),
+                default=0,
+            )
+        return cls(
+            loop_busy=min(1.0, max(0.0, 1.0 - (end.wait_s - start.wait_s) / wall)),
+            cpu_wait=min(1.0, waited_ns / 1e9 / wall),
+            cpu_share=max(0.0, (end.cpu_s - start.cpu_s) / wall),
+            throttled=throttled_share(start.throttle, end.throttle),
+        )
 
 
 class _Measured:
@@ -228,8 +236,9 @@ class _Measured:
         self.start: Snapshot | None = None
         self.end: Snapshot | None = None
 
-    def observe(self, window: Window | None, now_ns: int, consumer: Consumer,
-                sampler: LagSampler) -> None:
+    def observe(
+        self, window: Window | None, now_ns: int, consumer: Consumer, sampler: LagSampler
+    ) -> None:
         """Take the snapshot of an edge the loop has just passed, and a lag sample there."""
         if window is None:
             return
@@ -256,7 +265,7 @@ class Books:
         self.window: Window | None = None
         #: producer -> this host's clock minus that producer host's (ns)
         self.corrections: dict[int, int] = {}
-        self.e2e = BufferedRecorder()            # receive - intended send
+        self.e2e = BufferedRecorder()  # receive - intended send
         self.e2e_from_send = BufferedRecorder()  # receive - actual send
         self.trackers: dict[int, SequenceTracker] = {}
         #: distinct messages received while the window was open
@@ -268,8 +277,11 @@ class Books:
     def start(self, window: Window, corrections: list[list[int]]) -> None:
         """`corrections`: [first producer, count, ns] rows."""
         self.window = window
-        self.corrections = {pid: int(ns) for first, count, ns in corrections
-                            for pid in range(int(first), int(first) + int(count))}
+        self.corrections = {
+            pid: int(ns)
+            for first, count, ns in corrections
+            for pid in range(int(first), int(first) + int(count))
+        }
 
     def received(self) -> int:
         return sum(t.unique for t in self.trackers.values())
@@ -352,13 +364,18 @@ def _open(config: dict[str, Any]) -> tuple[Consumer, int]:
     """The consumer on its share of the partitions, and the topic's partition count."""
     driver = load_driver(config["client"])
     wanted = config.get("partitions")
-    consumer = driver.consumer(config["bootstrap"], config["topic"],
-                               f"frida-consumer-{int(config.get('consumer_index', 0))}",
-                               None if wanted is None else [int(p) for p in wanted])
+    consumer = driver.consumer(
+        config["bootstrap"],
+        config["topic"],
+        f"frida-consumer-{int(config.get('consumer_index', 0))}",
+        None if wanted is None else [int(p) for p in wanted],
+    )
     total = int(config.get("total_partitions") or consumer.topic_partitions)
     if total != consumer.topic_partitions:
-        raise RuntimeError(f"the step says the topic has {total} partitions, its metadata"
-                           f" {consumer.topic_partitions}")
+        raise RuntimeError(
+            f"the step says the topic has {total} partitions, its metadata"
+            f" {consumer.topic_partitions}"
+        )
     return consumer, total
 
 
@@ -384,8 +401,12 @@ def run(config: dict[str, Any]) -> None:
             sampler.stop(0.0)
             return  # controller went away
         if command.get("cmd") == "start":
-            books.start(Window.of(int(command["t0_ns"]), float(config["warmup"]),
-                                  float(config["duration"])), command.get("corrections", []))
+            books.start(
+                Window.of(
+                    int(command["t0_ns"]), float(config["warmup"]), float(config["duration"])
+                ),
+                command.get("corrections", []),
+            )
         elif command.get("cmd") == "drain":
             drain = _Drain(command, consumer.partitions, total)
         values = consumer.poll(POLL_S)
@@ -394,8 +415,12 @@ def run(config: dict[str, Any]) -> None:
         fresh = books.take(values, now_ns) if values else 0
         now = time.monotonic()
         if now >= next_progress:
-            protocol.emit("progress", received=books.received(),
-                          p99_ms=books.e2e.fold().percentile_ms(99), lag=sampler.latest)
+            protocol.emit(
+                "progress",
+                received=books.received(),
+                p99_ms=books.e2e.fold().percentile_ms(99),
+                lag=sampler.latest,
+            )
             next_progress = now + 1.0
         if drain is not None:
             if fresh:
@@ -405,19 +430,25 @@ def run(config: dict[str, Any]) -> None:
     _emit_result(config, consumer, books, measured, sampler, drain, drain_stop)
 
 
-def _emit_result(config: dict[str, Any], consumer: Consumer, books: Books,
-                 measured: _Measured, sampler: LagSampler, drain: _Drain,
-                 drain_stop: str) -> None:
+def _emit_result(
+    config: dict[str, Any],
+    consumer: Consumer,
+    books: Books,
+    measured: _Measured,
+    sampler: LagSampler,
+    drain: _Drain,
+    drain_stop: str,
+) -> None:
     effort = measured.effort(consumer)
     drain_s = time.monotonic() - drain.started
     # the controller waits for this result only so long past the drain: the lag sampler
     # gets a bounded share of it, whatever the partition count
     query_s = min(2.0 * len(consumer.partitions) + 1.0, LAG_WAIT_CAP_S)
-    end_sampled = books.window is not None and sampler.sample_after(books.window.end_ns,
-                                                                    query_s)
+    end_sampled = books.window is not None and sampler.sample_after(books.window.end_ns, query_s)
     stopped = sampler.stop(query_s)
-    lag_max, lag_end, lag_samples = (0, 0, 0) if books.window is None else \
-        lag_figures(sampler.samples, books.window)
+    lag_max, lag_end, lag_samples = (
+        (0, 0, 0) if books.window is None else lag_figures(sampler.samples, books.window)
+    )
     protocol.emit(
         "result",
         **books.figures(),

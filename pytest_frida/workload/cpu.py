@@ -26,13 +26,17 @@ def _cpu_stat_path() -> Path | None:
         _, controllers, path = line.split(":", 2)
         rel = path.lstrip("/")
         if controllers == "":
-            candidates += [CGROUP_ROOT / rel / "cpu.stat",
-                           CGROUP_ROOT / "unified" / rel / "cpu.stat"]
+            candidates += [
+                CGROUP_ROOT / rel / "cpu.stat",
+                CGROUP_ROOT / "unified" / rel / "cpu.stat",
+            ]
         elif "cpu" in controllers.split(","):
             mount = ",".join(sorted(controllers.split(","), key=lambda c: c != "cpu"))
-            candidates += [CGROUP_ROOT / mount / rel / "cpu.stat",
-                           CGROUP_ROOT / "cpu" / rel / "cpu.stat",
-                           CGROUP_ROOT / "cpu,cpuacct" / rel / "cpu.stat"]
+            candidates += [
+                CGROUP_ROOT / mount / rel / "cpu.stat",
+                CGROUP_ROOT / "cpu" / rel / "cpu.stat",
+                CGROUP_ROOT / "cpu,cpuacct" / rel / "cpu.stat",
+            ]
     for candidate in candidates:
         try:
             text = candidate.read_text()
@@ -53,8 +57,9 @@ class ThrottleMeter:
         if self._path is None:
             return None
         try:
-            stat = dict(line.split() for line in self._path.read_text().splitlines()
-                        if line.count(" ") == 1)
+            stat = dict(
+                line.split() for line in self._path.read_text().splitlines() if line.count(" ") == 1
+            )
             return int(stat["nr_periods"]), int(stat["nr_throttled"])
         except (OSError, KeyError, ValueError):
             return None

@@ -42,8 +42,9 @@ def lane_mask(sent: int, residues: Iterable[int], partitions: int) -> int:
 class DrainCheck:
     """The acknowledged messages one consumer still waits for, per producer."""
 
-    def __init__(self, expected: Mapping[Any, Any], partitions: Sequence[int],
-                 total_partitions: int) -> None:
+    def __init__(
+        self, expected: Mapping[Any, Any], partitions: Sequence[int], total_partitions: int
+    ) -> None:
         """`expected`: {producer: {"sent": n, "not_acked": [seq, ...]}} (keys may be JSON
         strings); `partitions`: the ones this consumer reads, of `total_partitions`."""
         #: per producer: (bitmap of wanted messages not yet seen, how many, the tracker's
@@ -59,7 +60,8 @@ class DrainCheck:
             # message n of pid goes to (pid + n) % P: in our partitions for these residues
             residues = [(lane - pid) % total_partitions for lane in partitions]
             mask = lane_mask(sent, residues, total_partitions) & ~seq_mask(
-                (int(s) for s in not_acked), sent)
+                (int(s) for s in not_acked), sent
+            )
             count = mask.bit_count()
             if count:
                 self._rest[pid] = (mask, count, 0)

@@ -41,8 +41,9 @@ def instrument_key(producer: int, lane: int) -> bytes:
 
 
 #: the header alone, for hot loops that append cached padding themselves
-def pack_header(producer: int, seq: int, intended_ns: int, sent_ns: int,
-                price: float = 100.0) -> bytes:
+def pack_header(
+    producer: int, seq: int, intended_ns: int, sent_ns: int, price: float = 100.0
+) -> bytes:
     return _HEADER.pack(producer, seq, intended_ns, sent_ns, price)
 
 

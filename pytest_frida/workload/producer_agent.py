@@ -134,8 +134,7 @@ class ServingGaps:
         self.rounds = 0
         self._prev_start_ns: int | None = None
 
-    def served(self, start_ns: int, end_ns: int, wall_end_ns: int,
-               counts: bool = True) -> None:
+    def served(self, start_ns: int, end_ns: int, wall_end_ns: int, counts: bool = True) -> None:
         """One round polled every producer from `start_ns` to `end_ns` (a monotonic clock);
         it ended at wall time `wall_end_ns`. A round begun with no message pending
         (`counts` False) ends no gap a report could have waited through."""
@@ -218,8 +217,9 @@ class _Serving:
             producer.serve(0.0)
         return time.monotonic_ns() - started
 
-    def round(self, wait_on: Producer | None = None, wait_s: float = 0.0,
-              counts: bool = True) -> int:
+    def round(
+        self, wait_on: Producer | None = None, wait_s: float = 0.0, counts: bool = True
+    ) -> int:
         """Poll every producer once, first waiting up to `wait_s` in `wait_on`'s poll for
         its next report; returns when the round ended (monotonic ns). A round begun with
         nothing pending (`counts` False) cannot have kept a report waiting."""
@@ -235,8 +235,9 @@ class _Serving:
 
     def every_ns(self, floor_s: float = SERVE_EVERY_MIN_S) -> int:
         """How long to leave between the end of a round and the next one."""
-        return round(min(SERVE_EVERY_MAX_S * 1e9, max(floor_s * 1e9,
-                                                      SERVE_FACTOR * self.empty_round_ns)))
+        return round(
+            min(SERVE_EVERY_MAX_S * 1e9, max(floor_s * 1e9, SERVE_FACTOR * self.empty_round_ns))
+        )
 
     @property
     def error_ms(self) -> float:
@@ -251,14 +252,16 @@ class _Shard:
     to the ack thread through the `acks` deque, whichever thread the client called back on.
     """
 
-    def __init__(self, producers: dict[int, Producer], window: Window, size: int,
-                 partitions: int) -> None:
+    def __init__(
+        self, producers: dict[int, Producer], window: Window, size: int, partitions: int
+    ) -> None:
         self.producers = producers
         self.serving = _Serving(producers.values(), window.measure_start_ns)
         self.partitions = partitions
         #: per producer, its instrument key on each partition (lane)
-        self.keys = {pid: [instrument_key(pid, lane) for lane in range(partitions)]
-                     for pid in producers}
+        self.keys = {
+            pid: [instrument_key(pid, lane) for lane in range(partitions)] for pid in producers
+        }
         self.padding = bytes(size - HEADER_SIZE)
         self.window = window
         self.acks: collections.deque[_AckEvent] = collections.deque()
@@ -306,8 +309,9 @@ class _Shard:
         self.acks_in_window += in_window
         return handled
 
-    def send(self, topic: str, pid: int, seq: int, intended_ns: int, measured: bool,
-             give_up_ns: int) -> int | None:
+    def send(
+        self, topic: str, pid: int, seq: int, intended_ns: int, measured: bool, give_up_ns: int
+    ) -> int | None:
         """Queue message `seq` of producer `pid`; returns the actual send time (ns), or None
         when the client still could not take it at `give_up_ns` (then it was not sent)."""
         producer, acks, pending = self.producers[pid], self.acks, self.pending[pid]
@@ -318,8 +322,13 @@ class _Shard:
             sent_ns = time.time_ns()
             value = pack_header(pid, seq, intended_ns or sent_ns, sent_ns) + self.padding
 
-            def on_ack(error: Exception | None, pid: int = pid, seq: int = seq,
-                       sent_ns: int = sent_ns, measured: bool = measured) -> None:
+            def on_ack(
+                error: Exception | None,
+                pid: int = pid,
+                seq: int = seq,
+                sent_ns: int = sent_ns,
+                measured: bool = measured,
+            ) -> None:
                 acks.append((pid, seq, sent_ns, time.time_ns(), measured, error))
 
             try:
@@ -381,8 +390,9 @@ class _AckThread:
             polling = serving.needed and serving.handed_over.is_set()
             waiter = shard.a_pending_producer() if polling else None
             if polling:
-                serving.round(waiter, serving.every_ns(SERVE_BLOCK_S) / 1e9,
-                              counts=waiter is not None)
+                serving.round(
+                    waiter, serving.every_ns(SERVE_BLOCK_S) / 1e9, counts=waiter is not None
+                )
             handled = shard.handle_acks(ACK_SLICE)
             if handled < ACK_SLICE:
                 shard.publish_delay.fold_one()
@@ -390,8 +400,7 @@ class _AckThread:
                 return
             now = time.monotonic()
             if now >= next_progress:
-                protocol.emit("progress", sent=sum(shard.sent.values()),
-                              acked=shard.acked_total)
+                protocol.emit("progress", sent=sum(shard.sent.values()), acked=shard.acked_total)
                 next_progress = now + 1.0
             if stopping:
                 continue
@@ -419,8 +428,10 @@ class _Effort:
     def tick(self, intended_ns: int) -> None:
         """Measuring starts with the window's wall time, or with its first message when the
         schedule is ahead: a generator too far behind to reach the window is measured too."""
-        if self.cpu_at_measure is None \
-                and max(intended_ns, time.time_ns()) >= self.window.measure_start_ns:
+        if (
+            self.cpu_at_measure is None
+            and max(intended_ns, time.time_ns()) >= self.window.measure_start_ns
+        ):
             self.cpu_at_measure, self.wall_at_measure = _cpu_seconds(), time.monotonic()
             self.queue_wait_at_measure = self.shard.queue_wait_s
 
@@ -447,8 +458,9 @@ class _Unsent:
 
 def _partitions(config: dict[str, Any]) -> int:
     if "partitions" not in config:
-        raise ValueError("the producer agent's config names no 'partitions' (the topic's"
-                         " partition count)")
+        raise ValueError(
+            "the producer agent's config names no 'partitions' (the topic's partition count)"
+        )
     partitions = int(config["partitions"])
     if partitions < 1:
         raise ValueError(f"partitions={partitions}: a topic has at least one partition")
@@ -471,8 +483,9 @@ def _open_producers(config: dict[str, Any], ids: range) -> dict[int, Producer]:
         return dict(zip(ids, pool.map(make, ids), strict=True))
 
 
-def _send_schedule(config: dict[str, Any], ids: range, shard: _Shard, effort: _Effort,
-                   unsent: _Unsent) -> int:
+def _send_schedule(
+    config: dict[str, Any], ids: range, shard: _Shard, effort: _Effort, unsent: _Unsent
+) -> int:
     """Send each message at its intended time (open model); the last send's delay (us)."""
     window, topic, serving = shard.window, config["topic"], shard.serving
     poll = serving.needed
@@ -513,8 +526,7 @@ def _send_schedule(config: dict[str, Any], ids: range, shard: _Shard, effort: _E
     return last_delay_us
 
 
-def _send_flat_out(config: dict[str, Any], ids: range, shard: _Shard,
-                   effort: _Effort) -> None:
+def _send_flat_out(config: dict[str, Any], ids: range, shard: _Shard, effort: _Effort) -> None:
     """rate 0, a throughput probe: send as fast as the clients take, until a queue is full
     or the window ends."""
     window, topic, serving = shard.window, config["topic"], shard.serving
@@ -566,15 +578,26 @@ def run(config: dict[str, Any]) -> None:
     _finish(config, ids, producers, shard, acker, effort, unsent, last_delay_us, partitions)
 
 
-def _finish(config: dict[str, Any], ids: range, producers: dict[int, Producer],
-            shard: _Shard, acker: _AckThread, effort: _Effort, unsent: _Unsent,
-            last_delay_us: int, partitions: int) -> None:
+def _finish(
+    config: dict[str, Any],
+    ids: range,
+    producers: dict[int, Producer],
+    shard: _Shard,
+    acker: _AckThread,
+    effort: _Effort,
+    unsent: _Unsent,
+    last_delay_us: int,
+    partitions: int,
+) -> None:
     """Wait for the outstanding acks (bounded), report, close the clients."""
     serving = shard.serving
     end_cpu, end_wall = _cpu_seconds(), time.monotonic()
     sending_ended_ns = time.time_ns()
-    queue_wait_s = shard.queue_wait_s - effort.queue_wait_at_measure \
-        if effort.cpu_at_measure is not None else 0.0
+    queue_wait_s = (
+        shard.queue_wait_s - effort.queue_wait_at_measure
+        if effort.cpu_at_measure is not None
+        else 0.0
+    )
     slack_s = effort.slack_s + queue_wait_s
     serving.handed_over.set()  # the ack thread polls from now on
     # wait for the outstanding acks: at most flush_timeout, however long the client's own
@@ -594,14 +617,19 @@ def _finish(config: dict[str, Any], ids: range, producers: dict[int, Producer],
     busy = scheduler_busy(measured_wall, slack_s) if measured else 0.0
     protocol.emit(
         "result",
-        producers={str(pid): {"sent": shard.sent[pid], "failed": sorted(shard.failed[pid]),
-                              "unacked": sorted(shard.pending[pid])}
-                   for pid in ids},
+        producers={
+            str(pid): {
+                "sent": shard.sent[pid],
+                "failed": sorted(shard.failed[pid]),
+                "unacked": sorted(shard.pending[pid]),
+            }
+            for pid in ids
+        },
         gave_up_ns=gave_up_ns,
         delivery_timeout_s=delivery_timeout_s,
         # (librdkafka reads a delivery timeout of 0 as none at all)
-        gave_up_early=still_pending and (delivery_timeout_s <= 0 or (
-            gave_up_ns - sending_ended_ns) / 1e9 < delivery_timeout_s),
+        gave_up_early=still_pending
+        and (delivery_timeout_s <= 0 or (gave_up_ns - sending_ended_ns) / 1e9 < delivery_timeout_s),
         intended_in_window=shard.sends_in_window + unsent.in_window,
         sends_in_window=shard.sends_in_window,
         acks_in_window=shard.acks_in_window,

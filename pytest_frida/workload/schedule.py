@@ -57,8 +57,9 @@ class Schedule:
 
     def merged(self, producers: range) -> Iterator[tuple[int, int, int]]:
         """(intended_ns, producer, seq) for `producers`, in time order."""
-        heap = [(self.intended_ns(p, 0), p, 0) for p in producers
-                if self.messages_per_producer(p) > 0]
+        heap = [
+            (self.intended_ns(p, 0), p, 0) for p in producers if self.messages_per_producer(p) > 0
+        ]
         heapq.heapify(heap)
         limits = {p: self.messages_per_producer(p) for p in producers}
         while heap:

@@ -70,22 +70,34 @@ def agent_config(env: Mapping[str, str]) -> dict[str, Any]:
     if partitions < 1:
         raise ServiceConfigError("FRIDA_PARTITIONS must be at least 1")
     config: dict[str, Any] = {
-        "role": role, "bootstrap": _get(env, "FRIDA_BOOTSTRAP", "kafka-1:9092"),
-        "topic": _get(env, "FRIDA_TOPIC", "frida"), "client": client,
-        "warmup": warmup, "duration": duration,
+        "role": role,
+        "bootstrap": _get(env, "FRIDA_BOOTSTRAP", "kafka-1:9092"),
+        "topic": _get(env, "FRIDA_TOPIC", "frida"),
+        "client": client,
+        "warmup": warmup,
+        "duration": duration,
     }
     if role == "producer":
         count = _number(env, "FRIDA_PRODUCERS", "1", int)
         slot = _number(env, "FRIDA_SLOT", "1", int)
         if count < 1 or slot < 1:
             raise ServiceConfigError("FRIDA_PRODUCERS and FRIDA_SLOT must be at least 1")
-        config.update(first_producer=(slot - 1) * count, producer_count=count,
-                      total_producers=slot * count, rate=_number(env, "FRIDA_RATE", "10"),
-                      message_size=_number(env, "FRIDA_MESSAGE_SIZE", "100", int),
-                      producer_settings={}, partitions=partitions)
+        config.update(
+            first_producer=(slot - 1) * count,
+            producer_count=count,
+            total_producers=slot * count,
+            rate=_number(env, "FRIDA_RATE", "10"),
+            message_size=_number(env, "FRIDA_MESSAGE_SIZE", "100", int),
+            producer_settings={},
+            partitions=partitions,
+        )
     else:  # one consumer replica reads every partition
-        config.update(partitions=list(range(partitions)), total_partitions=partitions,
-                      consumer_index=0, consumers=1)
+        config.update(
+            partitions=list(range(partitions)),
+            total_partitions=partitions,
+            consumer_index=0,
+            consumers=1,
+        )
     return config
 
 
@@ -121,7 +133,10 @@ class AgentChild:
     def __init__(self, config: dict[str, Any]) -> None:
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "pytest_frida.workload.agent"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True, name="frida-agent-reader").start()
         self.send(config)
@@ -153,8 +168,7 @@ class AgentChild:
             try:
                 got = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise RuntimeError(f"the agent sent no {event!r} within {timeout_s:.0f}s") \
-                    from None
+                raise RuntimeError(f"the agent sent no {event!r} within {timeout_s:.0f}s") from None
             if got is None:
                 try:
                     code: int | str = self.popen.wait(5)
@@ -197,21 +211,28 @@ def _one_step(agent: AgentChild, config: dict[str, Any], budget_s: float) -> dic
     if config["role"] == "producer":
         res = agent.wait_for("result", budget_s)
         producers = res["producers"].values()
-        summary = {"role": "producer", "sent": sum(p["sent"] for p in producers),
-                   "failed": sum(len(p["failed"]) for p in producers),
-                   "unacked": sum(len(p["unacked"]) for p in producers),
-                   "acks_in_window": res["acks_in_window"],
-                   "achieved_rate": res["acks_in_window"] / max(config["duration"], 1e-9),
-                   "partition_sent": res["partition_sent"]}
+        summary = {
+            "role": "producer",
+            "sent": sum(p["sent"] for p in producers),
+            "failed": sum(len(p["failed"]) for p in producers),
+            "unacked": sum(len(p["unacked"]) for p in producers),
+            "acks_in_window": res["acks_in_window"],
+            "achieved_rate": res["acks_in_window"] / max(config["duration"], 1e-9),
+            "partition_sent": res["partition_sent"],
+        }
     else:
         time.sleep(START_LEAD_S + config["duration"])
         # replicas deployed by hand share no acks: nothing to wait for
         agent.send({"cmd": "drain", "expected": {}, "stall_timeout": 1, "cap": 1})
         res = agent.wait_for("result", 60.0)
         e2e = LatencyHistogram.decode(res["e2e"]).summary_ms()
-        summary = {"role": "consumer", "received": res["received_in_window"],
-                   "latency_ms": e2e, "note": "latency of every message received, warm-up"
-                   " included: replicas deployed by hand share no start time"}
+        summary = {
+            "role": "consumer",
+            "received": res["received_in_window"],
+            "latency_ms": e2e,
+            "note": "latency of every message received, warm-up"
+            " included: replicas deployed by hand share no start time",
+        }
     return summary
 
 

@@ -83,15 +83,22 @@ def _run_dir(report_dir: Path) -> Path:
     return run_dir
 
 
-def test_docker_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path: Path,
-                                            frida_images: dict[str, str],
-                                            docker_leak_check: None) -> None:
+def test_docker_sweep_rates_loss_and_report(
+    pytester: pytest.Pytester, tmp_path: Path, frida_images: dict[str, str], docker_leak_check: None
+) -> None:
     pytester.makepyfile(test_suite=SWEEP)
     report_dir = tmp_path / "reports"
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--frida-site=docker", f"--frida-report-dir={report_dir}",
-        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=4", "--frida-prime=0",
-        "--frida-warmup=1", timeout=300)
+        "-p",
+        "no:cacheprovider",
+        "--frida-site=docker",
+        f"--frida-report-dir={report_dir}",
+        f"--frida-kafka-image={frida_images['kafka']}",
+        "--frida-duration=4",
+        "--frida-prime=0",
+        "--frida-warmup=1",
+        timeout=300,
+    )
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*frida capacity report (docker, Kafka *)*"])
     run_dir = _run_dir(report_dir)
@@ -116,38 +123,56 @@ def test_docker_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path:
 
 
 def test_docker_faults_lose_no_acknowledged_message(
-        pytester: pytest.Pytester, tmp_path: Path, frida_images: dict[str, str],
-        docker_leak_check: None) -> None:
+    pytester: pytest.Pytester, tmp_path: Path, frida_images: dict[str, str], docker_leak_check: None
+) -> None:
     pytester.makepyfile(test_suite=FAULTS)
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--frida-site=docker", "--frida-brokers=3",
-        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=8", "--frida-prime=0",
-        "--frida-warmup=1", "--frida-workers=2", f"--frida-report-dir={tmp_path / 'reports'}",
-        timeout=400)
+        "-p",
+        "no:cacheprovider",
+        "--frida-site=docker",
+        "--frida-brokers=3",
+        f"--frida-kafka-image={frida_images['kafka']}",
+        "--frida-duration=8",
+        "--frida-prime=0",
+        "--frida-warmup=1",
+        "--frida-workers=2",
+        f"--frida-report-dir={tmp_path / 'reports'}",
+        timeout=400,
+    )
     result.assert_outcomes(passed=2)
 
 
-@pytest.mark.skipif(not netem_supported(), reason="this kernel has no netem qdisc"
-                    " (CONFIG_NET_SCH_NETEM is not set)")
-def test_docker_broker_network_delay(pytester: pytest.Pytester, tmp_path: Path,
-                                     frida_images: dict[str, str],
-                                     docker_leak_check: None) -> None:
+@pytest.mark.skipif(
+    not netem_supported(), reason="this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is not set)"
+)
+def test_docker_broker_network_delay(
+    pytester: pytest.Pytester, tmp_path: Path, frida_images: dict[str, str], docker_leak_check: None
+) -> None:
     pytester.makepyfile(test_suite=NETWORK)
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--frida-site=docker", "--frida-brokers=3",
-        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=8", "--frida-prime=0",
-        "--frida-warmup=1", f"--frida-report-dir={tmp_path / 'reports'}", timeout=400)
+        "-p",
+        "no:cacheprovider",
+        "--frida-site=docker",
+        "--frida-brokers=3",
+        f"--frida-kafka-image={frida_images['kafka']}",
+        "--frida-duration=8",
+        "--frida-prime=0",
+        "--frida-warmup=1",
+        f"--frida-report-dir={tmp_path / 'reports'}",
+        timeout=400,
+    )
     result.assert_outcomes(passed=1)
 
 
 def test_network_fault_without_netem_is_a_clear_failure(
-        pytester: pytest.Pytester, tmp_path: Path, frida_images: dict[str, str],
-        docker_leak_check: None) -> None:
+    pytester: pytest.Pytester, tmp_path: Path, frida_images: dict[str, str], docker_leak_check: None
+) -> None:
     """Where the kernel lacks netem, the fault is recorded as failed with the reason, and
     the step goes on."""
     if netem_supported():
         pytest.skip("this kernel has netem")
-    pytester.makepyfile(test_suite="""
+    pytester.makepyfile(
+        test_suite="""
 import pytest
 
 @pytest.mark.capacity(producers=[2], rate=10, slo="loss==0")
@@ -159,48 +184,78 @@ def test_delay(frida_step, frida_faults):
                                 " (CONFIG_NET_SCH_NETEM is not set): network delay and loss"
                                 " faults need it")
     assert result.counts.lost == 0
-""")
+"""
+    )
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--frida-site=docker",
-        f"--frida-kafka-image={frida_images['kafka']}", "--frida-duration=3", "--frida-prime=0",
-        "--frida-warmup=1", f"--frida-report-dir={tmp_path / 'reports'}", timeout=300)
+        "-p",
+        "no:cacheprovider",
+        "--frida-site=docker",
+        f"--frida-kafka-image={frida_images['kafka']}",
+        "--frida-duration=3",
+        "--frida-prime=0",
+        "--frida-warmup=1",
+        f"--frida-report-dir={tmp_path / 'reports'}",
+        timeout=300,
+    )
     result.assert_outcomes(passed=1)
 
 
 def test_missing_image_is_one_line_and_leaves_nothing(
-        pytester: pytest.Pytester, tmp_path: Path, docker: DockerCli,
-        docker_leak_check: None) -> None:
+    pytester: pytest.Pytester, tmp_path: Path, docker: DockerCli, docker_leak_check: None
+) -> None:
     pytester.makepyfile(test_suite=SWEEP)
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--frida-site=docker", "--frida-producers=1",
-        "--frida-kafka-image=frida/no-such-image:1", f"--frida-report-dir={tmp_path}",
-        timeout=120)
+        "-p",
+        "no:cacheprovider",
+        "--frida-site=docker",
+        "--frida-producers=1",
+        "--frida-kafka-image=frida/no-such-image:1",
+        f"--frida-report-dir={tmp_path}",
+        timeout=120,
+    )
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "*frida: the docker site could not start Kafka: image frida/no-such-image:1 is not on"
-        " unix://* (pytest-frida never pulls)*frida images build*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*frida: the docker site could not start Kafka: image frida/no-such-image:1 is not on"
+            " unix://* (pytest-frida never pulls)*frida images build*"
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
 def test_no_docker_daemon_fails_fast_with_what_to_do(
-        pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makepyfile(test_suite=SWEEP)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
     started = time.monotonic()
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--frida-site=docker", "--frida-producers=1,5",
-        f"--frida-report-dir={tmp_path}", timeout=120)
+        "-p",
+        "no:cacheprovider",
+        "--frida-site=docker",
+        "--frida-producers=1,5",
+        f"--frida-report-dir={tmp_path}",
+        timeout=120,
+    )
     assert time.monotonic() - started < 60
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines([f"*frida: the docker site could not start Kafka: no Docker"
-                                 f" daemon answers at unix://{tmp_path}/no-daemon.sock*start"
-                                 " one (dockerd) or set DOCKER_HOST*"])
+    result.stdout.fnmatch_lines(
+        [
+            f"*frida: the docker site could not start Kafka: no Docker"
+            f" daemon answers at unix://{tmp_path}/no-daemon.sock*start"
+            " one (dockerd) or set DOCKER_HOST*"
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
 def test_interrupt_inside_a_create_leaves_nothing(
-        tmp_path: Path, docker: DockerCli, frida_images: dict[str, str],
-        monkeypatch: pytest.MonkeyPatch, docker_leak_check: None) -> None:
+    tmp_path: Path,
+    docker: DockerCli,
+    frida_images: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    docker_leak_check: None,
+) -> None:
     """Ctrl-C while the daemon is still creating the run's network: the daemon finishes
     the create after the client gave up, so a cleanup that ran at once found nothing and
     the network outlived the run (CI saw one). Creates now run to their end first."""

@@ -25,14 +25,32 @@ def second_daemon() -> Iterator[str]:
     sock = f"unix://{root}/d.sock"
     subprocess.run(["ip", "netns", "add", netns], check=True)
     proc = subprocess.Popen(
-        ["nsenter", f"--net=/var/run/netns/{netns}", "dockerd", "--data-root",
-         str(root / "data"), "--exec-root", str(root / "exec"), "-H", sock, "--pidfile",
-         str(root / "d.pid"), "--bridge=none", "--iptables=false"],
-        stdout=subprocess.DEVNULL, stderr=(root / "log").open("wb"))
+        [
+            "nsenter",
+            f"--net=/var/run/netns/{netns}",
+            "dockerd",
+            "--data-root",
+            str(root / "data"),
+            "--exec-root",
+            str(root / "exec"),
+            "-H",
+            sock,
+            "--pidfile",
+            str(root / "d.pid"),
+            "--bridge=none",
+            "--iptables=false",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(root / "log").open("wb"),
+    )
     try:
         deadline = time.monotonic() + 60
-        while subprocess.run(["docker", "-H", sock, "version"], capture_output=True,
-                             check=False).returncode != 0:
+        while (
+            subprocess.run(
+                ["docker", "-H", sock, "version"], capture_output=True, check=False
+            ).returncode
+            != 0
+        ):
             assert proc.poll() is None, (root / "log").read_text()[-2000:]
             assert time.monotonic() < deadline, "the second dockerd did not answer in 60s"
             time.sleep(0.5)
@@ -48,8 +66,9 @@ def second_daemon() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_build_is_skipped_when_up_to_date(frida_images: dict[str, str],
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_build_is_skipped_when_up_to_date(
+    frida_images: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert frida(["images", "build", "--only", "kafka,agent"]) == 0
     out = capsys.readouterr().out
     assert f"{frida_images['kafka']}: up to date" in out
@@ -57,8 +76,11 @@ def test_build_is_skipped_when_up_to_date(frida_images: dict[str, str],
 
 
 def test_push_to_copies_images_to_a_daemon_without_them(
-        frida_images: dict[str, str], docker: DockerCli, second_daemon: str,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    frida_images: dict[str, str],
+    docker: DockerCli,
+    second_daemon: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     remote = DockerCli(second_daemon)
     assert remote.inspect("image", [frida_images["agent"]]) == []
     assert frida(["images", "push-to", second_daemon]) == 0
@@ -73,5 +95,7 @@ def test_push_to_copies_images_to_a_daemon_without_them(
 def test_push_to_bad_host_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert frida(["images", "push-to", "two words"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == ("frida images: host 'two words' is not a host name or a docker -H"
-                           " address (ssh://user@node, tcp://..., unix:///...)")
+    assert err.strip() == (
+        "frida images: host 'two words' is not a host name or a docker -H"
+        " address (ssh://user@node, tcp://..., unix:///...)"
+    )

@@ -42,18 +42,18 @@ class Moment:
 
 
 MOMENTS = [
-    Moment("local", "start", 0.5),               # pytest still starting
-    Moment("local", "start", 2.0),               # settings done, Kafka being prepared
-    Moment("local", "broker", 0.0),              # a broker JVM exists, not yet ready
+    Moment("local", "start", 0.5),  # pytest still starting
+    Moment("local", "start", 2.0),  # settings done, Kafka being prepared
+    Moment("local", "broker", 0.0),  # a broker JVM exists, not yet ready
     Moment("local", "broker", 1.0, (TERM,)),
-    Moment("local", "cluster", 0.0),             # ready, first step starting
-    Moment("local", "agents", 0.0),              # agents just launched
-    Moment("local", "agents", 1.5, (TERM,)),     # mid-step
-    Moment("local", "step1", 0.0),               # first step just written
-    Moment("local", "step1", 1.0, (INT, INT)),   # Ctrl-C twice: the second hits cleanup
-    Moment("local", "step2", 0.5, (TERM,)),      # third step starting
+    Moment("local", "cluster", 0.0),  # ready, first step starting
+    Moment("local", "agents", 0.0),  # agents just launched
+    Moment("local", "agents", 1.5, (TERM,)),  # mid-step
+    Moment("local", "step1", 0.0),  # first step just written
+    Moment("local", "step1", 1.0, (INT, INT)),  # Ctrl-C twice: the second hits cleanup
+    Moment("local", "step2", 0.5, (TERM,)),  # third step starting
     Moment("docker", "start", 1.0),
-    Moment("docker", "broker", 0.0),             # container created, Kafka starting
+    Moment("docker", "broker", 0.0),  # container created, Kafka starting
     Moment("docker", "broker", 0.5, (TERM,)),
     Moment("docker", "broker", 2.0),
     Moment("docker", "cluster", 0.0),
@@ -80,14 +80,17 @@ def _run_containers(docker: DockerCli | None) -> set[str]:
     if docker is None:
         return set()
     return set(docker.lines("ps", "-aq", "--filter", "label=frida.run")) | set(
-        docker.lines("network", "ls", "-q", "--filter", "label=frida.run"))
+        docker.lines("network", "ls", "-q", "--filter", "label=frida.run")
+    )
 
 
-def _anchors(report_dir: Path, before_kafka: set[int], docker: DockerCli | None,
-             before_docker: set[str]) -> dict[str, Callable[[], bool]]:
+def _anchors(
+    report_dir: Path, before_kafka: set[int], docker: DockerCli | None, before_docker: set[str]
+) -> dict[str, Callable[[], bool]]:
     return {
         "start": lambda: True,
-        "broker": (lambda: bool(_run_containers(docker) - before_docker)) if docker
+        "broker": (lambda: bool(_run_containers(docker) - before_docker))
+        if docker
         else (lambda: bool(kafka_pids() - before_kafka)),
         "cluster": lambda: "cluster" in (_report(report_dir) or {}),
         "agents": lambda: bool(agent_pids()),
@@ -98,7 +101,8 @@ def _anchors(report_dir: Path, before_kafka: set[int], docker: DockerCli | None,
 
 @pytest.mark.parametrize("moment", MOMENTS, ids=str)
 def test_interrupt_leaves_nothing_and_keeps_results(
-        moment: Moment, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    moment: Moment, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     docker: DockerCli | None = None
     extra: list[str] = []
     if moment.site == "docker":
@@ -110,11 +114,25 @@ def test_interrupt_leaves_nothing_and_keeps_results(
     (tmp_path / "test_steps.py").write_text(SUITE)
     report_dir = tmp_path / "reports"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_steps.py",
-         f"--frida-site={moment.site}", f"--frida-report-dir={report_dir}",
-         "--frida-duration=2", "--frida-prime=0", "--frida-warmup=0", *extra],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "test_steps.py",
+            f"--frida-site={moment.site}",
+            f"--frida-report-dir={report_dir}",
+            "--frida-duration=2",
+            "--frida-prime=0",
+            "--frida-warmup=0",
+            *extra,
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         anchor = _anchors(report_dir, before_kafka, docker, before_docker)[moment.anchor]
         deadline = time.monotonic() + 120

@@ -28,14 +28,25 @@ def test_sweep(frida_result, frida_cluster):
 
 
 def test_swarm_sweep_scales_replicas_and_cleans_up(
-        pytester: pytest.Pytester, tmp_path: Path, docker: DockerCli,
-        frida_images: dict[str, str], docker_leak_check: None) -> None:
+    pytester: pytest.Pytester,
+    tmp_path: Path,
+    docker: DockerCli,
+    frida_images: dict[str, str],
+    docker_leak_check: None,
+) -> None:
     pytester.makepyfile(test_suite=SWEEP)
     report_dir = tmp_path / "reports"
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--frida-site=swarm", f"--frida-report-dir={report_dir}",
-        f"--frida-kafka-image={frida_images['kafka']}", "--frida-producers-per-replica=2",
-        "--frida-duration=4", "--frida-warmup=1", timeout=600)
+        "-p",
+        "no:cacheprovider",
+        "--frida-site=swarm",
+        f"--frida-report-dir={report_dir}",
+        f"--frida-kafka-image={frida_images['kafka']}",
+        "--frida-producers-per-replica=2",
+        "--frida-duration=4",
+        "--frida-warmup=1",
+        timeout=600,
+    )
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*frida capacity report (swarm, Kafka *)*"])
     (run_dir,) = [p for p in report_dir.iterdir() if p.is_dir()]
@@ -44,14 +55,20 @@ def test_swarm_sweep_scales_replicas_and_cleans_up(
     assert ratio.between(0.95, 1.05).all(), steps[["producers", "achieved_rate"]]
     assert (steps["lost"] == 0).all() and (steps["duplicated"] == 0).all()
     doc = json.loads((run_dir / "report.json").read_text())
-    notes = [next(n for n in s["notes"] if n.startswith("producer service"))
-             for s in sorted(doc["steps"], key=lambda s: s["producers"])]
+    notes = [
+        next(n for n in s["notes"] if n.startswith("producer service"))
+        for s in sorted(doc["steps"], key=lambda s: s["producers"])
+    ]
     # the first step ran after an unmeasured priming run at its load, and says so
-    assert any(n.startswith("the cluster's first step: primed")
-               for n in min(doc["steps"], key=lambda s: s["started_at"])["notes"])
+    assert any(
+        n.startswith("the cluster's first step: primed")
+        for n in min(doc["steps"], key=lambda s: s["started_at"])["notes"]
+    )
     assert [n.split(" replica")[0] for n in notes] == [
-        "producer service scaled to 3", "producer service scaled to 6",
-        "producer service scaled to 12"]
+        "producer service scaled to 3",
+        "producer service scaled to 6",
+        "producer service scaled to 12",
+    ]
     assert doc["cluster"]["swarm_created_for_run"] is (docker_state_was_inactive(docker))
     # the task's cgroup and the exporter frida/kafka carries, read during each step
     for step in doc["steps"]:
@@ -65,12 +82,12 @@ def test_swarm_sweep_scales_replicas_and_cleans_up(
 
 def docker_state_was_inactive(docker: DockerCli) -> bool:
     """After the run the swarm is as before: a swarm the run made is gone again."""
-    return docker.run("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() \
-        == "inactive"
+    return docker.run("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() == "inactive"
 
 
-def test_stacks_deploy_by_hand_and_run_load(docker: DockerCli, frida_images: dict[str, str],
-                                            docker_leak_check: None) -> None:
+def test_stacks_deploy_by_hand_and_run_load(
+    docker: DockerCli, frida_images: dict[str, str], docker_leak_check: None
+) -> None:
     """kafka.yml + load.yml with `docker stack deploy`, as a person would: replicas in
     run mode produce, the consumer measures, both print a JSON summary; monitoring.yml
     beside them, whose Prometheus serves the broker's and the node's figures back."""
@@ -80,25 +97,47 @@ def test_stacks_deploy_by_hand_and_run_load(docker: DockerCli, frida_images: dic
     membership = SwarmMembership(docker)
     membership.ensure()
     root = stacks_dir()
-    stack = StackDeployment(docker, "frida-byhand", [root / "kafka.yml", root / "load.yml"], {
-        "FRIDA_KAFKA_IMAGE": frida_images["kafka"], "FRIDA_AGENT_IMAGE": frida_images["agent"],
-        "FRIDA_PRODUCER_REPLICAS": "2", "FRIDA_PRODUCERS_PER_REPLICA": "3",
-        "FRIDA_DURATION": "6", "FRIDA_WARMUP": "2", "FRIDA_RATE": "20",
-        "FRIDA_KAFKA_PORT_1": "0"})
+    stack = StackDeployment(
+        docker,
+        "frida-byhand",
+        [root / "kafka.yml", root / "load.yml"],
+        {
+            "FRIDA_KAFKA_IMAGE": frida_images["kafka"],
+            "FRIDA_AGENT_IMAGE": frida_images["agent"],
+            "FRIDA_PRODUCER_REPLICAS": "2",
+            "FRIDA_PRODUCERS_PER_REPLICA": "3",
+            "FRIDA_DURATION": "6",
+            "FRIDA_WARMUP": "2",
+            "FRIDA_RATE": "20",
+            "FRIDA_KAFKA_PORT_1": "0",
+        },
+    )
     prometheus_port, influx_port = free_ports(2)
-    monitoring = StackDeployment(docker, "frida-byhand-monitoring", [root / "monitoring.yml"], {
-        "FRIDA_MONITORING_IMAGE": frida_images["monitoring"],
-        "FRIDA_KAFKA_NETWORK": "frida-byhand_frida",
-        "FRIDA_PROMETHEUS_PORT": str(prometheus_port), "FRIDA_INFLUX_PORT": str(influx_port)})
+    monitoring = StackDeployment(
+        docker,
+        "frida-byhand-monitoring",
+        [root / "monitoring.yml"],
+        {
+            "FRIDA_MONITORING_IMAGE": frida_images["monitoring"],
+            "FRIDA_KAFKA_NETWORK": "frida-byhand_frida",
+            "FRIDA_PROMETHEUS_PORT": str(prometheus_port),
+            "FRIDA_INFLUX_PORT": str(influx_port),
+        },
+    )
     try:
         stack.deploy()
         monitoring.deploy()
         deadline = time.monotonic() + 180
         summaries: dict[str, list[dict[str, object]]] = {}
         while time.monotonic() < deadline:
-            summaries = {role: [json.loads(line) for line in stack.logs(role).decode()
-                                .splitlines() if line.startswith("{")]
-                         for role in ("producer", "consumer")}
+            summaries = {
+                role: [
+                    json.loads(line)
+                    for line in stack.logs(role).decode().splitlines()
+                    if line.startswith("{")
+                ]
+                for role in ("producer", "consumer")
+            }
             if len(summaries["producer"]) >= 2 and summaries["consumer"]:
                 break
             time.sleep(2)
@@ -112,11 +151,21 @@ def test_stacks_deploy_by_hand_and_run_load(docker: DockerCli, frida_images: dic
         # every message the producers sent reached the broker's own counter, as scraped
         sent = sum(int(str(s["sent"])) for s in summaries["producer"])
         messages_in = _prometheus_value(
-            prometheus_port, 'frida_topic_MessagesIn{broker="kafka-1"}',
-            lambda value: value >= sent, deadline + 60)
+            prometheus_port,
+            'frida_topic_MessagesIn{broker="kafka-1"}',
+            lambda value: value >= sent,
+            deadline + 60,
+        )
         assert messages_in >= sent
-        assert _prometheus_value(prometheus_port, 'sum(node_cpu_seconds_total{mode="idle"})',
-                                 lambda value: value > 0, deadline + 60) > 0
+        assert (
+            _prometheus_value(
+                prometheus_port,
+                'sum(node_cpu_seconds_total{mode="idle"})',
+                lambda value: value > 0,
+                deadline + 60,
+            )
+            > 0
+        )
     finally:
         monitoring.remove()
         stack.remove()
@@ -124,8 +173,9 @@ def test_stacks_deploy_by_hand_and_run_load(docker: DockerCli, frida_images: dic
         membership.release()
 
 
-def _prometheus_value(port: int, query: str, good: Callable[[float], bool],
-                      deadline: float) -> float:
+def _prometheus_value(
+    port: int, query: str, good: Callable[[float], bool], deadline: float
+) -> float:
     """The value of `query` once it is `good` (Prometheus scrapes every five seconds), or
     the last answer in the failure."""
     url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": query})
@@ -147,10 +197,13 @@ def _prometheus_value(port: int, query: str, good: Callable[[float], bool],
 def _remove_volumes(docker: DockerCli, stack: str) -> None:
     """A stack's named volumes outlive it (`docker stack rm` keeps data); the test's go."""
     deadline = time.monotonic() + 60
-    while volumes := docker.lines("volume", "ls", "-q", "--filter",
-                                  f"label=com.docker.stack.namespace={stack}"):
-        if docker.run("volume", "rm", *volumes, check=False).returncode == 0 \
-                or time.monotonic() > deadline:
+    while volumes := docker.lines(
+        "volume", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={stack}"
+    ):
+        if (
+            docker.run("volume", "rm", *volumes, check=False).returncode == 0
+            or time.monotonic() > deadline
+        ):
             break
         time.sleep(1)  # the containers using them are still going
 
@@ -162,48 +215,74 @@ def _broken_stacks(tmp_path: Path, text: str) -> Path:
     return root
 
 
-@pytest.mark.parametrize(("kafka_yml", "expected"), [
-    ("services: [unclosed\n", "*frida: the swarm site could not start Kafka: `docker stack"
-     " deploy*failed*"),
-    ("version: '3.8'\nservices:\n  kafka-1:\n    image: nonsense: : :\n",
-     "*frida: the swarm site could not start Kafka: `docker stack deploy*failed*"),
-])
+@pytest.mark.parametrize(
+    ("kafka_yml", "expected"),
+    [
+        (
+            "services: [unclosed\n",
+            "*frida: the swarm site could not start Kafka: `docker stack deploy*failed*",
+        ),
+        (
+            "version: '3.8'\nservices:\n  kafka-1:\n    image: nonsense: : :\n",
+            "*frida: the swarm site could not start Kafka: `docker stack deploy*failed*",
+        ),
+    ],
+)
 def test_broken_stack_file_is_one_line_and_leaves_nothing(
-        pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        frida_images: dict[str, str], docker_leak_check: None, kafka_yml: str,
-        expected: str) -> None:
+    pytester: pytest.Pytester,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    frida_images: dict[str, str],
+    docker_leak_check: None,
+    kafka_yml: str,
+    expected: str,
+) -> None:
     monkeypatch.setenv("FRIDA_STACKS_DIR", str(_broken_stacks(tmp_path, kafka_yml)))
     pytester.makepyfile(test_suite=SWEEP)
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--frida-site=swarm", "--frida-producers=6",
-        f"--frida-kafka-image={frida_images['kafka']}", f"--frida-report-dir={tmp_path}/r",
-        timeout=180)
+        "-p",
+        "no:cacheprovider",
+        "--frida-site=swarm",
+        "--frida-producers=6",
+        f"--frida-kafka-image={frida_images['kafka']}",
+        f"--frida-report-dir={tmp_path}/r",
+        timeout=180,
+    )
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([expected])
     assert "Traceback" not in result.stdout.str()
 
 
 def test_service_that_never_runs_is_reported_in_bounded_time(
-        pytester: pytest.Pytester, tmp_path: Path, frida_images: dict[str, str],
-        docker_leak_check: None) -> None:
+    pytester: pytest.Pytester, tmp_path: Path, frida_images: dict[str, str], docker_leak_check: None
+) -> None:
     """An image without Kafka's start script: its tasks fail, the site says why."""
     pytester.makepyfile(test_suite=SWEEP)
     started = time.monotonic()
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--frida-site=swarm", "--frida-producers=6",
-        "--frida-kafka-image=frida/base:bookworm", f"--frida-report-dir={tmp_path}",
-        timeout=300)
+        "-p",
+        "no:cacheprovider",
+        "--frida-site=swarm",
+        "--frida-producers=6",
+        "--frida-kafka-image=frida/base:bookworm",
+        f"--frida-report-dir={tmp_path}",
+        timeout=300,
+    )
     assert time.monotonic() - started < 200
     result.assert_outcomes(errors=1)
     # seen while converging, or once the task that ran for a moment is gone: either way
     # one line naming the service and how its task ended
-    result.stdout.fnmatch_lines(["*frida: the swarm site could not start Kafka: *service"
-                                 " frida-*_kafka-1 * task complete: * (exit code 0)*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*frida: the swarm site could not start Kafka: *service"
+            " frida-*_kafka-1 * task complete: * (exit code 0)*"
+        ]
+    )
 
 
 def test_stack_network_held_by_a_straggler_is_removed_with_the_stack(
-        docker: DockerCli, frida_images: dict[str, str], tmp_path: Path,
-        docker_leak_check: None) -> None:
+    docker: DockerCli, frida_images: dict[str, str], tmp_path: Path, docker_leak_check: None
+) -> None:
     """`docker stack rm` cannot remove a network while a container of the stack is still
     attached, and it does not try again: the wait for the stack to be gone used to run out
     at 60 s ("still has 1 container(s) or network(s)") on a busy machine."""
@@ -213,23 +292,39 @@ def test_stack_network_held_by_a_straggler_is_removed_with_the_stack(
     membership.ensure()
     (tmp_path / "idle.yml").write_text(
         "version: '3.8'\nservices:\n  idle:\n    image: ${IMAGE}\n"
-        "    command: [sleep, infinity]\nnetworks:\n  default:\n    attachable: true\n")
-    stack = StackDeployment(docker, "frida-straggler", [tmp_path / "idle.yml"],
-                            {"IMAGE": frida_images["agent"]})
+        "    command: [sleep, infinity]\nnetworks:\n  default:\n    attachable: true\n"
+    )
+    stack = StackDeployment(
+        docker, "frida-straggler", [tmp_path / "idle.yml"], {"IMAGE": frida_images["agent"]}
+    )
     try:
         stack.deploy()
         stack.wait_converged("idle", 1)
         # a container of the stack that its services do not own, attached to its network
-        docker.run("run", "-d", "--network", "frida-straggler_default", "--label",
-                   f"{STACK_LABEL}=frida-straggler", frida_images["agent"], "sleep", "infinity")
+        docker.run(
+            "run",
+            "-d",
+            "--network",
+            "frida-straggler_default",
+            "--label",
+            f"{STACK_LABEL}=frida-straggler",
+            frida_images["agent"],
+            "sleep",
+            "infinity",
+        )
         started = time.monotonic()
         stack.remove(timeout_s=30)
         took = time.monotonic() - started
     finally:
         if stack.deployed:
-            docker.run("rm", "-f", *docker.lines(
-                "ps", "-aq", "--filter", f"label={STACK_LABEL}=frida-straggler"), check=False)
+            docker.run(
+                "rm",
+                "-f",
+                *docker.lines("ps", "-aq", "--filter", f"label={STACK_LABEL}=frida-straggler"),
+                check=False,
+            )
             docker.run("network", "rm", "frida-straggler_default", check=False)
         membership.release()
-    assert not docker.lines("network", "ls", "-q", "--filter",
-                            f"label={STACK_LABEL}=frida-straggler"), f"after {took:.0f}s"
+    assert not docker.lines(
+        "network", "ls", "-q", "--filter", f"label={STACK_LABEL}=frida-straggler"
+    ), f"after {took:.0f}s"

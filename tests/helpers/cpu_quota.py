@@ -48,7 +48,8 @@ def _own_cgroup(controller: str | None) -> str:
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
         if (controller is None and controllers == "") or (
-                controller is not None and controller in controllers.split(",")):
+            controller is not None and controller in controllers.split(",")
+        ):
             return path
     return "/"
 
@@ -107,8 +108,10 @@ class CpuQuota:
                 return self
             except OSError as exc:
                 errors.append(f"cgroup v1 at {v1}: {exc}")
-        raise QuotaUnavailable("no writable cgroup with a cpu controller: "
-                               + ("; ".join(errors) or f"none mounted under {CGROUP_ROOT}"))
+        raise QuotaUnavailable(
+            "no writable cgroup with a cpu controller: "
+            + ("; ".join(errors) or f"none mounted under {CGROUP_ROOT}")
+        )
 
     def add(self, pid: int) -> Path:
         """Put process `pid` (all its threads) under a quota of its own; its cgroup."""
@@ -135,8 +138,12 @@ class CpuQuota:
                 return int(value) / 1e9
         return 0.0
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self.base is None:
             return
         # processes still running go back where quota-free processes live
@@ -182,8 +189,12 @@ class QuotaLauncher(AgentLauncher):
     every consumer agent) under `quota`, one cgroup each. Only for launchers whose agents
     are local child processes (the local site)."""
 
-    def __init__(self, inner: AgentLauncher, quota: CpuQuota,
-                 select: Callable[[dict[str, Any]], bool] = is_consumer) -> None:
+    def __init__(
+        self,
+        inner: AgentLauncher,
+        quota: CpuQuota,
+        select: Callable[[dict[str, Any]], bool] = is_consumer,
+    ) -> None:
         self.inner = inner
         self.quota = quota
         self.select = select

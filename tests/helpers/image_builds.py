@@ -14,5 +14,8 @@ def ensure_images(docker: DockerCli) -> dict[str, str]:
     from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION, resolve
 
     builder = ImageBuilder(docker, progress=lambda line: None)
-    return {"kafka": builder.kafka(resolve(DEFAULT_KAFKA_VERSION)), "agent": builder.agent(),
-            "monitoring": builder.monitoring()}
+    return {
+        "kafka": builder.kafka(resolve(DEFAULT_KAFKA_VERSION)),
+        "agent": builder.agent(),
+        "monitoring": builder.monitoring(),
+    }

@@ -12,8 +12,24 @@ def netem_supported() -> bool:
     if subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode != 0:
         return False
     try:
-        done = subprocess.run(["ip", "netns", "exec", name, "tc", "qdisc", "add", "dev", "lo",
-                               "root", "netem", "delay", "1ms"], capture_output=True)
+        done = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                name,
+                "tc",
+                "qdisc",
+                "add",
+                "dev",
+                "lo",
+                "root",
+                "netem",
+                "delay",
+                "1ms",
+            ],
+            capture_output=True,
+        )
         return done.returncode == 0
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)

@@ -37,5 +37,8 @@ def frida_temp_dirs() -> set[str]:
     """Broker data dirs, stack files copied to a swarm manager node, shared ssh
     connections."""
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-    return {p.name for pattern in ("frida-kafka-*", "frida-stack-*", "frida-ssh-*")
-            for p in tmp.glob(pattern)}
+    return {
+        p.name
+        for pattern in ("frida-kafka-*", "frida-stack-*", "frida-ssh-*")
+        for p in tmp.glob(pattern)
+    }

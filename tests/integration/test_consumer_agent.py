@@ -46,8 +46,9 @@ def new_topic(cluster: Cluster, name: str, partitions: int = PARTITIONS) -> str:
     return name
 
 
-def produce(cluster: Cluster, topic: str, messages: list[tuple[int, int]],
-            partitions: int = PARTITIONS) -> None:
+def produce(
+    cluster: Cluster, topic: str, messages: list[tuple[int, int]], partitions: int = PARTITIONS
+) -> None:
     """(producer, seq) messages, each to its lane's partition, intended and sent now."""
     from kafka import KafkaProducer
 
@@ -56,20 +57,40 @@ def produce(cluster: Cluster, topic: str, messages: list[tuple[int, int]],
         for pid, seq in messages:
             lane = lane_of(pid, seq, partitions)
             now = time.time_ns()
-            producer.send(topic, value=pack_header(pid, seq, now, now) + PAD,
-                          key=instrument_key(pid, lane), partition=lane)
+            producer.send(
+                topic,
+                value=pack_header(pid, seq, now, now) + PAD,
+                key=instrument_key(pid, lane),
+                partition=lane,
+            )
         producer.flush(30)
     finally:
         producer.close()
 
 
-def consumer_config(cluster: Cluster, topic: str, client: str, partitions: list[int],
-                    index: int = 0, consumers: int = 1, warmup: float = 0.3,
-                    duration: float = 2.0, total: int = PARTITIONS) -> dict[str, Any]:
-    return {"role": "consumer", "bootstrap": cluster.bootstrap, "topic": topic,
-            "client": client, "warmup": warmup, "duration": duration,
-            "partitions": partitions, "total_partitions": total,
-            "consumer_index": index, "consumers": consumers}
+def consumer_config(
+    cluster: Cluster,
+    topic: str,
+    client: str,
+    partitions: list[int],
+    index: int = 0,
+    consumers: int = 1,
+    warmup: float = 0.3,
+    duration: float = 2.0,
+    total: int = PARTITIONS,
+) -> dict[str, Any]:
+    return {
+        "role": "consumer",
+        "bootstrap": cluster.bootstrap,
+        "topic": topic,
+        "client": client,
+        "warmup": warmup,
+        "duration": duration,
+        "partitions": partitions,
+        "total_partitions": total,
+        "consumer_index": index,
+        "consumers": consumers,
+    }
 
 
 def start(agent: AgentHandle, lead_s: float = 0.2) -> int:
@@ -85,12 +106,15 @@ def sleep_until(t_ns: int) -> None:
 
 @pytest.mark.parametrize("client", ["confluent-kafka", "kafka-python"])
 def test_consumer_reads_its_partitions_and_drains_the_acked_ones(
-        cluster: Cluster, launcher: LocalAgentLauncher, client: str) -> None:
+    cluster: Cluster, launcher: LocalAgentLauncher, client: str
+) -> None:
     topic = new_topic(cluster, f"consumer-fields-{client}")
     mine = [0, 2]
     # a window long enough for a loaded host to produce every message inside it
-    agent = launcher.launch("consumer", consumer_config(cluster, topic, client, mine, index=1,
-                                                        consumers=2, duration=8.0))
+    agent = launcher.launch(
+        "consumer",
+        consumer_config(cluster, topic, client, mine, index=1, consumers=2, duration=8.0),
+    )
     try:
         t0_ns = start(agent)
         sleep_until(t0_ns + int(0.4e9))  # inside the measured window (from t0 + 0.3 s)
@@ -99,8 +123,17 @@ def test_consumer_reads_its_partitions_and_drains_the_acked_ones(
         sent = [(pid, seq) for seq in range(30) for pid in (0, 1) if (pid, seq) != (1, 5)]
         produce(cluster, topic, sent)
         sleep_until(t0_ns + int(8.5e9))  # the window is over
-        agent.send({"cmd": "drain", "stall_timeout": 10, "cap": 60, "expected": {
-            "0": {"sent": 30, "not_acked": [7]}, "1": {"sent": 30, "not_acked": [5]}}})
+        agent.send(
+            {
+                "cmd": "drain",
+                "stall_timeout": 10,
+                "cap": 60,
+                "expected": {
+                    "0": {"sent": 30, "not_acked": [7]},
+                    "1": {"sent": 30, "not_acked": [5]},
+                },
+            }
+        )
         res = agent.wait_for("result", 60)
     finally:
         stop_agents([agent])
@@ -110,33 +143,36 @@ def test_consumer_reads_its_partitions_and_drains_the_acked_ones(
     assert res["consumer_index"] == 1
     assert res["host"] == socket.gethostname()
     assert res["partition_received"] == {
-        str(p): sum(1 for pid, seq in sent if lane_of(pid, seq, PARTITIONS) == p)
-        for p in mine}
+        str(p): sum(1 for pid, seq in sent if lane_of(pid, seq, PARTITIONS) == p) for p in mine
+    }
     # only its own lanes, every one of them, each tracker judging order per partition
     trackers = {int(pid): SequenceTracker.from_dict(t) for pid, t in res["trackers"].items()}
     assert set(trackers) == {0, 1}
     for pid, tracker in trackers.items():
         assert tracker.partitions == PARTITIONS
         assert {seq for seq in range(40) if tracker.has(seq)} == {
-            seq for p, seq in ours if p == pid}
+            seq for p, seq in ours if p == pid
+        }
         assert tracker.duplicates == tracker.out_of_order == 0
     assert res["received_in_window"] == len(ours)  # all arrived while the window was open
     assert LatencyHistogram.decode(res["e2e"]).count == len(ours)
-    assert 0.0 <= res["busy"] < 0.5   # a few dozen messages: it mostly waited
+    assert 0.0 <= res["busy"] < 0.5  # a few dozen messages: it mostly waited
     assert 0.0 < res["cpu_share"] < 2.0
     assert res["lag_samples"] >= 1
-    assert res["lag_end"] == 0        # it kept up
+    assert res["lag_end"] == 0  # it kept up
     assert res["lag_max"] >= 0
 
 
 def test_drain_says_whether_it_stalled_or_hit_its_cap(
-        cluster: Cluster, launcher: LocalAgentLauncher) -> None:
+    cluster: Cluster, launcher: LocalAgentLauncher
+) -> None:
     topic = new_topic(cluster, "consumer-drain-stop", partitions=1)
     produce(cluster, topic, [(0, seq) for seq in range(10)], partitions=1)
     # seq 10 was acknowledged (the producer says) but never arrives
     expected = {"0": {"sent": 11, "not_acked": []}}
-    config = consumer_config(cluster, topic, "confluent-kafka", [0], warmup=0.0,
-                             duration=0.5, total=1)
+    config = consumer_config(
+        cluster, topic, "confluent-kafka", [0], warmup=0.0, duration=0.5, total=1
+    )
     stalled = launcher.launch("stalled", config)
     capped = launcher.launch("capped", config)
     try:
@@ -157,7 +193,8 @@ def test_drain_says_whether_it_stalled_or_hit_its_cap(
 
 
 def test_cpu_quota_makes_a_consumer_the_bottleneck(
-        cluster: Cluster, launcher: LocalAgentLauncher) -> None:
+    cluster: Cluster, launcher: LocalAgentLauncher
+) -> None:
     """The helper the consumer_bound integration test uses: a consumer held to 2% of a core
     (a few thousand msg/s) is busy all through the window and lags, and its drain still
     completes while it progresses, however long after the stall timeout that is."""
@@ -169,25 +206,35 @@ def test_cpu_quota_makes_a_consumer_the_bottleneck(
     # the host's load made of the window
     count = 80_000
     with CpuQuota(0.02) as quota:
-        agent = launcher.launch("slow", consumer_config(
-            cluster, topic, "confluent-kafka", [0], warmup=0.0, duration=2.0, total=1))
+        agent = launcher.launch(
+            "slow",
+            consumer_config(
+                cluster, topic, "confluent-kafka", [0], warmup=0.0, duration=2.0, total=1
+            ),
+        )
         quota.add(agent.process.pid)
         try:
             t0_ns = start(agent, lead_s=0.5)
             sleep_until(t0_ns)
             produce(cluster, topic, [(0, seq) for seq in range(count)], partitions=1)
             sleep_until(t0_ns + int(2.2e9))
-            agent.send({"cmd": "drain", "expected": {"0": {"sent": count, "not_acked": []}},
-                        "stall_timeout": 1.0, "cap": 120})
+            agent.send(
+                {
+                    "cmd": "drain",
+                    "expected": {"0": {"sent": count, "not_acked": []}},
+                    "stall_timeout": 1.0,
+                    "cap": 120,
+                }
+            )
             res = agent.wait_for("result", 150)
             throttled = quota.throttled_s(agent.process.pid)
         finally:
             stop_agents([agent])
     assert res["drain_stop"] == "complete", res["drain_missing"]
-    assert res["drain_s"] > 1.0     # longer than the stall timeout, never cut off
+    assert res["drain_s"] > 1.0  # longer than the stall timeout, never cut off
     assert throttled > 0.5
-    assert res["busy"] > 0.85       # starved of CPU: it could not have gone faster
-    assert res["throttled"] > 0.5   # its quota ran out in most periods
-    assert res["cpu_share"] < 0.1   # 2% of a core, and slack for the measure
+    assert res["busy"] > 0.85  # starved of CPU: it could not have gone faster
+    assert res["throttled"] > 0.5  # its quota ran out in most periods
+    assert res["cpu_share"] < 0.1  # 2% of a core, and slack for the measure
     assert res["lag_max"] > 1000
     assert res["lag_end"] > 0

@@ -46,8 +46,14 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A report directory on a 64 KiB tmpfs, filled up once the run has started."""
     mount = tmp_path / "small"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                      capture_output=True, check=False).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+            capture_output=True,
+            check=False,
+        ).returncode
+        != 0
+    ):
         pytest.skip("needs root to mount a small tmpfs")
     try:
         yield mount
@@ -62,15 +68,32 @@ def _no_java(tmp_path: Path, env: dict[str, str]) -> list[str]:
     return []
 
 
-def _run(tmp_path: Path, prepare: Callable[[Path, dict[str, str]], list[str]]
-         ) -> tuple[subprocess.CompletedProcess[str], str]:
+def _run(
+    tmp_path: Path, prepare: Callable[[Path, dict[str, str]], list[str]]
+) -> tuple[subprocess.CompletedProcess[str], str]:
     (tmp_path / "test_steps.py").write_text(SUITE)
     env = dict(os.environ)
     extra = prepare(tmp_path, env)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_steps.py",
-         "--frida-duration=1", "--frida-prime=0", "--frida-warmup=0", *extra],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "test_steps.py",
+            "--frida-duration=1",
+            "--frida-prime=0",
+            "--frida-warmup=0",
+            *extra,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     return done, done.stdout + done.stderr
 
 
@@ -82,7 +105,8 @@ def test_no_java(tmp_path: Path, leak_check: None) -> None:
     assert lines and lines[0] == (
         "frida: the local site could not start Kafka: no Java runtime found (no JAVA_HOME, no"
         " `java` on PATH); install Java 17 or later, e.g. `apt-get install"
-        " openjdk-17-jre-headless`"), out[-2000:]
+        " openjdk-17-jre-headless`"
+    ), out[-2000:]
 
 
 def test_broker_port_taken(tmp_path: Path, held_port: int, leak_check: None) -> None:
@@ -95,8 +119,10 @@ def test_broker_port_taken(tmp_path: Path, held_port: int, leak_check: None) -> 
     assert "Traceback" not in out
     lines = [line for line in out.splitlines() if line.startswith("frida: ")]
     assert lines, out[-3000:]
-    assert lines[0].startswith("frida: the local site could not start Kafka: a Kafka server"
-                               " exited while starting: broker-0 (exit code 1):"), lines[0]
+    assert lines[0].startswith(
+        "frida: the local site could not start Kafka: a Kafka server"
+        " exited while starting: broker-0 (exit code 1):"
+    ), lines[0]
     assert f"127.0.0.1:{held_port}" in lines[0] and "Address already in use" in lines[0]
 
 
@@ -108,5 +134,8 @@ def test_report_disk_full(tmp_path: Path, full_disk: Path, leak_check: None) -> 
     done, out = _run(tmp_path, prepare)
     assert done.returncode != 0, out[-2000:]
     assert "Traceback" not in out
-    assert any("No space left on device" in line and str(full_disk) in line
-               for line in out.splitlines() if line.startswith(("frida: ", "ERROR: ")))
+    assert any(
+        "No space left on device" in line and str(full_disk) in line
+        for line in out.splitlines()
+        if line.startswith(("frida: ", "ERROR: "))
+    )

@@ -39,11 +39,23 @@ def test_unknown_fault_action(frida_faults):
 
 
 def test_faults_on_three_brokers_lose_no_acknowledged_message(
-        pytester: pytest.Pytester, tmp_path: Path, leak_check: None) -> None:
+    pytester: pytest.Pytester, tmp_path: Path, leak_check: None
+) -> None:
     pytester.makepyfile(test_faults_suite=SUITE)
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--frida-brokers=3", "--frida-duration=8", "--frida-prime=0",
-        "--frida-warmup=1", f"--frida-report-dir={tmp_path / 'reports'}", timeout=400)
+        "-p",
+        "no:cacheprovider",
+        "--frida-brokers=3",
+        "--frida-duration=8",
+        "--frida-prime=0",
+        "--frida-warmup=1",
+        f"--frida-report-dir={tmp_path / 'reports'}",
+        timeout=400,
+    )
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*test_broker_killed_and_restarted*2*100*pass*",
-                                 "*test_broker_paused_and_resumed*2*100*pass*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_broker_killed_and_restarted*2*100*pass*",
+            "*test_broker_paused_and_resumed*2*100*pass*",
+        ]
+    )

@@ -36,11 +36,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         local.stop()
 
 
-def plan(rate: float, consumers: int | None, slo: str = "p99<=100ms", duration: float = 4.0
-         ) -> StepPlan:
-    return StepPlan(producers=(1,), rate=rate, duration=duration, warmup=1.0,
-                    message_size=128, slo=with_delivery_guards(parse_slo(slo)), partitions=3,
-                    consumers=consumers)
+def plan(
+    rate: float, consumers: int | None, slo: str = "p99<=100ms", duration: float = 4.0
+) -> StepPlan:
+    return StepPlan(
+        producers=(1,),
+        rate=rate,
+        duration=duration,
+        warmup=1.0,
+        message_size=128,
+        slo=with_delivery_guards(parse_slo(slo)),
+        partitions=3,
+        consumers=consumers,
+    )
 
 
 def is_producer(config: dict[str, Any]) -> bool:
@@ -48,14 +56,16 @@ def is_producer(config: dict[str, Any]) -> bool:
 
 
 def test_a_slow_consumer_is_consumer_bound_and_enough_consumers_are_judged(
-        cluster: Cluster) -> None:
+    cluster: Cluster,
+) -> None:
     # 4,000 msg/s against one consumer held to 2% of a core: it falls behind, latency grows
     original = cluster.launcher
     with CpuQuota(0.02) as quota:
         cluster.launcher = QuotaLauncher(original, quota)
         try:
             slowed = StepRunner(cluster, "slow-consumer", "confluent-kafka", workers=1).run(
-                "t", plan(400.0, consumers=1), 10)
+                "t", plan(400.0, consumers=1), 10
+            )
         finally:
             cluster.launcher = original
     assert slowed.error is None, slowed.error
@@ -69,7 +79,8 @@ def test_a_slow_consumer_is_consumer_bound_and_enough_consumers_are_judged(
 
     # the same load read by three consumers with the whole machine: judged on the broker
     free = StepRunner(cluster, "free-consumers", "confluent-kafka", workers=1).run(
-        "t", plan(400.0, consumers=3), 10)
+        "t", plan(400.0, consumers=3), 10
+    )
     assert free.error is None, free.error
     assert free.verdict in ("pass", "fail"), free.reasons
     assert len(free.consumers) == 3
@@ -121,20 +132,17 @@ def _delete_unread(cluster: Cluster, topic: str, spy: _Spy) -> None:
             agent.process.send_signal(signal.SIGCONT)
 
 
-def test_a_saturated_generator_that_lost_acknowledged_messages_fails(
-        cluster: Cluster) -> None:
+def test_a_saturated_generator_that_lost_acknowledged_messages_fails(cluster: Cluster) -> None:
     original = cluster.launcher
     runner = StepRunner(cluster, "lossy", "confluent-kafka", workers=1)
     topic = "frida-lossy-step1"  # the runner's first measured step
     with CpuQuota(0.02) as quota:
         spy = _Spy(original, quota, select=is_producer)  # the producer agent is starved
         cluster.launcher = spy
-        thread = threading.Thread(target=_delete_unread, args=(cluster, topic, spy),
-                                  daemon=True)
+        thread = threading.Thread(target=_delete_unread, args=(cluster, topic, spy), daemon=True)
         thread.start()
         try:
-            result = runner.run("t", plan(5000.0, consumers=1, slo="p99<=5s", duration=6.0),
-                                2)
+            result = runner.run("t", plan(5000.0, consumers=1, slo="p99<=5s", duration=6.0), 2)
         finally:
             cluster.launcher = original
             thread.join(30)

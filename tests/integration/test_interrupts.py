@@ -29,10 +29,22 @@ def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
     (tmp_path / "test_long.py").write_text(SUITE)
     report_dir = tmp_path / "reports"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_long.py"),
-         f"--frida-report-dir={report_dir}", "--frida-duration=20",
-         "--frida-prime=0", "--frida-warmup=0", *extra],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "test_long.py"),
+            f"--frida-report-dir={report_dir}",
+            "--frida-duration=20",
+            "--frida-prime=0",
+            "--frida-warmup=0",
+            *extra,
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         # a shell without job control starts background jobs with SIGINT ignored, and Python
         # keeps it ignored; give the child the default so Ctrl-C means KeyboardInterrupt
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -113,11 +125,25 @@ def test_terminal_hang_up_stops_everything_and_keeps_results(
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_long.py"),
-         f"--frida-report-dir={report_dir}", "--frida-duration=3",
-         "--frida-prime=0", "--frida-warmup=0"],
-        cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-        preexec_fn=own_terminal)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "test_long.py"),
+            f"--frida-report-dir={report_dir}",
+            "--frida-duration=3",
+            "--frida-prime=0",
+            "--frida-warmup=0",
+        ],
+        cwd=tmp_path,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=own_terminal,
+    )
     os.close(slave)
     os.set_blocking(master, False)
     seen = bytearray()
@@ -131,7 +157,9 @@ def test_terminal_hang_up_stops_everything_and_keeps_results(
 
     try:
         assert _wait_for(lambda: (read_terminal(), _steps_done(report_dir, 1))[1], 120), (
-            "first step never finished", bytes(seen[-2000:]))
+            "first step never finished",
+            bytes(seen[-2000:]),
+        )
         time.sleep(2.5)  # now inside the second step
         assert len(kafka_pids()) > 0
         os.close(master)  # the terminal hangs up: SIGHUP to its session's foreground

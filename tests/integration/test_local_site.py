@@ -29,8 +29,10 @@ def test_three_broker_cluster_starts_answers_and_stops(tmp_path: Path, leak_chec
     finally:
         site.stop()
     for port in ports:
-        with pytest.raises(ConnectionRefusedError), \
-                socket.create_connection(("127.0.0.1", port), timeout=1):
+        with (
+            pytest.raises(ConnectionRefusedError),
+            socket.create_connection(("127.0.0.1", port), timeout=1),
+        ):
             pass
     for node in range(3):
         assert (tmp_path / "logs" / f"broker-{node}" / "server.log").exists()
@@ -48,7 +50,7 @@ def test_java_too_old_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
     fake_home = tmp_path / "jdk8"
     (fake_home / "bin").mkdir(parents=True)
     java = fake_home / "bin" / "java"
-    java.write_text('#!/bin/sh\necho \'java version "1.8.0_392"\' >&2\n')
+    java.write_text("#!/bin/sh\necho 'java version \"1.8.0_392\"' >&2\n")
     java.chmod(0o755)
     monkeypatch.setenv("JAVA_HOME", str(fake_home))
     site = LocalSite(build_settings({}, {}), tmp_path)
@@ -58,7 +60,8 @@ def test_java_too_old_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_interrupt_while_formatting_leaves_no_data_directory(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Ctrl-C while the storage tool runs: the tool must not outlive the start, or it
     writes the data directory again after stop() removed it (CI saw one left behind)."""
     real = commands.format_storage

@@ -22,18 +22,25 @@ def test_impossible_slo(frida_step):
 """
 
 
-def test_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path: Path,
-                                     leak_check: None) -> None:
+def test_sweep_rates_loss_and_report(
+    pytester: pytest.Pytester, tmp_path: Path, leak_check: None
+) -> None:
     pytester.makepyfile(test_suite=SUITE)
     report_dir = tmp_path / "reports"
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", f"--frida-report-dir={report_dir}",
-        "--frida-duration=4", "--frida-prime=0", "--frida-warmup=1", timeout=300,
+        "-p",
+        "no:cacheprovider",
+        f"--frida-report-dir={report_dir}",
+        "--frida-duration=4",
+        "--frida-prime=0",
+        "--frida-warmup=1",
+        timeout=300,
     )
     result.assert_outcomes(passed=3, failed=1)
     # the impossible SLO fails with measured vs required
-    result.stdout.fnmatch_lines(["*SLO violated at 1 producers x 10 msg/s*",
-                                 "*p50<=1us: measured *ms [[]VIOLATED[]]*"])
+    result.stdout.fnmatch_lines(
+        ["*SLO violated at 1 producers x 10 msg/s*", "*p50<=1us: measured *ms [[]VIOLATED[]]*"]
+    )
     result.stdout.fnmatch_lines(["*frida capacity report (local, Kafka *)*"])
 
     (run_dir,) = [p for p in report_dir.iterdir() if p.is_dir()]
@@ -60,15 +67,19 @@ def test_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path: Path,
     assert len(report["steps"]) == 5
     # --frida-prime=0: the cluster's first step was not primed, and only it says so
     assert ["not primed" in " ".join(s["notes"]) for s in report["steps"]] == [
-        True, False, False, False, False]
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
     assert report["settings"]["prime"] == 0.0
     # the host's speed, probed before the broker started and after it stopped
     host = report["host"]
     assert host["before"]["mib_per_s"] > 0 and host["after"]["mib_per_s"] > 0
     assert 0 < host["run"]["busy_pct"] <= 100 and host["run"]["steal_pct"] >= 0
     result.stdout.fnmatch_lines(["*this host's speed: one core hashed * MiB/s before and *"])
-    history = [json.loads(line)
-               for line in (report_dir / "history.jsonl").read_text().splitlines()]
+    history = [json.loads(line) for line in (report_dir / "history.jsonl").read_text().splitlines()]
     (entry,) = [e for e in history if e["test"] == "test_suite.py::test_sweep"]
     (other,) = [e for e in history if e["test"] == "test_suite.py::test_impossible_slo"]
     # the unprimed first step makes its test's plan unlike primed runs; not the other's
@@ -96,5 +107,6 @@ def test_sweep_rates_loss_and_report(pytester: pytest.Pytester, tmp_path: Path,
     rate_in = top["resources"]["sources"]["broker-0"]["figures"]["messages_in_per_s"]["mean"]
     assert 150 <= rate_in <= 250, rate_in
     assert sweep["broker_cores"].notna().all() and sweep["host_busy"].notna().all()
-    result.stdout.fnmatch_lines(["*capacity limit of test_suite.py::test_sweep:*",
-                                 "  what saturated: *"])
+    result.stdout.fnmatch_lines(
+        ["*capacity limit of test_suite.py::test_sweep:*", "  what saturated: *"]
+    )

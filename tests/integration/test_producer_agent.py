@@ -44,34 +44,79 @@ def create_topic(cluster: Cluster, partitions: int) -> str:
     return topic
 
 
-def producer_config(cluster: Cluster, topic: str, client: str, first: int, count: int,
-                    total: int, rate: float, partitions: int, **extra: Any) -> dict[str, Any]:
-    return {"role": "producer", "bootstrap": cluster.bootstrap, "topic": topic,
-            "client": client, "warmup": 1.0, "duration": 3.0, "first_producer": first,
-            "producer_count": count, "total_producers": total, "rate": rate,
-            "message_size": 128, "producer_settings": {}, "partitions": partitions, **extra}
+def producer_config(
+    cluster: Cluster,
+    topic: str,
+    client: str,
+    first: int,
+    count: int,
+    total: int,
+    rate: float,
+    partitions: int,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "role": "producer",
+        "bootstrap": cluster.bootstrap,
+        "topic": topic,
+        "client": client,
+        "warmup": 1.0,
+        "duration": 3.0,
+        "first_producer": first,
+        "producer_count": count,
+        "total_producers": total,
+        "rate": rate,
+        "message_size": 128,
+        "producer_settings": {},
+        "partitions": partitions,
+        **extra,
+    }
 
 
-def run_producers(cluster: Cluster, topic: str, client: str, producers: int, rate: float,
-                  partitions: int, workers: int = 1, consumer: bool = False,
-                  during: Any = None, **extra: Any) -> tuple[list[dict[str, Any]],
-                                                             dict[str, Any] | None]:
+def run_producers(
+    cluster: Cluster,
+    topic: str,
+    client: str,
+    producers: int,
+    rate: float,
+    partitions: int,
+    workers: int = 1,
+    consumer: bool = False,
+    during: Any = None,
+    **extra: Any,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Producer agents (and, if asked, one consumer of every partition) on one schedule;
     their result events."""
     agents: list[AgentHandle] = []
     try:
         reader = None
         if consumer:
-            reader = cluster.launcher.launch(f"{topic}-consumer", {
-                "role": "consumer", "bootstrap": cluster.bootstrap, "topic": topic,
-                "client": client, "warmup": extra.get("warmup", 1.0),
-                "duration": extra.get("duration", 3.0), "partitions": list(range(partitions)),
-                "total_partitions": partitions, "consumer_index": 0, "consumers": 1})
+            reader = cluster.launcher.launch(
+                f"{topic}-consumer",
+                {
+                    "role": "consumer",
+                    "bootstrap": cluster.bootstrap,
+                    "topic": topic,
+                    "client": client,
+                    "warmup": extra.get("warmup", 1.0),
+                    "duration": extra.get("duration", 3.0),
+                    "partitions": list(range(partitions)),
+                    "total_partitions": partitions,
+                    "consumer_index": 0,
+                    "consumers": 1,
+                },
+            )
             agents.append(reader)
         writers = []
         for i, (first, count) in enumerate(shards(producers, workers)):
-            writers.append(cluster.launcher.launch(f"{topic}-producers-{i}", producer_config(
-                cluster, topic, client, first, count, producers, rate, partitions, **extra)))
+            writers.append(
+                cluster.launcher.launch(
+                    f"{topic}-producers-{i}",
+                    producer_config(
+                        cluster, topic, client, first, count, producers, rate, partitions, **extra
+                    ),
+                )
+            )
         agents.extend(writers)
         for agent in agents:
             agent.wait_for("ready", 120)
@@ -83,8 +128,11 @@ def run_producers(cluster: Cluster, topic: str, client: str, producers: int, rat
         results = [agent.wait_for("result", 120) for agent in writers]
         consumed = None
         if reader is not None:
-            expected = {pid: {"sent": r["sent"], "not_acked": r["failed"] + r["unacked"]}
-                        for res in results for pid, r in res["producers"].items()}
+            expected = {
+                pid: {"sent": r["sent"], "not_acked": r["failed"] + r["unacked"]}
+                for res in results
+                for pid, r in res["producers"].items()
+            }
             reader.send({"cmd": "drain", "expected": expected, "stall_timeout": 10, "cap": 30})
             consumed = reader.wait_for("result", 60)
         return results, consumed
@@ -106,8 +154,9 @@ def within(counts: list[int], share: float) -> bool:
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_publish_latency_is_not_the_poll_cadence(site: tuple[LocalSite, Cluster],
-                                                 client: str) -> None:
+def test_publish_latency_is_not_the_poll_cadence(
+    site: tuple[LocalSite, Cluster], client: str
+) -> None:
     """(d): 1 producer at 10 msg/s: an ack is seen when it arrives, not when the agent next
     happens to poll, so publishing takes no longer than publishing and consuming."""
     _, cluster = site
@@ -122,8 +171,10 @@ def test_publish_latency_is_not_the_poll_cadence(site: tuple[LocalSite, Cluster]
     assert publish_p50 is not None and e2e_p50 is not None
     assert publish_p50 <= e2e_p50 + 2.0, (publish_p50, e2e_p50)
     error = float(res["publish_latency_error_ms"])
-    print(f"{client}: publish p50 {publish_p50} ms, end-to-end p50 {e2e_p50} ms,"
-          f" error bound {error} ms")
+    print(
+        f"{client}: publish p50 {publish_p50} ms, end-to-end p50 {e2e_p50} ms,"
+        f" error bound {error} ms"
+    )
     if client == "kafka-python":
         assert error == 0.0  # timestamped on the client's own thread
     else:
@@ -141,15 +192,17 @@ def test_publish_latency_is_not_the_poll_cadence(site: tuple[LocalSite, Cluster]
 
 @pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize("producers", [1, 2, 20])
-def test_messages_spread_evenly_over_partitions(site: tuple[LocalSite, Cluster], client: str,
-                                                producers: int) -> None:
+def test_messages_spread_evenly_over_partitions(
+    site: tuple[LocalSite, Cluster], client: str, producers: int
+) -> None:
     """(e): the same share per partition whatever the producer count and the client's key
     hash: each message names its partition; the broker's end offsets agree."""
     _, cluster = site
     partitions = 3
     topic = create_topic(cluster, partitions)
-    results, _ = run_producers(cluster, topic, client, producers, 50.0, partitions,
-                               warmup=0.5, duration=2.0)
+    results, _ = run_producers(
+        cluster, topic, client, producers, 50.0, partitions, warmup=0.5, duration=2.0
+    )
     sent = per_partition(results, partitions)
     total = sum(r["sent"] for res in results for r in res["producers"].values())
     assert sum(sent) == total >= producers * 100
@@ -157,8 +210,12 @@ def test_messages_spread_evenly_over_partitions(site: tuple[LocalSite, Cluster],
     for res in results:
         assert all(not r["failed"] and not r["unacked"] for r in res["producers"].values())
     tps = [TopicPartition(topic, p) for p in range(partitions)]
-    reader = KafkaConsumer(bootstrap_servers=cluster.bootstrap, group_id=None,
-                           enable_auto_commit=False, consumer_timeout_ms=5_000)
+    reader = KafkaConsumer(
+        bootstrap_servers=cluster.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        consumer_timeout_ms=5_000,
+    )
     try:
         ends = reader.end_offsets(tps)
         assert [ends[tp] for tp in tps] == sent
@@ -180,7 +237,8 @@ def test_messages_spread_evenly_over_partitions(site: tuple[LocalSite, Cluster],
 
 
 def test_every_message_is_counted_when_the_broker_stops_answering(
-        site: tuple[LocalSite, Cluster]) -> None:
+    site: tuple[LocalSite, Cluster],
+) -> None:
     """A broker frozen mid-step: the agent waits `flush_timeout` for the rest, says it gave
     up before the client's own delivery timeout, and counts what it never heard of as
     unacked; sent = acked + failed + unacked, exactly."""
@@ -193,8 +251,18 @@ def test_every_message_is_counted_when_the_broker_stops_answering(
         broker.send_signal(signal.SIGSTOP)
 
     try:
-        results, _ = run_producers(cluster, topic, "confluent-kafka", 2, 50.0, 3,
-                                   during=freeze, warmup=0.5, duration=2.0, flush_timeout=1.0)
+        results, _ = run_producers(
+            cluster,
+            topic,
+            "confluent-kafka",
+            2,
+            50.0,
+            3,
+            during=freeze,
+            warmup=0.5,
+            duration=2.0,
+            flush_timeout=1.0,
+        )
     finally:
         broker.send_signal(signal.SIGCONT)
     (res,) = results

@@ -25,13 +25,20 @@ def test_ingest(frida_result):
     pass
 """
 # a latency clause a 2 s step of a few producers at 10 msg/s has the samples to judge
-FAST = ("-p", "no:cacheprovider", "--frida-duration=2", "--frida-prime=0", "--frida-warmup=0.5",
-        "--frida-slo=max<=5s")
+FAST = (
+    "-p",
+    "no:cacheprovider",
+    "--frida-duration=2",
+    "--frida-prime=0",
+    "--frida-warmup=0.5",
+    "--frida-slo=max<=5s",
+)
 
 
 def run(pytester: pytest.Pytester, report_dir: Path, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(*FAST, f"--frida-report-dir={report_dir}", *args,
-                                         timeout=300)
+    return pytester.runpytest_subprocess(
+        *FAST, f"--frida-report-dir={report_dir}", *args, timeout=300
+    )
 
 
 def test_history_compare_fail_and_html(pytester: pytest.Pytester, tmp_path: Path) -> None:
@@ -40,41 +47,60 @@ def test_history_compare_fail_and_html(pytester: pytest.Pytester, tmp_path: Path
     search = ("--frida-search=1:2", "--frida-slo=max<=5s")
     first = run(pytester, reports, *search)
     first.assert_outcomes(passed=1)
-    first.stdout.fnmatch_lines(["*capacity limit of test_suite.py::test_ingest: at least"
-                                " 2 producers: not reached*"])
+    first.stdout.fnmatch_lines(
+        ["*capacity limit of test_suite.py::test_ingest: at least 2 producers: not reached*"]
+    )
     # no gate fails before three like runs tell the run-to-run noise: two more runs of the
     # same plan, as the history would hold them (what two more broker runs would add is
     # the gate's noise rule, which tests/unit/test_compare.py covers)
     (line,) = (reports / "history.jsonl").read_text().splitlines()
     measured = json.loads(line)
     for again in (1, 2):
-        copy = {**measured, "run_id": f"{measured['run_id']}-again{again}",
-                "started_at": measured["started_at"].replace("+00:00", f".{again}+00:00")}
+        copy = {
+            **measured,
+            "run_id": f"{measured['run_id']}-again{again}",
+            "started_at": measured["started_at"].replace("+00:00", f".{again}+00:00"),
+        }
         with open(reports / "history.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(copy) + "\n")
     # the same plan against a broker that refuses every message (a system difference,
     # which is what a comparison is for): a failure confirmed where the baseline
     # confirmed a pass
-    second = run(pytester, reports, *search, "--frida-broker-config=message.max.bytes=64",
-                 "--frida-compare-fail=capacity:10%")
+    second = run(
+        pytester,
+        reports,
+        *search,
+        "--frida-broker-config=message.max.bytes=64",
+        "--frida-compare-fail=capacity:10%",
+    )
     assert second.ret == pytest.ExitCode.TESTS_FAILED, second.stdout.str()[-3000:]
-    second.stdout.fnmatch_lines([
-        "*compared with last*",
-        "*test_suite.py::test_ingest: baseline *: same plan*",
-        "*differs from *: system.broker_config.message.max.bytes: unset -> 64*",
-        "*test_suite.py::test_ingest: capacity limit: 2 -> None*REGRESSION*",
-        "*1 regression(s) past --frida-compare-fail capacity:10%: session failed*",
-    ])
+    second.stdout.fnmatch_lines(
+        [
+            "*compared with last*",
+            "*test_suite.py::test_ingest: baseline *: same plan*",
+            "*differs from *: system.broker_config.message.max.bytes: unset -> 64*",
+            "*test_suite.py::test_ingest: capacity limit: 2 -> None*REGRESSION*",
+            "*1 regression(s) past --frida-compare-fail capacity:10%: session failed*",
+        ]
+    )
     # another plan (an SLO of its own): `last` finds no like run and says what differs
-    third = run(pytester, reports, "--frida-search=1:2", "--frida-slo=max<=4s",
-                "--frida-compare-fail=capacity:10%")
+    third = run(
+        pytester,
+        reports,
+        "--frida-search=1:2",
+        "--frida-slo=max<=4s",
+        "--frida-compare-fail=capacity:10%",
+    )
     third.assert_outcomes(passed=1)
     third.stdout.fnmatch_lines(["*plan.slo: max<=5s* -> max<=4s*"])
     history = [json.loads(line) for line in (reports / "history.jsonl").read_text().splitlines()]
     assert [h["limit"]["status"] for h in history] == ["not_reached"] * 3 + [
-        "below_range", "not_reached"]
-    assert all(h["test"] == "test_suite.py::test_ingest" and h["plan"]["site"] == "local"
-               for h in history)
+        "below_range",
+        "not_reached",
+    ]
+    assert all(
+        h["test"] == "test_suite.py::test_ingest" and h["plan"]["site"] == "local" for h in history
+    )
     assert history[0]["plan"] == history[3]["plan"] != history[4]["plan"]
     history = history[2:]  # the last like run, the broken one, the unlike one
     run_dirs = sorted(p for p in reports.iterdir() if p.is_dir())  # first, broken, unlike
@@ -90,21 +116,53 @@ def test_history_compare_fail_and_html(pytester: pytest.Pytester, tmp_path: Path
 
     # the frida command reads the same store: like runs fail, unlike ones never do
     ids = [h["run_id"] for h in history]
-    cli = subprocess.run(["frida", "--report-dir", str(reports), "compare", ids[0], ids[1],
-                          "--fail", "capacity:10%"],
-                         capture_output=True, text=True, timeout=60, check=False)
+    cli = subprocess.run(
+        [
+            "frida",
+            "--report-dir",
+            str(reports),
+            "compare",
+            ids[0],
+            ids[1],
+            "--fail",
+            "capacity:10%",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert cli.returncode == 1 and "REGRESSION" in cli.stdout, cli.stdout
-    unlike = subprocess.run(["frida", "--report-dir", str(reports), "compare", ids[1], ids[2],
-                             "--fail", "capacity:10%"],
-                            capture_output=True, text=True, timeout=60, check=False)
+    unlike = subprocess.run(
+        [
+            "frida",
+            "--report-dir",
+            str(reports),
+            "compare",
+            ids[1],
+            ids[2],
+            "--fail",
+            "capacity:10%",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert unlike.returncode == 0 and "another plan; nothing here fails" in unlike.stdout
-    hist = subprocess.run(["frida", "--report-dir", str(reports), "history"],
-                          capture_output=True, text=True, timeout=60, check=True)
+    hist = subprocess.run(
+        ["frida", "--report-dir", str(reports), "history"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert hist.stdout.count("test_suite.py::test_ingest") == 5
 
 
-def test_corrupt_history_is_reported_and_never_rewritten(pytester: pytest.Pytester,
-                                                         tmp_path: Path) -> None:
+def test_corrupt_history_is_reported_and_never_rewritten(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
     pytester.makepyfile(test_suite=SUITE)
     reports = tmp_path / "reports"
     reports.mkdir()
@@ -129,18 +187,21 @@ def test_search_mode(pytester: pytest.Pytester, tmp_path: Path) -> None:
     pytester.makepyfile(test_suite=SUITE)
     reports = tmp_path / "reports"
     junit = tmp_path / "junit.xml"
-    result = run(pytester, reports, "--frida-search=1:8", "--frida-slo=max<=5s",
-                 f"--junitxml={junit}")
+    result = run(
+        pytester, reports, "--frida-search=1:8", "--frida-slo=max<=5s", f"--junitxml={junit}"
+    )
     result.assert_outcomes(passed=1)
     # every step of the search shows up as JUnit properties of the one test case
     props = dict(re.findall(r'<property name="([^"]+)" value="([^"]*)"', junit.read_text()))
     assert {props[f"frida_{n}p_verdict"] for n in (1, 2, 4, 8)} == {"pass"}
     assert float(props["frida_8p_p99_ms"]) > 0 and props["frida_8p_lost"] == "0"
-    result.stdout.fnmatch_lines([
-        # "at least 8" is a claim too: its pass is measured again
-        "*search 1:8:10% for *test_ingest[[]search=1:8:10%[]]: not reached: passes at the"
-        " upper bound 8 (5 steps: [[]1, 2, 4, 8, 8[]])*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            # "at least 8" is a claim too: its pass is measured again
+            "*search 1:8:10% for *test_ingest[[]search=1:8:10%[]]: not reached: passes at the"
+            " upper bound 8 (5 steps: [[]1, 2, 4, 8, 8[]])*",
+        ]
+    )
     impossible = run(pytester, reports, "--frida-search=2:8", "--frida-slo=max<=1us")
     impossible.assert_outcomes(passed=1)
     impossible.stdout.fnmatch_lines(["*below range: fails at the lower bound 2 (2 steps*"])
@@ -172,8 +233,9 @@ bind-address = "127.0.0.1:{rpc}"
 [monitor]
   store-enabled = false
 """)
-    proc = subprocess.Popen(["influxd", "-config", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["influxd", "-config", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{http}"
     try:
         for _ in range(100):
@@ -210,30 +272,39 @@ def test_steps_reach_influxdb(pytester: pytest.Pytester, tmp_path: Path, influxd
     steps = query(influxdb, 'SELECT "broker_cores", "host_busy" FROM "frida_step"')
     values = steps["results"][0]["series"][0]["values"]
     assert len(values) == 2 and all(v[1] > 0 and 0 < v[2] <= 1 for v in values)
-    seconds = query(influxdb, 'SELECT "cores", "messages_in_per_s" FROM "frida_resource"'
-                    " WHERE \"source\" = 'broker-0'")
+    seconds = query(
+        influxdb,
+        'SELECT "cores", "messages_in_per_s" FROM "frida_resource" WHERE "source" = \'broker-0\'',
+    )
     points = seconds["results"][0]["series"][0]["values"]
     assert len(points) >= 2 and all(p[1] is not None for p in points)
 
 
-def test_unreachable_influxdb_costs_no_measurement(pytester: pytest.Pytester,
-                                                   tmp_path: Path) -> None:
+def test_unreachable_influxdb_costs_no_measurement(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
     pytester.makepyfile(test_suite=SUITE)
     port = _free_port()  # nothing listens there
-    result = run(pytester, tmp_path / "reports", "--frida-producers=1",
-                 f"--frida-influx=http://127.0.0.1:{port}/write?db=frida")
+    result = run(
+        pytester,
+        tmp_path / "reports",
+        "--frida-producers=1",
+        f"--frida-influx=http://127.0.0.1:{port}/write?db=frida",
+    )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*could not send steps to InfluxDB*"])
 
 
-def test_xdist_workers_merge_into_one_report(pytester: pytest.Pytester, tmp_path: Path,
-                                             leak_check: None) -> None:
+def test_xdist_workers_merge_into_one_report(
+    pytester: pytest.Pytester, tmp_path: Path, leak_check: None
+) -> None:
     pytester.makepyfile(test_suite=SUITE.replace("[1, 4]", "[1, 2, 3, 4]"))
     reports = tmp_path / "reports"
     result = run(pytester, reports, "-n", "2", "--frida-slo=max<=5s")
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*frida capacity report*",
-                                 "*capacity limit of test_suite.py::test_ingest: at least 4*"])
+    result.stdout.fnmatch_lines(
+        ["*frida capacity report*", "*capacity limit of test_suite.py::test_ingest: at least 4*"]
+    )
     (run_dir,) = [p for p in reports.iterdir() if p.is_dir()]  # one run, not one per worker
     assert sorted(p.name for p in (run_dir / "workers").iterdir()) == ["gw0", "gw1"]
     report = json.loads((run_dir / "report.json").read_text())

@@ -56,9 +56,11 @@ def test_brokers_listen_on_loopback_only(frida_cluster):
 '''
 
 
-def test_local_site_listens_on_loopback_only(pytester: pytest.Pytester, tmp_path: Path,
-                                             leak_check: None) -> None:
+def test_local_site_listens_on_loopback_only(
+    pytester: pytest.Pytester, tmp_path: Path, leak_check: None
+) -> None:
     pytester.makepyfile(test_listen=SUITE)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--frida-brokers=2",
-                                           f"--frida-report-dir={tmp_path}", timeout=200)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--frida-brokers=2", f"--frida-report-dir={tmp_path}", timeout=200
+    )
     result.assert_outcomes(passed=1)

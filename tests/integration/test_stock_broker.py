@@ -35,8 +35,9 @@ def test_a_producer_creates_its_topic_by_sending(site: tuple[LocalSite, Cluster]
     from kafka import KafkaConsumer, KafkaProducer
 
     _, cluster = site
-    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, max_block_ms=BLOCK_MS,
-                             request_timeout_ms=BLOCK_MS)
+    producer = KafkaProducer(
+        bootstrap_servers=cluster.bootstrap, max_block_ms=BLOCK_MS, request_timeout_ms=BLOCK_MS
+    )
     started = time.monotonic()
     try:
         meta = producer.send("users-own-topic", b"hello").get(timeout=BLOCK_MS / 1000)
@@ -57,15 +58,16 @@ def test_kafka_producer_performance_completes(site: tuple[LocalSite, Cluster]) -
     local, cluster = site
     dist = distribution.resolve(local.settings.kafka_version, local.settings.kafka_home)
     java = java_runtime(dist.version).executable
-    perf = kafka_tools.producer_performance(java, dist, cluster.bootstrap, "perf-own-topic",
-                                            2_000, 100, {"max.block.ms": str(BLOCK_MS)})
+    perf = kafka_tools.producer_performance(
+        java, dist, cluster.bootstrap, "perf-own-topic", 2_000, 100, {"max.block.ms": str(BLOCK_MS)}
+    )
     assert perf.records == 2_000
     assert perf.records_per_s > 0
 
 
-
-def test_broker_config_still_turns_it_off(tmp_path_factory: pytest.TempPathFactory,
-                                          leak_check: None) -> None:
+def test_broker_config_still_turns_it_off(
+    tmp_path_factory: pytest.TempPathFactory, leak_check: None
+) -> None:
     """`--frida-broker-config` wins over Kafka's defaults: the old behaviour on request."""
     from kafka import KafkaProducer
     from kafka.errors import KafkaTimeoutError

@@ -37,18 +37,28 @@ def test_sweep(frida_step, frida_producers):
 
 
 def test_a_broker_dead_mid_sweep_gives_a_limit_below_that_step(
-        pytester: pytest.Pytester, tmp_path: Path, leak_check: None) -> None:
+    pytester: pytest.Pytester, tmp_path: Path, leak_check: None
+) -> None:
     pytester.makepyfile(test_dies=DIES_AT_2)
     report_dir = tmp_path / "reports"
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", f"--frida-report-dir={report_dir}",
-        "--frida-duration=2", "--frida-prime=0", "--frida-warmup=0.5", timeout=400)
+        "-p",
+        "no:cacheprovider",
+        f"--frida-report-dir={report_dir}",
+        "--frida-duration=2",
+        "--frida-prime=0",
+        "--frida-warmup=0.5",
+        timeout=400,
+    )
     result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines([
-        # the dead cluster's failure is definitive; the pass below it cannot be measured
-        # again, so the limit is not confirmed
-        "*capacity limit of test_dies.py::test_sweep: 1 producers, not confirmed (passes at"
-        " 1 (once), fails at 2*"])
+    result.stdout.fnmatch_lines(
+        [
+            # the dead cluster's failure is definitive; the pass below it cannot be measured
+            # again, so the limit is not confirmed
+            "*capacity limit of test_dies.py::test_sweep: 1 producers, not confirmed (passes at"
+            " 1 (once), fails at 2*"
+        ]
+    )
     (run_dir,) = [p for p in report_dir.iterdir() if p.is_dir()]
     report = json.loads((run_dir / "report.json").read_text())
     steps = {s["producers"]: s for s in report["steps"]}

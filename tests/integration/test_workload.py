@@ -27,9 +27,16 @@ def site(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
 
 
 def plan(rate: float, duration: float = 3.0, **kw: object) -> StepPlan:
-    return StepPlan(producers=(1,), rate=rate, duration=duration, warmup=1.0,
-                    message_size=128, slo=parse_slo("p99<=500ms, loss==0"), partitions=3,
-                    producer_config=dict(kw))  # type: ignore[arg-type]
+    return StepPlan(
+        producers=(1,),
+        rate=rate,
+        duration=duration,
+        warmup=1.0,
+        message_size=128,
+        slo=parse_slo("p99<=500ms, loss==0"),
+        partitions=3,
+        producer_config=dict(kw),
+    )  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka"])
@@ -92,7 +99,11 @@ def test_bench_quick_writes_its_figures(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest_frida.cli", "bench", "--quick", "--out", str(out)],
-        capture_output=True, text=True, timeout=600, check=False)
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "max throughput, 1 producer" in proc.stdout
     data = json.loads(out.read_text())

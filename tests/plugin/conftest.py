@@ -19,7 +19,7 @@ import pytest_frida.report.plots  # noqa: F401
 #: An inner conftest that makes any attempt to start a broker visible: its site (through
 #: the pytest_frida_make_site hook) is the real one, whose start writes BROKER_STARTED and
 #: fails; a --frida-plan preview still asks the real site what it would do.
-NO_BROKER_CONFTEST = '''
+NO_BROKER_CONFTEST = """
 from pathlib import Path
 
 import pytest
@@ -47,16 +47,16 @@ class _RefusingSite:
 @pytest.hookimpl(tryfirst=True)
 def pytest_frida_make_site(settings, run_dir, run_id):
     return _RefusingSite(create_site(settings, run_dir, run_id), run_dir)
-'''
+"""
 
-CAPACITY_TEST = '''
+CAPACITY_TEST = """
 import pytest
 
 
 @pytest.mark.capacity(producers=[1, 10, 50], rate=20, slo="p99<=250ms, loss==0")
 def test_cap(frida_producers):
     assert frida_producers in (1, 10, 50)
-'''
+"""
 
 
 @pytest.fixture

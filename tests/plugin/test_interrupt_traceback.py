@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-WITHOUT_LINE = '''
+WITHOUT_LINE = """
 import sys
 import types
 
@@ -33,7 +33,7 @@ def test_interrupted():
 
 def test_after():
     open("after-ran", "w").close()
-'''
+"""
 
 
 def test_interrupt_without_line_number_is_reported(pytester: pytest.Pytester) -> None:

@@ -11,6 +11,7 @@ import pytest
 MARKET_DATA = Path(__file__).parents[2] / "examples" / "capacity" / "test_market_data.py"
 HOST_LIMIT = Path(__file__).parents[2] / "examples" / "capacity" / "test_host_limit.py"
 
+
 def collected_ids(result: pytest.RunResult) -> list[str]:
     """The test ids `--collect-only -q` printed, in order."""
     return [line.split("::", 1)[1] for line in result.outlines if "::" in line]
@@ -26,46 +27,62 @@ def capacity_file(marker_args: str, signature: str = "frida_producers") -> str:
 
 
 @pytest.mark.parametrize("signature", ["frida_producers", "frida_result", "frida_step", ""])
-def test_marker_parametrises_by_producer_count(pytester: pytest.Pytester,
-                                               signature: str) -> None:
-    pytester.makepyfile(test_cap=capacity_file(
-        'producers=[1, 10, 50], rate=20, slo="p99<=250ms, loss==0"', signature))
+def test_marker_parametrises_by_producer_count(pytester: pytest.Pytester, signature: str) -> None:
+    pytester.makepyfile(
+        test_cap=capacity_file(
+            'producers=[1, 10, 50], rate=20, slo="p99<=250ms, loss==0"', signature
+        )
+    )
     result = pytester.runpytest("--collect-only", "-q")
     assert result.ret == pytest.ExitCode.OK
     assert collected_ids(result) == [
-        "test_cap[producers=1]", "test_cap[producers=10]", "test_cap[producers=50]"]
+        "test_cap[producers=1]",
+        "test_cap[producers=10]",
+        "test_cap[producers=50]",
+    ]
 
 
 def test_marker_producers_are_sorted_and_deduplicated(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_cap=capacity_file("producers=[50, 1, 10, 1]"))
     result = pytester.runpytest("--collect-only", "-q")
     assert collected_ids(result) == [
-        "test_cap[producers=1]", "test_cap[producers=10]", "test_cap[producers=50]"]
+        "test_cap[producers=1]",
+        "test_cap[producers=10]",
+        "test_cap[producers=50]",
+    ]
 
 
 def test_marker_on_a_class_applies_to_its_tests(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_cap='''
+    pytester.makepyfile(
+        test_cap="""
         import pytest
 
         @pytest.mark.capacity(producers=[2, 4])
         class TestSweep:
             def test_a(self, frida_producers):
                 pass
-    ''')
+    """
+    )
     result = pytester.runpytest("--collect-only", "-q")
     assert collected_ids(result) == [
-        "TestSweep::test_a[producers=2]", "TestSweep::test_a[producers=4]"]
+        "TestSweep::test_a[producers=2]",
+        "TestSweep::test_a[producers=4]",
+    ]
 
 
-@pytest.mark.parametrize(("ini", "args", "expected"), [
-    ("", ["--frida-producers=2,3"], [2, 3]),
-    ("frida_producers = 4", [], [4]),
-    ("frida_producers = 4", ["--frida-producers=2,3"], [2, 3]),
-    ("frida_producers = 7, 5", [], [5, 7]),
-], ids=["cli", "ini", "cli-beats-ini", "ini-list"])
-def test_producers_override_the_marker(pytester: pytest.Pytester, capacity_test: str,
-                                       ini: str, args: list[str],
-                                       expected: list[int]) -> None:
+@pytest.mark.parametrize(
+    ("ini", "args", "expected"),
+    [
+        ("", ["--frida-producers=2,3"], [2, 3]),
+        ("frida_producers = 4", [], [4]),
+        ("frida_producers = 4", ["--frida-producers=2,3"], [2, 3]),
+        ("frida_producers = 7, 5", [], [5, 7]),
+    ],
+    ids=["cli", "ini", "cli-beats-ini", "ini-list"],
+)
+def test_producers_override_the_marker(
+    pytester: pytest.Pytester, capacity_test: str, ini: str, args: list[str], expected: list[int]
+) -> None:
     if ini:
         pytester.makefile(".ini", pytest=f"[pytest]\n{ini}\n")
     pytester.makepyfile(test_cap=capacity_test)
@@ -74,20 +91,23 @@ def test_producers_override_the_marker(pytester: pytest.Pytester, capacity_test:
     assert collected_ids(result) == [f"test_cap[producers={n}]" for n in expected]
 
 
-@pytest.mark.parametrize(("marker_args", "problem"), [
-    pytest.param("producers=[0]", "producers=[0]: 0 is not a positive whole number",
-                 id="producers=[0]"),
-    pytest.param("rate=-1", "rate=-1: expected a positive number",
-                 id="rate=-1"),
-    pytest.param("slo='nonsense'", "clause 'nonsense' does not parse",
-                 id="slo=nonsense"),
-    pytest.param("rat=5", "unknown argument(s) rat; accepted: producers",
-                 id="unknown-keyword"),
-    pytest.param("[1, 10]", "@pytest.mark.capacity takes keyword arguments only",
-                 id="positional"),
-])
-def test_bad_marker_fails_collection_with_one_line(pytester: pytest.Pytester,
-                                                   marker_args: str, problem: str) -> None:
+@pytest.mark.parametrize(
+    ("marker_args", "problem"),
+    [
+        pytest.param(
+            "producers=[0]", "producers=[0]: 0 is not a positive whole number", id="producers=[0]"
+        ),
+        pytest.param("rate=-1", "rate=-1: expected a positive number", id="rate=-1"),
+        pytest.param("slo='nonsense'", "clause 'nonsense' does not parse", id="slo=nonsense"),
+        pytest.param("rat=5", "unknown argument(s) rat; accepted: producers", id="unknown-keyword"),
+        pytest.param(
+            "[1, 10]", "@pytest.mark.capacity takes keyword arguments only", id="positional"
+        ),
+    ],
+)
+def test_bad_marker_fails_collection_with_one_line(
+    pytester: pytest.Pytester, marker_args: str, problem: str
+) -> None:
     pytester.makepyfile(test_cap=capacity_file(marker_args))
     result = pytester.runpytest("--collect-only", "-q", "-rN")
     assert result.ret == pytest.ExitCode.INTERRUPTED
@@ -100,8 +120,7 @@ def test_bad_marker_fails_collection_with_one_line(pytester: pytest.Pytester,
     assert lines[0].startswith("test_cap.py::test_cap: ")
 
 
-def test_strict_markers_accepts_capacity(pytester: pytest.Pytester,
-                                         capacity_test: str) -> None:
+def test_strict_markers_accepts_capacity(pytester: pytest.Pytester, capacity_test: str) -> None:
     pytester.makepyfile(test_cap=capacity_test)
     result = pytester.runpytest("--strict-markers", "--collect-only", "-q")
     assert result.ret == pytest.ExitCode.OK
@@ -118,8 +137,9 @@ def test_disabled_plugin_does_not_know_frida_options(pytester: pytest.Pytester) 
     assert "Traceback" not in result.stderr.str()
 
 
-def test_disabled_plugin_leaves_plain_tests_alone(pytester: pytest.Pytester,
-                                                  capacity_test: str) -> None:
+def test_disabled_plugin_leaves_plain_tests_alone(
+    pytester: pytest.Pytester, capacity_test: str
+) -> None:
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     pytester.makepyfile(test_cap=capacity_test)
     # a subprocess: in-process, the outer session has imported pytest_frida already, and
@@ -137,18 +157,21 @@ def test_disabled_plugin_leaves_plain_tests_alone(pytester: pytest.Pytester,
 def test_collect_only_starts_no_broker_and_writes_no_report(no_broker: pytest.Pytester) -> None:
     report_dir = no_broker.path / "reports"
     # README's main job, collected as it is (CI leaves running it to people)
-    no_broker.makepyfile(test_market_data=MARKET_DATA.read_text(),
-                         test_host_limit=HOST_LIMIT.read_text())
+    no_broker.makepyfile(
+        test_market_data=MARKET_DATA.read_text(), test_host_limit=HOST_LIMIT.read_text()
+    )
     result = no_broker.runpytest("--collect-only", "-q", f"--frida-report-dir={report_dir}")
     assert result.ret == pytest.ExitCode.OK
     assert collected_ids(result) == ["test_host_capacity[search=4:64:10%]"] + [
-        f"test_market_data_ingestion[producers={n}]" for n in (1, 5, 20, 50)]
+        f"test_market_data_ingestion[producers={n}]" for n in (1, 5, 20, 50)
+    ]
     assert not (no_broker.path / "BROKER_STARTED").exists()
     assert not report_dir.exists()
 
 
-def test_steps_without_measurement_write_no_report(no_broker: pytest.Pytester,
-                                                   capacity_test: str) -> None:
+def test_steps_without_measurement_write_no_report(
+    no_broker: pytest.Pytester, capacity_test: str
+) -> None:
     """A capacity test that only reads frida_producers runs without a cluster."""
     report_dir = no_broker.path / "reports"
     no_broker.makepyfile(test_cap=capacity_test)
@@ -177,8 +200,7 @@ def test_frida_producers_without_marker_fails(no_broker: pytest.Pytester) -> Non
     assert "Traceback" not in result.stdout.str()
 
 
-def test_frida_result_without_marker_fails_before_the_broker(
-        no_broker: pytest.Pytester) -> None:
+def test_frida_result_without_marker_fails_before_the_broker(no_broker: pytest.Pytester) -> None:
     no_broker.makepyfile(test_nomark="def test_x(frida_result):\n    pass\n")
     result = no_broker.runpytest(f"--frida-report-dir={no_broker.path / 'reports'}")
     result.assert_outcomes(errors=1)
@@ -187,13 +209,15 @@ def test_frida_result_without_marker_fails_before_the_broker(
 
 
 def test_plan_says_what_the_capacity_suites_would_do_and_starts_nothing(
-        pytester: pytest.Pytester) -> None:
+    pytester: pytest.Pytester,
+) -> None:
     """`--frida-plan` on the README's two suites: every test's steps and load time, and
     nothing started, reserved or written."""
     pytester.copy_example(str(MARKET_DATA))
     pytester.copy_example(str(HOST_LIMIT))
-    result = pytester.runpytest("--frida-plan", "-p", "no:cacheprovider",
-                                "--frida-report-dir=reports")
+    result = pytester.runpytest(
+        "--frida-plan", "-p", "no:cacheprovider", "--frida-report-dir=reports"
+    )
     assert result.ret == pytest.ExitCode.OK, result.outlines[-20:]
     out = "\n".join(result.outlines)
     assert "frida plan: nothing is reserved or started" in out
@@ -208,20 +232,24 @@ def test_plan_says_what_the_capacity_suites_would_do_and_starts_nothing(
     assert "test_host_limit.py::test_host_capacity: 500 msg/s per producer" in out
     assert "search 4:64:10%: 2 to 24 steps" in out
     # the two tests' load, and the cluster's one priming
-    assert re.search(r"load time, at least: [0-9.]+ to [0-9.]+ min, the 5s priming included",
-                     out), out
+    assert re.search(
+        r"load time, at least: [0-9.]+ to [0-9.]+ min, the 5s priming included", out
+    ), out
     assert "5 deselected" in out
     assert not (pytester.path / "reports").exists()
 
 
 def test_plan_with_xdist_is_refused_rather_than_running_the_suite(
-        pytester: pytest.Pytester) -> None:
+    pytester: pytest.Pytester,
+) -> None:
     # xdist's workers collect, and the controller has no items to print a plan for
     pytester.copy_example(str(MARKET_DATA))
     result = pytester.runpytest("--frida-plan", "-n", "2", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    refusal = ("ERROR: pytest-frida: --frida-plan says what one run would do: run it"
-               " without -n, --dist and --tx")
+    refusal = (
+        "ERROR: pytest-frida: --frida-plan says what one run would do: run it"
+        " without -n, --dist and --tx"
+    )
     assert refusal in result.errlines
     for args in (("--dist", "load", "--tx", "popen"), ("--tx", "2*popen")):
         result = pytester.runpytest("--frida-plan", *args, "-p", "no:cacheprovider")
@@ -235,25 +263,29 @@ def test_a_plan_that_says_the_run_would_stop_exits_1(pytester: pytest.Pytester) 
     pytester.copy_example(str(MARKET_DATA))
     hosts = pytester.path / "hosts.txt"
     hosts.write_text("only-one-host\n")
-    result = pytester.runpytest("--frida-plan", f"--frida-site=hosts:{hosts}",
-                                "--frida-brokers=3", "-p", "no:cacheprovider")
+    result = pytester.runpytest(
+        "--frida-plan", f"--frida-site=hosts:{hosts}", "--frida-brokers=3", "-p", "no:cacheprovider"
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.outlines[-20:]
-    assert ("  would stop: 1 host(s) for 3 broker(s): at least 4 are needed (brokers, then"
-            " producer hosts)") in result.outlines
+    assert (
+        "  would stop: 1 host(s) for 3 broker(s): at least 4 are needed (brokers, then"
+        " producer hosts)"
+    ) in result.outlines
 
 
-def test_plan_counts_each_parametrisation_of_a_capacity_test(
-        pytester: pytest.Pytester) -> None:
+def test_plan_counts_each_parametrisation_of_a_capacity_test(pytester: pytest.Pytester) -> None:
     """A capacity test parametrised by something else than producers is several tests,
     each with its own steps and load time."""
-    pytester.makepyfile(test_two="""
+    pytester.makepyfile(
+        test_two="""
 import pytest
 
 @pytest.mark.parametrize("size", [100, 1000])
 @pytest.mark.capacity(producers=[1, 2], rate=10, duration=10, slo="loss==0")
 def test_sizes(frida_result, size):
     pass
-""")
+"""
+    )
     result = pytester.runpytest("--frida-plan", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.OK, result.outlines[-20:]
     out = "\n".join(result.outlines)

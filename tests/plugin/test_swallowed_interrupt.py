@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-SWALLOWING = '''
+SWALLOWING = """
 import os
 import signal
 
@@ -36,7 +36,7 @@ def test_first():
 
 def test_second():
     open("second-ran", "w").close()
-'''
+"""
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])

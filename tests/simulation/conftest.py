@@ -65,16 +65,25 @@ def node_images() -> dict[str, str]:
 
 
 @pytest.fixture
-def grid5000(testbed: Testbed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-             ) -> Iterator[dict[str, object]]:
+def grid5000(
+    testbed: Testbed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, object]]:
     """Fake OAR on PATH and the fake API: what a run needs to believe it is on a frontend."""
     bin_dir = tmp_path / "oar-bin"
     bin_dir.mkdir()
     for tool in ("oarsub", "oarstat", "oardel", "oarprint"):
         (bin_dir / tool).symlink_to(HERE / "fake_oar.py")
     state = tmp_path / "oar-state.json"
-    state.write_text(json.dumps({"nodes": [n.name for n in testbed.nodes], "cluster": "uvb",
-                                 "cores_per_node": 2, "start_after_s": 1.0}))
+    state.write_text(
+        json.dumps(
+            {
+                "nodes": [n.name for n in testbed.nodes],
+                "cluster": "uvb",
+                "cores_per_node": 2,
+                "start_after_s": 1.0,
+            }
+        )
+    )
     api = FakeReferenceApi(reference_data("sophia", "uvb", [n.name for n in testbed.nodes]))
     api.start()
     home = tmp_path / "home"
@@ -86,9 +95,16 @@ def grid5000(testbed: Testbed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("FRIDA_FAKE_OAR_STATE", str(state))
     monkeypatch.setenv("HOME", str(home))  # execo's API cache stays with this test
     try:
-        yield {"state": state, "api": api, "log": state.with_suffix(".log"),
-               "args": [f"--frida-g5k-api={api.url}", f"--frida-ssh-config={testbed.ssh_config}",
-                        "--frida-oar-poll=0.5", "--frida-cluster=uvb"]}
+        yield {
+            "state": state,
+            "api": api,
+            "log": state.with_suffix(".log"),
+            "args": [
+                f"--frida-g5k-api={api.url}",
+                f"--frida-ssh-config={testbed.ssh_config}",
+                "--frida-oar-poll=0.5",
+                "--frida-cluster=uvb",
+            ],
+        }
     finally:
         api.stop()
-

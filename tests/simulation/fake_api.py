@@ -21,8 +21,13 @@ def reference_data(site: str, cluster: str, nodes: list[str]) -> dict[str, Any]:
     return {
         "": {"version": "simulated-1", "type": "grid", "uid": "grid5000"},
         "sites": {"items": [{"uid": site, "type": "site"}], "total": 1, "offset": 0},
-        f"sites/{site}": {"uid": site, "type": "site", "name": site.capitalize(),
-                          "location": "Sophia Antipolis, France", "frontend_ip": "127.0.0.1"},
+        f"sites/{site}": {
+            "uid": site,
+            "type": "site",
+            "name": site.capitalize(),
+            "location": "Sophia Antipolis, France",
+            "frontend_ip": "127.0.0.1",
+        },
         f"sites/{site}/clusters": {"items": [], "total": 0, "offset": 0},
         f"sites/{site}/status": {"nodes": {}, "disks": {}, "vlans": {}},
         "network_equipments": {"items": [], "total": 0, "offset": 0},
@@ -30,32 +35,63 @@ def reference_data(site: str, cluster: str, nodes: list[str]) -> dict[str, Any]:
     } | add_cluster({}, site, cluster, nodes)
 
 
-def add_cluster(data: dict[str, Any], site: str, cluster: str, nodes: list[str],
-                queues: tuple[str, ...] = ("admin", "default")
-                ) -> dict[str, Any]:
+def add_cluster(
+    data: dict[str, Any],
+    site: str,
+    cluster: str,
+    nodes: list[str],
+    queues: tuple[str, ...] = ("admin", "default"),
+) -> dict[str, Any]:
     """`data` with one more cluster at `site` (its nodes alive); returns `data`."""
-    node_docs = [{
-        "uid": name.split(".", 1)[0], "type": "node", "cluster_uid": cluster,
-        "architecture": {"nb_cores": 2, "nb_procs": 1, "nb_threads": 2, "platform_type":
-                         "x86_64"},
-        "main_memory": {"ram_size": 24 * 1024**3},
-        "network_adapters": [{"device": "eth0", "enabled": True, "mounted": True,
-                              "interface": "Ethernet", "rate": 10_000_000_000,
-                              "network_address": name}],
-        "supported_job_types": {"deploy": True, "besteffort": True, "virtual": "ivt"},
-    } for name in nodes]
+    node_docs = [
+        {
+            "uid": name.split(".", 1)[0],
+            "type": "node",
+            "cluster_uid": cluster,
+            "architecture": {
+                "nb_cores": 2,
+                "nb_procs": 1,
+                "nb_threads": 2,
+                "platform_type": "x86_64",
+            },
+            "main_memory": {"ram_size": 24 * 1024**3},
+            "network_adapters": [
+                {
+                    "device": "eth0",
+                    "enabled": True,
+                    "mounted": True,
+                    "interface": "Ethernet",
+                    "rate": 10_000_000_000,
+                    "network_address": name,
+                }
+            ],
+            "supported_job_types": {"deploy": True, "besteffort": True, "virtual": "ivt"},
+        }
+        for name in nodes
+    ]
     clusters = data.setdefault(f"sites/{site}/clusters", {"items": [], "offset": 0})
     clusters["items"].append({"uid": cluster, "type": "cluster"})
     clusters["total"] = len(clusters["items"])
     data[f"sites/{site}/clusters/{cluster}"] = {
-        "uid": cluster, "type": "cluster", "queues": list(queues), "model": "simulated",
-        "created_at": "Thu, 01 Jan 2026 00:00:00 GMT"}
-    data[f"sites/{site}/clusters/{cluster}/nodes"] = {"items": node_docs,
-                                                      "total": len(node_docs), "offset": 0}
+        "uid": cluster,
+        "type": "cluster",
+        "queues": list(queues),
+        "model": "simulated",
+        "created_at": "Thu, 01 Jan 2026 00:00:00 GMT",
+    }
+    data[f"sites/{site}/clusters/{cluster}/nodes"] = {
+        "items": node_docs,
+        "total": len(node_docs),
+        "offset": 0,
+    }
     status = data.setdefault(f"sites/{site}/status", {"nodes": {}, "disks": {}, "vlans": {}})
     for name in nodes:
-        status["nodes"][name] = {"hard": "alive", "soft": "free", "comment": "OK",
-                                 "reservations": []}
+        status["nodes"][name] = {
+            "hard": "alive",
+            "soft": "free",
+            "comment": "OK",
+            "reservations": [],
+        }
     return data
 
 
@@ -77,11 +113,12 @@ class FakeReferenceApi:
                 path = self.path.split("?", 1)[0].strip("/")
                 for prefix in ("3.0", "stable"):
                     if path == prefix or path.startswith(prefix + "/"):
-                        path = path[len(prefix):].strip("/")
+                        path = path[len(prefix) :].strip("/")
                 api.requests.append(path)
                 doc = api.data.get(path)
-                body = json.dumps(doc if doc is not None else
-                                  {"code": 404, "message": f"{path} not found"}).encode()
+                body = json.dumps(
+                    doc if doc is not None else {"code": 404, "message": f"{path} not found"}
+                ).encode()
                 self.send_response(200 if doc is not None else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

@@ -40,20 +40,22 @@ def tracking() -> str:
     now = offset_s()
     last = json.loads(STATE.read_text()).get("last_offset", 0.0) if STATE.exists() else 0.0
     lost = NO_SOURCE.exists()
-    return (f"Reference ID    : {'00000000 ()' if lost else REFERENCE}\n"
-            "Stratum         : 3\n"
-            "Ref time (UTC)  : Tue Dec 01 16:00:00 2026\n"
-            f"System time     : {abs(now):.9f} seconds {'fast' if now >= 0 else 'slow'} of NTP"
-            " time\n"
-            f"Last offset     : {last:+.9f} seconds\n"
-            "RMS offset      : 0.000021456 seconds\n"
-            "Frequency       : 2.113 ppm slow\n"
-            "Residual freq   : +0.001 ppm\n"
-            "Skew            : 0.017 ppm\n"
-            "Root delay      : 0.000254123 seconds\n"
-            "Root dispersion : 0.000512345 seconds\n"
-            "Update interval : 2.0 seconds\n"
-            f"Leap status     : {'Not synchronised' if lost else 'Normal'}\n")
+    return (
+        f"Reference ID    : {'00000000 ()' if lost else REFERENCE}\n"
+        "Stratum         : 3\n"
+        "Ref time (UTC)  : Tue Dec 01 16:00:00 2026\n"
+        f"System time     : {abs(now):.9f} seconds {'fast' if now >= 0 else 'slow'} of NTP"
+        " time\n"
+        f"Last offset     : {last:+.9f} seconds\n"
+        "RMS offset      : 0.000021456 seconds\n"
+        "Frequency       : 2.113 ppm slow\n"
+        "Residual freq   : +0.001 ppm\n"
+        "Skew            : 0.017 ppm\n"
+        "Root delay      : 0.000254123 seconds\n"
+        "Root dispersion : 0.000512345 seconds\n"
+        "Update interval : 2.0 seconds\n"
+        f"Leap status     : {'Not synchronised' if lost else 'Normal'}\n"
+    )
 
 
 def ntpq(args: list[str]) -> int:
@@ -64,8 +66,11 @@ def ntpq(args: list[str]) -> int:
         print(f"fake ntpq: only -c rv is simulated, not {args}", file=sys.stderr)
         return 1
     synced = NTPD.read_text().strip() == "synced"
-    status = "0615 leap_none, sync_ntp, 1 event, clock_sync" if synced else \
-        "c618 leap_alarm, sync_unspec, 1 event, no_sys_peer"
+    status = (
+        "0615 leap_none, sync_ntp, 1 event, clock_sync"
+        if synced
+        else "c618 leap_alarm, sync_unspec, 1 event, no_sys_peer"
+    )
     sys.stdout.write(
         f"associd=0 status={status},\n"
         'version="ntpd 4.2.8p15@1.3728-o Wed Sep 23 11:46:38 UTC 2020 (1)",\n'
@@ -77,7 +82,8 @@ def ntpq(args: list[str]) -> int:
         "clock=e8c1d2f0.b4b1c2d3  Thu, Oct  5 2023 10:01:20.705, peer=12345, tc=10,\n"
         f"mintc=3, offset={-offset_s() * 1000:.6f}, frequency=-12.345, sys_jitter=0.012345,\n"
         "clk_jitter=0.021, clk_wander=0.002, tai=37, leapsec=201701010000,\n"
-        "expire=202312280000\n")
+        "expire=202312280000\n"
+    )
     return 0
 
 
@@ -93,8 +99,7 @@ def chronyc(args: list[str]) -> int:
         if NO_SOURCE.exists():
             print("try: 1, refid: 00000000, correction: 0.000000000, skew: 0.000")
             return 1
-        print(f"try: 1, refid: {REFERENCE.split()[0]}, correction: {-offset_s():.9f},"
-              " skew: 0.017")
+        print(f"try: 1, refid: {REFERENCE.split()[0]}, correction: {-offset_s():.9f}, skew: 0.017")
     elif command[:1] == ["makestep"] and NO_SOURCE.exists():
         print("200 OK")  # nothing to step to
     elif command[:1] == ["makestep"]:

@@ -63,11 +63,15 @@ def _advance(state: dict[str, Any]) -> None:
     busy = {n for j in state["jobs"].values() if j["state"] == "Running" for n in j["nodes"]}
     busy.update(state.get("dead", []))
     for job in sorted(state["jobs"].values(), key=lambda j: j["id"]):
-        if job["state"] == "Waiting" and state.get("mode") != "never_start" \
-                and job["queue"] != "production" and now >= job["start_at"]:
+        if (
+            job["state"] == "Waiting"
+            and state.get("mode") != "never_start"
+            and job["queue"] != "production"
+            and now >= job["start_at"]
+        ):
             free = [n for n in state["nodes"] if n not in busy]
             if len(free) >= job["wanted_nodes"]:
-                job["nodes"] = free[:job["wanted_nodes"]]
+                job["nodes"] = free[: job["wanted_nodes"]]
                 busy.update(job["nodes"])
                 job["state"], job["start_time"] = "Running", job["start_at"]
         if job["state"] == "Running" and now >= job["start_time"] + job["walltime"]:
@@ -88,8 +92,14 @@ _OARSUB_IGNORED = ("-p", "-d", "--project", "-i")
 
 
 def _oarsub_args(args: list[str]) -> dict[str, Any]:
-    parsed: dict[str, Any] = {"resources": "", "types": [], "name": "", "queue": "default",
-                              "reservation": None, "command": ""}
+    parsed: dict[str, Any] = {
+        "resources": "",
+        "types": [],
+        "name": "",
+        "queue": "default",
+        "reservation": None,
+        "command": "",
+    }
     it = iter(args)
     for arg in it:
         if arg in _OARSUB_VALUES:
@@ -123,29 +133,45 @@ def oarsub(args: list[str]) -> int:
     start_at = time.time()
     if reservation is not None:
         try:
-            start_at = datetime.strptime(reservation, "%Y-%m-%d %H:%M:%S").replace(
-                tzinfo=PARIS).timestamp()
+            start_at = (
+                datetime.strptime(reservation, "%Y-%m-%d %H:%M:%S")
+                .replace(tzinfo=PARIS)
+                .timestamp()
+            )
         except ValueError:
-            print("# Error: syntax error in <start date> for the -r or --reservation option."
-                  " The date must be in the format YYYY-MM-DD hh:mm:ss", file=sys.stderr)
+            print(
+                "# Error: syntax error in <start date> for the -r or --reservation option."
+                " The date must be in the format YYYY-MM-DD hh:mm:ss",
+                file=sys.stderr,
+            )
             return 7
     with _state() as state:
         cluster = re.search(r"cluster\s*=\s*'([^']+)'", resources)
         production = state.get("production_clusters", [])
         in_queue = production if queue == "production" else [state.get("cluster")]
-        if state.get("mode") == "refuse" or (
-                queue != "production" and wanted > len(state["nodes"])) or (
-                cluster and cluster.group(1) not in in_queue):
+        if (
+            state.get("mode") == "refuse"
+            or (queue != "production" and wanted > len(state["nodes"]))
+            or (cluster and cluster.group(1) not in in_queue)
+        ):
             print("# There are not enough resources for your request", file=sys.stderr)
             print("# Error: please verify your job submission syntax.", file=sys.stderr)
             return 8
         job_id = FIRST_JOB_ID + len(state["jobs"])
         state["jobs"][str(job_id)] = {
-            "id": job_id, "name": name, "state": "Waiting", "queue": queue, "types": types,
-            "wanted_nodes": wanted, "walltime": walltime, "nodes": [],
-            "submission_time": time.time(), "command": command,
+            "id": job_id,
+            "name": name,
+            "state": "Waiting",
+            "queue": queue,
+            "types": types,
+            "wanted_nodes": wanted,
+            "walltime": walltime,
+            "nodes": [],
+            "submission_time": time.time(),
+            "command": command,
             "start_at": max(start_at, time.time()) + float(state.get("start_after_s", 1.0)),
-            "resources": resources, "reservation": reservation,
+            "resources": resources,
+            "reservation": reservation,
         }
     print(f"OAR_JOB_ID={job_id}")
     if reservation is not None:
@@ -166,17 +192,28 @@ def _job_arg(args: list[str]) -> str | None:
 def _full(job: dict[str, Any], oar_version: str) -> str:
     lines = [f"id: {job['id']}"]
     fields = [
-        ("array_id", job["id"]), ("array_index", 1), ("name", job["name"]),
-        ("project", "default"), ("owner", os.environ.get("USER", "root")),
+        ("array_id", job["id"]),
+        ("array_index", 1),
+        ("name", job["name"]),
+        ("project", "default"),
+        ("owner", os.environ.get("USER", "root")),
         ("state", job["state"]),
-        ("wanted_resources", f"-l \"{{type = 'default'}}/host={job['wanted_nodes']},"
-                             f"walltime={_walltime_text(job['walltime'])}\" "),
-        ("types", ", ".join(job["types"])), ("dependencies", ""),
+        (
+            "wanted_resources",
+            f"-l \"{{type = 'default'}}/host={job['wanted_nodes']},"
+            f'walltime={_walltime_text(job["walltime"])}" ',
+        ),
+        ("types", ", ".join(job["types"])),
+        ("dependencies", ""),
         ("assigned_resources", "+".join(str(10 * i + 1) for i in range(len(job["nodes"])))),
-        ("assigned_hostnames", "+".join(sorted(job["nodes"]))), ("queue", job["queue"]),
-        ("command", job["command"]), ("launching_directory", os.getcwd()),
-        ("stdout_file", f"OAR.{job['id']}.stdout"), ("stderr_file", f"OAR.{job['id']}.stderr"),
-        ("type", "PASSIVE"), ("properties", "maintenance = 'NO'"),
+        ("assigned_hostnames", "+".join(sorted(job["nodes"]))),
+        ("queue", job["queue"]),
+        ("command", job["command"]),
+        ("launching_directory", os.getcwd()),
+        ("stdout_file", f"OAR.{job['id']}.stdout"),
+        ("stderr_file", f"OAR.{job['id']}.stderr"),
+        ("type", "PASSIVE"),
+        ("properties", "maintenance = 'NO'"),
         ("reservation", "Scheduled" if job["reservation"] else "None"),
         ("walltime", job["walltime"] if oar_version == "3" else _walltime_text(job["walltime"])),
         ("submission_time", _paris(job["submission_time"])),
@@ -188,11 +225,18 @@ def _full(job: dict[str, Any], oar_version: str) -> str:
     fields += [
         ("cpuset_name", f"{os.environ.get('USER', 'root')}_{job['id']}"),
         ("initial_request", f"oarsub -l {job['resources']}"),
-        ("message", "FIFO scheduling OK" if job["state"] == "Waiting" else
-         f"R={2 * len(job['nodes'])},W={_walltime_text(job['walltime'])},J=B"),
-        ("scheduled_start", _paris(job["start_at"]) if job["state"] == "Waiting"
-         else "no prediction"),
-        ("resubmit_job_id", 0), ("events", ""),
+        (
+            "message",
+            "FIFO scheduling OK"
+            if job["state"] == "Waiting"
+            else f"R={2 * len(job['nodes'])},W={_walltime_text(job['walltime'])},J=B",
+        ),
+        (
+            "scheduled_start",
+            _paris(job["start_at"]) if job["state"] == "Waiting" else "no prediction",
+        ),
+        ("resubmit_job_id", 0),
+        ("events", ""),
     ]
     lines += [f"    {key} = {value}" for key, value in fields]
     return "\n".join(lines) + "\n\n"
@@ -211,8 +255,10 @@ def oarstat(args: list[str]) -> int:
                 print("Job id     Name           User           Submission Date     S Queue")
                 print("---------- -------------- -------------- ------------------- - ----------")
             for j in current:
-                print(f"{j['id']:<10} {j['name'][:14]:<14} {os.environ.get('USER', 'root'):<14}"
-                      f" {_paris(j['submission_time'])} {j['state'][0]} {j['queue']:<10}")
+                print(
+                    f"{j['id']:<10} {j['name'][:14]:<14} {os.environ.get('USER', 'root'):<14}"
+                    f" {_paris(j['submission_time'])} {j['state'][0]} {j['queue']:<10}"
+                )
             return 0
         job = jobs.get(str(job_id))
         if job is None:
@@ -222,9 +268,14 @@ def oarstat(args: list[str]) -> int:
         elif "p" in flags:
             for n, node in enumerate(job["nodes"]):
                 for core in range(cores):
-                    props = [("network_address", node), ("host", node),
-                             ("cluster", cluster), ("core", str(n * cores + core)),
-                             ("cpu", str(n)), ("type", "default")]
+                    props = [
+                        ("network_address", node),
+                        ("host", node),
+                        ("cluster", cluster),
+                        ("core", str(n * cores + core)),
+                        ("cpu", str(n)),
+                        ("type", "default"),
+                    ]
                     random.shuffle(props)
                     print(" " + " , ".join(f"{k} = '{v}'" for k, v in props) + " ")
         elif "f" in flags:
@@ -279,8 +330,10 @@ def main() -> int:
         args = shlex.split(args[0])
     commands = {"oarsub": oarsub, "oarstat": oarstat, "oardel": oardel, "oarprint": oarprint}
     if tool not in commands:
-        print(f"fake_oar: called as {tool!r}; link it as one of {', '.join(commands)}",
-              file=sys.stderr)
+        print(
+            f"fake_oar: called as {tool!r}; link it as one of {', '.join(commands)}",
+            file=sys.stderr,
+        )
         return 2
     with open(Path(os.environ["FRIDA_FAKE_OAR_STATE"]).with_suffix(".log"), "a") as log:
         log.write(shlex.join([tool, *args]) + "\n")

@@ -53,14 +53,32 @@ def _report(report_dir: Path) -> dict[str, object]:
     return dict(json.loads(path.read_text()))
 
 
-def _pytest(tmp_path: Path, grid5000: dict[str, object], suite: str, *extra: str,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def _pytest(
+    tmp_path: Path, grid5000: dict[str, object], suite: str, *extra: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_suite.py").write_text(suite)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_suite.py",
-         "--frida-site=sophia", f"--frida-report-dir={tmp_path / 'reports'}",
-         "--frida-duration=3", "--frida-prime=0", "--frida-warmup=1", *grid5000["args"], *extra],  # type: ignore[misc]
-        cwd=tmp_path, capture_output=True, text=True, timeout=timeout, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "test_suite.py",
+            "--frida-site=sophia",
+            f"--frida-report-dir={tmp_path / 'reports'}",
+            "--frida-duration=3",
+            "--frida-prime=0",
+            "--frida-warmup=1",
+            *grid5000["args"],
+            *extra,
+        ],  # type: ignore[misc]
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _node_state(testbed: Testbed) -> dict[str, object]:
@@ -72,10 +90,11 @@ def _node_state(testbed: Testbed) -> dict[str, object]:
             continue
         state[node.short] = (
             testbed.docker(node, "ps", "-aq").stdout.split(),
-            testbed.docker(node, "network", "ls", "-q", "--filter", "label=frida.run")
-            .stdout.split(),
-            testbed.docker(node, "info", "--format", "{{.Swarm.LocalNodeState}}")
-            .stdout.strip())
+            testbed.docker(
+                node, "network", "ls", "-q", "--filter", "label=frida.run"
+            ).stdout.split(),
+            testbed.docker(node, "info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip(),
+        )
     return state
 
 
@@ -88,17 +107,20 @@ def _skewed(testbed: Testbed, node: Node, skew: str) -> Iterator[None]:
         testbed.set_skew(node, None)
 
 
-GROWING = SWEEP + """
+GROWING = (
+    SWEEP
+    + """
 
 @pytest.mark.capacity(producers=[6], rate=10, slo="p50<=500ms, loss==0")
 def test_grown(frida_result):
     assert frida_result.counts.sent > 0
 """
+)
 
 
 def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
-        testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str],
-        tmp_path: Path) -> None:
+    testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str], tmp_path: Path
+) -> None:
     """The done-when run: three nodes reserved, Kafka on one and producers on two through a
     swarm formed across them, ptpd between them, a sweep, the job deleted. One producer
     node's clock is half a second ahead: its containers see that clock, the clock agent
@@ -111,8 +133,14 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
     _oar_state(grid5000, oar_version="3")  # walltimes in seconds: execo cannot read them
     skewed = testbed.nodes[2]
     with _skewed(testbed, skewed, "+0.5"):
-        done = _pytest(tmp_path, grid5000, GROWING, "--frida-producers-per-replica=1",
-                       "--frida-producers-per-node=2", "--frida-clock-sync=ptpd")
+        done = _pytest(
+            tmp_path,
+            grid5000,
+            GROWING,
+            "--frida-producers-per-replica=1",
+            "--frida-producers-per-node=2",
+            "--frida-clock-sync=ptpd",
+        )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
     assert "frida capacity report (sophia, Kafka" in out and "3 passed" in out
@@ -122,8 +150,7 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
     cluster = report["cluster"]
     assert isinstance(cluster, dict)
     assert cluster["runtime"] == "swarm" and cluster["swarm_manager"] == names[0]
-    assert cluster["roles"] == {"brokers": names[:1], "producers": names[1:3],
-                                "consumer": names[0]}
+    assert cluster["roles"] == {"brokers": names[:1], "producers": names[1:3], "consumer": names[0]}
     # Kafka and the consumer replica ran on the first node, as swarm tasks of its daemon
     assert cluster["placement"] == {"kafka-1": names[0], "consumer": names[0]}
     # the added node's daemon too; nodes in their numbers' order (uvb-9 before uvb-10)
@@ -133,11 +160,16 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
     assert [g["nodes"] for g in cluster["growth"]] == [[names[3]]]
     # ptpd: the first node the master, every other one (the grown one too) a slave
     sync = cluster["clock_sync"]
-    assert (sync[names[0]]["role"], sync[names[0]]["state"], sync[names[0]]["synchronised"]) \
-        == ("master", "mst", True)
+    assert (sync[names[0]]["role"], sync[names[0]]["state"], sync[names[0]]["synchronised"]) == (
+        "master",
+        "mst",
+        True,
+    )
     assert sorted(sync, key=node_order) == names
-    assert all((sync[n]["role"], sync[n]["state"], sync[n]["synchronised"])
-               == ("slave", "slv", True) for n in names[1:]), sync
+    assert all(
+        (sync[n]["role"], sync[n]["state"], sync[n]["synchronised"]) == ("slave", "slv", True)
+        for n in names[1:]
+    ), sync
     jobs = sorted(_jobs(grid5000).values(), key=lambda j: j["id"])
     assert [j["wanted_nodes"] for j in jobs] == [3, 1]
     assert cluster["oar_job_id"] == jobs[0]["id"]
@@ -179,32 +211,39 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
     # nothing new left on any node (what ran before may still be dying: a lost node's
     # agents outlive the run until their ssh sessions time out)
     assert not kafka_pids() - before[0] and not frida_temp_dirs() - before[1]
-    assert subprocess.run(["pgrep", "-f", "frida-ptpd-"], capture_output=True,
-                          check=False).returncode == 1  # no ptpd left
+    assert (
+        subprocess.run(["pgrep", "-f", "frida-ptpd-"], capture_output=True, check=False).returncode
+        == 1
+    )  # no ptpd left
     for containers, networks, swarm in _node_state(testbed).values():  # type: ignore[misc]
         assert (containers, networks, swarm) == ([], [], "inactive")
 
 
 def test_skew_without_correction_is_clock_untrusted(
-        testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str],
-        tmp_path: Path) -> None:
+    testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str], tmp_path: Path
+) -> None:
     """The same half second of skew, uncorrected: the step is neither passed nor failed.
     Reserved per role, the consumer on a node of its own: four nodes."""
     skewed = testbed.nodes[2]
     with _skewed(testbed, skewed, "+0.5"):
-        done = _pytest(tmp_path, grid5000, SWEEP.replace("[2, 4]", "[4]"),
-                       "--frida-clock-correction=off", "--frida-producers-per-replica=1",
-                       "--frida-nodes=brokers=1,consumer=1,producers=2")
+        done = _pytest(
+            tmp_path,
+            grid5000,
+            SWEEP.replace("[2, 4]", "[4]"),
+            "--frida-clock-correction=off",
+            "--frida-producers-per-replica=1",
+            "--frida-nodes=brokers=1,consumer=1,producers=2",
+        )
     out = done.stdout + done.stderr
     report = _report(tmp_path / "reports")
     names = [n.name for n in testbed.nodes]
     cluster = report["cluster"]
     assert isinstance(cluster, dict), out[-3000:]
-    assert cluster["roles"] == {"brokers": names[:1], "consumer": names[1],
-                                "producers": names[2:]}
+    assert cluster["roles"] == {"brokers": names[:1], "consumer": names[1], "producers": names[2:]}
     assert cluster["placement"] == {"kafka-1": names[0], "consumer": names[1]}
-    assert "oarsub -l '{cluster='\"'\"'uvb'\"'\"'}/nodes=4," in Path(
-        str(grid5000["log"])).read_text()
+    assert (
+        "oarsub -l '{cluster='\"'\"'uvb'\"'\"'}/nodes=4," in Path(str(grid5000["log"])).read_text()
+    )
     (step,) = report["steps"]  # type: ignore[misc]
     # every agent host was measured: the consumer's own node and the producer nodes
     assert set(step["clocks"].get("before", ())) == set(names[1:]), (step, out[-3000:])
@@ -219,20 +258,24 @@ def test_skew_without_correction_is_clock_untrusted(
 
 
 def test_refused_reservation_is_one_line_and_reserves_nothing(
-        testbed: Testbed, grid5000: dict[str, object], tmp_path: Path) -> None:
+    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+) -> None:
     state = json.loads(Path(str(grid5000["state"])).read_text())
     Path(str(grid5000["state"])).write_text(json.dumps({**state, "mode": "refuse"}))
     done = _pytest(tmp_path, grid5000, SWEEP)
     out = done.stdout + done.stderr
     assert "Traceback" not in out
-    assert ("frida: the sophia site could not start Kafka: OAR refused the reservation"
-            " ({cluster='uvb'}/nodes=3, walltime 3600s): There are not enough resources for"
-            " your request Error: please verify your job submission syntax.") in out
+    assert (
+        "frida: the sophia site could not start Kafka: OAR refused the reservation"
+        " ({cluster='uvb'}/nodes=3, walltime 3600s): There are not enough resources for"
+        " your request Error: please verify your job submission syntax."
+    ) in out
     assert _jobs(grid5000) == {}
 
 
-def test_job_that_never_starts_is_deleted(testbed: Testbed, grid5000: dict[str, object],
-                                          tmp_path: Path) -> None:
+def test_job_that_never_starts_is_deleted(
+    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+) -> None:
     state = json.loads(Path(str(grid5000["state"])).read_text())
     Path(str(grid5000["state"])).write_text(json.dumps({**state, "mode": "never_start"}))
     started = time.monotonic()
@@ -244,17 +287,20 @@ def test_job_that_never_starts_is_deleted(testbed: Testbed, grid5000: dict[str, 
     assert job["state"] == "Error"  # oardel'd
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--frida-site=mars"], "unknown Grid'5000 site 'mars'; known: sophia"),
-    (["--frida-nodes=5"], "5 nodes asked of cluster uvb, which has 4"),
-    (["--frida-cluster=nope"], "site sophia has no cluster 'nope'; it has: uvb"),
-    # what the swarm runtime needs from the frontend is checked before reserving too
-    (["--frida-kafka-image=frida/kafka:0.0.1"], "image frida/kafka:0.0.1 is not on"),
-    (["--frida-brokers=2"], "--frida-brokers=2: the swarm stacks hold 1 or 3 brokers"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--frida-site=mars"], "unknown Grid'5000 site 'mars'; known: sophia"),
+        (["--frida-nodes=5"], "5 nodes asked of cluster uvb, which has 4"),
+        (["--frida-cluster=nope"], "site sophia has no cluster 'nope'; it has: uvb"),
+        # what the swarm runtime needs from the frontend is checked before reserving too
+        (["--frida-kafka-image=frida/kafka:0.0.1"], "image frida/kafka:0.0.1 is not on"),
+        (["--frida-brokers=2"], "--frida-brokers=2: the swarm stacks hold 1 or 3 brokers"),
+    ],
+)
 def test_bad_request_is_refused_before_reserving(
-        testbed: Testbed, grid5000: dict[str, object], tmp_path: Path, args: list[str],
-        message: str) -> None:
+    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path, args: list[str], message: str
+) -> None:
     done = _pytest(tmp_path, grid5000, SWEEP, *args)
     out = done.stdout + done.stderr
     assert message in out, out[-3000:]
@@ -263,24 +309,40 @@ def test_bad_request_is_refused_before_reserving(
 
 
 def test_plan_shows_the_oarsub_line_nodes_and_steps_and_reserves_nothing(
-        testbed: Testbed, grid5000: dict[str, object], tmp_path: Path) -> None:
+    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+) -> None:
     """`--frida-plan` on a frontend: execo's own oarsub command line, the queue the
     reference API gives the cluster, the roles, the usage policy, the steps and whether
     they fit the walltime; no job, no node touched, no report."""
     nodes = [f"esterel41-{i}.sophia.grid5000.fr" for i in range(1, 5)]
-    add_cluster(grid5000["api"].data, "sophia", "esterel41", nodes,  # type: ignore[attr-defined]
-                queues=("production", "admin"))
-    done = _pytest(tmp_path, grid5000, SWEEP, "--frida-plan", "--frida-cluster=esterel41",
-                   "--frida-walltime=5", "--frida-job-name=frida-plan-demo")
+    add_cluster(
+        grid5000["api"].data,
+        "sophia",
+        "esterel41",
+        nodes,  # type: ignore[attr-defined]
+        queues=("production", "admin"),
+    )
+    done = _pytest(
+        tmp_path,
+        grid5000,
+        SWEEP,
+        "--frida-plan",
+        "--frida-cluster=esterel41",
+        "--frida-walltime=5",
+        "--frida-job-name=frida-plan-demo",
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 1, out[-3000:]  # the walltime is too short: it says so below
     assert "frida plan: nothing is reserved or started" in out, out[:3000]
     assert "site sophia, cluster esterel41, queue production" in out, out[:3000]
-    assert ("would submit: oarsub -l \"{cluster='esterel41'}/nodes=3,walltime=0:0:5\""
-            ' -t "origin=execo" -q "production" -n "frida-plan-demo" "sleep 31536000"'
-            ) in out, out[:3000]
-    assert "nodes, in their numbers' order: brokers node1; consumer on node1; producers" \
-           " node2, node3" in out
+    assert (
+        "would submit: oarsub -l \"{cluster='esterel41'}/nodes=3,walltime=0:0:5\""
+        ' -t "origin=execo" -q "production" -n "frida-plan-demo" "sleep 31536000"'
+    ) in out, out[:3000]
+    assert (
+        "nodes, in their numbers' order: brokers node1; consumer on node1; producers"
+        " node2, node3" in out
+    )
     assert "usage policy:" in out
     assert "2 steps at 2, 4 producers" in out
     assert "would stop at the walltime: 5s is shorter than the longest load time (8s)" in out
@@ -294,60 +356,89 @@ def test_plan_shows_the_oarsub_line_nodes_and_steps_and_reserves_nothing(
 
 
 def test_another_sites_frontend_is_refused_before_oar_reserves_there(
-        testbed: Testbed, grid5000: dict[str, object], tmp_path: Path) -> None:
+    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+) -> None:
     """OAR commands reserve at the site of the frontend they run on: `--frida-site=sophia`
     typed on Nancy's frontend would reserve at Nancy. This machine becomes Nancy's frontend
     (its own host name, in a UTS namespace) and the run stops before OAR is asked."""
     (tmp_path / "test_suite.py").write_text(SWEEP)
-    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_suite.py",
-            "--frida-site=sophia", f"--frida-report-dir={tmp_path / 'reports'}",
-            *grid5000["args"]]  # type: ignore[misc]
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "test_suite.py",
+        "--frida-site=sophia",
+        f"--frida-report-dir={tmp_path / 'reports'}",
+        *grid5000["args"],
+    ]  # type: ignore[misc]
     done = subprocess.run(
-        ["unshare", "--uts", "sh", "-c",
-         f"hostname fnancy.nancy.grid5000.fr && exec {shlex.join(argv)}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+        [
+            "unshare",
+            "--uts",
+            "sh",
+            "-c",
+            f"hostname fnancy.nancy.grid5000.fr && exec {shlex.join(argv)}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     out = done.stdout + done.stderr
-    assert ("--frida-site=sophia on nancy's frontend: OAR here reserves at nancy. Run from"
-            " sophia's frontend (ssh sophia), or use --frida-site=nancy") in out, out[:3000]
+    assert (
+        "--frida-site=sophia on nancy's frontend: OAR here reserves at nancy. Run from"
+        " sophia's frontend (ssh sophia), or use --frida-site=nancy"
+    ) in out, out[:3000]
     assert "Traceback" not in out
     assert _jobs(grid5000) == {}
     assert not Path(str(grid5000["log"])).exists()  # no OAR command ran at all
 
 
 def test_dead_node_is_ruled_out_before_reserving(
-        testbed: Testbed, grid5000: dict[str, object], tmp_path: Path) -> None:
+    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+) -> None:
     """OAR never hands out a node the status API marks dead: four nodes of uvb with one
     dead would wait for ever. The run says so before it reserves anything."""
     dead = testbed.nodes[2]
     set_node_state(grid5000["api"].data, "sophia", dead.name, "dead")  # type: ignore[attr-defined]
     _oar_state(grid5000, dead=[dead.name])
-    done = _pytest(tmp_path, grid5000, SWEEP, "--frida-nodes=4",
-                   "--frida-job-start-timeout=5")
+    done = _pytest(tmp_path, grid5000, SWEEP, "--frida-nodes=4", "--frida-job-start-timeout=5")
     out = done.stdout + done.stderr
-    assert (f"4 nodes asked of cluster uvb, which has 3 of 4 usable now (status API:"
-            f" {dead.short} dead)") in out, out[-3000:]
+    assert (
+        f"4 nodes asked of cluster uvb, which has 3 of 4 usable now (status API: {dead.short} dead)"
+    ) in out, out[-3000:]
     assert "Traceback" not in out
     assert _jobs(grid5000) == {}
 
 
 def test_production_cluster_goes_to_its_queue(
-        testbed: Testbed, grid5000: dict[str, object], tmp_path: Path) -> None:
+    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+) -> None:
     """A production cluster matches nothing in OAR's default queue: submitted without
     `-q production` it is refused. Its queue comes from the reference API, and a queue
     it is not in is refused before reserving."""
     nodes = [f"esterel41-{i}.sophia.grid5000.fr" for i in range(1, 5)]
-    add_cluster(grid5000["api"].data, "sophia", "esterel41", nodes,  # type: ignore[attr-defined]
-                queues=("production", "admin"))
+    add_cluster(
+        grid5000["api"].data,
+        "sophia",
+        "esterel41",
+        nodes,  # type: ignore[attr-defined]
+        queues=("production", "admin"),
+    )
     _oar_state(grid5000, production_clusters=["esterel41"])
-    done = _pytest(tmp_path, grid5000, SWEEP, "--frida-cluster=esterel41",
-                   "--frida-queue=default")
+    done = _pytest(tmp_path, grid5000, SWEEP, "--frida-cluster=esterel41", "--frida-queue=default")
     out = done.stdout + done.stderr
-    assert ("--frida-queue=default: cluster esterel41 takes jobs in the production queue,"
-            " not default") in out, out[-3000:]
+    assert (
+        "--frida-queue=default: cluster esterel41 takes jobs in the production queue, not default"
+    ) in out, out[-3000:]
     assert _jobs(grid5000) == {}
     # its nodes are not simulated: the job waits until the start timeout deletes it
-    done = _pytest(tmp_path, grid5000, SWEEP, "--frida-cluster=esterel41",
-                   "--frida-job-start-timeout=3")
+    done = _pytest(
+        tmp_path, grid5000, SWEEP, "--frida-cluster=esterel41", "--frida-job-start-timeout=3"
+    )
     out = done.stdout + done.stderr
     assert "cluster esterel41 is in the production queue: submitting with -q production" in out
     assert "did not start within 3s" in out, out[-3000:]
@@ -357,7 +448,8 @@ def test_production_cluster_goes_to_its_queue(
 
 
 def test_a_node_holds_more_agents_than_sshd_allows_sessions_per_connection(
-        testbed: Testbed, tmp_path: Path) -> None:
+    testbed: Testbed, tmp_path: Path
+) -> None:
     """sshd refuses an eleventh session on one connection (MaxSessions 10, kept on
     Grid'5000's nodes), and every agent or broker is a session that stays open: 200
     producers at 10 per replica on two nodes hold ten agents per node. Twenty long-lived
@@ -365,9 +457,17 @@ def test_a_node_holds_more_agents_than_sshd_allows_sessions_per_connection(
     run_id = f"t{os.getpid()}"  # as short as a run's: ssh's socket paths have a limit
     ssh = SshSettings.multiplexed(testbed.ssh_config, run_id)
     node = testbed.nodes[0].name
-    sessions = [remote_process(f"session-{i}", ssh, node, "echo up; exec cat >/dev/null",
-                               log_path=tmp_path / f"session-{i}.log", agent=True)
-                for i in range(20)]
+    sessions = [
+        remote_process(
+            f"session-{i}",
+            ssh,
+            node,
+            "echo up; exec cat >/dev/null",
+            log_path=tmp_path / f"session-{i}.log",
+            agent=True,
+        )
+        for i in range(20)
+    ]
     try:
         for session in sessions:
             assert session.popen.stdout is not None
@@ -380,8 +480,9 @@ def test_a_node_holds_more_agents_than_sshd_allows_sessions_per_connection(
     # returns before the master has gone, so it gets a while to go)
     deadline = time.monotonic() + 30
     while True:
-        masters = subprocess.run(["pgrep", "-f", f"frida-ssh-{run_id}/"],
-                                 capture_output=True, text=True, check=False).stdout.split()
+        masters = subprocess.run(
+            ["pgrep", "-f", f"frida-ssh-{run_id}/"], capture_output=True, text=True, check=False
+        ).stdout.split()
         if not masters or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -389,13 +490,21 @@ def test_a_node_holds_more_agents_than_sshd_allows_sessions_per_connection(
 
 
 def test_frida_g5k_jobs_lists_and_deletes_what_dead_runs_left(
-        testbed: Testbed, grid5000: dict[str, object], tmp_path: Path) -> None:
+    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+) -> None:
     """A run killed with -9 deletes nothing. `frida g5k jobs` lists this user's frida-*
     jobs on the site, and `--delete` deletes them and nothing else."""
-    for name in ("frida-20261203-101500-ab12", "someone-elses-experiment",
-                 "frida-20261203-111500-cd34"):
-        subprocess.run(["oarsub", "-l", "{cluster='uvb'}/nodes=1,walltime=2:0:0", "-n", name,
-                        "sleep 7200"], check=True, capture_output=True, text=True)
+    for name in (
+        "frida-20261203-101500-ab12",
+        "someone-elses-experiment",
+        "frida-20261203-111500-cd34",
+    ):
+        subprocess.run(
+            ["oarsub", "-l", "{cluster='uvb'}/nodes=1,walltime=2:0:0", "-n", name, "sleep 7200"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     _oar_state(grid5000, oar_version="3")  # its walltimes too
     frida = [sys.executable, "-m", "pytest_frida.cli", "g5k", "jobs"]
     listed = subprocess.run(frida, capture_output=True, text=True, check=False, timeout=120)
@@ -410,30 +519,41 @@ def test_frida_g5k_jobs_lists_and_deletes_what_dead_runs_left(
     held = ours[1]
     job_marks.mark(int(held["id"]))  # type: ignore[call-overload]
     try:
-        deleted = subprocess.run([*frida, "--delete"], capture_output=True, text=True,
-                                 check=False, timeout=120)
+        deleted = subprocess.run(
+            [*frida, "--delete"], capture_output=True, text=True, check=False, timeout=120
+        )
         assert deleted.returncode == 0, deleted.stderr
         assert deleted.stdout.splitlines()[-2:] == [
             f"kept {held['id']} ({held['name']}): a live run holds it (pid {os.getpid()});"
-            " --force deletes it too", f"deleted {ours[0]['id']} ({ours[0]['name']})"]
+            " --force deletes it too",
+            f"deleted {ours[0]['id']} ({ours[0]['name']})",
+        ]
         assert {j["name"]: j["state"] for j in _jobs(grid5000).values()}[
-            str(held["name"])] == "Running"
-        forced = subprocess.run([*frida, "--delete", "--force"], capture_output=True,
-                                text=True, check=False, timeout=120)
+            str(held["name"])
+        ] == "Running"
+        forced = subprocess.run(
+            [*frida, "--delete", "--force"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
         assert forced.stdout.splitlines()[-1] == f"deleted {held['id']} ({held['name']})"
     finally:
         job_marks.unmark(int(held["id"]))  # type: ignore[call-overload]
     after = _jobs(grid5000)
     assert {j["name"]: j["state"] for j in after.values()} == {
-        "frida-20261203-101500-ab12": "Error", "frida-20261203-111500-cd34": "Error",
-        "someone-elses-experiment": "Running"}
+        "frida-20261203-101500-ab12": "Error",
+        "frida-20261203-111500-cd34": "Error",
+        "someone-elses-experiment": "Running",
+    }
     again = subprocess.run(frida, capture_output=True, text=True, check=False, timeout=120)
     assert again.stdout.strip() == "no waiting or running OAR job named frida-*"
 
 
 def test_unreachable_node_is_named_and_the_job_deleted(
-        testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str],
-        tmp_path: Path) -> None:
+    testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str], tmp_path: Path
+) -> None:
     """A reserved node that cannot be logged into: one line naming it, nothing deployed
     anywhere, and the job deleted."""
     dead = testbed.nodes[1]
@@ -444,8 +564,9 @@ def test_unreachable_node_is_named_and_the_job_deleted(
         subprocess.run(["ip", "link", "set", dead.veth, "up"], check=False)
     out = done.stdout + done.stderr
     assert done.returncode != 0 and "Traceback" not in out
-    assert (f"frida: the sophia site could not start Kafka: {dead.name} does not answer over"
-            " ssh:") in out, out[-3000:]
+    assert (
+        f"frida: the sophia site could not start Kafka: {dead.name} does not answer over ssh:"
+    ) in out, out[-3000:]
     (job,) = _jobs(grid5000).values()
     assert job["state"] == "Error"  # deleted although the run never got going
     for containers, networks, swarm in _node_state(testbed).values():  # type: ignore[misc]
@@ -453,8 +574,8 @@ def test_unreachable_node_is_named_and_the_job_deleted(
 
 
 def test_lost_node_keeps_results_and_releases_the_job(
-        testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str],
-        tmp_path: Path) -> None:
+    testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str], tmp_path: Path
+) -> None:
     """A producer node drops off the network while the second step runs: the first step
     stays in the report, the second is an error, teardown gets round the node that does
     not answer, and the job is deleted. The node stays in the dead swarm, which a later
@@ -462,12 +583,26 @@ def test_lost_node_keeps_results_and_releases_the_job(
     (tmp_path / "test_suite.py").write_text(SWEEP)
     report_dir = tmp_path / "reports"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_suite.py",
-         "--frida-site=sophia", f"--frida-report-dir={report_dir}", "--frida-duration=3",
-         "--frida-prime=0",
-         "--frida-warmup=1", "--frida-producers-per-replica=1",
-         *grid5000["args"]],  # type: ignore[misc]
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "test_suite.py",
+            "--frida-site=sophia",
+            f"--frida-report-dir={report_dir}",
+            "--frida-duration=3",
+            "--frida-prime=0",
+            "--frida-warmup=1",
+            "--frida-producers-per-replica=1",
+            *grid5000["args"],
+        ],  # type: ignore[misc]
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lost = testbed.nodes[2]
     try:
         deadline = time.monotonic() + 300
@@ -499,7 +634,8 @@ def test_lost_node_keeps_results_and_releases_the_job(
 
 
 def test_a_nodes_ntpd_is_read_and_a_chrony_without_source_is_not_called_synchronised(
-        testbed: Testbed) -> None:
+    testbed: Testbed,
+) -> None:
     """Grid'5000's nodes run ntpd against their site's servers, and the testbed's checks
     rely on it: a node whose ntpd answers keeps it and its state is read, not replaced by
     chrony. A chrony that reaches no source is reported as not synchronised."""
@@ -527,7 +663,8 @@ def test_a_nodes_ntpd_is_read_and_a_chrony_without_source_is_not_called_synchron
 
 
 def test_ptpd_master_and_slaves_report_their_offsets_and_stop_with_the_run(
-        testbed: Testbed, tmp_path: Path) -> None:
+    testbed: Testbed, tmp_path: Path
+) -> None:
     """`--frida-clock-sync=ptpd` as the original experiment ran it: Debian's ptpd, a
     master on the first node and slaves on the others over the nodes' network. Each slave
     follows the master, and its offset and delay go into the record; nothing of it is
@@ -549,12 +686,16 @@ def test_ptpd_master_and_slaves_report_their_offsets_and_stop_with_the_run(
     for host in hosts[1:]:
         record = records[host]
         assert (record["role"], record["state"], record["synchronised"]) == (
-            "slave", "slv", True), (record, (tmp_path / f"ptpd-{host}.log").read_text()[-2000:])
+            "slave",
+            "slv",
+            True,
+        ), (record, (tmp_path / f"ptpd-{host}.log").read_text()[-2000:])
         assert record["clock_id"] == master["clock_id"]  # ours, checked by the run too
         # one clock shared by all: what ptpd measures is its own error, well under a ms
         assert abs(float(record["offset_from_master_ms"])) < 5  # type: ignore[arg-type]
-    left = subprocess.run(["pgrep", "-f", f"frida-ptpd-{run_id}-"], capture_output=True,
-                          text=True, check=False).stdout.split()
+    left = subprocess.run(
+        ["pgrep", "-f", f"frida-ptpd-{run_id}-"], capture_output=True, text=True, check=False
+    ).stdout.split()
     assert left == []
     # the statistics files went too (the nodes share this /tmp), their ends to the logs
     assert not list(Path("/tmp").glob(f"frida-ptpd-{run_id}-*"))
@@ -563,7 +704,8 @@ def test_ptpd_master_and_slaves_report_their_offsets_and_stop_with_the_run(
 
 
 def test_a_broker_node_with_an_old_java_is_refused_before_kafka_starts(
-        testbed: Testbed, tmp_path: Path) -> None:
+    testbed: Testbed, tmp_path: Path
+) -> None:
     """The ssh runtime runs Kafka with the nodes' own `java`; Grid'5000's standard
     environment has Java 11 and Kafka 4 needs 17. The run says so, naming the node, before
     it formats or starts a broker, and leaves nothing behind."""
@@ -575,22 +717,39 @@ def test_a_broker_node_with_an_old_java_is_refused_before_kafka_starts(
     testbed.set_java(broker, "11.0.20")
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_suite.py",
-             f"--frida-site=hosts:{hosts}", f"--frida-ssh-config={testbed.ssh_config}",
-             "--frida-runtime=ssh", f"--frida-report-dir={tmp_path / 'reports'}"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "test_suite.py",
+                f"--frida-site=hosts:{hosts}",
+                f"--frida-ssh-config={testbed.ssh_config}",
+                "--frida-runtime=ssh",
+                f"--frida-report-dir={tmp_path / 'reports'}",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
     finally:
         testbed.set_java(broker, None)
     out = done.stdout + done.stderr
     assert done.returncode != 0
-    assert (f"{broker.name} has Java 11.0.20; Kafka {DEFAULT_KAFKA_VERSION} needs Java 17 or"
-            " later: install a newer JDK on the broker nodes") in out, out[-3000:]
+    assert (
+        f"{broker.name} has Java 11.0.20; Kafka {DEFAULT_KAFKA_VERSION} needs Java 17 or"
+        " later: install a newer JDK on the broker nodes"
+    ) in out, out[-3000:]
     assert "Traceback" not in out
     assert not kafka_pids() - before[0] and not frida_temp_dirs() - before[1]
 
 
 def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(
-        testbed: Testbed, tmp_path: Path) -> None:
+    testbed: Testbed, tmp_path: Path
+) -> None:
     """`--frida-site=hosts:FILE --frida-runtime=ssh`: brokers and agents as processes over
     SSH on machines listed by hand (no Docker needed there). A producer node's clock is
     half a second ahead and `--frida-clock-sync=chrony` steps it before the run. The broker
@@ -599,22 +758,39 @@ def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(
     to judge by, so the step is clock_untrusted although it was corrected."""
     hosts = tmp_path / "hosts.txt"
     hosts.write_text("# brokers first\n" + "".join(f"{n.name}\n" for n in testbed.nodes[:3]))
-    (tmp_path / "test_suite.py").write_text(SWEEP.replace("[2, 4]", "[3]")
-                                            .replace('"sophia"', '"hosts"')
-                                            .replace("p50<=500ms", "p50<=100ms"))
+    (tmp_path / "test_suite.py").write_text(
+        SWEEP.replace("[2, 4]", "[3]")
+        .replace('"sophia"', '"hosts"')
+        .replace("p50<=500ms", "p50<=100ms")
+    )
     before = kafka_pids(), frida_temp_dirs()
     broker, skewed = testbed.nodes[0], testbed.nodes[2]
     testbed.delay(broker, 15)
     try:
         with _skewed(testbed, skewed, "+0.5"):
             done = subprocess.run(
-                [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_suite.py",
-                 f"--frida-site=hosts:{hosts}", f"--frida-ssh-config={testbed.ssh_config}",
-                 "--frida-runtime=ssh", "--frida-clock-sync=chrony",
-                 f"--frida-report-dir={tmp_path / 'reports'}", "--frida-duration=3",
-                 "--frida-prime=0",
-                 "--frida-warmup=1"], cwd=tmp_path, capture_output=True, text=True,
-                timeout=300, check=False)
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-p",
+                    "no:cacheprovider",
+                    "test_suite.py",
+                    f"--frida-site=hosts:{hosts}",
+                    f"--frida-ssh-config={testbed.ssh_config}",
+                    "--frida-runtime=ssh",
+                    "--frida-clock-sync=chrony",
+                    f"--frida-report-dir={tmp_path / 'reports'}",
+                    "--frida-duration=3",
+                    "--frida-prime=0",
+                    "--frida-warmup=1",
+                ],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
     finally:
         testbed.heal(broker)
     out = done.stdout + done.stderr

@@ -190,13 +190,21 @@ class Testbed:
         # Docker sets the FORWARD policy to DROP, and with br_netfilter that applies to
         # traffic between ports of our bridge too: node-to-node traffic must pass
         if shutil.which("iptables"):
-            _run("iptables", "-I", "FORWARD", "-i", self.bridge, "-o", self.bridge, "-j",
-                 "ACCEPT", check=False)
+            _run(
+                "iptables",
+                "-I",
+                "FORWARD",
+                "-i",
+                self.bridge,
+                "-o",
+                self.bridge,
+                "-j",
+                "ACCEPT",
+                check=False,
+            )
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key))
-        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
-             str(self.workdir / "host_key"))
-        (self.workdir / "authorized_keys").write_text(
-            (self.workdir / "id_ed25519.pub").read_text())
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.workdir / "host_key"))
+        (self.workdir / "authorized_keys").write_text((self.workdir / "id_ed25519.pub").read_text())
         for i in range(self.first, self.first + self.count):
             self._add_node(i)
         self._write_node_tools()
@@ -204,18 +212,34 @@ class Testbed:
         self.ssh_config.write_text(
             "".join(f"Host {n.name} {n.short}\n  HostName {n.address}\n" for n in self.nodes)
             + f"Host *\n  User root\n  IdentityFile {self.key}\n  IdentitiesOnly yes\n"
-              "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
-              "  LogLevel ERROR\n  BatchMode yes\n")
+            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+            "  LogLevel ERROR\n  BatchMode yes\n"
+        )
         for node in self.nodes:
             self.start_sshd(node)
         return self
 
     def _add_node(self, i: int) -> None:
-        node = Node(f"{self.cluster}-{i}.{self.site}.grid5000.fr", f"{self.tag}-{i}",
-                    f"{SUBNET}.{i}", f"{self.tag}v{i}")
+        node = Node(
+            f"{self.cluster}-{i}.{self.site}.grid5000.fr",
+            f"{self.tag}-{i}",
+            f"{SUBNET}.{i}",
+            f"{self.tag}v{i}",
+        )
         _run("ip", "netns", "add", node.netns)
-        _run("ip", "link", "add", node.veth, "type", "veth", "peer", "name", "eth0", "netns",
-             node.netns)
+        _run(
+            "ip",
+            "link",
+            "add",
+            node.veth,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            node.netns,
+        )
         _run("ip", "link", "set", node.veth, "master", self.bridge)
         _run("ip", "link", "set", node.veth, "up")
         inside = ["ip", "netns", "exec", node.netns]
@@ -233,8 +257,9 @@ class Testbed:
         dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
         G5K_CODE_BIN.mkdir(parents=True, exist_ok=True)
         setup = G5K_CODE_BIN / "g5k-setup-docker"
-        setup.write_text(SETUP_DOCKER.format(run_root=RUN_ROOT, workdir=self.workdir,
-                                             dockerd=dockerd))
+        setup.write_text(
+            SETUP_DOCKER.format(run_root=RUN_ROOT, workdir=self.workdir, dockerd=dockerd)
+        )
         setup.chmod(0o755)
         sudo = self.bin_dir / "sudo-g5k"  # we are root on the simulated nodes already
         sudo.write_text('#!/bin/sh\nexec "$@"\n')
@@ -252,9 +277,14 @@ class Testbed:
         runc = shutil.which("runc") or "/usr/sbin/runc"
         for node in self.nodes:
             wrapper = self.workdir / f"simclock-{node.short}"
-            wrapper.write_text(SIMCLOCK.format(
-                python=sys.executable, skew_file=str(self.skew_file(node)),
-                lib=str(FAKETIME_LIB), runc=runc))
+            wrapper.write_text(
+                SIMCLOCK.format(
+                    python=sys.executable,
+                    skew_file=str(self.skew_file(node)),
+                    lib=str(FAKETIME_LIB),
+                    runc=runc,
+                )
+            )
             wrapper.chmod(0o755)
             self.skew_file(node).write_text("")
 
@@ -267,12 +297,15 @@ class Testbed:
         else:
             path.write_text(version)
 
-    def set_time_daemons(self, node: Node, ntpd: str | None = None,
-                         chrony_source: bool = True) -> None:
+    def set_time_daemons(
+        self, node: Node, ntpd: str | None = None, chrony_source: bool = True
+    ) -> None:
         """The node runs ntpd ("synced", or "alarm": it lost its servers) or none (None), and
         its chrony, once started, reaches a source or not."""
-        state, no_source = self.workdir / f"ntpd-{node.short}", \
-            self.workdir / f"chrony-nosource-{node.short}"
+        state, no_source = (
+            self.workdir / f"ntpd-{node.short}",
+            self.workdir / f"chrony-nosource-{node.short}",
+        )
         state.unlink(missing_ok=True)
         no_source.unlink(missing_ok=True)
         if ntpd is not None:
@@ -312,18 +345,33 @@ class Testbed:
             f" FRIDA_SIMULATED_NODE={node.name} DOCKER_HOST={node.docker_host}"
             f" FRIDA_SIM_DIR={self.workdir}"
             f" PATH={self.bin_dir}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
-            + (f" LD_PRELOAD={FAKETIME_LIB} FAKETIME_TIMESTAMP_FILE={self.skew_file(node)}"
-               " FAKETIME_CACHE_DURATION=1" if node.skew else "") + "\n")
+            + (
+                f" LD_PRELOAD={FAKETIME_LIB} FAKETIME_TIMESTAMP_FILE={self.skew_file(node)}"
+                " FAKETIME_CACHE_DURATION=1"
+                if node.skew
+                else ""
+            )
+            + "\n"
+        )
         env = dict(os.environ)
         Path("/run/sshd").mkdir(exist_ok=True)
         # nsenter rather than `ip netns exec`: the latter remounts /sys, and a dockerd
         # started from such a session fails ("Devices cgroup isn't mounted")
         node.sshd = subprocess.Popen(
-            ["nsenter", f"--net=/var/run/netns/{node.netns}", "unshare", "--uts", "sh", "-c",
-             f"hostname {node.name} && exec /usr/sbin/sshd -D -e -f {config}"],
-            env=env, stdout=subprocess.DEVNULL,
+            [
+                "nsenter",
+                f"--net=/var/run/netns/{node.netns}",
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+                f"hostname {node.name} && exec /usr/sbin/sshd -D -e -f {config}",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
             stderr=(self.workdir / f"sshd-{node.short}.log").open("ab"),
-            start_new_session=True)
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 20
         while self.ssh(node, "true", check=False).returncode != 0:
             if node.sshd.poll() is not None or time.monotonic() > deadline:
@@ -348,11 +396,17 @@ class Testbed:
         self.skew_file(node).write_text(f"{skew}\n" if skew else "")
         self.start_sshd(node)
 
-    def docker(self, node: Node, *args: str, check: bool = True
-               ) -> subprocess.CompletedProcess[str]:
+    def docker(
+        self, node: Node, *args: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """`docker` against the node's own daemon."""
-        return subprocess.run(["docker", "-H", node.docker_host, *args], capture_output=True,
-                              text=True, timeout=60, check=check)
+        return subprocess.run(
+            ["docker", "-H", node.docker_host, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=check,
+        )
 
     def docker_running(self, node: Node) -> bool:
         return self.docker(node, "info", check=False).returncode == 0
@@ -382,17 +436,24 @@ class Testbed:
                     os.kill(int(pid_text), signal.SIGKILL)
         data = self.workdir / f"docker-{node.short}"
         for root in (data, run):
-            mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text()
-                      .splitlines() if line.split()[4].startswith(str(root))]
+            mounts = [
+                line.split()[4]
+                for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                if line.split()[4].startswith(str(root))
+            ]
             for mount in sorted(mounts, key=len, reverse=True):
                 _run("umount", "-l", mount, check=False)
         shutil.rmtree(data, ignore_errors=True)
         shutil.rmtree(run, ignore_errors=True)
 
-    def ssh(self, node: Node, command: str, check: bool = True
-            ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ssh", *self.ssh_options(), node.name, command],
-                              capture_output=True, text=True, timeout=30, check=check)
+    def ssh(self, node: Node, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ssh", *self.ssh_options(), node.name, command],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=check,
+        )
 
     def delay(self, node: Node, delay_ms: float) -> None:
         """Hold every frame to and from the node for `delay_ms` (a round trip gains twice
@@ -402,17 +463,34 @@ class Testbed:
         self.heal(node)
         for where in ([], ["ip", "netns", "exec", node.netns]):
             device = "eth0" if where else node.veth
-            _run(*where, "ethtool", "-K", device, "tx", "off", "tso", "off", "gso", "off",
-                 "gro", "off")
+            _run(
+                *where,
+                "ethtool",
+                "-K",
+                device,
+                "tx",
+                "off",
+                "tso",
+                "off",
+                "gso",
+                "off",
+                "gro",
+                "off",
+            )
         tap = f"{self.tag}t{node.short.rsplit('-', 1)[-1]}"
         node.delayer = subprocess.Popen(
             [sys.executable, str(LINK_DELAY), node.veth, self.bridge, tap, str(delay_ms)],
-            stdout=subprocess.PIPE, stderr=(self.workdir / f"delay-{node.short}.log").open("ab"),
-            text=True, start_new_session=True)
+            stdout=subprocess.PIPE,
+            stderr=(self.workdir / f"delay-{node.short}.log").open("ab"),
+            text=True,
+            start_new_session=True,
+        )
         assert node.delayer.stdout is not None
         if node.delayer.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"the delayed link of {node.name} did not start: see"
-                               f" {self.workdir / f'delay-{node.short}.log'}")
+            raise RuntimeError(
+                f"the delayed link of {node.name} did not start: see"
+                f" {self.workdir / f'delay-{node.short}.log'}"
+            )
 
     def heal(self, node: Node) -> None:
         """The node's link without delay again."""
@@ -441,8 +519,18 @@ class Testbed:
             _run("ip", "netns", "del", node.netns, check=False)
         if self.bridge:
             if shutil.which("iptables"):
-                _run("iptables", "-D", "FORWARD", "-i", self.bridge, "-o", self.bridge, "-j",
-                     "ACCEPT", check=False)
+                _run(
+                    "iptables",
+                    "-D",
+                    "FORWARD",
+                    "-i",
+                    self.bridge,
+                    "-o",
+                    self.bridge,
+                    "-j",
+                    "ACCEPT",
+                    check=False,
+                )
             _run("ip", "link", "del", self.bridge, check=False)
         self._strip_hosts()
         self.nodes.clear()

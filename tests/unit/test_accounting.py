@@ -132,6 +132,7 @@ def scenario(draw: st.DrawFn):
     seen: dict[int, list[int]] = {}
     for pid in range(producers):
         sent = draw(st.integers(0, 200))
+
         def seqs(sent: int = sent) -> list[int]:
             return draw(st.lists(st.integers(0, max(sent - 1, 0)), max_size=10)) if sent else []
 
@@ -159,8 +160,9 @@ def test_account_against_a_reference(data):
     assert counts.received == sum(len(set(s)) for s in seen.values())
     assert counts.duplicated == sum(len(s) - len(set(s)) for s in seen.values())
     assert counts.out_of_order == sum(reference_out_of_order(s) for s in seen.values())
-    arrived = sum(len(set(range(rep.sent)) & set(seen.get(pid, [])))
-                  for pid, rep in reports.items())
+    arrived = sum(
+        len(set(range(rep.sent)) & set(seen.get(pid, []))) for pid, rep in reports.items()
+    )
     if counts.sent:
         assert counts.delivered_ratio == pytest.approx(arrived / counts.sent)
     else:
@@ -175,16 +177,16 @@ def test_account_worked_example():
     reports = {0: ProducerReport(sent=6, unacked=[5]), 1: ProducerReport(sent=3)}
     counts = account(trackers, reports)
     # producer 0: acked 0..4, all seen; producer 1: acked 0..2, nothing seen -> 3 lost
-    assert counts == DeliveryCounts(sent=9, acked=8, received=6, lost=3, duplicated=1,
-                                    out_of_order=1, unacked=1, delivered=5)
+    assert counts == DeliveryCounts(
+        sent=9, acked=8, received=6, lost=3, duplicated=1, out_of_order=1, unacked=1, delivered=5
+    )
     assert counts.delivered_ratio == pytest.approx(5 / 9)
 
 
 def test_failed_and_unacked_messages_are_counted():
     # 1,000 sent, 100 refused by the broker, 50 never answered (20 of which arrived anyway)
     seen = [s for s in range(1000) if not 100 <= s < 200 and not 900 <= s < 930]
-    report = ProducerReport(sent=1000, failed=list(range(100, 200)),
-                            unacked=list(range(900, 950)))
+    report = ProducerReport(sent=1000, failed=list(range(100, 200)), unacked=list(range(900, 950)))
     counts = account({0: tracker_of(seen)}, {0: report})
     assert (counts.failed, counts.unacked, counts.lost) == (100, 50, 0)
     assert counts.acked == 850 and counts.delivered == 870
@@ -200,11 +202,14 @@ def test_delivered_ratio_is_received_over_sent():
 
 # --- lanes: a producer walks the partitions round robin (messages.lane_of) -------------
 
+
 def reference_out_of_order_lanes(seqs: list[int], partitions: int) -> int:
     """Out of order within each lane (seq % partitions), as Kafka keeps order per
     partition only."""
-    return sum(reference_out_of_order([s for s in seqs if s % partitions == lane])
-               for lane in range(partitions))
+    return sum(
+        reference_out_of_order([s for s in seqs if s % partitions == lane])
+        for lane in range(partitions)
+    )
 
 
 def lane_tracker(seqs: list[int], partitions: int) -> SequenceTracker:
@@ -215,8 +220,15 @@ def lane_tracker(seqs: list[int], partitions: int) -> SequenceTracker:
 
 
 def state(tracker: SequenceTracker) -> tuple[object, ...]:
-    return (tracker.unique, tracker.duplicates, tracker.out_of_order, tracker.highest,
-            tracker.partitions, tracker.lane_highest(), tracker.bitmap())
+    return (
+        tracker.unique,
+        tracker.duplicates,
+        tracker.out_of_order,
+        tracker.highest,
+        tracker.partitions,
+        tracker.lane_highest(),
+        tracker.bitmap(),
+    )
 
 
 @settings(max_examples=200)
@@ -227,8 +239,9 @@ def test_out_of_order_is_judged_per_lane(seqs, partitions):
     assert tracker.unique == len(set(seqs))
     assert tracker.duplicates == len(seqs) - len(set(seqs))
     assert tracker.highest == max(seqs, default=-1)
-    assert tracker.lane_highest() == [max((s for s in seqs if s % partitions == lane),
-                                          default=-1) for lane in range(partitions)]
+    assert tracker.lane_highest() == [
+        max((s for s in seqs if s % partitions == lane), default=-1) for lane in range(partitions)
+    ]
 
 
 def test_lanes_interleave_freely():
@@ -263,8 +276,10 @@ def test_merge_of_partition_shards_equals_one_tracker(case):
     order, gives exactly the tracker of one consumer that read every partition."""
     partitions, seqs, consumers, owner = case
     whole = lane_tracker(seqs, partitions)
-    parts = [lane_tracker([s for s in seqs if owner[s % partitions] == c], partitions)
-             for c in range(consumers)]
+    parts = [
+        lane_tracker([s for s in seqs if owner[s % partitions] == c], partitions)
+        for c in range(consumers)
+    ]
     for start in range(consumers):  # each consumer first once
         merged = SequenceTracker.from_dict(parts[start].to_dict())
         for c in range(consumers):
@@ -299,8 +314,11 @@ def test_round_trip_keeps_lanes(seqs, partitions):
 
 
 def test_from_dict_without_lanes_is_one_lane():
-    old = {k: v for k, v in tracker_of([0, 2, 1]).to_dict().items()
-           if k not in ("partitions", "lane_highest")}
+    old = {
+        k: v
+        for k, v in tracker_of([0, 2, 1]).to_dict().items()
+        if k not in ("partitions", "lane_highest")
+    }
     tracker = SequenceTracker.from_dict(old)
     assert (tracker.partitions, tracker.lane_highest(), tracker.out_of_order) == (1, [2], 1)
     with pytest.raises(ValueError, match="without its lane_highest"):

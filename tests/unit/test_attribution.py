@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from pytest_frida.measure.attribution import attribute, first_saturation, usages
 
 
-def broker(idle: float | None = None, cores: float | None = None,
-           net_idle: float | None = None) -> dict[str, Any]:
+def broker(
+    idle: float | None = None, cores: float | None = None, net_idle: float | None = None
+) -> dict[str, Any]:
     figures = {}
     if idle is not None:
         figures["handler_idle"] = {"mean": idle, "max": idle}
@@ -25,8 +26,12 @@ def broker(idle: float | None = None, cores: float | None = None,
 
 
 def disk(busy: float, flushes: float = 0.0) -> dict[str, Any]:
-    return {"figures": {"disk_busy": {"mean": busy, "max": busy},
-                        "disk_flushes_per_s": {"mean": flushes, "max": flushes}}}
+    return {
+        "figures": {
+            "disk_busy": {"mean": busy, "max": busy},
+            "disk_flushes_per_s": {"mean": flushes, "max": flushes},
+        }
+    }
 
 
 def host(busy: float) -> dict[str, Any]:
@@ -34,8 +39,13 @@ def host(busy: float) -> dict[str, Any]:
 
 
 def test_busy_request_handlers_are_named() -> None:
-    found = usages({"broker-0": broker(idle=0.03, cores=0.9), "disk": disk(0.1),
-                    "host": host(0.7)}, 2, True, 0.3, 0.4)
+    found = usages(
+        {"broker-0": broker(idle=0.03, cores=0.9), "disk": disk(0.1), "host": host(0.7)},
+        2,
+        True,
+        0.3,
+        0.4,
+    )
     result = attribute(found, withheld_for_harness=False)
     assert result["party"] == "broker"
     assert result["resource"] == "broker-0 request handlers"
@@ -47,12 +57,14 @@ def test_handlers_busy_on_an_idle_cpu_are_said_to_be_held_up() -> None:
     found = usages({"broker-0": broker(idle=0.04, cores=0.03)}, 2, True, 0.1, 0.1)
     assert attribute(found, False)["sentence"] == (
         "broker-0 request handlers 96% busy while the broker used 0.03 cores: held up (a"
-        " lock, the disk, a cold start), not computing")
+        " lock, the disk, a cold start), not computing"
+    )
 
 
 def test_a_busy_disk_is_named_over_idle_handlers() -> None:
-    found = usages({"broker-0": broker(idle=0.6, cores=0.3), "disk": disk(0.95, 1800)},
-                   2, True, 0.2, 0.2)
+    found = usages(
+        {"broker-0": broker(idle=0.6, cores=0.3), "disk": disk(0.95, 1800)}, 2, True, 0.2, 0.2
+    )
     result = attribute(found, False)
     assert result["party"] == "disk" and "1800 flushes/s" in result["sentence"]
 
@@ -72,16 +84,22 @@ def test_a_verdict_withheld_for_the_harness_never_names_the_broker() -> None:
 
 
 def test_a_shared_host_cpu_is_named_only_without_a_broker_resource() -> None:
-    found = usages({"broker-0": broker(idle=0.5, cores=1.0), "host": host(0.96)},
-                   2, True, 0.5, 0.5)
+    found = usages({"broker-0": broker(idle=0.5, cores=1.0), "host": host(0.96)}, 2, True, 0.5, 0.5)
     result = attribute(found, False)
     assert result["party"] == "host" and "shared by broker and harness" in result["sentence"]
-    split = usages({"broker-0": broker(idle=0.5, cores=0.7), "host": host(0.96)},
-                   2, True, 0.3, 0.2, harness_cores=(1.02, 0.19))
+    split = usages(
+        {"broker-0": broker(idle=0.5, cores=0.7), "host": host(0.96)},
+        2,
+        True,
+        0.3,
+        0.2,
+        harness_cores=(1.02, 0.19),
+    )
     assert attribute(split, False)["sentence"] == (
         "host CPU 96% busy of 2 cores, shared by broker and harness (cores: broker-0 0.70,"
         " producer agents 1.02, consumers 0.19); no broker resource measured was saturated"
-        " on its own")
+        " on its own"
+    )
     # a host of its own (hosts, Grid'5000) is not a shared ceiling
     assert all(u.party != "host" for u in usages({"host": host(0.99)}, 2, False, None, None))
 
@@ -96,15 +114,18 @@ def test_nothing_saturated_is_inconclusive_and_says_what_came_closest() -> None:
     found = usages({"broker-0": broker(idle=0.4, cores=0.6)}, 2, True, 0.3, 0.2)
     result = attribute(found, False)
     assert result["party"] is None
-    assert result["sentence"] == ("inconclusive: nothing measured was saturated (closest:"
-                                  " broker-0 request handlers 60% busy)")
+    assert result["sentence"] == (
+        "inconclusive: nothing measured was saturated (closest: broker-0 request handlers 60% busy)"
+    )
     assert attribute([], False) == {}
 
 
 def test_the_first_saturation_is_at_the_fewest_producers() -> None:
-    steps = [(40, {"party": "broker", "resource": "broker-0 CPU"}),
-             (20, {"party": None, "resource": None}),
-             (30, {"party": "disk", "resource": "data disk"})]
+    steps = [
+        (40, {"party": "broker", "resource": "broker-0 CPU"}),
+        (20, {"party": None, "resource": None}),
+        (30, {"party": "disk", "resource": "data disk"}),
+    ]
     assert first_saturation(steps) == "data disk saturated first, from 30 producers"
     assert first_saturation([(5, {"party": None})]) is None
 
@@ -113,9 +134,15 @@ def test_one_disturbed_step_does_not_make_its_count_the_first_saturated() -> Non
     # a cold broker's first step at 1 producer, then two calm ones at that count
     cold = {"party": "broker", "resource": "broker-0 request handlers"}
     calm = {"party": None, "resource": None}
-    steps = [(1, cold), (1, calm), (1, calm), (5, calm),
-             (20, {"party": "host", "resource": "host CPU"}),
-             (20, {"party": "host", "resource": "host CPU"}), (20, calm)]
+    steps = [
+        (1, cold),
+        (1, calm),
+        (1, calm),
+        (5, calm),
+        (20, {"party": "host", "resource": "host CPU"}),
+        (20, {"party": "host", "resource": "host CPU"}),
+        (20, calm),
+    ]
     assert first_saturation(steps) == "host CPU saturated first, from 20 producers"
 
 
@@ -124,10 +151,20 @@ shares = st.floats(0.0, 1.0)
 
 @given(shares, shares, shares, shares, shares, st.booleans())
 def test_a_saturated_harness_is_always_the_party_named(
-        idle: float, disk_busy: float, host_busy: float, generator: float, consumer: float,
-        withheld: bool) -> None:
-    found = usages({"broker-0": broker(idle=idle), "disk": disk(disk_busy),
-                    "host": host(host_busy)}, 2, True, generator, consumer)
+    idle: float,
+    disk_busy: float,
+    host_busy: float,
+    generator: float,
+    consumer: float,
+    withheld: bool,
+) -> None:
+    found = usages(
+        {"broker-0": broker(idle=idle), "disk": disk(disk_busy), "host": host(host_busy)},
+        2,
+        True,
+        generator,
+        consumer,
+    )
     result = attribute(found, withheld)
     if withheld or max(generator, consumer) >= 0.85:
         assert result["party"] == "harness"
@@ -137,12 +174,20 @@ def test_a_saturated_harness_is_always_the_party_named(
 
 def test_a_saturated_shared_host_is_named_over_broker_figures() -> None:
     # handlers "busy" at 90% on a host whose CPU the harness shares and has run out
-    found = usages({"broker-0": broker(idle=0.1, cores=0.7), "host": host(0.99)},
-                   2, True, 0.4, 0.3, harness_cores=(1.0, 0.2))
+    found = usages(
+        {"broker-0": broker(idle=0.1, cores=0.7), "host": host(0.99)},
+        2,
+        True,
+        0.4,
+        0.3,
+        harness_cores=(1.0, 0.2),
+    )
     result = attribute(found, False)
     assert result["party"] == "host"
-    assert "the broker's own figures include waiting for that CPU: broker-0 request" \
-           " handlers 90% busy" in result["sentence"]
+    assert (
+        "the broker's own figures include waiting for that CPU: broker-0 request"
+        " handlers 90% busy" in result["sentence"]
+    )
 
 
 def test_a_step_whose_agents_never_reported_names_no_broker_part() -> None:
@@ -156,45 +201,82 @@ def test_a_step_whose_agents_never_reported_names_no_broker_part() -> None:
 
 def test_brokers_on_cores_of_their_own_are_measured_against_those_cores() -> None:
     # one core of the brokers' own, used to 0.97: the broker's CPU, not a shared host
-    found = usages({"broker-0": broker(idle=0.5, cores=0.97), "host": host(0.99)},
-                   2, False, 0.4, 0.3, harness_cores=(0.8, 0.1), broker_cores=1)
+    found = usages(
+        {"broker-0": broker(idle=0.5, cores=0.97), "host": host(0.99)},
+        2,
+        False,
+        0.4,
+        0.3,
+        harness_cores=(0.8, 0.1),
+        broker_cores=1,
+    )
     result = attribute(found, False)
     assert result["party"] == "broker" and result["resource"] == "broker CPU"
     assert result["sentence"].startswith(
-        "broker CPU 97% of the 1 cores the brokers have to themselves (0.97 cores)")
+        "broker CPU 97% of the 1 cores the brokers have to themselves (0.97 cores)"
+    )
     # two brokers share the pinned cores: together, not each against the host
-    together = usages({"broker-0": broker(cores=0.9), "broker-1": broker(cores=0.95)},
-                      4, False, 0.1, 0.1, broker_cores=2)
+    together = usages(
+        {"broker-0": broker(cores=0.9), "broker-1": broker(cores=0.95)},
+        4,
+        False,
+        0.1,
+        0.1,
+        broker_cores=2,
+    )
     assert [u.name for u in together if u.party == "broker"] == ["broker CPU"]
     assert together[0].utilisation == pytest.approx(0.925)
     # the harness short of its own cores is still the harness
-    starved = usages({"broker-0": broker(idle=0.7, cores=0.3)}, 2, False, 0.99, 0.2,
-                     broker_cores=1)
+    starved = usages({"broker-0": broker(idle=0.7, cores=0.3)}, 2, False, 0.99, 0.2, broker_cores=1)
     assert attribute(starved, False)["party"] == "harness"
 
 
 def split_host(broker_cores_busy: float, harness_cores_busy: float) -> dict[str, Any]:
-    return {"figures": {"broker_cores_busy": {"mean": broker_cores_busy},
-                        "harness_cores_busy": {"mean": harness_cores_busy}}}
+    return {
+        "figures": {
+            "broker_cores_busy": {"mean": broker_cores_busy},
+            "harness_cores_busy": {"mean": harness_cores_busy},
+        }
+    }
 
 
 def test_the_brokers_cores_taken_by_other_work_are_not_the_brokers_limit() -> None:
     # the broker used 0.69 of its core, which was full: the rest was not Kafka's
-    found = usages({"broker-0": broker(idle=0.5, cores=0.69), "host": split_host(0.98, 0.6)},
-                   2, False, 0.2, 0.05, harness_cores=(0.6, 0.06), broker_cores=1)
+    found = usages(
+        {"broker-0": broker(idle=0.5, cores=0.69), "host": split_host(0.98, 0.6)},
+        2,
+        False,
+        0.2,
+        0.05,
+        harness_cores=(0.6, 0.06),
+        broker_cores=1,
+    )
     result = attribute(found, False)
     assert result["party"] == "host" and result["resource"] == "the brokers' cores"
     assert "the brokers using 69% of them: other work ran there" in result["sentence"]
     # a broker that filled its cores itself is the broker's CPU, not "other work"
-    busy = usages({"broker-0": broker(idle=0.5, cores=0.97), "host": split_host(0.99, 0.5)},
-                  2, False, 0.2, 0.05, broker_cores=1)
+    busy = usages(
+        {"broker-0": broker(idle=0.5, cores=0.97), "host": split_host(0.99, 0.5)},
+        2,
+        False,
+        0.2,
+        0.05,
+        broker_cores=1,
+    )
     assert attribute(busy, False)["resource"] == "broker CPU"
     assert all(u.name != "the brokers' cores" for u in busy)
 
 
 def test_the_harness_cores_running_out_is_the_harness() -> None:
-    found = usages({"broker-0": broker(idle=0.3, cores=0.7), "host": split_host(0.75, 0.99)},
-                   2, False, 0.6, 0.1, harness_cores=(0.85, 0.1), broker_cores=1)
+    found = usages(
+        {"broker-0": broker(idle=0.3, cores=0.7), "host": split_host(0.75, 0.99)},
+        2,
+        False,
+        0.6,
+        0.1,
+        harness_cores=(0.85, 0.1),
+        broker_cores=1,
+    )
     result = attribute(found, False)
     assert result["party"] == "harness" and result["resource"] == "the harness's cores"
     assert "(producer agents 0.85 cores, consumers 0.10)" in result["sentence"]
@@ -214,17 +296,28 @@ def test_a_broker_node_shared_with_the_consumer_names_its_cpu_not_the_broker() -
 
 
 def test_other_work_on_the_brokers_cores_is_named_only_when_it_took_a_real_share() -> None:
-    close = usages({"broker-0": broker(idle=0.05, cores=0.84), "host": split_host(0.86, 0.5)},
-                   2, False, 0.2, 0.1, broker_cores=1)
+    close = usages(
+        {"broker-0": broker(idle=0.05, cores=0.84), "host": split_host(0.86, 0.5)},
+        2,
+        False,
+        0.2,
+        0.1,
+        broker_cores=1,
+    )
     assert all(u.name != "the brokers' cores" for u in close)
     assert attribute(close, False)["resource"] == "broker-0 request handlers"
 
 
-def test_full_brokers_cores_are_named_when_the_brokers_own_share_stays_below_the_ceiling(
-        ) -> None:
+def test_full_brokers_cores_are_named_when_the_brokers_own_share_stays_below_the_ceiling() -> None:
     # cores 94% busy, 80% the broker's: others took 14%, the cores ran out all the same
-    found = usages({"broker-0": broker(idle=0.5, cores=0.80), "host": split_host(0.94, 0.5)},
-                   2, False, 0.2, 0.1, broker_cores=1)
+    found = usages(
+        {"broker-0": broker(idle=0.5, cores=0.80), "host": split_host(0.94, 0.5)},
+        2,
+        False,
+        0.2,
+        0.1,
+        broker_cores=1,
+    )
     result = attribute(found, False)
     assert result["resource"] == "broker CPU" and result["utilisation"] == 0.94
     assert "which were 94% busy (0.80 cores the brokers')" in result["sentence"]

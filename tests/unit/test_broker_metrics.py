@@ -35,8 +35,12 @@ def test_a_scrape_without_kafka_beans_gives_no_made_up_zeros() -> None:
     # a concurrent collector's time runs beside the broker: not a pause
     assert parse_scrape('frida_gc_time_ms{gc="G1 Concurrent GC"} 500.0\n') == {}
     # a histogram without its count gives no running sum
-    assert parse_scrape('frida_request_time_ms{part="TotalTimeMs",request="Produce",'
-                        'stat="Mean"} 2.0\n') == {}
+    assert (
+        parse_scrape(
+            'frida_request_time_ms{part="TotalTimeMs",request="Produce",stat="Mean"} 2.0\n'
+        )
+        == {}
+    )
 
 
 def test_the_exporter_reads_only_the_beans_named() -> None:
@@ -44,15 +48,31 @@ def test_the_exporter_reads_only_the_beans_named() -> None:
     assert all(f'"{name}"' in text for name in INCLUDED)
     # every metric a rule names is one parse_scrape reads
     names = {line.split(": ", 1)[1] for line in text.splitlines() if "name: frida_" in line}
-    assert names == {"frida_handler_idle_ns", "frida_network_idle", "frida_request_time_ms",
-                     "frida_request_queue", "frida_topic_$1", "frida_under_replicated",
-                     "frida_isr_shrinks", "frida_gc_time_ms"}
+    assert names == {
+        "frida_handler_idle_ns",
+        "frida_network_idle",
+        "frida_request_time_ms",
+        "frida_request_queue",
+        "frida_topic_$1",
+        "frida_under_replicated",
+        "frida_isr_shrinks",
+        "frida_gc_time_ms",
+    }
 
 
 def test_idle_nanoseconds_become_the_handlers_idle_share() -> None:
     # a broker whose handlers were idle 0.25 s of each second (per thread, averaged)
-    readings = [(float(t), {"handler_idle_ns": 0.25e9 * t, "produce_requests": 100.0 * t,
-                            "produce_time_ms_sum": 300.0 * t}) for t in range(5)]
+    readings = [
+        (
+            float(t),
+            {
+                "handler_idle_ns": 0.25e9 * t,
+                "produce_requests": 100.0 * t,
+                "produce_time_ms_sum": 300.0 * t,
+            },
+        )
+        for t in range(5)
+    ]
     figures = summarise(readings, 0.0, 4.0)["figures"]
     assert figures["handler_idle"]["mean"] == pytest.approx(0.25)
     assert figures["produce_mean_ms"]["mean"] == pytest.approx(3.0)

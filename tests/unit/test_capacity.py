@@ -14,32 +14,45 @@ from pytest_frida.search import CapacitySearch, SearchSpecError, knee_next, pars
 
 
 def step(producers: int, verdict: str, test: str = "t.py::test_x") -> StepResult:
-    s = StepResult(test=f"{test}[producers={producers}]", producers=producers,
-                   rate_per_producer=1, duration_s=1, warmup_s=0, message_size=64,
-                   partitions=1, slo="p99<=1s")
+    s = StepResult(
+        test=f"{test}[producers={producers}]",
+        producers=producers,
+        rate_per_producer=1,
+        duration_s=1,
+        warmup_s=0,
+        message_size=64,
+        partitions=1,
+        slo="p99<=1s",
+    )
     s.verdict = verdict
     return s
 
 
-@pytest.mark.parametrize(("verdicts", "status", "limit", "first_fail"), [
-    ({1: "pass", 10: "pass", 50: "fail"}, "bracketed", 10, 50),
-    ({1: "pass", 10: "pass"}, "not_reached", 10, None),
-    ({1: "fail", 10: "fail"}, "below_range", None, 1),
-    ({1: "pass", 10: "fail", 50: "pass"}, "noisy", 1, 10),
-    ({1: "generator_bound"}, "no_data", None, None),
-    # generator-bound and error steps never decide
-    ({1: "pass", 10: "generator_bound", 50: "error", 100: "fail"}, "bracketed", 1, 100),
-])
-def test_limit_from_verdicts(verdicts: dict[int, str], status: str, limit: int | None,
-                             first_fail: int | None) -> None:
+@pytest.mark.parametrize(
+    ("verdicts", "status", "limit", "first_fail"),
+    [
+        ({1: "pass", 10: "pass", 50: "fail"}, "bracketed", 10, 50),
+        ({1: "pass", 10: "pass"}, "not_reached", 10, None),
+        ({1: "fail", 10: "fail"}, "below_range", None, 1),
+        ({1: "pass", 10: "fail", 50: "pass"}, "noisy", 1, 10),
+        ({1: "generator_bound"}, "no_data", None, None),
+        # generator-bound and error steps never decide
+        ({1: "pass", 10: "generator_bound", 50: "error", 100: "fail"}, "bracketed", 1, 100),
+    ],
+)
+def test_limit_from_verdicts(
+    verdicts: dict[int, str], status: str, limit: int | None, first_fail: int | None
+) -> None:
     got = capacity_limit("t", [step(n, v) for n, v in verdicts.items()])
     assert (got.status, got.limit, got.first_fail) == (status, limit, first_fail)
     assert got.describe()
 
 
 def test_a_count_goes_by_the_majority_of_its_trials() -> None:
-    got = capacity_limit("t", [step(5, "pass"), step(10, "pass"), step(10, "fail"),
-                               step(10, "fail"), step(5, "pass")])
+    got = capacity_limit(
+        "t",
+        [step(5, "pass"), step(10, "pass"), step(10, "fail"), step(10, "fail"), step(5, "pass")],
+    )
     assert (got.status, got.limit, got.first_fail) == ("confirmed", 5, 10)
     assert "passes at 5 (2 of 2), fails at 10 (2 of 3)" in got.describe()
     once = capacity_limit("t", [step(5, "pass"), step(10, "fail")])
@@ -65,8 +78,9 @@ def test_bad_search_specs(text: str) -> None:
         parse_search(text)
 
 
-def run_search(spec: str, true_limit: int,
-               one_offs: frozenset[int] = frozenset()) -> tuple[CapacitySearch, list[int]]:
+def run_search(
+    spec: str, true_limit: int, one_offs: frozenset[int] = frozenset()
+) -> tuple[CapacitySearch, list[int]]:
     """A search against a hidden limit; the counts in `one_offs` get the wrong verdict
     the first time they run (a transient), the right one after."""
     search = CapacitySearch(parse_search(spec))
@@ -93,8 +107,9 @@ def assert_bracketed(search: CapacitySearch, true_limit: int, tol: int, pct: str
 
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 5000), st.integers(1, 50), st.sampled_from(["%", ""]))
-def test_search_brackets_the_true_limit_within_tolerance(true_limit: int, tol: int,
-                                                         pct: str) -> None:
+def test_search_brackets_the_true_limit_within_tolerance(
+    true_limit: int, tol: int, pct: str
+) -> None:
     search, tried = run_search(f"1:4000:{tol}{pct}", true_limit)
     if true_limit >= 4000:
         assert search.last_pass == 4000 and search.first_fail is None
@@ -105,21 +120,34 @@ def test_search_brackets_the_true_limit_within_tolerance(true_limit: int, tol: i
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(2, 3000), st.integers(5, 30), st.sampled_from(["%", ""]),
-       st.frozensets(st.integers(1, 4000), max_size=3), st.data())
-def test_one_off_failures_do_not_move_the_limit(true_limit: int, tol: int, pct: str,
-                                                others: frozenset[int],
-                                                data: st.DataObject) -> None:
+@given(
+    st.integers(2, 3000),
+    st.integers(5, 30),
+    st.sampled_from(["%", ""]),
+    st.frozensets(st.integers(1, 4000), max_size=3),
+    st.data(),
+)
+def test_one_off_failures_do_not_move_the_limit(
+    true_limit: int, tol: int, pct: str, others: frozenset[int], data: st.DataObject
+) -> None:
     # transients anywhere, the bracket's own ends included
-    near = data.draw(st.frozensets(st.integers(max(1, true_limit - 3), true_limit + 3),
-                                   max_size=2))
+    near = data.draw(st.frozensets(st.integers(max(1, true_limit - 3), true_limit + 3), max_size=2))
     search, _ = run_search(f"1:4000:{tol}{pct}", true_limit, others | near)
     assert_bracketed(search, true_limit, tol, pct)
 
 
 def test_a_pass_above_a_failure_is_noise_not_a_limit() -> None:
-    noisy = capacity_limit("t", [step(4, "pass"), step(4, "pass"), step(8, "fail"),
-                                 step(8, "fail"), step(16, "pass"), step(16, "pass")])
+    noisy = capacity_limit(
+        "t",
+        [
+            step(4, "pass"),
+            step(4, "pass"),
+            step(8, "fail"),
+            step(8, "fail"),
+            step(16, "pass"),
+            step(16, "pass"),
+        ],
+    )
     assert noisy.status == "noisy" and noisy.spread == (8, 16)
     assert "no limit claimed above 4" in noisy.describe()
 
@@ -159,8 +187,15 @@ def lossy(producers: int) -> StepResult:
 
 
 def test_a_count_that_lost_messages_is_never_outvoted() -> None:
-    steps = [step(10, "pass"), step(10, "pass"), lossy(20), step(20, "pass"), step(20, "pass"),
-             step(40, "fail"), step(40, "fail")]
+    steps = [
+        step(10, "pass"),
+        step(10, "pass"),
+        lossy(20),
+        step(20, "pass"),
+        step(20, "pass"),
+        step(40, "fail"),
+        step(40, "fail"),
+    ]
     got = capacity_limit("t", steps)
     assert (got.status, got.limit, got.first_fail) == ("confirmed", 10, 20)
     trials = Trials.of(s.trial() for s in steps)
@@ -181,19 +216,24 @@ def test_a_sweep_resolves_ties_first_and_caps_every_count() -> None:
 
 
 def test_the_clusters_first_step_does_not_decide_what_saturated_first() -> None:
-    def attributed(producers: int, resource: str | None, primed: float | None = None
-                   ) -> StepResult:
+    def attributed(producers: int, resource: str | None, primed: float | None = None) -> StepResult:
         s = step(producers, "pass")
         s.primed_s = primed
-        s.attribution = {"party": "host" if resource else None, "resource": resource,
-                         "sentence": f"{resource} 95% busy" if resource else "inconclusive"}
+        s.attribution = {
+            "party": "host" if resource else None,
+            "resource": resource,
+            "sentence": f"{resource} 95% busy" if resource else "inconclusive",
+        }
         return s
 
-    limit = capacity_limit("t", [attributed(4, "host CPU", primed=5.0),
-                                 attributed(8, None), attributed(16, "host CPU")])
+    limit = capacity_limit(
+        "t",
+        [attributed(4, "host CPU", primed=5.0), attributed(8, None), attributed(16, "host CPU")],
+    )
     assert limit.saturation is not None
-    assert limit.saturation.startswith("host CPU saturated first, from 16 producers (the"
-                                       " cluster's first step is left out")
+    assert limit.saturation.startswith(
+        "host CPU saturated first, from 16 producers (the cluster's first step is left out"
+    )
     assert "it said host CPU" in limit.saturation
     # a first step that agrees with the later ones changes nothing, and alone it counts
     same = capacity_limit("t", [attributed(4, None, primed=5.0), attributed(8, "host CPU")])

@@ -20,11 +20,11 @@ def test_offset_uses_the_fastest_round_trip() -> None:
     assert off.uncertainty_ms == pytest.approx(1.0)
 
 
-@given(st.integers(-10**9, 10**9), st.integers(0, 10**7), st.integers(0, 10**7))
+@given(st.integers(-(10**9), 10**9), st.integers(0, 10**7), st.integers(0, 10**7))
 def test_true_offset_lies_within_the_uncertainty(offset: int, out: int, back: int) -> None:
     t1 = 10**12
-    t_agent = t1 + out + offset           # agent stamps after the ping travelled `out`
-    t4 = t1 + out + back                  # and the pong travelled `back`
+    t_agent = t1 + out + offset  # agent stamps after the ping travelled `out`
+    t4 = t1 + out + back  # and the pong travelled `back`
     got = offset_from_samples("h", [(t1, t_agent, t4)])
     assert abs(got.offset_ms * MS - offset) <= got.uncertainty_ms * MS + 1
 
@@ -66,8 +66,11 @@ Leap status     : Normal
 
 def test_chrony_tracking_is_read_into_milliseconds() -> None:
     got = parse_tracking(TRACKING)
-    assert got == {"reference": "C0248F82 (time.example.org)", "system_time_ms": -0.017432,
-                   "last_offset_ms": 0.011451}
+    assert got == {
+        "reference": "C0248F82 (time.example.org)",
+        "system_time_ms": -0.017432,
+        "last_offset_ms": 0.011451,
+    }
     fast = parse_tracking(TRACKING.replace("slow of NTP", "fast of NTP"))
     assert fast["system_time_ms"] == 0.017432
     with pytest.raises(ValueError, match="no 'System time' line"):
@@ -99,19 +102,30 @@ def test_a_nodes_ntpd_is_read_not_replaced() -> None:
     assert "apt-get update" in script  # a fresh node's package lists are stale
     got = parse_sync_output("frida-daemon: ntpd\n" + NTPQ_RV)
     # ntpd's offset is the reference's: this clock is 0.028 ms fast
-    assert got == {"daemon": "ntpd", "synchronised": True, "reference": "172.16.143.1",
-                   "system_time_ms": 0.028114, "stratum": 3}
-    lost = parse_sync_output("frida-daemon: ntpd\n" + NTPQ_RV.replace(
-        "leap_none, sync_ntp", "leap_alarm, sync_unspec").replace("leap=00", "leap=11"))
+    assert got == {
+        "daemon": "ntpd",
+        "synchronised": True,
+        "reference": "172.16.143.1",
+        "system_time_ms": 0.028114,
+        "stratum": 3,
+    }
+    lost = parse_sync_output(
+        "frida-daemon: ntpd\n"
+        + NTPQ_RV.replace("leap_none, sync_ntp", "leap_alarm, sync_unspec").replace(
+            "leap=00", "leap=11"
+        )
+    )
     assert lost["synchronised"] is False and "not synchronised" in str(lost["problem"])
     # an ntpd that follows only its own undisciplined clock measures its offset from itself
-    local = parse_sync_output("frida-daemon: ntpd\n" + NTPQ_RV.replace(
-        "sync_ntp", "sync_local").replace("172.16.143.1", "LOCL").replace(
-        "stratum=3", "stratum=10"))
+    local = parse_sync_output(
+        "frida-daemon: ntpd\n"
+        + NTPQ_RV.replace("sync_ntp", "sync_local")
+        .replace("172.16.143.1", "LOCL")
+        .replace("stratum=3", "stratum=10")
+    )
     assert local["synchronised"] is False
     assert "following its own local clock (refid LOCL)" in str(local["problem"])
-    unset = parse_sync_output("frida-daemon: ntpd\n" + NTPQ_RV.replace("stratum=3",
-                                                                        "stratum=16"))
+    unset = parse_sync_output("frida-daemon: ntpd\n" + NTPQ_RV.replace("stratum=3", "stratum=16"))
     assert unset["synchronised"] is False and "stratum 16" in str(unset["problem"])
 
 
@@ -120,7 +134,9 @@ def test_a_chrony_without_a_source_is_not_called_synchronised() -> None:
     assert synced["synchronised"] is True and synced["daemon"] == "chrony"
     lost = parse_sync_output(
         "frida-daemon: chrony\nfrida-waitsync: no source to follow within 30 s\n"
-        + TRACKING.replace("Leap status     : Normal", "Leap status     : Not synchronised"))
+        + TRACKING.replace("Leap status     : Normal", "Leap status     : Not synchronised")
+    )
     assert lost["synchronised"] is False
-    assert lost["problem"] == ("chrony found no source to follow within 30 s; chrony is not"
-                               " synchronised")
+    assert lost["problem"] == (
+        "chrony found no source to follow within 30 s; chrony is not synchronised"
+    )

@@ -62,8 +62,15 @@ PRECEDENCE = [
     ("warmup", "warmup", "4", 0, "1.5", (4.0, 0.0, 1.5), 2.0),
     ("message-size", "message_size", "1024", 512, "128", (1024, 512, 128), 256),
     ("partitions", "partitions", "6", 5, "4", (6, 5, 4), 3),
-    ("slo", "slo", "p99<=1s", "p99<=500ms", "p99<=100ms",
-     ("p99<=1s", "p99<=500ms", "p99<=100ms"), DEFAULT_SLO.split(", ")[0]),
+    (
+        "slo",
+        "slo",
+        "p99<=1s",
+        "p99<=500ms",
+        "p99<=100ms",
+        ("p99<=1s", "p99<=500ms", "p99<=100ms"),
+        DEFAULT_SLO.split(", ")[0],
+    ),
 ]
 
 
@@ -73,8 +80,11 @@ def _get(plan, key):
     return str(value).split(", ")[0] if key == "slo" else value
 
 
-@pytest.mark.parametrize(("name", "key", "cli", "marker", "ini", "expected", "default"),
-                         PRECEDENCE, ids=[p[0] for p in PRECEDENCE])
+@pytest.mark.parametrize(
+    ("name", "key", "cli", "marker", "ini", "expected", "default"),
+    PRECEDENCE,
+    ids=[p[0] for p in PRECEDENCE],
+)
 def test_precedence(name, key, cli, marker, ini, expected, default):
     from_cli, from_marker, from_ini = expected
     # command line wins over marker and ini
@@ -132,8 +142,10 @@ def test_bad_producer_config_names_it():
 
 
 def test_other_settings_cli_over_ini():
-    s = build({"brokers": "3", "kafka-home": "/opt/kafka"},
-              {"brokers": "2", "kafka-version": "3.9.0", "kafka-home": "/elsewhere"})
+    s = build(
+        {"brokers": "3", "kafka-home": "/opt/kafka"},
+        {"brokers": "2", "kafka-version": "3.9.0", "kafka-home": "/elsewhere"},
+    )
     assert s.brokers == 3
     assert s.kafka_version == "3.9.0"
     assert s.kafka_home == Path("/opt/kafka")
@@ -196,8 +208,7 @@ def test_broker_cores_leave_the_harness_a_core_and_need_one_machine(monkeypatch)
     # with a split, "auto" starts one producer agent per core the harness keeps
     if usable > 1:
         assert build({"broker-cores": "1"}).workers == usable - 1
-        assert build({"broker-cores": str(usable - 1), "site": "docker"}).broker_cores \
-            == usable - 1
+        assert build({"broker-cores": str(usable - 1), "site": "docker"}).broker_cores == usable - 1
 
 
 def test_broker_cores_are_refused_under_xdist(monkeypatch):
@@ -253,8 +264,10 @@ def test_bad_producers_are_rejected(raw):
 
 
 @settings(max_examples=200)
-@given(counts=st.lists(st.integers(1, 10**6), min_size=1, max_size=20),
-       form=st.sampled_from(["list", "tuple", "csv", "csv-spaces"]))
+@given(
+    counts=st.lists(st.integers(1, 10**6), min_size=1, max_size=20),
+    form=st.sampled_from(["list", "tuple", "csv", "csv-spaces"]),
+)
 def test_parse_producers_sorts_and_deduplicates(counts, form):
     raw: object = {
         "list": counts,
@@ -300,8 +313,9 @@ def test_marker_invalid_values(kwargs, needle):
 
 
 def test_marker_values_are_parsed():
-    plan = build().plan_for({"rate": "2.5", "message_size": "512", "producers": "3,1",
-                             "slo": "p50<=1s and loss==0"})
+    plan = build().plan_for(
+        {"rate": "2.5", "message_size": "512", "producers": "3,1", "slo": "p50<=1s and loss==0"}
+    )
     assert plan.rate == 2.5
     assert plan.message_size == 512
     assert plan.producers == (1, 3)
@@ -324,6 +338,7 @@ def test_schedule_rate_beyond_one_send_per_microsecond_is_refused() -> None:
 
 # --- consumers ---------------------------------------------------------------------------
 
+
 def test_consumers_default_is_auto():
     assert build().plan_for({}).consumers is None
     assert build({"consumers": "auto"}).plan_for({}).consumers is None
@@ -331,22 +346,24 @@ def test_consumers_default_is_auto():
 
 def test_consumers_precedence():
     # command line over marker over ini over the default (auto)
-    assert build({"consumers": "3"}, {"consumers": "1"}).plan_for(
-        {"consumers": 2}).consumers == 3
+    assert build({"consumers": "3"}, {"consumers": "1"}).plan_for({"consumers": 2}).consumers == 3
     assert build(ini={"consumers": "1"}).plan_for({"consumers": 2}).consumers == 2
     assert build(ini={"consumers": "1"}).plan_for({}).consumers == 1
     assert build(ini={"consumers": "2"}).plan_for({"consumers": "auto"}).consumers is None
     assert build({"consumers": "2"}).overrides["consumers"] == 2
 
 
-@pytest.mark.parametrize(("source", "value", "flag"), [
-    ("cli", "0", "--frida-consumers"),
-    ("cli", "-2", "--frida-consumers"),
-    ("cli", "many", "--frida-consumers"),
-    ("cli", "1.5", "--frida-consumers"),
-    ("ini", "Auto", "ini frida_consumers"),
-    ("ini", "0", "ini frida_consumers"),
-])
+@pytest.mark.parametrize(
+    ("source", "value", "flag"),
+    [
+        ("cli", "0", "--frida-consumers"),
+        ("cli", "-2", "--frida-consumers"),
+        ("cli", "many", "--frida-consumers"),
+        ("cli", "1.5", "--frida-consumers"),
+        ("ini", "Auto", "ini frida_consumers"),
+        ("ini", "0", "ini frida_consumers"),
+    ],
+)
 def test_bad_consumers_value(source, value, flag):
     args = ({"consumers": value}, None) if source == "cli" else (None, {"consumers": value})
     with pytest.raises(SettingsError) as info:
@@ -368,12 +385,15 @@ def test_more_consumers_than_partitions_on_the_command_line_fails_at_once():
     assert build({"consumers": "3", "partitions": "3"}).plan_for({}).consumers == 3
 
 
-@pytest.mark.parametrize(("cli", "ini", "marker", "flag"), [
-    ({"consumers": "4"}, {}, {}, "--frida-consumers=4"),
-    ({}, {"consumers": "4"}, {}, "ini frida_consumers=4"),
-    ({}, {}, {"consumers": 4}, "capacity marker argument consumers=4"),
-    ({}, {"consumers": "2"}, {"partitions": 1}, "ini frida_consumers=2"),
-])
+@pytest.mark.parametrize(
+    ("cli", "ini", "marker", "flag"),
+    [
+        ({"consumers": "4"}, {}, {}, "--frida-consumers=4"),
+        ({}, {"consumers": "4"}, {}, "ini frida_consumers=4"),
+        ({}, {}, {"consumers": 4}, "capacity marker argument consumers=4"),
+        ({}, {"consumers": "2"}, {"partitions": 1}, "ini frida_consumers=2"),
+    ],
+)
 def test_more_consumers_than_the_tests_partitions(cli, ini, marker, flag):
     with pytest.raises(SettingsError) as info:
         build(cli, ini).plan_for(marker)

@@ -34,7 +34,8 @@ def bits(mask: int) -> set[int]:
 def test_lane_mask_matches_lane_of(sent: int, partitions: int, data: st.DataObject) -> None:
     residues = data.draw(st.sets(st.integers(0, partitions - 1)))
     assert bits(lane_mask(sent, residues, partitions)) == {
-        n for n in range(sent) if n % partitions in residues}
+        n for n in range(sent) if n % partitions in residues
+    }
 
 
 @given(seqs=st.lists(st.integers(-5, 100)), limit=st.integers(0, 90))
@@ -43,16 +44,16 @@ def test_seq_mask(seqs: list[int], limit: int) -> None:
 
 
 @st.composite
-def drains(draw: st.DrawFn) -> tuple[int, list[int], dict[str, dict[str, object]],
-                                     dict[int, list[int]]]:
+def drains(
+    draw: st.DrawFn,
+) -> tuple[int, list[int], dict[str, dict[str, object]], dict[int, list[int]]]:
     total = draw(st.integers(1, 5))
     mine = sorted(draw(st.sets(st.integers(0, total - 1), min_size=1)))
     expected: dict[str, dict[str, object]] = {}
     seen: dict[int, list[int]] = {}
     for pid in range(draw(st.integers(0, 4))):
         sent = draw(st.integers(0, 120))
-        not_acked = draw(st.lists(st.integers(0, max(sent - 1, 0)), max_size=8)) if sent \
-            else []
+        not_acked = draw(st.lists(st.integers(0, max(sent - 1, 0)), max_size=8)) if sent else []
         expected[str(pid)] = {"sent": sent, "not_acked": not_acked}
         # what this consumer got: messages of its lanes (acked or not), some missing
         lanes = [n for n in range(sent + 3) if lane_of(pid, n, total) in mine]
@@ -61,8 +62,9 @@ def drains(draw: st.DrawFn) -> tuple[int, list[int], dict[str, dict[str, object]
     return total, mine, expected, seen
 
 
-def reference_complete(total: int, mine: list[int], expected: dict[str, dict[str, object]],
-                       seen: dict[int, list[int]]) -> bool:
+def reference_complete(
+    total: int, mine: list[int], expected: dict[str, dict[str, object]], seen: dict[int, list[int]]
+) -> bool:
     for key, spec in expected.items():
         pid, sent = int(key), int(str(spec["sent"]))
         skip = set(spec["not_acked"])  # type: ignore[call-overload]
@@ -98,8 +100,12 @@ def test_drain_complete_matches_a_reference(case) -> None:  # type: ignore[no-un
 def test_drain_completes_as_messages_arrive(case, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
     """Checked after every arrival, it turns complete exactly when the reference does."""
     total, mine, expected, _ = case
-    wanted = [(int(k), n) for k, spec in expected.items() for n in range(int(spec["sent"]))
-              if lane_of(int(k), n, total) in mine]
+    wanted = [
+        (int(k), n)
+        for k, spec in expected.items()
+        for n in range(int(spec["sent"]))
+        if lane_of(int(k), n, total) in mine
+    ]
     order = data.draw(st.permutations(wanted))
     check = DrainCheck(expected, mine, total)
     trackers: dict[int, SequenceTracker] = {}
@@ -150,8 +156,11 @@ def test_drain_accepts_a_bare_count() -> None:
 def test_drain_of_a_million_messages_is_fast() -> None:
     n = 1_000_000
     started = time.perf_counter()
-    check = DrainCheck({"0": {"sent": n, "not_acked": list(range(0, n, 997))},
-                        "1": {"sent": n, "not_acked": []}}, [0, 1, 2], 3)
+    check = DrainCheck(
+        {"0": {"sent": n, "not_acked": list(range(0, n, 997))}, "1": {"sent": n, "not_acked": []}},
+        [0, 1, 2],
+        3,
+    )
     trackers = {0: SequenceTracker(3), 1: SequenceTracker(3)}
     for pid in (0, 1):
         for seq in range(n):
@@ -172,14 +181,15 @@ def test_gap_is_rechecked_only_after_enough_fresh_messages() -> None:
     for seq in range(1, 1000):
         tracker.see(seq)
     tracker.see(5000)  # a stray message: the count alone would say complete
-    assert not check.complete({0: tracker})   # exact: seq 0 is missing
+    assert not check.complete({0: tracker})  # exact: seq 0 is missing
     tracker.see(5001)
-    assert not check.complete({0: tracker})   # one more, not the missing one
+    assert not check.complete({0: tracker})  # one more, not the missing one
     tracker.see(0)
     assert check.complete({0: tracker})
 
 
 # --- the accounting loop ----------------------------------------------------------------
+
 
 def window_at(t0_ns: int) -> Window:
     return Window.of(t0_ns, 1.0, 2.0)  # measured: [t0+1s, t0+3s)
@@ -194,13 +204,15 @@ def test_books_account_latency_and_window_by_receive_time() -> None:
     books = Books(3)
     books.start(window_at(t0), [[0, 2, 1_000_000]])  # producers 0-1: 1 ms clock skew
     # a warm-up message received inside the window counts as received in it
-    fresh = books.take([tick(0, 0, t0 + 500_000_000), tick(1, 0, t0 + 1_500_000_000)],
-                       now_ns=t0 + 1_600_000_000)
+    fresh = books.take(
+        [tick(0, 0, t0 + 500_000_000), tick(1, 0, t0 + 1_500_000_000)], now_ns=t0 + 1_600_000_000
+    )
     assert fresh == 2
     assert books.received_in_window == 2
     # a duplicate is not fresh; a measured message received after the window is not in it
-    fresh = books.take([tick(1, 0, t0 + 1_500_000_000), tick(1, 1, t0 + 2_900_000_000)],
-                       now_ns=t0 + 3_100_000_000)
+    fresh = books.take(
+        [tick(1, 0, t0 + 1_500_000_000), tick(1, 1, t0 + 2_900_000_000)], now_ns=t0 + 3_100_000_000
+    )
     assert fresh == 1
     assert books.received_in_window == 2
     assert books.received() == 3
@@ -212,8 +224,11 @@ def test_books_account_latency_and_window_by_receive_time() -> None:
     assert set(figures["trackers"]) == {"0", "1"}
     assert SequenceTracker.from_dict(figures["trackers"]["1"]).partitions == 3
     # per second of intended time since t0: [messages, worst latency us, latency sum us]
-    assert figures["timeline"] == [[0, 1, 1_099_000, 1_099_000], [1, 1, 99_000, 99_000],
-                                   [2, 1, 199_000, 199_000]]
+    assert figures["timeline"] == [
+        [0, 1, 1_099_000, 1_099_000],
+        [1, 1, 99_000, 99_000],
+        [2, 1, 199_000, 199_000],
+    ]
 
 
 def test_books_before_the_start_only_count() -> None:
@@ -237,11 +252,12 @@ def test_books_out_of_order_is_per_partition() -> None:
 
 # --- measuring the consumer -------------------------------------------------------------
 
+
 def test_lag_figures() -> None:
     w = Window(t0_ns=0, measure_start_ns=100, end_ns=200)
     samples = [(50, 999), (100, 3), (150, 7), (199, 5), (230, 2), (260, 9)]
     assert lag_figures(samples, w) == (7, 2, 4)
-    assert lag_figures([(120, 4)], w) == (4, 4, 1)        # nothing after the end
+    assert lag_figures([(120, 4)], w) == (4, 4, 1)  # nothing after the end
     assert lag_figures([(250, 6), (300, 1)], w) == (6, 6, 1)
     assert lag_figures([], w) == (0, 0, 0)
 
@@ -268,8 +284,9 @@ def test_effort_over_the_window() -> None:
     start = Snapshot(wall_s=100.0, cpu_s=5.0, wait_s=2.0, run_delay_ns={1: 10**9, 2: 0})
     # 10 s: 7.5 s waiting in poll, 4 s of CPU; threads waited 0.5 s and 1 s (a new one) for
     # a CPU: the most delayed thread counts, not the sum of a dozen client threads
-    end = Snapshot(wall_s=110.0, cpu_s=9.0, wait_s=9.5,
-                   run_delay_ns={1: 15 * 10**8, 2: 0, 3: 10**9})
+    end = Snapshot(
+        wall_s=110.0, cpu_s=9.0, wait_s=9.5, run_delay_ns={1: 15 * 10**8, 2: 0, 3: 10**9}
+    )
     effort = Effort.between(start, end)
     assert effort.loop_busy == pytest.approx(0.25)
     assert effort.cpu_share == pytest.approx(0.4)
@@ -298,12 +315,13 @@ def test_effort_edge_cases() -> None:
     measured = _Measured()
     assert measured.effort(FakeConsumer()) == Effort(0.0, 0.0, 0.0)  # never started
     measured.start = Snapshot.take(FakeConsumer())
-    assert 0.0 <= measured.effort(FakeConsumer()).busy <= 1.0       # up to now
+    assert 0.0 <= measured.effort(FakeConsumer()).busy <= 1.0  # up to now
     same = Snapshot(1.0, 1.0, 1.0, None)
     assert Effort.between(same, same) == Effort(0.0, 0.0, 0.0)
     # without schedstat: no CPU wait figure; clamped loop share
-    assert Effort.between(Snapshot(0.0, 0.0, 5.0, None), Snapshot(2.0, 1.0, 0.0, None)) == \
-        Effort(1.0, 0.0, 0.5)
+    assert Effort.between(Snapshot(0.0, 0.0, 5.0, None), Snapshot(2.0, 1.0, 0.0, None)) == Effort(
+        1.0, 0.0, 0.5
+    )
 
 
 def test_run_delays_of_this_process() -> None:

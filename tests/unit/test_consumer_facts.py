@@ -9,15 +9,32 @@ from pytest_frida.config import StepPlan
 from pytest_frida.controller.verdicts import consumer_facts
 from pytest_frida.measure.slo import parse_slo
 
-PLAN = StepPlan(producers=(10,), rate=100.0, duration=10.0, warmup=1.0, message_size=256,
-                slo=parse_slo("p99<=50ms"), partitions=4)
+PLAN = StepPlan(
+    producers=(10,),
+    rate=100.0,
+    duration=10.0,
+    warmup=1.0,
+    message_size=256,
+    slo=parse_slo("p99<=50ms"),
+    partitions=4,
+)
 
 
 def result(**kw: Any) -> dict[str, Any]:
     # a saturated consumer whose sampled lag stayed low
-    return {"agent": "consumer-0", "busy": 0.99, "cpu_share": 0.99, "lag_max": 3,
-            "lag_end": 2, "lag_samples": 12, "lag_end_sampled": True, "lag_failed": 0,
-            "partitions": [0, 1, 2, 3], "throttled": 0.0, **kw}
+    return {
+        "agent": "consumer-0",
+        "busy": 0.99,
+        "cpu_share": 0.99,
+        "lag_max": 3,
+        "lag_end": 2,
+        "lag_samples": 12,
+        "lag_end_sampled": True,
+        "lag_failed": 0,
+        "partitions": [0, 1, 2, 3],
+        "throttled": 0.0,
+        **kw,
+    }
 
 
 def test_a_complete_low_lag_clears_a_saturated_consumer() -> None:

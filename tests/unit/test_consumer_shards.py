@@ -48,8 +48,7 @@ def test_explicit_count_is_kept() -> None:
 
 
 @given(rate=st.floats(0, 1e8, allow_nan=False), partitions=st.integers(1, 500))
-def test_auto_is_enough_for_the_rate_within_the_partitions(rate: float,
-                                                           partitions: int) -> None:
+def test_auto_is_enough_for_the_rate_within_the_partitions(rate: float, partitions: int) -> None:
     n = consumer_count(None, rate, partitions)
     assert 1 <= n <= partitions
     if n < partitions:  # enough: together they carry the target rate
@@ -60,10 +59,10 @@ def test_auto_is_enough_for_the_rate_within_the_partitions(rate: float,
 
 def test_auto_worked_examples() -> None:
     cap = CONSUMER_CAPACITY_MSG_S
-    assert consumer_count(None, 200.0, 3) == 1           # the default sweep's last step
+    assert consumer_count(None, 200.0, 3) == 1  # the default sweep's last step
     assert consumer_count(None, cap, 3) == 1
     assert consumer_count(None, cap + 1, 3) == 2
-    assert consumer_count(None, 10 * cap, 3) == 3        # never more than the partitions
+    assert consumer_count(None, 10 * cap, 3) == 3  # never more than the partitions
     assert consumer_count(None, 10 * cap, 12) == 10
     assert consumer_count(None, 0.0, 3) == 1
     assert consumer_count(None, math.inf, 6) == 6

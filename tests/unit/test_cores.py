@@ -21,7 +21,8 @@ from pytest_frida.runtimes.cores import (
 
 @given(st.lists(st.integers(0, 255), min_size=2, max_size=64, unique=True), st.data())
 def test_a_split_gives_the_brokers_the_last_cores_and_the_harness_the_rest(
-        cores: list[int], data: st.DataObject) -> None:
+    cores: list[int], data: st.DataObject
+) -> None:
     cores.sort()
     n = data.draw(st.integers(1, len(cores) - 1))
     split = split_cores(n, cores)
@@ -70,8 +71,10 @@ def test_the_pin_holds_every_thread_and_gives_their_masks_back() -> None:
         pin.release()
     assert seen == [set(split.harness)]  # a thread that ran before was pinned too
     assert os.sched_getaffinity(0) == before
-    assert cores_details(pin) == {"broker_cores": split.broker_list,
-                                  "harness_cores": ",".join(map(str, split.harness))}
+    assert cores_details(pin) == {
+        "broker_cores": split.broker_list,
+        "harness_cores": ",".join(map(str, split.harness)),
+    }
     assert cores_details(None) == {}
 
 

@@ -15,12 +15,16 @@ def test_throttled_share() -> None:
     assert cpu.throttled_share((100, 10), (100, 10)) == 0.0  # no period passed
 
 
-@pytest.mark.parametrize(("cgroup", "layout"), [
-    ("0::/agents/c1\n", "agents/c1/cpu.stat"),                        # v2
-    ("3:cpu,cpuacct:/docker/abc\n0::/\n", "cpu,cpuacct/docker/abc/cpu.stat"),  # v1
-])
-def test_meter_reads_its_own_cgroup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                    cgroup: str, layout: str) -> None:
+@pytest.mark.parametrize(
+    ("cgroup", "layout"),
+    [
+        ("0::/agents/c1\n", "agents/c1/cpu.stat"),  # v2
+        ("3:cpu,cpuacct:/docker/abc\n0::/\n", "cpu,cpuacct/docker/abc/cpu.stat"),  # v1
+    ],
+)
+def test_meter_reads_its_own_cgroup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cgroup: str, layout: str
+) -> None:
     stat = tmp_path / layout
     stat.parent.mkdir(parents=True)
     stat.write_text("nr_periods 40\nnr_throttled 30\nthrottled_time 123\n")
@@ -38,7 +42,8 @@ def test_meter_reads_its_own_cgroup(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert cpu.ThrottleMeter().read() == (40, 30)
 
 
-def test_meter_without_a_quota_reads_nothing(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_meter_without_a_quota_reads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(cpu, "CGROUP_ROOT", tmp_path)
     assert cpu.ThrottleMeter().read() is None

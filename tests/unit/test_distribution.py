@@ -28,10 +28,16 @@ def test_validate_version_accepts_releases(version):
 
 @pytest.mark.parametrize(
     ("version", "needle"),
-    [("4.x", "not a release number"), ("4.1", "not a release number"),
-     ("4.1.0.1", "not a release number"), ("v4.1.0", "not a release number"),
-     ("", "not a release number"), ("4.1.0-rc1", "not a release number"),
-     ("2.8.0", "too old"), ("0.10.2", "too old")],
+    [
+        ("4.x", "not a release number"),
+        ("4.1", "not a release number"),
+        ("4.1.0.1", "not a release number"),
+        ("v4.1.0", "not a release number"),
+        ("", "not a release number"),
+        ("4.1.0-rc1", "not a release number"),
+        ("2.8.0", "too old"),
+        ("0.10.2", "too old"),
+    ],
 )
 def test_validate_version_rejects(version, needle):
     with pytest.raises(ValueError, match=needle) as info:
@@ -52,8 +58,10 @@ def make_home(root: Path, jars: list[str]) -> Path:
 
 
 def test_from_kafka_home(tmp_path):
-    home = make_home(tmp_path / "kafka_2.13-4.1.0",
-                     ["kafka-clients-4.1.0.jar", "kafka_2.13-4.1.0.jar", "kafka-tools-4.1.0.jar"])
+    home = make_home(
+        tmp_path / "kafka_2.13-4.1.0",
+        ["kafka-clients-4.1.0.jar", "kafka_2.13-4.1.0.jar", "kafka-tools-4.1.0.jar"],
+    )
     dist = from_kafka_home(home)
     assert dist.version == "4.1.0"
     assert dist.source == "kafka-home"
@@ -166,8 +174,11 @@ def test_resolve_prefers_kafka_home(tmp_path, monkeypatch, no_maven):
 def _dependencies(pom: str) -> list[tuple[str, str, str]]:
     root = ET.fromstring(pom)
     return [
-        (d.findtext("m:groupId", namespaces=POM_NS), d.findtext("m:artifactId", namespaces=POM_NS),
-         d.findtext("m:version", namespaces=POM_NS))
+        (
+            d.findtext("m:groupId", namespaces=POM_NS),
+            d.findtext("m:artifactId", namespaces=POM_NS),
+            d.findtext("m:version", namespaces=POM_NS),
+        )
         for d in root.findall("m:dependencies/m:dependency", POM_NS)
     ]
 

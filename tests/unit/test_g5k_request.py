@@ -41,17 +41,24 @@ def test_a_production_cluster_goes_to_the_production_queue() -> None:
 
 
 def test_a_queue_the_cluster_is_not_in_is_refused_naming_the_right_one() -> None:
-    with pytest.raises(RequestError, match=r"^--frida-queue=default: cluster esterel takes"
-                       r" jobs in the production queue, not default$"):
+    with pytest.raises(
+        RequestError,
+        match=r"^--frida-queue=default: cluster esterel takes"
+        r" jobs in the production queue, not default$",
+    ):
         choose_queue(PROD, "default")
     with pytest.raises(RequestError, match="takes no user jobs"):
         choose_queue(ClusterFacts("adm", ("admin",), ()), None)
 
 
 def test_node_states_from_the_status_document() -> None:
-    doc = {"nodes": {"uvb-9.sophia.grid5000.fr": {"hard": "alive", "soft": "free"},
-                     "uvb-10.sophia.grid5000.fr": {"hard": "Dead", "soft": "unknown"}},
-           "disks": {}}
+    doc = {
+        "nodes": {
+            "uvb-9.sophia.grid5000.fr": {"hard": "alive", "soft": "free"},
+            "uvb-10.sophia.grid5000.fr": {"hard": "Dead", "soft": "unknown"},
+        },
+        "disks": {},
+    }
     assert node_states(doc) == {"uvb-9": "alive", "uvb-10": "dead"}
     assert node_states(None) == node_states({"nodes": []}) == node_states({}) == {}
 
@@ -67,25 +74,39 @@ def test_a_request_beyond_the_usable_nodes_is_refused_naming_them() -> None:
     check_node_count(2, "cluster uvb", UVB.hosts, {"uvb-11": "dead"})
     with pytest.raises(RequestError, match=r"^4 nodes asked of cluster uvb, which has 3$"):
         check_node_count(4, "cluster uvb", UVB.hosts, {})
-    with pytest.raises(RequestError, match=r"^3 nodes asked of cluster uvb, which has 2 of 3"
-                       r" usable now \(status API: uvb-11 dead\)$"):
+    with pytest.raises(
+        RequestError,
+        match=r"^3 nodes asked of cluster uvb, which has 2 of 3"
+        r" usable now \(status API: uvb-11 dead\)$",
+    ):
         check_node_count(3, "cluster uvb", UVB.hosts, {"uvb-11": "dead"})
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("    walltime = 1:0:0\n", 3600),          # OAR 2.5
-    ("    walltime = 2:30:5\n", 9005),
-    ("    walltime = 5400\n", 5400),           # OAR 3
-    ("    wanted_resources = -l walltime=1:0:0\n", None),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("    walltime = 1:0:0\n", 3600),  # OAR 2.5
+        ("    walltime = 2:30:5\n", 9005),
+        ("    walltime = 5400\n", 5400),  # OAR 3
+        ("    wanted_resources = -l walltime=1:0:0\n", None),
+    ],
+)
 def test_walltime_in_both_oarstat_formats(text: str, seconds: int | None) -> None:
     assert walltime_field_s("id: 1\n    state = Running\n" + text) == seconds
 
 
-@pytest.mark.parametrize(("hostname", "site"), [
-    ("fsophia", "sophia"), ("fsophia.sophia.grid5000.fr", "sophia"),
-    ("fnancy.nancy.grid5000.fr", "nancy"), ("uvb-9.sophia.grid5000.fr", "sophia"),
-    ("fmars", None), ("frodo", None), ("ci-runner-12", None), ("localhost", None),
-])
+@pytest.mark.parametrize(
+    ("hostname", "site"),
+    [
+        ("fsophia", "sophia"),
+        ("fsophia.sophia.grid5000.fr", "sophia"),
+        ("fnancy.nancy.grid5000.fr", "nancy"),
+        ("uvb-9.sophia.grid5000.fr", "sophia"),
+        ("fmars", None),
+        ("frodo", None),
+        ("ci-runner-12", None),
+        ("localhost", None),
+    ],
+)
 def test_the_frontends_site_from_its_host_name(hostname: str, site: str | None) -> None:
     assert frontend_site(hostname) == site

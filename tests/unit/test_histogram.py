@@ -25,8 +25,14 @@ def hist_of(values: list[int]) -> LatencyHistogram:
 
 
 def readouts(hist: LatencyHistogram) -> tuple:
-    return (hist.count, hist.max_ms(), hist.min_ms(), hist.mean_ms(),
-            [hist.percentile_ms(p) for p in PERCENTILES], hist.percentile_curve())
+    return (
+        hist.count,
+        hist.max_ms(),
+        hist.min_ms(),
+        hist.mean_ms(),
+        [hist.percentile_ms(p) for p in PERCENTILES],
+        hist.percentile_curve(),
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -43,7 +49,10 @@ def test_merging_encoded_parts_is_exact(values, cuts):
     assert merged.count == len(values)
     assert merged.summary_ms() == whole.summary_ms()
     assert (merged.count, merged.max_ms(), merged.min_ms()) == (
-        whole.count, whole.max_ms(), whole.min_ms())
+        whole.count,
+        whole.max_ms(),
+        whole.min_ms(),
+    )
     # identical encodings mean identical bucket counts, so every other read-out agrees too
     assert merged.encode() == whole.encode()
 
@@ -56,7 +65,10 @@ def test_merging_encoded_parts_is_exact(values, cuts):
         added.add(hist_of(part))
     for other in (decoded, added):
         assert (other.count, other.max_ms(), other.min_ms()) == (
-            whole.count, whole.max_ms(), whole.min_ms())
+            whole.count,
+            whole.max_ms(),
+            whole.min_ms(),
+        )
         assert other.encode() == whole.encode()
 
 
@@ -178,8 +190,12 @@ def test_percentile_curve_is_monotonic_and_ends_at_max():
 
 
 batch_values_st = st.lists(
-    st.one_of(st.integers(1, 10**9), st.integers(-5, 5), st.integers(2**11 - 3, 2**13 + 3),
-              st.integers(HIGHEST_US - 10, HIGHEST_US + 10**6)),
+    st.one_of(
+        st.integers(1, 10**9),
+        st.integers(-5, 5),
+        st.integers(2**11 - 3, 2**13 + 3),
+        st.integers(HIGHEST_US - 10, HIGHEST_US + 10**6),
+    ),
     max_size=150,
 )
 
@@ -235,8 +251,10 @@ def _walked(hist: LatencyHistogram, percentile: float) -> float:
 
 
 @settings(max_examples=40, deadline=None)
-@given(values=st.lists(st.integers(1, HIGHEST_US), min_size=1, max_size=200),
-       percentile=st.floats(0.0, 100.0))
+@given(
+    values=st.lists(st.integers(1, HIGHEST_US), min_size=1, max_size=200),
+    percentile=st.floats(0.0, 100.0),
+)
 @example(values=[1, 2047, 2048, 2049, 4095, 4096, HIGHEST_US], percentile=99.0)
 def test_vectorised_read_outs_equal_hdrh_walking_its_buckets(values, percentile):
     hist = hist_of(values)

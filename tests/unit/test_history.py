@@ -25,26 +25,58 @@ from pytest_frida.report.history import (
 )
 from pytest_frida.report.model import RunInfo
 
-MACHINE = {"hostname": "ci-1", "platform": "Linux", "cpus": 2, "memory_mib": 7900,
-           "cpu_model": "AMD EPYC 7B13", "memory_gib": 8,
-           "python": "3.11.9"}
+MACHINE = {
+    "hostname": "ci-1",
+    "platform": "Linux",
+    "cpus": 2,
+    "memory_mib": 7900,
+    "cpu_model": "AMD EPYC 7B13",
+    "memory_gib": 8,
+    "python": "3.11.9",
+}
 
 
-def run(run_id: str, verdicts: dict[int, tuple[str, float]], site: str = "local",
-        started: str = "2026-01-01T00:00:00+00:00", rate: float = 1, kafka: str = "4.4.0",
-        broker_config: dict[str, str] | None = None, commit: str = "abc",
-        samples: int = 0, **info_fields: Any) -> tuple[RunInfo, list[StepResult]]:
+def run(
+    run_id: str,
+    verdicts: dict[int, tuple[str, float]],
+    site: str = "local",
+    started: str = "2026-01-01T00:00:00+00:00",
+    rate: float = 1,
+    kafka: str = "4.4.0",
+    broker_config: dict[str, str] | None = None,
+    commit: str = "abc",
+    samples: int = 0,
+    **info_fields: Any,
+) -> tuple[RunInfo, list[StepResult]]:
     info_fields.setdefault("machine", dict(MACHINE))
-    info = RunInfo(run_id=run_id, started_at=started, site=site, client="c",
-                   kafka_version=kafka, status="finished", commit=commit,
-                   settings={"brokers": 1, "broker_config": broker_config or {},
-                             **info_fields.pop("settings", {})},
-                   **info_fields)
+    info = RunInfo(
+        run_id=run_id,
+        started_at=started,
+        site=site,
+        client="c",
+        kafka_version=kafka,
+        status="finished",
+        commit=commit,
+        settings={
+            "brokers": 1,
+            "broker_config": broker_config or {},
+            **info_fields.pop("settings", {}),
+        },
+        **info_fields,
+    )
     steps = []
     for producers, (verdict, p99) in verdicts.items():
-        s = StepResult(test=f"t.py::cap[producers={producers}]", producers=producers,
-                       rate_per_producer=rate, duration_s=1, warmup_s=0, message_size=64,
-                       partitions=1, slo="p99<=1s", producer_config={"acks": "all"})
+        s = StepResult(
+            test=f"t.py::cap[producers={producers}]",
+            producers=producers,
+            rate_per_producer=rate,
+            duration_s=1,
+            warmup_s=0,
+            message_size=64,
+            partitions=1,
+            slo="p99<=1s",
+            producer_config={"acks": "all"},
+        )
         s.verdict, s.latency = verdict, {"p50": p99 / 2, "p99": p99, "max": p99 * 2}
         s.counts = DeliveryCounts(10, 10, 10, 0, 0, 0)
         if samples:
@@ -66,8 +98,12 @@ def test_append_and_load_round_trip(tmp_path: Path) -> None:
     info, steps = run("r1", {1: ("pass", 5.0), 10: ("fail", 50.0)})
     history.append(entries_for_run(info, steps))
     (entry,) = history.load()
-    assert (entry.run_id, entry.test, entry.site, entry.commit) == ("r1", "t.py::cap", "local",
-                                                                    "abc")
+    assert (entry.run_id, entry.test, entry.site, entry.commit) == (
+        "r1",
+        "t.py::cap",
+        "local",
+        "abc",
+    )
     assert entry.schema == HISTORY_SCHEMA == 3
     assert entry.limit_value == 1
     assert entry.latency_at(10, "p99_ms") == 50.0
@@ -88,35 +124,54 @@ def test_a_suite_that_moved_keeps_its_baseline(tmp_path: Path) -> None:
     assert moved.test == "examples/capacity/test_host_limit.py::test_host_capacity[search=4:64:10%]"
     assert kept.test == "tests/integration/test_x.py::cap"
     assert "tests/capacity/test_host_limit.py" in history.path.read_text()
-    (new,) = entries_for_run(*run("r3", {1: ("pass", 5.0), 10: ("fail", 50.0)},
-                                  started="2026-01-02T00:00:00+00:00"))
+    (new,) = entries_for_run(
+        *run("r3", {1: ("pass", 5.0), 10: ("fail", 50.0)}, started="2026-01-02T00:00:00+00:00")
+    )
     new.test = moved.test
     assert baseline_for([moved, kept], new, "last") is moved
 
 
 def test_entry_keeps_the_whole_plan_and_the_system(tmp_path: Path) -> None:
     history = History(tmp_path)
-    history.append(entries_for_run(*run("r1", {1: ("pass", 5.0)},
-                                        broker_config={"num.io.threads": "8"})))
+    history.append(
+        entries_for_run(*run("r1", {1: ("pass", 5.0)}, broker_config={"num.io.threads": "8"}))
+    )
     (entry,) = history.load()
     assert entry.plan == {
-        "rate": 1, "duration": 1, "warmup": 0, "message_size": 64, "partitions": 1,
-        "brokers": 1, "replication": 1, "slo": "p99<=1s", "producer_config": {"acks": "all"},
-        "consumers": "auto", "client": "c", "site": "local",
-        "workers": None, "runtime": None, "producers_per_replica": None,
-        "producers_per_node": None, "reservation_cluster": None, "reservation_nodes": None,
+        "rate": 1,
+        "duration": 1,
+        "warmup": 0,
+        "message_size": 64,
+        "partitions": 1,
+        "brokers": 1,
+        "replication": 1,
+        "slo": "p99<=1s",
+        "producer_config": {"acks": "all"},
+        "consumers": "auto",
+        "client": "c",
+        "site": "local",
+        "workers": None,
+        "runtime": None,
+        "producers_per_replica": None,
+        "producers_per_node": None,
+        "reservation_cluster": None,
+        "reservation_nodes": None,
         "reservation_consumer_node": None,
         # the machine's class, not its name: CI runners of one size compare
         "machine": {"cpu_model": "AMD EPYC 7B13", "cpus": 2, "memory_gib": 8},
     }
-    assert entry.system == {"kafka_version": "4.4.0",
-                            "broker_config": {"num.io.threads": "8"}, "commit": "abc"}
+    assert entry.system == {
+        "kafka_version": "4.4.0",
+        "broker_config": {"num.io.threads": "8"},
+        "commit": "abc",
+    }
 
 
 def test_only_the_test_of_an_unprimed_first_step_changes_its_plan() -> None:
     """Priming touches the cluster's first measured step alone: the test that ran it at
     other than the default 5 s is unlike its earlier runs; every other test, and a first
     step primed 5 s as every run before --frida-prime was, keeps its plan."""
+
     def entry(run_id: str, primed: float | None) -> HistoryEntry:
         info, steps = run(run_id, {1: ("pass", 5.0), 2: ("pass", 6.0)})
         steps[0].primed_s = primed
@@ -150,8 +205,9 @@ def test_replication_is_the_step_runners_min_of_three_and_the_brokers() -> None:
     assert entry.plan is not None
     assert (entry.plan["brokers"], entry.plan["replication"]) == (5, 3)
     # an xdist controller runs no cluster: its workers' clusters say how many
-    entry = entry_of("r2", {1: ("pass", 5.0)}, cluster={"workers": {"gw0": {"brokers":
-                                                                             brokers[:2]}}})
+    entry = entry_of(
+        "r2", {1: ("pass", 5.0)}, cluster={"workers": {"gw0": {"brokers": brokers[:2]}}}
+    )
     assert entry.plan is not None
     assert (entry.plan["brokers"], entry.plan["replication"]) == (2, 2)
 
@@ -190,14 +246,31 @@ def test_unknown_schema_is_an_error_naming_file_and_line(tmp_path: Path, schema:
         History(tmp_path).load()
 
 
-SCHEMA_1 = {"run_id": "old", "started_at": "2025-12-01T00:00:00+00:00", "status": "finished",
-            "site": "local", "client": "c", "kafka_version": "4.4.0", "commit": "abc",
-            "test": "t.py::cap", "limit": {"status": "bracketed", "limit": 1, "last_pass": 1,
-                                           "first_fail": 10},
-            "steps": [{"producers": 1, "verdict": "pass", "latency_judged": True,
-                       "achieved_rate": 1.0, "p50_ms": 2.0, "p90_ms": 4.0, "p99_ms": 5.0,
-                       "p99.9_ms": 6.0, "max_ms": 7.0}],
-            "schema": 1}
+SCHEMA_1 = {
+    "run_id": "old",
+    "started_at": "2025-12-01T00:00:00+00:00",
+    "status": "finished",
+    "site": "local",
+    "client": "c",
+    "kafka_version": "4.4.0",
+    "commit": "abc",
+    "test": "t.py::cap",
+    "limit": {"status": "bracketed", "limit": 1, "last_pass": 1, "first_fail": 10},
+    "steps": [
+        {
+            "producers": 1,
+            "verdict": "pass",
+            "latency_judged": True,
+            "achieved_rate": 1.0,
+            "p50_ms": 2.0,
+            "p90_ms": 4.0,
+            "p99_ms": 5.0,
+            "p99.9_ms": 6.0,
+            "max_ms": 7.0,
+        }
+    ],
+    "schema": 1,
+}
 
 
 def test_schema_1_loads_and_is_never_a_like_baseline(tmp_path: Path) -> None:
@@ -218,8 +291,13 @@ def test_last_is_the_latest_earlier_run_of_the_same_plan_and_kafka_version() -> 
         entry_of("r2", {1: ("pass", 5.0)}, started="2026-01-02", rate=2),  # another plan
         entry_of("r3", {1: ("pass", 5.0)}, started="2026-01-03", site="docker"),
         entry_of("r4", {1: ("pass", 5.0)}, started="2026-01-04", kafka="4.3.0"),
-        entry_of("r5", {1: ("pass", 5.0)}, started="2026-01-05", commit="def",
-                 broker_config={"num.io.threads": "16"}),  # what a comparison is for
+        entry_of(
+            "r5",
+            {1: ("pass", 5.0)},
+            started="2026-01-05",
+            commit="def",
+            broker_config={"num.io.threads": "16"},
+        ),  # what a comparison is for
         entry_of("r6", {1: ("pass", 5.0)}, started="2026-01-06"),
         entry_of("r7", {1: ("pass", 5.0)}, started="2026-01-09"),  # later than the current
     ]
@@ -234,8 +312,9 @@ def test_last_is_the_latest_earlier_run_of_the_same_plan_and_kafka_version() -> 
 
 def test_differences_name_each_field_old_and_new() -> None:
     base = entry_of("a", {1: ("pass", 5.0)}, rate=1, kafka="4.3.0")
-    cur = entry_of("b", {1: ("pass", 5.0)}, rate=2, commit="def",
-                   broker_config={"num.io.threads": "16"})
+    cur = entry_of(
+        "b", {1: ("pass", 5.0)}, rate=2, commit="def", broker_config={"num.io.threads": "16"}
+    )
     assert differences(base, cur) == [
         "plan.rate: 1 -> 2",
         "system.kafka_version: 4.3.0 -> 4.4.0",
@@ -247,18 +326,28 @@ def test_differences_name_each_field_old_and_new() -> None:
 
 def test_runners_of_one_machine_class_are_like_whatever_their_names() -> None:
     a = entry_of("r1", {1: ("pass", 5.0)})
-    b = entry_of("r2", {1: ("pass", 5.0)}, started="2026-01-02T00:00:00+00:00",
-                 machine={**MACHINE, "hostname": "ci-2", "memory_mib": 7893})
+    b = entry_of(
+        "r2",
+        {1: ("pass", 5.0)},
+        started="2026-01-02T00:00:00+00:00",
+        machine={**MACHINE, "hostname": "ci-2", "memory_mib": 7893},
+    )
     assert baseline_for([a], b, "last") is a
-    bigger = entry_of("r3", {1: ("pass", 5.0)}, started="2026-01-03T00:00:00+00:00",
-                      machine={**MACHINE, "cpus": 8})
+    bigger = entry_of(
+        "r3",
+        {1: ("pass", 5.0)},
+        started="2026-01-03T00:00:00+00:00",
+        machine={**MACHINE, "cpus": 8},
+    )
     assert baseline_for([a], bigger, "last") is None
 
 
 def test_a_count_measured_thrice_is_read_at_its_majority() -> None:
     info, steps = run("r1", {10: ("fail", 900.0)})
-    again = [StepResult(**{**vars(steps[0]), "verdict": v, "latency": {"p99": p}})
-             for v, p in (("pass", 20.0), ("pass", 25.0))]
+    again = [
+        StepResult(**{**vars(steps[0]), "verdict": v, "latency": {"p99": p}})
+        for v, p in (("pass", 20.0), ("pass", 25.0))
+    ]
     (entry,) = entries_for_run(info, [*steps, *again])
     # the one-off failure at 900 ms is outvoted: the comparison reads the last pass
     assert entry.latency_at(10, "p99_ms") == 25.0

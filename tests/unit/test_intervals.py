@@ -44,10 +44,13 @@ def test_bounds_outside_the_samples_are_unknown() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(values=st.lists(st.integers(1, 10**9), min_size=1, max_size=200),
-       percentile=st.sampled_from([0.0, 1.0, 50.0, 90.0, 99.0, 99.9, 100.0]))
-def test_value_at_rank_agrees_with_percentile_and_holds_the_sample(values: list[int],
-                                                                    percentile: float) -> None:
+@given(
+    values=st.lists(st.integers(1, 10**9), min_size=1, max_size=200),
+    percentile=st.sampled_from([0.0, 1.0, 50.0, 90.0, 99.0, 99.9, 100.0]),
+)
+def test_value_at_rank_agrees_with_percentile_and_holds_the_sample(
+    values: list[int], percentile: float
+) -> None:
     hist = LatencyHistogram()
     for v in values:
         hist.record_us(v)
@@ -83,32 +86,40 @@ def test_intervals_from_an_encoded_histogram() -> None:
 #: name -> (draw n latencies in us, true q-quantile in us)
 Distribution = tuple[Callable[[np.random.Generator, int], np.ndarray], Callable[[float], float]]
 DISTRIBUTIONS: dict[str, Distribution] = {
-    "exponential": (lambda rng, n: rng.exponential(10_000.0, n),
-                    lambda q: -10_000.0 * math.log1p(-q)),
-    "lognormal": (lambda rng, n: rng.lognormal(9.0, 1.0, n),
-                  lambda q: math.exp(9.0 + NormalDist().inv_cdf(q))),
-    "lomax": (lambda rng, n: 1_000.0 + 1_000.0 * rng.pareto(3.0, n),
-              lambda q: 1_000.0 + 1_000.0 * ((1.0 - q) ** (-1.0 / 3.0) - 1.0)),
-    "uniform": (lambda rng, n: rng.uniform(1_000.0, 50_000.0, n),
-                lambda q: 1_000.0 + q * 49_000.0),
+    "exponential": (
+        lambda rng, n: rng.exponential(10_000.0, n),
+        lambda q: -10_000.0 * math.log1p(-q),
+    ),
+    "lognormal": (
+        lambda rng, n: rng.lognormal(9.0, 1.0, n),
+        lambda q: math.exp(9.0 + NormalDist().inv_cdf(q)),
+    ),
+    "lomax": (
+        lambda rng, n: 1_000.0 + 1_000.0 * rng.pareto(3.0, n),
+        lambda q: 1_000.0 + 1_000.0 * ((1.0 - q) ** (-1.0 / 3.0) - 1.0),
+    ),
+    "uniform": (lambda rng, n: rng.uniform(1_000.0, 50_000.0, n), lambda q: 1_000.0 + q * 49_000.0),
 }
 TRIALS = 400
 
 
 @settings(max_examples=6, deadline=None, derandomize=True)
-@given(name=st.sampled_from(sorted(DISTRIBUTIONS)),
-       percentile=st.sampled_from([50.0, 90.0, 99.0]),
-       samples=st.integers(1_000, 3_000), seed=st.integers(0, 2**32 - 1))
+@given(
+    name=st.sampled_from(sorted(DISTRIBUTIONS)),
+    percentile=st.sampled_from([50.0, 90.0, 99.0]),
+    samples=st.integers(1_000, 3_000),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_interval_covers_the_true_quantile_about_95_percent_of_the_time(
-        name: str, percentile: float, samples: int, seed: int) -> None:
+    name: str, percentile: float, samples: int, seed: int
+) -> None:
     draw, quantile = DISTRIBUTIONS[name]
     # values are recorded as whole microseconds rounded up: so is the true quantile
     truth_ms = math.ceil(quantile(percentile / 100.0)) / 1000.0
     rng = np.random.default_rng(seed)
     covered = 0
     for _ in range(TRIALS):
-        iv = percentile_interval(hist_of(np.ceil(draw(rng, samples)).astype(np.int64)),
-                                 percentile)
+        iv = percentile_interval(hist_of(np.ceil(draw(rng, samples)).astype(np.int64)), percentile)
         assert iv.low is not None and iv.high is not None
         covered += iv.low <= truth_ms <= iv.high
     assert covered / TRIALS >= 0.90

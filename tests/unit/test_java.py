@@ -32,7 +32,7 @@ OPENJDK_11 = """openjdk version "11.0.2" 2019-01-15
 OpenJDK Runtime Environment 18.9 (build 11.0.2+9)
 OpenJDK 64-Bit Server VM 18.9 (build 11.0.2+9, mixed mode)
 """
-WITH_TOOL_OPTIONS = 'Picked up JAVA_TOOL_OPTIONS: -Xmx1g\n' + OPENJDK_17
+WITH_TOOL_OPTIONS = "Picked up JAVA_TOOL_OPTIONS: -Xmx1g\n" + OPENJDK_17
 
 
 @pytest.mark.parametrize(
@@ -50,16 +50,18 @@ def test_parse_java_version(output, major, full):
     assert parse_java_version(output) == (major, full)
 
 
-@pytest.mark.parametrize("garbage", ["", "bash: java: command not found",
-                                     'version "abc"', "Error: could not create the VM"])
+@pytest.mark.parametrize(
+    "garbage",
+    ["", "bash: java: command not found", 'version "abc"', "Error: could not create the VM"],
+)
 def test_parse_java_version_garbage(garbage):
     with pytest.raises(KafkaSetupError, match="cannot read a Java version"):
         parse_java_version(garbage)
 
 
-@pytest.mark.parametrize(("kafka", "java"),
-                         [("4.4.0", 17), ("4.0.0", 17), ("5.0.1", 17), ("3.9.0", 11),
-                          ("3.3.2", 11)])
+@pytest.mark.parametrize(
+    ("kafka", "java"), [("4.4.0", 17), ("4.0.0", 17), ("5.0.1", 17), ("3.9.0", 11), ("3.3.2", 11)]
+)
 def test_required_java_major(kafka, java):
     assert required_java_major(kafka) == java
 
@@ -96,8 +98,9 @@ def test_java_runtime_with_a_recent_enough_java(tmp_path, monkeypatch):
     assert (runtime.executable, runtime.major, runtime.version) == (java, 11, "11.0.2")
 
 
-@pytest.mark.parametrize(("output", "kafka", "need"),
-                         [(OPENJDK_11, "4.4.0", 17), (JAVA_8, "3.9.0", 11)])
+@pytest.mark.parametrize(
+    ("output", "kafka", "need"), [(OPENJDK_11, "4.4.0", 17), (JAVA_8, "3.9.0", 11)]
+)
 def test_java_runtime_too_old(tmp_path, monkeypatch, output, kafka, need):
     java = fake_java_home(tmp_path, output)
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
@@ -130,9 +133,11 @@ java.lang.RuntimeException: Received a fatal error
 """
     assert key_line(log) == (
         "org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:1:"
-        " Address already in use.")
-    assert key_line("a\nCaused by: java.io.IOException: disk\n\tat x") == \
-        "java.io.IOException: disk"
+        " Address already in use."
+    )
+    assert (
+        key_line("a\nCaused by: java.io.IOException: disk\n\tat x") == "java.io.IOException: disk"
+    )
     assert key_line("just a line") == "just a line"
     assert key_line("") == "(no log)"
 
@@ -140,6 +145,7 @@ java.lang.RuntimeException: Received a fatal error
 def test_a_nodes_java_too_old_for_the_kafka_is_named() -> None:
     debian11 = 'openjdk version "11.0.20" 2023-07-18\nOpenJDK Runtime Environment (build ...)'
     assert too_old("4.4.0", debian11, "uvb-9") == (
-        "uvb-9 has Java 11.0.20; Kafka 4.4.0 needs Java 17 or later")
+        "uvb-9 has Java 11.0.20; Kafka 4.4.0 needs Java 17 or later"
+    )
     assert too_old("3.9.1", debian11, "uvb-9") is None
     assert too_old("4.4.0", 'openjdk version "17.0.15" 2025-04-15', "uvb-9") is None

@@ -28,8 +28,12 @@ def test_a_live_run_of_this_machine_holds_its_job_until_it_unmarks_it() -> None:
 
 
 def test_a_dead_runs_mark_counts_for_nothing() -> None:
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead = int(done.stdout)
     job_marks.marks_dir().mkdir(parents=True)
     (job_marks.marks_dir() / f"7.{socket.gethostname()}.{dead}").touch()

@@ -42,5 +42,6 @@ def test_thread_limit_is_raised_when_allowed(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(resource, "getrlimit", lambda _: (100, resource.RLIM_INFINITY))
     monkeypatch.setattr(resource, "setrlimit", lambda _, v: calls.append(v))
     limits.check_thread_limit(100)
-    assert calls == [(limits.BASE_THREADS + 100 * limits.THREADS_PER_CLIENT,
-                      resource.RLIM_INFINITY)]
+    assert calls == [
+        (limits.BASE_THREADS + 100 * limits.THREADS_PER_CLIENT, resource.RLIM_INFINITY)
+    ]

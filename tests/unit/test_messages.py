@@ -86,11 +86,18 @@ def test_a_producer_walks_its_partitions_round_robin(producer, seq, partitions):
     assert lane_of(producer, seq + 1, partitions) == (lane + 1) % partitions
     # any `partitions` consecutive messages of one producer cover every partition once
     assert {lane_of(producer, seq + i, partitions) for i in range(partitions)} == set(
-        range(partitions))
+        range(partitions)
+    )
 
 
-def spread(producers: int, partitions: int, rate: float, warmup: float, duration: float,
-           measured_only: bool) -> list[int]:
+def spread(
+    producers: int,
+    partitions: int,
+    rate: float,
+    warmup: float,
+    duration: float,
+    measured_only: bool,
+) -> list[int]:
     """Messages per partition of a step's schedule (all of it, or its measured window)."""
     window = Window.of(0, warmup, duration)
     counts = [0] * partitions
@@ -103,8 +110,9 @@ def spread(producers: int, partitions: int, rate: float, warmup: float, duration
 @pytest.mark.parametrize("producers", [1, 2, 20])
 @pytest.mark.parametrize("partitions", range(1, 13))
 @pytest.mark.parametrize("measured_only", [False, True])
-def test_a_step_spreads_within_ten_percent_over_its_partitions(producers, partitions,
-                                                               measured_only):
+def test_a_step_spreads_within_ten_percent_over_its_partitions(
+    producers, partitions, measured_only
+):
     # the default step: 10 msg/s per producer, 2 s warm-up, 10 s measured
     counts = spread(producers, partitions, 10.0, 2.0, 10.0, measured_only)
     mean = sum(counts) / partitions

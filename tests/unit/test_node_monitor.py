@@ -19,8 +19,9 @@ from pytest_frida.runtimes.node_monitor import (
 
 def run_here(host: str, command: str, timeout: float) -> str:
     """The node is this machine: the reading script runs in a local shell."""
-    return subprocess.run(["sh", "-c", command], capture_output=True, text=True,
-                          timeout=timeout, check=True).stdout
+    return subprocess.run(
+        ["sh", "-c", command], capture_output=True, text=True, timeout=timeout, check=True
+    ).stdout
 
 
 def test_a_reading_of_a_real_process_parses_into_counters(tmp_path) -> None:
@@ -31,15 +32,19 @@ def test_a_reading_of_a_real_process_parses_into_counters(tmp_path) -> None:
     assert node["host_total_ticks"] >= node["host_busy_ticks"] > 0
     # tmp_path may sit on an overlay or tmpfs that /proc/diskstats does not list: then
     # it is said, and the disk is left out rather than zero
-    assert disk or problems == ["its data directory's disk is not in the node's"
-                                " /proc/diskstats"]
+    assert disk or problems == ["its data directory's disk is not in the node's /proc/diskstats"]
 
 
 def test_the_container_script_reads_the_cgroup_this_machine_puts_a_process_in() -> None:
     # this test's own process stands for a container's: its cgroup, v1 or v2
     broker = NodeBroker("here", f"echo {os.getpid()}", "/", container=True)
-    done = subprocess.run(["sh", "-c", reading_script(broker)], capture_output=True,
-                          text=True, timeout=10, check=False)
+    done = subprocess.run(
+        ["sh", "-c", reading_script(broker)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
     _, files = files_of(done.stdout)
     assert any(path.endswith(("/cpuacct.usage", "/cpu.stat")) for path in files), done.stderr
     process, _, _, problems = parse_reading(done.stdout)
@@ -63,34 +68,46 @@ def test_a_broker_that_is_not_running_is_named_and_the_node_still_read() -> None
 
 def test_a_containers_cgroup_counts_over_its_process() -> None:
     stat = "4242 (java) S 1 " + " ".join(["0"] * 10) + " 150 50 " + " ".join(["0"] * 30)
-    text = "\n".join([
-        "@pid 4242", "@dev 8 0", f"/proc/4242/stat:{stat}",
-        "/proc/4242/status:VmRSS:\t  2048 kB", "/proc/4242/io:read_bytes: 10",
-        "/proc/4242/io:write_bytes: 20",
-        "/sys/fs/cgroup/system.slice/docker-ab.scope/cpu.stat:usage_usec 3500000",
-        "/sys/fs/cgroup/system.slice/docker-ab.scope/cpu.stat:user_usec 3000000",
-        "/sys/fs/cgroup/system.slice/docker-ab.scope/memory.current:734003200",
-        "/proc/stat:cpu  100 0 50 800 0 0 0 0 0 0", "/proc/stat:cpu0 50 0 25 400 0 0 0 0 0 0",
-        "/proc/stat:cpu1 50 0 25 400 0 0 0 0 0 0", "/proc/stat:intr 1 2 3",
-        "/proc/diskstats:   8       0 sda 1 0 2 3 4 0 80 5 0 700 900 0 0 0 0 6 7"])
+    text = "\n".join(
+        [
+            "@pid 4242",
+            "@dev 8 0",
+            f"/proc/4242/stat:{stat}",
+            "/proc/4242/status:VmRSS:\t  2048 kB",
+            "/proc/4242/io:read_bytes: 10",
+            "/proc/4242/io:write_bytes: 20",
+            "/sys/fs/cgroup/system.slice/docker-ab.scope/cpu.stat:usage_usec 3500000",
+            "/sys/fs/cgroup/system.slice/docker-ab.scope/cpu.stat:user_usec 3000000",
+            "/sys/fs/cgroup/system.slice/docker-ab.scope/memory.current:734003200",
+            "/proc/stat:cpu  100 0 50 800 0 0 0 0 0 0",
+            "/proc/stat:cpu0 50 0 25 400 0 0 0 0 0 0",
+            "/proc/stat:cpu1 50 0 25 400 0 0 0 0 0 0",
+            "/proc/stat:intr 1 2 3",
+            "/proc/diskstats:   8       0 sda 1 0 2 3 4 0 80 5 0 700 900 0 0 0 0 6 7",
+        ]
+    )
     process, node, disk, problems = parse_reading(text)
     assert process["cpu_s"] == 3.5  # the cgroup's, every process of the container
     assert process["memory_bytes"] == 734003200 and process["rss_bytes"] == 2048 * 1024
     assert process["write_bytes"] == 20 and process["node_cores"] == 2
     # a cpuset (or an OAR core reservation) is the broker's ceiling, not the node's cores
-    pinned, _, _, _ = parse_reading(text.replace(
-        "VmRSS:\t  2048 kB", "VmRSS:\t  2048 kB\n/proc/4242/status:Cpus_allowed_list:\t0-2,7"))
+    pinned, _, _, _ = parse_reading(
+        text.replace(
+            "VmRSS:\t  2048 kB", "VmRSS:\t  2048 kB\n/proc/4242/status:Cpus_allowed_list:\t0-2,7"
+        )
+    )
     assert pinned["node_cores"] == 4
     assert node == {"host_busy_ticks": 150.0, "host_total_ticks": 950.0}
-    assert disk == {"disk_busy_ms": 700.0, "disk_written_bytes": 80 * 512.0,
-                    "disk_flushes": 6.0}
+    assert disk == {"disk_busy_ms": 700.0, "disk_written_bytes": 80 * 512.0, "disk_flushes": 6.0}
     assert problems == []
     assert files_of("@a x\n/p:1\n/p:2") == ({"a": "x"}, {"/p": "1\n2"})
 
 
 def test_the_monitor_stamps_sources_and_says_what_it_could_not_read(tmp_path) -> None:
-    brokers = {0: NodeBroker("here", f"echo {os.getpid()}", shlex.quote(str(tmp_path))),
-               1: NodeBroker("gone", "true", "/")}
+    brokers = {
+        0: NodeBroker("here", f"echo {os.getpid()}", shlex.quote(str(tmp_path))),
+        1: NodeBroker("gone", "true", "/"),
+    }
 
     def run(host: str, command: str, timeout: float) -> str:
         if host == "gone":

@@ -71,7 +71,9 @@ def test_identical_runs_trip_it_about_once_in_a_hundred(runs: int) -> None:
 def test_a_shift_of_six_spreads_is_nearly_always_caught_with_ten_runs() -> None:
     rng = random.Random(7)
     caught = sum(
-        prediction_bound([rng.lognormvariate(2.5, 0.1) for _ in range(10)],
-                         higher_is_worse=True).exceeded_by(rng.lognormvariate(2.5 + 0.6, 0.1))
-        for _ in range(1000))
+        prediction_bound(
+            [rng.lognormvariate(2.5, 0.1) for _ in range(10)], higher_is_worse=True
+        ).exceeded_by(rng.lognormvariate(2.5 + 0.6, 0.1))
+        for _ in range(1000)
+    )
     assert caught > 900  # six standard deviations up: a regression, not noise

@@ -129,8 +129,13 @@ def test_log_tail_without_a_log(started):
 
 def test_env_and_cwd_are_passed(started, tmp_path):
     log = tmp_path / "env.log"
-    proc = start(started, ["sh", "-c", 'echo "$FRIDA_TEST_VALUE $(pwd)"'], log_path=log,
-                 env={"FRIDA_TEST_VALUE": "hello", "PATH": os.environ["PATH"]}, cwd=tmp_path)
+    proc = start(
+        started,
+        ["sh", "-c", 'echo "$FRIDA_TEST_VALUE $(pwd)"'],
+        log_path=log,
+        env={"FRIDA_TEST_VALUE": "hello", "PATH": os.environ["PATH"]},
+        cwd=tmp_path,
+    )
     assert wait_until(lambda: not proc.is_running(), 5, 0.01)
     assert proc.log_tail() == f"hello {tmp_path}"
 
@@ -158,8 +163,7 @@ def test_stale_data_dirs_are_swept_only_when_their_owner_is_dead(tmp_path):
     (tmp_path / "frida-kafka-unknown").mkdir()  # no owner file: never ours to judge
     removed = sweep_stale_data_dirs(tmp_path)
     assert [p.name for p in removed] == ["frida-kafka-dead"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["frida-kafka-live",
-                                                          "frida-kafka-unknown"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frida-kafka-live", "frida-kafka-unknown"]
 
 
 def test_a_forked_child_never_unwinds_into_the_parents_teardown(tmp_path) -> None:
@@ -184,9 +188,15 @@ def test_a_forked_child_never_unwinds_into_the_parents_teardown(tmp_path) -> Non
         "    time.sleep(0.3)\n"
         "    os.kill(pid, signal.SIGTERM)\n"
         "    _, status = os.waitpid(pid, 0)\n"
-        "    print(os.waitstatus_to_exitcode(status))\n")
+        "    print(os.waitstatus_to_exitcode(status))\n"
+    )
     marker = tmp_path / "marker"
-    done = subprocess.run([sys.executable, str(script), str(marker)], capture_output=True,
-                          text=True, timeout=30, check=True)
+    done = subprocess.run(
+        [sys.executable, str(script), str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert done.stdout.strip() == str(128 + 15)
     assert not marker.exists()

@@ -35,23 +35,27 @@ from pytest_frida.workload.schedule import NS
 
 
 @settings(max_examples=200)
-@given(sent=st.dictionaries(st.integers(0, 500), st.integers(0, 200), max_size=30),
-       partitions=st.integers(1, 16))
-def test_partition_counts_are_lane_of_of_every_sent_message(sent: dict[int, int],
-                                                            partitions: int) -> None:
+@given(
+    sent=st.dictionaries(st.integers(0, 500), st.integers(0, 200), max_size=30),
+    partitions=st.integers(1, 16),
+)
+def test_partition_counts_are_lane_of_of_every_sent_message(
+    sent: dict[int, int], partitions: int
+) -> None:
     brute: collections.Counter[int] = collections.Counter(
-        lane_of(pid, seq, partitions) for pid, n in sent.items() for seq in range(n))
+        lane_of(pid, seq, partitions) for pid, n in sent.items() for seq in range(n)
+    )
     assert partition_counts(sent, partitions) == {p: brute[p] for p in range(partitions)}
 
 
 def test_error_bound_is_the_worst_round_to_next_round_end() -> None:
     gaps = ServingGaps(from_ns=1_000)
     # rounds as (start, end) on a monotonic clock, with the wall time at their end
-    gaps.served(0, 10, wall_end_ns=500)          # before the window: no gap counts yet
-    gaps.served(100, 130, wall_end_ns=900)       # ends before the window: not counted
+    gaps.served(0, 10, wall_end_ns=500)  # before the window: no gap counts yet
+    gaps.served(100, 130, wall_end_ns=900)  # ends before the window: not counted
     assert (gaps.worst_ns, gaps.rounds) == (0, 0)
-    gaps.served(600, 620, wall_end_ns=1_000)     # 620 - 100: an ack right after round 2
-    assert gaps.worst_ns == 520                  # began is seen by round 3's end at last
+    gaps.served(600, 620, wall_end_ns=1_000)  # 620 - 100: an ack right after round 2
+    assert gaps.worst_ns == 520  # began is seen by round 3's end at last
     gaps.served(700, 710, wall_end_ns=1_100)
     gaps.served(5_000, 5_900, wall_end_ns=7_000)  # a stall (a starved thread): 5_900 - 700
     gaps.served(6_000, 6_010, wall_end_ns=7_100)
@@ -64,12 +68,12 @@ def test_error_bound_of_rounds_from_two_threads() -> None:
     # an earlier-starting round that ends later never moves the reference start back
     gaps = ServingGaps(from_ns=0)
     gaps.served(1_000, 1_010, wall_end_ns=1)
-    gaps.served(1_500, 1_600, wall_end_ns=2)     # ack thread
-    gaps.served(1_400, 1_700, wall_end_ns=3)     # scheduler, started before, ended after
+    gaps.served(1_500, 1_600, wall_end_ns=2)  # ack thread
+    gaps.served(1_400, 1_700, wall_end_ns=3)  # scheduler, started before, ended after
     gaps.served(2_000, 2_050, wall_end_ns=4)
     # 1_600 - 1_000, 1_700 - 1_500, 2_050 - 1_500
     assert gaps.worst_ns == 600
-    gaps.served(2_100, 3_000, wall_end_ns=5)     # 3_000 - 2_000
+    gaps.served(2_100, 3_000, wall_end_ns=5)  # 3_000 - 2_000
     assert gaps.worst_ns == 1_000
 
 
@@ -107,8 +111,9 @@ class FakeProducer(Producer):
     def warm_up(self, topic: str) -> None:
         pass
 
-    def send(self, topic: str, partition: int, key: bytes, value: bytes,
-             on_ack: AckCallback) -> None:
+    def send(
+        self, topic: str, partition: int, key: bytes, value: bytes, on_ack: AckCallback
+    ) -> None:
         now = time.time_ns()
         if now < self.shared.full_until_ns:
             raise QueueFull("fake queue full")
@@ -164,8 +169,12 @@ class FakeProducer(Producer):
 class FakeClient(ClientDriver):
     name = "fake"
 
-    def __init__(self, own_thread: bool = False, ack_delay_s: float = 0.005,
-                 outcomes: Mapping[int, str] | None = None) -> None:
+    def __init__(
+        self,
+        own_thread: bool = False,
+        ack_delay_s: float = 0.005,
+        outcomes: Mapping[int, str] | None = None,
+    ) -> None:
         self.own_thread = own_thread
         self.ack_delay_s = ack_delay_s
         self.outcomes = dict(outcomes or {})
@@ -189,29 +198,52 @@ class FakeClient(ClientDriver):
     def producer(self, bootstrap: str, client_id: str, settings: Mapping[str, str]) -> Producer:
         return FakeProducer(self, self.own_thread)
 
-    def consumer(self, bootstrap: str, topic: str, client_id: str,
-                 partitions: Any = None) -> Consumer:
+    def consumer(
+        self, bootstrap: str, topic: str, client_id: str, partitions: Any = None
+    ) -> Consumer:
         raise NotImplementedError
 
 
-def run_agent(monkeypatch: pytest.MonkeyPatch, client: FakeClient, *, producers: int = 2,
-              rate: float = 200.0, warmup: float = 0.2, duration: float = 1.0,
-              partitions: int = 3, flush_timeout: float = 0.3,
-              before_start: Any = None) -> tuple[dict[str, Any], int, list[dict[str, Any]]]:
+def run_agent(
+    monkeypatch: pytest.MonkeyPatch,
+    client: FakeClient,
+    *,
+    producers: int = 2,
+    rate: float = 200.0,
+    warmup: float = 0.2,
+    duration: float = 1.0,
+    partitions: int = 3,
+    flush_timeout: float = 0.3,
+    before_start: Any = None,
+) -> tuple[dict[str, Any], int, list[dict[str, Any]]]:
     """Run the agent in this process against `client`; its result event, t0 and all events."""
     events: list[dict[str, Any]] = []
     t0_ns = time.time_ns() + 200_000_000
     monkeypatch.setattr(producer_agent, "load_driver", lambda name: client)
     monkeypatch.setattr(producer_agent.protocol, "read_message", lambda: {"t0_ns": t0_ns})
-    monkeypatch.setattr(producer_agent.protocol, "emit",
-                        lambda event, **fields: events.append({"event": event, **fields}))
+    monkeypatch.setattr(
+        producer_agent.protocol,
+        "emit",
+        lambda event, **fields: events.append({"event": event, **fields}),
+    )
     if before_start is not None:
         before_start(t0_ns)
-    producer_agent.run({
-        "client": "fake", "bootstrap": "nowhere:9092", "topic": "t", "first_producer": 0,
-        "producer_count": producers, "total_producers": producers, "rate": rate,
-        "warmup": warmup, "duration": duration, "message_size": 64, "partitions": partitions,
-        "flush_timeout": flush_timeout})
+    producer_agent.run(
+        {
+            "client": "fake",
+            "bootstrap": "nowhere:9092",
+            "topic": "t",
+            "first_producer": 0,
+            "producer_count": producers,
+            "total_producers": producers,
+            "rate": rate,
+            "warmup": warmup,
+            "duration": duration,
+            "message_size": 64,
+            "partitions": partitions,
+            "flush_timeout": flush_timeout,
+        }
+    )
     (result,) = [e for e in events if e["event"] == "result"]
     return result, t0_ns, events
 
@@ -220,8 +252,9 @@ def run_agent(monkeypatch: pytest.MonkeyPatch, client: FakeClient, *, producers:
 
 
 @pytest.mark.parametrize("own_thread", [False, True])
-def test_every_message_is_acked_failed_or_unacked(monkeypatch: pytest.MonkeyPatch,
-                                                  own_thread: bool) -> None:
+def test_every_message_is_acked_failed_or_unacked(
+    monkeypatch: pytest.MonkeyPatch, own_thread: bool
+) -> None:
     client = FakeClient(own_thread, outcomes={50: "refuse", 40: "error", 30: "lost"})
     res, _, _ = run_agent(monkeypatch, client)
     total = 0
@@ -239,8 +272,10 @@ def test_every_message_is_acked_failed_or_unacked(monkeypatch: pytest.MonkeyPatc
     assert res["delivery_timeout_s"] == 300.0
     assert res["gave_up_ns"] > 0
     # partitions: what the client was asked for, per message, and what the agent reports
-    assert all(part == lane_of(pid, seq, 3) and key == instrument_key(pid, part)
-               for part, key, pid, seq in client.seen)
+    assert all(
+        part == lane_of(pid, seq, 3) and key == instrument_key(pid, part)
+        for part, key, pid, seq in client.seen
+    )
     refused = sum(1 for pid in range(2) for s in range(240) if client.plan(s) == "refuse")
     assert sum(res["partition_sent"].values()) == total == len(client.seen) + refused
     assert {int(p) for p in res["partition_sent"]} == {0, 1, 2}
@@ -248,8 +283,9 @@ def test_every_message_is_acked_failed_or_unacked(monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.parametrize("own_thread", [False, True])
-def test_publish_latency_is_taken_where_the_ack_arrives(monkeypatch: pytest.MonkeyPatch,
-                                                        own_thread: bool) -> None:
+def test_publish_latency_is_taken_where_the_ack_arrives(
+    monkeypatch: pytest.MonkeyPatch, own_thread: bool
+) -> None:
     client = FakeClient(own_thread, ack_delay_s=0.005)
     res, _, _ = run_agent(monkeypatch, client, producers=1, rate=100.0)
     latency = LatencyHistogram.decode(res["publish_latency"])
@@ -272,8 +308,9 @@ def test_acks_in_window_count_arrivals_inside_it(monkeypatch: pytest.MonkeyPatch
     # acks 300 ms late: the window's first 300 ms get warm-up acks, its last 300 ms of
     # sends are acked after it ended
     client = FakeClient(own_thread=True, ack_delay_s=0.3)
-    res, _, _ = run_agent(monkeypatch, client, producers=1, rate=100.0, warmup=0.5,
-                          duration=1.0, flush_timeout=2.0)
+    res, _, _ = run_agent(
+        monkeypatch, client, producers=1, rate=100.0, warmup=0.5, duration=1.0, flush_timeout=2.0
+    )
     assert res["sends_in_window"] == 100
     assert 95 <= res["acks_in_window"] <= 102  # 30 warm-up acks in, 30 window acks out
     latency = LatencyHistogram.decode(res["publish_latency"])
@@ -297,11 +334,11 @@ def test_waits_on_a_full_queue_are_slack_not_work(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_queue_full_past_the_give_up_time_leaves_the_rest_unsent(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     client = FakeClient(own_thread=True)
     client.full_until_ns = 2**62  # never takes anything
-    res, _, _ = run_agent(monkeypatch, client, producers=1, rate=50.0, warmup=0.1,
-                          duration=0.3)
+    res, _, _ = run_agent(monkeypatch, client, producers=1, rate=50.0, warmup=0.1, duration=0.3)
     # nothing sent; every message intended, in the window or not, counts as unsent
     assert res["producers"]["0"] == {"sent": 0, "failed": [], "unacked": []}
     assert res["unsent"] == 20
@@ -312,8 +349,9 @@ def test_a_queue_full_past_the_give_up_time_leaves_the_rest_unsent(
 
 def test_throughput_mode_spreads_and_measures(monkeypatch: pytest.MonkeyPatch) -> None:
     client = FakeClient(own_thread=False, ack_delay_s=0.001)
-    res, _, events = run_agent(monkeypatch, client, producers=2, rate=0.0, warmup=0.1,
-                               duration=0.5, partitions=4)
+    res, _, events = run_agent(
+        monkeypatch, client, producers=2, rate=0.0, warmup=0.1, duration=0.5, partitions=4
+    )
     sent = sum(r["sent"] for r in res["producers"].values())
     assert sent > 1_000
     assert res["intended_in_window"] == res["sends_in_window"] > 0
@@ -326,9 +364,15 @@ def test_throughput_mode_spreads_and_measures(monkeypatch: pytest.MonkeyPatch) -
 def test_agent_refuses_a_config_without_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(producer_agent, "load_driver", lambda name: FakeClient())
     with pytest.raises(ValueError, match="no 'partitions'"):
-        producer_agent.run({"client": "fake", "first_producer": 0, "producer_count": 1,
-                            "topic": "t", "message_size": 64})
-
+        producer_agent.run(
+            {
+                "client": "fake",
+                "first_producer": 0,
+                "producer_count": 1,
+                "topic": "t",
+                "message_size": 64,
+            }
+        )
 
 
 def test_books_and_folds_stay_off_the_scheduler_thread(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -350,8 +394,9 @@ def test_books_and_folds_stay_off_the_scheduler_thread(monkeypatch: pytest.Monke
     monkeypatch.setattr(LatencyHistogram, "record_batch_us", spy_fold)
     monkeypatch.setattr(producer_agent, "FOLD_SLICE", 64)  # fold often
     client = FakeClient(own_thread=False, ack_delay_s=0.001)
-    res, t0_ns, _ = run_agent(monkeypatch, client, producers=2, rate=500.0, warmup=0.1,
-                              duration=0.5)
+    res, t0_ns, _ = run_agent(
+        monkeypatch, client, producers=2, rate=500.0, warmup=0.1, duration=0.5
+    )
     end_ns = t0_ns + round(0.6 * NS)
     assert res["sends_in_window"] == 500
     during = [name for name, at in calls if at < end_ns]

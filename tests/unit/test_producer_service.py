@@ -16,8 +16,7 @@ def test_producer_replica_names_the_topics_partitions() -> None:
 def test_consumer_replica_reads_every_partition() -> None:
     config = agent_config({"FRIDA_ROLE": "consumer", "FRIDA_PARTITIONS": "4"})
     assert config["partitions"] == [0, 1, 2, 3]
-    assert (config["total_partitions"], config["consumer_index"], config["consumers"]) == (
-        4, 0, 1)
+    assert (config["total_partitions"], config["consumer_index"], config["consumers"]) == (4, 0, 1)
 
 
 def test_partitions_must_be_positive() -> None:

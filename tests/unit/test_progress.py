@@ -12,7 +12,7 @@ def test_progress_saves_and_restores_the_cursor_and_clears() -> None:
     progress.clear()
     first, last = out
     assert first.startswith("\033[K\0337")  # erase old text, save cursor
-    assert first.endswith("\0338")          # ...and put the cursor back for pytest
+    assert first.endswith("\0338")  # ...and put the cursor back for pytest
     assert "sent=10" in first
     assert last == "\033[K"
 

@@ -31,8 +31,9 @@ Drift Std Dev, raw delayMS, raw delaySM
 
 
 def test_the_last_line_gives_state_offset_and_delay_in_ms() -> None:
-    assert parse_statistics(STATS) == PtpState("slv", "f66cc4fffec3d90c(unknown)/1",
-                                               -0.013494, 0.038531)
+    assert parse_statistics(STATS) == PtpState(
+        "slv", "f66cc4fffec3d90c(unknown)/1", -0.013494, 0.038531
+    )
     # before it follows a master: a state and no figures
     listening = "\n".join(STATS.splitlines()[:3])
     assert parse_statistics(listening) == PtpState("lstn_init", "1", None, None)
@@ -41,26 +42,29 @@ def test_the_last_line_gives_state_offset_and_delay_in_ms() -> None:
 
 
 def test_ptpd_runs_as_master_or_slave_on_the_route_to_the_master() -> None:
-    master = start_script("sudo-g5k", "10.144.0.9", True, "/tmp/frida-ptpd-r-uvb-9.stats",
-                          run_domain("r"))
-    slave = start_script(None, "10.144.0.9", False, "/tmp/frida-ptpd-r-uvb-10.stats",
-                         run_domain("r"))
+    master = start_script(
+        "sudo-g5k", "10.144.0.9", True, "/tmp/frida-ptpd-r-uvb-9.stats", run_domain("r")
+    )
+    slave = start_script(
+        None, "10.144.0.9", False, "/tmp/frida-ptpd-r-uvb-10.stats", run_domain("r")
+    )
     assert "ip -o route get 10.144.0.9" in slave
     domain = run_domain("r")
     assert 4 <= domain <= 127 and run_domain("r") == domain != run_domain("another run")
     # ptpd writes its own pid: the root prefix in front of it may fork
-    assert (f"""exec $S sh -c 'echo $$ > "$0"; exec "$@"' /tmp/frida-ptpd-r-uvb-9.stats.pid"""
-            f""" ptpd -i "$dev" -M -d {domain} \\\n  -C -L -S /tmp/frida-ptpd-r-uvb-9.stats"""
-            in master), master
-    assert f'ptpd -i "$dev" -s -d {domain} \\\n  -C -L -S /tmp/frida-ptpd-r-uvb-10.stats' \
-        in slave
+    assert (
+        f"""exec $S sh -c 'echo $$ > "$0"; exec "$@"' /tmp/frida-ptpd-r-uvb-9.stats.pid"""
+        f""" ptpd -i "$dev" -M -d {domain} \\\n  -C -L -S /tmp/frida-ptpd-r-uvb-9.stats""" in master
+    ), master
+    assert f'ptpd -i "$dev" -s -d {domain} \\\n  -C -L -S /tmp/frida-ptpd-r-uvb-10.stats' in slave
     assert "S=sudo-g5k" in master and "S='sudo -n'" in slave  # root through the site
     assert "apt-get update" in slave
 
 
 def _own_addresses() -> dict[str, str]:
-    out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=True
+    ).stdout
     return {line.split()[3].split("/")[0]: line.split()[1] for line in out.splitlines()}
 
 
@@ -78,8 +82,9 @@ def test_the_master_listens_on_the_interface_holding_its_address(tmp_path: Path)
     for master, wanted in ((True, dev), (False, "lo")):  # a slave on the master itself: lo
         stats = tmp_path / "stats"
         script = start_script("env", address, master, str(stats), 9)
-        done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env,
-                              timeout=30, check=False)
+        done = subprocess.run(
+            ["sh", "-c", script], capture_output=True, text=True, env=env, timeout=30, check=False
+        )
         assert done.returncode == 0, done.stderr
         assert done.stdout.split()[:4] == ["-i", wanted, "-M" if master else "-s", "-d"]
         # the pid file names the process that ran ptpd (here the fake, which has exited)
@@ -127,20 +132,21 @@ def test_a_slave_is_synchronised_only_while_following_our_master() -> None:
     # our master not (yet) master: a slave following something cannot be checked
     assert ours.read("uvb-10", None)["synchronised"] is False
     gone = _Domain({"uvb-10": _line("slv")}, {"uvb-9": "pid 7 no longer runs"}).read(
-        "uvb-10", MASTER_CLOCK)
+        "uvb-10", MASTER_CLOCK
+    )
     assert gone["synchronised"] is False and "master uvb-9 has gone" in str(gone["problem"])
     # the host name each node looked up for the clock is not part of its identity
     renamed = _Domain({"uvb-10": _line("slv", "3aaacefffedca123(uvb-9)/1")}, {})
     assert renamed.read("uvb-10", MASTER_CLOCK)["synchronised"] is True
 
 
-def test_waiting_ends_at_once_when_the_master_has_exited(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_waiting_ends_at_once_when_the_master_has_exited(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_sleep(_: float) -> None:
         raise AssertionError("waited for a master that has gone")
 
     monkeypatch.setattr("pytest_frida.runtimes.ptp.time.sleep", no_sleep)
-    domain = _Domain({"uvb-9": None, "uvb-10": _line("lstn_init", "")},
-                     {"uvb-9": "pid 7 no longer runs"})
+    domain = _Domain(
+        {"uvb-9": None, "uvb-10": _line("lstn_init", "")}, {"uvb-9": "pid 7 no longer runs"}
+    )
     records = domain.wait(["uvb-9", "uvb-10"], lambda _: None)
     assert not records["uvb-9"]["synchronised"] and not records["uvb-10"]["synchronised"]

@@ -44,10 +44,10 @@ def test_bound_without_latency_clause_is_twice_the_worst_before_the_fault() -> N
     assert latency_bound_ms(slo, _timeline([1, 2, 900]), 2.0) == 10  # at least 10 ms
 
 
-@given(st.lists(st.floats(0, 2000), min_size=1, max_size=30), st.floats(0, 29),
-       st.floats(1, 1000))
-def test_after_recovery_every_second_is_within_bound(worst: list[float], at: float,
-                                                     bound: float) -> None:
+@given(st.lists(st.floats(0, 2000), min_size=1, max_size=30), st.floats(0, 29), st.floats(1, 1000))
+def test_after_recovery_every_second_is_within_bound(
+    worst: list[float], at: float, bound: float
+) -> None:
     timeline = _timeline(worst)
     after = recovered_after_s(timeline, at, bound, len(worst))
     tail = [w / 1000 for s, _, w in timeline if s >= int(at)]
@@ -63,6 +63,9 @@ def test_after_recovery_every_second_is_within_bound(worst: list[float], at: flo
 def test_seconds_with_a_latency_sum_read_the_same() -> None:
     worst = [5, 5, 5, 900, 800, 5, 5, 5]
     with_sums = [(sec, n, w, w * n) for sec, n, w in _timeline(worst)]
-    assert recovered_after_s(with_sums, 3.2, 250, 8) == recovered_after_s(
-        _timeline(worst), 3.2, 250, 8) == pytest.approx(1.8)
+    assert (
+        recovered_after_s(with_sums, 3.2, 250, 8)
+        == recovered_after_s(_timeline(worst), 3.2, 250, 8)
+        == pytest.approx(1.8)
+    )
     assert latency_bound_ms(parse_slo("loss==0"), with_sums, 3.0) == 10

@@ -23,39 +23,81 @@ def measured_step(producers: int, p99: float, lost: int, verdict: str) -> StepRe
     slo = parse_slo("p99<=250ms, loss==0")
     sent = producers * 100
     step = StepResult(
-        test=TEST.format(n=producers), producers=producers, rate_per_producer=10.0,
-        duration_s=10.0, warmup_s=2.0, message_size=256, partitions=3, slo=str(slo),
-        started_at="2025-01-01T00:00:00+00:00", ended_at="2025-01-01T00:00:12+00:00",
-        achieved_rate=producers * 9.87654, delivered_rate=producers * 9.5,
-        counts=DeliveryCounts(sent=sent, acked=sent - 1, received=sent - 1 - lost, lost=lost,
-                              duplicated=0, out_of_order=2),
-        latency={"p50": 3.2, "p90": 10.0, "p95": 20.0, "p99": p99, "p99.9": p99 * 2,
-                 "max": p99 * 3, "mean": 4.5},
-        publish_latency={"p99": 1.25}, publish_delay={"p99": 0.5},
-        latency_curve=[(50.0, 3.2), (99.0, p99)], generator_cpu=0.41234,
-        notes=["first note", "second note"], verdict=verdict,
+        test=TEST.format(n=producers),
+        producers=producers,
+        rate_per_producer=10.0,
+        duration_s=10.0,
+        warmup_s=2.0,
+        message_size=256,
+        partitions=3,
+        slo=str(slo),
+        started_at="2025-01-01T00:00:00+00:00",
+        ended_at="2025-01-01T00:00:12+00:00",
+        achieved_rate=producers * 9.87654,
+        delivered_rate=producers * 9.5,
+        counts=DeliveryCounts(
+            sent=sent,
+            acked=sent - 1,
+            received=sent - 1 - lost,
+            lost=lost,
+            duplicated=0,
+            out_of_order=2,
+        ),
+        latency={
+            "p50": 3.2,
+            "p90": 10.0,
+            "p95": 20.0,
+            "p99": p99,
+            "p99.9": p99 * 2,
+            "max": p99 * 3,
+            "mean": 4.5,
+        },
+        publish_latency={"p99": 1.25},
+        publish_delay={"p99": 0.5},
+        latency_curve=[(50.0, 3.2), (99.0, p99)],
+        generator_cpu=0.41234,
+        notes=["first note", "second note"],
+        verdict=verdict,
     )
     step.verdicts = slo.evaluate(step.slo_metrics())
     return step
 
 
 def error_step() -> StepResult:
-    return StepResult(test=TEST.format(n=100), producers=100, rate_per_producer=10.0,
-                      duration_s=10.0, warmup_s=2.0, message_size=256, partitions=3,
-                      slo="p99<=250ms, loss==0", verdict="error", error="broker went away")
+    return StepResult(
+        test=TEST.format(n=100),
+        producers=100,
+        rate_per_producer=10.0,
+        duration_s=10.0,
+        warmup_s=2.0,
+        message_size=256,
+        partitions=3,
+        slo="p99<=250ms, loss==0",
+        verdict="error",
+        error="broker went away",
+    )
 
 
 @pytest.fixture
 def steps() -> list[StepResult]:
-    return [measured_step(1, 12.5, 0, "pass"), measured_step(20, 300.25, 3, "fail"),
-            measured_step(50, 40.0, 0, "generator_bound"), error_step()]
+    return [
+        measured_step(1, 12.5, 0, "pass"),
+        measured_step(20, 300.25, 3, "fail"),
+        measured_step(50, 40.0, 0, "generator_bound"),
+        error_step(),
+    ]
 
 
 @pytest.fixture
 def info() -> RunInfo:
-    return RunInfo(run_id="20250101-000000-abcd", started_at="2025-01-01T00:00:00+00:00",
-                   site="local", client="kafka-python", kafka_version="4.4.0",
-                   settings={"brokers": 1})
+    return RunInfo(
+        run_id="20250101-000000-abcd",
+        started_at="2025-01-01T00:00:00+00:00",
+        site="local",
+        client="kafka-python",
+        kafka_version="4.4.0",
+        settings={"brokers": 1},
+    )
 
 
 def test_steps_csv_loads_with_pandas(tmp_path, steps, info):
@@ -68,9 +110,18 @@ def test_steps_csv_loads_with_pandas(tmp_path, steps, info):
     assert list(df["verdict"]) == ["pass", "fail", "generator_bound", "error"]
     assert list(df["producers"]) == [1, 20, 50, 100]
     assert set(df["run_id"]) == {info.run_id}
-    for column in (*COUNT_COLUMNS, *LATENCY_COLUMNS, "producers", "target_rate",
-                   "achieved_rate", "delivered_rate", "publish_latency_p99_ms",
-                   "generator_cpu", "duration_s", "message_size"):
+    for column in (
+        *COUNT_COLUMNS,
+        *LATENCY_COLUMNS,
+        "producers",
+        "target_rate",
+        "achieved_rate",
+        "delivered_rate",
+        "publish_latency_p99_ms",
+        "generator_cpu",
+        "duration_s",
+        "message_size",
+    ):
         assert pd.api.types.is_numeric_dtype(df[column]), column
     # the measured rows carry their numbers; the error row leaves them empty
     assert df.loc[1, "lost"] == 3
@@ -142,8 +193,19 @@ def test_format_table_aligns(steps):
 
 def test_summary_rows_values(steps):
     rows = summary_rows(steps)
-    assert rows[0] == ("test_market_data_ingestion", "1", "10", "9.9", "3.2", "12.5", "37.5",
-                       "0", "0", "0", "pass")
+    assert rows[0] == (
+        "test_market_data_ingestion",
+        "1",
+        "10",
+        "9.9",
+        "3.2",
+        "12.5",
+        "37.5",
+        "0",
+        "0",
+        "0",
+        "pass",
+    )
     assert rows[3][4:] == ("-", "-", "-", "-", "-", "-", "error")
 
 

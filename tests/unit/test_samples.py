@@ -11,9 +11,18 @@ from pytest_frida.measure.samples import measured_window, required_samples, samp
 from pytest_frida.measure.slo import parse_slo
 
 
-@pytest.mark.parametrize(("metric", "need"), [("p50", 20), ("p90", 100), ("p95", 200),
-                                              ("p99", 1000), ("p99.9", 10000), ("max", 1),
-                                              ("mean", 20)])
+@pytest.mark.parametrize(
+    ("metric", "need"),
+    [
+        ("p50", 20),
+        ("p90", 100),
+        ("p95", 200),
+        ("p99", 1000),
+        ("p99.9", 10000),
+        ("max", 1),
+        ("mean", 20),
+    ],
+)
 def test_samples_per_metric(metric: str, need: int) -> None:
     assert samples_for(metric) == need
 
@@ -37,10 +46,16 @@ def test_a_window_the_cap_cannot_fill_runs_as_planned_and_says_so() -> None:
     assert "need 1000" in w.describe()
 
 
-@given(st.integers(1, 500), st.floats(0.5, 5000), st.floats(1, 30), st.floats(1, 300),
-       st.sampled_from(["p50", "p90", "p99", "p99.9", "max"]))
+@given(
+    st.integers(1, 500),
+    st.floats(0.5, 5000),
+    st.floats(1, 30),
+    st.floats(1, 300),
+    st.sampled_from(["p50", "p90", "p99", "p99.9", "max"]),
+)
 def test_the_window_never_shrinks_and_reaches_the_minimum_when_it_can(
-        producers: int, rate: float, duration: float, cap: float, metric: str) -> None:
+    producers: int, rate: float, duration: float, cap: float, metric: str
+) -> None:
     slo = parse_slo(f"{metric}<=250ms")
     w = measured_window(slo, producers, rate, duration, cap)
     assert w.duration_s >= duration

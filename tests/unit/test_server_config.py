@@ -34,8 +34,11 @@ def test_single_node(tmp_path):
     assert props["advertised.listeners"] == "PLAINTEXT://host1:9092"
     assert props["controller.listener.names"] == "CONTROLLER"
     assert props["log.dirs"] == str(tmp_path / "data")
-    for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor",
-                "share.coordinator.state.topic.replication.factor"):
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "share.coordinator.state.topic.replication.factor",
+    ):
         assert props[key] == "1"
     assert props["transaction.state.log.min.isr"] == "1"
     assert props["share.coordinator.state.topic.min.isr"] == "1"
@@ -49,8 +52,10 @@ def test_multi_node(tmp_path, n, rf, isr):
         props = server_properties(node, cluster, tmp_path)
         assert props["node.id"] == str(node.node_id)
         assert props["controller.quorum.voters"] == voters
-        assert props["listeners"] == (f"PLAINTEXT://{node.host}:{node.broker_port},"
-                                      f"CONTROLLER://{node.host}:{node.controller_port}")
+        assert props["listeners"] == (
+            f"PLAINTEXT://{node.host}:{node.broker_port},"
+            f"CONTROLLER://{node.host}:{node.controller_port}"
+        )
         assert props["offsets.topic.replication.factor"] == rf
         assert props["transaction.state.log.replication.factor"] == rf
         assert props["share.coordinator.state.topic.replication.factor"] == rf
@@ -92,9 +97,16 @@ def test_replication_settings_are_kafkas_defaults_from_three_brokers():
 
 def test_broker_config_overrides_ours_and_kafkas(tmp_path):
     (node,) = nodes(1)
-    props = server_properties(node, [node], tmp_path, {"auto.create.topics.enable": "false",
-                                                       "offsets.topic.replication.factor": "1",
-                                                       "log.dirs": "/elsewhere"})
+    props = server_properties(
+        node,
+        [node],
+        tmp_path,
+        {
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "log.dirs": "/elsewhere",
+        },
+    )
     assert props["auto.create.topics.enable"] == "false"
     assert props["log.dirs"] == "/elsewhere"
 

@@ -18,8 +18,7 @@ from pytest_frida.measure.slo import (
     parse_slo,
 )
 
-OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt,
-       "==": operator.eq}
+OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 ALIASES = {"p999": "p99.9", "lost": "loss", "duplicated": "duplicates"}
 

@@ -30,8 +30,10 @@ WARMUP, DURATION = 2.0, 20.0
 
 def timeline(means_ms: list[float], per_second: int = 100) -> list[list[int]]:
     """[second, messages, worst us, sum us] rows whose mean latency is `means_ms[second]`."""
-    return [[sec, per_second, round(2 * mean * 1000), round(mean * 1000 * per_second)]
-            for sec, mean in enumerate(means_ms)]
+    return [
+        [sec, per_second, round(2 * mean * 1000), round(mean * 1000 * per_second)]
+        for sec, mean in enumerate(means_ms)
+    ]
 
 
 def noise(rng: random.Random, seconds: int, base_ms: float, cv: float) -> list[float]:
@@ -150,9 +152,18 @@ def test_a_consumer_without_sums_leaves_none() -> None:
 
 def test_a_trend_shows_in_the_summary_and_csv_but_not_the_verdict() -> None:
     means = [5.0 + 0.3 * sec for sec in range(22)]
-    step = StepResult(test="t.py::test_x[producers=4]", producers=4, rate_per_producer=10.0,
-                      duration_s=DURATION, warmup_s=WARMUP, message_size=256, partitions=3,
-                      slo="p99<=250ms", verdict="pass", timeline=timeline(means))
+    step = StepResult(
+        test="t.py::test_x[producers=4]",
+        producers=4,
+        rate_per_producer=10.0,
+        duration_s=DURATION,
+        warmup_s=WARMUP,
+        message_size=256,
+        partitions=3,
+        slo="p99<=250ms",
+        verdict="pass",
+        timeline=timeline(means),
+    )
     step.steady = steady_state(step.timeline, WARMUP, DURATION).to_dict()
     lines = format_table([step])
     assert len(lines) == 4

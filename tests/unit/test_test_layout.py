@@ -23,7 +23,10 @@ def test_test_module_basenames_are_unique() -> None:
 def test_shared_helpers_are_a_package_not_a_path_insert() -> None:
     """What folders share lives in tests/helpers, imported through pytest's `pythonpath`;
     a sys.path insert in a test file would make its imports depend on collection order."""
-    inserts = [str(path.relative_to(TESTS)) for path in TESTS.rglob("*.py")
-               if "sys.path.insert" in path.read_text() and path.name != Path(__file__).name]
+    inserts = [
+        str(path.relative_to(TESTS))
+        for path in TESTS.rglob("*.py")
+        if "sys.path.insert" in path.read_text() and path.name != Path(__file__).name
+    ]
     assert not inserts, f"sys.path inserts in {inserts}: put shared code in tests/helpers"
     assert (TESTS / "helpers" / "__init__.py").is_file()

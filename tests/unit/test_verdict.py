@@ -17,12 +17,25 @@ from pytest_frida.measure.verdict import (
 )
 
 SLO = with_delivery_guards(parse_slo("p99<=250ms, duplicates==0, out_of_order==0"))
-GOOD = {"p99": 20.0, "loss": 0, "unacked": 0, "failed": 0, "duplicates": 0,
-        "out_of_order": 0, "delivered": 1.0}
+GOOD = {
+    "p99": 20.0,
+    "loss": 0,
+    "unacked": 0,
+    "failed": 0,
+    "duplicates": 0,
+    "out_of_order": 0,
+    "delivered": 1.0,
+}
 
 
-def gen(name: str = "p0", busy: float = 0.3, intended: int = 1000, sent: int = 1000,
-        delay: float = 1.0, final: float = 1.0) -> GeneratorFacts:
+def gen(
+    name: str = "p0",
+    busy: float = 0.3,
+    intended: int = 1000,
+    sent: int = 1000,
+    delay: float = 1.0,
+    final: float = 1.0,
+) -> GeneratorFacts:
     return GeneratorFacts(name, busy, intended, sent, delay, final)
 
 
@@ -31,8 +44,9 @@ BOUND = gen("p1", busy=0.97, sent=600, delay=900.0, final=2000.0)
 BEHIND_WITH_SLACK = gen("p2", busy=0.4, sent=700, delay=400.0, final=900.0)
 BUSY_ON_TIME = gen("p3", busy=0.95)
 IDLE_CONSUMER = ConsumerFacts("c0", busy=0.2, cpu_share=0.2)
-SATURATED_CONSUMER = ConsumerFacts("c1", busy=0.98, cpu_share=0.99, lag_max=50_000,
-                                   lag_end=40_000, lag_limit=400)
+SATURATED_CONSUMER = ConsumerFacts(
+    "c1", busy=0.98, cpu_share=0.99, lag_max=50_000, lag_end=40_000, lag_limit=400
+)
 
 
 def facts(metrics: dict[str, float | None] | None = None, **kw: object) -> StepFacts:
@@ -52,15 +66,17 @@ def test_latency_over_bound_fails() -> None:
 
 
 # loss under each withholding verdict: the count clauses still judge, and fail the step
-LOSSY = [{"loss": 3}, {"unacked": 5}, {"failed": 100}, {"duplicates": 1},
-         {"out_of_order": 2}]
+LOSSY = [{"loss": 3}, {"unacked": 5}, {"failed": 100}, {"duplicates": 1}, {"out_of_order": 2}]
 WITHHOLDING = {
     "generator": {"generators": [BOUND]},
     "clocks": {"clocks_trusted": False, "clock_detail": "off by 400ms"},
     "consumer": {"consumers": [SATURATED_CONSUMER]},
     "samples": {"samples": 100, "required_samples": 1000},
-    "all three": {"generators": [BOUND], "clocks_trusted": False,
-                  "consumers": [SATURATED_CONSUMER]},
+    "all three": {
+        "generators": [BOUND],
+        "clocks_trusted": False,
+        "consumers": [SATURATED_CONSUMER],
+    },
 }
 
 
@@ -76,10 +92,10 @@ def test_loss_fails_under_every_withholding_verdict() -> None:
 def test_withholding_verdicts_without_loss() -> None:
     assert judge(facts({"p99": 900.0}, generators=[BOUND])).verdict == "generator_bound"
     assert judge(facts({"p99": 900.0}, clocks_trusted=False)).verdict == "clock_untrusted"
-    assert judge(facts({"p99": 900.0}, consumers=[SATURATED_CONSUMER])).verdict \
-        == "consumer_bound"
-    assert judge(facts({"p99": 900.0}, samples=999, required_samples=1000)).verdict \
-        == "insufficient"
+    assert judge(facts({"p99": 900.0}, consumers=[SATURATED_CONSUMER])).verdict == "consumer_bound"
+    assert (
+        judge(facts({"p99": 900.0}, samples=999, required_samples=1000)).verdict == "insufficient"
+    )
     for extra in WITHHOLDING.values():
         v = judge(facts({"p99": 900.0}, **extra))  # type: ignore[arg-type]
         assert v.decides is None
@@ -150,8 +166,11 @@ def test_drain_completeness() -> None:
     # ... and refused messages are known, whatever the drain did
     assert judge(facts({"failed": 1000}, drain_stop="cap", undrained=3)).verdict == "fail"
     # ... and a latency miss nothing withholds fails
-    v = judge(facts({"loss": 7, "p99": 90_000.0}, drain_stop="cap", undrained=7,
-                    consumers=[IDLE_CONSUMER]))
+    v = judge(
+        facts(
+            {"loss": 7, "p99": 90_000.0}, drain_stop="cap", undrained=7, consumers=[IDLE_CONSUMER]
+        )
+    )
     assert v.verdict == "fail"
     # a capped drain with nothing missing is fine
     assert judge(facts(drain_stop="cap")).verdict == "pass"
@@ -159,8 +178,13 @@ def test_drain_completeness() -> None:
 
 def test_back_pressure_fails_even_without_a_latency_clause() -> None:
     slo = with_delivery_guards(parse_slo("loss==0"))
-    v = judge(StepFacts(slo=slo, metrics=GOOD, generators=[
-        gen(busy=0.3, intended=100_000, sent=50_000, delay=4000.0)]))
+    v = judge(
+        StepFacts(
+            slo=slo,
+            metrics=GOOD,
+            generators=[gen(busy=0.3, intended=100_000, sent=50_000, delay=4000.0)],
+        )
+    )
     assert v.verdict == "fail" and "held the producers back" in v.reasons[0]
 
 
@@ -179,42 +203,74 @@ def test_unmeasured_latency_fails_a_latency_clause() -> None:
 
 
 def test_delivery_guards() -> None:
-    assert [c.text for c in with_delivery_guards(parse_slo("p99<=1s")).clauses] == \
-        ["p99<=1s", "loss==0", "unacked==0", "failed==0"]
-    assert [c.text for c in with_delivery_guards(parse_slo("p99<=1s, loss<=5")).clauses] == \
-        ["p99<=1s", "loss<=5", "unacked==0", "failed==0"]
+    assert [c.text for c in with_delivery_guards(parse_slo("p99<=1s")).clauses] == [
+        "p99<=1s",
+        "loss==0",
+        "unacked==0",
+        "failed==0",
+    ]
+    assert [c.text for c in with_delivery_guards(parse_slo("p99<=1s, loss<=5")).clauses] == [
+        "p99<=1s",
+        "loss<=5",
+        "unacked==0",
+        "failed==0",
+    ]
     # a delivered ratio is the user's tolerance for unacked and failed messages, never for
     # acknowledged ones lost
-    assert [c.text for c in with_delivery_guards(
-        parse_slo("p99<=1s, delivered>=99%")).clauses] == \
-        ["p99<=1s", "delivered>=0.99", "loss==0"]
+    assert [c.text for c in with_delivery_guards(parse_slo("p99<=1s, delivered>=99%")).clauses] == [
+        "p99<=1s",
+        "delivered>=0.99",
+        "loss==0",
+    ]
     guarded = with_delivery_guards(parse_slo("p99<=1s"))
     assert with_delivery_guards(guarded) == guarded
     assert parse_slo(guarded.text) == guarded
 
 
-generators = st.builds(gen, name=st.sampled_from(["a", "b", "c"]),
-                       busy=st.floats(0, 1), intended=st.integers(0, 10_000),
-                       sent=st.integers(0, 10_000), delay=st.floats(0, 5_000),
-                       final=st.floats(0, 5_000))
-consumers = st.builds(ConsumerFacts, name=st.just("c"), busy=st.floats(0, 1),
-                      cpu_share=st.floats(0, 2), lag_max=st.integers(0, 10**6),
-                      lag_end=st.integers(0, 10**6), throttled=st.floats(0, 1),
-                      lag_limit=st.one_of(st.none(), st.integers(1, 10**5)))
-metric_values = st.fixed_dictionaries({
-    "p99": st.one_of(st.none(), st.floats(0, 10_000)),
-    "loss": st.integers(0, 3), "unacked": st.integers(0, 3), "failed": st.integers(0, 3),
-    "duplicates": st.integers(0, 3), "out_of_order": st.integers(0, 3),
-    "delivered": st.floats(0, 1),
-})
+generators = st.builds(
+    gen,
+    name=st.sampled_from(["a", "b", "c"]),
+    busy=st.floats(0, 1),
+    intended=st.integers(0, 10_000),
+    sent=st.integers(0, 10_000),
+    delay=st.floats(0, 5_000),
+    final=st.floats(0, 5_000),
+)
+consumers = st.builds(
+    ConsumerFacts,
+    name=st.just("c"),
+    busy=st.floats(0, 1),
+    cpu_share=st.floats(0, 2),
+    lag_max=st.integers(0, 10**6),
+    lag_end=st.integers(0, 10**6),
+    throttled=st.floats(0, 1),
+    lag_limit=st.one_of(st.none(), st.integers(1, 10**5)),
+)
+metric_values = st.fixed_dictionaries(
+    {
+        "p99": st.one_of(st.none(), st.floats(0, 10_000)),
+        "loss": st.integers(0, 3),
+        "unacked": st.integers(0, 3),
+        "failed": st.integers(0, 3),
+        "duplicates": st.integers(0, 3),
+        "out_of_order": st.integers(0, 3),
+        "delivered": st.floats(0, 1),
+    }
+)
 any_facts = st.builds(
-    StepFacts, slo=st.just(SLO), metrics=metric_values,
-    generators=st.lists(generators, max_size=4), consumers=st.lists(consumers, max_size=3),
-    clocks_trusted=st.sampled_from([None, True, False]), clock_detail=st.just(""),
-    cluster_down=st.sampled_from([None, "gone"]), planned_broker_fault=st.booleans(),
+    StepFacts,
+    slo=st.just(SLO),
+    metrics=metric_values,
+    generators=st.lists(generators, max_size=4),
+    consumers=st.lists(consumers, max_size=3),
+    clocks_trusted=st.sampled_from([None, True, False]),
+    clock_detail=st.just(""),
+    cluster_down=st.sampled_from([None, "gone"]),
+    planned_broker_fault=st.booleans(),
     harness_error=st.sampled_from([None, "agent died"]),
     drain_stop=st.sampled_from(["complete", "stalled", "cap"]),
-    undrained=st.integers(0, 3))
+    undrained=st.integers(0, 3),
+)
 
 
 @given(any_facts)
@@ -244,8 +300,7 @@ def test_the_harness_is_never_blamed_on_the_broker(f: StepFacts) -> None:
     # a failure that rests on latency alone never comes from a bound generator, untrusted
     # clocks or a saturated consumer
     v = judge(f)
-    counts_failed = any(not c.passed for c in v.clauses
-                        if c.clause.metric not in ("p99",))
+    counts_failed = any(not c.passed for c in v.clauses if c.clause.metric not in ("p99",))
     if v.verdict == "fail" and not counts_failed and f.cluster_down is None:
         assert not any(g.bound for g in f.generators)
         assert f.clocks_trusted is not False
@@ -259,11 +314,26 @@ def test_a_step_survives_its_report_round_trip() -> None:
     from pytest_frida.measure.accounting import DeliveryCounts
     from pytest_frida.measure.result import StepResult, step_from_dict
 
-    step = StepResult(test="t", producers=2, rate_per_producer=10, duration_s=1,
-                      warmup_s=0, message_size=64, partitions=3,
-                      slo="p99<=1s, delivered>=0.99, loss==0")
-    step.counts = DeliveryCounts(sent=1000, acked=990, received=995, lost=0, duplicated=0,
-                                 out_of_order=0, unacked=10, delivered=995)
+    step = StepResult(
+        test="t",
+        producers=2,
+        rate_per_producer=10,
+        duration_s=1,
+        warmup_s=0,
+        message_size=64,
+        partitions=3,
+        slo="p99<=1s, delivered>=0.99, loss==0",
+    )
+    step.counts = DeliveryCounts(
+        sent=1000,
+        acked=990,
+        received=995,
+        lost=0,
+        duplicated=0,
+        out_of_order=0,
+        unacked=10,
+        delivered=995,
+    )
     step.latency = {"p99": 20.0}
     back = step_from_dict(json.loads(json.dumps(step.to_dict())))
     assert back.counts == step.counts
@@ -278,8 +348,9 @@ def test_too_few_samples_withhold_a_passing_latency_too() -> None:
     assert "100 latency samples" in v.reasons[0]
     assert judge(facts(samples=1000, required_samples=1000)).verdict == "pass"
     # an SLO without a latency clause needs no samples
-    counts_only = StepFacts(slo=with_delivery_guards(parse_slo("loss==0")), metrics=GOOD,
-                            samples=3, required_samples=0)
+    counts_only = StepFacts(
+        slo=with_delivery_guards(parse_slo("loss==0")), metrics=GOOD, samples=3, required_samples=0
+    )
     assert judge(counts_only).verdict == "pass"
 
 
@@ -291,6 +362,10 @@ def test_too_few_samples_never_hide_back_pressure() -> None:
 
 
 def test_messages_lost_by_the_priming_run_fail_the_step_after_it() -> None:
-    v = judge(facts(earlier_loss="the unmeasured priming run just before this step counted"
-                                 " messages that did not get through: loss==0: measured 3"))
+    v = judge(
+        facts(
+            earlier_loss="the unmeasured priming run just before this step counted"
+            " messages that did not get through: loss==0: measured 3"
+        )
+    )
     assert v.verdict == "fail" and "priming" in v.reasons[0]

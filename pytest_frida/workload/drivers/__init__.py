@@ -21,7 +21,9 @@ def load_driver(name: str) -> ClientDriver:
         try:
             from pytest_frida.workload.drivers.confluent import ConfluentDriver
         except ImportError as exc:
-            raise ValueError("--frida-client=confluent-kafka needs the confluent-kafka package:"
-                             " pip install confluent-kafka") from exc
+            raise ValueError(
+                "--frida-client=confluent-kafka needs the confluent-kafka package:"
+                " pip install confluent-kafka"
+            ) from exc
         return ConfluentDriver()
     raise ValueError(f"unknown client {name!r}; accepted: {', '.join(CLIENTS)}")

@@ -40,8 +40,9 @@ class Producer(ABC):
         """Connect and fetch the topic's metadata so the first send does not block."""
 
     @abstractmethod
-    def send(self, topic: str, partition: int, key: bytes, value: bytes,
-             on_ack: AckCallback) -> None:
+    def send(
+        self, topic: str, partition: int, key: bytes, value: bytes, on_ack: AckCallback
+    ) -> None:
         """Queue one message for `partition` (named explicitly, never hashed from the key)
         without waiting for the broker; QueueFull, at once, when the client cannot take it
         now; any other exception is a refused message."""
@@ -101,8 +102,9 @@ class Consumer(ABC):
     def close(self) -> None: ...
 
 
-def choose_partitions(topic: str, available: Iterable[int],
-                      wanted: Sequence[int] | None) -> tuple[list[int], int]:
+def choose_partitions(
+    topic: str, available: Iterable[int], wanted: Sequence[int] | None
+) -> tuple[list[int], int]:
     """(the partitions a consumer reads, the topic's partition count): `wanted` (None:
     all), checked against the partitions the metadata lists."""
     have = sorted(available)
@@ -110,8 +112,10 @@ def choose_partitions(topic: str, available: Iterable[int],
         raise RuntimeError(f"topic {topic!r} has no partitions visible to the consumer")
     chosen = have if wanted is None else sorted(set(wanted))
     if not chosen or not set(chosen) <= set(have):
-        raise RuntimeError(f"topic {topic!r} has partitions {have[0]}..{have[-1]}; asked to"
-                           f" read {list(wanted or [])}")
+        raise RuntimeError(
+            f"topic {topic!r} has partitions {have[0]}..{have[-1]}; asked to"
+            f" read {list(wanted or [])}"
+        )
     return chosen, len(have)
 
 
@@ -123,10 +127,10 @@ class ClientDriver(ABC):
         """Raise DriverConfigError for settings this library rejects (no broker needed)."""
 
     @abstractmethod
-    def producer(self, bootstrap: str, client_id: str, settings: Mapping[str, str]) -> Producer:
-        ...
+    def producer(self, bootstrap: str, client_id: str, settings: Mapping[str, str]) -> Producer: ...
 
     @abstractmethod
-    def consumer(self, bootstrap: str, topic: str, client_id: str,
-                 partitions: Sequence[int] | None = None) -> Consumer:
+    def consumer(
+        self, bootstrap: str, topic: str, client_id: str, partitions: Sequence[int] | None = None
+    ) -> Consumer:
         """A consumer of `partitions` of `topic` (None: all), each read from its start."""

@@ -40,8 +40,13 @@ _LAG_QUERY_TIMEOUT_S = 2.0
 
 
 def _config(bootstrap: str, client_id: str, settings: Mapping[str, str]) -> dict[str, Any]:
-    return {**_COMMON, **_DEFAULTS, **settings, "bootstrap.servers": bootstrap,
-            "client.id": client_id}
+    return {
+        **_COMMON,
+        **_DEFAULTS,
+        **settings,
+        "bootstrap.servers": bootstrap,
+        "client.id": client_id,
+    }
 
 
 #: librdkafka's message.timeout.ms (alias delivery.timeout.ms) when not set
@@ -65,14 +70,14 @@ class _CKProducerAdapter(Producer):
     def warm_up(self, topic: str) -> None:
         self._p.list_topics(topic, timeout=30)
 
-    def send(self, topic: str, partition: int, key: bytes, value: bytes,
-             on_ack: AckCallback) -> None:
+    def send(
+        self, topic: str, partition: int, key: bytes, value: bytes, on_ack: AckCallback
+    ) -> None:
         def delivered(err: Any, _msg: Any) -> None:
             on_ack(None if err is None else KafkaException(err))
 
         try:
-            self._p.produce(topic, value=value, key=key, partition=partition,
-                            on_delivery=delivered)
+            self._p.produce(topic, value=value, key=key, partition=partition, on_delivery=delivered)
         except BufferError as exc:  # queue.buffering.max.messages/kbytes reached
             raise QueueFull(str(exc)) from exc
 
@@ -92,17 +97,25 @@ class _CKProducerAdapter(Producer):
 
 
 class _CKConsumerAdapter(Consumer):
-    def __init__(self, bootstrap: str, topic: str, client_id: str,
-                 partitions: Sequence[int] | None = None) -> None:
-        self._c = _CKConsumer({
-            "bootstrap.servers": bootstrap, "client.id": client_id,
-            "group.id": f"frida-{topic}", "enable.auto.commit": False,
-            "fetch.wait.max.ms": 10, "fetch.min.bytes": 1, **_COMMON,
-        })
+    def __init__(
+        self, bootstrap: str, topic: str, client_id: str, partitions: Sequence[int] | None = None
+    ) -> None:
+        self._c = _CKConsumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "client.id": client_id,
+                "group.id": f"frida-{topic}",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 10,
+                "fetch.min.bytes": 1,
+                **_COMMON,
+            }
+        )
         self._topic = topic
         topics = self._c.list_topics(topic, timeout=30).topics
         self.partitions, self.topic_partitions = choose_partitions(
-            topic, topics[topic].partitions if topic in topics else (), partitions)
+            topic, topics[topic].partitions if topic in topics else (), partitions
+        )
         self.wait_s = 0.0
         self._c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in self.partitions])
 
@@ -132,8 +145,10 @@ class _CKConsumerAdapter(Consumer):
             out = {}
             for partition, position in positions.items():
                 low, high = self._c.get_watermark_offsets(
-                    TopicPartition(self._topic, partition), timeout=_LAG_QUERY_TIMEOUT_S,
-                    cached=False)
+                    TopicPartition(self._topic, partition),
+                    timeout=_LAG_QUERY_TIMEOUT_S,
+                    cached=False,
+                )
                 out[partition] = max(0, high - (position if position >= 0 else low))
             return out
         except (KafkaException, RuntimeError):
@@ -155,16 +170,17 @@ class ConfluentDriver(ClientDriver):
         # librdkafka validates names and values when a client is built; building one
         # starts no connection before it is polled, and the address is loopback anyway
         try:
-            probe = _CKProducer({**_config("127.0.0.1:1", "frida-check", settings),
-                                 "log_level": 0})
+            probe = _CKProducer({**_config("127.0.0.1:1", "frida-check", settings), "log_level": 0})
         except KafkaException as exc:
-            raise DriverConfigError(f"confluent-kafka rejects the producer settings:"
-                                    f" {exc.args[0].str()}") from None
+            raise DriverConfigError(
+                f"confluent-kafka rejects the producer settings: {exc.args[0].str()}"
+            ) from None
         del probe
 
     def producer(self, bootstrap: str, client_id: str, settings: Mapping[str, str]) -> Producer:
         return _CKProducerAdapter(bootstrap, client_id, settings)
 
-    def consumer(self, bootstrap: str, topic: str, client_id: str,
-                 partitions: Sequence[int] | None = None) -> Consumer:
+    def consumer(
+        self, bootstrap: str, topic: str, client_id: str, partitions: Sequence[int] | None = None
+    ) -> Consumer:
         return _CKConsumerAdapter(bootstrap, topic, client_id, partitions)

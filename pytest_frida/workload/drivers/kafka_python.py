@@ -41,10 +41,20 @@ _DEFAULTS: dict[str, str] = {"acks": "all", "retries": "5", "max.block.ms": "0"}
 _WARM_UP_MAX_BLOCK_MS = 30_000
 #: a lag query (end offsets) gives up after this long (the broker may be down)
 _LAG_QUERY_TIMEOUT_MS = 2000
-_INT_KEYS = {"linger_ms", "batch_size", "retries", "buffer_memory",
-             "max_in_flight_requests_per_connection", "request_timeout_ms",
-             "delivery_timeout_ms", "max_block_ms", "max_request_size",
-             "send_buffer_bytes", "receive_buffer_bytes", "retry_backoff_ms"}
+_INT_KEYS = {
+    "linger_ms",
+    "batch_size",
+    "retries",
+    "buffer_memory",
+    "max_in_flight_requests_per_connection",
+    "request_timeout_ms",
+    "delivery_timeout_ms",
+    "max_block_ms",
+    "max_request_size",
+    "send_buffer_bytes",
+    "receive_buffer_bytes",
+    "retry_backoff_ms",
+}
 
 
 def _convert(settings: Mapping[str, str]) -> dict[str, Any]:
@@ -65,12 +75,14 @@ def _convert(settings: Mapping[str, str]) -> dict[str, Any]:
             try:
                 value = int(raw)
             except ValueError:
-                raise DriverConfigError(f"kafka-python setting {key}={raw!r}: expected a whole"
-                                        " number") from None
+                raise DriverConfigError(
+                    f"kafka-python setting {key}={raw!r}: expected a whole number"
+                ) from None
         config[name] = value
     if config.get("acks") not in ("all", 0, 1, -1):
-        raise DriverConfigError(f"kafka-python setting acks={settings.get('acks')!r}: expected"
-                                " 0, 1, all or -1")
+        raise DriverConfigError(
+            f"kafka-python setting acks={settings.get('acks')!r}: expected 0, 1, all or -1"
+        )
     return config
 
 
@@ -78,8 +90,9 @@ class _KPProducer(Producer):
     callbacks_on_own_thread = True
 
     def __init__(self, bootstrap: str, client_id: str, settings: Mapping[str, str]) -> None:
-        self._p = KafkaProducer(bootstrap_servers=bootstrap, client_id=client_id,
-                                **_convert(settings))
+        self._p = KafkaProducer(
+            bootstrap_servers=bootstrap, client_id=client_id, **_convert(settings)
+        )
 
     def warm_up(self, topic: str) -> None:
         # partitions_for() waits up to max_block_ms, which send() needs at 0: the metadata
@@ -92,8 +105,9 @@ class _KPProducer(Producer):
         finally:
             config["max_block_ms"] = max_block_ms
 
-    def send(self, topic: str, partition: int, key: bytes, value: bytes,
-             on_ack: AckCallback) -> None:
+    def send(
+        self, topic: str, partition: int, key: bytes, value: bytes, on_ack: AckCallback
+    ) -> None:
         try:
             future = self._p.send(topic, value=value, key=key, partition=partition)
         except KafkaTimeoutError as exc:  # no room or no metadata, with max_block_ms=0
@@ -115,17 +129,25 @@ class _KPProducer(Producer):
 
 
 class _KPConsumer(Consumer):
-    def __init__(self, bootstrap: str, topic: str, client_id: str,
-                 partitions: Sequence[int] | None = None) -> None:
-        self._config: dict[str, Any] = {"bootstrap_servers": bootstrap, "group_id": None,
-                                        "enable_auto_commit": False}
+    def __init__(
+        self, bootstrap: str, topic: str, client_id: str, partitions: Sequence[int] | None = None
+    ) -> None:
+        self._config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "group_id": None,
+            "enable_auto_commit": False,
+        }
         self._c = KafkaConsumer(
-            client_id=client_id, fetch_min_bytes=1, fetch_max_wait_ms=50,
-            max_poll_records=10_000, **self._config,
+            client_id=client_id,
+            fetch_min_bytes=1,
+            fetch_max_wait_ms=50,
+            max_poll_records=10_000,
+            **self._config,
         )
         self._client_id = client_id
         self.partitions, self.topic_partitions = choose_partitions(
-            topic, self._c.partitions_for_topic(topic) or (), partitions)
+            topic, self._c.partitions_for_topic(topic) or (), partitions
+        )
         self._tps = [TopicPartition(topic, p) for p in self.partitions]
         self._c.assign(self._tps)
         self._c.seek_to_beginning(*self._tps)
@@ -162,21 +184,22 @@ class _KPConsumer(Consumer):
                 return None
             try:
                 if self._probe is None:
-                    self._probe = KafkaConsumer(client_id=f"{self._client_id}-lag",
-                                                **self._config)
+                    self._probe = KafkaConsumer(client_id=f"{self._client_id}-lag", **self._config)
                 positions = dict(self._positions)
                 ends = self._probe.end_offsets(self._tps, timeout_ms=_LAG_QUERY_TIMEOUT_MS)
                 starts: dict[TopicPartition, int] = {}
                 if any(p < 0 for p in positions.values()):
-                    starts = self._probe.beginning_offsets(self._tps,
-                                                           timeout_ms=_LAG_QUERY_TIMEOUT_MS)
+                    starts = self._probe.beginning_offsets(
+                        self._tps, timeout_ms=_LAG_QUERY_TIMEOUT_MS
+                    )
             except Exception:  # the broker did not answer in time: no sample
                 return None
         out = {}
         for tp in self._tps:
             position = positions[tp.partition]
-            out[tp.partition] = max(0, int(ends[tp]) - (position if position >= 0
-                                                         else int(starts[tp])))
+            out[tp.partition] = max(
+                0, int(ends[tp]) - (position if position >= 0 else int(starts[tp]))
+            )
         return out
 
     def received(self) -> dict[int, int]:
@@ -200,6 +223,7 @@ class KafkaPythonDriver(ClientDriver):
     def producer(self, bootstrap: str, client_id: str, settings: Mapping[str, str]) -> Producer:
         return _KPProducer(bootstrap, client_id, settings)
 
-    def consumer(self, bootstrap: str, topic: str, client_id: str,
-                 partitions: Sequence[int] | None = None) -> Consumer:
+    def consumer(
+        self, bootstrap: str, topic: str, client_id: str, partitions: Sequence[int] | None = None
+    ) -> Consumer:
         return _KPConsumer(bootstrap, topic, client_id, partitions)
