@@ -4,8 +4,9 @@ Configuration flows one way: pytest options and ini keys -> `FridaSettings` (val
 once, in pytest_configure, before any broker starts) -> `StepPlan` per test (marker values
 merged in) -> the parts that need them. Precedence: command line > marker > ini > default.
 
-`options` declares every option; `values`, `plan` and `grid5000` parse and check values;
-`build` assembles them into the `settings` a session runs with.
+`options` declares every option with its own parser (from `values`, `option_parsers` or
+`grid5000`); `plan` checks whole per-test plans; `build` only assembles the parsed values
+into the `settings` a session runs with.
 """
 
 from pytest_frida.config.build import build_settings

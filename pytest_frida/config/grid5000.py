@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from pytest_frida.config.values import SettingsError, _flag, _positive_float, _positive_int
+from pytest_frida.config.values import Lookup, SettingsError, _positive_int
 
 
 @dataclass(frozen=True)
@@ -141,47 +140,49 @@ def _reservation_date(raw: str, what: str) -> str:
     return full
 
 
-def _reservation(
-    site: str, brokers: int, value: Callable[[str], str], flag: Callable[[str], str]
-) -> Reservation:
-    """The Grid'5000 reservation the options describe."""
-    nodes, consumer_node = parse_nodes(value("nodes"), brokers, flag("nodes"))
-    date = value("reservation") or None
-    if date is not None:
-        date = _reservation_date(date, flag("reservation"))
-    job_types = tuple(t.strip() for t in value("job-type").split(",") if t.strip())
+def parse_job_types(raw: str, what: str, lookup: Lookup) -> tuple[str, ...]:
+    """OAR job types, comma-separated; deploy only for a job the user deployed himself."""
+    job_types = tuple(t.strip() for t in raw.split(",") if t.strip())
     for job_type in job_types:
         if not re.fullmatch(r"[a-z][a-z0-9_=.-]*", job_type):
             raise SettingsError(
-                f"{flag('job-type')}: {job_type!r} is not an OAR job type"
+                f"{what}: {job_type!r} is not an OAR job type"
                 " (e.g. night, exotic, allow_classic_ssh)"
             )
-    job_id = None
-    if value("job-id"):
-        job_id = _positive_int(value("job-id"), flag("job-id"))
-    if "deploy" in job_types and job_id is None:
+    if "deploy" in job_types and lookup("job-id") is None:
         # a deploy job's nodes run nothing until kadeploy3 puts an environment on them
         raise SettingsError(
-            f"{flag('job-type')}=deploy: frida uses the nodes' standard"
+            f"{what}=deploy: frida uses the nodes' standard"
             " environment and does not run kadeploy3; leave deploy out, or"
             " deploy the nodes yourself and pass --frida-job-id"
         )
-    api = value("g5k-api") or None
-    if api is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", api):
-        raise SettingsError(f"{flag('g5k-api')}={api!r}: expected an http(s) URL")
+    return job_types
+
+
+def parse_nodes_option(raw: str, what: str, lookup: Lookup) -> tuple[int, bool]:
+    return parse_nodes(raw, int(lookup("brokers")), what)
+
+
+def parse_reservation_date(raw: str, what: str) -> str | None:
+    return _reservation_date(raw, what) if raw else None
+
+
+def reservation(site: str, parsed: Lookup) -> Reservation:
+    """The Grid'5000 reservation the parsed options describe."""
+    nodes, consumer_node = parsed("nodes")
     return Reservation(
         site=site,
         nodes=nodes,
         consumer_node=consumer_node,
-        cluster=value("cluster") or None,
-        walltime_s=parse_walltime(value("walltime"), flag("walltime")),
-        queue=value("queue") or None,
-        job_types=job_types,
-        reservation_date=date,
-        job_name=value("job-name") or None,
-        job_id=job_id,
-        keep=_flag(value("keep"), flag("keep")),
-        start_timeout_s=_positive_float(value("job-start-timeout"), flag("job-start-timeout")),
-        poll_s=_positive_float(value("oar-poll"), flag("oar-poll")),
-        api_url=api,
+        reservation_date=parsed("reservation"),
+        job_types=parsed("job-type"),
+        job_id=parsed("job-id"),
+        api_url=parsed("g5k-api"),
+        cluster=parsed("cluster"),
+        walltime_s=parsed("walltime"),
+        queue=parsed("queue"),
+        job_name=parsed("job-name"),
+        keep=parsed("keep"),
+        start_timeout_s=parsed("job-start-timeout"),
+        poll_s=parsed("oar-poll"),
     )

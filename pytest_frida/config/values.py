@@ -7,6 +7,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pytest_frida.measure.slo import Slo, SloError, parse_slo, with_delivery_guards
 from pytest_frida.search import SearchSpec, SearchSpecError, parse_search
@@ -14,6 +15,13 @@ from pytest_frida.search import SearchSpec, SearchSpecError, parse_search
 
 class SettingsError(ValueError):
     """A bad option, ini value or marker argument; the message is one line for the user."""
+
+
+#: another option's parsed value, by option name ("broker-cores")
+Lookup = Callable[[str], Any]
+
+#: an option's parser: (raw text, the name the user typed, the other options) -> value
+Parser = Callable[[str, str, Lookup], Any]
 
 
 def _positive_int(raw: object, what: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from pytest_frida.config import (
     MARKER_KEYS,
     OPTIONS,
     FridaSettings,
+    Option,
     SettingsError,
     build_settings,
     parse_producers,
@@ -414,3 +416,36 @@ def test_marker_bad_consumers(raw):
         build().plan_for({"consumers": raw})
     assert str(info.value).startswith(f"capacity marker argument consumers={raw!r}")
     assert "expected auto or a positive whole number" in str(info.value)
+
+
+def test_the_builder_asks_every_option_for_its_value(monkeypatch: pytest.MonkeyPatch):
+    # an option added to the table but never assembled would be accepted and ignored
+    import dataclasses
+
+    from pytest_frida.config import build as build_module
+
+    asked: set[str] = set()
+
+    def recording(option: Option) -> Option:
+        def parse(raw: str, what: str, lookup: Any) -> Any:
+            asked.add(option.name)
+            return option.parse(raw, what, lookup)
+
+        return dataclasses.replace(option, parse=parse)
+
+    monkeypatch.setattr(build_module, "OPTIONS", tuple(recording(o) for o in OPTIONS))
+    build()
+    assert asked == {o.name for o in OPTIONS}
+
+
+def test_each_value_is_parsed_once_by_its_options_parser():
+    from pytest_frida.config.build import ParsedOptions
+
+    parsed = ParsedOptions(cli={"brokers": "3"}, ini={"brokers": "1", "nodes": "5"})
+    assert parsed("brokers") == 3
+    assert parsed.flag("brokers") == "--frida-brokers"
+    assert parsed.flag("nodes") == "ini frida_nodes"
+    # nodes are checked against the command line's brokers, not the ini file's
+    assert parsed("nodes") == (5, False)
+    with pytest.raises(SettingsError, match=r"^ini frida_nodes=4: needs at least"):
+        ParsedOptions(cli={"brokers": "4"}, ini={"nodes": "4"})("nodes")
