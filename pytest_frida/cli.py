@@ -140,7 +140,7 @@ def _monitor_cost() -> int:
     from pytest_frida.sites.local import LocalSite
 
     work = Path(tempfile.mkdtemp(prefix="frida-bench-"))
-    site = LocalSite(build_settings({}, {}), work)
+    site = LocalSite(build_settings({}, {}).cluster, work)
     try:
         print("starting a local Kafka broker with its JMX exporter ...", file=sys.stderr)
         cost = measure_monitor_cost(site.start(), lambda s: print(s, file=sys.stderr))

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_frida.config import FridaSettings
+    from pytest_frida.config import ClusterSettings
     from pytest_frida.sites.base import Site
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_frida_make_site(settings: FridaSettings, run_dir: Path, run_id: str) -> Site | None:
+def pytest_frida_make_site(settings: ClusterSettings, run_dir: Path, run_id: str) -> Site | None:
     """The site a session (or `--frida-plan`) asks for its cluster, made but not started:
     the session calls its `start()` when a test first needs Kafka. `run_dir` is where the
     run writes; `run_id` names what the site makes. Return None to leave the choice to the

@@ -12,7 +12,7 @@ import pytest
 from pytest_frida.config import (
     MARKER_KEYS,
     OPTIONS,
-    FridaSettings,
+    ClusterSettings,
     SettingsError,
     StepPlan,
     build_settings,
@@ -84,13 +84,13 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_frida_make_site(settings: FridaSettings, run_dir: Path, run_id: str) -> Site:
+def pytest_frida_make_site(settings: ClusterSettings, run_dir: Path, run_id: str) -> Site:
     """The site --frida-site names, when no conftest or plugin answered first."""
     return create_site(settings, run_dir, run_id)
 
 
 def _site_maker(config: pytest.Config) -> MakeSite:
-    def make_site(settings: FridaSettings, run_dir: Path, run_id: str) -> Site:
+    def make_site(settings: ClusterSettings, run_dir: Path, run_id: str) -> Site:
         site: Site = config.hook.pytest_frida_make_site(
             settings=settings, run_dir=run_dir, run_id=run_id
         )
@@ -292,7 +292,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if run is None or not run.steps:
         return
     tr = terminalreporter
-    title = f"frida capacity report ({run.settings.site}, Kafka {run.info.kafka_version})"
+    title = f"frida capacity report ({run.settings.cluster.site}, Kafka {run.info.kafka_version})"
     tr.write_sep("=", title)
     for line in format_table(run.steps):
         tr.write_line(line)
@@ -302,12 +302,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for limit in limits:
         tr.write_line(f"capacity limit of {limit.test}: {limit.describe()}")
         tr.write_line(f"  {limit.explain()}")
-    if limits and run.settings.site in SINGLE_HOST_SITES:
+    if limits and run.settings.cluster.site in SINGLE_HOST_SITES:
         cores = run.info.machine.get("cpus")
-        if run.settings.broker_cores:
+        if run.settings.cluster.broker_cores:
             tr.write_line(
                 f"on one host ({cores} cores) the brokers had"
-                f" {run.settings.broker_cores} of its cores to themselves"
+                f" {run.settings.cluster.broker_cores} of its cores to themselves"
                 " (--frida-broker-cores) and the producers and consumers the"
                 " others: memory, disk and the kernel are still shared"
             )

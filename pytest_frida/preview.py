@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_frida.config import FridaSettings, StepPlan
+from pytest_frida.config import ClusterSettings, FridaSettings, StepPlan
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.measure.samples import measured_window
 from pytest_frida.search import STEP_BUDGET_FACTOR, SearchSpec
@@ -110,7 +110,7 @@ def total_lines(settings: FridaSettings, tests: list[TestPreview]) -> list[str]:
         f"load time, at least: {span}{primed} (agents' start, drains and the site's own"
         " start come on top)"
     ]
-    res = settings.reservation
+    res = settings.cluster.reservation
     if res is not None and res.job_id is None:
         if most > res.walltime_s:
             lines.append(
@@ -131,12 +131,12 @@ def plan_report(
     tests: dict[str, StepPlan],
     run_dir: Path,
     run_id: str,
-    make_site: Callable[[FridaSettings, Path, str], Site] = create_site,
+    make_site: Callable[[ClusterSettings, Path, str], Site] = create_site,
 ) -> list[str]:
     """The whole `--frida-plan` output: the site, each test's steps, the totals."""
     lines = ["frida plan: nothing is reserved or started"]
     try:
-        site_lines = make_site(settings, run_dir, run_id).plan_lines()
+        site_lines = make_site(settings.cluster, run_dir, run_id).plan_lines()
     except FridaSetupError as exc:
         site_lines = [f"would stop: {exc}"]
     lines += [f"  {line}" for line in site_lines]

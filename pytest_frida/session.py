@@ -18,7 +18,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from pytest_frida.config import FridaSettings
+from pytest_frida.config import ClusterSettings, FridaSettings
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.measure import host_speed
 from pytest_frida.measure.result import StepResult, step_from_dict, utc_now
@@ -81,7 +81,7 @@ WORKERS_DIR = "workers"
 
 
 #: settings, run directory, run id -> the site, not started
-MakeSite = Callable[[FridaSettings, Path, str], Site]
+MakeSite = Callable[[ClusterSettings, Path, str], Site]
 
 
 class FridaRun:
@@ -107,13 +107,15 @@ class FridaRun:
         self.info = RunInfo(
             run_id=self.run_id,
             started_at=utc_now(),
-            site=settings.site,
+            site=settings.cluster.site,
             client=settings.client,
-            kafka_version=settings.kafka_version,
+            kafka_version=settings.cluster.kafka_version,
             settings={
-                "brokers": settings.brokers,
-                "broker_config": settings.broker_config,
-                "kafka_home": str(settings.kafka_home) if settings.kafka_home else None,
+                "brokers": settings.cluster.brokers,
+                "broker_config": settings.cluster.broker_config,
+                "kafka_home": str(settings.cluster.kafka_home)
+                if settings.cluster.kafka_home
+                else None,
                 "defaults": {
                     f.name: _plain(getattr(settings.defaults, f.name))
                     for f in fields(settings.defaults)
@@ -123,20 +125,20 @@ class FridaRun:
                 "influx": redact(settings.influx_url) if settings.influx_url else None,
                 "reservation": {
                     f.name: redact(v) if isinstance(v, str) else _plain(v)
-                    for f in fields(settings.reservation)
-                    for v in [getattr(settings.reservation, f.name)]
+                    for f in fields(settings.cluster.reservation)
+                    for v in [getattr(settings.cluster.reservation, f.name)]
                 }
-                if settings.reservation
+                if settings.cluster.reservation
                 else None,
                 "clock_correction": settings.clock_correction,
-                "monitor": settings.monitor,
+                "monitor": settings.cluster.monitor,
                 # how the load is spread: part of a plan (report.history)
                 "workers": settings.workers,
-                "runtime": settings.runtime,
+                "runtime": settings.cluster.runtime,
                 "prime": settings.prime,
-                "producers_per_replica": settings.producers_per_replica,
-                "producers_per_node": settings.producers_per_node,
-                "broker_cores": settings.broker_cores,
+                "producers_per_replica": settings.cluster.producers_per_replica,
+                "producers_per_node": settings.cluster.producers_per_node,
+                "broker_cores": settings.cluster.broker_cores,
             },
         )
         self.writer = ReportWriter(self.run_dir)
@@ -172,13 +174,15 @@ class FridaRun:
         self._note_commit()
         instance = f"{self.run_id}-{self.worker}" if self.worker else self.run_id
         self._probe_host("before")
-        self._site = self.make_site(self.settings, self.run_dir, instance)
+        self._site = self.make_site(self.settings.cluster, self.run_dir, instance)
         self._site.notify = self.notify
         register_cleanup(self.stop_cluster)  # even if pytest itself is interrupted twice
         try:
             self._cluster = self._site.start()
         except BaseException as exc:
-            self.cluster_error = f"the {self.settings.site} site could not start Kafka: {exc}"
+            self.cluster_error = (
+                f"the {self.settings.cluster.site} site could not start Kafka: {exc}"
+            )
             with interrupts_deferred():
                 try:
                     self._site.stop()

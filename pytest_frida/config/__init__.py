@@ -13,7 +13,7 @@ from pytest_frida.config.build import build_settings
 from pytest_frida.config.grid5000 import G5K_SITES, Reservation, parse_nodes, parse_walltime
 from pytest_frida.config.options import DEFAULT_SLO, OPTIONS, Option
 from pytest_frida.config.plan import MARKER_KEYS, StepPlan
-from pytest_frida.config.settings import FridaSettings
+from pytest_frida.config.settings import ClusterSettings, FridaSettings
 from pytest_frida.config.values import SettingsError, parse_producer_config, parse_producers
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "G5K_SITES",
     "MARKER_KEYS",
     "OPTIONS",
+    "ClusterSettings",
     "FridaSettings",
     "Option",
     "Reservation",

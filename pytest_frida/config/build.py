@@ -14,7 +14,7 @@ from pytest_frida.config.plan import (
     check_producer_config,
     check_schedule,
 )
-from pytest_frida.config.settings import FridaSettings
+from pytest_frida.config.settings import ClusterSettings, FridaSettings
 
 #: marker-level settings the command line may give, by option name, as StepPlan fields
 _STEP_FIELDS = (
@@ -109,20 +109,14 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     client = parsed("client")
     check_producer_config(client, defaults.producer_config, parsed.flag("producer-config"))
     # keyword arguments are parsed in this order, the order bad values are reported in
-    return FridaSettings(
+    cluster = ClusterSettings(
         site=site,
         hosts_file=hosts_file,
         kafka_version=version,
         kafka_home=parsed("kafka-home"),
-        client=client,
         broker_cores=parsed("broker-cores"),
-        workers=parsed("workers"),
-        compare_fail=parsed("compare-fail"),
-        compare=parsed("compare"),
-        influx_url=parsed("influx"),
         brokers=parsed("brokers"),
         reservation=_reservation(site, parsed),
-        clock_correction=parsed("clock-correction"),
         monitor=parsed("monitor"),
         ssh_config=parsed("ssh-config"),
         runtime=parsed("runtime"),
@@ -131,9 +125,18 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         producers_per_replica=parsed("producers-per-replica"),
         producers_per_node=parsed("producers-per-node"),
         kafka_image=parsed("kafka-image"),
+        broker_config=parsed("broker-config"),
+    )
+    return FridaSettings(
+        cluster=cluster,
+        client=client,
+        workers=parsed("workers"),
+        compare_fail=parsed("compare-fail"),
+        compare=parsed("compare"),
+        influx_url=parsed("influx"),
+        clock_correction=parsed("clock-correction"),
         plan_only=parsed("plan"),
         report_dir=parsed("report-dir"),
-        broker_config=parsed("broker-config"),
         prime=parsed("prime"),
         search=defaults.search,
         defaults=defaults,

@@ -21,16 +21,44 @@ from pytest_frida.search import SearchSpec
 
 
 @dataclass(frozen=True)
-class FridaSettings:
-    """The session's validated configuration."""
+class ClusterSettings:
+    """Where the brokers run and how: the slice of the settings a site receives."""
 
     site: str
-    report_dir: Path
     kafka_version: str
     kafka_home: Path | None
     brokers: int
     #: extra server.properties, applied over ours
-    broker_config: dict[str, str]
+    broker_config: dict[str, str] = field(default_factory=dict)
+    #: docker/swarm: the Kafka image, or None for the default choice
+    kafka_image: str | None = None
+    #: swarm: logical producers per replica of the producer service
+    producers_per_replica: int = 10
+    #: hosts:FILE
+    hosts_file: Path | None = None
+    #: Grid'5000 reservation, when site is a Grid'5000 site name
+    reservation: Reservation | None = None
+    ssh_config: Path | None = None
+    #: hosts and Grid'5000: "swarm" or "ssh"
+    runtime: str = "swarm"
+    #: read the brokers' resources and Kafka metrics during each step (runtimes.monitor)
+    monitor: bool = True
+    #: local and docker: cores of the brokers' own, the harness on the others (0: shared)
+    broker_cores: int = 0
+    #: swarm on nodes: `frida images save` archives to load on the nodes
+    images_dir: Path | None = None
+    #: swarm on nodes: most producers per node (None: no limit, the run never grows)
+    producers_per_node: int | None = None
+    #: hosts and Grid'5000: "off", "chrony" or "ptpd"
+    clock_sync: str = "off"
+
+
+@dataclass(frozen=True)
+class FridaSettings:
+    """The session's validated configuration: the cluster's slice, and the run's own."""
+
+    cluster: ClusterSettings
+    report_dir: Path
     client: str
     workers: int
     #: seconds of unmeasured load before a cluster's first measured step (0: none)
@@ -44,28 +72,7 @@ class FridaSettings:
     compare: str | None = None
     compare_fail: tuple[Threshold, ...] = ()
     influx_url: str | None = None
-    #: docker/swarm: the Kafka image, or None for the default choice
-    kafka_image: str | None = None
-    #: swarm: logical producers per replica of the producer service
-    producers_per_replica: int = 10
-    #: hosts:FILE
-    hosts_file: Path | None = None
-    #: Grid'5000 reservation, when site is a Grid'5000 site name
-    reservation: Reservation | None = None
-    ssh_config: Path | None = None
     clock_correction: bool = True
-    #: hosts and Grid'5000: "swarm" or "ssh"
-    runtime: str = "swarm"
-    #: read the brokers' resources and Kafka metrics during each step (runtimes.monitor)
-    monitor: bool = True
-    #: local and docker: cores of the brokers' own, the harness on the others (0: shared)
-    broker_cores: int = 0
-    #: swarm on nodes: `frida images save` archives to load on the nodes
-    images_dir: Path | None = None
-    #: swarm on nodes: most producers per node (None: no limit, the run never grows)
-    producers_per_node: int | None = None
-    #: hosts and Grid'5000: "off" or "chrony"
-    clock_sync: str = "off"
     #: --frida-plan: say what the run would do, and do nothing
     plan_only: bool = False
 

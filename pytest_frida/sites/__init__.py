@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_frida.config import FridaSettings
+from pytest_frida.config import ClusterSettings
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.sites.base import Site
 
 
-def create_site(settings: FridaSettings, run_dir: Path, run_id: str) -> Site:
+def create_site(settings: ClusterSettings, run_dir: Path, run_id: str) -> Site:
     """The site named by --frida-site (names are validated in config already)."""
     if settings.site == "local":
         from pytest_frida.sites.local import LocalSite

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pytest_frida.config import FridaSettings
+from pytest_frida.config import ClusterSettings
 from pytest_frida.images import kafka_image
 from pytest_frida.kafka import exporter
 from pytest_frida.kafka.errors import KafkaSetupError
@@ -66,7 +66,7 @@ def choose_kafka_image(docker: DockerCli, explicit: str | None, version: str) ->
 class DockerSite(Site):
     name = "docker"
 
-    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str) -> None:
+    def __init__(self, settings: ClusterSettings, run_dir: Path, run_id: str) -> None:
         self.settings = settings
         self.run_dir = run_dir
         self.run_id = run_id

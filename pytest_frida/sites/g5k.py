@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pytest_frida.config import G5K_SITES, FridaSettings, Reservation
+from pytest_frida.config import G5K_SITES, ClusterSettings, Reservation
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.runtimes.ssh import SshSettings
 from pytest_frida.sites import job_marks
@@ -185,7 +185,7 @@ def load_execo() -> Any:
 
 
 class G5KSite(Site):
-    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str) -> None:
+    def __init__(self, settings: ClusterSettings, run_dir: Path, run_id: str) -> None:
         assert settings.reservation is not None
         self.settings = settings
         self.res: Reservation = settings.reservation

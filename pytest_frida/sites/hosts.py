@@ -15,7 +15,7 @@ import re
 import time
 from pathlib import Path
 
-from pytest_frida.config import FridaSettings
+from pytest_frida.config import ClusterSettings
 from pytest_frida.runtimes.ssh import RemoteError, SshSettings
 from pytest_frida.sites.base import Cluster, Site
 from pytest_frida.sites.node_runtimes import deployment_for
@@ -47,7 +47,7 @@ def read_hosts_file(path: Path) -> list[str]:
 class HostsSite(Site):
     name = "hosts"
 
-    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str) -> None:
+    def __init__(self, settings: ClusterSettings, run_dir: Path, run_id: str) -> None:
         assert settings.hosts_file is not None
         self.settings = settings
         self.run_dir = run_dir

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_frida.config import FridaSettings
+from pytest_frida.config import ClusterSettings
 from pytest_frida.kafka import commands, distribution, exporter
 from pytest_frida.kafka.errors import KafkaSetupError, key_line
 from pytest_frida.kafka.java import java_runtime
@@ -74,7 +74,7 @@ def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
 class LocalSite(Site):
     name = "local"
 
-    def __init__(self, settings: FridaSettings, run_dir: Path) -> None:
+    def __init__(self, settings: ClusterSettings, run_dir: Path) -> None:
         self.settings = settings
         self.run_dir = run_dir
         self.servers: list[ManagedProcess] = []

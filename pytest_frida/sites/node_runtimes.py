@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_frida.config import FridaSettings
+from pytest_frida.config import ClusterSettings
 from pytest_frida.sites.nodes import GrowNodes, NodeAccess, NodeDeployment, Roles
 
 
-def check_before_reserving(settings: FridaSettings) -> None:
+def check_before_reserving(settings: ClusterSettings) -> None:
     """What the runtime needs from this machine (images, Kafka jars), checked before any node
     is reserved, so a missing piece costs no reservation."""
     if settings.runtime == "ssh":
@@ -28,7 +28,7 @@ def check_before_reserving(settings: FridaSettings) -> None:
 
 
 def deployment_for(
-    settings: FridaSettings,
+    settings: ClusterSettings,
     run_dir: Path,
     run_id: str,
     access: NodeAccess,

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from pytest_frida.config import FridaSettings
+from pytest_frida.config import ClusterSettings
 from pytest_frida.images import AGENT_IMAGE, kafka_image
 from pytest_frida.images.checks import check_agent_image, no_exporter
 from pytest_frida.images.transfer import (
@@ -78,7 +78,7 @@ PARALLEL_NODES = 8
 T = TypeVar("T")
 
 
-def image_source(settings: FridaSettings) -> ImageSource:
+def image_source(settings: ClusterSettings) -> ImageSource:
     """Where the nodes' images come from: --frida-images archives, else this machine's
     Docker daemon; DockerError saying what to do when it lacks one of them."""
     wanted = [settings.kafka_image or kafka_image(settings.kafka_version), AGENT_IMAGE]
@@ -102,7 +102,7 @@ def image_source(settings: FridaSettings) -> ImageSource:
     return source
 
 
-def check_swarm_runtime(settings: FridaSettings) -> None:
+def check_swarm_runtime(settings: ClusterSettings) -> None:
     """What the swarm runtime needs from this machine, before any node is reserved."""
     if settings.brokers not in STACK_BROKER_COUNTS:
         raise DockerError(
@@ -126,7 +126,7 @@ class SwarmOnNodes(NodeDeployment):
 
     def __init__(
         self,
-        settings: FridaSettings,
+        settings: ClusterSettings,
         run_dir: Path,
         run_id: str,
         access: NodeAccess,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_frida.config import FridaSettings
+from pytest_frida.config import ClusterSettings
 from pytest_frida.kafka import commands, distribution, exporter
 from pytest_frida.kafka.errors import key_line
 from pytest_frida.kafka.java import too_old
@@ -64,7 +64,7 @@ class RemoteKafka(NodeDeployment):
 
     def __init__(
         self,
-        settings: FridaSettings,
+        settings: ClusterSettings,
         run_dir: Path,
         run_id: str,
         access: NodeAccess,

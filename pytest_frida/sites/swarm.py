@@ -13,7 +13,7 @@ import socket
 import time
 from pathlib import Path
 
-from pytest_frida.config import FridaSettings
+from pytest_frida.config import ClusterSettings
 from pytest_frida.images import AGENT_IMAGE
 from pytest_frida.images.checks import check_agent_image, no_exporter
 from pytest_frida.kafka import exporter
@@ -44,7 +44,7 @@ START_TIMEOUT_S = 180.0
 class SwarmSite(Site):
     name = "swarm"
 
-    def __init__(self, settings: FridaSettings, run_dir: Path, run_id: str) -> None:
+    def __init__(self, settings: ClusterSettings, run_dir: Path, run_id: str) -> None:
         self.settings = settings
         self.run_dir = run_dir
         self.run_id = run_id

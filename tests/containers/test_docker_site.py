@@ -273,7 +273,7 @@ def test_interrupt_inside_a_create_leaves_nothing(
     # Ctrl-C as in a terminal (a shell that starts us in the background ignores SIGINT)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     settings = build_settings({"site": "docker", "kafka-image": frida_images["kafka"]}, {})
-    site = DockerSite(settings, tmp_path, "interrupted-create")
+    site = DockerSite(settings.cluster, tmp_path, "interrupted-create")
     ctrl_c = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     try:
         ctrl_c.start()  # while the network is being created

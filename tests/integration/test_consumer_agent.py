@@ -28,7 +28,7 @@ PAD = bytes(100)
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    local = LocalSite(build_settings({}, {}), tmp_path_factory.mktemp("site"))
+    local = LocalSite(build_settings({}, {}).cluster, tmp_path_factory.mktemp("site"))
     try:
         yield local.start()
     finally:

@@ -29,7 +29,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     reason = quota_unavailable()
     if reason:
         pytest.fail(reason)  # root on these machines: a quota must be possible
-    local = LocalSite(build_settings({}, {}), tmp_path_factory.mktemp("site"))
+    local = LocalSite(build_settings({}, {}).cluster, tmp_path_factory.mktemp("site"))
     try:
         yield local.start()
     finally:

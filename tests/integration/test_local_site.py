@@ -20,7 +20,7 @@ from pytest_frida.sites.local import LocalSite
 
 
 def test_three_broker_cluster_starts_answers_and_stops(tmp_path: Path, leak_check: None) -> None:
-    site = LocalSite(build_settings({"brokers": "3"}, {}), tmp_path)
+    site = LocalSite(build_settings({"brokers": "3"}, {}).cluster, tmp_path)
     try:
         cluster = site.start()
         assert describe_brokers(cluster.bootstrap) == [0, 1, 2]
@@ -40,7 +40,7 @@ def test_three_broker_cluster_starts_answers_and_stops(tmp_path: Path, leak_chec
 
 
 def test_bad_kafka_home_is_a_clear_error(tmp_path: Path) -> None:
-    site = LocalSite(build_settings({"kafka-home": str(tmp_path / "nope")}, {}), tmp_path)
+    site = LocalSite(build_settings({"kafka-home": str(tmp_path / "nope")}, {}).cluster, tmp_path)
     with pytest.raises(KafkaSetupError, match="has no libs/ directory"):
         site.start()
     site.stop()
@@ -53,7 +53,7 @@ def test_java_too_old_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
     java.write_text("#!/bin/sh\necho 'java version \"1.8.0_392\"' >&2\n")
     java.chmod(0o755)
     monkeypatch.setenv("JAVA_HOME", str(fake_home))
-    site = LocalSite(build_settings({}, {}), tmp_path)
+    site = LocalSite(build_settings({}, {}).cluster, tmp_path)
     with pytest.raises(KafkaSetupError, match=r"needs Java 17 or later.*1\.8\.0_392"):
         site.start()
     site.stop()
@@ -80,7 +80,7 @@ def test_interrupt_while_formatting_leaves_no_data_directory(
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGALRM, interrupt)
-    site = LocalSite(build_settings({}, {}), tmp_path)
+    site = LocalSite(build_settings({}, {}).cluster, tmp_path)
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.5)  # the tool is sleeping, not yet writing
         with pytest.raises(KeyboardInterrupt):

@@ -27,7 +27,7 @@ CLIENTS = ["confluent-kafka", "kafka-python"]
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSite, Cluster]]:
-    local = LocalSite(build_settings({}, {}), tmp_path_factory.mktemp("site"))
+    local = LocalSite(build_settings({}, {}).cluster, tmp_path_factory.mktemp("site"))
     try:
         yield local, local.start()
     finally:

@@ -24,7 +24,7 @@ BLOCK_MS = 20_000
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSite, Cluster]]:
-    local = LocalSite(build_settings({}, {}), tmp_path_factory.mktemp("stock"))
+    local = LocalSite(build_settings({}, {}).cluster, tmp_path_factory.mktemp("stock"))
     try:
         yield local, local.start()
     finally:
@@ -73,7 +73,7 @@ def test_broker_config_still_turns_it_off(
     from kafka.errors import KafkaTimeoutError
 
     settings = build_settings({"broker-config": "auto.create.topics.enable=false"}, {})
-    local = LocalSite(settings, tmp_path_factory.mktemp("no-auto-create"))
+    local = LocalSite(settings.cluster, tmp_path_factory.mktemp("no-auto-create"))
     try:
         cluster = local.start()
         producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, max_block_ms=3_000)

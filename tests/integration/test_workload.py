@@ -19,7 +19,7 @@ from pytest_frida.sites.local import LocalSite
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    local = LocalSite(build_settings({}, {}), tmp_path_factory.mktemp("site"))
+    local = LocalSite(build_settings({}, {}).cluster, tmp_path_factory.mktemp("site"))
     try:
         yield local, local.start()
     finally:
@@ -75,7 +75,7 @@ def test_saturated_generator_is_flagged_not_judged(site) -> None:  # type: ignor
 
 
 def test_broker_dying_mid_step_fails_with_counts_kept(tmp_path: Path) -> None:
-    local = LocalSite(build_settings({}, {}), tmp_path)
+    local = LocalSite(build_settings({}, {}).cluster, tmp_path)
     try:
         cluster = local.start()
         runner = StepRunner(cluster, "t-kill", "confluent-kafka", workers=1)

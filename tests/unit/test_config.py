@@ -37,11 +37,11 @@ def build(cli: dict[str, str] | None = None, ini: dict[str, str] | None = None) 
 
 def test_defaults():
     s = build()
-    assert s.site == "local"
+    assert s.cluster.site == "local"
     assert s.client == "confluent-kafka"
-    assert s.kafka_version == DEFAULT_KAFKA_VERSION
-    assert s.kafka_home is None
-    assert s.brokers == 1
+    assert s.cluster.kafka_version == DEFAULT_KAFKA_VERSION
+    assert s.cluster.kafka_home is None
+    assert s.cluster.brokers == 1
     assert s.report_dir == Path(".frida/reports")
     assert s.overrides == {}
     assert s.prime == 5.0
@@ -148,9 +148,9 @@ def test_other_settings_cli_over_ini():
         {"brokers": "3", "kafka-home": "/opt/kafka"},
         {"brokers": "2", "kafka-version": "3.9.0", "kafka-home": "/elsewhere"},
     )
-    assert s.brokers == 3
-    assert s.kafka_version == "3.9.0"
-    assert s.kafka_home == Path("/opt/kafka")
+    assert s.cluster.brokers == 3
+    assert s.cluster.kafka_version == "3.9.0"
+    assert s.cluster.kafka_home == Path("/opt/kafka")
 
 
 @pytest.mark.parametrize(
@@ -206,18 +206,21 @@ def test_broker_cores_leave_the_harness_a_core_and_need_one_machine(monkeypatch)
         build({"broker-cores": str(usable)})
     with pytest.raises(SettingsError, match="only the local and docker sites"):
         build({"broker-cores": "1", "site": "swarm"})
-    assert build({}).broker_cores == 0
+    assert build({}).cluster.broker_cores == 0
     # with a split, "auto" starts one producer agent per core the harness keeps
     if usable > 1:
         assert build({"broker-cores": "1"}).workers == usable - 1
-        assert build({"broker-cores": str(usable - 1), "site": "docker"}).broker_cores == usable - 1
+        assert (
+            build({"broker-cores": str(usable - 1), "site": "docker"}).cluster.broker_cores
+            == usable - 1
+        )
 
 
 def test_broker_cores_are_refused_under_xdist(monkeypatch):
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
     with pytest.raises(SettingsError, match="same cores"):
         build({"broker-cores": "1"})
-    assert build({"broker-cores": "0"}).broker_cores == 0
+    assert build({"broker-cores": "0"}).cluster.broker_cores == 0
 
 
 def test_producers_error_names_the_bad_item():

@@ -31,16 +31,16 @@ def test_grid5000_site_builds_a_reservation() -> None:
         },
         {},
     )
-    res = s.reservation
+    res = s.cluster.reservation
     assert res is not None
     assert (res.site, res.cluster, res.nodes, res.walltime_s) == ("sophia", "uvb", 3, 9000)
     assert res.job_types == ("exotic", "night") and res.keep
     # a job deployed by hand is the user's: its nodes are used as they are
     assert build_settings(
         {"site": "sophia", "job-type": "deploy", "job-id": "42"}, {}
-    ).reservation.job_types == ("deploy",)  # type: ignore[union-attr]
+    ).cluster.reservation.job_types == ("deploy",)  # type: ignore[union-attr]
     assert res.reservation_date == "2026-11-27 19:00:00"
-    assert build_settings({"site": "local"}, {}).reservation is None
+    assert build_settings({"site": "local"}, {}).cluster.reservation is None
 
 
 @pytest.mark.parametrize(
@@ -147,9 +147,17 @@ def test_node_settings() -> None:
         },
         {},
     )
-    assert (s.runtime, s.producers_per_replica, s.producers_per_node) == ("ssh", 5, 20)
+    assert (s.cluster.runtime, s.cluster.producers_per_replica, s.cluster.producers_per_node) == (
+        "ssh",
+        5,
+        20,
+    )
     defaults = build_settings({"site": "sophia"}, {})
-    assert (defaults.runtime, defaults.producers_per_node, defaults.images_dir) == (
+    assert (
+        defaults.cluster.runtime,
+        defaults.cluster.producers_per_node,
+        defaults.cluster.images_dir,
+    ) == (
         "swarm",
         None,
         None,
@@ -210,7 +218,7 @@ def test_bad_per_role_nodes(raw: str, message: str) -> None:
 def test_per_role_nodes_reach_the_reservation() -> None:
     res = build_settings(
         {"site": "sophia", "nodes": "brokers=1,consumer=1,producers=2"}, {}
-    ).reservation
+    ).cluster.reservation
     assert res is not None and (res.nodes, res.consumer_node) == (4, True)
 
 
@@ -232,7 +240,7 @@ def test_site_typo_is_refused_offline(typed: str, meant: str) -> None:
 def test_listed_and_unlike_site_names_reach_the_reservation(name: str) -> None:
     """Listed sites are accepted; a name unlike every listed one is asked of the reference
     API when the run starts (a site opened since the list was written)."""
-    res = build_settings({"site": name}, {}).reservation
+    res = build_settings({"site": name}, {}).cluster.reservation
     assert res is not None and res.site == name
 
 
@@ -252,7 +260,9 @@ def test_node_names_sort_by_their_numbers() -> None:
 
 
 def test_reservation_without_seconds_is_a_full_date() -> None:
-    res = build_settings({"site": "sophia", "reservation": "2026-12-03 19:00"}, {}).reservation
+    res = build_settings(
+        {"site": "sophia", "reservation": "2026-12-03 19:00"}, {}
+    ).cluster.reservation
     assert res is not None and res.reservation_date == "2026-12-03 19:00:00"
 
 
@@ -320,6 +330,6 @@ def test_a_path_taken_as_a_flags_value_is_named_as_such(tmp_path: Path) -> None:
             ),
         ):
             build_settings({"site": "sophia", name: "tests/"}, {})
-    assert build_settings({"site": "sophia", "keep": "yes"}, {}).reservation.keep  # type: ignore[union-attr]
+    assert build_settings({"site": "sophia", "keep": "yes"}, {}).cluster.reservation.keep  # type: ignore[union-attr]
     with pytest.raises(SettingsError, match=r"^--frida-keep='maybe': expected yes or no$"):
         build_settings({"site": "sophia", "keep": "maybe"}, {})
