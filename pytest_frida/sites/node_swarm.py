@@ -21,9 +21,7 @@ import math
 import shlex
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
 from pytest_frida.config import FridaSettings
 from pytest_frida.images import AGENT_IMAGE, kafka_image
@@ -45,6 +43,7 @@ from pytest_frida.runtimes.docker_owner import (
     remove_run_objects,
     sweep_orphans,
 )
+from pytest_frida.runtimes.fan_out import on_each
 from pytest_frida.runtimes.kafka_container import property_env
 from pytest_frida.runtimes.kafka_stack import (
     STACK_BROKER_COUNTS,
@@ -58,7 +57,8 @@ from pytest_frida.runtimes.kafka_stack import (
 from pytest_frida.runtimes.node_monitor import NodeBroker, NodeBrokerMonitor
 from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import RemoteError
-from pytest_frida.runtimes.swarm import NodeSwarm, StackDeployment, SwarmNode
+from pytest_frida.runtimes.swarm import NodeSwarm, SwarmNode
+from pytest_frida.runtimes.swarm_stack import StackDeployment
 from pytest_frida.sites.base import BrokerInfo, Cluster
 from pytest_frida.sites.nodes import (
     GrowNodes,
@@ -74,8 +74,6 @@ START_TIMEOUT_S = 300.0
 EXTERNAL_PORT = 9092
 #: the first port a broker node publishes its JMX exporter on (the run's override file)
 NODE_METRICS_PORT = 19404
-PARALLEL_NODES = 8
-T = TypeVar("T")
 
 
 def image_source(settings: FridaSettings) -> ImageSource:
@@ -110,15 +108,6 @@ def check_swarm_runtime(settings: FridaSettings) -> None:
             " brokers (use --frida-runtime=ssh for other counts)"
         )
     image_source(settings)
-
-
-def _each(hosts: Sequence[str], work: Callable[[str], T]) -> dict[str, T]:
-    """`work(host)` on every host at once; the first failure is raised (naming its host)."""
-    if not hosts:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_NODES, len(hosts))) as pool:
-        futures = {host: pool.submit(work, host) for host in hosts}
-        return {host: future.result() for host, future in futures.items()}
 
 
 class SwarmOnNodes(NodeDeployment):
@@ -231,9 +220,9 @@ class SwarmOnNodes(NodeDeployment):
         self._image_source()
         clocks = "clocks (chrony), " if self.settings.clock_sync == "chrony" else ""
         self.notify(f"frida: preparing {len(hosts)} node(s) for the swarm: {clocks}Docker, images")
-        prepared = _each(hosts, self._prepare)
-        self.nodes.update(prepared)
-        return [prepared[h] for h in hosts]
+        prepared = on_each(hosts, self._prepare)
+        self.nodes.update(zip(hosts, prepared, strict=True))
+        return prepared
 
     # -- start -------------------------------------------------------------------------
 
@@ -463,8 +452,9 @@ class SwarmOnNodes(NodeDeployment):
         """Broker logs, the stack, the run's objects, the swarm, the copied stack files;
         every part runs even when an earlier one failed, and the first failure is raised."""
         if self.nodes:
-            alive = _each(list(self.nodes), self.access.ssh.reachable)
-            self._unreachable = frozenset(h for h, ok in alive.items() if not ok)
+            hosts = list(self.nodes)
+            alive = on_each(hosts, self.access.ssh.reachable)
+            self._unreachable = frozenset(h for h, ok in zip(hosts, alive, strict=True) if not ok)
             for host in sorted(self._unreachable):
                 self.notify(
                     f"frida: {host} does not answer over ssh: nothing can be removed"

@@ -33,7 +33,8 @@ from pytest_frida.runtimes.kafka_stack import (
     stack_variables,
 )
 from pytest_frida.runtimes.monitor import ContainerPids, LocalBrokerMonitor, read_container
-from pytest_frida.runtimes.swarm import StackDeployment, SwarmMembership
+from pytest_frida.runtimes.swarm import SwarmMembership
+from pytest_frida.runtimes.swarm_stack import StackDeployment
 from pytest_frida.sites.base import BrokerInfo, Cluster, Site
 from pytest_frida.sites.docker import choose_kafka_image
 from pytest_frida.sites.local import free_ports
