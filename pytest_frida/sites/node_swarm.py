@@ -5,7 +5,8 @@ Grid'5000), the images it needs are loaded without a registry (from this machine
 or from `frida images save` archives), and leftovers of a dead run are removed. Then the
 first broker node inits the swarm and the others join; node labels pin broker i to its
 node, the consumer to its node (see Roles) and producer replicas to the producer nodes.
-The kafka and load stacks are deployed unchanged from the manager, agents are `docker exec`
+The kafka and load stacks are deployed from the manager by the recipe the
+single-daemon swarm site follows too (runtimes/kafka_swarm.py), agents are `docker exec`
 in the replicas through ssh to the node that runs them, and every node's clock is measured
 inside a replica there. A step that needs more producer nodes than the run has (with
 --frida-producers-per-node) makes the site add nodes, which join the swarm and take the new
@@ -44,16 +45,14 @@ from pytest_frida.runtimes.docker_owner import (
     sweep_orphans,
 )
 from pytest_frida.runtimes.fan_out import on_each
-from pytest_frida.runtimes.kafka_container import property_env
 from pytest_frida.runtimes.kafka_stack import (
     STACK_BROKER_COUNTS,
     BrokerPlacement,
     broker_services,
     internal_bootstrap,
-    override_file,
-    stack_files,
     stack_variables,
 )
+from pytest_frida.runtimes.kafka_swarm import KafkaSwarmStack, run_stack_files, stack_name
 from pytest_frida.runtimes.node_monitor import NodeBroker, NodeBrokerMonitor
 from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import RemoteError
@@ -134,7 +133,7 @@ class SwarmOnNodes(NodeDeployment):
         self.nodes: dict[str, SwarmNode] = {}
         self.producer_hosts: list[str] = list(roles.producers)
         self.swarm: NodeSwarm | None = None
-        self.stack: StackDeployment | None = None
+        self.kafka: KafkaSwarmStack | None = None
         self.remote_dir = f"/tmp/frida-stack-{run_id}"
         #: each broker's JMX exporter, or why there is none
         self._metrics_urls: dict[int, str] = {}
@@ -242,17 +241,17 @@ class SwarmOnNodes(NodeDeployment):
         self.swarm.label(self.nodes[self.roles.consumer], {"frida.consumer": "true"})
         for host in self.roles.producers:
             self.swarm.label(self.nodes[host], {"frida.producer": "true"})
-        self.stack = self._deploy(manager)
-        names = broker_services(brokers)
-        for name in [*names, "consumer"]:
-            self.stack.wait_converged(name, 1, START_TIMEOUT_S, progress=self.notify)
+        kafka = self.kafka = self._deploy(manager)
+        kafka.start(START_TIMEOUT_S, progress=self.notify)
+        stack = kafka.stack
         placement = {
-            name: self._host_of(self.stack.tasks(name)[0].node_id) for name in [*names, "consumer"]
+            name: self._host_of(stack.tasks(name)[0].node_id)
+            for name in [*broker_services(brokers), "consumer"]
         }
         bootstrap = ",".join(f"{host_name(h)}:{EXTERNAL_PORT}" for h in self.roles.brokers)
-        wait_until_ready(bootstrap, brokers, START_TIMEOUT_S, self._first_dead)
+        wait_until_ready(bootstrap, brokers, START_TIMEOUT_S, kafka.first_dead)
         launcher = SwarmAgentLauncher(
-            self.stack,
+            stack,
             self._docker_of,
             self._host_of,
             self.settings.producers_per_replica,
@@ -276,7 +275,7 @@ class SwarmOnNodes(NodeDeployment):
                 "runtime": "swarm",
                 "roles": self.roles.as_dict(),
                 "swarm_manager": manager.host,
-                "stack": self.stack.name,
+                "stack": stack.name,
                 "placement": placement,
                 "kafka_image": self.kafka_image,
                 "agent_image": AGENT_IMAGE,
@@ -287,28 +286,27 @@ class SwarmOnNodes(NodeDeployment):
                 "growth": self.growth,
                 **({"clock_sync": self.clock_sync} if self.settings.clock_sync != "off" else {}),
             },
-            health=lambda: cluster_problem(bootstrap, brokers, self._first_dead),
-            monitor=self._monitor(self.stack),
+            health=lambda: cluster_problem(bootstrap, brokers, kafka.first_dead),
+            monitor=self._monitor(stack),
             monitor_note=self._metrics_off or "--frida-monitor=off",
             shared_nodes=self.roles.shared_nodes(),
         )
 
-    def _deploy(self, manager: SwarmNode) -> StackDeployment:
-        """Copy the stack files to the manager and deploy them there."""
+    def _deploy(self, manager: SwarmNode) -> KafkaSwarmStack:
+        """The stack files copied to the manager, for the recipe to deploy there."""
         brokers = self.settings.brokers
-        per_node = self._replicas_per_node()
         metrics_ports = self._exporters(manager)
-        override = override_file(
-            self.run_dir / "stack-override.yml",
+        files = run_stack_files(
+            self.run_dir,
+            self.run_id,
             brokers,
-            owner_labels(self.run_id),
-            {property_env(k): v for k, v in self.settings.broker_config.items()},
-            producer_replicas_per_node=per_node,
+            self.settings.broker_config,
+            producer_replicas_per_node=self._replicas_per_node(),
             metrics_ports=metrics_ports,
         )
         remote_files = []
         self.access.ssh.run(manager.host, f"mkdir -p {shlex.quote(self.remote_dir)}")
-        for local in [*stack_files(brokers), override]:
+        for local in files:
             remote = f"{self.remote_dir}/{local.name}"
             self.access.ssh.run(
                 manager.host, f"cat > {shlex.quote(remote)}", input_text=local.read_text()
@@ -327,14 +325,13 @@ class SwarmOnNodes(NodeDeployment):
         )
         stack = StackDeployment(
             manager.docker,
-            f"frida-{self.run_id}".replace(".", "-"),
+            stack_name(self.run_id),
             remote_files,
             env,
             docker_for_node=self._docker_of,
             daemons=self._reachable_daemons,
         )
-        stack.deploy()
-        return stack
+        return KafkaSwarmStack(stack, brokers, self.run_dir)
 
     def _exporters(self, manager: SwarmNode) -> list[int] | None:
         """The ports each broker's node publishes its exporter on (the JMX exporter
@@ -384,17 +381,6 @@ class SwarmOnNodes(NodeDeployment):
     def _host_of(self, node_id: str) -> str:
         assert self.swarm is not None
         return host_name(self.swarm.member(node_id).host)
-
-    def _first_dead(self) -> str | None:
-        if self.stack is None:
-            return None
-        for name in broker_services(self.settings.brokers):
-            if not self.stack.tasks(name):
-                errors = self.stack.failures(name)
-                return f"service {self.stack.service(name)} has no running task" + (
-                    f": {errors[0]}" if errors else ""
-                )
-        return None
 
     # -- growing -----------------------------------------------------------------------
 
@@ -468,10 +454,9 @@ class SwarmOnNodes(NodeDeployment):
             except Exception as exc:  # teardown goes on; the first failure is raised
                 errors.append(f"{what}: {exc}")
 
-        if self.stack is not None and self.stack.deployed:
-            attempt("broker logs", self._save_broker_logs)
-            self.notify(f"frida: removing stack {self.stack.name} from the nodes")
-            attempt("stack removal", self.stack.remove)
+        if self.kafka is not None and self.kafka.stack.deployed:
+            self.notify(f"frida: removing stack {self.kafka.stack.name} from the nodes")
+            attempt("stack removal", self.kafka.remove)
         for node in self.nodes.values():
             if node.host not in self._unreachable:
                 attempt(
@@ -483,10 +468,10 @@ class SwarmOnNodes(NodeDeployment):
             problems = self.swarm.leave(lambda n: n.host not in self._unreachable)
             errors += [p for p in problems if "unreachable" not in p]
         manager = self.roles.brokers[0]
-        if self.stack is not None and manager not in self._unreachable:
+        if self.kafka is not None and manager not in self._unreachable:
             with contextlib.suppress(RemoteError):
                 self.access.ssh.run(manager, f"rm -rf {shlex.quote(self.remote_dir)}")
-        self.stack = None
+        self.kafka = None
         self.swarm = None
         if self.ptp is not None:
             attempt("ptpd", self.ptp.stop)
@@ -495,11 +480,3 @@ class SwarmOnNodes(NodeDeployment):
         self.nodes.clear()
         if errors:
             raise DockerError(f"teardown on the nodes was incomplete: {errors[0]}")
-
-    def _save_broker_logs(self) -> None:
-        assert self.stack is not None
-        for i, name in enumerate(broker_services(self.settings.brokers)):
-            with contextlib.suppress(DockerError, OSError):
-                path = self.run_dir / "logs" / f"broker-{i}" / "server.log"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(self.stack.logs(name))
