@@ -21,7 +21,7 @@ from typing import Any
 from pytest_frida.runtimes.agents import AgentHandle, AgentLauncher, shards
 from pytest_frida.runtimes.docker_cli import DockerCli
 from pytest_frida.runtimes.process import ManagedProcess
-from pytest_frida.runtimes.swarm import StackDeployment, Task
+from pytest_frida.runtimes.swarm_stack import StackDeployment, Task
 
 AGENT_COMMAND = ("python", "-m", "pytest_frida.workload.agent")
 

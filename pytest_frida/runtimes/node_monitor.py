@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pytest_frida.measure.host_speed import parse_proc_stat
@@ -29,6 +28,7 @@ from pytest_frida.measure.proc import (
     parse_pid_status,
 )
 from pytest_frida.measure.sampler import STAMP
+from pytest_frida.runtimes.fan_out import on_each
 from pytest_frida.runtimes.monitor import BrokerMonitor
 
 #: a node that does not answer within this is skipped for that second
@@ -199,13 +199,9 @@ class NodeBrokerMonitor(BrokerMonitor):
     def read(self) -> dict[str, dict[str, float]]:
         """Every broker node at once: a node that hangs holds up no other's reading."""
         out: dict[str, dict[str, float]] = {}
-        if len(self._brokers) == 1:
-            ((node_id, broker),) = self._brokers.items()
-            out.update(self._read_one(node_id, broker))
-            return out
-        with ThreadPoolExecutor(max_workers=len(self._brokers)) as pool:
-            for part in pool.map(lambda item: self._read_one(*item), sorted(self._brokers.items())):
-                out.update(part)
+        brokers = sorted(self._brokers.items())
+        for part in on_each(brokers, lambda item: self._read_one(*item), limit=len(brokers)):
+            out.update(part)
         return out
 
     def _read_one(self, node_id: int, broker: NodeBroker) -> dict[str, dict[str, float]]:

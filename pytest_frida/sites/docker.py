@@ -23,6 +23,7 @@ from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
 from pytest_frida.kafka.server_config import new_cluster_id
 from pytest_frida.runtimes.agents import LocalAgentLauncher
+from pytest_frida.runtimes.broker_logs import save_broker_logs
 from pytest_frida.runtimes.cores import HarnessPin, core_groups, cores_details, split_cores
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 from pytest_frida.runtimes.docker_owner import owner_labels, remove_run_objects, sweep_orphans
@@ -250,14 +251,12 @@ class DockerSite(Site):
     def stop(self) -> None:
         if self._pin is not None:
             self._pin.release()
-        for i, node in enumerate(self.containers):
-            try:
-                logs = node.get_wrapped_container().logs()
-                path = self.run_dir / "logs" / f"broker-{i}" / "server.log"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(logs)
-            except Exception:  # the log is a courtesy; removal must go on
-                pass
+        containers = self.containers
+        save_broker_logs(
+            self.run_dir,
+            range(len(containers)),
+            lambda i: containers[i].get_wrapped_container().logs(),
+        )
         if self._docker is not None and self.containers:
             # all at once, with a short grace: stopped one by one, the last brokers lose
             # their controller quorum and wait out docker's whole stop timeout

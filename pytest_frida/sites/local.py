@@ -28,6 +28,7 @@ from pytest_frida.kafka.server_config import (
     write_properties,
 )
 from pytest_frida.runtimes.agents import LocalAgentLauncher
+from pytest_frida.runtimes.broker_logs import broker_log
 from pytest_frida.runtimes.cores import HarnessPin, core_groups, cores_details, split_cores
 from pytest_frida.runtimes.monitor import LocalBrokerMonitor
 from pytest_frida.runtimes.process import ManagedProcess, process_alive, stop_together
@@ -112,9 +113,7 @@ class LocalSite(Site):
                 )
                 log4j = conf_dir / ("log4j2.properties" if dist.uses_log4j2 else "log4j.properties")
                 log4j.write_text(
-                    log4j_config(
-                        log_root / f"broker-{node.node_id}" / "server.log", dist.uses_log4j2
-                    )
+                    log4j_config(broker_log(self.run_dir, node.node_id), dist.uses_log4j2)
                 )
                 formats.append(
                     (
@@ -237,7 +236,7 @@ class LocalSite(Site):
         for node_id, server in enumerate(self.servers):
             if not server.is_running() and node_id not in self.faults.down:
                 tail = server.log_tail()
-                log = self.run_dir / "logs" / f"broker-{node_id}" / "server.log"
+                log = broker_log(self.run_dir, node_id)
                 why = key_line(tail)
                 if log.exists():  # where Log4j puts the reason; stdout has the rest
                     text = log.read_bytes()[-262144:].decode("utf-8", "replace")

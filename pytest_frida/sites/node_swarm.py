@@ -1,11 +1,10 @@
 """The swarm runtime on a multi-node site: a Docker swarm formed across the site's nodes.
 
-For every node: Docker answers (or the site installs it: `g5k-setup-docker -t` on
-Grid'5000), the images it needs are loaded without a registry (from this machine's daemon,
-or from `frida images save` archives), and leftovers of a dead run are removed. Then the
+Every node is prepared first (sites/swarm_node_setup.py: clock, Docker, images). Then the
 first broker node inits the swarm and the others join; node labels pin broker i to its
 node, the consumer to its node (see Roles) and producer replicas to the producer nodes.
-The kafka and load stacks are deployed unchanged from the manager, agents are `docker exec`
+The kafka and load stacks are deployed from the manager by the recipe the
+single-daemon swarm site follows too (runtimes/kafka_swarm.py), agents are `docker exec`
 in the replicas through ssh to the node that runs them, and every node's clock is measured
 inside a replica there. A step that needs more producer nodes than the run has (with
 --frida-producers-per-node) makes the site add nodes, which join the swarm and take the new
@@ -20,45 +19,30 @@ import functools
 import math
 import shlex
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from pytest_frida.config import ClusterSettings
-from pytest_frida.images import AGENT_IMAGE, kafka_image
-from pytest_frida.images.checks import check_agent_image, no_exporter
-from pytest_frida.images.transfer import (
-    ArchiveSource,
-    DaemonSource,
-    ImageSource,
-    load_images,
-)
+from pytest_frida.images import AGENT_IMAGE
+from pytest_frida.images.checks import no_exporter
 from pytest_frida.kafka import exporter
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
-from pytest_frida.runtimes.clock_sync import sync_clock, unsynchronised_note
 from pytest_frida.runtimes.container_agents import SwarmAgentLauncher
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
-from pytest_frida.runtimes.docker_owner import (
-    owned_by_dead_run,
-    owner_labels,
-    remove_run_objects,
-    sweep_orphans,
-)
-from pytest_frida.runtimes.kafka_container import property_env
+from pytest_frida.runtimes.docker_owner import owned_by_dead_run, owner_labels, remove_run_objects
+from pytest_frida.runtimes.fan_out import on_each
 from pytest_frida.runtimes.kafka_stack import (
     STACK_BROKER_COUNTS,
     BrokerPlacement,
     broker_services,
     internal_bootstrap,
-    override_file,
-    stack_files,
     stack_variables,
 )
+from pytest_frida.runtimes.kafka_swarm import KafkaSwarmStack, run_stack_files, stack_name
 from pytest_frida.runtimes.node_monitor import NodeBroker, NodeBrokerMonitor
-from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import RemoteError
-from pytest_frida.runtimes.swarm import NodeSwarm, StackDeployment, SwarmNode
+from pytest_frida.runtimes.swarm import NodeSwarm, SwarmNode
+from pytest_frida.runtimes.swarm_stack import StackDeployment
 from pytest_frida.sites.base import BrokerInfo, Cluster
 from pytest_frida.sites.nodes import (
     GrowNodes,
@@ -68,38 +52,13 @@ from pytest_frida.sites.nodes import (
     host_name,
     node_order,
 )
+from pytest_frida.sites.swarm_node_setup import SwarmNodeSetup, image_source
 
 START_TIMEOUT_S = 300.0
 #: the port each broker node publishes its EXTERNAL listener on (one broker per node)
 EXTERNAL_PORT = 9092
 #: the first port a broker node publishes its JMX exporter on (the run's override file)
 NODE_METRICS_PORT = 19404
-PARALLEL_NODES = 8
-T = TypeVar("T")
-
-
-def image_source(settings: ClusterSettings) -> ImageSource:
-    """Where the nodes' images come from: --frida-images archives, else this machine's
-    Docker daemon; DockerError saying what to do when it lacks one of them."""
-    wanted = [settings.kafka_image or kafka_image(settings.kafka_version), AGENT_IMAGE]
-    if settings.images_dir is not None:
-        source: ImageSource = ArchiveSource(settings.images_dir)
-    else:
-        try:
-            local = DockerCli()
-            local.ping()
-        except DockerError as exc:
-            raise DockerError(
-                f"the nodes need {', '.join(wanted)}, and without a registry"
-                f" they come from a Docker daemon here: {exc}; or run `frida"
-                " images save DIR` where Docker has them and pass"
-                " --frida-images=DIR"
-            ) from exc
-        source = DaemonSource(local)
-        check_agent_image(local)
-    for image in wanted:
-        source.image_id(image)
-    return source
 
 
 def check_swarm_runtime(settings: ClusterSettings) -> None:
@@ -110,15 +69,6 @@ def check_swarm_runtime(settings: ClusterSettings) -> None:
             " brokers (use --frida-runtime=ssh for other counts)"
         )
     image_source(settings)
-
-
-def _each(hosts: Sequence[str], work: Callable[[str], T]) -> dict[str, T]:
-    """`work(host)` on every host at once; the first failure is raised (naming its host)."""
-    if not hosts:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_NODES, len(hosts))) as pool:
-        futures = {host: pool.submit(work, host) for host in hosts}
-        return {host: future.result() for host, future in futures.items()}
 
 
 class SwarmOnNodes(NodeDeployment):
@@ -141,99 +91,26 @@ class SwarmOnNodes(NodeDeployment):
         self.roles = roles
         self.notify = notify
         self.grow = grow
-        self.kafka_image = settings.kafka_image or kafka_image(settings.kafka_version)
+        self.setup = SwarmNodeSetup(settings, run_dir, run_id, access, notify)
+        self.kafka_image = self.setup.kafka_image
         self.nodes: dict[str, SwarmNode] = {}
         self.producer_hosts: list[str] = list(roles.producers)
         self.swarm: NodeSwarm | None = None
-        self.stack: StackDeployment | None = None
+        self.kafka: KafkaSwarmStack | None = None
         self.remote_dir = f"/tmp/frida-stack-{run_id}"
         #: each broker's JMX exporter, or why there is none
         self._metrics_urls: dict[int, str] = {}
         self._metrics_off: str | None = "--frida-monitor=off"
-        self.docker_servers: dict[str, str] = {}
-        self.images_loaded: dict[str, list[str]] = {}
         self.growth: list[dict[str, object]] = []
-        #: what chrony said on each node after synchronising it (--frida-clock-sync)
-        self.clock_sync: dict[str, dict[str, object]] = {}
-        #: --frida-clock-sync=ptpd: the nodes' ptpd, for the whole run
-        self.ptp: PtpDomain | None = None
         #: every node of the run, for the report (grows with the run)
         self.hosts: list[str] = []
-        self._source: ImageSource | None = None
         #: nodes that did not answer at teardown (nothing can be removed there)
         self._unreachable: frozenset[str] = frozenset()
 
-    # -- nodes -------------------------------------------------------------------------
-
-    def _images_for(self, host: str) -> list[str]:
-        return ([self.kafka_image] if host in self.roles.brokers else []) + [AGENT_IMAGE]
-
-    def _image_source(self) -> ImageSource:
-        if self._source is None:
-            self._source = image_source(self.settings)
-        return self._source
-
-    def _docker_on(self, host: str) -> str:
-        """The node's Docker version, installing Docker where the site knows how."""
-        docker = DockerCli.on_node(self.access.ssh, host)
-        try:
-            return docker.ping()
-        except DockerError as first:
-            if self.access.docker_setup is None:
-                raise DockerError(
-                    f"{host}: no Docker daemon answers ({first}); install"
-                    " Docker there, or use --frida-runtime=ssh"
-                ) from None
-        self.notify(f"frida: {host}: installing Docker ({self.access.docker_setup})")
-        try:
-            self.access.ssh.run(host, self.access.docker_setup, timeout=900)
-        except RemoteError as exc:
-            raise DockerError(f"{host}: Docker setup failed: {exc}") from None
-        try:
-            return docker.ping()
-        except DockerError as exc:
-            raise DockerError(
-                f"{host}: still no Docker daemon after `{self.access.docker_setup}`: {exc}"
-            ) from None
-
-    def _prepare(self, host: str) -> SwarmNode:
-        """One node ready to join: its clock synchronised (when asked), Docker, images, no
-        leftovers of dead runs."""
-        self.access.ssh.check(host)
-        if self.settings.clock_sync == "chrony":
-            sync = sync_clock(self.access.ssh, self.access.sudo, host)
-            self.clock_sync[host_name(host)] = sync
-            note = unsynchronised_note(host, sync)
-            if note:
-                self.notify(note)
-        self.docker_servers[host] = self._docker_on(host)
-        docker = DockerCli.on_node(self.access.ssh, host)
-        self.images_loaded[host] = load_images(
-            self._images_for(host), docker, self._image_source(), progress=self.notify
-        )
-        check_agent_image(docker)
-        sweep_orphans(docker)
-        return SwarmNode(host, docker, self.access.ssh.address(host))
-
-    def _start_ptp(self, hosts: Sequence[str]) -> None:
-        """ptpd on `hosts` (the first of the run is the master), waited for and recorded."""
-        if self.settings.clock_sync != "ptpd":
-            return
-        if self.ptp is None:
-            self.ptp = PtpDomain(
-                self.access.ssh, self.access.sudo, self.run_id, self.run_dir / "logs"
-            )
-        self.ptp.start(hosts, self.notify)
-        for host, record in self.ptp.wait(hosts, self.notify).items():
-            self.clock_sync[host_name(host)] = record
-
-    def _prepare_all(self, hosts: Sequence[str]) -> list[SwarmNode]:
-        self._image_source()
-        clocks = "clocks (chrony), " if self.settings.clock_sync == "chrony" else ""
-        self.notify(f"frida: preparing {len(hosts)} node(s) for the swarm: {clocks}Docker, images")
-        prepared = _each(hosts, self._prepare)
-        self.nodes.update(prepared)
-        return [prepared[h] for h in hosts]
+    def _prepare_all(self, hosts: list[str]) -> list[SwarmNode]:
+        prepared = self.setup.prepare(hosts, self.roles.brokers)
+        self.nodes.update(zip(hosts, prepared, strict=True))
+        return prepared
 
     # -- start -------------------------------------------------------------------------
 
@@ -243,7 +120,6 @@ class SwarmOnNodes(NodeDeployment):
         everyone = self.roles.everyone()
         self.hosts.extend(sorted((host_name(h) for h in everyone), key=node_order))
         nodes = self._prepare_all(everyone)
-        self._start_ptp(everyone)
         manager = self.nodes[self.roles.brokers[0]]
         self.swarm = NodeSwarm(manager, owner_labels(self.run_id), owned_by_dead_run)
         self.notify(f"frida: forming a swarm: manager {manager.host}, {len(nodes) - 1} worker(s)")
@@ -253,17 +129,17 @@ class SwarmOnNodes(NodeDeployment):
         self.swarm.label(self.nodes[self.roles.consumer], {"frida.consumer": "true"})
         for host in self.roles.producers:
             self.swarm.label(self.nodes[host], {"frida.producer": "true"})
-        self.stack = self._deploy(manager)
-        names = broker_services(brokers)
-        for name in [*names, "consumer"]:
-            self.stack.wait_converged(name, 1, START_TIMEOUT_S, progress=self.notify)
+        kafka = self.kafka = self._deploy(manager)
+        kafka.start(START_TIMEOUT_S, progress=self.notify)
+        stack = kafka.stack
         placement = {
-            name: self._host_of(self.stack.tasks(name)[0].node_id) for name in [*names, "consumer"]
+            name: self._host_of(stack.tasks(name)[0].node_id)
+            for name in [*broker_services(brokers), "consumer"]
         }
         bootstrap = ",".join(f"{host_name(h)}:{EXTERNAL_PORT}" for h in self.roles.brokers)
-        wait_until_ready(bootstrap, brokers, START_TIMEOUT_S, self._first_dead)
+        wait_until_ready(bootstrap, brokers, START_TIMEOUT_S, kafka.first_dead)
         launcher = SwarmAgentLauncher(
-            self.stack,
+            stack,
             self._docker_of,
             self._host_of,
             self.settings.producers_per_replica,
@@ -287,39 +163,42 @@ class SwarmOnNodes(NodeDeployment):
                 "runtime": "swarm",
                 "roles": self.roles.as_dict(),
                 "swarm_manager": manager.host,
-                "stack": self.stack.name,
+                "stack": stack.name,
                 "placement": placement,
                 "kafka_image": self.kafka_image,
                 "agent_image": AGENT_IMAGE,
-                "docker_servers": self.docker_servers,
-                "images_loaded": self.images_loaded,
+                "docker_servers": self.setup.docker_servers,
+                "images_loaded": self.setup.images_loaded,
                 "producers_per_replica": self.settings.producers_per_replica,
                 "producers_per_node": self.settings.producers_per_node,
                 "growth": self.growth,
-                **({"clock_sync": self.clock_sync} if self.settings.clock_sync != "off" else {}),
+                **(
+                    {"clock_sync": self.setup.clock_sync}
+                    if self.settings.clock_sync != "off"
+                    else {}
+                ),
             },
-            health=lambda: cluster_problem(bootstrap, brokers, self._first_dead),
-            monitor=self._monitor(self.stack),
+            health=lambda: cluster_problem(bootstrap, brokers, kafka.first_dead),
+            monitor=self._monitor(stack),
             monitor_note=self._metrics_off or "--frida-monitor=off",
             shared_nodes=self.roles.shared_nodes(),
         )
 
-    def _deploy(self, manager: SwarmNode) -> StackDeployment:
-        """Copy the stack files to the manager and deploy them there."""
+    def _deploy(self, manager: SwarmNode) -> KafkaSwarmStack:
+        """The stack files copied to the manager, for the recipe to deploy there."""
         brokers = self.settings.brokers
-        per_node = self._replicas_per_node()
         metrics_ports = self._exporters(manager)
-        override = override_file(
-            self.run_dir / "stack-override.yml",
+        files = run_stack_files(
+            self.run_dir,
+            self.run_id,
             brokers,
-            owner_labels(self.run_id),
-            {property_env(k): v for k, v in self.settings.broker_config.items()},
-            producer_replicas_per_node=per_node,
+            self.settings.broker_config,
+            producer_replicas_per_node=self._replicas_per_node(),
             metrics_ports=metrics_ports,
         )
         remote_files = []
         self.access.ssh.run(manager.host, f"mkdir -p {shlex.quote(self.remote_dir)}")
-        for local in [*stack_files(brokers), override]:
+        for local in files:
             remote = f"{self.remote_dir}/{local.name}"
             self.access.ssh.run(
                 manager.host, f"cat > {shlex.quote(remote)}", input_text=local.read_text()
@@ -338,14 +217,13 @@ class SwarmOnNodes(NodeDeployment):
         )
         stack = StackDeployment(
             manager.docker,
-            f"frida-{self.run_id}".replace(".", "-"),
+            stack_name(self.run_id),
             remote_files,
             env,
             docker_for_node=self._docker_of,
             daemons=self._reachable_daemons,
         )
-        stack.deploy()
-        return stack
+        return KafkaSwarmStack(stack, brokers, self.run_dir)
 
     def _exporters(self, manager: SwarmNode) -> list[int] | None:
         """The ports each broker's node publishes its exporter on (the JMX exporter
@@ -396,17 +274,6 @@ class SwarmOnNodes(NodeDeployment):
         assert self.swarm is not None
         return host_name(self.swarm.member(node_id).host)
 
-    def _first_dead(self) -> str | None:
-        if self.stack is None:
-            return None
-        for name in broker_services(self.settings.brokers):
-            if not self.stack.tasks(name):
-                errors = self.stack.failures(name)
-                return f"service {self.stack.service(name)} has no running task" + (
-                    f": {errors[0]}" if errors else ""
-                )
-        return None
-
     # -- growing -----------------------------------------------------------------------
 
     def _replicas_per_node(self) -> int | None:
@@ -435,7 +302,6 @@ class SwarmOnNodes(NodeDeployment):
         hosts = self.grow(missing)
         assert self.swarm is not None
         added = self._prepare_all(hosts)
-        self._start_ptp(hosts)
         self.swarm.join(added)
         for node in added:
             self.swarm.label(node, {"frida.producer": "true"})
@@ -463,8 +329,9 @@ class SwarmOnNodes(NodeDeployment):
         """Broker logs, the stack, the run's objects, the swarm, the copied stack files;
         every part runs even when an earlier one failed, and the first failure is raised."""
         if self.nodes:
-            alive = _each(list(self.nodes), self.access.ssh.reachable)
-            self._unreachable = frozenset(h for h, ok in alive.items() if not ok)
+            hosts = list(self.nodes)
+            alive = on_each(hosts, self.access.ssh.reachable)
+            self._unreachable = frozenset(h for h, ok in zip(hosts, alive, strict=True) if not ok)
             for host in sorted(self._unreachable):
                 self.notify(
                     f"frida: {host} does not answer over ssh: nothing can be removed"
@@ -478,10 +345,9 @@ class SwarmOnNodes(NodeDeployment):
             except Exception as exc:  # teardown goes on; the first failure is raised
                 errors.append(f"{what}: {exc}")
 
-        if self.stack is not None and self.stack.deployed:
-            attempt("broker logs", self._save_broker_logs)
-            self.notify(f"frida: removing stack {self.stack.name} from the nodes")
-            attempt("stack removal", self.stack.remove)
+        if self.kafka is not None and self.kafka.stack.deployed:
+            self.notify(f"frida: removing stack {self.kafka.stack.name} from the nodes")
+            attempt("stack removal", self.kafka.remove)
         for node in self.nodes.values():
             if node.host not in self._unreachable:
                 attempt(
@@ -493,23 +359,13 @@ class SwarmOnNodes(NodeDeployment):
             problems = self.swarm.leave(lambda n: n.host not in self._unreachable)
             errors += [p for p in problems if "unreachable" not in p]
         manager = self.roles.brokers[0]
-        if self.stack is not None and manager not in self._unreachable:
+        if self.kafka is not None and manager not in self._unreachable:
             with contextlib.suppress(RemoteError):
                 self.access.ssh.run(manager, f"rm -rf {shlex.quote(self.remote_dir)}")
-        self.stack = None
+        self.kafka = None
         self.swarm = None
-        if self.ptp is not None:
-            attempt("ptpd", self.ptp.stop)
-            self.ptp = None
+        attempt("ptpd", self.setup.stop)
         self.access.ssh.close([*self.roles.everyone(), *self.producer_hosts])
         self.nodes.clear()
         if errors:
             raise DockerError(f"teardown on the nodes was incomplete: {errors[0]}")
-
-    def _save_broker_logs(self) -> None:
-        assert self.stack is not None
-        for i, name in enumerate(broker_services(self.settings.brokers)):
-            with contextlib.suppress(DockerError, OSError):
-                path = self.run_dir / "logs" / f"broker-{i}" / "server.log"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(self.stack.logs(name))

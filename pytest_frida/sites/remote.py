@@ -28,6 +28,7 @@ from pytest_frida.kafka.server_config import (
     new_cluster_id,
     server_properties,
 )
+from pytest_frida.runtimes.broker_logs import save_broker_logs
 from pytest_frida.runtimes.clock_sync import sync_clock, unsynchronised_note
 from pytest_frida.runtimes.node_monitor import NodeBroker, NodeBrokerMonitor
 from pytest_frida.runtimes.process import ManagedProcess, stop_together
@@ -270,14 +271,15 @@ class RemoteKafka(NodeDeployment):
         if self.ptp is not None:
             self.ptp.stop()
             self.ptp = None
-        for i, host in enumerate(self.roles.brokers[: len(self.servers)]):
-            try:
-                log = self.ssh.run(host, f"cat {self.remote_dir}/node-{i}/server.log", timeout=30)
-                path = self.run_dir / "logs" / f"broker-{i}" / "server.log"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(log)
-            except (RemoteError, OSError):
-                pass  # the log is a courtesy; the node may be gone
+        hosts = self.roles.brokers[: len(self.servers)]
+        save_broker_logs(
+            self.run_dir,
+            range(len(hosts)),
+            lambda i: self.ssh.run(
+                hosts[i], f"cat {self.remote_dir}/node-{i}/server.log", timeout=30
+            ),
+            unreadable=(RemoteError, OSError),  # the node may be gone
+        )
         for host in self.roles.brokers:
             with contextlib.suppress(RemoteError):
                 self.ssh.run(host, f"rm -rf {self.remote_dir}", timeout=30)

@@ -20,20 +20,19 @@ from pytest_frida.kafka import exporter
 from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
 from pytest_frida.runtimes.container_agents import SwarmAgentLauncher
-from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
-from pytest_frida.runtimes.docker_owner import owner_labels, sweep_orphans
-from pytest_frida.runtimes.kafka_container import property_env
+from pytest_frida.runtimes.docker_cli import DockerCli
+from pytest_frida.runtimes.docker_owner import sweep_orphans
 from pytest_frida.runtimes.kafka_stack import (
     STACK_BROKER_COUNTS,
     BrokerPlacement,
     broker_services,
     internal_bootstrap,
-    override_file,
-    stack_files,
     stack_variables,
 )
+from pytest_frida.runtimes.kafka_swarm import KafkaSwarmStack, run_stack_files, stack_name
 from pytest_frida.runtimes.monitor import ContainerPids, LocalBrokerMonitor, read_container
-from pytest_frida.runtimes.swarm import StackDeployment, SwarmMembership
+from pytest_frida.runtimes.swarm import SwarmMembership
+from pytest_frida.runtimes.swarm_stack import StackDeployment
 from pytest_frida.sites.base import BrokerInfo, Cluster, Site
 from pytest_frida.sites.docker import choose_kafka_image
 from pytest_frida.sites.local import free_ports
@@ -50,7 +49,7 @@ class SwarmSite(Site):
         self.run_id = run_id
         self.docker: DockerCli | None = None
         self.membership: SwarmMembership | None = None
-        self.stack: StackDeployment | None = None
+        self.kafka: KafkaSwarmStack | None = None
         self._nodes: dict[str, str] = {}
         self._metrics_urls: dict[int, str] = {}
         self._metrics_off: str | None = "--frida-monitor=off"
@@ -84,26 +83,20 @@ class SwarmSite(Site):
             [BrokerPlacement("127.0.0.1", p) for p in ports],
             metrics_ports=published,
         )
-        broker_env = {property_env(k): v for k, v in self.settings.broker_config.items()}
-        files = [
-            *stack_files(brokers),
-            override_file(
-                self.run_dir / "stack-override.yml",
-                brokers,
-                owner_labels(self.run_id),
-                broker_env,
-                metrics_ports=published,
-            ),
-        ]
-        stack_name = f"frida-{self.run_id}".replace(".", "-")
-        self.stack = StackDeployment(docker, stack_name, files, env)
-        self.stack.deploy()
-        for name in [*names, "consumer"]:
-            self.stack.wait_converged(name, 1, START_TIMEOUT_S)
+        files = run_stack_files(
+            self.run_dir,
+            self.run_id,
+            brokers,
+            self.settings.broker_config,
+            metrics_ports=published,
+        )
+        stack = StackDeployment(docker, stack_name(self.run_id), files, env)
+        kafka = self.kafka = KafkaSwarmStack(stack, brokers, self.run_dir)
+        kafka.start(START_TIMEOUT_S)
         bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports)
-        wait_until_ready(bootstrap, brokers, START_TIMEOUT_S, self._first_dead)
+        wait_until_ready(bootstrap, brokers, START_TIMEOUT_S, kafka.first_dead)
         launcher = SwarmAgentLauncher(
-            self.stack,
+            stack,
             lambda node: docker,
             self._node_name,
             self.settings.producers_per_replica,
@@ -116,17 +109,17 @@ class SwarmSite(Site):
             brokers=[BrokerInfo(i, "127.0.0.1", p) for i, p in enumerate(ports)],
             kafka_version=self.settings.kafka_version,
             launcher=launcher,
-            hosts=sorted({self._node_name(t.node_id) for n in names for t in self.stack.tasks(n)}),
+            hosts=sorted({self._node_name(t.node_id) for n in names for t in stack.tasks(n)}),
             ready_seconds=time.monotonic() - started,
             details={
                 "kafka_image": kafka_image,
                 "agent_image": AGENT_IMAGE,
                 "docker_server": server,
-                "stack": stack_name,
+                "stack": stack.name,
                 "swarm_created_for_run": self.membership.created,
                 "producers_per_replica": self.settings.producers_per_replica,
             },
-            health=lambda: cluster_problem(bootstrap, brokers, self._first_dead),
+            health=lambda: cluster_problem(bootstrap, brokers, kafka.first_dead),
             monitor=monitor,
             monitor_note=self._metrics_off or "--frida-monitor=off",
         )
@@ -163,8 +156,8 @@ class SwarmSite(Site):
 
     def _broker_container(self, broker: int) -> str | None:
         """The container of broker `broker`'s running task, if it has one."""
-        assert self.stack is not None
-        tasks = self.stack.tasks(f"kafka-{broker + 1}")
+        assert self.kafka is not None
+        tasks = self.kafka.broker_tasks(broker)
         return tasks[0].container_id if tasks else None
 
     def _container_pid(self, container_id: str) -> int:
@@ -179,30 +172,12 @@ class SwarmSite(Site):
             self._nodes[node_id] = str(desc.get("Hostname") or socket.gethostname())
         return self._nodes[node_id]
 
-    def _first_dead(self) -> str | None:
-        if self.stack is None:
-            return None
-        for i in range(1, self.settings.brokers + 1):
-            if not self.stack.tasks(f"kafka-{i}"):
-                errors = self.stack.failures(f"kafka-{i}")
-                return f"service {self.stack.service(f'kafka-{i}')} has no running task" + (
-                    f": {errors[0]}" if errors else ""
-                )
-        return None
-
     def stop(self) -> None:
         try:
-            if self.stack is not None and self.stack.deployed:
-                for i in range(1, self.settings.brokers + 1):
-                    try:
-                        path = self.run_dir / "logs" / f"broker-{i - 1}" / "server.log"
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        path.write_bytes(self.stack.logs(f"kafka-{i}"))
-                    except (DockerError, OSError):
-                        pass  # the log is a courtesy; removal must go on
-                self.stack.remove()
+            if self.kafka is not None:
+                self.kafka.remove()
         finally:
-            self.stack = None
+            self.kafka = None
             if self.membership is not None:
                 self.membership.release()
                 self.membership = None

@@ -91,7 +91,8 @@ def test_stacks_deploy_by_hand_and_run_load(
     """kafka.yml + load.yml with `docker stack deploy`, as a person would: replicas in
     run mode produce, the consumer measures, both print a JSON summary; monitoring.yml
     beside them, whose Prometheus serves the broker's and the node's figures back."""
-    from pytest_frida.runtimes.swarm import StackDeployment, SwarmMembership
+    from pytest_frida.runtimes.swarm import SwarmMembership
+    from pytest_frida.runtimes.swarm_stack import StackDeployment
     from pytest_frida.sites.local import free_ports
 
     membership = SwarmMembership(docker)
@@ -286,7 +287,8 @@ def test_stack_network_held_by_a_straggler_is_removed_with_the_stack(
     """`docker stack rm` cannot remove a network while a container of the stack is still
     attached, and it does not try again: the wait for the stack to be gone used to run out
     at 60 s ("still has 1 container(s) or network(s)") on a busy machine."""
-    from pytest_frida.runtimes.swarm import STACK_LABEL, StackDeployment, SwarmMembership
+    from pytest_frida.runtimes.swarm import SwarmMembership
+    from pytest_frida.runtimes.swarm_stack import STACK_LABEL, StackDeployment
 
     membership = SwarmMembership(docker)
     membership.ensure()
