@@ -6,7 +6,8 @@ pytest-frida never pulls: an image is on the daemon because `frida images build`
 
 from __future__ import annotations
 
-from pytest_frida.images import AGENT_IMAGE, EXPORTER_LABEL, RECIPE_LABEL
+from pytest_frida.images import AGENT_IMAGE, EXPORTER_LABEL, RECIPE_LABEL, kafka_image
+from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 
 
@@ -43,3 +44,25 @@ def no_exporter(docker: DockerCli, image: str) -> str | None:
             f"{image} carries no JMX exporter (`frida images build` makes a frida/kafka that does)"
         )
     return None
+
+
+def choose_kafka_image(docker: DockerCli, explicit: str | None, version: str) -> str:
+    """The image to run: the one asked for, else apache/kafka:<version>, else our own build.
+
+    Never pulls: tests and testbeds without a registry must fail fast and say what to do.
+    """
+    candidates = [explicit] if explicit else [f"apache/kafka:{version}", kafka_image(version)]
+    for image in candidates:
+        if docker.inspect("image", [image]):
+            return image
+    if explicit:
+        raise KafkaSetupError(
+            f"image {explicit} is not on {docker.where} (pytest-frida never"
+            " pulls): docker load it, or run `frida images build` and pass"
+            f" --frida-kafka-image={kafka_image(version)}"
+        )
+    raise KafkaSetupError(
+        f"neither apache/kafka:{version} nor {kafka_image(version)} is on"
+        f" {docker.where} (pytest-frida never pulls): run `frida images"
+        " build`, or docker load apache/kafka"
+    )

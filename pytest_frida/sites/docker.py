@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_frida.config import ClusterSettings
-from pytest_frida.images import kafka_image
+from pytest_frida.images.checks import choose_kafka_image
 from pytest_frida.kafka import exporter
 from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
@@ -34,34 +34,12 @@ from pytest_frida.runtimes.kafka_container import (
     Network,
 )
 from pytest_frida.runtimes.monitor import ContainerPids, LocalBrokerMonitor, read_container
+from pytest_frida.runtimes.ports import free_ports
 from pytest_frida.runtimes.process import interrupts_deferred
 from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
-from pytest_frida.sites.local import free_ports
 
 START_TIMEOUT_S = 120.0
 STOP_GRACE_S = 5.0
-
-
-def choose_kafka_image(docker: DockerCli, explicit: str | None, version: str) -> str:
-    """The image to run: the one asked for, else apache/kafka:<version>, else our own build.
-
-    Never pulls: tests and testbeds without a registry must fail fast and say what to do.
-    """
-    candidates = [explicit] if explicit else [f"apache/kafka:{version}", kafka_image(version)]
-    for image in candidates:
-        if docker.inspect("image", [image]):
-            return image
-    if explicit:
-        raise KafkaSetupError(
-            f"image {explicit} is not on {docker.where} (pytest-frida never"
-            " pulls): docker load it, or run `frida images build` and pass"
-            f" --frida-kafka-image={kafka_image(version)}"
-        )
-    raise KafkaSetupError(
-        f"neither apache/kafka:{version} nor {kafka_image(version)} is on"
-        f" {docker.where} (pytest-frida never pulls): run `frida images"
-        " build`, or docker load apache/kafka"
-    )
 
 
 class DockerSite(Site):

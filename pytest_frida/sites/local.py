@@ -31,10 +31,10 @@ from pytest_frida.runtimes.agents import LocalAgentLauncher
 from pytest_frida.runtimes.broker_logs import broker_log
 from pytest_frida.runtimes.cores import HarnessPin, core_groups, cores_details, split_cores
 from pytest_frida.runtimes.monitor import LocalBrokerMonitor
+from pytest_frida.runtimes.ports import LOOPBACK, free_ports
 from pytest_frida.runtimes.process import ManagedProcess, process_alive, stop_together
 from pytest_frida.sites.base import BrokerFaults, BrokerInfo, Cluster, Site
 
-LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_S = 120.0
 FORMAT_TIMEOUT_S = 120.0
 #: seconds the brokers get to shut down together before they are killed
@@ -56,20 +56,6 @@ def sweep_stale_data_dirs(tmp: Path | None = None) -> list[Path]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
-
-
-def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
-    """`count` distinct ports free on `host` right now (held open until all are picked)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind((host, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class LocalSite(Site):

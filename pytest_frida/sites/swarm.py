@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pytest_frida.config import ClusterSettings
 from pytest_frida.images import AGENT_IMAGE
-from pytest_frida.images.checks import check_agent_image, no_exporter
+from pytest_frida.images.checks import check_agent_image, choose_kafka_image, no_exporter
 from pytest_frida.kafka import exporter
 from pytest_frida.kafka.errors import KafkaSetupError
 from pytest_frida.kafka.readiness import cluster_problem, wait_until_ready
@@ -31,11 +31,10 @@ from pytest_frida.runtimes.kafka_stack import (
 )
 from pytest_frida.runtimes.kafka_swarm import KafkaSwarmStack, run_stack_files, stack_name
 from pytest_frida.runtimes.monitor import ContainerPids, LocalBrokerMonitor, read_container
+from pytest_frida.runtimes.ports import free_ports
 from pytest_frida.runtimes.swarm import SwarmMembership
 from pytest_frida.runtimes.swarm_stack import StackDeployment
 from pytest_frida.sites.base import BrokerInfo, Cluster, Site
-from pytest_frida.sites.docker import choose_kafka_image
-from pytest_frida.sites.local import free_ports
 
 START_TIMEOUT_S = 180.0
 

@@ -91,9 +91,9 @@ def test_stacks_deploy_by_hand_and_run_load(
     """kafka.yml + load.yml with `docker stack deploy`, as a person would: replicas in
     run mode produce, the consumer measures, both print a JSON summary; monitoring.yml
     beside them, whose Prometheus serves the broker's and the node's figures back."""
+    from pytest_frida.runtimes.ports import free_ports
     from pytest_frida.runtimes.swarm import SwarmMembership
     from pytest_frida.runtimes.swarm_stack import StackDeployment
-    from pytest_frida.sites.local import free_ports
 
     membership = SwarmMembership(docker)
     membership.ensure()
