@@ -211,7 +211,8 @@ class DockerSite(Site):
         assert self._docker is not None
         return self._docker.container_pid(container_id)
 
-    def _node(self, broker: int) -> ApacheKafkaContainer:
+    def broker_container(self, broker: int) -> ApacheKafkaContainer:
+        """Broker `broker`'s container, for the fault injector."""
         if not 0 <= broker < len(self.containers):
             raise ValueError(f"no broker {broker}; brokers are 0..{len(self.containers) - 1}")
         return self.containers[broker]
@@ -278,7 +279,7 @@ class _DockerFaults(BrokerFaults):
         self.site = site
 
     def _container(self, broker: int) -> Any:
-        return self.site._node(broker).get_wrapped_container()
+        return self.site.broker_container(broker).get_wrapped_container()
 
     def kill(self, broker: int) -> None:
         self.down.add(broker)

@@ -148,7 +148,7 @@ class LocalSite(Site):
                 ],
                 log_root / f"broker-{node.node_id}" / "stdout.log",
             )
-            self.servers.append(self._launch(node.node_id))
+            self.servers.append(self.launch_broker(node.node_id))
         bootstrap = ",".join(f"{n.host}:{n.broker_port}" for n in nodes)
         wait_until_ready(bootstrap, count, READY_TIMEOUT_S, self._first_dead)
         if self._pin is not None:
@@ -214,7 +214,8 @@ class LocalSite(Site):
             for node_id, server in enumerate(self.servers)
         }
 
-    def _launch(self, node_id: int) -> ManagedProcess:
+    def launch_broker(self, node_id: int) -> ManagedProcess:
+        """Start broker `node_id`'s process, at the start or again after a fault."""
         argv, log_path = self._commands[node_id]
         return ManagedProcess(f"broker-{node_id}", argv, log_path=log_path)
 
@@ -268,7 +269,7 @@ class _LocalFaults(BrokerFaults):
         server = self._server(broker)
         if server.is_running():
             server.stop(timeout=30)
-        self.site.servers[broker] = self.site._launch(broker)
+        self.site.servers[broker] = self.site.launch_broker(broker)
         self.down.discard(broker)
 
     def pause(self, broker: int) -> None:
