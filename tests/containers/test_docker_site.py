@@ -263,7 +263,12 @@ def test_interrupt_inside_a_create_leaves_nothing(
 
     def slow_create(self: Any) -> Any:  # the request is with the daemon, answered in 1 s
         done: list[Any] = []
-        worker = threading.Thread(target=lambda: (time.sleep(1.0), done.append(real(self))))
+
+        def create_late() -> None:
+            time.sleep(1.0)
+            done.append(real(self))
+
+        worker = threading.Thread(target=create_late)
         worker.start()
         worker.join()
         return done[0]

@@ -10,6 +10,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -129,7 +130,7 @@ def test_stacks_deploy_by_hand_and_run_load(
         stack.deploy()
         monitoring.deploy()
         deadline = time.monotonic() + 180
-        summaries: dict[str, list[dict[str, object]]] = {}
+        summaries: dict[str, list[dict[str, Any]]] = {}
         while time.monotonic() < deadline:
             summaries = {
                 role: [

@@ -155,8 +155,12 @@ def test_terminal_hang_up_stops_everything_and_keeps_results(
         except (BlockingIOError, OSError):
             pass
 
+    def first_step_done() -> bool:  # drains the terminal on each poll
+        read_terminal()
+        return _steps_done(report_dir, 1)
+
     try:
-        assert _wait_for(lambda: (read_terminal(), _steps_done(report_dir, 1))[1], 120), (
+        assert _wait_for(first_step_done, 120), (
             "first step never finished",
             bytes(seen[-2000:]),
         )

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,12 @@ import pytest
 from pytest_frida.config import StepPlan, build_settings
 from pytest_frida.controller.runner import StepRunner
 from pytest_frida.measure.slo import parse_slo
+from pytest_frida.sites.base import Cluster
 from pytest_frida.sites.local import LocalSite
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSite, Cluster]]:
     local = LocalSite(build_settings({}, {}).cluster, tmp_path_factory.mktemp("site"))
     try:
         yield local, local.start()
@@ -26,7 +28,7 @@ def site(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
         local.stop()
 
 
-def plan(rate: float, duration: float = 3.0, **kw: object) -> StepPlan:
+def plan(rate: float, duration: float = 3.0, **kw: str) -> StepPlan:
     return StepPlan(
         producers=(1,),
         rate=rate,
@@ -36,7 +38,7 @@ def plan(rate: float, duration: float = 3.0, **kw: object) -> StepPlan:
         slo=parse_slo("p99<=500ms, loss==0"),
         partitions=3,
         producer_config=dict(kw),
-    )  # type: ignore[arg-type]
+    )
 
 
 @pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka"])

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_api import FakeReferenceApi, reference_data
 from helpers.image_builds import ensure_images
-from testbed import Testbed
 
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.runtimes.docker_cli import DockerCli
+from simulation.fake_api import FakeReferenceApi, Grid5000, reference_data
+from simulation.testbed import Testbed
 
 HERE = Path(__file__).parent
 
@@ -67,7 +67,7 @@ def node_images() -> dict[str, str]:
 @pytest.fixture
 def grid5000(
     testbed: Testbed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, object]]:
+) -> Iterator[Grid5000]:
     """Fake OAR on PATH and the fake API: what a run needs to believe it is on a frontend."""
     bin_dir = tmp_path / "oar-bin"
     bin_dir.mkdir()

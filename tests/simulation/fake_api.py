@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, TypedDict
 
 
 def reference_data(site: str, cluster: str, nodes: list[str]) -> dict[str, Any]:
@@ -98,6 +99,16 @@ def add_cluster(
 def set_node_state(data: dict[str, Any], site: str, node: str, hard: str) -> None:
     """The status API's `hard` state of `node` (alive, dead, suspected, absent)."""
     data[f"sites/{site}/status"]["nodes"][node]["hard"] = hard
+
+
+class Grid5000(TypedDict):
+    """What the `grid5000` fixture gives a test: the fake OAR's state file and command log,
+    this API, and the options that point a run at them."""
+
+    state: Path
+    api: FakeReferenceApi
+    log: Path
+    args: list[str]
 
 
 class FakeReferenceApi:

@@ -121,11 +121,11 @@ def oarsub(args: list[str]) -> int:
     wanted = 1
     for part in resources.split(","):
         if part.startswith("walltime="):
-            parsed = _parse_walltime(part.removeprefix("walltime="))
-            if parsed is None:
+            seconds = _parse_walltime(part.removeprefix("walltime="))
+            if seconds is None:
                 print(f"# Error: cannot recognize -- ,{part} -- resource", file=sys.stderr)
                 return 18
-            walltime = parsed
+            walltime = seconds
         else:
             m = re.search(r"(?:nodes|host)=(\d+)", part)
             if m:

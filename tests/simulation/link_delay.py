@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 TUNSETIFF = 0x400454CA
 IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
@@ -44,7 +45,7 @@ def open_tap(name: str) -> int:
 class DelayLine:
     """Frames from `receive` come out of `send` `delay_s` later, in order."""
 
-    def __init__(self, delay_s: float, send: object) -> None:
+    def __init__(self, delay_s: float, send: Callable[[bytes], object]) -> None:
         self.delay_s = delay_s
         self.send = send
         self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
@@ -69,7 +70,7 @@ class DelayLine:
                 self.queue.popleft()
             # a frame the other side refuses (too big, link down) is dropped, as on a wire
             with contextlib.suppress(OSError):
-                self.send(frame)  # type: ignore[operator]
+                self.send(frame)
 
 
 def main() -> int:
@@ -84,9 +85,10 @@ def main() -> int:
     _ip("link", "set", tap, "up")
     towards_bridge = DelayLine(delay_ms / 1000, lambda frame: os.write(tap_fd, frame))
     towards_node = DelayLine(delay_ms / 1000, raw.send)
+    watched: list[socket.socket | int] = [raw, tap_fd]
     print("ready", flush=True)
     while not stop.is_set():
-        readable, _, _ = select.select([raw, tap_fd], [], [], 0.2)
+        readable, _, _ = select.select(watched, [], [], 0.2)
         if raw in readable:
             frame, address = raw.recvfrom(MAX_FRAME)
             if address[2] != PACKET_OUTGOING:  # not the frames we send ourselves

@@ -14,11 +14,10 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from fake_api import add_cluster, set_node_state
 from helpers.leaks import frida_temp_dirs, kafka_pids
-from testbed import Node, Testbed
 
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION
 from pytest_frida.runtimes.clock_sync import sync_clock
@@ -27,6 +26,8 @@ from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import SshSettings, remote_process
 from pytest_frida.sites import job_marks
 from pytest_frida.sites.nodes import node_order
+from simulation.fake_api import Grid5000, add_cluster, set_node_state
+from simulation.testbed import Node, Testbed
 
 SWEEP = """
 import pytest
@@ -38,23 +39,23 @@ def test_sweep(frida_result, frida_cluster):
 """
 
 
-def _jobs(grid5000: dict[str, object]) -> dict[str, dict[str, object]]:
+def _jobs(grid5000: Grid5000) -> dict[str, dict[str, Any]]:
     state = json.loads(Path(str(grid5000["state"])).read_text())
     return dict(state.get("jobs", {}))
 
 
-def _oar_state(grid5000: dict[str, object], **changes: object) -> None:
+def _oar_state(grid5000: Grid5000, **changes: object) -> None:
     path = Path(str(grid5000["state"]))
     path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
 
 
-def _report(report_dir: Path) -> dict[str, object]:
+def _report(report_dir: Path) -> dict[str, Any]:
     (path,) = report_dir.glob("*/report.json")
     return dict(json.loads(path.read_text()))
 
 
 def _pytest(
-    tmp_path: Path, grid5000: dict[str, object], suite: str, *extra: str, timeout: float = 600
+    tmp_path: Path, grid5000: Grid5000, suite: str, *extra: str, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_suite.py").write_text(suite)
     return subprocess.run(
@@ -72,7 +73,7 @@ def _pytest(
             "--frida-warmup=1",
             *grid5000["args"],
             *extra,
-        ],  # type: ignore[misc]
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -81,10 +82,10 @@ def _pytest(
     )
 
 
-def _node_state(testbed: Testbed) -> dict[str, object]:
+def _node_state(testbed: Testbed) -> dict[str, tuple[list[str], list[str], str]]:
     """What a run could leave on the nodes' Docker daemons: containers, frida networks,
     swarm membership."""
-    state: dict[str, object] = {}
+    state: dict[str, tuple[list[str], list[str], str]] = {}
     for node in testbed.nodes:
         if not testbed.docker_running(node):
             continue
@@ -119,7 +120,7 @@ def test_grown(frida_result):
 
 
 def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
-    testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str], tmp_path: Path
+    testbed: Testbed, grid5000: Grid5000, node_images: dict[str, str], tmp_path: Path
 ) -> None:
     """The done-when run: three nodes reserved, Kafka on one and producers on two through a
     swarm formed across them, ptpd between them, a sweep, the job deleted. One producer
@@ -215,12 +216,12 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
         subprocess.run(["pgrep", "-f", "frida-ptpd-"], capture_output=True, check=False).returncode
         == 1
     )  # no ptpd left
-    for containers, networks, swarm in _node_state(testbed).values():  # type: ignore[misc]
+    for containers, networks, swarm in _node_state(testbed).values():
         assert (containers, networks, swarm) == ([], [], "inactive")
 
 
 def test_skew_without_correction_is_clock_untrusted(
-    testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str], tmp_path: Path
+    testbed: Testbed, grid5000: Grid5000, node_images: dict[str, str], tmp_path: Path
 ) -> None:
     """The same half second of skew, uncorrected: the step is neither passed nor failed.
     Reserved per role, the consumer on a node of its own: four nodes."""
@@ -244,7 +245,7 @@ def test_skew_without_correction_is_clock_untrusted(
     assert (
         "oarsub -l '{cluster='\"'\"'uvb'\"'\"'}/nodes=4," in Path(str(grid5000["log"])).read_text()
     )
-    (step,) = report["steps"]  # type: ignore[misc]
+    (step,) = report["steps"]
     # every agent host was measured: the consumer's own node and the producer nodes
     assert set(step["clocks"].get("before", ())) == set(names[1:]), (step, out[-3000:])
     assert step["verdict"] == "clock_untrusted", out[-3000:]
@@ -258,7 +259,7 @@ def test_skew_without_correction_is_clock_untrusted(
 
 
 def test_refused_reservation_is_one_line_and_reserves_nothing(
-    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+    testbed: Testbed, grid5000: Grid5000, tmp_path: Path
 ) -> None:
     state = json.loads(Path(str(grid5000["state"])).read_text())
     Path(str(grid5000["state"])).write_text(json.dumps({**state, "mode": "refuse"}))
@@ -274,7 +275,7 @@ def test_refused_reservation_is_one_line_and_reserves_nothing(
 
 
 def test_job_that_never_starts_is_deleted(
-    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+    testbed: Testbed, grid5000: Grid5000, tmp_path: Path
 ) -> None:
     state = json.loads(Path(str(grid5000["state"])).read_text())
     Path(str(grid5000["state"])).write_text(json.dumps({**state, "mode": "never_start"}))
@@ -299,7 +300,7 @@ def test_job_that_never_starts_is_deleted(
     ],
 )
 def test_bad_request_is_refused_before_reserving(
-    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path, args: list[str], message: str
+    testbed: Testbed, grid5000: Grid5000, tmp_path: Path, args: list[str], message: str
 ) -> None:
     done = _pytest(tmp_path, grid5000, SWEEP, *args)
     out = done.stdout + done.stderr
@@ -309,7 +310,7 @@ def test_bad_request_is_refused_before_reserving(
 
 
 def test_plan_shows_the_oarsub_line_nodes_and_steps_and_reserves_nothing(
-    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+    testbed: Testbed, grid5000: Grid5000, tmp_path: Path
 ) -> None:
     """`--frida-plan` on a frontend: execo's own oarsub command line, the queue the
     reference API gives the cluster, the roles, the usage policy, the steps and whether
@@ -319,7 +320,7 @@ def test_plan_shows_the_oarsub_line_nodes_and_steps_and_reserves_nothing(
         grid5000["api"].data,
         "sophia",
         "esterel41",
-        nodes,  # type: ignore[attr-defined]
+        nodes,
         queues=("production", "admin"),
     )
     done = _pytest(
@@ -356,7 +357,7 @@ def test_plan_shows_the_oarsub_line_nodes_and_steps_and_reserves_nothing(
 
 
 def test_another_sites_frontend_is_refused_before_oar_reserves_there(
-    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+    testbed: Testbed, grid5000: Grid5000, tmp_path: Path
 ) -> None:
     """OAR commands reserve at the site of the frontend they run on: `--frida-site=sophia`
     typed on Nancy's frontend would reserve at Nancy. This machine becomes Nancy's frontend
@@ -372,7 +373,7 @@ def test_another_sites_frontend_is_refused_before_oar_reserves_there(
         "--frida-site=sophia",
         f"--frida-report-dir={tmp_path / 'reports'}",
         *grid5000["args"],
-    ]  # type: ignore[misc]
+    ]
     done = subprocess.run(
         [
             "unshare",
@@ -398,12 +399,12 @@ def test_another_sites_frontend_is_refused_before_oar_reserves_there(
 
 
 def test_dead_node_is_ruled_out_before_reserving(
-    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+    testbed: Testbed, grid5000: Grid5000, tmp_path: Path
 ) -> None:
     """OAR never hands out a node the status API marks dead: four nodes of uvb with one
     dead would wait for ever. The run says so before it reserves anything."""
     dead = testbed.nodes[2]
-    set_node_state(grid5000["api"].data, "sophia", dead.name, "dead")  # type: ignore[attr-defined]
+    set_node_state(grid5000["api"].data, "sophia", dead.name, "dead")
     _oar_state(grid5000, dead=[dead.name])
     done = _pytest(tmp_path, grid5000, SWEEP, "--frida-nodes=4", "--frida-job-start-timeout=5")
     out = done.stdout + done.stderr
@@ -415,7 +416,7 @@ def test_dead_node_is_ruled_out_before_reserving(
 
 
 def test_production_cluster_goes_to_its_queue(
-    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+    testbed: Testbed, grid5000: Grid5000, tmp_path: Path
 ) -> None:
     """A production cluster matches nothing in OAR's default queue: submitted without
     `-q production` it is refused. Its queue comes from the reference API, and a queue
@@ -425,7 +426,7 @@ def test_production_cluster_goes_to_its_queue(
         grid5000["api"].data,
         "sophia",
         "esterel41",
-        nodes,  # type: ignore[attr-defined]
+        nodes,
         queues=("production", "admin"),
     )
     _oar_state(grid5000, production_clusters=["esterel41"])
@@ -490,7 +491,7 @@ def test_a_node_holds_more_agents_than_sshd_allows_sessions_per_connection(
 
 
 def test_frida_g5k_jobs_lists_and_deletes_what_dead_runs_left(
-    testbed: Testbed, grid5000: dict[str, object], tmp_path: Path
+    testbed: Testbed, grid5000: Grid5000, tmp_path: Path
 ) -> None:
     """A run killed with -9 deletes nothing. `frida g5k jobs` lists this user's frida-*
     jobs on the site, and `--delete` deletes them and nothing else."""
@@ -517,7 +518,7 @@ def test_frida_g5k_jobs_lists_and_deletes_what_dead_runs_left(
     assert lines[-1] == "2 job(s); `frida g5k jobs --delete` deletes them"
     # a run still going here holds the second one (this test's own pid stands for it)
     held = ours[1]
-    job_marks.mark(int(held["id"]))  # type: ignore[call-overload]
+    job_marks.mark(int(held["id"]))
     try:
         deleted = subprocess.run(
             [*frida, "--delete"], capture_output=True, text=True, check=False, timeout=120
@@ -540,7 +541,7 @@ def test_frida_g5k_jobs_lists_and_deletes_what_dead_runs_left(
         )
         assert forced.stdout.splitlines()[-1] == f"deleted {held['id']} ({held['name']})"
     finally:
-        job_marks.unmark(int(held["id"]))  # type: ignore[call-overload]
+        job_marks.unmark(int(held["id"]))
     after = _jobs(grid5000)
     assert {j["name"]: j["state"] for j in after.values()} == {
         "frida-20261203-101500-ab12": "Error",
@@ -552,7 +553,7 @@ def test_frida_g5k_jobs_lists_and_deletes_what_dead_runs_left(
 
 
 def test_unreachable_node_is_named_and_the_job_deleted(
-    testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str], tmp_path: Path
+    testbed: Testbed, grid5000: Grid5000, node_images: dict[str, str], tmp_path: Path
 ) -> None:
     """A reserved node that cannot be logged into: one line naming it, nothing deployed
     anywhere, and the job deleted."""
@@ -569,12 +570,12 @@ def test_unreachable_node_is_named_and_the_job_deleted(
     ) in out, out[-3000:]
     (job,) = _jobs(grid5000).values()
     assert job["state"] == "Error"  # deleted although the run never got going
-    for containers, networks, swarm in _node_state(testbed).values():  # type: ignore[misc]
+    for containers, networks, swarm in _node_state(testbed).values():
         assert (containers, networks, swarm) == ([], [], "inactive")
 
 
 def test_lost_node_keeps_results_and_releases_the_job(
-    testbed: Testbed, grid5000: dict[str, object], node_images: dict[str, str], tmp_path: Path
+    testbed: Testbed, grid5000: Grid5000, node_images: dict[str, str], tmp_path: Path
 ) -> None:
     """A producer node drops off the network while the second step runs: the first step
     stays in the report, the second is an error, teardown gets round the node that does
@@ -597,7 +598,7 @@ def test_lost_node_keeps_results_and_releases_the_job(
             "--frida-warmup=1",
             "--frida-producers-per-replica=1",
             *grid5000["args"],
-        ],  # type: ignore[misc]
+        ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -610,7 +611,7 @@ def test_lost_node_keeps_results_and_releases_the_job(
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         time.sleep(2.0)  # the second step's producers are sending
-        assert len(_report(report_dir)["steps"]) == 1  # type: ignore[arg-type]
+        assert len(_report(report_dir)["steps"]) == 1
         testbed.cut(lost)  # a producer node drops off the network
         out, _ = proc.communicate(timeout=300)
     finally:
@@ -626,11 +627,11 @@ def test_lost_node_keeps_results_and_releases_the_job(
     (job,) = _jobs(grid5000).values()
     assert job["state"] == "Error"  # released despite the failure
     state = _node_state(testbed)
-    for name, (containers, networks, swarm) in state.items():  # type: ignore[misc]
+    for name, (containers, networks, swarm) in state.items():
         if name != lost.short:
             assert (containers, networks, swarm) == ([], [], "inactive")
     # the lost node never heard the swarm end: the next run there must take it out
-    assert state[lost.short][2] != "inactive"  # type: ignore[index]
+    assert state[lost.short][2] != "inactive"
 
 
 def test_a_nodes_ntpd_is_read_and_a_chrony_without_source_is_not_called_synchronised(
@@ -647,7 +648,7 @@ def test_a_nodes_ntpd_is_read_and_a_chrony_without_source_is_not_called_synchron
         with _skewed(testbed, with_ntpd, "+0.2"):
             got = sync_clock(ssh, "sudo-g5k", with_ntpd.name)
             assert (got["daemon"], got["synchronised"]) == ("ntpd", True), got
-            assert 150 < float(got["system_time_ms"]) < 250  # type: ignore[arg-type]
+            assert 150 < float(got["system_time_ms"]) < 250  # type: ignore[arg-type]  # values: object
             # chrony was neither started nor allowed to step the clock ntpd keeps
             assert not (testbed.workdir / f"chronyd-{with_ntpd.short}.running").exists()
             assert testbed.skew_file(with_ntpd).read_text().strip() == "+0.2"
@@ -692,7 +693,7 @@ def test_ptpd_master_and_slaves_report_their_offsets_and_stop_with_the_run(
         ), (record, (tmp_path / f"ptpd-{host}.log").read_text()[-2000:])
         assert record["clock_id"] == master["clock_id"]  # ours, checked by the run too
         # one clock shared by all: what ptpd measures is its own error, well under a ms
-        assert abs(float(record["offset_from_master_ms"])) < 5  # type: ignore[arg-type]
+        assert abs(float(record["offset_from_master_ms"])) < 5  # type: ignore[arg-type]  # object
     left = subprocess.run(
         ["pgrep", "-f", f"frida-ptpd-{run_id}-"], capture_output=True, text=True, check=False
     ).stdout.split()
@@ -796,8 +797,8 @@ def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(
     out = done.stdout + done.stderr
     assert done.returncode == 0 and "1 skipped" in out, out[-3000:]
     report = _report(tmp_path / "reports")
-    assert report["cluster"]["runtime"] == "ssh"  # type: ignore[index]
-    (step,) = report["steps"]  # type: ignore[misc]
+    assert report["cluster"]["runtime"] == "ssh"
+    (step,) = report["steps"]
     assert step["verdict"] == "clock_untrusted"
     assert step["counts"]["lost"] == 0 and step["counts"]["received"] == step["counts"]["sent"]
     assert step["latency"]["p50"] >= 15  # producer to broker crosses the slow link
@@ -807,7 +808,7 @@ def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(
     assert clocks["before"][broker.name]["uncertainty_ms"] >= 14
     assert clocks["before"][testbed.nodes[1].name]["uncertainty_ms"] < 5
     # chrony stepped the skewed node before it took part: its offset is gone
-    sync = report["cluster"]["clock_sync"]  # type: ignore[index]
+    sync = report["cluster"]["clock_sync"]
     assert sorted(sync, key=node_order) == [n.name for n in testbed.nodes[:3]]
     assert -550 < sync[skewed.name]["last_offset_ms"] < -450
     assert all(abs(node["system_time_ms"]) < 1 for node in sync.values())

@@ -121,7 +121,7 @@ def test_nothing_saturated_is_inconclusive_and_says_what_came_closest() -> None:
 
 
 def test_the_first_saturation_is_at_the_fewest_producers() -> None:
-    steps = [
+    steps: list[tuple[int, dict[str, str | None]]] = [
         (40, {"party": "broker", "resource": "broker-0 CPU"}),
         (20, {"party": None, "resource": None}),
         (30, {"party": "disk", "resource": "data disk"}),
@@ -132,9 +132,9 @@ def test_the_first_saturation_is_at_the_fewest_producers() -> None:
 
 def test_one_disturbed_step_does_not_make_its_count_the_first_saturated() -> None:
     # a cold broker's first step at 1 producer, then two calm ones at that count
-    cold = {"party": "broker", "resource": "broker-0 request handlers"}
-    calm = {"party": None, "resource": None}
-    steps = [
+    cold: dict[str, str | None] = {"party": "broker", "resource": "broker-0 request handlers"}
+    calm: dict[str, str | None] = {"party": None, "resource": None}
+    steps: list[tuple[int, dict[str, str | None]]] = [
         (1, cold),
         (1, calm),
         (1, calm),

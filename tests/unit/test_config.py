@@ -17,6 +17,7 @@ from pytest_frida.config import (
     FridaSettings,
     Option,
     SettingsError,
+    StepPlan,
     build_settings,
     parse_producers,
 )
@@ -76,7 +77,7 @@ PRECEDENCE = [
 ]
 
 
-def _get(plan, key):
+def _get(plan: StepPlan, key: str) -> object:
     value = getattr(plan, key)
     # an SLO's first clauses are the user's; the delivery guards follow
     return str(value).split(", ")[0] if key == "slo" else value

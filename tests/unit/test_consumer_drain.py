@@ -85,7 +85,7 @@ def trackers_of(total: int, seen: dict[int, list[int]]) -> dict[int, SequenceTra
 
 @settings(max_examples=300)
 @given(drains())
-def test_drain_complete_matches_a_reference(case) -> None:  # type: ignore[no-untyped-def]
+def test_drain_complete_matches_a_reference(case) -> None:
     total, mine, expected, seen = case
     trackers = trackers_of(total, seen)
     check = DrainCheck(expected, mine, total)
@@ -97,7 +97,7 @@ def test_drain_complete_matches_a_reference(case) -> None:  # type: ignore[no-un
 
 @settings(max_examples=200)
 @given(drains(), st.data())
-def test_drain_completes_as_messages_arrive(case, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+def test_drain_completes_as_messages_arrive(case, data: st.DataObject) -> None:
     """Checked after every arrival, it turns complete exactly when the reference does."""
     total, mine, expected, _ = case
     wanted = [

@@ -246,7 +246,7 @@ def test_service_config_errors_name_the_variable(env: dict[str, str], message: s
         agent_config(env)
 
 
-def _stack_config(*files: Path, env: dict[str, str] | None = None) -> dict[str, object]:
+def _stack_config(*files: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
     import os
 
     done = subprocess.run(

@@ -171,7 +171,7 @@ def test_resolve_prefers_kafka_home(tmp_path, monkeypatch, no_maven):
     assert (dist.source, dist.version) == ("kafka-home", "4.1.0")
 
 
-def _dependencies(pom: str) -> list[tuple[str, str, str]]:
+def _dependencies(pom: str) -> list[tuple[str | None, str | None, str | None]]:
     root = ET.fromstring(pom)
     return [
         (

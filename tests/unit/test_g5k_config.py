@@ -96,7 +96,7 @@ def test_walltime_forms(raw: str, seconds: int) -> None:
         ),
     ],
 )
-def test_bad_grid5000_settings(cli: dict[str, str], message: str) -> None:
+def test_bad_grid5000_settings(cli: dict[str, str | None], message: str) -> None:
     with pytest.raises(SettingsError) as info:
         build_settings(cli, {})
     assert message in str(info.value)

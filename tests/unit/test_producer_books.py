@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_frida.measure.histogram import LatencyHistogram
-from pytest_frida.workload import producer_agent
+from pytest_frida.workload import producer_agent, protocol
 from pytest_frida.workload.drivers.base import (
     AckCallback,
     ClientDriver,
@@ -220,9 +220,9 @@ def run_agent(
     events: list[dict[str, Any]] = []
     t0_ns = time.time_ns() + 200_000_000
     monkeypatch.setattr(producer_agent, "load_driver", lambda name: client)
-    monkeypatch.setattr(producer_agent.protocol, "read_message", lambda: {"t0_ns": t0_ns})
+    monkeypatch.setattr(protocol, "read_message", lambda: {"t0_ns": t0_ns})
     monkeypatch.setattr(
-        producer_agent.protocol,
+        protocol,
         "emit",
         lambda event, **fields: events.append({"event": event, **fields}),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,7 +12,7 @@ from pytest_frida.measure.recovery import latency_bound_ms, recovered_after_s
 from pytest_frida.measure.slo import parse_slo
 
 
-def _timeline(worst_ms: list[float]) -> list[tuple[int, int, int]]:
+def _timeline(worst_ms: Sequence[float]) -> list[tuple[int, int, int]]:
     return [(sec, 10, int(ms * 1000)) for sec, ms in enumerate(worst_ms)]
 
 

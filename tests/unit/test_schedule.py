@@ -133,7 +133,7 @@ def exact_or_nearly(x: Fraction, got: int) -> int:
     """max(0, ceil(x)) -- or `got`, when x is within float error of a whole number and
     `got` is the other side of it (e.g. rate=0.05 is the float 0.05000000000000000277)."""
     want = max(0, math.ceil(x))
-    if abs(x - round(x)) < Fraction(1, 10**9) * max(1, abs(x)) and abs(got - want) == 1:
+    if abs(x - round(x)) < Fraction(1, 10**9) * max(Fraction(1), abs(x)) and abs(got - want) == 1:
         return got
     return want
 

@@ -142,7 +142,7 @@ def test_cluster_down_after_a_planned_fault_decides_nothing() -> None:
 
 
 def test_harness_error_decides_nothing() -> None:
-    unmeasured = {m: None for m in GOOD}
+    unmeasured: dict[str, float | None] = {m: None for m in GOOD}
     v = judge(facts(unmeasured, harness_error="agent step1-consumer-0 exited"))
     assert v.verdict == "error" and v.decides is None
     assert "agent step1-consumer-0" in v.reasons[0]
