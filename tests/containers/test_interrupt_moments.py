@@ -4,7 +4,6 @@ of the run survives, and the steps measured before the interrupt are in a valid 
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers.leaks import agent_pids, frida_temp_dirs, kafka_pids
+from helpers.reports import run_report
 
 from pytest_frida.runtimes.docker_cli import DockerCli
 
@@ -65,15 +65,9 @@ MOMENTS = [
 ]
 
 
-def _report(report_dir: Path) -> dict[str, object] | None:
-    for path in report_dir.glob("*/report.json"):
-        return dict(json.loads(path.read_text()))  # written atomically: always valid JSON
-    return None
-
-
 def _steps(report_dir: Path) -> int:
-    report = _report(report_dir) or {}
-    return len(report.get("steps", []))  # type: ignore[arg-type]
+    report = run_report(report_dir) or {}
+    return len(report.get("steps", []))
 
 
 def _run_containers(docker: DockerCli | None) -> set[str]:
@@ -92,7 +86,7 @@ def _anchors(
         "broker": (lambda: bool(_run_containers(docker) - before_docker))
         if docker
         else (lambda: bool(kafka_pids() - before_kafka)),
-        "cluster": lambda: "cluster" in (_report(report_dir) or {}),
+        "cluster": lambda: "cluster" in (run_report(report_dir) or {}),
         "agents": lambda: bool(agent_pids()),
         "step1": lambda: _steps(report_dir) >= 1,
         "step2": lambda: _steps(report_dir) >= 2,
@@ -161,7 +155,7 @@ def test_interrupt_leaves_nothing_and_keeps_results(
     assert not frida_temp_dirs() - before_dirs
     assert not _run_containers(docker) - before_docker, text[-2000:]
     # what was measured is kept, in a report that says it was interrupted
-    report = _report(report_dir)
+    report = run_report(report_dir)
     if steps_before:
         assert report is not None and report["status"] == "interrupted"
         assert _steps(report_dir) >= steps_before

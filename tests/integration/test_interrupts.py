@@ -3,7 +3,6 @@ and keep the steps measured before the interruption."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.leaks import frida_temp_dirs, kafka_pids
+from helpers.reports import run_report
 
 from pytest_frida.sites.local import sweep_stale_data_dirs
 
@@ -61,18 +61,9 @@ def _wait_for(predicate: object, timeout: float) -> bool:
     return False
 
 
-def _report(report_dir: Path) -> dict[str, object] | None:
-    for path in report_dir.glob("*/report.json"):
-        try:
-            return dict(json.loads(path.read_text()))
-        except ValueError:
-            return None
-    return None
-
-
 def _assert_interrupted_after_first_step(report_dir: Path) -> None:
     """The report says interrupted and keeps the first step, measured before the signal."""
-    report = _report(report_dir)
+    report = run_report(report_dir)
     assert report is not None
     assert report["status"] == "interrupted"
     steps = report["steps"]
@@ -81,8 +72,8 @@ def _assert_interrupted_after_first_step(report_dir: Path) -> None:
 
 
 def _steps_done(report_dir: Path, n: int) -> bool:
-    report = _report(report_dir)
-    return report is not None and len(report["steps"]) >= n  # type: ignore[arg-type]
+    report = run_report(report_dir)
+    return report is not None and len(report["steps"]) >= n
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -178,7 +169,7 @@ def test_killed_pytest_takes_its_broker_along(tmp_path: Path) -> None:
     before, dirs_before = kafka_pids(), frida_temp_dirs()
     proc, report_dir = _start(tmp_path)
     try:
-        assert _wait_for(lambda: (_report(report_dir) or {}).get("cluster"), 120)
+        assert _wait_for(lambda: (run_report(report_dir) or {}).get("cluster"), 120)
         started = kafka_pids() - before
         assert started, "no broker was running"
         os.kill(proc.pid, signal.SIGKILL)

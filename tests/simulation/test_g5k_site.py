@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from helpers.leaks import frida_temp_dirs, kafka_pids
+from helpers.reports import only_run_report
 
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION
 from pytest_frida.runtimes.clock_sync import sync_clock
@@ -47,11 +48,6 @@ def _jobs(grid5000: Grid5000) -> dict[str, dict[str, Any]]:
 def _oar_state(grid5000: Grid5000, **changes: object) -> None:
     path = Path(str(grid5000["state"]))
     path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
-
-
-def _report(report_dir: Path) -> dict[str, Any]:
-    (path,) = report_dir.glob("*/report.json")
-    return dict(json.loads(path.read_text()))
 
 
 def _pytest(
@@ -147,7 +143,7 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
     assert "frida capacity report (sophia, Kafka" in out and "3 passed" in out
     assert "more node(s)" in out  # the growth was said while it happened
     names = [n.name for n in testbed.nodes]
-    report = _report(tmp_path / "reports")
+    report = only_run_report(tmp_path / "reports")
     cluster = report["cluster"]
     assert isinstance(cluster, dict)
     assert cluster["runtime"] == "swarm" and cluster["swarm_manager"] == names[0]
@@ -236,7 +232,7 @@ def test_skew_without_correction_is_clock_untrusted(
             "--frida-nodes=brokers=1,consumer=1,producers=2",
         )
     out = done.stdout + done.stderr
-    report = _report(tmp_path / "reports")
+    report = only_run_report(tmp_path / "reports")
     names = [n.name for n in testbed.nodes]
     cluster = report["cluster"]
     assert isinstance(cluster, dict), out[-3000:]
@@ -611,14 +607,14 @@ def test_lost_node_keeps_results_and_releases_the_job(
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         time.sleep(2.0)  # the second step's producers are sending
-        assert len(_report(report_dir)["steps"]) == 1
+        assert len(only_run_report(report_dir)["steps"]) == 1
         testbed.cut(lost)  # a producer node drops off the network
         out, _ = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
         subprocess.run(["ip", "link", "set", lost.veth, "up"], check=False)
-    report = _report(report_dir)
+    report = only_run_report(report_dir)
     steps = report["steps"]
     assert isinstance(steps, list)
     assert steps[0]["verdict"] == "pass", (steps[0], out[-3000:])  # measured before the loss
@@ -796,7 +792,7 @@ def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(
         testbed.heal(broker)
     out = done.stdout + done.stderr
     assert done.returncode == 0 and "1 skipped" in out, out[-3000:]
-    report = _report(tmp_path / "reports")
+    report = only_run_report(tmp_path / "reports")
     assert report["cluster"]["runtime"] == "ssh"
     (step,) = report["steps"]
     assert step["verdict"] == "clock_untrusted"
