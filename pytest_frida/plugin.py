@@ -29,6 +29,8 @@ from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by i
     frida_settings,
     frida_step,
 )
+from pytest_frida.interrupts import swallowed_interrupt
+from pytest_frida.lazy_cluster import MakeSite
 from pytest_frida.measure import host_speed
 from pytest_frida.measure.host_speed import SINGLE_HOST_SITES
 from pytest_frida.measure.trials import Trials
@@ -37,15 +39,13 @@ from pytest_frida.preview import plan_report
 from pytest_frida.progress import terminal_notes, terminal_progress
 from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.summary import format_table, undecided_lines
-from pytest_frida.runtimes.process import (
-    interrupt_handled,
-    pending_interrupt,
-    raise_pending_interrupt,
-)
-from pytest_frida.session import FridaRun, MakeSite
+from pytest_frida.session import FridaRun
 from pytest_frida.sites import create_site
 from pytest_frida.sites.base import Site
-from pytest_frida.tracebacks import make_printable
+from pytest_frida.xdist_workers import XdistController
+
+#: the hooks that see Ctrl-C, SIGTERM and SIGHUP through a session
+pytest_plugins = ("pytest_frida.interrupts",)
 
 MARKER_DOC = (
     "capacity(producers=[1, 10, 50], rate=20, slo='p99<=250ms, loss==0', duration=10,"
@@ -133,19 +133,8 @@ def pytest_configure(config: pytest.Config) -> None:
         if problem is not None:
             raise pytest.UsageError(f"pytest-frida: {problem}")
         if config.pluginmanager.hasplugin("xdist"):
-            config.pluginmanager.register(XdistController(run), "frida-xdist-controller")
+            config.pluginmanager.register(XdistController(run.run_id), "frida-xdist-controller")
     config.stash[RUN_KEY] = run
-
-
-class XdistController:
-    """pytest-xdist hooks, registered only where xdist is: hand the run id to workers, so
-    their reports land below the controller's run and merge into one."""
-
-    def __init__(self, run: FridaRun) -> None:
-        self.run = run
-
-    def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput["frida_run_id"] = self.run.run_id
 
 
 @pytest.hookimpl(trylast=True)
@@ -225,27 +214,13 @@ def pytest_collection_modifyitems(
     items[:] = []
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    raise_pending_interrupt()  # an interrupt swallowed since the last test must stop here
-
-
-@pytest.hookimpl(tryfirst=True)  # before the terminal reporter formats it
-def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-    make_printable(excinfo)
-    interrupt_handled()
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     """After the test body: a step that missed its SLO fails the test, with measured vs
     required; a step limited by the harness (generator, consumers, clocks) is skipped: it
-    says nothing about the broker's latency, and its count clauses held. An
-    interrupt that arrived meanwhile comes first: its step's failure is its doing."""
-    try:
-        outcome = yield
-    finally:
-        raise_pending_interrupt()
+    says nothing about the broker's latency, and its count clauses held. An interrupt
+    that arrived meanwhile is raised first (see interrupts)."""
+    outcome = yield
     marker = item.get_closest_marker("capacity")
     searching = (
         marker is not None
@@ -356,7 +331,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             if session.config.stash.get(PLAN_STOPS_KEY, False)
             else pytest.ExitCode.OK
         )
-    if pending_interrupt() is not None:  # swallowed during the last test: still an interrupt
+    if swallowed_interrupt():
         session.exitstatus = exitstatus = pytest.ExitCode.INTERRUPTED
     if run is not None:
         run.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)

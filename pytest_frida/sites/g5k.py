@@ -1,11 +1,11 @@
 """Grid'5000 sites (sophia, lyon, nancy, ...): reserve nodes with OAR, deploy, release.
 
 Everything about OAR and the reference API goes through execo_g5k: the site and cluster
-are checked against the reference API before anything is reserved; `oarsub` submits the
-job, `wait_oar_job_start` waits for it (with progress), `get_oar_job_nodes` names the
-nodes, and `oardel` deletes it at the end, on failure and on Ctrl-C (unless --frida-keep).
-execo runs the OAR commands on this machine (the frontend) and is imported only here:
-it installs signal handlers at import.
+are checked against the reference API before anything is reserved (g5k_reference);
+`oarsub` submits the job, `wait_oar_job_start` waits for it (with progress),
+`get_oar_job_nodes` names the nodes, and `oardel` deletes it at the end, on failure and on
+Ctrl-C (unless --frida-keep). execo runs the OAR commands on this machine (the frontend)
+and is loaded on first use (g5k_execo).
 """
 
 from __future__ import annotations
@@ -13,175 +13,30 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
-import logging
-import re
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from pytest_frida.config import G5K_SITES, ClusterSettings, Reservation
+from pytest_frida.config import ClusterSettings, Reservation
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.runtimes.ssh import SshSettings
 from pytest_frida.sites import job_marks
 from pytest_frida.sites.base import Cluster, Site
-from pytest_frida.sites.g5k_request import (
-    ClusterFacts,
-    check_node_count,
-    choose_queue,
-    clusters_in_queue,
-    node_states,
+from pytest_frida.sites.g5k_execo import ReservationError, load_execo, quiet_api_threads
+from pytest_frida.sites.g5k_reference import check_reference
+from pytest_frida.sites.g5k_time import (
+    PARIS,
+    daytime_warning,
+    job_length,
+    job_walltime_s,
+    reservation_start,
 )
 from pytest_frida.sites.node_runtimes import check_before_reserving, deployment_for
 from pytest_frida.sites.nodes import NodeAccess, NodeDeployment, Roles, node_order
 
-PARIS = ZoneInfo("Europe/Paris")
-
-
-def reservation_start(date: str) -> dt.datetime:
-    """An advance reservation's 'YYYY-MM-DD HH:MM:SS', read as Grid'5000 reads it: Paris
-    time, whatever this machine's time zone."""
-    return dt.datetime.strptime(date, "%Y-%m-%d %H:%M:%S").replace(tzinfo=PARIS)
-
-
-#: Grid'5000 usage policy: 09:00-19:00 Paris time on working days is for short jobs
-DAY_START, DAY_END = 9, 19
 #: what installs Docker on a Grid'5000 node (its data in /tmp, which has room), by full
 #: path: /grid5000/code/bin is on PATH for login shells only, and `ssh node CMD` is none
 G5K_DOCKER_SETUP = "sudo-g5k /grid5000/code/bin/g5k-setup-docker -t"
-
-
-class ReservationError(FridaSetupError):
-    """OAR or the reference API refused, or the job never started."""
-
-
-def _length(walltime_s: int) -> str:
-    return f"{walltime_s // 3600}h{walltime_s % 3600 // 60:02d}"
-
-
-def daytime_warning(start: dt.datetime, walltime_s: int) -> str | None:
-    """What breaks the testbed's day-time rules, or None. Day time is 09:00-19:00 Paris
-    time, Monday to Friday: a job started then must end by 19:00 (unless it starts from
-    17:00 on); a night or weekend job must end before the next working day's 09:00."""
-    start = start.astimezone(PARIS)
-    end = start + dt.timedelta(seconds=walltime_s)
-    if start.weekday() < 5 and DAY_START <= start.hour < DAY_END:
-        day_end = start.replace(hour=DAY_END, minute=0, second=0, microsecond=0)
-        if end > day_end and start.hour < 17:
-            return (
-                f"a {_length(walltime_s)} job starting {start:%a %H:%M} Paris time runs"
-                " past 19:00: day-time jobs must end by 19:00 (reserve for the night"
-                " with --frida-reservation, or shorten --frida-walltime)"
-            )
-        return None
-    morning = start.replace(hour=DAY_START, minute=0, second=0, microsecond=0)
-    if morning <= start:
-        morning += dt.timedelta(days=1)
-    while morning.weekday() >= 5:
-        morning += dt.timedelta(days=1)
-    if end > morning:
-        return (
-            f"a {_length(walltime_s)} job starting {start:%a %H:%M} Paris time runs into"
-            f" {morning:%a} 09:00: night and weekend jobs must end before the next"
-            " working day begins"
-        )
-    return None
-
-
-def _cluster_facts(g5k: Any, name: str) -> ClusterFacts:
-    attributes = g5k.get_cluster_attributes(name)
-    # execo's own rule for a cluster whose description names no queues
-    queues = attributes.get("queues") or ["admin", "default", "besteffort"]
-    return ClusterFacts(name, tuple(queues), tuple(g5k.get_cluster_hosts(name)))
-
-
-def frontend_site(hostname: str) -> str | None:
-    """The Grid'5000 site whose frontend this machine is, from its host name (fsophia, or
-    fsophia.sophia.grid5000.fr as execo reads it), or None elsewhere: OAR commands run
-    here reserve at this site, whatever --frida-site says."""
-    m = re.fullmatch(r"[^.]+\.([a-z]+)\.grid5000\.fr", hostname)
-    if m and m.group(1) in G5K_SITES:
-        return m.group(1)
-    short = hostname.split(".", 1)[0]
-    return short[1:] if short.startswith("f") and short[1:] in G5K_SITES else None
-
-
-def walltime_field_s(oarstat_full: str) -> int | None:
-    """The `walltime` of `oarstat -f` output, in seconds: OAR 2.5 prints H:M:S (which
-    execo reads), OAR 3 whole seconds (which execo leaves out)."""
-    m = re.search(
-        r"^\s*walltime = (?:(\d+):(\d{1,2}):(\d{1,2})|(\d+))\s*$", oarstat_full, re.MULTILINE
-    )
-    if not m:
-        return None
-    if m.group(4):
-        return int(m.group(4))
-    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
-
-
-def job_walltime_s(job_id: int, info: dict[str, Any]) -> int | None:
-    """A job's walltime from execo's `get_oar_job_info`, else (OAR 3, whose seconds execo
-    does not read) from `oarstat -f` read here."""
-    if info.get("walltime"):
-        return int(info["walltime"])
-    from execo import Process
-
-    proc = Process(
-        f"oarstat -fj {job_id}",
-        timeout=60,
-        nolog_exit_code=True,
-        nolog_error=True,
-        nolog_timeout=True,
-    ).run()
-    return walltime_field_s(proc.stdout or "")
-
-
-#: how long a failed API read waits for execo's threads still fetching
-API_THREADS_JOIN_S = 30.0
-
-
-@contextlib.contextmanager
-def quiet_api_threads() -> Iterator[None]:
-    """execo reads the reference API on threads of its own, and when the first read fails
-    it leaves the others running, to fail later as tracebacks at exit; the failure is
-    reported once, as our one-line error, instead. Those threads are waited for (boundedly)
-    before errors of threads are shown again."""
-    before = set(threading.enumerate())
-    previous = threading.excepthook
-
-    def hook(args: Any) -> None:  # only the threads started inside are silenced
-        if args.thread in before:
-            previous(args)
-
-    threading.excepthook = hook
-    try:
-        yield
-    finally:
-        try:
-            deadline = time.monotonic() + API_THREADS_JOIN_S
-            for thread in set(threading.enumerate()) - before:
-                thread.join(max(0.0, deadline - time.monotonic()))
-        finally:  # a Ctrl-C while joining still gives errors of threads back
-            threading.excepthook = previous
-
-
-def load_execo() -> Any:
-    """execo_g5k, imported on first use (execo installs signal handlers at import), with
-    its logging silenced: failures are reported by us, in one line."""
-    try:
-        import execo_g5k
-        from execo.log import logger as execo_logger
-    except ImportError as exc:  # execo is a dependency; a broken install says so in a line
-        raise FridaSetupError(
-            f"execo cannot be imported ({exc}): reinstall pytest-frida"
-            " (pip install pytest-frida) in this environment"
-        ) from exc
-
-    execo_logger.setLevel(logging.CRITICAL)  # failures are reported by us, in one line
-    return execo_g5k
 
 
 class G5KSite(Site):
@@ -200,78 +55,6 @@ class G5KSite(Site):
         self.deployment: NodeDeployment | None = None
         #: when the main job ends (epoch seconds), so further jobs end with it
         self._job_end: float | None = None
-
-    def _check_reference(self, g5k: Any) -> None:
-        """Site, cluster, queue and node count against the reference and status APIs,
-        before reserving; sets the queue to submit to."""
-        from execo_g5k.config import g5k_configuration
-
-        if self.res.api_url:
-            g5k_configuration["api_uri"] = self.res.api_url
-        here = g5k_configuration.get("default_frontend") or frontend_site(socket.gethostname())
-        if here and here != self.res.site:
-            raise ReservationError(
-                f"--frida-site={self.res.site} on {here}'s frontend: OAR here reserves at"
-                f" {here}. Run from {self.res.site}'s frontend (ssh {self.res.site}), or"
-                f" use --frida-site={here}"
-            )
-        try:
-            sites = g5k.get_g5k_sites()
-        except Exception as exc:
-            raise ReservationError(
-                f"the Grid'5000 reference API did not answer"
-                f" ({g5k_configuration['api_uri']}): {exc}"
-            ) from exc
-        site = self.res.site
-        if site not in sites:
-            raise ReservationError(
-                f"unknown Grid'5000 site {site!r}; known: {', '.join(sorted(sites))}"
-            )
-        names = g5k.get_site_clusters(site, queues=None)
-        if self.res.cluster and self.res.cluster not in names:
-            raise ReservationError(
-                f"site {site} has no cluster {self.res.cluster!r}; it"
-                f" has: {', '.join(sorted(names))}"
-            )
-        states = self._node_states(site)
-        if self.res.cluster:
-            cluster = _cluster_facts(g5k, self.res.cluster)
-            self.queue = choose_queue(cluster, self.res.queue)
-            if self.queue:
-                self.notify(
-                    f"frida: cluster {cluster.name} is in the {self.queue} queue:"
-                    f" submitting with -q {self.queue}"
-                )
-            check_node_count(self.res.nodes, f"cluster {cluster.name}", cluster.hosts, states)
-            return
-        queue = self.res.queue or "default"
-        in_queue = clusters_in_queue([_cluster_facts(g5k, name) for name in sorted(names)], queue)
-        if not in_queue:
-            raise ReservationError(
-                f"--frida-queue={queue}: site {site} has no cluster in that queue"
-            )
-        self.queue = None if queue == "default" else queue
-        check_node_count(
-            self.res.nodes,
-            f"the {queue} queue of {site} ({', '.join(c.name for c in in_queue)})",
-            [h for c in in_queue for h in c.hosts],
-            states,
-        )
-
-    def _node_states(self, site: str) -> dict[str, str]:
-        """Node states from the status API; {} (every node counted) when it does not
-        answer, said once."""
-        from execo_g5k.api_utils import get_resource_attributes
-
-        try:
-            return node_states(get_resource_attributes(f"/sites/{site}/status"))
-        except Exception as exc:  # any failure: the look-up only narrows the check
-            why = (str(exc).splitlines() or [type(exc).__name__])[0]
-            self.notify(
-                f"frida: warning: node states unknown (the status API of {site}:"
-                f" {why}); dead nodes are not ruled out"
-            )
-            return {}
 
     def _submission(
         self,
@@ -304,7 +87,7 @@ class G5KSite(Site):
         self.notify, quiet = said.append, self.notify
         try:
             with quiet_api_threads():
-                self._check_reference(g5k)
+                self.queue = check_reference(g5k, self.res, self.notify)
         except ReservationError as exc:
             return [*said, f"would stop before reserving: {exc}"]
         finally:
@@ -345,7 +128,7 @@ class G5KSite(Site):
         lines.append(
             f"usage policy: {warning}"
             if warning
-            else f"usage policy: a {_length(self.res.walltime_s)} job from"
+            else f"usage policy: a {job_length(self.res.walltime_s)} job from"
             f" {when.astimezone(PARIS):%a %H:%M} Paris time keeps to it"
         )
         names = [f"node{i + 1}" for i in range(self.res.nodes)]
@@ -443,7 +226,7 @@ class G5KSite(Site):
         started = time.monotonic()
         g5k = load_execo()
         with quiet_api_threads():
-            self._check_reference(g5k)
+            self.queue = check_reference(g5k, self.res, self.notify)
         check_before_reserving(self.settings)
         now = dt.datetime.now(PARIS)
         reserved = (

@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pytest_frida.sites import job_marks
-from pytest_frida.sites.g5k import PARIS, job_walltime_s, load_execo
+from pytest_frida.sites.g5k_execo import load_execo
+from pytest_frida.sites.g5k_time import PARIS, job_walltime_s
 
 JOB_PREFIX = "frida-"
 

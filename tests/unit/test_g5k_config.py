@@ -9,7 +9,7 @@ import pytest
 
 from pytest_frida.config import SettingsError, build_settings, parse_nodes, parse_walltime
 from pytest_frida.runtimes.ssh import RemoteError
-from pytest_frida.sites.g5k import PARIS, daytime_warning
+from pytest_frida.sites.g5k_time import PARIS, daytime_warning
 from pytest_frida.sites.hosts import read_hosts_file
 from pytest_frida.sites.nodes import Roles, host_name
 
@@ -277,7 +277,7 @@ def test_reservation_reaches_oar_in_paris_time_from_any_zone(
 
     from execo_g5k.oar import format_oar_date
 
-    from pytest_frida.sites.g5k import reservation_start
+    from pytest_frida.sites.g5k_time import reservation_start
 
     monkeypatch.setenv("TZ", zone)
     time.tzset()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_frida.sites.g5k import frontend_site, walltime_field_s
+from pytest_frida.sites.g5k_reference import frontend_site
 from pytest_frida.sites.g5k_request import (
     ClusterFacts,
     RequestError,
@@ -15,6 +15,7 @@ from pytest_frida.sites.g5k_request import (
     node_states,
     usable_hosts,
 )
+from pytest_frida.sites.g5k_time import walltime_field_s
 
 UVB = ClusterFacts("uvb", ("admin", "default"), ("uvb-9", "uvb-10", "uvb-11"))
 PROD = ClusterFacts("esterel", ("production", "admin"), ("esterel-1", "esterel-2"))
