@@ -14,6 +14,7 @@ from pytest_frida.measure.clocks import judge as judge_clocks
 from pytest_frida.measure.clocks import probe as clock_probe
 from pytest_frida.measure.result import StepResult
 from pytest_frida.runtimes.agents import AgentHandle, AgentLauncher
+from pytest_frida.workload.protocol import pong
 
 #: how long a clock agent may take to answer one ping
 PONG_TIMEOUT_S = 10.0
@@ -35,7 +36,7 @@ def probe_clocks(agents: list[AgentHandle]) -> dict[str, ClockOffset]:
 
         def ping(i: int, agent: AgentHandle = agent) -> int:
             agent.send({"id": i})
-            return int(agent.wait_for("pong", PONG_TIMEOUT_S)["t_ns"])
+            return int(pong(agent.wait_for("pong", PONG_TIMEOUT_S))["t_ns"])
 
         offsets[agent.host] = clock_probe(agent.host, ping)
     return offsets

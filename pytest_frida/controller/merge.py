@@ -9,9 +9,8 @@ count in latency at the age they reached: a lower bound, never left out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
-from typing import Any
 
 from pytest_frida.config import StepPlan
 from pytest_frida.controller.fault_timers import note_recovery
@@ -20,6 +19,7 @@ from pytest_frida.measure.accounting import ProducerReport, SequenceTracker, acc
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.steady import steady_state, trend_note
+from pytest_frida.workload.protocol import ConsumerResult, ProducerResult
 from pytest_frida.workload.schedule import LATE_LIMIT_S, Schedule, Window
 
 #: producers stop waiting for acks this long after their last send (the agents'
@@ -37,7 +37,7 @@ def drain_cap_s(plan: StepPlan) -> float:
     return max(120.0, 4.0 * (plan.warmup + plan.duration))
 
 
-def producer_reports(produced: list[dict[str, Any]]) -> dict[int, ProducerReport]:
+def producer_reports(produced: list[ProducerResult]) -> dict[int, ProducerReport]:
     """Per producer id: how many it sent, and which sequence numbers failed or got no ack."""
     return {
         int(pid): ProducerReport(
@@ -64,7 +64,7 @@ def merge_timelines(timelines: Iterable[list[list[int]]]) -> list[list[int]]:
     return [[sec, *(row if sums else row[:2])] for sec, row in sorted(seconds.items())]
 
 
-def _sum_counts(parts: Iterable[dict[str, Any]]) -> dict[str, int]:
+def _sum_counts(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
     total: dict[str, int] = {}
     for part in parts:
         for key, value in part.items():
@@ -75,8 +75,8 @@ def _sum_counts(parts: Iterable[dict[str, Any]]) -> dict[str, int]:
 def merge(
     result: StepResult,
     plan: StepPlan,
-    produced: list[dict[str, Any]],
-    consumed: list[dict[str, Any]],
+    produced: list[ProducerResult],
+    consumed: list[ConsumerResult],
     reports: dict[int, ProducerReport],
     window: Window,
     facts: Facts,
@@ -88,10 +88,10 @@ def merge(
         publish_latency.add_encoded(res["publish_latency"])
     e2e, e2e_send = LatencyHistogram(), LatencyHistogram()
     trackers: dict[int, SequenceTracker] = {}
-    for res in consumed:
-        e2e.add_encoded(res["e2e"])
-        e2e_send.add_encoded(res["e2e_from_send"])
-        for pid, data in res["trackers"].items():
+    for done in consumed:
+        e2e.add_encoded(done["e2e"])
+        e2e_send.add_encoded(done["e2e_from_send"])
+        for pid, data in done["trackers"].items():
             tracker = SequenceTracker.from_dict(data)
             if int(pid) in trackers:
                 trackers[int(pid)].merge(tracker)
@@ -140,7 +140,7 @@ def merge(
 
 
 def _agent_figures(
-    result: StepResult, produced: list[dict[str, Any]], consumed: list[dict[str, Any]], facts: Facts
+    result: StepResult, produced: list[ProducerResult], consumed: list[ConsumerResult], facts: Facts
 ) -> None:
     """Per agent, what it measured of itself (busy, CPU, memory, lag), for the report."""
     result.generators = [
@@ -192,8 +192,8 @@ def _agent_figures(
 def _notes(
     result: StepResult,
     plan: StepPlan,
-    produced: list[dict[str, Any]],
-    consumed: list[dict[str, Any]],
+    produced: list[ProducerResult],
+    consumed: list[ConsumerResult],
     unsent: int,
     unanswered: int,
     drain_stop: str,
@@ -232,7 +232,7 @@ def _notes(
 def unanswered_ages(
     plan: StepPlan,
     producers: int,
-    produced: list[dict[str, Any]],
+    produced: list[ProducerResult],
     trackers: dict[int, SequenceTracker],
     window: Window,
 ) -> list[int]:
@@ -256,7 +256,7 @@ def unanswered_ages(
     return ages
 
 
-def _ack_wait(result: StepResult, produced: list[dict[str, Any]]) -> None:
+def _ack_wait(result: StepResult, produced: list[ProducerResult]) -> None:
     """How the wait for acks ended, against the client's own delivery timeout."""
     timeouts = [
         float(r["delivery_timeout_s"]) for r in produced if r.get("delivery_timeout_s") is not None

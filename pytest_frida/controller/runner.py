@@ -13,7 +13,6 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
 
 from pytest_frida.config import StepPlan
 from pytest_frida.controller import topics
@@ -42,6 +41,13 @@ from pytest_frida.measure.sampler import ResourceSampler
 from pytest_frida.measure.samples import MeasuredWindow, measured_window
 from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentTimeout, stop_agents
 from pytest_frida.sites.base import Cluster
+from pytest_frida.workload.protocol import (
+    ConsumerResult,
+    ExpectedSends,
+    ProducerResult,
+    consumer_result,
+    producer_result,
+)
 from pytest_frida.workload.schedule import Window
 
 READY_TIMEOUT_S = 120.0
@@ -222,13 +228,6 @@ class StepRunner:
         facts: Facts,
     ) -> None:
         launcher = self.cluster.launcher
-        common: dict[str, Any] = {
-            "bootstrap": self.cluster.bootstrap,
-            "topic": topic,
-            "client": self.client,
-            "warmup": plan.warmup,
-            "duration": plan.duration,
-        }
         # every agent starts at once (starting is the slow part) and is waited for after
         shares = consumer_partitions(
             consumer_count(plan.consumers, producers * plan.rate, plan.partitions), plan.partitions
@@ -238,7 +237,11 @@ class StepRunner:
             consumer = launcher.launch(
                 f"{self._label}-consumer-{i}",
                 {
-                    **common,
+                    "bootstrap": self.cluster.bootstrap,
+                    "topic": topic,
+                    "client": self.client,
+                    "warmup": plan.warmup,
+                    "duration": plan.duration,
                     "role": "consumer",
                     "partitions": partitions,
                     "total_partitions": plan.partitions,
@@ -265,7 +268,11 @@ class StepRunner:
             agent = launcher.launch(
                 f"{self._label}-producers-{i}",
                 {
-                    **common,
+                    "bootstrap": self.cluster.bootstrap,
+                    "topic": topic,
+                    "client": self.client,
+                    "warmup": plan.warmup,
+                    "duration": plan.duration,
                     "role": "producer",
                     "first_producer": first,
                     "producer_count": count,
@@ -375,7 +382,7 @@ class StepRunner:
                     else None
                 )
         reports = producer_reports(produced)
-        expected = {
+        expected: dict[int, ExpectedSends] = {
             pid: {"sent": rep.sent, "not_acked": sorted(rep.not_acked)}
             for pid, rep in reports.items()
         }
@@ -406,21 +413,16 @@ class StepRunner:
         t0_ns: int,
         plan: StepPlan,
         progress: ProgressFn | None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ProducerResult]:
         """Every producer agent's result (but those killed on purpose), in order."""
         budget = START_LEAD_S + plan.warmup + plan.duration + FLUSH_CAP_S + 60.0
         deadline = time.monotonic() + budget
-        produced = []
+        produced: list[ProducerResult] = []
         for agent in producer_agents:
             while agent.name not in killed:
                 try:
-                    produced.append(
-                        {
-                            **agent.wait_for("result", 1.0),
-                            "agent": agent.name,
-                            "agent_host": agent.host,
-                        }
-                    )
+                    res = producer_result(agent.wait_for("result", 1.0))
+                    produced.append({**res, "agent": agent.name, "agent_host": agent.host})
                     break
                 except AgentTimeout:
                     if time.monotonic() > deadline:
@@ -441,12 +443,12 @@ class StepRunner:
         t0_ns: int,
         plan: StepPlan,
         progress: ProgressFn | None,
-    ) -> dict[str, Any]:
+    ) -> ConsumerResult:
         """A consumer's result; its drain ends by itself (complete, stalled or capped)."""
         deadline = time.monotonic() + cap_s + 30.0
         while True:
             try:
-                return {**agent.wait_for("result", 1.0), "agent": agent.name}
+                return {**consumer_result(agent.wait_for("result", 1.0)), "agent": agent.name}
             except AgentTimeout:
                 if time.monotonic() > deadline:
                     raise
@@ -456,11 +458,11 @@ class StepRunner:
     @staticmethod
     def _partial_counts(agents: list[AgentHandle]) -> dict[str, int]:
         """What the agents had reported when the step broke off (their last progress)."""
-        counts = {"sent": 0, "acked": 0, "received": 0}
-        for agent in agents:
-            for key in counts:
-                counts[key] += int(agent.last_progress.get(key, 0))
-        return counts
+        return {
+            "sent": sum(int(a.last_progress.get("sent", 0)) for a in agents),
+            "acked": sum(int(a.last_progress.get("acked", 0)) for a in agents),
+            "received": sum(int(a.last_progress.get("received", 0)) for a in agents),
+        }
 
     @staticmethod
     def _progress_line(

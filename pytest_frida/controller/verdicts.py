@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from pytest_frida.config import StepPlan
 from pytest_frida.faults import PRODUCER_ACTIONS, FaultEvent
@@ -17,6 +16,7 @@ from pytest_frida.measure.attribution import attribute, usages
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.verdict import ConsumerFacts, GeneratorFacts, StepFacts, judge
+from pytest_frida.workload.protocol import ConsumerResult, ProducerResult
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Facts:
     earlier_loss: str | None = None
 
 
-def generator_facts(res: dict[str, Any]) -> GeneratorFacts:
+def generator_facts(res: ProducerResult) -> GeneratorFacts:
     """A producer agent's result as the verdict reads it."""
     delay_p99 = LatencyHistogram.decode(res["publish_delay"]).percentile_ms(99) or 0.0
     if res.get("unsent"):  # the messages it never sent were as late as that at least
@@ -50,7 +50,7 @@ def generator_facts(res: dict[str, Any]) -> GeneratorFacts:
     )
 
 
-def consumer_facts(res: dict[str, Any], plan: StepPlan, producers: int) -> ConsumerFacts:
+def consumer_facts(res: ConsumerResult, plan: StepPlan, producers: int) -> ConsumerFacts:
     """Its figures, and the lag past which it delayed messages beyond the latency bound by
     itself: what reaches its share of the partitions within that bound. Lag figures without
     a sample at the window's end give no limit: the lag is unknown, and an unknown lag never

@@ -8,18 +8,16 @@ launchers run the same command elsewhere and keep the same pipes.
 from __future__ import annotations
 
 import contextlib
-import json
-import queue
 import subprocess
 import sys
-import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pytest_frida.runtimes.process import ManagedProcess, stop_together
+from pytest_frida.workload.event_pipe import AgentFailed, EventPipe, EventTimeout, PipeClosed
+from pytest_frida.workload.protocol import AgentConfig, Message, ProgressEvent, encode
 
 
 class AgentError(RuntimeError):
@@ -37,32 +35,19 @@ class AgentHandle:
         self.name = name
         self.host = host
         self.process = process
-        self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.last_progress: dict[str, Any] = {}
         stdout = process.popen.stdout
         assert stdout is not None
-        threading.Thread(
-            target=self._pump, args=(stdout,), daemon=True, name=f"frida-{name}-reader"
-        ).start()
+        self._events = EventPipe(stdout, name)
 
-    def _pump(self, stdout: IO[bytes]) -> None:
-        for raw in stdout:
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                if event.get("event") == "progress":
-                    self.last_progress = event
-                else:
-                    self._events.put(event)
-        self._events.put(None)
+    @property
+    def last_progress(self) -> ProgressEvent:
+        return self._events.last_progress
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: Message) -> None:
         stdin = self.process.popen.stdin
         assert stdin is not None
         try:
-            stdin.write((json.dumps(message) + "\n").encode())
+            stdin.write(encode(message).encode())
             stdin.flush()
         except (BrokenPipeError, OSError) as exc:
             raise AgentError(
@@ -71,26 +56,19 @@ class AgentHandle:
 
     def wait_for(self, event: str, timeout_s: float) -> dict[str, Any]:
         """The next event named `event`; AgentError on error, exit or timeout."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AgentTimeout(f"agent {self.name} sent no {event!r} within {timeout_s:.0f}s")
-            try:
-                got = self._events.get(timeout=min(remaining, 0.5))
-            except queue.Empty:
-                continue
-            if got is None:
-                self.process.popen.wait(5)
-                where = "" if self.host == "localhost" else f" on {self.host}"
-                raise AgentError(
-                    f"agent {self.name}{where} exited (code {self.process.returncode}) before"
-                    f" {event!r}:\n{self.process.log_tail()}"
-                )
-            if got.get("event") == "error":
-                raise AgentError(f"agent {self.name} failed: {got.get('message')}")
-            if got.get("event") == event:
-                return got
+        try:
+            return self._events.wait_for(event, timeout_s)
+        except EventTimeout as exc:
+            raise AgentTimeout(f"agent {self.name} {exc}") from None
+        except AgentFailed as exc:
+            raise AgentError(f"agent {self.name} failed: {exc}") from None
+        except PipeClosed:
+            self.process.popen.wait(5)
+            where = "" if self.host == "localhost" else f" on {self.host}"
+            raise AgentError(
+                f"agent {self.name}{where} exited (code {self.process.returncode}) before"
+                f" {event!r}:\n{self.process.log_tail()}"
+            ) from None
 
     def stop(self) -> None:
         stop_agents([self])
@@ -144,7 +122,7 @@ class AgentLauncher(ABC):
         return shards(producers, workers)
 
     @abstractmethod
-    def launch(self, name: str, config: dict[str, Any], slot: int = 0) -> AgentHandle: ...
+    def launch(self, name: str, config: AgentConfig, slot: int = 0) -> AgentHandle: ...
 
     @abstractmethod
     def hosts(self) -> list[str]: ...
@@ -156,7 +134,7 @@ class LocalAgentLauncher(AgentLauncher):
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
 
-    def launch(self, name: str, config: dict[str, Any], slot: int = 0) -> AgentHandle:
+    def launch(self, name: str, config: AgentConfig, slot: int = 0) -> AgentHandle:
         proc = ManagedProcess(
             name,
             [sys.executable, "-m", "pytest_frida.workload.agent"],

@@ -16,12 +16,12 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pytest_frida.runtimes.agents import AgentHandle, AgentLauncher, shards
 from pytest_frida.runtimes.docker_cli import DockerCli
 from pytest_frida.runtimes.process import ManagedProcess
 from pytest_frida.runtimes.swarm_stack import StackDeployment, Task
+from pytest_frida.workload.protocol import AgentConfig
 
 AGENT_COMMAND = ("python", "-m", "pytest_frida.workload.agent")
 
@@ -95,9 +95,13 @@ class SwarmAgentLauncher(AgentLauncher):
                 return task
         raise RuntimeError(f"no replica of stack {self.stack.name} runs on {host}")
 
-    def launch(self, name: str, config: dict[str, Any], slot: int = 0) -> AgentHandle:
-        role = str(config.get("role"))
-        task = self._task_on(str(config["host"])) if role == "clock" else self._task(role, slot)
+    def launch(self, name: str, config: AgentConfig, slot: int = 0) -> AgentHandle:
+        if config["role"] == "clock":
+            task = self._task_on(config["host"])
+        else:
+            task = self._task(config["role"], slot)
+            config = config.copy()  # the replicas reach the brokers by their names inside
+            config["bootstrap"] = self.internal_bootstrap
         docker = self.docker_for_node(task.node_id)
         proc = ManagedProcess(
             name,
@@ -107,7 +111,7 @@ class SwarmAgentLauncher(AgentLauncher):
             stdout=subprocess.PIPE,
         )
         handle = AgentHandle(name, proc, host=self.node_name(task.node_id))
-        handle.send({**config, "bootstrap": self.internal_bootstrap} if role != "clock" else config)
+        handle.send(config)
         return handle
 
     def hosts(self) -> list[str]:

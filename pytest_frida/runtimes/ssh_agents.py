@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from pytest_frida.runtimes.agents import AgentHandle, AgentLauncher, shards
 from pytest_frida.runtimes.ssh import SshSettings, remote_process, shell
+from pytest_frida.workload.protocol import AgentConfig
 
 
 class SshAgentLauncher(AgentLauncher):
@@ -52,9 +52,8 @@ class SshAgentLauncher(AgentLauncher):
             return self._slots[slot]
         return self.consumer_host
 
-    def launch(self, name: str, config: dict[str, Any], slot: int = 0) -> AgentHandle:
-        role = str(config.get("role"))
-        host = str(config["host"]) if role == "clock" else self.host_of(role, slot)
+    def launch(self, name: str, config: AgentConfig, slot: int = 0) -> AgentHandle:
+        host = config["host"] if config["role"] == "clock" else self.host_of(config["role"], slot)
         command = shell([self.python, "-m", "pytest_frida.workload.agent"], cwd=os.getcwd())
         proc = remote_process(
             name, self.ssh, host, command, log_path=self.log_dir / f"{name}.log", agent=True

@@ -13,13 +13,13 @@ def serve_clock() -> None:
     """Answer pings with this host's clock until the controller hangs up."""
     import time
 
-    protocol.emit("ready")
+    protocol.emit({"event": "ready"})
     while True:
         try:
-            message = protocol.read_message()
+            ping = protocol.read_ping()
         except EOFError:
             return
-        protocol.emit("pong", id=message.get("id"), t_ns=time.time_ns())
+        protocol.emit({"event": "pong", "id": ping.get("id"), "t_ns": time.time_ns()})
 
 
 def main() -> int:
@@ -28,13 +28,14 @@ def main() -> int:
     # a broker already gone blocks for 30 s) and then for the producer's final flush.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        config = protocol.read_message()
+        config = protocol.read_config()
+        # .get: a config without a role is refused below; the [] checks narrow its type
         role = config.get("role")
-        if role == "producer":
+        if role == "producer" and config["role"] == "producer":
             from pytest_frida.workload import producer_agent
 
             producer_agent.run(config)
-        elif role == "consumer":
+        elif role == "consumer" and config["role"] == "consumer":
             from pytest_frida.workload import consumer_agent
 
             consumer_agent.run(config)
@@ -44,7 +45,7 @@ def main() -> int:
             raise ValueError(f"unknown agent role {role!r}; expected producer, consumer or clock")
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
-        protocol.emit("error", message=f"{type(exc).__name__}: {exc}")
+        protocol.emit({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
         return 1
     return 0
 

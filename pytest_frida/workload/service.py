@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -28,6 +27,16 @@ from typing import Any
 
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.workload.drivers import CLIENTS
+from pytest_frida.workload.event_pipe import AgentFailed, EventPipe, EventTimeout, PipeClosed
+from pytest_frida.workload.protocol import (
+    AgentConfig,
+    ConsumerConfig,
+    Message,
+    ProducerConfig,
+    consumer_result,
+    encode,
+    producer_result,
+)
 
 START_LEAD_S = 2.0
 #: a run-mode consumer listens this long past the producers' warm-up and duration
@@ -56,7 +65,7 @@ def _number(env: Mapping[str, str], name: str, default: str, kind: type = float)
     return value
 
 
-def agent_config(env: Mapping[str, str]) -> dict[str, Any]:
+def agent_config(env: Mapping[str, str]) -> ProducerConfig | ConsumerConfig:
     """The agent config a run-mode replica uses, from its environment."""
     role = _get(env, "FRIDA_ROLE")
     if role not in ("producer", "consumer"):
@@ -69,36 +78,40 @@ def agent_config(env: Mapping[str, str]) -> dict[str, Any]:
     partitions = _number(env, "FRIDA_PARTITIONS", "3", int)
     if partitions < 1:
         raise ServiceConfigError("FRIDA_PARTITIONS must be at least 1")
-    config: dict[str, Any] = {
-        "role": role,
-        "bootstrap": _get(env, "FRIDA_BOOTSTRAP", "kafka-1:9092"),
-        "topic": _get(env, "FRIDA_TOPIC", "frida"),
-        "client": client,
-        "warmup": warmup,
-        "duration": duration,
-    }
+    bootstrap = _get(env, "FRIDA_BOOTSTRAP", "kafka-1:9092")
+    topic = _get(env, "FRIDA_TOPIC", "frida")
     if role == "producer":
         count = _number(env, "FRIDA_PRODUCERS", "1", int)
         slot = _number(env, "FRIDA_SLOT", "1", int)
         if count < 1 or slot < 1:
             raise ServiceConfigError("FRIDA_PRODUCERS and FRIDA_SLOT must be at least 1")
-        config.update(
-            first_producer=(slot - 1) * count,
-            producer_count=count,
-            total_producers=slot * count,
-            rate=_number(env, "FRIDA_RATE", "10"),
-            message_size=_number(env, "FRIDA_MESSAGE_SIZE", "100", int),
-            producer_settings={},
-            partitions=partitions,
-        )
-    else:  # one consumer replica reads every partition
-        config.update(
-            partitions=list(range(partitions)),
-            total_partitions=partitions,
-            consumer_index=0,
-            consumers=1,
-        )
-    return config
+        return {
+            "role": "producer",
+            "bootstrap": bootstrap,
+            "topic": topic,
+            "client": client,
+            "warmup": warmup,
+            "duration": duration,
+            "first_producer": (slot - 1) * count,
+            "producer_count": count,
+            "total_producers": slot * count,
+            "rate": _number(env, "FRIDA_RATE", "10"),
+            "message_size": _number(env, "FRIDA_MESSAGE_SIZE", "100", int),
+            "producer_settings": {},
+            "partitions": partitions,
+        }
+    return {  # one consumer replica reads every partition
+        "role": "consumer",
+        "bootstrap": bootstrap,
+        "topic": topic,
+        "client": client,
+        "warmup": warmup,
+        "duration": duration,
+        "partitions": list(range(partitions)),
+        "total_partitions": partitions,
+        "consumer_index": 0,
+        "consumers": 1,
+    }
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 120.0) -> None:
@@ -130,32 +143,21 @@ class AgentChild:
     needs no process groups or log files: the agent's stderr is the replica's.
     """
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: AgentConfig) -> None:
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "pytest_frida.workload.agent"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True, name="frida-agent-reader").start()
+        assert self.popen.stdout is not None
+        self._events = EventPipe(self.popen.stdout)
         self.send(config)
 
-    def _pump(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and event.get("event") != "progress":
-                self._events.put(event)
-        self._events.put(None)
-
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: Message) -> None:
         assert self.popen.stdin is not None
         try:
-            self.popen.stdin.write(json.dumps(message) + "\n")
+            self.popen.stdin.write(encode(message))
             self.popen.stdin.flush()
         except OSError as exc:
             raise RuntimeError(f"the agent is gone: {exc}") from exc
@@ -163,22 +165,18 @@ class AgentChild:
     def wait_for(self, event: str, timeout_s: float) -> dict[str, Any]:
         """The next event named `event`; RuntimeError when the agent fails, exits or
         stays silent past `timeout_s`."""
-        deadline = time.monotonic() + timeout_s
-        while True:
+        try:
+            return self._events.wait_for(event, timeout_s)
+        except EventTimeout as exc:
+            raise RuntimeError(f"the agent {exc}") from None
+        except AgentFailed as exc:
+            raise RuntimeError(f"the agent failed: {exc}") from None
+        except PipeClosed:
             try:
-                got = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise RuntimeError(f"the agent sent no {event!r} within {timeout_s:.0f}s") from None
-            if got is None:
-                try:
-                    code: int | str = self.popen.wait(5)
-                except subprocess.TimeoutExpired:  # its output closed, yet it lives on
-                    code = "none yet"
-                raise RuntimeError(f"the agent exited (code {code}) before {event!r}")
-            if got.get("event") == "error":
-                raise RuntimeError(f"the agent failed: {got.get('message')}")
-            if got.get("event") == event:
-                return got
+                code: int | str = self.popen.wait(5)
+            except subprocess.TimeoutExpired:  # its output closed, yet it lives on
+                code = "none yet"
+            raise RuntimeError(f"the agent exited (code {code}) before {event!r}") from None
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -196,7 +194,8 @@ def run_once(env: Mapping[str, str]) -> dict[str, Any]:
     ensure_topic(config["bootstrap"], config["topic"], _number(env, "FRIDA_PARTITIONS", "3", int))
     if config["role"] == "consumer":
         # replicas start at different times: measure everything received, not a window
-        config.update(warmup=0.0, duration=config["warmup"] + config["duration"] + COLLECT_S)
+        config["duration"] = config["warmup"] + config["duration"] + COLLECT_S
+        config["warmup"] = 0.0
     agent = AgentChild(config)
     budget = START_LEAD_S + config["warmup"] + config["duration"] + 120.0
     try:
@@ -205,11 +204,13 @@ def run_once(env: Mapping[str, str]) -> dict[str, Any]:
         agent.stop()
 
 
-def _one_step(agent: AgentChild, config: dict[str, Any], budget_s: float) -> dict[str, Any]:
+def _one_step(
+    agent: AgentChild, config: ProducerConfig | ConsumerConfig, budget_s: float
+) -> dict[str, Any]:
     agent.wait_for("ready", budget_s)
     agent.send({"cmd": "start", "t0_ns": time.time_ns() + int(START_LEAD_S * 1e9)})
     if config["role"] == "producer":
-        res = agent.wait_for("result", budget_s)
+        res = producer_result(agent.wait_for("result", budget_s))
         producers = res["producers"].values()
         summary = {
             "role": "producer",
@@ -224,11 +225,11 @@ def _one_step(agent: AgentChild, config: dict[str, Any], budget_s: float) -> dic
         time.sleep(START_LEAD_S + config["duration"])
         # replicas deployed by hand share no acks: nothing to wait for
         agent.send({"cmd": "drain", "expected": {}, "stall_timeout": 1, "cap": 1})
-        res = agent.wait_for("result", 60.0)
-        e2e = LatencyHistogram.decode(res["e2e"]).summary_ms()
+        done = consumer_result(agent.wait_for("result", 60.0))
+        e2e = LatencyHistogram.decode(done["e2e"]).summary_ms()
         summary = {
             "role": "consumer",
-            "received": res["received_in_window"],
+            "received": done["received_in_window"],
             "latency_ms": e2e,
             "note": "latency of every message received, warm-up"
             " included: replicas deployed by hand share no start time",

@@ -31,9 +31,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from pytest_frida.runtimes.agents import AgentHandle, AgentLauncher
+from pytest_frida.workload.protocol import AgentConfig
 
 PERIOD_US = 100_000
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -180,7 +180,7 @@ def quota_unavailable() -> str | None:
     return None
 
 
-def is_consumer(config: dict[str, Any]) -> bool:
+def is_consumer(config: AgentConfig) -> bool:
     return config.get("role") == "consumer"
 
 
@@ -193,7 +193,7 @@ class QuotaLauncher(AgentLauncher):
         self,
         inner: AgentLauncher,
         quota: CpuQuota,
-        select: Callable[[dict[str, Any]], bool] = is_consumer,
+        select: Callable[[AgentConfig], bool] = is_consumer,
     ) -> None:
         self.inner = inner
         self.quota = quota
@@ -209,7 +209,7 @@ class QuotaLauncher(AgentLauncher):
         self.placement_note = self.inner.placement_note
         return split
 
-    def launch(self, name: str, config: dict[str, Any], slot: int = 0) -> AgentHandle:
+    def launch(self, name: str, config: AgentConfig, slot: int = 0) -> AgentHandle:
         handle = self.inner.launch(name, config, slot)
         if self.select(config):
             self.quota.add(handle.process.pid)

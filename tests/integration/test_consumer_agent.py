@@ -8,7 +8,6 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from helpers.cpu_quota import CpuQuota, quota_unavailable
@@ -21,6 +20,7 @@ from pytest_frida.runtimes.agents import AgentHandle, LocalAgentLauncher, stop_a
 from pytest_frida.sites.base import Cluster
 from pytest_frida.sites.local import LocalSite
 from pytest_frida.workload.messages import instrument_key, lane_of, pack_header
+from pytest_frida.workload.protocol import ConsumerConfig, ExpectedSends
 
 PARTITIONS = 3
 PAD = bytes(100)
@@ -78,7 +78,7 @@ def consumer_config(
     warmup: float = 0.3,
     duration: float = 2.0,
     total: int = PARTITIONS,
-) -> dict[str, Any]:
+) -> ConsumerConfig:
     return {
         "role": "consumer",
         "bootstrap": cluster.bootstrap,
@@ -169,7 +169,7 @@ def test_drain_says_whether_it_stalled_or_hit_its_cap(
     topic = new_topic(cluster, "consumer-drain-stop", partitions=1)
     produce(cluster, topic, [(0, seq) for seq in range(10)], partitions=1)
     # seq 10 was acknowledged (the producer says) but never arrives
-    expected = {"0": {"sent": 11, "not_acked": []}}
+    expected: dict[str, ExpectedSends] = {"0": {"sent": 11, "not_acked": []}}
     config = consumer_config(
         cluster, topic, "confluent-kafka", [0], warmup=0.0, duration=0.5, total=1
     )

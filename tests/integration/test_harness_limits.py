@@ -22,6 +22,7 @@ from pytest_frida.measure.slo import parse_slo, with_delivery_guards
 from pytest_frida.runtimes.agents import AgentHandle
 from pytest_frida.sites.base import Cluster
 from pytest_frida.sites.local import LocalSite
+from pytest_frida.workload.protocol import AgentConfig
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def plan(
     )
 
 
-def is_producer(config: dict[str, Any]) -> bool:
+def is_producer(config: AgentConfig) -> bool:
     return config.get("role") == "producer"
 
 
@@ -95,7 +96,7 @@ class _Spy(QuotaLauncher):
         super().__init__(*args, **kwargs)
         self.consumers: list[AgentHandle] = []
 
-    def launch(self, name: str, config: dict[str, Any], slot: int = 0) -> AgentHandle:
+    def launch(self, name: str, config: AgentConfig, slot: int = 0) -> AgentHandle:
         handle = super().launch(name, config, slot)
         if config.get("role") == "consumer":
             self.consumers.append(handle)

@@ -9,7 +9,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -21,6 +21,7 @@ from pytest_frida.runtimes.agents import AgentHandle, shards, stop_agents
 from pytest_frida.sites.base import Cluster
 from pytest_frida.sites.local import LocalSite
 from pytest_frida.workload.messages import decode_tick, instrument_key, lane_of
+from pytest_frida.workload.protocol import ExpectedSends, ProducerConfig
 
 CLIENTS = ["confluent-kafka", "kafka-python"]
 
@@ -54,8 +55,8 @@ def producer_config(
     rate: float,
     partitions: int,
     **extra: Any,
-) -> dict[str, Any]:
-    return {
+) -> ProducerConfig:
+    config = {
         "role": "producer",
         "bootstrap": cluster.bootstrap,
         "topic": topic,
@@ -71,6 +72,7 @@ def producer_config(
         "partitions": partitions,
         **extra,
     }
+    return cast(ProducerConfig, config)  # `extra`: fields a test sets on top
 
 
 def run_producers(
@@ -128,7 +130,7 @@ def run_producers(
         results = [agent.wait_for("result", 120) for agent in writers]
         consumed = None
         if reader is not None:
-            expected = {
+            expected: dict[str, ExpectedSends] = {
                 pid: {"sent": r["sent"], "not_acked": r["failed"] + r["unacked"]}
                 for res in results
                 for pid, r in res["producers"].items()

@@ -11,15 +11,9 @@ from hypothesis import strategies as st
 
 from pytest_frida.measure.accounting import SequenceTracker, seq_mask
 from pytest_frida.measure.histogram import LatencyHistogram
-from pytest_frida.workload.consumer_agent import (
-    Books,
-    Effort,
-    LagSampler,
-    Snapshot,
-    _Measured,
-    lag_figures,
-    run_delays,
-)
+from pytest_frida.workload.consumer_books import Books
+from pytest_frida.workload.consumer_effort import Effort, Measured, Snapshot, run_delays
+from pytest_frida.workload.consumer_lag import LagSampler, lag_figures
 from pytest_frida.workload.drain import DrainCheck, lane_mask
 from pytest_frida.workload.drivers.base import Consumer
 from pytest_frida.workload.messages import lane_of, pack_header
@@ -312,7 +306,7 @@ def test_many_lightly_delayed_threads_are_not_a_saturated_consumer() -> None:
 
 
 def test_effort_edge_cases() -> None:
-    measured = _Measured()
+    measured = Measured()
     assert measured.effort(FakeConsumer()) == Effort(0.0, 0.0, 0.0)  # never started
     measured.start = Snapshot.take(FakeConsumer())
     assert 0.0 <= measured.effort(FakeConsumer()).busy <= 1.0  # up to now

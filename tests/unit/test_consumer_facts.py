@@ -3,11 +3,12 @@ evidence that the consumer kept up."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from pytest_frida.config import StepPlan
 from pytest_frida.controller.verdicts import consumer_facts
 from pytest_frida.measure.slo import parse_slo
+from pytest_frida.workload.protocol import ConsumerResult
 
 PLAN = StepPlan(
     producers=(10,),
@@ -20,9 +21,9 @@ PLAN = StepPlan(
 )
 
 
-def result(**kw: Any) -> dict[str, Any]:
-    # a saturated consumer whose sampled lag stayed low
-    return {
+def result(**kw: Any) -> ConsumerResult:
+    # a saturated consumer whose sampled lag stayed low: only the fields consumer_facts reads
+    fields: dict[str, Any] = {
         "agent": "consumer-0",
         "busy": 0.99,
         "cpu_share": 0.99,
@@ -35,6 +36,7 @@ def result(**kw: Any) -> dict[str, Any]:
         "throttled": 0.0,
         **kw,
     }
+    return cast(ConsumerResult, fields)
 
 
 def test_a_complete_low_lag_clears_a_saturated_consumer() -> None:

@@ -223,6 +223,7 @@ def test_service_config_from_environment() -> None:
     config = agent_config(
         {"FRIDA_ROLE": "producer", "FRIDA_PRODUCERS": "3", "FRIDA_SLOT": "2", "FRIDA_RATE": "20"}
     )
+    assert config["role"] == "producer"
     assert (config["first_producer"], config["producer_count"]) == (3, 3)
     assert config["rate"] == 20.0 and config["client"] == "confluent-kafka"
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_frida.measure.histogram import LatencyHistogram
-from pytest_frida.workload import producer_agent, protocol
+from pytest_frida.workload import producer_agent, producer_books, protocol
 from pytest_frida.workload.drivers.base import (
     AckCallback,
     ClientDriver,
@@ -24,11 +24,8 @@ from pytest_frida.workload.drivers.base import (
     QueueFull,
 )
 from pytest_frida.workload.messages import decode_tick, instrument_key, lane_of
-from pytest_frida.workload.producer_agent import (
-    HandoffRecorder,
-    ServingGaps,
-    partition_counts,
-)
+from pytest_frida.workload.producer_books import HandoffRecorder, partition_counts
+from pytest_frida.workload.producer_serving import ServingGaps
 from pytest_frida.workload.schedule import NS
 
 # -- pure pieces -------------------------------------------------------------------------
@@ -224,12 +221,13 @@ def run_agent(
     monkeypatch.setattr(
         protocol,
         "emit",
-        lambda event, **fields: events.append({"event": event, **fields}),
+        lambda event: events.append(dict(event)),
     )
     if before_start is not None:
         before_start(t0_ns)
     producer_agent.run(
         {
+            "role": "producer",
             "client": "fake",
             "bootstrap": "nowhere:9092",
             "topic": "t",
@@ -241,6 +239,7 @@ def run_agent(
             "duration": duration,
             "message_size": 64,
             "partitions": partitions,
+            "producer_settings": {},
             "flush_timeout": flush_timeout,
         }
     )
@@ -365,7 +364,7 @@ def test_agent_refuses_a_config_without_partitions(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(producer_agent, "load_driver", lambda name: FakeClient())
     with pytest.raises(ValueError, match="no 'partitions'"):
         producer_agent.run(
-            {
+            {  # type: ignore[typeddict-item]  # incomplete on purpose
                 "client": "fake",
                 "first_producer": 0,
                 "producer_count": 1,
@@ -379,7 +378,7 @@ def test_books_and_folds_stay_off_the_scheduler_thread(monkeypatch: pytest.Monke
     """Handling acks and folding histograms never run on the scheduler's thread while it
     sends (they stalled the schedule 70-140 ms at 50-100k acks/s)."""
     calls: list[tuple[str, int]] = []
-    handle_acks = producer_agent._Shard.handle_acks
+    handle_acks = producer_books.Shard.handle_acks
     record_batch_us = LatencyHistogram.record_batch_us
 
     def spy_handle(self: Any, limit: int) -> int:
@@ -390,9 +389,9 @@ def test_books_and_folds_stay_off_the_scheduler_thread(monkeypatch: pytest.Monke
         calls.append((threading.current_thread().name, time.time_ns()))
         record_batch_us(self, values)
 
-    monkeypatch.setattr(producer_agent._Shard, "handle_acks", spy_handle)
+    monkeypatch.setattr(producer_books.Shard, "handle_acks", spy_handle)
     monkeypatch.setattr(LatencyHistogram, "record_batch_us", spy_fold)
-    monkeypatch.setattr(producer_agent, "FOLD_SLICE", 64)  # fold often
+    monkeypatch.setattr(producer_books, "FOLD_SLICE", 64)  # fold often
     client = FakeClient(own_thread=False, ack_delay_s=0.001)
     res, t0_ns, _ = run_agent(
         monkeypatch, client, producers=2, rate=500.0, warmup=0.1, duration=0.5
@@ -406,8 +405,6 @@ def test_books_and_folds_stay_off_the_scheduler_thread(monkeypatch: pytest.Monke
 def test_a_round_begun_with_nothing_pending_ends_no_gap() -> None:
     # nothing was awaiting a report while the ack thread slept: that sleep kept no ack
     # waiting, so it is no part of the error bound
-    from pytest_frida.workload.producer_agent import ServingGaps
-
     gaps = ServingGaps(from_ns=0)
     gaps.served(0, 10, wall_end_ns=1)
     gaps.served(10_000_000, 10_000_050, wall_end_ns=2, counts=False)

@@ -38,7 +38,7 @@ def test_a_replicas_agent_child_speaks_the_agent_protocol() -> None:
     finally:
         clock.stop()
     assert clock.popen.poll() is not None
-    broken = AgentChild({"role": "nonsense"})
+    broken = AgentChild({"role": "nonsense"})  # type: ignore[arg-type]  # a role on purpose unknown
     try:
         with pytest.raises(RuntimeError, match="the agent failed: ValueError: unknown agent role"):
             broken.wait_for("ready", 30)

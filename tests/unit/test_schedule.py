@@ -170,7 +170,7 @@ def test_intended_times_are_strictly_before_the_end():
 
 
 def test_scheduler_busy_is_the_share_without_slack() -> None:
-    from pytest_frida.workload.producer_agent import scheduler_busy
+    from pytest_frida.workload.producer_effort import scheduler_busy
 
     assert abs(scheduler_busy(10.0, 9.0) - 0.1) < 1e-9  # slept 90%: a relaxed loop
     assert scheduler_busy(10.0, 0.0) == 1.0  # never slept: no slack at all

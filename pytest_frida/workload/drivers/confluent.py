@@ -2,7 +2,7 @@
 
 Delivery reports wait in librdkafka's queue until a thread calls poll()/flush(), and the
 callbacks run on that thread: an ack is only seen when it is served. So the producer agent
-never stops polling (see producer_agent) and reports its own worst gap between two
+never stops polling (see producer_serving) and reports its own worst gap between two
 servings as the error bound of its ack timestamps. librdkafka's msg.latency() is no
 better: it is "now minus enqueue time" read when the report is served, so it grows with
 the poll cadence (1 producer at 10 msg/s, polled before each send, read 100 ms); it is
