@@ -11,26 +11,23 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 from pytest_frida.config import StepPlan
 from pytest_frida.controller import topics
-from pytest_frida.controller.clocks import (
-    corrections,
-    launch_clock_agents,
-    probe_clocks,
-    record_clocks,
-)
-from pytest_frida.controller.consumer_shards import consumer_count, consumer_partitions
+from pytest_frida.controller.clocks import corrections, probe_clocks, record_clocks
 from pytest_frida.controller.fault_timers import schedule_faults
-from pytest_frida.controller.merge import (
-    DRAIN_STALL_S,
-    FLUSH_CAP_S,
-    drain_cap_s,
-    merge,
-    producer_reports,
+from pytest_frida.controller.fleet import (
+    START_LEAD_S,
+    Fleet,
+    StepTarget,
+    launch_fleet,
+    partial_counts,
+    wait_drained,
+    wait_produced,
 )
+from pytest_frida.controller.merge import DRAIN_STALL_S, drain_cap_s, merge, producer_reports
 from pytest_frida.controller.verdicts import Facts, attribute_step, judge_step
 from pytest_frida.faults import FaultEvent
 from pytest_frida.measure.clocks import ClockOffset
@@ -39,22 +36,11 @@ from pytest_frida.measure.resources import resource_figures
 from pytest_frida.measure.result import StepResult, utc_now
 from pytest_frida.measure.sampler import ResourceSampler
 from pytest_frida.measure.samples import MeasuredWindow, measured_window
-from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentTimeout, stop_agents
+from pytest_frida.progress import ProgressFn
+from pytest_frida.runtimes.agents import AgentHandle, stop_agents
 from pytest_frida.sites.base import Cluster
-from pytest_frida.workload.protocol import (
-    ConsumerResult,
-    ExpectedSends,
-    ProducerResult,
-    consumer_result,
-    producer_result,
-)
+from pytest_frida.workload.protocol import ExpectedSends
 from pytest_frida.workload.schedule import Window
-
-READY_TIMEOUT_S = 120.0
-START_LEAD_S = 1.0
-
-
-ProgressFn = Callable[[str], None]
 
 
 class ClusterGone(RuntimeError):
@@ -153,7 +139,7 @@ class StepRunner:
             # this step's result; what it means is the verdict's business
             facts.harness_error = f"{type(exc).__name__}: {exc}"
             result.error = str(exc)
-            result.partial_counts = self._partial_counts(agents)
+            result.partial_counts = partial_counts(agents)
         except BaseException:  # Ctrl-C, SIGTERM: out of here fast, teardown does the rest
             interrupted = True
             raise
@@ -228,88 +214,20 @@ class StepRunner:
         facts: Facts,
     ) -> None:
         launcher = self.cluster.launcher
-        # every agent starts at once (starting is the slow part) and is waited for after
-        shares = consumer_partitions(
-            consumer_count(plan.consumers, producers * plan.rate, plan.partitions), plan.partitions
-        )
-        consumers = []
-        for i, partitions in enumerate(shares):
-            consumer = launcher.launch(
-                f"{self._label}-consumer-{i}",
-                {
-                    "bootstrap": self.cluster.bootstrap,
-                    "topic": topic,
-                    "client": self.client,
-                    "warmup": plan.warmup,
-                    "duration": plan.duration,
-                    "role": "consumer",
-                    "partitions": partitions,
-                    "total_partitions": plan.partitions,
-                    "consumer_index": i,
-                    "consumers": len(shares),
-                },
-                slot=i,
-            )
-            agents.append(consumer)
-            consumers.append(consumer)
-        producer_agents = []
-        split = launcher.plan_producers(producers, self.workers)
+        target = StepTarget(self.cluster.bootstrap, topic, self.client)
+        fleet = launch_fleet(launcher, self._label, target, plan, producers, self.workers, agents)
         if launcher.placement_note:
             result.notes.append(launcher.placement_note)
-        consumer_host = launcher.host_of("consumer")
-        producer_hosts = [launcher.host_of("producer", i) for i in range(len(split))]
-        clock_agents: list[AgentHandle] = []
-        if launcher.remote_clocks:  # stopped with the others, by run()
-            clock_agents = launch_clock_agents(
-                launcher, self._label, {consumer_host, *producer_hosts}
-            )
-            agents.extend(clock_agents)
-        for i, (first, count) in enumerate(split):
-            agent = launcher.launch(
-                f"{self._label}-producers-{i}",
-                {
-                    "bootstrap": self.cluster.bootstrap,
-                    "topic": topic,
-                    "client": self.client,
-                    "warmup": plan.warmup,
-                    "duration": plan.duration,
-                    "role": "producer",
-                    "first_producer": first,
-                    "producer_count": count,
-                    "total_producers": producers,
-                    "rate": plan.rate,
-                    "message_size": plan.message_size,
-                    "producer_settings": plan.producer_config,
-                    "partitions": plan.partitions,
-                },
-                slot=i,
-            )
-            agents.append(agent)
-            producer_agents.append(agent)
-        for agent in agents:
-            agent.wait_for("ready", READY_TIMEOUT_S)
         # probed once everything is up and idle: no start-up load in the round trips
-        clocks_before = probe_clocks(clock_agents)
-        self._run_load(
-            result,
-            plan,
-            faults,
-            consumers,
-            producer_agents,
-            split,
-            consumer_host,
-            producer_hosts,
-            clocks_before,
-            progress,
-            facts,
-        )
+        clocks_before = probe_clocks(fleet.clocks)
+        self._run_load(result, plan, faults, fleet, clocks_before, progress, facts)
         if clocks_before:
-            clocks_after = probe_clocks(clock_agents)
+            clocks_after = probe_clocks(fleet.clocks)
             record_clocks(
                 result,
                 plan,
-                consumer_host,
-                producer_hosts,
+                fleet.consumer_host,
+                fleet.producer_hosts,
                 clocks_before,
                 clocks_after,
                 self.clock_correction,
@@ -321,11 +239,7 @@ class StepRunner:
         result: StepResult,
         plan: StepPlan,
         faults: Sequence[FaultEvent],
-        consumers: list[AgentHandle],
-        producer_agents: list[AgentHandle],
-        split: list[tuple[int, int]],
-        consumer_host: str,
-        producer_hosts: list[str],
+        fleet: Fleet,
         clocks_before: dict[str, ClockOffset],
         progress: ProgressFn | None,
         facts: Facts,
@@ -333,7 +247,7 @@ class StepRunner:
         """Start every agent at one instant, wait for the producers, drain, merge."""
         t0_ns = time.time_ns() + int(START_LEAD_S * 1e9)
         shifts = (
-            corrections(clocks_before, consumer_host, producer_hosts, split)
+            corrections(clocks_before, fleet.consumer_host, fleet.producer_hosts, fleet.split)
             if clocks_before and self.clock_correction
             else []
         )
@@ -345,9 +259,9 @@ class StepRunner:
             if monitor is not None and sampler is not None:
                 monitor.take_problems()  # what an earlier step could not read is its own
                 sampler.start()
-            for agent in consumers:
+            for agent in fleet.consumers:
                 agent.send({"cmd": "start", "t0_ns": t0_ns, "corrections": shifts})
-            for agent in producer_agents:
+            for agent in fleet.producers:
                 agent.send({"cmd": "start", "t0_ns": t0_ns})
             killed: set[str] = set()
             timers = schedule_faults(
@@ -356,12 +270,10 @@ class StepRunner:
                 t0_ns,
                 self.cluster.faults,
                 self.cluster.site,
-                producer_agents,
+                fleet.producers,
                 killed,
             )
-            produced = self._wait_produced(
-                producer_agents, consumers, killed, t0_ns, plan, progress
-            )
+            produced = wait_produced(fleet, killed, t0_ns, plan, progress)
             for timer in timers:  # a fault planned after the producers finished never fires
                 timer.cancel()
         finally:
@@ -387,96 +299,22 @@ class StepRunner:
             for pid, rep in reports.items()
         }
         cap = drain_cap_s(plan)
-        for agent in consumers:
+        for agent in fleet.consumers:
             agent.send(
                 {"cmd": "drain", "expected": expected, "stall_timeout": DRAIN_STALL_S, "cap": cap}
             )
         consumed = [
-            self._wait_drained(agent, cap, producer_agents, consumers, t0_ns, plan, progress)
-            for agent in consumers
+            wait_drained(fleet, agent, cap, t0_ns, plan, progress) for agent in fleet.consumers
         ]
         if killed:
             result.killed_agents = len(killed)
             result.notes.append(
-                f"{len(killed)} of {len(producer_agents)} producer agents killed on purpose:"
+                f"{len(killed)} of {len(fleet.producers)} producer agents killed on purpose:"
                 " their producers' messages count as received only (their acks died with"
                 " them), and the achieved rate no longer says whether the schedule was kept"
             )
         window = Window.of(t0_ns, plan.warmup, plan.duration)
         merge(result, plan, produced, consumed, reports, window, facts)
-
-    def _wait_produced(
-        self,
-        producer_agents: list[AgentHandle],
-        consumers: list[AgentHandle],
-        killed: set[str],
-        t0_ns: int,
-        plan: StepPlan,
-        progress: ProgressFn | None,
-    ) -> list[ProducerResult]:
-        """Every producer agent's result (but those killed on purpose), in order."""
-        budget = START_LEAD_S + plan.warmup + plan.duration + FLUSH_CAP_S + 60.0
-        deadline = time.monotonic() + budget
-        produced: list[ProducerResult] = []
-        for agent in producer_agents:
-            while agent.name not in killed:
-                try:
-                    res = producer_result(agent.wait_for("result", 1.0))
-                    produced.append({**res, "agent": agent.name, "agent_host": agent.host})
-                    break
-                except AgentTimeout:
-                    if time.monotonic() > deadline:
-                        raise
-                    if progress is not None:
-                        progress(self._progress_line(producer_agents, consumers, t0_ns, plan))
-                except AgentError:
-                    if agent.name not in killed:
-                        raise
-        return produced
-
-    def _wait_drained(
-        self,
-        agent: AgentHandle,
-        cap_s: float,
-        producer_agents: list[AgentHandle],
-        consumers: list[AgentHandle],
-        t0_ns: int,
-        plan: StepPlan,
-        progress: ProgressFn | None,
-    ) -> ConsumerResult:
-        """A consumer's result; its drain ends by itself (complete, stalled or capped)."""
-        deadline = time.monotonic() + cap_s + 30.0
-        while True:
-            try:
-                return {**consumer_result(agent.wait_for("result", 1.0)), "agent": agent.name}
-            except AgentTimeout:
-                if time.monotonic() > deadline:
-                    raise
-                if progress is not None:
-                    progress(self._progress_line(producer_agents, consumers, t0_ns, plan))
-
-    @staticmethod
-    def _partial_counts(agents: list[AgentHandle]) -> dict[str, int]:
-        """What the agents had reported when the step broke off (their last progress)."""
-        return {
-            "sent": sum(int(a.last_progress.get("sent", 0)) for a in agents),
-            "acked": sum(int(a.last_progress.get("acked", 0)) for a in agents),
-            "received": sum(int(a.last_progress.get("received", 0)) for a in agents),
-        }
-
-    @staticmethod
-    def _progress_line(
-        agents: list[AgentHandle], consumers: list[AgentHandle], t0_ns: int, plan: StepPlan
-    ) -> str:
-        elapsed = max(0.0, (time.time_ns() - t0_ns) / 1e9)
-        sent = sum(int(a.last_progress.get("sent", 0)) for a in agents)
-        received = sum(int(c.last_progress.get("received", 0)) for c in consumers)
-        p99s = [float(p) for c in consumers if (p := c.last_progress.get("p99_ms")) is not None]
-        p99_text = f"{max(p99s):.1f}ms" if p99s else "-"
-        return (
-            f"{elapsed:5.1f}/{plan.warmup + plan.duration:g}s sent={sent}"
-            f" received={received} p99={p99_text}"
-        )
 
     def create_topic(self, topic: str, partitions: int) -> None:
         """A topic on this runner's cluster, as a step makes it (controller.topics)."""
