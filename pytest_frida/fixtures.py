@@ -113,7 +113,8 @@ class Step:
 
 @pytest.fixture(scope="session")
 def frida_settings(request: pytest.FixtureRequest) -> FridaSettings:
-    """The session's validated pytest-frida settings."""
+    """The session's validated pytest-frida settings; the cluster's own (site, brokers,
+    Kafka version, nodes) are under `.cluster`."""
     return request.config.stash[RUN_KEY].settings
 
 

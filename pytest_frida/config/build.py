@@ -30,6 +30,39 @@ _STEP_FIELDS = (
 )
 
 
+#: the order the remaining options are parsed in, so that of several bad values the same
+#: one is reported first as before options carried their own parsers
+_REPORTED_ORDER = (
+    "broker-cores",
+    "workers",
+    "compare-fail",
+    "influx",
+    "brokers",
+    "nodes",
+    "reservation",
+    "job-type",
+    "job-id",
+    "g5k-api",
+    "walltime",
+    "keep",
+    "job-start-timeout",
+    "oar-poll",
+    "clock-correction",
+    "monitor",
+    "ssh-config",
+    "runtime",
+    "clock-sync",
+    "images",
+    "producers-per-replica",
+    "producers-per-node",
+    "kafka-image",
+    "plan",
+    "report-dir",
+    "broker-config",
+    "prime",
+)
+
+
 class ParsedOptions:
     """Each option's value parsed once, on first use, by its own parser: the order the
     builder asks for them is the order in which bad values are reported."""
@@ -108,7 +141,8 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
     defaults, overrides = _step_defaults(parsed)
     client = parsed("client")
     check_producer_config(client, defaults.producer_config, parsed.flag("producer-config"))
-    # keyword arguments are parsed in this order, the order bad values are reported in
+    for name in _REPORTED_ORDER:  # of two bad values, the one a user has always been told
+        parsed(name)
     cluster = ClusterSettings(
         site=site,
         hosts_file=hosts_file,

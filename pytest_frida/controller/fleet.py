@@ -59,9 +59,11 @@ def launch_fleet(
     producers: int,
     workers: int,
     launched: list[AgentHandle],
+    notes: list[str],
 ) -> Fleet:
     """Start every agent of the step at once (starting is the slow part), then wait until
-    each says ready."""
+    each says ready. How the producers were placed goes to `notes` as soon as it is known,
+    so a step that fails later still says it."""
     shares = consumer_partitions(
         consumer_count(plan.consumers, producers * plan.rate, plan.partitions), plan.partitions
     )
@@ -86,6 +88,8 @@ def launch_fleet(
         launched.append(consumer)
         consumers.append(consumer)
     split = launcher.plan_producers(producers, workers)
+    if launcher.placement_note:
+        notes.append(launcher.placement_note)
     consumer_host = launcher.host_of("consumer")
     producer_hosts = [launcher.host_of("producer", i) for i in range(len(split))]
     clocks: list[AgentHandle] = []

@@ -215,9 +215,9 @@ class StepRunner:
     ) -> None:
         launcher = self.cluster.launcher
         target = StepTarget(self.cluster.bootstrap, topic, self.client)
-        fleet = launch_fleet(launcher, self._label, target, plan, producers, self.workers, agents)
-        if launcher.placement_note:
-            result.notes.append(launcher.placement_note)
+        fleet = launch_fleet(
+            launcher, self._label, target, plan, producers, self.workers, agents, result.notes
+        )
         # probed once everything is up and idle: no start-up load in the round trips
         clocks_before = probe_clocks(fleet.clocks)
         self._run_load(result, plan, faults, fleet, clocks_before, progress, facts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -453,3 +454,17 @@ def test_each_value_is_parsed_once_by_its_options_parser():
     assert parsed("nodes") == (5, False)
     with pytest.raises(SettingsError, match=r"^ini frida_nodes=4: needs at least"):
         ParsedOptions(cli={"brokers": "4"}, ini={"nodes": "4"})("nodes")
+
+
+@pytest.mark.parametrize(
+    ("cli", "first"),
+    [
+        ({"monitor": "x", "workers": "q"}, "--frida-workers='q'"),
+        ({"brokers": "0", "workers": "q"}, "--frida-workers='q'"),
+        ({"kafka-image": "Bad Image", "clock-correction": "x"}, "--frida-clock-correction='x'"),
+        ({"prime": "-1", "broker-config": "nonsense"}, "--frida-broker-config='nonsense'"),
+    ],
+)
+def test_of_two_bad_values_the_same_one_is_reported_first(cli: dict[str, str], first: str):
+    with pytest.raises(SettingsError, match="^" + re.escape(first)):
+        build(cli)
