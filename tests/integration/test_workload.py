@@ -114,5 +114,16 @@ def test_bench_quick_writes_its_figures(tmp_path: Path) -> None:
     assert data["throughput"]["ratio"] > 0
     assert data["latency_floor"]["harness"]["p50_ms"] > 0
     assert data["latency_floor"]["kafka_tool"]["avg_ms"] > 0
-    assert [s["producers"] for s in data["density"]["steps"]][:1] == [20]
-    assert data["density"]["largest_sustained"] >= 20
+    steps = data["density"]["steps"]
+    assert [s["producers"] for s in steps][:1] == [20]
+    # whether 20 producers keep a 10 ms publish delay is this machine's figure, not a
+    # pass condition (a loaded two-core CI machine once missed it): the step must measure
+    # without error or loss, and the figure must follow from the steps it summarises
+    assert steps[0]["error"] is None and steps[0]["lost"] == 0, steps
+    assert steps[0]["publish_delay_p99_ms"] is not None, steps
+    kept = [s["producers"] for s in steps if s["kept_schedule"]]
+    # the density sweep stops at the first count that missed the schedule
+    assert [s["kept_schedule"] for s in steps] == [True] * len(kept) + [False] * (
+        len(steps) - len(kept)
+    ), steps
+    assert data["density"]["largest_sustained"] == (kept[-1] if kept else 0), steps
