@@ -90,6 +90,19 @@ def _dependency_versions() -> list[str]:
     return pins
 
 
+def _packaging(pyproject: Path) -> bytes:
+    """The tables of pyproject.toml that change what the image installs (the project's
+    metadata and how it is built), not the checkers' settings beside them."""
+    kept, keep = [], True
+    for line in pyproject.read_text().splitlines():
+        header = line.strip().lstrip("[").split("]")[0] if line.startswith("[") else None
+        if header is not None:
+            keep = not header.startswith("tool.") or header.startswith("tool.setuptools")
+        if keep:
+            kept.append(line)
+    return "\n".join(kept).encode()
+
+
 def agent_recipe() -> str:
     """Hash of the agent image's Dockerfile, the agent's sources and its pinned drivers."""
     root = package_root()
@@ -97,7 +110,7 @@ def agent_recipe() -> str:
     for part in AGENT_SOURCES:
         path = root / "pytest_frida" / part
         parts.extend(p.read_bytes() for p in ([path] if path.is_file() else _files(path, "*.py")))
-    parts.append((root / "pyproject.toml").read_bytes())
+    parts.append(_packaging(root / "pyproject.toml"))
     parts.extend(pin.encode() for pin in _dependency_versions())
     return _digest(parts)
 
