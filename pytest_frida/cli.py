@@ -39,6 +39,7 @@ def _report(args: argparse.Namespace) -> int:
     from pytest_frida.report.history import History
     from pytest_frida.report.load import find_run_dir
     from pytest_frida.report.model import run_info_from_dict
+    from pytest_frida.report.sizing import run_sizing
     from pytest_frida.report.summary import format_table
     from pytest_frida.report.writer import ReportWriter
 
@@ -55,6 +56,9 @@ def _report(args: argparse.Namespace) -> int:
     for limit in limits_by_test(steps):
         print(f"capacity limit of {limit.test}: {limit.describe()}")
         print(f"  {limit.explain()}")
+    sizing = run_sizing(info, steps)
+    for line in sizing.lines() if sizing else []:
+        print(line)
     history = History(run_dir.parent).load() if (run_dir.parent / "history.jsonl").exists() else []
     writer = ReportWriter(run_dir)
     writer.write_html(info, steps, history, [])

@@ -38,6 +38,7 @@ from pytest_frida.measure.verdict import WITHHELD
 from pytest_frida.preview import plan_report
 from pytest_frida.progress import terminal_notes, terminal_progress
 from pytest_frida.report.capacity import limits_by_test
+from pytest_frida.report.sizing import run_sizing
 from pytest_frida.report.summary import format_table, undecided_lines
 from pytest_frida.session import FridaRun
 from pytest_frida.sites import create_site
@@ -300,6 +301,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"search {search['spec']} for {search['test']}: {search['outcome']}"
             f" ({search['steps']} steps: {search['counts']})"
         )
+    sizing = run_sizing(run.info, run.steps)
+    for line in sizing.lines() if sizing else []:
+        tr.write_line(line)
     if run.changes:
         tr.write_sep("-", f"compared with {run.settings.compare}")
         for change in run.changes:

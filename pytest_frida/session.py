@@ -86,6 +86,8 @@ def asked(settings: FridaSettings) -> dict[str, Any]:
         "producers_per_replica": settings.cluster.producers_per_replica,
         "producers_per_node": settings.cluster.producers_per_node,
         "broker_cores": settings.cluster.broker_cores,
+        # what the report sizes against (report.sizing); `frida report` reads it back
+        "target": settings.target.text if settings.target else None,
     }
 
 

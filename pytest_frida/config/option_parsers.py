@@ -21,6 +21,7 @@ from pytest_frida.config.values import (
 from pytest_frida.kafka.distribution import validate_version
 from pytest_frida.measure.host_speed import usable_core_count
 from pytest_frida.report.compare import CompareError, Threshold, parse_thresholds
+from pytest_frida.report.sizing import SizingTarget, TargetError, parse_target
 
 KNOWN_SITES = ("local", "docker", "swarm")
 
@@ -112,6 +113,16 @@ def parse_thresholds_option(raw: str, what: str) -> tuple[Threshold, ...]:
     try:
         return tuple(parse_thresholds(raw))
     except CompareError as exc:
+        raise SettingsError(f"{what}: {exc}") from None
+
+
+def parse_target_option(raw: str, what: str) -> SizingTarget | None:
+    """The load the report sizes the measured shapes against (report.sizing)."""
+    if not raw:
+        return None
+    try:
+        return parse_target(raw)
+    except TargetError as exc:
         raise SettingsError(f"{what}: {exc}") from None
 
 

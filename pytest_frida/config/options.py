@@ -25,6 +25,7 @@ from pytest_frida.config.option_parsers import (
     parse_on_off,
     parse_producers_per_node,
     parse_site,
+    parse_target_option,
     parse_thresholds_option,
     parse_url,
     parse_workers,
@@ -204,6 +205,13 @@ OPTIONS: tuple[Option, ...] = (
         " names one)",
         "",
         parse=alone(parse_thresholds_option),
+    ),
+    Option(
+        "target",
+        "the load to size the cluster for, beside each shape's confirmed limit in the"
+        " report, e.g. instruments=16000,ticks=2/s or rate=32000/s",
+        "",
+        parse=alone(parse_target_option),
     ),
     Option(
         "kafka-image",

@@ -17,6 +17,7 @@ from pytest_frida.config.plan import (
 )
 from pytest_frida.config.values import SettingsError
 from pytest_frida.report.compare import Threshold
+from pytest_frida.report.sizing import SizingTarget
 from pytest_frida.search import SearchSpec
 
 
@@ -71,6 +72,8 @@ class FridaSettings:
     #: run id to compare with ("last": the previous run of each test), or None
     compare: str | None = None
     compare_fail: tuple[Threshold, ...] = ()
+    #: --frida-target: the load the report sizes the measured shapes against
+    target: SizingTarget | None = None
     influx_url: str | None = None
     clock_correction: bool = True
     #: --frida-plan: say what the run would do, and do nothing

@@ -34,6 +34,9 @@ class StepResult:
     producer_config: dict[str, str] = field(default_factory=dict)
     #: consumer agents as planned: "auto" (one per 10k msg/s) or a count
     consumer_setting: str = "auto"
+    #: the cluster shape the step ran on (brokers, partitions, replication, broker_config,
+    #: ...); empty when the test ran on the session's one cluster
+    shape: dict[str, Any] = field(default_factory=dict)
     #: the sample rule (measure.samples): latencies the SLO needs ("required"), planned in
     #: the window ("planned"), measured ("measured"), and the window as planned
     #: ("planned_duration_s") when it was lengthened to reach them

@@ -12,6 +12,7 @@ from pytest_frida.report.capacity import base_test_id, capacity_limit
 from pytest_frida.report.compare import Change
 from pytest_frida.report.history import HistoryEntry
 from pytest_frida.report.model import RunInfo
+from pytest_frida.report.sizing import run_sizing
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
@@ -193,6 +194,13 @@ def render(
                     f"<p class='note'>{s.producers} producers: {_esc(s.verdict)},"
                     f" decides nothing: {_esc(why)}</p>"
                 )
+    sizing = run_sizing(info, steps)
+    if sizing is not None:
+        parts.append(f"<h2>Sizing: {_esc(sizing.target.describe())}</h2><ul>")
+        parts += [f"<li><b>{_esc(a.label)}</b>: {_esc(a.sentence)}</li>" for a in sizing.answers]
+        parts.append("</ul>")
+        parts += [f"<p class='note'>{_esc(line)}</p>" for line in sizing.notes_and_projection()]
+        parts.append(plots.limits_against_target(sizing))
     if changes:
         parts.append("<h2>Comparison with the baseline</h2><ul>")
         parts += [

@@ -61,6 +61,8 @@ class RunInfo:
     searches: list[dict[str, Any]] = field(default_factory=list)
     #: the capacity limit per test, computed from the steps
     limits: list[dict[str, Any]] = field(default_factory=list)
+    #: --frida-target: the target beside each shape's limit (report.sizing); empty without
+    sizing: dict[str, Any] = field(default_factory=dict)
     #: git commit of the code under test, when run inside a git checkout
     commit: str | None = None
     plugin_version: str = __version__

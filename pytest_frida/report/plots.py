@@ -17,6 +17,7 @@ from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.slo import LATENCY_METRICS, parse_slo
 from pytest_frida.report.capacity import CapacityLimit
 from pytest_frida.report.history import HistoryEntry
+from pytest_frida.report.sizing import Sizing
 
 _COLORS = {"p50": "#4c78a8", "p99": "#f58518", "max": "#b279a2"}
 _VERDICT_COLORS = {
@@ -256,4 +257,37 @@ def resources_vs_producers(steps: Sequence[StepResult], limit: CapacityLimit) ->
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper left", fontsize=7)
     axes[-1, 0].set_xlabel("producers (red: first failure; dotted: saturated at 85%)")
+    return _svg(fig)
+
+
+_ANSWER_COLORS = {"meets": "#54a24b", "short": "#e45756", "undecided": "#f58518"}
+
+
+def limits_against_target(sizing: Sizing) -> str:
+    """Each shape's capacity as a bar to its last pass, a whisker to its first failure
+    (where the limit lies), grey where nothing is confirmed; the target as a line."""
+    answers = sizing.answers
+    fig, ax = plt.subplots(figsize=(7.5, 0.6 + 0.45 * max(2, len(answers))))
+    ys = list(range(len(answers)))
+    for y, a in zip(ys, answers, strict=True):
+        color = _ANSWER_COLORS.get(a.answer, "#bab0ac")
+        low = a.capacity or 0.0
+        ax.barh(y, low, color=color, height=0.6)
+        if a.capacity_upper is not None and a.capacity_upper > low:
+            ax.plot([low, a.capacity_upper], [y, y], color="#333333", lw=1)
+            ax.plot([a.capacity_upper], [y], "|", color="#333333", ms=10)
+    ax.axvline(sizing.target.msg_per_s, color="#4c78a8", ls="--", lw=1.5)
+    ax.annotate(
+        "target",
+        (sizing.target.msg_per_s, len(answers) - 0.5),
+        textcoords="offset points",
+        xytext=(4, 0),
+        fontsize=8,
+        color="#4c78a8",
+    )
+    ax.set_yticks(ys)
+    ax.set_yticklabels([a.label for a in answers], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("messages per second held (bar: last pass; whisker: first failure)")
+    ax.grid(True, axis="x", alpha=0.3)
     return _svg(fig)

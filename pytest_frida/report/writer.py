@@ -18,6 +18,7 @@ from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.compare import Change
 from pytest_frida.report.history import HistoryEntry
 from pytest_frida.report.model import RunInfo
+from pytest_frida.report.sizing import run_sizing
 
 LATENCY_KEYS = ("p50", "p90", "p99", "p99.9", "max", "mean")
 CSV_COLUMNS = (
@@ -209,6 +210,8 @@ class ReportWriter:
         except OSError as exc:
             raise ReportWriteError(f"cannot create {self.run_dir}: {exc.strerror or exc}") from exc
         info.limits = [limit.to_dict() for limit in limits_by_test(steps)]
+        sizing = run_sizing(info, steps)
+        info.sizing = sizing.to_dict() if sizing else {}
         doc = {**info.to_dict(), "steps": [s.to_dict() for s in steps]}
         _atomic_write(self.json_path, json.dumps(doc, indent=2, default=str) + "\n")
         buffer = io.StringIO(newline="")
