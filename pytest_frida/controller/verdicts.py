@@ -32,6 +32,7 @@ class Facts:
     drain_stop: str = "complete"
     undrained: int = 0
     earlier_loss: str | None = None
+    lag_detail: str = ""
 
 
 def generator_facts(res: ProducerResult) -> GeneratorFacts:
@@ -94,6 +95,8 @@ def judge_step(
             samples=result.samples.get("planned"),
             required_samples=int(result.samples.get("required", 0)),
             earlier_loss=facts.earlier_loss,
+            drain=plan.drain,
+            lag_detail=facts.lag_detail,
         )
     )
     result.verdict = verdict.verdict
