@@ -232,6 +232,9 @@ def render(
                     f"<p class='note'>{s.producers} producers: {_esc(s.verdict)},"
                     f" decides nothing: {_esc(why)}</p>"
                 )
+    drains = [s for s in steps if s.drain]
+    if len(grouped) > 1 and len(drains) > 1:  # a sweep over tests: side by side
+        parts.append("<h2>Drain rate per consumer count</h2>" + _drain_section(drains))
     if changes:
         parts.append("<h2>Comparison with the baseline</h2><ul>")
         parts += [
