@@ -119,17 +119,18 @@ def attribute_step(
     # agents that never reported (the step broke off) leave the harness unmeasured:
     # unknown, not idle
     measured = bool(result.generators) and bool(result.consumers)
+    # a drain step's consumers were held through the window (their figures are the
+    # drain's): idle in it
+    consumers = [] if result.drain else result.consumers
     found = usages(
         result.resources["sources"],
         cores,
         cores is not None and not broker_cores,
         result.generator_busy if measured else None,
-        max((float(c.get("busy", 0.0)) for c in result.consumers), default=None)
-        if measured
-        else None,
+        max((float(c.get("busy", 0.0)) for c in consumers), default=0.0) if measured else None,
         (
             sum(float(g.get("cpu_share", 0.0)) for g in result.generators),
-            sum(float(c.get("cpu_share", 0.0)) for c in result.consumers),
+            sum(float(c.get("cpu_share", 0.0)) for c in consumers),
         )
         if measured
         else None,

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_frida.config import OPTIONS, SettingsError, build_settings
+from pytest_frida.controller.verdicts import attribute_step
 from pytest_frida.measure.accounting import DeliveryCounts
 from pytest_frida.measure.drain import ConsumerDrain, describe, drain_figures, merge_lag_series
 from pytest_frida.measure.result import StepResult
@@ -256,3 +257,16 @@ def test_a_drain_step_in_every_report(tmp_path: Path, info: RunInfo) -> None:
     assert workload_plan(info, steps)["drain"] is True
     plain = StepResult("t.py::test[producers=2]", 2, 5000.0, 8.0, 2.0, 256, 3, "loss==0")
     assert "drain" not in workload_plan(info, [plain])
+
+
+def test_a_drain_steps_consumers_were_idle_in_its_window() -> None:
+    # their busy share is the drain's, after the window: it names nothing in the window
+    step = drain_step(1, 50.0)
+    step.resources = {"sources": {"broker-0": {"figures": {"handler_idle": {"mean": 0.9}}}}}
+    step.generators = [{"busy": 0.2, "cpu_share": 0.1}]
+    step.consumers = [{"busy": 0.99, "cpu_share": 0.9}]
+    attribute_step(step, None, frozenset())
+    assert "consumer" not in str(step.attribution.get("resource"))
+    step.drain = {}
+    attribute_step(step, None, frozenset())
+    assert step.attribution["resource"] == "consumer agents"
