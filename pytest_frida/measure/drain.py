@@ -44,24 +44,27 @@ def _rate(messages: int, seconds: float) -> float | None:
 
 def merge_lag_series(series: Sequence[Sequence[Sequence[float | None]]]) -> list[list[Any]]:
     """Several consumers' [seconds since the start, messages, time ms] samples as one row
-    per whole second: messages summed over consumers (each one's last sample in that
-    second), time lag the largest (None where none had one)."""
-    seconds: dict[int, dict[int, tuple[float, float | None]]] = {}
-    for who, rows in enumerate(series):
+    per whole second any of them sampled: each consumer's latest sample up to the end of
+    that second (none before its first), messages summed, time lag the largest (None where
+    none had one). Samples about a second apart miss a second now and then: the latest
+    one stands in, so the sum does not drop a consumer."""
+    per_second: list[dict[int, tuple[float, float | None]]] = []
+    for rows in series:
+        latest: dict[int, tuple[float, float | None]] = {}
         for t, msgs, time_ms in rows:
-            if t is None or msgs is None:
-                continue
-            seconds.setdefault(int(t), {})[who] = (float(msgs), time_ms)
+            if t is not None and msgs is not None:
+                latest[int(t)] = (float(msgs), time_ms)
+        per_second.append(latest)
+    seconds = sorted({s for latest in per_second for s in latest})
     out: list[list[Any]] = []
-    for second, by_consumer in sorted(seconds.items()):
-        times = [t for _, t in by_consumer.values() if t is not None]
-        out.append(
-            [
-                second,
-                int(sum(m for m, _ in by_consumer.values())),
-                max(times) if times else None,
-            ]
-        )
+    for second in seconds:
+        now = [
+            latest[max(s for s in latest if s <= second)]
+            for latest in per_second
+            if any(s <= second for s in latest)
+        ]
+        times = [t for _, t in now if t is not None]
+        out.append([second, int(sum(m for m, _ in now)), max(times) if times else None])
     return out
 
 

@@ -130,9 +130,10 @@ def _drain_section(steps: Sequence[StepResult]) -> str:
             + f"<td>{_esc(d.get('detail') or d.get('bound', ''))}</td></tr>"
         )
     return (
-        f"<h3>Drain</h3><p>{_esc(steps[0].drain.get('measures', ''))}: the producers sent"
-        " their whole schedule first, then the consumers read it. The rate is what was"
-        " read over the time to the last message read.</p>"
+        "<h3>Drain</h3><p>Consumer-side capacity: how fast this harness's consumer agents"
+        " read a backlog from this cluster. The producers sent their whole schedule first,"
+        " then the consumers read it; the rate is what was read over the time to the last"
+        " message read.</p>"
         '<table class="steps"><tr>'
         + "".join(f"<th>{h}</th>" for h in (*head, "what set the rate"))
         + "</tr>"
@@ -219,7 +220,7 @@ def render(
         parts.append("<h3>Throughput</h3>" + plots.throughput(group))
         parts.append("<h3>Latency distribution per step</h3>" + plots.latency_distributions(group))
         runs = [e for e in history if e.test == test and e.site == info.site]
-        if len(runs) > 1:
+        if len(runs) > 1 and not drains:
             parts.append(
                 f"<h3>Capacity limit over runs ({info.site})</h3>"
                 + plots.limit_over_runs(runs[-30:])

@@ -170,11 +170,12 @@ def test_merged_lag_series_sum_messages_per_second(
     merged = merge_lag_series([[list(r) for r in rows] for rows in series])
     assert [row[0] for row in merged] == sorted({int(t) for rows in series for t, _, _ in rows})
     for second, msgs, worst in merged:
-        last = {}  # each consumer's last sample in that second
+        last = {}  # each consumer's latest sample up to the end of that second
         for who, rows in enumerate(series):
-            for t, m, ms in rows:
-                if int(t) == second:
-                    last[who] = (m, ms)
+            upto = [(int(t), i) for i, (t, _, _) in enumerate(rows) if int(t) <= second]
+            if upto:
+                _, i = max(upto)
+                last[who] = rows[i][1:]
         assert msgs == sum(m for m, _ in last.values())
         times = [ms for _, ms in last.values() if ms is not None]
         assert worst == (max(times) if times else None)
@@ -252,7 +253,7 @@ def test_a_drain_step_in_every_report(tmp_path: Path, info: RunInfo) -> None:
     doc = json.loads((tmp_path / "report.json").read_text())
     assert [s["drain"]["rate"] for s in doc["steps"]] == [50.0, 80.0]
     page = render(info, steps, [], [])
-    assert "<h3>Drain</h3>" in page and "consumer-side capacity" in page
+    assert "<h3>Drain</h3>" in page and "Consumer-side capacity" in page
     assert "Capacity limit" not in page
     assert workload_plan(info, steps)["drain"] is True
     plain = StepResult("t.py::test[producers=2]", 2, 5000.0, 8.0, 2.0, 256, 3, "loss==0")
@@ -270,3 +271,10 @@ def test_a_drain_steps_consumers_were_idle_in_its_window() -> None:
     step.drain = {}
     attribute_step(step, None, frozenset())
     assert step.attribution["resource"] == "consumer agents"
+
+
+def test_a_consumer_that_skipped_a_second_still_counts_in_it() -> None:
+    merged = merge_lag_series(
+        [[[0.2, 10, 5.0], [1.1, 20, 6.0], [2.05, 30, 7.0]], [[0.9, 1, None], [2.95, 3, 9.0]]]
+    )
+    assert merged == [[0, 11, 5.0], [1, 21, 6.0], [2, 33, 9.0]]
