@@ -17,6 +17,7 @@ from pytest_frida.measure.accounting import DeliveryCounts
 from pytest_frida.measure.drain import ConsumerDrain, describe, drain_figures, merge_lag_series
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.slo import parse_slo
+from pytest_frida.preview import preview_test
 from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.history import workload_plan
 from pytest_frida.report.html import render
@@ -278,3 +279,11 @@ def test_a_consumer_that_skipped_a_second_still_counts_in_it() -> None:
         [[[0.2, 10, 5.0], [1.1, 20, 6.0], [2.05, 30, 7.0]], [[0.9, 1, None], [2.95, 3, 9.0]]]
     )
     assert merged == [[0, 11, 5.0], [1, 21, 6.0], [2, 33, 9.0]]
+
+
+@pytest.mark.usefixtures("_in_tmp")
+def test_the_plan_says_a_test_runs_drain_steps() -> None:
+    settings = build()
+    drain = preview_test("t", settings.plan_for({"drain": True}))  # type: ignore[attr-defined]
+    live = preview_test("t", settings.plan_for({}))  # type: ignore[attr-defined]
+    assert "drain steps" in drain.lines[0] and "drain" not in live.lines[0]
