@@ -382,9 +382,10 @@ def _withholding(
     held = [c for c in facts.consumers if c.bound]
     if held and (latency_missed or lag_missed):
         withholding.append("consumer_bound")
+        what = "the lag" if lag_missed and not latency_missed else "the latency"
         reasons.append(
-            f"consumers saturated and behind while {'lag' if lag_missed else 'latency'}"
-            " missed the SLO, so it is the consumers' as much as the broker's: "
+            f"consumers saturated and behind while {what[4:]} missed the SLO, so"
+            f" {what} is the consumers' as much as the broker's: "
             + "; ".join(c.describe() for c in held)
         )
     if has_latency and facts.samples is not None and facts.samples < facts.required_samples:
