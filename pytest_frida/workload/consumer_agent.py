@@ -78,7 +78,6 @@ class _Drain:
         self.stall_s = float(command.get("stall_timeout", DEFAULT_STALL_S))
         self.cap_s = float(command.get("cap", command.get("timeout", DEFAULT_CAP_S)))
         self.started = self.last_fresh = time.monotonic()
-        self.started_ns = time.time_ns()
         #: messages read since the drain began
         self.read = 0
 
