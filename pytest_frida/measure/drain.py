@@ -44,10 +44,11 @@ def _rate(messages: int, seconds: float) -> float | None:
 
 def merge_lag_series(series: Sequence[Sequence[Sequence[float | None]]]) -> list[list[Any]]:
     """Several consumers' [seconds since the start, messages, time ms] samples as one row
-    per whole second any of them sampled: each consumer's latest sample up to the end of
-    that second (none before its first), messages summed, time lag the largest (None where
-    none had one). Samples about a second apart miss a second now and then: the latest
-    one stands in, so the sum does not drop a consumer."""
+    per whole second any of them sampled: each consumer's latest sample in that second or
+    the one before, messages summed, time lag the largest (None where none had one).
+    Samples about a second apart miss a second now and then: the one before stands in, so
+    the sum does not drop a consumer; a consumer with none in either has stopped sampling
+    (its drain ended) and counts no more."""
     per_second: list[dict[int, tuple[float, float | None]]] = []
     for rows in series:
         latest: dict[int, tuple[float, float | None]] = {}
@@ -59,9 +60,9 @@ def merge_lag_series(series: Sequence[Sequence[Sequence[float | None]]]) -> list
     out: list[list[Any]] = []
     for second in seconds:
         now = [
-            latest[max(s for s in latest if s <= second)]
+            latest[max(s for s in latest if second - 1 <= s <= second)]
             for latest in per_second
-            if any(s <= second for s in latest)
+            if any(second - 1 <= s <= second for s in latest)
         ]
         times = [t for _, t in now if t is not None]
         out.append([second, int(sum(m for m, _ in now)), max(times) if times else None])

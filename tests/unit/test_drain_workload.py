@@ -171,9 +171,11 @@ def test_merged_lag_series_sum_messages_per_second(
     merged = merge_lag_series([[list(r) for r in rows] for rows in series])
     assert [row[0] for row in merged] == sorted({int(t) for rows in series for t, _, _ in rows})
     for second, msgs, worst in merged:
-        last = {}  # each consumer's latest sample up to the end of that second
+        last = {}  # each consumer's latest sample in that second or the one before
         for who, rows in enumerate(series):
-            upto = [(int(t), i) for i, (t, _, _) in enumerate(rows) if int(t) <= second]
+            upto = [
+                (int(t), i) for i, (t, _, _) in enumerate(rows) if second - 1 <= int(t) <= second
+            ]
             if upto:
                 _, i = max(upto)
                 last[who] = rows[i][1:]
@@ -279,6 +281,9 @@ def test_a_consumer_that_skipped_a_second_still_counts_in_it() -> None:
         [[[0.2, 10, 5.0], [1.1, 20, 6.0], [2.05, 30, 7.0]], [[0.9, 1, None], [2.95, 3, 9.0]]]
     )
     assert merged == [[0, 11, 5.0], [1, 21, 6.0], [2, 33, 9.0]]
+    # a consumer whose drain ended stops sampling: its last figure is not carried on
+    ended = merge_lag_series([[[0.5, 4, 1.0]], [[0.5, 1, None], [2.5, 1, None], [3.5, 1, None]]])
+    assert ended == [[0, 5, 1.0], [2, 1, None], [3, 1, None]]
 
 
 @pytest.mark.usefixtures("_in_tmp")
