@@ -12,11 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_frida.config import OPTIONS, SettingsError, build_settings
+from pytest_frida.controller.consumer_figures import consumers_drain
 from pytest_frida.controller.verdicts import attribute_step
 from pytest_frida.measure.accounting import DeliveryCounts
 from pytest_frida.measure.drain import ConsumerDrain, describe, drain_figures, merge_lag_series
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.slo import parse_slo
+from pytest_frida.measure.verdict import ConsumerFacts
 from pytest_frida.preview import preview_test
 from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.history import workload_plan
@@ -292,3 +294,11 @@ def test_the_plan_says_a_test_runs_drain_steps() -> None:
     drain = preview_test("t", settings.plan_for({"drain": True}))  # type: ignore[attr-defined]
     live = preview_test("t", settings.plan_for({}))  # type: ignore[attr-defined]
     assert "drain steps" in drain.lines[0] and "drain" not in live.lines[0]
+
+
+def test_an_agent_that_did_not_hold_its_reads_gives_no_drain_rate() -> None:
+    # an agent image older than drain steps ignores `hold` and reads while producers send
+    old: dict[str, object] = {"agent": "step1-consumer-0", "drain_stop": "complete"}
+    got = consumers_drain([old], [ConsumerFacts("step1-consumer-0", busy=0.5)], 100)  # type: ignore[list-item]
+    assert got["rate"] is None and "step1-consumer-0 did not hold its reads" in got["detail"]
+    assert describe(got).startswith("drain: 1 consumer(s): step1-consumer-0 did not hold")
