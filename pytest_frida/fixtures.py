@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
-from pytest_frida.config import FridaSettings, StepPlan
+from pytest_frida.config import FridaSettings, SettingsError, StepPlan
+from pytest_frida.config.plan import check_consumers
+from pytest_frida.config.values import parse_consumers
 from pytest_frida.controller.runner import StepRunner
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.faults import FaultPlan
@@ -166,13 +169,38 @@ def frida_producers() -> int:
 
 
 @pytest.fixture
-def frida_step(request: pytest.FixtureRequest, frida_producers: int) -> Step:
+def frida_consumers() -> int | None:
+    """This step's consumer agents, when a test sweeps them: parametrise it
+    (`@pytest.mark.parametrize("frida_consumers", [1, 2, 4])`); None: the plan's."""
+    return None
+
+
+def _with_consumers(plan: StepPlan, consumers: int | None) -> StepPlan:
+    """The plan with a swept consumer count, checked as the option's would be."""
+    if consumers is None:
+        return plan
+    try:
+        swept = replace(plan, consumers=parse_consumers(consumers, "frida_consumers"))
+        check_consumers(swept, "frida_consumers")
+    except SettingsError as exc:
+        problem = str(exc)
+    else:
+        return swept
+    pytest.fail(f"frida: {problem}", pytrace=False)
+
+
+@pytest.fixture
+def frida_step(
+    request: pytest.FixtureRequest, frida_producers: int, frida_consumers: int | None
+) -> Step:
     """Runs this test's step: `result = frida_step.run()`."""
     run = request.config.stash[RUN_KEY]
     item = request.node
     assert isinstance(item, pytest.Item)
     marker = item.get_closest_marker("capacity")
-    plan = run.settings.plan_for(dict(marker.kwargs) if marker else {})
+    plan = _with_consumers(
+        run.settings.plan_for(dict(marker.kwargs) if marker else {}), frida_consumers
+    )
     # asked for only now, so a test without a marker fails before any broker starts
     runner: StepRunner = request.getfixturevalue("frida_runner")
     faults = (

@@ -22,6 +22,7 @@ from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by i
     STEPS_KEY,
     frida_bootstrap,
     frida_cluster,
+    frida_consumers,
     frida_faults,
     frida_producers,
     frida_result,

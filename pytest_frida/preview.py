@@ -52,6 +52,11 @@ def preview_test(test: str, plan: StepPlan) -> TestPreview:
     head = (
         f"{test}: {plan.rate:g} msg/s per producer, SLO {plan.slo}, warm-up"
         f" {plan.warmup:g}s + {plan.duration:g}s measured per step"
+        + (
+            ", drain steps (the consumers read the backlog after the producers)"
+            if plan.drain
+            else ""
+        )
     )
     if plan.search is None:
         windows = [

@@ -27,6 +27,7 @@ _STEP_FIELDS = (
     "consumers",
     "max-duration",
     "search",
+    "drain",
 )
 
 

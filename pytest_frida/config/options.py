@@ -46,6 +46,7 @@ from pytest_frida.config.values import (
     parse_consumers,
     parse_producer_config,
     parse_producers,
+    parse_yes_no,
 )
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION
 from pytest_frida.workload.drivers import CLIENTS
@@ -183,6 +184,16 @@ OPTIONS: tuple[Option, ...] = (
         " most the partitions",
         "auto",
         parse=alone(parse_consumers),
+    ),
+    Option(
+        "drain",
+        "drain steps, overriding markers: the producers send their whole schedule"
+        " (warm-up and duration) first while the consumers read nothing, then the"
+        " consumers read the backlog; each step reports the drain rate, overall and per"
+        " consumer (consumer-side capacity) and its count clauses alone judge it",
+        "",
+        const="yes",
+        parse=alone(parse_yes_no),
     ),
     Option(
         "search",

@@ -18,6 +18,7 @@ from pytest_frida.config.values import (
     parse_consumers,
     parse_producer_config,
     parse_producers,
+    parse_yes_no,
 )
 from pytest_frida.measure.slo import Slo
 from pytest_frida.search import SearchSpec
@@ -36,6 +37,7 @@ MARKER_KEYS = (
     "producer_config",
     "consumers",
     "search",
+    "drain",
 )
 
 
@@ -59,6 +61,9 @@ class StepPlan:
     max_duration: float = 60.0
     #: search for the limit instead of running `producers` (None: a fixed sweep)
     search: SearchSpec | None = None
+    #: a drain step: the producers send their whole schedule first, then the consumers
+    #: read the backlog (measure.drain); its count clauses alone judge it
+    drain: bool = False
 
 
 #: the fastest schedule one producer may follow (one send per microsecond)
@@ -112,4 +117,5 @@ _PARSERS: dict[str, Any] = {
     "producer_config": parse_producer_config,
     "consumers": parse_consumers,
     "search": lambda raw, what: _search(str(raw), what),
+    "drain": parse_yes_no,
 }

@@ -192,6 +192,11 @@ def _writable_dir(raw: str, what: str) -> Path:
     return path
 
 
+def parse_yes_no(raw: object, what: str) -> bool:
+    """A marker's True/False, or the text `_flag` reads."""
+    return raw if isinstance(raw, bool) else _flag(str(raw), what)
+
+
 def _flag(raw: str, what: str) -> bool:
     """A yes/no option: bare, yes/true/1/on or no/false/0/off (empty: no)."""
     text = raw.strip().lower()

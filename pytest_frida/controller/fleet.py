@@ -17,6 +17,7 @@ from pytest_frida.controller.merge import FLUSH_CAP_S
 from pytest_frida.progress import ProgressFn
 from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentLauncher, AgentTimeout
 from pytest_frida.workload.protocol import (
+    ConsumerConfig,
     ConsumerResult,
     ProducerResult,
     consumer_result,
@@ -69,22 +70,21 @@ def launch_fleet(
     )
     consumers = []
     for i, partitions in enumerate(shares):
-        consumer = launcher.launch(
-            f"{label}-consumer-{i}",
-            {
-                "bootstrap": target.bootstrap,
-                "topic": target.topic,
-                "client": target.client,
-                "warmup": plan.warmup,
-                "duration": plan.duration,
-                "role": "consumer",
-                "partitions": partitions,
-                "total_partitions": plan.partitions,
-                "consumer_index": i,
-                "consumers": len(shares),
-            },
-            slot=i,
-        )
+        config: ConsumerConfig = {
+            "bootstrap": target.bootstrap,
+            "topic": target.topic,
+            "client": target.client,
+            "warmup": plan.warmup,
+            "duration": plan.duration,
+            "role": "consumer",
+            "partitions": partitions,
+            "total_partitions": plan.partitions,
+            "consumer_index": i,
+            "consumers": len(shares),
+        }
+        if plan.drain:  # written only then: agents older than `hold` keep reading
+            config["hold"] = True
+        consumer = launcher.launch(f"{label}-consumer-{i}", config, slot=i)
         launched.append(consumer)
         consumers.append(consumer)
     split = launcher.plan_producers(producers, workers)

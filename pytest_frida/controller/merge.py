@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 
 from pytest_frida.config import StepPlan
+from pytest_frida.controller.consumer_figures import consumers_drain, consumers_lag
 from pytest_frida.controller.fault_timers import note_recovery
 from pytest_frida.controller.verdicts import Facts, consumer_facts, generator_facts
 from pytest_frida.measure.accounting import ProducerReport, SequenceTracker, account
@@ -119,13 +120,19 @@ def merge(
     result.publish_delay = publish_delay.summary_ms()
     result.latency_curve = e2e.percentile_curve()
     result.timeline = merge_timelines(c.get("timeline", []) for c in consumed)
-    result.steady = steady_state(result.timeline, plan.warmup, plan.duration).to_dict()
-    result.notes += trend_note(result.steady, plan.warmup)
+    if not plan.drain:  # a drain's latencies grow with the backlog by design
+        result.steady = steady_state(result.timeline, plan.warmup, plan.duration).to_dict()
+        result.notes += trend_note(result.steady, plan.warmup)
     note_recovery(result, plan)
     result.histograms = {"e2e": e2e.encode(), "publish_delay": publish_delay.encode()}
     facts.generators = [generator_facts(r) for r in produced]
     facts.consumers = [consumer_facts(c, plan, result.producers) for c in consumed]
     _agent_figures(result, produced, consumed, facts)
+    lag = consumers_lag(consumed)
+    result.lag, facts.lag_detail = lag.to_dict(), lag.detail
+    if plan.drain:
+        backlog = result.counts.acked if result.counts is not None else 0
+        result.drain = consumers_drain(consumed, facts.consumers, backlog)
     _ack_wait(result, produced)
     stops = {
         str(c.get("drain_stop", "complete" if c.get("drained", True) else "stalled"))

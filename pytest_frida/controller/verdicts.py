@@ -32,6 +32,7 @@ class Facts:
     drain_stop: str = "complete"
     undrained: int = 0
     earlier_loss: str | None = None
+    lag_detail: str = ""
 
 
 def generator_facts(res: ProducerResult) -> GeneratorFacts:
@@ -94,6 +95,8 @@ def judge_step(
             samples=result.samples.get("planned"),
             required_samples=int(result.samples.get("required", 0)),
             earlier_loss=facts.earlier_loss,
+            drain=plan.drain,
+            lag_detail=facts.lag_detail,
         )
     )
     result.verdict = verdict.verdict
@@ -116,17 +119,18 @@ def attribute_step(
     # agents that never reported (the step broke off) leave the harness unmeasured:
     # unknown, not idle
     measured = bool(result.generators) and bool(result.consumers)
+    # a drain step's consumers were held through the window (their figures are the
+    # drain's): idle in it
+    consumers = [] if result.drain else result.consumers
     found = usages(
         result.resources["sources"],
         cores,
         cores is not None and not broker_cores,
         result.generator_busy if measured else None,
-        max((float(c.get("busy", 0.0)) for c in result.consumers), default=None)
-        if measured
-        else None,
+        max((float(c.get("busy", 0.0)) for c in consumers), default=0.0) if measured else None,
         (
             sum(float(g.get("cpu_share", 0.0)) for g in result.generators),
-            sum(float(c.get("cpu_share", 0.0)) for c in result.consumers),
+            sum(float(c.get("cpu_share", 0.0)) for c in consumers),
         )
         if measured
         else None,

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_frida.measure.accounting import DeliveryCounts
-from pytest_frida.measure.slo import LATENCY_METRICS, ClauseVerdict
+from pytest_frida.measure.slo import COUNT_METRICS, RATIO_METRICS, ClauseVerdict
 from pytest_frida.measure.verdict import DECIDING, VERDICTS
 
 __all__ = ["VERDICTS", "StepResult", "step_from_dict", "utc_now"]
@@ -79,6 +79,13 @@ class StepResult:
     ack_wait: dict[str, Any] = field(default_factory=dict)
     #: how the consumers' drain ended: complete, stalled or cap
     drain_stop: str = ""
+    #: the consumers' lag over the measured window (measure.lag): `time_ms`, `msgs`
+    #: (None: unknown) and `detail` (why unknown); what `lag` clauses are judged against
+    lag: dict[str, Any] = field(default_factory=dict)
+    #: a drain step's figures (measure.drain.drain_figures): rate overall and per
+    #: consumer, time to drain, whether the consumers set the rate, the lag over time;
+    #: empty on a step that is no drain
+    drain: dict[str, Any] = field(default_factory=dict)
     #: latency clauses measured but not allowed to judge (generator, consumers, clocks)
     withheld: list[str] = field(default_factory=list)
     #: why the verdict is what it is, in words (measure.verdict)
@@ -132,7 +139,11 @@ class StepResult:
         through) or the cluster stopped answering (measure.trials)."""
         return self.verdict == "fail" and (
             self.cluster_down is not None
-            or any(not v.passed for v in self.verdicts if v.clause.metric not in LATENCY_METRICS)
+            or any(
+                not v.passed
+                for v in self.verdicts
+                if v.clause.metric in (*COUNT_METRICS, *RATIO_METRICS)
+            )
         )
 
     def trial(self) -> tuple[int, str, bool]:
@@ -156,6 +167,8 @@ class StepResult:
                 out_of_order=self.counts.out_of_order,
                 delivered=self.counts.delivered_ratio,
             )
+        if self.lag:
+            metrics.update(lag=self.lag.get("time_ms"), lag_msgs=self.lag.get("msgs"))
         return metrics
 
     def failure_message(self) -> str:

@@ -5,6 +5,23 @@ is `<metric> <op> <value>[unit]`; clauses are separated by commas or `and`.
 Latency metrics need a unit (us, ms, s); `delivered` takes a ratio or a percentage;
 counts (`loss`, `unacked`, `failed`, `duplicates`, `out_of_order`) are plain integers.
 
+`lag` is how far behind the consumers read: `lag<=1s` in time (a unit us, ms or s), or
+`lag<=10000msgs` in messages (metric `lag_msgs`). Both are judged from the consumers' lag
+samples (about one a second, over the measured window and at its end):
+
+- in messages, a consumer's lag at a sample is the partitions' high watermarks minus its
+  positions, summed over its partitions; the step's `lag_msgs` is the sum over consumers
+  of each one's largest sample (samples of different consumers are not simultaneous, so
+  the sum bounds the group's lag at any sampled instant from above);
+- in time, a consumer's lag at a sample instant t is, over its partitions that still hold
+  messages it has not read, the largest of t minus the intended send time of the newest
+  message it had read from that partition (the step's start when none yet), and 0 when it
+  has read everything written: how long ago, in the schedule's time, the position it
+  reads at was due. The step's `lag` is the largest over consumers and samples.
+
+A lag that was not measured (no sample, or a query the broker did not answer at the
+window's end) leaves the clause unknown, never passed (measure.verdict).
+
 `with_delivery_guards` completes an SLO with `loss==0, unacked==0, failed==0` for each of
 those it says nothing about, so no SLO passes a step that dropped a message by simply not
 mentioning it; a `delivered` ratio stands in for `unacked` and `failed` (messages the
@@ -21,7 +38,10 @@ from dataclasses import dataclass
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
 COUNT_METRICS = ("loss", "unacked", "failed", "duplicates", "out_of_order")
 RATIO_METRICS = ("delivered",)
-METRICS = LATENCY_METRICS + COUNT_METRICS + RATIO_METRICS
+#: the consumers' lag, in time (ms) and in messages; written `lag` with either unit
+LAG_METRICS = ("lag", "lag_msgs")
+METRICS = LATENCY_METRICS + COUNT_METRICS + RATIO_METRICS + ("lag",)
+_LAG_COUNT_UNITS = ("msgs", "msg")
 _ALIASES = {"p999": "p99.9", "lost": "loss", "duplicated": "duplicates", "not_acked": "unacked"}
 #: the counts of messages that did not get through, each required to be 0 unless the SLO
 #: names it (a `delivered` ratio is the user's tolerance for unacked and failed ones)
@@ -68,10 +88,17 @@ class ClauseVerdict:
     def passed(self) -> bool:
         return self.measured is not None and self.clause.holds(self.measured)
 
+    @property
+    def unknown(self) -> bool:
+        """A lag clause with no lag measured: neither passed nor violated (measure.verdict)."""
+        return self.measured is None and self.clause.metric in LAG_METRICS
+
     def describe(self) -> str:
-        unit = "ms" if self.clause.metric in LATENCY_METRICS else ""
+        unit = {"lag_msgs": "msgs"}.get(
+            self.clause.metric, "ms" if self.clause.metric in (*LATENCY_METRICS, "lag") else ""
+        )
         measured = "not measured" if self.measured is None else f"{self.measured:g}{unit}"
-        mark = "ok" if self.passed else "VIOLATED"
+        mark = "unknown" if self.unknown else "ok" if self.passed else "VIOLATED"
         return f"{self.clause.text}: measured {measured} [{mark}]"
 
 
@@ -88,6 +115,10 @@ class Slo:
     @property
     def latency_clauses(self) -> tuple[Clause, ...]:
         return tuple(c for c in self.clauses if c.metric in LATENCY_METRICS)
+
+    @property
+    def lag_clauses(self) -> tuple[Clause, ...]:
+        return tuple(c for c in self.clauses if c.metric in LAG_METRICS)
 
     @property
     def latency_bound_ms(self) -> float | None:
@@ -143,6 +174,17 @@ def _parse_clause(part: str, whole: str) -> Clause:
     unit = m["unit"]
     if metric not in METRICS:
         raise SloError(f"{where}: unknown metric {m['metric']!r}; known: {', '.join(METRICS)}")
+    if metric == "lag":
+        if unit in _LAG_COUNT_UNITS:
+            if value != int(value):
+                raise SloError(f"{where}: a lag in messages is a whole number")
+            return Clause("lag_msgs", m["op"], value, f"lag{m['op']}{int(value)}msgs")
+        if unit not in _UNIT_TO_MS:
+            raise SloError(
+                f"{where}: lag needs a unit: us, ms or s (time) or msgs (messages),"
+                f" got {unit or 'none'!r}"
+            )
+        return Clause("lag", m["op"], value * _UNIT_TO_MS[unit], f"lag{m['op']}{m['value']}{unit}")
     if metric in LATENCY_METRICS:
         if unit not in _UNIT_TO_MS:
             raise SloError(f"{where}: latency needs a unit us, ms or s (got {unit or 'none'!r})")

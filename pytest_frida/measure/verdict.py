@@ -19,6 +19,18 @@ A fourth withholds them too, and is no fault of anyone's: too few measured messa
 the percentile a clause names (`insufficient`, the rule in measure.samples), whichever way
 the latency went: a p99 read from a hundred messages flatters as often as it condemns.
 
+Lag clauses (`lag<=1s`, `lag<=10000msgs`: measure.slo) judge how far behind the consumers
+read. A lag in time rests on intended send times as latency does, so a saturated generator
+or untrusted clocks withhold it with the latency clauses; saturated consumers that held
+messages back withhold both forms while lag or latency missed (`consumer_bound`): a lag
+the harness's own consumers made says nothing of the broker. A lag that was not measured
+(no sample at the window's end, a query the broker did not answer) leaves its clause
+unknown: the step decides nothing (`error`, saying why) unless another clause fails it.
+
+A drain step (`StepFacts.drain`) holds its consumers back until the producers are done, by
+design: its latency and lag clauses would measure the backlog's wait, so they are
+withheld and its count clauses alone judge it.
+
 A producer that could not send its schedule although its scheduler had slack was held
 back by the broker (its client queue stayed full): that fails the step even under an SLO
 with no latency clause. A step whose cluster stopped answering (other than through a
@@ -34,7 +46,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pytest_frida.measure.slo import LATENCY_METRICS, ClauseVerdict, Slo
+from pytest_frida.measure.slo import LAG_METRICS, LATENCY_METRICS, ClauseVerdict, Slo
 
 #: an agent is behind schedule when it sent less than this share of its measured messages
 RATE_TOLERANCE = 0.95
@@ -58,6 +70,11 @@ VERDICTS = (
 #: verdicts that withhold the latency clauses for a limit of the harness or the method
 WITHHELD = ("generator_bound", "consumer_bound", "clock_untrusted", "insufficient")
 DECIDING = ("pass", "fail")
+#: why a drain step's latency and lag clauses do not judge it
+DRAIN_WITHHELD = (
+    "a drain step holds its consumers back until the producers are done: its latency and"
+    " lag clauses would measure the backlog's wait, so only its count clauses judge it"
+)
 
 
 @dataclass(frozen=True)
@@ -178,6 +195,10 @@ class StepFacts:
     #: messages lost by an unmeasured run of the same cluster just before (its priming):
     #: the broker's loss all the same
     earlier_loss: str | None = None
+    #: a drain step: consumers held back until the producers were done (workload.drain)
+    drain: bool = False
+    #: why the consumers' lag is unknown, when it is (the lag clauses' reason)
+    lag_detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -207,7 +228,7 @@ def judge(facts: StepFacts) -> Verdict:
     clauses = _counted(facts)
     if facts.earlier_loss is not None:
         return Verdict("fail", clauses, reasons=(facts.earlier_loss,))
-    counts = [v for v in clauses if v.clause.metric not in LATENCY_METRICS]
+    counts = [v for v in clauses if v.clause.metric not in (*LATENCY_METRICS, *LAG_METRICS)]
     missed = [v for v in counts if v.measured is not None and not v.passed]
     if facts.cluster_down is not None or facts.harness_error is not None:
         why = (
@@ -219,9 +240,15 @@ def judge(facts: StepFacts) -> Verdict:
             return Verdict("fail", clauses, reasons=(_undelivered(missed), why))
         return Verdict("error", clauses, reasons=(why, "the step says nothing about capacity"))
     latency = [v for v in clauses if v.clause.metric in LATENCY_METRICS]
+    lags = [v for v in clauses if v.clause.metric in LAG_METRICS]
+    if facts.drain:  # judged by counts alone: latency and lag are the backlog's, by design
+        latency, lags = [], []
     latency_missed = any(not v.passed for v in latency)
-    withholding, reasons = _withholding(facts, bool(latency), latency_missed)
-    withheld = tuple(v.clause.text for v in latency) if withholding else ()
+    lag_missed = [v for v in lags if v.measured is not None and not v.passed]
+    withholding, reasons = _withholding(facts, bool(latency), latency_missed, bool(lag_missed))
+    withheld = _withheld(facts, clauses, withholding)
+    if facts.drain and withheld:
+        reasons.append(DRAIN_WITHHELD)
     pushed_back = [g for g in facts.generators if g.short and not g.saturated]
     if missed:
         return Verdict("fail", clauses, withheld, (_undelivered(missed), *reasons))
@@ -257,6 +284,18 @@ def judge(facts: StepFacts) -> Verdict:
                 + "; ".join(g.describe() for g in pushed_back),
             ),
         )
+    judged_lag = [v for v in lag_missed if v.clause.text not in withheld]
+    if judged_lag:
+        return Verdict(
+            "fail",
+            clauses,
+            withheld,
+            (
+                "the consumers fell behind, and none was both saturated and holding messages"
+                " back (the harness's own limit): " + ", ".join(v.describe() for v in judged_lag),
+                *reasons,
+            ),
+        )
     if withholding:
         return Verdict(
             withholding[0],
@@ -271,12 +310,60 @@ def judge(facts: StepFacts) -> Verdict:
                 "producers fell behind schedule while their schedulers had"
                 " slack: back-pressure from the broker: " + "; ".join(g.describe() for g in behind)
             )
-        return Verdict("fail", clauses, reasons=tuple(reasons))
-    return Verdict("pass", clauses, reasons=tuple(reasons))
+        return Verdict("fail", clauses, withheld, tuple(reasons))
+    return _passed_unless_unknown(facts, clauses, withheld, reasons)
+
+
+def _passed_unless_unknown(
+    facts: StepFacts,
+    clauses: tuple[ClauseVerdict, ...],
+    withheld: tuple[str, ...],
+    reasons: list[str],
+) -> Verdict:
+    """A step nothing failed: a pass, unless a lag clause it had to judge is unknown."""
+    unknown = [v for v in clauses if v.unknown and not facts.drain]
+    if unknown:
+        return Verdict(
+            "error",
+            clauses,
+            withheld,
+            (
+                "the lag clause(s) "
+                + ", ".join(v.clause.text for v in unknown)
+                + f" could not be judged: {facts.lag_detail or 'the lag was not measured'}",
+                *reasons,
+                "the step says nothing about capacity",
+            ),
+        )
+    return Verdict("pass", clauses, withheld, tuple(reasons))
+
+
+def _withheld(
+    facts: StepFacts, clauses: tuple[ClauseVerdict, ...], withholding: list[str]
+) -> tuple[str, ...]:
+    """The clauses measured but not allowed to judge: latency whenever something withholds
+    it, lag in time with it for the generator and the clocks (it rests on intended send
+    times), both lag forms for the consumers, every lag clause not measured, and every
+    latency and lag clause of a drain step."""
+    timed = {"generator_bound", "clock_untrusted", "consumer_bound"} & set(withholding)
+    out = []
+    for v in clauses:
+        metric = v.clause.metric
+        if metric in LATENCY_METRICS:
+            kept = bool(withholding) or facts.drain
+        elif metric == "lag":
+            kept = bool(timed) or v.unknown or facts.drain
+        elif metric == "lag_msgs":
+            kept = "consumer_bound" in withholding or v.unknown or facts.drain
+        else:
+            kept = False
+        if kept:
+            out.append(v.clause.text)
+    return tuple(out)
 
 
 def _withholding(
-    facts: StepFacts, has_latency: bool, latency_missed: bool
+    facts: StepFacts, has_latency: bool, latency_missed: bool, lag_missed: bool = False
 ) -> tuple[list[str], list[str]]:
     """Why the latency clauses cannot be judged, if they cannot: the verdicts that
     withhold them, in order of precedence, and the reason for each."""
@@ -293,11 +380,12 @@ def _withholding(
         withholding.append("clock_untrusted")
         reasons.append(f"clocks untrusted: {facts.clock_detail}")
     held = [c for c in facts.consumers if c.bound]
-    if held and latency_missed:
+    if held and (latency_missed or lag_missed):
         withholding.append("consumer_bound")
+        what = "the lag" if lag_missed and not latency_missed else "the latency"
         reasons.append(
-            "consumers saturated and behind while latency missed the SLO, so"
-            " the latency is the consumers' as much as the broker's: "
+            f"consumers saturated and behind while {what[4:]} missed the SLO, so"
+            f" {what} is the consumers' as much as the broker's: "
             + "; ".join(c.describe() for c in held)
         )
     if has_latency and facts.samples is not None and facts.samples < facts.required_samples:

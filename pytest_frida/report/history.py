@@ -154,6 +154,8 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
         # brokers read each second (an exporter in the JVM) against brokers left alone:
         # the default, on, is left out so earlier runs stay like today's
         **({"monitor": False} if info.settings.get("monitor") is False else {}),
+        # a drain step measures the consumers reading a backlog, not a live load
+        **({"drain": True} if first.drain else {}),
         **{
             f"reservation_{k}": (info.settings.get("reservation") or {}).get(k)
             for k in ("cluster", "nodes", "consumer_node")

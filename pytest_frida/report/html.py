@@ -109,6 +109,41 @@ def _steps_table(steps: Sequence[StepResult]) -> str:
     )
 
 
+def _drain_section(steps: Sequence[StepResult]) -> str:
+    """A drain step per row (measure.drain): what it measures, its rates and what set them,
+    and the lag over each step."""
+    head = ("producers", "consumers", "backlog", "read", "s", "msg/s", "msg/s per consumer")
+    rows = []
+    for s in sorted(steps, key=lambda s: (s.drain.get("consumers", 0), s.producers)):
+        d = s.drain
+        cells = (
+            s.producers,
+            d.get("consumers"),
+            d.get("backlog"),
+            d.get("messages", "-"),
+            d.get("seconds", "-"),
+            "-" if d.get("rate") is None else f"{d['rate']:g}",
+            "-" if d.get("rate_per_consumer") is None else f"{d['rate_per_consumer']:g}",
+        )
+        rows.append(
+            "<tr>"
+            + "".join(f"<td>{_esc(x)}</td>" for x in cells)
+            + f"<td>{_esc(d.get('detail') or d.get('bound', ''))}</td></tr>"
+        )
+    return (
+        "<h3>Drain</h3><p>Consumer-side capacity: how fast this harness's consumer agents"
+        " read a backlog from this cluster. The producers sent their whole schedule first,"
+        " then the consumers read it; the rate is what was read over the time to the last"
+        " message read.</p>"
+        '<table class="steps"><tr>'
+        + "".join(f"<th>{h}</th>" for h in (*head, "what set the rate"))
+        + "</tr>"
+        + "".join(rows)
+        + "</table>"
+        + plots.drain_lag(steps)
+    )
+
+
 def _steady_title(steady: dict[str, object]) -> str:
     """The figures behind the steady cell (measure.steady), or why there are none."""
     if steady.get("verdict") in ("steady", "trend"):
@@ -158,7 +193,11 @@ def render(
         limit = capacity_limit(test, group)
         slo = group[0].slo
         parts.append(f"<h2>{_esc(test)}</h2>")
-        parts.append(f"<div class='limit'>Capacity limit: {_esc(limit.describe())}</div>")
+        drains = [s for s in group if s.drain]
+        if drains:  # consumer-side capacity: no producer limit to state
+            parts.append(_drain_section(drains))
+        else:
+            parts.append(f"<div class='limit'>Capacity limit: {_esc(limit.describe())}</div>")
         parts.append(
             f"<p>SLO <code>{_esc(slo)}</code>, {group[0].rate_per_producer:g} msg/s"
             f" per producer, {group[0].duration_s:g}s measured per step"
@@ -167,7 +206,8 @@ def render(
             " time. Producer counts run:"
             f" {_esc(', '.join(str(s.producers) for s in group))}.</p>"
         )
-        parts.append(f"<div class='limit'>{_esc(limit.explain())}</div>")
+        if not drains:
+            parts.append(f"<div class='limit'>{_esc(limit.explain())}</div>")
         parts.append(plots.latency_vs_producers(group, limit, slo))
         if any(s.resources.get("sources") for s in group):
             parts.append(
@@ -181,7 +221,7 @@ def render(
         parts.append("<h3>Throughput</h3>" + plots.throughput(group))
         parts.append("<h3>Latency distribution per step</h3>" + plots.latency_distributions(group))
         runs = [e for e in history if e.test == test and e.site == info.site]
-        if len(runs) > 1:
+        if len(runs) > 1 and not drains:
             parts.append(
                 f"<h3>Capacity limit over runs ({info.site})</h3>"
                 + plots.limit_over_runs(runs[-30:])
@@ -201,6 +241,9 @@ def render(
         parts.append("</ul>")
         parts += [f"<p class='note'>{_esc(line)}</p>" for line in sizing.notes_and_projection()]
         parts.append(plots.limits_against_target(sizing))
+    drains = [s for s in steps if s.drain]
+    if len(grouped) > 1 and len(drains) > 1:  # a sweep over tests: side by side
+        parts.append("<h2>Drain rate per consumer count</h2>" + _drain_section(drains))
     if changes:
         parts.append("<h2>Comparison with the baseline</h2><ul>")
         parts += [

@@ -291,3 +291,22 @@ def limits_against_target(sizing: Sizing) -> str:
     ax.set_xlabel("messages per second held (bar: last pass; whisker: first failure)")
     ax.grid(True, axis="x", alpha=0.3)
     return _svg(fig)
+
+
+def drain_lag(steps: Sequence[StepResult]) -> str:
+    """Each drain step's lag in messages over the step: the backlog filling while the
+    producers send, then draining (measure.drain's lag series)."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    for s in steps:
+        series = s.drain.get("lag_series") or []
+        ax.plot(
+            [row[0] for row in series],
+            [row[1] for row in series],
+            "-",
+            label=f"{s.drain.get('consumers')} consumer(s), {s.producers} producers",
+        )
+    ax.set_xlabel("seconds since the step's start")
+    ax.set_ylabel("lag (messages)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return _svg(fig)

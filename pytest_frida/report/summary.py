@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pytest_frida.measure.drain import describe as describe_drain
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.steady import trend_note
 
@@ -60,7 +61,17 @@ def format_table(steps: Sequence[StepResult]) -> list[str]:
         lines.append("  ".join(cells))
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
-    return lines + steady_lines(steps)
+    return lines + steady_lines(steps) + drain_lines(steps)
+
+
+def drain_lines(steps: Sequence[StepResult]) -> list[str]:
+    """A drain step's rate, under the table: what it measures is not a producer count."""
+    return [
+        f"{s.test.split('::')[-1].split('[')[0]} at {s.producers} producers:"
+        f" {describe_drain(s.drain)}"
+        for s in steps
+        if s.drain
+    ]
 
 
 def steady_lines(steps: Sequence[StepResult]) -> list[str]:

@@ -21,6 +21,15 @@ from pytest_frida.report.model import RunInfo
 from pytest_frida.report.sizing import run_sizing
 
 LATENCY_KEYS = ("p50", "p90", "p99", "p99.9", "max", "mean")
+#: a drain step's figures (measure.drain): column -> key; empty on other steps
+DRAIN_COLUMNS = {
+    "drain_consumers": "consumers",
+    "drain_messages": "messages",
+    "drain_s": "seconds",
+    "drain_rate": "rate",
+    "drain_rate_per_consumer": "rate_per_consumer",
+    "drain_consumer_bound": "consumer_bound",
+}
 CSV_COLUMNS = (
     "run_id",
     "test",
@@ -52,8 +61,11 @@ CSV_COLUMNS = (
     "consumers",
     "consumer_busy",
     "consumer_lag_max",
+    "lag_ms",
+    "lag_msgs",
     "partition_spread",
     "drain_stop",
+    *DRAIN_COLUMNS,
     "steady",
     "broker_cores",
     "broker_cores_max",
@@ -138,6 +150,9 @@ def step_row(run_id: str, step: StepResult) -> dict[str, Any]:
         "consumer_lag_max": max((int(c.get("lag_max", 0)) for c in step.consumers), default=None),
         "partition_spread": partition_spread(step),
         "drain_stop": step.drain_stop,
+        "lag_ms": step.lag.get("time_ms"),
+        "lag_msgs": step.lag.get("msgs"),
+        **{column: step.drain.get(key) for column, key in DRAIN_COLUMNS.items()},
         "steady": step.steady.get("verdict", ""),
         "generator_bound": step.generator_bound,
         "verdict": step.verdict,

@@ -15,6 +15,11 @@ up is not mistaken for a slow broker:
   watermarks, sampled about once a second by a thread of its own (`consumer_lag`), at
   most over the window and just after its end.
 
+A held consumer (`hold`, a drain step) reads nothing until the drain command: the
+producers fill a backlog first. It then reports how fast it drained it (`drain_read`
+messages, the last `drain_active_s` seconds after the command), its effort over the drain
+instead of the window, and its lag samples over the whole step (`lag_series`).
+
 The drain (after the producers reported) ends when every acknowledged message of its
 partitions arrived (`drain.DrainCheck`), when nothing new arrived for `stall_timeout`
 seconds, or at `cap` seconds; `drain_stop` says which. This module runs the loop: commands,
@@ -31,8 +36,14 @@ import time
 
 from pytest_frida.workload import protocol
 from pytest_frida.workload.consumer_books import Books
-from pytest_frida.workload.consumer_effort import Measured
-from pytest_frida.workload.consumer_lag import LAG_WAIT_CAP_S, LagSampler, lag_figures
+from pytest_frida.workload.consumer_effort import Measured, Snapshot
+from pytest_frida.workload.consumer_lag import (
+    LAG_WAIT_CAP_S,
+    LagSampler,
+    lag_figures,
+    lag_series,
+    time_lag_figures,
+)
 from pytest_frida.workload.drain import DrainCheck
 from pytest_frida.workload.drivers import load_driver
 from pytest_frida.workload.drivers.base import Consumer
@@ -67,6 +78,8 @@ class _Drain:
         self.stall_s = float(command.get("stall_timeout", DEFAULT_STALL_S))
         self.cap_s = float(command.get("cap", command.get("timeout", DEFAULT_CAP_S)))
         self.started = self.last_fresh = time.monotonic()
+        #: messages read since the drain began
+        self.read = 0
 
     def stop_reason(self, now: float, books: Books) -> str:
         """complete, stalled (nothing new for stall_s), cap (cap_s over), or "" to go on."""
@@ -116,18 +129,22 @@ def run(config: ConsumerConfig) -> None:
     consumer, total = _open(config)
     commands: queue.Queue[Command | None] = queue.Queue()
     threading.Thread(target=_read_commands, args=(commands,), daemon=True).start()
-    sampler = LagSampler(consumer)
+    hold = bool(config.get("hold", False))
+    if hold:  # before anything is sent (ready comes first): nothing is fetched early
+        consumer.hold(True)
+    books = Books(total)
+    sampler = LagSampler(consumer, time_lag=books.time_lag)
     sampler.start()
     protocol.emit({"event": "ready", "partitions": consumer.partitions})
 
-    books = Books(total)
     measured = Measured()
     next_progress = time.monotonic() + 1.0
     drain: _Drain | None = None
     drain_stop = ""
     while not drain_stop:
-        try:
-            command = commands.get_nowait()
+        held = hold and drain is None
+        try:  # a held consumer waits on its commands instead of the broker
+            command = commands.get(timeout=POLL_S) if held else commands.get_nowait()
         except queue.Empty:
             pass
         else:
@@ -135,9 +152,13 @@ def run(config: ConsumerConfig) -> None:
                 sampler.stop(0.0)
                 return  # controller went away
             drain = _obey(command, config, books, consumer, total) or drain
-        values = consumer.poll(POLL_S)
+            if hold and drain is not None and measured.start is None:
+                consumer.hold(False)
+                measured.start = Snapshot.take(consumer)  # its effort: over the drain
+        values = [] if hold and drain is None else consumer.poll(POLL_S)
         now_ns = time.time_ns()
-        measured.observe(books.window, now_ns, consumer, sampler)
+        if not hold:
+            measured.observe(books.window, now_ns, consumer, sampler)
         fresh = books.take(values, now_ns) if values else 0
         now = time.monotonic()
         if now >= next_progress:
@@ -153,6 +174,7 @@ def run(config: ConsumerConfig) -> None:
         if drain is not None:
             if fresh:
                 drain.last_fresh = now
+                drain.read += fresh
             drain_stop = drain.stop_reason(now, books)
     assert drain is not None
     _emit_result(config, consumer, books, measured, sampler, drain, drain_stop)
@@ -177,6 +199,9 @@ def _emit_result(
     lag_max, lag_end, lag_samples = (
         (0, 0, 0) if books.window is None else lag_figures(sampler.samples, books.window)
     )
+    time_lag_ms = (
+        None if books.window is None else time_lag_figures(sampler.time_samples, books.window)
+    )
     figures = books.figures()
     result: ConsumerResult = {
         "event": "result",
@@ -199,11 +224,16 @@ def _emit_result(
         "lag_samples": lag_samples,
         "lag_end_sampled": end_sampled,
         "lag_failed": sampler.failed,
+        "lag_time_max_ms": time_lag_ms,
         "partitions": consumer.partitions,
         "partition_received": {str(p): n for p, n in sorted(consumer.received().items())},
         "host": socket.gethostname(),
         "consumer_index": int(config.get("consumer_index", 0)),
     }
+    if config.get("hold") and books.window is not None:
+        result["drain_read"] = drain.read
+        result["drain_active_s"] = round(max(0.0, drain.last_fresh - drain.started), 3)
+        result["lag_series"] = lag_series(sampler.samples, sampler.time_samples, books.window.t0_ns)
     protocol.emit(result)
     sys.stdout.flush()
     if stopped:  # never close a client a lag query still uses

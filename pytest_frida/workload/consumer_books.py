@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pytest_frida.measure.accounting import SequenceTracker
 from pytest_frida.measure.histogram import BufferedRecorder
-from pytest_frida.workload.messages import decode_tick
+from pytest_frida.workload.consumer_lag import time_lag_ns
+from pytest_frida.workload.messages import decode_tick, lane_of
 from pytest_frida.workload.protocol import ConsumerBooks
 from pytest_frida.workload.schedule import Window
 
@@ -32,6 +33,9 @@ class Books:
         #: per second of intended send time since the step's start: [messages, worst us,
         #: sum us] (the sum gives the second's mean, for measure.steady)
         self.timeline: dict[int, list[int]] = {}
+        #: per partition, the intended send time (this host's clock) of the newest
+        #: message read from it: where it reads, in time (consumer_lag.time_lag_ns)
+        self.positions: dict[int, int] = {}
 
     def start(self, window: Window, corrections: list[list[int]]) -> None:
         """`corrections`: [first producer, count, ns] rows."""
@@ -44,6 +48,14 @@ class Books:
 
     def received(self) -> int:
         return sum(t.unique for t in self.trackers.values())
+
+    def time_lag(self, now_ns: int, lags: dict[int, int]) -> int | None:
+        """The lag in time (ns) at `now_ns` of per-partition lags `lags`; None before the
+        start (no schedule to measure it by). Safe from the lag sampler's thread."""
+        window = self.window
+        if window is None:
+            return None
+        return time_lag_ns(now_ns, lags, self.positions.copy(), window.t0_ns)
 
     def take(self, values: list[bytes], now_ns: int) -> int:
         """Account for messages received at `now_ns`; returns how many were new."""
@@ -58,7 +70,7 @@ class Books:
                     tracker = trackers[tick.producer] = SequenceTracker(partitions)
                 fresh += tracker.see(tick.seq)
             return fresh
-        corrections, timeline = self.corrections, self.timeline
+        corrections, timeline, positions = self.corrections, self.timeline, self.positions
         e2e, e2e_from_send = self.e2e, self.e2e_from_send
         t0_ns, start_ns, end_ns = window.t0_ns, window.measure_start_ns, window.end_ns
         for value in values:
@@ -72,6 +84,7 @@ class Books:
             fresh += 1
             skew_ns = corrections.get(pid, 0)
             intended_ns = tick.intended_ns
+            positions[lane_of(pid, tick.seq, partitions)] = intended_ns + skew_ns
             latency_us = (now_ns - skew_ns - intended_ns) // 1000
             sec = (intended_ns - t0_ns) // 1_000_000_000
             second = timeline.get(sec)

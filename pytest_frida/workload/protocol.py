@@ -77,6 +77,9 @@ class ConsumerConfig(_LoadConfig):
     total_partitions: int
     consumer_index: int
     consumers: int
+    #: a drain step: read nothing until the `DrainCommand`, so the producers fill a
+    #: backlog first; its effort is then measured over the drain, not the window
+    hold: NotRequired[bool]
 
 
 class ClockConfig(TypedDict):
@@ -221,6 +224,15 @@ class ConsumerResult(ConsumerBooks):
     #: absent from agents older than the flag, read as True (controller.verdicts)
     lag_end_sampled: NotRequired[bool]
     lag_failed: int
+    #: the largest lag in time (ms) over the window and at its end (consumer_lag), None
+    #: without a sample; absent from agents older than it (read as not measured)
+    lag_time_max_ms: NotRequired[float | None]
+    #: a held consumer (a drain step): messages read in its drain, seconds from the drain
+    #: command to the last of them, and its lag samples since the start as
+    #: [seconds since t0, messages, time lag ms or None] rows
+    drain_read: NotRequired[int]
+    drain_active_s: NotRequired[float]
+    lag_series: NotRequired[list[list[float | None]]]
     partitions: list[int]
     #: messages per partition (a string)
     partition_received: dict[str, int]

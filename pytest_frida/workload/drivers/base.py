@@ -98,6 +98,12 @@ class Consumer(ABC):
     def received(self) -> dict[int, int]:
         """Records read so far per partition (offsets consumed); on the polling thread."""
 
+    def hold(self, held: bool) -> None:
+        """Stop fetching (True) or fetch again (False), on the polling thread: a drain
+        step's consumer reads nothing before its drain, not even into the client's own
+        buffers, so the drain measures reading from the cluster."""
+        raise NotImplementedError(f"{type(self).__name__} cannot hold its fetches")
+
     @abstractmethod
     def close(self) -> None: ...
 

@@ -132,6 +132,11 @@ class _CKConsumerAdapter(Consumer):
         msgs = [first, *self._c.consume(num_messages=10_000, timeout=0)]
         return [m.value() or b"" for m in msgs if m.error() is None]
 
+    def hold(self, held: bool) -> None:
+        # librdkafka fetches in threads of its own: a paused partition is not fetched
+        tps = [TopicPartition(self._topic, p) for p in self.partitions]
+        (self._c.pause if held else self._c.resume)(tps)
+
     def _positions(self) -> dict[int, int]:
         """The next offset the application gets per partition (-1: nothing read yet)."""
         got = self._c.position([TopicPartition(self._topic, p) for p in self.partitions])

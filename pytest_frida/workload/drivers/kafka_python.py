@@ -161,6 +161,9 @@ class _KPConsumer(Consumer):
         self._probe_lock = threading.Lock()
         self._closed = False
 
+    def hold(self, held: bool) -> None:
+        (self._c.pause if held else self._c.resume)(*self._tps)
+
     def poll(self, timeout_s: float) -> list[bytes]:
         # wait for one record (the idle time), then take what has arrived: a poll that
         # waits decodes what it got inside the wait, so it asks for one record only
