@@ -13,7 +13,9 @@ from pytest_frida.config import (
     MARKER_KEYS,
     OPTIONS,
     ClusterSettings,
+    FridaSettings,
     SettingsError,
+    Shape,
     StepPlan,
     build_settings,
 )
@@ -27,6 +29,7 @@ from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by i
     frida_result,
     frida_runner,
     frida_settings,
+    frida_shape,
     frida_step,
 )
 from pytest_frida.interrupts import swallowed_interrupt
@@ -38,7 +41,7 @@ from pytest_frida.measure.verdict import WITHHELD
 from pytest_frida.preview import plan_report
 from pytest_frida.progress import terminal_notes, terminal_progress
 from pytest_frida.report.capacity import limits_by_test
-from pytest_frida.report.summary import format_table, undecided_lines
+from pytest_frida.report.summary import format_table, shape_lines, undecided_lines
 from pytest_frida.session import FridaRun
 from pytest_frida.sites import create_site
 from pytest_frida.sites.base import Site
@@ -50,9 +53,10 @@ pytest_plugins = ("pytest_frida.interrupts",)
 MARKER_DOC = (
     "capacity(producers=[1, 10, 50], rate=20, slo='p99<=250ms, loss==0', duration=10,"
     " warmup=2, message_size=256, partitions=3, consumers='auto',"
-    " producer_config={'acks': 'all'}, search='1:64:10%'): a capacity"
-    " test, run once per producer count (or searched for its limit); the SLO is asserted"
-    " for each step"
+    " producer_config={'acks': 'all'}, search='1:64:10%',"
+    " shapes=[{'brokers': 1}, {'brokers': 3, 'partitions': 12}]): a capacity"
+    " test, run once per producer count (or searched for its limit), on each cluster shape"
+    " in turn; the SLO is asserted for each step"
 )
 
 
@@ -165,6 +169,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         pytest.fail(problem, pytrace=False)
     if "frida_producers" not in metafunc.fixturenames:
         metafunc.fixturenames.append("frida_producers")
+    if plan.shapes:
+        _parametrize_shapes(metafunc, plan.shapes)
     search = plan.search
     if search is not None:  # one item that runs as many steps as the search needs
         metafunc.parametrize("frida_producers", [search.low], ids=[f"search={search}"])
@@ -172,6 +178,48 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(
         "frida_producers", plan.producers, ids=[f"producers={n}" for n in plan.producers]
     )
+
+
+#: fixtures of the session's own cluster, which a test with shapes must not ask for
+_SESSION_CLUSTER_FIXTURES = ("frida_cluster", "frida_bootstrap", "frida_runner")
+
+
+def _parametrize_shapes(metafunc: pytest.Metafunc, shapes: tuple[Shape, ...]) -> None:
+    """One item per shape and producer count, a shape's counts together (`shape=3b-12p`
+    in the node id, before the count)."""
+    session = [f for f in _SESSION_CLUSTER_FIXTURES if f in metafunc.fixturenames]
+    if session:
+        pytest.fail(
+            f"{metafunc.definition.nodeid}: a test with cluster shapes runs on its shape's"
+            f" cluster, not the session's: use frida_step.cluster instead of"
+            f" {', '.join(session)}",
+            pytrace=False,
+        )
+    if "frida_shape" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("frida_shape")
+    metafunc.parametrize("frida_shape", shapes, ids=[f"shape={s.label}" for s in shapes])
+
+
+def _item_cluster(item: pytest.Item, settings: FridaSettings) -> ClusterSettings:
+    """The cluster an item runs on: its shape's, else the session's."""
+    shape = getattr(getattr(item, "callspec", None), "params", {}).get("frida_shape")
+    marker = item.get_closest_marker("capacity")
+    if not isinstance(shape, Shape) or marker is None:
+        return settings.cluster
+    return settings.shaped(settings.plan_for(dict(marker.kwargs)), shape).cluster
+
+
+def order_by_cluster(items: list[pytest.Item], settings: FridaSettings) -> list[pytest.Item]:
+    """Items grouped by the cluster they need, in the order each cluster is first needed
+    (stable within a group): each shape's cluster starts once, one at a time."""
+    clusters: list[ClusterSettings] = []
+    keyed: list[tuple[int, int, pytest.Item]] = []
+    for n, item in enumerate(items):
+        cluster = _item_cluster(item, settings)
+        if cluster not in clusters:
+            clusters.append(cluster)
+        keyed.append((clusters.index(cluster), n, item))
+    return [item for _, _, item in sorted(keyed, key=lambda k: k[:2])]
 
 
 #: whether the plan said the run would stop (the session then exits 1)
@@ -183,8 +231,21 @@ def _plan_key(item: pytest.Item) -> str:
     parametrises (other parameters make other tests, each with its own steps)."""
     base = item.nodeid.split("[", 1)[0]
     params = getattr(getattr(item, "callspec", None), "params", {})
-    other = [f"{k}={v}" for k, v in sorted(params.items()) if k != "frida_producers"]
+    other = [
+        f"{k.removeprefix('frida_')}={v.label if isinstance(v, Shape) else v}"
+        if k == "frida_shape"
+        else f"{k}={v}"
+        for k, v in sorted(params.items())
+        if k != "frida_producers"
+    ]
     return f"{base}[{', '.join(other)}]" if other else base
+
+
+def _item_plan(item: pytest.Item, settings: FridaSettings, marker: pytest.Mark) -> StepPlan:
+    """The plan an item's steps run, on its shape if it has one."""
+    plan = settings.plan_for(dict(marker.kwargs))
+    shape = getattr(getattr(item, "callspec", None), "params", {}).get("frida_shape")
+    return settings.shaped(plan, shape).plan if isinstance(shape, Shape) else plan
 
 
 @pytest.hookimpl(trylast=True)
@@ -192,7 +253,11 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     run = config.stash.get(RUN_KEY, None)
-    if run is None or not run.settings.plan_only:
+    if run is None:
+        return
+    if any("frida_shape" in getattr(getattr(i, "callspec", None), "params", {}) for i in items):
+        items[:] = order_by_cluster(items, run.settings)
+    if not run.settings.plan_only:
         return
     if getattr(config, "workerinput", None):  # nothing runs under a plan, workers neither
         config.hook.pytest_deselected(items=list(items))
@@ -202,7 +267,7 @@ def pytest_collection_modifyitems(
     for item in items:
         marker = item.get_closest_marker("capacity")
         if marker is not None:
-            tests.setdefault(_plan_key(item), run.settings.plan_for(dict(marker.kwargs)))
+            tests.setdefault(_plan_key(item), _item_plan(item, run.settings, marker))
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     lines = plan_report(run.settings, tests, run.run_dir, run.run_id, run.make_site)
     for line in lines:
@@ -277,6 +342,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for limit in limits:
         tr.write_line(f"capacity limit of {limit.test}: {limit.describe()}")
         tr.write_line(f"  {limit.explain()}")
+    by_shape = shape_lines(limits)
+    if by_shape:
+        tr.write_line("capacity limits by cluster shape (producers):")
+        for line in by_shape:
+            tr.write_line(f"  {line}")
     if limits and run.settings.cluster.site in SINGLE_HOST_SITES:
         cores = run.info.machine.get("cpus")
         if run.settings.cluster.broker_cores:

@@ -27,6 +27,7 @@ _STEP_FIELDS = (
     "consumers",
     "max-duration",
     "search",
+    "shapes",
 )
 
 
@@ -161,7 +162,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         kafka_image=parsed("kafka-image"),
         broker_config=parsed("broker-config"),
     )
-    return FridaSettings(
+    settings = FridaSettings(
         cluster=cluster,
         client=client,
         workers=parsed("workers"),
@@ -176,3 +177,6 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         defaults=defaults,
         overrides=overrides,
     )
+    for shape in defaults.shapes:  # shapes any test may run: checked against the cluster
+        settings.shaped(defaults, shape, parsed.flag("shapes"))
+    return settings

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_frida.config.shapes import Shape, parse_shapes
 from pytest_frida.config.values import (
     SettingsError,
     _message_size,
@@ -36,6 +37,7 @@ MARKER_KEYS = (
     "producer_config",
     "consumers",
     "search",
+    "shapes",
 )
 
 
@@ -59,6 +61,12 @@ class StepPlan:
     max_duration: float = 60.0
     #: search for the limit instead of running `producers` (None: a fixed sweep)
     search: SearchSpec | None = None
+    #: cluster shapes to run every step on, each in turn (config.shapes); () the session's
+    shapes: tuple[Shape, ...] = ()
+    #: the topic's replication factor and min.insync.replicas, as a shape sets them (None:
+    #: kafka.server_config.topic_replication, and the brokers' own setting)
+    replication: int | None = None
+    min_insync: int | None = None
 
 
 #: the fastest schedule one producer may follow (one send per microsecond)
@@ -112,4 +120,5 @@ _PARSERS: dict[str, Any] = {
     "producer_config": parse_producer_config,
     "consumers": parse_consumers,
     "search": lambda raw, what: _search(str(raw), what),
+    "shapes": parse_shapes,
 }

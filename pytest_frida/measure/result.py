@@ -114,6 +114,12 @@ class StepResult:
     #: before it (0.0: priming turned off); None on every other step, and on a first step
     #: with planned faults, which is never primed
     primed_s: float | None = None
+    #: the cluster shape the step ran on, resolved (config.shapes.ResolvedShape: brokers,
+    #: partitions, replication, min_insync, broker_config, kafka_version); empty when the
+    #: test has no shapes and ran on the session's cluster
+    shape: dict[str, Any] = field(default_factory=dict)
+    #: the shape's readable id, as in the test's node id (`3b-12p`); "" without shapes
+    shape_label: str = ""
 
     @property
     def target_rate(self) -> float:
