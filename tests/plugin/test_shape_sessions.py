@@ -234,3 +234,19 @@ def test_a_shaped_test_may_not_ask_for_the_sessions_cluster(recording: pytest.Py
     assert result.ret != pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*runs on its shape's cluster*use frida_step.cluster*"])
     assert _log(recording) == []
+
+
+def test_an_interrupted_run_stops_the_shape_cluster_it_is_on(recording: pytest.Pytester) -> None:
+    recording.makepyfile(
+        test_cap="""
+        import pytest
+
+        @pytest.mark.capacity(producers=[1], shapes=[{"brokers": 2}, {"brokers": 3}])
+        def test_a(frida_step):
+            if frida_step.shape.brokers == 3:
+                raise KeyboardInterrupt
+        """
+    )
+    recorded = recording.inline_run("-q", no_reraise_ctrlc=True)
+    assert recorded.ret == pytest.ExitCode.INTERRUPTED
+    assert _log(recording) == ["start 2 -", "stop", "start 3 -", "stop"]
