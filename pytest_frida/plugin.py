@@ -13,7 +13,6 @@ from pytest_frida.config import (
     MARKER_KEYS,
     OPTIONS,
     ClusterSettings,
-    FridaSettings,
     SettingsError,
     Shape,
     StepPlan,
@@ -43,6 +42,7 @@ from pytest_frida.progress import terminal_notes, terminal_progress
 from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.summary import format_table, shape_lines, undecided_lines
 from pytest_frida.session import FridaRun
+from pytest_frida.shape_items import item_plan, item_shape, order_by_cluster, parametrize_shapes
 from pytest_frida.sites import create_site
 from pytest_frida.sites.base import Site
 from pytest_frida.xdist_workers import XdistController
@@ -170,7 +170,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "frida_producers" not in metafunc.fixturenames:
         metafunc.fixturenames.append("frida_producers")
     if plan.shapes:
-        _parametrize_shapes(metafunc, plan.shapes)
+        parametrize_shapes(metafunc, plan.shapes)
     search = plan.search
     if search is not None:  # one item that runs as many steps as the search needs
         metafunc.parametrize("frida_producers", [search.low], ids=[f"search={search}"])
@@ -178,48 +178,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(
         "frida_producers", plan.producers, ids=[f"producers={n}" for n in plan.producers]
     )
-
-
-#: fixtures of the session's own cluster, which a test with shapes must not ask for
-_SESSION_CLUSTER_FIXTURES = ("frida_cluster", "frida_bootstrap", "frida_runner")
-
-
-def _parametrize_shapes(metafunc: pytest.Metafunc, shapes: tuple[Shape, ...]) -> None:
-    """One item per shape and producer count, a shape's counts together (`shape=3b-12p`
-    in the node id, before the count)."""
-    session = [f for f in _SESSION_CLUSTER_FIXTURES if f in metafunc.fixturenames]
-    if session:
-        pytest.fail(
-            f"{metafunc.definition.nodeid}: a test with cluster shapes runs on its shape's"
-            f" cluster, not the session's: use frida_step.cluster instead of"
-            f" {', '.join(session)}",
-            pytrace=False,
-        )
-    if "frida_shape" not in metafunc.fixturenames:
-        metafunc.fixturenames.append("frida_shape")
-    metafunc.parametrize("frida_shape", shapes, ids=[f"shape={s.label}" for s in shapes])
-
-
-def _item_cluster(item: pytest.Item, settings: FridaSettings) -> ClusterSettings:
-    """The cluster an item runs on: its shape's, else the session's."""
-    shape = getattr(getattr(item, "callspec", None), "params", {}).get("frida_shape")
-    marker = item.get_closest_marker("capacity")
-    if not isinstance(shape, Shape) or marker is None:
-        return settings.cluster
-    return settings.shaped(settings.plan_for(dict(marker.kwargs)), shape).cluster
-
-
-def order_by_cluster(items: list[pytest.Item], settings: FridaSettings) -> list[pytest.Item]:
-    """Items grouped by the cluster they need, in the order each cluster is first needed
-    (stable within a group): each shape's cluster starts once, one at a time."""
-    clusters: list[ClusterSettings] = []
-    keyed: list[tuple[int, int, pytest.Item]] = []
-    for n, item in enumerate(items):
-        cluster = _item_cluster(item, settings)
-        if cluster not in clusters:
-            clusters.append(cluster)
-        keyed.append((clusters.index(cluster), n, item))
-    return [item for _, _, item in sorted(keyed, key=lambda k: k[:2])]
 
 
 #: whether the plan said the run would stop (the session then exits 1)
@@ -241,13 +199,6 @@ def _plan_key(item: pytest.Item) -> str:
     return f"{base}[{', '.join(other)}]" if other else base
 
 
-def _item_plan(item: pytest.Item, settings: FridaSettings, marker: pytest.Mark) -> StepPlan:
-    """The plan an item's steps run, on its shape if it has one."""
-    plan = settings.plan_for(dict(marker.kwargs))
-    shape = getattr(getattr(item, "callspec", None), "params", {}).get("frida_shape")
-    return settings.shaped(plan, shape).plan if isinstance(shape, Shape) else plan
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
@@ -255,7 +206,7 @@ def pytest_collection_modifyitems(
     run = config.stash.get(RUN_KEY, None)
     if run is None:
         return
-    if any("frida_shape" in getattr(getattr(i, "callspec", None), "params", {}) for i in items):
+    if any(item_shape(item) is not None for item in items):
         items[:] = order_by_cluster(items, run.settings)
     if not run.settings.plan_only:
         return
@@ -267,7 +218,7 @@ def pytest_collection_modifyitems(
     for item in items:
         marker = item.get_closest_marker("capacity")
         if marker is not None:
-            tests.setdefault(_plan_key(item), _item_plan(item, run.settings, marker))
+            tests.setdefault(_plan_key(item), item_plan(item, run.settings, marker))
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     lines = plan_report(run.settings, tests, run.run_dir, run.run_id, run.make_site)
     for line in lines:
