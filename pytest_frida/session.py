@@ -52,7 +52,7 @@ def current_commit() -> str | None:
 def _plain(value: Any) -> Any:
     """Settings as JSON-friendly values (an SLO as its text, tuples as lists)."""
     if isinstance(value, tuple):
-        return list(value)
+        return [_plain(v) for v in value]
     if isinstance(value, int | float | str | dict | list) or value is None:
         return value
     return str(value)

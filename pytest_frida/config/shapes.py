@@ -73,6 +73,9 @@ class Shape:
         parts += [f"{k}={v}" for k, v in sorted(self.broker_config.items())]
         return "-".join(parts) or "session"
 
+    def __str__(self) -> str:
+        return self.label
+
     @property
     def slug(self) -> str:
         """The label as a directory name."""

@@ -10,6 +10,7 @@ import pytest
 #: A site that logs `start <brokers> <broker settings>` and `stop`, refuses a start while
 #: another of its clusters runs, and fails to start a cluster of 5 brokers.
 RECORDING_CONFTEST = """
+import re
 from pathlib import Path
 
 import pytest
@@ -21,24 +22,26 @@ LOG = Path(__file__).with_name("sites.log")
 RUNNING = []
 
 
-def say(line):
+def say(line, instance):
+    worker = re.search(r"-(gw[0-9]+)", instance)  # a worker's run names its clusters
     with LOG.open("a") as fh:
-        fh.write(line + "\\n")
+        fh.write((f"{worker[1]} " if worker else "") + line + "\\n")
 
 
 class RecordingSite:
     name = "recording"
 
-    def __init__(self, settings, run_dir):
+    def __init__(self, settings, run_dir, instance):
         self.settings = settings
         self.run_dir = run_dir
+        self.instance = instance
         self.started = False
 
     def start(self):
         config = ",".join(f"{k}={v}" for k, v in sorted(self.settings.broker_config.items()))
-        say(f"start {self.settings.brokers} {config or '-'}")
+        say(f"start {self.settings.brokers} {config or '-'}", self.instance)
         if RUNNING:
-            say("OVERLAP")
+            say("OVERLAP", self.instance)
         if self.settings.brokers == 5:
             raise FridaSetupError("five brokers do not fit here")
         RUNNING.append(self)
@@ -56,12 +59,12 @@ class RecordingSite:
         if self.started:
             RUNNING.remove(self)
             self.started = False
-            say("stop")
+            say("stop", self.instance)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_frida_make_site(settings, run_dir, run_id):
-    return RecordingSite(settings, run_dir)
+    return RecordingSite(settings, run_dir, run_id)
 """
 
 TWO_TESTS = """
@@ -250,3 +253,16 @@ def test_an_interrupted_run_stops_the_shape_cluster_it_is_on(recording: pytest.P
     recorded = recording.inline_run("-q", no_reraise_ctrlc=True)
     assert recorded.ret == pytest.ExitCode.INTERRUPTED
     assert _log(recording) == ["start 2 -", "stop", "start 3 -", "stop"]
+
+
+def test_under_xdist_each_worker_has_one_cluster_at_a_time(recording: pytest.Pytester) -> None:
+    recording.makepyfile(test_cap=TWO_TESTS)
+    result = recording.runpytest_subprocess("-q", "-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=7)
+    lines = [line.split(" ", 1) for line in _log(recording)]
+    workers = {worker for worker, _ in lines}
+    assert workers and workers <= {"gw0", "gw1"}
+    for worker in workers:
+        own = [event.split()[0] for w, event in lines if w == worker]
+        # start, stop, start, stop...: never a second start before the first stopped
+        assert own == ["start", "stop"] * (len(own) // 2), own

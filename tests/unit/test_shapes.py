@@ -20,6 +20,7 @@ from pytest_frida.report.compare import parse_thresholds
 from pytest_frida.report.history import HistoryEntry, entries_for_run, workload_plan
 from pytest_frida.report.model import RunInfo
 from pytest_frida.report.summary import shape_pivot
+from pytest_frida.session import asked
 
 MARKER = "capacity marker argument shapes"
 
@@ -106,6 +107,12 @@ def test_replication_and_min_insync_must_fit_the_shape() -> None:
         (shape,) = parse_shapes([raw], MARKER)
         with pytest.raises(SettingsError, match=message):
             s.shaped(s.defaults, shape, MARKER)
+
+
+def test_the_report_says_the_shapes_asked_by_their_labels() -> None:
+    asked_for = asked(settings(shapes="brokers=2;partitions=6"))
+    assert asked_for["overrides"]["shapes"] == ["2b", "6p"]
+    assert asked_for["defaults"]["shapes"] == ["2b", "6p"]
 
 
 def test_the_option_is_checked_against_the_cluster_at_start() -> None:
