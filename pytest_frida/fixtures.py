@@ -219,11 +219,10 @@ def frida_step(
     runner: StepRunner
     if shaped is not None:
         plan = shaped.plan
-        runner = _runner_on(request.config, shaped.cluster, frida_shape)
-    elif run.switched:  # the session's cluster may have been stopped for a shape's
-        runner = _runner_on(request.config, None, None)
-    else:
-        runner = request.getfixturevalue("frida_runner")
+    if (shaped is None or shaped.cluster == run.settings.cluster) and not run.switched:
+        runner = request.getfixturevalue("frida_runner")  # the session's, as without shapes
+    else:  # the session's cluster may have been stopped for a shape's: ask the run
+        runner = _runner_on(request.config, shaped.cluster if shaped else None, frida_shape)
     faults = (
         request.getfixturevalue("frida_faults") if "frida_faults" in request.fixturenames else None
     )
