@@ -19,6 +19,7 @@ from pytest_frida.config.shapes import ResolvedShape, Shape
 from pytest_frida.config.values import SettingsError
 from pytest_frida.report.compare import Threshold
 from pytest_frida.search import SearchSpec
+from pytest_frida.stacks import STACK_BROKER_COUNTS
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,11 @@ def _check_site(shape: Shape, cluster: ClusterSettings, shaped: ClusterSettings,
                 f"{what}: kafka_version={shape.kafka_version} but {fixed} runs one Kafka"
                 " for the whole session; drop the shape's kafka_version or that option"
             )
+    if cluster.site == "swarm" and shaped.brokers not in STACK_BROKER_COUNTS:
+        raise SettingsError(
+            f"{what}: brokers={shaped.brokers}, but the swarm stacks hold"
+            f" {' or '.join(map(str, STACK_BROKER_COUNTS))} brokers"
+        )
     if shaped != cluster and (cluster.site == "hosts" or cluster.reservation is not None):
         raise SettingsError(
             f"{what}: on {_FIXED_NODE_SITES} the nodes are found or reserved once per"

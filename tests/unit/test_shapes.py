@@ -137,6 +137,11 @@ def test_a_shape_the_site_cannot_run_is_refused(tmp_path: Path) -> None:
         on_hosts.shaped(on_hosts.defaults, brokers, MARKER)
     (topic,) = parse_shapes([{"partitions": 6}], MARKER)
     assert on_hosts.shaped(on_hosts.defaults, topic, MARKER).cluster == on_hosts.cluster
+    swarm = settings(site="swarm")
+    with pytest.raises(SettingsError, match="brokers=2, but the swarm stacks hold 1 or 3"):
+        swarm.shaped(swarm.defaults, brokers, MARKER)
+    (three,) = parse_shapes([{"brokers": 3}], MARKER)
+    assert swarm.shaped(swarm.defaults, three, MARKER).cluster.brokers == 3
 
 
 def test_consumers_must_fit_the_shapes_partitions() -> None:
