@@ -42,7 +42,13 @@ from pytest_frida.progress import terminal_notes, terminal_progress
 from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.summary import format_table, shape_lines, undecided_lines
 from pytest_frida.session import FridaRun
-from pytest_frida.shape_items import item_plan, item_shape, order_by_cluster, parametrize_shapes
+from pytest_frida.shape_items import (
+    clusters_needed,
+    item_plan,
+    item_shape,
+    order_by_cluster,
+    parametrize_shapes,
+)
 from pytest_frida.sites import create_site
 from pytest_frida.sites.base import Site
 from pytest_frida.xdist_workers import XdistController
@@ -215,12 +221,15 @@ def pytest_collection_modifyitems(
         items[:] = []
         return
     tests: dict[str, StepPlan] = {}
+    capacity: list[pytest.Item] = []
     for item in items:
         marker = item.get_closest_marker("capacity")
         if marker is not None:
+            capacity.append(item)
             tests.setdefault(_plan_key(item), item_plan(item, run.settings, marker))
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    lines = plan_report(run.settings, tests, run.run_dir, run.run_id, run.make_site)
+    clusters = len(clusters_needed(capacity, run.settings)) or 1
+    lines = plan_report(run.settings, tests, run.run_dir, run.run_id, run.make_site, clusters)
     for line in lines:
         if reporter is not None:
             reporter.write_line(line)

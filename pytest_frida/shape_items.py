@@ -43,17 +43,22 @@ def _item_cluster(item: pytest.Item, settings: FridaSettings) -> ClusterSettings
     return settings.shaped(settings.plan_for(dict(marker.kwargs)), shape).cluster
 
 
-def order_by_cluster(items: list[pytest.Item], settings: FridaSettings) -> list[pytest.Item]:
-    """Items grouped by the cluster they need, in the order each cluster is first needed
-    (stable within a group): each shape's cluster starts once, one at a time."""
+def clusters_needed(items: list[pytest.Item], settings: FridaSettings) -> list[ClusterSettings]:
+    """The clusters the items need, in the order first needed."""
     clusters: list[ClusterSettings] = []
-    keyed: list[tuple[int, int, pytest.Item]] = []
-    for n, item in enumerate(items):
+    for item in items:
         cluster = _item_cluster(item, settings)
         if cluster not in clusters:
             clusters.append(cluster)
-        keyed.append((clusters.index(cluster), n, item))
-    return [item for _, _, item in sorted(keyed, key=lambda k: k[:2])]
+    return clusters
+
+
+def order_by_cluster(items: list[pytest.Item], settings: FridaSettings) -> list[pytest.Item]:
+    """Items grouped by the cluster they need, in the order each cluster is first needed
+    (stable within a group): each shape's cluster starts once, one at a time."""
+    clusters = clusters_needed(items, settings)
+    rank = [clusters.index(_item_cluster(item, settings)) for item in items]
+    return [item for _, _, item in sorted(zip(rank, range(len(items)), items, strict=True))]
 
 
 def item_plan(item: pytest.Item, settings: FridaSettings, marker: pytest.Mark) -> StepPlan:

@@ -37,6 +37,9 @@ class RecordingSite:
         self.instance = instance
         self.started = False
 
+    def plan_lines(self):
+        return ["site recording: nothing to reserve"]
+
     def start(self):
         config = ",".join(f"{k}={v}" for k, v in sorted(self.settings.broker_config.items()))
         say(f"start {self.settings.brokers} {config or '-'}", self.instance)
@@ -266,3 +269,17 @@ def test_under_xdist_each_worker_has_one_cluster_at_a_time(recording: pytest.Pyt
         own = [event.split()[0] for w, event in lines if w == worker]
         # start, stop, start, stop...: never a second start before the first stopped
         assert own == ["start", "stop"] * (len(own) // 2), own
+
+
+def test_the_plan_says_how_many_clusters_start_in_turn(recording: pytest.Pytester) -> None:
+    recording.makepyfile(test_cap=TWO_TESTS)
+    result = recording.runpytest("-q", "--frida-plan", "--frida-prime=5")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "*test_cap.py::test_a[[]shape=3b[]]:*",
+            "*load time, at least: * the 10s priming included*",
+            "*cluster shapes: 2 clusters, one at a time*",
+        ]
+    )
+    assert _log(recording) == []
