@@ -8,7 +8,14 @@ from dataclasses import replace
 
 import pytest
 
-from pytest_frida.config import FridaSettings, SettingsError, StepPlan
+from pytest_frida.config import (
+    ClusterSettings,
+    FridaSettings,
+    ResolvedShape,
+    SettingsError,
+    Shape,
+    StepPlan,
+)
 from pytest_frida.config.plan import check_consumers
 from pytest_frida.config.values import parse_consumers
 from pytest_frida.controller.runner import StepRunner
@@ -23,6 +30,9 @@ from pytest_frida.sites.base import Cluster
 
 RUN_KEY = pytest.StashKey[FridaRun]()
 STEPS_KEY = pytest.StashKey[list[StepResult]]()
+#: the step runner on the cluster a shape (or, once shapes switched it, the session)
+#: last asked for: a new cluster gets a new runner, and so its own priming
+_RUNNER_KEY = pytest.StashKey[StepRunner]()
 
 
 class Step:
@@ -37,10 +47,18 @@ class Step:
         plan: StepPlan,
         producers: int,
         faults: FaultPlan | None = None,
+        shape: ResolvedShape | None = None,
     ) -> None:
         self._run, self._runner, self._item = run, runner, item
         self.plan, self.producers = plan, producers
         self.faults = faults
+        #: the cluster shape the steps run on (None: the session's cluster)
+        self.shape = shape
+
+    @property
+    def cluster(self) -> Cluster:
+        """The cluster this test's steps run on: its shape's, else the session's."""
+        return self._runner.cluster
 
     def run(self) -> StepResult:
         """Run the step; in search mode (`search`) run the whole search and return the step
@@ -101,6 +119,8 @@ class Step:
         finally:
             if progress is not None:
                 progress.clear()
+        if self.shape is not None:
+            result.shape, result.shape_label = self.shape.to_dict(), self.shape.label
         problem = None
         try:
             self._run.record(result)
@@ -121,19 +141,46 @@ def frida_settings(request: pytest.FixtureRequest) -> FridaSettings:
     return request.config.stash[RUN_KEY].settings
 
 
+def _started(run: FridaRun, settings: ClusterSettings | None, shape: Shape | None) -> Cluster:
+    """`run`'s cluster of `settings`; a start that failed is one line, not a traceback."""
+    problem = None
+    try:
+        return run.cluster(settings, shape)
+    except FridaSetupError as exc:
+        problem = str(exc)
+    pytest.fail(f"frida: {problem}", pytrace=False)
+
+
+def _new_runner(run: FridaRun, cluster: Cluster) -> StepRunner:
+    return StepRunner(
+        cluster,
+        run.run_id,
+        run.settings.client,
+        run.settings.workers,
+        clock_correction=run.settings.clock_correction,
+        prime_s=run.settings.prime,
+    )
+
+
+def _runner_on(
+    config: pytest.Config, settings: ClusterSettings | None, shape: Shape | None
+) -> StepRunner:
+    """A runner on the cluster of `settings`, stopping another one first (FridaRun.cluster):
+    the same runner while the cluster is the same, a new one on a new cluster."""
+    cluster = _started(config.stash[RUN_KEY], settings, shape)
+    runner = config.stash.get(_RUNNER_KEY, None)
+    if runner is None or runner.cluster is not cluster:
+        runner = config.stash[_RUNNER_KEY] = _new_runner(config.stash[RUN_KEY], cluster)
+    return runner
+
+
 @pytest.fixture(scope="session")
 def frida_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """The Kafka cluster of the chosen site, started once per session."""
+    """The Kafka cluster of the chosen site, started once per session (a test with
+    cluster shapes has its shape's cluster in `frida_step.cluster` instead)."""
     run = request.config.stash[RUN_KEY]
     try:
-        problem = None
-        try:
-            cluster = run.cluster()
-        except FridaSetupError as exc:
-            problem = str(exc)
-        if problem is not None:  # one line that says what to do, not a traceback
-            pytest.fail(f"frida: {problem}", pytrace=False)
-        yield cluster
+        yield _started(run, None, None)
     finally:
         run.stop_cluster()
 
@@ -149,15 +196,7 @@ def frida_runner(request: pytest.FixtureRequest, frida_cluster: Cluster) -> Step
     """The session's step runner on its cluster: a test that drives steps itself (rather
     than through `frida_result`) asks for this, and its steps share the session's priming
     and settings."""
-    run = request.config.stash[RUN_KEY]
-    return StepRunner(
-        frida_cluster,
-        run.run_id,
-        run.settings.client,
-        run.settings.workers,
-        clock_correction=run.settings.clock_correction,
-        prime_s=run.settings.prime,
-    )
+    return _new_runner(request.config.stash[RUN_KEY], frida_cluster)
 
 
 @pytest.fixture
@@ -190,23 +229,40 @@ def _with_consumers(plan: StepPlan, consumers: int | None) -> StepPlan:
 
 
 @pytest.fixture
+def frida_shape() -> Shape | None:
+    """The cluster shape this test runs on (config.shapes), set by the capacity marker's
+    `shapes` or --frida-shapes; None: the session's cluster."""
+    return None
+
+
+@pytest.fixture
 def frida_step(
-    request: pytest.FixtureRequest, frida_producers: int, frida_consumers: int | None
+    request: pytest.FixtureRequest,
+    frida_producers: int,
+    frida_consumers: int | None,
+    frida_shape: Shape | None,
 ) -> Step:
     """Runs this test's step: `result = frida_step.run()`."""
     run = request.config.stash[RUN_KEY]
     item = request.node
     assert isinstance(item, pytest.Item)
     marker = item.get_closest_marker("capacity")
-    plan = _with_consumers(
-        run.settings.plan_for(dict(marker.kwargs) if marker else {}), frida_consumers
-    )
+    plan = run.settings.plan_for(dict(marker.kwargs) if marker else {})
+    shaped = run.settings.shaped(plan, frida_shape) if frida_shape is not None else None
+    if shaped is not None:
+        plan = shaped.plan
+    # a swept consumer count is checked against the shape's partitions
+    plan = _with_consumers(plan, frida_consumers)
     # asked for only now, so a test without a marker fails before any broker starts
-    runner: StepRunner = request.getfixturevalue("frida_runner")
+    runner: StepRunner
+    if (shaped is None or shaped.cluster == run.settings.cluster) and not run.switched:
+        runner = request.getfixturevalue("frida_runner")  # the session's, as without shapes
+    else:  # the session's cluster may have been stopped for a shape's: ask the run
+        runner = _runner_on(request.config, shaped.cluster if shaped else None, frida_shape)
     faults = (
         request.getfixturevalue("frida_faults") if "frida_faults" in request.fixturenames else None
     )
-    return Step(run, runner, item, plan, frida_producers, faults)
+    return Step(run, runner, item, plan, frida_producers, faults, shaped.shape if shaped else None)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pytest_frida.config import (
     OPTIONS,
     ClusterSettings,
     SettingsError,
+    Shape,
     StepPlan,
     build_settings,
 )
@@ -28,6 +29,7 @@ from pytest_frida.fixtures import (  # noqa: F401 - fixtures are registered by i
     frida_result,
     frida_runner,
     frida_settings,
+    frida_shape,
     frida_step,
 )
 from pytest_frida.interrupts import swallowed_interrupt
@@ -40,8 +42,15 @@ from pytest_frida.preview import plan_report
 from pytest_frida.progress import terminal_notes, terminal_progress
 from pytest_frida.report.capacity import limits_by_test
 from pytest_frida.report.sizing import run_sizing
-from pytest_frida.report.summary import format_table, undecided_lines
+from pytest_frida.report.summary import format_table, shape_lines, undecided_lines
 from pytest_frida.session import FridaRun
+from pytest_frida.shape_items import (
+    clusters_needed,
+    item_plan,
+    item_shape,
+    order_by_cluster,
+    parametrize_shapes,
+)
 from pytest_frida.sites import create_site
 from pytest_frida.sites.base import Site
 from pytest_frida.xdist_workers import XdistController
@@ -52,9 +61,10 @@ pytest_plugins = ("pytest_frida.interrupts",)
 MARKER_DOC = (
     "capacity(producers=[1, 10, 50], rate=20, slo='p99<=250ms, loss==0', duration=10,"
     " warmup=2, message_size=256, partitions=3, consumers='auto',"
-    " producer_config={'acks': 'all'}, search='1:64:10%'): a capacity"
-    " test, run once per producer count (or searched for its limit); the SLO is asserted"
-    " for each step"
+    " producer_config={'acks': 'all'}, search='1:64:10%',"
+    " shapes=[{'brokers': 1}, {'brokers': 3, 'partitions': 12}]): a capacity"
+    " test, run once per producer count (or searched for its limit), on each cluster shape"
+    " in turn; the SLO is asserted for each step"
 )
 
 
@@ -167,6 +177,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         pytest.fail(problem, pytrace=False)
     if "frida_producers" not in metafunc.fixturenames:
         metafunc.fixturenames.append("frida_producers")
+    if plan.shapes:
+        parametrize_shapes(metafunc, plan.shapes)
     search = plan.search
     if search is not None:  # one item that runs as many steps as the search needs
         metafunc.parametrize("frida_producers", [search.low], ids=[f"search={search}"])
@@ -185,7 +197,13 @@ def _plan_key(item: pytest.Item) -> str:
     parametrises (other parameters make other tests, each with its own steps)."""
     base = item.nodeid.split("[", 1)[0]
     params = getattr(getattr(item, "callspec", None), "params", {})
-    other = [f"{k}={v}" for k, v in sorted(params.items()) if k != "frida_producers"]
+    other = [
+        f"{k.removeprefix('frida_')}={v.label if isinstance(v, Shape) else v}"
+        if k == "frida_shape"
+        else f"{k}={v}"
+        for k, v in sorted(params.items())
+        if k != "frida_producers"
+    ]
     return f"{base}[{', '.join(other)}]" if other else base
 
 
@@ -194,19 +212,26 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     run = config.stash.get(RUN_KEY, None)
-    if run is None or not run.settings.plan_only:
+    if run is None:
+        return
+    if any(item_shape(item) is not None for item in items):
+        items[:] = order_by_cluster(items, run.settings)
+    if not run.settings.plan_only:
         return
     if getattr(config, "workerinput", None):  # nothing runs under a plan, workers neither
         config.hook.pytest_deselected(items=list(items))
         items[:] = []
         return
     tests: dict[str, StepPlan] = {}
+    capacity: list[pytest.Item] = []
     for item in items:
         marker = item.get_closest_marker("capacity")
         if marker is not None:
-            tests.setdefault(_plan_key(item), run.settings.plan_for(dict(marker.kwargs)))
+            capacity.append(item)
+            tests.setdefault(_plan_key(item), item_plan(item, run.settings, marker))
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    lines = plan_report(run.settings, tests, run.run_dir, run.run_id, run.make_site)
+    clusters = len(clusters_needed(capacity, run.settings)) or 1
+    lines = plan_report(run.settings, tests, run.run_dir, run.run_id, run.make_site, clusters)
     for line in lines:
         if reporter is not None:
             reporter.write_line(line)
@@ -264,6 +289,29 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     return outcome
 
 
+def _single_host_lines(run: FridaRun) -> list[str]:
+    """What sharing one host means for the limits, and how fast the host was."""
+    lines: list[str] = []
+    cores = run.info.machine.get("cpus")
+    if run.settings.cluster.broker_cores:
+        lines.append(
+            f"on one host ({cores} cores) the brokers had"
+            f" {run.settings.cluster.broker_cores} of its cores to themselves"
+            " (--frida-broker-cores) and the producers and consumers the"
+            " others: memory, disk and the kernel are still shared"
+        )
+    else:
+        lines.append(
+            f"on one host ({cores} cores) the broker, the producers and the"
+            " consumers share the same CPUs: these limits are the host's, all"
+            " of them together, not the broker's alone"
+        )
+    host = host_speed.describe(run.info.host)
+    if host is not None:
+        lines.append(host)
+    return lines
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is None or not run.steps:
@@ -279,24 +327,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for limit in limits:
         tr.write_line(f"capacity limit of {limit.test}: {limit.describe()}")
         tr.write_line(f"  {limit.explain()}")
+    by_shape = shape_lines(limits)
+    if by_shape:
+        tr.write_line("capacity limits by cluster shape (producers):")
+        for line in by_shape:
+            tr.write_line(f"  {line}")
     if limits and run.settings.cluster.site in SINGLE_HOST_SITES:
-        cores = run.info.machine.get("cpus")
-        if run.settings.cluster.broker_cores:
-            tr.write_line(
-                f"on one host ({cores} cores) the brokers had"
-                f" {run.settings.cluster.broker_cores} of its cores to themselves"
-                " (--frida-broker-cores) and the producers and consumers the"
-                " others: memory, disk and the kernel are still shared"
-            )
-        else:
-            tr.write_line(
-                f"on one host ({cores} cores) the broker, the producers and the"
-                " consumers share the same CPUs: these limits are the host's, all"
-                " of them together, not the broker's alone"
-            )
-        host = host_speed.describe(run.info.host)
-        if host is not None:
-            tr.write_line(host)
+        for line in _single_host_lines(run):
+            tr.write_line(line)
     for search in run.info.searches:
         tr.write_line(
             f"search {search['spec']} for {search['test']}: {search['outcome']}"

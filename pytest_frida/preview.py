@@ -104,9 +104,10 @@ def preview_test(test: str, plan: StepPlan) -> TestPreview:
     )
 
 
-def total_lines(settings: FridaSettings, tests: list[TestPreview]) -> list[str]:
-    # the cluster's first measured step is primed once per session (--frida-prime)
-    prime = settings.prime if tests else 0.0
+def total_lines(settings: FridaSettings, tests: list[TestPreview], clusters: int = 1) -> list[str]:
+    # each cluster's first measured step is primed (--frida-prime): once per session,
+    # once per cluster with cluster shapes
+    prime = settings.prime * clusters if tests else 0.0
     least = sum(t.least_s for t in tests) + prime
     most = sum(t.most_s for t in tests) + prime
     span = f"{least / 60:.1f} min" if least == most else f"{least / 60:.1f} to {most / 60:.1f} min"
@@ -115,6 +116,11 @@ def total_lines(settings: FridaSettings, tests: list[TestPreview]) -> list[str]:
         f"load time, at least: {span}{primed} (agents' start, drains and the site's own"
         " start come on top)"
     ]
+    if clusters > 1:
+        lines.append(
+            f"cluster shapes: {clusters} clusters, one at a time, each started when its"
+            " first test runs and stopped before the next starts"
+        )
     res = settings.cluster.reservation
     if res is not None and res.job_id is None:
         if most > res.walltime_s:
@@ -137,8 +143,10 @@ def plan_report(
     run_dir: Path,
     run_id: str,
     make_site: Callable[[ClusterSettings, Path, str], Site] = create_site,
+    clusters: int = 1,
 ) -> list[str]:
-    """The whole `--frida-plan` output: the site, each test's steps, the totals."""
+    """The whole `--frida-plan` output: the site, each test's steps, the totals
+    (`clusters`: how many clusters cluster shapes start in turn)."""
     lines = ["frida plan: nothing is reserved or started"]
     try:
         site_lines = make_site(settings.cluster, run_dir, run_id).plan_lines()
@@ -150,5 +158,5 @@ def plan_report(
         lines += [f"  {line}" for line in preview.lines]
     if not previews:
         lines.append("  no capacity tests collected")
-    lines += [f"  {line}" for line in total_lines(settings, previews)]
+    lines += [f"  {line}" for line in total_lines(settings, previews, clusters)]
     return lines

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_frida.baseline_comparison import compare_with_baselines
-from pytest_frida.config import FridaSettings
+from pytest_frida.config import ClusterSettings, FridaSettings, Shape
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.lazy_cluster import LazyCluster, MakeSite
 from pytest_frida.measure import host_speed
@@ -52,7 +52,7 @@ def current_commit() -> str | None:
 def _plain(value: Any) -> Any:
     """Settings as JSON-friendly values (an SLO as its text, tuples as lists)."""
     if isinstance(value, tuple):
-        return list(value)
+        return [_plain(v) for v in value]
     if isinstance(value, int | float | str | dict | list) or value is None:
         return value
     return str(value)
@@ -136,15 +136,21 @@ class FridaRun:
         self.influx = InfluxExporter(settings.influx_url) if settings.influx_url else None
         #: live progress of a running step (set by the plugin where a terminal wants it)
         self.progress: TerminalProgress | None = None
+        #: what the site names what it creates (a worker's own under xdist)
+        self._instance = f"{self.run_id}-{worker}" if worker else self.run_id
         self._cluster = LazyCluster(
             settings.cluster,
             self.run_dir,
-            f"{self.run_id}-{worker}" if worker else self.run_id,
+            self._instance,
             make_site,
             self.problems,
             before_start=self._before_cluster,
             started=self._describe_cluster,
         )
+        #: clusters of other settings (cluster shapes) started so far, and why those
+        #: that failed to start did, so that they fail again at once
+        self._shape_clusters = 0
+        self._failed: list[tuple[ClusterSettings, str]] = []
         self._created = time.monotonic()
 
     @property
@@ -157,25 +163,66 @@ class FridaRun:
         self._cluster.notify = say
 
     @property
+    def switched(self) -> bool:
+        """Whether a cluster of other settings than the session's ever started here: the
+        session's own cluster may then have been stopped and started anew."""
+        return self._shape_clusters > 0
+
+    @property
     def report_dir(self) -> Path:
         return self.run_dir
 
-    def cluster(self) -> Cluster:
-        """The session's cluster, started on first use."""
+    def cluster(
+        self, settings: ClusterSettings | None = None, shape: Shape | None = None
+    ) -> Cluster:
+        """The cluster of `settings` (the session's by default), started on first use.
+        One cluster at a time: a cluster of other settings is stopped before this one
+        starts (a cluster shape, config.shapes, asks for its own; `shape` names it)."""
+        wanted = settings or self.settings.cluster
+        if self._cluster.settings != wanted:
+            self._switch(wanted, shape)
         return self._cluster.get()
+
+    def _switch(self, wanted: ClusterSettings, shape: Shape | None) -> None:
+        current = self._cluster
+        if current.error is not None:
+            self._failed.append((current.settings, current.error))
+        current.stop()
+        if wanted == self.settings.cluster:
+            run_dir, instance, started = self.run_dir, self._instance, self._describe_cluster
+        else:
+            self._shape_clusters += 1
+            label, slug = (shape.label, shape.slug) if shape else ("", "shape")
+            run_dir = self.run_dir / "shapes" / f"{self._shape_clusters}-{slug}"
+            instance = f"{self._instance}-s{self._shape_clusters}"
+
+            def started(c: Cluster) -> None:
+                self._describe_shape_cluster(c, label)
+
+        self._cluster = LazyCluster(
+            wanted,
+            run_dir,
+            instance,
+            self.make_site,
+            self.problems,
+            before_start=self._before_cluster,
+            started=started,
+        )
+        self._cluster.notify = current.notify
+        self._cluster.error = next((e for s, e in self._failed if s == wanted), None)
 
     def stop_cluster(self) -> None:
         """Stop the cluster if it started (at session end, or when its fixture ends)."""
         self._cluster.stop()
 
     def _before_cluster(self) -> None:
+        """Before the run's first cluster (the host's speed is probed once)."""
         self._note_commit()
-        self._probe_host("before")
+        if "before" not in self.info.host:
+            self._probe_host("before")
 
-    def _describe_cluster(self, c: Cluster) -> None:
-        """The started cluster in the report, written at once."""
-        self.info.kafka_version = c.kafka_version
-        self.info.cluster = {
+    def _cluster_facts(self, c: Cluster) -> dict[str, Any]:
+        return {
             "bootstrap": c.bootstrap,
             "brokers": [asdict(b) for b in c.brokers],
             "hosts": c.hosts,
@@ -183,6 +230,18 @@ class FridaRun:
             "ready_after_session_start_s": round(time.monotonic() - self._created, 2),
             **c.details,
         }
+
+    def _describe_cluster(self, c: Cluster) -> None:
+        """The started cluster in the report, written at once."""
+        self.info.kafka_version = c.kafka_version
+        self.info.cluster = self._cluster_facts(c)
+        self.writer.write(self.info, self.steps)
+
+    def _describe_shape_cluster(self, c: Cluster, shape: str) -> None:
+        """A cluster shape's cluster in the report, beside the session's."""
+        self.info.shape_clusters.append(
+            {"shape": shape, "kafka_version": c.kafka_version, **self._cluster_facts(c)}
+        )
         self.writer.write(self.info, self.steps)
 
     def _probe_host(self, when: str) -> None:

@@ -24,6 +24,10 @@ def stacks_dir() -> Path:
     return root
 
 
+#: broker counts the stack files hold: kafka.yml, kafka.yml + kafka-3.yml
+STACK_BROKER_COUNTS = (1, 3)
+
+
 def stack_file(name: str) -> Path:
     """One of kafka.yml, load.yml, monitoring.yml."""
     path = stacks_dir() / f"{name}.yml"

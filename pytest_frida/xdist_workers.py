@@ -31,7 +31,7 @@ class XdistController:
 
 
 def merge_workers(run_dir: Path, info: RunInfo, steps: list[StepResult]) -> list[str]:
-    """Add every worker's steps to `steps` and its cluster to `info`, from its report
+    """Add every worker's steps to `steps` and its clusters to `info`, from its report
     (written after each step, so a crashed worker's finished steps are there too).
     Returns the reports that could not be read, said as problems."""
     problems: list[str] = []
@@ -44,6 +44,9 @@ def merge_workers(run_dir: Path, info: RunInfo, steps: list[StepResult]) -> list
             continue
         steps += [step_from_dict(s) for s in doc.get("steps", [])]
         info.cluster.setdefault("workers", {})[path.parent.name] = doc.get("cluster")
+        info.shape_clusters += [
+            {**c, "worker": path.parent.name} for c in doc.get("shape_clusters", [])
+        ]
         if doc.get("kafka_version"):
             info.kafka_version = doc["kafka_version"]
     if workers:

@@ -28,6 +28,7 @@ _STEP_FIELDS = (
     "max-duration",
     "search",
     "drain",
+    "shapes",
 )
 
 
@@ -163,7 +164,7 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         kafka_image=parsed("kafka-image"),
         broker_config=parsed("broker-config"),
     )
-    return FridaSettings(
+    settings = FridaSettings(
         cluster=cluster,
         client=client,
         workers=parsed("workers"),
@@ -179,3 +180,6 @@ def build_settings(cli: dict[str, str | None], ini: dict[str, str | None]) -> Fr
         defaults=defaults,
         overrides=overrides,
     )
+    for shape in defaults.shapes:  # shapes any test may run: checked against the cluster
+        settings.shaped(defaults, shape, parsed.flag("shapes"))
+    return settings

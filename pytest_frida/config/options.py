@@ -31,6 +31,7 @@ from pytest_frida.config.option_parsers import (
     parse_workers,
     text_or_none,
 )
+from pytest_frida.config.shapes import parse_shapes
 from pytest_frida.config.values import (
     Parser,
     _choice,
@@ -201,6 +202,15 @@ OPTIONS: tuple[Option, ...] = (
         "[:TOLERANCE], e.g. 1:2000:10%",
         "",
         parse=optional(_search),
+    ),
+    Option(
+        "shapes",
+        "run each capacity test's steps once per cluster shape, each on its own cluster:"
+        " 'brokers=1;brokers=3,partitions=12;broker_config.num.io.threads=2' or a JSON"
+        " list; keys name, brokers, partitions, replication, min_insync,"
+        " broker_config.<property>, kafka_version",
+        "",
+        parse=alone(lambda raw, what: parse_shapes(raw, what) if raw else ()),
     ),
     Option(
         "compare",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_frida.config.shapes import Shape, parse_shapes
 from pytest_frida.config.values import (
     SettingsError,
     _message_size,
@@ -38,6 +39,7 @@ MARKER_KEYS = (
     "consumers",
     "search",
     "drain",
+    "shapes",
 )
 
 
@@ -64,6 +66,12 @@ class StepPlan:
     #: a drain step: the producers send their whole schedule first, then the consumers
     #: read the backlog (measure.drain); its count clauses alone judge it
     drain: bool = False
+    #: cluster shapes to run every step on, each in turn (config.shapes); () the session's
+    shapes: tuple[Shape, ...] = ()
+    #: the topic's replication factor and min.insync.replicas, as a shape sets them (None:
+    #: kafka.server_config.topic_replication, and the brokers' own setting)
+    replication: int | None = None
+    min_insync: int | None = None
 
 
 #: the fastest schedule one producer may follow (one send per microsecond)
@@ -118,4 +126,5 @@ _PARSERS: dict[str, Any] = {
     "consumers": parse_consumers,
     "search": lambda raw, what: _search(str(raw), what),
     "drain": parse_yes_no,
+    "shapes": parse_shapes,
 }

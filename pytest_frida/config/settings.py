@@ -15,10 +15,12 @@ from pytest_frida.config.plan import (
     check_producer_config,
     check_schedule,
 )
+from pytest_frida.config.shapes import ResolvedShape, Shape
 from pytest_frida.config.values import SettingsError
 from pytest_frida.report.compare import Threshold
 from pytest_frida.report.sizing import SizingTarget
 from pytest_frida.search import SearchSpec
+from pytest_frida.stacks import STACK_BROKER_COUNTS
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,50 @@ class ClusterSettings:
     producers_per_node: int | None = None
     #: hosts and Grid'5000: "off", "chrony" or "ptpd"
     clock_sync: str = "off"
+
+
+#: sites whose nodes are found or reserved once per session: a shape there may change
+#: the topic only, never the cluster
+_FIXED_NODE_SITES = "hosts and Grid'5000 sites"
+
+
+@dataclass(frozen=True)
+class ShapedTest:
+    """A capacity test on one of its shapes: the shape resolved, the test's plan with the
+    shape's topic, and the cluster the shape needs."""
+
+    shape: ResolvedShape
+    plan: StepPlan
+    cluster: ClusterSettings
+
+
+def _check_site(shape: Shape, cluster: ClusterSettings, shaped: ClusterSettings, what: str) -> None:
+    """What the site cannot do for a shape, before anything starts."""
+    if shape.kafka_version is not None and shape.kafka_version != cluster.kafka_version:
+        fixed = (
+            f"--frida-kafka-home {cluster.kafka_home}"
+            if cluster.kafka_home is not None
+            else f"--frida-kafka-image {cluster.kafka_image}"
+            if cluster.kafka_image is not None
+            else None
+        )
+        if fixed is not None:
+            raise SettingsError(
+                f"{what}: kafka_version={shape.kafka_version} but {fixed} runs one Kafka"
+                " for the whole session; drop the shape's kafka_version or that option"
+            )
+    if cluster.site == "swarm" and shaped.brokers not in STACK_BROKER_COUNTS:
+        raise SettingsError(
+            f"{what}: brokers={shaped.brokers}, but the swarm stacks hold"
+            f" {' or '.join(map(str, STACK_BROKER_COUNTS))} brokers"
+        )
+    if shaped != cluster and (cluster.site == "hosts" or cluster.reservation is not None):
+        raise SettingsError(
+            f"{what}: on {_FIXED_NODE_SITES} the nodes are found or reserved once per"
+            " session, so a shape may set partitions, replication and min_insync only"
+            f" (the {cluster.site} site cannot restart with other brokers, broker settings"
+            " or Kafka); use the local, docker or swarm site for those"
+        )
 
 
 @dataclass(frozen=True)
@@ -111,4 +157,36 @@ class FridaSettings:
             else "ini frida_consumers"
         )
         check_consumers(plan, consumers_from)
+        shapes_from = (
+            "--frida-shapes"
+            if "shapes" in self.overrides
+            else "capacity marker argument shapes"
+            if "shapes" in marker_kwargs
+            else "ini frida_shapes"
+        )
+        for shape in plan.shapes:  # every shape resolves, or the test does not start
+            self.shaped(plan, shape, shapes_from)
         return plan
+
+    def shaped(self, plan: StepPlan, shape: Shape, what: str = "shapes") -> ShapedTest:
+        """`plan` on `shape`: what it leaves unset is the session's (a broker setting
+        merges over --frida-broker-config); an error names the shape and the bad value."""
+        c = self.cluster
+        resolved = shape.resolve(c.brokers, plan.partitions, c.broker_config, c.kafka_version, what)
+        cluster = replace(
+            c,
+            brokers=resolved.brokers,
+            broker_config=resolved.broker_config,
+            kafka_version=resolved.kafka_version,
+        )
+        where = f"{what} shape {shape.label}"
+        _check_site(shape, c, cluster, where)
+        step = replace(
+            plan,
+            shapes=(),
+            partitions=resolved.partitions,
+            replication=resolved.replication,
+            min_insync=shape.min_insync,
+        )
+        check_consumers(step, f"{where}: consumers")
+        return ShapedTest(resolved, step, cluster)

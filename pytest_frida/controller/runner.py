@@ -131,7 +131,7 @@ class StepRunner:
             gone = self.cluster.health()
             if gone is not None:
                 raise ClusterGone(gone)
-            self.create_topic(topic, plan.partitions)
+            self.create_topic(topic, plan.partitions, plan.replication, plan.min_insync)
             self._measure(result, plan, producers, topic, agents, progress, faults, facts)
         except ClusterGone:
             pass  # said below, once
@@ -316,6 +316,19 @@ class StepRunner:
         window = Window.of(t0_ns, plan.warmup, plan.duration)
         merge(result, plan, produced, consumed, reports, window, facts)
 
-    def create_topic(self, topic: str, partitions: int) -> None:
+    def create_topic(
+        self,
+        topic: str,
+        partitions: int,
+        replication: int | None = None,
+        min_insync: int | None = None,
+    ) -> None:
         """A topic on this runner's cluster, as a step makes it (controller.topics)."""
-        topics.create_topic(self.cluster.bootstrap, topic, partitions, len(self.cluster.brokers))
+        topics.create_topic(
+            self.cluster.bootstrap,
+            topic,
+            partitions,
+            len(self.cluster.brokers),
+            replication,
+            min_insync,
+        )

@@ -1,8 +1,8 @@
 """The step's topic: created before the agents start, deleted after they stop.
 
 This is the only place the controller creates topics (the bench and the agent tests use it
-too), with the replication factor `kafka.server_config.topic_replication` gives, which a
-history entry's plan records.
+too), with the replication factor `kafka.server_config.topic_replication` gives, or the one
+a cluster shape sets, which a history entry's plan records.
 """
 
 from __future__ import annotations
@@ -24,16 +24,24 @@ def _admin(bootstrap: str) -> Any:
     )
 
 
-def create_topic(bootstrap: str, topic: str, partitions: int, brokers: int) -> None:
+def create_topic(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    brokers: int,
+    replication: int | None = None,
+    min_insync: int | None = None,
+) -> None:
     """Create `topic` and wait until every partition has a leader: a producer that starts
-    before then loses its first seconds to metadata retries, inside the measured window."""
+    before then loses its first seconds to metadata retries, inside the measured window.
+    A cluster shape (config.shapes) may set its replication and min.insync.replicas."""
     from kafka.admin import NewTopic
 
+    configs = {"min.insync.replicas": str(min_insync)} if min_insync is not None else {}
+    new = NewTopic(topic, partitions, replication or topic_replication(brokers), None, configs)
     admin = _admin(bootstrap)
     try:
-        admin.create_topics(
-            [NewTopic(topic, partitions, topic_replication(brokers))], timeout_ms=30_000
-        )
+        admin.create_topics([new], timeout_ms=30_000)
         deadline = time.monotonic() + LEADERS_TIMEOUT_S
         while time.monotonic() < deadline:
             meta = admin.describe_topics([topic])

@@ -34,9 +34,6 @@ class StepResult:
     producer_config: dict[str, str] = field(default_factory=dict)
     #: consumer agents as planned: "auto" (one per 10k msg/s) or a count
     consumer_setting: str = "auto"
-    #: the cluster shape the step ran on (brokers, partitions, replication, broker_config,
-    #: ...); empty when the test ran on the session's one cluster
-    shape: dict[str, Any] = field(default_factory=dict)
     #: the sample rule (measure.samples): latencies the SLO needs ("required"), planned in
     #: the window ("planned"), measured ("measured"), and the window as planned
     #: ("planned_duration_s") when it was lengthened to reach them
@@ -124,6 +121,12 @@ class StepResult:
     #: before it (0.0: priming turned off); None on every other step, and on a first step
     #: with planned faults, which is never primed
     primed_s: float | None = None
+    #: the cluster shape the step ran on, resolved (config.shapes.ResolvedShape: brokers,
+    #: partitions, replication, min_insync, broker_config, kafka_version); empty when the
+    #: test has no shapes and ran on the session's cluster
+    shape: dict[str, Any] = field(default_factory=dict)
+    #: the shape's readable id, as in the test's node id (`3b-12p`); "" without shapes
+    shape_label: str = ""
 
     @property
     def target_rate(self) -> float:

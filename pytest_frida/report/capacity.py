@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_frida.measure.attribution import first_saturation
@@ -50,6 +50,10 @@ class CapacityLimit:
     #: what saturated (measure.attribution): first, and at the first failure; or why it
     #: was not measured; None where steps carry no resources at all (older reports)
     saturation: str | None = None
+    #: the cluster shape the test's steps ran on (StepResult.shape, .shape_label); empty
+    #: without shapes
+    shape: dict[str, Any] = field(default_factory=dict)
+    shape_label: str = ""
 
     @property
     def confirmed(self) -> bool:
@@ -169,6 +173,8 @@ def capacity_limit(test: str, steps: Iterable[StepResult]) -> CapacityLimit:
             spread,
             tuple(sorted(trials.definitive)),
             _saturation(steps, first_fail),
+            steps[0].shape if steps else {},
+            steps[0].shape_label if steps else "",
         )
 
     passes = trials.counts("pass")
@@ -202,7 +208,34 @@ def limits_by_test(steps: Sequence[StepResult]) -> list[CapacityLimit]:
     return [capacity_limit(key, grouped[key]) for key in order]
 
 
+def shape_table(limits: Sequence[CapacityLimit]) -> list[tuple[str, str, str]]:
+    """(test, shape, limit) of every test that ran on cluster shapes, each test's shapes
+    side by side in the order run: the limit's value and status, as `describe` words it
+    (`12 confirmed`, `>= 40 not_reached`, `noisy`...)."""
+    rows = []
+    for limit in limits:
+        if not limit.shape_label:
+            continue
+        test = without_shape(limit.test, limit.shape_label)
+        value = "-" if limit.limit is None else str(limit.limit)
+        if limit.status == "not_reached":
+            value = f">= {value}"
+        elif limit.status == "below_range":
+            value = f"< {limit.first_fail}"
+        rows.append((test, limit.shape_label, f"{value} ({limit.status})"))
+    return rows
+
+
 _STEP_PARAM = re.compile(r"(^|-)(producers=\d+|search=[^-\]]+)(?=-|$)")
+
+
+def without_shape(test: str, label: str) -> str:
+    """A test's id without its `shape=<label>` parameter: one name for all its shapes."""
+    base, sep, params = test.partition("[")
+    if not sep:
+        return test
+    rest = params.rstrip("]").replace(f"shape={label}", "").replace("--", "-").strip("-")
+    return f"{base}[{rest}]" if rest else base
 
 
 def base_test_id(nodeid: str) -> str:

@@ -119,11 +119,14 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
 
     The producer counts are left out: runs are compared at the counts both judged. The
     replication factor is the one the step's topic was created with
-    (kafka.server_config.topic_replication).
+    (kafka.server_config.topic_replication, or the cluster shape's).
     On Grid'5000 the machine is the frontend's; the reserved cluster names the nodes'.
     """
     first = steps[0]
-    brokers = _broker_count(info)
+    brokers = first.shape.get("brokers") or _broker_count(info)
+    replication = first.shape.get("replication") or (
+        topic_replication(brokers) if brokers is not None else None
+    )
     return {
         # as planned: a step lengthened for its samples (measure.samples) says so
         "rate": first.rate_per_producer,
@@ -132,7 +135,7 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
         "message_size": first.message_size,
         "partitions": first.partitions,
         "brokers": brokers,
-        "replication": topic_replication(brokers) if brokers is not None else None,
+        "replication": replication,
         "slo": first.slo,
         "producer_config": dict(sorted(first.producer_config.items())),
         "consumers": first.consumer_setting,
@@ -161,7 +164,20 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
             for k in ("cluster", "nodes", "consumer_node")
         },
         "machine": {k: info.machine.get(k) for k in MACHINE_KEYS},
+        **_shape(info, first),
     }
+
+
+def _shape(info: RunInfo, step: StepResult) -> dict[str, Any]:
+    """The cluster shape a test ran on, written only for a test with shapes (so runs
+    without them stay like earlier runs): a baseline is then the same shape's. Of its
+    broker settings only those the shape changes from the session's: the session's own
+    are what `system_under_test` compares, as for a run without shapes."""
+    if not step.shape:
+        return {}
+    session = info.settings.get("broker_config") or {}
+    own = {k: v for k, v in step.shape.get("broker_config", {}).items() if session.get(k) != v}
+    return {"shape": {**step.shape, "broker_config": dict(sorted(own.items()))}}
 
 
 def _first_step_priming(steps: Sequence[StepResult]) -> dict[str, float]:

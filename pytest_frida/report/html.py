@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.steady import label as steady_label
 from pytest_frida.report import plots
-from pytest_frida.report.capacity import base_test_id, capacity_limit
+from pytest_frida.report.capacity import base_test_id, capacity_limit, limits_by_test
 from pytest_frida.report.compare import Change
 from pytest_frida.report.history import HistoryEntry
 from pytest_frida.report.model import RunInfo
 from pytest_frida.report.sizing import run_sizing
+from pytest_frida.report.summary import shape_pivot
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
@@ -155,6 +156,30 @@ def _steady_title(steady: dict[str, object]) -> str:
     return str(steady.get("reason") or "not analysed")
 
 
+def _shapes_table(steps: Sequence[StepResult], info: RunInfo) -> str:
+    """The capacity limits of tests run on cluster shapes side by side (producers), and
+    the clusters the shapes started; nothing without shapes."""
+    rows = shape_pivot(limits_by_test(steps))
+    if not rows:
+        return ""
+    head, *body = rows
+    out = ["<h2>Capacity limits by cluster shape</h2><table>"]
+    out.append("<tr>" + "".join(f"<th>{_esc(c)}</th>" for c in head) + "</tr>")
+    out += ["<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in body]
+    out.append("</table><ul>")
+    shapes = {s.shape_label: s.shape for s in steps if s.shape_label}
+    out += [
+        f"<li><code>{_esc(label)}</code>: {_esc(', '.join(f'{k}={v}' for k, v in s.items()))}</li>"
+        for label, s in shapes.items()
+    ]
+    out += [
+        f"<li>cluster for <code>{_esc(c.get('shape'))}</code>: {len(c.get('brokers', []))}"
+        f" broker(s), Kafka {_esc(c.get('kafka_version'))}, ready in {c.get('ready_seconds')}s</li>"
+        for c in info.shape_clusters
+    ]
+    return "".join(out) + "</ul>"
+
+
 def render(
     info: RunInfo,
     steps: Sequence[StepResult],
@@ -189,6 +214,7 @@ def render(
     ]
     parts += [f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in meta]
     parts.append("</table>")
+    parts.append(_shapes_table(steps, info))
     for test, group in grouped.items():
         limit = capacity_limit(test, group)
         slo = group[0].slo

@@ -54,6 +54,9 @@ class RunInfo:
     status: str = "running"  # running | finished | interrupted
     machine: dict[str, Any] = field(default_factory=machine_info)
     cluster: dict[str, Any] = field(default_factory=dict)
+    #: the clusters cluster shapes started, in the order started: the shape that first
+    #: needed it (`shape`) and the same facts as `cluster`
+    shape_clusters: list[dict[str, Any]] = field(default_factory=list)
     #: this host's speed probed before the cluster started and after it stopped, and the
     #: run's busy and stolen CPU shares (measure.host_speed); empty before a cluster
     host: dict[str, Any] = field(default_factory=dict)

@@ -21,7 +21,7 @@ from typing import Any
 
 from pytest_frida.measure.host_speed import SINGLE_HOST_SITES
 from pytest_frida.measure.result import StepResult
-from pytest_frida.report.capacity import CapacityLimit, base_test_id, capacity_limit
+from pytest_frida.report.capacity import CapacityLimit, base_test_id, limits_by_test
 from pytest_frida.report.model import RunInfo
 
 
@@ -280,24 +280,22 @@ def size(target: SizingTarget, shapes: Sequence[ShapeCapacity], single_host: boo
 def shape_capacities(
     steps: Sequence[StepResult], session_shape: Mapping[str, Any]
 ) -> list[ShapeCapacity]:
-    """One entry per test and shape, in the order first run; a step without a shape of its
-    own ran on the session's cluster (`session_shape`)."""
-    grouped: dict[str, list[StepResult]] = {}
+    """One entry per test and shape that has a producer limit (drain steps have none), in
+    the order first run; a step without a shape of its own ran on the session's cluster
+    (`session_shape`)."""
+    first: dict[str, StepResult] = {}
     for step in steps:
-        grouped.setdefault(base_test_id(step.test), []).append(step)
-    out = []
-    for test, group in grouped.items():
-        first = group[0]
-        label = test.rpartition("::")[2]
-        out.append(
-            ShapeCapacity(
-                label,
-                dict(first.shape) or dict(session_shape),
-                capacity_limit(test, group),
-                first.rate_per_producer,
-            )
+        if not step.drain:
+            first.setdefault(base_test_id(step.test), step)
+    return [
+        ShapeCapacity(
+            limit.test.rpartition("::")[2],
+            dict(first[limit.test].shape) or dict(session_shape),
+            limit,
+            first[limit.test].rate_per_producer,
         )
-    return out
+        for limit in limits_by_test(steps)
+    ]
 
 
 def run_sizing(info: RunInfo, steps: Sequence[StepResult]) -> Sizing | None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pytest_frida.measure.drain import describe as describe_drain
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.steady import trend_note
+from pytest_frida.report.capacity import CapacityLimit, shape_table
 
 HEADER = (
     "test",
@@ -23,6 +24,11 @@ HEADER = (
 )
 
 
+def _test_name(step: StepResult) -> str:
+    name = step.test.split("::")[-1].split("[")[0]
+    return f"{name}[{step.shape_label}]" if step.shape_label else name
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -32,7 +38,7 @@ def summary_rows(steps: Sequence[StepResult]) -> list[tuple[str, ...]]:
     for s in steps:
         rows.append(
             (
-                s.test.split("::")[-1].split("[")[0],
+                _test_name(s),
                 str(s.producers),
                 f"{s.target_rate:g}",
                 f"{s.achieved_rate:.1f}",
@@ -48,10 +54,30 @@ def summary_rows(steps: Sequence[StepResult]) -> list[tuple[str, ...]]:
     return rows
 
 
-def format_table(steps: Sequence[StepResult]) -> list[str]:
-    """The aligned table, then a line per step whose measured window had a latency trend."""
-    rows = [HEADER, *summary_rows(steps)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+def shape_pivot(limits: Sequence[CapacityLimit]) -> list[tuple[str, ...]]:
+    """The capacity limits of tests run on cluster shapes: a row per test, a column per
+    shape (in the order first run), header first; empty without shapes."""
+    rows = shape_table(limits)
+    labels = list(dict.fromkeys(label for _, label, _ in rows))
+    tests = list(dict.fromkeys(test for test, _, _ in rows))
+    cells = {(test, label): value for test, label, value in rows}
+    if not rows:
+        return []
+    return [
+        ("test", *labels),
+        *((test, *(cells.get((test, label), "") for label in labels)) for test in tests),
+    ]
+
+
+def shape_lines(limits: Sequence[CapacityLimit]) -> list[str]:
+    """`shape_pivot` aligned for the terminal."""
+    rows = shape_pivot(limits)
+    return _aligned(rows) if rows else []
+
+
+def _aligned(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """Rows under their header, the first column left-aligned, the others right."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
         cells = [
@@ -61,7 +87,12 @@ def format_table(steps: Sequence[StepResult]) -> list[str]:
         lines.append("  ".join(cells))
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
-    return lines + steady_lines(steps) + drain_lines(steps)
+    return lines
+
+
+def format_table(steps: Sequence[StepResult]) -> list[str]:
+    """The aligned table, then a line per step whose measured window had a latency trend."""
+    return _aligned([HEADER, *summary_rows(steps)]) + steady_lines(steps) + drain_lines(steps)
 
 
 def drain_lines(steps: Sequence[StepResult]) -> list[str]:
@@ -77,7 +108,7 @@ def drain_lines(steps: Sequence[StepResult]) -> list[str]:
 def steady_lines(steps: Sequence[StepResult]) -> list[str]:
     """A trend is a note, not a verdict: it goes under the table, not into it."""
     return [
-        f"{s.test.split('::')[-1].split('[')[0]} at {s.producers} producers: {note}"
+        f"{_test_name(s)} at {s.producers} producers: {note}"
         for s in steps
         for note in trend_note(s.steady, s.warmup_s)
     ]

@@ -85,6 +85,13 @@ CSV_COLUMNS = (
     "ended_at",
     "error",
     "notes",
+    # the cluster shape (config.shapes): its label and resolved values, empty without
+    "shape",
+    "shape_brokers",
+    "shape_replication",
+    "shape_min_insync",
+    "shape_kafka_version",
+    "shape_broker_config",
 )
 
 
@@ -163,6 +170,12 @@ def step_row(run_id: str, step: StepResult) -> dict[str, Any]:
         "ended_at": step.ended_at,
         "error": step.error or "",
         "notes": "; ".join(step.notes),
+        "shape": step.shape_label,
+        **{f"shape_{k}": step.shape.get(k) for k in ("brokers", "replication", "min_insync")},
+        "shape_kafka_version": step.shape.get("kafka_version", ""),
+        "shape_broker_config": ",".join(
+            f"{k}={v}" for k, v in step.shape.get("broker_config", {}).items()
+        ),
     }
     for name in (
         "sent",

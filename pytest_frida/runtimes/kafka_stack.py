@@ -15,8 +15,6 @@ from pytest_frida.kafka import exporter
 from pytest_frida.kafka.server_config import new_cluster_id, replication_settings
 from pytest_frida.stacks import stack_file
 
-#: broker counts the stack files hold: kafka.yml, kafka.yml + kafka-3.yml
-STACK_BROKER_COUNTS = (1, 3)
 INTERNAL_PORT = 9092
 
 

@@ -32,7 +32,6 @@ from pytest_frida.runtimes.docker_cli import DockerCli, DockerError
 from pytest_frida.runtimes.docker_owner import owned_by_dead_run, owner_labels, remove_run_objects
 from pytest_frida.runtimes.fan_out import on_each
 from pytest_frida.runtimes.kafka_stack import (
-    STACK_BROKER_COUNTS,
     BrokerPlacement,
     broker_services,
     internal_bootstrap,
@@ -53,6 +52,7 @@ from pytest_frida.sites.nodes import (
     node_order,
 )
 from pytest_frida.sites.swarm_node_setup import SwarmNodeSetup, image_source
+from pytest_frida.stacks import STACK_BROKER_COUNTS
 
 START_TIMEOUT_S = 300.0
 #: the port each broker node publishes its EXTERNAL listener on (one broker per node)

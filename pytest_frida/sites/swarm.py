@@ -23,7 +23,6 @@ from pytest_frida.runtimes.container_agents import SwarmAgentLauncher
 from pytest_frida.runtimes.docker_cli import DockerCli
 from pytest_frida.runtimes.docker_owner import sweep_orphans
 from pytest_frida.runtimes.kafka_stack import (
-    STACK_BROKER_COUNTS,
     BrokerPlacement,
     broker_services,
     internal_bootstrap,
@@ -35,6 +34,7 @@ from pytest_frida.runtimes.ports import free_ports
 from pytest_frida.runtimes.swarm import SwarmMembership
 from pytest_frida.runtimes.swarm_stack import StackDeployment
 from pytest_frida.sites.base import BrokerInfo, Cluster, Site
+from pytest_frida.stacks import STACK_BROKER_COUNTS
 
 START_TIMEOUT_S = 180.0
 

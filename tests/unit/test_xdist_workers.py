@@ -48,3 +48,19 @@ def test_no_workers_leaves_the_steps_alone(tmp_path: Path) -> None:
     )
     steps: list[StepResult] = []
     assert merge_workers(tmp_path, info, steps) == [] and steps == []
+
+
+def test_workers_shape_clusters_and_steps_shapes_are_merged(tmp_path: Path) -> None:
+    step = StepResult("t[shape=3b]", 1, 1.0, 1.0, 0.0, 100, 1, "p99<=1s")
+    step.shape, step.shape_label = {"brokers": 3, "partitions": 1}, "3b"
+    d = worker_dir(tmp_path, "gw0")
+    d.mkdir(parents=True)
+    doc = {"steps": [step.to_dict()], "shape_clusters": [{"shape": "3b", "bootstrap": "b"}]}
+    (d / "report.json").write_text(json.dumps(doc))
+    info = RunInfo(
+        run_id="r", started_at="t", site="local", client="c", kafka_version="?", settings={}
+    )
+    steps: list[StepResult] = []
+    assert merge_workers(tmp_path, info, steps) == []
+    assert [(s.shape_label, s.shape) for s in steps] == [("3b", {"brokers": 3, "partitions": 1})]
+    assert info.shape_clusters == [{"shape": "3b", "bootstrap": "b", "worker": "gw0"}]
