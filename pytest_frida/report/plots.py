@@ -277,11 +277,11 @@ def limits_against_target(sizing: Sizing) -> str:
             ax.plot([low, a.capacity_upper], [y, y], color="#333333", lw=1)
             ax.plot([a.capacity_upper], [y], "|", color="#333333", ms=10)
     ax.axvline(sizing.target.msg_per_s, color="#4c78a8", ls="--", lw=1.5)
-    ax.annotate(
-        "target",
-        (sizing.target.msg_per_s, len(answers) - 0.5),
-        textcoords="offset points",
-        xytext=(4, 0),
+    ax.text(
+        sizing.target.msg_per_s,
+        1.02,
+        " target",
+        transform=ax.get_xaxis_transform(),
         fontsize=8,
         color="#4c78a8",
     )

@@ -235,7 +235,7 @@ def project(target: SizingTarget, shapes: Sequence[ShapeCapacity]) -> str | None
     def per_broker(rows: list[tuple[int, float, str]]) -> float:
         return min(low / brokers for brokers, low, _ in rows)
 
-    rows = max(families.values(), key=per_broker)
+    family, rows = max(families.items(), key=lambda item: per_broker(item[1]))
     each = per_broker(rows)
     needed = math.ceil(target.msg_per_s / each)
     labels = ", ".join(label for _, _, label in sorted(rows))
@@ -256,7 +256,24 @@ def project(target: SizingTarget, shapes: Sequence[ShapeCapacity]) -> str | None
         )
     else:
         text += "; only one broker count was measured, so the scaling itself is unmeasured"
-    return text
+    return text + "".join(_contradictions(shapes, family, each))
+
+
+def _contradictions(shapes: Sequence[ShapeCapacity], family: str, each: float) -> list[str]:
+    """Failures of the family's other shapes below what linear scaling predicts for them:
+    a measurement against the projection's own assumption (unconfirmed ones too: a
+    failure, even a single one, is evidence the projection must not hide)."""
+    out = []
+    for s in shapes:
+        fail = s.msg_per_s(s.limit.first_fail)
+        if s.limit.confirmed or not s.brokers or fail is None or _family(s.shape) != family:
+            continue
+        if fail < each * s.brokers:
+            out.append(
+                f"; contradicted by {s.label}: {s.brokers} brokers failed at {_rate(fail)},"
+                f" below the {_rate(each * s.brokers)} linear scaling predicts"
+            )
+    return out
 
 
 def size(target: SizingTarget, shapes: Sequence[ShapeCapacity], single_host: bool) -> Sizing:

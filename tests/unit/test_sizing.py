@@ -227,3 +227,17 @@ def test_the_report_sizes_every_shape_it_measured() -> None:
     assert "Sizing: 3,000 msg/s" in page and "test_b</b>: meets it" in page
     assert run_sizing(_run(None), steps) is None
     assert "Sizing" not in render(_run(None), steps, [], [])
+
+
+def test_a_failure_below_linear_scaling_is_said_beside_the_projection() -> None:
+    one = shape("1b", "confirmed", 40, 44, rate=500.0)  # 20,000 msg/s on one broker
+    three = shape("3b", "below_range", None, 2, brokers=3, rate=500.0)  # fails at 1,000
+    text = project(SizingTarget(32000.0), [one, three])
+    assert text is not None
+    assert "about 2 brokers" in text
+    assert (
+        "contradicted by 3b: 3 brokers failed at 1,000 msg/s, below the 60,000 msg/s"
+        " linear scaling predicts"
+    ) in text
+    other = shape("3b-tuned", "below_range", None, 2, brokers=3, broker_config={"x": "1"})
+    assert "contradicted" not in (project(SizingTarget(32000.0), [one, other]) or "")
