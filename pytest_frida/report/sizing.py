@@ -209,9 +209,9 @@ class Sizing:
         }
 
 
-#: shape keys that do not change what one broker carries, for grouping shapes into
-#: families that differ only by broker count
-_SCALING_KEYS = ("brokers", "partitions")
+#: shape keys that grow with the cluster (its brokers, and the partitions and copies
+#: spread over them), for grouping shapes into families that differ only by their size
+_SCALING_KEYS = ("brokers", "partitions", "replication", "min_insync")
 
 
 def _family(shape: Mapping[str, Any]) -> str:
@@ -225,10 +225,12 @@ def project(target: SizingTarget, shapes: Sequence[ShapeCapacity]) -> str | None
     broker is highest, at that family's lowest measured capacity per broker; None when
     no confirmed shape names its broker count."""
     families: dict[str, list[tuple[int, float, str]]] = {}
+    copies: dict[str, set[int]] = {}
     for s in shapes:
         low = s.msg_per_s(s.limit.last_pass)
         if s.limit.confirmed and low is not None and s.brokers:
             families.setdefault(_family(s.shape), []).append((s.brokers, low, s.label))
+            copies.setdefault(_family(s.shape), set()).add(int(s.shape.get("replication") or 1))
     if not families:
         return None
 
@@ -243,7 +245,8 @@ def project(target: SizingTarget, shapes: Sequence[ShapeCapacity]) -> str | None
         f"projection, not a measurement: about {needed} brokers, at {_rate(each)} per"
         f" broker (the lowest measured per broker among {labels}); it assumes the limit"
         " grows linearly with brokers, each on a node of its own, until a node's network"
-        " or disk is the limit, which was not measured"
+        " or disk is the limit, which was not measured, and that every message is kept in"
+        f" {_copies(copies[family])} as measured"
     )
     ordered = sorted(rows)
     (b1, c1, _), (b2, c2, _) = ordered[0], ordered[-1]
@@ -257,6 +260,12 @@ def project(target: SizingTarget, shapes: Sequence[ShapeCapacity]) -> str | None
     else:
         text += "; only one broker count was measured, so the scaling itself is unmeasured"
     return text + "".join(_contradictions(shapes, family, each))
+
+
+def _copies(replication: set[int]) -> str:
+    low, high = min(replication), max(replication)
+    count = f"{low}" if low == high else f"{low} to {high}"
+    return f"{count} cop{'y' if high == 1 else 'ies'}"
 
 
 def _contradictions(shapes: Sequence[ShapeCapacity], family: str, each: float) -> list[str]:

@@ -230,11 +230,11 @@ def test_the_report_sizes_every_shape_it_measured() -> None:
 
 
 def test_a_failure_below_linear_scaling_is_said_beside_the_projection() -> None:
-    one = shape("1b", "confirmed", 40, 44, rate=500.0)  # 20,000 msg/s on one broker
-    three = shape("3b", "below_range", None, 2, brokers=3, rate=500.0)  # fails at 1,000
+    one = shape("1b", "confirmed", 40, 44, rate=500.0, replication=1)  # 20,000 msg/s
+    three = shape("3b", "below_range", None, 2, brokers=3, rate=500.0, replication=3)
     text = project(SizingTarget(32000.0), [one, three])
     assert text is not None
-    assert "about 2 brokers" in text
+    assert "about 2 brokers" in text and "every message is kept in 1 copy as measured" in text
     assert (
         "contradicted by 3b: 3 brokers failed at 1,000 msg/s, below the 60,000 msg/s"
         " linear scaling predicts"
