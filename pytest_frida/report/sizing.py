@@ -258,7 +258,10 @@ def project(target: SizingTarget, shapes: Sequence[ShapeCapacity]) -> str | None
             + ("; linear is optimistic here)" if efficiency < 0.9 else ")")
         )
     else:
-        text += "; only one broker count was measured, so the scaling itself is unmeasured"
+        text += (
+            "; only one broker count has a confirmed limit, so the scaling itself is"
+            " unconfirmed"
+        )
     return text + "".join(_contradictions(shapes, family, each))
 
 

@@ -165,7 +165,7 @@ def test_projection_takes_the_family_that_carries_most_per_broker() -> None:
     tuned = shape("tuned", "confirmed", 20, 22, brokers=1, broker_config={"x": "1"})
     text = project(SizingTarget(8000.0), [plain, tuned])
     assert text is not None and "about 4 brokers" in text and "among tuned" in text
-    assert "only one broker count was measured" in text
+    assert "only one broker count has a confirmed limit" in text
 
 
 def test_no_projection_from_unconfirmed_limits() -> None:
