@@ -259,8 +259,7 @@ def project(target: SizingTarget, shapes: Sequence[ShapeCapacity]) -> str | None
         )
     else:
         text += (
-            "; only one broker count has a confirmed limit, so the scaling itself is"
-            " unconfirmed"
+            "; only one broker count has a confirmed limit, so the scaling itself is unconfirmed"
         )
     return text + "".join(_contradictions(shapes, family, each))
 
