@@ -2,7 +2,7 @@
 
 Per capacity test: its steps (the producer counts, or the search with the fewest and the
 most steps it can take), each step's warm-up and measured window (lengthened where the
-SLO's percentiles need more messages) and their sum, plus the cluster's one priming. The
+SLO's percentiles need more messages) and their sum, plus each cluster's priming. The
 site says what it would reserve and deploy (on Grid'5000 the oarsub command line, the
 queue and the nodes the reference and status APIs allow, checked as a run checks them).
 The sums are load time only: each step also starts its agents and drains, and a site
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pytest_frida.config import ClusterSettings, FridaSettings, StepPlan
 from pytest_frida.errors import FridaSetupError
+from pytest_frida.measure import priming
 from pytest_frida.measure.samples import measured_window
 from pytest_frida.search import STEP_BUDGET_FACTOR, SearchSpec
 from pytest_frida.sites import create_site
@@ -106,12 +107,17 @@ def preview_test(test: str, plan: StepPlan) -> TestPreview:
 
 def total_lines(settings: FridaSettings, tests: list[TestPreview], clusters: int = 1) -> list[str]:
     # each cluster's first measured step is primed (--frida-prime): once per session,
-    # once per cluster with cluster shapes
+    # once per cluster with cluster shapes, in one to priming.MAX_ROUNDS runs
     prime = settings.prime * clusters if tests else 0.0
     least = sum(t.least_s for t in tests) + prime
-    most = sum(t.most_s for t in tests) + prime
+    most = sum(t.most_s for t in tests) + prime * priming.MAX_ROUNDS
     span = f"{least / 60:.1f} min" if least == most else f"{least / 60:.1f} to {most / 60:.1f} min"
-    primed = f", the {prime:g}s priming included" if prime else ""
+    primed = (
+        f", the priming included ({prime:g}s, up to {prime * priming.MAX_ROUNDS:g}s for a"
+        " cluster slow to warm)"
+        if prime
+        else ""
+    )
     lines = [
         f"load time, at least: {span}{primed} (agents' start, drains and the site's own"
         " start come on top)"

@@ -30,6 +30,7 @@ from pytest_frida.controller.fleet import (
 from pytest_frida.controller.merge import DRAIN_STALL_S, drain_cap_s, merge, producer_reports
 from pytest_frida.controller.verdicts import Facts, attribute_step, judge_step
 from pytest_frida.faults import FaultEvent
+from pytest_frida.measure import priming
 from pytest_frida.measure.clocks import ClockOffset
 from pytest_frida.measure.host_speed import SINGLE_HOST_SITES, usable_core_count
 from pytest_frida.measure.resources import resource_figures
@@ -103,13 +104,13 @@ class StepRunner:
         progress: ProgressFn | None = None,
         faults: Sequence[FaultEvent] = (),
     ) -> StepResult:
-        primer: StepResult | None = None
+        primers: list[StepResult] = []
         # a first step with planned faults is never primed, whatever the setting
         unprimed = self._prime_s == 0 and self._steps == 0 and not self._priming and not faults
         if not self._primed:  # the cluster's first step, and only that one
             self._primed = True
             if not faults:  # a fault's step measures its fault, not a warm broker
-                primer = self._prime(test, plan, producers, progress)
+                primers = self._prime(test, plan, producers, progress)
         if self._priming:  # numbered steps are measured ones (logs, topics)
             self._label = "prime"
         else:
@@ -121,7 +122,7 @@ class StepRunner:
         result = _new_result(test, plan, producers, window)
         if window.lengthened:
             result.samples["planned_duration_s"] = planned_duration
-        earlier_loss = self._note_priming(result, primer, unprimed)
+        earlier_loss = self._note_priming(result, primers, unprimed)
         topic = re.sub(r"[^a-zA-Z0-9._-]", "-", f"frida-{self.run_id}-{self._label}")
         agents: list[AgentHandle] = []
         facts = Facts(earlier_loss=earlier_loss)
@@ -162,45 +163,48 @@ class StepRunner:
         return result
 
     def _note_priming(
-        self, result: StepResult, primer: StepResult | None, unprimed: bool
+        self, result: StepResult, primers: list[StepResult], unprimed: bool
     ) -> str | None:
-        """Say on the cluster's first step how it was primed; what the priming run lost,
+        """Say on the cluster's first step how it was primed; what a priming run lost,
         which fails this step (StepFacts.earlier_loss)."""
-        if primer is not None or unprimed:
+        if primers or unprimed:
             result.primed_s = self._prime_s
         if unprimed:
             result.notes.append(
                 "the cluster's first step: not primed (prime 0 s), so its"
                 " first seconds may have met a broker still cold"
             )
-        if primer is None:
+        if not primers:
             return None
-        result.notes.append(
-            f"the cluster's first step: primed by an unmeasured {self._prime_s:g}s run at"
-            f" this load first (p99 {primer.latency.get('p99')} ms, verdict"
-            f" {primer.verdict})"
-        )
-        if not primer.definitive:
+        result.notes.append(priming.describe(_rounds(primers), self._prime_s or 0.0))
+        lost = [p for p in primers if p.definitive]
+        if not lost:
             return None
         return (
-            "the unmeasured priming run just before this step counted messages that did"
-            " not get through: " + "; ".join(v.describe() for v in primer.verdicts if not v.passed)
+            "an unmeasured priming run just before this step counted messages that did"
+            " not get through: " + "; ".join(v.describe() for v in lost[0].verdicts if not v.passed)
         )
 
     def _prime(
         self, test: str, plan: StepPlan, producers: int, progress: ProgressFn | None
-    ) -> StepResult:
+    ) -> list[StepResult]:
         """Before the cluster's first measured step: the same load, unmeasured, for
-        `prime_s`. A broker just started runs its first seconds interpreted and with cold
-        caches, and its first step measured that rather than the load. Its latency is
-        thrown away; messages it lost fail the step after it (StepFacts.earlier_loss)."""
+        `prime_s`, again until the cluster has settled (measure.priming). A broker just
+        started runs its first seconds interpreted and with cold caches, and its first
+        step measured that rather than the load. Their latency is thrown away; messages
+        they lost fail the step after them (StepFacts.earlier_loss)."""
         seconds = self._prime_s or 0.0
         primer = replace(plan, duration=seconds, warmup=0.0, max_duration=seconds)
+        primers: list[StepResult] = []
         self._priming = True
         try:
-            return self.run(test, primer, producers, progress)
+            while not priming.primed_enough(_rounds(primers)):
+                primers.append(self.run(test, primer, producers, progress))
+                if primers[-1].cluster_down is not None:
+                    break
         finally:
             self._priming = False
+        return primers
 
     def _measure(
         self,
@@ -332,3 +336,7 @@ class StepRunner:
             replication,
             min_insync,
         )
+
+
+def _rounds(primers: Sequence[StepResult]) -> list[tuple[str, float | None, bool]]:
+    return [(p.verdict, p.latency.get("p99"), p.definitive) for p in primers]

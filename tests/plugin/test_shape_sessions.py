@@ -278,7 +278,7 @@ def test_the_plan_says_how_many_clusters_start_in_turn(recording: pytest.Pyteste
     result.stdout.fnmatch_lines(
         [
             "*test_cap.py::test_a[[]shape=3b[]]:*",
-            "*load time, at least: * the 10s priming included*",
+            "*load time, at least: * the priming included (10s, up to 40s*",
             "*cluster shapes: 2 clusters, one at a time*",
         ]
     )
