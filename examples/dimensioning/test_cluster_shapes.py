@@ -7,8 +7,8 @@ stopped in turn, and its own confirmed limit; with a target the report sizes the
     pytest examples/dimensioning/test_cluster_shapes.py --frida-target=instruments=16000,ticks=2/s
 
 Three brokers are searched at a lower rate per producer than one: on a two-core machine
-three brokers with three copies of every message hold about a twentieth of what one
-holds (the host's CPU is saturated; report.html shows it), and one search range cannot
+three brokers keeping three copies of every message hold a small fraction of what one
+holds (the host's CPU saturates; report.html shows it), and one search range cannot
 bracket both. Capacities are compared in messages a second, so the sizing reads both.
 On one machine every broker shares its cores with the others and with the harness: these
 limits are the machine's. Run the suite on Grid'5000 or a hosts file to size hardware.
@@ -37,8 +37,8 @@ def test_one_broker(frida_result):
 
 
 @pytest.mark.capacity(
-    search="1:24:10%",
-    rate=50,
+    search="2:48:10%",
+    rate=100,
     duration=6,
     warmup=2,
     slo=SLO,
