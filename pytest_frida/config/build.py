@@ -27,6 +27,9 @@ _STEP_FIELDS = (
     "consumers",
     "max-duration",
     "search",
+    "instruments",
+    "popularity",
+    "arrivals",
 )
 
 

@@ -9,8 +9,11 @@ from typing import Any
 
 from pytest_frida.config.values import (
     SettingsError,
+    _arrivals,
+    _instruments,
     _message_size,
     _non_negative_float,
+    _popularity,
     _positive_float,
     _positive_int,
     _search,
@@ -21,6 +24,7 @@ from pytest_frida.config.values import (
 )
 from pytest_frida.measure.slo import Slo
 from pytest_frida.search import SearchSpec
+from pytest_frida.workload.arrivals import EVEN, Arrivals, MarketSpec
 from pytest_frida.workload.drivers import load_driver
 from pytest_frida.workload.drivers.base import DriverConfigError
 
@@ -36,6 +40,9 @@ MARKER_KEYS = (
     "producer_config",
     "consumers",
     "search",
+    "instruments",
+    "popularity",
+    "arrivals",
 )
 
 
@@ -59,6 +66,15 @@ class StepPlan:
     max_duration: float = 60.0
     #: search for the limit instead of running `producers` (None: a fixed sweep)
     search: SearchSpec | None = None
+    #: the market-data workload (workload.arrivals): instruments (None: one stream per
+    #: producer), the Zipf exponent of their popularity (0: uniform), the arrival process
+    instruments: int | None = None
+    popularity: float = 0.0
+    arrivals: Arrivals = EVEN
+
+    @property
+    def market(self) -> MarketSpec:
+        return MarketSpec(self.instruments, self.popularity, self.arrivals)
 
 
 #: the fastest schedule one producer may follow (one send per microsecond)
@@ -78,6 +94,16 @@ def check_schedule(plan: StepPlan, what: str) -> None:
             f"{what}: rate={plan.rate:g} msg/s for duration={plan.duration:g}s gives each"
             f" producer less than one measured message; raise the rate or the duration"
         )
+
+
+def check_market(plan: StepPlan, what: str) -> None:
+    """Enough instruments for the largest producer count the test may run; popularity only
+    with instruments."""
+    largest = max((*plan.producers, plan.search.high if plan.search else 0))
+    try:
+        plan.market.check(largest)
+    except ValueError as exc:
+        raise SettingsError(f"{what}: {exc}") from None
 
 
 def check_consumers(plan: StepPlan, what: str) -> None:
@@ -112,4 +138,7 @@ _PARSERS: dict[str, Any] = {
     "producer_config": parse_producer_config,
     "consumers": parse_consumers,
     "search": lambda raw, what: _search(str(raw), what),
+    "instruments": _instruments,
+    "popularity": _popularity,
+    "arrivals": _arrivals,
 }

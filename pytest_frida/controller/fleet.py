@@ -17,7 +17,9 @@ from pytest_frida.controller.merge import FLUSH_CAP_S
 from pytest_frida.progress import ProgressFn
 from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentLauncher, AgentTimeout
 from pytest_frida.workload.protocol import (
+    ConsumerConfig,
     ConsumerResult,
+    ProducerConfig,
     ProducerResult,
     consumer_result,
     producer_result,
@@ -69,22 +71,22 @@ def launch_fleet(
     )
     consumers = []
     for i, partitions in enumerate(shares):
-        consumer = launcher.launch(
-            f"{label}-consumer-{i}",
-            {
-                "bootstrap": target.bootstrap,
-                "topic": target.topic,
-                "client": target.client,
-                "warmup": plan.warmup,
-                "duration": plan.duration,
-                "role": "consumer",
-                "partitions": partitions,
-                "total_partitions": plan.partitions,
-                "consumer_index": i,
-                "consumers": len(shares),
-            },
-            slot=i,
-        )
+        consumer_config: ConsumerConfig = {
+            "bootstrap": target.bootstrap,
+            "topic": target.topic,
+            "client": target.client,
+            "warmup": plan.warmup,
+            "duration": plan.duration,
+            "role": "consumer",
+            "partitions": partitions,
+            "total_partitions": plan.partitions,
+            "consumer_index": i,
+            "consumers": len(shares),
+        }
+        if plan.instruments is not None:  # the instruments decide the partitions
+            consumer_config["market"] = plan.market.to_wire()
+            consumer_config["total_producers"] = producers
+        consumer = launcher.launch(f"{label}-consumer-{i}", consumer_config, slot=i)
         launched.append(consumer)
         consumers.append(consumer)
     split = launcher.plan_producers(producers, workers)
@@ -98,25 +100,24 @@ def launch_fleet(
         launched.extend(clocks)
     producer_agents = []
     for i, (first, count) in enumerate(split):
-        agent = launcher.launch(
-            f"{label}-producers-{i}",
-            {
-                "bootstrap": target.bootstrap,
-                "topic": target.topic,
-                "client": target.client,
-                "warmup": plan.warmup,
-                "duration": plan.duration,
-                "role": "producer",
-                "first_producer": first,
-                "producer_count": count,
-                "total_producers": producers,
-                "rate": plan.rate,
-                "message_size": plan.message_size,
-                "producer_settings": plan.producer_config,
-                "partitions": plan.partitions,
-            },
-            slot=i,
-        )
+        producer_config: ProducerConfig = {
+            "bootstrap": target.bootstrap,
+            "topic": target.topic,
+            "client": target.client,
+            "warmup": plan.warmup,
+            "duration": plan.duration,
+            "role": "producer",
+            "first_producer": first,
+            "producer_count": count,
+            "total_producers": producers,
+            "rate": plan.rate,
+            "message_size": plan.message_size,
+            "producer_settings": plan.producer_config,
+            "partitions": plan.partitions,
+        }
+        if not plan.market.is_default():  # none for the default: any agent runs it
+            producer_config["market"] = plan.market.to_wire()
+        agent = launcher.launch(f"{label}-producers-{i}", producer_config, slot=i)
         launched.append(agent)
         producer_agents.append(agent)
     fleet = Fleet(consumers, producer_agents, clocks, split, consumer_host, producer_hosts)

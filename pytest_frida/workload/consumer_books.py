@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pytest_frida.measure.accounting import SequenceTracker
 from pytest_frida.measure.histogram import BufferedRecorder
+from pytest_frida.workload.instruments import Instruments
 from pytest_frida.workload.messages import decode_tick
 from pytest_frida.workload.protocol import ConsumerBooks
 from pytest_frida.workload.schedule import Window
@@ -19,8 +20,10 @@ class Books:
     """What one consumer saw: sequence trackers, latencies, the per-second timeline and
     the count received inside the window. `take` is the hot loop."""
 
-    def __init__(self, total_partitions: int) -> None:
+    def __init__(self, total_partitions: int, instruments: Instruments | None = None) -> None:
         self.total_partitions = total_partitions
+        #: a market workload's instruments: a message's lane is its instrument's partition
+        self.instruments = instruments
         self.window: Window | None = None
         #: producer -> this host's clock minus that producer host's (ns)
         self.corrections: dict[int, int] = {}
@@ -48,7 +51,7 @@ class Books:
     def take(self, values: list[bytes], now_ns: int) -> int:
         """Account for messages received at `now_ns`; returns how many were new."""
         trackers, partitions = self.trackers, self.total_partitions
-        window = self.window
+        instruments, window = self.instruments, self.window
         fresh = 0
         if window is None:  # nothing is sent before the start; count it all the same
             for value in values:
@@ -56,7 +59,12 @@ class Books:
                 tracker = trackers.get(tick.producer)
                 if tracker is None:
                     tracker = trackers[tick.producer] = SequenceTracker(partitions)
-                fresh += tracker.see(tick.seq)
+                lane = (
+                    -1
+                    if instruments is None
+                    else instruments.lane(tick.producer, tick.seq, partitions)
+                )
+                fresh += tracker.see(tick.seq, lane)
             return fresh
         corrections, timeline = self.corrections, self.timeline
         e2e, e2e_from_send = self.e2e, self.e2e_from_send
@@ -67,7 +75,8 @@ class Books:
             tracker = trackers.get(pid)
             if tracker is None:
                 tracker = trackers[pid] = SequenceTracker(partitions)
-            if not tracker.see(tick.seq):
+            lane = -1 if instruments is None else instruments.lane(pid, tick.seq, partitions)
+            if not tracker.see(tick.seq, lane):
                 continue
             fresh += 1
             skew_ns = corrections.get(pid, 0)
