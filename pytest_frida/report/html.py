@@ -12,6 +12,7 @@ from pytest_frida.report.capacity import base_test_id, capacity_limit
 from pytest_frida.report.compare import Change
 from pytest_frida.report.history import HistoryEntry
 from pytest_frida.report.model import RunInfo
+from pytest_frida.report.summary import market_workload
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
@@ -166,6 +167,9 @@ def render(
             " time. Producer counts run:"
             f" {_esc(', '.join(str(s.producers) for s in group))}.</p>"
         )
+        workload = market_workload(group[0])
+        if workload:
+            parts.append(f"<p>Workload: {_esc(workload)}.</p>")
         parts.append(f"<div class='limit'>{_esc(limit.explain())}</div>")
         parts.append(plots.latency_vs_producers(group, limit, slo))
         if any(s.resources.get("sources") for s in group):

@@ -60,7 +60,30 @@ def format_table(steps: Sequence[StepResult]) -> list[str]:
         lines.append("  ".join(cells))
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
-    return lines + steady_lines(steps)
+    return lines + steady_lines(steps) + workload_lines(steps)
+
+
+def market_workload(step: StepResult) -> str | None:
+    """The step's workload in words, when it is not the default one (one stream per
+    producer, even arrivals); None for the default or a step recorded before workloads."""
+    workload = step.workload
+    if not workload or (
+        workload.get("instruments") is None
+        and workload.get("popularity", "uniform") == "uniform"
+        and workload.get("arrivals", "even") == "even"
+    ):
+        return None
+    return str(workload.get("text", ""))
+
+
+def workload_lines(steps: Sequence[StepResult]) -> list[str]:
+    """Per test with a market workload, what it was, once."""
+    lines: dict[str, str] = {}
+    for s in steps:
+        text = market_workload(s)
+        if text:
+            lines.setdefault(s.test.split("::")[-1].split("[")[0], text)
+    return [f"{test} workload: {text}" for test, text in lines.items()]
 
 
 def steady_lines(steps: Sequence[StepResult]) -> list[str]:

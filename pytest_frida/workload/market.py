@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from pytest_frida.workload.arrivals import MarketSpec
+from pytest_frida.workload.arrivals import MarketSpec, popularity_text
 from pytest_frida.workload.instruments import Instruments, IntArray
 from pytest_frida.workload.schedule import NS, Schedule, Window
 
@@ -155,3 +155,57 @@ def schedule_for(
     if spec.instruments is None and spec.arrivals.kind == "even":
         return Schedule(rate, total_producers, window)
     return MarketSchedule(spec, rate, total_producers, window)
+
+
+def workload_figures(spec: MarketSpec, producers: int, rate: float) -> dict[str, Any]:
+    """Which workload a step ran, for its result: the spec's text forms, the step's mean
+    and peak rates (msg/s), the top instrument's share of ticks and the busiest producer's
+    rate, and all of it in words."""
+    instruments = Instruments(spec, producers)
+    mean = producers * rate
+    peak = mean * spec.arrivals.peak_over_mean()
+    top = instruments.top_share()
+    busiest = max(instruments.rate_share(p) for p in range(producers)) * rate
+    return {
+        "instruments": spec.instruments,
+        "popularity": popularity_text(spec.popularity),
+        "arrivals": str(spec.arrivals),
+        "mean_rate": mean,
+        "peak_rate": peak,
+        "top_instrument_share": top,
+        "busiest_producer_rate": busiest,
+        "text": _words(spec, producers, rate, mean, peak, top, busiest),
+    }
+
+
+def _words(
+    spec: MarketSpec,
+    producers: int,
+    rate: float,
+    mean: float,
+    peak: float,
+    top: float | None,
+    busiest: float,
+) -> str:
+    if spec.instruments is None:
+        parts = ["one stream per producer over the partitions in turn"]
+    else:
+        parts = [f"{spec.instruments:,} instruments over the {producers} producers"]
+        if spec.popularity:
+            parts.append(
+                f"Zipf popularity s={spec.popularity:g} (top instrument"
+                f" {100 * (top or 0):.1f}% of ticks, busiest producer {busiest:,.0f} msg/s"
+                f" against a mean of {rate:,.0f})"
+            )
+        else:
+            parts.append("uniform popularity")
+    arrivals = spec.arrivals
+    if arrivals.kind == "burst":
+        parts.append(
+            f"bursts of {arrivals.factor:g}x the base rate for {arrivals.burst_s:g}s every"
+            f" {arrivals.period_s:g}s (mean {mean:,.0f} msg/s over whole periods,"
+            f" peak {peak:,.0f} msg/s)"
+        )
+    else:
+        parts.append(f"{'Poisson' if arrivals.kind == 'poisson' else 'even'} arrivals")
+    return ", ".join(parts)

@@ -18,7 +18,13 @@ from pytest_frida.config.options import OPTIONS
 from pytest_frida.config.settings import FridaSettings
 from pytest_frida.controller.merge import unanswered_ages
 from pytest_frida.measure.accounting import SequenceTracker
+from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.slo import parse_slo
+from pytest_frida.report.history import workload_plan
+from pytest_frida.report.html import render
+from pytest_frida.report.model import RunInfo
+from pytest_frida.report.summary import market_workload, workload_lines
+from pytest_frida.report.writer import step_row
 from pytest_frida.workload.arrivals import (
     Arrivals,
     MarketSpec,
@@ -27,7 +33,12 @@ from pytest_frida.workload.arrivals import (
 from pytest_frida.workload.consumer_books import Books
 from pytest_frida.workload.drain import DrainCheck
 from pytest_frida.workload.instruments import Instruments
-from pytest_frida.workload.market import MarketSchedule, prepared_sends, schedule_for
+from pytest_frida.workload.market import (
+    MarketSchedule,
+    prepared_sends,
+    schedule_for,
+    workload_figures,
+)
 from pytest_frida.workload.messages import pack_header
 from pytest_frida.workload.protocol import ProducerResult
 from pytest_frida.workload.schedule import NS, Schedule, Window
@@ -309,3 +320,61 @@ def test_a_big_schedule_is_bounded():
     elapsed = time.perf_counter() - started
     assert sum(1 for _ in prepared(0)) == pytest.approx(1_200_000, rel=0.01)
     assert elapsed < 30.0  # generous: a loaded 2-core machine; about 0.5 s unloaded
+
+
+def _step(workload: dict[str, object]) -> StepResult:
+    return StepResult(
+        test="tests/t.py::test_md",
+        producers=50,
+        rate_per_producer=2000.0,
+        duration_s=10.0,
+        warmup_s=2.0,
+        message_size=100,
+        partitions=12,
+        slo="p99 < 100ms",
+        workload=workload,
+    )
+
+
+def test_the_report_states_a_market_workload_and_leaves_the_default_alone(tmp_path: Path):
+    market = _step(workload_figures(MarketSpec(16_000, 1.1, Arrivals("poisson")), 50, 2000.0))
+    default = _step(workload_figures(MarketSpec(), 50, 2000.0))
+    older = _step({})  # recorded before workloads
+    text = market_workload(market)
+    assert text is not None
+    assert text.startswith("16,000 instruments over the 50 producers, Zipf popularity s=1.1")
+    assert "top instrument 14.7% of ticks" in text and text.endswith("Poisson arrivals")
+    assert market_workload(default) is None and market_workload(older) is None
+    assert workload_lines([market, market, default]) == [f"test_md workload: {text}"]
+    info = RunInfo(
+        run_id="r",
+        started_at="2025-01-01T00:00:00+00:00",
+        site="local",
+        client="kafka-python",
+        kafka_version="4.4.0",
+        settings={},
+    )
+    plan = workload_plan(info, [market])
+    assert (plan["instruments"], plan["popularity"], plan["arrivals"]) == (
+        16_000,
+        "zipf:1.1",
+        "poisson",
+    )
+    # runs with the default workload plan exactly as runs from before it
+    assert workload_plan(info, [default]) == workload_plan(info, [older])
+    row = step_row("r", market)
+    assert (row["instruments"], row["popularity"], row["arrivals"]) == (
+        16_000,
+        "zipf:1.1",
+        "poisson",
+    )
+    html = render(info, [market], [], [])
+    assert "Workload: 16,000 instruments" in html
+
+
+def test_burst_figures_report_mean_and_peak():
+    figures = workload_figures(MarketSpec(arrivals=parse_arrivals("burst:5x2s/10s")), 10, 100.0)
+    assert figures["mean_rate"] == 1000.0
+    # base = 100 / (1 + 4 * 0.2) per producer, peak 5 x base
+    assert figures["peak_rate"] == pytest.approx(10 * 5 * 100 / 1.8)
+    assert "peak 2,778 msg/s" in figures["text"]
