@@ -29,6 +29,9 @@ _STEP_FIELDS = (
     "search",
     "drain",
     "shapes",
+    "instruments",
+    "popularity",
+    "arrivals",
 )
 
 

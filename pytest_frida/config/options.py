@@ -34,11 +34,14 @@ from pytest_frida.config.option_parsers import (
 from pytest_frida.config.shapes import parse_shapes
 from pytest_frida.config.values import (
     Parser,
+    _arrivals,
     _choice,
     _flag,
     _float,
+    _instruments,
     _message_size,
     _non_negative_float,
+    _popularity,
     _positive_float,
     _positive_int,
     _search,
@@ -100,6 +103,27 @@ OPTIONS: tuple[Option, ...] = (
         parse=optional(parse_producers),
     ),
     Option("rate", "messages per second per producer", "10", parse=alone(_positive_float)),
+    Option(
+        "instruments",
+        "market-data instruments over the producers (instrument j: producer j % producers,"
+        " partition j % partitions, its own key); empty: one stream per producer",
+        "",
+        parse=alone(_instruments),
+    ),
+    Option(
+        "popularity",
+        "how the load splits over the instruments: uniform or zipf:<s> (instrument of rank"
+        " r gets a share proportional to 1/r^s)",
+        "uniform",
+        parse=alone(_popularity),
+    ),
+    Option(
+        "arrivals",
+        "when each producer sends: even, poisson or burst:<k>x<s>s/<period>s (k times the"
+        " base rate s seconds every period; --frida-rate stays the mean)",
+        "even",
+        parse=alone(_arrivals),
+    ),
     Option("duration", "measured seconds per step", "10", parse=alone(_positive_float)),
     Option(
         "warmup",

@@ -10,8 +10,11 @@ from typing import Any
 from pytest_frida.config.shapes import Shape, parse_shapes
 from pytest_frida.config.values import (
     SettingsError,
+    _arrivals,
+    _instruments,
     _message_size,
     _non_negative_float,
+    _popularity,
     _positive_float,
     _positive_int,
     _search,
@@ -23,6 +26,7 @@ from pytest_frida.config.values import (
 )
 from pytest_frida.measure.slo import Slo
 from pytest_frida.search import SearchSpec
+from pytest_frida.workload.arrivals import EVEN, Arrivals, MarketSpec
 from pytest_frida.workload.drivers import load_driver
 from pytest_frida.workload.drivers.base import DriverConfigError
 
@@ -40,6 +44,9 @@ MARKER_KEYS = (
     "search",
     "drain",
     "shapes",
+    "instruments",
+    "popularity",
+    "arrivals",
 )
 
 
@@ -72,6 +79,15 @@ class StepPlan:
     #: kafka.server_config.topic_replication, and the brokers' own setting)
     replication: int | None = None
     min_insync: int | None = None
+    #: the market-data workload (workload.arrivals): instruments (None: one stream per
+    #: producer), the Zipf exponent of their popularity (0: uniform), the arrival process
+    instruments: int | None = None
+    popularity: float = 0.0
+    arrivals: Arrivals = EVEN
+
+    @property
+    def market(self) -> MarketSpec:
+        return MarketSpec(self.instruments, self.popularity, self.arrivals)
 
 
 #: the fastest schedule one producer may follow (one send per microsecond)
@@ -91,6 +107,16 @@ def check_schedule(plan: StepPlan, what: str) -> None:
             f"{what}: rate={plan.rate:g} msg/s for duration={plan.duration:g}s gives each"
             f" producer less than one measured message; raise the rate or the duration"
         )
+
+
+def check_market(plan: StepPlan, what: str) -> None:
+    """Enough instruments for the largest producer count the test may run; popularity only
+    with instruments."""
+    largest = max((*plan.producers, plan.search.high if plan.search else 0))
+    try:
+        plan.market.check(largest)
+    except ValueError as exc:
+        raise SettingsError(f"{what}: {exc}") from None
 
 
 def check_consumers(plan: StepPlan, what: str) -> None:
@@ -127,4 +153,7 @@ _PARSERS: dict[str, Any] = {
     "search": lambda raw, what: _search(str(raw), what),
     "drain": parse_yes_no,
     "shapes": parse_shapes,
+    "instruments": _instruments,
+    "popularity": _popularity,
+    "arrivals": _arrivals,
 }

@@ -12,6 +12,7 @@ from pytest_frida.config.plan import (
     MARKER_KEYS,
     StepPlan,
     check_consumers,
+    check_market,
     check_producer_config,
     check_schedule,
 )
@@ -149,6 +150,7 @@ class FridaSettings:
             check_producer_config(self.client, merged, "capacity marker argument producer_config")
         plan = replace(self.defaults, **values)
         check_schedule(plan, "capacity marker")
+        check_market(plan, "capacity marker")
         consumers_from = (
             "--frida-consumers"
             if "consumers" in self.overrides

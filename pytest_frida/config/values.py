@@ -11,6 +11,7 @@ from typing import Any
 
 from pytest_frida.measure.slo import Slo, SloError, parse_slo, with_delivery_guards
 from pytest_frida.search import SearchSpec, SearchSpecError, parse_search
+from pytest_frida.workload.arrivals import Arrivals, parse_arrivals, parse_popularity
 
 
 class SettingsError(ValueError):
@@ -208,3 +209,25 @@ def _flag(raw: str, what: str) -> bool:
     if "/" in raw or raw.endswith(".py") or Path(raw).exists():
         hint = f" ({raw} was taken as its value: put {what} after the paths, or write {what}=yes)"
     raise SettingsError(f"{what}={raw!r}: expected yes or no{hint}")
+
+
+def _instruments(raw: object, what: str) -> int | None:
+    """A market workload's instrument count; empty: one stream per producer."""
+    if raw is None or str(raw).strip() == "":
+        return None
+    return _positive_int(raw, what)
+
+
+def _popularity(raw: object, what: str) -> float:
+    """The Zipf exponent of instrument popularity (0: uniform)."""
+    try:
+        return parse_popularity(str(raw))
+    except ValueError as exc:
+        raise SettingsError(f"{what}={raw!r}: {exc}") from None
+
+
+def _arrivals(raw: object, what: str) -> Arrivals:
+    try:
+        return parse_arrivals(str(raw))
+    except ValueError as exc:
+        raise SettingsError(f"{what}={raw!r}: {exc}") from None

@@ -19,6 +19,7 @@ from pytest_frida.runtimes.agents import AgentError, AgentHandle, AgentLauncher,
 from pytest_frida.workload.protocol import (
     ConsumerConfig,
     ConsumerResult,
+    ProducerConfig,
     ProducerResult,
     consumer_result,
     producer_result,
@@ -84,6 +85,9 @@ def launch_fleet(
         }
         if plan.drain:  # written only then: agents older than `hold` keep reading
             config["hold"] = True
+        if plan.instruments is not None:  # the instruments decide the partitions
+            config["market"] = plan.market.to_wire()
+            config["total_producers"] = producers
         consumer = launcher.launch(f"{label}-consumer-{i}", config, slot=i)
         launched.append(consumer)
         consumers.append(consumer)
@@ -98,25 +102,24 @@ def launch_fleet(
         launched.extend(clocks)
     producer_agents = []
     for i, (first, count) in enumerate(split):
-        agent = launcher.launch(
-            f"{label}-producers-{i}",
-            {
-                "bootstrap": target.bootstrap,
-                "topic": target.topic,
-                "client": target.client,
-                "warmup": plan.warmup,
-                "duration": plan.duration,
-                "role": "producer",
-                "first_producer": first,
-                "producer_count": count,
-                "total_producers": producers,
-                "rate": plan.rate,
-                "message_size": plan.message_size,
-                "producer_settings": plan.producer_config,
-                "partitions": plan.partitions,
-            },
-            slot=i,
-        )
+        producer_config: ProducerConfig = {
+            "bootstrap": target.bootstrap,
+            "topic": target.topic,
+            "client": target.client,
+            "warmup": plan.warmup,
+            "duration": plan.duration,
+            "role": "producer",
+            "first_producer": first,
+            "producer_count": count,
+            "total_producers": producers,
+            "rate": plan.rate,
+            "message_size": plan.message_size,
+            "producer_settings": plan.producer_config,
+            "partitions": plan.partitions,
+        }
+        if not plan.market.is_default():  # none for the default: any agent runs it
+            producer_config["market"] = plan.market.to_wire()
+        agent = launcher.launch(f"{label}-producers-{i}", producer_config, slot=i)
         launched.append(agent)
         producer_agents.append(agent)
     fleet = Fleet(consumers, producer_agents, clocks, split, consumer_host, producer_hosts)

@@ -20,8 +20,9 @@ from pytest_frida.measure.accounting import ProducerReport, SequenceTracker, acc
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.steady import steady_state, trend_note
+from pytest_frida.workload.market import schedule_for
 from pytest_frida.workload.protocol import ConsumerResult, ProducerResult
-from pytest_frida.workload.schedule import LATE_LIMIT_S, Schedule, Window
+from pytest_frida.workload.schedule import LATE_LIMIT_S, Window
 
 #: producers stop waiting for acks this long after their last send (the agents'
 #: `flush_timeout`); the client's own delivery timeout is usually longer, and the step's
@@ -248,7 +249,7 @@ def unanswered_ages(
     bound on the latency they would have had."""
     if plan.rate <= 0:  # a throughput probe has no intended send times
         return []
-    schedule = Schedule(plan.rate, producers, window)
+    schedule = schedule_for(plan.market, plan.rate, producers, window)
     ages = []
     for res in produced:
         gave_up_ns = int(res.get("gave_up_ns", 0))

@@ -40,6 +40,7 @@ from pytest_frida.measure.samples import MeasuredWindow, measured_window
 from pytest_frida.progress import ProgressFn
 from pytest_frida.runtimes.agents import AgentHandle, stop_agents
 from pytest_frida.sites.base import Cluster
+from pytest_frida.workload.market import workload_figures
 from pytest_frida.workload.protocol import ExpectedSends
 from pytest_frida.workload.schedule import Window
 
@@ -61,6 +62,7 @@ def _new_result(test: str, plan: StepPlan, producers: int, window: MeasuredWindo
         slo=str(plan.slo),
         producer_config=dict(plan.producer_config),
         consumer_setting="auto" if plan.consumers is None else str(plan.consumers),
+        workload=workload_figures(plan.market, producers, plan.rate),
         started_at=utc_now(),
         samples={"required": window.required_samples, "planned": window.planned_samples},
     )

@@ -32,7 +32,8 @@ class SequenceTracker:
     the residue seq % partitions (its *lane*) names the partition. Kafka keeps order per
     partition only, so a message is out of order when a higher sequence number of the
     same lane arrived before it; messages of different lanes may interleave freely.
-    With `partitions=1` every message is in one lane.
+    With `partitions=1` every message is in one lane. A market workload's messages name
+    their lane (their instrument's partition) when seen.
     """
 
     __slots__ = (
@@ -56,8 +57,9 @@ class SequenceTracker:
         self.out_of_order = 0
         self.highest = -1
 
-    def see(self, seq: int) -> bool:
-        """Record `seq`; returns False when it is a duplicate."""
+    def see(self, seq: int, lane: int = -1) -> bool:
+        """Record `seq` (of `lane`; -1: seq % partitions); returns False when it is a
+        duplicate."""
         if seq < 0:
             raise ValueError(f"sequence numbers start at 0, got {seq}")
         bits = self._bits
@@ -71,7 +73,8 @@ class SequenceTracker:
         bits[byte] |= mask
         self.unique += 1
         lanes = self._lane_highest
-        lane = seq % self.partitions
+        if lane < 0:
+            lane = seq % self.partitions
         if seq < lanes[lane]:
             self.out_of_order += 1
         else:

@@ -34,6 +34,9 @@ class StepResult:
     producer_config: dict[str, str] = field(default_factory=dict)
     #: consumer agents as planned: "auto" (one per 10k msg/s) or a count
     consumer_setting: str = "auto"
+    #: the market-data workload (workload.market.workload_figures): instruments, popularity,
+    #: arrivals, mean and peak rate (msg/s), the top instrument's share, in words ("text")
+    workload: dict[str, Any] = field(default_factory=dict)
     #: the sample rule (measure.samples): latencies the SLO needs ("required"), planned in
     #: the window ("planned"), measured ("measured"), and the window as planned
     #: ("planned_duration_s") when it was lengthened to reach them

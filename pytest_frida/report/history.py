@@ -154,6 +154,17 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
             if info.settings.get("broker_cores")
             else {}
         ),
+        # a market workload measures another thing than one even stream per producer
+        # (written only when not the default, so earlier runs stay comparable)
+        **{
+            k: first.workload[k]
+            for k, default in (
+                ("instruments", None),
+                ("popularity", "uniform"),
+                ("arrivals", "even"),
+            )
+            if first.workload.get(k, default) != default
+        },
         # brokers read each second (an exporter in the JVM) against brokers left alone:
         # the default, on, is left out so earlier runs stay like today's
         **({"monitor": False} if info.settings.get("monitor") is False else {}),

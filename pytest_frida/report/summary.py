@@ -92,7 +92,12 @@ def _aligned(rows: Sequence[tuple[str, ...]]) -> list[str]:
 
 def format_table(steps: Sequence[StepResult]) -> list[str]:
     """The aligned table, then a line per step whose measured window had a latency trend."""
-    return _aligned([HEADER, *summary_rows(steps)]) + steady_lines(steps) + drain_lines(steps)
+    return (
+        _aligned([HEADER, *summary_rows(steps)])
+        + steady_lines(steps)
+        + drain_lines(steps)
+        + workload_lines(steps)
+    )
 
 
 def drain_lines(steps: Sequence[StepResult]) -> list[str]:
@@ -103,6 +108,29 @@ def drain_lines(steps: Sequence[StepResult]) -> list[str]:
         for s in steps
         if s.drain
     ]
+
+
+def market_workload(step: StepResult) -> str | None:
+    """The step's workload in words, when it is not the default one (one stream per
+    producer, even arrivals); None for the default or a step recorded before workloads."""
+    workload = step.workload
+    if not workload or (
+        workload.get("instruments") is None
+        and workload.get("popularity", "uniform") == "uniform"
+        and workload.get("arrivals", "even") == "even"
+    ):
+        return None
+    return str(workload.get("text", ""))
+
+
+def workload_lines(steps: Sequence[StepResult]) -> list[str]:
+    """Per test with a market workload, what it was, once."""
+    lines: dict[str, str] = {}
+    for s in steps:
+        text = market_workload(s)
+        if text:
+            lines.setdefault(s.test.split("::")[-1].split("[")[0], text)
+    return [f"{test} workload: {text}" for test, text in lines.items()]
 
 
 def steady_lines(steps: Sequence[StepResult]) -> list[str]:

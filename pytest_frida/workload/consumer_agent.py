@@ -35,6 +35,7 @@ import threading
 import time
 
 from pytest_frida.workload import protocol
+from pytest_frida.workload.arrivals import MarketSpec
 from pytest_frida.workload.consumer_books import Books
 from pytest_frida.workload.consumer_effort import Measured, Snapshot
 from pytest_frida.workload.consumer_lag import (
@@ -47,6 +48,7 @@ from pytest_frida.workload.consumer_lag import (
 from pytest_frida.workload.drain import DrainCheck
 from pytest_frida.workload.drivers import load_driver
 from pytest_frida.workload.drivers.base import Consumer
+from pytest_frida.workload.instruments import Instruments
 from pytest_frida.workload.protocol import (
     Command,
     ConsumerConfig,
@@ -73,8 +75,14 @@ def _read_commands(commands: queue.Queue[Command | None]) -> None:
 class _Drain:
     """The drain the controller asked for: when it ends, and why."""
 
-    def __init__(self, command: DrainCommand, partitions: list[int], total: int) -> None:
-        self.check = DrainCheck(command.get("expected", {}), partitions, total)
+    def __init__(
+        self,
+        command: DrainCommand,
+        partitions: list[int],
+        total: int,
+        instruments: Instruments | None,
+    ) -> None:
+        self.check = DrainCheck(command.get("expected", {}), partitions, total, instruments)
         self.stall_s = float(command.get("stall_timeout", DEFAULT_STALL_S))
         self.cap_s = float(command.get("cap", command.get("timeout", DEFAULT_CAP_S)))
         self.started = self.last_fresh = time.monotonic()
@@ -111,6 +119,14 @@ def _open(config: ConsumerConfig) -> tuple[Consumer, int]:
     return consumer, total
 
 
+def _instruments(config: ConsumerConfig) -> Instruments | None:
+    """A market workload's instruments, which decide the partition of every message."""
+    spec = MarketSpec.from_wire(config.get("market"))
+    if spec.instruments is None:
+        return None
+    return Instruments(spec, int(config["total_producers"]))
+
+
 def _obey(
     command: Command, config: ConsumerConfig, books: Books, consumer: Consumer, total: int
 ) -> _Drain | None:
@@ -121,7 +137,7 @@ def _obey(
             command.get("corrections", []),
         )
     elif "cmd" in command and command["cmd"] == "drain":
-        return _Drain(command, consumer.partitions, total)
+        return _Drain(command, consumer.partitions, total, books.instruments)
     return None
 
 
@@ -132,11 +148,10 @@ def run(config: ConsumerConfig) -> None:
     hold = bool(config.get("hold", False))
     if hold:  # before anything is sent (ready comes first): nothing is fetched early
         consumer.hold(True)
-    books = Books(total)
+    books = Books(total, _instruments(config))
     sampler = LagSampler(consumer, time_lag=books.time_lag)
     sampler.start()
     protocol.emit({"event": "ready", "partitions": consumer.partitions})
-
     measured = Measured()
     next_progress = time.monotonic() + 1.0
     drain: _Drain | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pytest_frida.measure.accounting import SequenceTracker
 from pytest_frida.measure.histogram import BufferedRecorder
 from pytest_frida.workload.consumer_lag import time_lag_ns
+from pytest_frida.workload.instruments import Instruments
 from pytest_frida.workload.messages import decode_tick, lane_of
 from pytest_frida.workload.protocol import ConsumerBooks
 from pytest_frida.workload.schedule import Window
@@ -20,8 +21,10 @@ class Books:
     """What one consumer saw: sequence trackers, latencies, the per-second timeline and
     the count received inside the window. `take` is the hot loop."""
 
-    def __init__(self, total_partitions: int) -> None:
+    def __init__(self, total_partitions: int, instruments: Instruments | None = None) -> None:
         self.total_partitions = total_partitions
+        #: a market workload's instruments: a message's lane is its instrument's partition
+        self.instruments = instruments
         self.window: Window | None = None
         #: producer -> this host's clock minus that producer host's (ns)
         self.corrections: dict[int, int] = {}
@@ -60,7 +63,7 @@ class Books:
     def take(self, values: list[bytes], now_ns: int) -> int:
         """Account for messages received at `now_ns`; returns how many were new."""
         trackers, partitions = self.trackers, self.total_partitions
-        window = self.window
+        instruments, window = self.instruments, self.window
         fresh = 0
         if window is None:  # nothing is sent before the start; count it all the same
             for value in values:
@@ -68,7 +71,12 @@ class Books:
                 tracker = trackers.get(tick.producer)
                 if tracker is None:
                     tracker = trackers[tick.producer] = SequenceTracker(partitions)
-                fresh += tracker.see(tick.seq)
+                lane = (
+                    -1
+                    if instruments is None
+                    else instruments.lane(tick.producer, tick.seq, partitions)
+                )
+                fresh += tracker.see(tick.seq, lane)
             return fresh
         corrections, timeline, positions = self.corrections, self.timeline, self.positions
         e2e, e2e_from_send = self.e2e, self.e2e_from_send
@@ -79,12 +87,14 @@ class Books:
             tracker = trackers.get(pid)
             if tracker is None:
                 tracker = trackers[pid] = SequenceTracker(partitions)
-            if not tracker.see(tick.seq):
+            lane = -1 if instruments is None else instruments.lane(pid, tick.seq, partitions)
+            if not tracker.see(tick.seq, lane):
                 continue
             fresh += 1
             skew_ns = corrections.get(pid, 0)
             intended_ns = tick.intended_ns
-            positions[lane_of(pid, tick.seq, partitions)] = intended_ns + skew_ns
+            partition = lane if lane >= 0 else lane_of(pid, tick.seq, partitions)
+            positions[partition] = intended_ns + skew_ns
             latency_us = (now_ns - skew_ns - intended_ns) // 1000
             sec = (intended_ns - t0_ns) // 1_000_000_000
             second = timeline.get(sec)

@@ -2,7 +2,8 @@
 
 The controller tells each consumer what every producer sent and which of those were not
 acknowledged (failed or unanswered). A consumer reads only some partitions, so it waits for
-the acknowledged messages of its own lanes (`messages.lane_of`) and nothing else. A message
+the acknowledged messages of its own lanes (`messages.lane_of`, or in a market workload
+its instruments' partitions) and nothing else. A message
 that arrived without an ack never makes up for an acknowledged one that did not: the check
 compares sequence-number bitmaps, not counts.
 
@@ -18,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pytest_frida.measure.accounting import SequenceTracker, seq_mask
+from pytest_frida.workload.instruments import Instruments
 
 
 def lane_mask(sent: int, residues: Iterable[int], partitions: int) -> int:
@@ -43,10 +45,15 @@ class DrainCheck:
     """The acknowledged messages one consumer still waits for, per producer."""
 
     def __init__(
-        self, expected: Mapping[Any, Any], partitions: Sequence[int], total_partitions: int
+        self,
+        expected: Mapping[Any, Any],
+        partitions: Sequence[int],
+        total_partitions: int,
+        instruments: Instruments | None = None,
     ) -> None:
         """`expected`: {producer: {"sent": n, "not_acked": [seq, ...]}} (keys may be JSON
-        strings); `partitions`: the ones this consumer reads, of `total_partitions`."""
+        strings); `partitions`: the ones this consumer reads, of `total_partitions`;
+        `instruments`: a market workload's, which decide every message's lane."""
         #: per producer: (bitmap of wanted messages not yet seen, how many, the tracker's
         #: `unique` when that was last established)
         self._rest: dict[int, tuple[int, int, int]] = {}
@@ -57,11 +64,13 @@ class DrainCheck:
                 sent, not_acked = int(spec.get("sent", 0)), spec.get("not_acked", ())
             else:  # a bare count: nothing known to be unacknowledged
                 sent, not_acked = int(spec), ()
-            # message n of pid goes to (pid + n) % P: in our partitions for these residues
-            residues = [(lane - pid) % total_partitions for lane in partitions]
-            mask = lane_mask(sent, residues, total_partitions) & ~seq_mask(
-                (int(s) for s in not_acked), sent
-            )
+            if instruments is None:
+                # message n of pid goes to (pid + n) % P: in our partitions for these residues
+                residues = [(lane - pid) % total_partitions for lane in partitions]
+                lanes = lane_mask(sent, residues, total_partitions)
+            else:
+                lanes = instruments.lane_mask(pid, sent, partitions, total_partitions)
+            mask = lanes & ~seq_mask((int(s) for s in not_acked), sent)
             count = mask.bit_count()
             if count:
                 self._rest[pid] = (mask, count, 0)

@@ -21,10 +21,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from pytest_frida.workload import protocol
+from pytest_frida.workload.arrivals import MarketSpec
 from pytest_frida.workload.drivers import load_driver
 from pytest_frida.workload.drivers.base import Producer
+from pytest_frida.workload.instruments import Instruments
 from pytest_frida.workload.limits import check_thread_limit, raise_fd_limit
-from pytest_frida.workload.producer_books import AckThread, Shard, partition_counts
+from pytest_frida.workload.market import prepared_sends
+from pytest_frida.workload.producer_books import AckThread, Shard
 from pytest_frida.workload.producer_effort import Effort, Unsent, scheduler_busy
 from pytest_frida.workload.producer_send import send_flat_out, send_schedule
 from pytest_frida.workload.protocol import ProducerConfig, ProducerResult
@@ -68,12 +71,24 @@ def run(config: ProducerConfig) -> None:
     ids = range(first, first + count)
     size = int(config["message_size"])  # a bad config fails before "ready", not mid-load
     partitions = _partitions(config)
+    market = MarketSpec.from_wire(config.get("market"))
+    prepared = None
+    if not market.is_default() and float(config["rate"]) > 0:
+        prepared = prepared_sends(
+            market,
+            float(config["rate"]),
+            int(config["total_producers"]),
+            float(config["warmup"]),
+            float(config["duration"]),
+            ids,
+        )
     producers = _open_producers(config, ids)
     protocol.emit({"event": "ready", "producers": count, "rss_mib": max_rss_mib()})
 
     start = protocol.read_start()
     window = Window.of(int(start["t0_ns"]), float(config["warmup"]), float(config["duration"]))
-    shard = Shard(producers, window, size, partitions)
+    instruments = Instruments(market, int(config["total_producers"]))
+    shard = Shard(producers, window, size, partitions, instruments)
     acker = AckThread(shard)
     acker.start()
     effort = Effort(window, shard)
@@ -81,7 +96,7 @@ def run(config: ProducerConfig) -> None:
     unsent = Unsent(window)
     last_delay_us = 0
     if float(config["rate"]) > 0:
-        last_delay_us = send_schedule(config, ids, shard, effort, unsent)
+        last_delay_us = send_schedule(config, ids, shard, effort, unsent, prepared)
     else:
         send_flat_out(config, ids, shard, effort)
     _finish(config, ids, producers, shard, acker, effort, unsent, last_delay_us, partitions)
@@ -154,7 +169,7 @@ def _finish(
         "queue_full": shard.queue_full,
         "rss_mib": max_rss_mib(),
         "errors": sum(len(f) for f in shard.failed.values()),
-        "partition_sent": {str(p): n for p, n in partition_counts(shard.sent, partitions).items()},
+        "partition_sent": {str(p): n for p, n in shard.partition_sent().items()},
     }
     protocol.emit(result)
     with ThreadPoolExecutor(max_workers=min(16, len(ids))) as pool:

@@ -2,7 +2,8 @@
 
 Every message ends up in exactly one of acked, failed (an error ack or a send the client
 refused) and unacked (no answer when the agent stopped waiting); the partition of message
-`seq` of producer `pid` is `lane_of(pid, seq, partitions)`, named explicitly in the send.
+`seq` of producer `pid` is `lane_of(pid, seq, partitions)`, or its instrument's in a market
+workload with instruments (`instruments.Instruments`), named explicitly in the send.
 The scheduler sends (`Shard.send`); the ack thread (`AckThread`) turns acks into counts and
 latencies, folds the histograms in bounded slices and reports progress, so none of that
 ever holds up a send.
@@ -19,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pytest_frida.measure.histogram import BufferedRecorder, LatencyHistogram
 from pytest_frida.workload import protocol
 from pytest_frida.workload.drivers.base import Producer, QueueFull
+from pytest_frida.workload.instruments import Instruments
 from pytest_frida.workload.messages import HEADER_SIZE, instrument_key, pack_header
 from pytest_frida.workload.producer_serving import SERVE_BLOCK_S, Serving
 from pytest_frida.workload.schedule import Window
@@ -98,9 +100,17 @@ class Shard:
     """
 
     def __init__(
-        self, producers: dict[int, Producer], window: Window, size: int, partitions: int
+        self,
+        producers: dict[int, Producer],
+        window: Window,
+        size: int,
+        partitions: int,
+        instruments: Instruments | None = None,
     ) -> None:
         self.producers = producers
+        #: a market workload's instruments decide each message's partition and key
+        self.instruments = instruments if instruments and instruments.spec.instruments else None
+        self._instrument_keys: dict[int, bytes] = {}
         self.serving = Serving(producers.values(), window.measure_start_ns)
         self.partitions = partitions
         #: per producer, its instrument key on each partition (lane)
@@ -121,6 +131,21 @@ class Shard:
         self.queue_wait_s = 0.0
         #: called with the wall time after each such wait (measuring may start during one)
         self.waited: Callable[[int], None] = lambda now_ns: None
+
+    def _route(self, pid: int, seq: int) -> tuple[int, bytes]:
+        """The partition and key of a market message: its instrument's."""
+        assert self.instruments is not None
+        instrument = self.instruments.instrument(pid, seq)
+        key = self._instrument_keys.get(instrument)
+        if key is None:
+            key = self._instrument_keys[instrument] = self.instruments.key(pid, instrument)
+        return instrument % self.partitions, key
+
+    def partition_sent(self) -> dict[int, int]:
+        """Messages sent per partition."""
+        if self.instruments is None:
+            return partition_counts(self.sent, self.partitions)
+        return self.instruments.partition_counts(self.sent, self.partitions)
 
     def a_pending_producer(self) -> Producer | None:
         """A producer with a message awaiting its report (None: nothing is pending)."""
@@ -160,8 +185,11 @@ class Shard:
         """Queue message `seq` of producer `pid`; returns the actual send time (ns), or None
         when the client still could not take it at `give_up_ns` (then it was not sent)."""
         producer, acks, pending = self.producers[pid], self.acks, self.pending[pid]
-        lane = (pid + seq) % self.partitions  # lane_of(pid, seq, partitions), inlined
-        key = self.keys[pid][lane]
+        if self.instruments is None:
+            lane = (pid + seq) % self.partitions  # lane_of(pid, seq, partitions), inlined
+            key = self.keys[pid][lane]
+        else:
+            lane, key = self._route(pid, seq)
         pending.add(seq)  # before the send: its ack may be handled before send() returns
         while True:
             sent_ns = time.time_ns()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 
+from pytest_frida.workload.market import Sends
 from pytest_frida.workload.producer_books import Shard
 from pytest_frida.workload.producer_effort import Effort, Unsent
 from pytest_frida.workload.producer_serving import HANDOVER_S
@@ -19,16 +20,25 @@ from pytest_frida.workload.schedule import LATE_LIMIT_S, NS, Schedule
 
 
 def send_schedule(
-    config: ProducerConfig, ids: range, shard: Shard, effort: Effort, unsent: Unsent
+    config: ProducerConfig,
+    ids: range,
+    shard: Shard,
+    effort: Effort,
+    unsent: Unsent,
+    prepared: Sends | None = None,
 ) -> int:
-    """Send each message at its intended time (open model); the last send's delay (us)."""
+    """Send each message at its intended time (open model); the last send's delay (us).
+    `prepared`: a market schedule worked out before the start (None: today's even one)."""
     window, topic, serving = shard.window, config["topic"], shard.serving
     poll = serving.needed
     next_serve_ns = 0  # monotonic: when the scheduler polls the producers next
     last_delay_us = 0
-    schedule = Schedule(float(config["rate"]), int(config["total_producers"]), window)
     give_up_ns = window.end_ns + round(LATE_LIMIT_S * NS)
-    pending_sends = schedule.merged(ids)
+    if prepared is None:
+        schedule = Schedule(float(config["rate"]), int(config["total_producers"]), window)
+        pending_sends = schedule.merged(ids)
+    else:
+        pending_sends = prepared(window.t0_ns)
     for intended_ns, pid, seq in pending_sends:
         now_ns = time.time_ns()
         if now_ns <= give_up_ns:

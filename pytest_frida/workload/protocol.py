@@ -51,6 +51,17 @@ class _LoadConfig(TypedDict):
     duration: float
 
 
+class MarketWire(TypedDict):
+    """A step's market-data workload (`workload.arrivals.MarketSpec`): instruments (None:
+    one per producer, round-robin partitions), Zipf exponent (0: uniform), arrival
+    process (its text form) and the seed of its randomness."""
+
+    instruments: int | None
+    popularity: float
+    arrivals: str
+    seed: int
+
+
 class ProducerConfig(_LoadConfig):
     """A producer agent runs producer ids first_producer .. first_producer+producer_count-1
     of `total_producers`, each at `rate` messages a second (0: as fast as it can)."""
@@ -67,6 +78,8 @@ class ProducerConfig(_LoadConfig):
     partitions: int
     #: seconds it waits for outstanding acks after its last send
     flush_timeout: NotRequired[float]
+    #: absent: the default workload (even arrivals, one stream per producer)
+    market: NotRequired[MarketWire]
 
 
 class ConsumerConfig(_LoadConfig):
@@ -80,6 +93,10 @@ class ConsumerConfig(_LoadConfig):
     #: a drain step: read nothing until the `DrainCommand`, so the producers fill a
     #: backlog first; its effort is then measured over the drain, not the window
     hold: NotRequired[bool]
+    #: a market workload with instruments: the lanes of each producer's messages follow
+    #: from it and the step's producer count
+    market: NotRequired[MarketWire]
+    total_producers: NotRequired[int]
 
 
 class ClockConfig(TypedDict):

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.workload import producer_agent, producer_books, protocol
+from pytest_frida.workload.arrivals import Arrivals, MarketSpec
 from pytest_frida.workload.drivers.base import (
     AckCallback,
     ClientDriver,
@@ -23,10 +24,13 @@ from pytest_frida.workload.drivers.base import (
     Producer,
     QueueFull,
 )
+from pytest_frida.workload.instruments import Instruments, market_key
+from pytest_frida.workload.market import MarketSchedule
 from pytest_frida.workload.messages import decode_tick, instrument_key, lane_of
 from pytest_frida.workload.producer_books import HandoffRecorder, partition_counts
 from pytest_frida.workload.producer_serving import ServingGaps
-from pytest_frida.workload.schedule import NS
+from pytest_frida.workload.protocol import MarketWire, ProducerConfig
+from pytest_frida.workload.schedule import NS, Window
 
 # -- pure pieces -------------------------------------------------------------------------
 
@@ -212,6 +216,7 @@ def run_agent(
     partitions: int = 3,
     flush_timeout: float = 0.3,
     before_start: Any = None,
+    market: MarketWire | None = None,
 ) -> tuple[dict[str, Any], int, list[dict[str, Any]]]:
     """Run the agent in this process against `client`; its result event, t0 and all events."""
     events: list[dict[str, Any]] = []
@@ -225,24 +230,25 @@ def run_agent(
     )
     if before_start is not None:
         before_start(t0_ns)
-    producer_agent.run(
-        {
-            "role": "producer",
-            "client": "fake",
-            "bootstrap": "nowhere:9092",
-            "topic": "t",
-            "first_producer": 0,
-            "producer_count": producers,
-            "total_producers": producers,
-            "rate": rate,
-            "warmup": warmup,
-            "duration": duration,
-            "message_size": 64,
-            "partitions": partitions,
-            "producer_settings": {},
-            "flush_timeout": flush_timeout,
-        }
-    )
+    config: ProducerConfig = {
+        "role": "producer",
+        "client": "fake",
+        "bootstrap": "nowhere:9092",
+        "topic": "t",
+        "first_producer": 0,
+        "producer_count": producers,
+        "total_producers": producers,
+        "rate": rate,
+        "warmup": warmup,
+        "duration": duration,
+        "message_size": 64,
+        "partitions": partitions,
+        "producer_settings": {},
+        "flush_timeout": flush_timeout,
+    }
+    if market is not None:
+        config["market"] = market
+    producer_agent.run(config)
     (result,) = [e for e in events if e["event"] == "result"]
     return result, t0_ns, events
 
@@ -410,3 +416,22 @@ def test_a_round_begun_with_nothing_pending_ends_no_gap() -> None:
     gaps.served(10_000_000, 10_000_050, wall_end_ns=2, counts=False)
     gaps.served(10_000_100, 10_000_200, wall_end_ns=3)
     assert gaps.error_ms == (10_000_200 - 10_000_000) / 1e6
+
+
+def test_a_market_agent_sends_each_tick_to_its_instruments_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = FakeClient(False)
+    market = MarketSpec(12, 1.1, Arrivals("poisson"), 7)
+    res, t0_ns, _ = run_agent(monkeypatch, client, producers=3, market=market.to_wire())
+    book = Instruments(market, 3)
+    assert client.seen
+    assert all(
+        part == book.instrument(pid, seq) % 3 and key == market_key(book.instrument(pid, seq))
+        for part, key, pid, seq in client.seen
+    )
+    sent = {int(pid): r["sent"] for pid, r in res["producers"].items()}
+    schedule = MarketSchedule(market, 200.0, 3, Window.of(t0_ns, 0.2, 1.0))
+    assert sent == {p: schedule.messages_per_producer(p) for p in range(3)}
+    assert res["partition_sent"] == {str(p): n for p, n in book.partition_counts(sent, 3).items()}
+    assert sent[0] > sent[2]  # producer 0 holds the top instrument
