@@ -11,6 +11,7 @@ from pytest_frida.config.options import OPTIONS
 from pytest_frida.config.plan import (
     StepPlan,
     check_consumers,
+    check_drain,
     check_producer_config,
     check_schedule,
 )
@@ -118,6 +119,7 @@ def _step_defaults(parsed: ParsedOptions) -> tuple[StepPlan, dict[str, Any]]:
     # per property: command line wins
     defaults = StepPlan(producers=(1, 5, 20), producer_config={**ini_config, **cli_config}, **base)
     check_schedule(defaults, "--frida-rate/--frida-duration")
+    check_drain(defaults, "--frida-drain/--frida-search")
     if "partitions" in overrides:  # no marker can change them: every test would fail
         check_consumers(defaults, parsed.flag("consumers"))
     return defaults, overrides

@@ -119,6 +119,17 @@ def check_market(plan: StepPlan, what: str) -> None:
         raise SettingsError(f"{what}: {exc}") from None
 
 
+def check_drain(plan: StepPlan, what: str) -> None:
+    """A drain step measures how fast consumers read a backlog: no producer count holds
+    or breaks it, so a search over producers has nothing to bracket."""
+    if plan.drain and plan.search is not None:
+        raise SettingsError(
+            f"{what}: drain steps with search={plan.search} cannot be searched over"
+            " producers (a drain has no producer limit); give producers, and sweep"
+            " consumer counts by parametrising frida_consumers"
+        )
+
+
 def check_consumers(plan: StepPlan, what: str) -> None:
     """No more consumers than partitions: each consumer reads at least one."""
     if plan.consumers is not None and plan.consumers > plan.partitions:

@@ -12,6 +12,7 @@ from pytest_frida.config.plan import (
     MARKER_KEYS,
     StepPlan,
     check_consumers,
+    check_drain,
     check_market,
     check_producer_config,
     check_schedule,
@@ -151,6 +152,7 @@ class FridaSettings:
         plan = replace(self.defaults, **values)
         check_schedule(plan, "capacity marker")
         check_market(plan, "capacity marker")
+        check_drain(plan, "capacity marker")
         consumers_from = (
             "--frida-consumers"
             if "consumers" in self.overrides

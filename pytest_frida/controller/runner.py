@@ -89,9 +89,10 @@ class StepRunner:
         self.workers = workers or os.cpu_count() or 1
         self.clock_correction = clock_correction
         self._steps = 0
-        #: what this step's agents and topic are named after: step<N>, or prime
+        #: what this step's agents and topic are named after: step<N>, or prime<N>
         self._label = "step0"
         self._priming = False
+        self._primes = 0
         #: seconds of unmeasured load before the cluster's first measured step (see
         #: _prime): None for a runner that leaves that to its owner (bench, tests), 0 for
         #: a session asked not to prime, whose first step then says so
@@ -114,7 +115,10 @@ class StepRunner:
             if not faults:  # a fault's step measures its fault, not a warm broker
                 primers = self._prime(test, plan, producers, progress)
         if self._priming:  # numbered steps are measured ones (logs, topics)
-            self._label = "prime"
+            # a topic of its own per priming run: Kafka deletes the last one in the
+            # background, and a name still taken would make the run an error
+            self._primes += 1
+            self._label = f"prime{self._primes}"
         else:
             self._steps += 1
             self._label = f"step{self._steps}"

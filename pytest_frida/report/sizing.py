@@ -21,7 +21,13 @@ from typing import Any
 
 from pytest_frida.measure.host_speed import SINGLE_HOST_SITES
 from pytest_frida.measure.result import StepResult
-from pytest_frida.report.capacity import CapacityLimit, base_test_id, limits_by_test
+from pytest_frida.measure.trials import CONFIRMING
+from pytest_frida.report.capacity import (
+    CapacityLimit,
+    base_test_id,
+    limits_by_test,
+    without_shape,
+)
 from pytest_frida.report.model import RunInfo
 
 
@@ -98,6 +104,8 @@ class ShapeCapacity:
     limit: CapacityLimit
     #: mean messages a second each producer was asked for
     rate_per_producer: float
+    #: the test without its shape: one workload, SLO and client, whatever the shape
+    test: str = ""
 
     @property
     def brokers(self) -> int | None:
@@ -127,6 +135,20 @@ class ShapeAnswer:
 
 def _rate(value: float | None) -> str:
     return "?" if value is None else f"{value:,.0f} msg/s"
+
+
+def _confirmed(limit: CapacityLimit, producers: int | None, verdict: str) -> bool:
+    """Whether `producers` has at least CONFIRMING trials of `verdict` and a majority for
+    it (measure.trials), or, for a failure, lost messages or the cluster there."""
+    if producers is None:
+        return False
+    if verdict == "fail" and producers in limit.definitive:
+        return True
+    for n, passes, fails in limit.trials:
+        if n == producers:
+            agree, other = (passes, fails) if verdict == "pass" else (fails, passes)
+            return agree >= CONFIRMING and agree > other
+    return False
 
 
 def answer_for(target: SizingTarget, shape: ShapeCapacity) -> ShapeAnswer:
@@ -159,6 +181,12 @@ def answer_for(target: SizingTarget, shape: ShapeCapacity) -> ShapeAnswer:
             f" its confirmed failure at {_rate(high)}; search with a finer step",
         )
     if limit.status == "not_reached" and low is not None:
+        if low >= t and not _confirmed(limit, limit.last_pass, "pass"):
+            return out(
+                "unknown",
+                f"unknown: holds {_rate(low)} in a single pass, not confirmed; nothing is"
+                " sized from it",
+            )
         if low >= t:
             return out(
                 "meets",
@@ -171,7 +199,12 @@ def answer_for(target: SizingTarget, shape: ShapeCapacity) -> ShapeAnswer:
             f"unknown: passes up to {_rate(low)}, below the target, and was not measured"
             " further; widen the search",
         )
-    if limit.status == "below_range" and high is not None and high <= t:
+    if (
+        limit.status == "below_range"
+        and high is not None
+        and high <= t
+        and _confirmed(limit, limit.first_fail, "fail")
+    ):
         return out(
             "short",
             f"does not meet it: fails already at {_rate(high)}, its smallest step",
@@ -214,23 +247,25 @@ class Sizing:
 _SCALING_KEYS = ("brokers", "partitions", "replication", "min_insync")
 
 
-def _family(shape: Mapping[str, Any]) -> str:
-    rest = {k: v for k, v in shape.items() if k not in _SCALING_KEYS}
-    return repr(sorted((k, repr(v)) for k, v in rest.items()))
+def _family(shape: ShapeCapacity) -> str:
+    """Shapes of one test (one workload and SLO) alike but for their size."""
+    rest = {k: v for k, v in shape.shape.items() if k not in _SCALING_KEYS}
+    return repr((shape.test, sorted((k, repr(v)) for k, v in rest.items())))
 
 
 def project(target: SizingTarget, shapes: Sequence[ShapeCapacity]) -> str | None:
     """Brokers needed if the limit grew linearly with brokers, from the family of
-    confirmed shapes (alike but for brokers and partitions) whose measured capacity per
-    broker is highest, at that family's lowest measured capacity per broker; None when
-    no confirmed shape names its broker count."""
+    confirmed shapes (one test's, alike but for their size) whose measured capacity per
+    broker is highest, at that family's lowest measured capacity per broker; the other
+    families are named with theirs. None when no confirmed shape names its broker
+    count."""
     families: dict[str, list[tuple[int, float, str]]] = {}
     copies: dict[str, set[int]] = {}
     for s in shapes:
         low = s.msg_per_s(s.limit.last_pass)
         if s.limit.confirmed and low is not None and s.brokers:
-            families.setdefault(_family(s.shape), []).append((s.brokers, low, s.label))
-            copies.setdefault(_family(s.shape), set()).add(int(s.shape.get("replication") or 1))
+            families.setdefault(_family(s), []).append((s.brokers, low, s.label))
+            copies.setdefault(_family(s), set()).add(int(s.shape.get("replication") or 1))
     if not families:
         return None
 
@@ -261,6 +296,13 @@ def project(target: SizingTarget, shapes: Sequence[ShapeCapacity]) -> str | None
         text += (
             "; only one broker count has a confirmed limit, so the scaling itself is unconfirmed"
         )
+    others = [
+        f"{', '.join(label for _, _, label in sorted(r))} ({_rate(per_broker(r))})"
+        for f, r in families.items()
+        if f != family
+    ]
+    if others:
+        text += "; other shapes carried less per broker: " + "; ".join(others)
     return text + "".join(_contradictions(shapes, family, each))
 
 
@@ -277,7 +319,7 @@ def _contradictions(shapes: Sequence[ShapeCapacity], family: str, each: float) -
     out = []
     for s in shapes:
         fail = s.msg_per_s(s.limit.first_fail)
-        if s.limit.confirmed or not s.brokers or fail is None or _family(s.shape) != family:
+        if s.limit.confirmed or not s.brokers or fail is None or _family(s) != family:
             continue
         if fail < each * s.brokers:
             out.append(
@@ -321,6 +363,7 @@ def shape_capacities(
             dict(first[limit.test].shape) or dict(session_shape),
             limit,
             first[limit.test].rate_per_producer,
+            without_shape(limit.test, limit.shape_label) if limit.shape_label else limit.test,
         )
         for limit in limits_by_test(steps)
     ]

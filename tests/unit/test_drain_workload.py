@@ -212,6 +212,13 @@ def test_drain_from_the_marker_and_the_command_line() -> None:
         settings.plan_for({"drain": "x"})  # type: ignore[attr-defined]
 
 
+def test_a_drain_is_never_searched_over_producers() -> None:
+    with pytest.raises(SettingsError, match=r"capacity marker: drain steps with search=1:64"):
+        build().plan_for({"drain": True, "search": "1:64:10%"})  # type: ignore[attr-defined]
+    with pytest.raises(SettingsError, match=r"--frida-drain/--frida-search: drain steps"):
+        build({"drain": "yes", "search": "1:64"})
+
+
 # -- the report ----------------------------------------------------------------------
 
 

@@ -24,8 +24,15 @@ from pytest_frida.report.sizing import (
 )
 
 
-def limit(status: str, last_pass: int | None, first_fail: int | None) -> CapacityLimit:
-    return CapacityLimit("t.py::test_x", status, last_pass, last_pass, first_fail, 4, 0)
+def limit(
+    status: str, last_pass: int | None, first_fail: int | None, trials: int = 2
+) -> CapacityLimit:
+    """A limit whose ends were each measured `trials` times, all agreeing."""
+    tally = [(n, trials, 0) for n in [last_pass] if n is not None]
+    tally += [(n, 0, trials) for n in [first_fail] if n is not None]
+    return CapacityLimit(
+        "t.py::test_x", status, last_pass, last_pass, first_fail, 4, 0, trials=tuple(tally)
+    )
 
 
 def shape(
@@ -35,10 +42,11 @@ def shape(
     first_fail: int | None,
     brokers: int = 1,
     rate: float = 100.0,
+    trials: int = 2,
     **rest: object,
 ) -> ShapeCapacity:
     return ShapeCapacity(
-        label, {"brokers": brokers, **rest}, limit(status, last_pass, first_fail), rate
+        label, {"brokers": brokers, **rest}, limit(status, last_pass, first_fail, trials), rate
     )
 
 
@@ -241,3 +249,21 @@ def test_a_failure_below_linear_scaling_is_said_beside_the_projection() -> None:
     ) in text
     other = shape("3b-tuned", "below_range", None, 2, brokers=3, broker_config={"x": "1"})
     assert "contradicted" not in (project(SizingTarget(32000.0), [one, other]) or "")
+
+
+def test_a_single_pass_or_failure_sizes_nothing() -> None:
+    # a sweep that never failed does not measure its top count again
+    once = answer_for(TARGET, shape("one", "not_reached", 48, None, trials=1))
+    assert once.answer == "unknown" and "single pass, not confirmed" in once.sentence
+    assert answer_for(TARGET, shape("one", "below_range", None, 4, trials=1)).answer == "unknown"
+
+
+def test_shapes_of_different_tests_are_never_one_family() -> None:
+    # 64 B messages under a loose SLO beside 64 KiB under a tight one: no scaling figure
+    small = ShapeCapacity("a[1b]", {"brokers": 1}, limit("confirmed", 40, 44), 100.0, "a")
+    large = ShapeCapacity("b[3b]", {"brokers": 3}, limit("confirmed", 4, 6), 100.0, "b")
+    text = project(SizingTarget(80000.0), [small, large])
+    assert text is not None
+    assert "measured: 1 -> 3" not in text and "only one broker count" in text
+    assert "about 20 brokers" in text and "among a[1b]" in text
+    assert "other shapes carried less per broker: b[3b] (133 msg/s)" in text
