@@ -1,7 +1,8 @@
 """How much Kafka for 16,000 instruments: one search on four cluster shapes.
 
 One broker and three, each with Kafka's default request threads and with small pools
-(one network thread, two I/O threads). Each shape gets its own cluster, started and
+(one network thread, two I/O threads), under a market-data load: 16,000 instruments
+spread over the producers, Zipf popularity (s=1.1), Poisson arrivals. Each shape gets its own cluster, started and
 stopped in turn, and its own confirmed limit; with a target the report sizes them:
 
     pytest examples/dimensioning/test_cluster_shapes.py --frida-target=instruments=16000,ticks=2/s
@@ -18,6 +19,8 @@ import pytest
 
 SMALL_POOLS = {"num.network.threads": "1", "num.io.threads": "2"}
 SLO = "p99<=500ms, loss==0"
+#: 16,000 instruments over the producers, a few ticking far more than most, at random
+MARKET = {"instruments": 16000, "popularity": "zipf:1.1", "arrivals": "poisson"}
 
 
 @pytest.mark.capacity(
@@ -26,6 +29,7 @@ SLO = "p99<=500ms, loss==0"
     duration=6,
     warmup=2,
     slo=SLO,
+    **MARKET,
     shapes=[
         {"brokers": 1},
         {"brokers": 1, "broker_config": SMALL_POOLS, "name": "1b-small-pools"},
@@ -42,6 +46,7 @@ def test_one_broker(frida_result):
     duration=6,
     warmup=2,
     slo=SLO,
+    **MARKET,
     shapes=[
         {"brokers": 3, "partitions": 6},
         {"brokers": 3, "partitions": 6, "broker_config": SMALL_POOLS, "name": "3b-small-pools"},
