@@ -82,12 +82,12 @@ class LazyCluster:
         return self._cluster
 
     def stop(self) -> None:
-        """Stop the site, to its end even if interrupted meanwhile; a no-op once stopped."""
-        unregister_cleanup(self.stop)
+        """Stop the site, to its end even if interrupted meanwhile; a no-op once stopped.
+        A stop that fails raises and keeps the site and its exit cleanup, so that the
+        session's end and the interpreter's exit try again: its cluster may still run."""
+        self._cluster = None
         if self._site is not None:
             with interrupts_deferred():
-                try:
-                    self._site.stop()
-                finally:
-                    self._site = None
-        self._cluster = None
+                self._site.stop()
+            self._site = None
+        unregister_cleanup(self.stop)

@@ -96,6 +96,11 @@ def new_run_id() -> str:
     return f"{stamp}-{secrets.token_hex(2)}"
 
 
+def _one_line(exc: BaseException) -> str:
+    """An error as one line (a docker error may span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 class FridaRun:
     """One run: started with the session, recording steps as they finish, finished at its
     end. Under pytest-xdist each worker has its own (with the controller's run id, writing
@@ -151,6 +156,9 @@ class FridaRun:
         #: that failed to start did, so that they fail again at once
         self._shape_clusters = 0
         self._failed: list[tuple[ClusterSettings, str]] = []
+        #: why a cluster could not be stopped when another was wanted: nothing else
+        #: starts while it may run
+        self._stuck: str | None = None
         self._created = time.monotonic()
 
     @property
@@ -179,15 +187,25 @@ class FridaRun:
         One cluster at a time: a cluster of other settings is stopped before this one
         starts (a cluster shape, config.shapes, asks for its own; `shape` names it)."""
         wanted = settings or self.settings.cluster
-        if self._cluster.settings != wanted:
+        if self._stuck is None and self._cluster.settings != wanted:
             self._switch(wanted, shape)
+        if self._stuck is not None:
+            raise FridaSetupError(self._stuck)
         return self._cluster.get()
 
     def _switch(self, wanted: ClusterSettings, shape: Shape | None) -> None:
         current = self._cluster
         if current.error is not None:
             self._failed.append((current.settings, current.error))
-        current.stop()
+        try:
+            current.stop()
+        except Exception as exc:  # it stays the run's cluster: the session's end retries
+            self._stuck = (
+                f"the previous shape's cluster could not be stopped: {_one_line(exc)};"
+                " no other cluster is started while it may run"
+            )
+            self.problems.append(self._stuck)
+            return
         if wanted == self.settings.cluster:
             run_dir, instance, started = self.run_dir, self._instance, self._describe_cluster
         else:
@@ -212,8 +230,16 @@ class FridaRun:
         self._cluster.error = next((e for s, e in self._failed if s == wanted), None)
 
     def stop_cluster(self) -> None:
-        """Stop the cluster if it started (at session end, or when its fixture ends)."""
-        self._cluster.stop()
+        """Stop the cluster if it started (at session end, or when its fixture ends). One
+        that could not be stopped before is tried again; failing again, it is a problem
+        of the run, and the exit cleanup tries once more."""
+        if self._stuck is None:
+            self._cluster.stop()
+            return
+        try:
+            self._cluster.stop()
+        except Exception as exc:
+            self.problems.append(f"the cluster still could not be stopped: {_one_line(exc)}")
 
     def _before_cluster(self) -> None:
         """Before the run's first cluster (the host's speed is probed once)."""

@@ -295,8 +295,8 @@ def _capacity(
     like: Sequence[HistoryEntry] | None,
 ) -> Change | None:
     base, cur = baseline.limit_value, current.limit_value
-    if base is None and cur is None:
-        return None
+    if (base is None and cur is None) or (current.plan or {}).get("drain"):
+        return None  # a drain test has no producer limit (one recorded before it was dropped)
     pct = _pct(base, cur) if base is not None and cur is not None else None
     # a limit gone (below the range, no data) is a drop past any threshold
     dropped = (

@@ -175,20 +175,22 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
             for k in ("cluster", "nodes", "consumer_node")
         },
         "machine": {k: info.machine.get(k) for k in MACHINE_KEYS},
-        **_shape(info, first),
+        **_shape(first),
     }
 
 
-def _shape(info: RunInfo, step: StepResult) -> dict[str, Any]:
+#: what a shape's plan keeps: its size and its topic. Its Kafka version and broker settings
+#: are what is under test (`system_under_test`), as for a test without shapes, so an
+#: upgrade of a shaped test is judged as one of an unshaped test
+SHAPE_PLAN_KEYS = ("brokers", "partitions", "replication", "min_insync")
+
+
+def _shape(step: StepResult) -> dict[str, Any]:
     """The cluster shape a test ran on, written only for a test with shapes (so runs
-    without them stay like earlier runs): a baseline is then the same shape's. Of its
-    broker settings only those the shape changes from the session's: the session's own
-    are what `system_under_test` compares, as for a run without shapes."""
+    without them stay like earlier runs): a baseline is then the same shape's."""
     if not step.shape:
         return {}
-    session = info.settings.get("broker_config") or {}
-    own = {k: v for k, v in step.shape.get("broker_config", {}).items() if session.get(k) != v}
-    return {"shape": {**step.shape, "broker_config": dict(sorted(own.items()))}}
+    return {"shape": {"label": step.shape_label, **{k: step.shape.get(k) for k in SHAPE_PLAN_KEYS}}}
 
 
 def _first_step_priming(steps: Sequence[StepResult]) -> dict[str, float]:
@@ -201,11 +203,18 @@ def _first_step_priming(steps: Sequence[StepResult]) -> dict[str, float]:
     return {"first_step_primed_s": primed}
 
 
-def system_under_test(info: RunInfo) -> dict[str, Any]:
-    """What a comparison exists to tell apart: Kafka, its settings, our commit."""
+def system_under_test(info: RunInfo, step: StepResult | None = None) -> dict[str, Any]:
+    """What a comparison exists to tell apart: Kafka, its settings, our commit. For a step
+    on a cluster shape, the Kafka and the broker settings its cluster ran (the shape's
+    over the session's): where a setting was given does not matter, its value does."""
+    shape = step.shape if step is not None else {}
     return {
-        "kafka_version": info.kafka_version,
-        "broker_config": info.settings.get("broker_config"),
+        "kafka_version": shape.get("kafka_version") or info.kafka_version,
+        "broker_config": (
+            dict(sorted(shape["broker_config"].items()))
+            if "broker_config" in shape
+            else info.settings.get("broker_config")
+        ),
         "commit": info.commit,
     }
 
@@ -217,10 +226,11 @@ def step_record(step: StepResult) -> dict[str, Any]:
         "producers": step.producers,
         "verdict": step.verdict,
         # a latency withheld (harness-bound) or never measured (cluster down) is no
-        # figure to compare
+        # figure to compare, nor is a drain step's, the backlog's wait by design
         "latency_judged": step.decides is not None
         and not step.withheld
-        and step.cluster_down is None,
+        and step.cluster_down is None
+        and not step.drain,
         "achieved_rate": round(step.achieved_rate, 3),
         "samples": next(iter(intervals.values())).samples,
     }
@@ -231,27 +241,31 @@ def step_record(step: StepResult) -> dict[str, Any]:
 
 
 def entries_for_run(info: RunInfo, steps: Sequence[StepResult]) -> list[HistoryEntry]:
+    """One entry per test. A drain test's limit is "no_data": its steps measure consumers
+    reading a backlog, not how many producers the cluster takes (report.capacity)."""
     grouped: dict[str, list[StepResult]] = {}
     for step in steps:
         grouped.setdefault(base_test_id(step.test), []).append(step)
-    return [
-        HistoryEntry(
+    entries = []
+    for test, group in grouped.items():
+        system = system_under_test(info, group[0])
+        entry = HistoryEntry(
             run_id=info.run_id,
             started_at=info.started_at,
             status=info.status,
             site=info.site,
             client=info.client,
-            kafka_version=info.kafka_version,
+            kafka_version=system["kafka_version"],
             commit=info.commit,
             test=test,
-            limit=capacity_limit(test, group).to_dict(),
+            limit=capacity_limit(test, [s for s in group if not s.drain]).to_dict(),
             steps=[step_record(s) for s in group],
             plan=workload_plan(info, group),
-            system=system_under_test(info),
+            system=system,
             host=run_summary(info.host),
         )
-        for test, group in grouped.items()
-    ]
+        entries.append(entry)
+    return entries
 
 
 #: folders of this repository's own suites that moved: a test id recorded under the old

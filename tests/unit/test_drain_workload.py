@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ from pytest_frida.measure.slo import parse_slo
 from pytest_frida.measure.verdict import ConsumerFacts
 from pytest_frida.preview import preview_test
 from pytest_frida.report.capacity import limits_by_test
-from pytest_frida.report.history import workload_plan
+from pytest_frida.report.compare import compare, parse_thresholds
+from pytest_frida.report.history import HistoryEntry, entries_for_run, workload_plan
 from pytest_frida.report.html import render
 from pytest_frida.report.model import RunInfo
 from pytest_frida.report.summary import format_table
@@ -309,3 +311,40 @@ def test_an_agent_that_did_not_hold_its_reads_gives_no_drain_rate() -> None:
     got = consumers_drain([old], [ConsumerFacts("step1-consumer-0", busy=0.5)], 100)  # type: ignore[list-item]
     assert got["rate"] is None and "step1-consumer-0 did not hold its reads" in got["detail"]
     assert describe(got).startswith("drain: 1 consumer(s): step1-consumer-0 did not hold")
+
+
+def _drain_run(run_id: str, verdicts: list[tuple[int, str]]) -> list[HistoryEntry]:
+    steps = []
+    for producers, verdict in verdicts:
+        step = StepResult(
+            test=f"t.py::test_drain[producers={producers}]",
+            producers=producers,
+            rate_per_producer=100,
+            duration_s=1,
+            warmup_s=0,
+            message_size=64,
+            partitions=1,
+            slo="p99<=250ms",
+            drain={"rate": 1000.0},
+        )
+        step.verdict, step.latency = verdict, {"p50": 50.0, "p99": 200.0, "max": 240.0}
+        steps.append(step)
+    info = RunInfo(
+        run_id, f"2026-12-0{run_id[-1]}", "local", "c", "4.4.0", {"brokers": 1}, status="finished"
+    )
+    return entries_for_run(info, steps)
+
+
+def test_a_drain_test_has_no_producer_limit_in_the_history_nor_in_the_gate() -> None:
+    passed = [(n, "pass") for n in (32, 32, 64, 64)]
+    (entry,) = _drain_run("r1", passed)
+    assert (entry.limit["status"], entry.limit_value) == ("no_data", None)
+    # its latency is the backlog's wait by design: nothing the p99 gate reads
+    assert [s["latency_judged"] for s in entry.steps] == [False] * 4
+    assert entry.judged_step(32) is None
+    (current,) = _drain_run("r2", [(32, "pass"), (32, "pass"), (48, "fail"), (48, "fail")])
+    # a drain entry recorded with a "limit" of 64 is no baseline of one either
+    recorded = replace(entry, limit={**entry.limit, "status": "not_reached", "limit": 64})
+    changes = compare(current, recorded, parse_thresholds("capacity:10%,p99:10%"))
+    assert [c.what for c in changes if c.failed] == []
+    assert "capacity limit" not in [c.what for c in changes]

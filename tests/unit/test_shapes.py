@@ -17,7 +17,13 @@ from pytest_frida.measure.accounting import DeliveryCounts
 from pytest_frida.measure.result import StepResult
 from pytest_frida.report.capacity import limits_by_test, shape_table, without_shape
 from pytest_frida.report.compare import parse_thresholds
-from pytest_frida.report.history import HistoryEntry, entries_for_run, workload_plan
+from pytest_frida.report.history import (
+    History,
+    HistoryEntry,
+    baseline_for,
+    entries_for_run,
+    workload_plan,
+)
 from pytest_frida.report.model import RunInfo
 from pytest_frida.report.summary import shape_pivot
 from pytest_frida.session import asked
@@ -281,3 +287,81 @@ def test_a_test_without_shapes_keeps_the_plan_of_earlier_runs() -> None:
     assert "shape" not in workload_plan(_info("r", "2026-01-01"), [plain])
     shaped = workload_plan(_info("r", "2026-01-01"), [step])
     assert shaped["shape"]["brokers"] == 1
+
+
+def _upgrade_entries(
+    version: str, session_config: dict[str, str], shape_config: dict[str, str], cut: int
+) -> list[HistoryEntry]:
+    """Runs of `test_cap` on shape 3b whose cluster ran Kafka `version` with the broker
+    settings `shape_config` (the session gave `session_config`), failing above `cut`."""
+    info = replace(
+        _info("r", "2026-01-01"),
+        kafka_version="4.4.0",
+        settings={"brokers": 1, "broker_config": session_config},
+    )
+    steps = [
+        replace(
+            s,
+            shape={**s.shape, "kafka_version": version, "broker_config": shape_config},
+        )
+        for s in _steps({"3b": cut})
+    ]
+    return [
+        e
+        for n, day in ((1, "02"), (2, "03"), (3, "04"))
+        for e in entries_for_run(replace(info, run_id=f"{version}-{n}", started_at=day), steps)
+    ]
+
+
+def test_an_upgrade_of_a_shaped_test_is_judged_as_one_of_an_unshaped_test() -> None:
+    old = _upgrade_entries("4.0.0", {}, {}, cut=16)
+    (new,) = _upgrade_entries("4.1.0", {}, {}, cut=4)[-1:]
+    assert new.kafka_version == new.system["kafka_version"] == "4.1.0"  # type: ignore[index]
+    assert new.plan is not None and new.plan["shape"] == {
+        "label": "3b",
+        "brokers": 3,
+        "partitions": 3,
+        "replication": 3,
+        "min_insync": 1,
+    }
+    # the baseline is the old Kafka's run, named as an upgrade check names it
+    comparison = compare_with_baselines(old, [new], "4.0.0-3", parse_thresholds("capacity:10%"))
+    assert [(c.test, c.baseline, c.current) for c in comparison.regressions] == [
+        ("t.py::test_cap[shape=3b]", 16, 4)
+    ]
+
+
+def test_a_setting_given_by_the_session_instead_of_the_shape_is_the_same_run() -> None:
+    io = {"num.io.threads": "2"}
+    by_shape = _upgrade_entries("4.4.0", {}, io, cut=16)
+    (by_session,) = _upgrade_entries("4.4.0", io, io, cut=16)[-1:]
+    assert by_session.plan == by_shape[0].plan and by_session.system == by_shape[0].system
+    comparison = compare_with_baselines(
+        by_shape, [by_session], "last", parse_thresholds("capacity:10%")
+    )
+    assert comparison.problems == [] and not comparison.regressions
+    assert {c.what for c in comparison.changes} >= {"capacity limit"}
+
+
+def test_a_shaped_line_recorded_with_its_kafka_in_the_plan_loads_and_is_unlike(
+    tmp_path: Path,
+) -> None:
+    (current,) = _upgrade_entries("4.4.0", {}, {}, cut=16)[-1:]
+    assert current.plan is not None
+    old = replace(
+        current,
+        run_id="old",
+        started_at="2026-01-01",
+        plan={
+            **current.plan,
+            "shape": {**current.plan["shape"], "kafka_version": "4.4.0", "broker_config": {}},
+        },
+    )
+    history = History(tmp_path)
+    history.append([old])
+    (loaded,) = history.load()
+    assert baseline_for([loaded], current, None) is None
+    comparison = compare_with_baselines(
+        [loaded], [current], "old", parse_thresholds("capacity:10%")
+    )
+    assert not comparison.regressions
