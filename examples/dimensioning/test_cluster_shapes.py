@@ -2,8 +2,9 @@
 
 One broker and three, each with Kafka's default request threads and with small pools
 (one network thread, two I/O threads), under a market-data load: 16,000 instruments
-spread over the producers, Zipf popularity (s=1.1), Poisson arrivals. Each shape gets its own cluster, started and
-stopped in turn, and its own confirmed limit; with a target the report sizes them:
+spread over the producers, Zipf popularity (s=1.1), Poisson arrivals. Each shape gets
+its own cluster, started and stopped in turn, and its own confirmed limit; with a target
+the report sizes them:
 
     pytest examples/dimensioning/test_cluster_shapes.py --frida-target=instruments=16000,ticks=2/s
 
@@ -24,7 +25,7 @@ MARKET = {"instruments": 16000, "popularity": "zipf:1.1", "arrivals": "poisson"}
 
 
 @pytest.mark.capacity(
-    search="2:48:10%",
+    search="4:96:10%",
     rate=500,
     duration=6,
     warmup=2,
