@@ -353,16 +353,16 @@ def shape_capacities(
     """One entry per test and shape that has a producer limit (drain steps have none), in
     the order first run; a step without a shape of its own ran on the session's cluster
     (`session_shape`)."""
-    first: dict[str, StepResult] = {}
+    rate: dict[str, float] = {}
     for step in steps:
         if not step.drain:
-            first.setdefault(base_test_id(step.test), step)
+            rate.setdefault(base_test_id(step.test), step.rate_per_producer)
     return [
         ShapeCapacity(
             limit.test.rpartition("::")[2],
-            dict(first[limit.test].shape) or dict(session_shape),
+            dict(limit.shape) or dict(session_shape),
             limit,
-            first[limit.test].rate_per_producer,
+            rate[limit.test],
             without_shape(limit.test, limit.shape_label) if limit.shape_label else limit.test,
         )
         for limit in limits_by_test(steps)
