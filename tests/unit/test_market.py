@@ -4,7 +4,7 @@ both sides agree on, and the options that ask for them."""
 from __future__ import annotations
 
 import math
-import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from pytest_frida.measure.slo import parse_slo
 from pytest_frida.report.history import workload_plan
 from pytest_frida.report.html import render
 from pytest_frida.report.model import RunInfo
-from pytest_frida.report.summary import market_workload, workload_lines
+from pytest_frida.report.summary import largest_workload, market_workload, workload_lines
 from pytest_frida.report.writer import step_row
 from pytest_frida.workload.arrivals import (
     Arrivals,
@@ -311,15 +311,12 @@ def test_fewer_instruments_than_producers_is_refused(tmp_path: Path, monkeypatch
     assert build().plan_for({"instruments": 20}).instruments == 20
 
 
-def test_a_big_schedule_is_bounded():
+def test_a_big_schedule_holds_every_intended_time():
     """16,000 instruments, 50 producers at 2,000 msg/s for 12 s: 1.2 million intended times
-    worked out in well under the agents' start lead (the figure goes in the report)."""
+    (how long they take to work out is a benchmark figure, in the note, not a test)."""
     spec = MarketSpec(16_000, 1.1, Arrivals("poisson"))
-    started = time.perf_counter()
     prepared = prepared_sends(spec, 2000.0, 50, 2.0, 10.0, range(50))
-    elapsed = time.perf_counter() - started
     assert sum(1 for _ in prepared(0)) == pytest.approx(1_200_000, rel=0.01)
-    assert elapsed < 30.0  # generous: a loaded 2-core machine; about 0.5 s unloaded
 
 
 def _step(workload: dict[str, object]) -> StepResult:
@@ -378,3 +375,15 @@ def test_burst_figures_report_mean_and_peak():
     # base = 100 / (1 + 4 * 0.2) per producer, peak 5 x base
     assert figures["peak_rate"] == pytest.approx(10 * 5 * 100 / 1.8)
     assert "peak 2,778 msg/s" in figures["text"]
+
+
+def test_the_workload_is_stated_at_the_most_producers_run():
+    """The busiest producer's excess over the mean grows with the count: the line under the
+    table must not state the first (smallest) step's figures for the whole test."""
+    spec = MarketSpec(16_000, 1.1, Arrivals("poisson"))
+    small = replace(_step(workload_figures(spec, 2, 500.0)), producers=2)
+    large = replace(_step(workload_figures(spec, 96, 500.0)), producers=96)
+    [line] = workload_lines([small, large, small])
+    assert "over the 96 producers" in line
+    assert largest_workload([small, large]) == market_workload(large)
+    assert market_workload(small) != market_workload(large)
