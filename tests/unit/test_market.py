@@ -20,7 +20,7 @@ from pytest_frida.controller.merge import unanswered_ages
 from pytest_frida.measure.accounting import SequenceTracker
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.slo import parse_slo
-from pytest_frida.report.history import workload_plan
+from pytest_frida.report.history import HistoryEntry, differences, plan_differs, workload_plan
 from pytest_frida.report.html import render
 from pytest_frida.report.model import RunInfo
 from pytest_frida.report.summary import market_workload, workload_lines
@@ -343,7 +343,7 @@ def test_the_report_states_a_market_workload_and_leaves_the_default_alone(tmp_pa
     text = market_workload(market)
     assert text is not None
     assert text.startswith("16,000 instruments over the 50 producers, Zipf popularity s=1.1")
-    assert "top instrument 14.7% of ticks" in text and text.endswith("Poisson arrivals")
+    assert "top instrument 14.7% of ticks" in text and text.endswith("Poisson arrivals, seed 1")
     assert market_workload(default) is None and market_workload(older) is None
     assert workload_lines([market, market, default]) == [f"test_md workload: {text}"]
     info = RunInfo(
@@ -444,3 +444,45 @@ def test_only_poisson_arrivals_draw_from_the_seed(spec, other, producers):
         assert sends(other) != sends(spec.seed)
     else:
         assert sends(other) == sends(spec.seed)
+
+
+def test_the_seed_is_said_and_planned_for_poisson_arrivals_only():
+    info = RunInfo(
+        run_id="r",
+        started_at="2025-01-01T00:00:00+00:00",
+        site="local",
+        client="kafka-python",
+        kafka_version="4.4.0",
+        settings={},
+    )
+
+    def figures(arrivals: str, seed: int) -> dict[str, object]:
+        return workload_figures(MarketSpec(40, 1.1, parse_arrivals(arrivals), seed), 4, 10.0)
+
+    def plan(arrivals: str, seed: int) -> dict[str, object]:
+        return workload_plan(info, [_step(figures(arrivals, seed))])
+
+    seven = figures("poisson", 7)
+    assert seven["seed"] == 7 and str(seven["text"]).endswith("Poisson arrivals, seed 7")
+    for fixed in ("even", "burst:5x2s/10s"):
+        assert figures(fixed, 7)["seed"] is None
+        assert "seed" not in str(figures(fixed, 7)["text"])
+        # a seed fixed arrivals do not draw from leaves their plan as it was
+        assert plan(fixed, 7) == plan(fixed, 1)
+        assert "seed" not in plan(fixed, 7)
+    # the default seed plans as every Poisson run recorded before the option
+    assert "seed" not in plan("poisson", 1)
+    before = _step({k: v for k, v in figures("poisson", 1).items() if k != "seed"})
+    assert plan("poisson", 1) == workload_plan(info, [before])
+    assert plan("poisson", 7)["seed"] == 7
+    # two seeds are two loads: unlike plans, and the comparison says why
+
+    def entry(seed: int) -> HistoryEntry:
+        return HistoryEntry(
+            "r", "", "passed", "local", "c", "4.4.0", None, "t", {}, plan=plan("poisson", seed)
+        )
+
+    assert plan_differs(entry(1), entry(7)) and plan_differs(entry(3), entry(7))
+    assert differences(entry(1), entry(7)) == ["plan.seed: unset -> 7"]
+    assert differences(entry(3), entry(7)) == ["plan.seed: 3 -> 7"]
+    assert not plan_differs(entry(7), entry(7))
