@@ -33,6 +33,7 @@ _STEP_FIELDS = (
     "instruments",
     "popularity",
     "arrivals",
+    "seed",
 )
 
 

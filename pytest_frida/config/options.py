@@ -45,6 +45,7 @@ from pytest_frida.config.values import (
     _positive_float,
     _positive_int,
     _search,
+    _seed,
     _slo,
     _writable_dir,
     parse_consumers,
@@ -53,6 +54,7 @@ from pytest_frida.config.values import (
     parse_yes_no,
 )
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION
+from pytest_frida.workload.arrivals import DEFAULT_SEED
 from pytest_frida.workload.drivers import CLIENTS
 
 #: how a multi-node site (hosts, Grid'5000) runs things on its nodes
@@ -123,6 +125,13 @@ OPTIONS: tuple[Option, ...] = (
         " base rate s seconds every period; --frida-rate stays the mean)",
         "even",
         parse=alone(_arrivals),
+    ),
+    Option(
+        "seed",
+        "the seed Poisson arrivals draw their gaps from (producer p from (seed, p)), a"
+        " whole number >= 0; even and burst arrivals are fixed and do not use it",
+        str(DEFAULT_SEED),
+        parse=alone(_seed),
     ),
     Option("duration", "measured seconds per step", "10", parse=alone(_positive_float)),
     Option(

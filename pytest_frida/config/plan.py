@@ -18,6 +18,7 @@ from pytest_frida.config.values import (
     _positive_float,
     _positive_int,
     _search,
+    _seed,
     _slo,
     parse_consumers,
     parse_producer_config,
@@ -26,7 +27,7 @@ from pytest_frida.config.values import (
 )
 from pytest_frida.measure.slo import Slo
 from pytest_frida.search import SearchSpec
-from pytest_frida.workload.arrivals import EVEN, Arrivals, MarketSpec
+from pytest_frida.workload.arrivals import DEFAULT_SEED, EVEN, Arrivals, MarketSpec
 from pytest_frida.workload.drivers import load_driver
 from pytest_frida.workload.drivers.base import DriverConfigError
 
@@ -47,6 +48,7 @@ MARKER_KEYS = (
     "instruments",
     "popularity",
     "arrivals",
+    "seed",
 )
 
 
@@ -81,13 +83,16 @@ class StepPlan:
     min_insync: int | None = None
     #: the market-data workload (workload.arrivals): instruments (None: one stream per
     #: producer), the Zipf exponent of their popularity (0: uniform), the arrival process
+    #: and the seed Poisson arrivals draw from (accepted with any arrivals: a session-wide
+    #: seed must not fail the tests whose arrivals are fixed; only Poisson ones use it)
     instruments: int | None = None
     popularity: float = 0.0
     arrivals: Arrivals = EVEN
+    seed: int = DEFAULT_SEED
 
     @property
     def market(self) -> MarketSpec:
-        return MarketSpec(self.instruments, self.popularity, self.arrivals)
+        return MarketSpec(self.instruments, self.popularity, self.arrivals, self.seed)
 
 
 #: the fastest schedule one producer may follow (one send per microsecond)
@@ -167,4 +172,5 @@ _PARSERS: dict[str, Any] = {
     "instruments": _instruments,
     "popularity": _popularity,
     "arrivals": _arrivals,
+    "seed": _seed,
 }

@@ -226,6 +226,16 @@ def _popularity(raw: object, what: str) -> float:
         raise SettingsError(f"{what}={raw!r}: {exc}") from None
 
 
+def _seed(raw: object, what: str) -> int:
+    """The seed of Poisson arrivals: a whole number >= 0, as numpy's generators take."""
+    text = str(raw).strip()
+    if isinstance(raw, bool) or not (text.isascii() and text.isdigit()):
+        raise SettingsError(
+            f"{what}={raw!r}: expected a whole number >= 0 (the seed of Poisson arrivals)"
+        )
+    return int(text)
+
+
 def _arrivals(raw: object, what: str) -> Arrivals:
     try:
         return parse_arrivals(str(raw))

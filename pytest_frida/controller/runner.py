@@ -128,10 +128,10 @@ class StepRunner:
         result = _new_result(test, plan, producers, window)
         if window.lengthened:
             result.samples["planned_duration_s"] = planned_duration
-        earlier_loss = self._note_priming(result, primers, unprimed)
+        earlier_loss, earlier_unknown = self._note_priming(result, primers, unprimed)
         topic = re.sub(r"[^a-zA-Z0-9._-]", "-", f"frida-{self.run_id}-{self._label}")
         agents: list[AgentHandle] = []
-        facts = Facts(earlier_loss=earlier_loss)
+        facts = Facts(earlier_loss=earlier_loss, earlier_unknown=earlier_unknown)
         interrupted = False
         try:
             # a cluster already gone fails here, not after the admin client's timeouts
@@ -170,9 +170,10 @@ class StepRunner:
 
     def _note_priming(
         self, result: StepResult, primers: list[StepResult], unprimed: bool
-    ) -> str | None:
+    ) -> tuple[str | None, str | None]:
         """Say on the cluster's first step how it was primed; what a priming run lost,
-        which fails this step (StepFacts.earlier_loss)."""
+        which fails this step (StepFacts.earlier_loss), and what it left unknown, which
+        keeps this step from passing (StepFacts.earlier_unknown)."""
         if primers or unprimed:
             result.primed_s = self._prime_s
         if unprimed:
@@ -181,15 +182,9 @@ class StepRunner:
                 " first seconds may have met a broker still cold"
             )
         if not primers:
-            return None
+            return None, None
         result.notes.append(priming.describe(_rounds(primers), self._prime_s or 0.0))
-        lost = [p for p in primers if p.definitive]
-        if not lost:
-            return None
-        return (
-            "an unmeasured priming run just before this step counted messages that did"
-            " not get through: " + "; ".join(v.describe() for v in lost[0].verdicts if not v.passed)
-        )
+        return priming.carried_over(primers)
 
     def _prime(
         self, test: str, plan: StepPlan, producers: int, progress: ProgressFn | None

@@ -32,6 +32,7 @@ class Facts:
     drain_stop: str = "complete"
     undrained: int = 0
     earlier_loss: str | None = None
+    earlier_unknown: str | None = None
     lag_detail: str = ""
 
 
@@ -95,6 +96,7 @@ def judge_step(
             samples=result.samples.get("planned"),
             required_samples=int(result.samples.get("required", 0)),
             earlier_loss=facts.earlier_loss,
+            earlier_unknown=facts.earlier_unknown,
             drain=plan.drain,
             lag_detail=facts.lag_detail,
         )

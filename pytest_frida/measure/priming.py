@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pytest_frida.measure.result import StepResult
+
 #: priming runs at most this many times before a cluster's first measured step
 MAX_ROUNDS = 4
 #: a run whose p99 fell by less than this share on the run before has settled
@@ -43,3 +45,24 @@ def describe(rounds: Sequence[tuple[str, float | None, bool]], seconds: float) -
         f" (p99 {p99s} ms, last verdict {rounds[-1][0]}; priming repeats while the p99"
         f" falls by {SETTLED:.0%} or more, at most {MAX_ROUNDS} runs)"
     )
+
+
+def carried_over(primers: Sequence[StepResult]) -> tuple[str | None, str | None]:
+    """What the priming runs leave to the step after them, as (earlier_loss,
+    earlier_unknown) of measure.verdict: messages a run lost fail that step; messages
+    still on their way when a run's drain was cut off keep it from passing. Their topics
+    are deleted unread, so this is the only place either is seen."""
+    lost = [p for p in primers if p.definitive]
+    if lost:
+        failed = "; ".join(v.describe() for v in lost[0].verdicts if not v.passed)
+        return (
+            "an unmeasured priming run just before this step counted messages that did"
+            f" not get through: {failed}"
+        ), None
+    cut = [p for p in primers if p.verdict == "error" and p.drain_stop == "cap"]
+    if cut:
+        return None, (
+            "an unmeasured priming run just before this step ended its drain with"
+            " acknowledged messages still on their way: " + "; ".join(cut[0].reasons[:1])
+        )
+    return None, None

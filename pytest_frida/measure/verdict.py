@@ -38,7 +38,8 @@ planned fault) fails: a broker that dies under load is the clearest capacity lim
 is. A step the harness could not finish (an agent died) decides nothing unless what it
 had counted already shows a message lost. Acknowledged messages still on their way when
 a drain was cut off are not counted lost: if only they would fail the step, loss is
-unknown and the step decides nothing.
+unknown and the step decides nothing. The same holds for such messages in an unmeasured
+run just before (a cold cluster's priming): the step after it may fail, never pass.
 """
 
 from __future__ import annotations
@@ -195,6 +196,9 @@ class StepFacts:
     #: messages lost by an unmeasured run of the same cluster just before (its priming):
     #: the broker's loss all the same
     earlier_loss: str | None = None
+    #: an unmeasured run just before whose drain was cut off with acknowledged messages
+    #: still on their way: whether the broker lost them is unknown, so no pass here
+    earlier_unknown: str | None = None
     #: a drain step: consumers held back until the producers were done (workload.drain)
     drain: bool = False
     #: why the consumers' lag is unknown, when it is (the lag clauses' reason)
@@ -219,6 +223,21 @@ class Verdict:
 
 def judge(facts: StepFacts) -> Verdict:
     """The verdict of one step; see the module docstring for the rules."""
+    verdict = _judge(facts)
+    if facts.earlier_unknown is not None and verdict.verdict == "pass":
+        return Verdict(
+            "error",
+            verdict.clauses,
+            verdict.withheld,
+            (
+                facts.earlier_unknown,
+                "a pass here could hide a lost message: the step decides nothing",
+            ),
+        )
+    return verdict
+
+
+def _judge(facts: StepFacts) -> Verdict:
     if facts.cluster_down is not None and not facts.planned_broker_fault:
         return Verdict(
             "fail",

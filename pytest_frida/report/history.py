@@ -25,6 +25,7 @@ from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.trials import Trials
 from pytest_frida.report.capacity import base_test_id, capacity_limit
 from pytest_frida.report.model import RunInfo
+from pytest_frida.workload.arrivals import DEFAULT_SEED
 
 HISTORY_FILE = "history.jsonl"
 HISTORY_SCHEMA = 3
@@ -165,6 +166,7 @@ def workload_plan(info: RunInfo, steps: Sequence[StepResult]) -> dict[str, Any]:
             )
             if first.workload.get(k, default) != default
         },
+        **_poisson_seed(first.workload),
         # brokers read each second (an exporter in the JVM) against brokers left alone:
         # the default, on, is left out so earlier runs stay like today's
         **({"monitor": False} if info.settings.get("monitor") is False else {}),
@@ -191,6 +193,16 @@ def _shape(step: StepResult) -> dict[str, Any]:
     if not step.shape:
         return {}
     return {"shape": {"label": step.shape_label, **{k: step.shape.get(k) for k in SHAPE_PLAN_KEYS}}}
+
+
+def _poisson_seed(workload: dict[str, Any]) -> dict[str, int]:
+    """The seed of Poisson arrivals, when not the default: two seeds are two loads. Fixed
+    arrivals draw nothing from a seed, and every run before `--frida-seed` drew from the
+    default, so neither writes the key and both stay comparable with runs without it."""
+    seed = workload.get("seed", DEFAULT_SEED)
+    if workload.get("arrivals") != "poisson" or seed in (None, DEFAULT_SEED):
+        return {}
+    return {"seed": seed}
 
 
 def _first_step_priming(steps: Sequence[StepResult]) -> dict[str, float]:

@@ -13,7 +13,7 @@ from pytest_frida.report.compare import Change
 from pytest_frida.report.history import HistoryEntry
 from pytest_frida.report.model import RunInfo
 from pytest_frida.report.sizing import run_sizing
-from pytest_frida.report.summary import market_workload, shape_pivot
+from pytest_frida.report.summary import largest_workload, shape_pivot
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
@@ -232,7 +232,7 @@ def render(
             " time. Producer counts run:"
             f" {_esc(', '.join(str(s.producers) for s in group))}.</p>"
         )
-        workload = market_workload(group[0])
+        workload = largest_workload(group)
         if workload:
             parts.append(f"<p>Workload: {_esc(workload)}.</p>")
         if not drains:

@@ -123,14 +123,20 @@ def market_workload(step: StepResult) -> str | None:
     return str(workload.get("text", ""))
 
 
+def largest_workload(steps: Sequence[StepResult]) -> str | None:
+    """The workload in words at the most producers run: how the busiest producer's share
+    compares with the mean depends on the count, and the largest is nearest the limit."""
+    worded = [(s.producers, text) for s in steps if (text := market_workload(s))]
+    return max(worded, key=lambda pair: pair[0])[1] if worded else None
+
+
 def workload_lines(steps: Sequence[StepResult]) -> list[str]:
-    """Per test with a market workload, what it was, once."""
-    lines: dict[str, str] = {}
+    """Per test with a market workload, what it was at its largest step, once."""
+    by_test: dict[str, list[StepResult]] = {}
     for s in steps:
-        text = market_workload(s)
-        if text:
-            lines.setdefault(s.test.split("::")[-1].split("[")[0], text)
-    return [f"{test} workload: {text}" for test, text in lines.items()]
+        by_test.setdefault(s.test.split("::")[-1].split("[")[0], []).append(s)
+    lines = {test: largest_workload(group) for test, group in by_test.items()}
+    return [f"{test} workload: {text}" for test, text in lines.items() if text]
 
 
 def steady_lines(steps: Sequence[StepResult]) -> list[str]:

@@ -28,6 +28,10 @@ from pytest_frida.workload.protocol import MarketWire
 ARRIVAL_FORMS = "even, poisson or burst:<k>x<s>s/<period>s (e.g. burst:5x2s/10s)"
 POPULARITY_FORMS = "uniform or zipf:<s> with s > 0 (e.g. zipf:1.1)"
 
+#: the seed of Poisson arrivals when none is given (every run before `--frida-seed` drew
+#: from it)
+DEFAULT_SEED = 1
+
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _BURST = re.compile(rf"burst:{_NUMBER}x{_NUMBER}s/{_NUMBER}s")
 _ZIPF = re.compile(rf"zipf:{_NUMBER}")
@@ -93,12 +97,13 @@ def popularity_text(exponent: float) -> str:
 @dataclass(frozen=True)
 class MarketSpec:
     """Instruments (None: one stream per producer, round-robin partitions), the Zipf
-    exponent of their popularity (0: uniform), the arrival process and its seed."""
+    exponent of their popularity (0: uniform), the arrival process and its seed (which
+    only Poisson arrivals draw from: even and burst times are fixed)."""
 
     instruments: int | None = None
     popularity: float = 0.0
     arrivals: Arrivals = EVEN
-    seed: int = 1
+    seed: int = DEFAULT_SEED
 
     def is_default(self) -> bool:
         return self.instruments is None and self.popularity == 0.0 and self.arrivals.kind == "even"
@@ -120,7 +125,7 @@ class MarketSpec:
             None if instruments is None else int(instruments),
             float(wire.get("popularity", 0.0)),
             parse_arrivals(str(wire.get("arrivals", "even"))),
-            int(wire.get("seed", 1)),
+            int(wire.get("seed", DEFAULT_SEED)),
         )
 
     def check(self, largest_producers: int) -> None:

@@ -158,9 +158,10 @@ def schedule_for(
 
 
 def workload_figures(spec: MarketSpec, producers: int, rate: float) -> dict[str, Any]:
-    """Which workload a step ran, for its result: the spec's text forms, the step's mean
-    and peak rates (msg/s), the top instrument's share of ticks and the busiest producer's
-    rate, and all of it in words."""
+    """Which workload a step ran, for its result: the spec's text forms, the seed its
+    arrivals drew from (None for even and burst arrivals, which draw nothing), the step's
+    mean and peak rates (msg/s), the top instrument's share of ticks and the busiest
+    producer's rate, and all of it in words."""
     instruments = Instruments(spec, producers)
     mean = producers * rate
     peak = mean * spec.arrivals.peak_over_mean()
@@ -170,6 +171,7 @@ def workload_figures(spec: MarketSpec, producers: int, rate: float) -> dict[str,
         "instruments": spec.instruments,
         "popularity": popularity_text(spec.popularity),
         "arrivals": str(spec.arrivals),
+        "seed": spec.seed if spec.arrivals.kind == "poisson" else None,
         "mean_rate": mean,
         "peak_rate": peak,
         "top_instrument_share": top,
@@ -206,6 +208,8 @@ def _words(
             f" {arrivals.period_s:g}s (mean {mean:,.0f} msg/s over whole periods,"
             f" peak {peak:,.0f} msg/s)"
         )
+    elif arrivals.kind == "poisson":
+        parts.append(f"Poisson arrivals, seed {spec.seed}")
     else:
-        parts.append(f"{'Poisson' if arrivals.kind == 'poisson' else 'even'} arrivals")
+        parts.append("even arrivals")
     return ", ".join(parts)

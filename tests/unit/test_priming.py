@@ -46,3 +46,40 @@ def test_the_note_gives_every_round() -> None:
     text = describe([("fail", 12935.0, False), ("pass", 180.5, False)], 5.0)
     assert "primed by 2 unmeasured runs of 5s" in text
     assert "p99 12935 -> 180.5 ms, last verdict pass" in text
+
+
+def _primer(verdict: str, slo_metrics: dict[str, float], drain_stop: str = "complete"):
+    from pytest_frida.measure.result import StepResult
+    from pytest_frida.measure.slo import parse_slo
+
+    step = StepResult(
+        test="t.py::test_x",
+        producers=4,
+        rate_per_producer=100.0,
+        duration_s=2.0,
+        warmup_s=0.0,
+        message_size=100,
+        partitions=6,
+        slo="p99<=100ms, loss==0",
+    )
+    step.verdict = verdict
+    step.verdicts = parse_slo("p99<=100ms, loss==0").evaluate(slo_metrics)
+    step.drain_stop = drain_stop
+    if verdict == "error":
+        step.reasons = ["7 acknowledged messages may still be on their way, so loss is unknown"]
+    return step
+
+
+def test_what_priming_lost_or_left_unknown_reaches_the_first_step() -> None:
+    from pytest_frida.measure.priming import carried_over
+
+    warm = _primer("pass", {"p99": 20.0, "loss": 0})
+    slow = _primer("fail", {"p99": 900.0, "loss": 0})
+    lost = _primer("fail", {"p99": 20.0, "loss": 3})
+    cut = _primer("error", {"p99": 20.0, "loss": 0}, drain_stop="cap")
+    assert carried_over([slow, warm]) == (None, None)  # slow is no loss
+    loss, unknown = carried_over([slow, lost, warm])
+    assert loss is not None and "loss==0" in loss and unknown is None
+    loss, unknown = carried_over([cut, warm])
+    assert loss is None and unknown is not None and "7 acknowledged" in unknown
+    assert carried_over([cut, lost])[0] is not None  # a count of loss outranks unknown

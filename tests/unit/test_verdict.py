@@ -369,3 +369,19 @@ def test_messages_lost_by_the_priming_run_fail_the_step_after_it() -> None:
         )
     )
     assert v.verdict == "fail" and "priming" in v.reasons[0]
+
+
+def test_a_priming_run_of_unknown_loss_keeps_the_step_after_it_from_passing() -> None:
+    unknown = (
+        "an unmeasured priming run just before this step ended its drain with acknowledged"
+        " messages still on their way: 12 may still be on their way"
+    )
+    v = judge(facts(earlier_unknown=unknown))
+    assert v.verdict == "error" and v.decides is None
+    assert v.reasons[0] == unknown and "could hide a lost message" in v.reasons[1]
+    # a failure of its own still fails: unknown loss never turns a failure into a pass
+    slow = judge(facts({**GOOD, "p99": 900.0}, earlier_unknown=unknown))
+    assert slow.verdict == "fail"
+    lost = judge(facts({**GOOD, "loss": 3}, earlier_unknown=unknown))
+    assert lost.verdict == "fail"
+    assert judge(facts()).verdict == "pass"
