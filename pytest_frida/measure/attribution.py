@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_frida.measure import outside
 from pytest_frida.measure.verdict import SATURATED
 
 
@@ -140,7 +141,8 @@ def usages(
                         "busy"
                         + (f" of {host_cores} cores" if host_cores else "")
                         + ", shared by broker and harness"
-                        + _split(sources, harness_cores),
+                        + _split(sources, harness_cores)
+                        + _outside(figures, host_cores),
                     )
                 )
     return sorted(out, key=lambda u: -u.utilisation)
@@ -243,6 +245,18 @@ def _split(sources: Mapping[str, Any], harness_cores: tuple[float, float] | None
     if harness_cores is not None:
         parts += [f"producer agents {harness_cores[0]:.2f}", f"consumers {harness_cores[1]:.2f}"]
     return f" (cores: {', '.join(parts)})" if parts else ""
+
+
+def _outside(host: Mapping[str, Any], host_cores: int | None) -> str:
+    """Other work on the host, in words, when it took enough to matter (measure.outside):
+    a host whose CPU ran out partly to other tenants is no measure of the run's own."""
+    figure = host.get(outside.FIGURE)
+    if not isinstance(figure, Mapping) or not outside.material(float(figure["mean"]), host_cores):
+        return ""
+    return (
+        f", and other work outside the run took {float(figure['mean']):.2f} cores"
+        f" (up to {float(figure['max']):.2f})"
+    )
 
 
 def attribute(
