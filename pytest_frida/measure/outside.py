@@ -85,7 +85,7 @@ def material(mean: float | None, host_cores: float | None) -> bool:
     """Whether outside work of `mean` cores is worth saying on a host of `host_cores`."""
     if mean is None:
         return False
-    return mean > MATERIAL_CORES or (bool(host_cores) and mean > MATERIAL_SHARE * (host_cores or 0))
+    return mean > MATERIAL_CORES or (host_cores is not None and mean > MATERIAL_SHARE * host_cores)
 
 
 def note(figure: Mapping[str, float]) -> str:
