@@ -142,8 +142,12 @@ def attribute_step(
         broker_cores,
         shared_nodes,
     )
+    host = result.resources["sources"].get("host", {}).get("figures", {})
     result.attribution = attribute(
-        found, result.verdict in ("generator_bound", "consumer_bound"), measured
+        found,
+        result.verdict in ("generator_bound", "consumer_bound"),
+        measured,
+        outside.words(host.get(outside.FIGURE), cores),
     )
 
 

@@ -88,6 +88,16 @@ def material(mean: float | None, host_cores: float | None) -> bool:
     return mean > MATERIAL_CORES or (host_cores is not None and mean > MATERIAL_SHARE * host_cores)
 
 
+def words(figure: Any, host_cores: float | None) -> str:
+    """Material outside work in a clause of the attribution, "" when there was none."""
+    if not isinstance(figure, Mapping) or not material(float(figure["mean"]), host_cores):
+        return ""
+    return (
+        f"other work outside the run took {float(figure['mean']):.2f} cores"
+        f" (up to {float(figure['max']):.2f})"
+    )
+
+
 def note(figure: Mapping[str, float]) -> str:
     """The step's note for material outside work."""
     return (

@@ -201,3 +201,20 @@ def test_the_outside_line_is_context_and_fails_nothing() -> None:
     noted = [c for c in changes if c.what == "outside"]
     assert len(noted) == 1
     assert not any(c.failed for c in noted)
+
+
+def test_a_limit_named_on_the_broker_still_says_other_work_took_the_cpu() -> None:
+    # the broker's handlers ran out while the host's CPU did not: the sentence names the
+    # broker, and says what other work took
+    step = _step(busy=0.72, broker=0.7, agents=0.4)
+    step.resources["sources"]["broker-0"]["figures"]["handler_idle"] = {"mean": 0.01, "max": 0.1}
+    attribute_step(step, None, frozenset())
+    figure = step.resources["sources"]["host"]["figures"]["outside_cores"]
+    assert step.attribution["party"] == "broker"
+    said = outside.words(figure, 2)
+    assert said.startswith("other work outside the run took")
+    assert step.attribution["sentence"].endswith(f"; {said}")
+    assert step.attribution["sentence"].count("other work") == 1
+    # below the rule nothing is said
+    assert outside.words({"mean": 0.1, "max": 0.5}, 2) == ""
+    assert outside.words(None, 2) == ""
