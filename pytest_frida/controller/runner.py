@@ -260,6 +260,9 @@ class StepRunner:
         sampler = ResourceSampler(monitor.read) if monitor is not None else None
         if monitor is None:
             result.resources = {"sources": {}, "missing": [self.cluster.monitor_note]}
+        # this process's CPU over the sampling (its threads: the sampler, the agents'
+        # event readers): the run's own, where other work on the host is worked out
+        cpu_start, wall_start = time.process_time(), time.monotonic()
         try:
             if monitor is not None and sampler is not None:
                 monitor.take_problems()  # what an earlier step could not read is its own
@@ -298,6 +301,11 @@ class StepRunner:
                     if self.cluster.site in SINGLE_HOST_SITES
                     else None
                 )
+                wall = time.monotonic() - wall_start
+                if wall > 0:
+                    result.resources["controller_cores"] = round(
+                        (time.process_time() - cpu_start) / wall, 4
+                    )
         reports = producer_reports(produced)
         expected: dict[int, ExpectedSends] = {
             pid: {"sent": rep.sent, "not_acked": sorted(rep.not_acked)}

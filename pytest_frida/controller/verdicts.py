@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pytest_frida.config import StepPlan
 from pytest_frida.faults import PRODUCER_ACTIONS, FaultEvent
+from pytest_frida.measure import outside
 from pytest_frida.measure.attribution import attribute, usages
 from pytest_frida.measure.histogram import LatencyHistogram
 from pytest_frida.measure.result import StepResult
@@ -124,21 +125,48 @@ def attribute_step(
     # a drain step's consumers were held through the window (their figures are the
     # drain's): idle in it
     consumers = [] if result.drain else result.consumers
+    harness = (
+        (
+            sum(float(g.get("cpu_share", 0.0)) for g in result.generators),
+            sum(float(c.get("cpu_share", 0.0)) for c in consumers),
+        )
+        if measured
+        else None
+    )
+    _record_outside(result, harness)
     found = usages(
         result.resources["sources"],
         cores,
         cores is not None and not broker_cores,
         result.generator_busy if measured else None,
         max((float(c.get("busy", 0.0)) for c in consumers), default=0.0) if measured else None,
-        (
-            sum(float(g.get("cpu_share", 0.0)) for g in result.generators),
-            sum(float(c.get("cpu_share", 0.0)) for c in consumers),
-        )
-        if measured
-        else None,
+        harness,
         broker_cores,
         shared_nodes,
     )
+    host = result.resources["sources"].get("host", {}).get("figures", {})
     result.attribution = attribute(
-        found, result.verdict in ("generator_bound", "consumer_bound"), measured
+        found,
+        result.verdict in ("generator_bound", "consumer_bound"),
+        measured,
+        outside.words(host.get(outside.FIGURE), cores),
     )
+
+
+def _record_outside(result: StepResult, harness: tuple[float, float] | None) -> None:
+    """Other work on a shared host (measure.outside), beside the host's busy share, and a
+    note when it was material."""
+    sources = result.resources["sources"]
+    cores = result.resources.get("host_cores")
+    figure = outside.outside_cores(
+        sources,
+        cores,
+        sum(harness) if harness is not None else None,
+        result.resources.get("controller_cores"),
+    )
+    if figure is None or "host" not in sources:
+        return
+    sources["host"]["figures"][outside.FIGURE] = figure
+    result.resources.setdefault("units", {})[outside.FIGURE] = outside.UNIT
+    if outside.material(figure["mean"], cores):
+        result.notes.append(outside.note(figure))

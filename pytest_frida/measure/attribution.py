@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_frida.measure import outside
 from pytest_frida.measure.verdict import SATURATED
 
 
@@ -140,7 +141,8 @@ def usages(
                         "busy"
                         + (f" of {host_cores} cores" if host_cores else "")
                         + ", shared by broker and harness"
-                        + _split(sources, harness_cores),
+                        + _split(sources, harness_cores)
+                        + _outside(figures, host_cores),
                     )
                 )
     return sorted(out, key=lambda u: -u.utilisation)
@@ -245,12 +247,34 @@ def _split(sources: Mapping[str, Any], harness_cores: tuple[float, float] | None
     return f" (cores: {', '.join(parts)})" if parts else ""
 
 
+def _outside(host: Mapping[str, Any], host_cores: int | None) -> str:
+    """Other work on the host, when it took enough to matter (measure.outside): a host
+    whose CPU ran out partly to other tenants is no measure of the run's own."""
+    said = outside.words(host.get(outside.FIGURE), host_cores)
+    return f", and {said}" if said else ""
+
+
 def attribute(
-    found: Sequence[Usage], withheld_for_harness: bool, harness_measured: bool = True
+    found: Sequence[Usage],
+    withheld_for_harness: bool,
+    harness_measured: bool = True,
+    other_work: str = "",
 ) -> dict[str, Any]:
     """The step's attribution: the party and resource named, and a sentence saying so.
     `harness_measured` False (the step broke off before its agents reported): no broker
-    part is named, since nothing shows the harness was not the one that ran out."""
+    part is named, since nothing shows the harness was not the one that ran out.
+    `other_work`: material work outside the run on a shared host (measure.outside.words),
+    said in every sentence, so no limit is blamed on the broker or the run's own host
+    while other tenants took its CPU."""
+    result = _attribute(found, withheld_for_harness, harness_measured)
+    if other_work and result and other_work not in result["sentence"]:
+        result["sentence"] += f"; {other_work}"
+    return result
+
+
+def _attribute(
+    found: Sequence[Usage], withheld_for_harness: bool, harness_measured: bool
+) -> dict[str, Any]:
     if not found:
         return {}
     saturated = [u for u in found if u.utilisation >= SATURATED]

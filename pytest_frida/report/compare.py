@@ -163,6 +163,7 @@ def _context(current: HistoryEntry, baseline: HistoryEntry) -> tuple[list[Change
         _note(test, "baseline", head),
         *(_note(test, "difference", f"differs from {run}: {d}") for d in diffs),
         *(_note(test, "host", text) for text in host_notes(current, baseline)),
+        *(_note(test, "outside", text) for text in outside_notes(current, baseline)),
     ], why
 
 
@@ -189,6 +190,26 @@ def host_notes(current: HistoryEntry, baseline: HistoryEntry) -> list[str]:
             f"{steal:g}% of this host's CPU time was stolen by other tenants of"
             " its VM host during the run"
         )
+    return notes
+
+
+def outside_notes(current: HistoryEntry, baseline: HistoryEntry) -> list[str]:
+    """Per run compared that had material other work on its host (measure.outside), one
+    line naming it: its figures are that machine's under that load. Context, never a
+    failure; a run recorded without the figure says nothing."""
+    notes = []
+    for entry in (baseline, current):
+        figure = entry.outside
+        if entry.site not in SINGLE_HOST_SITES or not isinstance(figure, dict):
+            continue
+        material, steps = int(figure.get("material_steps", 0)), int(figure.get("steps", 0))
+        if material:
+            notes.append(
+                f"{entry.run_id} had other work on this host (up to"
+                f" {float(figure['max_mean_cores']):.2f} cores outside the run, in"
+                f" {material} of {steps} steps): its limits and latencies are this"
+                " machine's under that load, not like a quiet run's"
+            )
     return notes
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_frida.kafka.server_config import topic_replication
+from pytest_frida.measure import outside
 from pytest_frida.measure.host_speed import run_summary
 from pytest_frida.measure.intervals import latency_intervals
 from pytest_frida.measure.result import StepResult
@@ -66,6 +67,10 @@ class HistoryEntry:
     #: this host's probed speed and the run's CPU shares (measure.host_speed.run_summary;
     #: None before the probe existed, or for a run without a cluster of its own)
     host: dict[str, Any] | None = None
+    #: other work on this host during the test's steps (measure.outside.run_outside: the
+    #: largest step mean in cores, and in how many steps it was material); None where it
+    #: was not measured, and in runs recorded before it was
+    outside: dict[str, Any] | None = None
     schema: int = HISTORY_SCHEMA
 
     @property
@@ -275,6 +280,18 @@ def entries_for_run(info: RunInfo, steps: Sequence[StepResult]) -> list[HistoryE
             plan=workload_plan(info, group),
             system=system,
             host=run_summary(info.host),
+            outside=outside.run_outside(
+                [
+                    (
+                        s.resources.get("sources", {})
+                        .get("host", {})
+                        .get("figures", {})
+                        .get(outside.FIGURE),
+                        s.resources.get("host_cores"),
+                    )
+                    for s in group
+                ]
+            ),
         )
         entries.append(entry)
     return entries

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from pytest_frida.measure import outside
 from pytest_frida.measure.resources import figure_mean
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.slo import LATENCY_METRICS, parse_slo
@@ -174,6 +175,11 @@ def _busiest(step: StepResult, source: str, name: str) -> float:
     return float("nan") if value is None else value
 
 
+def _host_cores(step: StepResult) -> float:
+    """The host's cores a share is taken of (nan when not known)."""
+    return float(step.resources.get("host_cores") or "nan")
+
+
 def _harness_share(step: StepResult, agents: Sequence[dict[str, Any]]) -> float:
     """The cores `agents` used together, over the host's cores (nan when not known)."""
     cores = step.resources.get("host_cores")
@@ -211,6 +217,10 @@ def resources_vs_producers(steps: Sequence[StepResult], limit: CapacityLimit) ->
             "host",
             [
                 ("host CPU busy", [_busiest(s, "host", "host_busy") for s in ordered]),
+                (
+                    "other work outside the run, share of host cores",
+                    [_busiest(s, "host", outside.FIGURE) / _host_cores(s) for s in ordered],
+                ),
                 ("data disk busy", [_busiest(s, "disk", "disk_busy") for s in ordered]),
             ],
         )

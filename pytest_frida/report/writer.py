@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_frida.errors import FridaSetupError
+from pytest_frida.measure import outside
 from pytest_frida.measure.resources import figure_mean
 from pytest_frida.measure.result import StepResult
 from pytest_frida.report.capacity import limits_by_test
@@ -78,6 +79,7 @@ CSV_COLUMNS = (
     "disk_busy",
     "disk_flushes_per_s",
     "host_busy",
+    "outside_cores",
     "saturated",
     "attribution",
     "verdict",
@@ -130,6 +132,8 @@ def resource_columns(step: StepResult) -> dict[str, Any]:
         "disk_busy": figure_mean(step.resources, "disk", "disk_busy"),
         "disk_flushes_per_s": figure_mean(step.resources, "disk", "disk_flushes_per_s"),
         "host_busy": figure_mean(step.resources, "host", "host_busy"),
+        # other work on a shared host (measure.outside): empty where it is not known
+        "outside_cores": figure_mean(step.resources, "host", outside.FIGURE),
         "saturated": step.attribution.get("resource") or "",
         "attribution": step.attribution.get("sentence", ""),
     }
