@@ -491,6 +491,9 @@ def test_frida_g5k_jobs_lists_and_deletes_what_dead_runs_left(
 ) -> None:
     """A run killed with -9 deletes nothing. `frida g5k jobs` lists this user's frida-*
     jobs on the site, and `--delete` deletes them and nothing else."""
+    # the jobs start as soon as OAR next looks (not a second later), so that they are
+    # running when listed however quickly or slowly this machine gets there
+    _oar_state(grid5000, start_after_s=0.0)
     for name in (
         "frida-20261203-101500-ab12",
         "someone-elses-experiment",
