@@ -45,6 +45,9 @@ INCLUDED = (
     "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec",
     "kafka.server:type=ReplicaManager,name=UnderReplicatedPartitions",
     "kafka.server:type=ReplicaManager,name=IsrShrinksPerSec",
+    # every log segment flush (fsync of the log and its indexes), wherever it runs: in a
+    # produce request's append with log.flush.interval.messages=1, in the background else
+    "kafka.log:type=LogFlushStats,name=LogFlushRateAndTimeMs",
     "java.lang:type=GarbageCollector,name=*",
 )
 
@@ -78,6 +81,11 @@ RULES: tuple[tuple[str, str, dict[str, str]], ...] = (
         {},
     ),
     ("kafka.server<type=ReplicaManager, name=IsrShrinksPerSec><>Count", "frida_isr_shrinks", {}),
+    (
+        "kafka.log<type=LogFlushStats, name=LogFlushRateAndTimeMs><>(Count|Mean):",
+        "frida_log_flush_ms",
+        {"stat": "$1"},
+    ),
     (
         "java.lang<name=(.+), type=GarbageCollector><>CollectionTime",
         "frida_gc_time_ms",

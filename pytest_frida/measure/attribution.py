@@ -3,9 +3,12 @@
 Each measured resource gets a utilisation between 0 and 1 against its own ceiling:
 
 - a broker's request handler threads: 1 - their idle share (Kafka's idle-time meter,
-  read as a rate over the step). The network threads' idle share is Kafka's one-minute
-  average, which starts from zero on a fresh broker and reaches back before the step: it
-  is reported, never named;
+  read as a rate over the step). When most appends flushed the log and a quarter or more
+  of their time went to it (an fsync per append: log.flush.interval.messages), the
+  handlers wait on the disk, and the disk is the party named: more handlers would not
+  help, a disk that flushes faster (or replicas instead of flushes) would. The network
+  threads' idle share is Kafka's one-minute average, which starts from zero on a fresh
+  broker and reaches back before the step: it is reported, never named;
 - a broker's CPU: its cores against the host's cores (its node's, on hosts and
   Grid'5000); with the brokers on cores of their
   own (--frida-broker-cores), all brokers' cores together against those;
@@ -84,7 +87,16 @@ def usages(
         if source.startswith("broker"):
             idle = _mean(figures, "handler_idle")
             cores = _mean(figures, "cores")
-            if idle is not None:
+            if idle is not None and _flushing(figures):
+                out.append(
+                    Usage(
+                        f"{source} request handlers flushing to disk",
+                        "disk",
+                        max(0.0, 1.0 - idle),
+                        _flush_detail(figures),
+                    )
+                )
+            elif idle is not None:
                 out.append(
                     Usage(
                         f"{source} request handlers",
@@ -219,6 +231,39 @@ def _own_cores(
 
 #: a broker using fewer cores than this while its handlers were busy was not computing
 BLOCKED_CORES = 0.25
+
+
+#: handlers whose produce requests spent this share of their append time in log flushes
+#: were waiting on the disk: an append that does not flush takes tens of microseconds,
+#: and the rest of a flushing append's time is mostly waiting for the partition's lock
+#: while another append flushes (one broker flushing every message, 2,000 appends/s:
+#: 55% in the flushes themselves; at 2,900/s with its handlers full, 29%)
+FLUSHING = 0.25
+#: ... provided most produce requests flushed: Kafka's defaults flush the metadata log
+#: a few times a second, which beside a light load's short appends is a large share
+FLUSHES_PER_REQUEST = 0.5
+
+
+def _flushing(figures: Mapping[str, Any]) -> bool:
+    """Whether the broker's appends were flushing the log (log.flush.interval.messages
+    of 1 or 2): most produce requests flushed, and the flushes took a real share of the
+    append time."""
+    share = _mean(figures, "flush_share")
+    flushes = _mean(figures, "log_flushes_per_s")
+    requests = _mean(figures, "produce_requests_per_s")
+    if share is None or flushes is None or not requests:
+        return False
+    return share >= FLUSHING and flushes >= FLUSHES_PER_REQUEST * requests
+
+
+def _flush_detail(figures: Mapping[str, Any]) -> str:
+    share = _mean(figures, "flush_share") or 0.0
+    mean_ms = _mean(figures, "log_flush_mean_ms")
+    each = f", {mean_ms:.2f} ms each" if mean_ms is not None else ""
+    return (
+        f"busy, {min(share, 1.0):.0%} of the produce requests' append time in log flushes"
+        f" (fsync{each}): the disk's flush latency holds them, more handlers would not help"
+    )
 
 
 def _handler_detail(cores: float | None) -> str:

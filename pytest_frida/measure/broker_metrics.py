@@ -57,6 +57,8 @@ def parse_scrape(text: str) -> dict[str, float]:
             elif sample.name == "frida_gc_time_ms":
                 if "Concurrent" not in labels.get("gc", ""):
                     gc_ms = (gc_ms or 0.0) + value
+            elif sample.name == "frida_log_flush_ms":
+                stats[("LogFlush", "", labels.get("stat", ""))] = value
             elif sample.name == "frida_request_time_ms":
                 stats[
                     (labels.get("request", ""), labels.get("part", ""), labels.get("stat", ""))
@@ -75,4 +77,10 @@ def parse_scrape(text: str) -> dict[str, float]:
             out[key] = count * mean
             if part == "TotalTimeMs":
                 out["produce_requests"] = count
+    # log flushes, timed the same way: their count and the running sum of their time
+    flushes = stats.get(("LogFlush", "", "Count"))
+    flush_mean = stats.get(("LogFlush", "", "Mean"))
+    if flushes is not None and flush_mean is not None:
+        out["log_flushes"] = flushes
+        out["log_flush_ms_sum"] = flushes * flush_mean
     return out

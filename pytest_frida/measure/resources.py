@@ -63,6 +63,8 @@ FIGURES: dict[str, Rate | Gauge] = {
     "bytes_out": Rate("bytes_out_mib_s", _MIB, "MiB/s"),
     "messages_in": Rate("messages_in_per_s", 1.0, "msg/s"),
     "isr_shrinks": Rate("isr_shrinks_per_s", 1.0, "shrinks/s"),
+    "log_flushes": Rate("log_flushes_per_s", 1.0, "log segment flushes/s"),
+    "log_flush_ms_sum": Rate("log_flush_ms_sum", 1.0, "ms/s"),
     "gc_ms": Rate("gc_share", 1e-3, "share of time in GC"),
     "rss_bytes": Gauge("rss_mib", _MIB, "MiB"),
     "memory_bytes": Gauge("memory_mib", _MIB, "MiB"),
@@ -81,7 +83,9 @@ FIGURES: dict[str, Rate | Gauge] = {
 
 #: figures that are one rate over another, and the two rates (which alone mean little
 #: and are left out): the host's busy share; a produce request's mean time in the broker,
-#: whole and in its request queue and local (append) parts, from Kafka's running sums
+#: whole and in its request queue and local (append) parts, from Kafka's running sums; a
+#: log flush's mean time, and the log's flushing time over the produce requests' append
+#: time (the share of appending spent in fsync when the append flushes)
 RATIOS = {
     "host_busy": ("host_busy_ticks", "host_total_ticks"),
     "broker_cores_busy": ("broker_cores_busy_ticks", "broker_cores_total_ticks"),
@@ -89,6 +93,8 @@ RATIOS = {
     "produce_mean_ms": ("produce_time_ms_sum", "produce_requests_per_s"),
     "produce_queue_mean_ms": ("produce_queue_ms_sum", "produce_requests_per_s"),
     "produce_local_mean_ms": ("produce_local_ms_sum", "produce_requests_per_s"),
+    "log_flush_mean_ms": ("log_flush_ms_sum", "log_flushes_per_s"),
+    "flush_share": ("log_flush_ms_sum", "produce_local_ms_sum"),
 }
 _INGREDIENTS = {
     "host_busy_ticks",
@@ -100,6 +106,7 @@ _INGREDIENTS = {
     "produce_time_ms_sum",
     "produce_queue_ms_sum",
     "produce_local_ms_sum",
+    "log_flush_ms_sum",
 }
 
 
@@ -209,6 +216,11 @@ def units() -> dict[str, str]:
         " over its count, whole ms per request)",
         produce_queue_mean_ms="ms per produce request waiting in the request queue",
         produce_local_mean_ms="ms per produce request appending to the log",
+        log_flush_mean_ms="ms per log segment flush (fsync of the log and its indexes),"
+        " Kafka's running sum over its count",
+        flush_share="the log's flushing time over the produce requests' append time:"
+        " the share of appending spent in fsync when the append flushes"
+        " (log.flush.interval.messages); background flushes count too, so it may pass 1",
     )
     return out
 

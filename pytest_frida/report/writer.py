@@ -78,6 +78,7 @@ CSV_COLUMNS = (
     "broker_gc_share",
     "disk_busy",
     "disk_flushes_per_s",
+    "log_flush_share",
     "host_busy",
     "outside_cores",
     "saturated",
@@ -131,6 +132,8 @@ def resource_columns(step: StepResult) -> dict[str, Any]:
         "broker_gc_share": busiest("gc_share"),
         "disk_busy": figure_mean(step.resources, "disk", "disk_busy"),
         "disk_flushes_per_s": figure_mean(step.resources, "disk", "disk_flushes_per_s"),
+        # the busiest broker's append time spent flushing the log (measure.resources)
+        "log_flush_share": busiest("flush_share"),
         "host_busy": figure_mean(step.resources, "host", "host_busy"),
         # other work on a shared host (measure.outside): empty where it is not known
         "outside_cores": figure_mean(step.resources, "host", outside.FIGURE),

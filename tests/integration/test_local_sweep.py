@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pytest_frida.measure.attribution import FLUSHES_PER_REQUEST
+
 SUITE = """
 import pytest
 
@@ -99,6 +101,8 @@ def test_sweep_rates_loss_and_report(
         assert 0 <= broker["handler_idle"]["mean"] <= 1.05
         assert broker["messages_in_per_s"]["mean"] > 0
         assert broker["produce_mean_ms"]["mean"] >= 0
+        # Kafka's defaults never flush in the append: the handlers are not the disk's
+        assert "flushing to disk" not in step["attribution"]["sentence"]
         assert 0 < resources["sources"]["host"]["figures"]["host_busy"]["mean"] <= 1
         assert step["attribution"]["sentence"]
     # 20 producers x 10 msg/s: the broker took in what the step sent, give or take a
@@ -106,6 +110,10 @@ def test_sweep_rates_loss_and_report(
     top = next(s for s in report["steps"] if s["producers"] == 20)
     rate_in = top["resources"]["sources"]["broker-0"]["figures"]["messages_in_per_s"]["mean"]
     assert 150 <= rate_in <= 250, rate_in
+    # its appends did not flush: what Kafka flushed (the metadata log) is far fewer
+    top_broker = top["resources"]["sources"]["broker-0"]["figures"]
+    flushes = top_broker.get("log_flushes_per_s", {"mean": 0.0})["mean"]
+    assert flushes < FLUSHES_PER_REQUEST * top_broker["produce_requests_per_s"]["mean"]
     assert sweep["broker_cores"].notna().all() and sweep["host_busy"].notna().all()
     result.stdout.fnmatch_lines(
         ["*capacity limit of test_suite.py::test_sweep:*", "  what saturated: *"]

@@ -13,9 +13,18 @@ from pytest_frida.measure.attribution import attribute, first_saturation, usages
 
 
 def broker(
-    idle: float | None = None, cores: float | None = None, net_idle: float | None = None
+    idle: float | None = None,
+    cores: float | None = None,
+    net_idle: float | None = None,
+    flush: float | None = None,
+    flushes: float = 2000.0,
 ) -> dict[str, Any]:
     figures = {}
+    if flush is not None:
+        figures["flush_share"] = {"mean": flush, "max": flush}
+        figures["log_flush_mean_ms"] = {"mean": 1.25, "max": 3.0}
+        figures["log_flushes_per_s"] = {"mean": flushes, "max": flushes}
+        figures["produce_requests_per_s"] = {"mean": 2000.0, "max": 2100.0}
     if idle is not None:
         figures["handler_idle"] = {"mean": idle, "max": idle}
     if cores is not None:
@@ -50,6 +59,54 @@ def test_busy_request_handlers_are_named() -> None:
     assert result["party"] == "broker"
     assert result["resource"] == "broker-0 request handlers"
     assert result["sentence"].startswith("broker-0 request handlers 97% busy")
+
+
+def test_handlers_busy_flushing_the_log_name_the_disk() -> None:
+    # log.flush.interval.messages=1: the handlers wait on fsync, the CPU has room
+    found = usages(
+        {"broker-0": broker(idle=0.0, cores=0.5, flush=0.9), "disk": disk(0.3, 2400)},
+        2,
+        True,
+        0.2,
+        0.1,
+    )
+    result = attribute(found, withheld_for_harness=False)
+    assert result["party"] == "disk"
+    assert result["resource"] == "broker-0 request handlers flushing to disk"
+    assert result["sentence"].startswith(
+        "broker-0 request handlers flushing to disk 100% busy, 90% of the produce requests'"
+        " append time in log flushes (fsync, 1.25 ms each)"
+    )
+
+
+def test_handlers_busy_computing_are_not_blamed_on_flushes() -> None:
+    # a background flush now and then: a small share of the append time
+    found = usages({"broker-0": broker(idle=0.05, cores=0.9, flush=0.1)}, 2, True, 0.2, 0.1)
+    result = attribute(found, withheld_for_harness=False)
+    assert (result["party"], result["resource"]) == ("broker", "broker-0 request handlers")
+
+
+def test_the_metadata_logs_flushes_beside_a_light_load_are_not_the_disk() -> None:
+    # Kafka's defaults: a few metadata flushes a second, a large share of short appends;
+    # handlers busy at a cold start are held up, not flushing
+    found = usages(
+        {"broker-0": broker(idle=0.05, cores=0.1, flush=0.4, flushes=6.0)}, 2, True, 0.1, 0.1
+    )
+    result = attribute(found, withheld_for_harness=False)
+    assert (result["party"], result["resource"]) == ("broker", "broker-0 request handlers")
+    assert "held up" in result["sentence"]
+
+
+def test_flushing_handlers_on_a_host_out_of_cpu_leave_the_host_named() -> None:
+    found = usages(
+        {"broker-0": broker(idle=0.0, cores=0.7, flush=0.8), "host": host(0.99)},
+        2,
+        True,
+        0.5,
+        0.2,
+        harness_cores=(1.0, 0.2),
+    )
+    assert attribute(found, withheld_for_harness=False)["party"] == "host"
 
 
 def test_handlers_busy_on_an_idle_cpu_are_said_to_be_held_up() -> None:
