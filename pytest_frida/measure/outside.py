@@ -5,10 +5,12 @@ while other processes took some of its cores is that machine's under that load, 
 host-speed probe (one core, before and after) and the steal share cannot see them. Per
 step: the host's busy cores (its busy share of /proc/stat times its cores) minus every
 process of the run that is measured: each broker (its process or container), the producer
-agents and the consumers (their own CPU over the window) and the controller's process.
+agents and the consumers (their own CPU over the window), the controller's process, and
+the host's kernel threads (journal, writeback, softirq: a broker that fsyncs every
+message keeps them a quarter core busy, which is its own I/O, not another tenant's).
 What is left, clamped at 0, is "outside". It includes time the hypervisor stole and any
 process serving the run that is none of those (Docker's port proxy and container shims
-on a docker or swarm site).
+on a docker or swarm site); where the kernel threads were not read, they count too.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ FIGURE = "outside_cores"
 
 UNIT = (
     "cores busy on this host with work outside this run: the host's busy cores"
-    " (/proc/stat) minus the brokers', the producer agents', the consumers' and the"
-    " controller's own; time stolen by the hypervisor and processes serving the run that"
-    " are none of these (Docker's port proxy) count as outside. The mean is over the"
-    " window; the max is per second, with the agents at their window mean"
+    " (/proc/stat) minus the brokers', the producer agents', the consumers', the"
+    " controller's and the kernel threads' own; time stolen by the hypervisor and"
+    " processes serving the run that are none of these (Docker's port proxy) count as"
+    " outside. The mean is over the window; the max is per second, with the agents at"
+    " their window mean"
 )
 
 
@@ -67,12 +70,16 @@ def outside_cores(
     if busy is None:
         return None
     own = harness_cores + controller_cores
+    kernel = (host or {}).get("figures", {}).get("kernel_cores")
     mean = float(busy["mean"]) * host_cores - own
     mean -= sum(float(s["figures"]["cores"]["mean"]) for s in brokers.values())
+    mean -= float(kernel["mean"]) if kernel else 0.0
     seconds = []
     host_series = host.get("series", {}) if host else {}
     for t, share in zip(host_series.get("t", []), host_series.get("host_busy", []), strict=False):
         used = [_near(s.get("series", {}), "cores", t) for s in brokers.values()]
+        if kernel:  # a second whose kernel figure was dropped is not judged
+            used.append(_near(host_series, "kernel_cores", t))
         if share is not None and None not in used:
             seconds.append(float(share) * host_cores - own - sum(u for u in used if u))
     return {

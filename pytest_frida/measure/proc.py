@@ -25,6 +25,36 @@ def parse_pid_stat(text: str, ticks: int = CLOCK_TICKS) -> dict[str, float]:
     return {"cpu_s": (int(rest[11]) + int(rest[12])) / ticks}
 
 
+#: the flag /proc/<pid>/stat's ninth field carries for a kernel thread
+PF_KTHREAD = 0x00200000
+
+
+def parse_kernel_thread_cpu(text: str, ticks: int = CLOCK_TICKS) -> float | None:
+    """A kernel thread's CPU seconds from its /proc/<pid>/stat, None for a process: the
+    journal, writeback and softirq threads that do a process's I/O and networking run
+    under no process of their own."""
+    rest = text[text.rindex(")") + 2 :].split()
+    # rest[6] is field 9 (flags)
+    if not int(rest[6]) & PF_KTHREAD:
+        return None
+    return (int(rest[11]) + int(rest[12])) / ticks
+
+
+def read_kernel_threads(proc: Path = Path("/proc")) -> dict[str, float]:
+    """The CPU seconds of every kernel thread of this host (`kernel_cpu_s`), summed. A
+    thread that exits takes its seconds along, which resources reads as a counter going
+    backwards and drops for that interval."""
+    total = 0.0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            seconds = parse_kernel_thread_cpu((entry / "stat").read_text())
+            if seconds is not None:
+                total += seconds
+    return {"kernel_cpu_s": total}
+
+
 def parse_pid_status(text: str) -> dict[str, float]:
     """Resident memory in bytes from /proc/<pid>/status (VmRSS, in kB)."""
     for line in text.splitlines():

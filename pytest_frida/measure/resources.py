@@ -47,6 +47,7 @@ FIGURES: dict[str, Rate | Gauge] = {
     "disk_busy_ms": Rate("disk_busy", 1e-3, "share of time busy"),
     "disk_written_bytes": Rate("disk_write_mib_s", _MIB, "MiB/s"),
     "disk_flushes": Rate("disk_flushes_per_s", 1.0, "flushes/s"),
+    "kernel_cpu_s": Rate("kernel_cores", 1.0, "cores"),
     "host_busy_ticks": Rate("host_busy_ticks", 1.0, "ticks/s"),
     "host_total_ticks": Rate("host_total_ticks", 1.0, "ticks/s"),
     # --frida-broker-cores: the brokers' cores and the harness's, whoever ran on them
@@ -208,6 +209,8 @@ def units() -> dict[str, str]:
     }
     out.update(
         host_busy="share of all cores' time busy, steal included (/proc/stat)",
+        kernel_cores="cores used by the host's kernel threads (journal, writeback,"
+        " softirq): the I/O and networking of whichever process asked for it",
         broker_cores_busy="share of the brokers' own cores' time busy, whoever ran"
         " there (/proc/stat, --frida-broker-cores)",
         harness_cores_busy="share of the harness's cores' time busy, whoever ran"

@@ -81,6 +81,7 @@ CSV_COLUMNS = (
     "log_flush_share",
     "host_busy",
     "outside_cores",
+    "kernel_cores",
     "saturated",
     "attribution",
     "verdict",
@@ -137,6 +138,7 @@ def resource_columns(step: StepResult) -> dict[str, Any]:
         "host_busy": figure_mean(step.resources, "host", "host_busy"),
         # other work on a shared host (measure.outside): empty where it is not known
         "outside_cores": figure_mean(step.resources, "host", outside.FIGURE),
+        "kernel_cores": figure_mean(step.resources, "host", "kernel_cores"),
         "saturated": step.attribution.get("resource") or "",
         "attribution": step.attribution.get("sentence", ""),
     }

@@ -19,7 +19,13 @@ from pathlib import Path
 
 from pytest_frida.measure.broker_metrics import parse_scrape
 from pytest_frida.measure.host_speed import parse_proc_stat
-from pytest_frida.measure.proc import device_of, read_cgroup, read_disk, read_process
+from pytest_frida.measure.proc import (
+    device_of,
+    read_cgroup,
+    read_disk,
+    read_kernel_threads,
+    read_process,
+)
 from pytest_frida.measure.sampler import STAMP
 
 #: a scrape slower than this is dropped (the sampler's next one comes a second later)
@@ -191,7 +197,8 @@ class LocalBrokerMonitor(BrokerMonitor):
         return out
 
     def _host(self) -> dict[str, dict[str, float]]:
-        """The host's CPU ticks from one read of /proc/stat, and each core group's."""
+        """The host's CPU ticks from one read of /proc/stat, each core group's, and the
+        CPU its kernel threads used (measure.outside keeps those apart from other work)."""
         try:
             text = Path("/proc/stat").read_text(encoding="ascii")
             counters: dict[str, float] = {}
@@ -202,5 +209,9 @@ class LocalBrokerMonitor(BrokerMonitor):
         except (OSError, ValueError) as exc:
             self.note("host", f"/proc/stat could not be read: {exc}")
             return {}
+        try:
+            counters.update(read_kernel_threads())
+        except OSError as exc:
+            self.note("host kernel threads", f"/proc could not be listed: {exc}")
         counters[STAMP] = time.time()
         return {"host": counters}

@@ -40,6 +40,24 @@ def test_nothing_else_running_leaves_about_nothing_outside() -> None:
     assert not outside.material(figure["mean"], 2)
 
 
+def test_the_kernel_threads_doing_the_brokers_io_are_not_outside_work() -> None:
+    # a broker fsyncing every message: 1.8 of 2 cores busy, broker 0.9, agents 0.55,
+    # controller 0.05, and the journal and writeback threads 0.3
+    sources = _sources([0.9, 0.9, 0.9], {"broker-0": [0.9, 0.9, 0.9]})
+    kernel = [0.3, 0.3, 0.3]
+    sources["host"]["figures"]["kernel_cores"] = {"mean": 0.3, "max": 0.3}
+    sources["host"]["series"]["kernel_cores"] = kernel
+    assert outside.outside_cores(sources, 2, 0.55, 0.05) == {"mean": 0.0, "max": 0.0}
+    # unread, the kernel's share counts as outside, as the figure's unit says
+    del sources["host"]["figures"]["kernel_cores"]
+    assert outside.outside_cores(sources, 2, 0.55, 0.05) == {"mean": 0.3, "max": 0.3}
+    # a burner beside it still shows, the kernel's share taken off
+    sources = _sources([1.0, 1.0, 1.0], {"broker-0": [0.5, 0.5, 0.5]})
+    sources["host"]["figures"]["kernel_cores"] = {"mean": 0.3, "max": 0.3}
+    sources["host"]["series"]["kernel_cores"] = kernel
+    assert outside.outside_cores(sources, 2, 0.55, 0.05) == {"mean": 0.6, "max": 0.6}
+
+
 def test_a_burning_process_shows_as_outside_with_its_busiest_second() -> None:
     # the same run, plus a process that took a core for two of the three seconds
     sources = _sources([0.6, 1.0, 1.0], {"broker-0": [0.8, 0.7, 0.8]})
