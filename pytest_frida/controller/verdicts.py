@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pytest_frida.config import StepPlan
 from pytest_frida.faults import PRODUCER_ACTIONS, FaultEvent
+from pytest_frida.kafka.server_config import topic_replication
 from pytest_frida.measure import outside
 from pytest_frida.measure.attribution import attribute, usages
 from pytest_frida.measure.histogram import LatencyHistogram
@@ -143,6 +144,7 @@ def attribute_step(
         harness,
         broker_cores,
         shared_nodes,
+        _partition_logs(result),
     )
     host = result.resources["sources"].get("host", {}).get("figures", {})
     result.attribution = attribute(
@@ -151,6 +153,17 @@ def attribute_step(
         measured,
         outside.words(host.get(outside.FIGURE), cores),
     )
+
+
+def _partition_logs(result: StepResult) -> int | None:
+    """The step topic's partition replicas per broker, rounded up: the logs a broker's
+    appends are spread over (None when no broker was measured)."""
+    measured = sum(1 for name in result.resources["sources"] if name.startswith("broker"))
+    brokers = int(result.shape.get("brokers") or measured)
+    if not brokers or not result.partitions:
+        return None
+    replication = int(result.shape.get("replication") or topic_replication(brokers))
+    return -(-result.partitions * replication // brokers)
 
 
 def _record_outside(result: StepResult, harness: tuple[float, float] | None) -> None:

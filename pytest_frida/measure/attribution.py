@@ -65,12 +65,14 @@ def usages(
     harness_cores: tuple[float, float] | None = None,
     broker_cores: int | None = None,
     shared_nodes: frozenset[str] = frozenset(),
+    partition_logs: int | None = None,
 ) -> list[Usage]:
     """Every resource the step measured, most utilised first. `harness_cores`: the cores
     the producer agents and the consumers used, which a shared host's CPU is split into.
     `broker_cores`: the cores the brokers have to themselves, their CPU's ceiling.
     `shared_nodes`: broker nodes (hosts, Grid'5000) where harness agents run too, whose
-    CPU running out is a shared host's."""
+    CPU running out is a shared host's. `partition_logs`: the step topic's partition
+    replicas each broker holds, over which its log flushing time is spread."""
     out = []
     if broker_cores:
         out += _own_cores(sources, broker_cores, harness_cores)
@@ -87,13 +89,13 @@ def usages(
         if source.startswith("broker"):
             idle = _mean(figures, "handler_idle")
             cores = _mean(figures, "cores")
-            if idle is not None and _flushing(figures):
+            if idle is not None and _flushing(figures, partition_logs):
                 out.append(
                     Usage(
                         f"{source} request handlers flushing to disk",
                         "disk",
                         max(0.0, 1.0 - idle),
-                        _flush_detail(figures),
+                        _flush_detail(figures, partition_logs),
                     )
                 )
             elif idle is not None:
@@ -239,30 +241,51 @@ BLOCKED_CORES = 0.25
 #: while another append flushes (one broker flushing every message, 2,000 appends/s:
 #: 55% in the flushes themselves; at 2,900/s with its handlers full, 29%)
 FLUSHING = 0.25
+#: ... or the partition logs the broker holds spent this share of their time flushing:
+#: an append waits for its partition's flush, so the share above falls as more handlers
+#: queue behind fewer partitions, and this one does not
+FLUSH_OCCUPANCY = 0.5
 #: ... provided most produce requests flushed: Kafka's defaults flush the metadata log
 #: a few times a second, which beside a light load's short appends is a large share
 FLUSHES_PER_REQUEST = 0.5
 
 
-def _flushing(figures: Mapping[str, Any]) -> bool:
+def _occupancy(figures: Mapping[str, Any], logs: int | None) -> float | None:
+    """The share of time each of the broker's `logs` partition logs spent flushing."""
+    flushing = _mean(figures, "flushing")
+    return None if flushing is None or not logs else flushing / logs
+
+
+def _flushing(figures: Mapping[str, Any], logs: int | None) -> bool:
     """Whether the broker's appends were flushing the log (log.flush.interval.messages
     of 1 or 2): most produce requests flushed, and the flushes took a real share of the
-    append time."""
+    append time or of the partition logs' time."""
     share = _mean(figures, "flush_share")
     flushes = _mean(figures, "log_flushes_per_s")
     requests = _mean(figures, "produce_requests_per_s")
-    if share is None or flushes is None or not requests:
+    if flushes is None or not requests or flushes < FLUSHES_PER_REQUEST * requests:
         return False
-    return share >= FLUSHING and flushes >= FLUSHES_PER_REQUEST * requests
+    occupancy = _occupancy(figures, logs)
+    return (share is not None and share >= FLUSHING) or (
+        occupancy is not None and occupancy >= FLUSH_OCCUPANCY
+    )
 
 
-def _flush_detail(figures: Mapping[str, Any]) -> str:
+def _flush_detail(figures: Mapping[str, Any], logs: int | None) -> str:
     share = _mean(figures, "flush_share") or 0.0
     mean_ms = _mean(figures, "log_flush_mean_ms")
+    occupancy = _occupancy(figures, logs)
     each = f", {mean_ms:.2f} ms each" if mean_ms is not None else ""
+    held = (
+        f", its {logs} partition log{'s' if logs != 1 else ''} flushing"
+        f" {min(occupancy, 1.0):.0%} of the time"
+        if occupancy is not None
+        else ""
+    )
     return (
         f"busy, {min(share, 1.0):.0%} of the produce requests' append time in log flushes"
-        f" (fsync{each}): the disk's flush latency holds them, more handlers would not help"
+        f" (fsync{each}){held}: the disk's flush latency holds them, more handlers would"
+        " not help"
     )
 
 

@@ -83,4 +83,5 @@ def parse_scrape(text: str) -> dict[str, float]:
     if flushes is not None and flush_mean is not None:
         out["log_flushes"] = flushes
         out["log_flush_ms_sum"] = flushes * flush_mean
+        out["log_flush_s"] = flushes * flush_mean / 1000.0
     return out

@@ -66,6 +66,7 @@ FIGURES: dict[str, Rate | Gauge] = {
     "isr_shrinks": Rate("isr_shrinks_per_s", 1.0, "shrinks/s"),
     "log_flushes": Rate("log_flushes_per_s", 1.0, "log segment flushes/s"),
     "log_flush_ms_sum": Rate("log_flush_ms_sum", 1.0, "ms/s"),
+    "log_flush_s": Rate("flushing", 1.0, "log flushes in progress, on average"),
     "gc_ms": Rate("gc_share", 1e-3, "share of time in GC"),
     "rss_bytes": Gauge("rss_mib", _MIB, "MiB"),
     "memory_bytes": Gauge("memory_mib", _MIB, "MiB"),
@@ -221,6 +222,9 @@ def units() -> dict[str, str]:
         produce_local_mean_ms="ms per produce request appending to the log",
         log_flush_mean_ms="ms per log segment flush (fsync of the log and its indexes),"
         " Kafka's running sum over its count",
+        flushing="log flushes in progress on average (flush seconds per second, Kafka's"
+        " running sum): appends to one partition wait for its flush, so over the"
+        " partitions the broker holds it is how much of their time they spent in fsync",
         flush_share="the log's flushing time over the produce requests' append time:"
         " the share of appending spent in fsync when the append flushes"
         " (log.flush.interval.messages); background flushes count too, so it may pass 1",

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_frida.controller.verdicts import attribute_step
 from pytest_frida.measure.attribution import attribute, first_saturation, usages
+from pytest_frida.measure.result import StepResult
 
 
 def broker(
@@ -18,6 +20,7 @@ def broker(
     net_idle: float | None = None,
     flush: float | None = None,
     flushes: float = 2000.0,
+    flushing: float = 0.0,
 ) -> dict[str, Any]:
     figures = {}
     if flush is not None:
@@ -25,6 +28,7 @@ def broker(
         figures["log_flush_mean_ms"] = {"mean": 1.25, "max": 3.0}
         figures["log_flushes_per_s"] = {"mean": flushes, "max": flushes}
         figures["produce_requests_per_s"] = {"mean": 2000.0, "max": 2100.0}
+        figures["flushing"] = {"mean": flushing, "max": flushing}
     if idle is not None:
         figures["handler_idle"] = {"mean": idle, "max": idle}
     if cores is not None:
@@ -77,6 +81,21 @@ def test_handlers_busy_flushing_the_log_name_the_disk() -> None:
         "broker-0 request handlers flushing to disk 100% busy, 90% of the produce requests'"
         " append time in log flushes (fsync, 1.25 ms each)"
     )
+
+
+def test_many_handlers_queued_behind_one_partitions_flushes_name_the_disk() -> None:
+    # one partition, eight handlers: the flushes are an eighth of the append time, the
+    # rest is waiting for the partition's lock, which is flushing 90% of the time
+    sources = {"broker-0": broker(idle=0.0, cores=0.5, flush=0.12, flushing=0.9)}
+    result = attribute(usages(sources, 2, True, 0.2, 0.1, partition_logs=1), False)
+    assert result["party"] == "disk"
+    assert "its 1 partition log flushing 90% of the time" in result["sentence"]
+    # the partitions not known: the share alone, under its bar, names the handlers
+    result = attribute(usages(sources, 2, True, 0.2, 0.1), False)
+    assert result["resource"] == "broker-0 request handlers"
+    # spread over six partitions, 0.9 flushes in progress keep each busy 15%
+    result = attribute(usages(sources, 2, True, 0.2, 0.1, partition_logs=6), False)
+    assert result["party"] == "broker"
 
 
 def test_handlers_busy_computing_are_not_blamed_on_flushes() -> None:
@@ -378,3 +397,45 @@ def test_full_brokers_cores_are_named_when_the_brokers_own_share_stays_below_the
     result = attribute(found, False)
     assert result["resource"] == "broker CPU" and result["utilisation"] == 0.94
     assert "which were 94% busy (0.80 cores the brokers')" in result["sentence"]
+
+
+def _flushing_step(partitions: int, brokers: int, shape: dict[str, Any]) -> StepResult:
+    """A step whose brokers flushed every append, 1.5 flushes in progress on each."""
+    step = StepResult(
+        test="t",
+        producers=8,
+        rate_per_producer=250,
+        duration_s=6,
+        warmup_s=2,
+        message_size=100,
+        partitions=partitions,
+        slo="p99<=500ms",
+        verdict="fail",
+        shape=shape,
+    )
+    step.generators = [{"cpu_share": 0.3}]
+    step.consumers = [{"cpu_share": 0.1, "busy": 0.1}]
+    sources = {
+        f"broker-{i}": broker(idle=0.0, cores=0.4, flush=0.1, flushing=1.5) for i in range(brokers)
+    }
+    step.resources = {"sources": sources, "host_cores": 2, "units": {}}
+    return step
+
+
+@pytest.mark.parametrize(
+    ("partitions", "brokers", "shape", "party"),
+    [
+        # one broker, three partitions: each log flushing half the time
+        (3, 1, {}, "disk"),
+        # three brokers, three copies of six partitions: six logs each, a quarter each
+        (6, 3, {}, "broker"),
+        # a shape with one copy over three brokers: two logs each, 75% each
+        (6, 3, {"brokers": 3, "replication": 1}, "disk"),
+    ],
+)
+def test_a_steps_logs_per_broker_come_from_its_partitions_and_copies(
+    partitions: int, brokers: int, shape: dict[str, Any], party: str
+) -> None:
+    step = _flushing_step(partitions, brokers, shape)
+    attribute_step(step, None, frozenset())
+    assert step.attribution["party"] == party, step.attribution

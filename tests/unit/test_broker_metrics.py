@@ -96,7 +96,11 @@ def test_a_real_scrape_of_a_flushing_broker_gives_the_flush_timer() -> None:
 def test_log_flushes_become_their_mean_time_and_the_share_of_append_time() -> None:
     # the exporter's lines for Kafka's log flush timer, as it serves them
     scrape = 'frida_log_flush_ms{stat="Count"} 400.0\nfrida_log_flush_ms{stat="Mean"} 1.5\n'
-    assert parse_scrape(scrape) == {"log_flushes": 400.0, "log_flush_ms_sum": 600.0}
+    assert parse_scrape(scrape) == {
+        "log_flushes": 400.0,
+        "log_flush_ms_sum": 600.0,
+        "log_flush_s": 0.6,
+    }
     # a broker flushing 200 times a second at 2 ms each, its produce requests appending
     # for 500 ms of each second: 80% of the appending was flushing
     readings = [
@@ -105,6 +109,7 @@ def test_log_flushes_become_their_mean_time_and_the_share_of_append_time() -> No
             {
                 "log_flushes": 200.0 * t,
                 "log_flush_ms_sum": 400.0 * t,
+                "log_flush_s": 0.4 * t,
                 "produce_local_ms_sum": 500.0 * t,
                 "produce_requests": 200.0 * t,
             },
@@ -115,6 +120,8 @@ def test_log_flushes_become_their_mean_time_and_the_share_of_append_time() -> No
     assert figures["log_flushes_per_s"]["mean"] == pytest.approx(200.0)
     assert figures["log_flush_mean_ms"]["mean"] == pytest.approx(2.0)
     assert figures["flush_share"]["mean"] == pytest.approx(0.8)
+    # 0.4 s of flushing in each second: 0.4 flushes in progress on average
+    assert figures["flushing"]["mean"] == pytest.approx(0.4)
     assert "log_flush_ms_sum" not in figures  # an ingredient, not a figure
 
 
