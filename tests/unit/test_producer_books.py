@@ -358,7 +358,9 @@ def test_throughput_mode_spreads_and_measures(monkeypatch: pytest.MonkeyPatch) -
         monkeypatch, client, producers=2, rate=0.0, warmup=0.1, duration=0.5, partitions=4
     )
     sent = sum(r["sent"] for r in res["producers"].values())
-    assert sent > 1_000
+    # unpaced: as many as the CPU it gets allows (a thousand when alone, fewer on a
+    # loaded CI machine, where this once read under a thousand), never a schedule's few
+    assert sent > 100
     assert res["intended_in_window"] == res["sends_in_window"] > 0
     counts = list(res["partition_sent"].values())
     assert max(counts) - min(counts) <= 2
