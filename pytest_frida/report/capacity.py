@@ -59,8 +59,29 @@ class CapacityLimit:
     def confirmed(self) -> bool:
         return self.status == "confirmed"
 
+    @property
+    def mixed(self) -> tuple[int, int] | None:
+        """(lowest count a step failed at, highest count a step passed at) when the first
+        lies at or below the second: the counts whose steps disagreed, minority trials
+        included. A majority decides the limit; this says how far from it single steps
+        went, which is where reruns of the same plan may confirm theirs."""
+        failed = [n for n, _, fails in self.trials if fails]
+        passed = [n for n, passes, _ in self.trials if passes]
+        if not failed or not passed or min(failed) > max(passed):
+            return None
+        return min(failed), max(passed)
+
     def describe(self) -> str:
-        return self._verdict_text() + self._undecided_text()
+        return self._verdict_text() + self._mixed_text() + self._undecided_text()
+
+    def _mixed_text(self) -> str:
+        if self.status not in ("confirmed", "bracketed") or self.mixed is None:
+            return ""
+        low, high = self.mixed
+        return (
+            f"; steps both passed and failed from {low} to {high} producers (a failure at"
+            f" {low}, a pass at {high}): reruns may confirm a limit anywhere near there"
+        )
 
     def _end(self, producers: int | None) -> str:
         if producers in self.definitive:
@@ -101,7 +122,7 @@ class CapacityLimit:
         return f"what saturated: {self.saturation or 'not measured'}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "description": self.describe()}
+        return {**asdict(self), "mixed": self.mixed, "description": self.describe()}
 
 
 def _saturation(steps: Sequence[StepResult], first_fail: int | None) -> str | None:

@@ -59,6 +59,26 @@ def test_a_count_goes_by_the_majority_of_its_trials() -> None:
     assert once.status == "bracketed" and "not confirmed" in once.describe()
 
 
+def test_steps_that_disagreed_around_a_confirmed_limit_are_said() -> None:
+    # today's third run of the host-limit search: 30 confirmed, yet single steps passed
+    # up to 36 and one failed at 32
+    trials = {30: "pp", 32: "pff", 34: "pff", 36: "pff", 38: "f", 40: "f"}
+    got = capacity_limit(
+        "t", [step(n, {"p": "pass", "f": "fail"}[v]) for n, vs in trials.items() for v in vs]
+    )
+    assert (got.status, got.limit, got.mixed) == ("confirmed", 30, (32, 36))
+    assert "steps both passed and failed from 32 to 36 producers" in got.describe()
+    assert got.to_dict()["mixed"] == (32, 36)
+    # every step agreeing with its count's majority: nothing to say
+    clean = capacity_limit("t", [step(5, "pass"), step(5, "pass"), step(6, "fail")])
+    assert clean.mixed is None and "both passed and failed" not in clean.describe()
+    # a lone minority failure below the limit shows too
+    low = capacity_limit(
+        "t", [step(n, v) for n, v in [(4, "pass"), (4, "fail"), (4, "pass"), (6, "fail")]]
+    )
+    assert low.mixed == (4, 4)
+
+
 def test_a_tied_count_decides_nothing() -> None:
     got = capacity_limit("t", [step(5, "pass"), step(10, "pass"), step(10, "fail")])
     assert got.status == "not_reached" and got.limit == 5
