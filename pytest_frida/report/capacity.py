@@ -75,9 +75,15 @@ class CapacityLimit:
         return self._verdict_text() + self._mixed_text() + self._undecided_text()
 
     def _mixed_text(self) -> str:
+        """The band when it reaches past the bracket's own counts, whose trials the
+        bracket already gives ("fails at 40 (2 of 3)")."""
         if self.status not in ("confirmed", "bracketed") or self.mixed is None:
             return ""
         low, high = self.mixed
+        if self.last_pass is None or self.first_fail is None:
+            return ""
+        if low >= self.last_pass and high <= self.first_fail:
+            return ""
         return (
             f"; steps both passed and failed from {low} to {high} producers (a failure at"
             f" {low}, a pass at {high}): reruns may confirm a limit anywhere near there"

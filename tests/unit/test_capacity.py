@@ -77,6 +77,12 @@ def test_steps_that_disagreed_around_a_confirmed_limit_are_said() -> None:
         "t", [step(n, v) for n, v in [(4, "pass"), (4, "fail"), (4, "pass"), (6, "fail")]]
     )
     assert low.mixed == (4, 4)
+    # a minority at the bracket's own ends is in the bracket's words already
+    ends = capacity_limit(
+        "t", [step(n, v) for n, v in [(38, "pass")] * 2 + [(40, "pass")]] + [step(40, "fail")] * 2
+    )
+    assert ends.mixed == (40, 40) and "fails at 40 (2 of 3)" in ends.describe()
+    assert "both passed and failed" not in ends.describe()
 
 
 def test_a_tied_count_decides_nothing() -> None:
