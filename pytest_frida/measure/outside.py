@@ -11,6 +11,8 @@ message keeps them a quarter core busy, which is its own I/O, not another tenant
 What is left, clamped at 0, is "outside". It includes time the hypervisor stole and any
 process serving the run that is none of those (Docker's port proxy and container shims
 on a docker or swarm site); where the kernel threads were not read, they count too.
+Kernel threads serve whoever asked, so another tenant's writeback is left out with the
+run's own: outside work is what other processes ran themselves.
 """
 
 from __future__ import annotations
