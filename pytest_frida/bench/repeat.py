@@ -3,7 +3,8 @@
 Each repetition is a separate pytest session (its own run id, its own broker), so the
 spread includes everything that differs between two runs on the same machine. Printed
 per test: the limit of every run with its status, the spread of the confirmed ones
-((max - min) / min), and the default gate applied to every ordered pair of runs
+((max - min) / min), the same for the pass points (measure.pass_point: where half of a
+run's steps pass, fitted to all of them), and the default gate applied to every ordered pair of runs
 (earlier as baseline, later as current): with an unchanged system each regression it
 reports is a false alarm.
 """
@@ -30,6 +31,8 @@ class TestSpread:
     test: str
     #: (run id, limit, status) per run, in run order
     limits: list[tuple[str, int | None, str]] = field(default_factory=list)
+    #: each run's pass point (None where its steps could not place one), in run order
+    points: list[float | None] = field(default_factory=list)
     pairs: int = 0
     #: "baseline -> current: change" for every pair the gate called a regression
     false_alarms: list[str] = field(default_factory=list)
@@ -45,6 +48,14 @@ class TestSpread:
         """(max - min) / min of the confirmed limits, in percent (None: fewer than two)."""
         values = self.confirmed
         if len(values) < 2 or min(values) == 0:
+            return None
+        return (max(values) - min(values)) / min(values) * 100.0
+
+    @property
+    def point_spread_pct(self) -> float | None:
+        """(max - min) / min of the pass points, in percent (None: fewer than two)."""
+        values = [p for p in self.points if p is not None]
+        if len(values) < 2 or min(values) <= 0:
             return None
         return (max(values) - min(values)) / min(values) * 100.0
 
@@ -65,12 +76,24 @@ class TestSpread:
                 f"  {len(confirmed)} of {len(self.limits)} confirmed, from"
                 f" {min(confirmed)} to {max(confirmed)}: spread {spread:.1f}%"
             )
+        placed = [p for p in self.points if p is not None]
+        point_spread = self.point_spread_pct
+        if point_spread is not None:
+            lines.append(
+                f"  pass points {', '.join('-' if p is None else f'{p:.1f}' for p in self.points)}:"
+                f" from {min(placed):.1f} to {max(placed):.1f}, spread {point_spread:.1f}%"
+            )
         lines.append(
             f"  gate on {self.pairs} ordered pairs of runs: {len(self.false_alarms)}"
             " regression(s) reported (each a false alarm: nothing changed)"
         )
         lines += [f"    {alarm}" for alarm in self.false_alarms]
         return lines
+
+
+def _estimate(point: object) -> float | None:
+    value = point.get("estimate") if isinstance(point, dict) else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def spreads(
@@ -85,7 +108,9 @@ def spreads(
     out = []
     for test, runs in by_test.items():
         spread = TestSpread(
-            test, [(e.run_id, e.limit_value, str(e.limit.get("status"))) for e in runs]
+            test,
+            [(e.run_id, e.limit_value, str(e.limit.get("status"))) for e in runs],
+            [_estimate(e.limit.get("pass_point")) for e in runs],
         )
         for i, base in enumerate(runs):
             for current in runs[i + 1 :]:
@@ -144,7 +169,12 @@ def write_summary(
                 "runs": list(run_ids),
                 "gate": [str(t) for t in thresholds],
                 "tests": [
-                    {**asdict(r), "spread_pct": r.spread_pct, "confirmed": r.confirmed}
+                    {
+                        **asdict(r),
+                        "spread_pct": r.spread_pct,
+                        "confirmed": r.confirmed,
+                        "point_spread_pct": r.point_spread_pct,
+                    }
                     for r in results
                 ],
             },

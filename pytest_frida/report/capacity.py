@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_frida.measure.attribution import first_saturation
+from pytest_frida.measure.pass_point import PassPoint, pass_point
 from pytest_frida.measure.result import StepResult
 from pytest_frida.measure.trials import Trials
 from pytest_frida.measure.verdict import DECIDING
@@ -54,6 +55,9 @@ class CapacityLimit:
     #: without shapes
     shape: dict[str, Any] = field(default_factory=dict)
     shape_label: str = ""
+    #: where half the judged steps pass, fitted to all of them (measure.pass_point);
+    #: None where they cannot place it
+    pass_point: PassPoint | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -72,7 +76,17 @@ class CapacityLimit:
         return min(failed), max(passed)
 
     def describe(self) -> str:
-        return self._verdict_text() + self._mixed_text() + self._undecided_text()
+        return (
+            self._verdict_text()
+            + self._mixed_text()
+            + self._pass_point_text()
+            + self._undecided_text()
+        )
+
+    def _pass_point_text(self) -> str:
+        if self.pass_point is None or self.status not in ("confirmed", "bracketed", "noisy"):
+            return ""
+        return f"; {self.pass_point.describe()}"
 
     def _mixed_text(self) -> str:
         """The band when it reaches past the bracket's own counts, whose trials the
@@ -202,6 +216,7 @@ def capacity_limit(test: str, steps: Iterable[StepResult]) -> CapacityLimit:
             _saturation(steps, first_fail),
             steps[0].shape if steps else {},
             steps[0].shape_label if steps else "",
+            pass_point(tally),
         )
 
     passes = trials.counts("pass")

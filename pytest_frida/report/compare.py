@@ -4,7 +4,9 @@
 only when it is significant both within the run and between runs.
 
 - Within: a capacity drop needs a failure at a count where the baseline passed, each
-  established twice, so the brackets cannot overlap; a latency percentile needs 95%
+  established twice, so the brackets cannot overlap, and, where both runs have one, the
+  current pass point's interval wholly below the baseline's (measure.pass_point: all the
+  steps, not only the bracket's); a latency percentile needs 95%
   intervals that do not overlap (they assume independent samples, and latencies come in
   bursts, so they are narrower than the truth).
 - Between: on a shared two-core machine identical runs' limits spread 30% and their p99s
@@ -272,6 +274,31 @@ def _limit_gate(current: dict[str, object], baseline: dict[str, object]) -> str:
     )
 
 
+def _point(limit: dict[str, object]) -> tuple[float, float, float] | None:
+    """(estimate, low, high) of a limit's pass point, or None without one."""
+    point = limit.get("pass_point")
+    if not isinstance(point, dict):
+        return None
+    values = [point.get(key) for key in ("estimate", "low", "high")]
+    if not all(isinstance(v, int | float) for v in values):
+        return None
+    estimate, low, high = (float(str(v)) for v in values)
+    return estimate, low, high
+
+
+def _pass_point_gate(current: dict[str, object], baseline: dict[str, object]) -> str:
+    """Why a drop the brackets call significant is not one by all the steps ("" when it
+    is): the current run's pass point interval (measure.pass_point) still reaches the
+    baseline's. Where either run has none, the brackets decide alone."""
+    cur, base = _point(current), _point(baseline)
+    if cur is None or base is None or cur[2] < base[1]:
+        return ""
+    return (
+        f"pass points' intervals overlap: {_fmt(base[0])} [{_fmt(base[1])}, {_fmt(base[2])}]"
+        f" -> {_fmt(cur[0])} [{_fmt(cur[1])}, {_fmt(cur[2])}]"
+    )
+
+
 def noise_runs(
     history: Sequence[HistoryEntry], current: HistoryEntry, baseline: HistoryEntry
 ) -> list[HistoryEntry]:
@@ -325,7 +352,15 @@ def _capacity(
         and base is not None
         and (cur is None or (pct is not None and -pct > threshold))
     )
-    why = (gate_off or _limit_gate(current.limit, baseline.limit)) if dropped else ""
+    why = (
+        (
+            gate_off
+            or _limit_gate(current.limit, baseline.limit)
+            or _pass_point_gate(current.limit, baseline.limit)
+        )
+        if dropped
+        else ""
+    )
     if dropped and not why and like is not None:
         # measured limits: confirmed ones, and "at least N" where N is no lower than the
         # baseline's (a run that never reached the baseline's range, a quick one up to 6

@@ -85,6 +85,21 @@ def test_steps_that_disagreed_around_a_confirmed_limit_are_said() -> None:
     assert "both passed and failed" not in ends.describe()
 
 
+def test_a_limit_says_where_half_of_all_its_steps_pass() -> None:
+    trials = {4: "p", 16: "p", 24: "p", 30: "pp", 32: "pff", 34: "pff", 36: "pff", 38: "f"}
+    got = capacity_limit(
+        "t", [step(n, {"p": "pass", "f": "fail"}[v]) for n, vs in trials.items() for v in vs]
+    )
+    assert got.pass_point is not None
+    assert 30.0 < got.pass_point.estimate < 36.0
+    assert f"; half the steps pass at {got.pass_point.estimate:.1f} producers" in got.describe()
+    assert got.to_dict()["pass_point"]["estimate"] == got.pass_point.estimate
+    # not reached: nothing failed, nothing to place
+    reached = capacity_limit("t", [step(4, "pass"), step(8, "pass")])
+    assert reached.pass_point is None and "half the steps" not in reached.describe()
+    assert reached.to_dict()["pass_point"] is None
+
+
 def test_a_tied_count_decides_nothing() -> None:
     got = capacity_limit("t", [step(5, "pass"), step(10, "pass"), step(10, "fail")])
     assert got.status == "not_reached" and got.limit == 5

@@ -1,0 +1,64 @@
+"""`frida repeat`'s figures: the spread of limits and pass points over identical runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_frida.bench.repeat import spreads
+from pytest_frida.report.compare import parse_thresholds
+from pytest_frida.report.history import HistoryEntry
+
+PLAN = {"rate": 500.0, "duration": 8.0, "slo": "p99<=500ms", "site": "local"}
+
+
+def _entry(run_id: str, limit: int, first_fail: int, point: float | None) -> HistoryEntry:
+    lim: dict[str, Any] = {
+        "status": "confirmed",
+        "limit": limit,
+        "last_pass": limit,
+        "first_fail": first_fail,
+        "trials": [[limit, 2, 0], [first_fail, 0, 2]],
+        "pass_point": None
+        if point is None
+        else {"estimate": point, "low": point - 2, "high": point + 2, "confidence": 0.9},
+    }
+    return HistoryEntry(
+        run_id=run_id,
+        started_at=f"2026-12-05T02:{run_id[-2:]}:00",
+        status="finished",
+        site="local",
+        client="kafka-python",
+        kafka_version="4.4.0",
+        commit="c1",
+        test="t.py::limit",
+        limit=lim,
+        steps=[],
+        plan=dict(PLAN),
+        system={"kafka_version": "4.4.0", "broker_config": {}, "commit": "c1"},
+    )
+
+
+def test_the_spread_of_limits_and_of_pass_points_is_printed() -> None:
+    # stop 30's repeat of the host limit: confirmed 36, 34, 30; pass points 35.8, 33.8, 32.8
+    entries = [
+        _entry("r01", 36, 38, 35.8),
+        _entry("r02", 34, 36, 33.8),
+        _entry("r03", 30, 32, 32.8),
+        _entry("r04", 20, 22, 20.0),  # another repeat's run: not one of these
+    ]
+    (spread,) = spreads(entries, ["r01", "r02", "r03"], parse_thresholds("capacity:10%"))
+    assert spread.confirmed == [36, 34, 30]
+    assert round(spread.spread_pct or 0, 1) == 20.0
+    assert spread.points == [35.8, 33.8, 32.8]
+    assert round(spread.point_spread_pct or 0, 1) == 9.1
+    lines = spread.describe()
+    assert "  pass points 35.8, 33.8, 32.8: from 32.8 to 35.8, spread 9.1%" in lines
+    assert spread.pairs == 3
+
+
+def test_runs_without_a_pass_point_show_a_dash_and_no_spread_from_one() -> None:
+    entries = [_entry("r01", 36, 38, None), _entry("r02", 34, 36, 33.8)]
+    (spread,) = spreads(entries, ["r01", "r02"], parse_thresholds("capacity:10%"))
+    assert spread.points == [None, 33.8]
+    assert spread.point_spread_pct is None
+    assert not any("pass points" in line for line in spread.describe())
