@@ -289,7 +289,11 @@ def _point(limit: dict[str, object]) -> tuple[float, float, float] | None:
 def _pass_point_gate(current: dict[str, object], baseline: dict[str, object]) -> str:
     """Why a drop the brackets call significant is not one by all the steps ("" when it
     is): the current run's pass point interval (measure.pass_point) still reaches the
-    baseline's. Where either run has none, the brackets decide alone."""
+    baseline's. Where either run has none, or the current run lost messages or its
+    cluster (a definitive failure, which no number of passing steps excuses), the
+    brackets decide alone."""
+    if current.get("definitive"):
+        return ""
     cur, base = _point(current), _point(baseline)
     if cur is None or base is None or cur[2] < base[1]:
         return ""

@@ -148,6 +148,9 @@ def test_a_drop_with_disjoint_pass_point_intervals_is_a_regression() -> None:
     base = entry("r01", lim=_with_point(limit("confirmed", 36, 36, 38), 35.8, 33.6, 39.0))
     cur = entry("r02", lim=_with_point(limit("confirmed", 12, 12, 13), 12.4, 11.2, 13.6))
     assert only(compare(cur, base, CAP), "capacity limit").failed
+    # a run that lost messages is caught whatever its other steps say
+    lost = {**_with_point(limit("confirmed", 30, 30, 32), 34.0, 31.0, 37.0), "definitive": [32]}
+    assert only(compare(entry("r04", lim=lost), base, CAP), "capacity limit").failed
     # a run without a pass point (an older report) leaves the brackets to decide
     old = entry("r03", lim=limit("confirmed", 12, 12, 13))
     assert only(compare(old, base, CAP), "capacity limit").failed
