@@ -127,7 +127,7 @@ class G5KSite(Site):
         when = reserved or dt.datetime.now(PARIS)
         warning = daytime_warning(when, self.res.walltime_s)
         lines.append(
-            f"usage policy: {warning}"
+            f"usage policy: {warning}; the site's OAR admission rules may refuse such a job"
             if warning
             else f"usage policy: a {job_length(self.res.walltime_s)} job from"
             f" {when.astimezone(PARIS):%a %H:%M} Paris time keeps to it"
