@@ -24,6 +24,7 @@ from pytest_frida.sites import job_marks
 from pytest_frida.sites.base import Cluster, Site
 from pytest_frida.sites.g5k_execo import ReservationError, load_execo, quiet_api_threads
 from pytest_frida.sites.g5k_reference import check_reference
+from pytest_frida.sites.g5k_refusal import read_refusal, refusal_message
 from pytest_frida.sites.g5k_time import (
     PARIS,
     daytime_warning,
@@ -126,7 +127,7 @@ class G5KSite(Site):
         when = reserved or dt.datetime.now(PARIS)
         warning = daytime_warning(when, self.res.walltime_s)
         lines.append(
-            f"usage policy: {warning}"
+            f"usage policy: {warning}; the site's OAR admission rules may refuse such a job"
             if warning
             else f"usage policy: a {job_length(self.res.walltime_s)} job from"
             f" {when.astimezone(PARIS):%a %H:%M} Paris time keeps to it"
@@ -169,21 +170,42 @@ class G5KSite(Site):
         try:
             ((job_id, _),) = g5k.oarsub([(submission, None)], abort_on_error=True)
         except ProcessesFailed as exc:
-            proc = exc.processes[0] if exc.processes else None
-            why = " ".join(
-                line.lstrip("# ").strip()
-                for line in (getattr(proc, "stderr", "") or "").splitlines()
-                if line.strip()
-            )
-            raise ReservationError(
-                f"OAR refused the reservation ({resources},"
-                f" walltime {walltime_s}s): {why or 'no reason'}"
+            raise self._refused(
+                g5k, exc, f"{resources}, walltime {walltime_s}s", reservation_date
             ) from exc
         if job_id is None:
             raise ReservationError("oarsub printed no OAR_JOB_ID")
         self.created_jobs.append(int(job_id))
         self._mark(int(job_id))
         return int(job_id)
+
+    def _refused(
+        self, g5k: Any, exc: Any, request: str, reservation_date: float | None
+    ) -> ReservationError:
+        """OAR's refusal of `request`, in one line; a job OAR created before refusing it
+        (an advance reservation it could not place) is deleted, so that none is left."""
+        proc = exc.processes[0] if exc.processes else None
+        refusal = read_refusal(
+            getattr(proc, "stdout", "") or "",
+            getattr(proc, "stderr", "") or "",
+            getattr(proc, "exit_code", None),
+        )
+        if refusal.job_id is not None:
+            self._delete(g5k, refusal.job_id)
+        reserved = (
+            f"{dt.datetime.fromtimestamp(reservation_date, PARIS):%Y-%m-%d %H:%M:%S}"
+            if reservation_date is not None
+            else None
+        )
+        return ReservationError(refusal_message(refusal, request, reserved))
+
+    def _delete(self, g5k: Any, job_id: int) -> None:
+        """Delete a job this run will not use, and forget it."""
+        with contextlib.redirect_stdout(io.StringIO()):
+            g5k.oardel([(job_id, None)])
+        if job_id in self.created_jobs:
+            self.created_jobs.remove(job_id)
+        job_marks.unmark(job_id)
 
     def _mark(self, job_id: int) -> None:
         problem = job_marks.mark(job_id)
@@ -212,10 +234,7 @@ class G5KSite(Site):
             prediction_callback=predicted,
         ):
             state = g5k.get_oar_job_info(job_id, None).get("state", "unknown")
-            with contextlib.redirect_stdout(io.StringIO()):
-                g5k.oardel([(job_id, None)])  # a job that never ran is not kept
-            self.created_jobs.remove(job_id)
-            job_marks.unmark(job_id)
+            self._delete(g5k, job_id)  # a job that never ran is not kept
             raise ReservationError(
                 f"OAR job {job_id} did not start within"
                 f" {self.res.start_timeout_s:.0f}s (state {state}); it was"

@@ -7,7 +7,9 @@ One script, dispatched on the name it is called by (symlinks on PATH). The "sche
 JSON file named by $FRIDA_FAKE_OAR_STATE:
     {"nodes": ["uvb-9.sophia.grid5000.fr", ...], "cluster": "uvb", "cores_per_node": 2,
      "start_after_s": 1.0, "mode": "normal" | "refuse" | "never_start", "jobs": {...},
-     "dead": [node, ...], "production_clusters": [name, ...], "oar_version": "2.5" | "3"}
+     "dead": [node, ...], "production_clusters": [name, ...], "oar_version": "2.5" | "3",
+     "admission": {"day_max_walltime_h": 2}, "now": "2026-12-07 10:00:00",
+     "reservations": "refuse", "reservation_suggestion": "2026-12-07 21:00:00"}
 A job waits `start_after_s`, then runs on the first free nodes; `refuse` answers as OAR does
 when no resources could ever match; `never_start` leaves jobs Waiting. As on the testbed, a
 dead node is never handed out (a job that needs it waits for ever), and a cluster of the
@@ -15,6 +17,23 @@ production queue matches no resource of the default queue: submitted without
 `-q production` it is refused; with it, it waits (its nodes are not simulated). Times are
 printed in Europe/Paris wall-clock time, as OAR does on Grid'5000; OAR 3 prints `oarstat -f`
 walltimes in seconds where 2.5 prints H:M:S.
+
+`admission` turns on a day-time admission rule: a job starting (now, or at its advance
+reservation's start) 09:00-19:00 Paris time on a working day must end by 19:00 and, if
+`day_max_walltime_h` is given, last no longer. It is refused as OAR refuses when a rule
+`die`s: the rule's message on stderr, no OAR_JOB_ID, exit code 254 (OAR::IO's
+add_micheline_job returns -2, which oarsub passes to Perl's exit). Real rules print
+informative "[ADMISSION RULE] ..." lines on stdout; one is printed on every submission. The
+"Walltime too big" wording is OAR's sample rule's; the day-time wording is OAR-style, NOT
+Grid'5000's confirmed text (its rules are not public): frida must quote, never parse, it.
+`now` (Paris time) is the clock of the admission rule only, so tests do not depend on
+when they run.
+
+`reservations: "refuse"` makes every advance reservation (`-r`) fail validation as OAR's
+meta-scheduler fails one with no room: OAR_JOB_ID is printed, then
+"# Reservation not valid --> KO (This reservation could run at <date>)" on stdout, the job
+is in state Error with that message, and oarsub exits 10. The date is
+`reservation_suggestion`, else the asked start plus two hours.
 """
 
 from __future__ import annotations
@@ -28,13 +47,17 @@ import shlex
 import sys
 import time
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
 FIRST_JOB_ID = 1894417
+#: Grid'5000's day time, Paris hours of working days, kept for short jobs
+DAY_START, DAY_END = 9, 19
+#: oarsub's exit codes: a rule died (Perl's exit(-2)), an advance reservation was refused
+EXIT_ADMISSION, EXIT_RESERVATION_KO = 254, 10
 
 
 @contextmanager
@@ -51,6 +74,10 @@ def _state() -> Any:
 
 def _paris(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, PARIS).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _from_paris(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=PARIS).timestamp()
 
 
 def _walltime_text(seconds: int) -> str:
@@ -113,6 +140,42 @@ def _oarsub_args(args: list[str]) -> dict[str, Any]:
     return parsed
 
 
+def _admission_clock(state: dict[str, Any]) -> float:
+    """The admission rule's now: the state's `now` (Paris time) when set, so that tests
+    do not depend on when they run."""
+    return _from_paris(state["now"]) if state.get("now") else time.time()
+
+
+def _admission_refusal(state: dict[str, Any], start: float, walltime: int) -> str | None:
+    """What the day-time rule `die`s with for a job starting at `start`, or None."""
+    rules = state.get("admission")
+    begin = datetime.fromtimestamp(start, PARIS)
+    if rules is None or begin.weekday() >= 5 or not DAY_START <= begin.hour < DAY_END:
+        return None
+    limit_h = rules.get("day_max_walltime_h")
+    if limit_h is not None and walltime > int(limit_h) * 3600:
+        return (
+            "[ADMISSION RULE] Error: Walltime too big for this job, it is limited to"
+            f" {limit_h} hours"
+        )
+    if begin + timedelta(seconds=walltime) > begin.replace(hour=DAY_END, minute=0, second=0):
+        return (
+            "[ADMISSION RULE] Error: a job starting in day time (09:00-19:00 on working"
+            f" days) must end by 19:00, this one would end at {_paris(start + walltime)};"
+            " use an advance reservation for the night or the week-end"
+        )
+    return None
+
+
+def _refuse_reservation(state: dict[str, Any], job: dict[str, Any], start: float) -> str:
+    """Fail an advance reservation's validation as OAR's meta-scheduler does when it has
+    no room: the job goes to Error with the start it could have."""
+    suggested = state.get("reservation_suggestion") or _paris(start + 2 * 3600)
+    job["state"] = "Error"
+    job["message"] = f"This reservation could run at {suggested}"
+    return str(job["message"])
+
+
 def oarsub(args: list[str]) -> int:
     parsed = _oarsub_args(args)
     resources, types, name = parsed["resources"], parsed["types"], parsed["name"]
@@ -146,6 +209,14 @@ def oarsub(args: list[str]) -> int:
             )
             return 7
     with _state() as state:
+        if state.get("admission") is not None:
+            print("[ADMISSION RULE] Modify resource description with type constraints")
+            refusal = _admission_refusal(
+                state, start_at if reservation is not None else _admission_clock(state), walltime
+            )
+            if refusal:
+                print(f"{refusal}\n", file=sys.stderr)  # OAR warns "$@\n": die's text ends in \n
+                return EXIT_ADMISSION
         cluster = re.search(r"cluster\s*=\s*'([^']+)'", resources)
         production = state.get("production_clusters", [])
         in_queue = production if queue == "production" else [state.get("cluster")]
@@ -173,10 +244,18 @@ def oarsub(args: list[str]) -> int:
             "resources": resources,
             "reservation": reservation,
         }
+        ko = (
+            _refuse_reservation(state, state["jobs"][str(job_id)], start_at)
+            if reservation is not None and state.get("reservations") == "refuse"
+            else None
+        )
     print(f"OAR_JOB_ID={job_id}")
-    if reservation is not None:
-        print("# Advance reservation request: waiting for validation...", file=sys.stderr)
-        print("# Reservation valid --> OK", file=sys.stderr)
+    if reservation is not None:  # oarsub prints these on stdout, as it prints the job id
+        print("# Advance reservation request: waiting for validation...")
+        if ko is not None:
+            print(f"# Reservation not valid --> KO ({ko})")
+            return EXIT_RESERVATION_KO
+        print("# Reservation valid --> OK")
     return 0
 
 
@@ -187,6 +266,15 @@ def _job_arg(args: list[str]) -> str | None:
         if arg == "-j":
             return args[i + 1] if i + 1 < len(args) else None
     return None
+
+
+def _message(job: dict[str, Any]) -> str:
+    """oarstat's `message`: the scheduler's last word on the job."""
+    if job.get("message"):
+        return str(job["message"])
+    if job["state"] == "Waiting":
+        return "FIFO scheduling OK"
+    return f"R={2 * len(job['nodes'])},W={_walltime_text(job['walltime'])},J=B"
 
 
 def _full(job: dict[str, Any], oar_version: str) -> str:
@@ -225,12 +313,7 @@ def _full(job: dict[str, Any], oar_version: str) -> str:
     fields += [
         ("cpuset_name", f"{os.environ.get('USER', 'root')}_{job['id']}"),
         ("initial_request", f"oarsub -l {job['resources']}"),
-        (
-            "message",
-            "FIFO scheduling OK"
-            if job["state"] == "Waiting"
-            else f"R={2 * len(job['nodes'])},W={_walltime_text(job['walltime'])},J=B",
-        ),
+        ("message", _message(job)),
         (
             "scheduled_start",
             _paris(job["start_at"]) if job["state"] == "Waiting" else "no prediction",

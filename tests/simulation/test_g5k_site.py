@@ -40,6 +40,10 @@ def test_sweep(frida_result, frida_cluster):
 """
 
 
+#: for runs that OAR stops before any node is used: the ssh runtime needs no node images
+OAR_ONLY = ("--frida-runtime=ssh",)
+
+
 def _jobs(grid5000: Grid5000) -> dict[str, dict[str, Any]]:
     state = json.loads(Path(str(grid5000["state"])).read_text())
     return dict(state.get("jobs", {}))
@@ -48,6 +52,23 @@ def _jobs(grid5000: Grid5000) -> dict[str, dict[str, Any]]:
 def _oar_state(grid5000: Grid5000, **changes: object) -> None:
     path = Path(str(grid5000["state"]))
     path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def _held_jobs(grid5000: Grid5000) -> list[str]:
+    """Jobs OAR still runs or would run, and jobs a run still marks as its own."""
+    alive = [i for i, job in _jobs(grid5000).items() if job["state"] in ("Waiting", "Running")]
+    return alive + sorted(p.name for p in job_marks.marks_dir().glob("*"))
+
+
+def _one_line_with(out: str, text: str) -> str:
+    """The one line that says `text`, once (pytest repeats a failed setup's line for each
+    test it fails), or what frida said of OAR."""
+    lines = {line for line in out.splitlines() if text in line}
+    said = "\n".join(line for line in out.splitlines() if "OAR" in line)
+    assert len(lines) == 1, said
+    (line,) = lines
+    assert line.count(text) == 1, line
+    return line
 
 
 def _pytest(
@@ -268,6 +289,45 @@ def test_refused_reservation_is_one_line_and_reserves_nothing(
         " your request Error: please verify your job submission syntax."
     ) in out
     assert _jobs(grid5000) == {}
+
+
+def test_day_time_admission_refusal_is_one_line_and_reserves_nothing(
+    testbed: Testbed, grid5000: Grid5000, tmp_path: Path
+) -> None:
+    """Grid'5000 keeps day time for short jobs, and OAR's admission rules refuse a job
+    at submission. At 18:30 on a Monday (OAR's clock, whatever the time here) a one-hour
+    job would run past 19:00: the run says OAR's own words once, in one line that says an
+    admission rule refused, and holds no job."""
+    _oar_state(grid5000, admission={}, now="2026-12-07 18:30:00")
+    done = _pytest(tmp_path, grid5000, SWEEP, *OAR_ONLY)
+    out = done.stdout + done.stderr
+    line = _one_line_with(out, "[ADMISSION RULE] Error: a job starting in day time")
+    assert "OAR's admission rules refused the job" in line, line
+    assert "must end by 19:00, this one would end at 2026-12-07 19:30:00" in line, line
+    assert "Modify resource description" not in out  # OAR's informative lines are not quoted
+    assert "Traceback" not in out
+    assert _jobs(grid5000) == {}
+    assert _held_jobs(grid5000) == []
+
+
+def test_refused_advance_reservation_names_the_start_oar_suggests_and_leaves_no_job(
+    testbed: Testbed, grid5000: Grid5000, tmp_path: Path
+) -> None:
+    """OAR takes an advance reservation (it has a job id) and then finds no room at its
+    start: `Reservation not valid --> KO (This reservation could run at ...)`, the job in
+    Error. The run says so once, with the start OAR suggests (Paris time, as OAR gives it)
+    and the option that asks for it, and leaves no job held or marked."""
+    _oar_state(grid5000, reservations="refuse", reservation_suggestion="2030-01-06 02:00:00")
+    done = _pytest(tmp_path, grid5000, SWEEP, "--frida-reservation=2030-01-05 20:00", *OAR_ONLY)
+    out = done.stdout + done.stderr
+    line = _one_line_with(out, "This reservation could run at 2030-01-06 02:00:00")
+    assert "2030-01-05 20:00:00" in line, line  # the start that was asked for
+    assert "Paris time" in line, line
+    assert "--frida-reservation='2030-01-06 02:00:00'" in line, line
+    assert "Traceback" not in out
+    (job,) = _jobs(grid5000).values()
+    assert job["state"] == "Error", job
+    assert _held_jobs(grid5000) == []
 
 
 def test_job_that_never_starts_is_deleted(
