@@ -8,7 +8,6 @@ as the controller (a shared home, as on Grid'5000, or the same installation ever
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -54,7 +53,9 @@ class SshAgentLauncher(AgentLauncher):
 
     def launch(self, name: str, config: AgentConfig, slot: int = 0) -> AgentHandle:
         host = config["host"] if config["role"] == "clock" else self.host_of(config["role"], slot)
-        command = shell([self.python, "-m", "pytest_frida.workload.agent"], cwd=os.getcwd())
+        # no `cd` to the controller's directory: a frontend's /tmp or a local checkout is
+        # not on the nodes, and the package is found as the node check found it
+        command = shell([self.python, "-m", "pytest_frida.workload.agent"])
         proc = remote_process(
             name, self.ssh, host, command, log_path=self.log_dir / f"{name}.log", agent=True
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def _can_simulate() -> str | None:
         return "sshd is not installed (openssh-server)"
     if shutil.which("dockerd") is None:
         return "dockerd is not installed (docker.io): the nodes run Docker daemons"
+    if shutil.which("sudo") is None:
+        return "sudo is not installed: the nodes' sudo-g5k is sudo for their ordinary login"
     return None
 
 
@@ -41,16 +44,20 @@ def _require(reason: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
+def testbed() -> Iterator[Testbed]:
     reason = _can_simulate()
     if reason:
         _require(reason)
+    # outside pytest's temporary directories, which only root may enter: the nodes' login
+    # is an ordinary account (simulation.testbed)
+    workdir = Path(tempfile.mkdtemp(prefix="fridasim-"))
     # four nodes: runs reserve three, a growing run gets the fourth
-    bed = Testbed(tmp_path_factory.mktemp("testbed"), count=4)
+    bed = Testbed(workdir, count=4)
     try:
         yield bed.start()
     finally:
         bed.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

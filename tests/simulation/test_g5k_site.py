@@ -504,6 +504,24 @@ def test_production_cluster_goes_to_its_queue(
     assert "Traceback" not in out
 
 
+def test_nodes_are_an_ordinary_login_with_root_only_through_sudo_g5k(testbed: Testbed) -> None:
+    """As on Grid'5000: the job's owner logs in, never root; `sudo-g5k` gives root, and
+    g5k-setup-docker (where the testbed keeps it) needs it."""
+    node = testbed.nodes[0]
+    assert testbed.ssh(node, "id -un").stdout.strip() == testbed.user
+    assert testbed.ssh(node, "sudo-g5k id -u").stdout.strip() == "0"
+    as_root = subprocess.run(
+        ["ssh", *testbed.ssh_options(), "-l", "root", node.name, "true"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert as_root.returncode != 0
+    unprivileged = testbed.ssh(node, "/grid5000/code/bin/g5k-setup-docker -t", check=False)
+    assert unprivileged.returncode != 0 and "sudo-g5k" in unprivileged.stderr
+
+
 def test_a_node_holds_more_agents_than_sshd_allows_sessions_per_connection(
     testbed: Testbed, tmp_path: Path
 ) -> None:

@@ -6,6 +6,15 @@ its own sshd reached with a key made for this testbed, and an entry in /etc/host
 The namespaces share this machine's file system (as Grid'5000 nodes share the NFS home)
 and its clock (skew is injected per node with libfaketime).
 
+Logins are an ordinary account's, as on the testbed (`NODE_USER`; sshd refuses root):
+root is had only through `sudo-g5k`, which here is real sudo, and the Docker socket
+`g5k-setup-docker` starts is the user's to use, as the real one leaves it. The controller
+still runs as root here (it makes the namespaces), where on the testbed the frontend
+login and the nodes' are one user: so this machine's /root is opened for traversal while
+the testbed lives (the controller's Python and Kafka cache sit below it, as they sit in
+the shared home on Grid'5000), and the testbed's own files live outside pytest's private
+temporary directories.
+
 PTP: Debian's real ptpd runs on the nodes over the bridge, told never to adjust the clock
 (the nodes share this machine's), so it measures and reports offsets as on the testbed.
 
@@ -40,13 +49,28 @@ FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 RUN_ROOT = Path("/run/fridasim")
 #: where Grid'5000 keeps its own tools on nodes and frontends
 G5K_CODE_BIN = Path("/grid5000/code/bin")
+#: the account nodes are reached as: a Grid'5000 login, root only through sudo-g5k
+NODE_USER = "fridag5k"
+SUDOERS = Path(f"/etc/sudoers.d/{NODE_USER}")
+#: sudo-g5k on a node: root for the job's owner (here through sudo); the node's identity
+#: in the simulation (its name, Docker socket, sim directory, clock skew) goes along
+SUDO_G5K = """#!/bin/sh
+[ "$(id -u)" = 0 ] && exec "$@"
+exec sudo -n env PATH="$PATH" FRIDA_SIMULATED_NODE="$FRIDA_SIMULATED_NODE" \\
+  DOCKER_HOST="$DOCKER_HOST" FRIDA_SIM_DIR="$FRIDA_SIM_DIR" \\
+  ${{LD_PRELOAD:+LD_PRELOAD=$LD_PRELOAD}} \\
+  ${{FAKETIME_TIMESTAMP_FILE:+FAKETIME_TIMESTAMP_FILE=$FAKETIME_TIMESTAMP_FILE}} \\
+  ${{FAKETIME_CACHE_DURATION:+FAKETIME_CACHE_DURATION=$FAKETIME_CACHE_DURATION}} "$@"
+"""
 HERE = Path(__file__).parent
 LINK_DELAY = HERE / "link_delay.py"
 
 SETUP_DOCKER = """#!/bin/sh
 # Stand-in for Grid'5000's g5k-setup-docker on a simulated node: starts this node's own
 # Docker daemon (in the node's network namespace, data in the testbed) and waits for it.
+# Run as root (sudo-g5k); the socket is the login user's to use, as the real one leaves it.
 set -eu
+[ "$(id -u)" = 0 ] || {{ echo "g5k-setup-docker: run it with sudo-g5k" >&2; exit 1; }}
 short=${{FRIDA_SIMULATED_NODE%%.*}}
 run={run_root}/$short
 mkdir -p "$run" {workdir}/docker-$short
@@ -54,7 +78,7 @@ if docker info >/dev/null 2>&1; then echo "Docker is already installed"; exit 0;
 echo "Installing Docker (simulated node $FRIDA_SIMULATED_NODE)..."
 env -u LD_PRELOAD -u FAKETIME setsid {dockerd} --data-root {workdir}/docker-$short \\
     --exec-root "$run/exec" -H "unix://$run/docker.sock" --pidfile "$run/dockerd.pid" \\
-    --bridge=none --iptables=false --cgroup-parent=fridasim-$short \\
+    --bridge=none --iptables=false --cgroup-parent=fridasim-$short --group {user} \\
     --add-runtime simclock={workdir}/simclock-$short --default-runtime=simclock \\
     >{workdir}/dockerd-$short.log 2>&1 </dev/null &
 for i in $(seq 120); do
@@ -159,8 +183,12 @@ class Testbed:
     #: cross from one digit to two as on the testbed (a text sort puts uvb-10 first)
     first: int = 9
     tag: str = "fridasim"
+    #: the login on every node (root only through its sudo-g5k)
+    user: str = NODE_USER
     nodes: list[Node] = field(default_factory=list)
     bridge: str = ""
+    #: /root's mode before the testbed opened it for traversal
+    root_mode: int | None = None
 
     @property
     def key(self) -> Path:
@@ -183,6 +211,8 @@ class Testbed:
             if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
                 raise RuntimeError(f"the simulated testbed needs {tool}")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.chmod(0o755)  # the nodes' user reads its tools and clock files
+        self._add_user()
         self.bridge = f"{self.tag}br"
         _run("ip", "link", "add", self.bridge, "type", "bridge")
         _run("ip", "addr", "add", f"{BRIDGE_ADDRESS}/24", "dev", self.bridge)
@@ -211,13 +241,53 @@ class Testbed:
         self._write_hosts()
         self.ssh_config.write_text(
             "".join(f"Host {n.name} {n.short}\n  HostName {n.address}\n" for n in self.nodes)
-            + f"Host *\n  User root\n  IdentityFile {self.key}\n  IdentitiesOnly yes\n"
+            + f"Host *\n  User {self.user}\n  IdentityFile {self.key}\n  IdentitiesOnly yes\n"
             "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
             "  LogLevel ERROR\n  BatchMode yes\n"
         )
         for node in self.nodes:
             self.start_sshd(node)
         return self
+
+    def _add_user(self) -> None:
+        """The nodes' login: an ordinary account with a home in the testbed, sudo for it
+        without a password (sudo-g5k), and /root open for traversal (module docstring)."""
+        if shutil.which("sudo") is None:
+            raise RuntimeError("the simulated testbed needs sudo (the nodes' sudo-g5k)")
+        home = self.workdir / "home"
+        home.mkdir(exist_ok=True)
+        if _run("id", "-u", self.user, check=False).returncode != 0:
+            _run(
+                "useradd",
+                "--no-create-home",
+                "--home-dir",
+                str(home),
+                "--shell",
+                "/bin/sh",
+                "--user-group",
+                self.user,
+            )
+        _run("usermod", "--home", str(home), "--password", "*", self.user)  # "*": not locked
+        shutil.chown(home, self.user, self.user)
+        # plain sudo finds the node's tools and knows which node it is on, as sudo-g5k
+        # does (a real node has them in /usr/sbin; here they sit in the testbed)
+        SUDOERS.write_text(
+            f"{self.user} ALL=(ALL:ALL) NOPASSWD: ALL\n"
+            f'Defaults:{self.user} secure_path="{self.bin_dir}:/usr/local/sbin:'
+            '/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"\n'
+            f'Defaults:{self.user} env_keep += "FRIDA_SIMULATED_NODE FRIDA_SIM_DIR DOCKER_HOST"\n'
+        )
+        SUDOERS.chmod(0o440)
+        root = Path("/root")
+        self.root_mode = root.stat().st_mode & 0o7777
+        root.chmod(self.root_mode | 0o001)
+
+    def _remove_user(self) -> None:
+        SUDOERS.unlink(missing_ok=True)
+        if self.root_mode is not None:
+            Path("/root").chmod(self.root_mode)
+            self.root_mode = None
+        _run("userdel", self.user, check=False)
 
     def _add_node(self, i: int) -> None:
         node = Node(
@@ -258,11 +328,13 @@ class Testbed:
         G5K_CODE_BIN.mkdir(parents=True, exist_ok=True)
         setup = G5K_CODE_BIN / "g5k-setup-docker"
         setup.write_text(
-            SETUP_DOCKER.format(run_root=RUN_ROOT, workdir=self.workdir, dockerd=dockerd)
+            SETUP_DOCKER.format(
+                run_root=RUN_ROOT, workdir=self.workdir, dockerd=dockerd, user=self.user
+            )
         )
         setup.chmod(0o755)
-        sudo = self.bin_dir / "sudo-g5k"  # we are root on the simulated nodes already
-        sudo.write_text('#!/bin/sh\nexec "$@"\n')
+        sudo = self.bin_dir / "sudo-g5k"
+        sudo.write_text(SUDO_G5K.format())
         sudo.chmod(0o755)
         # Debian's ptpd, told never to adjust the clock: the nodes share this machine's
         ptpd = self.bin_dir / "ptpd"
@@ -338,7 +410,7 @@ class Testbed:
         config = self.workdir / f"sshd-{node.short}.conf"
         config.write_text(
             f"ListenAddress {node.address}\nHostKey {self.workdir / 'host_key'}\n"
-            f"AuthorizedKeysFile {self.workdir / 'authorized_keys'}\nPermitRootLogin yes\n"
+            f"AuthorizedKeysFile {self.workdir / 'authorized_keys'}\nPermitRootLogin no\n"
             f"StrictModes no\nUsePAM no\nPidFile {self.workdir / f'sshd-{node.short}.pid'}\n"
             # OpenSSH's default, written out: Grid'5000's nodes keep it
             "PasswordAuthentication no\nMaxSessions 10\nAcceptEnv FRIDA_*\nSetEnv"
@@ -534,6 +606,7 @@ class Testbed:
             _run("ip", "link", "del", self.bridge, check=False)
         self._strip_hosts()
         self.nodes.clear()
+        self._remove_user()
         # the stand-in goes, and the directories with it where nothing else is in them
         (G5K_CODE_BIN / "g5k-setup-docker").unlink(missing_ok=True)
         for directory in (G5K_CODE_BIN, *G5K_CODE_BIN.parents[:2]):
