@@ -170,7 +170,7 @@ class RemoteKafka(NodeDeployment):
                     f"broker-{node.node_id}",
                     self.ssh,
                     self.roles.brokers[node.node_id],
-                    tied_to_stdin(shlex.join(argv)),
+                    tied_to_stdin(shlex.join(argv), grace_s=int(STOP_GRACE_S)),
                     log_path=log,
                 )
             )
@@ -237,6 +237,17 @@ class RemoteKafka(NodeDeployment):
             self._metrics_urls[node.node_id] = exporter.metrics_url(node.host, NODE_METRICS_PORT)
         return flags
 
+    def _remove_after_brokers(self) -> str:
+        """The run's directory removed once its brokers on the node have exited: the
+        wrapper on the node stops a broker only when its ssh session ends, and gives it
+        STOP_GRACE_S more (tied_to_stdin), while a clean shutdown still writes into it."""
+        mark = shlex.quote(f"^[^ ]*java .*-D{BROKER_MARK}={self.remote_dir}/")
+        polls = int((STOP_GRACE_S + 5) / 0.2)
+        return (
+            f"i=0; while pgrep -f {mark} >/dev/null && [ $i -lt {polls} ]; do sleep 0.2;"
+            f" i=$((i+1)); done; rm -rf {shlex.quote(self.remote_dir)}"
+        )
+
     def _monitor(self, nodes: list[NodeAddress]) -> NodeBrokerMonitor | None:
         """Each broker's process and node read over the run's ssh connections."""
         if not self.settings.monitor:
@@ -282,6 +293,6 @@ class RemoteKafka(NodeDeployment):
         )
         for host in self.roles.brokers:
             with contextlib.suppress(RemoteError):
-                self.ssh.run(host, f"rm -rf {self.remote_dir}", timeout=30)
+                self.ssh.run(host, self._remove_after_brokers(), timeout=30)
         self.servers.clear()
         self.ssh.close(self.roles.everyone())
