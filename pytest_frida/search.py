@@ -3,10 +3,14 @@
 `--frida-search=LO:HI[:TOL]` (or a marker's `search=`) replaces a fixed sweep: start at LO,
 double while steps pass (never beyond HI), then bisect between the last pass and the first
 failure until they are within TOL (a count, or a percentage of the last pass), and measure
-both ends again until each is confirmed (measure.trials). A step that does not judge the
-broker (generator- or consumer-bound, error, untrusted clocks) stops the search: it cannot
-say which way to go, and the report says where it stopped. A step whose cluster stopped
-answering is a failure that also ends the search: nothing after it can be measured.
+both ends again until each is confirmed (measure.trials). A step the harness could not
+drive (generator- or consumer-bound) decides nothing about the broker, but no larger
+count would fare better: it becomes the search's ceiling, and the search goes on below
+it, stopping with "at least" the last pass when the ceiling is within tolerance of it.
+Any other step that does not judge the broker (error, untrusted clocks) stops the
+search: it cannot say which way to go, and the report says where it stopped. A step
+whose cluster stopped answering is a failure that also ends the search: nothing after it
+can be measured.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ def parse_search(text: str) -> SearchSpec:
 #: a search runs at most this many times the steps a noiseless one needs: a bracket that
 #: keeps moving after that is noise
 STEP_BUDGET_FACTOR = 2
+#: verdicts of a step the harness could not drive: larger counts cannot be driven either
+HARNESS_BOUND = ("generator_bound", "consumer_bound")
 
 
 class CapacitySearch:
@@ -87,6 +93,8 @@ class CapacitySearch:
         self.budget = STEP_BUDGET_FACTOR * ideal
         self.stopped: str | None = None
         self._next: int | None = spec.low
+        #: the fewest producers the harness could not drive (HARNESS_BOUND), if any
+        self.ceiling: int | None = None
 
     @property
     def last_pass(self) -> int | None:
@@ -116,6 +124,19 @@ class CapacitySearch:
                     return
                 self._next = min(self.spec.high, producers * 2)
                 return
+            if verdict in HARNESS_BOUND:
+                self.ceiling = min(self.ceiling or producers, producers)
+                if self.steps >= self.budget:
+                    self.stopped = f"noisy: no confirmed bracket after {self.steps} steps"
+                    return
+                if not self.trials.by_count:
+                    self.stopped = (
+                        f"the harness could not drive {self.ceiling} producers, the lowest"
+                        " count measured: nothing decided about the broker"
+                    )
+                    return
+                self._next = self._below_ceiling(self._choose())
+                return
             self.stopped = f"step at {producers} producers was {verdict}: cannot decide"
             return
         self.trials.record(producers, verdict, definitive or cluster_down)
@@ -128,7 +149,25 @@ class CapacitySearch:
         if self.steps >= self.budget:
             self.stopped = f"noisy: no confirmed bracket after {self.steps} steps"
             return
-        self._next = self._choose()
+        self._next = self._below_ceiling(self._choose())
+
+    def _below_ceiling(self, count: int | None) -> int | None:
+        """`count`, or where to go instead when the harness cannot drive it: halfway from
+        the last pass to the ceiling, or nowhere once those are within tolerance."""
+        if count is None or self.ceiling is None or count < self.ceiling:
+            return count
+        lo = self.last_pass
+        if lo is None:  # failures only, all below the ceiling: _choose never goes up
+            return None
+        if self.ceiling - lo <= 1 or self.spec.close_enough(lo, self.ceiling):
+            if not self.trials.settled(lo):  # "at least" is a claim too
+                return lo
+            self.stopped = (
+                f"harness-bound: passes at {self.trials.describe(lo)}, and the harness could"
+                f" not drive {self.ceiling} producers: the broker holds at least {lo}"
+            )
+            return None
+        return (lo + self.ceiling) // 2
 
     def _choose(self) -> int | None:
         trials = self.trials

@@ -211,9 +211,56 @@ def test_search_uses_fewer_steps_than_a_fine_sweep() -> None:
 def test_search_stops_on_an_undecided_step() -> None:
     search = CapacitySearch(parse_search("1:100"))
     search.record(1, "pass")
-    search.record(2, "generator_bound")
+    search.record(2, "error")
     assert search.next_count() is None
-    assert search.stopped is not None and "generator_bound" in search.stopped
+    assert search.stopped is not None and "error" in search.stopped
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 300), st.integers(2, 400))
+def test_a_harness_bound_step_caps_the_search_below_it(true_limit: int, ceiling: int) -> None:
+    """The harness cannot drive `ceiling` producers or more (generator-bound, which judges
+    nothing): the search goes on below it, confirming the broker's limit when it lies
+    there, else stopping at "at least" a pass within tolerance of the ceiling, and never
+    runs a count at or above the ceiling twice."""
+    search = CapacitySearch(parse_search("4:1000:10%"))
+    tried: list[int] = []
+    while (count := search.next_count()) is not None:
+        if count >= ceiling:
+            verdict = "generator_bound"
+        else:
+            verdict = "pass" if count <= true_limit else "fail"
+        search.record(count, verdict)
+        tried.append(count)
+        assert len(tried) <= search.budget
+    # each count the harness could not drive ran once: it lowered the ceiling
+    above = [n for n in tried if n >= ceiling]
+    assert len(above) == len(set(above))
+    assert search.stopped is not None
+    if search.stopped.startswith("confirmed"):
+        assert search.last_pass is not None and search.first_fail is not None
+        assert search.last_pass <= true_limit < search.first_fail < ceiling
+    elif ceiling <= 4:
+        assert search.stopped.startswith("the harness could not drive")
+    elif true_limit < 4:
+        assert search.stopped.startswith("below range")
+    else:
+        assert search.stopped.startswith("harness-bound"), search.stopped
+        lo = search.last_pass
+        assert lo is not None and lo <= true_limit and lo < ceiling
+        assert search.ceiling is not None and search.ceiling >= ceiling
+        assert search.ceiling - lo <= 1 or search.spec.close_enough(lo, search.ceiling)
+        assert search.trials.confirmed(lo)
+
+
+def test_the_main_jobs_generator_bound_probe_is_searched_below() -> None:
+    """README's main job on a quiet run: 4, 8, 16 and 32 passed and 64 was
+    generator-bound; the search went no further. It now bisects below 64."""
+    search = CapacitySearch(parse_search("4:64:10%"))
+    for count, verdict in [(4, "pass"), (8, "pass"), (16, "pass"), (32, "pass")]:
+        search.record(count, verdict)
+    search.record(64, "generator_bound")
+    assert search.next_count() == 48 and search.ceiling == 64
 
 
 def test_search_below_range_is_confirmed_first() -> None:
