@@ -356,15 +356,7 @@ def _capacity(
         and base is not None
         and (cur is None or (pct is not None and -pct > threshold))
     )
-    why = (
-        (
-            gate_off
-            or _limit_gate(current.limit, baseline.limit)
-            or _pass_point_gate(current.limit, baseline.limit)
-        )
-        if dropped
-        else ""
-    )
+    why = (gate_off or _limit_gate(current.limit, baseline.limit)) if dropped else ""
     if dropped and not why and like is not None:
         # measured limits: confirmed ones, and "at least N" where N is no lower than the
         # baseline's (a run that never reached the baseline's range, a quick one up to 6
