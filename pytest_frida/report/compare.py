@@ -4,9 +4,7 @@
 only when it is significant both within the run and between runs.
 
 - Within: a capacity drop needs a failure at a count where the baseline passed, each
-  established twice, so the brackets cannot overlap, and, where both runs have one, the
-  current pass point's interval wholly below the baseline's (measure.pass_point: all the
-  steps, not only the bracket's); a latency percentile needs 95%
+  established twice, so the brackets cannot overlap; a latency percentile needs 95%
   intervals that do not overlap (they assume independent samples, and latencies come in
   bursts, so they are narrower than the truth).
 - Between: on a shared two-core machine identical runs' limits spread 30% and their p99s
