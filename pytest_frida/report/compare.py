@@ -272,35 +272,6 @@ def _limit_gate(current: dict[str, object], baseline: dict[str, object]) -> str:
     )
 
 
-def _point(limit: dict[str, object]) -> tuple[float, float, float] | None:
-    """(estimate, low, high) of a limit's pass point, or None without one."""
-    point = limit.get("pass_point")
-    if not isinstance(point, dict):
-        return None
-    values = [point.get(key) for key in ("estimate", "low", "high")]
-    if not all(isinstance(v, int | float) for v in values):
-        return None
-    estimate, low, high = (float(str(v)) for v in values)
-    return estimate, low, high
-
-
-def _pass_point_gate(current: dict[str, object], baseline: dict[str, object]) -> str:
-    """Why a drop the brackets call significant is not one by all the steps ("" when it
-    is): the current run's pass point interval (measure.pass_point) still reaches the
-    baseline's. Where either run has none, or the current run lost messages or its
-    cluster (a definitive failure, which no number of passing steps excuses), the
-    brackets decide alone."""
-    if current.get("definitive"):
-        return ""
-    cur, base = _point(current), _point(baseline)
-    if cur is None or base is None or cur[2] < base[1]:
-        return ""
-    return (
-        f"pass points' intervals overlap: {_fmt(base[0])} [{_fmt(base[1])}, {_fmt(base[2])}]"
-        f" -> {_fmt(cur[0])} [{_fmt(cur[1])}, {_fmt(cur[2])}]"
-    )
-
-
 def noise_runs(
     history: Sequence[HistoryEntry], current: HistoryEntry, baseline: HistoryEntry
 ) -> list[HistoryEntry]:
