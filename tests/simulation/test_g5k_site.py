@@ -62,8 +62,12 @@ def _held_jobs(grid5000: Grid5000) -> list[str]:
 
 def _one_line_with(out: str, text: str) -> str:
     """The one line that says `text`, once (pytest repeats a failed setup's line for each
-    test it fails), or what frida said of OAR."""
-    lines = {line for line in out.splitlines() if text in line}
+    test it fails, and its short summary quotes it whole when `CI` is set), or what frida
+    said of OAR."""
+    summary = ("ERROR ", "FAILED ")
+    lines = {
+        line for line in out.splitlines() if text in line and not line.startswith(summary)
+    }
     said = "\n".join(line for line in out.splitlines() if "OAR" in line)
     assert len(lines) == 1, said
     (line,) = lines

@@ -8,7 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_frida.measure.pass_point import pass_point
+from pytest_frida.measure.pass_point import _MIN_SCALE, pass_point
 
 #: the host-limit search's counts as one of its runs took them (20261205-022806-3cad)
 SEARCH_DESIGN = [4, 8, 16, 24, 28, 30, 30, 32, 32, 34, 34, 36, 36, 38, 38, 40, 48, 64]
@@ -48,9 +48,11 @@ def test_a_repeat_run_of_the_host_limit_gives_its_point_and_interval() -> None:
 def test_separated_steps_put_the_point_and_interval_in_their_gap(
     limit: int, below: list[int], above: list[int]
 ) -> None:
-    """Every count up to `limit` passes, every count above fails: the point lies between
-    the last pass and the first failure (within a grid step), and the interval holds the
-    gap's middle; or the interval spans every count measured and there is no point."""
+    """Every count up to `limit` passes, every count above fails: the interval holds the
+    gap's middle, or it spans every count measured and there is no point. The point lies
+    in the gap, or beyond it by at most s ln(2k - 1), k the steps on the near side: with
+    the scale s at its floor, k passes pull the point past a lone failure no further than
+    where k (1 - P(pass at the last pass)) = 1/2."""
     passes = [min(n, limit) for n in below]
     fails = [max(n, limit + 1) for n in above]
     point = pass_point(_tally([(n, True) for n in passes] + [(n, False) for n in fails]))
@@ -60,7 +62,9 @@ def test_separated_steps_put_the_point_and_interval_in_their_gap(
         return
     grid = 2 * max(0.05, (max(counts) - min(counts)) / 2000)
     last_pass, first_fail = max(passes), min(fails)
-    assert last_pass - grid <= point.estimate <= first_fail + grid
+    pull_up = _MIN_SCALE * math.log(2 * len(passes) - 1)
+    pull_down = _MIN_SCALE * math.log(2 * len(fails) - 1)
+    assert last_pass - pull_down - grid <= point.estimate <= first_fail + pull_up + grid
     assert point.low <= (last_pass + first_fail) / 2 + grid
     assert (last_pass + first_fail) / 2 - grid <= point.high
 
