@@ -65,9 +65,7 @@ def _one_line_with(out: str, text: str) -> str:
     test it fails, and its short summary quotes it whole when `CI` is set), or what frida
     said of OAR."""
     summary = ("ERROR ", "FAILED ")
-    lines = {
-        line for line in out.splitlines() if text in line and not line.startswith(summary)
-    }
+    lines = {line for line in out.splitlines() if text in line and not line.startswith(summary)}
     said = "\n".join(line for line in out.splitlines() if "OAR" in line)
     assert len(lines) == 1, said
     (line,) = lines
