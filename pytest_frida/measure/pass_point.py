@@ -8,17 +8,20 @@ pass probability falls, so this fits a logistic curve to all of them:
     P(pass | n producers) = 1 / (1 + exp((n - x50) / s))
 
 by maximum likelihood over a grid, and states the profile-likelihood interval of x50 (the
-counts whose best fit is within chi-square(1, confidence) / 2 of the best). The scale s
-is kept at half a producer or more: counts are whole numbers, and a steeper fall, which
-separated passes and failures always favour, shrinks the interval to the gap between two
-counts whatever the truth.
+counts whose best fit is within chi-square(1, confidence) / 2 of the best).
 
-How far to trust the interval: with the host-limit search's design (18 steps, most of
-them near the knee) and a true scale of 0.5, 1.5 and 3 producers, the 90% interval held
-the true x50 in 99%, 81% and 87% of 100 simulated searches (`test_pass_point`). It
-assumes steps are independent trials; a state that outlasts a step (a broker's garbage
-collector, another tenant) makes it narrower than the truth. Where the steps cannot place
-x50 (no pass or no failure, or a pass rate that does not fall with producers) there is no
+The scale s is kept at KNEE_WIDTH (5%) of the first count that mostly fails, and at half
+a producer or more. The dozen steps of a search cannot measure how wide the knee is:
+separated passes and failures always favour the steepest fall allowed, and an interval
+fitted with a floor below the true width is too narrow. 5% is the width read off this
+host's repeated steps (1.5 producers at 33). How far to trust the interval, from the
+real search driven against a simulated knee (`frida bench --search-noise`, 300 searches
+each, an open end counting as holding): with the knee 1.5%, 4.5% and 9% wide, the 90%
+interval held the true x50 in 100%, 97% and 83% of searches at 33 producers, and 100%,
+97% and 90% at 300. A knee wider than the floor makes it too narrow. It assumes steps
+are independent trials; a state that outlasts a step (a broker's garbage collector,
+another tenant) makes it narrower than the truth too. Where the steps cannot place x50
+(no pass or no failure, or a pass rate that does not fall with producers) there is no
 estimate.
 """
 
@@ -39,6 +42,10 @@ CONFIDENCE = 0.90
 _X_STEP = 0.05
 _X_POINTS = 2000
 _MIN_SCALE = 0.5
+#: the narrowest knee fitted, as a fraction of the first count that mostly fails: the few
+#: steps of a search cannot tell a sharper knee from this one, and a floor below the true
+#: width makes the interval too narrow (`frida bench --search-noise`)
+KNEE_WIDTH = 0.05
 _SCALES = 60
 #: log-likelihood within which grid points count as the same maximum
 _FLAT = 1e-3
@@ -84,6 +91,14 @@ def _profile(
     return best
 
 
+def narrowest_knee(tally: Sequence[tuple[int, int, int]]) -> float:
+    """The least scale fitted to `tally`: KNEE_WIDTH of the first count whose failures
+    outnumber its passes (the highest count when none does), and never below half a
+    producer, since counts are whole numbers."""
+    failing = [n for n, p, f in tally if f > p] or [max(n for n, _, _ in tally)]
+    return max(_MIN_SCALE, KNEE_WIDTH * min(failing))
+
+
 def pass_point(
     tally: Sequence[tuple[int, int, int]], confidence: float = CONFIDENCE
 ) -> PassPoint | None:
@@ -101,7 +116,8 @@ def pass_point(
         return None
     step = max(_X_STEP, (highest - lowest) / _X_POINTS)
     x50 = np.arange(lowest, highest + step / 2, step)
-    scales = np.geomspace(_MIN_SCALE, highest - lowest, _SCALES)
+    floor = narrowest_knee(rows)
+    scales = np.geomspace(floor, max(floor, highest - lowest), _SCALES)
     profile = _profile(x50, scales, counts, passes, fails)
     best = float(profile.max())
     top = np.flatnonzero(profile >= best - _FLAT)
