@@ -121,6 +121,12 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.monitor_cost:
         return _monitor_cost()
+    if args.search_noise:
+        from pytest_frida.bench.search_noise import search_noise_report
+
+        for line in search_noise_report():
+            print(line)
+        return 0
     cfg = BenchConfig(client=args.client, out=args.out)
     if args.quick:  # a smoke run: every code path, small numbers
         cfg.throughput_seconds, cfg.perf_records = 2.0, 200_000
@@ -299,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         "--monitor-cost",
         action="store_true",
         help="only what reading the broker's figures once a second costs",
+    )
+    bench.add_argument(
+        "--search-noise",
+        action="store_true",
+        help="only how far step noise alone moves a search's limit (simulated, no broker)",
     )
     bench.set_defaults(func=_bench)
     repeat = sub.add_parser(
