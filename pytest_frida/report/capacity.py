@@ -56,7 +56,7 @@ class CapacityLimit:
     shape: dict[str, Any] = field(default_factory=dict)
     shape_label: str = ""
     #: where half the judged steps pass, fitted to all of them (measure.pass_point);
-    #: None where they cannot place it
+    #: None where they cannot place it, and wherever a step failed definitively
     pass_point: PassPoint | None = None
 
     @property
@@ -216,7 +216,8 @@ def capacity_limit(test: str, steps: Iterable[StepResult]) -> CapacityLimit:
             _saturation(steps, first_fail),
             steps[0].shape if steps else {},
             steps[0].shape_label if steps else "",
-            pass_point(tally),
+            # a lost message is not a chance the pass rate gives: no fit averages it away
+            None if trials.definitive else pass_point(tally),
         )
 
     passes = trials.counts("pass")

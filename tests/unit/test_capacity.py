@@ -286,6 +286,10 @@ def test_a_count_that_lost_messages_is_never_outvoted() -> None:
     ]
     got = capacity_limit("t", steps)
     assert (got.status, got.limit, got.first_fail) == ("confirmed", 10, 20)
+    # nor fitted away: the passes at 20 would put half the steps passing above it
+    assert got.pass_point is None and "half the steps" not in got.describe()
+    honest = capacity_limit("t", [s if s.producers != 20 else step(20, "fail") for s in steps])
+    assert honest.pass_point is not None
     trials = Trials.of(s.trial() for s in steps)
     assert trials.confirmed(20) and trials.verdict(20) == "fail"
 
