@@ -3,10 +3,10 @@
 Each repetition is a separate pytest session (its own run id, its own broker), so the
 spread includes everything that differs between two runs on the same machine. Printed
 per test: the limit of every run with its status, the spread of the confirmed ones
-((max - min) / min), the same for the pass points (measure.pass_point: where half of a
-run's steps pass, fitted to all of them), and the default gate applied to every ordered pair of runs
-(earlier as baseline, later as current): with an unchanged system each regression it
-reports is a false alarm.
+((max - min) / min), the same for the pass points of those runs (measure.pass_point:
+where half of a run's steps pass, fitted to all of them), and the default gate applied
+to every ordered pair of runs (earlier as baseline, later as current): with an unchanged
+system each regression it reports is a false alarm.
 """
 
 from __future__ import annotations
@@ -52,9 +52,21 @@ class TestSpread:
         return (max(values) - min(values)) / min(values) * 100.0
 
     @property
+    def confirmed_points(self) -> list[float]:
+        """The pass points of the runs that confirmed a limit: a run that stopped short
+        (noisy, harness-bound, not reached) measured other counts, so its point is not
+        comparable with theirs."""
+        return [
+            point
+            for (_, _, status), point in zip(self.limits, self.points, strict=True)
+            if status == "confirmed" and point is not None
+        ]
+
+    @property
     def point_spread_pct(self) -> float | None:
-        """(max - min) / min of the pass points, in percent (None: fewer than two)."""
-        values = [p for p in self.points if p is not None]
+        """(max - min) / min of the confirmed runs' pass points, in percent (None: fewer
+        than two)."""
+        values = self.confirmed_points
         if len(values) < 2 or min(values) <= 0:
             return None
         return (max(values) - min(values)) / min(values) * 100.0
@@ -76,13 +88,18 @@ class TestSpread:
                 f"  {len(confirmed)} of {len(self.limits)} confirmed, from"
                 f" {min(confirmed)} to {max(confirmed)}: spread {spread:.1f}%"
             )
-        placed = [p for p in self.points if p is not None]
+        placed = sum(p is not None for p in self.points)
+        points = ", ".join("-" if p is None else f"{p:.1f}" for p in self.points)
+        compared = self.confirmed_points
         point_spread = self.point_spread_pct
-        if point_spread is not None:
-            lines.append(
-                f"  pass points {', '.join('-' if p is None else f'{p:.1f}' for p in self.points)}:"
-                f" from {min(placed):.1f} to {max(placed):.1f}, spread {point_spread:.1f}%"
-            )
+        if placed:
+            line = f"  pass points {points} ({placed} of {len(self.points)} runs placed one)"
+            if point_spread is not None:
+                line += (
+                    f"; the {len(compared)} confirmed runs' from {min(compared):.1f} to"
+                    f" {max(compared):.1f}, spread {point_spread:.1f}%"
+                )
+            lines.append(line)
         lines.append(
             f"  gate on {self.pairs} ordered pairs of runs: {len(self.false_alarms)}"
             " regression(s) reported (each a false alarm: nothing changed)"

@@ -11,9 +11,11 @@ from pytest_frida.report.history import HistoryEntry
 PLAN = {"rate": 500.0, "duration": 8.0, "slo": "p99<=500ms", "site": "local"}
 
 
-def _entry(run_id: str, limit: int, first_fail: int, point: float | None) -> HistoryEntry:
+def _entry(
+    run_id: str, limit: int, first_fail: int, point: float | None, status: str = "confirmed"
+) -> HistoryEntry:
     lim: dict[str, Any] = {
-        "status": "confirmed",
+        "status": status,
         "limit": limit,
         "last_pass": limit,
         "first_fail": first_fail,
@@ -52,7 +54,10 @@ def test_the_spread_of_limits_and_of_pass_points_is_printed() -> None:
     assert spread.points == [35.8, 33.8, 32.8]
     assert round(spread.point_spread_pct or 0, 1) == 9.1
     lines = spread.describe()
-    assert "  pass points 35.8, 33.8, 32.8: from 32.8 to 35.8, spread 9.1%" in lines
+    assert (
+        "  pass points 35.8, 33.8, 32.8 (3 of 3 runs placed one); the 3 confirmed runs'"
+        " from 32.8 to 35.8, spread 9.1%"
+    ) in lines
     assert spread.pairs == 3
 
 
@@ -61,4 +66,17 @@ def test_runs_without_a_pass_point_show_a_dash_and_no_spread_from_one() -> None:
     (spread,) = spreads(entries, ["r01", "r02"], parse_thresholds("capacity:10%"))
     assert spread.points == [None, 33.8]
     assert spread.point_spread_pct is None
-    assert not any("pass points" in line for line in spread.describe())
+    assert "  pass points -, 33.8 (1 of 2 runs placed one)" in spread.describe()
+    assert not any("spread" in line and "pass points" in line for line in spread.describe())
+
+
+def test_only_confirmed_runs_pass_points_are_compared() -> None:
+    entries = [
+        _entry("r01", 36, 38, 35.8),
+        _entry("r02", 32, 64, 30.1, status="noisy"),
+        _entry("r03", 34, 36, 33.8),
+    ]
+    (spread,) = spreads(entries, ["r01", "r02", "r03"], parse_thresholds("capacity:10%"))
+    assert spread.confirmed_points == [35.8, 33.8]
+    assert round(spread.point_spread_pct or 0, 1) == 5.9
+    assert "the 2 confirmed runs' from 33.8 to 35.8, spread 5.9%" in spread.describe()[2]
