@@ -182,15 +182,19 @@ class G5KSite(Site):
     def _refused(
         self, g5k: Any, exc: Any, request: str, reservation_date: float | None
     ) -> ReservationError:
-        """OAR's refusal of `request`, in one line; a job OAR created before refusing it
-        (an advance reservation it could not place) is deleted, so that none is left."""
+        """OAR's refusal of `request`, in one line. A job OAR created before oarsub
+        failed is deleted, so that none is left, unless it is an advance reservation OAR
+        could not place: OAR ends that one in Error itself. An oarsub that execo stopped
+        at its timeout is said to have timed out, never to have been refused."""
         proc = exc.processes[0] if exc.processes else None
+        timed_out = bool(getattr(proc, "timeouted", False))
         refusal = read_refusal(
             getattr(proc, "stdout", "") or "",
             getattr(proc, "stderr", "") or "",
             getattr(proc, "exit_code", None),
+            timed_out_s=float(getattr(proc, "timeout", None) or 0) if timed_out else None,
         )
-        if refusal.job_id is not None:
+        if refusal.job_id is not None and not refusal.reservation_ko:
             self._delete(g5k, refusal.job_id)
         reserved = (
             f"{dt.datetime.fromtimestamp(reservation_date, PARIS):%Y-%m-%d %H:%M:%S}"
