@@ -288,8 +288,9 @@ def test_refused_reservation_is_one_line_and_reserves_nothing(
     assert (
         "frida: the sophia site could not start Kafka: OAR refused the reservation"
         " ({cluster='uvb'}/nodes=3, walltime 3600s): There are not enough resources for"
-        " your request Error: please verify your job submission syntax."
+        " your request; Error: oarsub failed, please verify your request syntax."
     ) in out
+    assert "OAR_JOB_ID=-5" not in out and "job -5" not in out
     assert _jobs(grid5000) == {}
 
 
@@ -327,8 +328,11 @@ def test_refused_advance_reservation_names_the_start_oar_suggests_and_leaves_no_
     assert "Paris time" in line, line
     assert "--frida-reservation='2030-01-06 02:00:00'" in line, line
     assert "Traceback" not in out
+    assert "ended job 1894417 in Error" in line and "deleted" not in line, line
     (job,) = _jobs(grid5000).values()
     assert job["state"] == "Error", job
+    # OAR ended it itself: frida has nothing to delete
+    assert "oardel" not in Path(str(grid5000["log"])).read_text()
     assert _held_jobs(grid5000) == []
 
 
