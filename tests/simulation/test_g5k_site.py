@@ -6,6 +6,7 @@ execo_g5k's parsing code. Simulated: the OAR commands, the API, and g5k-setup-do
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import shlex
@@ -26,8 +27,10 @@ from pytest_frida.runtimes.process import stop_together
 from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import SshSettings, remote_process
 from pytest_frida.sites import job_marks
+from pytest_frida.sites.g5k_time import PARIS, daytime_warning
 from pytest_frida.sites.nodes import node_order
 from simulation.fake_api import Grid5000, add_cluster, set_node_state
+from simulation.fake_oar import _admission_refusal
 from simulation.testbed import Node, Testbed
 
 SWEEP = """
@@ -298,11 +301,11 @@ def test_day_time_admission_refusal_is_one_line_and_reserves_nothing(
     testbed: Testbed, grid5000: Grid5000, tmp_path: Path
 ) -> None:
     """Grid'5000 keeps day time for short jobs, and OAR's admission rules refuse a job
-    at submission. At 18:30 on a Monday (OAR's clock, whatever the time here) a one-hour
+    at submission. At 16:30 on a Monday (OAR's clock, whatever the time here) a three-hour
     job would run past 19:00: the run says OAR's own words once, in one line that says an
     admission rule refused, and holds no job."""
-    _oar_state(grid5000, admission={}, now="2026-12-07 18:30:00")
-    done = _pytest(tmp_path, grid5000, SWEEP, *OAR_ONLY)
+    _oar_state(grid5000, admission={}, now="2026-12-07 16:30:00")
+    done = _pytest(tmp_path, grid5000, SWEEP, "--frida-walltime=3:00:00", *OAR_ONLY)
     out = done.stdout + done.stderr
     line = _one_line_with(out, "[ADMISSION RULE] Error: a job starting in day time")
     assert "OAR's admission rules refused the job" in line, line
@@ -311,6 +314,20 @@ def test_day_time_admission_refusal_is_one_line_and_reserves_nothing(
     assert "Traceback" not in out
     assert _jobs(grid5000) == {}
     assert _held_jobs(grid5000) == []
+
+
+@pytest.mark.parametrize("start", ["09:00", "12:00", "16:59", "17:00", "17:30", "18:30", "18:59"])
+@pytest.mark.parametrize("hours", [0.5, 1, 2, 3, 11])
+def test_the_fake_admission_rule_refuses_what_the_usage_policy_warns_of(
+    start: str, hours: float
+) -> None:
+    """The simulation's day-time admission rule and frida's usage-policy warning are one
+    rule (a job started in day time ends by 19:00, however late it starts), so a test
+    never sits in a gap where OAR refuses what frida called fine, or the reverse."""
+    begin = dt.datetime.strptime(f"2026-12-07 {start}", "%Y-%m-%d %H:%M").replace(tzinfo=PARIS)
+    walltime = int(hours * 3600)
+    refused = _admission_refusal({"admission": {}}, begin.timestamp(), walltime)
+    assert (refused is not None) == (daytime_warning(begin, walltime) is not None), refused
 
 
 def test_refused_advance_reservation_names_the_start_oar_suggests_and_leaves_no_job(
