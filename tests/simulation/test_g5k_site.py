@@ -29,6 +29,7 @@ from pytest_frida.runtimes.ssh import SshSettings, remote_process
 from pytest_frida.sites import job_marks
 from pytest_frida.sites.g5k_time import PARIS, daytime_warning
 from pytest_frida.sites.nodes import node_order
+from simulation import testbed as testbed_module
 from simulation.fake_api import Grid5000, add_cluster, set_node_state
 from simulation.fake_oar import _admission_refusal
 from simulation.testbed import Node, Testbed
@@ -533,6 +534,9 @@ def test_nodes_are_an_ordinary_login_with_root_only_through_sudo_g5k(testbed: Te
     node = testbed.nodes[0]
     assert testbed.ssh(node, "id -un").stdout.strip() == testbed.user
     assert testbed.ssh(node, "sudo-g5k id -u").stdout.strip() == "0"
+    # the login is no sudoer of its own: root only through sudo-g5k
+    bare = testbed.ssh(node, "sudo -n true", check=False)
+    assert bare.returncode != 0, bare
     as_root = subprocess.run(
         ["ssh", *testbed.ssh_options(), "-l", "root", node.name, "true"],
         capture_output=True,
@@ -543,6 +547,35 @@ def test_nodes_are_an_ordinary_login_with_root_only_through_sudo_g5k(testbed: Te
     assert as_root.returncode != 0
     unprivileged = testbed.ssh(node, "/grid5000/code/bin/g5k-setup-docker -t", check=False)
     assert unprivileged.returncode != 0 and "sudo-g5k" in unprivileged.stderr
+
+
+def test_a_testbed_whose_nodes_fail_to_stop_still_removes_its_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The login, its sudoers file and its ACL entry on /root go even when stopping the
+    nodes fails, and /root is left as it was found (its mode never touched). A login of
+    its own, so that the module's testbed keeps its own."""
+    acl_before = subprocess.run(["getfacl", "-c", "-p", "/root"], capture_output=True, text=True)
+    mode_before = Path("/root").stat().st_mode
+    monkeypatch.setattr(testbed_module, "G5K_CODE_BIN", tmp_path / "code" / "bin")
+    bed = Testbed(tmp_path / "bed", user="fridastop")
+    bed.workdir.mkdir()
+    bed._add_user()
+    acl = subprocess.run(["getfacl", "-c", "-p", "/root"], capture_output=True, text=True)
+    assert "user:fridastop:--x" in acl.stdout, acl.stdout
+    assert Path("/root").stat().st_mode == mode_before
+
+    def fails() -> None:
+        raise RuntimeError("a node's daemon would not stop")
+
+    monkeypatch.setattr(bed, "_stop_nodes", fails)
+    with pytest.raises(RuntimeError, match="would not stop"):
+        bed.stop()
+    assert subprocess.run(["id", "fridastop"], capture_output=True).returncode != 0
+    assert not bed.sudoers.exists()
+    acl_after = subprocess.run(["getfacl", "-c", "-p", "/root"], capture_output=True, text=True)
+    assert acl_after.stdout == acl_before.stdout
+    assert Path("/root").stat().st_mode == mode_before
 
 
 def test_a_node_holds_more_agents_than_sshd_allows_sessions_per_connection(
