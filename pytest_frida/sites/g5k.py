@@ -36,8 +36,10 @@ from pytest_frida.sites.node_runtimes import check_before_reserving, deployment_
 from pytest_frida.sites.nodes import NodeAccess, NodeDeployment, Roles, node_order
 
 #: what installs Docker on a Grid'5000 node (its data in /tmp, which has room), by full
-#: path: /grid5000/code/bin is on PATH for login shells only, and `ssh node CMD` is none
-G5K_DOCKER_SETUP = "sudo-g5k /grid5000/code/bin/g5k-setup-docker -t"
+#: path: /grid5000/code/bin is on PATH for login shells only, and `ssh node CMD` is none.
+#: Run as the login, as Grid'5000 documents it: the script gets root itself (sudo-g5k)
+#: and makes Docker usable by the one who ran it, which under sudo-g5k would be root
+G5K_DOCKER_SETUP = "/grid5000/code/bin/g5k-setup-docker -t"
 
 
 class G5KSite(Site):

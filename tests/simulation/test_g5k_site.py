@@ -529,8 +529,9 @@ def test_production_cluster_goes_to_its_queue(
 
 
 def test_nodes_are_an_ordinary_login_with_root_only_through_sudo_g5k(testbed: Testbed) -> None:
-    """As on Grid'5000: the job's owner logs in, never root; `sudo-g5k` gives root, and
-    g5k-setup-docker (where the testbed keeps it) needs it."""
+    """As on Grid'5000: the job's owner logs in, never root; `sudo-g5k` gives root, plain
+    `sudo` does not, and g5k-setup-docker (where the testbed keeps it) gives Docker to
+    the one who ran it."""
     node = testbed.nodes[0]
     assert testbed.ssh(node, "id -un").stdout.strip() == testbed.user
     assert testbed.ssh(node, "sudo-g5k id -u").stdout.strip() == "0"
@@ -545,8 +546,18 @@ def test_nodes_are_an_ordinary_login_with_root_only_through_sudo_g5k(testbed: Te
         check=False,
     )
     assert as_root.returncode != 0
-    unprivileged = testbed.ssh(node, "/grid5000/code/bin/g5k-setup-docker -t", check=False)
-    assert unprivileged.returncode != 0 and "sudo-g5k" in unprivileged.stderr
+    # g5k-setup-docker gets root itself and leaves Docker to whoever ran it: under
+    # sudo-g5k that is root, and the login cannot use it; run by the login, it can
+    setup = "/grid5000/code/bin/g5k-setup-docker -t"
+    try:
+        testbed.ssh(node, f"sudo-g5k {setup}")
+        denied = testbed.ssh(node, "docker info", check=False)
+        assert denied.returncode != 0 and "permission denied" in denied.stderr, denied
+        testbed.stop_docker(node)
+        testbed.ssh(node, setup)
+        assert testbed.ssh(node, "docker info --format '{{.ServerVersion}}'").stdout.strip()
+    finally:
+        testbed.stop_docker(node)
 
 
 def test_a_testbed_whose_nodes_fail_to_stop_still_removes_its_login(

@@ -6,14 +6,15 @@ its own sshd reached with a key made for this testbed, and an entry in /etc/host
 The namespaces share this machine's file system (as Grid'5000 nodes share the NFS home)
 and its clock (skew is injected per node with libfaketime).
 
-Logins are an ordinary account's, as on the testbed (`NODE_USER`; sshd refuses root):
-root is had only through `sudo-g5k`, which here is real sudo (plain `sudo` runs nothing
-else), and the Docker socket `g5k-setup-docker` starts is the user's to use, as the real
-one leaves it. The controller still runs as root here (it makes the namespaces), where on
-the testbed the frontend login and the nodes' are one user: so an ACL entry lets the
-login traverse this machine's /root while the testbed lives (the controller's Python and
-Kafka cache sit below it, as they sit in the shared home on Grid'5000), and the testbed's
-own files live outside pytest's private temporary directories.
+Logins are an ordinary account's, as on the testbed (`NODE_USER`; sshd refuses root): root
+is had only through `sudo-g5k`, which here is real sudo (plain `sudo` runs nothing else),
+and the Docker socket `g5k-setup-docker` starts is the user's to use when the user ran it
+(it gets root itself), as the real one means it to be. The controller still runs as root
+here (it makes the namespaces), where on the testbed the frontend login and the nodes' are
+one user: so an ACL entry lets the login traverse this machine's /root while the testbed
+lives (the controller's Python and Kafka cache sit below it, as they sit in the shared
+home on Grid'5000), and the testbed's own files live outside pytest's private temporary
+directories.
 
 PTP: Debian's real ptpd runs on the nodes over the bridge, told never to adjust the clock
 (the nodes share this machine's), so it measures and reports offsets as on the testbed.
@@ -72,9 +73,15 @@ LINK_DELAY = HERE / "link_delay.py"
 SETUP_DOCKER = """#!/bin/sh
 # Stand-in for Grid'5000's g5k-setup-docker on a simulated node: starts this node's own
 # Docker daemon (in the node's network namespace, data in the testbed) and waits for it.
-# Run as root (sudo-g5k); the socket is the login user's to use, as the real one leaves it.
+# As the real one ("Install Docker locally and make Docker commands available without
+# user needing to log out"), it is run by the login and gets root itself through
+# sudo-g5k; Docker is then the login's to use. Run as root from the start (under
+# sudo-g5k), the one who ran it is root, and the socket is root's alone: the real
+# script's public opening does not show that it grants anyone else then.
 set -eu
-[ "$(id -u)" = 0 ] || {{ echo "g5k-setup-docker: run it with sudo-g5k" >&2; exit 1; }}
+if [ "$(id -u)" != 0 ]; then
+  exec sudo-g5k env G5K_SETUP_DOCKER_FOR="$(id -un)" "$0" "$@"
+fi
 short=${{FRIDA_SIMULATED_NODE%%.*}}
 run={run_root}/$short
 mkdir -p "$run" {workdir}/docker-$short
@@ -82,7 +89,8 @@ if docker info >/dev/null 2>&1; then echo "Docker is already installed"; exit 0;
 echo "Installing Docker (simulated node $FRIDA_SIMULATED_NODE)..."
 env -u LD_PRELOAD -u FAKETIME setsid {dockerd} --data-root {workdir}/docker-$short \\
     --exec-root "$run/exec" -H "unix://$run/docker.sock" --pidfile "$run/dockerd.pid" \\
-    --bridge=none --iptables=false --cgroup-parent=fridasim-$short --group {user} \\
+    --bridge=none --iptables=false --cgroup-parent=fridasim-$short \\
+    --group "$(id -gn "${{G5K_SETUP_DOCKER_FOR:-root}}")" \\
     --add-runtime simclock={workdir}/simclock-$short --default-runtime=simclock \\
     >{workdir}/dockerd-$short.log 2>&1 </dev/null &
 for i in $(seq 120); do
@@ -343,9 +351,7 @@ class Testbed:
         G5K_CODE_BIN.mkdir(parents=True, exist_ok=True)
         setup = G5K_CODE_BIN / "g5k-setup-docker"
         setup.write_text(
-            SETUP_DOCKER.format(
-                run_root=RUN_ROOT, workdir=self.workdir, dockerd=dockerd, user=self.user
-            )
+            SETUP_DOCKER.format(run_root=RUN_ROOT, workdir=self.workdir, dockerd=dockerd)
         )
         setup.chmod(0o755)
         sudo = self.bin_dir / "sudo-g5k"
