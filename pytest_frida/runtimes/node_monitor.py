@@ -33,6 +33,11 @@ from pytest_frida.runtimes.monitor import BrokerMonitor
 
 #: a node that does not answer within this is skipped for that second
 READ_TIMEOUT_S = 2.0
+#: what is said when the login cannot read the broker's /proc/<pid>/io: a broker of
+#: another user (Kafka's image runs it as appuser, uid 1000), as the local monitor says it
+IO_UNREADABLE = (
+    "/proc/<pid>/io not readable by this login (the broker runs as another user): no storage bytes"
+)
 
 # the files of a container's cgroup that may hold its CPU and memory, v1 (cpuacct and
 # memory controllers, mounted alone or together) or v2 (one tree, maybe under unified/)
@@ -149,6 +154,9 @@ def parse_reading(
             broker.update(parse_pid_io(files.get(f"/proc/{pid}/io", "")))
         except (KeyError, ValueError, IndexError) as exc:
             problems.append(f"its /proc files did not parse ({exc})")
+        else:
+            if "write_bytes" not in broker:  # the kernel lets only its owner (or root) read it
+                problems.append(IO_UNREADABLE)
         broker.update(_cgroup(files))
     node: dict[str, float] = {}
     cpu = files.get("/proc/stat", "")
@@ -226,12 +234,13 @@ class NodeBrokerMonitor(BrokerMonitor):
             self._pids.pop(node_id, None)
         process, node, disk, problems = parse_reading(text)
         for problem in problems:
-            self.note(
-                source
-                if "broker process" in problem or "/proc files" in problem
-                else f"{source} node",
-                f"{node_name}: {problem}",
-            )
+            if problem == IO_UNREADABLE:
+                where = f"{source} storage bytes"
+            elif "broker process" in problem or "/proc files" in problem:
+                where = source
+            else:
+                where = f"{source} node"
+            self.note(where, f"{node_name}: {problem}")
         out: dict[str, dict[str, float]] = {}
         if process or counters:
             out[source] = {**counters, **process, STAMP: stamp}

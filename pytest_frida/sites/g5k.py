@@ -36,8 +36,10 @@ from pytest_frida.sites.node_runtimes import check_before_reserving, deployment_
 from pytest_frida.sites.nodes import NodeAccess, NodeDeployment, Roles, node_order
 
 #: what installs Docker on a Grid'5000 node (its data in /tmp, which has room), by full
-#: path: /grid5000/code/bin is on PATH for login shells only, and `ssh node CMD` is none
-G5K_DOCKER_SETUP = "sudo-g5k /grid5000/code/bin/g5k-setup-docker -t"
+#: path: /grid5000/code/bin is on PATH for login shells only, and `ssh node CMD` is none.
+#: Run as the login, as Grid'5000 documents it: the script gets root itself (sudo-g5k)
+#: and makes Docker usable by the one who ran it, which under sudo-g5k would be root
+G5K_DOCKER_SETUP = "/grid5000/code/bin/g5k-setup-docker -t"
 
 
 class G5KSite(Site):
@@ -182,15 +184,19 @@ class G5KSite(Site):
     def _refused(
         self, g5k: Any, exc: Any, request: str, reservation_date: float | None
     ) -> ReservationError:
-        """OAR's refusal of `request`, in one line; a job OAR created before refusing it
-        (an advance reservation it could not place) is deleted, so that none is left."""
+        """OAR's refusal of `request`, in one line. A job OAR created before oarsub
+        failed is deleted, so that none is left, unless it is an advance reservation OAR
+        could not place: OAR ends that one in Error itself. An oarsub that execo stopped
+        at its timeout is said to have timed out, never to have been refused."""
         proc = exc.processes[0] if exc.processes else None
+        timed_out = bool(getattr(proc, "timeouted", False))
         refusal = read_refusal(
             getattr(proc, "stdout", "") or "",
             getattr(proc, "stderr", "") or "",
             getattr(proc, "exit_code", None),
+            timed_out_s=float(getattr(proc, "timeout", None) or 0) if timed_out else None,
         )
-        if refusal.job_id is not None:
+        if refusal.job_id is not None and not refusal.reservation_ko:
             self._delete(g5k, refusal.job_id)
         reserved = (
             f"{dt.datetime.fromtimestamp(reservation_date, PARIS):%Y-%m-%d %H:%M:%S}"

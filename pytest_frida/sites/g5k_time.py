@@ -27,13 +27,15 @@ def job_length(walltime_s: int) -> str:
 
 def daytime_warning(start: dt.datetime, walltime_s: int) -> str | None:
     """What breaks the testbed's day-time rules, or None. Day time is 09:00-19:00 Paris
-    time, Monday to Friday: a job started then must end by 19:00 (unless it starts from
-    17:00 on); a night or weekend job must end before the next working day's 09:00."""
+    time, Monday to Friday, and jobs in it have limits: a job started then must end by
+    19:00, however late it starts; a night or weekend job must end before the next
+    working day's 09:00. (The simulation's OAR admission rule refuses exactly the
+    day-time jobs this warns of.)"""
     start = start.astimezone(PARIS)
     end = start + dt.timedelta(seconds=walltime_s)
     if start.weekday() < 5 and DAY_START <= start.hour < DAY_END:
         day_end = start.replace(hour=DAY_END, minute=0, second=0, microsecond=0)
-        if end > day_end and start.hour < 17:
+        if end > day_end:
             return (
                 f"a {job_length(walltime_s)} job starting {start:%a %H:%M} Paris time runs"
                 " past 19:00: day-time jobs must end by 19:00 (reserve for the night"

@@ -34,6 +34,8 @@ def _can_simulate() -> str | None:
         return "dockerd is not installed (docker.io): the nodes run Docker daemons"
     if shutil.which("sudo") is None:
         return "sudo is not installed: the nodes' sudo-g5k is sudo for their ordinary login"
+    if shutil.which("setfacl") is None:
+        return "setfacl is not installed (acl): the nodes' login traverses /root by an ACL"
     return None
 
 

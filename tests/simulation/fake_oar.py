@@ -10,8 +10,10 @@ JSON file named by $FRIDA_FAKE_OAR_STATE:
      "dead": [node, ...], "production_clusters": [name, ...], "oar_version": "2.5" | "3",
      "admission": {"day_max_walltime_h": 2}, "now": "2026-12-07 10:00:00",
      "reservations": "refuse", "reservation_suggestion": "2026-12-07 21:00:00"}
-A job waits `start_after_s`, then runs on the first free nodes; `refuse` answers as OAR does
-when no resources could ever match; `never_start` leaves jobs Waiting. As on the testbed, a
+A job waits `start_after_s`, then runs on the first free nodes; `refuse` answers as OAR
+2.5.10 does when no resources could ever match (stderr "# There are not enough resources
+for your request", stdout "OAR_JOB_ID=-5", stderr "# Error: oarsub failed, please verify
+your request syntax.", exit code 8); `never_start` leaves jobs Waiting. As on the testbed, a
 dead node is never handed out (a job that needs it waits for ever), and a cluster of the
 production queue matches no resource of the default queue: submitted without
 `-q production` it is refused; with it, it waits (its nodes are not simulated). Times are
@@ -56,8 +58,11 @@ PARIS = ZoneInfo("Europe/Paris")
 FIRST_JOB_ID = 1894417
 #: Grid'5000's day time, Paris hours of working days, kept for short jobs
 DAY_START, DAY_END = 9, 19
-#: oarsub's exit codes: a rule died (Perl's exit(-2)), an advance reservation was refused
-EXIT_ADMISSION, EXIT_RESERVATION_KO = 254, 10
+#: oarsub's exit codes: a rule died (Perl's exit(-2)), an advance reservation was refused,
+#: the submission failed (OAR_JOB_ID <= 0)
+EXIT_ADMISSION, EXIT_RESERVATION_KO, EXIT_REFUSED = 254, 10, 8
+#: OAR::IO's add_micheline_subjob when no resource matches the request
+NO_RESOURCES_JOB_ID = -5
 
 
 @contextmanager
@@ -225,9 +230,13 @@ def oarsub(args: list[str]) -> int:
             or (queue != "production" and wanted > len(state["nodes"]))
             or (cluster and cluster.group(1) not in in_queue)
         ):
+            # OAR 2.5.10: OAR::IO warns the reason and returns -5, which oarsub prints as
+            # the job id before its own error (oarsub, after add_micheline_job)
             print("# There are not enough resources for your request", file=sys.stderr)
-            print("# Error: please verify your job submission syntax.", file=sys.stderr)
-            return 8
+            sys.stderr.flush()
+            print(f"OAR_JOB_ID={NO_RESOURCES_JOB_ID}", flush=True)
+            print("# Error: oarsub failed, please verify your request syntax.", file=sys.stderr)
+            return EXIT_REFUSED
         job_id = FIRST_JOB_ID + len(state["jobs"])
         state["jobs"][str(job_id)] = {
             "id": job_id,

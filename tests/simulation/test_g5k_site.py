@@ -6,6 +6,7 @@ execo_g5k's parsing code. Simulated: the OAR commands, the API, and g5k-setup-do
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import shlex
@@ -22,12 +23,16 @@ from helpers.reports import only_run_report
 
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION
 from pytest_frida.runtimes.clock_sync import sync_clock
+from pytest_frida.runtimes.node_monitor import IO_UNREADABLE
 from pytest_frida.runtimes.process import stop_together
 from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import SshSettings, remote_process
 from pytest_frida.sites import job_marks
+from pytest_frida.sites.g5k_time import PARIS, daytime_warning
 from pytest_frida.sites.nodes import node_order
+from simulation import testbed as testbed_module
 from simulation.fake_api import Grid5000, add_cluster, set_node_state
+from simulation.fake_oar import _admission_refusal
 from simulation.testbed import Node, Testbed
 
 SWEEP = """
@@ -208,7 +213,11 @@ def test_sophia_sweep_forms_a_swarm_measures_grows_and_releases(
         # the broker's container (its cgroup on its node, over ssh) and Kafka's figures
         # (the exporter frida/kafka carries, published on the node)
         resources = step["resources"]
-        assert resources["missing"] == [], resources["missing"]
+        # Kafka's image runs the broker as appuser, whose /proc/<pid>/io the login may
+        # not read: the report says so, and nothing else is missing
+        assert resources["missing"] == [f"broker-0 storage bytes: {names[0]}: {IO_UNREADABLE}"], (
+            resources["missing"]
+        )
         figures = resources["sources"]["broker-0"]["figures"]
         assert figures["cores"]["mean"] > 0 and figures["memory_mib"]["mean"] > 100
         assert figures["messages_in_per_s"]["mean"] > 0
@@ -288,8 +297,9 @@ def test_refused_reservation_is_one_line_and_reserves_nothing(
     assert (
         "frida: the sophia site could not start Kafka: OAR refused the reservation"
         " ({cluster='uvb'}/nodes=3, walltime 3600s): There are not enough resources for"
-        " your request Error: please verify your job submission syntax."
+        " your request; Error: oarsub failed, please verify your request syntax."
     ) in out
+    assert "OAR_JOB_ID=-5" not in out and "job -5" not in out
     assert _jobs(grid5000) == {}
 
 
@@ -297,11 +307,11 @@ def test_day_time_admission_refusal_is_one_line_and_reserves_nothing(
     testbed: Testbed, grid5000: Grid5000, tmp_path: Path
 ) -> None:
     """Grid'5000 keeps day time for short jobs, and OAR's admission rules refuse a job
-    at submission. At 18:30 on a Monday (OAR's clock, whatever the time here) a one-hour
+    at submission. At 16:30 on a Monday (OAR's clock, whatever the time here) a three-hour
     job would run past 19:00: the run says OAR's own words once, in one line that says an
     admission rule refused, and holds no job."""
-    _oar_state(grid5000, admission={}, now="2026-12-07 18:30:00")
-    done = _pytest(tmp_path, grid5000, SWEEP, *OAR_ONLY)
+    _oar_state(grid5000, admission={}, now="2026-12-07 16:30:00")
+    done = _pytest(tmp_path, grid5000, SWEEP, "--frida-walltime=3:00:00", *OAR_ONLY)
     out = done.stdout + done.stderr
     line = _one_line_with(out, "[ADMISSION RULE] Error: a job starting in day time")
     assert "OAR's admission rules refused the job" in line, line
@@ -310,6 +320,20 @@ def test_day_time_admission_refusal_is_one_line_and_reserves_nothing(
     assert "Traceback" not in out
     assert _jobs(grid5000) == {}
     assert _held_jobs(grid5000) == []
+
+
+@pytest.mark.parametrize("start", ["09:00", "12:00", "16:59", "17:00", "17:30", "18:30", "18:59"])
+@pytest.mark.parametrize("hours", [0.5, 1, 2, 3, 11])
+def test_the_fake_admission_rule_refuses_what_the_usage_policy_warns_of(
+    start: str, hours: float
+) -> None:
+    """The simulation's day-time admission rule and frida's usage-policy warning are one
+    rule (a job started in day time ends by 19:00, however late it starts), so a test
+    never sits in a gap where OAR refuses what frida called fine, or the reverse."""
+    begin = dt.datetime.strptime(f"2026-12-07 {start}", "%Y-%m-%d %H:%M").replace(tzinfo=PARIS)
+    walltime = int(hours * 3600)
+    refused = _admission_refusal({"admission": {}}, begin.timestamp(), walltime)
+    assert (refused is not None) == (daytime_warning(begin, walltime) is not None), refused
 
 
 def test_refused_advance_reservation_names_the_start_oar_suggests_and_leaves_no_job(
@@ -327,8 +351,11 @@ def test_refused_advance_reservation_names_the_start_oar_suggests_and_leaves_no_
     assert "Paris time" in line, line
     assert "--frida-reservation='2030-01-06 02:00:00'" in line, line
     assert "Traceback" not in out
+    assert "ended job 1894417 in Error" in line and "deleted" not in line, line
     (job,) = _jobs(grid5000).values()
     assert job["state"] == "Error", job
+    # OAR ended it itself: frida has nothing to delete
+    assert "oardel" not in Path(str(grid5000["log"])).read_text()
     assert _held_jobs(grid5000) == []
 
 
@@ -507,11 +534,15 @@ def test_production_cluster_goes_to_its_queue(
 
 
 def test_nodes_are_an_ordinary_login_with_root_only_through_sudo_g5k(testbed: Testbed) -> None:
-    """As on Grid'5000: the job's owner logs in, never root; `sudo-g5k` gives root, and
-    g5k-setup-docker (where the testbed keeps it) needs it."""
+    """As on Grid'5000: the job's owner logs in, never root; `sudo-g5k` gives root, plain
+    `sudo` does not, and g5k-setup-docker (where the testbed keeps it) gives Docker to
+    the one who ran it."""
     node = testbed.nodes[0]
     assert testbed.ssh(node, "id -un").stdout.strip() == testbed.user
     assert testbed.ssh(node, "sudo-g5k id -u").stdout.strip() == "0"
+    # the login is no sudoer of its own: root only through sudo-g5k
+    bare = testbed.ssh(node, "sudo -n true", check=False)
+    assert bare.returncode != 0, bare
     as_root = subprocess.run(
         ["ssh", *testbed.ssh_options(), "-l", "root", node.name, "true"],
         capture_output=True,
@@ -520,8 +551,48 @@ def test_nodes_are_an_ordinary_login_with_root_only_through_sudo_g5k(testbed: Te
         check=False,
     )
     assert as_root.returncode != 0
-    unprivileged = testbed.ssh(node, "/grid5000/code/bin/g5k-setup-docker -t", check=False)
-    assert unprivileged.returncode != 0 and "sudo-g5k" in unprivileged.stderr
+    # g5k-setup-docker gets root itself and leaves Docker to whoever ran it: under
+    # sudo-g5k that is root, and the login cannot use it; run by the login, it can
+    setup = "/grid5000/code/bin/g5k-setup-docker -t"
+    testbed.stop_docker(node)  # a Docker an earlier test installed would answer as it was
+    try:
+        testbed.ssh(node, f"sudo-g5k {setup}")
+        denied = testbed.ssh(node, "docker info", check=False)
+        assert denied.returncode != 0 and "permission denied" in denied.stderr, denied
+        testbed.stop_docker(node)
+        testbed.ssh(node, setup)
+        assert testbed.ssh(node, "docker info --format '{{.ServerVersion}}'").stdout.strip()
+    finally:
+        testbed.stop_docker(node)
+
+
+def test_a_testbed_whose_nodes_fail_to_stop_still_removes_its_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The login, its sudoers file and its ACL entry on /root go even when stopping the
+    nodes fails, and /root is left as it was found (its mode never touched). A login of
+    its own, so that the module's testbed keeps its own."""
+    acl_before = subprocess.run(["getfacl", "-c", "-p", "/root"], capture_output=True, text=True)
+    mode_before = Path("/root").stat().st_mode
+    monkeypatch.setattr(testbed_module, "G5K_CODE_BIN", tmp_path / "code" / "bin")
+    bed = Testbed(tmp_path / "bed", user="fridastop")
+    bed.workdir.mkdir()
+    bed._add_user()
+    acl = subprocess.run(["getfacl", "-c", "-p", "/root"], capture_output=True, text=True)
+    assert "user:fridastop:--x" in acl.stdout, acl.stdout
+    assert Path("/root").stat().st_mode == mode_before
+
+    def fails() -> None:
+        raise RuntimeError("a node's daemon would not stop")
+
+    monkeypatch.setattr(bed, "_stop_nodes", fails)
+    with pytest.raises(RuntimeError, match="would not stop"):
+        bed.stop()
+    assert subprocess.run(["id", "fridastop"], capture_output=True).returncode != 0
+    assert not bed.sudoers.exists()
+    acl_after = subprocess.run(["getfacl", "-c", "-p", "/root"], capture_output=True, text=True)
+    assert acl_after.stdout == acl_before.stdout
+    assert Path("/root").stat().st_mode == mode_before
 
 
 def test_a_node_holds_more_agents_than_sshd_allows_sessions_per_connection(
@@ -847,7 +918,8 @@ def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(
     broker, skewed = testbed.nodes[0], testbed.nodes[2]
     testbed.delay(broker, 15)
     try:
-        with _skewed(testbed, skewed, "+0.5"):
+        # machines of one's own: the login is a sudoer there (chrony needs root)
+        with testbed.sudoer(), _skewed(testbed, skewed, "+0.5"):
             done = subprocess.run(
                 [
                     sys.executable,

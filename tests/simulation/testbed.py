@@ -6,14 +6,15 @@ its own sshd reached with a key made for this testbed, and an entry in /etc/host
 The namespaces share this machine's file system (as Grid'5000 nodes share the NFS home)
 and its clock (skew is injected per node with libfaketime).
 
-Logins are an ordinary account's, as on the testbed (`NODE_USER`; sshd refuses root):
-root is had only through `sudo-g5k`, which here is real sudo, and the Docker socket
-`g5k-setup-docker` starts is the user's to use, as the real one leaves it. The controller
-still runs as root here (it makes the namespaces), where on the testbed the frontend
-login and the nodes' are one user: so this machine's /root is opened for traversal while
-the testbed lives (the controller's Python and Kafka cache sit below it, as they sit in
-the shared home on Grid'5000), and the testbed's own files live outside pytest's private
-temporary directories.
+Logins are an ordinary account's, as on the testbed (`NODE_USER`; sshd refuses root): root
+is had only through `sudo-g5k`, which here is real sudo (plain `sudo` runs nothing else),
+and the Docker socket `g5k-setup-docker` starts is the user's to use when the user ran it
+(it gets root itself), as the real one means it to be. The controller still runs as root
+here (it makes the namespaces), where on the testbed the frontend login and the nodes' are
+one user: so an ACL entry lets the login traverse this machine's /root while the testbed
+lives (the controller's Python and Kafka cache sit below it, as they sit in the shared
+home on Grid'5000), and the testbed's own files live outside pytest's private temporary
+directories.
 
 PTP: Debian's real ptpd runs on the nodes over the bridge, told never to adjust the clock
 (the nodes share this machine's), so it measures and reports offsets as on the testbed.
@@ -32,11 +33,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +54,10 @@ RUN_ROOT = Path("/run/fridasim")
 G5K_CODE_BIN = Path("/grid5000/code/bin")
 #: the account nodes are reached as: a Grid'5000 login, root only through sudo-g5k
 NODE_USER = "fridag5k"
-SUDOERS = Path(f"/etc/sudoers.d/{NODE_USER}")
+#: the one command the login may run through plain sudo: sudo-g5k's `sudo -n env ...`
+ENV = "/usr/bin/env"
+#: the controller's home (its Python and Kafka cache), which the login traverses
+CONTROLLER_HOME = Path("/root")
 #: sudo-g5k on a node: root for the job's owner (here through sudo); the node's identity
 #: in the simulation (its name, Docker socket, sim directory, clock skew) goes along
 SUDO_G5K = """#!/bin/sh
@@ -68,9 +74,15 @@ LINK_DELAY = HERE / "link_delay.py"
 SETUP_DOCKER = """#!/bin/sh
 # Stand-in for Grid'5000's g5k-setup-docker on a simulated node: starts this node's own
 # Docker daemon (in the node's network namespace, data in the testbed) and waits for it.
-# Run as root (sudo-g5k); the socket is the login user's to use, as the real one leaves it.
+# As the real one ("Install Docker locally and make Docker commands available without
+# user needing to log out"), it is run by the login and gets root itself through
+# sudo-g5k; Docker is then the login's to use. Run as root from the start (under
+# sudo-g5k), the one who ran it is root, and the socket is root's alone: the real
+# script's public opening does not show that it grants anyone else then.
 set -eu
-[ "$(id -u)" = 0 ] || {{ echo "g5k-setup-docker: run it with sudo-g5k" >&2; exit 1; }}
+if [ "$(id -u)" != 0 ]; then
+  exec sudo-g5k env G5K_SETUP_DOCKER_FOR="$(id -un)" "$0" "$@"
+fi
 short=${{FRIDA_SIMULATED_NODE%%.*}}
 run={run_root}/$short
 mkdir -p "$run" {workdir}/docker-$short
@@ -78,7 +90,8 @@ if docker info >/dev/null 2>&1; then echo "Docker is already installed"; exit 0;
 echo "Installing Docker (simulated node $FRIDA_SIMULATED_NODE)..."
 env -u LD_PRELOAD -u FAKETIME setsid {dockerd} --data-root {workdir}/docker-$short \\
     --exec-root "$run/exec" -H "unix://$run/docker.sock" --pidfile "$run/dockerd.pid" \\
-    --bridge=none --iptables=false --cgroup-parent=fridasim-$short --group {user} \\
+    --bridge=none --iptables=false --cgroup-parent=fridasim-$short \\
+    --group "$(id -gn "${{G5K_SETUP_DOCKER_FOR:-root}}")" \\
     --add-runtime simclock={workdir}/simclock-$short --default-runtime=simclock \\
     >{workdir}/dockerd-$short.log 2>&1 </dev/null &
 for i in $(seq 120); do
@@ -187,8 +200,10 @@ class Testbed:
     user: str = NODE_USER
     nodes: list[Node] = field(default_factory=list)
     bridge: str = ""
-    #: /root's mode before the testbed opened it for traversal
-    root_mode: int | None = None
+
+    @property
+    def sudoers(self) -> Path:
+        return Path(f"/etc/sudoers.d/{self.user}")
 
     @property
     def key(self) -> Path:
@@ -250,10 +265,12 @@ class Testbed:
         return self
 
     def _add_user(self) -> None:
-        """The nodes' login: an ordinary account with a home in the testbed, sudo for it
-        without a password (sudo-g5k), and /root open for traversal (module docstring)."""
+        """The nodes' login: an ordinary account with a home in the testbed, sudo for its
+        sudo-g5k alone, and /root open for its traversal (module docstring)."""
         if shutil.which("sudo") is None:
             raise RuntimeError("the simulated testbed needs sudo (the nodes' sudo-g5k)")
+        if shutil.which("setfacl") is None:
+            raise RuntimeError("the simulated testbed needs setfacl (the acl package)")
         home = self.workdir / "home"
         home.mkdir(exist_ok=True)
         if _run("id", "-u", self.user, check=False).returncode != 0:
@@ -269,24 +286,44 @@ class Testbed:
             )
         _run("usermod", "--home", str(home), "--password", "*", self.user)  # "*": not locked
         shutil.chown(home, self.user, self.user)
-        # plain sudo finds the node's tools and knows which node it is on, as sudo-g5k
-        # does (a real node has them in /usr/sbin; here they sit in the testbed)
-        SUDOERS.write_text(
-            f"{self.user} ALL=(ALL:ALL) NOPASSWD: ALL\n"
+        # plain sudo runs sudo-g5k's own call (`sudo -n env ...`) and nothing else, so a
+        # bare `sudo` fails as on a node: root is had through sudo-g5k or not at all. It
+        # finds the node's tools and knows which node it is on, as sudo-g5k does (a real
+        # node has them in /usr/sbin; here they sit in the testbed)
+        self.sudoers.write_text(
+            f"{self.user} ALL=(root) NOPASSWD: {ENV}\n"
             f'Defaults:{self.user} secure_path="{self.bin_dir}:/usr/local/sbin:'
             '/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"\n'
             f'Defaults:{self.user} env_keep += "FRIDA_SIMULATED_NODE FRIDA_SIM_DIR DOCKER_HOST"\n'
         )
-        SUDOERS.chmod(0o440)
-        root = Path("/root")
-        self.root_mode = root.stat().st_mode & 0o7777
-        root.chmod(self.root_mode | 0o001)
+        self.sudoers.chmod(0o440)
+        # traversal of /root for this login alone, as an ACL entry: /root's mode is never
+        # touched, so nothing of it has to be remembered (or mistaken for the original
+        # when a killed run left it changed)
+        _run("setfacl", "-m", f"u:{self.user}:x", str(CONTROLLER_HOME))
+
+    @contextlib.contextmanager
+    def sudoer(self) -> Iterator[None]:
+        """The login may use plain sudo for anything, as on machines of one's own (the
+        hosts site's), never on Grid'5000's nodes; for the `with` block only."""
+        path = Path(f"{self.sudoers}-hosts")
+        path.write_text(f"{self.user} ALL=(ALL:ALL) NOPASSWD: ALL\n")
+        path.chmod(0o440)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
 
     def _remove_user(self) -> None:
-        SUDOERS.unlink(missing_ok=True)
-        if self.root_mode is not None:
-            Path("/root").chmod(self.root_mode)
-            self.root_mode = None
+        self.sudoers.unlink(missing_ok=True)
+        Path(f"{self.sudoers}-hosts").unlink(missing_ok=True)
+        home = str(CONTROLLER_HOME)
+        _run("setfacl", "-x", f"u:{self.user}", home, check=False)
+        acl = _run("getfacl", "-c", "-p", home, check=False).stdout.splitlines()
+        # the mask our entry brought stays behind it; with no named entry left it is
+        # ours alone, and /root goes back to a plain mode
+        if not any(re.match(r"(default:)?(user|group):[^:]+:", line) for line in acl):
+            _run("setfacl", "-b", home, check=False)
         _run("userdel", self.user, check=False)
 
     def _add_node(self, i: int) -> None:
@@ -328,9 +365,7 @@ class Testbed:
         G5K_CODE_BIN.mkdir(parents=True, exist_ok=True)
         setup = G5K_CODE_BIN / "g5k-setup-docker"
         setup.write_text(
-            SETUP_DOCKER.format(
-                run_root=RUN_ROOT, workdir=self.workdir, dockerd=dockerd, user=self.user
-            )
+            SETUP_DOCKER.format(run_root=RUN_ROOT, workdir=self.workdir, dockerd=dockerd)
         )
         setup.chmod(0o755)
         sudo = self.bin_dir / "sudo-g5k"
@@ -576,6 +611,17 @@ class Testbed:
         _run("ip", "link", "set", node.veth, "down")
 
     def stop(self) -> None:
+        try:
+            self._stop_nodes()
+        finally:  # the login, its sudo and its ACL go whatever failed before
+            self._remove_user()
+            # the stand-in goes, and the directories with it where nothing else is in them
+            (G5K_CODE_BIN / "g5k-setup-docker").unlink(missing_ok=True)
+            for directory in (G5K_CODE_BIN, *G5K_CODE_BIN.parents[:2]):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+
+    def _stop_nodes(self) -> None:
         # the daemons stop together: each takes seconds to wind down its swarm and networks
         with ThreadPoolExecutor(max_workers=max(1, len(self.nodes))) as pool:
             list(pool.map(self.stop_docker, self.nodes))
@@ -606,9 +652,3 @@ class Testbed:
             _run("ip", "link", "del", self.bridge, check=False)
         self._strip_hosts()
         self.nodes.clear()
-        self._remove_user()
-        # the stand-in goes, and the directories with it where nothing else is in them
-        (G5K_CODE_BIN / "g5k-setup-docker").unlink(missing_ok=True)
-        for directory in (G5K_CODE_BIN, *G5K_CODE_BIN.parents[:2]):
-            with contextlib.suppress(OSError):
-                directory.rmdir()

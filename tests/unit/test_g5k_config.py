@@ -111,7 +111,9 @@ def _paris(text: str) -> dt.datetime:
     [
         ("2026-11-26 10:00", 1, False),  # Thursday morning, an hour: fine
         ("2026-11-26 10:00", 10, True),  # runs past 19:00
-        ("2026-11-26 17:30", 4, False),  # from 17:00 on, it may cross 19:00
+        ("2026-11-26 17:30", 4, True),  # a late start may not cross 19:00 either
+        ("2026-11-26 18:30", 1, True),  # nor a short one
+        ("2026-11-26 17:30", 1, False),  # ends 18:30
         ("2026-11-26 20:00", 12, False),  # the night, ends 08:00
         ("2026-11-26 20:00", 14, True),  # ends Friday 10:00
         ("2026-11-27 20:00", 50, False),  # Friday night to Sunday 22:00

@@ -37,9 +37,10 @@ def test_a_reservation_oar_cannot_place_names_its_job_and_the_start_it_offers() 
     assert message == (
         f"OAR could not place the advance reservation ({REQUEST}) at 2030-01-05 20:00:00"
         " Paris time: This reservation could run at 2030-01-06 02:00:00 (Paris time): ask"
-        " for that start with --frida-reservation='2030-01-06 02:00:00'; OAR job 1894417"
-        " was deleted"
+        " for that start with --frida-reservation='2030-01-06 02:00:00'; OAR ended job"
+        " 1894417 in Error (nothing is held)"
     )
+    assert "deleted" not in message  # OAR ended it; nothing of ours deleted it
 
 
 def test_a_reservation_that_cannot_run_at_all_says_what_to_change() -> None:
@@ -47,16 +48,82 @@ def test_a_reservation_that_cannot_run_at_all_says_what_to_change() -> None:
     message = refusal_message(read_refusal(stdout, "", 10 << 8), REQUEST, "2030-01-05 20:00:00")
     assert message.endswith(
         "This reservation cannot run: pick another start, or ask for fewer nodes;"
-        " OAR job 1894417 was deleted"
+        " OAR ended job 1894417 in Error (nothing is held)"
     )
+
+
+#: OAR 2.5.10's oarsub when no resource matches: OAR::IO warns the reason and returns
+#: -5, oarsub prints that as the job id, then its own error, and exits 8
+NO_RESOURCES = "# There are not enough resources for your request\n"
+SYNTAX = "# Error: oarsub failed, please verify your request syntax.\n"
+PLAIN = (
+    f"OAR refused the reservation ({REQUEST}): There are not enough resources for your"
+    " request; Error: oarsub failed, please verify your request syntax."
+)
+SSH_WARNING = (
+    "Warning: Permanently added 'fsophia.sophia.grid5000.fr' (ED25519) to the list of"
+    " known hosts.\r\n"
+)
 
 
 def test_a_plain_refusal_keeps_its_words() -> None:
-    stderr = (
-        "# There are not enough resources for your request\n"
-        "# Error: please verify your job submission syntax.\n"
+    refusal = read_refusal("OAR_JOB_ID=-5\n", NO_RESOURCES + SYNTAX, 8 << 8)
+    assert refusal.job_id is None  # -5 is OAR's error code, not a job
+    assert refusal_message(refusal, REQUEST, None) == PLAIN
+
+
+def test_a_merged_plain_refusal_quotes_every_oar_line_and_no_job_id() -> None:
+    merged = f"{NO_RESOURCES}OAR_JOB_ID=-5\n{SYNTAX}".replace("\n", "\r\n")
+    refusal = read_refusal(merged, "", 8 << 8)
+    assert (refusal.job_id, refusal_message(refusal, REQUEST, None)) == (None, PLAIN)
+
+
+def test_the_ssh_clients_own_warning_is_never_oars_reason() -> None:
+    apart = read_refusal(INFO, f"{SSH_WARNING}{RULE}\n", 254 << 8)
+    assert apart.reason == RULE
+    merged = read_refusal(f"{SSH_WARNING}{INFO}{RULE}\r\n", "", 254 << 8)
+    assert merged.reason == RULE
+    # a stderr with nothing but the client's warning: OAR's words are in stdout
+    plain = read_refusal(f"{NO_RESOURCES}OAR_JOB_ID=-5\n{SYNTAX}", SSH_WARNING, 8 << 8)
+    assert refusal_message(plain, REQUEST, None) == PLAIN
+
+
+def test_a_reservation_whose_window_is_over_is_told_to_start_in_the_future() -> None:
+    stdout = KO.replace("This reservation could run at 2030-01-06 02:00:00", "Reservation too old")
+    message = refusal_message(read_refusal(stdout, "", 10 << 8), REQUEST, "2020-01-05 20:00:00")
+    assert "Reservation too old" in message
+    assert "ask for a start in the future" in message
+    assert "fewer nodes" not in message
+
+
+def test_an_oarsub_that_timed_out_is_not_called_refused() -> None:
+    stdout = "OAR_JOB_ID=1894417\r\n# Advance reservation request: waiting for validation...\r\n"
+    refusal = read_refusal(stdout, "", None, timed_out_s=900)
+    message = refusal_message(refusal, REQUEST, "2030-01-05 20:00:00")
+    assert message.startswith("oarsub did not answer within 900s and was stopped"), message
+    assert "refused" not in message and "waiting for validation" in message
+    assert message.endswith("OAR job 1894417 was deleted")
+
+
+class _Oarsub:
+    """What execo keeps of an oarsub it stopped at its timeout."""
+
+    stdout, stderr, exit_code, timeout, timeouted = "", "", None, 900, True
+
+
+def test_the_site_reads_execos_timeout_and_deletes_nothing_it_was_not_given() -> None:
+    from types import SimpleNamespace
+
+    from pytest_frida.sites.g5k import G5KSite
+
+    deleted: list[int] = []
+    site = SimpleNamespace(_delete=lambda g5k, job: deleted.append(job))
+    error = G5KSite._refused(
+        site,  # type: ignore[arg-type]
+        None,
+        SimpleNamespace(processes=[_Oarsub()]),
+        REQUEST,
+        None,
     )
-    assert refusal_message(read_refusal("", stderr, 8 << 8), REQUEST, None) == (
-        f"OAR refused the reservation ({REQUEST}): There are not enough resources for your"
-        " request Error: please verify your job submission syntax."
-    )
+    assert str(error).startswith("oarsub did not answer within 900s"), error
+    assert deleted == []

@@ -9,6 +9,7 @@ import subprocess
 
 from pytest_frida.measure.sampler import STAMP
 from pytest_frida.runtimes.node_monitor import (
+    IO_UNREADABLE,
     NodeBroker,
     NodeBrokerMonitor,
     files_of,
@@ -121,6 +122,23 @@ def test_the_monitor_stamps_sources_and_says_what_it_could_not_read(tmp_path) ->
     problems = monitor.take_problems()
     assert problems["broker-1 node"].startswith("gone did not answer: ssh: connect")
     assert problems["broker-0 Kafka metrics"] == "--frida-monitor=off"
+
+
+def test_a_broker_of_another_user_is_said_to_have_no_storage_bytes() -> None:
+    """The login cannot read /proc/<pid>/io of a process it does not own (Kafka's image
+    runs the broker as appuser): grep goes past it, and the monitor says so, under the
+    name the local monitor uses, rather than leave the figure out in silence."""
+    broker = NodeBroker("node", "echo 4242", "/")
+    stat = "4242 (java) S 1 " + " ".join(["0"] * 10) + " 150 50 " + " ".join(["0"] * 30)
+    text = f"@pid 4242\n@dev 8 0\n/proc/4242/stat:{stat}\n/proc/stat:cpu  1 0 1 8 0 0 0 0 0 0\n"
+    process, _, _, problems = parse_reading(text)
+    assert process["cpu_s"] > 0 and "write_bytes" not in process
+    assert problems[0] == IO_UNREADABLE
+    monitor = NodeBrokerMonitor(lambda host, command, timeout: text, {0: broker}, {}, "off")
+    assert "write_bytes" not in monitor.read()["broker-0"]
+    said = monitor.take_problems()
+    assert said["broker-0 storage bytes"] == f"node: {IO_UNREADABLE}", said
+    assert "broker-0" not in said  # the broker itself was read
 
 
 def test_a_source_that_failed_only_outside_the_window_is_not_missing(monkeypatch) -> None:
