@@ -108,3 +108,26 @@ def test_a_wide_search_is_fitted_on_a_coarser_grid() -> None:
     point = pass_point([(2, 1, 0), (512, 1, 0), (537, 1, 1), (600, 0, 2), (1024, 0, 1)])
     assert point is not None
     assert 512 <= point.estimate <= 600
+
+
+def test_the_narrowest_knee_is_5_percent_of_the_first_count_that_mostly_fails() -> None:
+    assert narrowest_knee([(4, 1, 0), (30, 2, 0), (36, 1, 2), (64, 0, 1)]) == 36 * 0.05
+    # a split count is not failing; nothing failing mostly: the highest count
+    assert narrowest_knee([(4, 1, 0), (20, 1, 1), (40, 2, 0)]) == 40 * 0.05
+    # never below half a producer
+    assert narrowest_knee([(1, 1, 0), (3, 0, 2)]) == 0.5
+
+
+def test_one_stray_failure_far_below_the_knee_does_not_move_the_point() -> None:
+    # run 20261205-081020-562d, then the same with one outvoted failure at 4 or at 8
+    run = [
+        (4, 1, 0), (8, 1, 0), (16, 1, 0), (24, 1, 0), (28, 1, 0), (30, 2, 0), (32, 2, 1),
+        (34, 2, 0), (36, 0, 2), (40, 0, 1), (48, 0, 1), (64, 0, 1),
+    ]  # fmt: skip
+    clean = pass_point(run)
+    assert clean is not None and not (clean.low_open or clean.high_open)
+    for stray in (4, 8):
+        point = pass_point([(n, p, f + (n == stray)) for n, p, f in run])
+        assert point is not None and not (point.low_open or point.high_open)
+        assert abs(point.estimate - clean.estimate) < 0.5
+        assert point.high - point.low < 1.5 * (clean.high - clean.low)
