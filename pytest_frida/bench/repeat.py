@@ -33,6 +33,9 @@ class TestSpread:
     limits: list[tuple[str, int | None, str]] = field(default_factory=list)
     #: each run's pass point (None where its steps could not place one), in run order
     points: list[float | None] = field(default_factory=list)
+    #: per run, whether its point's interval is closed at both ends: an open one ("above
+    #: 32") caps the estimate at the counts measured, so it bounds rather than places
+    bounded: list[bool] = field(default_factory=list)
     pairs: int = 0
     #: "baseline -> current: change" for every pair the gate called a regression
     false_alarms: list[str] = field(default_factory=list)
@@ -53,13 +56,14 @@ class TestSpread:
 
     @property
     def confirmed_points(self) -> list[float]:
-        """The pass points of the runs that confirmed a limit: a run that stopped short
-        (noisy, harness-bound, not reached) measured other counts, so its point is not
-        comparable with theirs."""
+        """The pass points of the runs that confirmed a limit, closed at both ends: a run
+        that stopped short (noisy, harness-bound, not reached) measured other counts, and
+        an open interval's estimate is capped by them, so neither compares with these."""
+        bounded = self.bounded or [True] * len(self.points)
         return [
             point
-            for (_, _, status), point in zip(self.limits, self.points, strict=True)
-            if status == "confirmed" and point is not None
+            for (_, _, status), point, closed in zip(self.limits, self.points, bounded, strict=True)
+            if status == "confirmed" and point is not None and closed
         ]
 
     @property
@@ -89,15 +93,19 @@ class TestSpread:
                 f" {min(confirmed)} to {max(confirmed)}: spread {spread:.1f}%"
             )
         placed = sum(p is not None for p in self.points)
-        points = ", ".join("-" if p is None else f"{p:.1f}" for p in self.points)
+        bounded = self.bounded or [True] * len(self.points)
+        points = ", ".join(
+            "-" if p is None else f"{p:.1f}" + ("" if closed else " (one-sided)")
+            for p, closed in zip(self.points, bounded, strict=True)
+        )
         compared = self.confirmed_points
         point_spread = self.point_spread_pct
         if placed:
             line = f"  pass points {points} ({placed} of {len(self.points)} runs placed one)"
             if point_spread is not None:
                 line += (
-                    f"; the {len(compared)} confirmed runs' from {min(compared):.1f} to"
-                    f" {max(compared):.1f}, spread {point_spread:.1f}%"
+                    f"; the {len(compared)} closed ones of confirmed runs from"
+                    f" {min(compared):.1f} to {max(compared):.1f}, spread {point_spread:.1f}%"
                 )
             lines.append(line)
         lines.append(
@@ -106,6 +114,10 @@ class TestSpread:
         )
         lines += [f"    {alarm}" for alarm in self.false_alarms]
         return lines
+
+
+def _closed(point: object) -> bool:
+    return isinstance(point, dict) and not point.get("low_open") and not point.get("high_open")
 
 
 def _estimate(point: object) -> float | None:
@@ -128,6 +140,7 @@ def spreads(
             test,
             [(e.run_id, e.limit_value, str(e.limit.get("status"))) for e in runs],
             [_estimate(e.limit.get("pass_point")) for e in runs],
+            bounded=[_closed(e.limit.get("pass_point")) for e in runs],
         )
         for i, base in enumerate(runs):
             for current in runs[i + 1 :]:

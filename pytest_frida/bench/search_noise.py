@@ -33,11 +33,16 @@ class SearchNoise:
     searches: int
     #: searches that ended with a confirmed limit, and their limits
     limits: tuple[int, ...]
-    #: searches whose steps placed a pass point, and the points
+    #: the pass points whose interval is closed at both ends (an open end, "above 32",
+    #: caps the estimate at the counts measured: it bounds x50 rather than places it)
     points: tuple[float, ...]
-    #: of the placed points, how many intervals held x50
+    #: of the closed intervals, how many held x50
     held: int
     steps_mean: float
+    #: searches whose pass point had an open end, and how many of those held x50 on
+    #: their closed side
+    one_sided: int = 0
+    one_sided_held: int = 0
 
     def triples_within(self, pct: float = 10.0) -> float | None:
         """The share of consecutive, disjoint triples of confirmed limits whose spread
@@ -59,6 +64,11 @@ class SearchNoise:
 
         placed = len(self.points)
         held = f"{100 * self.held / placed:.0f}%" if placed else "n/a"
+        one_sided = (
+            f"; {self.one_sided} more only bounded it ({self.one_sided_held} on the right side)"
+            if self.one_sided
+            else ""
+        )
         triples = self.triples_within()
         agree = "n/a" if triples is None else f"{100 * triples:.0f}%"
         return (
@@ -66,7 +76,7 @@ class SearchNoise:
             f" search; {len(self.limits)} of {self.searches} confirmed a limit"
             f" ({spread(self.limits)}; three within 10% of each other: {agree});"
             f" {placed} placed a pass point ({spread(self.points)}), its 90% interval"
-            f" held x50 in {held}"
+            f" held x50 in {held}{one_sided}"
         )
 
 
@@ -81,7 +91,7 @@ def simulate(
     rng = random.Random(seed)
     limits: list[int] = []
     points: list[float] = []
-    held = 0
+    held = one_sided = one_sided_held = 0
     steps = 0
     for _ in range(searches):
         search = CapacitySearch(parse_search(spec))
@@ -96,10 +106,23 @@ def simulate(
             limits.append(limit.limit)
         point = limit.pass_point
         if point is not None:
-            points.append(point.estimate)
-            held += (point.low_open or point.low <= x50) and (point.high_open or x50 <= point.high)
+            inside = (point.low_open or point.low <= x50) and (point.high_open or x50 <= point.high)
+            if point.low_open or point.high_open:
+                one_sided += 1
+                one_sided_held += inside
+            else:
+                points.append(point.estimate)
+                held += inside
     return SearchNoise(
-        x50, scale, searches, tuple(limits), tuple(points), held, steps / max(1, searches)
+        x50,
+        scale,
+        searches,
+        tuple(limits),
+        tuple(points),
+        held,
+        steps / max(1, searches),
+        one_sided,
+        one_sided_held,
     )
 
 
@@ -122,6 +145,8 @@ def _step(producers: int, verdict: str) -> StepResult:
 #: off its repeated steps) with a sharper and a wider knee beside it, and a cluster-sized
 #: limit with the same relative widths
 KNEES = ((33.0, 0.5), (33.0, 1.5), (33.0, 3.0), (300.0, 4.5), (300.0, 13.5), (300.0, 27.0))
+#: the main job's search with a finer tolerance, on this host's knee
+FINER = ("4:64:5%", 33.0, 1.5)
 
 
 def search_noise_report(searches: int = 300, seed: int = 7) -> list[str]:
@@ -130,4 +155,6 @@ def search_noise_report(searches: int = 300, seed: int = 7) -> list[str]:
     for x50, scale in KNEES:
         spec = MAIN_JOB_SEARCH if x50 < 64 else "8:1024:10%"
         lines.append(f"{spec}: " + simulate(x50, scale, searches, spec, seed).describe())
+    spec, x50, scale = FINER
+    lines.append(f"{spec}: " + simulate(x50, scale, searches, spec, seed).describe())
     return lines

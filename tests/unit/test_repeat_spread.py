@@ -55,8 +55,8 @@ def test_the_spread_of_limits_and_of_pass_points_is_printed() -> None:
     assert round(spread.point_spread_pct or 0, 1) == 9.1
     lines = spread.describe()
     assert (
-        "  pass points 35.8, 33.8, 32.8 (3 of 3 runs placed one); the 3 confirmed runs'"
-        " from 32.8 to 35.8, spread 9.1%"
+        "  pass points 35.8, 33.8, 32.8 (3 of 3 runs placed one); the 3 closed ones of"
+        " confirmed runs from 32.8 to 35.8, spread 9.1%"
     ) in lines
     assert spread.pairs == 3
 
@@ -79,4 +79,20 @@ def test_only_confirmed_runs_pass_points_are_compared() -> None:
     (spread,) = spreads(entries, ["r01", "r02", "r03"], parse_thresholds("capacity:10%"))
     assert spread.confirmed_points == [35.8, 33.8]
     assert round(spread.point_spread_pct or 0, 1) == 5.9
-    assert "the 2 confirmed runs' from 33.8 to 35.8, spread 5.9%" in spread.describe()[2]
+    assert (
+        "the 2 closed ones of confirmed runs from 33.8 to 35.8, spread 5.9%"
+        in (spread.describe()[2])
+    )
+
+
+def test_a_one_sided_pass_point_is_listed_but_not_compared() -> None:
+    # run 20261205-081505-593f: confirmed 30, its interval "28.6 to above 32"
+    open_ended = _entry("r02", 30, 32, 31.2)
+    open_ended.limit["pass_point"]["high_open"] = True
+    entries = [_entry("r01", 34, 36, 34.5), open_ended, _entry("r03", 32, 34, 32.5)]
+    (spread,) = spreads(entries, ["r01", "r02", "r03"], parse_thresholds("capacity:10%"))
+    assert spread.confirmed_points == [34.5, 32.5]
+    assert (
+        "pass points 34.5, 31.2 (one-sided), 32.5 (3 of 3 runs placed one)"
+        in (spread.describe()[2])
+    )
