@@ -32,7 +32,9 @@ def daytime_warning(start: dt.datetime, walltime_s: int) -> str | None:
     working day's 09:00. (The simulation's OAR admission rule refuses exactly the
     day-time jobs this warns of.)"""
     start = start.astimezone(PARIS)
-    end = start + dt.timedelta(seconds=walltime_s)
+    # added in UTC: a datetime in PARIS plus a timedelta adds wall-clock time, an hour
+    # off across a clock change
+    end = (start.astimezone(dt.UTC) + dt.timedelta(seconds=walltime_s)).astimezone(PARIS)
     if start.weekday() < 5 and DAY_START <= start.hour < DAY_END:
         day_end = start.replace(hour=DAY_END, minute=0, second=0, microsecond=0)
         if end > day_end:

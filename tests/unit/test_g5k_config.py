@@ -335,3 +335,10 @@ def test_a_path_taken_as_a_flags_value_is_named_as_such(tmp_path: Path) -> None:
     assert build_settings({"site": "sophia", "keep": "yes"}, {}).cluster.reservation.keep  # type: ignore[union-attr]
     with pytest.raises(SettingsError, match=r"^--frida-keep='maybe': expected yes or no$"):
         build_settings({"site": "sophia", "keep": "maybe"}, {})
+
+
+def test_a_job_over_the_spring_clock_change_ends_an_hour_later_on_the_wall() -> None:
+    # 2026-03-29 02:00 Paris becomes 03:00: Saturday 20:00 plus 37 hours is Monday 10:00
+    saturday = dt.datetime(2026, 3, 28, 20, 0, tzinfo=PARIS)
+    assert "runs into Mon 09:00" in (daytime_warning(saturday, 37 * 3600) or "")
+    assert daytime_warning(saturday, 35 * 3600) is None  # Monday 08:00
