@@ -290,6 +290,8 @@ class Testbed:
         # bare `sudo` fails as on a node: root is had through sudo-g5k or not at all. It
         # finds the node's tools and knows which node it is on, as sudo-g5k does (a real
         # node has them in /usr/sbin; here they sit in the testbed)
+        # a killed run's full-sudo file for the hosts site must not outlive it
+        Path(f"{self.sudoers}-hosts").unlink(missing_ok=True)
         self.sudoers.write_text(
             f"{self.user} ALL=(root) NOPASSWD: {ENV}\n"
             f'Defaults:{self.user} secure_path="{self.bin_dir}:/usr/local/sbin:'
