@@ -10,7 +10,7 @@ host's, all of them together, not the broker's alone.
 import pytest
 
 
-@pytest.mark.capacity(search="4:64:10%", rate=500, duration=8, warmup=2, slo="p99<=500ms, loss==0")
+@pytest.mark.capacity(search="4:64:5%", rate=500, duration=8, warmup=2, slo="p99<=500ms, loss==0")
 def test_host_capacity(frida_result):
     # the limit is in the capacity report; a step that could not be measured fails the
     # test, and a search that decided nothing is skipped

@@ -21,7 +21,7 @@ from pytest_frida.report.capacity import capacity_limit
 from pytest_frida.search import CapacitySearch, parse_search
 
 #: the main job's host-limit search (examples/capacity/test_host_limit.py)
-MAIN_JOB_SEARCH = "4:64:10%"
+MAIN_JOB_SEARCH = "4:64:5%"
 
 
 @dataclass(frozen=True)
@@ -145,8 +145,9 @@ def _step(producers: int, verdict: str) -> StepResult:
 #: off its repeated steps) with a sharper and a wider knee beside it, and a cluster-sized
 #: limit with the same relative widths
 KNEES = ((33.0, 0.5), (33.0, 1.5), (33.0, 3.0), (300.0, 4.5), (300.0, 13.5), (300.0, 27.0))
-#: the main job's search with a finer tolerance, on this host's knee
-FINER = ("4:64:5%", 33.0, 1.5)
+#: the main job's search at a 10% tolerance, on this host's knee: it confirms only even
+#: counts near 32, so three runs agree within 10% less often
+COARSER = ("4:64:10%", 33.0, 1.5)
 
 
 def search_noise_report(searches: int = 300, seed: int = 7) -> list[str]:
@@ -155,6 +156,6 @@ def search_noise_report(searches: int = 300, seed: int = 7) -> list[str]:
     for x50, scale in KNEES:
         spec = MAIN_JOB_SEARCH if x50 < 64 else "8:1024:10%"
         lines.append(f"{spec}: " + simulate(x50, scale, searches, spec, seed).describe())
-    spec, x50, scale = FINER
+    spec, x50, scale = COARSER
     lines.append(f"{spec}: " + simulate(x50, scale, searches, spec, seed).describe())
     return lines

@@ -162,7 +162,7 @@ def test_collect_only_starts_no_broker_and_writes_no_report(no_broker: pytest.Py
     )
     result = no_broker.runpytest("--collect-only", "-q", f"--frida-report-dir={report_dir}")
     assert result.ret == pytest.ExitCode.OK
-    assert collected_ids(result) == ["test_host_capacity[search=4:64:10%]"] + [
+    assert collected_ids(result) == ["test_host_capacity[search=4:64:5%]"] + [
         f"test_market_data_ingestion[producers={n}]" for n in (1, 5, 20, 50)
     ]
     assert not (no_broker.path / "BROKER_STARTED").exists()
@@ -230,7 +230,7 @@ def test_plan_says_what_the_capacity_suites_would_do_and_starts_nothing(
     assert "insufficient (deciding nothing) at 1 (100 of 1000)" in out
     # the search: a failure at 4 confirmed at least, its noisy budget at most
     assert "test_host_limit.py::test_host_capacity: 500 msg/s per producer" in out
-    assert "search 4:64:10%: 2 to 24 steps" in out
+    assert "search 4:64:5%: 2 to 24 steps" in out
     # the two tests' load, and the cluster's one priming
     assert re.search(
         r"load time, at least: [0-9.]+ to [0-9.]+ min, the priming included \(5s, up to 20s", out
