@@ -55,14 +55,20 @@ class TestSpread:
         return (max(values) - min(values)) / min(values) * 100.0
 
     @property
+    def _closed_points(self) -> list[bool]:
+        """`bounded`, every point closed where it was not given."""
+        return self.bounded or [True] * len(self.points)
+
+    @property
     def confirmed_points(self) -> list[float]:
         """The pass points of the runs that confirmed a limit, closed at both ends: a run
         that stopped short (noisy, harness-bound, not reached) measured other counts, and
         an open interval's estimate is capped by them, so neither compares with these."""
-        bounded = self.bounded or [True] * len(self.points)
         return [
             point
-            for (_, _, status), point, closed in zip(self.limits, self.points, bounded, strict=True)
+            for (_, _, status), point, closed in zip(
+                self.limits, self.points, self._closed_points, strict=True
+            )
             if status == "confirmed" and point is not None and closed
         ]
 
@@ -93,10 +99,9 @@ class TestSpread:
                 f" {min(confirmed)} to {max(confirmed)}: spread {spread:.1f}%"
             )
         placed = sum(p is not None for p in self.points)
-        bounded = self.bounded or [True] * len(self.points)
         points = ", ".join(
             "-" if p is None else f"{p:.1f}" + ("" if closed else " (one-sided)")
-            for p, closed in zip(self.points, bounded, strict=True)
+            for p, closed in zip(self.points, self._closed_points, strict=True)
         )
         compared = self.confirmed_points
         point_spread = self.point_spread_pct
