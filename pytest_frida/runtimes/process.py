@@ -322,8 +322,8 @@ def ignore_further_interrupts() -> None:
 @contextlib.contextmanager
 def interrupts_deferred(doing: str = "cleaning up") -> Iterator[None]:
     """Run a cleanup (or the creation of something a cleanup must know of) to its end even
-    if Ctrl-C, SIGTERM or SIGHUP arrives meanwhile; the interrupt is raised once it is done (unless
-    one is being handled already)."""
+    if Ctrl-C, SIGTERM or SIGHUP arrives meanwhile; the interrupt is raised once it is done
+    (unless one is being handled already), also when the work itself failed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -340,6 +340,10 @@ def interrupts_deferred(doing: str = "cleaning up") -> Iterator[None]:
     }
     try:
         yield
+    except BaseException as exc:  # the work failed: the interrupt still ends the run
+        if received and not _ignoring_interrupts and not isinstance(exc, KeyboardInterrupt):
+            raise KeyboardInterrupt(f"received signal {received[0]} while {doing}") from exc
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

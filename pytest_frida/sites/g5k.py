@@ -19,6 +19,7 @@ from typing import Any
 
 from pytest_frida.config import ClusterSettings, Reservation
 from pytest_frida.errors import FridaSetupError
+from pytest_frida.runtimes.process import interrupts_deferred
 from pytest_frida.runtimes.ssh import SshSettings
 from pytest_frida.sites import job_marks
 from pytest_frida.sites.base import Cluster, Site
@@ -168,17 +169,25 @@ class G5KSite(Site):
         submission = self._submission(g5k, nodes, walltime_s, name, reservation_date)
         resources = submission.resources
         from execo.exception import ProcessesFailed
+        from execo_g5k.config import g5k_configuration
 
-        try:
-            ((job_id, _),) = g5k.oarsub([(submission, None)], abort_on_error=True)
-        except ProcessesFailed as exc:
-            raise self._refused(
-                g5k, exc, f"{resources}, walltime {walltime_s}s", reservation_date
-            ) from exc
-        if job_id is None:
-            raise ReservationError("oarsub printed no OAR_JOB_ID")
-        self.created_jobs.append(int(job_id))
-        self._mark(int(job_id))
+        # execo runs oarsub in a process group of its own, which Ctrl-C does not reach: an
+        # interrupt meanwhile would leave the job OAR creates unknown to us, and held.
+        # oarsub is let finish (within execo's timeout) so that the job is ours to delete.
+        answer_s = g5k_configuration.get("default_timeout")
+        with interrupts_deferred(
+            f"waiting for oarsub (up to {answer_s}s) so that its job can be deleted"
+        ):
+            try:
+                ((job_id, _),) = g5k.oarsub([(submission, None)], abort_on_error=True)
+            except ProcessesFailed as exc:
+                raise self._refused(
+                    g5k, exc, f"{resources}, walltime {walltime_s}s", reservation_date
+                ) from exc
+            if job_id is None:
+                raise ReservationError("oarsub printed no OAR_JOB_ID")
+            self.created_jobs.append(int(job_id))
+            self._mark(int(job_id))
         return int(job_id)
 
     def _refused(

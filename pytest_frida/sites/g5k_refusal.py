@@ -3,13 +3,13 @@
 OAR's reasons are quoted, never interpreted: an admission rule's wording is the site's
 own. Only what OAR itself defines is read (oarsub of OAR 2.5.10):
 
-- the `OAR_JOB_ID=` line; a refused submission prints a negative one (`OAR_JOB_ID=-5`
-  when no resource matches), which is no job;
+- the `OAR_JOB_ID=` line, printed for a created job; a negative one (`OAR_JOB_ID=-5`
+  when no resource matches, printed only with -v, or by OAR before 2.5.10) is no job;
 - the exit code of a submission an admission rule refused (OAR::IO returns -2, which
   oarsub passes to Perl's exit: 254); the rule's `die` text is its last word;
 - OAR's own messages, each a line starting with `# ` (`# There are not enough resources
-  for your request`, then `# Error: oarsub failed, please verify your request syntax.`
-  and exit code 8);
+  for your request`, then `# Error: please verify your job submission syntax.` and exit
+  code 8);
 - the line oarsub prints when its meta-scheduler cannot place an advance reservation,
   `# Reservation not valid --> KO (<why>)` (exit code 10), after which OAR puts the job
   in Error itself. <why> may name the start OAR could give (`This reservation could run

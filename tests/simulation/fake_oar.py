@@ -12,13 +12,16 @@ JSON file named by $FRIDA_FAKE_OAR_STATE:
      "reservations": "refuse", "reservation_suggestion": "2026-12-07 21:00:00"}
 A job waits `start_after_s`, then runs on the first free nodes; `refuse` answers as OAR
 2.5.10 does when no resources could ever match (stderr "# There are not enough resources
-for your request", stdout "OAR_JOB_ID=-5", stderr "# Error: oarsub failed, please verify
-your request syntax.", exit code 8); `never_start` leaves jobs Waiting. As on the testbed, a
-dead node is never handed out (a job that needs it waits for ever), and a cluster of the
-production queue matches no resource of the default queue: submitted without
-`-q production` it is refused; with it, it waits (its nodes are not simulated). Times are
-printed in Europe/Paris wall-clock time, as OAR does on Grid'5000; OAR 3 prints `oarstat -f`
-walltimes in seconds where 2.5 prints H:M:S.
+for your request", then "# Error: please verify your job submission syntax.", nothing on
+stdout, exit code 8: since OAR commit 0e9fa7d3, 2022, oarsub prints no negative
+OAR_JOB_ID unless asked to be verbose); `never_start` leaves jobs Waiting. As on the
+testbed, a dead node is never handed out (a job that needs it waits for ever), and a
+cluster of the production queue matches no resource of the default queue: submitted
+without `-q production` it is refused; with it, it waits (its nodes are not simulated).
+Times are printed in Europe/Paris wall-clock time, as OAR does on Grid'5000; OAR 3 prints
+`oarstat -f` walltimes in seconds where 2.5 prints H:M:S. `submit_gate` (a path) makes
+oarsub slow: it holds after creating the job and before printing its id, until that file
+exists.
 
 `admission` turns on a day-time admission rule: a job starting (now, or at its advance
 reservation's start) 09:00-19:00 Paris time on a working day must end by 19:00 and, if
@@ -61,8 +64,6 @@ DAY_START, DAY_END = 9, 19
 #: oarsub's exit codes: a rule died (Perl's exit(-2)), an advance reservation was refused,
 #: the submission failed (OAR_JOB_ID <= 0)
 EXIT_ADMISSION, EXIT_RESERVATION_KO, EXIT_REFUSED = 254, 10, 8
-#: OAR::IO's add_micheline_subjob when no resource matches the request
-NO_RESOURCES_JOB_ID = -5
 
 
 @contextmanager
@@ -181,6 +182,21 @@ def _refuse_reservation(state: dict[str, Any], job: dict[str, Any], start: float
     return str(job["message"])
 
 
+#: how long a held oarsub waits for its gate at most (a test that never opens it fails)
+GATE_WAIT_S = 300.0
+
+
+def _hold_at_gate(gate: str | None) -> None:
+    """With `submit_gate`, a slow oarsub: the job exists in OAR, its id not yet printed,
+    until the file `gate` exists (`<gate>.waiting` says it is there)."""
+    if not gate:
+        return
+    Path(f"{gate}.waiting").touch()
+    deadline = time.monotonic() + GATE_WAIT_S
+    while not Path(gate).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def oarsub(args: list[str]) -> int:
     parsed = _oarsub_args(args)
     resources, types, name = parsed["resources"], parsed["types"], parsed["name"]
@@ -230,12 +246,10 @@ def oarsub(args: list[str]) -> int:
             or (queue != "production" and wanted > len(state["nodes"]))
             or (cluster and cluster.group(1) not in in_queue)
         ):
-            # OAR 2.5.10: OAR::IO warns the reason and returns -5, which oarsub prints as
-            # the job id before its own error (oarsub, after add_micheline_job)
+            # OAR 2.5.10: OAR::IO warns the reason and gives job id -5; oarsub prints an
+            # OAR_JOB_ID only when it is positive (or with -v), then its own error
             print("# There are not enough resources for your request", file=sys.stderr)
-            sys.stderr.flush()
-            print(f"OAR_JOB_ID={NO_RESOURCES_JOB_ID}", flush=True)
-            print("# Error: oarsub failed, please verify your request syntax.", file=sys.stderr)
+            print("# Error: please verify your job submission syntax.", file=sys.stderr)
             return EXIT_REFUSED
         job_id = FIRST_JOB_ID + len(state["jobs"])
         state["jobs"][str(job_id)] = {
@@ -258,6 +272,7 @@ def oarsub(args: list[str]) -> int:
             if reservation is not None and state.get("reservations") == "refuse"
             else None
         )
+    _hold_at_gate(state.get("submit_gate"))
     print(f"OAR_JOB_ID={job_id}")
     if reservation is not None:  # oarsub prints these on stdout, as it prints the job id
         print("# Advance reservation request: waiting for validation...")

@@ -10,10 +10,11 @@ import datetime as dt
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -297,9 +298,9 @@ def test_refused_reservation_is_one_line_and_reserves_nothing(
     assert (
         "frida: the sophia site could not start Kafka: OAR refused the reservation"
         " ({cluster='uvb'}/nodes=3, walltime 3600s): There are not enough resources for"
-        " your request; Error: oarsub failed, please verify your request syntax."
+        " your request; Error: please verify your job submission syntax."
     ) in out
-    assert "OAR_JOB_ID=-5" not in out and "job -5" not in out
+    assert "job -5" not in out
     assert _jobs(grid5000) == {}
 
 
@@ -334,6 +335,73 @@ def test_the_fake_admission_rule_refuses_what_the_usage_policy_warns_of(
     walltime = int(hours * 3600)
     refused = _admission_refusal({"admission": {}}, begin.timestamp(), walltime)
     assert (refused is not None) == (daytime_warning(begin, walltime) is not None), refused
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "sighup"])
+def test_an_interrupt_while_oarsub_runs_leaves_no_job_held(
+    testbed: Testbed, grid5000: Grid5000, tmp_path: Path, signum: signal.Signals
+) -> None:
+    """execo runs oarsub in a process group of its own, which the interrupt does not
+    reach: OAR creates the job whatever the run does. The run waits for oarsub's answer,
+    deletes the job it names, and then ends as interrupted."""
+    gate = tmp_path / "oarsub-gate"
+    _oar_state(grid5000, submit_gate=str(gate))
+    (tmp_path / "test_suite.py").write_text(SWEEP)
+    with (tmp_path / "out").open("w") as out:
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-s",  # the note on the interrupt reaches our file at once
+                "-p",
+                "no:cacheprovider",
+                "test_suite.py",
+                "--frida-site=sophia",
+                f"--frida-report-dir={tmp_path / 'reports'}",
+                *grid5000["args"],
+                *OAR_ONLY,
+            ],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        waiting = Path(f"{gate}.waiting")
+        assert _until(lambda: waiting.exists() or run.poll() is not None, 300), "no oarsub"
+        assert run.poll() is None, (tmp_path / "out").read_text()[-3000:]
+        (job,) = _jobs(grid5000).values()  # created, its id not yet printed
+        run.send_signal(signum)
+        note = "the interrupt takes effect when done"
+        assert _until(
+            lambda: note in (tmp_path / "out").read_text() or run.poll() is not None, 120
+        ), "no note"
+        gate.touch()
+        run.wait(timeout=300)
+    finally:
+        gate.touch()
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    said = (tmp_path / "out").read_text()
+    assert note in said, said[-3000:]
+    assert run.returncode != 0 and "Traceback" not in said, said[-3000:]
+    assert "Interrupted" in said or "KeyboardInterrupt" in said, said[-3000:]
+    assert f"OAR job {job['id']} deleted" in said, said[-3000:]
+    assert _jobs(grid5000)[str(job["id"])]["state"] == "Error"  # oardel'd
+    assert _held_jobs(grid5000) == []
+
+
+def _until(predicate: Callable[[], bool], limit_s: float) -> bool:
+    """Whether `predicate` came true within `limit_s` (polled; the limit is a bound on a
+    failing test, never the time a passing one waits)."""
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_refused_advance_reservation_names_the_start_oar_suggests_and_leaves_no_job(

@@ -52,14 +52,16 @@ def test_a_reservation_that_cannot_run_at_all_says_what_to_change() -> None:
     )
 
 
-#: OAR 2.5.10's oarsub when no resource matches: OAR::IO warns the reason and returns
-#: -5, oarsub prints that as the job id, then its own error, and exits 8
+#: OAR 2.5.10's oarsub when no resource matches: OAR::IO warns the reason and gives job
+#: id -5, which oarsub prints only when verbose (-v), then its own error; it exits 8
 NO_RESOURCES = "# There are not enough resources for your request\n"
-SYNTAX = "# Error: oarsub failed, please verify your request syntax.\n"
+SYNTAX = "# Error: please verify your job submission syntax.\n"
 PLAIN = (
     f"OAR refused the reservation ({REQUEST}): There are not enough resources for your"
-    " request; Error: oarsub failed, please verify your request syntax."
+    " request; Error: please verify your job submission syntax."
 )
+#: the same from OAR before 2.5.10 (and 2.5.10 with -v): the -5 printed as a job id
+PLAIN_BEFORE_2022 = "# Error: oarsub failed, please verify your request syntax.\n"
 SSH_WARNING = (
     "Warning: Permanently added 'fsophia.sophia.grid5000.fr' (ED25519) to the list of"
     " known hosts.\r\n"
@@ -67,15 +69,25 @@ SSH_WARNING = (
 
 
 def test_a_plain_refusal_keeps_its_words() -> None:
-    refusal = read_refusal("OAR_JOB_ID=-5\n", NO_RESOURCES + SYNTAX, 8 << 8)
-    assert refusal.job_id is None  # -5 is OAR's error code, not a job
+    refusal = read_refusal("", NO_RESOURCES + SYNTAX, 8 << 8)
+    assert (refusal.job_id, refusal.by_admission) == (None, False)
     assert refusal_message(refusal, REQUEST, None) == PLAIN
 
 
-def test_a_merged_plain_refusal_quotes_every_oar_line_and_no_job_id() -> None:
-    merged = f"{NO_RESOURCES}OAR_JOB_ID=-5\n{SYNTAX}".replace("\n", "\r\n")
+def test_a_merged_plain_refusal_quotes_every_oar_line() -> None:
+    merged = f"{NO_RESOURCES}{SYNTAX}".replace("\n", "\r\n")
     refusal = read_refusal(merged, "", 8 << 8)
     assert (refusal.job_id, refusal_message(refusal, REQUEST, None)) == (None, PLAIN)
+
+
+def test_an_older_oars_negative_job_id_is_no_job() -> None:
+    merged = f"{NO_RESOURCES}OAR_JOB_ID=-5\n{PLAIN_BEFORE_2022}".replace("\n", "\r\n")
+    refusal = read_refusal(merged, "", 8 << 8)
+    assert refusal.job_id is None  # -5 is OAR's error code, not a job
+    assert refusal.reason == (
+        "There are not enough resources for your request;"
+        " Error: oarsub failed, please verify your request syntax."
+    )
 
 
 def test_the_ssh_clients_own_warning_is_never_oars_reason() -> None:
@@ -84,7 +96,7 @@ def test_the_ssh_clients_own_warning_is_never_oars_reason() -> None:
     merged = read_refusal(f"{SSH_WARNING}{INFO}{RULE}\r\n", "", 254 << 8)
     assert merged.reason == RULE
     # a stderr with nothing but the client's warning: OAR's words are in stdout
-    plain = read_refusal(f"{NO_RESOURCES}OAR_JOB_ID=-5\n{SYNTAX}", SSH_WARNING, 8 << 8)
+    plain = read_refusal(f"{NO_RESOURCES}{SYNTAX}", SSH_WARNING, 8 << 8)
     assert refusal_message(plain, REQUEST, None) == PLAIN
 
 

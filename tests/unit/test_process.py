@@ -200,3 +200,24 @@ def test_a_forked_child_never_unwinds_into_the_parents_teardown(tmp_path) -> Non
     )
     assert done.stdout.strip() == str(128 + 15)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("work_fails", [False, True])
+def test_an_interrupt_during_deferred_work_is_raised_once_it_is_done(work_fails: bool) -> None:
+    """The interrupt waits for the work (a job being created), then ends the run, whether
+    the work succeeded or failed (a refusal must not swallow the user's Ctrl-C)."""
+    done = []
+
+    def work() -> None:
+        with process.interrupts_deferred("creating it"):
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append(True)
+            if work_fails:
+                raise RuntimeError("refused")
+
+    with pytest.raises(KeyboardInterrupt) as raised:
+        work()
+    assert done == [True]
+    assert "while creating it" in str(raised.value)
+    assert isinstance(raised.value.__cause__, RuntimeError) == work_fails
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
