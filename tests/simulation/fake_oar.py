@@ -23,14 +23,18 @@ Times are printed in Europe/Paris wall-clock time, as OAR does on Grid'5000; OAR
 oarsub slow: it holds after creating the job and before printing its id, until that file
 exists.
 
-`admission` turns on a day-time admission rule: a job starting (now, or at its advance
-reservation's start) 09:00-19:00 Paris time on a working day must end by 19:00 and, if
-`day_max_walltime_h` is given, last no longer. It is refused as OAR refuses when a rule
-`die`s: the rule's message on stderr, no OAR_JOB_ID, exit code 254 (OAR::IO's
-add_micheline_job returns -2, which oarsub passes to Perl's exit). Real rules print
-informative "[ADMISSION RULE] ..." lines on stdout; one is printed on every submission. The
-"Walltime too big" wording is OAR's sample rule's; the day-time wording is OAR-style, NOT
-Grid'5000's confirmed text (its rules are not public): frida must quote, never parse, it.
+`admission` turns on the usage policy as an admission rule: a job starting (now, or at
+its advance reservation's start) 09:00-19:00 Paris time on a working day (Monday to
+Friday) must end by 19:00 and, if `day_max_walltime_h` is given, last no longer; a job
+starting at night or in a week-end must end by the next working day's 09:00. Whether
+Grid'5000's own rules refuse all of this at submission is not public: the simulation
+takes the harsher reading, and French public holidays are working days to it. A job is
+refused as OAR refuses when a rule `die`s: the rule's message on stderr, no OAR_JOB_ID,
+exit code 254 (OAR::IO's add_micheline_job returns -2, which oarsub passes to Perl's
+exit). Real rules print informative "[ADMISSION RULE] ..." lines on stdout; one is printed
+on every submission. The "Walltime too big" wording is OAR's sample rule's; the others are
+OAR-style, NOT Grid'5000's confirmed text (its rules are not public): frida must quote,
+never parse, them.
 `now` (Paris time) is the clock of the admission rule only, so tests do not depend on
 when they run.
 
@@ -152,11 +156,31 @@ def _admission_clock(state: dict[str, Any]) -> float:
     return _from_paris(state["now"]) if state.get("now") else time.time()
 
 
+def _next_working_morning(begin: datetime) -> datetime:
+    """09:00 Paris time of the first working day after `begin` (Monday to Friday)."""
+    day = begin.date() + timedelta(days=1 if begin.hour >= DAY_START else 0)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return datetime(day.year, day.month, day.day, DAY_START, tzinfo=PARIS)
+
+
 def _admission_refusal(state: dict[str, Any], start: float, walltime: int) -> str | None:
-    """What the day-time rule `die`s with for a job starting at `start`, or None."""
+    """What the usage-policy rule `die`s with for a job starting at `start`, or None: a
+    day-time job (09:00-19:00 on working days) must end by 19:00, a night or week-end job
+    by the next working day's 09:00."""
     rules = state.get("admission")
+    if rules is None:
+        return None
     begin = datetime.fromtimestamp(start, PARIS)
-    if rules is None or begin.weekday() >= 5 or not DAY_START <= begin.hour < DAY_END:
+    end = start + walltime  # in seconds since the epoch: a clock change is no hour lost
+    if begin.weekday() >= 5 or not DAY_START <= begin.hour < DAY_END:
+        morning = _next_working_morning(begin)
+        if end > morning.timestamp():
+            return (
+                "[ADMISSION RULE] Error: a night or week-end job must end by the next"
+                f" working day's 09:00 ({morning:%Y-%m-%d %H:%M:%S}), this one would end at"
+                f" {_paris(end)}"
+            )
         return None
     limit_h = rules.get("day_max_walltime_h")
     if limit_h is not None and walltime > int(limit_h) * 3600:
@@ -164,10 +188,10 @@ def _admission_refusal(state: dict[str, Any], start: float, walltime: int) -> st
             "[ADMISSION RULE] Error: Walltime too big for this job, it is limited to"
             f" {limit_h} hours"
         )
-    if begin + timedelta(seconds=walltime) > begin.replace(hour=DAY_END, minute=0, second=0):
+    if end > begin.replace(hour=DAY_END, minute=0, second=0).timestamp():
         return (
             "[ADMISSION RULE] Error: a job starting in day time (09:00-19:00 on working"
-            f" days) must end by 19:00, this one would end at {_paris(start + walltime)};"
+            f" days) must end by 19:00, this one would end at {_paris(end)};"
             " use an advance reservation for the night or the week-end"
         )
     return None

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from helpers.leaks import frida_temp_dirs, kafka_pids
 from helpers.reports import only_run_report
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION
 from pytest_frida.runtimes.clock_sync import sync_clock
@@ -323,18 +325,41 @@ def test_day_time_admission_refusal_is_one_line_and_reserves_nothing(
     assert _held_jobs(grid5000) == []
 
 
-@pytest.mark.parametrize("start", ["09:00", "12:00", "16:59", "17:00", "17:30", "18:30", "18:59"])
-@pytest.mark.parametrize("hours", [0.5, 1, 2, 3, 11])
+#: starts across a week (2026-12-07 is a Monday) and the clock changes of 2027
+STARTS = [
+    *(f"2026-12-07 {t}" for t in ("00:30", "07:00", "08:30", "09:00", "12:00", "16:59")),
+    *(f"2026-12-07 {t}" for t in ("17:30", "18:59", "19:00", "23:00")),
+    *("2026-12-11 18:00", "2026-12-11 19:00", "2026-12-11 22:00"),  # Friday
+    *("2026-12-12 10:00", "2026-12-13 23:00"),  # the week-end
+    *("2027-03-27 20:00", "2027-03-28 01:30", "2027-10-30 20:00"),  # clock changes
+]
+
+
+@pytest.mark.parametrize("start", STARTS)
+@pytest.mark.parametrize("hours", [0.5, 1, 2, 3, 4, 11, 14, 50, 61])
 def test_the_fake_admission_rule_refuses_what_the_usage_policy_warns_of(
     start: str, hours: float
 ) -> None:
-    """The simulation's day-time admission rule and frida's usage-policy warning are one
-    rule (a job started in day time ends by 19:00, however late it starts), so a test
-    never sits in a gap where OAR refuses what frida called fine, or the reverse."""
-    begin = dt.datetime.strptime(f"2026-12-07 {start}", "%Y-%m-%d %H:%M").replace(tzinfo=PARIS)
+    """The simulation's usage-policy admission rule and frida's warning are one rule,
+    written twice (day-time jobs end by 19:00, night and week-end jobs by the next working
+    day's 09:00), so a test never sits in a gap where OAR refuses what frida called fine,
+    or the reverse."""
+    begin = dt.datetime.strptime(start, "%Y-%m-%d %H:%M").replace(tzinfo=PARIS)
     walltime = int(hours * 3600)
     refused = _admission_refusal({"admission": {}}, begin.timestamp(), walltime)
     assert (refused is not None) == (daytime_warning(begin, walltime) is not None), refused
+
+
+@given(
+    minute=st.integers(0, 60 * 24 * 400),  # a start in the 400 days from Monday 2026-12-07
+    walltime=st.integers(60, 80 * 3600),
+)
+@settings(max_examples=500, deadline=None)
+def test_the_fake_rule_and_the_warning_agree_at_any_start(minute: int, walltime: int) -> None:
+    begin = dt.datetime(2026, 12, 7, tzinfo=dt.UTC) + dt.timedelta(minutes=minute)
+    refused = _admission_refusal({"admission": {}}, begin.timestamp(), walltime)
+    warned = daytime_warning(begin, walltime)
+    assert (refused is not None) == (warned is not None), (begin.astimezone(PARIS), refused)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "sighup"])
