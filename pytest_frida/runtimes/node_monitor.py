@@ -33,11 +33,21 @@ from pytest_frida.runtimes.monitor import BrokerMonitor
 
 #: a node that does not answer within this is skipped for that second
 READ_TIMEOUT_S = 2.0
-#: what is said when the login cannot read the broker's /proc/<pid>/io: a broker of
-#: another user (Kafka's image runs it as appuser, uid 1000), as the local monitor says it
+#: what is said when the login may not read the broker's /proc/<pid>/io: the kernel lets
+#: only a login that may trace the process read it, which a broker of another user (Kafka's
+#: image runs it as appuser, uid 1000) is not to an ordinary login
 IO_UNREADABLE = (
-    "/proc/<pid>/io not readable by this login (the broker runs as another user): no storage bytes"
+    "/proc/<pid>/io not readable by this login (only the broker's own user, or one allowed"
+    " to trace it, may read it): no storage bytes"
 )
+#: ... when the file is not there: a kernel built without per-task I/O accounting
+IO_ABSENT = (
+    "/proc/<pid>/io absent (this kernel keeps no per-process I/O accounting): no storage bytes"
+)
+#: ... when it was read and held no write_bytes
+IO_UNPARSED = "/proc/<pid>/io held no write_bytes: no storage bytes"
+#: what the reading script says of /proc/<pid>/io (the @io line) -> what is said
+_IO_PROBLEMS = {"denied": IO_UNREADABLE, "absent": IO_ABSENT}
 
 # the files of a container's cgroup that may hold its CPU and memory, v1 (cpuacct and
 # memory controllers, mounted alone or together) or v2 (one tree, maybe under unified/)
@@ -80,6 +90,11 @@ def reading_script(broker: NodeBroker, known_pid: int | None = None) -> str:
         [
             f"p={known_pid}; [ -d /proc/$p ] || {{ {find}; }}" if known_pid else find,
             'echo "@pid ${p:-}"',
+            # why /proc/<pid>/io may give nothing (opening it is the kernel's ptrace check,
+            # which its mode bits do not tell)
+            '[ -n "$p" ] && { [ -e /proc/$p/io ] || echo "@io absent"; }',
+            '[ -n "$p" ] && [ -e /proc/$p/io ] && { cat /proc/$p/io >/dev/null 2>&1'
+            ' || echo "@io denied"; }',
             f"echo \"@dev $(stat -c '%Hd %Ld' {broker.data_dir} 2>/dev/null)\"",
             f'f=""; [ -n "$p" ] && f="{files}"',
             "grep -H '' $f /proc/stat /proc/diskstats 2>/dev/null",
@@ -155,8 +170,8 @@ def parse_reading(
         except (KeyError, ValueError, IndexError) as exc:
             problems.append(f"its /proc files did not parse ({exc})")
         else:
-            if "write_bytes" not in broker:  # the kernel lets only its owner (or root) read it
-                problems.append(IO_UNREADABLE)
+            if "write_bytes" not in broker:
+                problems.append(_IO_PROBLEMS.get(marks.get("io", ""), IO_UNPARSED))
         broker.update(_cgroup(files))
     node: dict[str, float] = {}
     cpu = files.get("/proc/stat", "")
@@ -234,7 +249,7 @@ class NodeBrokerMonitor(BrokerMonitor):
             self._pids.pop(node_id, None)
         process, node, disk, problems = parse_reading(text)
         for problem in problems:
-            if problem == IO_UNREADABLE:
+            if problem in (IO_UNREADABLE, IO_ABSENT, IO_UNPARSED):
                 where = f"{source} storage bytes"
             elif "broker process" in problem or "/proc files" in problem:
                 where = source

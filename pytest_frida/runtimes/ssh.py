@@ -121,14 +121,25 @@ class SshSettings:
             return
         for host in hosts:
             for lane in [None, *self._lanes.used(host)]:
-                with contextlib.suppress(subprocess.TimeoutExpired, OSError):
-                    subprocess.run(
-                        ["ssh", *self.options(lane), "-O", "exit", host],
-                        capture_output=True,
-                        timeout=10,
-                        check=False,
-                    )
+                self._end(host, lane)
         shutil.rmtree(self.multiplex_dir, ignore_errors=True)
+
+    def disconnect(self, host: str) -> None:
+        """End the shared connection of short commands to `host`, so that the next one
+        logs in afresh: a session over a connection opened earlier has the login's groups
+        of then (a group granted since, such as Docker's, is not yet its). Long-lived
+        sessions keep their connections."""
+        if self.multiplex_dir is not None:
+            self._end(host, None)
+
+    def _end(self, host: str, lane: int | None) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+            subprocess.run(
+                ["ssh", *self.options(lane), "-O", "exit", host],
+                capture_output=True,
+                timeout=10,
+                check=False,
+            )
 
     def argv(self, host: str, command: str, long_lived: bool = False) -> list[str]:
         """ssh running `command` on `host`; a `long_lived` session (it stays open for a

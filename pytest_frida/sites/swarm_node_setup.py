@@ -117,6 +117,8 @@ class SwarmNodeSetup:
             self.access.ssh.run(host, self.access.docker_setup, timeout=900)
         except RemoteError as exc:
             raise DockerError(f"{host}: Docker setup failed: {exc}") from None
+        # the setup may have put the login in Docker's group: only a new login has it
+        self.access.ssh.disconnect(host)
         try:
             return docker.ping()
         except DockerError as exc:

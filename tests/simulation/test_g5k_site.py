@@ -634,8 +634,9 @@ def test_nodes_are_an_ordinary_login_with_root_only_through_sudo_g5k(testbed: Te
     assert testbed.ssh(node, "id -un").stdout.strip() == testbed.user
     assert testbed.ssh(node, "sudo-g5k id -u").stdout.strip() == "0"
     # the login is no sudoer of its own: root only through sudo-g5k
-    bare = testbed.ssh(node, "sudo -n true", check=False)
-    assert bare.returncode != 0, bare
+    for bare_sudo in ("sudo -n true", "sudo -n env true", "sudo -n /usr/bin/env id -u"):
+        bare = testbed.ssh(node, bare_sudo, check=False)
+        assert bare.returncode != 0 and bare.stdout.strip() != "0", (bare_sudo, bare)
     as_root = subprocess.run(
         ["ssh", *testbed.ssh_options(), "-l", "root", node.name, "true"],
         capture_output=True,

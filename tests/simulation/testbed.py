@@ -54,15 +54,17 @@ RUN_ROOT = Path("/run/fridasim")
 G5K_CODE_BIN = Path("/grid5000/code/bin")
 #: the account nodes are reached as: a Grid'5000 login, root only through sudo-g5k
 NODE_USER = "fridag5k"
-#: the one command the login may run through plain sudo: sudo-g5k's `sudo -n env ...`
-ENV = "/usr/bin/env"
+#: the one command the login may run through plain sudo: sudo-g5k's root side, a
+#: root-owned script of the testbed (never a general tool such as env, which would make
+#: plain `sudo env CMD` root and hide a call that skips sudo-g5k)
+ROOT_SIDE = "sudo-g5k-root"
 #: the controller's home (its Python and Kafka cache), which the login traverses
 CONTROLLER_HOME = Path("/root")
 #: sudo-g5k on a node: root for the job's owner (here through sudo); the node's identity
 #: in the simulation (its name, Docker socket, sim directory, clock skew) goes along
 SUDO_G5K = """#!/bin/sh
 [ "$(id -u)" = 0 ] && exec "$@"
-exec sudo -n env PATH="$PATH" FRIDA_SIMULATED_NODE="$FRIDA_SIMULATED_NODE" \\
+exec sudo -n {root_side} PATH="$PATH" FRIDA_SIMULATED_NODE="$FRIDA_SIMULATED_NODE" \\
   DOCKER_HOST="$DOCKER_HOST" FRIDA_SIM_DIR="$FRIDA_SIM_DIR" \\
   ${{LD_PRELOAD:+LD_PRELOAD=$LD_PRELOAD}} \\
   ${{FAKETIME_TIMESTAMP_FILE:+FAKETIME_TIMESTAMP_FILE=$FAKETIME_TIMESTAMP_FILE}} \\
@@ -78,7 +80,11 @@ SETUP_DOCKER = """#!/bin/sh
 # user needing to log out"), it is run by the login and gets root itself through
 # sudo-g5k; Docker is then the login's to use. Run as root from the start (under
 # sudo-g5k), the one who ran it is root, and the socket is root's alone: the real
-# script's public opening does not show that it grants anyone else then.
+# script's public opening does not show that it grants anyone else then. How the real
+# one grants it is not public; public job scripts run `docker` in the same shell right
+# after it, which a new supplementary group could not serve (a running session keeps
+# its groups), so here the socket's group is the login's own. frida ends its shared ssh
+# connection after the setup all the same, in case a node grants a group instead.
 set -eu
 if [ "$(id -u)" != 0 ]; then
   exec sudo-g5k env G5K_SETUP_DOCKER_FOR="$(id -un)" "$0" "$@"
@@ -286,14 +292,14 @@ class Testbed:
             )
         _run("usermod", "--home", str(home), "--password", "*", self.user)  # "*": not locked
         shutil.chown(home, self.user, self.user)
-        # plain sudo runs sudo-g5k's own call (`sudo -n env ...`) and nothing else, so a
+        # plain sudo runs sudo-g5k's own call (its root side) and nothing else, so a
         # bare `sudo` fails as on a node: root is had through sudo-g5k or not at all. It
         # finds the node's tools and knows which node it is on, as sudo-g5k does (a real
         # node has them in /usr/sbin; here they sit in the testbed)
         # a killed run's full-sudo file for the hosts site must not outlive it
         Path(f"{self.sudoers}-hosts").unlink(missing_ok=True)
         self.sudoers.write_text(
-            f"{self.user} ALL=(root) NOPASSWD: {ENV}\n"
+            f"{self.user} ALL=(root) NOPASSWD: {self.workdir / ROOT_SIDE}\n"
             f'Defaults:{self.user} secure_path="{self.bin_dir}:/usr/local/sbin:'
             '/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"\n'
             f'Defaults:{self.user} env_keep += "FRIDA_SIMULATED_NODE FRIDA_SIM_DIR DOCKER_HOST"\n'
@@ -370,8 +376,11 @@ class Testbed:
             SETUP_DOCKER.format(run_root=RUN_ROOT, workdir=self.workdir, dockerd=dockerd)
         )
         setup.chmod(0o755)
+        root_side = self.workdir / ROOT_SIDE
+        root_side.write_text('#!/bin/sh\nexec /usr/bin/env "$@"\n')  # root's, 0755
+        root_side.chmod(0o755)
         sudo = self.bin_dir / "sudo-g5k"
-        sudo.write_text(SUDO_G5K.format())
+        sudo.write_text(SUDO_G5K.format(root_side=root_side))
         sudo.chmod(0o755)
         # Debian's ptpd, told never to adjust the clock: the nodes share this machine's
         ptpd = self.bin_dir / "ptpd"

@@ -9,6 +9,8 @@ import subprocess
 
 from pytest_frida.measure.sampler import STAMP
 from pytest_frida.runtimes.node_monitor import (
+    IO_ABSENT,
+    IO_UNPARSED,
     IO_UNREADABLE,
     NodeBroker,
     NodeBrokerMonitor,
@@ -130,10 +132,16 @@ def test_a_broker_of_another_user_is_said_to_have_no_storage_bytes() -> None:
     name the local monitor uses, rather than leave the figure out in silence."""
     broker = NodeBroker("node", "echo 4242", "/")
     stat = "4242 (java) S 1 " + " ".join(["0"] * 10) + " 150 50 " + " ".join(["0"] * 30)
-    text = f"@pid 4242\n@dev 8 0\n/proc/4242/stat:{stat}\n/proc/stat:cpu  1 0 1 8 0 0 0 0 0 0\n"
+    text = (
+        f"@pid 4242\n@io denied\n@dev 8 0\n/proc/4242/stat:{stat}\n"
+        "/proc/stat:cpu  1 0 1 8 0 0 0 0 0 0\n"
+    )
     process, _, _, problems = parse_reading(text)
     assert process["cpu_s"] > 0 and "write_bytes" not in process
     assert problems[0] == IO_UNREADABLE
+    # the same reading without the file, or with a file that held nothing, says that
+    assert parse_reading(text.replace("@io denied", "@io absent"))[3][0] == IO_ABSENT
+    assert parse_reading(text.replace("@io denied\n", ""))[3][0] == IO_UNPARSED
     monitor = NodeBrokerMonitor(lambda host, command, timeout: text, {0: broker}, {}, "off")
     assert "write_bytes" not in monitor.read()["broker-0"]
     said = monitor.take_problems()
