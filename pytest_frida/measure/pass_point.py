@@ -27,8 +27,8 @@ x50 ("above 32": the search never measured above a failure at 32), and their est
 is capped by the counts measured. A knee wider than the floor makes the interval too
 narrow, as does a state that outlasts a step (a broker's garbage collector, another
 tenant): it assumes steps are independent trials. Where the steps cannot place x50 (no
-pass or no failure, or a pass rate that does not fall with producers) there is no
-estimate.
+pass or no failure, a pass rate that does not fall with producers, or an interval open at
+both ends, as for a bracket far narrower than the floor) there is no estimate.
 """
 
 from __future__ import annotations

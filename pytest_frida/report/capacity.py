@@ -84,9 +84,16 @@ class CapacityLimit:
         )
 
     def _pass_point_text(self) -> str:
-        if self.pass_point is None or self.status not in ("confirmed", "bracketed", "noisy"):
+        if self.status not in ("confirmed", "bracketed", "noisy"):
             return ""
-        return f"; {self.pass_point.describe()}"
+        if self.pass_point is not None:
+            return f"; {self.pass_point.describe()}"
+        if self.definitive:  # said by the verdict already: messages were lost
+            return "; no point where half the steps pass (a step failed definitively)"
+        return (
+            "; the judged steps place no point where half of them pass (its interval would"
+            " span every count measured)"
+        )
 
     def _mixed_text(self) -> str:
         """The band when it reaches past the bracket's own counts, whose trials the

@@ -287,7 +287,8 @@ def test_a_count_that_lost_messages_is_never_outvoted() -> None:
     got = capacity_limit("t", steps)
     assert (got.status, got.limit, got.first_fail) == ("confirmed", 10, 20)
     # nor fitted away: the passes at 20 would put half the steps passing above it
-    assert got.pass_point is None and "half the steps" not in got.describe()
+    assert got.pass_point is None and "half the steps pass at" not in got.describe()
+    assert "no point where half the steps pass (a step failed definitively)" in got.describe()
     honest = capacity_limit("t", [s if s.producers != 20 else step(20, "fail") for s in steps])
     assert honest.pass_point is not None
     trials = Trials.of(s.trial() for s in steps)
@@ -332,3 +333,13 @@ def test_the_clusters_first_step_does_not_decide_what_saturated_first() -> None:
     assert same.saturation == "host CPU saturated first, from 8 producers"
     alone = capacity_limit("t", [attributed(4, "host CPU", primed=5.0)])
     assert alone.saturation == "host CPU saturated first, from 4 producers"
+
+
+def test_a_limit_whose_steps_place_no_pass_point_says_so() -> None:
+    """A bracket far narrower than the knee allowed at its count (5% of 10,200): the steps
+    cannot tell where half pass, and the report says that rather than print nothing."""
+    outcomes = [(10000, "pass"), (10100, "pass"), (10200, "fail")]
+    steps = [*(step(n, verdict) for n, verdict in outcomes for _ in range(2)), step(20000, "fail")]
+    got = capacity_limit("t", steps)
+    assert (got.status, got.limit, got.pass_point) == ("confirmed", 10100, None)
+    assert "place no point where half of them pass" in got.describe(), got.describe()
