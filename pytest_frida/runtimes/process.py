@@ -320,10 +320,13 @@ def ignore_further_interrupts() -> None:
 
 
 @contextlib.contextmanager
-def interrupts_deferred(doing: str = "cleaning up") -> Iterator[None]:
+def interrupts_deferred(
+    doing: str = "cleaning up", say: Callable[[str], None] | None = None
+) -> Iterator[None]:
     """Run a cleanup (or the creation of something a cleanup must know of) to its end even
     if Ctrl-C, SIGTERM or SIGHUP arrives meanwhile; the interrupt is raised once it is done
-    (unless one is being handled already), also when the work itself failed."""
+    (unless one is being handled already), also when the work itself failed. `say` writes
+    the line that tells the user to wait (stderr when None)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -331,7 +334,13 @@ def interrupts_deferred(doing: str = "cleaning up") -> Iterator[None]:
 
     def note(signum: int, frame: object) -> None:
         if not received:
-            _say_on_stderr(signum, f"\npytest-frida: {doing}, the interrupt takes effect when done")
+            text = f"pytest-frida: {doing}, the interrupt takes effect when done"
+            try:  # `say` reaches the terminal past pytest's capture, which stderr does not
+                if say is None:
+                    raise LookupError
+                say(text)
+            except Exception:
+                _say_on_stderr(signum, f"\n{text}")
         received.append(signum)
 
     previous = {

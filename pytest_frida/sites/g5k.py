@@ -176,7 +176,7 @@ class G5KSite(Site):
         # oarsub is let finish (within execo's timeout) so that the job is ours to delete.
         answer_s = g5k_configuration.get("default_timeout")
         with interrupts_deferred(
-            f"waiting for oarsub (up to {answer_s}s) so that its job can be deleted"
+            f"waiting for oarsub (up to {answer_s}s) so that its job can be deleted", self.notify
         ):
             try:
                 ((job_id, _),) = g5k.oarsub([(submission, None)], abort_on_error=True)

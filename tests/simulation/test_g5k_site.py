@@ -378,7 +378,6 @@ def test_an_interrupt_while_oarsub_runs_leaves_no_job_held(
                 sys.executable,
                 "-m",
                 "pytest",
-                "-s",  # the note on the interrupt reaches our file at once
                 "-p",
                 "no:cacheprovider",
                 "test_suite.py",
