@@ -390,6 +390,7 @@ def test_an_interrupt_while_oarsub_runs_leaves_no_job_held(
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=_signals_as_in_a_terminal,
         )
     try:
         waiting = Path(f"{gate}.waiting")
@@ -415,6 +416,13 @@ def test_an_interrupt_while_oarsub_runs_leaves_no_job_held(
     assert f"OAR job {job['id']} deleted" in said, said[-3000:]
     assert _jobs(grid5000)[str(job["id"])]["state"] == "Error"  # oardel'd
     assert _held_jobs(grid5000) == []
+
+
+def _signals_as_in_a_terminal() -> None:
+    """Ctrl-C and SIGHUP at their defaults, as in a user's terminal: a CI job may start
+    us with them ignored (nohup, a background job), and a run keeps what it inherits."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _until(predicate: Callable[[], bool], limit_s: float) -> bool:

@@ -203,9 +203,13 @@ def test_a_forked_child_never_unwinds_into_the_parents_teardown(tmp_path) -> Non
 
 
 @pytest.mark.parametrize("work_fails", [False, True])
-def test_an_interrupt_during_deferred_work_is_raised_once_it_is_done(work_fails: bool) -> None:
+def test_an_interrupt_during_deferred_work_is_raised_once_it_is_done(
+    work_fails: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The interrupt waits for the work (a job being created), then ends the run, whether
     the work succeeded or failed (a refusal must not swallow the user's Ctrl-C)."""
+    monkeypatch.setattr(process, "_ignoring_interrupts", False)  # no interrupt under way
+    before = signal.getsignal(signal.SIGINT)
     done = []
 
     def work() -> None:
@@ -220,4 +224,4 @@ def test_an_interrupt_during_deferred_work_is_raised_once_it_is_done(work_fails:
     assert done == [True]
     assert "while creating it" in str(raised.value)
     assert isinstance(raised.value.__cause__, RuntimeError) == work_fails
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the handler the run had, back
