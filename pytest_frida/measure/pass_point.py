@@ -21,14 +21,15 @@ than the width fitted to this host's six quiet runs together (a common scale, on
 run: 1.3 producers at 33, 0.95 to 1.9 within one unit of log-likelihood). How far to
 trust the interval, from the real search driven against a simulated knee (`frida bench
 --search-noise`, 300 searches each): with the knee 1.5%, 4.5% and 9% wide, the 90%
-interval held the true x50 in 100%, 98% and 80% of the searches whose interval is closed
-at 33 producers, and 100%, 97% and 89% at 300. At 33, 3% to 27% of searches only bound
-x50 ("above 32": the search never measured above a failure at 32), and their estimate
-is capped by the counts measured. A knee wider than the floor makes the interval too
-narrow, as does a state that outlasts a step (a broker's garbage collector, another
-tenant): it assumes steps are independent trials. Where the steps cannot place x50 (no
-pass or no failure, a pass rate that does not fall with producers, or an interval open at
-both ends, as for a bracket far narrower than the floor) there is no estimate.
+interval held the true x50 in 100%, 95% and 81% of the searches whose interval is closed
+at 33 producers (the main job's 4:64:5%), and 100%, 97% and 89% at 300 (8:1024:10%). At
+33, 3% to 28% of searches only bound x50 ("above 32": the search never measured above a
+failure at 32), and their estimate is capped by the counts measured. A knee wider than
+the floor makes the interval too narrow, as does a state that outlasts a step (a broker's
+garbage collector, another tenant): it assumes steps are independent trials. Where the
+steps cannot place x50 (no pass or no failure, a pass rate that does not fall with
+producers, or an interval open at both ends, as for a bracket far narrower than the
+floor) there is no estimate.
 """
 
 from __future__ import annotations

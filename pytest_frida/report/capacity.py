@@ -88,8 +88,12 @@ class CapacityLimit:
             return ""
         if self.pass_point is not None:
             return f"; {self.pass_point.describe()}"
-        if self.definitive:  # said by the verdict already: messages were lost
-            return "; no point where half the steps pass (a step failed definitively)"
+        if self.definitive:  # named here: the bracket's ends may not include them
+            counts = ", ".join(str(n) for n in self.definitive)
+            return (
+                "; no point where half the steps pass: messages lost or the cluster gone"
+                f" at {counts} producers"
+            )
         return (
             "; the judged steps place no point where half of them pass (its interval would"
             " span every count measured)"

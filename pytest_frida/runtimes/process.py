@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 _PR_SET_PDEATHSIG = 1
 _live: set[ManagedProcess] = set()
@@ -324,23 +324,32 @@ def interrupts_deferred(
     doing: str = "cleaning up", say: Callable[[str], None] | None = None
 ) -> Iterator[None]:
     """Run a cleanup (or the creation of something a cleanup must know of) to its end even
-    if Ctrl-C, SIGTERM or SIGHUP arrives meanwhile; the interrupt is raised once it is done
-    (unless one is being handled already), also when the work itself failed. `say` writes
-    the line that tells the user to wait (stderr when None)."""
+    if Ctrl-C, SIGTERM or SIGHUP arrives meanwhile. Once it is done the interrupt takes
+    effect as if it arrived then (through the run's handler when installed: later ones
+    only noted, SIGTERM and SIGHUP stopping the run's processes), also when the work itself
+    failed, whose error is then said first. Nothing is raised when an interrupt is being
+    handled already. `say` writes the lines that tell the user to wait: the terminal past
+    pytest's capture (stderr when None, or when it fails)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
 
+    def tell(signum: int, text: str) -> None:
+        try:
+            if say is None:
+                raise LookupError
+            say(text)
+        except Exception:
+            _say_on_stderr(signum, f"\n{text}")
+
     def note(signum: int, frame: object) -> None:
-        if not received:
-            text = f"pytest-frida: {doing}, the interrupt takes effect when done"
-            try:  # `say` reaches the terminal past pytest's capture, which stderr does not
-                if say is None:
-                    raise LookupError
-                say(text)
-            except Exception:
-                _say_on_stderr(signum, f"\n{text}")
+        if signum == signal.SIGHUP:
+            _leave_dead_terminal()  # whatever `say` does with the line
+        if received:
+            tell(signum, f"pytest-frida: still {doing}; SIGKILL stops at once")
+        else:
+            tell(signum, f"pytest-frida: {doing}, the interrupt takes effect when done")
         received.append(signum)
 
     previous = {
@@ -351,13 +360,29 @@ def interrupts_deferred(
         yield
     except BaseException as exc:  # the work failed: the interrupt still ends the run
         if received and not _ignoring_interrupts and not isinstance(exc, KeyboardInterrupt):
-            raise KeyboardInterrupt(f"received signal {received[0]} while {doing}") from exc
+            _restore(previous)
+            tell(received[0], f"pytest-frida: {exc}")  # pytest shows only the interrupt
+            _take_effect(received[0], previous.get(signal.Signals(received[0])), doing, exc)
         raise
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _restore(previous)
     if received and not _ignoring_interrupts:
-        raise KeyboardInterrupt(f"received signal {received[0]} while {doing}")
+        _take_effect(received[0], previous.get(signal.Signals(received[0])), doing, None)
+
+
+def _restore(handlers: dict[signal.Signals, Any]) -> None:
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+
+
+def _take_effect(signum: int, handler: object, doing: str, cause: BaseException | None) -> None:
+    """Raise a deferred interrupt as the handler it was deferred from would have."""
+    if handler is _on_interrupt:
+        try:
+            _on_interrupt(signum, None)
+        except KeyboardInterrupt as interrupt:
+            raise interrupt from cause
+    raise KeyboardInterrupt(f"received signal {signum} while {doing}") from cause
 
 
 def _at_exit() -> None:

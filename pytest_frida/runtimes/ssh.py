@@ -125,17 +125,17 @@ class SshSettings:
         shutil.rmtree(self.multiplex_dir, ignore_errors=True)
 
     def disconnect(self, host: str) -> None:
-        """End the shared connection of short commands to `host`, so that the next one
+        """Retire the shared connection of short commands to `host`, so that the next one
         logs in afresh: a session over a connection opened earlier has the login's groups
-        of then (a group granted since, such as Docker's, is not yet its). Long-lived
-        sessions keep their connections."""
+        of then (a group granted since, such as Docker's, is not yet its). Commands in
+        flight on it finish (`ssh -O stop`); long-lived sessions keep their connections."""
         if self.multiplex_dir is not None:
-            self._end(host, None)
+            self._end(host, None, "stop")
 
-    def _end(self, host: str, lane: int | None) -> None:
+    def _end(self, host: str, lane: int | None, how: str = "exit") -> None:
         with contextlib.suppress(subprocess.TimeoutExpired, OSError):
             subprocess.run(
-                ["ssh", *self.options(lane), "-O", "exit", host],
+                ["ssh", *self.options(lane), "-O", how, host],
                 capture_output=True,
                 timeout=10,
                 check=False,

@@ -24,6 +24,7 @@ from pytest_frida.runtimes.ssh import SshSettings
 from pytest_frida.sites import job_marks
 from pytest_frida.sites.base import Cluster, Site
 from pytest_frida.sites.g5k_execo import ReservationError, load_execo, quiet_api_threads
+from pytest_frida.sites.g5k_jobs import delete_jobs, frida_jobs
 from pytest_frida.sites.g5k_reference import check_reference
 from pytest_frida.sites.g5k_refusal import read_refusal, refusal_message
 from pytest_frida.sites.g5k_time import (
@@ -175,14 +176,15 @@ class G5KSite(Site):
         # interrupt meanwhile would leave the job OAR creates unknown to us, and held.
         # oarsub is let finish (within execo's timeout) so that the job is ours to delete.
         answer_s = g5k_configuration.get("default_timeout")
+        within = f"up to {answer_s}s" if answer_s else "execo sets it no time limit"
         with interrupts_deferred(
-            f"waiting for oarsub (up to {answer_s}s) so that its job can be deleted", self.notify
+            f"waiting for oarsub ({within}) so that its job can be deleted", self.notify
         ):
             try:
                 ((job_id, _),) = g5k.oarsub([(submission, None)], abort_on_error=True)
             except ProcessesFailed as exc:
                 raise self._refused(
-                    g5k, exc, f"{resources}, walltime {walltime_s}s", reservation_date
+                    g5k, exc, f"{resources}, walltime {walltime_s}s", reservation_date, name
                 ) from exc
             if job_id is None:
                 raise ReservationError("oarsub printed no OAR_JOB_ID")
@@ -191,12 +193,14 @@ class G5KSite(Site):
         return int(job_id)
 
     def _refused(
-        self, g5k: Any, exc: Any, request: str, reservation_date: float | None
+        self, g5k: Any, exc: Any, request: str, reservation_date: float | None, name: str
     ) -> ReservationError:
         """OAR's refusal of `request`, in one line. A job OAR created before oarsub
         failed is deleted, so that none is left, unless it is an advance reservation OAR
         could not place: OAR ends that one in Error itself. An oarsub that execo stopped
-        at its timeout is said to have timed out, never to have been refused."""
+        at its timeout is said to have timed out, never to have been refused, and a job
+        named `name` that OAR created meanwhile without its id being printed is deleted
+        too (unless a live run holds it)."""
         proc = exc.processes[0] if exc.processes else None
         timed_out = bool(getattr(proc, "timeouted", False))
         refusal = read_refusal(
@@ -207,12 +211,27 @@ class G5KSite(Site):
         )
         if refusal.job_id is not None and not refusal.reservation_ko:
             self._delete(g5k, refusal.job_id)
+        unnamed = ""
+        if timed_out and refusal.job_id is None:
+            unnamed = self._delete_named(name)
         reserved = (
             f"{dt.datetime.fromtimestamp(reservation_date, PARIS):%Y-%m-%d %H:%M:%S}"
             if reservation_date is not None
             else None
         )
-        return ReservationError(refusal_message(refusal, request, reserved))
+        return ReservationError(refusal_message(refusal, request, reserved) + unnamed)
+
+    def _delete_named(self, name: str) -> str:
+        """Delete this user's waiting or running jobs named exactly `name` (a job a live run
+        on this frontend holds is kept), and say so, or what to check when OAR cannot be
+        asked."""
+        said: list[str] = []
+        try:
+            jobs = [job for job in frida_jobs(prefix=name) if job.name == name]
+            delete_jobs(jobs, said.append)
+        except Exception as exc:  # OAR is the one not answering: say what to check
+            return f"; whether OAR created job {name} could not be read ({exc}): see oarstat -u"
+        return f"; {', '.join(said)}" if said else ""
 
     def _delete(self, g5k: Any, job_id: int) -> None:
         """Delete a job this run will not use, and forget it."""

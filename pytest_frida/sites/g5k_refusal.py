@@ -4,7 +4,8 @@ OAR's reasons are quoted, never interpreted: an admission rule's wording is the 
 own. Only what OAR itself defines is read (oarsub of OAR 2.5.10):
 
 - the `OAR_JOB_ID=` line, printed for a created job; a negative one (`OAR_JOB_ID=-5`
-  when no resource matches, printed only with -v, or by OAR before 2.5.10) is no job;
+  when no resource matches, printed only with -v, or by an oarsub older than OAR commit
+  0e9fa7d3 of 2022, Grid'5000's early 2.5.10 builds included) is no job;
 - the exit code of a submission an admission rule refused (OAR::IO returns -2, which
   oarsub passes to Perl's exit: 254); the rule's `die` text is its last word;
 - OAR's own messages, each a line starting with `# ` (`# There are not enough resources

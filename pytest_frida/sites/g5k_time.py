@@ -29,8 +29,8 @@ def daytime_warning(start: dt.datetime, walltime_s: int) -> str | None:
     """What breaks the testbed's day-time rules, or None. Day time is 09:00-19:00 Paris
     time, Monday to Friday, and jobs in it have limits: a job started then must end by
     19:00, however late it starts; a night or weekend job must end before the next
-    working day's 09:00. (The simulation's OAR admission rule refuses exactly the
-    day-time jobs this warns of.)"""
+    working day's 09:00. (The simulation's OAR admission rule refuses exactly the jobs
+    this warns of.)"""
     start = start.astimezone(PARIS)
     # added in UTC: a datetime in PARIS plus a timedelta adds wall-clock time, an hour
     # off across a clock change

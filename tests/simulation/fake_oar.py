@@ -188,7 +188,7 @@ def _admission_refusal(state: dict[str, Any], start: float, walltime: int) -> st
             "[ADMISSION RULE] Error: Walltime too big for this job, it is limited to"
             f" {limit_h} hours"
         )
-    if end > begin.replace(hour=DAY_END, minute=0, second=0).timestamp():
+    if end > begin.replace(hour=DAY_END, minute=0, second=0, microsecond=0).timestamp():
         return (
             "[ADMISSION RULE] Error: a job starting in day time (09:00-19:00 on working"
             f" days) must end by 19:00, this one would end at {_paris(end)};"

@@ -348,15 +348,19 @@ def test_the_fake_admission_rule_refuses_what_the_usage_policy_warns_of(
     walltime = int(hours * 3600)
     refused = _admission_refusal({"admission": {}}, begin.timestamp(), walltime)
     assert (refused is not None) == (daytime_warning(begin, walltime) is not None), refused
+    late = begin + dt.timedelta(milliseconds=400)  # a start between whole seconds
+    refused = _admission_refusal({"admission": {}}, late.timestamp(), walltime)
+    assert (refused is not None) == (daytime_warning(late, walltime) is not None), refused
 
 
 @given(
-    minute=st.integers(0, 60 * 24 * 400),  # a start in the 400 days from Monday 2026-12-07
+    # a start in the 400 days from Monday 2026-12-07, to the millisecond
+    ms=st.integers(0, 1000 * 3600 * 24 * 400),
     walltime=st.integers(60, 80 * 3600),
 )
 @settings(max_examples=500, deadline=None)
-def test_the_fake_rule_and_the_warning_agree_at_any_start(minute: int, walltime: int) -> None:
-    begin = dt.datetime(2026, 12, 7, tzinfo=dt.UTC) + dt.timedelta(minutes=minute)
+def test_the_fake_rule_and_the_warning_agree_at_any_start(ms: int, walltime: int) -> None:
+    begin = dt.datetime(2026, 12, 7, tzinfo=dt.UTC) + dt.timedelta(milliseconds=ms)
     refused = _admission_refusal({"admission": {}}, begin.timestamp(), walltime)
     warned = daytime_warning(begin, walltime)
     assert (refused is not None) == (warned is not None), (begin.astimezone(PARIS), refused)

@@ -288,7 +288,12 @@ def test_a_count_that_lost_messages_is_never_outvoted() -> None:
     assert (got.status, got.limit, got.first_fail) == ("confirmed", 10, 20)
     # nor fitted away: the passes at 20 would put half the steps passing above it
     assert got.pass_point is None and "half the steps pass at" not in got.describe()
-    assert "no point where half the steps pass (a step failed definitively)" in got.describe()
+    assert "no point where half the steps pass: messages lost or the cluster gone at 20" in (
+        got.describe()
+    )
+    # a loss above the bracket is named too: the bracket's ends do not say it
+    above = capacity_limit("t", [*steps[:2], step(20, "fail"), step(20, "fail"), lossy(40)])
+    assert "messages lost or the cluster gone at 40 producers" in above.describe(), above
     honest = capacity_limit("t", [s if s.producers != 20 else step(20, "fail") for s in steps])
     assert honest.pass_point is not None
     trials = Trials.of(s.trial() for s in steps)

@@ -123,19 +123,29 @@ class _Oarsub:
     stdout, stderr, exit_code, timeout, timeouted = "", "", None, 900, True
 
 
-def test_the_site_reads_execos_timeout_and_deletes_nothing_it_was_not_given() -> None:
+def test_a_timed_out_oarsub_is_said_so_and_its_job_looked_up_by_name() -> None:
+    """execo stopped oarsub before it printed an id: no id is deleted blindly, but a job
+    OAR created meanwhile under the run's own name is looked up and deleted."""
     from types import SimpleNamespace
 
     from pytest_frida.sites.g5k import G5KSite
 
     deleted: list[int] = []
-    site = SimpleNamespace(_delete=lambda g5k, job: deleted.append(job))
+    named: list[str] = []
+
+    def delete_named(name: str) -> str:
+        named.append(name)
+        return f"; deleted 1894417 ({name})"
+
+    site = SimpleNamespace(_delete=lambda g5k, job: deleted.append(job), _delete_named=delete_named)
     error = G5KSite._refused(
         site,  # type: ignore[arg-type]
         None,
         SimpleNamespace(processes=[_Oarsub()]),
         REQUEST,
         None,
+        "frida-20261205-170000-ab12",
     )
     assert str(error).startswith("oarsub did not answer within 900s"), error
-    assert deleted == []
+    assert str(error).endswith("; deleted 1894417 (frida-20261205-170000-ab12)"), error
+    assert (deleted, named) == ([], ["frida-20261205-170000-ab12"])

@@ -209,7 +209,7 @@ def test_an_interrupt_during_deferred_work_is_raised_once_it_is_done(
     """The interrupt waits for the work (a job being created), then ends the run, whether
     the work succeeded or failed (a refusal must not swallow the user's Ctrl-C)."""
     monkeypatch.setattr(process, "_ignoring_interrupts", False)  # no interrupt under way
-    before = signal.getsignal(signal.SIGINT)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own
     done = []
 
     def work() -> None:
@@ -219,9 +219,49 @@ def test_an_interrupt_during_deferred_work_is_raised_once_it_is_done(
             if work_fails:
                 raise RuntimeError("refused")
 
-    with pytest.raises(KeyboardInterrupt) as raised:
-        work()
+    try:
+        with pytest.raises(KeyboardInterrupt) as raised:
+            work()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # back
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert done == [True]
     assert "while creating it" in str(raised.value)
     assert isinstance(raised.value.__cause__, RuntimeError) == work_fails
-    assert signal.getsignal(signal.SIGINT) is before  # the handler the run had, back
+
+
+def test_a_deferred_interrupt_takes_effect_as_the_runs_handler_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once the work is done, the interrupt goes through the run's own handler: later
+    ones are only noted (the teardown that follows runs to its end), and pytest is told
+    an interrupt is pending. Each signal during the work gets a line; the work's own
+    error is said before the interrupt, which pytest shows alone."""
+    monkeypatch.setattr(process, "_ignoring_interrupts", False)
+    monkeypatch.setattr(process, "_pending_interrupt", None)
+    monkeypatch.setattr(process, "_owner_pid", os.getpid())
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    said: list[str] = []
+
+    def work() -> None:
+        with process.interrupts_deferred("creating it", said.append):
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)  # pressed again while waiting
+            raise RuntimeError("refused")
+
+    signal.signal(signal.SIGINT, process._on_interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt) as raised:
+            work()
+        assert process.pending_interrupt() == signal.SIGINT
+        assert process._ignoring_interrupts  # a third Ctrl-C would only be noted
+    finally:
+        process.interrupt_handled()  # or this session's own hooks would act on it
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert isinstance(raised.value.__cause__, RuntimeError)
+    assert said == [
+        "pytest-frida: creating it, the interrupt takes effect when done",
+        "pytest-frida: still creating it; SIGKILL stops at once",
+        "pytest-frida: refused",
+    ]
