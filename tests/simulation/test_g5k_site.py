@@ -366,7 +366,9 @@ def test_the_fake_rule_and_the_warning_agree_at_any_start(ms: int, walltime: int
     assert (refused is not None) == (warned is not None), (begin.astimezone(PARIS), refused)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "sighup"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"]
+)
 def test_an_interrupt_while_oarsub_runs_leaves_no_job_held(
     testbed: Testbed, grid5000: Grid5000, tmp_path: Path, signum: signal.Signals
 ) -> None:
