@@ -352,16 +352,18 @@ def interrupts_deferred(
             tell(signum, f"pytest-frida: {doing}, the interrupt takes effect when done")
         received.append(signum)
 
-    previous = {
+    previous = {  # a signal the run ignores (nohup, a script's background job) stays so
         sig: signal.signal(sig, note)
         for sig in {signal.SIGINT, signal.SIGTERM, *_handled_interrupts()}
+        if signal.getsignal(sig) is not signal.SIG_IGN
     }
     try:
         yield
     except BaseException as exc:  # the work failed: the interrupt still ends the run
         if received and not _ignoring_interrupts and not isinstance(exc, KeyboardInterrupt):
             _restore(previous)
-            tell(received[0], f"pytest-frida: {exc}")  # pytest shows only the interrupt
+            # said here: pytest shows only the interrupt
+            tell(received[0], f"pytest-frida: {exc or type(exc).__name__}")
             _take_effect(received[0], previous.get(signal.Signals(received[0])), doing, exc)
         raise
     finally:

@@ -42,6 +42,8 @@ from pytest_frida.sites.nodes import NodeAccess, NodeDeployment, Roles, node_ord
 #: Run as the login, as Grid'5000 documents it: the script gets root itself (sudo-g5k)
 #: and makes Docker usable by the one who ran it, which under sudo-g5k would be root
 G5K_DOCKER_SETUP = "/grid5000/code/bin/g5k-setup-docker -t"
+#: how long each OAR call may take when looking up a job a timed-out oarsub created
+LOOKUP_TIMEOUT_S = 60
 
 
 class G5KSite(Site):
@@ -213,7 +215,12 @@ class G5KSite(Site):
             self._delete(g5k, refusal.job_id)
         unnamed = ""
         if timed_out and refusal.job_id is None:
-            unnamed = self._delete_named(name)
+            unnamed = (
+                self._delete_named(name)
+                if self.res.job_name is None  # frida-<run id>: this run's alone
+                else f"; OAR may have created a job named {name} meanwhile: see oarstat -u"
+                " (it is not deleted by name: --frida-job-name may be another run's too)"
+            )
         reserved = (
             f"{dt.datetime.fromtimestamp(reservation_date, PARIS):%Y-%m-%d %H:%M:%S}"
             if reservation_date is not None
@@ -225,12 +232,18 @@ class G5KSite(Site):
         """Delete this user's waiting or running jobs named exactly `name` (a job a live run
         on this frontend holds is kept), and say so, or what to check when OAR cannot be
         asked."""
+        from execo_g5k.config import g5k_configuration
+
         said: list[str] = []
+        patience = g5k_configuration.get("default_timeout")
+        g5k_configuration["default_timeout"] = LOOKUP_TIMEOUT_S  # OAR is slow already
         try:
             jobs = [job for job in frida_jobs(prefix=name) if job.name == name]
             delete_jobs(jobs, said.append)
         except Exception as exc:  # OAR is the one not answering: say what to check
             return f"; whether OAR created job {name} could not be read ({exc}): see oarstat -u"
+        finally:
+            g5k_configuration["default_timeout"] = patience
         return f"; {', '.join(said)}" if said else ""
 
     def _delete(self, g5k: Any, job_id: int) -> None:

@@ -137,15 +137,26 @@ def test_a_timed_out_oarsub_is_said_so_and_its_job_looked_up_by_name() -> None:
         named.append(name)
         return f"; deleted 1894417 ({name})"
 
-    site = SimpleNamespace(_delete=lambda g5k, job: deleted.append(job), _delete_named=delete_named)
-    error = G5KSite._refused(
-        site,  # type: ignore[arg-type]
-        None,
-        SimpleNamespace(processes=[_Oarsub()]),
-        REQUEST,
-        None,
-        "frida-20261205-170000-ab12",
-    )
-    assert str(error).startswith("oarsub did not answer within 900s"), error
-    assert str(error).endswith("; deleted 1894417 (frida-20261205-170000-ab12)"), error
+    def refused(job_name: str | None, name: str) -> str:
+        site = SimpleNamespace(
+            _delete=lambda g5k, job: deleted.append(job),
+            _delete_named=delete_named,
+            res=SimpleNamespace(job_name=job_name),
+        )
+        error = G5KSite._refused(
+            site,  # type: ignore[arg-type]
+            None,
+            SimpleNamespace(processes=[_Oarsub()]),
+            REQUEST,
+            None,
+            name,
+        )
+        return str(error)
+
+    error = refused(None, "frida-20261205-170000-ab12")
+    assert error.startswith("oarsub did not answer within 900s"), error
+    assert error.endswith("; deleted 1894417 (frida-20261205-170000-ab12)"), error
     assert (deleted, named) == ([], ["frida-20261205-170000-ab12"])
+    # a name of the user's choosing may be another run's too: not deleted by name
+    error = refused("kafka-night", "kafka-night")
+    assert "see oarstat -u" in error and named == ["frida-20261205-170000-ab12"], error
