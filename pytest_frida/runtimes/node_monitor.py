@@ -46,8 +46,6 @@ IO_ABSENT = (
 )
 #: ... when it was read and held no write_bytes
 IO_UNPARSED = "/proc/<pid>/io held no write_bytes: no storage bytes"
-#: what the reading script says of /proc/<pid>/io (the @io line) -> what is said
-_IO_PROBLEMS = {"denied": IO_UNREADABLE, "absent": IO_ABSENT}
 
 # the files of a container's cgroup that may hold its CPU and memory, v1 (cpuacct and
 # memory controllers, mounted alone or together) or v2 (one tree, maybe under unified/)
@@ -90,11 +88,9 @@ def reading_script(broker: NodeBroker, known_pid: int | None = None) -> str:
         [
             f"p={known_pid}; [ -d /proc/$p ] || {{ {find}; }}" if known_pid else find,
             'echo "@pid ${p:-}"',
-            # why /proc/<pid>/io may give nothing (opening it is the kernel's ptrace check,
-            # which its mode bits do not tell)
+            # an io file that is there but gives grep no line was refused by the kernel's
+            # ptrace check on opening, which its mode bits do not tell
             '[ -n "$p" ] && { [ -e /proc/$p/io ] || echo "@io absent"; }',
-            '[ -n "$p" ] && [ -e /proc/$p/io ] && { cat /proc/$p/io >/dev/null 2>&1'
-            ' || echo "@io denied"; }',
             f"echo \"@dev $(stat -c '%Hd %Ld' {broker.data_dir} 2>/dev/null)\"",
             f'f=""; [ -n "$p" ] && f="{files}"',
             "grep -H '' $f /proc/stat /proc/diskstats 2>/dev/null",
@@ -170,8 +166,10 @@ def parse_reading(
         except (KeyError, ValueError, IndexError) as exc:
             problems.append(f"its /proc files did not parse ({exc})")
         else:
-            if "write_bytes" not in broker:
-                problems.append(_IO_PROBLEMS.get(marks.get("io", ""), IO_UNPARSED))
+            if marks.get("io") == "absent":
+                problems.append(IO_ABSENT)
+            elif "write_bytes" not in broker:  # read but empty of it, or refused on opening
+                problems.append(IO_UNPARSED if f"/proc/{pid}/io" in files else IO_UNREADABLE)
         broker.update(_cgroup(files))
     node: dict[str, float] = {}
     cpu = files.get("/proc/stat", "")

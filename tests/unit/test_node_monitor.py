@@ -132,16 +132,14 @@ def test_a_broker_of_another_user_is_said_to_have_no_storage_bytes() -> None:
     name the local monitor uses, rather than leave the figure out in silence."""
     broker = NodeBroker("node", "echo 4242", "/")
     stat = "4242 (java) S 1 " + " ".join(["0"] * 10) + " 150 50 " + " ".join(["0"] * 30)
-    text = (
-        f"@pid 4242\n@io denied\n@dev 8 0\n/proc/4242/stat:{stat}\n"
-        "/proc/stat:cpu  1 0 1 8 0 0 0 0 0 0\n"
-    )
+    text = f"@pid 4242\n@dev 8 0\n/proc/4242/stat:{stat}\n/proc/stat:cpu  1 0 1 8 0 0 0 0 0 0\n"
     process, _, _, problems = parse_reading(text)
     assert process["cpu_s"] > 0 and "write_bytes" not in process
     assert problems[0] == IO_UNREADABLE
     # the same reading without the file, or with a file that held nothing, says that
-    assert parse_reading(text.replace("@io denied", "@io absent"))[3][0] == IO_ABSENT
-    assert parse_reading(text.replace("@io denied\n", ""))[3][0] == IO_UNPARSED
+    assert parse_reading(text.replace("@dev", "@io absent\n@dev"))[3][0] == IO_ABSENT
+    read = text.replace("/proc/stat:", "/proc/4242/io:rchar: 5\n/proc/stat:")
+    assert parse_reading(read)[3][0] == IO_UNPARSED
     monitor = NodeBrokerMonitor(lambda host, command, timeout: text, {0: broker}, {}, "off")
     assert "write_bytes" not in monitor.read()["broker-0"]
     said = monitor.take_problems()
