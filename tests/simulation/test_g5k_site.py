@@ -81,26 +81,36 @@ def _one_line_with(out: str, text: str) -> str:
     return line
 
 
+def _suite_argv(tmp_path: Path, grid5000: Grid5000, suite: str, *extra: str) -> list[str]:
+    """pytest running `suite` (written to tmp_path) on the simulated Sophia frontend."""
+    (tmp_path / "test_suite.py").write_text(suite)
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "test_suite.py",
+        "--frida-site=sophia",
+        f"--frida-report-dir={tmp_path / 'reports'}",
+        *grid5000["args"],
+        *extra,
+    ]
+
+
 def _pytest(
     tmp_path: Path, grid5000: Grid5000, suite: str, *extra: str, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "test_suite.py").write_text(suite)
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "test_suite.py",
-            "--frida-site=sophia",
-            f"--frida-report-dir={tmp_path / 'reports'}",
+        _suite_argv(
+            tmp_path,
+            grid5000,
+            suite,
             "--frida-duration=3",
             "--frida-prime=0",
             "--frida-warmup=1",
-            *grid5000["args"],
             *extra,
-        ],
+        ),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -377,21 +387,9 @@ def test_an_interrupt_while_oarsub_runs_leaves_no_job_held(
     deletes the job it names, and then ends as interrupted."""
     gate = tmp_path / "oarsub-gate"
     _oar_state(grid5000, submit_gate=str(gate))
-    (tmp_path / "test_suite.py").write_text(SWEEP)
     with (tmp_path / "out").open("w") as out:
         run = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-p",
-                "no:cacheprovider",
-                "test_suite.py",
-                "--frida-site=sophia",
-                f"--frida-report-dir={tmp_path / 'reports'}",
-                *grid5000["args"],
-                *OAR_ONLY,
-            ],
+            _suite_argv(tmp_path, grid5000, SWEEP, *OAR_ONLY),
             cwd=tmp_path,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -553,18 +551,7 @@ def test_another_sites_frontend_is_refused_before_oar_reserves_there(
     """OAR commands reserve at the site of the frontend they run on: `--frida-site=sophia`
     typed on Nancy's frontend would reserve at Nancy. This machine becomes Nancy's frontend
     (its own host name, in a UTS namespace) and the run stops before OAR is asked."""
-    (tmp_path / "test_suite.py").write_text(SWEEP)
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "test_suite.py",
-        "--frida-site=sophia",
-        f"--frida-report-dir={tmp_path / 'reports'}",
-        *grid5000["args"],
-    ]
+    argv = _suite_argv(tmp_path, grid5000, SWEEP)
     done = subprocess.run(
         [
             "unshare",
@@ -838,24 +825,17 @@ def test_lost_node_keeps_results_and_releases_the_job(
     stays in the report, the second is an error, teardown gets round the node that does
     not answer, and the job is deleted. The node stays in the dead swarm, which a later
     swarm run there would leave first (no swarm run follows this test in the module)."""
-    (tmp_path / "test_suite.py").write_text(SWEEP)
     report_dir = tmp_path / "reports"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "test_suite.py",
-            "--frida-site=sophia",
-            f"--frida-report-dir={report_dir}",
+        _suite_argv(
+            tmp_path,
+            grid5000,
+            SWEEP,
             "--frida-duration=3",
             "--frida-prime=0",
             "--frida-warmup=1",
             "--frida-producers-per-replica=1",
-            *grid5000["args"],
-        ],
+        ),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
