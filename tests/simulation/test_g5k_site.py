@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from pytest_frida.kafka.distribution import DEFAULT_KAFKA_VERSION
 from pytest_frida.runtimes.clock_sync import sync_clock
 from pytest_frida.runtimes.node_monitor import IO_UNREADABLE
-from pytest_frida.runtimes.process import stop_together
+from pytest_frida.runtimes.process import stop_together, wait_until
 from pytest_frida.runtimes.ptp import PtpDomain
 from pytest_frida.runtimes.ssh import SshSettings, remote_process
 from pytest_frida.sites import job_marks
@@ -398,13 +398,14 @@ def test_an_interrupt_while_oarsub_runs_leaves_no_job_held(
         )
     try:
         waiting = Path(f"{gate}.waiting")
-        assert _until(lambda: waiting.exists() or run.poll() is not None, 300), "no oarsub"
+        there = wait_until(lambda: waiting.exists() or run.poll() is not None, 300, 0.05)
+        assert there, "no oarsub"
         assert run.poll() is None, (tmp_path / "out").read_text()[-3000:]
         (job,) = _jobs(grid5000).values()  # created, its id not yet printed
         run.send_signal(signum)
         note = "the interrupt takes effect when done"
-        assert _until(
-            lambda: note in (tmp_path / "out").read_text() or run.poll() is not None, 120
+        assert wait_until(
+            lambda: note in (tmp_path / "out").read_text() or run.poll() is not None, 120, 0.05
         ), "no note"
         gate.touch()
         run.wait(timeout=300)
@@ -427,17 +428,6 @@ def _signals_as_in_a_terminal() -> None:
     us with them ignored (nohup, a background job), and a run keeps what it inherits."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
-
-
-def _until(predicate: Callable[[], bool], limit_s: float) -> bool:
-    """Whether `predicate` came true within `limit_s` (polled; the limit is a bound on a
-    failing test, never the time a passing one waits)."""
-    deadline = time.monotonic() + limit_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_refused_advance_reservation_names_the_start_oar_suggests_and_leaves_no_job(
