@@ -22,7 +22,7 @@ from pytest_frida.controller.runner import StepRunner
 from pytest_frida.errors import FridaSetupError
 from pytest_frida.faults import FaultPlan
 from pytest_frida.measure.result import StepResult
-from pytest_frida.measure.trials import Trials
+from pytest_frida.measure.trials import MOST_TRIALS, Trials
 from pytest_frida.report.capacity import base_test_id, capacity_limit
 from pytest_frida.search import CapacitySearch, knee_next
 from pytest_frida.session import FridaRun
@@ -83,8 +83,9 @@ class Step:
     def _sweep_step(self) -> StepResult:
         """One count of a fixed sweep, confirmed where its limit rests (search.knee_next):
         a failure is measured again until two trials agree, and so are the last pass below
-        the first confirmed failure and any pass above it. The item returns the last trial
-        at its own count agreeing with the majority. Counts another xdist worker ran are
+        the first confirmed failure and any pass above it, and a count whose latency the
+        session's gate would call a regression. The item returns the last trial at its
+        own count agreeing with the majority. Counts another xdist worker ran are
         not seen here, and nothing is measured again once the cluster stopped answering."""
         test = base_test_id(self._item.nodeid)
         mine = [self._one(self.producers)]
@@ -94,6 +95,8 @@ class Step:
             trials = Trials.of(s.trial() for s in steps)
             attempts = collections.Counter(s.producers for s in steps)
             count = knee_next(trials, attempts, self.producers)
+            if count is None and attempts[self.producers] < MOST_TRIALS:
+                count = self._confirming_regression(test)
             if count is None:
                 break
             latest = self._one(count)  # another count: in the report, not this outcome
@@ -102,6 +105,23 @@ class Step:
         verdict = Trials.of(s.trial() for s in mine).verdict(self.producers)
         same = [r for r in mine if r.verdict == verdict]
         return (same or mine)[-1]
+
+    def _confirming_regression(self, test: str) -> int | None:
+        """This count, when the session's gate would call its latency a regression on
+        the steps so far: a gate that fails a build on one step's p99 fails it whenever
+        the scheduler starves one step (README, Trusting the numbers), so a suspected
+        regression is measured again, up to MOST_TRIALS trials, and the gate reads the
+        value most of them reached."""
+        change = self._run.latency_regression_at(test, self.producers)
+        if change is None:
+            return None
+        trials = f"lower median of {change.trials} trials" if change.trials > 1 else "one trial"
+        self._run.notify(
+            f"frida: {test}: {change.what} at {self.producers} producers past the gate"
+            f" ({change.current:.3g}, {trials}, against {change.baseline:.3g} in the"
+            f" baseline); measuring {self.producers} producers again to confirm"
+        )
+        return self.producers
 
     def _test_steps(self, test: str) -> list[StepResult]:
         return [s for s in self._run.steps if base_test_id(s.test) == test]

@@ -24,8 +24,14 @@ from pytest_frida.lazy_cluster import LazyCluster, MakeSite
 from pytest_frida.measure import host_speed
 from pytest_frida.measure.result import StepResult, utc_now
 from pytest_frida.progress import TerminalProgress
+from pytest_frida.report.capacity import base_test_id
 from pytest_frida.report.compare import Change
-from pytest_frida.report.history import History, HistoryError, entries_for_run
+from pytest_frida.report.history import (
+    History,
+    HistoryEntry,
+    HistoryError,
+    entries_for_run,
+)
 from pytest_frida.report.influx import InfluxExporter
 from pytest_frida.report.model import RunInfo
 from pytest_frida.report.redact import redact
@@ -160,6 +166,9 @@ class FridaRun:
         #: starts while it may run
         self._stuck: str | None = None
         self._created = time.monotonic()
+        #: the history as it was before this run's first gate check (False: not read yet,
+        #: None: unreadable, which finish reports)
+        self._gate_past: list[HistoryEntry] | bool | None = False
 
     @property
     def notify(self) -> Callable[[str], None]:
@@ -320,6 +329,34 @@ class FridaRun:
             {"test": test, "spec": spec, "outcome": outcome, "steps": len(counts), "counts": counts}
         )
         self.writer.write(self.info, self.steps)
+
+    def latency_regression_at(self, test: str, producers: int) -> Change | None:
+        """The latency regression at `producers` the session's gate would fail the run
+        for on `test`'s steps so far, or None (no latency gate, no baseline, history
+        unreadable): the step runner measures such a count again before the gate reads it
+        (fixtures.Step), and the gate reads the value most of its trials reached
+        (HistoryEntry.latency_at), so one slow step never fails a build alone."""
+        thresholds = self.settings.compare_fail
+        target = self.settings.compare
+        if target is None or all(t.metric == "capacity" for t in thresholds):
+            return None
+        steps = [s for s in self.steps if base_test_id(s.test) == test]
+        if not steps:
+            return None
+        if self._gate_past is False:
+            try:
+                self._gate_past = self.history.load()
+            except HistoryError:
+                self._gate_past = None
+        if not isinstance(self._gate_past, list):
+            return None
+        comparison = compare_with_baselines(
+            self._gate_past, entries_for_run(self.info, steps), target, thresholds
+        )
+        return next(
+            (c for c in comparison.regressions if c.producers == producers),
+            None,
+        )
 
     def finish(self, interrupted: bool) -> None:
         self.stop_cluster()

@@ -107,10 +107,14 @@ class Change:
     current_ci: Bounds | None = None
     #: why a change past its threshold is no regression
     why: str = ""
+    #: the current run's judged trials at the count (HistoryEntry.latency_at reads the
+    #: value most of them reached)
+    trials: int = 1
 
     def describe(self) -> str:
         at = f" at {self.producers} producers" if self.producers is not None else ""
         pct = "n/a" if self.change_pct is None else f"{self.change_pct:+.1f}%"
+        of_trials = f" (lower median of {self.trials} trials)" if self.trials > 1 else ""
         tail = (
             f"({pct}) REGRESSION"
             if self.failed
@@ -118,7 +122,7 @@ class Change:
         )
         return (
             f"{self.test}: {self.what}{at}: {_with_bounds(self.baseline, self.baseline_ci)}"
-            f" -> {_with_bounds(self.current, self.current_ci)} {tail}"
+            f" -> {_with_bounds(self.current, self.current_ci)}{of_trials} {tail}"
         )
 
 
@@ -413,6 +417,13 @@ def compare(
                     base_ci,
                     cur_ci,
                     why,
+                    len(
+                        [
+                            s
+                            for s in current.judged_steps(producers)
+                            if s.get(f"{metric}_ms") is not None
+                        ]
+                    ),
                 )
             )
     return changes

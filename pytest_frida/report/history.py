@@ -78,10 +78,10 @@ class HistoryEntry:
         value = self.limit.get("limit")
         return int(value) if value is not None else None
 
-    def judged_step(self, producers: int) -> dict[str, Any] | None:
-        """The step at `producers` whose latency judged the broker, if any; of several
-        trials, the last one that agrees with their majority (measure.trials), so a
-        transient outvoted at that count is not what a comparison reads."""
+    def judged_steps(self, producers: int) -> list[dict[str, Any]]:
+        """The trials at `producers` whose latency judged the broker and that agree with
+        their majority verdict (measure.trials), in the order run: a transient outvoted at
+        that count is not what a comparison reads."""
         judged = [
             s
             for s in self.steps
@@ -90,18 +90,27 @@ class HistoryEntry:
         ]
         majority = Trials.of((s["producers"], s["verdict"]) for s in judged).verdict(producers)
         agreeing = [s for s in judged if s["verdict"] == majority]
-        pick = agreeing or judged
-        return pick[-1] if pick else None
+        return agreeing or judged
+
+    def typical_step(self, producers: int, metric: str) -> dict[str, Any] | None:
+        """Of `judged_steps` that measured `metric`, the lower median by it: the value a
+        majority of them reached or exceeded (all of two, two of three), so one slow trial
+        of several never makes a count slower than the rest say (report.compare)."""
+        measured = sorted(
+            (s for s in self.judged_steps(producers) if s.get(metric) is not None),
+            key=lambda s: float(s[metric]),
+        )
+        return measured[(len(measured) - 1) // 2] if measured else None
 
     def latency_at(self, producers: int, metric: str) -> float | None:
-        step = self.judged_step(producers)
-        value = step.get(metric) if step is not None else None
-        return float(value) if value is not None else None
+        step = self.typical_step(producers, metric)
+        return float(step[metric]) if step is not None else None
 
     def interval_at(self, producers: int, name: str) -> tuple[float | None, float | None]:
-        """The 95% interval of latency `name` (e.g. "p99") at `producers`; (None, None)
-        where it was not judged or not recorded (schema 1)."""
-        step = self.judged_step(producers)
+        """The 95% interval of latency `name` (e.g. "p99") at `producers`, of the trial
+        `latency_at` reads; (None, None) where it was not judged or not recorded (schema
+        1)."""
+        step = self.typical_step(producers, f"{name}_ms")
         bounds = step.get(f"{name}_ci_ms") if step is not None else None
         if not isinstance(bounds, list) or len(bounds) != 2:
             return None, None

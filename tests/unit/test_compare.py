@@ -294,6 +294,25 @@ def test_run_to_run_noise_needs_three_like_runs_of_the_same_plan() -> None:
     assert only(compare(far, base, P99, history), "p99 ms").failed
 
 
+def test_a_latency_regression_needs_most_of_the_counts_trials_past_the_gate() -> None:
+    base = entry("r08", [step(20, 12.1, (11.8, 12.6))])
+    history = [*like_history([12.0, 12.4, 12.9]), base]
+    slow = step(20, 19.0, (18.5, 19.6))
+    assert only(compare(entry("r09", [slow]), base, P99, history), "p99 ms").failed
+    # measured again twice: one slow step of three reads as the value the others reached
+    cur = entry("r09", [slow, step(20, 12.6, (12.3, 12.9)), step(20, 12.2, (11.9, 12.5))])
+    p99 = only(compare(cur, base, P99, history), "p99 ms")
+    assert (p99.failed, p99.current, p99.current_ci) == (False, 12.6, (12.3, 12.9))
+    assert "-> 12.6 [12.3, 12.9] (lower median of 3 trials) (+4.1%)" in p99.describe()
+    # two of three slow: confirmed
+    cur = entry("r09", [slow, step(20, 12.6, (12.3, 12.9)), step(20, 19.4, (19.0, 19.9))])
+    p99 = only(compare(cur, base, P99, history), "p99 ms")
+    assert p99.failed and p99.describe() == (
+        "t.py::cap: p99 ms at 20 producers: 12.1 [11.8, 12.6] ->"
+        " 19.0 [18.5, 19.6] (lower median of 3 trials) (+57.0%) REGRESSION"
+    )
+
+
 def test_unjudged_latencies_are_not_compared() -> None:
     base = entry("r01", [step(20, 12.1, (11.8, 12.6), judged=False)])
     cur = entry("r02", [step(20, 99.0, (98.0, 100.0))])
@@ -371,11 +390,23 @@ def test_schema_1_baseline_is_compared_says_so_and_never_fails() -> None:
 def session_run(
     tmp_path: Path, run_id: str, rate: float, p99_us: int, compare_to: str | None = None
 ) -> FridaRun:
+    frida = unfinished_run(tmp_path, run_id, compare_to)
+    frida.steps = [session_step(rate, p99_us)]
+    frida.run_dir.mkdir(parents=True)
+    frida.finish(interrupted=False)
+    return frida
+
+
+def unfinished_run(tmp_path: Path, run_id: str, compare_to: str | None) -> FridaRun:
     cli: dict[str, str | None] = {"report-dir": str(tmp_path), "site": "local"}
     if compare_to:
         cli |= {"compare": compare_to, "compare-fail": "p99:20%"}
     frida = FridaRun(build_settings(cli, {}), run_id=run_id)
     frida.info.commit = "c1"
+    return frida
+
+
+def session_step(rate: float, p99_us: int) -> StepResult:
     hist = LatencyHistogram()
     hist.record_batch_us(np.full(20_000, p99_us) - np.arange(20_000) % 1000)
     s = StepResult(
@@ -392,10 +423,29 @@ def session_run(
         counts=DeliveryCounts(10, 10, 10, 0, 0, 0),
     )
     s.latency = hist.summary_ms()
-    frida.steps = [s]
-    frida.run_dir.mkdir(parents=True)
-    frida.finish(interrupted=False)
-    return frida
+    return s
+
+
+def test_a_running_session_says_which_count_its_gate_would_fail(tmp_path: Path) -> None:
+    for i in (1, 2, 3):
+        session_run(tmp_path, f"20260101-00000{i}-aaaa", rate=10, p99_us=10_000)
+    running = unfinished_run(tmp_path, "20260101-000004-bbbb", compare_to="last")
+    assert running.latency_regression_at("t.py::test_cap", 10) is None  # nothing measured
+    running.steps = [session_step(10, 20_000)]
+    change = running.latency_regression_at("t.py::test_cap", 10)
+    assert change is not None and (change.what, change.producers) == ("p99 ms", 10)
+    assert running.latency_regression_at("t.py::test_cap", 20) is None  # another count
+    assert running.latency_regression_at("t.py::other", 10) is None
+    # measured again at the baseline's speed: the value both trials reached is no change
+    running.steps.append(session_step(10, 10_000))
+    assert running.latency_regression_at("t.py::test_cap", 10) is None
+    # without a latency gate nothing is measured again
+    capacity_only = unfinished_run(tmp_path, "20260101-000005-cccc", compare_to=None)
+    capacity_only.settings = build_settings(
+        {"report-dir": str(tmp_path), "compare-fail": "capacity:10%"}, {}
+    )
+    capacity_only.steps = [session_step(10, 20_000)]
+    assert capacity_only.latency_regression_at("t.py::test_cap", 10) is None
 
 
 def test_session_compares_with_the_last_like_run_and_explains_an_unlike_one(tmp_path: Path) -> None:

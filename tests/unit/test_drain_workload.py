@@ -341,7 +341,7 @@ def test_a_drain_test_has_no_producer_limit_in_the_history_nor_in_the_gate() -> 
     assert (entry.limit["status"], entry.limit_value) == ("no_data", None)
     # its latency is the backlog's wait by design: nothing the p99 gate reads
     assert [s["latency_judged"] for s in entry.steps] == [False] * 4
-    assert entry.judged_step(32) is None
+    assert entry.judged_steps(32) == []
     (current,) = _drain_run("r2", [(32, "pass"), (32, "pass"), (48, "fail"), (48, "fail")])
     # a drain entry recorded with a "limit" of 64 is no baseline of one either
     recorded = replace(entry, limit={**entry.limit, "status": "not_reached", "limit": 64})

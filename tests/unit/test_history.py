@@ -349,5 +349,19 @@ def test_a_count_measured_thrice_is_read_at_its_majority() -> None:
         for v, p in (("pass", 20.0), ("pass", 25.0))
     ]
     (entry,) = entries_for_run(info, [*steps, *again])
-    # the one-off failure at 900 ms is outvoted: the comparison reads the last pass
-    assert entry.latency_at(10, "p99_ms") == 25.0
+    # the one-off failure at 900 ms is outvoted; of the passes, the comparison reads the
+    # value both reached (the lower median), not the slower one
+    assert entry.latency_at(10, "p99_ms") == 20.0
+
+
+def test_a_count_is_read_at_the_value_most_of_its_trials_reached() -> None:
+    entry = entry_of("r1", {10: ("pass", 20.0)})
+    (step,) = entry.steps
+    entry.steps = [{**step, "p99_ms": p, "p99_ci_ms": [p - 1, p + 1]} for p in (12.0, 31.9, 14.0)]
+    # one slow trial of three (a step the scheduler starved) is not the count's value
+    assert entry.latency_at(10, "p99_ms") == 14.0
+    assert entry.interval_at(10, "p99") == (13.0, 15.0)  # the interval of that trial
+    entry.steps = entry.steps[:2]  # of two, the value both reached
+    assert entry.latency_at(10, "p99_ms") == 12.0
+    entry.steps = [{**step, "p99_ms": None}, {**step, "p99_ms": 9.0}]
+    assert entry.latency_at(10, "p99_ms") == 9.0  # a trial without the figure is skipped
