@@ -18,18 +18,22 @@ a producer or more. The dozen steps of a search cannot measure how wide the knee
 separated passes and failures always favour the steepest fall allowed, and an interval
 fitted with a floor below the true width is too narrow. The floor is set a little wider
 than the width fitted to this host's six quiet runs together (a common scale, one x50 per
-run: 1.3 producers at 33, 0.95 to 1.9 within one unit of log-likelihood). How far to
-trust the interval, from the real search driven against a simulated knee (`frida bench
---search-noise`, 300 searches each): with the knee 1.5%, 4.5% and 9% wide, the 90%
-interval held the true x50 in 100%, 95% and 81% of the searches whose interval is closed
-at 33 producers (the main job's 4:64:5%), and 100%, 97% and 89% at 300 (8:1024:10%). At
-33, 3% to 28% of searches only bound x50 ("above 32": the search never measured above a
-failure at 32), and their estimate is capped by the counts measured. A knee wider than
-the floor makes the interval too narrow, as does a state that outlasts a step (a broker's
-garbage collector, another tenant): it assumes steps are independent trials. Where the
-steps cannot place x50 (no pass or no failure, a pass rate that does not fall with
-producers, or an interval open at both ends, as for a bracket far narrower than the
-floor) there is no estimate.
+run: 1.3 producers at 33, 0.95 to 1.9 within one unit of log-likelihood).
+
+x50 is sought up to BEYOND_KNEES floor widths past the counts measured: a failure
+confirmed at the highest count a search measured still bounds x50 from above, since a
+knee no narrower than the floor would have let some steps pass there. An interval that
+reaches the end of that range is open, and is said at the count measured ("above 32").
+
+How far to trust the interval, from the real search driven against a simulated knee
+(`frida bench --search-noise`, 300 searches each): with the knee 1.5%, 4.5% and 9% wide,
+the 90% interval held the true x50 in 100%, 96% and 84% of the searches at 33 producers
+(the main job's 4:64:5%), and 100%, 97% and 87% at 300 (8:1024:10%); at 33, 1% to 4% of
+searches only bound x50. A knee wider than the floor makes the interval too narrow, as
+does a state that outlasts a step (a broker's garbage collector, another tenant): it
+assumes steps are independent trials. Where the steps cannot place x50 (no pass or no
+failure, a pass rate that does not fall with producers, or an interval open at both ends,
+as for two counts far apart each with a dissenting step) there is no estimate.
 """
 
 from __future__ import annotations
@@ -60,6 +64,10 @@ _SCALES = 60
 LAPSE = 0.02
 _LOG_LAPSE = float(np.log(LAPSE))
 _LOG_KEEP = float(np.log1p(-2 * LAPSE))
+#: how far beyond the counts measured x50 is sought, in knee widths (the narrowest fitted):
+#: failures confirmed at the highest count measured still place x50 within a few widths
+#: above it, where the steepest knee allowed would have passed there
+BEYOND_KNEES = 10
 #: log-likelihood within which grid points count as the same maximum
 _FLAT = 1e-3
 
@@ -130,9 +138,11 @@ def pass_point(
     lowest, highest = float(counts.min()), float(counts.max())
     if lowest == highest:
         return None
-    step = max(_X_STEP, (highest - lowest) / _X_POINTS)
-    x50 = np.arange(lowest, highest + step / 2, step)
     floor = narrowest_knee(rows)
+    margin = BEYOND_KNEES * floor
+    start, end = max(0.0, lowest - margin), highest + margin
+    step = max(_X_STEP, (end - start) / _X_POINTS)
+    x50 = np.arange(start, end + step / 2, step)
     scales = np.geomspace(floor, max(floor, highest - lowest), _SCALES)
     profile = _profile(x50, scales, counts, passes, fails)
     best = float(profile.max())
@@ -140,10 +150,14 @@ def pass_point(
     estimate = float((x50[top[0]] + x50[top[-1]]) / 2)
     cut = NormalDist().inv_cdf((1 + confidence) / 2) ** 2 / 2
     inside = np.flatnonzero(profile >= best - cut)
-    low, high = float(x50[inside[0]]), float(x50[inside[-1]])
     low_open, high_open = inside[0] == 0, inside[-1] == len(x50) - 1
     if low_open and high_open:
         return None
+    # an open end is said at the count measured, never at the grid's edge, and the
+    # estimate goes no further than the counts measured on that side
+    low, high = float(x50[inside[0]]), float(x50[inside[-1]])
+    low, high = (min(lowest, high) if low_open else low), (max(highest, low) if high_open else high)
+    estimate = min(max(estimate, low), high)
     return PassPoint(
         estimate=round(estimate, 2),
         low=round(low, 2),

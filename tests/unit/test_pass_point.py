@@ -86,6 +86,19 @@ def test_an_interval_reaching_the_measured_range_says_it_is_open() -> None:
     assert "interval below 30 to" in point.describe()
 
 
+def test_failures_confirmed_at_the_highest_count_measured_still_bound_the_point() -> None:
+    # run 20261205-121047-c522: confirmed 30, and the search never measured above 32
+    tally = [(4, 1, 0), (8, 1, 0), (16, 1, 0), (24, 1, 0), (28, 1, 0), (30, 2, 0), (32, 0, 2)]
+    point = pass_point(tally)
+    assert point is not None and not point.low_open and not point.high_open
+    # two failures at 32 with a knee at least 1.6 wide: x50 cannot lie far above 32
+    assert 30.0 < point.estimate < 32.5 and 32.0 < point.high < 40.0
+    # one failure could be the 2% one-off: the interval stays open, said at 32
+    point = pass_point([*tally[:-1], (32, 0, 1)])
+    assert point is not None and point.high_open and point.high == 32.0
+    assert point.estimate <= point.high and "to above 32" in point.describe()
+
+
 def test_the_interval_holds_a_hidden_point_as_often_as_it_says() -> None:
     """Searches simulated on the host-limit design around a hidden x50 of 34 (scale 1.5
     producers, the knee's width measured here): the estimate lands near it and the 90%
