@@ -90,13 +90,19 @@ class Step:
         test = base_test_id(self._item.nodeid)
         mine = [self._one(self.producers)]
         latest = mine[-1]
+        confirming = False  # a suspected regression gets all MOST_TRIALS trials
         while latest.cluster_down is None:  # a cluster gone measures nothing more
             steps = self._test_steps(test)
             trials = Trials.of(s.trial() for s in steps)
             attempts = collections.Counter(s.producers for s in steps)
             count = knee_next(trials, attempts, self.producers)
-            if count is None and attempts[self.producers] < MOST_TRIALS:
-                count = self._confirming_regression(test)
+            if (
+                count is None
+                and attempts[self.producers] < MOST_TRIALS
+                and self.producers not in trials.definitive  # lost messages: failed anyway
+            ):
+                confirming = confirming or self._suspects_regression(test)
+                count = self.producers if confirming else None
             if count is None:
                 break
             latest = self._one(count)  # another count: in the report, not this outcome
@@ -106,22 +112,22 @@ class Step:
         same = [r for r in mine if r.verdict == verdict]
         return (same or mine)[-1]
 
-    def _confirming_regression(self, test: str) -> int | None:
-        """This count, when the session's gate would call its latency a regression on
-        the steps so far: a gate that fails a build on one step's p99 fails it whenever
-        the scheduler starves one step (README, Trusting the numbers), so a suspected
-        regression is measured again, up to MOST_TRIALS trials, and the gate reads the
-        value most of them reached."""
+    def _suspects_regression(self, test: str) -> bool:
+        """Whether the session's gate would call this count's latency a regression on the
+        steps so far: a gate that fails a build on one step's p99 fails it whenever the
+        scheduler starves one step (README, Trusting the numbers), so such a count is
+        measured MOST_TRIALS times, and the gate reads the value most of them reached."""
         change = self._run.latency_regression_at(test, self.producers)
         if change is None:
-            return None
+            return False
         trials = f"lower median of {change.trials} trials" if change.trials > 1 else "one trial"
         self._run.notify(
             f"frida: {test}: {change.what} at {self.producers} producers past the gate"
             f" ({change.current:.3g}, {trials}, against {change.baseline:.3g} in the"
-            f" baseline); measuring {self.producers} producers again to confirm"
+            f" baseline); measuring {self.producers} producers to {MOST_TRIALS} trials to"
+            " confirm"
         )
-        return self.producers
+        return True
 
     def _test_steps(self, test: str) -> list[StepResult]:
         return [s for s in self._run.steps if base_test_id(s.test) == test]

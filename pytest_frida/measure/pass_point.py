@@ -20,10 +20,12 @@ fitted with a floor below the true width is too narrow. The floor is set a littl
 than the width fitted to this host's six quiet runs together (a common scale, one x50 per
 run: 1.3 producers at 33, 0.95 to 1.9 within one unit of log-likelihood).
 
-x50 is sought up to BEYOND_KNEES floor widths past the counts measured: a failure
-confirmed at the highest count a search measured still bounds x50 from above, since a
-knee no narrower than the floor would have let some steps pass there. An interval that
-reaches the end of that range is open, and is said at the count measured ("above 32").
+x50 is sought up to BEYOND_KNEES floor widths past the counts measured, over knees up
+to as wide as that range: failures confirmed at the highest count a search measured,
+with passes below it, still bound x50 from above, since a knee wide enough to put x50
+far above would have failed some of those passes. An interval that reaches the end of
+that range is open, and is said at the count measured ("above 32"); one that lies
+wholly outside the counts measured places nothing.
 
 How far to trust the interval, from the real search driven against a simulated knee
 (`frida bench --search-noise`, 300 searches each): with the knee 1.5%, 4.5% and 9% wide,
@@ -65,8 +67,9 @@ LAPSE = 0.02
 _LOG_LAPSE = float(np.log(LAPSE))
 _LOG_KEEP = float(np.log1p(-2 * LAPSE))
 #: how far beyond the counts measured x50 is sought, in knee widths (the narrowest fitted):
-#: failures confirmed at the highest count measured still place x50 within a few widths
-#: above it, where the steepest knee allowed would have passed there
+#: failures confirmed at the highest count measured, with passes below it, still bound x50
+#: from above (a knee wide enough to let x50 lie far above would have failed some of
+#: those passes)
 BEYOND_KNEES = 10
 #: log-likelihood within which grid points count as the same maximum
 _FLAT = 1e-3
@@ -81,8 +84,9 @@ class PassPoint:
     high: float
     confidence: float
     steps: int
-    #: the interval reaches the lowest (highest) count measured: the steps cannot place
-    #: x50 beyond it, so the true end may lie further out
+    #: the interval reaches the end of the range x50 is sought in (BEYOND_KNEES past the
+    #: counts measured): the true end may lie further out, and is said at the lowest
+    #: (highest) count measured
     low_open: bool
     high_open: bool
 
@@ -143,7 +147,9 @@ def pass_point(
     start, end = max(0.0, lowest - margin), highest + margin
     step = max(_X_STEP, (end - start) / _X_POINTS)
     x50 = np.arange(start, end + step / 2, step)
-    scales = np.geomspace(floor, max(floor, highest - lowest), _SCALES)
+    # knees as wide as the range x50 is sought in: a narrower ceiling would close an
+    # interval the steps leave open (a pass rate that barely falls)
+    scales = np.geomspace(floor, max(floor, end - start), _SCALES)
     profile = _profile(x50, scales, counts, passes, fails)
     best = float(profile.max())
     top = np.flatnonzero(profile >= best - _FLAT)
@@ -151,12 +157,12 @@ def pass_point(
     cut = NormalDist().inv_cdf((1 + confidence) / 2) ** 2 / 2
     inside = np.flatnonzero(profile >= best - cut)
     low_open, high_open = inside[0] == 0, inside[-1] == len(x50) - 1
-    if low_open and high_open:
-        return None
+    low, high = float(x50[inside[0]]), float(x50[inside[-1]])
+    if (low_open and high_open) or high < lowest or low > highest:
+        return None  # nowhere, or only outside the counts measured
     # an open end is said at the count measured, never at the grid's edge, and the
     # estimate goes no further than the counts measured on that side
-    low, high = float(x50[inside[0]]), float(x50[inside[-1]])
-    low, high = (min(lowest, high) if low_open else low), (max(highest, low) if high_open else high)
+    low, high = (lowest if low_open else low), (highest if high_open else high)
     estimate = min(max(estimate, low), high)
     return PassPoint(
         estimate=round(estimate, 2),

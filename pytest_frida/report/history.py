@@ -23,7 +23,6 @@ from pytest_frida.measure import outside
 from pytest_frida.measure.host_speed import run_summary
 from pytest_frida.measure.intervals import latency_intervals
 from pytest_frida.measure.result import StepResult
-from pytest_frida.measure.trials import Trials
 from pytest_frida.report.capacity import base_test_id, capacity_limit
 from pytest_frida.report.model import RunInfo
 from pytest_frida.workload.arrivals import DEFAULT_SEED
@@ -79,23 +78,20 @@ class HistoryEntry:
         return int(value) if value is not None else None
 
     def judged_steps(self, producers: int) -> list[dict[str, Any]]:
-        """The trials at `producers` whose latency judged the broker and that agree with
-        their majority verdict (measure.trials), in the order run: a transient outvoted at
-        that count is not what a comparison reads."""
-        judged = [
+        """The trials at `producers` whose latency judged the broker, in the order run,
+        whatever their verdicts: a trial slow enough to fail its SLO is still a trial of
+        that count's latency."""
+        return [
             s
             for s in self.steps
             if s["producers"] == producers
             and s.get("latency_judged", s["verdict"] in ("pass", "fail"))
         ]
-        majority = Trials.of((s["producers"], s["verdict"]) for s in judged).verdict(producers)
-        agreeing = [s for s in judged if s["verdict"] == majority]
-        return agreeing or judged
 
     def typical_step(self, producers: int, metric: str) -> dict[str, Any] | None:
         """Of `judged_steps` that measured `metric`, the lower median by it: the value a
-        majority of them reached or exceeded (all of two, two of three), so one slow trial
-        of several never makes a count slower than the rest say (report.compare)."""
+        majority of them reached or exceeded (both of two, two of three), so one slow
+        trial of three never decides a count alone (report.compare)."""
         measured = sorted(
             (s for s in self.judged_steps(producers) if s.get(metric) is not None),
             key=lambda s: float(s[metric]),

@@ -311,6 +311,12 @@ def test_a_latency_regression_needs_most_of_the_counts_trials_past_the_gate() ->
         "t.py::cap: p99 ms at 20 producers: 12.1 [11.8, 12.6] ->"
         " 19.0 [18.5, 19.6] (lower median of 3 trials) (+57.0%) REGRESSION"
     )
+    # the second slow trial failed its SLO and the third passed: a majority of passes,
+    # and still two of three trials past the gate
+    failed = {**step(20, 300.0, (280.0, 320.0)), "verdict": "fail"}
+    cur = entry("r09", [slow, failed, step(20, 12.2, (11.9, 12.5))])
+    p99 = only(compare(cur, base, P99, history), "p99 ms")
+    assert (p99.failed, p99.current, p99.trials) == (True, 19.0, 3)
 
 
 def test_unjudged_latencies_are_not_compared() -> None:

@@ -99,6 +99,14 @@ def test_failures_confirmed_at_the_highest_count_measured_still_bound_the_point(
     assert point.estimate <= point.high and "to above 32" in point.describe()
 
 
+def test_steps_that_only_place_the_point_outside_their_counts_place_nothing() -> None:
+    assert pass_point([(10, 0, 3), (23, 0, 3), (30, 0, 2), (32, 1, 2)]) is None  # all fail
+    assert pass_point([(2, 1, 0), (16, 3, 1), (17, 3, 0)]) is None  # all pass
+    # a pass rate that barely falls: knees as wide as the range sought leave it open
+    assert pass_point([(49, 2, 1), (56, 2, 1)]) is None
+    assert pass_point([(5, 2, 1), (20, 2, 1)]) is None
+
+
 def test_the_interval_holds_a_hidden_point_as_often_as_it_says() -> None:
     """Searches simulated on the host-limit design around a hidden x50 of 34 (scale 1.5
     producers, the knee's width measured here): the estimate lands near it and the 90%
