@@ -20,12 +20,13 @@ fitted with a floor below the true width is too narrow. The floor is set a littl
 than the width fitted to this host's six quiet runs together (a common scale, one x50 per
 run: 1.3 producers at 33, 0.95 to 1.9 within one unit of log-likelihood).
 
-x50 is sought up to BEYOND_KNEES floor widths past the counts measured, over knees up
-to as wide as that range: failures confirmed at the highest count a search measured,
-with passes below it, still bound x50 from above, since a knee wide enough to put x50
-far above would have failed some of those passes. An interval that reaches the end of
-that range is open, and is said at the count measured ("above 32"); one that lies
-wholly outside the counts measured places nothing.
+x50 is sought up to BEYOND_KNEES floor widths past the counts measured: failures
+confirmed at the highest count a search measured, with passes below it, still bound x50
+from above, since a knee wide enough to put x50 far above would have failed some of
+those passes. An interval that reaches the end of that range is open, and is said at the
+count measured ("above 32"); one that lies wholly outside the counts measured places
+nothing, and neither do steps whose passes lie on average no lower than their failures
+(a pass rate that does not fall with producers).
 
 How far to trust the interval, from the real search driven against a simulated knee
 (`frida bench --search-noise`, 300 searches each): with the knee 1.5%, 4.5% and 9% wide,
@@ -131,8 +132,8 @@ def pass_point(
     tally: Sequence[tuple[int, int, int]], confidence: float = CONFIDENCE
 ) -> PassPoint | None:
     """x50 from (producers, passes, failures) per judged count, or None where the steps
-    cannot place it: no pass, no failure, or a pass rate that does not fall with
-    producers (the best fit is flat across the whole measured range)."""
+    cannot place it: no pass, no failure, passes on average no lower than failures,
+    an interval open at both ends, or one wholly outside the counts measured."""
     rows = [(n, p, f) for n, p, f in tally if p + f > 0]
     if not rows or not any(p for _, p, _ in rows) or not any(f for _, _, f in rows):
         return None
@@ -142,14 +143,14 @@ def pass_point(
     lowest, highest = float(counts.min()), float(counts.max())
     if lowest == highest:
         return None
+    if (counts @ passes) / passes.sum() >= (counts @ fails) / fails.sum():
+        return None  # the passes lie no lower than the failures: no fall to fit
     floor = narrowest_knee(rows)
     margin = BEYOND_KNEES * floor
     start, end = max(0.0, lowest - margin), highest + margin
     step = max(_X_STEP, (end - start) / _X_POINTS)
     x50 = np.arange(start, end + step / 2, step)
-    # knees as wide as the range x50 is sought in: a narrower ceiling would close an
-    # interval the steps leave open (a pass rate that barely falls)
-    scales = np.geomspace(floor, max(floor, end - start), _SCALES)
+    scales = np.geomspace(floor, max(floor, highest - lowest), _SCALES)
     profile = _profile(x50, scales, counts, passes, fails)
     best = float(profile.max())
     top = np.flatnonzero(profile >= best - _FLAT)

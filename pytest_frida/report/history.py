@@ -248,11 +248,16 @@ def step_record(step: StepResult) -> dict[str, Any]:
         "producers": step.producers,
         "verdict": step.verdict,
         # a latency withheld (harness-bound) or never measured (cluster down) is no
-        # figure to compare, nor is a drain step's, the backlog's wait by design
+        # figure to compare, nor is a drain step's, the backlog's wait by design, nor one
+        # measured by a saturated generator or untrusted clocks or over the messages that
+        # got through a loss (a failure that says so without withholding a latency clause)
         "latency_judged": step.decides is not None
         and not step.withheld
         and step.cluster_down is None
-        and not step.drain,
+        and not step.drain
+        and not step.definitive
+        and not step.generator_bound
+        and step.clocks.get("trusted", True) is not False,
         "achieved_rate": round(step.achieved_rate, 3),
         "samples": next(iter(intervals.values())).samples,
     }
@@ -316,6 +321,23 @@ def moved_test_id(test: str) -> str:
     return test
 
 
+def _step_problem(steps: object) -> str:
+    """What makes `steps` unreadable as history steps ("" when nothing does): every
+    comparison reads a count, a verdict and numeric percentiles from each."""
+    if not isinstance(steps, list):
+        return "steps is not a list"
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict):
+            return f"step {i} is not an object"
+        if not isinstance(step.get("producers"), int) or not isinstance(step.get("verdict"), str):
+            return f"step {i} lacks an integer producers or a verdict"
+        for key, value in step.items():
+            figure = key.endswith("_ms") and not key.endswith("_ci_ms")
+            if figure and value is not None and not isinstance(value, (int, float)):
+                return f"step {i}: {key} is {value!r}, not a number"
+    return ""
+
+
 class History:
     def __init__(self, report_dir: Path) -> None:
         self.path = report_dir / HISTORY_FILE
@@ -350,9 +372,16 @@ class History:
         if isinstance(data.get("test"), str):
             data["test"] = moved_test_id(data["test"])
         try:  # a key a later pytest-frida added is left out, not refused
-            return HistoryEntry(**{k: v for k, v in data.items() if k in known})
+            entry = HistoryEntry(**{k: v for k, v in data.items() if k in known})
         except TypeError as exc:
             raise HistoryError(f"{where}: not a history entry ({exc})") from None
+        problem = _step_problem(entry.steps)
+        if problem:
+            raise HistoryError(
+                f"{where}: not a history entry ({problem}); the history is left as it is,"
+                " fix or move that line"
+            )
+        return entry
 
     def append(self, entries: Iterable[HistoryEntry]) -> None:
         """Add entries in one write (O_APPEND), so concurrent writers never interleave."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -354,6 +355,23 @@ def test_a_count_measured_thrice_is_read_at_its_majority() -> None:
     assert entry.latency_at(10, "p99_ms") == 25.0
 
 
+def test_latency_measured_around_a_loss_a_busy_generator_or_untrusted_clocks_is_not_read() -> None:
+    from pytest_frida.measure.slo import ClauseVerdict, parse_slo
+
+    info, steps = run("r1", {10: ("pass", 20.0)})
+    ok = steps[0]
+    (loss,) = parse_slo("loss==0").clauses
+    lost = StepResult(
+        **{**vars(ok), "verdict": "fail", "latency": {"p99": 5.0},
+           "verdicts": [ClauseVerdict(loss, 3.0)]}
+    )  # fmt: skip
+    busy = StepResult(**{**vars(ok), "latency": {"p99": 4.0}, "generator_bound": True})
+    skewed = StepResult(**{**vars(ok), "latency": {"p99": 3.0}, "clocks": {"trusted": False}})
+    (entry,) = entries_for_run(info, [ok, lost, busy, skewed])
+    assert [s["latency_judged"] for s in entry.steps] == [True, False, False, False]
+    assert entry.latency_at(10, "p99_ms") == 20.0
+
+
 def test_a_count_is_read_at_the_value_most_of_its_trials_reached() -> None:
     entry = entry_of("r1", {10: ("pass", 20.0)})
     (step,) = entry.steps
@@ -365,3 +383,26 @@ def test_a_count_is_read_at_the_value_most_of_its_trials_reached() -> None:
     assert entry.latency_at(10, "p99_ms") == 12.0
     entry.steps = [{**step, "p99_ms": None}, {**step, "p99_ms": 9.0}]
     assert entry.latency_at(10, "p99_ms") == 9.0  # a trial without the figure is skipped
+
+
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        ({"verdict": "pass"}, "step 0 lacks an integer producers or a verdict"),
+        ({"producers": 4}, "step 0 lacks an integer producers or a verdict"),
+        ({"producers": 4, "verdict": "pass", "p99_ms": "slow"}, "p99_ms is 'slow', not a number"),
+    ],
+)
+def test_a_history_step_the_gate_cannot_read_is_an_error_naming_the_line(
+    tmp_path: Path, step: dict[str, Any], problem: str
+) -> None:
+    good = entry_of("r1", {10: ("pass", 20.0)})
+    History(tmp_path).append([good])
+    line = json.loads((tmp_path / "history.jsonl").read_text())
+    bad = {**line, "run_id": "r2", "steps": [step]}
+    with open(tmp_path / "history.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(bad) + "\n")
+    with pytest.raises(
+        HistoryError, match=f"history.jsonl:2: not a history entry.*{re.escape(problem)}"
+    ):
+        History(tmp_path).load()

@@ -102,9 +102,13 @@ def test_failures_confirmed_at_the_highest_count_measured_still_bound_the_point(
 def test_steps_that_only_place_the_point_outside_their_counts_place_nothing() -> None:
     assert pass_point([(10, 0, 3), (23, 0, 3), (30, 0, 2), (32, 1, 2)]) is None  # all fail
     assert pass_point([(2, 1, 0), (16, 3, 1), (17, 3, 0)]) is None  # all pass
-    # a pass rate that barely falls: knees as wide as the range sought leave it open
+    # passes no lower than failures on average: no fall to fit
     assert pass_point([(49, 2, 1), (56, 2, 1)]) is None
     assert pass_point([(5, 2, 1), (20, 2, 1)]) is None
+    assert pass_point([(48, 0, 3), (49, 0, 1), (72, 3, 2)]) is None
+    # a clean bracket at two close counts is placed between them
+    point = pass_point([(30, 2, 0), (32, 0, 2)])
+    assert point is not None and point.low < 31.0 < point.high and not point.high_open
 
 
 def test_the_interval_holds_a_hidden_point_as_often_as_it_says() -> None:
