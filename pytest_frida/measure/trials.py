@@ -4,11 +4,11 @@ One step decides nothing for certain: a transient stall fails a count far below 
 limit, a quiet second passes one above it. So a count's verdict is the majority of its
 trials, and it is *confirmed* once CONFIRMING trials agree (best two of three: a third
 trial is run for the verdict only when the first two disagree; a sweep also runs it when
-the session's gate suspects a latency regression, fixtures.Step). A failure that counted messages lost
-(or a cluster that stopped answering) is *definitive*: no number of passes outvotes a
-lost message, so the count fails, confirmed, at once. A capacity limit is confirmed when both
-ends of its bracket, the last pass and the first failure above it, are confirmed; a
-confirmed pass above a confirmed failure is noise, never a limit.
+the session's gate suspects a latency regression, fixtures.Step). A failure that counted
+messages lost (or a cluster that stopped answering) is *definitive*: no number of passes
+outvotes a lost message, so the count fails, confirmed, at once. A capacity limit is
+confirmed when both ends of its bracket, the last pass and the first failure above it,
+are confirmed; a confirmed pass above a confirmed failure is noise, never a limit.
 """
 
 from __future__ import annotations
