@@ -81,8 +81,8 @@ def _one_line_with(out: str, text: str) -> str:
     return line
 
 
-def _suite_argv(tmp_path: Path, grid5000: Grid5000, suite: str, *extra: str) -> list[str]:
-    """pytest running `suite` (written to tmp_path) on the simulated Sophia frontend."""
+def _pytest_argv(tmp_path: Path, suite: str, *args: str) -> list[str]:
+    """pytest running `suite` (written to tmp_path) with `args`, reporting below it."""
     (tmp_path / "test_suite.py").write_text(suite)
     return [
         sys.executable,
@@ -91,11 +91,14 @@ def _suite_argv(tmp_path: Path, grid5000: Grid5000, suite: str, *extra: str) -> 
         "-p",
         "no:cacheprovider",
         "test_suite.py",
-        "--frida-site=sophia",
         f"--frida-report-dir={tmp_path / 'reports'}",
-        *grid5000["args"],
-        *extra,
+        *args,
     ]
+
+
+def _suite_argv(tmp_path: Path, grid5000: Grid5000, suite: str, *extra: str) -> list[str]:
+    """pytest running `suite` (written to tmp_path) on the simulated Sophia frontend."""
+    return _pytest_argv(tmp_path, suite, "--frida-site=sophia", *grid5000["args"], *extra)
 
 
 def _pytest(
@@ -939,24 +942,19 @@ def test_a_broker_node_with_an_old_java_is_refused_before_kafka_starts(
     it formats or starts a broker, and leaves nothing behind."""
     hosts = tmp_path / "hosts.txt"
     hosts.write_text("".join(f"{n.name}\n" for n in testbed.nodes[:2]))
-    (tmp_path / "test_suite.py").write_text(SWEEP.replace('"sophia"', '"hosts"'))
+    argv = _pytest_argv(
+        tmp_path,
+        SWEEP.replace('"sophia"', '"hosts"'),
+        f"--frida-site=hosts:{hosts}",
+        f"--frida-ssh-config={testbed.ssh_config}",
+        "--frida-runtime=ssh",
+    )
     before = kafka_pids(), frida_temp_dirs()
     broker = testbed.nodes[0]
     testbed.set_java(broker, "11.0.20")
     try:
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-p",
-                "no:cacheprovider",
-                "test_suite.py",
-                f"--frida-site=hosts:{hosts}",
-                f"--frida-ssh-config={testbed.ssh_config}",
-                "--frida-runtime=ssh",
-                f"--frida-report-dir={tmp_path / 'reports'}",
-            ],
+            argv,
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -986,10 +984,18 @@ def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(
     to judge by, so the step is clock_untrusted although it was corrected."""
     hosts = tmp_path / "hosts.txt"
     hosts.write_text("# brokers first\n" + "".join(f"{n.name}\n" for n in testbed.nodes[:3]))
-    (tmp_path / "test_suite.py").write_text(
+    argv = _pytest_argv(
+        tmp_path,
         SWEEP.replace("[2, 4]", "[3]")
         .replace('"sophia"', '"hosts"')
-        .replace("p50<=500ms", "p50<=100ms")
+        .replace("p50<=500ms", "p50<=100ms"),
+        f"--frida-site=hosts:{hosts}",
+        f"--frida-ssh-config={testbed.ssh_config}",
+        "--frida-runtime=ssh",
+        "--frida-clock-sync=chrony",
+        "--frida-duration=3",
+        "--frida-prime=0",
+        "--frida-warmup=1",
     )
     before = kafka_pids(), frida_temp_dirs()
     broker, skewed = testbed.nodes[0], testbed.nodes[2]
@@ -998,22 +1004,7 @@ def test_hosts_file_site_over_ssh_with_synced_clocks_and_a_slow_link(
         # machines of one's own: the login is a sudoer there (chrony needs root)
         with testbed.sudoer(), _skewed(testbed, skewed, "+0.5"):
             done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest",
-                    "-p",
-                    "no:cacheprovider",
-                    "test_suite.py",
-                    f"--frida-site=hosts:{hosts}",
-                    f"--frida-ssh-config={testbed.ssh_config}",
-                    "--frida-runtime=ssh",
-                    "--frida-clock-sync=chrony",
-                    f"--frida-report-dir={tmp_path / 'reports'}",
-                    "--frida-duration=3",
-                    "--frida-prime=0",
-                    "--frida-warmup=1",
-                ],
+                argv,
                 cwd=tmp_path,
                 capture_output=True,
                 text=True,
