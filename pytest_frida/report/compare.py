@@ -417,13 +417,7 @@ def compare(
                     base_ci,
                     cur_ci,
                     why,
-                    len(
-                        [
-                            s
-                            for s in current.judged_steps(producers)
-                            if s.get(f"{metric}_ms") is not None
-                        ]
-                    ),
+                    len(current.measured_steps(producers, f"{metric}_ms")),
                 )
             )
     return changes

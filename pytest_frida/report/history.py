@@ -88,14 +88,15 @@ class HistoryEntry:
             and s.get("latency_judged", s["verdict"] in ("pass", "fail"))
         ]
 
+    def measured_steps(self, producers: int, metric: str) -> list[dict[str, Any]]:
+        """`judged_steps` that measured `metric`: the trials a count's value is read from."""
+        return [s for s in self.judged_steps(producers) if s.get(metric) is not None]
+
     def typical_step(self, producers: int, metric: str) -> dict[str, Any] | None:
-        """Of `judged_steps` that measured `metric`, the lower median by it: the value a
-        majority of them reached or exceeded (both of two, two of three), so one slow
-        trial of three never decides a count alone (report.compare)."""
-        measured = sorted(
-            (s for s in self.judged_steps(producers) if s.get(metric) is not None),
-            key=lambda s: float(s[metric]),
-        )
+        """Of `measured_steps`, the lower median by `metric`: the value a majority of them
+        reached or exceeded (both of two, two of three), so one slow trial of three never
+        decides a count alone (report.compare)."""
+        measured = sorted(self.measured_steps(producers, metric), key=lambda s: float(s[metric]))
         return measured[(len(measured) - 1) // 2] if measured else None
 
     def latency_at(self, producers: int, metric: str) -> float | None:
